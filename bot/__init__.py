@@ -1,0 +1,1 @@
+"""A WhatsApp Business conversation service speaking Meta's Cloud API."""

@@ -1,0 +1,199 @@
+"""The service's one error tree; only the HTTP edge turns these into status codes.
+
+::
+
+    BotError
+    ├── ConfigError                 a bad setting; the service refuses to start
+    ├── ValidationError             bad input from a caller (HTTP 400 / 422)
+    │   ├── MalformedPayload        a webhook body that is not a Meta envelope
+    │   └── LimitExceeded           a field over one of Meta's limits, caught before sending
+    ├── NotFound                    an unknown record (HTTP 404)
+    ├── PolicyError                 a send WhatsApp's rules forbid
+    │   └── OutsideServiceWindow    free-form message with no open customer service window
+    ├── StorageUnavailable          the database cannot be reached (HTTP 503)
+    └── CloudAPIError               Meta answered with an error (``code`` decides, never the title)
+        ├── ReEngagementRequired    131047: more than 24 h since the user's last message
+        ├── Undeliverable           131026: not on WhatsApp, old client, terms not accepted
+        ├── ThroughputExceeded      130429: the business number's throughput was reached
+        ├── PairRateLimited         131056: too many messages to one user
+        ├── SpamRateLimited         131048
+        ├── MarketingLimited        131049: per-user marketing limit, wait 24 h
+        ├── MarketingStopped        131050: the user stopped marketing messages
+        ├── TemplateError           132000 / 132001 / 132015 / 132016: fix or stop using the template
+        ├── NumberUpgrading         131057: retry within a minute
+        ├── AccountBlocked          368: stop sending
+        └── TransientError          131000, 5xx, timeouts: retry with backoff
+
+Codes and what to do: https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class BotError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    code: ClassVar[str] = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(BotError):
+    """A setting is missing or wrong; raised at start-up, before anything runs."""
+
+    code = "config_error"
+
+
+class ValidationError(BotError):
+    """Input from a caller is not acceptable."""
+
+    code = "invalid_request"
+
+
+class MalformedPayload(ValidationError):
+    """A webhook body that cannot be read as a Meta notification envelope."""
+
+    code = "malformed_payload"
+
+
+class LimitExceeded(ValidationError):
+    """A message field breaks one of Meta's documented limits; caught locally, before sending."""
+
+    code = "limit_exceeded"
+
+
+class NotFound(BotError):
+    """The named record does not exist."""
+
+    code = "not_found"
+
+
+class PolicyError(BotError):
+    """WhatsApp's rules forbid this send."""
+
+    code = "policy_violation"
+
+
+class OutsideServiceWindow(PolicyError):
+    """A free-form message to a contact whose customer service window is closed; send a template."""
+
+    code = "outside_service_window"
+
+
+class StorageUnavailable(BotError):
+    """The database cannot be reached or refused the transaction; callers should retry later."""
+
+    code = "storage_unavailable"
+
+
+class CloudAPIError(BotError):
+    """Meta's Cloud API answered with an error object.
+
+    ``retryable`` says whether the same request may succeed later without a change; ``retry_after`` is a
+    hint in seconds where Meta's guidance gives one.
+    """
+
+    code = "cloud_api_error"
+    retryable: ClassVar[bool] = False
+    retry_after: ClassVar[float | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: int | None = None,
+        subcode: int | None = None,
+        http_status: int | None = None,
+        details: str | None = None,
+        fbtrace_id: str | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.subcode = subcode
+        self.http_status = http_status
+        self.details = details
+        self.fbtrace_id = fbtrace_id
+        self.raw = raw or {}
+
+
+class ReEngagementRequired(CloudAPIError):
+    """131047: more than 24 hours since the user's last message; only a template may be sent."""
+
+    code = "reengagement_required"
+
+
+class Undeliverable(CloudAPIError):
+    """131026: the number cannot receive the message; permanent for that number."""
+
+    code = "undeliverable"
+
+
+class ThroughputExceeded(CloudAPIError):
+    """130429: the business number's throughput was reached; back off and retry."""
+
+    code = "throughput_exceeded"
+    retryable = True
+    retry_after = 1.0
+
+
+class PairRateLimited(CloudAPIError):
+    """131056: too many messages to one user; wait 4^n seconds for that user only."""
+
+    code = "pair_rate_limited"
+    retryable = True
+    retry_after = 4.0
+
+
+class SpamRateLimited(CloudAPIError):
+    """131048: Meta's spam rate limit; slow down."""
+
+    code = "spam_rate_limited"
+    retryable = True
+    retry_after = 60.0
+
+
+class MarketingLimited(CloudAPIError):
+    """131049: the per-user marketing limit; do not retry for 24 hours."""
+
+    code = "marketing_limited"
+    retryable = True
+    retry_after = 24 * 3600.0
+
+
+class MarketingStopped(CloudAPIError):
+    """131050: the user stopped marketing messages; record the opt-out, never retry."""
+
+    code = "marketing_stopped"
+
+
+class TemplateError(CloudAPIError):
+    """132000, 132001, 132015, 132016: the template is wrong, unknown, paused or disabled."""
+
+    code = "template_error"
+
+
+class NumberUpgrading(CloudAPIError):
+    """131057: the business number is being upgraded; retry within a minute."""
+
+    code = "number_upgrading"
+    retryable = True
+    retry_after = 30.0
+
+
+class AccountBlocked(CloudAPIError):
+    """368: the account is blocked for a policy violation; stop sending."""
+
+    code = "account_blocked"
+
+
+class TransientError(CloudAPIError):
+    """131000, 5xx answers, timeouts and connection failures: retry with backoff."""
+
+    code = "transient_error"
+    retryable = True
+    retry_after = 2.0

@@ -1,0 +1,106 @@
+"""structlog set-up: JSON off a terminal, context from contextvars, and redaction of secrets and numbers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[redacted]"
+_SECRET_KEYS = re.compile(r"(token|secret|password|otp|code_value|authorization|signature|api_key)", re.I)
+_PHONE_KEYS = re.compile(r"(wa_id|phone|recipient|^to$|^from$|msisdn)", re.I)
+_DIGITS = re.compile(r"\+?\d{7,15}")
+_BEARER = re.compile(r"(Bearer\s+)\S+", re.I)
+
+
+def mask_phone(value: str) -> str:
+    """Keep the last four digits of a number, enough to tell contacts apart in a log, never to dial them."""
+    digits = value.lstrip("+")
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    return "*" * (len(digits) - 4) + digits[-4:]
+
+
+class Redactor:
+    """A structlog processor that removes secrets, one-time codes and full phone numbers from every event.
+
+    Keys that name a secret are blanked whatever their value; keys that name a phone number are masked;
+    and every string value is scanned for the configured secret values, bearer tokens and long digit runs
+    (a phone number or a code inside a free-text message), because a redaction that trusts key names
+    alone leaks the first time someone logs `error=str(exc)`.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(
+        self, logger: Any, method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key in list(event_dict):
+            event_dict[key] = self._clean(key, event_dict[key])
+        return event_dict
+
+    def _clean(self, key: str, value: Any) -> Any:
+        if key in ("event", "timestamp", "level", "logger"):
+            return self._scrub(value) if isinstance(value, str) and key == "event" else value
+        if _SECRET_KEYS.search(key) and value not in (None, ""):
+            return REDACTED
+        if isinstance(value, str):
+            if _PHONE_KEYS.search(key):
+                return mask_phone(value) if value.lstrip("+").isdigit() else self._scrub(value)
+            return self._scrub(value)
+        if isinstance(value, dict):
+            return {k: self._clean(str(k), v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._clean(key, v) for v in value]
+        if isinstance(value, int) and not isinstance(value, bool) and _PHONE_KEYS.search(key):
+            return mask_phone(str(value))
+        return value
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        text = _BEARER.sub(r"\1" + REDACTED, text)
+        return _DIGITS.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+def configure_logging(
+    *, level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (), stream: Any = None
+) -> None:
+    """Configure structlog (and route the standard library's logging through the same redaction)."""
+    stream = stream or sys.stderr
+    as_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    redactor = Redactor(secrets)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redactor,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    numeric = logging.getLevelName(level.upper())
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric, logging.INFO) if numeric < logging.INFO else numeric)
+    logging.getLogger("aiohttp.access").disabled = True

@@ -1,0 +1,170 @@
+"""The service's settings, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+SANDBOX_PHONE_NUMBER_ID = "106540352242922"
+SANDBOX_APP_SECRET = "sandbox-app-secret"  # noqa: S105 - the documented sandbox default, not a secret
+SANDBOX_VERIFY_TOKEN = "sandbox-verify-token"  # noqa: S105
+DEFAULT_API_URL = "https://graph.facebook.com"
+
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class _Environment(BaseSettings):
+    """The raw environment, exactly as DESIGN.md names it; `Settings` is what the code reads."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False)
+
+    database_url: str = Field("sqlite+aiosqlite:///bot.db", alias="BOT_DATABASE_URL")
+    admin_token: str | None = Field(None, alias="BOT_ADMIN_TOKEN")
+    secret_key: str | None = Field(None, alias="BOT_SECRET_KEY")
+    access_token: str | None = Field(None, alias="WHATSAPP_ACCESS_TOKEN")
+    phone_number_id: str | None = Field(None, alias="WHATSAPP_PHONE_NUMBER_ID")
+    app_secret: str | None = Field(None, alias="WHATSAPP_APP_SECRET")
+    verify_token: str | None = Field(None, alias="WHATSAPP_VERIFY_TOKEN")
+    api_url: str | None = Field(None, alias="WHATSAPP_API_URL")
+    api_version: str = Field("v25.0", alias="WHATSAPP_API_VERSION")
+    throughput: int = Field(80, alias="BOT_THROUGHPUT", ge=1, le=1000)
+    business_timezone: str = Field("UTC", alias="BOT_TIMEZONE")
+    log_level: str = Field("info", alias="BOT_LOG_LEVEL")
+    log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not value.startswith("v"):
+            raise ValueError("must look like v25.0")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return value.lower()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service is configured with; build it with `load_settings` or directly in tests."""
+
+    database_url: str
+    admin_token: str
+    secret_key: str
+    access_token: str | None
+    phone_number_id: str
+    app_secret: str
+    verify_token: str
+    api_url: str | None
+    api_version: str
+    throughput: int = 80
+    business_timezone: str = "UTC"
+    log_level: str = "info"
+    log_format: str = "auto"
+    generated_admin_token: bool = False
+
+    @property
+    def sandbox(self) -> bool:
+        """Sandbox mode: no Meta access token, so the built-in fake Graph API answers instead."""
+        return self.access_token is None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_api_url(self, api_url: str) -> Settings:
+        return replace(self, api_url=api_url)
+
+    def redactable(self) -> list[str]:
+        """The secret values no log line may show."""
+        values = [self.admin_token, self.secret_key, self.access_token, self.app_secret, self.verify_token]
+        return [v for v in values if v and v not in (SANDBOX_APP_SECRET, SANDBOX_VERIFY_TOKEN)]
+
+
+def normalise_database_url(url: str) -> str:
+    """Map `sqlite://` and `postgresql://` to their async drivers; refuse any other scheme clearly."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(f"BOT_DATABASE_URL {url!r} is not a URL; expected e.g. sqlite+aiosqlite:///bot.db")
+    driver = _DRIVERS.get(scheme.lower())
+    if driver is None:
+        raise ConfigError(
+            f"BOT_DATABASE_URL has the unknown scheme {scheme!r}; use sqlite+aiosqlite:///PATH "
+            "or postgresql+asyncpg://USER@HOST:PORT/DB"
+        )
+    return f"{driver}://{rest}"
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Read the environment (and `.env`), apply sandbox defaults, and fail with a `ConfigError` on bad values."""
+    try:
+        env = _Environment(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_alias(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
+    try:
+        ZoneInfo(env.business_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"BOT_TIMEZONE {env.business_timezone!r} is not an IANA time zone") from None
+    return _resolve(env)
+
+
+def _alias(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else "?"
+    field = _Environment.model_fields.get(name)
+    return field.alias if field and field.alias else name
+
+
+def _resolve(env: _Environment) -> Settings:
+    sandbox = not env.access_token
+    if not sandbox:
+        missing = [
+            alias
+            for alias, value in (
+                ("WHATSAPP_PHONE_NUMBER_ID", env.phone_number_id),
+                ("WHATSAPP_APP_SECRET", env.app_secret),
+                ("WHATSAPP_VERIFY_TOKEN", env.verify_token),
+                ("BOT_SECRET_KEY", env.secret_key),
+                ("BOT_ADMIN_TOKEN", env.admin_token),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(
+                "WHATSAPP_ACCESS_TOKEN is set, so the service talks to Meta and needs: " + ", ".join(missing)
+            )
+    return Settings(
+        database_url=normalise_database_url(env.database_url),
+        admin_token=env.admin_token or secrets.token_urlsafe(24),
+        generated_admin_token=not env.admin_token,
+        secret_key=env.secret_key or secrets.token_urlsafe(32),
+        access_token=env.access_token or None,
+        phone_number_id=env.phone_number_id or SANDBOX_PHONE_NUMBER_ID,
+        app_secret=env.app_secret or SANDBOX_APP_SECRET,
+        verify_token=env.verify_token or SANDBOX_VERIFY_TOKEN,
+        api_url=env.api_url or (None if sandbox else DEFAULT_API_URL),
+        api_version=env.api_version,
+        throughput=env.throughput,
+        business_timezone=env.business_timezone,
+        log_level=env.log_level,
+        log_format=env.log_format,
+    )

@@ -1,0 +1,88 @@
+"""Contacts, their 24-hour conversations, and recording what we sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.models import CONTACT, CONVERSATION, MESSAGE, Contact, Conversation
+from storage.status import replay_statuses
+
+
+async def get_contact(conn: AsyncConnection, contact_id: int) -> Contact | None:
+    row = (await conn.execute(select(CONTACT).where(CONTACT.c.id == contact_id))).first()
+    return Contact.model_validate(row._mapping) if row else None
+
+
+async def find_contact(
+    conn: AsyncConnection, *, wa_id: str | None = None, user_id: str | None = None
+) -> Contact | None:
+    if wa_id:
+        stmt = select(CONTACT).where(CONTACT.c.wa_id == wa_id)
+    elif user_id:
+        stmt = select(CONTACT).where(CONTACT.c.user_id == user_id)
+    else:
+        return None
+    row = (await conn.execute(stmt)).first()
+    return Contact.model_validate(row._mapping) if row else None
+
+
+async def ensure_contact(conn: AsyncConnection, *, wa_id: str, now: datetime) -> Contact:
+    """The contact with this number, created when new (for business-initiated sends)."""
+    found = await find_contact(conn, wa_id=wa_id)
+    if found:
+        return found
+    await conn.execute(insert(CONTACT).values(wa_id=wa_id, created_at=now, updated_at=now))
+    created = await find_contact(conn, wa_id=wa_id)
+    assert created is not None
+    return created
+
+
+async def open_conversations(conn: AsyncConnection, contact_id: int, now: datetime) -> list[Conversation]:
+    """The contact's conversations still open at `now`, newest first."""
+    stmt = (
+        select(CONVERSATION)
+        .where(CONVERSATION.c.contact_id == contact_id, CONVERSATION.c.expires_at > now)
+        .order_by(CONVERSATION.c.opened_at.desc())
+    )
+    return [Conversation.model_validate(row._mapping) for row in await conn.execute(stmt)]
+
+
+async def open_conversation(
+    conn: AsyncConnection,
+    *,
+    contact_id: int,
+    category: str,
+    origin: str,
+    opened_at: datetime,
+    expires_at: datetime,
+    opening_wamid: str | None,
+) -> int:
+    stmt = (
+        insert(CONVERSATION)
+        .values(
+            contact_id=contact_id,
+            category=category,
+            origin=origin,
+            opened_at=opened_at,
+            expires_at=expires_at,
+            opening_wamid=opening_wamid,
+        )
+        .returning(CONVERSATION.c.id)
+    )
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def record_outbound(conn: AsyncConnection, **values: Any) -> None:
+    """Store a message Meta accepted, then apply any status webhooks that beat us to it."""
+    values.setdefault("direction", "out")
+    values.setdefault("status", "accepted")
+    await conn.execute(insert(MESSAGE).values(**values))
+    await replay_statuses(conn, values["wamid"])
+
+
+async def touch_contact(conn: AsyncConnection, contact_id: int, **values: Any) -> None:
+    await conn.execute(update(CONTACT).where(CONTACT.c.id == contact_id).values(**values))

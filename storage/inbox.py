@@ -1,0 +1,339 @@
+"""Storing webhook deliveries (group-committed) and handing their inbound messages to the dispatcher."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.dialect import insert_ignoring_conflicts
+from storage.models import (
+    CONTACT,
+    MESSAGE,
+    STATUS_EVENT,
+    WEBHOOK_EVENT,
+    WEBHOOK_NOTICE,
+    Message,
+    utcnow,
+)
+from storage.status import apply_statuses
+
+
+class ContactLike(Protocol):
+    @property
+    def wa_id(self) -> str | None: ...
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def name(self) -> str | None: ...
+
+
+class InboundLike(Protocol):
+    @property
+    def wamid(self) -> str: ...
+    @property
+    def wa_id(self) -> str | None: ...
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def profile_name(self) -> str | None: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def reply_id(self) -> str | None: ...
+    @property
+    def referral(self) -> Mapping[str, Any] | None: ...
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
+
+
+class StatusLike(Protocol):
+    @property
+    def wamid(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
+
+
+class NoticeLike(Protocol):
+    @property
+    def field(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
+
+
+class PreferenceLike(Protocol):
+    @property
+    def wa_id(self) -> str | None: ...
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
+
+
+class ParsedLike(Protocol):
+    @property
+    def contacts(self) -> Sequence[ContactLike]: ...
+    @property
+    def messages(self) -> Sequence[InboundLike]: ...
+    @property
+    def statuses(self) -> Sequence[StatusLike]: ...
+    @property
+    def preferences(self) -> Sequence[PreferenceLike]: ...
+    @property
+    def notices(self) -> Sequence[NoticeLike]: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook POST to store: its exact body and what the parser read from it."""
+
+    body: str
+    parsed: ParsedLike
+    received_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class StoredDelivery:
+    webhook_event_id: int
+    new_messages: int
+    duplicate_messages: int
+
+
+@dataclass
+class _Identity:
+    wa_id: str | None
+    user_id: str | None
+    name: str | None = None
+    last_inbound_at: datetime | None = None
+    referral_at: datetime | None = None
+
+
+async def store_deliveries(conn: AsyncConnection, deliveries: Sequence[Delivery]) -> list[StoredDelivery]:
+    """Store raw bodies and their parsed events in the caller's transaction; duplicates change nothing."""
+    event_ids = await _insert_events(conn, deliveries)
+    contact_ids = await _upsert_contacts(conn, deliveries)
+    results = []
+    for delivery, event_id in zip(deliveries, event_ids, strict=True):
+        new = await _insert_messages(conn, delivery.parsed.messages, contact_ids, event_id)
+        await _insert_statuses(conn, delivery.parsed.statuses, event_id)
+        await _insert_notices(conn, delivery.parsed, event_id)
+        total = len(delivery.parsed.messages)
+        results.append(StoredDelivery(event_id, new, total - new))
+    return results
+
+
+async def _insert_events(conn: AsyncConnection, deliveries: Sequence[Delivery]) -> list[int]:
+    stmt = insert(WEBHOOK_EVENT).returning(WEBHOOK_EVENT.c.id, sort_by_parameter_order=True)
+    rows = await conn.execute(stmt, [{"body": d.body, "received_at": d.received_at} for d in deliveries])
+    return [row[0] for row in rows]
+
+
+def _key(wa_id: str | None, user_id: str | None) -> tuple[str | None, str | None]:
+    return (wa_id, None) if wa_id else (None, user_id)
+
+
+def _collect_identities(deliveries: Sequence[Delivery]) -> dict[tuple[str | None, str | None], _Identity]:
+    identities: dict[tuple[str | None, str | None], _Identity] = {}
+    for delivery in deliveries:
+        for contact in delivery.parsed.contacts:
+            if contact.wa_id or contact.user_id:
+                ident = identities.setdefault(
+                    _key(contact.wa_id, contact.user_id), _Identity(contact.wa_id, contact.user_id)
+                )
+                ident.user_id = ident.user_id or contact.user_id
+                ident.name = contact.name or ident.name
+        for message in delivery.parsed.messages:
+            if not (message.wa_id or message.user_id):
+                continue
+            ident = identities.setdefault(
+                _key(message.wa_id, message.user_id), _Identity(message.wa_id, message.user_id)
+            )
+            ident.user_id = ident.user_id or message.user_id
+            ident.name = message.profile_name or ident.name
+            if message.type != "system":  # a user's own message opens the service window; Meta's notices don't
+                ident.last_inbound_at = _latest(ident.last_inbound_at, message.timestamp)
+            if message.referral:
+                ident.referral_at = _latest(ident.referral_at, message.timestamp)
+    return identities
+
+
+async def _upsert_contacts(
+    conn: AsyncConnection, deliveries: Sequence[Delivery]
+) -> dict[tuple[str | None, str | None], int]:
+    """Insert unknown contacts, refresh known ones, and map every identity in the batch to its row id."""
+    identities = _collect_identities(deliveries)
+    if not identities:
+        return {}
+    now = utcnow()
+    await conn.execute(
+        insert_ignoring_conflicts(conn, CONTACT),
+        [
+            {"wa_id": i.wa_id, "user_id": i.user_id, "name": i.name, "created_at": now, "updated_at": now}
+            for i in identities.values()
+        ],
+    )
+    wa_ids = [i.wa_id for i in identities.values() if i.wa_id]
+    user_ids = [i.user_id for i in identities.values() if i.user_id]
+    rows = (
+        await conn.execute(
+            select(
+                CONTACT.c.id,
+                CONTACT.c.wa_id,
+                CONTACT.c.user_id,
+                CONTACT.c.name,
+                CONTACT.c.last_inbound_at,
+                CONTACT.c.free_entry_point_at,
+            ).where(or_(CONTACT.c.wa_id.in_(wa_ids), CONTACT.c.user_id.in_(user_ids)))
+        )
+    ).all()
+    by_wa = {r.wa_id: r for r in rows if r.wa_id}
+    by_user = {r.user_id: r for r in rows if r.user_id}
+    ids: dict[tuple[str | None, str | None], int] = {}
+    updates = []
+    for key, ident in identities.items():
+        row = (by_wa.get(ident.wa_id) if ident.wa_id else None) or by_user.get(ident.user_id)
+        if row is None:
+            continue
+        ids[key] = row.id
+        if ident.user_id:
+            ids[(None, ident.user_id)] = row.id
+        claim_user = ident.user_id if (ident.user_id and not row.user_id and ident.user_id not in by_user) else None
+        updates.append(
+            {
+                "cid": row.id,
+                "name": ident.name or row.name,
+                "user_id": claim_user or row.user_id,
+                "last_inbound_at": _latest(row.last_inbound_at, ident.last_inbound_at),
+                "free_entry_point_at": _latest(row.free_entry_point_at, ident.referral_at),
+                "updated_at": now,
+            }
+        )
+    stmt = update(CONTACT).where(CONTACT.c.id == bindparam("cid"))
+    await conn.execute(stmt, updates)
+    return ids
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return a or b
+    return max(a, b)
+
+
+async def _insert_messages(
+    conn: AsyncConnection,
+    messages: Sequence[InboundLike],
+    contact_ids: Mapping[tuple[str | None, str | None], int],
+    event_id: int,
+) -> int:
+    rows = []
+    for m in messages:
+        cid = contact_ids.get(_key(m.wa_id, m.user_id)) or contact_ids.get((None, m.user_id))
+        if cid is None:
+            continue  # no identity at all: kept in the raw body, nothing to answer
+        rows.append(
+            {
+                "wamid": m.wamid,
+                "direction": "in",
+                "contact_id": cid,
+                "type": m.type[:32],
+                "text": m.text,
+                "reply_id": (m.reply_id or "")[:256] or None,
+                "body": dict(m.raw),
+                "status": "received",
+                "webhook_event_id": event_id,
+                "created_at": m.timestamp,
+            }
+        )
+    if not rows:
+        return 0
+    stmt = insert_ignoring_conflicts(conn, MESSAGE, "wamid").returning(MESSAGE.c.id)
+    result = await conn.execute(stmt, rows)
+    return len(result.all())
+
+
+async def _insert_statuses(conn: AsyncConnection, statuses: Sequence[StatusLike], event_id: int) -> None:
+    if not statuses:
+        return
+    rows = [
+        {
+            "wamid": s.wamid,
+            "status": s.status[:16],
+            "timestamp": s.timestamp,
+            "payload": dict(s.raw),
+            "webhook_event_id": event_id,
+        }
+        for s in statuses
+    ]
+    await conn.execute(insert_ignoring_conflicts(conn, STATUS_EVENT, "wamid", "status"), rows)
+    await apply_statuses(conn, [(s.wamid, s.status, s.timestamp, dict(s.raw)) for s in statuses])
+
+
+async def _insert_notices(conn: AsyncConnection, parsed: ParsedLike, event_id: int) -> None:
+    now = utcnow()
+    rows = [
+        {
+            "webhook_event_id": event_id,
+            "field": "user_preferences",
+            "kind": "preference",
+            "wa_id": p.wa_id,
+            "reason": None,
+            "payload": dict(p.raw),
+            "received_at": now,
+        }
+        for p in parsed.preferences
+    ] + [
+        {
+            "webhook_event_id": event_id,
+            "field": n.field[:64],
+            "kind": n.kind[:16],
+            "wa_id": None,
+            "reason": n.reason,
+            "payload": dict(n.raw),
+            "received_at": now,
+        }
+        for n in parsed.notices
+    ]
+    if rows:
+        await conn.execute(insert(WEBHOOK_NOTICE), rows)
+
+
+async def contacts_with_unhandled(conn: AsyncConnection, limit: int = 100) -> list[int]:
+    """Contacts that have inbound messages not yet handled, oldest waiting first."""
+    stmt = (
+        select(MESSAGE.c.contact_id, func.min(MESSAGE.c.id).label("first"))
+        .where(MESSAGE.c.direction == "in", MESSAGE.c.handled_at.is_(None))
+        .group_by(MESSAGE.c.contact_id)
+        .order_by("first")
+        .limit(limit)
+    )
+    return [row[0] for row in await conn.execute(stmt)]
+
+
+async def unhandled_messages(conn: AsyncConnection, contact_id: int) -> list[Message]:
+    """A contact's unhandled inbound messages in the order the customer sent them."""
+    stmt = (
+        select(MESSAGE)
+        .where(MESSAGE.c.contact_id == contact_id, MESSAGE.c.direction == "in", MESSAGE.c.handled_at.is_(None))
+        .order_by(MESSAGE.c.created_at, MESSAGE.c.id)
+    )
+    rows = await conn.execute(stmt)
+    return [Message.model_validate(row._mapping) for row in rows]
+
+
+async def mark_handled(conn: AsyncConnection, message_ids: Sequence[int], when: datetime) -> None:
+    if message_ids:
+        await conn.execute(update(MESSAGE).where(MESSAGE.c.id.in_(message_ids)).values(handled_at=when))

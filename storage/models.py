@@ -1,0 +1,207 @@
+"""The SQLModel tables; one row class per idea in DESIGN.md's data model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import JSON, Index, Table, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+# Named constraints, so that later migrations can alter them on SQLite (batch mode) and PostgreSQL alike.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json(**kw: Any) -> Any:
+    return Field(default=None, sa_type=JSON, **kw)
+
+
+def _when(**kw: Any) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, **kw)
+
+
+def _now(**kw: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, **kw)
+
+
+class Contact(SQLModel, table=True):
+    """A customer, known by phone (`wa_id`, E.164 digits) and/or Meta's business-scoped `user_id`."""
+
+    __tablename__ = "contact"
+
+    id: int | None = Field(default=None, primary_key=True)
+    wa_id: str | None = Field(default=None, unique=True, max_length=20)
+    user_id: str | None = Field(default=None, unique=True, max_length=128)
+    name: str | None = None
+    language: str | None = Field(default=None, max_length=16)
+    time_zone: str | None = Field(default=None, max_length=64)
+    tags: list[str] | None = _json()
+    last_inbound_at: datetime | None = _when()
+    free_entry_point_at: datetime | None = _when()
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
+class Conversation(SQLModel, table=True):
+    """A 24-hour conversation of one category with one contact (the seed's conversation model)."""
+
+    __tablename__ = "conversation"
+
+    __table_args__ = (Index("ix_conversation_contact_expires", "contact_id", "expires_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id")
+    category: str = Field(max_length=16, index=True)
+    origin: str = Field(max_length=32)
+    opened_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    opening_wamid: str | None = Field(default=None, max_length=128)
+
+
+class WebhookEvent(SQLModel, table=True):
+    """One webhook POST exactly as Meta sent it: Meta keeps no history, so this is the record."""
+
+    __tablename__ = "webhook_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = _now(index=True)
+    body: str = Field(sa_type=Text)
+
+
+class Message(SQLModel, table=True):
+    """An inbound or outbound WhatsApp message, unique by Meta's wamid."""
+
+    __tablename__ = "message"
+
+    __table_args__ = (
+        Index("ix_message_unhandled", "contact_id", "handled_at", "direction"),
+        Index("ix_message_contact_created", "contact_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    wamid: str = Field(unique=True, max_length=128)
+    direction: str = Field(max_length=3)  # "in" | "out"
+    contact_id: int = Field(foreign_key="contact.id")
+    type: str = Field(max_length=32)
+    text: str | None = Field(default=None, sa_type=Text)
+    reply_id: str | None = Field(default=None, max_length=256)
+    body: dict[str, Any] | None = _json()
+    template_name: str | None = Field(default=None, max_length=512)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
+    category: str | None = Field(default=None, max_length=16)
+    status: str = Field(default="received", max_length=16)
+    sent_at: datetime | None = _when()
+    delivered_at: datetime | None = _when()
+    read_at: datetime | None = _when()
+    failed_at: datetime | None = _when()
+    error: dict[str, Any] | None = _json()
+    pricing: dict[str, Any] | None = _json()
+    meta_conversation: dict[str, Any] | None = _json()
+    outbox_id: int | None = Field(default=None)
+    webhook_event_id: int | None = Field(default=None)
+    created_at: datetime = _now()
+    handled_at: datetime | None = _when()
+
+
+class StatusEvent(SQLModel, table=True):
+    """A status webhook for one of our messages; kept even before the message's wamid is recorded."""
+
+    __tablename__ = "status_event"
+
+    __table_args__ = (UniqueConstraint("wamid", "status", name="uq_status_event_wamid_status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    wamid: str = Field(max_length=128, index=True)
+    status: str = Field(max_length=16)
+    timestamp: datetime = Field(sa_type=UTCDateTime)
+    payload: dict[str, Any] = Field(sa_type=JSON)
+    webhook_event_id: int | None = None
+
+
+class WebhookNotice(SQLModel, table=True):
+    """Everything else a webhook carried: user preferences, error entries, template and account fields."""
+
+    __tablename__ = "webhook_notice"
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_event_id: int
+    field: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=16)
+    wa_id: str | None = Field(default=None, max_length=20)
+    reason: str | None = Field(default=None, sa_type=Text)
+    payload: dict[str, Any] = Field(sa_type=JSON)
+    received_at: datetime = _now()
+
+
+class Session(SQLModel, table=True):
+    """The state of a contact's conversation with the bot's flows."""
+
+    __tablename__ = "session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", unique=True)
+    flow: str | None = Field(default=None, max_length=128)
+    step: str | None = Field(default=None, max_length=128)
+    slots: dict[str, Any] | None = _json()
+    flow_version: str | None = Field(default=None, max_length=64)
+    expires_at: datetime | None = _when()
+    handed_off: bool = False
+    updated_at: datetime = _now()
+
+
+class Outbox(SQLModel, table=True):
+    """An outgoing message before, while and after it is sent; the only way anything leaves the service."""
+
+    __tablename__ = "outbox"
+
+    __table_args__ = (
+        Index("ix_outbox_claim", "status", "due_at", "priority"),
+        Index("ix_outbox_contact_status", "contact_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # reply | otp | utility | marketing
+    priority: int = 0
+    contact_id: int = Field(foreign_key="contact.id")
+    recipient: str = Field(max_length=128)
+    payload: dict[str, Any] = Field(sa_type=JSON)
+    template_name: str | None = Field(default=None, max_length=512)
+    template_category: str | None = Field(default=None, max_length=16)
+    due_at: datetime = _now()
+    status: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = _when()
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
+    campaign_id: int | None = None
+    wamid: str | None = Field(default=None, max_length=128)
+    category: str | None = Field(default=None, max_length=16)
+    last_error: dict[str, Any] | None = _json()
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a model, for the set-based statements the hot paths use."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+CONTACT = table_of(Contact)
+CONVERSATION = table_of(Conversation)
+WEBHOOK_EVENT = table_of(WebhookEvent)
+MESSAGE = table_of(Message)
+STATUS_EVENT = table_of(StatusEvent)
+WEBHOOK_NOTICE = table_of(WebhookNotice)
+SESSION = table_of(Session)
+OUTBOX = table_of(Outbox)

@@ -1,0 +1,169 @@
+"""The outbox: every outgoing message is a row first; senders claim, lease, send and settle rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.dialect import insert_ignoring_conflicts
+from storage.models import OUTBOX, Outbox
+
+KINDS = ("reply", "otp", "utility", "marketing")
+PRIORITY = {kind: rank for rank, kind in enumerate(KINDS)}
+# What a lease that expired mid-send becomes: the send's outcome is unknown, so replies and utility
+# messages are tried again, a one-time code is expired (a fresh one must be requested), and marketing is
+# never blindly re-sent.
+ON_EXPIRED_LEASE = {"reply": "queued", "utility": "queued", "otp": "expired", "marketing": "unknown"}
+ACTIVE = ("queued", "sending")
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """An outgoing message to put in the outbox."""
+
+    kind: str
+    contact_id: int
+    recipient: str
+    payload: dict[str, Any]
+    due_at: datetime
+    template_name: str | None = None
+    template_category: str | None = None
+    idempotency_key: str | None = None
+    campaign_id: int | None = None
+
+    def row(self, now: datetime) -> dict[str, Any]:
+        if self.kind not in PRIORITY:
+            raise ValueError(f"unknown outbox kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        return {
+            "kind": self.kind,
+            "priority": PRIORITY[self.kind],
+            "contact_id": self.contact_id,
+            "recipient": self.recipient,
+            "payload": self.payload,
+            "due_at": self.due_at,
+            "template_name": self.template_name,
+            "template_category": self.template_category,
+            "idempotency_key": self.idempotency_key,
+            "campaign_id": self.campaign_id,
+            "status": "queued",
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+
+async def enqueue(conn: AsyncConnection, messages: Sequence[NewMessage], now: datetime) -> int:
+    """Add messages; one whose idempotency key is already present is skipped. Returns how many were added."""
+    if not messages:
+        return 0
+    stmt = insert_ignoring_conflicts(conn, OUTBOX).returning(OUTBOX.c.id)
+    result = await conn.execute(stmt, [m.row(now) for m in messages])
+    return len(result.all())
+
+
+def _claimable(now: datetime, limit: int) -> Any:
+    """Due queued rows whose contact has nothing in flight and nothing due earlier: per-contact order."""
+    other = OUTBOX.alias("other")
+    blocked = exists().where(
+        other.c.contact_id == OUTBOX.c.contact_id,
+        other.c.id != OUTBOX.c.id,
+        or_(
+            other.c.status == "sending",
+            and_(
+                other.c.status == "queued",
+                or_(
+                    other.c.due_at < OUTBOX.c.due_at, and_(other.c.due_at == OUTBOX.c.due_at, other.c.id < OUTBOX.c.id)
+                ),
+            ),
+        ),
+    )
+    return (
+        select(OUTBOX.c.id)
+        .where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now, ~blocked)
+        .order_by(OUTBOX.c.priority, OUTBOX.c.due_at, OUTBOX.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
+async def claim_due(conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Outbox]:
+    """Claim up to `limit` due rows with one `UPDATE … WHERE id IN (… FOR UPDATE SKIP LOCKED) RETURNING`."""
+    stmt = (
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(_claimable(now, limit)))
+        .values(
+            status="sending",
+            lease_owner=owner,
+            lease_until=now + lease,
+            attempts=OUTBOX.c.attempts + 1,
+            updated_at=now,
+        )
+        .returning(*OUTBOX.c)
+    )
+    rows = await conn.execute(stmt)
+    claimed = [Outbox.model_validate(row._mapping) for row in rows]
+    return sorted(claimed, key=lambda r: (r.priority, r.due_at, r.id or 0))
+
+
+async def settle(
+    conn: AsyncConnection, outbox_id: int, *, owner: str, status: str, now: datetime, **values: Any
+) -> bool:
+    """Finish a claimed row (sent, failed, queued again …) if this sender still holds its lease."""
+    stmt = (
+        update(OUTBOX)
+        .where(OUTBOX.c.id == outbox_id, OUTBOX.c.status == "sending", OUTBOX.c.lease_owner == owner)
+        .values(status=status, lease_owner=None, lease_until=None, updated_at=now, **values)
+    )
+    result = await conn.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def defer_contact(conn: AsyncConnection, contact_id: int, until: datetime, now: datetime) -> None:
+    """Hold every queued message to one contact until `until` (Meta's pair-rate limit is per recipient)."""
+    await conn.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.contact_id == contact_id, OUTBOX.c.status == "queued", OUTBOX.c.due_at < until)
+        .values(due_at=until, updated_at=now)
+    )
+
+
+async def reap_expired_leases(conn: AsyncConnection, now: datetime) -> dict[str, int]:
+    """Settle rows whose sender died mid-send, by kind (see ON_EXPIRED_LEASE). Returns counts by new status."""
+    counts: dict[str, int] = {}
+    for kind, status in ON_EXPIRED_LEASE.items():
+        result = await conn.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.status == "sending", OUTBOX.c.kind == kind, OUTBOX.c.lease_until < now)
+            .values(
+                status=status,
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+                last_error={"code": "lease_expired", "message": "the sender stopped before settling this message"},
+            )
+        )
+        if result.rowcount:
+            counts[status] = counts.get(status, 0) + result.rowcount
+    return counts
+
+
+async def depth(conn: AsyncConnection) -> dict[str, int]:
+    """How many rows are queued and in flight, by kind; the metric operators alert on."""
+    rows = await conn.execute(
+        select(OUTBOX.c.kind, OUTBOX.c.status, func.count())
+        .where(OUTBOX.c.status.in_(ACTIVE))
+        .group_by(OUTBOX.c.kind, OUTBOX.c.status)
+    )
+    return {f"{kind}:{status}": n for kind, status, n in rows}
+
+
+async def next_due_at(conn: AsyncConnection) -> datetime | None:
+    """When the earliest queued row falls due, so an idle sender knows how long it may sleep."""
+    stmt = select(func.min(OUTBOX.c.due_at)).where(OUTBOX.c.status == "queued")
+    due: datetime | None = (await conn.execute(stmt)).scalar()
+    return due

@@ -1,0 +1,137 @@
+"""The repository: the one door to the database, speaking the domain rather than SQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage import conversation, inbox, outbox, queries
+from storage.database import create_engine, upgrade
+from storage.models import MESSAGE, Contact, Conversation, Message, Outbox
+
+_TURN_LOCK_NAMESPACE = 7301  # pg_advisory_xact_lock(namespace, contact_id): one turn per contact at a time
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached or refused the transaction; the caller should retry later."""
+
+
+class Repository:
+    """Owns the engine; every method is one transaction unless it hands out a connection to extend."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def connect(cls, url: str) -> Repository:
+        return cls(create_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def migrate(self) -> None:
+        await upgrade(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction; connection-level failures surface as `DatabaseUnavailable`."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except (OperationalError, OSError, ConnectionError) as exc:
+            raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
+            raise
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    # -- inbound ---------------------------------------------------------------------------------
+
+    async def store_deliveries(self, deliveries: Sequence[inbox.Delivery]) -> list[inbox.StoredDelivery]:
+        async with self.transaction() as conn:
+            return await inbox.store_deliveries(conn, deliveries)
+
+    async def contacts_with_unhandled(self, limit: int = 100) -> list[int]:
+        async with self.engine.connect() as conn:
+            return await inbox.contacts_with_unhandled(conn, limit)
+
+    @asynccontextmanager
+    async def contact_turn(self, contact_id: int) -> AsyncIterator[AsyncConnection | None]:
+        """A transaction holding the contact's turn lock, or None when another process holds it.
+
+        On PostgreSQL the lock is `pg_try_advisory_xact_lock`, released with the transaction; on SQLite
+        `BEGIN IMMEDIATE` already makes every write transaction exclusive.
+        """
+        async with self.transaction() as conn:
+            if self.dialect == "postgresql":
+                got = await conn.scalar(
+                    text("SELECT pg_try_advisory_xact_lock(:ns, :cid)"),
+                    {"ns": _TURN_LOCK_NAMESPACE, "cid": contact_id},
+                )
+                if not got:
+                    yield None
+                    return
+            yield conn
+
+    # -- outbound --------------------------------------------------------------------------------
+
+    async def enqueue(self, messages: Sequence[outbox.NewMessage], now: datetime) -> int:
+        async with self.transaction() as conn:
+            return await outbox.enqueue(conn, messages, now)
+
+    async def claim_due(self, *, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Outbox]:
+        async with self.transaction() as conn:
+            return await outbox.claim_due(conn, owner=owner, now=now, lease=lease, limit=limit)
+
+    async def reap_expired_leases(self, now: datetime) -> dict[str, int]:
+        async with self.transaction() as conn:
+            return await outbox.reap_expired_leases(conn, now)
+
+    async def outbox_depth(self) -> dict[str, int]:
+        async with self.engine.connect() as conn:
+            return await outbox.depth(conn)
+
+    async def next_due_at(self) -> datetime | None:
+        async with self.engine.connect() as conn:
+            return await outbox.next_due_at(conn)
+
+    async def send_context(self, contact_id: int, now: datetime) -> tuple[Contact | None, list[Conversation]]:
+        """The contact and its open conversations: what the category rules need at send time."""
+        async with self.engine.connect() as conn:
+            contact = await conversation.get_contact(conn, contact_id)
+            return contact, await conversation.open_conversations(conn, contact_id, now)
+
+    # -- admin reads -----------------------------------------------------------------------------
+
+    async def list_conversations(self, **filters: Any) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            return await queries.list_conversations(conn, **filters)
+
+    async def list_messages(self, **filters: Any) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            return await queries.list_messages(conn, **filters)
+
+    async def contact_by_wa_id(self, wa_id: str) -> Contact | None:
+        async with self.engine.connect() as conn:
+            return await queries.contact_by_wa_id(conn, wa_id)
+
+    async def message_by_wamid(self, wamid: str) -> Message | None:
+        from sqlalchemy import select
+
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(MESSAGE).where(MESSAGE.c.wamid == wamid))).first()
+            return Message.model_validate(row._mapping) if row else None

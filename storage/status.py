@@ -1,0 +1,71 @@
+"""Applying Meta's status webhooks to our outbound messages, in any order and any number of times."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.models import MESSAGE, STATUS_EVENT, Message
+from storage.types import UTCDateTime
+
+# Statuses only move forward: a late "delivered" never undoes a "read" (Meta's order is not guaranteed,
+# and a message can be read without a delivered webhook). "failed" is final.
+STATUS_RANK = {"accepted": 0, "received": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 9}
+_TIME_COLUMN = {
+    "sent": "sent_at",
+    "delivered": "delivered_at",
+    "read": "read_at",
+    "played": "read_at",
+    "failed": "failed_at",
+}
+
+StatusTuple = tuple[str, str, datetime, dict[str, Any]]
+
+
+def _extras(raw: dict[str, Any]) -> dict[str, Any]:
+    extras: dict[str, Any] = {}
+    if isinstance(raw.get("pricing"), dict):
+        extras["pricing"] = raw["pricing"]
+    if isinstance(raw.get("conversation"), dict):
+        extras["meta_conversation"] = raw["conversation"]
+    if raw.get("errors"):
+        extras["error"] = {"errors": raw["errors"]}
+    return extras
+
+
+async def apply_statuses(conn: AsyncConnection, statuses: Sequence[StatusTuple]) -> None:
+    """Move each message's status forward, stamp its time, and keep Meta's pricing and conversation."""
+    groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
+    for wamid, status, when, raw in statuses:
+        extras = _extras(raw)
+        groups[(status, tuple(sorted(extras)))].append(
+            {"w": wamid, "ts": when, **{f"x_{k}": v for k, v in extras.items()}}
+        )
+    rank = case(STATUS_RANK, value=MESSAGE.c.status, else_=0)
+    for (status, extra_keys), params in groups.items():
+        values: dict[str, Any] = {"status": case((rank < STATUS_RANK.get(status, 0), status), else_=MESSAGE.c.status)}
+        column = _TIME_COLUMN.get(status)
+        if column:
+            values[column] = func.coalesce(getattr(Message, column), bindparam("ts", type_=UTCDateTime()))
+        for key in extra_keys:
+            values[key] = bindparam(f"x_{key}", type_=MESSAGE.c[key].type)
+        stmt = update(MESSAGE).where(MESSAGE.c.wamid == bindparam("w"), MESSAGE.c.direction == "out").values(**values)
+        await conn.execute(stmt, params)
+
+
+async def replay_statuses(conn: AsyncConnection, wamid: str) -> None:
+    """Apply statuses that arrived before we recorded the message's wamid (Meta can be that fast)."""
+    rows = (
+        await conn.execute(
+            select(STATUS_EVENT.c.wamid, STATUS_EVENT.c.status, STATUS_EVENT.c.timestamp, STATUS_EVENT.c.payload)
+            .where(STATUS_EVENT.c.wamid == wamid)
+            .order_by(STATUS_EVENT.c.timestamp)
+        )
+    ).all()
+    if rows:
+        await apply_statuses(conn, [(r[0], r[1], r[2], r[3]) for r in rows])
