@@ -37,9 +37,7 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
-    def __call__(
-        self, logger: Any, method: str, event_dict: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
+    def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key in list(event_dict):
             event_dict[key] = self._clean(key, event_dict[key])
         return event_dict
@@ -83,9 +81,7 @@ def configure_logging(
         structlog.processors.format_exc_info,
         redactor,
     ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
     numeric = logging.getLevelName(level.upper())
     structlog.configure(
         processors=[*shared, renderer],

@@ -14,8 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import ConfigError
 
 SANDBOX_PHONE_NUMBER_ID = "106540352242922"
-SANDBOX_APP_SECRET = "sandbox-app-secret"  # noqa: S105 - the documented sandbox default, not a secret
-SANDBOX_VERIFY_TOKEN = "sandbox-verify-token"  # noqa: S105
+SANDBOX_APP_SECRET = "sandbox-app-secret"
+SANDBOX_VERIFY_TOKEN = "sandbox-verify-token"
 DEFAULT_API_URL = "https://graph.facebook.com"
 
 _DRIVERS = {
@@ -115,11 +115,9 @@ def normalise_database_url(url: str) -> str:
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
     """Read the environment (and `.env`), apply sandbox defaults, and fail with a `ConfigError` on bad values."""
     try:
-        env = _Environment(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        env = _Environment(_env_file=env_file, **overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{_alias(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
+        problems = "; ".join(f"{_alias(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False))
         raise ConfigError(f"invalid settings: {problems}") from None
     try:
         ZoneInfo(env.business_timezone)

@@ -86,3 +86,9 @@ async def record_outbound(conn: AsyncConnection, **values: Any) -> None:
 
 async def touch_contact(conn: AsyncConnection, contact_id: int, **values: Any) -> None:
     await conn.execute(update(CONTACT).where(CONTACT.c.id == contact_id).values(**values))
+
+
+async def close_conversations(conn: AsyncConnection, ids: list[int], now: datetime) -> None:
+    """End conversations early (Meta closes the others when a free entry point conversation opens)."""
+    if ids:
+        await conn.execute(update(CONVERSATION).where(CONVERSATION.c.id.in_(ids)).values(expires_at=now))

@@ -1,0 +1,140 @@
+"""The `bot` command: reads settings, configures logging, and runs what was asked."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from bot.errors import BotError, ConfigError
+from bot.log import configure_logging
+from bot.settings import Settings, load_settings
+
+
+def _loopback(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
+def _prepare(env_file: str | None) -> Settings:
+    settings = load_settings(env_file)
+    configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=settings.redactable())
+    return settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the whole service: webhook, admin API, dispatcher and sender (and the sandbox without Meta)."""
+    from bot.app import create_app
+
+    settings = _prepare(args.env_file)
+    if settings.sandbox and settings.api_url is None:
+        settings = settings.with_api_url(f"http://{_loopback(args.host)}:{args.port}/sandbox")
+    base = f"http://{_loopback(args.host)}:{args.port}"
+    print(f"WhatsApp conversation service on {base}", flush=True)
+    if settings.sandbox:
+        print(f"  sandbox mode (no WHATSAPP_ACCESS_TOKEN): chat with the bot at {base}/sandbox", flush=True)
+    if settings.generated_admin_token:
+        print(f"  admin API token for this run (set BOT_ADMIN_TOKEN to fix it): {settings.admin_token}", flush=True)
+    web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None, print=None)
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Run senders only (scale-out): no HTTP server, same database."""
+    from bot.app import create_app
+
+    settings = _prepare(args.env_file)
+    if settings.sandbox:
+        raise ConfigError("`bot worker` needs a real Graph API: set WHATSAPP_ACCESS_TOKEN (or run `bot serve`)")
+    app = create_app(settings, roles={"sender"}, migrate=False)
+
+    async def run() -> None:
+        runner = web.AppRunner(app)
+        await runner.setup()  # runs the cleanup_ctx start-up half: database, client, sender
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print("worker running; Ctrl-C stops it", flush=True)
+        await stop.wait()
+        await runner.cleanup()
+
+    asyncio.run(run())
+    return 0
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    """Apply the database migrations."""
+    from storage.database import current_revision
+    from storage.repository import Repository
+
+    settings = _prepare(args.env_file)
+
+    async def run() -> str | None:
+        repository = Repository.connect(settings.database_url)
+        try:
+            await repository.migrate()
+            return await current_revision(repository.engine)
+        finally:
+            await repository.close()
+
+    print(f"database at revision {asyncio.run(run())}")
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    """Validate the settings (flows and templates join as they land)."""
+    settings = _prepare(args.env_file)
+    mode = "sandbox" if settings.sandbox else "Meta Cloud API"
+    print(f"settings ok: {mode}, database {settings.database_url.split('://')[0]}")
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    """Fire signed webhooks at a running service and print figures as JSON."""
+    from bot.bench import run_webhook_bench
+
+    print(asyncio.run(run_webhook_bench(args)))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bot", description="WhatsApp Business conversation service")
+    parser.add_argument("--env-file", default=".env", help="settings file read besides the environment")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = commands.add_parser("serve", help=serve.__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(run=serve)
+    commands.add_parser("worker", help=worker.__doc__).set_defaults(run=worker)
+    db = commands.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help=db_upgrade.__doc__).set_defaults(run=db_upgrade)
+    commands.add_parser("check", help=check.__doc__).set_defaults(run=check)
+    b = commands.add_parser("bench", help=bench.__doc__).add_subparsers(dest="bench_command", required=True)
+    w = b.add_parser("webhook", help="durable webhook acknowledgements per second, p50/p99")
+    w.add_argument("--url", default="http://127.0.0.1:8080/webhook")
+    w.add_argument("--secret", default=None, help="app secret (default: WHATSAPP_APP_SECRET or the sandbox's)")
+    w.add_argument("--concurrency", type=int, default=64)
+    w.add_argument("--requests", type=int, default=20000)
+    w.add_argument("--warmup", type=int, default=500)
+    w.add_argument("--kind", choices=["text", "status", "mixed"], default="text")
+    w.set_defaults(run=bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except BotError as exc:
+        print(f"bot: error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

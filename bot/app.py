@@ -1,0 +1,196 @@
+"""`create_app(settings)`: the one place that wires the service together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from datetime import UTC, datetime
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from bot import keys
+from bot.api import json_response, require_token, setup_api
+from bot.cloudapi import AiohttpTransport, CloudAPIClient, Transport
+from bot.dispatcher import Acknowledger, Dispatcher, Handler
+from bot.errors import BotError, ConfigError, NotFound, PolicyError, StorageUnavailable, ValidationError
+from bot.ingest import Ingestor
+from bot.metrics import Metrics
+from bot.sender import Sender
+from bot.settings import Settings
+from bot.webhook import MAX_BODY, setup_webhook
+from storage.database import current_revision, head_revision
+from storage.repository import DatabaseUnavailable, Repository
+
+log = structlog.get_logger("bot.app")
+
+ROLES = frozenset({"web", "dispatcher", "sender"})
+SANDBOX_ACCESS_TOKEN = "sandbox-access-token"
+_STATUS = {ValidationError: 400, NotFound: 404, PolicyError: 409, StorageUnavailable: 503}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    transport: Transport | None = None,
+    handler: Handler | None = None,
+    roles: Collection[str] = ROLES,
+    migrate: bool | None = None,
+) -> web.Application:
+    """Build the application; resources are acquired and released in its `cleanup_ctx`.
+
+    `migrate` applies migrations at start-up (default: on SQLite only; PostgreSQL deployments run
+    `bot db upgrade` once, before the instances start). `roles` picks what runs in this process:
+    `bot serve` runs all three, `bot worker` only the sender.
+    """
+    unknown = set(roles) - ROLES
+    if unknown:
+        raise ConfigError(f"unknown roles {sorted(unknown)}; choose from {sorted(ROLES)}")
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[observe, handle_errors, require_token])
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock
+    app[keys.METRICS] = Metrics()
+    app.cleanup_ctx.append(_database(settings.is_sqlite if migrate is None else migrate))
+    app.cleanup_ctx.append(_cloud_api(transport))
+    app.cleanup_ctx.append(_workers(handler or Acknowledger(), set(roles)))
+    if "web" in roles:
+        setup_webhook(app)
+        setup_api(app)
+        if settings.sandbox:
+            from bot.sandbox import setup_sandbox
+
+            setup_sandbox(app, settings, clock=clock)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def _database(migrate: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        repository = Repository.connect(app[keys.SETTINGS].database_url)
+        try:
+            if migrate:
+                await repository.migrate()
+            elif await current_revision(repository.engine) != head_revision():
+                raise ConfigError("the database schema is not up to date: run `bot db upgrade` first")
+            app[keys.REPOSITORY] = repository
+            ingestor = Ingestor(repository)
+            app[keys.INGESTOR] = ingestor
+            await ingestor.start()
+            try:
+                yield
+            finally:
+                await ingestor.stop()
+        finally:
+            await repository.close()
+
+    return context
+
+
+def _cloud_api(transport: Transport | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[keys.SETTINGS]
+        if settings.api_url is None:
+            raise ConfigError("no Graph API URL: set WHATSAPP_API_URL (bot serve sets it to its sandbox)")
+        async with aiohttp.ClientSession() as session:
+            app[keys.CLIENT] = CloudAPIClient(
+                transport=transport or AiohttpTransport(session),
+                base_url=settings.api_url,
+                version=settings.api_version,
+                phone_number_id=settings.phone_number_id,
+                access_token=settings.access_token or SANDBOX_ACCESS_TOKEN,
+            )
+            yield
+
+    return context
+
+
+def _workers(handler: Handler, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        repository, clock, metrics = app[keys.REPOSITORY], app[keys.CLOCK], app[keys.METRICS]
+        sender = Sender(
+            repository, app[keys.CLIENT], clock=clock, metrics=metrics, throughput=app[keys.SETTINGS].throughput
+        )
+        dispatcher = Dispatcher(repository, handler, clock=clock, metrics=metrics, on_enqueued=sender.wake)
+        app[keys.SENDER], app[keys.DISPATCHER] = sender, dispatcher
+        app[keys.INGESTOR].on_stored = dispatcher.wake
+        tasks = []
+        if "dispatcher" in roles:
+            tasks.append(asyncio.create_task(dispatcher.run(), name="dispatcher"))
+        if "sender" in roles:
+            tasks.append(asyncio.create_task(sender.run(), name="sender"))
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return context
+
+
+@web.middleware
+async def observe(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """One canonical log line per request, with a request id bound for everything logged meanwhile."""
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    started = time.perf_counter()
+    status = 500
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        try:
+            response = await handler(request)
+            status = response.status
+            response.headers["X-Request-Id"] = request_id
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            log.info(
+                "http.request",
+                method=request.method,
+                path=request.path,
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+
+@web.middleware
+async def handle_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Domain errors become `{"error": {"code", "message"}}` with a fitting status; nothing else leaks."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except DatabaseUnavailable:
+        return json_response({"error": {"code": "storage_unavailable", "message": "database unavailable"}}, 503)
+    except BotError as exc:
+        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
+        return json_response({"error": {"code": exc.code, "message": exc.message}}, status)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness and readiness: the database answers."""
+    try:
+        await request.app[keys.REPOSITORY].ping()
+    except Exception as exc:  # health must answer, whatever the failure
+        log.warning("health.database_down", error=type(exc).__name__)
+        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok", "sandbox": request.app[keys.SETTINGS].sandbox})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[keys.METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})

@@ -1,0 +1,99 @@
+"""Group commit for webhook deliveries: many requests, one transaction, each answered only once stored."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from bot.errors import StorageUnavailable
+from storage.inbox import Delivery, StoredDelivery
+from storage.repository import DatabaseUnavailable, Repository
+
+log = structlog.get_logger("bot.ingest")
+
+
+@dataclass
+class _Pending:
+    delivery: Delivery
+    done: asyncio.Future[StoredDelivery] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class Ingestor:
+    """Stores webhook deliveries in batches so that one fsync serves every request waiting for it.
+
+    A request calls `store()` and waits; one writer task takes everything queued so far (up to
+    `max_batch`), writes it in one transaction and resolves every waiter. A batch that fails is retried
+    one delivery at a time, so one poisoned delivery cannot keep others from being acknowledged; a
+    delivery that fails on its own gets `StorageUnavailable` (the webhook answers 503 and Meta retries).
+    """
+
+    def __init__(
+        self, repository: Repository, *, max_batch: int = 256, on_stored: Callable[[], None] | None = None
+    ) -> None:
+        self._repository = repository
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self.on_stored = on_stored
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="webhook-ingestor")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        while not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if not pending.done.done():
+                pending.done.set_exception(StorageUnavailable("the service is shutting down"))
+
+    async def store(self, delivery: Delivery) -> StoredDelivery:
+        """Wait until `delivery` is committed; raise `StorageUnavailable` when it could not be."""
+        if self._task is None or self._task.done():
+            raise StorageUnavailable("the webhook writer is not running")
+        pending = _Pending(delivery)
+        self._queue.put_nowait(pending)
+        return await asyncio.shield(pending.done)
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._write(batch)
+            if self.on_stored:
+                self.on_stored()
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        try:
+            results = await self._repository.store_deliveries([p.delivery for p in batch])
+        except asyncio.CancelledError:
+            for pending in batch:
+                if not pending.done.done():
+                    pending.done.set_exception(StorageUnavailable("the service is shutting down"))
+            raise
+        except Exception as exc:  # top-level loop: log, answer 503, go on
+            if len(batch) > 1:
+                log.warning("webhook.batch_failed", size=len(batch), error=_describe(exc))
+                for pending in batch:
+                    await self._write([pending])
+                return
+            log.error("webhook.store_failed", error=_describe(exc))
+            if not batch[0].done.done():
+                batch[0].done.set_exception(StorageUnavailable(f"could not store the webhook: {_describe(exc)}"))
+            return
+        for pending, result in zip(batch, results, strict=True):
+            if not pending.done.done():
+                pending.done.set_result(result)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, DatabaseUnavailable):
+        return f"database unavailable: {exc}"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

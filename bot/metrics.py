@@ -1,0 +1,50 @@
+"""Prometheus metrics, in a registry per app (no global state); phone numbers are never labels."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """The service's counters and gauges; `render()` gives the text format `/metrics` serves."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.webhooks = Counter(
+            "bot_webhooks_received", "Webhook POSTs by outcome", ["outcome"], registry=self.registry
+        )
+        self.inbound = Counter("bot_inbound_messages", "Inbound messages stored (new)", registry=self.registry)
+        self.sent = Counter(
+            "bot_messages_sent", "Messages Meta accepted, by category", ["category"], registry=self.registry
+        )
+        self.failed = Counter(
+            "bot_messages_failed",
+            "Messages that failed, by category and reason",
+            ["category", "reason"],
+            registry=self.registry,
+        )
+        self.retried = Counter(
+            "bot_send_retries", "Sends put back for a retry, by reason", ["reason"], registry=self.registry
+        )
+        self.turns = Counter("bot_turns", "Inbound messages handled by the dispatcher", registry=self.registry)
+        self.outbox_depth = Gauge(
+            "bot_outbox_depth",
+            "Outbox rows waiting or in flight, by kind and status",
+            ["kind", "status"],
+            registry=self.registry,
+        )
+        self.webhook_seconds = Histogram(
+            "bot_webhook_seconds",
+            "Time to store and acknowledge a webhook",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+
+    def set_outbox_depth(self, depth: dict[str, int]) -> None:
+        self.outbox_depth.clear()
+        for key, value in depth.items():
+            kind, _, status = key.partition(":")
+            self.outbox_depth.labels(kind=kind, status=status).set(value)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,25 @@
+"""The per-contact session row the dispatcher reads before a turn and writes after it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.dialect import insert_ignoring_conflicts
+from storage.models import SESSION, Session
+
+
+async def load_session(conn: AsyncConnection, contact_id: int) -> Session | None:
+    row = (await conn.execute(select(SESSION).where(SESSION.c.contact_id == contact_id))).first()
+    return Session.model_validate(row._mapping) if row else None
+
+
+async def save_session(conn: AsyncConnection, contact_id: int, now: datetime, **values: Any) -> None:
+    """Create or update the contact's session with `values` (flow, step, slots, expiry, hand-off)."""
+    await conn.execute(
+        insert_ignoring_conflicts(conn, SESSION, "contact_id"), [{"contact_id": contact_id, "updated_at": now}]
+    )
+    await conn.execute(update(SESSION).where(SESSION.c.contact_id == contact_id).values(updated_at=now, **values))
