@@ -1,0 +1,202 @@
+"""Shared fixtures: settings on a temporary SQLite file (and PostgreSQL when configured), a fake clock, the app."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.settings import Settings
+from bot.signature import sign
+
+POSTGRES_URL = os.environ.get("BOT_TEST_POSTGRES_URL")
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
+ADMIN_TOKEN = "test-admin-token-0123456789"
+PHONE_NUMBER_ID = "106540352242922"
+
+
+@dataclass
+class FakeClock:
+    """A settable clock; tests move time forward explicitly."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+def _admin(url: str, statement: str) -> None:
+    """Run one statement outside a transaction, on a thread of its own (a test's loop may be running)."""
+
+    async def run() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+        await engine.dispose()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of this test run's own on the test server, so parallel runs never share tables."""
+    if not POSTGRES_URL:
+        pytest.skip("BOT_TEST_POSTGRES_URL is not set")
+    name = f"bot_test_{os.getpid()}"
+    _admin(POSTGRES_URL, f"DROP DATABASE IF EXISTS {name}")
+    _admin(POSTGRES_URL, f"CREATE DATABASE {name}")
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    _admin(POSTGRES_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database: a temporary SQLite file, or the run's PostgreSQL database with its schema reset."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    await _reset_postgres(url)
+    yield url
+
+
+@pytest.fixture
+def make_settings(database_url: str) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "admin_token": ADMIN_TOKEN,
+            "secret_key": "test-secret-key",
+            "access_token": "test-access-token",
+            "phone_number_id": PHONE_NUMBER_ID,
+            "app_secret": APP_SECRET,
+            "verify_token": VERIFY_TOKEN,
+            "api_url": "http://127.0.0.1:9/unused",
+            "api_version": "v25.0",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+def signed(payload: Any, secret: str = APP_SECRET) -> tuple[bytes, dict[str, str]]:
+    """A webhook body as bytes with Meta's signature header for it."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return body, {"X-Hub-Signature-256": sign(secret, body), "Content-Type": "application/json"}
+
+
+def text_webhook(
+    wa_id: str = "31612345678",
+    body: str = "hello",
+    wamid: str | None = None,
+    name: str = "Ana",
+    timestamp: datetime | None = None,
+) -> dict[str, Any]:
+    """A Meta webhook carrying one text message."""
+    ts = int((timestamp or datetime.now(UTC)).timestamp())
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+                            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+                            "messages": [
+                                {
+                                    "from": wa_id,
+                                    "id": wamid or f"wamid.test.{wa_id}.{ts}.{body}",
+                                    "timestamp": str(ts),
+                                    "type": "text",
+                                    "text": {"body": body},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def status_webhook(wamid: str, status: str, recipient: str = "31612345678", **extra: Any) -> dict[str, Any]:
+    """A Meta webhook carrying one status update for one of our messages."""
+    item = {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(int(datetime.now(UTC).timestamp())),
+        "recipient_id": recipient,
+        **extra,
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+                            "statuses": [item],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logging() -> None:
+    """Route structlog to a throwaway stream so tests stay readable (log tests capture their own)."""
+    import io
+
+    from bot.log import configure_logging
+
+    configure_logging(level="warning", fmt="json", stream=io.StringIO())

@@ -1,0 +1,234 @@
+"""The webhook: handshake, signature, parsing errors, durable storage before the 200, redelivery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select, text
+
+from bot import keys
+from bot.app import create_app
+from bot.cloudapi import RecordingTransport
+from bot.settings import Settings
+from storage.models import MESSAGE, OUTBOX, WEBHOOK_EVENT, WEBHOOK_NOTICE
+from tests.conftest import VERIFY_TOKEN, signed, status_webhook, text_webhook
+
+Client = TestClient[web.Request, web.Application]
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> Client:
+    return await aiohttp_client(create_app(settings, transport=RecordingTransport(), migrate=True))
+
+
+async def count(client: Client, table: Any, *where: Any) -> int:
+    async with client.app[keys.REPOSITORY].engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one())
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_handshake_returns_the_challenge(client: Client) -> None:
+    """Meta's GET handshake with the right verify token is answered with the challenge."""
+    resp = await client.get(
+        "/webhook", params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"}
+    )
+    assert resp.status == 200
+    assert await resp.text() == "1158201444"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
+        {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"},
+        {},
+    ],
+    ids=["wrong-token", "wrong-mode", "nothing"],
+)
+async def test_handshake_refused(client: Client, params: dict[str, str]) -> None:
+    """A handshake with a wrong token or mode gets 403 and no challenge."""
+    resp = await client.get("/webhook", params=params)
+    assert resp.status == 403
+
+
+@pytest.mark.parametrize("header", [None, "sha256=" + "0" * 64, "md5=abc", "sha256="], ids=["missing", "wrong", "scheme", "empty"])
+async def test_bad_signature_is_refused_and_nothing_stored(client: Client, header: str | None) -> None:
+    """A POST whose signature is missing or wrong gets 401 and stores nothing."""
+    body, _ = signed(text_webhook())
+    headers = {"Content-Type": "application/json"} | ({"X-Hub-Signature-256": header} if header else {})
+    resp = await client.post("/webhook", data=body, headers=headers)
+    assert resp.status == 401
+    assert (await resp.json())["error"]["code"] == "invalid_signature"
+    assert await count(client, WEBHOOK_EVENT) == 0
+
+
+async def test_signature_covers_the_exact_bytes(client: Client) -> None:
+    """Non-ASCII text signed as received is accepted; the same JSON re-serialised differently is not."""
+    raw = (
+        b'{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":'
+        b'{"messaging_product":"whatsapp","metadata":{"phone_number_id":"1"},"contacts":[{"profile":{"name":"Jos\xc3\xa9"},'
+        b'"wa_id":"31600000001"}],"messages":[{"from":"31600000001","id":"wamid.nonascii","timestamp":"1700000000",'
+        b'"type":"text","text":{"body":"ol\xc3\xa1 \xf0\x9f\x91\x8b"}}]}}]}]}'
+    )
+    body, headers = signed(raw)
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 200
+    escaped = raw.decode().encode("ascii", "backslashreplace")
+    resp = await client.post("/webhook", data=escaped, headers=headers)
+    assert resp.status == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [(b"{not json", "not JSON"), (b"[1, 2]", "object"), (b'{"entry": "x"}', "entry")],
+    ids=["syntax", "array", "entry-type"],
+)
+async def test_malformed_body_gets_400_with_reason(client: Client, body: bytes, fragment: str) -> None:
+    """A signed body that is not a Meta envelope gets 400 with a precise message and stores nothing."""
+    data, headers = signed(body)
+    resp = await client.post("/webhook", data=data, headers=headers)
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert error["code"] == "malformed_payload"
+    assert fragment in error["message"]
+    assert await count(client, WEBHOOK_EVENT) == 0
+
+
+async def test_text_message_is_stored_before_the_200(client: Client) -> None:
+    """When the 200 arrives, the raw body, the message and the contact are already committed."""
+    body, headers = signed(text_webhook(wamid="wamid.A1", body="where is my order?"))
+    resp = await client.post("/webhook", data=body, headers=headers)
+    assert resp.status == 200
+    assert await count(client, WEBHOOK_EVENT) == 1
+    assert await count(client, MESSAGE, MESSAGE.c.wamid == "wamid.A1", MESSAGE.c.direction == "in") == 1
+    contact = await client.app[keys.REPOSITORY].contact_by_wa_id("31612345678")
+    assert contact is not None
+    assert contact.name == "Ana"
+    assert contact.last_inbound_at is not None
+
+
+async def test_redelivery_is_stored_once_and_answered_once(client: Client) -> None:
+    """The same wamid delivered three times is one message, handled once, with one reply."""
+    body, headers = signed(text_webhook(wamid="wamid.DUP"))
+    for _ in range(3):
+        assert (await client.post("/webhook", data=body, headers=headers)).status == 200
+
+    async def answered() -> bool:
+        return await count(client, OUTBOX, OUTBOX.c.status == "sent") >= 1
+
+    await wait_for(answered)
+    await asyncio.sleep(0.3)  # give a wrongly repeated turn the chance to show itself
+    assert await count(client, WEBHOOK_EVENT) == 3  # every delivery is kept as received
+    assert await count(client, MESSAGE, MESSAGE.c.direction == "in") == 1
+    assert await count(client, OUTBOX) == 1
+    transport = client.app[keys.CLIENT]._transport  # noqa: SLF001 - the fake's record of requests
+    assert isinstance(transport, RecordingTransport)
+    assert len(transport.requests) == 1
+
+
+async def test_batched_payload_with_many_entries_is_stored_whole(client: Client) -> None:
+    """One POST with many entries and messages stores every message, for every contact."""
+    entries = []
+    for n in range(20):
+        entry = text_webhook(wa_id=f"3161000{n:04d}", wamid=f"wamid.batch.{n}", body=f"m{n}")["entry"][0]
+        entries.append(entry)
+    body, headers = signed({"object": "whatsapp_business_account", "entry": entries})
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 200
+    assert await count(client, MESSAGE, MESSAGE.c.direction == "in") == 20
+
+
+async def test_unknown_fields_and_types_are_kept(client: Client) -> None:
+    """Future fields and message types are stored, never fatal."""
+    payload = text_webhook(wamid="wamid.future")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["messages"][0] |= {"type": "hologram", "hologram": {"depth": 3}, "brand_new": True}
+    payload["entry"][0]["changes"].append({"field": "some_future_field", "value": {"x": 1}})
+    body, headers = signed(payload)
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 200
+    assert await count(client, MESSAGE, MESSAGE.c.type == "hologram") == 1
+    assert await count(client, WEBHOOK_NOTICE, WEBHOOK_NOTICE.c.field == "some_future_field") == 1
+
+
+async def test_user_known_only_by_user_id_is_stored(client: Client) -> None:
+    """A username user without a phone number becomes a contact keyed by user_id."""
+    payload = text_webhook(wamid="wamid.uid")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["contacts"] = [{"profile": {"name": "Kim", "username": "kim"}, "user_id": "US.13491208655302741918"}]
+    message = value["messages"][0]
+    del message["from"]
+    message["from_user_id"] = "US.13491208655302741918"
+    body, headers = signed(payload)
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 200
+    assert await count(client, MESSAGE, MESSAGE.c.wamid == "wamid.uid") == 1
+
+
+async def test_database_failure_answers_503_and_keeps_nothing_half_stored(client: Client) -> None:
+    """When the database refuses the write the webhook answers 503 (Meta retries) and stores no part of it."""
+    engine = client.app[keys.REPOSITORY].engine
+    async with engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE message RENAME TO message_away"))
+    body, headers = signed(text_webhook(wamid="wamid.retry"))
+    resp = await client.post("/webhook", data=body, headers=headers)
+    assert resp.status == 503
+    assert (await resp.json())["error"]["code"] == "storage_unavailable"
+    async with engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE message_away RENAME TO message"))
+    assert await count(client, WEBHOOK_EVENT) == 0
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 200
+    assert await count(client, MESSAGE, MESSAGE.c.wamid == "wamid.retry") == 1
+
+
+async def test_status_updates_move_forward_only(client: Client) -> None:
+    """read before delivered ends as read with both times; duplicates and stale statuses change nothing."""
+    body, headers = signed(text_webhook(wamid="wamid.in.1"))
+    await client.post("/webhook", data=body, headers=headers)
+
+    async def sent() -> bool:
+        return await count(client, MESSAGE, MESSAGE.c.direction == "out") == 1
+
+    await wait_for(sent)
+    repo = client.app[keys.REPOSITORY]
+    out = (await repo.list_messages(wa_id=None, direction="out", limit=1, before=None))[0]
+    pricing = {"billable": False, "pricing_model": "PMP", "category": "service", "type": "free_customer_service"}
+    for status, extra in [("read", {}), ("sent", {"pricing": pricing}), ("delivered", {}), ("delivered", {})]:
+        body, headers = signed(status_webhook(out["wamid"], status, **extra))
+        assert (await client.post("/webhook", data=body, headers=headers)).status == 200
+    message = await repo.message_by_wamid(out["wamid"])
+    assert message is not None
+    assert message.status == "read"
+    assert message.read_at is not None and message.delivered_at is not None and message.sent_at is not None
+    assert message.pricing == pricing
+
+
+async def test_failed_status_records_the_error(client: Client) -> None:
+    """A failed status stores Meta's error on the message and is final."""
+    body, headers = signed(text_webhook(wamid="wamid.in.2"))
+    await client.post("/webhook", data=body, headers=headers)
+
+    async def sent() -> bool:
+        return await count(client, MESSAGE, MESSAGE.c.direction == "out") == 1
+
+    await wait_for(sent)
+    repo = client.app[keys.REPOSITORY]
+    out = (await repo.list_messages(wa_id=None, direction="out", limit=1, before=None))[0]
+    errors = [{"code": 131026, "title": "Message undeliverable"}]
+    for status, extra in [("failed", {"errors": errors}), ("delivered", {})]:
+        body, headers = signed(status_webhook(out["wamid"], status, **extra))
+        await client.post("/webhook", data=body, headers=headers)
+    message = await repo.message_by_wamid(out["wamid"])
+    assert message is not None
+    assert message.status == "failed"
+    assert message.error == {"errors": errors}
