@@ -433,9 +433,8 @@ class CloudAPIClient:
     async def _post(self, body: dict[str, Any]) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {self._access_token}"}
         status, answer = await self._transport.post(self._url, json=body, headers=headers)
-        answer = _redact(answer, self._access_token)
         if not 200 <= status < 300:
-            raise error_from_response(status, answer)
+            raise error_from_response(status, _redact(answer, self._access_token))
         return status, answer
 
 
@@ -457,7 +456,7 @@ def _first_dict(value: Any) -> dict[str, Any]:
 def _redact(value: Any, secret: str) -> Any:
     """Replaces the secret wherever a (misbehaving) server echoed it back, so no error can carry it."""
     if isinstance(value, str):
-        return value.replace(secret, "[redacted]") if secret else value
+        return value.replace(secret, "[redacted]") if len(secret) >= 8 else value
     if isinstance(value, dict):
         return {k: _redact(v, secret) for k, v in value.items()}
     if isinstance(value, list):

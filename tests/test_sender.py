@@ -1,0 +1,243 @@
+"""The outbox and its senders: rules at send time, Meta's errors, leases, and racing senders."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.cloudapi import CloudAPIClient, RecordedRequest, RecordingTransport, template_message, text_message
+from bot.metrics import Metrics
+from bot.payload import parse_payload
+from bot.sender import Sender
+from storage.inbox import Delivery
+from storage.models import CONVERSATION, MESSAGE, OUTBOX, Outbox
+from storage.outbox import NewMessage
+from storage.repository import Repository
+from tests.conftest import FakeClock, text_webhook
+
+ERROR = {"error": {"message": "x", "type": "OAuthException", "code": 0, "fbtrace_id": "T"}}
+
+
+def meta_error(code: int) -> tuple[int, Any]:
+    return 400, {"error": {**ERROR["error"], "code": code}}
+
+
+@pytest.fixture
+async def repository(database_url: str) -> AsyncIterator[Repository]:
+    repo = Repository.connect(database_url)
+    await repo.migrate()
+    yield repo
+    await repo.close()
+
+
+def make_sender(repo: Repository, transport: RecordingTransport, clock: FakeClock, **kw: Any) -> Sender:
+    client = CloudAPIClient(
+        transport=transport, base_url="http://graph.test", version="v25.0", phone_number_id="1", access_token="t"
+    )
+    return Sender(repo, client, clock=clock, metrics=Metrics(), throughput=1000, **kw)
+
+
+async def customer_writes(repo: Repository, clock: FakeClock, wa_id: str, n: int = 0) -> int:
+    """Store an inbound message from `wa_id` (opening the service window) and return the contact id."""
+    payload = text_webhook(wa_id=wa_id, wamid=f"wamid.in.{wa_id}.{n}", timestamp=clock.now)
+    await repo.store_deliveries([Delivery(body="{}", parsed=parse_payload(payload))])
+    contact = await repo.contact_by_wa_id(wa_id)
+    assert contact is not None and contact.id is not None
+    return contact.id
+
+
+def reply(contact_id: int, wa_id: str, body: str, clock: FakeClock, **kw: Any) -> NewMessage:
+    return NewMessage(
+        kind=kw.pop("kind", "reply"), contact_id=contact_id, recipient=wa_id,
+        payload=kw.pop("payload", None) or text_message(wa_id, body), due_at=kw.pop("due_at", clock.now), **kw,
+    )
+
+
+async def outbox_rows(repo: Repository) -> list[Outbox]:
+    async with repo.engine.connect() as conn:
+        rows = await conn.execute(select(OUTBOX).order_by(OUTBOX.c.id))
+        return [Outbox.model_validate(r._mapping) for r in rows]
+
+
+async def drain(*senders: Sender, rounds: int = 50) -> None:
+    for _ in range(rounds):
+        counts = await asyncio.gather(*(s.run_once() for s in senders))
+        if not any(counts):
+            return
+
+
+async def test_free_form_reply_opens_a_service_conversation(repository: Repository, clock: FakeClock) -> None:
+    """A reply inside the window is sent, recorded with its wamid, and opens a 24 h service conversation."""
+    cid = await customer_writes(repository, clock, "31600000001")
+    await repository.enqueue([reply(cid, "31600000001", "hi", clock)], clock.now)
+    transport = RecordingTransport()
+    await drain(make_sender(repository, transport, clock))
+    [row] = await outbox_rows(repository)
+    assert row.status == "sent" and row.wamid == "wamid.test.1" and row.category == "service"
+    conversations = await repository.list_conversations(wa_id="31600000001", category=None, limit=10, before=None)
+    assert [(c["category"], c["origin"]) for c in conversations] == [("service", "user_initiated")]
+    assert conversations[0]["expires_at"] - conversations[0]["opened_at"] == timedelta(hours=24)
+
+
+async def test_free_form_outside_the_window_is_refused_locally(repository: Repository, clock: FakeClock) -> None:
+    """A free-form message to a contact who last wrote 25 h ago fails without any request to Meta."""
+    cid = await customer_writes(repository, clock, "31600000002")
+    clock.advance(hours=25)
+    await repository.enqueue([reply(cid, "31600000002", "late", clock)], clock.now)
+    transport = RecordingTransport()
+    await drain(make_sender(repository, transport, clock))
+    [row] = await outbox_rows(repository)
+    assert row.status == "failed"
+    assert row.last_error is not None and row.last_error["code"] == "outside_service_window"
+    assert transport.requests == []
+
+
+async def test_templates_open_their_own_category(repository: Repository, clock: FakeClock) -> None:
+    """A utility template opens a utility conversation beside an open service one; a second joins it."""
+    wa = "31600000003"
+    cid = await customer_writes(repository, clock, wa)
+    tpl = template_message(wa, "order_update", "en", body_params=["42"])
+    await repository.enqueue(
+        [
+            reply(cid, wa, "hello", clock),
+            reply(cid, wa, "", clock, kind="utility", payload=tpl, template_name="order_update",
+                  template_category="utility"),
+            reply(cid, wa, "", clock, kind="utility", payload=tpl, template_name="order_update",
+                  template_category="utility", due_at=clock.now + timedelta(seconds=1)),
+        ],
+        clock.now,
+    )
+    sender = make_sender(repository, RecordingTransport(), clock)
+    await drain(sender)
+    clock.advance(seconds=2)
+    await drain(sender)
+    conversations = await repository.list_conversations(wa_id=wa, category=None, limit=10, before=None)
+    assert sorted(c["category"] for c in conversations) == ["service", "utility"]
+    messages = await repository.list_messages(wa_id=wa, direction="out", limit=10, before=None)
+    assert sorted(m["category"] for m in messages) == ["service", "utility", "utility"]
+
+
+async def test_pair_rate_error_defers_only_that_recipient(repository: Repository, clock: FakeClock) -> None:
+    """131056 for one user holds that user's queue for 4^n s while another user's message goes out."""
+    slow, fast = "31600000004", "31600000005"
+    cid_slow = await customer_writes(repository, clock, slow)
+    cid_fast = await customer_writes(repository, clock, fast)
+
+    def answer(request: RecordedRequest) -> tuple[int, Any]:
+        if request.json["to"] == slow:
+            return meta_error(131056)
+        return 200, {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.ok.{request.json['to']}"}]}
+
+    await repository.enqueue(
+        [reply(cid_slow, slow, "1", clock), reply(cid_slow, slow, "2", clock), reply(cid_fast, fast, "x", clock)],
+        clock.now,
+    )
+    await drain(make_sender(repository, RecordingTransport(answer), clock))
+    rows = {(r.recipient, r.payload["text"]["body"]): r for r in await outbox_rows(repository)}
+    assert rows[(fast, "x")].status == "sent"
+    assert rows[(slow, "1")].status == "queued" and rows[(slow, "2")].status == "queued"
+    assert rows[(slow, "1")].due_at == clock.now + timedelta(seconds=4)
+    assert rows[(slow, "2")].due_at >= rows[(slow, "1")].due_at
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [(130429, "queued"), (131000, "queued"), (131026, "failed"), (132001, "failed"), (131047, "failed")],
+)
+async def test_meta_errors_retry_or_fail_by_code(
+    repository: Repository, clock: FakeClock, code: int, status: str
+) -> None:
+    """Retryable codes put the row back with a later due time; permanent ones fail it with the code."""
+    cid = await customer_writes(repository, clock, "31600000006")
+    await repository.enqueue([reply(cid, "31600000006", "x", clock)], clock.now)
+    await make_sender(repository, RecordingTransport([meta_error(code)]), clock).run_once()
+    [row] = await outbox_rows(repository)
+    assert row.status == status
+    assert row.last_error is not None and row.last_error["error_code"] == code
+    if status == "queued":
+        assert row.due_at > clock.now
+
+
+async def test_expired_leases_are_settled_by_kind(repository: Repository, clock: FakeClock) -> None:
+    """A sender that died mid-send leaves rows the reaper retries (reply), expires (otp) or marks unknown (marketing)."""
+    wa = "31600000007"
+    cid = await customer_writes(repository, clock, wa)
+    await repository.enqueue(
+        [reply(cid, wa, kind, clock, kind=kind, idempotency_key=kind) for kind in ("reply", "otp", "marketing")],
+        clock.now,
+    )
+    claimed = []
+    for _ in range(3):  # one per contact at a time, so claim, abandon, and let the next become claimable
+        rows = await repository.claim_due(owner="dead", now=clock.now, lease=timedelta(seconds=30), limit=10)
+        claimed += rows
+        async with repository.transaction() as conn:
+            from sqlalchemy import update
+
+            await conn.execute(update(OUTBOX).where(OUTBOX.c.id == rows[0].id).values(status="stuck"))
+    async with repository.transaction() as conn:
+        from sqlalchemy import update
+
+        await conn.execute(update(OUTBOX).where(OUTBOX.c.status == "stuck").values(status="sending"))
+    clock.advance(seconds=31)
+    counts = await repository.reap_expired_leases(clock.now)
+    assert counts == {"queued": 1, "expired": 1, "unknown": 1}
+    assert {r.kind: r.status for r in await outbox_rows(repository)} == {
+        "reply": "queued", "otp": "expired", "marketing": "unknown"
+    }
+
+
+async def test_idempotency_key_stops_double_enqueue(repository: Repository, clock: FakeClock) -> None:
+    """Enqueueing the same idempotency key twice stores one row."""
+    cid = await customer_writes(repository, clock, "31600000008")
+    message = reply(cid, "31600000008", "x", clock, idempotency_key="appointment:42:reminder")
+    assert await repository.enqueue([message], clock.now) == 1
+    assert await repository.enqueue([message], clock.now) == 0
+    assert len(await outbox_rows(repository)) == 1
+
+
+async def test_statuses_arriving_before_the_wamid_is_recorded_are_applied(
+    repository: Repository, clock: FakeClock
+) -> None:
+    """A delivered webhook that beats the sender's own record still lands on the message."""
+    from tests.conftest import status_webhook
+
+    wa = "31600000009"
+    cid = await customer_writes(repository, clock, wa)
+    early = parse_payload(status_webhook("wamid.test.1", "delivered", recipient=wa))
+    await repository.store_deliveries([Delivery(body="{}", parsed=early)])
+    await repository.enqueue([reply(cid, wa, "x", clock)], clock.now)
+    await drain(make_sender(repository, RecordingTransport(), clock))
+    message = await repository.message_by_wamid("wamid.test.1")
+    assert message is not None and message.status == "delivered" and message.delivered_at is not None
+
+
+async def test_two_senders_never_send_twice_and_keep_per_contact_order(
+    database_url: str, repository: Repository, clock: FakeClock
+) -> None:
+    """Two senders on separate connections to one database send 200 messages exactly once, in order per contact."""
+    contacts = {f"316100000{n:02d}": await customer_writes(repository, clock, f"316100000{n:02d}") for n in range(20)}
+    await repository.enqueue(
+        [reply(cid, wa, f"{wa}:{i}", clock) for i in range(10) for wa, cid in contacts.items()], clock.now
+    )
+    other = Repository.connect(database_url)
+    try:
+        transport = RecordingTransport()
+        await drain(make_sender(repository, transport, clock), make_sender(other, transport, clock), rounds=400)
+    finally:
+        await other.close()
+    bodies = [r.json["text"]["body"] for r in transport.requests]
+    assert len(bodies) == 200 and len(set(bodies)) == 200
+    for wa in contacts:
+        sequence = [int(b.split(":")[1]) for b in bodies if b.startswith(wa)]
+        assert sequence == list(range(10))
+    assert {r.status for r in await outbox_rows(repository)} == {"sent"}
+    async with repository.engine.connect() as conn:
+        out = (await conn.execute(select(MESSAGE.c.wamid).where(MESSAGE.c.direction == "out"))).all()
+        conv = (await conn.execute(select(CONVERSATION.c.contact_id))).all()
+    assert len(out) == 200
+    assert sorted(c[0] for c in conv) == sorted(contacts.values())  # one service conversation each
