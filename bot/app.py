@@ -172,8 +172,14 @@ async def handle_errors(
     """Domain errors become `{"error": {"code", "message"}}` with a fitting status; nothing else leaks."""
     try:
         return await handler(request)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        if not (request.path.startswith("/api/") and exc.status >= 400):
+            raise
+        code = exc.reason.lower().replace(" ", "_")  # "not_found", "method_not_allowed"
+        response = json_response({"error": {"code": code, "message": exc.reason}}, exc.status)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except DatabaseUnavailable:
         return json_response({"error": {"code": "storage_unavailable", "message": "database unavailable"}}, 503)
     except BotError as exc:

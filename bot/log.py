@@ -43,6 +43,10 @@ class Redactor:
         return event_dict
 
     def _clean(self, key: str, value: Any) -> Any:
+        if key.startswith("_"):
+            return value  # structlog's own bookkeeping (_record, _from_structlog)
+        if key == "request_id" and isinstance(value, str):
+            return self._scrub_secrets(value)  # a hex id is not a phone number
         if key in ("event", "timestamp", "level", "logger"):
             return self._scrub(value) if isinstance(value, str) and key == "event" else value
         if _SECRET_KEYS.search(key) and value not in (None, ""):
@@ -57,14 +61,20 @@ class Redactor:
             return [self._clean(key, v) for v in value]
         if isinstance(value, int) and not isinstance(value, bool) and _PHONE_KEYS.search(key):
             return mask_phone(str(value))
-        return value
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, bytes):
+            return self._scrub(value.decode("utf-8", "replace"))
+        return self._scrub(repr(value))  # the renderers would repr() it anyway: an exception, an object
 
-    def _scrub(self, text: str) -> str:
+    def _scrub_secrets(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        text = _BEARER.sub(r"\1" + REDACTED, text)
-        return _DIGITS.sub(lambda m: mask_phone(m.group(0)), text)
+        return _BEARER.sub(r"\1" + REDACTED, text)
+
+    def _scrub(self, text: str) -> str:
+        return _DIGITS.sub(lambda m: mask_phone(m.group(0)), self._scrub_secrets(text))
 
 
 def configure_logging(

@@ -122,18 +122,14 @@ class _Senders:
 def parse_payload(data: bytes | str | Any) -> ParsedPayload:
     """Parse a webhook body; raise ``MalformedPayload`` only when the envelope itself is unreadable."""
     body = _decode(data)
-    entries = body.get("entry")
-    if not isinstance(entries, list):
-        raise MalformedPayload("missing 'entry'" if entries is None else _wrong("entry", "a list", entries))
+    entries: list[Any] = _require(body, "entry", list, "")
     obj = body.get("object")
     out = ParsedPayload([], [], [], [], [], obj if isinstance(obj, str) else None)
     for ei, entry in enumerate(entries):
         path = f"entry[{ei}]"
         if not isinstance(entry, dict):
             raise MalformedPayload(_wrong(path, "an object", entry))
-        changes = entry.get("changes")
-        if not isinstance(changes, list):
-            raise MalformedPayload(_wrong(f"{path}.changes", "a list", changes))
+        changes: list[Any] = _require(entry, "changes", list, path)
         for ci, change in enumerate(changes):
             _parse_change(change, f"{path}.changes[{ci}]", out)
     return out
@@ -151,13 +147,22 @@ def _decode(data: Any) -> dict[str, Any]:
     return data
 
 
+def _require(parent: dict[str, Any], key: str, kind: type, path: str) -> Any:
+    """Return ``parent[key]`` if it has the type the envelope needs; otherwise refuse the body."""
+    value = parent.get(key)
+    if isinstance(value, kind):
+        return value
+    if key not in parent:
+        raise MalformedPayload(f"{path}: missing '{key}'" if path else f"missing '{key}'")
+    expected = "a list" if kind is list else "an object"
+    raise MalformedPayload(_wrong(f"{path}.{key}" if path else key, expected, value))
+
+
 def _parse_change(change: Any, path: str, out: ParsedPayload) -> None:
     """Read one ``changes[]`` item into ``out``; only a change or value that is not an object is fatal."""
     if not isinstance(change, dict):
         raise MalformedPayload(_wrong(path, "an object", change))
-    value = change.get("value")
-    if not isinstance(value, dict):
-        raise MalformedPayload(_wrong(f"{path}.value", "an object", value))
+    value: dict[str, Any] = _require(change, "value", dict, path)
     name = change.get("field")
     if not isinstance(name, str):
         out.notices.append(Notice("", "unparsed", f"{path}: {_bad(change, 'field', 'a string')}", change))

@@ -91,6 +91,7 @@ async def test_two_dispatchers_handle_every_message_exactly_once(
                 break
     finally:
         await other.close()
-    assert len(handler.calls) == 100 and len(set(handler.calls)) == 100
+    assert len(handler.calls) == 100
+    assert len(set(handler.calls)) == 100
     for wa, texts in handler.seen.items():
         assert texts == [str(i) for i in range(10)], wa

@@ -47,14 +47,19 @@ async def customer_writes(repo: Repository, clock: FakeClock, wa_id: str, n: int
     payload = text_webhook(wa_id=wa_id, wamid=f"wamid.in.{wa_id}.{n}", timestamp=clock.now)
     await repo.store_deliveries([Delivery(body="{}", parsed=parse_payload(payload))])
     contact = await repo.contact_by_wa_id(wa_id)
-    assert contact is not None and contact.id is not None
+    assert contact is not None
+    assert contact.id is not None
     return contact.id
 
 
 def reply(contact_id: int, wa_id: str, body: str, clock: FakeClock, **kw: Any) -> NewMessage:
     return NewMessage(
-        kind=kw.pop("kind", "reply"), contact_id=contact_id, recipient=wa_id,
-        payload=kw.pop("payload", None) or text_message(wa_id, body), due_at=kw.pop("due_at", clock.now), **kw,
+        kind=kw.pop("kind", "reply"),
+        contact_id=contact_id,
+        recipient=wa_id,
+        payload=kw.pop("payload", None) or text_message(wa_id, body),
+        due_at=kw.pop("due_at", clock.now),
+        **kw,
     )
 
 
@@ -78,7 +83,9 @@ async def test_free_form_reply_opens_a_service_conversation(repository: Reposito
     transport = RecordingTransport()
     await drain(make_sender(repository, transport, clock))
     [row] = await outbox_rows(repository)
-    assert row.status == "sent" and row.wamid == "wamid.test.1" and row.category == "service"
+    assert row.status == "sent"
+    assert row.wamid == "wamid.test.1"
+    assert row.category == "service"
     conversations = await repository.list_conversations(wa_id="31600000001", category=None, limit=10, before=None)
     assert [(c["category"], c["origin"]) for c in conversations] == [("service", "user_initiated")]
     assert conversations[0]["expires_at"] - conversations[0]["opened_at"] == timedelta(hours=24)
@@ -93,7 +100,8 @@ async def test_free_form_outside_the_window_is_refused_locally(repository: Repos
     await drain(make_sender(repository, transport, clock))
     [row] = await outbox_rows(repository)
     assert row.status == "failed"
-    assert row.last_error is not None and row.last_error["code"] == "outside_service_window"
+    assert row.last_error is not None
+    assert row.last_error["code"] == "outside_service_window"
     assert transport.requests == []
 
 
@@ -105,10 +113,27 @@ async def test_templates_open_their_own_category(repository: Repository, clock: 
     await repository.enqueue(
         [
             reply(cid, wa, "hello", clock),
-            reply(cid, wa, "", clock, kind="utility", payload=tpl, template_name="order_update",
-                  template_category="utility"),
-            reply(cid, wa, "", clock, kind="utility", payload=tpl, template_name="order_update",
-                  template_category="utility", due_at=clock.now + timedelta(seconds=1)),
+            reply(
+                cid,
+                wa,
+                "",
+                clock,
+                kind="utility",
+                payload=tpl,
+                template_name="order_update",
+                template_category="utility",
+            ),
+            reply(
+                cid,
+                wa,
+                "",
+                clock,
+                kind="utility",
+                payload=tpl,
+                template_name="order_update",
+                template_category="utility",
+                due_at=clock.now + timedelta(seconds=1),
+            ),
         ],
         clock.now,
     )
@@ -140,7 +165,8 @@ async def test_pair_rate_error_defers_only_that_recipient(repository: Repository
     await drain(make_sender(repository, RecordingTransport(answer), clock))
     rows = {(r.recipient, r.payload["text"]["body"]): r for r in await outbox_rows(repository)}
     assert rows[(fast, "x")].status == "sent"
-    assert rows[(slow, "1")].status == "queued" and rows[(slow, "2")].status == "queued"
+    assert rows[(slow, "1")].status == "queued"
+    assert rows[(slow, "2")].status == "queued"
     assert rows[(slow, "1")].due_at == clock.now + timedelta(seconds=4)
     assert rows[(slow, "2")].due_at >= rows[(slow, "1")].due_at
 
@@ -158,13 +184,14 @@ async def test_meta_errors_retry_or_fail_by_code(
     await make_sender(repository, RecordingTransport([meta_error(code)]), clock).run_once()
     [row] = await outbox_rows(repository)
     assert row.status == status
-    assert row.last_error is not None and row.last_error["error_code"] == code
+    assert row.last_error is not None
+    assert row.last_error["error_code"] == code
     if status == "queued":
         assert row.due_at > clock.now
 
 
 async def test_expired_leases_are_settled_by_kind(repository: Repository, clock: FakeClock) -> None:
-    """A sender that died mid-send leaves rows the reaper retries (reply), expires (otp) or marks unknown (marketing)."""
+    """Rows left by a dead sender are retried (reply), expired (otp) or marked unknown (marketing)."""
     wa = "31600000007"
     cid = await customer_writes(repository, clock, wa)
     await repository.enqueue(
@@ -187,7 +214,9 @@ async def test_expired_leases_are_settled_by_kind(repository: Repository, clock:
     counts = await repository.reap_expired_leases(clock.now)
     assert counts == {"queued": 1, "expired": 1, "unknown": 1}
     assert {r.kind: r.status for r in await outbox_rows(repository)} == {
-        "reply": "queued", "otp": "expired", "marketing": "unknown"
+        "reply": "queued",
+        "otp": "expired",
+        "marketing": "unknown",
     }
 
 
@@ -213,7 +242,9 @@ async def test_statuses_arriving_before_the_wamid_is_recorded_are_applied(
     await repository.enqueue([reply(cid, wa, "x", clock)], clock.now)
     await drain(make_sender(repository, RecordingTransport(), clock))
     message = await repository.message_by_wamid("wamid.test.1")
-    assert message is not None and message.status == "delivered" and message.delivered_at is not None
+    assert message is not None
+    assert message.status == "delivered"
+    assert message.delivered_at is not None
 
 
 async def test_two_senders_never_send_twice_and_keep_per_contact_order(
@@ -231,7 +262,8 @@ async def test_two_senders_never_send_twice_and_keep_per_contact_order(
     finally:
         await other.close()
     bodies = [r.json["text"]["body"] for r in transport.requests]
-    assert len(bodies) == 200 and len(set(bodies)) == 200
+    assert len(bodies) == 200
+    assert len(set(bodies)) == 200
     for wa in contacts:
         sequence = [int(b.split(":")[1]) for b in bodies if b.startswith(wa)]
         assert sequence == list(range(10))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,9 +23,7 @@ Client = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
-async def client(
-    settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]]
-) -> Client:
+async def client(settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]]) -> Client:
     return await aiohttp_client(create_app(settings, transport=RecordingTransport(), migrate=True))
 
 
@@ -33,12 +32,10 @@ async def count(client: Client, table: Any, *where: Any) -> int:
         return int((await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one())
 
 
-async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
+async def wait_for(predicate: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not await predicate():
+            await asyncio.sleep(0.02)
 
 
 async def test_handshake_returns_the_challenge(client: Client) -> None:
@@ -65,7 +62,9 @@ async def test_handshake_refused(client: Client, params: dict[str, str]) -> None
     assert resp.status == 403
 
 
-@pytest.mark.parametrize("header", [None, "sha256=" + "0" * 64, "md5=abc", "sha256="], ids=["missing", "wrong", "scheme", "empty"])
+@pytest.mark.parametrize(
+    "header", [None, "sha256=" + "0" * 64, "md5=abc", "sha256="], ids=["missing", "wrong", "scheme", "empty"]
+)
 async def test_bad_signature_is_refused_and_nothing_stored(client: Client, header: str | None) -> None:
     """A POST whose signature is missing or wrong gets 401 and stores nothing."""
     body, _ = signed(text_webhook())
@@ -134,7 +133,7 @@ async def test_redelivery_is_stored_once_and_answered_once(client: Client) -> No
     assert await count(client, WEBHOOK_EVENT) == 3  # every delivery is kept as received
     assert await count(client, MESSAGE, MESSAGE.c.direction == "in") == 1
     assert await count(client, OUTBOX) == 1
-    transport = client.app[keys.CLIENT]._transport  # noqa: SLF001 - the fake's record of requests
+    transport = client.app[keys.CLIENT]._transport
     assert isinstance(transport, RecordingTransport)
     assert len(transport.requests) == 1
 
@@ -209,7 +208,9 @@ async def test_status_updates_move_forward_only(client: Client) -> None:
     message = await repo.message_by_wamid(out["wamid"])
     assert message is not None
     assert message.status == "read"
-    assert message.read_at is not None and message.delivered_at is not None and message.sent_at is not None
+    assert message.read_at is not None
+    assert message.delivered_at is not None
+    assert message.sent_at is not None
     assert message.pricing == pricing
 
 
@@ -232,3 +233,22 @@ async def test_failed_status_records_the_error(client: Client) -> None:
     assert message is not None
     assert message.status == "failed"
     assert message.error == {"errors": errors}
+
+
+async def test_a_full_three_megabyte_batch_is_accepted(client: Client) -> None:
+    """Meta's largest delivery (1,000 updates, about 3 MB) is stored whole; the body limit sits above it."""
+    entries = [
+        text_webhook(wa_id=f"3163{n:07d}", wamid=f"wamid.big.{n}", body="x" * 2900)["entry"][0] for n in range(1000)
+    ]
+    body, headers = signed({"object": "whatsapp_business_account", "entry": entries})
+    assert len(body) > 3_000_000
+    assert (await client.post("/webhook", data=io.BytesIO(body), headers=headers)).status == 200
+    assert await count(client, MESSAGE, MESSAGE.c.direction == "in") == 1000
+
+
+async def test_an_oversized_body_is_refused_with_413(client: Client) -> None:
+    """A body over the limit (well above Meta's 3 MB) is refused before it is read whole."""
+    body, headers = signed(b"{" + b" " * (9 * 1024 * 1024) + b"}")
+    resp = await client.post("/webhook", data=io.BytesIO(body), headers=headers)
+    assert resp.status == 413
+    assert await count(client, WEBHOOK_EVENT) == 0

@@ -1,0 +1,325 @@
+"""The built-in sandbox that plays Meta: a fake Graph API, a customer simulator and a chat page at /sandbox.
+
+The bot's real Cloud API client sends to ``/sandbox/{version}/{phone_number_id}/messages`` exactly as it
+would to graph.facebook.com; the sandbox answers as Meta does, enforces the customer service window and
+the rate limits, and posts signed status webhooks back to the service's own ``/webhook``. The simulator
+(``/sandbox/users/{wa_id}/messages``) plays the customer. Webhooks go to the origin the request came in
+on, so the sandbox needs no configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from bot.errors import BotError, CloudAPIError, NotFound, ValidationError
+from bot.sandbox_state import (
+    DEFAULT_NAME,
+    ChatItem,
+    SandboxState,
+    SandboxUser,
+    StatusDelays,
+    check_wa_id,
+    customer_message,
+)
+from bot.sandbox_wire import (
+    ReadReceipt,
+    SendRequest,
+    encode,
+    graph_error,
+    inbound_webhook,
+    new_wamid,
+    parse_send,
+    status_webhook,
+)
+from bot.settings import Settings
+from bot.signature import HEADER, sign
+
+__all__ = ["SANDBOX_IO", "SANDBOX_STATE", "SandboxIO", "SandboxState", "StatusDelays", "setup_sandbox"]
+
+STATIC_DIR: Final = Path(__file__).parent / "static"
+NAME_MAX = 256
+log = structlog.get_logger("bot.sandbox")
+
+
+class SandboxIO:
+    """The sandbox's I/O resources: one client session, and the status tasks it spawned (kept until done)."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def context(self, app: web.Application) -> AsyncIterator[None]:
+        """The ``cleanup_ctx`` generator: open the session; on shutdown cancel and await every task, then close."""
+        async with aiohttp.ClientSession() as session:
+            self._session = session
+            try:
+                yield
+            finally:
+                for task in self.tasks:
+                    task.cancel()
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+                self._session = None
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("sandbox.task_failed", error=repr(error), exc_info=error)
+
+    async def post(self, url: str, body: bytes, state: SandboxState) -> tuple[int, str]:
+        """POST a webhook body signed as Meta signs it; returns the status and the answer's text."""
+        if self._session is None:
+            raise RuntimeError("the sandbox's client session is not open; is the app running?")
+        headers = {"Content-Type": "application/json", HEADER: sign(state.settings.app_secret, body)}
+        client_timeout = aiohttp.ClientTimeout(total=state.webhook_timeout)
+        async with self._session.post(url, data=body, headers=headers, timeout=client_timeout) as response:
+            return response.status, await response.text()
+
+    async def deliver(self, url: str, body: bytes, state: SandboxState) -> None:
+        """POST a status webhook, retrying with backoff as Meta does; log the failure, never raise it."""
+        delays = (0.0, *state.webhook_retry_delays)
+        outcome = ""
+        for attempt, delay in enumerate(delays, start=1):
+            await asyncio.sleep(delay)
+            try:
+                status, _ = await self.post(url, body, state)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                outcome = type(exc).__name__
+            else:
+                if status == 200:
+                    return
+                outcome = f"HTTP {status}"
+            log.debug("sandbox.webhook_retry", url=url, attempt=attempt, outcome=outcome)
+        log.warning("sandbox.webhook_failed", url=url, attempts=len(delays), outcome=outcome)
+
+
+SANDBOX_STATE: Final = web.AppKey("sandbox_state", SandboxState)
+SANDBOX_IO: Final = web.AppKey("sandbox_io", SandboxIO)
+
+
+def setup_sandbox(app: web.Application, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
+    """Add the sandbox's routes, its state and its ``cleanup_ctx`` to `app` (sandbox mode only)."""
+    background = SandboxIO()
+    app[SANDBOX_STATE] = SandboxState(settings, clock or _utc_now)
+    app[SANDBOX_IO] = background
+    app.cleanup_ctx.append(background.context)
+    router = app.router
+    router.add_get("/sandbox", chat_page)
+    router.add_get("/sandbox/", _to_chat_page)
+    router.add_static("/sandbox/static", STATIC_DIR)
+    # The customer routes come first: "users" would also match the Graph API's {version}.
+    router.add_get("/sandbox/users", list_users)
+    router.add_post("/sandbox/users/{wa_id}/messages", customer_sends)
+    router.add_get("/sandbox/users/{wa_id}/messages", chat_history)
+    router.add_post(r"/sandbox/{version:v[0-9]+(?:\.[0-9]+)?}/{phone_number_id}/messages", graph_send)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- the fake Graph API -----------------------------------------------------------------------------
+
+
+async def graph_send(request: web.Request) -> web.Response:
+    """``POST /sandbox/{version}/{phone_number_id}/messages``: accept or refuse a send as Meta would."""
+    state, background = request.app[SANDBOX_STATE], request.app[SANDBOX_IO]
+    try:
+        _check_token(request)
+        _check_phone_number_id(request, state.settings)
+        parsed = parse_send(await _json_or_none(request))
+        now = state.clock()
+        if isinstance(parsed, ReadReceipt):
+            state.mark_read(parsed.message_id, typing=parsed.typing, now=now)
+            return web.json_response({"success": True})
+        user, item = state.accept(parsed, new_wamid(inbound=False), now)
+    except CloudAPIError as exc:
+        log.info("sandbox.send_refused", code=exc.error_code, http_status=exc.http_status)
+        return _meta_error(exc)
+    background.spawn(_report_statuses(state, background, _webhook_url(request), user, item, parsed))
+    log.debug("sandbox.send_accepted", wamid=item.wamid, type=item.type)
+    return web.json_response(
+        {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": parsed.to_input, "wa_id": parsed.wa_id}],
+            "messages": [{"id": item.wamid}],
+        }
+    )
+
+
+def _check_token(request: web.Request) -> None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise graph_error(190, "Invalid OAuth access token - Cannot parse access token", http_status=401)
+
+
+def _check_phone_number_id(request: web.Request, settings: Settings) -> None:
+    phone_number_id = request.match_info["phone_number_id"]
+    if phone_number_id != settings.phone_number_id:
+        raise graph_error(
+            100,
+            f"Unsupported post request. Object with ID '{phone_number_id}' does not exist, cannot be loaded due to "
+            "missing permissions, or does not support this operation. Please read the Graph API documentation at "
+            "https://developers.facebook.com/docs/graph-api",
+            error_type="GraphMethodException",
+            subcode=33,
+        )
+
+
+def _meta_error(exc: CloudAPIError) -> web.Response:
+    headers = {}
+    if exc.http_status == 401:
+        headers["WWW-Authenticate"] = f'OAuth "Facebook Platform" "invalid_token" "{exc.message}"'
+    return web.json_response(exc.raw, status=exc.http_status or 400, headers=headers)
+
+
+async def _report_statuses(
+    state: SandboxState,
+    background: SandboxIO,
+    url: str,
+    user: SandboxUser,
+    item: ChatItem,
+    request: SendRequest,
+) -> None:
+    """Report sent, delivered and read in order at the configured delays; pricing rides on sent and delivered."""
+    loop = asyncio.get_running_loop()
+    start, delays = loop.time(), state.status_delays
+    for status, after in (("sent", delays.sent), ("delivered", delays.delivered), ("read", delays.read)):
+        await asyncio.sleep(max(0.0, start + after - loop.time()))
+        item.advance(status)
+        payload = status_webhook(
+            state.settings.phone_number_id,
+            wamid=item.wamid,
+            status=status,
+            timestamp=int(state.clock().timestamp()),
+            recipient_id=user.wa_id,
+            pricing=item.pricing if status != "read" else None,
+            callback_data=request.callback_data,
+        )
+        await background.deliver(url, encode(payload), state)
+
+
+# --- the customer simulator -------------------------------------------------------------------------
+
+
+async def customer_sends(request: web.Request) -> web.Response:
+    """``POST /sandbox/users/{wa_id}/messages``: the customer sends; the bot's webhook must take it."""
+    state, background = request.app[SANDBOX_STATE], request.app[SANDBOX_IO]
+    try:
+        wa_id = check_wa_id(request.match_info["wa_id"])
+        body = await _json_object(request)
+        name = _profile_name(body)
+        now = state.clock()
+        known = state.users.get(wa_id)
+        wamid = new_wamid(inbound=True)
+        message, item = customer_message(wa_id, known.chat if known else [], body, wamid, now)
+    except BotError as exc:
+        return _error(exc)
+    user = state.user(wa_id, now)
+    user.name = name
+    # Recorded before the webhook is posted: the bot may answer (and the answer be recorded) before it returns.
+    state.receive(user, item, now)
+    payload = inbound_webhook(state.settings.phone_number_id, name=name, wa_id=wa_id, message=message)
+    url = _webhook_url(request)
+    try:
+        status, text = await background.post(url, encode(payload), state)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        item.advance("failed")
+        return _json_error(502, "webhook_failed", f"the webhook at {url} could not be reached ({type(exc).__name__})")
+    if status != 200:
+        item.advance("failed")
+        return _json_error(502, "webhook_failed", f"the webhook answered HTTP {status}: {text[:500]}")
+    item.advance("delivered")
+    log.info("sandbox.customer_sent", wamid=wamid, type=item.type)
+    return web.json_response({"wamid": wamid})
+
+
+async def chat_history(request: web.Request) -> web.Response:
+    """``GET /sandbox/users/{wa_id}/messages[?after=<wamid>]``: the chat, oldest first."""
+    state = request.app[SANDBOX_STATE]
+    try:
+        wa_id = check_wa_id(request.match_info["wa_id"])
+        after = request.query.get("after") or None
+        user = state.users.get(wa_id)
+        if user is None and after is not None:
+            raise NotFound(f"no message {after!r} in the chat with {wa_id}")
+        items = user.items_after(after) if user else []
+    except BotError as exc:
+        return _error(exc)
+    typing = user is not None and user.typing_until is not None and state.clock() < user.typing_until
+    return web.json_response({"items": [item.as_json() for item in items], "typing": typing})
+
+
+async def list_users(request: web.Request) -> web.Response:
+    """``GET /sandbox/users``: every customer the sandbox has seen, latest chat first."""
+    users = sorted(
+        request.app[SANDBOX_STATE].users.values(),
+        key=lambda u: u.last_message_at or datetime.min.replace(tzinfo=UTC),
+        reverse=True,
+    )
+    items = [{"wa_id": u.wa_id, "name": u.name, "last_message_at": _iso(u.last_message_at)} for u in users]
+    return web.json_response({"items": items})
+
+
+def _profile_name(body: dict[str, Any]) -> str:
+    name = body.get("name", DEFAULT_NAME)
+    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
+        raise ValidationError(f"name must be a non-empty string of at most {NAME_MAX} characters")
+    return name.strip()
+
+
+# --- the chat page ----------------------------------------------------------------------------------
+
+
+async def chat_page(request: web.Request) -> web.FileResponse:
+    """``GET /sandbox``: the WhatsApp-like chat page."""
+    return web.FileResponse(STATIC_DIR / "sandbox.html", headers={"Cache-Control": "no-cache"})
+
+
+async def _to_chat_page(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/sandbox")
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _webhook_url(request: web.Request) -> str:
+    return str(request.url.origin().with_path("/webhook"))
+
+
+async def _json_or_none(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    body = await _json_or_none(request)
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object")
+    return body
+
+
+def _error(exc: BotError) -> web.Response:
+    return _json_error(404 if isinstance(exc, NotFound) else 400, exc.code, exc.message)
+
+
+def _json_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -1,0 +1,429 @@
+// The sandbox chat page: plays the customer against the bot through /sandbox/users/{wa_id}/messages.
+// Every value from the server is put on the page with textContent, never as HTML.
+"use strict";
+
+(() => {
+  const PRESETS = ["16505551234", "447700900123", "5511987654321", "919876543210"];
+  const POLL_MS = 700;
+  const USERS_EVERY = 6; // refresh the chat list every few polls
+  const SETTLED = new Set(["read", "failed"]);
+  const WATCHED = 30; // only the latest items may still change status
+  const TICKS = {
+    accepted: ["○", "Pending"],
+    sent: ["✓", "Sent"],
+    delivered: ["✓✓", "Delivered"],
+    read: ["✓✓", "Read"],
+    failed: ["!", "Failed"],
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    waId: null,
+    items: new Map(), // wamid -> {item, node}
+    order: [],
+    generation: 0,
+    timer: null,
+    inFlight: false,
+    again: false,
+    polls: 0,
+    users: [],
+    pollError: false,
+  };
+
+  // --- small helpers ------------------------------------------------------------------------------
+
+  function load(key) {
+    try {
+      return window.localStorage.getItem(key);
+    } catch {
+      return null;
+    }
+  }
+
+  function save(key, value) {
+    try {
+      window.localStorage.setItem(key, value);
+    } catch {
+      /* private mode: nothing to remember */
+    }
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function showError(message) {
+    const box = $("error");
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+
+  function normalise(raw) {
+    return raw.replace(/[\s+\-().]/g, "");
+  }
+
+  function time(iso) {
+    const date = new Date(iso);
+    return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  async function api(method, path, body) {
+    const init = { method, headers: {} };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch {
+      const error = new Error("Cannot reach the service; is it still running?");
+      error.status = 0;
+      throw error;
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      const message = data && data.error && data.error.message ? data.error.message : `HTTP ${response.status}`;
+      const error = new Error(message);
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  }
+
+  function messagesPath(waId) {
+    return `/sandbox/users/${encodeURIComponent(waId)}/messages`;
+  }
+
+  // --- the chat list ------------------------------------------------------------------------------
+
+  function recents() {
+    try {
+      const list = JSON.parse(load("sandbox.recent") || "[]");
+      return Array.isArray(list) ? list.filter((x) => typeof x === "string") : [];
+    } catch {
+      return [];
+    }
+  }
+
+  function remember(waId) {
+    const list = [waId, ...recents().filter((x) => x !== waId)].slice(0, 8);
+    save("sandbox.recent", JSON.stringify(list));
+  }
+
+  async function refreshUsers() {
+    try {
+      state.users = (await api("GET", "/sandbox/users")).items || [];
+    } catch {
+      return; // the list is a convenience; the poll reports connection problems
+    }
+    renderChats();
+  }
+
+  function renderChats() {
+    const known = new Map(state.users.map((u) => [u.wa_id, u]));
+    const numbers = [...new Set([...recents(), ...state.users.map((u) => u.wa_id), ...PRESETS])];
+    const list = $("chats");
+    list.replaceChildren();
+    for (const waId of numbers) {
+      const user = known.get(waId);
+      const button = el("button", "chat-item");
+      button.type = "button";
+      button.dataset.waId = waId;
+      if (waId === state.waId) button.setAttribute("aria-current", "true");
+      button.append(el("span", "chat-number", `+${waId}`));
+      const detail = user && user.last_message_at ? `last message ${time(user.last_message_at)}` : "no messages yet";
+      button.append(el("span", "chat-detail", detail));
+      button.addEventListener("click", () => {
+        $("number").value = waId;
+        openChat(waId);
+      });
+      const item = el("li");
+      item.append(button);
+      list.append(item);
+    }
+  }
+
+  // --- the conversation ---------------------------------------------------------------------------
+
+  async function openChat(raw) {
+    const waId = normalise(raw);
+    if (!waId) {
+      showError("Type the customer's phone number first.");
+      $("number").focus();
+      return;
+    }
+    state.generation += 1;
+    const generation = state.generation;
+    clearTimeout(state.timer);
+    let data;
+    try {
+      data = await api("GET", messagesPath(waId));
+    } catch (error) {
+      if (generation !== state.generation) return;
+      showError(error.message);
+      $("number").focus();
+      return;
+    }
+    if (generation !== state.generation) return;
+    state.waId = waId;
+    state.items.clear();
+    state.order = [];
+    $("messages").replaceChildren();
+    showError("");
+    save("sandbox.number", waId);
+    remember(waId);
+    $("chat-subtitle").textContent = `Chatting as +${waId}`;
+    $("message").disabled = false;
+    $("send").disabled = false;
+    merge(data);
+    renderChats();
+    schedulePoll();
+    $("message").focus();
+  }
+
+  function cursor() {
+    // The newest item before the first that may still change, so that one poll brings new items and
+    // the status changes of recent ones alike.
+    const start = Math.max(0, state.order.length - WATCHED);
+    let cut = state.order.length;
+    for (let i = start; i < state.order.length; i += 1) {
+      if (!SETTLED.has(state.items.get(state.order[i]).item.status)) {
+        cut = i;
+        break;
+      }
+    }
+    return cut === 0 ? null : state.order[cut - 1];
+  }
+
+  function merge(data) {
+    const scroller = $("scroller");
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+    let added = false;
+    for (const item of data.items || []) {
+      const known = state.items.get(item.wamid);
+      if (known) {
+        if (known.item.status !== item.status) {
+          known.item = item;
+          updateTicks(known.node, item);
+        }
+        continue;
+      }
+      const node = renderItem(item);
+      state.items.set(item.wamid, { item, node });
+      state.order.push(item.wamid);
+      $("messages").append(node);
+      added = true;
+    }
+    $("empty").textContent = "No messages yet. Say hello; the bot answers here.";
+    $("empty").hidden = state.order.length > 0;
+    $("chat-subtitle").textContent = data.typing ? "typing…" : `Chatting as +${state.waId}`;
+    if (added && (atBottom || state.order.length <= (data.items || []).length)) {
+      scroller.scrollTop = scroller.scrollHeight;
+    }
+  }
+
+  function schedulePoll(delay = POLL_MS) {
+    clearTimeout(state.timer);
+    state.timer = setTimeout(poll, delay);
+  }
+
+  async function poll() {
+    if (!state.waId) return;
+    if (state.inFlight) {
+      state.again = true;
+      return;
+    }
+    state.inFlight = true;
+    const generation = state.generation;
+    const after = cursor();
+    const query = after ? `?after=${encodeURIComponent(after)}` : "";
+    try {
+      const data = await api("GET", messagesPath(state.waId) + query);
+      if (generation === state.generation) {
+        merge(data);
+        if (state.pollError) showError("");
+        state.pollError = false;
+      }
+    } catch (error) {
+      if (generation === state.generation) {
+        if (error.status === 404) {
+          // The sandbox restarted and forgot this chat: start again from what it has.
+          state.items.clear();
+          state.order = [];
+          $("messages").replaceChildren();
+        } else {
+          state.pollError = true;
+          showError(error.message);
+        }
+      }
+    } finally {
+      state.inFlight = false;
+    }
+    if (state.again) {
+      // Someone asked for a poll while this one ran (a send, or another chat opened): run it now.
+      state.again = false;
+      schedulePoll(0);
+      return;
+    }
+    if (generation !== state.generation) return;
+    state.polls += 1;
+    if (state.polls % USERS_EVERY === 0) refreshUsers();
+    schedulePoll();
+  }
+
+  async function customerSends(body) {
+    if (!state.waId) return false;
+    const name = $("name").value.trim();
+    if (name) body.name = name;
+    try {
+      await api("POST", messagesPath(state.waId), body);
+    } catch (error) {
+      showError(error.message);
+      schedulePoll(0);
+      return false;
+    }
+    showError("");
+    schedulePoll(0);
+    refreshUsers();
+    return true;
+  }
+
+  // --- one message --------------------------------------------------------------------------------
+
+  function renderItem(item) {
+    const fromCustomer = item.direction === "in";
+    const node = el("li", `message ${fromCustomer ? "from-customer" : "from-bot"}`);
+    node.dataset.wamid = item.wamid;
+    const bubble = el("div", "bubble");
+    node.append(bubble);
+    bubble.append(el("span", "visually-hidden", fromCustomer ? "You said:" : "The bot said:"));
+
+    const interactive = !fromCustomer && item.interactive ? item.interactive : null;
+    if (item.template) {
+      bubble.append(el("div", "tag", `Template · ${item.template.category} · ${item.template.language}`));
+    }
+    const header = interactive && interactive.header && interactive.header.text;
+    if (header) bubble.append(el("div", "bubble-header", header));
+    bubble.append(el("div", "bubble-text", item.text ?? `[${item.type}]`));
+    const footer = interactive && interactive.footer && interactive.footer.text;
+    if (footer) bubble.append(el("div", "bubble-footer", footer));
+
+    const meta = el("div", "meta");
+    meta.append(el("time", "time", time(item.timestamp)));
+    meta.lastChild.dateTime = item.timestamp;
+    meta.append(el("span", "ticks"));
+    bubble.append(meta);
+    updateTicks(node, item);
+
+    const actions = actionsFor(item, interactive);
+    if (actions) node.append(actions);
+    return node;
+  }
+
+  function updateTicks(node, item) {
+    const ticks = node.querySelector(".ticks");
+    const [symbol, label] = TICKS[item.status] || ["", item.status || ""];
+    ticks.textContent = symbol;
+    ticks.className = `ticks ${item.status || ""}`;
+    ticks.setAttribute("role", "img");
+    ticks.setAttribute("aria-label", label);
+    ticks.title = label;
+  }
+
+  function actionsFor(item, interactive) {
+    if (interactive && interactive.type === "button") {
+      const buttons = (interactive.action && interactive.action.buttons) || [];
+      return replyButtons(buttons.map((b) => [b.reply.id, b.reply.title]), "button");
+    }
+    if (interactive && interactive.type === "list") {
+      const box = el("div", "actions");
+      const open = el("button", "reply list-open", interactive.action.button || "Choose");
+      open.type = "button";
+      open.setAttribute("aria-haspopup", "dialog");
+      open.addEventListener("click", () => openList(interactive, open));
+      box.append(open);
+      return box;
+    }
+    if (item.direction === "out" && item.template && item.template.quick_replies.length) {
+      return replyButtons(item.template.quick_replies.map((p) => [p, p]), "button");
+    }
+    return null;
+  }
+
+  function replyButtons(pairs, kind) {
+    const box = el("div", "actions");
+    for (const [id, title] of pairs) {
+      const button = el("button", "reply", title);
+      button.type = "button";
+      button.addEventListener("click", () => customerSends({ [kind]: id }));
+      box.append(button);
+    }
+    return box;
+  }
+
+  function openList(interactive, opener) {
+    const dialog = $("list-dialog");
+    $("list-title").textContent = interactive.action.button || "Options";
+    const rows = $("list-rows");
+    rows.replaceChildren();
+    for (const section of interactive.action.sections || []) {
+      if (section.title) rows.append(el("h3", "list-section", section.title));
+      const list = el("ul", "list-options");
+      for (const row of section.rows || []) {
+        const button = el("button", "list-row");
+        button.type = "button";
+        button.append(el("span", "list-row-title", row.title));
+        if (row.description) button.append(el("span", "list-row-description", row.description));
+        button.addEventListener("click", async () => {
+          dialog.close();
+          opener.focus();
+          await customerSends({ list: row.id });
+        });
+        const item = el("li");
+        item.append(button);
+        list.append(item);
+      }
+      rows.append(list);
+    }
+    dialog.showModal();
+  }
+
+  // --- wiring -------------------------------------------------------------------------------------
+
+  function start() {
+    $("number-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      openChat($("number").value);
+    });
+    $("composer").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const input = $("message");
+      const text = input.value;
+      if (!text.trim()) return;
+      input.value = "";
+      if (!(await customerSends({ text }))) input.value = input.value || text;
+      input.focus();
+    });
+    $("name").addEventListener("change", () => save("sandbox.name", $("name").value.trim()));
+    $("list-close").addEventListener("click", () => $("list-dialog").close());
+    $("name").value = load("sandbox.name") || "";
+    const saved = load("sandbox.number");
+    renderChats();
+    refreshUsers();
+    if (saved) {
+      $("number").value = saved;
+      openChat(saved);
+    }
+  }
+
+  start();
+})();
