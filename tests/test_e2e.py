@@ -1,0 +1,135 @@
+"""The whole service in sandbox mode on a real port: a customer chats, the bot answers, everything is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer, unused_port
+
+from bot.app import create_app
+from bot.dispatcher import ACK_TEXT
+from bot.settings import Settings
+from tests.conftest import ADMIN_TOKEN
+
+CHROMIUM = Path("/usr/bin/chromium")
+CUSTOMER = "31612345678"
+
+
+@pytest.fixture
+async def service(make_settings: Callable[..., Settings]) -> AsyncIterator[str]:
+    """`bot serve` in sandbox mode: the real app, its sandbox as the Graph API, on a free local port."""
+    port = unused_port()
+    settings = make_settings(access_token=None, api_url=f"http://127.0.0.1:{port}/sandbox")
+    app = create_app(settings, migrate=True)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    from bot.sandbox import SANDBOX_STATE, StatusDelays
+
+    app[SANDBOX_STATE].status_delays = StatusDelays(0.05, 0.1, 0.15)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await server.close()
+
+
+async def poll(fetch: Callable[[], Any], until: Callable[[Any], bool], seconds: float = 10.0) -> Any:
+    async with asyncio.timeout(seconds):
+        while True:
+            value = await fetch()
+            if until(value):
+                return value
+            await asyncio.sleep(0.05)
+
+
+async def test_customer_message_is_answered_and_recorded_as_service(service: str) -> None:
+    """A sandbox text gets the bot's answer, both show in /api/messages, and the conversation is service."""
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with aiohttp.ClientSession(service) as http:
+        resp = await http.post(
+            f"/sandbox/users/{CUSTOMER}/messages", json={"text": "where is my order?", "name": "Ana"}
+        )
+        assert resp.status == 200
+        inbound_wamid = (await resp.json())["wamid"]
+
+        async def chat() -> list[dict[str, Any]]:
+            async with http.get(f"/sandbox/users/{CUSTOMER}/messages") as r:
+                return list((await r.json())["items"])
+
+        items = await poll(chat, lambda items: any(i["direction"] == "out" and i["status"] == "read" for i in items))
+        reply = next(i for i in items if i["direction"] == "out")
+        assert reply["text"] == ACK_TEXT.format(name=", Ana")
+
+        async def messages() -> list[dict[str, Any]]:
+            async with http.get("/api/messages", params={"wa_id": CUSTOMER}, headers=auth) as r:
+                return list((await r.json())["items"])
+
+        recorded = await poll(messages, lambda ms: any(m["direction"] == "out" and m["status"] == "read" for m in ms))
+        by_direction = {m["direction"]: m for m in recorded}
+        assert by_direction["in"]["wamid"] == inbound_wamid
+        assert by_direction["out"]["wamid"] == reply["wamid"]
+        assert by_direction["out"]["category"] == "service"
+        assert by_direction["out"]["pricing"]["pricing_model"] == "PMP"
+        async with http.get("/api/conversations", params={"wa_id": CUSTOMER}, headers=auth) as r:
+            conversations = (await r.json())["items"]
+        assert [(c["category"], c["origin"]) for c in conversations] == [("service", "user_initiated")]
+
+
+async def test_a_second_message_joins_the_open_conversation(service: str) -> None:
+    """Two customer messages in a row are two answers in one service conversation."""
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with aiohttp.ClientSession(service) as http:
+        for text in ("hi", "anyone there?"):
+            assert (await http.post(f"/sandbox/users/{CUSTOMER}/messages", json={"text": text})).status == 200
+
+        async def outbound() -> list[dict[str, Any]]:
+            params = {"wa_id": CUSTOMER, "direction": "out"}
+            async with http.get("/api/messages", params=params, headers=auth) as r:
+                return list((await r.json())["items"])
+
+        await poll(outbound, lambda ms: len(ms) == 2)
+        async with http.get("/api/conversations", headers=auth) as r:
+            assert len((await r.json())["items"]) == 1
+
+
+@pytest.mark.browser
+async def test_a_person_chats_with_the_real_service_in_the_browser(service: str) -> None:
+    """In headless Chromium, a person types on /sandbox and sees the real bot's answer with read ticks."""
+    import os
+
+    if not CHROMIUM.exists():
+        if os.environ.get("BOT_TEST_REQUIRE_BROWSER"):
+            pytest.fail("Chromium is required here but /usr/bin/chromium is missing")
+        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    from playwright.async_api import async_playwright, expect
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{service}/sandbox")
+            await page.get_by_label("Customer number").fill("31698765432")
+            await page.get_by_role("button", name="Open chat").click()
+            await page.get_by_label("Message").fill("hello from the browser")
+            await page.get_by_role("button", name="Send").click()
+            await expect(page.locator(".from-customer .bubble-text")).to_have_text(["hello from the browser"])
+            bot_reply = page.locator(".from-bot .bubble-text").first
+            await expect(bot_reply).to_contain_text("We got your message", timeout=10_000)
+            await expect(page.locator(".from-bot .ticks").first).to_have_attribute("aria-label", "Read", timeout=10_000)
+            await page.screenshot(path="/tmp/sandbox-real.png")
+        finally:
+            await browser.close()
