@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from bot.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 
 CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
 CUSTOMER = "31612345678"
 
 
@@ -99,9 +101,7 @@ async def test_a_second_message_joins_the_open_conversation(service: str) -> Non
 @pytest.mark.browser
 async def test_a_person_chats_with_the_real_service_in_the_browser(service: str) -> None:
     """In headless Chromium, a person types on /sandbox and sees the real bot's answer with read ticks."""
-    import os
-
-    if not CHROMIUM.exists():
+    if not HAVE_CHROMIUM:
         if os.environ.get("BOT_TEST_REQUIRE_BROWSER"):
             pytest.fail("Chromium is required here but /usr/bin/chromium is missing")
         pytest.skip("Chromium is not installed at /usr/bin/chromium")
