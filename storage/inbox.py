@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -282,33 +284,27 @@ async def _insert_statuses(conn: AsyncConnection, statuses: Sequence[StatusLike]
     await apply_statuses(conn, [(s.wamid, s.status, s.timestamp, dict(s.raw)) for s in statuses])
 
 
+def _notice(
+    event_id: int, field: str, kind: str, wa_id: str | None, reason: str | None, payload: Any
+) -> dict[str, Any]:
+    canonical = json.dumps([field, kind, reason, payload], sort_keys=True, default=str)
+    return {
+        "webhook_event_id": event_id,
+        "digest": hashlib.sha256(canonical.encode()).hexdigest(),
+        "field": field[:64],
+        "kind": kind[:16],
+        "wa_id": wa_id,
+        "reason": reason,
+        "payload": dict(payload),
+        "received_at": utcnow(),
+    }
+
+
 async def _insert_notices(conn: AsyncConnection, parsed: ParsedLike, event_id: int) -> None:
-    now = utcnow()
-    rows = [
-        {
-            "webhook_event_id": event_id,
-            "field": "user_preferences",
-            "kind": "preference",
-            "wa_id": p.wa_id,
-            "reason": None,
-            "payload": dict(p.raw),
-            "received_at": now,
-        }
-        for p in parsed.preferences
-    ] + [
-        {
-            "webhook_event_id": event_id,
-            "field": n.field[:64],
-            "kind": n.kind[:16],
-            "wa_id": None,
-            "reason": n.reason,
-            "payload": dict(n.raw),
-            "received_at": now,
-        }
-        for n in parsed.notices
-    ]
+    rows = [_notice(event_id, "user_preferences", "preference", p.wa_id, None, p.raw) for p in parsed.preferences]
+    rows += [_notice(event_id, n.field, n.kind, None, n.reason, n.raw) for n in parsed.notices]
     if rows:
-        await conn.execute(insert(WEBHOOK_NOTICE), rows)
+        await conn.execute(insert_ignoring_conflicts(conn, WEBHOOK_NOTICE, "digest"), rows)
 
 
 async def contacts_with_unhandled(conn: AsyncConnection, limit: int = 100) -> list[int]:

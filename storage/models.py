@@ -136,6 +136,7 @@ class WebhookNotice(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     webhook_event_id: int
+    digest: str = Field(max_length=64, unique=True)  # of field, kind and payload: a redelivery adds nothing
     field: str = Field(max_length=64, index=True)
     kind: str = Field(max_length=16)
     wa_id: str | None = Field(default=None, max_length=20)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from bot import keys
 from bot.app import create_app
 from bot.cloudapi import RecordingTransport
 from bot.settings import Settings
-from storage.models import MESSAGE, OUTBOX, WEBHOOK_EVENT, WEBHOOK_NOTICE
+from storage.models import CONTACT, MESSAGE, OUTBOX, STATUS_EVENT, WEBHOOK_EVENT, WEBHOOK_NOTICE
 from tests.conftest import VERIFY_TOKEN, signed, status_webhook, text_webhook
 
 Client = TestClient[web.Request, web.Application]
@@ -252,3 +253,38 @@ async def test_an_oversized_body_is_refused_with_413(client: Client) -> None:
     resp = await client.post("/webhook", data=io.BytesIO(body), headers=headers)
     assert resp.status == 413
     assert await count(client, WEBHOOK_EVENT) == 0
+
+
+def _every_sample() -> list[Any]:
+    from tests.test_payload import OPENAPI_EXAMPLES, PAYLOADS
+
+    files = [pytest.param(p.read_bytes(), id=p.stem) for p in sorted(PAYLOADS.glob("*.json"))]
+    meta = [pytest.param(json.dumps(doc).encode(), id=f"openapi:{name}") for name, doc in OPENAPI_EXAMPLES.items()]
+    return files + meta
+
+
+async def _state(client: Client) -> dict[str, Any]:
+    """Everything a delivery can change, but the raw log of deliveries itself."""
+    tables = {"message": MESSAGE, "status_event": STATUS_EVENT, "notice": WEBHOOK_NOTICE, "contact": CONTACT}
+    state: dict[str, Any] = {}
+    async with client.app[keys.REPOSITORY].engine.connect() as conn:
+        for name, table in tables.items():
+            columns = [c for c in table.c if c.name not in ("id", "received_at", "updated_at", "handled_at")]
+            state[name] = sorted(map(repr, (await conn.execute(select(*columns))).all()))
+    return state
+
+
+@pytest.mark.parametrize("payload", _every_sample())
+async def test_every_payload_kind_is_stored_and_a_redelivery_changes_nothing(
+    settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]], payload: bytes
+) -> None:
+    """Each sample payload (ours and Meta's OpenAPI examples) is stored; delivered again, it changes nothing."""
+    app = create_app(settings, transport=RecordingTransport(), migrate=True, roles={"web"})  # no turns meanwhile
+    client = await aiohttp_client(app)
+    body, headers = signed(payload)
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 200
+    first = await _state(client)
+    assert any(first.values())
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 200
+    assert await _state(client) == first
+    assert await count(client, WEBHOOK_EVENT) == 2

@@ -66,6 +66,7 @@ def upgrade() -> None:
         "webhook_notice",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("webhook_event_id", sa.Integer(), nullable=False),
+        sa.Column("digest", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("field", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("wa_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
@@ -73,6 +74,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("received_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_notice")),
+        sa.UniqueConstraint("digest", name=op.f("uq_webhook_notice_digest")),
     )
     with op.batch_alter_table("webhook_notice", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_webhook_notice_field"), ["field"], unique=False)
