@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from bot.cloudapi import text_message
+from bot.message import text_message
 from bot.metrics import Metrics
 from storage import conversation, inbox, session
 from storage.models import Contact, Message, Session
@@ -76,8 +76,11 @@ class Dispatcher:
                 log.error("dispatcher.failed", error=f"{type(exc).__name__}: {exc}")
                 handled = 0
             if not handled:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                # coincides with the wake-up, and the loop would then outlive its owner.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+                    async with asyncio.timeout(self._poll_interval):
+                        await self._wakeup.wait()
                 self._wakeup.clear()
 
     async def run_once(self) -> int:

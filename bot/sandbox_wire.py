@@ -9,11 +9,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from bot.cloudapi import (
+from bot.cloudapi import ERROR_CLASSES
+from bot.errors import CloudAPIError
+from bot.message import (
     BUTTON_ID_MAX,
     BUTTON_TITLE_MAX,
     BUTTONS_MAX,
-    ERROR_CLASSES,
     LIST_BUTTON_MAX,
     ROW_DESCRIPTION_MAX,
     ROW_ID_MAX,
@@ -22,7 +23,6 @@ from bot.cloudapi import (
     SECTIONS_MAX,
     TEXT_BODY_MAX,
 )
-from bot.errors import CloudAPIError
 
 # Meta's sample business account and display number, as in the payloads of Meta's documentation.
 BUSINESS_ACCOUNT_ID = "102290129340398"

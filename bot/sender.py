@@ -81,8 +81,11 @@ class Sender:
                 log.error("sender.failed", error=f"{type(exc).__name__}: {exc}")
                 sent = 0
             if not sent:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                # coincides with the wake-up, and the loop would then outlive its owner.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._idle_wait)
+                    async with asyncio.timeout(self._idle_wait):
+                        await self._wakeup.wait()
                 self._wakeup.clear()
 
     async def reap(self) -> None:

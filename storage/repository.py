@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -130,8 +130,6 @@ class Repository:
             return await queries.contact_by_wa_id(conn, wa_id)
 
     async def message_by_wamid(self, wamid: str) -> Message | None:
-        from sqlalchemy import select
-
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(MESSAGE).where(MESSAGE.c.wamid == wamid))).first()
             return Message.model_validate(row._mapping) if row else None

@@ -23,14 +23,8 @@ from bot.cloudapi import (
     RecordedRequest,
     RecordingTransport,
     SendResult,
-    authentication_message,
-    buttons_message,
     error_from_response,
     error_from_status_errors,
-    list_message,
-    read_receipt,
-    template_message,
-    text_message,
 )
 from bot.errors import (
     AccountBlocked,
@@ -47,6 +41,14 @@ from bot.errors import (
     TransientError,
     Undeliverable,
     ValidationError,
+)
+from bot.message import (
+    authentication_message,
+    buttons_message,
+    list_message,
+    read_receipt,
+    template_message,
+    text_message,
 )
 
 TO = "16505551234"

@@ -14,16 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
-from bot.cloudapi import (
-    AiohttpTransport,
-    CloudAPIClient,
-    buttons_message,
-    list_message,
-    read_receipt,
-    template_message,
-    text_message,
-)
+from bot.cloudapi import AiohttpTransport, CloudAPIClient
 from bot.errors import PairRateLimited, ReEngagementRequired, ThroughputExceeded
+from bot.message import buttons_message, list_message, read_receipt, template_message, text_message
 from bot.payload import InboundMessage, parse_payload
 from bot.sandbox import SANDBOX_IO, SANDBOX_STATE, SandboxState, StatusDelays, setup_sandbox
 from bot.sandbox_rules import (

@@ -14,7 +14,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from bot.cloudapi import AiohttpTransport, CloudAPIClient, buttons_message, list_message, text_message
+from bot.cloudapi import AiohttpTransport, CloudAPIClient
+from bot.message import buttons_message, list_message, text_message
 from bot.sandbox import setup_sandbox
 from bot.settings import Settings
 from bot.signature import HEADER, verify

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.cloudapi import CloudAPIClient, RecordedRequest, RecordingTransport, template_message, text_message
+from bot.cloudapi import CloudAPIClient, RecordedRequest, RecordingTransport
+from bot.message import template_message, text_message
 from bot.metrics import Metrics
 from bot.payload import parse_payload
 from bot.sender import Sender

@@ -1,0 +1,220 @@
+"""WhatsApp message bodies for the Cloud API's send endpoint, checked against Meta's limits before sending."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.errors import LimitExceeded, ValidationError
+
+# Limits: https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/
+# The OpenAPI file gives every interactive body 1024; Meta's list-message page allows 4096 there.
+TEXT_BODY_MAX = 4096
+BUTTONS_BODY_MAX = 1024
+LIST_BODY_MAX = 4096
+HEADER_MAX = 60
+FOOTER_MAX = 60
+BUTTONS_MAX = 3
+BUTTON_ID_MAX = 256
+BUTTON_TITLE_MAX = 20
+LIST_BUTTON_MAX = 20
+SECTIONS_MAX = 10
+SECTION_TITLE_MAX = 24
+ROWS_MAX = 10
+ROW_ID_MAX = 200
+ROW_TITLE_MAX = 24
+ROW_DESCRIPTION_MAX = 72
+TEMPLATE_BUTTON_INDEX_MAX = 9
+AUTH_CODE_MAX = 15
+
+Params = Sequence[str] | Mapping[str, str]
+Row = tuple[str, str, str | None]
+Section = tuple[str | None, Sequence[Row]]
+ButtonParams = tuple[str, int, Sequence[str]]
+
+
+# --- limits -----------------------------------------------------------------------------------------
+
+
+def _chars(n: int) -> str:
+    return "1 character" if n == 1 else f"{n} characters"
+
+
+def _check_length(name: str, value: str, maximum: int, minimum: int = 1) -> None:
+    n = len(value)
+    if n > maximum:
+        raise LimitExceeded(f"{name} is {_chars(n)}; WhatsApp allows at most {maximum}")
+    if n < minimum:
+        raise LimitExceeded(f"{name} is {_chars(n)}; WhatsApp requires at least {minimum}")
+
+
+def _check_count(owner: str, n: int, items: str, maximum: int, minimum: int = 1) -> None:
+    if n > maximum:
+        raise LimitExceeded(f"{owner} has {n} {items}; WhatsApp allows at most {maximum}")
+    if n < minimum:
+        raise LimitExceeded(f"{owner} has {n} {items}; WhatsApp requires at least {minimum}")
+
+
+def _check_unique(items: Sequence[tuple[str, str]], what: str) -> None:
+    """Each item is (label, value); a repeated value names both labels."""
+    seen: dict[str, str] = {}
+    for label, value in items:
+        if value in seen:
+            raise LimitExceeded(f"{label} {what} {value!r} repeats {seen[value]}; WhatsApp requires unique {what}s")
+        seen[value] = label
+
+
+# --- builders ---------------------------------------------------------------------------------------
+
+
+def _envelope(to: str, kind: str, content: Any, reply_to: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+    body["type"] = kind
+    if reply_to is not None:
+        body["context"] = {"message_id": reply_to}
+    body[kind] = content
+    return body
+
+
+def text_message(to: str, body: str, *, preview_url: bool = False, reply_to: str | None = None) -> dict[str, Any]:
+    """A free-form text message; ``reply_to`` quotes an earlier message by its wamid."""
+    _check_length("text body", body, TEXT_BODY_MAX)
+    return _envelope(to, "text", {"body": body, "preview_url": preview_url}, reply_to)
+
+
+def _interactive(
+    kind: str, body: str, action: dict[str, Any], header: str | None, footer: str | None
+) -> dict[str, Any]:
+    interactive: dict[str, Any] = {"type": kind}
+    if header is not None:
+        _check_length("header text", header, HEADER_MAX)
+        interactive["header"] = {"type": "text", "text": header}
+    interactive["body"] = {"text": body}
+    if footer is not None:
+        _check_length("footer text", footer, FOOTER_MAX)
+        interactive["footer"] = {"text": footer}
+    interactive["action"] = action
+    return interactive
+
+
+def buttons_message(
+    to: str,
+    body: str,
+    buttons: Sequence[tuple[str, str]],
+    *,
+    header: str | None = None,
+    footer: str | None = None,
+    reply_to: str | None = None,
+) -> dict[str, Any]:
+    """An interactive message with one to three reply buttons given as ``(id, title)``."""
+    _check_length("body text", body, BUTTONS_BODY_MAX)
+    _check_count("the message", len(buttons), "buttons", BUTTONS_MAX)
+    for number, (button_id, title) in enumerate(buttons, start=1):
+        _check_length(f"button {number} id", button_id, BUTTON_ID_MAX)
+        _check_length(f"button {number} title", title, BUTTON_TITLE_MAX)
+    _check_unique([(f"button {n}", b[0]) for n, b in enumerate(buttons, start=1)], "id")
+    _check_unique([(f"button {n}", b[1]) for n, b in enumerate(buttons, start=1)], "title")
+    action = {"buttons": [{"type": "reply", "reply": {"id": i, "title": t}} for i, t in buttons]}
+    return _envelope(to, "interactive", _interactive("button", body, action, header, footer), reply_to)
+
+
+def _list_section(number: int, title: str | None, rows: Sequence[Row], titled: bool) -> dict[str, Any]:
+    section: dict[str, Any] = {}
+    if title:
+        _check_length(f"section {number} title", title, SECTION_TITLE_MAX)
+        section["title"] = title
+    elif titled:
+        raise LimitExceeded(f"section {number} has no title; WhatsApp requires one when there are several")
+    _check_count(f"section {number}", len(rows), "rows", ROWS_MAX)
+    section["rows"] = [_list_row(f"section {number} row {n}", row) for n, row in enumerate(rows, start=1)]
+    return section
+
+
+def _list_row(label: str, row: Row) -> dict[str, Any]:
+    row_id, title, description = row
+    _check_length(f"{label} id", row_id, ROW_ID_MAX)
+    _check_length(f"{label} title", title, ROW_TITLE_MAX)
+    out = {"id": row_id, "title": title}
+    if description is not None:
+        _check_length(f"{label} description", description, ROW_DESCRIPTION_MAX, minimum=0)
+        out["description"] = description
+    return out
+
+
+def list_message(
+    to: str,
+    body: str,
+    button: str,
+    sections: Sequence[Section],
+    *,
+    header: str | None = None,
+    footer: str | None = None,
+    reply_to: str | None = None,
+) -> dict[str, Any]:
+    """An interactive list: sections of ``(id, title, description)`` rows behind one button."""
+    _check_length("body text", body, LIST_BODY_MAX)
+    _check_length("list button label", button, LIST_BUTTON_MAX)
+    _check_count("the list", len(sections), "sections", SECTIONS_MAX)
+    _check_count("the list", sum(len(rows) for _, rows in sections), "rows in all", ROWS_MAX)
+    titled = len(sections) > 1
+    built = [_list_section(n, t, rows, titled) for n, (t, rows) in enumerate(sections, start=1)]
+    ids = [(f"section {s} row {r}", row[0]) for s, (_, rows) in enumerate(sections, 1) for r, row in enumerate(rows, 1)]
+    _check_unique(ids, "id")
+    action = {"button": button, "sections": built}
+    return _envelope(to, "interactive", _interactive("list", body, action, header, footer), reply_to)
+
+
+def _text_parameters(params: Params) -> list[dict[str, str]]:
+    if isinstance(params, Mapping):
+        return [{"type": "text", "parameter_name": k, "text": v} for k, v in params.items()]
+    return [{"type": "text", "text": v} for v in params]
+
+
+def _button_component(sub_type: str, index: int, values: Sequence[str]) -> dict[str, Any]:
+    if not 0 <= index <= TEMPLATE_BUTTON_INDEX_MAX:
+        raise LimitExceeded(
+            f"template button index {index} is out of range; WhatsApp allows 0 to {TEMPLATE_BUTTON_INDEX_MAX}"
+        )
+    if sub_type == "quick_reply":
+        parameters = [{"type": "payload", "payload": v} for v in values]
+    elif sub_type == "url":
+        parameters = [{"type": "text", "text": v} for v in values]
+    else:
+        raise ValidationError(f"template button {index} sub_type {sub_type!r} is not quick_reply or url")
+    return {"type": "button", "sub_type": sub_type, "index": str(index), "parameters": parameters}
+
+
+def template_message(
+    to: str,
+    name: str,
+    language: str,
+    *,
+    body_params: Params = (),
+    header_params: Params = (),
+    button_params: Sequence[ButtonParams] = (),
+) -> dict[str, Any]:
+    """A template message; a sequence gives positional parameters, a mapping named ones."""
+    components: list[dict[str, Any]] = []
+    if header_params:
+        components.append({"type": "header", "parameters": _text_parameters(header_params)})
+    if body_params:
+        components.append({"type": "body", "parameters": _text_parameters(body_params)})
+    components += [_button_component(*button) for button in button_params]
+    template: dict[str, Any] = {"name": name, "language": {"code": language}}
+    if components:
+        template["components"] = components
+    return _envelope(to, "template", template, None)
+
+
+def authentication_message(to: str, name: str, language: str, code: str) -> dict[str, Any]:
+    """An authentication (copy-code) template: the code goes in the body and in URL button 0."""
+    _check_length("authentication code", code, AUTH_CODE_MAX)
+    return template_message(to, name, language, body_params=[code], button_params=[("url", 0, [code])])
+
+
+def read_receipt(message_id: str, *, typing: bool = False) -> dict[str, Any]:
+    """Marks an inbound message read and, with ``typing``, shows the typing indicator."""
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
+    if typing:
+        body["typing_indicator"] = {"type": "text"}
+    return body
