@@ -125,23 +125,41 @@ class _Identity:
 
 
 async def store_deliveries(conn: AsyncConnection, deliveries: Sequence[Delivery]) -> list[StoredDelivery]:
-    """Store raw bodies and their parsed events in the caller's transaction; duplicates change nothing."""
+    """Store raw bodies and their parsed events in the caller's transaction; duplicates change nothing.
+
+    A whole batch costs a fixed handful of statements whatever its size (one per table), because on SQLite
+    every statement is a round trip to the driver's thread and the batch writer is the webhook's bottleneck.
+    """
     event_ids = await _insert_events(conn, deliveries)
     contact_ids = await _upsert_contacts(conn, deliveries)
+    new_wamids = await _insert_messages(conn, deliveries, event_ids, contact_ids)
+    await _insert_statuses(conn, deliveries, event_ids)
+    await _insert_notices(conn, deliveries, event_ids)
     results = []
     for delivery, event_id in zip(deliveries, event_ids, strict=True):
-        new = await _insert_messages(conn, delivery.parsed.messages, contact_ids, event_id)
-        await _insert_statuses(conn, delivery.parsed.statuses, event_id)
-        await _insert_notices(conn, delivery.parsed, event_id)
-        total = len(delivery.parsed.messages)
-        results.append(StoredDelivery(event_id, new, total - new))
+        new = 0
+        for message in delivery.parsed.messages:
+            if message.wamid in new_wamids:
+                new_wamids.discard(message.wamid)  # the first delivery in the batch that carries it counts
+                new += 1
+        results.append(StoredDelivery(event_id, new, len(delivery.parsed.messages) - new))
     return results
 
 
 async def _insert_events(conn: AsyncConnection, deliveries: Sequence[Delivery]) -> list[int]:
+    """Insert the raw bodies and return their ids in order.
+
+    On SQLite, `RETURNING` with guaranteed order makes SQLAlchemy fall back to one INSERT per row; the
+    batch holds SQLite's write lock (`BEGIN IMMEDIATE`), so ids can be assigned after `max(id)` instead.
+    """
+    rows = [{"body": d.body, "received_at": d.received_at} for d in deliveries]
+    if conn.dialect.name == "sqlite":
+        first = int((await conn.execute(select(func.coalesce(func.max(WEBHOOK_EVENT.c.id), 0)))).scalar_one()) + 1
+        ids = list(range(first, first + len(rows)))
+        await conn.execute(insert(WEBHOOK_EVENT), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        return ids
     stmt = insert(WEBHOOK_EVENT).returning(WEBHOOK_EVENT.c.id, sort_by_parameter_order=True)
-    rows = await conn.execute(stmt, [{"body": d.body, "received_at": d.received_at} for d in deliveries])
-    return [row[0] for row in rows]
+    return [row[0] for row in await conn.execute(stmt, rows)]
 
 
 def _key(wa_id: str | None, user_id: str | None) -> tuple[str | None, str | None]:
@@ -237,51 +255,41 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 async def _insert_messages(
     conn: AsyncConnection,
-    messages: Sequence[InboundLike],
+    deliveries: Sequence[Delivery],
+    event_ids: Sequence[int],
     contact_ids: Mapping[tuple[str | None, str | None], int],
-    event_id: int,
-) -> int:
+) -> set[str]:
+    """Insert every inbound message of the batch; returns the wamids that were new."""
     rows = []
-    for m in messages:
-        cid = contact_ids.get(_key(m.wa_id, m.user_id)) or contact_ids.get((None, m.user_id))
-        if cid is None:
-            continue  # no identity at all: kept in the raw body, nothing to answer
-        rows.append(
-            {
-                "wamid": m.wamid,
-                "direction": "in",
-                "contact_id": cid,
-                "type": m.type[:32],
-                "text": m.text,
-                "reply_id": (m.reply_id or "")[:256] or None,
-                "body": dict(m.raw),
-                "status": "received",
-                "webhook_event_id": event_id,
-                "created_at": m.timestamp,
-            }
-        )
+    for delivery, event_id in zip(deliveries, event_ids, strict=True):
+        for m in delivery.parsed.messages:
+            cid = contact_ids.get(_key(m.wa_id, m.user_id)) or contact_ids.get((None, m.user_id))
+            if cid is None:
+                continue  # no identity at all: kept in the raw body, nothing to answer
+            rows.append(
+                {
+                    "wamid": m.wamid, "direction": "in", "contact_id": cid, "type": m.type[:32], "text": m.text,
+                    "reply_id": (m.reply_id or "")[:256] or None, "body": dict(m.raw), "status": "received",
+                    "webhook_event_id": event_id, "created_at": m.timestamp,
+                }
+            )  # fmt: skip
     if not rows:
-        return 0
-    stmt = insert_ignoring_conflicts(conn, MESSAGE, "wamid").returning(MESSAGE.c.id)
-    result = await conn.execute(stmt, rows)
-    return len(result.all())
+        return set()
+    stmt = insert_ignoring_conflicts(conn, MESSAGE, "wamid").returning(MESSAGE.c.wamid)
+    return {row[0] for row in await conn.execute(stmt, rows)}
 
 
-async def _insert_statuses(conn: AsyncConnection, statuses: Sequence[StatusLike], event_id: int) -> None:
-    if not statuses:
+async def _insert_statuses(conn: AsyncConnection, deliveries: Sequence[Delivery], event_ids: Sequence[int]) -> None:
+    pairs = [(s, e) for d, e in zip(deliveries, event_ids, strict=True) for s in d.parsed.statuses]
+    if not pairs:
         return
     rows = [
-        {
-            "wamid": s.wamid,
-            "status": s.status[:16],
-            "timestamp": s.timestamp,
-            "payload": dict(s.raw),
-            "webhook_event_id": event_id,
-        }
-        for s in statuses
-    ]
+        {"wamid": s.wamid, "status": s.status[:16], "timestamp": s.timestamp, "payload": dict(s.raw),
+         "webhook_event_id": event_id}
+        for s, event_id in pairs
+    ]  # fmt: skip
     await conn.execute(insert_ignoring_conflicts(conn, STATUS_EVENT, "wamid", "status"), rows)
-    await apply_statuses(conn, [(s.wamid, s.status, s.timestamp, dict(s.raw)) for s in statuses])
+    await apply_statuses(conn, [(s.wamid, s.status, s.timestamp, dict(s.raw)) for s, _ in pairs])
 
 
 def _notice(
@@ -300,9 +308,12 @@ def _notice(
     }
 
 
-async def _insert_notices(conn: AsyncConnection, parsed: ParsedLike, event_id: int) -> None:
-    rows = [_notice(event_id, "user_preferences", "preference", p.wa_id, None, p.raw) for p in parsed.preferences]
-    rows += [_notice(event_id, n.field, n.kind, None, n.reason, n.raw) for n in parsed.notices]
+async def _insert_notices(conn: AsyncConnection, deliveries: Sequence[Delivery], event_ids: Sequence[int]) -> None:
+    rows = []
+    for delivery, event_id in zip(deliveries, event_ids, strict=True):
+        parsed = delivery.parsed
+        rows += [_notice(event_id, "user_preferences", "preference", p.wa_id, None, p.raw) for p in parsed.preferences]
+        rows += [_notice(event_id, n.field, n.kind, None, n.reason, n.raw) for n in parsed.notices]
     if rows:
         await conn.execute(insert_ignoring_conflicts(conn, WEBHOOK_NOTICE, "digest"), rows)
 
