@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import category as rules
 from bot.cloudapi import CloudAPIClient, SendResult
@@ -95,88 +97,137 @@ class Sender:
         self._metrics.set_outbox_depth(await self._repository.outbox_depth())
 
     async def run_once(self) -> int:
-        """Claim one batch and send it (one message per contact at a time); returns rows claimed."""
-        rows = await self._repository.claim_due(
-            owner=self.owner, now=self._clock(), lease=self._lease, limit=self._batch
-        )
-        await asyncio.gather(*(self._send(row) for row in rows))
+        """Claim one batch, send it concurrently (one message per contact), settle it in one transaction."""
+        now = self._clock()
+        rows = await self._repository.claim_due(owner=self.owner, now=now, lease=self._lease, limit=self._batch)
+        if not rows:
+            return 0
+        contexts = await self._repository.send_contexts(sorted({r.contact_id for r in rows}), now)
+        outcomes: list[Outcome] = []
+        # A TaskGroup, not gather: on cancellation every send is cancelled and awaited before we leave, so
+        # no send outlives the engine it would record into.
+        async with asyncio.TaskGroup() as group:
+            for row in rows:
+                group.create_task(self._attempt(row, *contexts[row.contact_id], outcomes))
+        await self._settle(outcomes)
         return len(rows)
 
-    async def _send(self, row: Outbox) -> None:
+    async def _attempt(
+        self, row: Outbox, contact: Contact | None, open_now: list[Conversation], outcomes: list[Outcome]
+    ) -> None:
         now = self._clock()
-        contact, open_now = await self._repository.send_context(row.contact_id, now)
         try:
             decision = _decide(row, contact, open_now, now)
         except OutsideServiceWindow as exc:
-            await self._fail(row, exc.code, exc.message, category="service")
+            outcomes.append(Failed(row, "service", {"code": exc.code, "message": exc.message}))
             return
         await self._throttle.acquire()
         try:
             result = await self._client.send(row.payload)
         except CloudAPIError as exc:
-            await self._on_error(row, exc, decision.category)
+            outcomes.append(self._on_error(row, exc, decision.category))
             return
-        await self._record(row, result, decision)
+        except Exception as exc:  # a bug or an unexpected transport failure: retry later, never lose the row
+            log.error("sender.unexpected", outbox_id=row.id, error=f"{type(exc).__name__}: {exc}")
+            error = {"code": "unexpected", "message": type(exc).__name__}
+            outcomes.append(Retry(row, decision.category, error, backoff(row.attempts)))
+            return
+        outcomes.append(Sent(row, result, decision))
 
-    async def _record(self, row: Outbox, result: SendResult, decision: rules.SendDecision) -> None:
-        now = self._clock()
-        assert row.id is not None
-        async with self._repository.transaction() as conn:
-            if not await outbox.settle(
-                conn, row.id, owner=self.owner, status="sent", now=now, wamid=result.wamid, category=decision.category
-            ):
-                log.warning("outbox.lease_lost", outbox_id=row.id)  # the reaper settled it meanwhile
-            await conversation.close_conversations(conn, [c.id for c in decision.closes if c.id is not None], now)
-            conversation_id = decision.conversation_id
-            if decision.opens:
-                conversation_id = await conversation.open_conversation(
-                    conn,
-                    contact_id=row.contact_id,
-                    category=decision.category,
-                    origin=decision.origin,
-                    opened_at=now,
-                    expires_at=decision.expires_at,
-                    opening_wamid=result.wamid,
-                )
-            await conversation.record_outbound(conn, **_message_values(row, result, decision, conversation_id, now))
-        self._metrics.sent.labels(category=decision.category).inc()
-        log.info("message.sent", outbox_id=row.id, kind=row.kind, category=decision.category, opened=decision.opens)
-
-    async def _on_error(self, row: Outbox, exc: CloudAPIError, category: str) -> None:
-        now = self._clock()
-        assert row.id is not None
+    def _on_error(self, row: Outbox, exc: CloudAPIError, category: str) -> Outcome:
         error = {"code": exc.code, "error_code": exc.error_code, "message": exc.message}
         if not exc.retryable or row.attempts >= MAX_ATTEMPTS:
-            await self._fail(row, exc.code, exc.message, category=category, error=error)
-            return
+            return Failed(row, category, error)
+        if isinstance(exc, PairRateLimited):
+            return Retry(row, category, error, pair_rate_wait(row.attempts), hold_contact=True)
         wait = backoff(row.attempts, exc.retry_after)
-        async with self._repository.transaction() as conn:
-            if isinstance(exc, PairRateLimited):
-                wait = pair_rate_wait(row.attempts)
-                await outbox.defer_contact(conn, row.contact_id, now + wait, now)
-            if isinstance(exc, ThroughputExceeded):
-                self._throttle.pause(wait.total_seconds())
-            await outbox.settle(
-                conn, row.id, owner=self.owner, status="queued", now=now, due_at=now + wait, last_error=error
-            )
-        self._metrics.retried.labels(reason=exc.code).inc()
-        log.warning("message.retry", outbox_id=row.id, code=exc.error_code, wait_s=wait.total_seconds())
+        if isinstance(exc, ThroughputExceeded):
+            self._throttle.pause(wait.total_seconds())
+        return Retry(row, category, error, wait)
 
-    async def _fail(
-        self, row: Outbox, reason: str, message: str, *, category: str, error: dict[str, Any] | None = None
-    ) -> None:
-        assert row.id is not None
+    async def _settle(self, outcomes: list[Outcome]) -> None:
+        now = self._clock()
         async with self._repository.transaction() as conn:
-            await outbox.settle(
-                conn,
-                row.id,
-                owner=self.owner,
-                status="failed",
-                now=self._clock(),
-                last_error=error or {"code": reason, "message": message},
-            )
-        self._metrics.failed.labels(category=category, reason=reason).inc()
-        log.warning("message.failed", outbox_id=row.id, reason=reason, detail=message)
+            for outcome in outcomes:
+                await outcome.settle(conn, self.owner, now)
+        for outcome in outcomes:
+            outcome.report(self._metrics)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Meta accepted the message: record it, and open or join its conversation."""
+
+    row: Outbox
+    result: SendResult
+    decision: rules.SendDecision
+
+    async def settle(self, conn: AsyncConnection, owner: str, now: datetime) -> None:
+        row, decision = self.row, self.decision
+        assert row.id is not None
+        values = {"wamid": self.result.wamid, "category": decision.category}
+        if not await outbox.settle(conn, row.id, owner=owner, status="sent", now=now, **values):
+            log.warning("outbox.lease_lost", outbox_id=row.id)  # the reaper settled it meanwhile
+        closes = [c.id for c in decision.closes if c.id is not None]
+        await conversation.close_conversations(conn, closes, now)
+        conversation_id = decision.conversation_id
+        if decision.opens:
+            conversation_id = await conversation.open_conversation(
+                conn, contact_id=row.contact_id, category=decision.category, origin=decision.origin,
+                opened_at=now, expires_at=decision.expires_at, opening_wamid=self.result.wamid,
+            )  # fmt: skip
+        await conversation.record_outbound(conn, **_message_values(row, self.result, decision, conversation_id, now))
+
+    def report(self, metrics: Metrics) -> None:
+        metrics.sent.labels(category=self.decision.category).inc()
+        log.info("message.sent", outbox_id=self.row.id, kind=self.row.kind, category=self.decision.category)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A retryable failure: back to the queue after `wait` (and the contact's whole queue, for 131056)."""
+
+    row: Outbox
+    category: str
+    error: dict[str, Any]
+    wait: timedelta
+    hold_contact: bool = False
+
+    async def settle(self, conn: AsyncConnection, owner: str, now: datetime) -> None:
+        assert self.row.id is not None
+        if self.hold_contact:
+            await outbox.defer_contact(conn, self.row.contact_id, now + self.wait, now)
+        await outbox.settle(
+            conn, self.row.id, owner=owner, status="queued", now=now, due_at=now + self.wait, last_error=self.error
+        )
+
+    def report(self, metrics: Metrics) -> None:
+        metrics.retried.labels(reason=self.error["code"]).inc()
+        log.warning(
+            "message.retry", outbox_id=self.row.id, code=self.error.get("error_code"), wait_s=self.wait.total_seconds()
+        )
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A permanent failure, recorded with its reason; never retried."""
+
+    row: Outbox
+    category: str
+    error: dict[str, Any]
+
+    async def settle(self, conn: AsyncConnection, owner: str, now: datetime) -> None:
+        assert self.row.id is not None
+        await outbox.settle(conn, self.row.id, owner=owner, status="failed", now=now, last_error=self.error)
+
+    def report(self, metrics: Metrics) -> None:
+        metrics.failed.labels(category=self.category, reason=self.error["code"]).inc()
+        log.warning(
+            "message.failed", outbox_id=self.row.id, reason=self.error["code"], detail=self.error.get("message")
+        )
+
+
+Outcome = Sent | Retry | Failed
 
 
 def _decide(row: Outbox, contact: Contact | None, open_now: list[Conversation], now: datetime) -> rules.SendDecision:

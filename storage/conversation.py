@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -92,3 +93,24 @@ async def close_conversations(conn: AsyncConnection, ids: list[int], now: dateti
     """End conversations early (Meta closes the others when a free entry point conversation opens)."""
     if ids:
         await conn.execute(update(CONVERSATION).where(CONVERSATION.c.id.in_(ids)).values(expires_at=now))
+
+
+async def contacts_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Contact]:
+    rows = await conn.execute(select(CONTACT).where(CONTACT.c.id.in_(list(ids))))
+    contacts = [Contact.model_validate(row._mapping) for row in rows]
+    return {c.id: c for c in contacts if c.id is not None}
+
+
+async def open_conversations_for(
+    conn: AsyncConnection, contact_ids: Sequence[int], now: datetime
+) -> dict[int, list[Conversation]]:
+    """Each contact's conversations still open at `now`, newest first."""
+    stmt = (
+        select(CONVERSATION)
+        .where(CONVERSATION.c.contact_id.in_(list(contact_ids)), CONVERSATION.c.expires_at > now)
+        .order_by(CONVERSATION.c.opened_at.desc())
+    )
+    found: dict[int, list[Conversation]] = {cid: [] for cid in contact_ids}
+    for row in await conn.execute(stmt):
+        found[row.contact_id].append(Conversation.model_validate(row._mapping))
+    return found

@@ -109,11 +109,14 @@ class Repository:
         async with self.engine.connect() as conn:
             return await outbox.next_due_at(conn)
 
-    async def send_context(self, contact_id: int, now: datetime) -> tuple[Contact | None, list[Conversation]]:
-        """The contact and its open conversations: what the category rules need at send time."""
+    async def send_contexts(
+        self, contact_ids: Sequence[int], now: datetime
+    ) -> dict[int, tuple[Contact | None, list[Conversation]]]:
+        """Each contact and its open conversations: what the category rules need at send time."""
         async with self.engine.connect() as conn:
-            contact = await conversation.get_contact(conn, contact_id)
-            return contact, await conversation.open_conversations(conn, contact_id, now)
+            contacts = await conversation.contacts_by_ids(conn, contact_ids)
+            open_now = await conversation.open_conversations_for(conn, contact_ids, now)
+        return {cid: (contacts.get(cid), open_now.get(cid, [])) for cid in contact_ids}
 
     # -- admin reads -----------------------------------------------------------------------------
 
