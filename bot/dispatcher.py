@@ -38,10 +38,11 @@ class Handler(Protocol):
 class Dispatcher:
     """Polls for contacts with unhandled messages (woken early by the webhook) and runs their turns.
 
-    A contact's turn is one transaction: read its unhandled messages oldest first, run the handler on
-    each, queue the replies, save the session, mark the messages handled. The turn lock
-    (`Repository.contact_turn`) keeps two processes off one contact; `_busy` keeps two tasks of this
-    process off it without a database round trip.
+    One round is one transaction over a batch of contacts: lock the contacts' turns, read their unhandled
+    messages oldest first, run the handler on each in order, queue the replies, save the sessions, and
+    mark the messages handled. On PostgreSQL a contact whose turn another process holds is skipped this
+    round; on SQLite the transaction is exclusive anyway. One transaction per round, not per contact,
+    because on SQLite every write transaction queues for the one write lock the webhook needs too.
     """
 
     def __init__(
@@ -53,7 +54,7 @@ class Dispatcher:
         metrics: Metrics,
         on_enqueued: Callable[[], None] = lambda: None,
         poll_interval: float = 1.0,
-        concurrency: int = 8,
+        batch: int = 200,
     ) -> None:
         self._repository = repository
         self._handler = handler
@@ -61,9 +62,8 @@ class Dispatcher:
         self._metrics = metrics
         self._on_enqueued = on_enqueued
         self._poll_interval = poll_interval
-        self._slots = asyncio.Semaphore(concurrency)
+        self._batch = batch
         self._wakeup = asyncio.Event()
-        self._busy: set[int] = set()
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -85,48 +85,51 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Run one round of turns; returns how many messages were handled."""
-        contact_ids = [c for c in await self._repository.contacts_with_unhandled() if c not in self._busy]
-        results = await asyncio.gather(*(self._guarded(c) for c in contact_ids))
-        return sum(results)
-
-    async def _guarded(self, contact_id: int) -> int:
-        if contact_id in self._busy:
+        contact_ids = await self._repository.contacts_with_unhandled(self._batch)
+        if not contact_ids:
             return 0
-        self._busy.add(contact_id)
-        try:
-            async with self._slots:
-                return await self.turn(contact_id)
-        except Exception as exc:  # one contact's failure must not stop the others
-            log.error("turn.failed", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
-            return 0
-        finally:
-            self._busy.discard(contact_id)
-
-    async def turn(self, contact_id: int) -> int:
-        """Handle every waiting message of one contact in one transaction."""
         now = self._clock()
-        async with self._repository.contact_turn(contact_id) as conn:
-            if conn is None:
-                return 0  # another process holds this contact's turn
-            contact = await conversation.get_contact(conn, contact_id)
-            messages = await inbox.unhandled_messages(conn, contact_id)
-            if contact is None or not messages:
+        async with self._repository.contact_turns(contact_ids) as (conn, locked):
+            if not locked:
                 return 0
-            current = await session.load_session(conn, contact_id)
+            contacts = await conversation.contacts_by_ids(conn, locked)
+            waiting = await inbox.unhandled_messages(conn, locked)
+            sessions = await session.load_sessions(conn, locked)
             queued: list[NewMessage] = []
-            for message in messages:
-                result = self._handler.handle(contact=contact, message=message, session=current, now=now)
-                queued += [_reply(contact, body, message, now, i) for i, body in enumerate(result.outgoing)]
-                if result.session is not None:
-                    await session.save_session(conn, contact_id, now, **result.session)
-                    current = await session.load_session(conn, contact_id)
+            handled: list[int] = []
+            for contact_id, messages in waiting.items():
+                contact = contacts[contact_id]
+                try:
+                    replies, changes = self._turn(contact, messages, sessions.get(contact_id), now)
+                except Exception as exc:  # a handler bug must not stop other contacts' turns
+                    log.error("turn.failed", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
+                    continue
+                queued += replies
+                handled += [m.id for m in messages if m.id is not None]
+                if changes is not None:
+                    await session.save_session(conn, contact_id, now, **changes)
+                log.info("turn.completed", contact_id=contact_id, messages=len(messages), replies=len(replies))
             await enqueue(conn, queued, now)
-            await inbox.mark_handled(conn, [m.id for m in messages if m.id is not None], now)
-        self._metrics.turns.inc(len(messages))
-        log.info("turn.completed", contact_id=contact_id, messages=len(messages), replies=len(queued))
+            await inbox.mark_handled(conn, handled, now)
+        self._metrics.turns.inc(len(handled))
         if queued:
             self._on_enqueued()
-        return len(messages)
+        return len(handled)
+
+    def _turn(
+        self, contact: Contact, messages: list[Message], current: Session | None, now: datetime
+    ) -> tuple[list[NewMessage], dict[str, Any] | None]:
+        """Run the handler over one contact's messages in order, carrying the session from one to the next."""
+        replies: list[NewMessage] = []
+        changes: dict[str, Any] | None = None
+        for message in messages:
+            result = self._handler.handle(contact=contact, message=message, session=current, now=now)
+            replies += [_reply(contact, body, message, now, i) for i, body in enumerate(result.outgoing)]
+            if result.session is not None:
+                changes = {**(changes or {}), **result.session}
+                base = current.model_dump() if current else {"contact_id": contact.id, "updated_at": now}
+                current = Session.model_validate({**base, **changes})
+        return replies, changes
 
 
 def _reply(contact: Contact, body: dict[str, Any], message: Message, now: datetime, index: int) -> NewMessage:

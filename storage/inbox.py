@@ -330,15 +330,19 @@ async def contacts_with_unhandled(conn: AsyncConnection, limit: int = 100) -> li
     return [row[0] for row in await conn.execute(stmt)]
 
 
-async def unhandled_messages(conn: AsyncConnection, contact_id: int) -> list[Message]:
-    """A contact's unhandled inbound messages in the order the customer sent them."""
+async def unhandled_messages(conn: AsyncConnection, contact_ids: Sequence[int]) -> dict[int, list[Message]]:
+    """Each contact's unhandled inbound messages in the order the customer sent them."""
     stmt = (
         select(MESSAGE)
-        .where(MESSAGE.c.contact_id == contact_id, MESSAGE.c.direction == "in", MESSAGE.c.handled_at.is_(None))
-        .order_by(MESSAGE.c.created_at, MESSAGE.c.id)
+        .where(
+            MESSAGE.c.contact_id.in_(list(contact_ids)), MESSAGE.c.direction == "in", MESSAGE.c.handled_at.is_(None)
+        )
+        .order_by(MESSAGE.c.contact_id, MESSAGE.c.created_at, MESSAGE.c.id)
     )
-    rows = await conn.execute(stmt)
-    return [Message.model_validate(row._mapping) for row in rows]
+    found: dict[int, list[Message]] = {}
+    for row in await conn.execute(stmt):
+        found.setdefault(row.contact_id, []).append(Message.model_validate(row._mapping))
+    return found
 
 
 async def mark_handled(conn: AsyncConnection, message_ids: Sequence[int], when: datetime) -> None:

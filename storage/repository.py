@@ -70,22 +70,25 @@ class Repository:
             return await inbox.contacts_with_unhandled(conn, limit)
 
     @asynccontextmanager
-    async def contact_turn(self, contact_id: int) -> AsyncIterator[AsyncConnection | None]:
-        """A transaction holding the contact's turn lock, or None when another process holds it.
+    async def contact_turns(self, contact_ids: Sequence[int]) -> AsyncIterator[tuple[AsyncConnection, list[int]]]:
+        """One transaction holding the turn locks of those contacts it could lock, and their ids.
 
-        On PostgreSQL the lock is `pg_try_advisory_xact_lock`, released with the transaction; on SQLite
-        `BEGIN IMMEDIATE` already makes every write transaction exclusive.
+        On PostgreSQL each lock is `pg_try_advisory_xact_lock(namespace, contact)`, released with the
+        transaction; a contact another process is serving is skipped, not waited for. On SQLite
+        `BEGIN IMMEDIATE` already makes every write transaction exclusive, so every contact is locked.
         """
         async with self.transaction() as conn:
-            if self.dialect == "postgresql":
-                got = await conn.scalar(
-                    text("SELECT pg_try_advisory_xact_lock(:ns, :cid)"),
-                    {"ns": _TURN_LOCK_NAMESPACE, "cid": contact_id},
+            locked = list(contact_ids)
+            if self.dialect == "postgresql" and locked:
+                rows = await conn.execute(
+                    text(
+                        "SELECT cid FROM unnest(CAST(:ids AS integer[])) AS cid "
+                        "WHERE pg_try_advisory_xact_lock(:ns, cid)"
+                    ),
+                    {"ids": locked, "ns": _TURN_LOCK_NAMESPACE},
                 )
-                if not got:
-                    yield None
-                    return
-            yield conn
+                locked = [row[0] for row in rows]
+            yield conn, locked
 
     # -- outbound --------------------------------------------------------------------------------
 

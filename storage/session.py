@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,9 +13,9 @@ from storage.dialect import insert_ignoring_conflicts
 from storage.models import SESSION, Session
 
 
-async def load_session(conn: AsyncConnection, contact_id: int) -> Session | None:
-    row = (await conn.execute(select(SESSION).where(SESSION.c.contact_id == contact_id))).first()
-    return Session.model_validate(row._mapping) if row else None
+async def load_sessions(conn: AsyncConnection, contact_ids: Sequence[int]) -> dict[int, Session]:
+    rows = await conn.execute(select(SESSION).where(SESSION.c.contact_id.in_(list(contact_ids))))
+    return {row.contact_id: Session.model_validate(row._mapping) for row in rows}
 
 
 async def save_session(conn: AsyncConnection, contact_id: int, now: datetime, **values: Any) -> None:
