@@ -14,7 +14,7 @@ import structlog
 from bot.message import text_message
 from bot.metrics import Metrics
 from storage import conversation, inbox, session
-from storage.models import Contact, Message, Session
+from storage.models import ContactBase, MessageBase, SessionBase
 from storage.outbox import NewMessage, enqueue
 from storage.repository import Repository
 
@@ -32,7 +32,9 @@ class TurnResult:
 class Handler(Protocol):
     """The conversation handler: pure, no I/O; the flow engine will be one."""
 
-    def handle(self, *, contact: Contact, message: Message, session: Session | None, now: datetime) -> TurnResult: ...
+    def handle(
+        self, *, contact: ContactBase, message: MessageBase, session: SessionBase | None, now: datetime
+    ) -> TurnResult: ...
 
 
 class Dispatcher:
@@ -117,7 +119,7 @@ class Dispatcher:
         return len(handled)
 
     def _turn(
-        self, contact: Contact, messages: list[Message], current: Session | None, now: datetime
+        self, contact: ContactBase, messages: list[MessageBase], current: SessionBase | None, now: datetime
     ) -> tuple[list[NewMessage], dict[str, Any] | None]:
         """Run the handler over one contact's messages in order, carrying the session from one to the next."""
         replies: list[NewMessage] = []
@@ -128,11 +130,11 @@ class Dispatcher:
             if result.session is not None:
                 changes = {**(changes or {}), **result.session}
                 base = current.model_dump() if current else {"contact_id": contact.id, "updated_at": now}
-                current = Session.model_validate({**base, **changes})
+                current = SessionBase.model_validate({**base, **changes})
         return replies, changes
 
 
-def _reply(contact: Contact, body: dict[str, Any], message: Message, now: datetime, index: int) -> NewMessage:
+def _reply(contact: ContactBase, body: dict[str, Any], message: MessageBase, now: datetime, index: int) -> NewMessage:
     assert contact.id is not None
     template = body.get("template") if body.get("type") == "template" else None
     return NewMessage(
@@ -153,7 +155,9 @@ _ANSWERED = {"text", "interactive", "button"}
 class Acknowledger:
     """The stand-in handler until the flow engine lands: one short acknowledgement per customer text."""
 
-    def handle(self, *, contact: Contact, message: Message, session: Session | None, now: datetime) -> TurnResult:
+    def handle(
+        self, *, contact: ContactBase, message: MessageBase, session: SessionBase | None, now: datetime
+    ) -> TurnResult:
         if message.type not in _ANSWERED:
             return TurnResult()
         name = f", {contact.name}" if contact.name else ""

@@ -19,7 +19,7 @@ from bot.errors import CloudAPIError, OutsideServiceWindow, PairRateLimited, Thr
 from bot.metrics import Metrics
 from bot.ratelimit import Throttle
 from storage import conversation, outbox
-from storage.models import Contact, Conversation, Outbox
+from storage.models import ContactBase, ConversationBase, OutboxBase
 from storage.repository import Repository
 
 log = structlog.get_logger("bot.sender")
@@ -113,7 +113,7 @@ class Sender:
         return len(rows)
 
     async def _attempt(
-        self, row: Outbox, contact: Contact | None, open_now: list[Conversation], outcomes: list[Outcome]
+        self, row: OutboxBase, contact: ContactBase | None, open_now: list[ConversationBase], outcomes: list[Outcome]
     ) -> None:
         now = self._clock()
         try:
@@ -134,7 +134,7 @@ class Sender:
             return
         outcomes.append(Sent(row, result, decision))
 
-    def _on_error(self, row: Outbox, exc: CloudAPIError, category: str) -> Outcome:
+    def _on_error(self, row: OutboxBase, exc: CloudAPIError, category: str) -> Outcome:
         error = {"code": exc.code, "error_code": exc.error_code, "message": exc.message}
         if not exc.retryable or row.attempts >= MAX_ATTEMPTS:
             return Failed(row, category, error)
@@ -158,7 +158,7 @@ class Sender:
 class Sent:
     """Meta accepted the message: record it, and open or join its conversation."""
 
-    row: Outbox
+    row: OutboxBase
     result: SendResult
     decision: rules.SendDecision
 
@@ -187,7 +187,7 @@ class Sent:
 class Retry:
     """A retryable failure: back to the queue after `wait` (and the contact's whole queue, for 131056)."""
 
-    row: Outbox
+    row: OutboxBase
     category: str
     error: dict[str, Any]
     wait: timedelta
@@ -212,7 +212,7 @@ class Retry:
 class Failed:
     """A permanent failure, recorded with its reason; never retried."""
 
-    row: Outbox
+    row: OutboxBase
     category: str
     error: dict[str, Any]
 
@@ -230,7 +230,9 @@ class Failed:
 Outcome = Sent | Retry | Failed
 
 
-def _decide(row: Outbox, contact: Contact | None, open_now: list[Conversation], now: datetime) -> rules.SendDecision:
+def _decide(
+    row: OutboxBase, contact: ContactBase | None, open_now: list[ConversationBase], now: datetime
+) -> rules.SendDecision:
     is_template = row.payload.get("type") == "template"
     template_category = rules.parse_category(row.template_category or "marketing") if is_template else None
     return rules.decide_send(
@@ -252,7 +254,7 @@ def _decide(row: Outbox, contact: Contact | None, open_now: list[Conversation], 
 
 
 def _message_values(
-    row: Outbox, result: SendResult, decision: rules.SendDecision, conversation_id: int | None, now: datetime
+    row: OutboxBase, result: SendResult, decision: rules.SendDecision, conversation_id: int | None, now: datetime
 ) -> dict[str, Any]:
     payload = row.payload
     kind = str(payload.get("type", "text"))

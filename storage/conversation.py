@@ -9,18 +9,18 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.models import CONTACT, CONVERSATION, MESSAGE, Contact, Conversation
+from storage.models import CONTACT, CONVERSATION, MESSAGE, ContactBase, ConversationBase
 from storage.status import replay_statuses
 
 
-async def get_contact(conn: AsyncConnection, contact_id: int) -> Contact | None:
+async def get_contact(conn: AsyncConnection, contact_id: int) -> ContactBase | None:
     row = (await conn.execute(select(CONTACT).where(CONTACT.c.id == contact_id))).first()
-    return Contact.model_validate(row._mapping) if row else None
+    return ContactBase.model_validate(row._mapping) if row else None
 
 
 async def find_contact(
     conn: AsyncConnection, *, wa_id: str | None = None, user_id: str | None = None
-) -> Contact | None:
+) -> ContactBase | None:
     if wa_id:
         stmt = select(CONTACT).where(CONTACT.c.wa_id == wa_id)
     elif user_id:
@@ -28,10 +28,10 @@ async def find_contact(
     else:
         return None
     row = (await conn.execute(stmt)).first()
-    return Contact.model_validate(row._mapping) if row else None
+    return ContactBase.model_validate(row._mapping) if row else None
 
 
-async def ensure_contact(conn: AsyncConnection, *, wa_id: str, now: datetime) -> Contact:
+async def ensure_contact(conn: AsyncConnection, *, wa_id: str, now: datetime) -> ContactBase:
     """The contact with this number, created when new (for business-initiated sends)."""
     found = await find_contact(conn, wa_id=wa_id)
     if found:
@@ -42,14 +42,14 @@ async def ensure_contact(conn: AsyncConnection, *, wa_id: str, now: datetime) ->
     return created
 
 
-async def open_conversations(conn: AsyncConnection, contact_id: int, now: datetime) -> list[Conversation]:
+async def open_conversations(conn: AsyncConnection, contact_id: int, now: datetime) -> list[ConversationBase]:
     """The contact's conversations still open at `now`, newest first."""
     stmt = (
         select(CONVERSATION)
         .where(CONVERSATION.c.contact_id == contact_id, CONVERSATION.c.expires_at > now)
         .order_by(CONVERSATION.c.opened_at.desc())
     )
-    return [Conversation.model_validate(row._mapping) for row in await conn.execute(stmt)]
+    return [ConversationBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
 
 
 async def open_conversation(
@@ -95,22 +95,22 @@ async def close_conversations(conn: AsyncConnection, ids: list[int], now: dateti
         await conn.execute(update(CONVERSATION).where(CONVERSATION.c.id.in_(ids)).values(expires_at=now))
 
 
-async def contacts_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Contact]:
+async def contacts_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, ContactBase]:
     rows = await conn.execute(select(CONTACT).where(CONTACT.c.id.in_(list(ids))))
-    contacts = [Contact.model_validate(row._mapping) for row in rows]
+    contacts = [ContactBase.model_validate(row._mapping) for row in rows]
     return {c.id: c for c in contacts if c.id is not None}
 
 
 async def open_conversations_for(
     conn: AsyncConnection, contact_ids: Sequence[int], now: datetime
-) -> dict[int, list[Conversation]]:
+) -> dict[int, list[ConversationBase]]:
     """Each contact's conversations still open at `now`, newest first."""
     stmt = (
         select(CONVERSATION)
         .where(CONVERSATION.c.contact_id.in_(list(contact_ids)), CONVERSATION.c.expires_at > now)
         .order_by(CONVERSATION.c.opened_at.desc())
     )
-    found: dict[int, list[Conversation]] = {cid: [] for cid in contact_ids}
+    found: dict[int, list[ConversationBase]] = {cid: [] for cid in contact_ids}
     for row in await conn.execute(stmt):
-        found[row.contact_id].append(Conversation.model_validate(row._mapping))
+        found[row.contact_id].append(ConversationBase.model_validate(row._mapping))
     return found

@@ -17,9 +17,10 @@ from storage.models import (
     CONTACT,
     MESSAGE,
     STATUS_EVENT,
+    UNHANDLED,
     WEBHOOK_EVENT,
     WEBHOOK_NOTICE,
-    Message,
+    MessageBase,
     utcnow,
 )
 from storage.status import apply_statuses
@@ -322,7 +323,7 @@ async def contacts_with_unhandled(conn: AsyncConnection, limit: int = 100) -> li
     """Contacts that have inbound messages not yet handled, oldest waiting first."""
     stmt = (
         select(MESSAGE.c.contact_id, func.min(MESSAGE.c.id).label("first"))
-        .where(MESSAGE.c.direction == "in", MESSAGE.c.handled_at.is_(None))
+        .where(UNHANDLED)  # literally the partial index's condition, so both databases use it
         .group_by(MESSAGE.c.contact_id)
         .order_by("first")
         .limit(limit)
@@ -330,18 +331,16 @@ async def contacts_with_unhandled(conn: AsyncConnection, limit: int = 100) -> li
     return [row[0] for row in await conn.execute(stmt)]
 
 
-async def unhandled_messages(conn: AsyncConnection, contact_ids: Sequence[int]) -> dict[int, list[Message]]:
+async def unhandled_messages(conn: AsyncConnection, contact_ids: Sequence[int]) -> dict[int, list[MessageBase]]:
     """Each contact's unhandled inbound messages in the order the customer sent them."""
     stmt = (
         select(MESSAGE)
-        .where(
-            MESSAGE.c.contact_id.in_(list(contact_ids)), MESSAGE.c.direction == "in", MESSAGE.c.handled_at.is_(None)
-        )
+        .where(MESSAGE.c.contact_id.in_(list(contact_ids)), UNHANDLED)
         .order_by(MESSAGE.c.contact_id, MESSAGE.c.created_at, MESSAGE.c.id)
     )
-    found: dict[int, list[Message]] = {}
+    found: dict[int, list[MessageBase]] = {}
     for row in await conn.execute(stmt):
-        found.setdefault(row.contact_id, []).append(Message.model_validate(row._mapping))
+        found.setdefault(row.contact_id, []).append(MessageBase.model_validate(row._mapping))
     return found
 
 

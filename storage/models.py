@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Index, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -17,6 +17,9 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+UNHANDLED = text("handled_at IS NULL AND direction = 'in'")
 
 
 def utcnow() -> datetime:
@@ -35,10 +38,8 @@ def _now(**kw: Any) -> Any:
     return Field(default_factory=utcnow, sa_type=UTCDateTime, **kw)
 
 
-class Contact(SQLModel, table=True):
+class ContactBase(SQLModel):
     """A customer, known by phone (`wa_id`, E.164 digits) and/or Meta's business-scoped `user_id`."""
-
-    __tablename__ = "contact"
 
     id: int | None = Field(default=None, primary_key=True)
     wa_id: str | None = Field(default=None, unique=True, max_length=20)
@@ -53,12 +54,14 @@ class Contact(SQLModel, table=True):
     updated_at: datetime = _now()
 
 
-class Conversation(SQLModel, table=True):
+class Contact(ContactBase, table=True):
+    """The `contact` table; hot-path reads return `ContactBase`, free of ORM instrumentation."""
+
+    __tablename__ = "contact"
+
+
+class ConversationBase(SQLModel):
     """A 24-hour conversation of one category with one contact (the seed's conversation model)."""
-
-    __tablename__ = "conversation"
-
-    __table_args__ = (Index("ix_conversation_contact_expires", "contact_id", "expires_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id")
@@ -67,6 +70,13 @@ class Conversation(SQLModel, table=True):
     opened_at: datetime = Field(sa_type=UTCDateTime, index=True)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     opening_wamid: str | None = Field(default=None, max_length=128)
+
+
+class Conversation(ConversationBase, table=True):
+    """The `conversation` table; hot-path reads return `ConversationBase`, free of ORM instrumentation."""
+
+    __tablename__ = "conversation"
+    __table_args__ = (Index("ix_conversation_contact_expires", "contact_id", "expires_at"),)
 
 
 class WebhookEvent(SQLModel, table=True):
@@ -79,15 +89,8 @@ class WebhookEvent(SQLModel, table=True):
     body: str = Field(sa_type=Text)
 
 
-class Message(SQLModel, table=True):
+class MessageBase(SQLModel):
     """An inbound or outbound WhatsApp message, unique by Meta's wamid."""
-
-    __tablename__ = "message"
-
-    __table_args__ = (
-        Index("ix_message_unhandled", "contact_id", "handled_at", "direction"),
-        Index("ix_message_contact_created", "contact_id", "created_at"),
-    )
 
     id: int | None = Field(default=None, primary_key=True)
     wamid: str = Field(unique=True, max_length=128)
@@ -112,6 +115,18 @@ class Message(SQLModel, table=True):
     webhook_event_id: int | None = Field(default=None)
     created_at: datetime = _now()
     handled_at: datetime | None = _when()
+
+
+class Message(MessageBase, table=True):
+    """The `message` table; hot-path reads return `MessageBase`, free of ORM instrumentation."""
+
+    __tablename__ = "message"
+    __table_args__ = (
+        Index(  # the dispatcher's work queue: only unhandled inbound rows, so polling stays cheap as history grows
+            "ix_message_unhandled", "contact_id", "id", sqlite_where=UNHANDLED, postgresql_where=UNHANDLED
+        ),
+        Index("ix_message_contact_created", "contact_id", "created_at"),
+    )
 
 
 class StatusEvent(SQLModel, table=True):
@@ -145,10 +160,8 @@ class WebhookNotice(SQLModel, table=True):
     received_at: datetime = _now()
 
 
-class Session(SQLModel, table=True):
+class SessionBase(SQLModel):
     """The state of a contact's conversation with the bot's flows."""
-
-    __tablename__ = "session"
 
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id", unique=True)
@@ -161,15 +174,14 @@ class Session(SQLModel, table=True):
     updated_at: datetime = _now()
 
 
-class Outbox(SQLModel, table=True):
+class Session(SessionBase, table=True):
+    """The `session` table; hot-path reads return `SessionBase`, free of ORM instrumentation."""
+
+    __tablename__ = "session"
+
+
+class OutboxBase(SQLModel):
     """An outgoing message before, while and after it is sent; the only way anything leaves the service."""
-
-    __tablename__ = "outbox"
-
-    __table_args__ = (
-        Index("ix_outbox_claim", "status", "due_at", "priority"),
-        Index("ix_outbox_contact_status", "contact_id", "status"),
-    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)  # reply | otp | utility | marketing
@@ -191,6 +203,16 @@ class Outbox(SQLModel, table=True):
     last_error: dict[str, Any] | None = _json()
     created_at: datetime = _now()
     updated_at: datetime = _now()
+
+
+class Outbox(OutboxBase, table=True):
+    """The `outbox` table; hot-path reads return `OutboxBase`, free of ORM instrumentation."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_claim", "status", "due_at", "priority"),
+        Index("ix_outbox_contact_status", "contact_id", "status"),
+    )
 
 
 def table_of(model: type[SQLModel]) -> Table:

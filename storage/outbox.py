@@ -11,7 +11,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
-from storage.models import OUTBOX, Outbox
+from storage.models import OUTBOX, OutboxBase
 
 KINDS = ("reply", "otp", "utility", "marketing")
 PRIORITY = {kind: rank for rank, kind in enumerate(KINDS)}
@@ -91,7 +91,9 @@ def _claimable(now: datetime, limit: int) -> Any:
     )
 
 
-async def claim_due(conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Outbox]:
+async def claim_due(
+    conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int
+) -> list[OutboxBase]:
     """Claim up to `limit` due rows with one `UPDATE … WHERE id IN (… FOR UPDATE SKIP LOCKED) RETURNING`."""
     stmt = (
         update(OUTBOX)
@@ -106,7 +108,7 @@ async def claim_due(conn: AsyncConnection, *, owner: str, now: datetime, lease: 
         .returning(*OUTBOX.c)
     )
     rows = await conn.execute(stmt)
-    claimed = [Outbox.model_validate(row._mapping) for row in rows]
+    claimed = [OutboxBase.model_validate(row._mapping) for row in rows]
     return sorted(claimed, key=lambda r: (r.priority, r.due_at, r.id or 0))
 
 

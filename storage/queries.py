@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.models import CONTACT, CONVERSATION, MESSAGE, Contact
+from storage.models import CONTACT, CONVERSATION, MESSAGE, ContactBase
 
 
 def _page(stmt: Any, column: Any, limit: int, before: int | None) -> Any:
@@ -27,7 +27,7 @@ async def list_conversations(
         CONVERSATION.c.origin,
         CONVERSATION.c.opened_at,
         CONVERSATION.c.expires_at,
-    ).join(Contact, CONTACT.c.id == CONVERSATION.c.contact_id)
+    ).join(CONTACT, CONTACT.c.id == CONVERSATION.c.contact_id)
     if wa_id:
         stmt = stmt.where(CONTACT.c.wa_id == wa_id)
     if category:
@@ -56,7 +56,7 @@ async def list_messages(
         MESSAGE.c.delivered_at,
         MESSAGE.c.read_at,
         MESSAGE.c.failed_at,
-    ).join(Contact, CONTACT.c.id == MESSAGE.c.contact_id)
+    ).join(CONTACT, CONTACT.c.id == MESSAGE.c.contact_id)
     if wa_id:
         stmt = stmt.where(CONTACT.c.wa_id == wa_id)
     if direction:
@@ -64,6 +64,6 @@ async def list_messages(
     return [dict(row._mapping) for row in await conn.execute(_page(stmt, MESSAGE.c.id, limit, before))]
 
 
-async def contact_by_wa_id(conn: AsyncConnection, wa_id: str) -> Contact | None:
+async def contact_by_wa_id(conn: AsyncConnection, wa_id: str) -> ContactBase | None:
     row = (await conn.execute(select(CONTACT).where(CONTACT.c.wa_id == wa_id))).first()
-    return Contact.model_validate(row._mapping) if row else None
+    return ContactBase.model_validate(row._mapping) if row else None

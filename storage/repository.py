@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import conversation, inbox, outbox, queries
 from storage.database import create_engine, upgrade
-from storage.models import MESSAGE, Contact, Conversation, Message, Outbox
+from storage.models import MESSAGE, ContactBase, ConversationBase, MessageBase, OutboxBase
 
 _TURN_LOCK_NAMESPACE = 7301  # pg_advisory_xact_lock(namespace, contact_id): one turn per contact at a time
 
@@ -96,7 +96,7 @@ class Repository:
         async with self.transaction() as conn:
             return await outbox.enqueue(conn, messages, now)
 
-    async def claim_due(self, *, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Outbox]:
+    async def claim_due(self, *, owner: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxBase]:
         async with self.transaction() as conn:
             return await outbox.claim_due(conn, owner=owner, now=now, lease=lease, limit=limit)
 
@@ -114,7 +114,7 @@ class Repository:
 
     async def send_contexts(
         self, contact_ids: Sequence[int], now: datetime
-    ) -> dict[int, tuple[Contact | None, list[Conversation]]]:
+    ) -> dict[int, tuple[ContactBase | None, list[ConversationBase]]]:
         """Each contact and its open conversations: what the category rules need at send time."""
         async with self.engine.connect() as conn:
             contacts = await conversation.contacts_by_ids(conn, contact_ids)
@@ -131,11 +131,11 @@ class Repository:
         async with self.engine.connect() as conn:
             return await queries.list_messages(conn, **filters)
 
-    async def contact_by_wa_id(self, wa_id: str) -> Contact | None:
+    async def contact_by_wa_id(self, wa_id: str) -> ContactBase | None:
         async with self.engine.connect() as conn:
             return await queries.contact_by_wa_id(conn, wa_id)
 
-    async def message_by_wamid(self, wamid: str) -> Message | None:
+    async def message_by_wamid(self, wamid: str) -> MessageBase | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(MESSAGE).where(MESSAGE.c.wamid == wamid))).first()
-            return Message.model_validate(row._mapping) if row else None
+            return MessageBase.model_validate(row._mapping) if row else None

@@ -10,12 +10,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
-from storage.models import SESSION, Session
+from storage.models import SESSION, SessionBase
 
 
-async def load_sessions(conn: AsyncConnection, contact_ids: Sequence[int]) -> dict[int, Session]:
+async def load_sessions(conn: AsyncConnection, contact_ids: Sequence[int]) -> dict[int, SessionBase]:
     rows = await conn.execute(select(SESSION).where(SESSION.c.contact_id.in_(list(contact_ids))))
-    return {row.contact_id: Session.model_validate(row._mapping) for row in rows}
+    return {row.contact_id: SessionBase.model_validate(row._mapping) for row in rows}
 
 
 async def save_session(conn: AsyncConnection, contact_id: int, now: datetime, **values: Any) -> None:

@@ -13,7 +13,7 @@ from bot.dispatcher import Acknowledger, Dispatcher, TurnResult
 from bot.metrics import Metrics
 from bot.payload import parse_payload
 from storage.inbox import Delivery
-from storage.models import Contact, Message, Session
+from storage.models import ContactBase, MessageBase, SessionBase
 from storage.repository import Repository
 from tests.conftest import FakeClock, text_webhook
 
@@ -25,7 +25,9 @@ class CountingHandler:
         self.seen: dict[str, list[str]] = defaultdict(list)
         self.calls: list[str] = []
 
-    def handle(self, *, contact: Contact, message: Message, session: Session | None, now: datetime) -> TurnResult:
+    def handle(
+        self, *, contact: ContactBase, message: MessageBase, session: SessionBase | None, now: datetime
+    ) -> TurnResult:
         self.calls.append(message.wamid)
         self.seen[contact.wa_id or ""].append(message.text or "")
         count = int((session.slots or {}).get("count", 0)) if session else 0

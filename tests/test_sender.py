@@ -16,7 +16,7 @@ from bot.metrics import Metrics
 from bot.payload import parse_payload
 from bot.sender import Sender
 from storage.inbox import Delivery
-from storage.models import CONVERSATION, MESSAGE, OUTBOX, Outbox
+from storage.models import CONVERSATION, MESSAGE, OUTBOX, OutboxBase
 from storage.outbox import NewMessage
 from storage.repository import Repository
 from tests.conftest import FakeClock, text_webhook
@@ -64,10 +64,10 @@ def reply(contact_id: int, wa_id: str, body: str, clock: FakeClock, **kw: Any) -
     )
 
 
-async def outbox_rows(repo: Repository) -> list[Outbox]:
+async def outbox_rows(repo: Repository) -> list[OutboxBase]:
     async with repo.engine.connect() as conn:
         rows = await conn.execute(select(OUTBOX).order_by(OUTBOX.c.id))
-        return [Outbox.model_validate(r._mapping) for r in rows]
+        return [OutboxBase.model_validate(r._mapping) for r in rows]
 
 
 async def drain(*senders: Sender, rounds: int = 50) -> None:

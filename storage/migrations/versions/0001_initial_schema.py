@@ -175,13 +175,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.create_index("ix_message_contact_created", ["contact_id", "created_at"], unique=False)
-        batch_op.create_index("ix_message_unhandled", ["contact_id", "handled_at", "direction"], unique=False)
+        batch_op.create_index(
+            "ix_message_unhandled",
+            ["contact_id", "id"],
+            unique=False,
+            sqlite_where=sa.text("handled_at IS NULL AND direction = 'in'"),
+            postgresql_where=sa.text("handled_at IS NULL AND direction = 'in'"),
+        )
 
 
 def downgrade() -> None:
 
     with op.batch_alter_table("message", schema=None) as batch_op:
-        batch_op.drop_index("ix_message_unhandled")
+        batch_op.drop_index(
+            "ix_message_unhandled",
+            sqlite_where=sa.text("handled_at IS NULL AND direction = 'in'"),
+            postgresql_where=sa.text("handled_at IS NULL AND direction = 'in'"),
+        )
         batch_op.drop_index("ix_message_contact_created")
 
     op.drop_table("message")
