@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
@@ -125,17 +125,20 @@ class _Identity:
     referral_at: datetime | None = None
 
 
-async def store_deliveries(conn: AsyncConnection, deliveries: Sequence[Delivery]) -> list[StoredDelivery]:
+def store_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> list[StoredDelivery]:
     """Store raw bodies and their parsed events in the caller's transaction; duplicates change nothing.
+
+    Synchronous on purpose: on SQLite the whole batch runs in one worker thread with one hand-off from
+    the event loop (see `Repository.store_deliveries`); on PostgreSQL it runs through `run_sync`.
 
     A whole batch costs a fixed handful of statements whatever its size (one per table), because on SQLite
     every statement is a round trip to the driver's thread and the batch writer is the webhook's bottleneck.
     """
-    event_ids = await _insert_events(conn, deliveries)
-    contact_ids = await _upsert_contacts(conn, deliveries)
-    new_wamids = await _insert_messages(conn, deliveries, event_ids, contact_ids)
-    await _insert_statuses(conn, deliveries, event_ids)
-    await _insert_notices(conn, deliveries, event_ids)
+    event_ids = _insert_events(conn, deliveries)
+    contact_ids = _upsert_contacts(conn, deliveries)
+    new_wamids = _insert_messages(conn, deliveries, event_ids, contact_ids)
+    _insert_statuses(conn, deliveries, event_ids)
+    _insert_notices(conn, deliveries, event_ids)
     results = []
     for delivery, event_id in zip(deliveries, event_ids, strict=True):
         new = 0
@@ -147,7 +150,7 @@ async def store_deliveries(conn: AsyncConnection, deliveries: Sequence[Delivery]
     return results
 
 
-async def _insert_events(conn: AsyncConnection, deliveries: Sequence[Delivery]) -> list[int]:
+def _insert_events(conn: Connection, deliveries: Sequence[Delivery]) -> list[int]:
     """Insert the raw bodies and return their ids in order.
 
     On SQLite, `RETURNING` with guaranteed order makes SQLAlchemy fall back to one INSERT per row; the
@@ -155,12 +158,12 @@ async def _insert_events(conn: AsyncConnection, deliveries: Sequence[Delivery]) 
     """
     rows = [{"body": d.body, "received_at": d.received_at} for d in deliveries]
     if conn.dialect.name == "sqlite":
-        first = int((await conn.execute(select(func.coalesce(func.max(WEBHOOK_EVENT.c.id), 0)))).scalar_one()) + 1
+        first = int((conn.execute(select(func.coalesce(func.max(WEBHOOK_EVENT.c.id), 0)))).scalar_one()) + 1
         ids = list(range(first, first + len(rows)))
-        await conn.execute(insert(WEBHOOK_EVENT), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        conn.execute(insert(WEBHOOK_EVENT), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
         return ids
     stmt = insert(WEBHOOK_EVENT).returning(WEBHOOK_EVENT.c.id, sort_by_parameter_order=True)
-    return [row[0] for row in await conn.execute(stmt, rows)]
+    return [row[0] for row in conn.execute(stmt, rows)]
 
 
 def _key(wa_id: str | None, user_id: str | None) -> tuple[str | None, str | None]:
@@ -192,15 +195,13 @@ def _collect_identities(deliveries: Sequence[Delivery]) -> dict[tuple[str | None
     return identities
 
 
-async def _upsert_contacts(
-    conn: AsyncConnection, deliveries: Sequence[Delivery]
-) -> dict[tuple[str | None, str | None], int]:
+def _upsert_contacts(conn: Connection, deliveries: Sequence[Delivery]) -> dict[tuple[str | None, str | None], int]:
     """Insert unknown contacts, refresh known ones, and map every identity in the batch to its row id."""
     identities = _collect_identities(deliveries)
     if not identities:
         return {}
     now = utcnow()
-    await conn.execute(
+    conn.execute(
         insert_ignoring_conflicts(conn, CONTACT),
         [
             {"wa_id": i.wa_id, "user_id": i.user_id, "name": i.name, "created_at": now, "updated_at": now}
@@ -210,7 +211,7 @@ async def _upsert_contacts(
     wa_ids = [i.wa_id for i in identities.values() if i.wa_id]
     user_ids = [i.user_id for i in identities.values() if i.user_id]
     rows = (
-        await conn.execute(
+        conn.execute(
             select(
                 CONTACT.c.id,
                 CONTACT.c.wa_id,
@@ -244,7 +245,7 @@ async def _upsert_contacts(
             }
         )
     stmt = update(CONTACT).where(CONTACT.c.id == bindparam("cid"))
-    await conn.execute(stmt, updates)
+    conn.execute(stmt, updates)
     return ids
 
 
@@ -254,8 +255,8 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     return max(a, b)
 
 
-async def _insert_messages(
-    conn: AsyncConnection,
+def _insert_messages(
+    conn: Connection,
     deliveries: Sequence[Delivery],
     event_ids: Sequence[int],
     contact_ids: Mapping[tuple[str | None, str | None], int],
@@ -277,10 +278,10 @@ async def _insert_messages(
     if not rows:
         return set()
     stmt = insert_ignoring_conflicts(conn, MESSAGE, "wamid").returning(MESSAGE.c.wamid)
-    return {row[0] for row in await conn.execute(stmt, rows)}
+    return {row[0] for row in conn.execute(stmt, rows)}
 
 
-async def _insert_statuses(conn: AsyncConnection, deliveries: Sequence[Delivery], event_ids: Sequence[int]) -> None:
+def _insert_statuses(conn: Connection, deliveries: Sequence[Delivery], event_ids: Sequence[int]) -> None:
     pairs = [(s, e) for d, e in zip(deliveries, event_ids, strict=True) for s in d.parsed.statuses]
     if not pairs:
         return
@@ -289,8 +290,8 @@ async def _insert_statuses(conn: AsyncConnection, deliveries: Sequence[Delivery]
          "webhook_event_id": event_id}
         for s, event_id in pairs
     ]  # fmt: skip
-    await conn.execute(insert_ignoring_conflicts(conn, STATUS_EVENT, "wamid", "status"), rows)
-    await apply_statuses(conn, [(s.wamid, s.status, s.timestamp, dict(s.raw)) for s, _ in pairs])
+    conn.execute(insert_ignoring_conflicts(conn, STATUS_EVENT, "wamid", "status"), rows)
+    apply_statuses(conn, [(s.wamid, s.status, s.timestamp, dict(s.raw)) for s, _ in pairs])
 
 
 def _notice(
@@ -309,14 +310,14 @@ def _notice(
     }
 
 
-async def _insert_notices(conn: AsyncConnection, deliveries: Sequence[Delivery], event_ids: Sequence[int]) -> None:
+def _insert_notices(conn: Connection, deliveries: Sequence[Delivery], event_ids: Sequence[int]) -> None:
     rows = []
     for delivery, event_id in zip(deliveries, event_ids, strict=True):
         parsed = delivery.parsed
         rows += [_notice(event_id, "user_preferences", "preference", p.wa_id, None, p.raw) for p in parsed.preferences]
         rows += [_notice(event_id, n.field, n.kind, None, n.reason, n.raw) for n in parsed.notices]
     if rows:
-        await conn.execute(insert_ignoring_conflicts(conn, WEBHOOK_NOTICE, "digest"), rows)
+        conn.execute(insert_ignoring_conflicts(conn, WEBHOOK_NOTICE, "digest"), rows)
 
 
 async def contacts_with_unhandled(conn: AsyncConnection, limit: int = 100) -> list[int]:

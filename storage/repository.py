@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import conversation, inbox, outbox, queries
-from storage.database import create_engine, upgrade
+from storage.database import create_engine, create_sqlite_thread_engine, upgrade
 from storage.models import MESSAGE, ContactBase, ConversationBase, MessageBase, OutboxBase
 
 _TURN_LOCK_NAMESPACE = 7301  # pg_advisory_xact_lock(namespace, contact_id): one turn per contact at a time
@@ -25,12 +26,14 @@ class DatabaseUnavailable(Exception):
 class Repository:
     """Owns the engine; every method is one transaction unless it hands out a connection to extend."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, thread_engine: Engine | None = None) -> None:
         self.engine = engine
+        self._thread_engine = thread_engine
 
     @classmethod
     def connect(cls, url: str) -> Repository:
-        return cls(create_engine(url))
+        thread_engine = create_sqlite_thread_engine(url) if url.startswith("sqlite") else None
+        return cls(create_engine(url), thread_engine=thread_engine)
 
     @property
     def dialect(self) -> str:
@@ -41,6 +44,8 @@ class Repository:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._thread_engine is not None:
+            self._thread_engine.dispose()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -62,8 +67,19 @@ class Repository:
     # -- inbound ---------------------------------------------------------------------------------
 
     async def store_deliveries(self, deliveries: Sequence[inbox.Delivery]) -> list[inbox.StoredDelivery]:
-        async with self.transaction() as conn:
-            return await inbox.store_deliveries(conn, deliveries)
+        """Store a batch of webhook deliveries in one transaction (on SQLite, whole in a worker thread)."""
+        if self._thread_engine is None:
+            async with self.transaction() as conn:
+                return await conn.run_sync(inbox.store_deliveries, deliveries)
+        return await asyncio.to_thread(self._store_in_thread, self._thread_engine, deliveries)
+
+    @staticmethod
+    def _store_in_thread(engine: Engine, deliveries: Sequence[inbox.Delivery]) -> list[inbox.StoredDelivery]:
+        try:
+            with engine.begin() as conn:
+                return inbox.store_deliveries(conn, deliveries)
+        except OperationalError as exc:
+            raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
 
     async def contacts_with_unhandled(self, limit: int = 100) -> list[int]:
         async with self.engine.connect() as conn:

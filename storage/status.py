@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import MESSAGE, STATUS_EVENT, Message
@@ -38,7 +38,7 @@ def _extras(raw: dict[str, Any]) -> dict[str, Any]:
     return extras
 
 
-async def apply_statuses(conn: AsyncConnection, statuses: Sequence[StatusTuple]) -> None:
+def apply_statuses(conn: Connection, statuses: Sequence[StatusTuple]) -> None:
     """Move each message's status forward, stamp its time, and keep Meta's pricing and conversation."""
     groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
     for wamid, status, when, raw in statuses:
@@ -55,7 +55,7 @@ async def apply_statuses(conn: AsyncConnection, statuses: Sequence[StatusTuple])
         for key in extra_keys:
             values[key] = bindparam(f"x_{key}", type_=MESSAGE.c[key].type)
         stmt = update(MESSAGE).where(MESSAGE.c.wamid == bindparam("w"), MESSAGE.c.direction == "out").values(**values)
-        await conn.execute(stmt, params)
+        conn.execute(stmt, params)
 
 
 async def replay_statuses(conn: AsyncConnection, wamid: str) -> None:
@@ -68,4 +68,4 @@ async def replay_statuses(conn: AsyncConnection, wamid: str) -> None:
         )
     ).all()
     if rows:
-        await apply_statuses(conn, [(r[0], r[1], r[2], r[3]) for r in rows])
+        await conn.run_sync(apply_statuses, [(r[0], r[1], r[2], r[3]) for r in rows])
