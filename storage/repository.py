@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import conversation, inbox, outbox, queries
 from storage.database import create_engine, create_sqlite_thread_engine, upgrade
+from storage.gate import WriteGate
 from storage.models import MESSAGE, ContactBase, ConversationBase, MessageBase, OutboxBase
 
 _TURN_LOCK_NAMESPACE = 7301  # pg_advisory_xact_lock(namespace, contact_id): one turn per contact at a time
@@ -29,6 +30,7 @@ class Repository:
     def __init__(self, engine: AsyncEngine, *, thread_engine: Engine | None = None) -> None:
         self.engine = engine
         self._thread_engine = thread_engine
+        self._gate = WriteGate() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def connect(cls, url: str) -> Repository:
@@ -51,7 +53,7 @@ class Repository:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One transaction; connection-level failures surface as `DatabaseUnavailable`."""
         try:
-            async with self.engine.begin() as conn:
+            async with self._writing(), self.engine.begin() as conn:
                 yield conn
         except (OperationalError, OSError, ConnectionError) as exc:
             raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
@@ -71,7 +73,11 @@ class Repository:
         if self._thread_engine is None:
             async with self.transaction() as conn:
                 return await conn.run_sync(inbox.store_deliveries, deliveries)
-        return await asyncio.to_thread(self._store_in_thread, self._thread_engine, deliveries)
+        async with self._writing(urgent=True):
+            return await asyncio.to_thread(self._store_in_thread, self._thread_engine, deliveries)
+
+    def _writing(self, *, urgent: bool = False) -> AbstractAsyncContextManager[None]:
+        return self._gate.hold(urgent=urgent) if self._gate else nullcontext()
 
     @staticmethod
     def _store_in_thread(engine: Engine, deliveries: Sequence[inbox.Delivery]) -> list[inbox.StoredDelivery]:
