@@ -42,7 +42,9 @@ def serve(args: argparse.Namespace) -> int:
     # than the default 5 ms keeps those hand-offs from stalling behind the event loop (measured by
     # `bot bench webhook`: roughly +25% acknowledgements per second on SQLite).
     sys.setswitchinterval(0.0005)
-    web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None, print=None)
+    roles = {r.strip() for r in args.roles.split(",") if r.strip()}
+    app = create_app(settings, roles=roles)
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
     return 0
 
 
@@ -112,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("serve", help=serve.__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument(
+        "--roles",
+        default="web,dispatcher,sender",
+        help="what this process runs (default: all); e.g. `web` to measure the webhook alone",
+    )
     p.set_defaults(run=serve)
     commands.add_parser("worker", help=worker.__doc__).set_defaults(run=worker)
     db = commands.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
