@@ -13,45 +13,6 @@ from storage.models import CONTACT, CONVERSATION, MESSAGE, ContactBase, Conversa
 from storage.status import replay_statuses
 
 
-async def get_contact(conn: AsyncConnection, contact_id: int) -> ContactBase | None:
-    row = (await conn.execute(select(CONTACT).where(CONTACT.c.id == contact_id))).first()
-    return ContactBase.model_validate(row._mapping) if row else None
-
-
-async def find_contact(
-    conn: AsyncConnection, *, wa_id: str | None = None, user_id: str | None = None
-) -> ContactBase | None:
-    if wa_id:
-        stmt = select(CONTACT).where(CONTACT.c.wa_id == wa_id)
-    elif user_id:
-        stmt = select(CONTACT).where(CONTACT.c.user_id == user_id)
-    else:
-        return None
-    row = (await conn.execute(stmt)).first()
-    return ContactBase.model_validate(row._mapping) if row else None
-
-
-async def ensure_contact(conn: AsyncConnection, *, wa_id: str, now: datetime) -> ContactBase:
-    """The contact with this number, created when new (for business-initiated sends)."""
-    found = await find_contact(conn, wa_id=wa_id)
-    if found:
-        return found
-    await conn.execute(insert(CONTACT).values(wa_id=wa_id, created_at=now, updated_at=now))
-    created = await find_contact(conn, wa_id=wa_id)
-    assert created is not None
-    return created
-
-
-async def open_conversations(conn: AsyncConnection, contact_id: int, now: datetime) -> list[ConversationBase]:
-    """The contact's conversations still open at `now`, newest first."""
-    stmt = (
-        select(CONVERSATION)
-        .where(CONVERSATION.c.contact_id == contact_id, CONVERSATION.c.expires_at > now)
-        .order_by(CONVERSATION.c.opened_at.desc())
-    )
-    return [ConversationBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
-
-
 async def open_conversation(
     conn: AsyncConnection,
     *,
@@ -83,10 +44,6 @@ async def record_outbound(conn: AsyncConnection, **values: Any) -> None:
     values.setdefault("status", "accepted")
     await conn.execute(insert(MESSAGE).values(**values))
     await replay_statuses(conn, values["wamid"])
-
-
-async def touch_contact(conn: AsyncConnection, contact_id: int, **values: Any) -> None:
-    await conn.execute(update(CONTACT).where(CONTACT.c.id == contact_id).values(**values))
 
 
 async def close_conversations(conn: AsyncConnection, ids: list[int], now: datetime) -> None:

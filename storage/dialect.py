@@ -15,7 +15,3 @@ def insert_ignoring_conflicts(bind: Connection | AsyncConnection | AsyncSession,
     module: Any = postgresql if name == "postgresql" else sqlite
     stmt = module.insert(table)
     return stmt.on_conflict_do_nothing(index_elements=list(elements)) if elements else stmt.on_conflict_do_nothing()
-
-
-def is_postgres(bind: AsyncConnection) -> bool:
-    return bind.dialect.name == "postgresql"

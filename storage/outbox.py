@@ -162,10 +162,3 @@ async def depth(conn: AsyncConnection) -> dict[str, int]:
         .group_by(OUTBOX.c.kind, OUTBOX.c.status)
     )
     return {f"{kind}:{status}": n for kind, status, n in rows}
-
-
-async def next_due_at(conn: AsyncConnection) -> datetime | None:
-    """When the earliest queued row falls due, so an idle sender knows how long it may sleep."""
-    stmt = select(func.min(OUTBOX.c.due_at)).where(OUTBOX.c.status == "queued")
-    due: datetime | None = (await conn.execute(stmt)).scalar()
-    return due

@@ -130,10 +130,6 @@ class Repository:
         async with self.engine.connect() as conn:
             return await outbox.depth(conn)
 
-    async def next_due_at(self) -> datetime | None:
-        async with self.engine.connect() as conn:
-            return await outbox.next_due_at(conn)
-
     async def send_contexts(
         self, contact_ids: Sequence[int], now: datetime
     ) -> dict[int, tuple[ContactBase | None, list[ConversationBase]]]:

@@ -120,6 +120,14 @@ def signed(payload: Any, secret: str = APP_SECRET) -> tuple[bytes, dict[str, str
     return body, {"X-Hub-Signature-256": sign(secret, body), "Content-Type": "application/json"}
 
 
+def envelope(value: dict[str, Any]) -> dict[str, Any]:
+    """Meta's notification envelope around one `messages`-field value from our test number."""
+    metadata = {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID}
+    value = {"messaging_product": "whatsapp", "metadata": metadata, **value}
+    change = {"field": "messages", "value": value}
+    return {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [change]}]}
+
+
 def text_webhook(
     wa_id: str = "31612345678",
     body: str = "hello",
@@ -129,62 +137,19 @@ def text_webhook(
 ) -> dict[str, Any]:
     """A Meta webhook carrying one text message."""
     ts = int((timestamp or datetime.now(UTC)).timestamp())
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "102290129340398",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
-                            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-                            "messages": [
-                                {
-                                    "from": wa_id,
-                                    "id": wamid or f"wamid.test.{wa_id}.{ts}.{body}",
-                                    "timestamp": str(ts),
-                                    "type": "text",
-                                    "text": {"body": body},
-                                }
-                            ],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
+    message = {
+        "from": wa_id, "id": wamid or f"wamid.test.{wa_id}.{ts}.{body}", "timestamp": str(ts),
+        "type": "text", "text": {"body": body},
+    }  # fmt: skip
+    return envelope({"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]})
 
 
 def status_webhook(wamid: str, status: str, recipient: str = "31612345678", **extra: Any) -> dict[str, Any]:
     """A Meta webhook carrying one status update for one of our messages."""
-    item = {
-        "id": wamid,
-        "status": status,
-        "timestamp": str(int(datetime.now(UTC).timestamp())),
-        "recipient_id": recipient,
-        **extra,
-    }
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "102290129340398",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
-                            "statuses": [item],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
+    ts = str(int(datetime.now(UTC).timestamp()))
+    return envelope(
+        {"statuses": [{"id": wamid, "status": status, "timestamp": ts, "recipient_id": recipient, **extra}]}
+    )
 
 
 @pytest.fixture
