@@ -40,6 +40,12 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
 
+        # Known label values start at zero, so a rate() over a fresh process has a series to read.
+        for outcome in ("stored", "bad_signature", "malformed", "unavailable"):
+            self.webhooks.labels(outcome=outcome)
+        for category in ("service", "utility", "authentication", "marketing"):
+            self.sent.labels(category=category)
+
     def set_outbox_depth(self, depth: dict[str, int]) -> None:
         self.outbox_depth.clear()
         for key, value in depth.items():
