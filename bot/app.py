@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
@@ -138,12 +139,26 @@ def _workers(handler: Handler, roles: set[str]) -> Callable[[web.Application], A
     return context
 
 
+class _RequestIds:
+    """Request ids unique across processes (a random prefix per process) without a syscall per request."""
+
+    def __init__(self) -> None:
+        self._prefix = uuid.uuid4().hex[:8]
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):08x}"
+
+
+_request_ids = _RequestIds()
+
+
 @web.middleware
 async def observe(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """One canonical log line per request, with a request id bound for everything logged meanwhile."""
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    request_id = request.headers.get("X-Request-Id") or _request_ids.next()
     started = time.perf_counter()
     status = 500
     with structlog.contextvars.bound_contextvars(request_id=request_id):

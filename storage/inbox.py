@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -196,44 +196,34 @@ def _collect_identities(deliveries: Sequence[Delivery]) -> dict[tuple[str | None
 
 
 def _upsert_contacts(conn: Connection, deliveries: Sequence[Delivery]) -> dict[tuple[str | None, str | None], int]:
-    """Insert unknown contacts, refresh known ones, and map every identity in the batch to its row id."""
+    """Insert unknown contacts, refresh known ones, and map every identity in the batch to its row id.
+
+    Known contacts are the common case (a customer writes more than once), so they cost one SELECT and
+    one batched UPDATE; only new ones are inserted, ignoring a racing insert by another process.
+    """
     identities = _collect_identities(deliveries)
     if not identities:
         return {}
     now = utcnow()
-    conn.execute(
-        insert_ignoring_conflicts(conn, CONTACT),
-        [
-            {"wa_id": i.wa_id, "user_id": i.user_id, "name": i.name, "created_at": now, "updated_at": now}
-            for i in identities.values()
-        ],
-    )
-    wa_ids = [i.wa_id for i in identities.values() if i.wa_id]
-    user_ids = [i.user_id for i in identities.values() if i.user_id]
-    rows = (
+    rows = _select_contacts(conn, identities.values())
+    missing = [i for key, i in identities.items() if _match(rows, i) is None]
+    if missing:
         conn.execute(
-            select(
-                CONTACT.c.id,
-                CONTACT.c.wa_id,
-                CONTACT.c.user_id,
-                CONTACT.c.name,
-                CONTACT.c.last_inbound_at,
-                CONTACT.c.free_entry_point_at,
-            ).where(or_(CONTACT.c.wa_id.in_(wa_ids), CONTACT.c.user_id.in_(user_ids)))
-        )
-    ).all()
-    by_wa = {r.wa_id: r for r in rows if r.wa_id}
-    by_user = {r.user_id: r for r in rows if r.user_id}
+            insert_ignoring_conflicts(conn, CONTACT),
+            [{"wa_id": i.wa_id, "user_id": i.user_id, "name": i.name, "created_at": now, "updated_at": now}
+             for i in missing],
+        )  # fmt: skip
+        rows = _select_contacts(conn, identities.values())
     ids: dict[tuple[str | None, str | None], int] = {}
     updates = []
     for key, ident in identities.items():
-        row = (by_wa.get(ident.wa_id) if ident.wa_id else None) or by_user.get(ident.user_id)
+        row = _match(rows, ident)
         if row is None:
             continue
         ids[key] = row.id
         if ident.user_id:
             ids[(None, ident.user_id)] = row.id
-        claim_user = ident.user_id if (ident.user_id and not row.user_id and ident.user_id not in by_user) else None
+        claim_user = ident.user_id if ident.user_id and not row.user_id and ident.user_id not in rows[1] else None
         updates.append(
             {
                 "cid": row.id,
@@ -244,9 +234,28 @@ def _upsert_contacts(conn: Connection, deliveries: Sequence[Delivery]) -> dict[t
                 "updated_at": now,
             }
         )
-    stmt = update(CONTACT).where(CONTACT.c.id == bindparam("cid"))
-    conn.execute(stmt, updates)
+    conn.execute(update(CONTACT).where(CONTACT.c.id == bindparam("cid")), updates)
     return ids
+
+
+_Rows = tuple[dict[str, Any], dict[str, Any]]
+
+
+def _select_contacts(conn: Connection, identities: Iterable[_Identity]) -> _Rows:
+    """Existing contacts for these identities, indexed by wa_id and by user_id."""
+    wanted = list(identities)
+    wa_ids = [i.wa_id for i in wanted if i.wa_id]
+    user_ids = [i.user_id for i in wanted if i.user_id]
+    columns = [CONTACT.c[n] for n in ("id", "wa_id", "user_id", "name", "last_inbound_at", "free_entry_point_at")]
+    found = conn.execute(
+        select(*columns).where(or_(CONTACT.c.wa_id.in_(wa_ids), CONTACT.c.user_id.in_(user_ids)))
+    ).all()
+    return {r.wa_id: r for r in found if r.wa_id}, {r.user_id: r for r in found if r.user_id}
+
+
+def _match(rows: _Rows, ident: _Identity) -> Any:
+    by_wa, by_user = rows
+    return (by_wa.get(ident.wa_id) if ident.wa_id else None) or (by_user.get(ident.user_id) if ident.user_id else None)
 
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
