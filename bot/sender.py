@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -146,10 +147,19 @@ class Sender:
         return Retry(row, category, error, wait)
 
     async def _settle(self, outcomes: list[Outcome]) -> None:
+        """Record a batch's outcomes in one transaction, one statement per kind of outcome."""
         now = self._clock()
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        messages: list[dict[str, Any]] = []
         async with self._repository.transaction() as conn:
             for outcome in outcomes:
-                await outcome.settle(conn, self.owner, now)
+                status, values = await outcome.prepare(conn, now, messages)
+                groups[status].append({"oid": outcome.row.id, **values})
+            for status, rows in groups.items():
+                settled = await outbox.settle(conn, owner=self.owner, status=status, now=now, rows=rows)
+                if 0 <= settled < len(rows):
+                    log.warning("outbox.lease_lost", status=status, lost=len(rows) - settled)
+            await conversation.record_outbound(conn, messages)
         for outcome in outcomes:
             outcome.report(self._metrics)
 
@@ -162,12 +172,10 @@ class Sent:
     result: SendResult
     decision: rules.SendDecision
 
-    async def settle(self, conn: AsyncConnection, owner: str, now: datetime) -> None:
+    async def prepare(
+        self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]]
+    ) -> tuple[str, dict[str, Any]]:
         row, decision = self.row, self.decision
-        assert row.id is not None
-        values = {"wamid": self.result.wamid, "category": decision.category}
-        if not await outbox.settle(conn, row.id, owner=owner, status="sent", now=now, **values):
-            log.warning("outbox.lease_lost", outbox_id=row.id)  # the reaper settled it meanwhile
         closes = [c.id for c in decision.closes if c.id is not None]
         await conversation.close_conversations(conn, closes, now)
         conversation_id = decision.conversation_id
@@ -176,7 +184,8 @@ class Sent:
                 conn, contact_id=row.contact_id, category=decision.category, origin=decision.origin,
                 opened_at=now, expires_at=decision.expires_at, opening_wamid=self.result.wamid,
             )  # fmt: skip
-        await conversation.record_outbound(conn, **_message_values(row, self.result, decision, conversation_id, now))
+        messages.append(_message_values(row, self.result, decision, conversation_id, now))
+        return "sent", {"wamid": self.result.wamid, "category": decision.category}
 
     def report(self, metrics: Metrics) -> None:
         metrics.sent.labels(category=self.decision.category).inc()
@@ -193,13 +202,12 @@ class Retry:
     wait: timedelta
     hold_contact: bool = False
 
-    async def settle(self, conn: AsyncConnection, owner: str, now: datetime) -> None:
-        assert self.row.id is not None
+    async def prepare(
+        self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]]
+    ) -> tuple[str, dict[str, Any]]:
         if self.hold_contact:
             await outbox.defer_contact(conn, self.row.contact_id, now + self.wait, now)
-        await outbox.settle(
-            conn, self.row.id, owner=owner, status="queued", now=now, due_at=now + self.wait, last_error=self.error
-        )
+        return "queued", {"due_at": now + self.wait, "last_error": self.error}
 
     def report(self, metrics: Metrics) -> None:
         metrics.retried.labels(reason=self.error["code"]).inc()
@@ -216,9 +224,10 @@ class Failed:
     category: str
     error: dict[str, Any]
 
-    async def settle(self, conn: AsyncConnection, owner: str, now: datetime) -> None:
-        assert self.row.id is not None
-        await outbox.settle(conn, self.row.id, owner=owner, status="failed", now=now, last_error=self.error)
+    async def prepare(
+        self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]]
+    ) -> tuple[str, dict[str, Any]]:
+        return "failed", {"last_error": self.error}
 
     def report(self, metrics: Metrics) -> None:
         metrics.failed.labels(category=self.category, reason=self.error["code"]).inc()

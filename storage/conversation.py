@@ -38,12 +38,12 @@ async def open_conversation(
     return int((await conn.execute(stmt)).scalar_one())
 
 
-async def record_outbound(conn: AsyncConnection, **values: Any) -> None:
-    """Store a message Meta accepted, then apply any status webhooks that beat us to it."""
-    values.setdefault("direction", "out")
-    values.setdefault("status", "accepted")
-    await conn.execute(insert(MESSAGE).values(**values))
-    await replay_statuses(conn, values["wamid"])
+async def record_outbound(conn: AsyncConnection, messages: Sequence[dict[str, Any]]) -> None:
+    """Store messages Meta accepted, then apply any status webhooks that beat us to them."""
+    if not messages:
+        return
+    await conn.execute(insert(MESSAGE), [{"direction": "out", "status": "accepted", **m} for m in messages])
+    await replay_statuses(conn, [m["wamid"] for m in messages])
 
 
 async def close_conversations(conn: AsyncConnection, ids: list[int], now: datetime) -> None:

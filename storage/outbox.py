@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
@@ -113,16 +113,22 @@ async def claim_due(
 
 
 async def settle(
-    conn: AsyncConnection, outbox_id: int, *, owner: str, status: str, now: datetime, **values: Any
-) -> bool:
-    """Finish a claimed row (sent, failed, queued again …) if this sender still holds its lease."""
+    conn: AsyncConnection, *, owner: str, status: str, now: datetime, rows: Sequence[dict[str, Any]]
+) -> int:
+    """Finish claimed rows (sent, failed, queued again …) that this sender still holds; one statement.
+
+    Each row is `{"oid": id, <column>: value, …}`, the same columns in every row. Returns how many rows
+    were settled (-1 when the driver cannot count an executemany); fewer means the reaper took some.
+    """
+    if not rows:
+        return 0
     stmt = (
         update(OUTBOX)
-        .where(OUTBOX.c.id == outbox_id, OUTBOX.c.status == "sending", OUTBOX.c.lease_owner == owner)
-        .values(status=status, lease_owner=None, lease_until=None, updated_at=now, **values)
+        .where(OUTBOX.c.id == bindparam("oid"), OUTBOX.c.status == "sending", OUTBOX.c.lease_owner == owner)
+        .values(status=status, lease_owner=None, lease_until=None, updated_at=now)
     )
-    result = await conn.execute(stmt)
-    return bool(result.rowcount)
+    result = await conn.execute(stmt, list(rows))
+    return int(result.rowcount)
 
 
 async def defer_contact(conn: AsyncConnection, contact_id: int, until: datetime, now: datetime) -> None:

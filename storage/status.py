@@ -58,12 +58,12 @@ def apply_statuses(conn: Connection, statuses: Sequence[StatusTuple]) -> None:
         conn.execute(stmt, params)
 
 
-async def replay_statuses(conn: AsyncConnection, wamid: str) -> None:
+async def replay_statuses(conn: AsyncConnection, wamids: Sequence[str]) -> None:
     """Apply statuses that arrived before we recorded the message's wamid (Meta can be that fast)."""
     rows = (
         await conn.execute(
             select(STATUS_EVENT.c.wamid, STATUS_EVENT.c.status, STATUS_EVENT.c.timestamp, STATUS_EVENT.c.payload)
-            .where(STATUS_EVENT.c.wamid == wamid)
+            .where(STATUS_EVENT.c.wamid.in_(list(wamids)))
             .order_by(STATUS_EVENT.c.timestamp)
         )
     ).all()
