@@ -102,7 +102,8 @@ def normalise_database_url(url: str) -> str:
     """Map `sqlite://` and `postgresql://` to their async drivers; refuse any other scheme clearly."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ConfigError(f"BOT_DATABASE_URL {url!r} is not a URL; expected e.g. sqlite+aiosqlite:///bot.db")
+        # The value is not repeated: a URL without its scheme may still carry a password.
+        raise ConfigError("BOT_DATABASE_URL is not a URL; expected e.g. sqlite+aiosqlite:///bot.db")
     driver = _DRIVERS.get(scheme.lower())
     if driver is None:
         raise ConfigError(
