@@ -18,7 +18,7 @@ from bot import keys
 from bot.api import json_response, require_token, setup_api
 from bot.cloudapi import AiohttpTransport, CloudAPIClient, Transport
 from bot.dispatcher import Acknowledger, Dispatcher, Handler
-from bot.errors import BotError, ConfigError, NotFound, PolicyError, StorageUnavailable, ValidationError
+from bot.errors import BotError, ConfigError, NotFound, OTPRefused, PolicyError, StorageUnavailable, ValidationError
 from bot.ingest import Ingestor
 from bot.metrics import Metrics
 from bot.sender import Sender
@@ -31,7 +31,8 @@ log = structlog.get_logger("bot.app")
 
 ROLES = frozenset({"web", "dispatcher", "sender"})
 SANDBOX_ACCESS_TOKEN = "sandbox-access-token"
-_STATUS = {ValidationError: 400, NotFound: 404, PolicyError: 409, StorageUnavailable: 503}
+# First match wins: subclasses before their parents.
+_STATUS = {ValidationError: 400, NotFound: 404, OTPRefused: 429, PolicyError: 409, StorageUnavailable: 503}
 
 
 def utcnow() -> datetime:

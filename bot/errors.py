@@ -9,7 +9,8 @@
     │   └── LimitExceeded           a field over one of Meta's limits, caught before sending
     ├── NotFound                    an unknown record (HTTP 404)
     ├── PolicyError                 a send WhatsApp's rules forbid
-    │   └── OutsideServiceWindow    free-form message with no open customer service window
+    │   ├── OutsideServiceWindow    free-form message with no open customer service window
+    │   └── OTPRefused              a one-time code asked for too soon, too often, or after 5 wrong tries (HTTP 429)
     ├── StorageUnavailable          the database cannot be reached (HTTP 503)
     └── CloudAPIError               Meta answered with an error (``code`` decides, never the title)
         ├── ReEngagementRequired    131047: more than 24 h since the user's last message
@@ -29,6 +30,7 @@ Codes and what to do: https://developers.facebook.com/documentation/business-mes
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 
 
@@ -82,6 +84,21 @@ class OutsideServiceWindow(PolicyError):
     """A free-form message to a contact whose customer service window is closed; send a template."""
 
     code = "outside_service_window"
+
+
+class OTPRefused(PolicyError):
+    """A one-time code may not be sent yet: too soon after the last, too many in the window, or locked.
+
+    ``reason`` is ``too_soon``, ``too_many`` or ``locked``; ``retry_at`` is the earliest moment a send may
+    succeed. Neither says whether the number exists: pacing is kept for every number asked about.
+    """
+
+    code = "otp_refused"
+
+    def __init__(self, message: str, *, reason: str, retry_at: datetime) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_at = retry_at
 
 
 class StorageUnavailable(BotError):
