@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -92,10 +94,32 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    """Validate the settings (flows and templates join as they land)."""
+    """Validate the settings and the message templates; problems as path:line:col; exit 1 on any error."""
+    from bot.templates import check as check_templates
+
     settings = _prepare(args.env_file)
     mode = "sandbox" if settings.sandbox else "Meta Cloud API"
     print(f"settings ok: {mode}, database {settings.database_url.split('://')[0]}")
+    problems = check_templates(Path(args.templates))
+    for problem in problems:
+        print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
+    errors = sum(p.severity == "error" for p in problems)
+    print(f"templates: {errors} error(s), {len(problems) - errors} warning(s)")
+    return 1 if errors else 0
+
+
+def templates_export(args: argparse.Namespace) -> int:
+    """Write Meta's template-creation JSON for every template sent to Meta, ready to submit."""
+    from bot.templates import TemplateLibrary, export_all
+
+    library = TemplateLibrary.load(Path(args.templates))
+    documents = export_all(library)
+    text = json.dumps(documents, indent=2, ensure_ascii=False)
+    if args.output == "-":
+        print(text)
+    else:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {len(documents)} templates to {args.output}")
     return 0
 
 
@@ -123,7 +147,16 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help=worker.__doc__).set_defaults(run=worker)
     db = commands.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help=db_upgrade.__doc__).set_defaults(run=db_upgrade)
-    commands.add_parser("check", help=check.__doc__).set_defaults(run=check)
+    c = commands.add_parser("check", help=check.__doc__)
+    c.add_argument("--templates", default="templates", help="the templates folder")
+    c.set_defaults(run=check)
+    t = commands.add_parser("templates", help="message template commands").add_subparsers(
+        dest="templates_command", required=True
+    )
+    e = t.add_parser("export", help=templates_export.__doc__)
+    e.add_argument("--templates", default="templates", help="the templates folder")
+    e.add_argument("--output", "-o", default="-", help="a file to write, or - for standard output")
+    e.set_defaults(run=templates_export)
     b = commands.add_parser("bench", help=bench.__doc__).add_subparsers(dest="bench_command", required=True)
     w = b.add_parser("webhook", help="durable webhook acknowledgements per second, p50/p99")
     w.add_argument("--url", default="http://127.0.0.1:8080/webhook")

@@ -377,8 +377,9 @@ def test_overrides_take_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cli_check_accepts_good_settings(capsys: pytest.CaptureFixture[str]) -> None:
-    """`bot check` with valid settings exits 0 and reports the mode."""
-    assert main(["check"]) == 0
+    """`bot check` with valid settings (and the shipped templates) exits 0 and reports the mode."""
+    templates = Path(__file__).resolve().parents[1] / "templates"
+    assert main(["check", "--templates", str(templates)]) == 0
     captured = capsys.readouterr()
     assert "settings ok: sandbox" in captured.out
     assert captured.err == ""

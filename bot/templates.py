@@ -1,0 +1,322 @@
+"""Message templates as files: the one reader of `templates/`, its checker, renderer and exporter.
+
+Each file is one message in one language (``templates/<category>/<name>.<language>.md.j2``): a YAML front
+matter block, then a Jinja body. Reading and rules live in `bot.template_file` and `bot.template_rules`;
+this module is the public face the CLI, the sender and the sandbox use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from jinja2 import TemplateError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+
+from bot.errors import NotFound, ValidationError
+from bot.message import authentication_message, buttons_message, template_message, text_message
+from bot.template_file import (
+    COPY_CODE_TEXT,
+    Button,
+    MessageTemplate,
+    Problem,
+    Reading,
+    environment,
+    read_template,
+    template_files,
+    variables_in,
+)
+from bot.template_rules import AUTH_VARIABLE, Checker, meta_text
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "Button",
+    "MessageTemplate",
+    "Problem",
+    "RenderedMessage",
+    "TemplateLibrary",
+    "check",
+    "export",
+    "export_all",
+    "render",
+    "to_cloud_api",
+]
+
+DEFAULT_LANGUAGE = "en"
+# Meta's fixed authentication texts (English; Meta translates them for other languages).
+SECURITY_RECOMMENDATION = "For your security, do not share this code."
+EXPIRY_FOOTER = "This code expires in {minutes} minutes."
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """A template filled in: what the customer reads, for the sandbox, logs and transcript tests."""
+
+    text: str
+    header: str | None = None
+    footer: str | None = None
+    buttons: tuple[Button, ...] = ()
+
+
+# --- reading and checking ---------------------------------------------------------------------------
+
+
+def _read_all(root: Path, env: SandboxedEnvironment) -> list[Reading]:
+    readings = []
+    for path in template_files(root):
+        reading, asts = read_template(path, env)
+        if reading.template is not None and reading.front is not None:
+            Checker(reading.template, asts, reading.front, reading).run(env)
+            _check_folder(root, reading.template, reading)
+        readings.append(reading)
+    _check_duplicates(readings)
+    return readings
+
+
+def _check_folder(root: Path, template: MessageTemplate, reading: Reading) -> None:
+    """Files sit under their category's folder (subfolders below it are free) so people find them."""
+    folder = template.path.relative_to(root).parts[0]
+    if folder != template.category:
+        position = reading.front.at("category") if reading.front else (1, 1)
+        message = f"a {template.category} template belongs in the {template.category}/ folder, not {folder}/"
+        reading.error(position, message)
+
+
+def _check_duplicates(readings: Iterable[Reading]) -> None:
+    """Two files for one (name, language) would make sending depend on the order files are read."""
+    first: dict[tuple[str, str], Path] = {}
+    for reading in readings:
+        template = reading.template
+        if template is None:
+            continue
+        key = (template.name, template.language)
+        if key in first:
+            position = reading.front.at("name") if reading.front else (1, 1)
+            reading.error(position, f"{template.name!r} in {template.language!r} is also defined in {first[key]}")
+        else:
+            first[key] = template.path
+
+
+def check(root: Path) -> list[Problem]:
+    """Every problem in every template under `root`, in file order; an empty list means all is well."""
+    if not root.is_dir():
+        return [Problem(root, 1, 1, "error", "the templates folder does not exist")]
+    return [problem for reading in _read_all(root, environment()) for problem in reading.problems]
+
+
+class TemplateLibrary:
+    """All templates of a folder, looked up by name and language with a fallback to the default language."""
+
+    def __init__(self, templates: Iterable[MessageTemplate], default_language: str = DEFAULT_LANGUAGE) -> None:
+        self.default_language = default_language
+        self._templates = {(t.name, t.language): t for t in templates}
+
+    @classmethod
+    def load(cls, root: Path, default_language: str = DEFAULT_LANGUAGE) -> TemplateLibrary:
+        """Read and check `root`; any error refuses the whole library, so nothing half-checked is sent."""
+        readings = _read_all(root, environment())
+        errors = [str(p) for r in readings for p in r.problems if p.severity == "error"]
+        if errors:
+            raise ValidationError("templates have errors:\n" + "\n".join(errors))
+        return cls((r.template for r in readings if r.template is not None), default_language)
+
+    def __iter__(self) -> Iterator[MessageTemplate]:
+        return iter(self._templates.values())
+
+    def __len__(self) -> int:
+        return len(self._templates)
+
+    def get(self, name: str, language: str | None = None) -> MessageTemplate:
+        """The template in `language`, else its base language (``pt_BR`` → ``pt``), else the default."""
+        for candidate in self.fallbacks(language or self.default_language):
+            template = self._templates.get((name, candidate))
+            if template is not None:
+                return template
+        raise NotFound(f"no template {name!r} in {language!r} or its fallbacks")
+
+    def fallbacks(self, language: str) -> list[str]:
+        """The languages tried for `language`, in order, without repeats."""
+        return list(dict.fromkeys([language, language.split("_")[0], self.default_language]))
+
+
+# --- rendering --------------------------------------------------------------------------------------
+
+
+def _require(template: MessageTemplate, values: Mapping[str, Any]) -> None:
+    """Meta needs every parameter; a service text needs only what its branches use, which Jinja checks."""
+    if not template.meta_bound:
+        return
+    missing = [name for name in template.variables if name not in values]
+    if missing:
+        names = ", ".join(repr(n) for n in missing)
+        raise ValidationError(f"{template.path}: no value for variable {names}")
+
+
+def _render_text(env: SandboxedEnvironment, template: MessageTemplate, source: str, values: Mapping[str, Any]) -> str:
+    try:
+        return env.from_string(source).render(values).strip()
+    except UndefinedError as exc:
+        raise ValidationError(f"{template.path}: missing variable: {exc.message}") from exc
+    except TemplateError as exc:
+        raise ValidationError(f"{template.path}: cannot render: {exc}") from exc
+
+
+def render(template: MessageTemplate, values: Mapping[str, Any]) -> RenderedMessage:
+    """Fill a template in; a missing value is a `ValidationError` naming the file and the variable."""
+    _require(template, values)
+    env = environment()
+    text = _render_text(env, template, template.body, values)
+    header = _render_text(env, template, template.header, values) if template.header else None
+    footer = _render_text(env, template, template.footer, values) if template.footer else None
+    buttons = tuple(
+        replace(b, url=_render_text(env, template, b.url, values)) if b.url else b for b in template.buttons
+    )
+    if template.category == "authentication":
+        return _authentication_rendered(template, text)
+    return RenderedMessage(text, header, footer, buttons)
+
+
+def _authentication_rendered(template: MessageTemplate, text: str) -> RenderedMessage:
+    """Meta adds the security line and the expiry footer itself; show them as the customer will."""
+    if template.security_recommendation:
+        text = f"{text} {SECURITY_RECOMMENDATION}"
+    minutes = template.code_expiration_minutes
+    footer = EXPIRY_FOOTER.format(minutes=minutes) if minutes else None
+    buttons = template.buttons or (Button("copy_code", COPY_CODE_TEXT),)
+    return RenderedMessage(text, None, footer, buttons)
+
+
+def _parameter(template: MessageTemplate, name: str, values: Mapping[str, Any]) -> str:
+    """Meta rejects empty parameters and ones with newlines or tabs; say so before sending."""
+    value = str(values[name])
+    if not value.strip() or "\n" in value or "\t" in value:
+        raise ValidationError(f"{template.path}: value for {name!r} must be non-empty text without newlines or tabs")
+    return value
+
+
+def _named(template: MessageTemplate, source: str | None, values: Mapping[str, Any]) -> dict[str, str]:
+    """The variables of one component, in order of appearance, as Meta's named parameters."""
+    if not source:
+        return {}
+    ast = environment().parse(source)
+    return {name: _parameter(template, name, values) for name in variables_in(ast)}
+
+
+def to_cloud_api(template: MessageTemplate, to: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The Cloud API send body for this template and these values, built by `bot.message`.
+
+    Service templates are in-window replies, so they go as plain text (or reply buttons), not as templates.
+    """
+    _require(template, values)
+    if template.category == "authentication":
+        return authentication_message(to, template.name, template.language, _parameter(template, AUTH_VARIABLE, values))
+    if template.category == "service":
+        return _service_message(template, to, values)
+    button_params: list[tuple[str, int, list[str]]] = []
+    for index, button in enumerate(template.buttons):
+        if button.type == "quick_reply" and button.payload:
+            button_params.append(("quick_reply", index, [button.payload]))
+        elif button.type == "url":
+            button_params += [("url", index, [v]) for v in _named(template, button.url, values).values()]
+    return template_message(
+        to,
+        template.name,
+        template.language,
+        body_params=_named(template, template.body, values),
+        header_params=_named(template, template.header, values),
+        button_params=button_params,
+    )
+
+
+def _service_message(template: MessageTemplate, to: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    rendered = render(template, values)
+    if not rendered.buttons:
+        return text_message(to, rendered.text)
+    buttons = [(b.payload or b.text, b.text) for b in rendered.buttons]
+    return buttons_message(to, rendered.text, buttons, header=rendered.header, footer=rendered.footer)
+
+
+# --- export -----------------------------------------------------------------------------------------
+
+
+def _examples(template: MessageTemplate, source: str) -> list[dict[str, str]]:
+    names = variables_in(environment().parse(source))
+    return [{"param_name": n, "example": str(template.examples[n])} for n in names]
+
+
+def _meta(source: str) -> str:
+    return meta_text(environment().parse(source))
+
+
+def export(template: MessageTemplate) -> dict[str, Any]:
+    """Meta's template-creation JSON for one template, ready to submit to the Business Management API.
+
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/
+    """
+    if template.category == "service":
+        raise ValidationError(f"{template.path}: service templates are in-window replies and are not submitted")
+    if template.category == "authentication":
+        return _export_authentication(template)
+    components: list[dict[str, Any]] = []
+    if template.header:
+        header: dict[str, Any] = {"type": "HEADER", "format": "TEXT", "text": _meta(template.header)}
+        if examples := _examples(template, template.header):
+            header["example"] = {"header_text_named_params": examples}
+        components.append(header)
+    body: dict[str, Any] = {"type": "BODY", "text": _meta(template.body)}
+    if examples := _examples(template, template.body):
+        body["example"] = {"body_text_named_params": examples}
+    components.append(body)
+    if template.footer:
+        components.append({"type": "FOOTER", "text": template.footer})
+    if template.buttons:
+        components.append({"type": "BUTTONS", "buttons": [_export_button(template, b) for b in template.buttons]})
+    return {
+        "name": template.name,
+        "language": template.language,
+        "category": template.category.upper(),
+        "parameter_format": "NAMED",
+        "components": components,
+    }
+
+
+def _export_button(template: MessageTemplate, button: Button) -> dict[str, Any]:
+    """URL buttons keep Meta's positional ``{{1}}`` suffix: named parameters cover header and body only."""
+    if button.type == "quick_reply":
+        return {"type": "QUICK_REPLY", "text": button.text}
+    url = button.url or ""
+    head, brace, _ = url.partition("{{")
+    if not brace:
+        return {"type": "URL", "text": button.text, "url": url}
+    example = render(template, template.examples).buttons[template.buttons.index(button)].url
+    return {"type": "URL", "text": button.text, "url": head + "{{1}}", "example": [example]}
+
+
+def _export_authentication(template: MessageTemplate) -> dict[str, Any]:
+    """Meta fixes authentication bodies; only the security line, expiry and button are chosen.
+
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/authentication-templates/
+    """
+    body: dict[str, Any] = {"type": "BODY", "add_security_recommendation": template.security_recommendation}
+    components: list[dict[str, Any]] = [body]
+    if template.code_expiration_minutes:
+        components.append({"type": "FOOTER", "code_expiration_minutes": template.code_expiration_minutes})
+    text = template.buttons[0].text if template.buttons else COPY_CODE_TEXT
+    components.append({"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": text}]})
+    exported: dict[str, Any] = {
+        "name": template.name,
+        "language": template.language,
+        "category": "AUTHENTICATION",
+        "components": components,
+    }
+    if template.code_expiration_minutes:
+        # An undelivered code is useless once expired; Meta drops the message after this time-to-live.
+        exported["message_send_ttl_seconds"] = template.code_expiration_minutes * 60
+    return exported
+
+
+def export_all(library: TemplateLibrary) -> list[dict[str, Any]]:
+    """Creation JSON for every Meta-bound template in the library; service templates are skipped."""
+    return [export(t) for t in library if t.meta_bound]
