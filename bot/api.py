@@ -105,6 +105,43 @@ async def get_contact(request: web.Request) -> web.Response:
     return json_response(data)
 
 
+_CODE_MAX = 32  # far above six digits with spaces; a longer "code" is not a typing slip
+
+
+async def _json_object(request: web.Request, fields: tuple[str, ...]) -> dict[str, str]:
+    """The body as a JSON object whose `fields` are all present strings; anything else is a 400."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ValidationError("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object")
+    bad = [name for name in fields if not isinstance(body.get(name), str)]
+    if bad:
+        raise ValidationError(f"{', '.join(bad)} must be given as string(s)")
+    return {name: body[name] for name in fields}
+
+
+async def request_otp(request: web.Request) -> web.Response:
+    """Send a one-time code; the answer is the same whether or not the number was known."""
+    body = await _json_object(request, ("wa_id", "purpose"))
+    wa_id = _wa_id(body["wa_id"])
+    assert wa_id is not None
+    await request.app[keys.OTP].request_code(wa_id, body["purpose"])
+    return json_response({"status": "sent"}, 202)
+
+
+async def verify_otp(request: web.Request) -> web.Response:
+    """Check a one-time code: `{"verified": bool}` and nothing about why not."""
+    body = await _json_object(request, ("wa_id", "purpose", "code"))
+    wa_id = _wa_id(body["wa_id"])
+    assert wa_id is not None
+    if len(body["code"]) > _CODE_MAX:
+        raise ValidationError(f"code must be at most {_CODE_MAX} characters")
+    verified = await request.app[keys.OTP].verify_code(wa_id, body["purpose"], body["code"])
+    return json_response({"verified": verified})
+
+
 async def openapi(request: web.Request) -> web.Response:
     return json_response(openapi_document(str(request.url.origin())))
 
@@ -114,3 +151,5 @@ def setup_api(app: web.Application) -> None:
     app.router.add_get("/api/conversations", list_conversations)
     app.router.add_get("/api/messages", list_messages)
     app.router.add_get("/api/contacts/{wa_id}", get_contact)
+    app.router.add_post("/api/otp", request_otp)
+    app.router.add_post("/api/otp/verify", verify_otp)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import structlog
@@ -21,8 +23,10 @@ from bot.dispatcher import Acknowledger, Dispatcher, Handler
 from bot.errors import BotError, ConfigError, NotFound, OTPRefused, PolicyError, StorageUnavailable, ValidationError
 from bot.ingest import Ingestor
 from bot.metrics import Metrics
+from bot.otp_service import OtpService
 from bot.sender import Sender
 from bot.settings import Settings
+from bot.templates import TemplateLibrary
 from bot.webhook import MAX_BODY, setup_webhook
 from storage.database import current_revision, head_revision
 from storage.repository import DatabaseUnavailable, Repository
@@ -47,12 +51,14 @@ def create_app(
     handler: Handler | None = None,
     roles: Collection[str] = ROLES,
     migrate: bool | None = None,
+    templates: Path | TemplateLibrary = Path("templates"),
 ) -> web.Application:
     """Build the application; resources are acquired and released in its `cleanup_ctx`.
 
     `migrate` applies migrations at start-up (default: on SQLite only; PostgreSQL deployments run
     `bot db upgrade` once, before the instances start). `roles` picks what runs in this process:
-    `bot serve` runs all three, `bot worker` only the sender.
+    `bot serve` runs all three, `bot worker` only the sender. `templates` is the folder the message
+    templates are read (and checked) from, relative to the working directory, or a library already loaded.
     """
     unknown = set(roles) - ROLES
     if unknown:
@@ -61,6 +67,7 @@ def create_app(
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.METRICS] = Metrics()
+    app[keys.TEMPLATES] = templates if isinstance(templates, TemplateLibrary) else TemplateLibrary.load(templates)
     app.cleanup_ctx.append(_database(settings.is_sqlite if migrate is None else migrate))
     app.cleanup_ctx.append(_cloud_api(transport))
     app.cleanup_ctx.append(_workers(handler or Acknowledger(), set(roles)))
@@ -70,10 +77,16 @@ def create_app(
         if settings.sandbox:
             from bot.sandbox import setup_sandbox
 
-            setup_sandbox(app, settings, clock=clock)
+            setup_sandbox(app, settings, clock=clock, template_category=_category_of(app[keys.TEMPLATES]))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+def _category_of(library: TemplateLibrary) -> Callable[[str], str | None]:
+    """The sandbox's lookup of a template's category by name, as Meta knows it from the approval."""
+    categories = {template.name: template.category for template in library}
+    return categories.get
 
 
 def _database(migrate: bool) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -124,6 +137,9 @@ def _workers(handler: Handler, roles: set[str]) -> Callable[[web.Application], A
         )
         dispatcher = Dispatcher(repository, handler, clock=clock, metrics=metrics, on_enqueued=sender.wake)
         app[keys.SENDER], app[keys.DISPATCHER] = sender, dispatcher
+        app[keys.OTP] = OtpService(
+            repository, app[keys.TEMPLATES], app[keys.SETTINGS].secret_key, clock, on_enqueued=sender.wake
+        )
         app[keys.INGESTOR].on_stored = dispatcher.wake
         tasks = []
         if "dispatcher" in roles:
@@ -200,7 +216,11 @@ async def handle_errors(
         return json_response({"error": {"code": "storage_unavailable", "message": "database unavailable"}}, 503)
     except BotError as exc:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
-        return json_response({"error": {"code": exc.code, "message": exc.message}}, status)
+        response = json_response({"error": {"code": exc.code, "message": exc.message}}, status)
+        if isinstance(exc, OTPRefused):
+            wait = (exc.retry_at - request.app[keys.CLOCK]()).total_seconds()
+            response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return response
 
 
 async def healthz(request: web.Request) -> web.Response:

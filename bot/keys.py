@@ -11,8 +11,10 @@ from bot.cloudapi import CloudAPIClient
 from bot.dispatcher import Dispatcher
 from bot.ingest import Ingestor
 from bot.metrics import Metrics
+from bot.otp_service import OtpService
 from bot.sender import Sender
 from bot.settings import Settings
+from bot.templates import TemplateLibrary
 from storage.repository import Repository
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,3 +25,5 @@ INGESTOR = web.AppKey("ingestor", Ingestor)
 CLIENT = web.AppKey("cloud_api_client", CloudAPIClient)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 SENDER = web.AppKey("sender", Sender)
+TEMPLATES = web.AppKey("templates", TemplateLibrary)
+OTP = web.AppKey("otp", OtpService)

@@ -102,6 +102,61 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_PURPOSE = {"enum": ["login", "account_setup"], "description": "Which authentication template carries the code"}
+_OTP_REQUEST = {
+    "type": "object",
+    "required": ["wa_id", "purpose"],
+    "properties": {"wa_id": _WA_ID, "purpose": _PURPOSE},
+}
+_OTP_VERIFY = {
+    "type": "object",
+    "required": ["wa_id", "purpose", "code"],
+    "properties": {
+        "wa_id": _WA_ID,
+        "purpose": _PURPOSE,
+        "code": {"type": "string", "maxLength": 32, "description": "The six digits the customer received"},
+    },
+}
+_OTP_PATHS: dict[str, Any] = {
+    "/api/otp": {
+        "post": {
+            "summary": "Send a one-time code through the purpose's authentication template",
+            "description": "The answer is the same whether or not the number was known. At most 5 codes per "
+            "number and purpose per 10 minutes, 30 s apart; a code lives 10 minutes and allows 5 wrong tries.",
+            "requestBody": _json_body(_OTP_REQUEST),
+            "responses": {
+                "202": {
+                    "description": "The code is queued for sending",
+                    "content": {
+                        "application/json": {"schema": {"type": "object", "properties": {"status": {"const": "sent"}}}}
+                    },
+                },
+                **_ERRORS,
+                "429": {
+                    "description": "Too soon, too many, or locked after wrong tries; see Retry-After",
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+                    "content": {"application/json": {"schema": _ref("Error")}},
+                },
+            },
+        }
+    },
+    "/api/otp/verify": {
+        "post": {
+            "summary": "Check a one-time code; a right code is used up, a wrong one costs a try",
+            "requestBody": _json_body(_OTP_VERIFY),
+            "responses": _ok(
+                {"type": "object", "required": ["verified"], "properties": {"verified": {"type": "boolean"}}},
+                "Whether the code was right (and nothing about why not)",
+            ),
+        }
+    },
+}
+
+
 def openapi_document(server_url: str) -> dict[str, Any]:
     """The document, with the server it was asked from."""
     return {
@@ -146,5 +201,6 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     },
                 }
             },
+            **_OTP_PATHS,
         },
     }

@@ -109,10 +109,22 @@ SANDBOX_STATE: Final = web.AppKey("sandbox_state", SandboxState)
 SANDBOX_IO: Final = web.AppKey("sandbox_io", SandboxIO)
 
 
-def setup_sandbox(app: web.Application, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
-    """Add the sandbox's routes, its state and its ``cleanup_ctx`` to `app` (sandbox mode only)."""
+def setup_sandbox(
+    app: web.Application,
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    template_category: Callable[[str], str | None] | None = None,
+) -> None:
+    """Add the sandbox's routes, its state and its ``cleanup_ctx`` to `app` (sandbox mode only).
+
+    `template_category` tells the sandbox each template's category, as Meta knows it from the approval.
+    """
     background = SandboxIO()
-    app[SANDBOX_STATE] = SandboxState(settings, clock or _utc_now)
+    state = SandboxState(settings, clock or _utc_now)
+    if template_category is not None:
+        state.template_category = template_category
+    app[SANDBOX_STATE] = state
     app[SANDBOX_IO] = background
     app.cleanup_ctx.append(background.context)
     router = app.router

@@ -149,13 +149,14 @@ class Sender:
     async def _settle(self, outcomes: list[Outcome]) -> None:
         """Record a batch's outcomes in one transaction, one statement per kind of outcome."""
         now = self._clock()
-        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        # One statement per status and set of columns: an executemany binds the same columns in every row.
+        groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
         messages: list[dict[str, Any]] = []
         async with self._repository.transaction() as conn:
             for outcome in outcomes:
                 status, values = await outcome.prepare(conn, now, messages)
-                groups[status].append({"oid": outcome.row.id, **values})
-            for status, rows in groups.items():
+                groups[status, tuple(sorted(values))].append({"oid": outcome.row.id, **values})
+            for (status, _), rows in groups.items():
                 settled = await outbox.settle(conn, owner=self.owner, status=status, now=now, rows=rows)
                 if 0 <= settled < len(rows):
                     log.warning("outbox.lease_lost", status=status, lost=len(rows) - settled)
@@ -184,8 +185,10 @@ class Sent:
                 conn, contact_id=row.contact_id, category=decision.category, origin=decision.origin,
                 opened_at=now, expires_at=decision.expires_at, opening_wamid=self.result.wamid,
             )  # fmt: skip
-        messages.append(_message_values(row, self.result, decision, conversation_id, now))
-        return "sent", {"wamid": self.result.wamid, "category": decision.category}
+        payload = _settled_payload(row)
+        messages.append(_message_values(row, payload or row.payload, self.result, decision, conversation_id, now))
+        values: dict[str, Any] = {"wamid": self.result.wamid, "category": decision.category}
+        return "sent", values if payload is None else {**values, "payload": payload}
 
     def report(self, metrics: Metrics) -> None:
         metrics.sent.labels(category=self.decision.category).inc()
@@ -227,7 +230,9 @@ class Failed:
     async def prepare(
         self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]]
     ) -> tuple[str, dict[str, Any]]:
-        return "failed", {"last_error": self.error}
+        payload = _settled_payload(self.row)
+        values: dict[str, Any] = {"last_error": self.error}
+        return "failed", values if payload is None else {**values, "payload": payload}
 
     def report(self, metrics: Metrics) -> None:
         metrics.failed.labels(category=self.category, reason=self.error["code"]).inc()
@@ -262,10 +267,19 @@ def _decide(
     )
 
 
+def _settled_payload(row: OutboxBase) -> dict[str, Any] | None:
+    """The payload to keep once a row is settled, when it must change: a one-time code is dropped."""
+    return outbox.redacted_payload(row.payload) if row.kind in outbox.SECRET_KINDS else None
+
+
 def _message_values(
-    row: OutboxBase, result: SendResult, decision: rules.SendDecision, conversation_id: int | None, now: datetime
+    row: OutboxBase,
+    payload: dict[str, Any],
+    result: SendResult,
+    decision: rules.SendDecision,
+    conversation_id: int | None,
+    now: datetime,
 ) -> dict[str, Any]:
-    payload = row.payload
     kind = str(payload.get("type", "text"))
     content = payload.get(kind)
     text = content.get("body") if kind == "text" and isinstance(content, dict) else None

@@ -215,6 +215,30 @@ class Outbox(OutboxBase, table=True):
     )
 
 
+class OtpChallengeBase(SQLModel):
+    """One one-time code sent to a number for a purpose: its HMAC digest, never the code.
+
+    Keyed by the `wa_id` string rather than a contact row, so numbers never seen are paced exactly like
+    known ones and nothing about a challenge tells whether the number exists.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    wa_id: str = Field(max_length=128)
+    purpose: str = Field(max_length=64)
+    digest: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    attempts: int = 0
+    used_at: datetime | None = _when()
+
+
+class OtpChallenge(OtpChallengeBase, table=True):
+    """The `otp_challenge` table; reads return `OtpChallengeBase`, free of ORM instrumentation."""
+
+    __tablename__ = "otp_challenge"
+    __table_args__ = (Index("ix_otp_challenge_lookup", "wa_id", "purpose", "created_at"),)
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a model, for the set-based statements the hot paths use."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
@@ -228,3 +252,4 @@ STATUS_EVENT = table_of(StatusEvent)
 WEBHOOK_NOTICE = table_of(WebhookNotice)
 SESSION = table_of(Session)
 OUTBOX = table_of(Outbox)
+OTP_CHALLENGE = table_of(OtpChallenge)

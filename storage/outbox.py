@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,26 @@ PRIORITY = {kind: rank for rank, kind in enumerate(KINDS)}
 # never blindly re-sent.
 ON_EXPIRED_LEASE = {"reply": "queued", "utility": "queued", "otp": "expired", "marketing": "unknown"}
 ACTIVE = ("queued", "sending")
+# Kinds whose payload carries a secret (a one-time code) that must not outlive the send attempt.
+SECRET_KINDS = frozenset({"otp"})
+REDACTED = "[redacted]"
+
+
+def redacted_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a template send body with every parameter's text blanked, for rows that carried a code.
+
+    An authentication template carries its code as the body parameter and the copy-code button's
+    parameter; once the send is settled nothing needs it, and a stored code is one a leak could use.
+    """
+    scrubbed = copy.deepcopy(payload)
+    template = scrubbed.get("template")
+    components = template.get("components") if isinstance(template, dict) else None
+    for component in components if isinstance(components, list) else []:
+        parameters = component.get("parameters") if isinstance(component, dict) else None
+        for parameter in parameters if isinstance(parameters, list) else []:
+            if isinstance(parameter, dict) and "text" in parameter:
+                parameter["text"] = REDACTED
+    return scrubbed
 
 
 @dataclass(frozen=True)
@@ -141,7 +162,10 @@ async def defer_contact(conn: AsyncConnection, contact_id: int, until: datetime,
 
 
 async def reap_expired_leases(conn: AsyncConnection, now: datetime) -> dict[str, int]:
-    """Settle rows whose sender died mid-send, by kind (see ON_EXPIRED_LEASE). Returns counts by new status."""
+    """Settle rows whose sender died mid-send, by kind (see ON_EXPIRED_LEASE). Returns counts by new status.
+
+    Rows of a secret-carrying kind (one-time codes) also lose the secret from their payload.
+    """
     counts: dict[str, int] = {}
     for kind, status in ON_EXPIRED_LEASE.items():
         result = await conn.execute(
@@ -154,9 +178,16 @@ async def reap_expired_leases(conn: AsyncConnection, now: datetime) -> dict[str,
                 updated_at=now,
                 last_error={"code": "lease_expired", "message": "the sender stopped before settling this message"},
             )
+            .returning(OUTBOX.c.id, OUTBOX.c.payload)
         )
-        if result.rowcount:
-            counts[status] = counts.get(status, 0) + result.rowcount
+        reaped = result.all()
+        if reaped and kind in SECRET_KINDS:
+            await conn.execute(
+                update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")),
+                [{"oid": oid, "payload": redacted_payload(payload)} for oid, payload in reaped],
+            )
+        if reaped:
+            counts[status] = counts.get(status, 0) + len(reaped)
     return counts
 
 

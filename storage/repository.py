@@ -18,6 +18,7 @@ from storage.gate import WriteGate
 from storage.models import MESSAGE, ContactBase, ConversationBase, MessageBase, OutboxBase
 
 _TURN_LOCK_NAMESPACE = 7301  # pg_advisory_xact_lock(namespace, contact_id): one turn per contact at a time
+_OTP_LOCK_NAMESPACE = 7302  # pg_advisory_xact_lock(namespace, hashtext(purpose:wa_id)): one OTP step at a time
 
 
 class DatabaseUnavailable(Exception):
@@ -111,6 +112,22 @@ class Repository:
                 )
                 locked = [row[0] for row in rows]
             yield conn, locked
+
+    @asynccontextmanager
+    async def otp_transaction(self, wa_id: str, purpose: str) -> AsyncIterator[AsyncConnection]:
+        """One transaction in which nobody else issues or verifies a code for this (number, purpose).
+
+        Pacing reads the recent challenges and then writes a new one; two requests racing between the
+        read and the write would both pass. On PostgreSQL a transaction-scoped advisory lock on the pair
+        serialises them; on SQLite `BEGIN IMMEDIATE` already does.
+        """
+        async with self.transaction() as conn:
+            if self.dialect == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"),
+                    {"ns": _OTP_LOCK_NAMESPACE, "key": f"{purpose}:{wa_id}"},
+                )
+            yield conn
 
     # -- outbound --------------------------------------------------------------------------------
 

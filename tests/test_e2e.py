@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -11,10 +13,14 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer, unused_port
+from sqlalchemy import select
 
 from bot.app import create_app
 from bot.dispatcher import ACK_TEXT
+from bot.log import configure_logging
 from bot.settings import Settings
+from storage.models import OUTBOX, OutboxBase
+from storage.repository import Repository
 from tests.conftest import ADMIN_TOKEN
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -133,3 +139,85 @@ async def test_a_person_chats_with_the_real_service_in_the_browser(service: str)
             await page.screenshot(path="/tmp/sandbox-real.png")
         finally:
             await browser.close()
+
+
+@pytest.fixture
+def captured_logs() -> io.StringIO:
+    """Every log line of the test, from before the service starts, as JSON at debug level."""
+    stream = io.StringIO()
+    configure_logging(stream=stream, fmt="json", level="debug")
+    return stream
+
+
+def logged_values(stream: io.StringIO) -> str:
+    """All log lines without their timestamps (whose microseconds could be any six digits)."""
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    return "\n".join(json.dumps({k: v for k, v in line.items() if k != "timestamp"}) for line in lines)
+
+
+async def test_a_one_time_code_reaches_the_customer_verifies_once_and_stays_secret(
+    captured_logs: io.StringIO, service: str, database_url: str
+) -> None:
+    """A code arrives as an authentication template, verifies once, locks after 5 wrong tries, and leaks nowhere."""
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    repository = Repository.connect(database_url)
+    codes: list[str] = []
+    try:
+        async with aiohttp.ClientSession(service) as http:
+            assert (await http.post(f"/sandbox/users/{CUSTOMER}/messages", json={"text": "hi"})).status == 200
+
+            async def chat() -> list[dict[str, Any]]:
+                async with http.get(f"/sandbox/users/{CUSTOMER}/messages") as r:
+                    return list((await r.json())["items"])
+
+            async def request_and_receive(purpose: str, template: str) -> str:
+                async with http.post("/api/otp", json={"wa_id": CUSTOMER, "purpose": purpose}, headers=auth) as r:
+                    assert (r.status, await r.json()) == (202, {"status": "sent"})
+                items = await poll(
+                    chat, lambda items: any((i["template"] or {}).get("name") == template for i in items)
+                )
+                [message] = [i for i in items if (i["template"] or {}).get("name") == template]
+                assert message["template"]["category"] == "authentication"
+                [code] = message["template"]["parameters"]  # what the customer sees
+                codes.append(code)
+                return str(code)
+
+            async def verify(purpose: str, code: str) -> bool:
+                body = {"wa_id": CUSTOMER, "purpose": purpose, "code": code}
+                async with http.post("/api/otp/verify", json=body, headers=auth) as r:
+                    assert r.status == 200
+                    return bool((await r.json())["verified"])
+
+            code = await request_and_receive("login", "login_code")
+            assert await verify("login", code) is True
+            assert await verify("login", code) is False
+
+            async with http.post("/api/otp", json={"wa_id": CUSTOMER, "purpose": "login"}, headers=auth) as r:
+                assert r.status == 429
+                assert 1 <= int(r.headers["Retry-After"]) <= 30
+
+            code = await request_and_receive("account_setup", "account_setup_code")
+            for _ in range(5):
+                assert await verify("account_setup", f"{(int(code) + 1) % 10**6:06d}") is False
+            assert await verify("account_setup", code) is False
+
+            async def settled() -> list[OutboxBase]:
+                async with repository.engine.connect() as conn:
+                    rows = await conn.execute(select(OUTBOX).where(OUTBOX.c.kind == "otp"))
+                    return [OutboxBase.model_validate(row._mapping) for row in rows]
+
+            rows = await poll(settled, lambda rows: len(rows) == 2 and all(r.status == "sent" for r in rows))
+            for row in rows:
+                assert row.wamid is not None
+                message = await repository.message_by_wamid(row.wamid)
+                assert message is not None
+                assert message.category == "authentication"
+                for code in codes:
+                    assert code not in json.dumps(row.payload)
+                    assert code not in json.dumps(message.body)
+    finally:
+        await repository.close()
+    logged = logged_values(captured_logs)
+    assert "otp.requested" in logged
+    for code in codes:
+        assert code not in logged

@@ -274,3 +274,61 @@ async def test_two_senders_never_send_twice_and_keep_per_contact_order(
         conv = (await conn.execute(select(CONVERSATION.c.contact_id))).all()
     assert len(out) == 200
     assert sorted(c[0] for c in conv) == sorted(contacts.values())  # one service conversation each
+
+
+def otp_row(cid: int, wa: str, clock: FakeClock, code: str = "482913", **kw: Any) -> NewMessage:
+    """An authentication template carrying `code`, as the OTP service enqueues it."""
+    from bot.message import authentication_message
+
+    payload = authentication_message(wa, "login_code", "en", code)
+    return reply(
+        cid, wa, "", clock, kind="otp", payload=payload, template_name="login_code",
+        template_category="authentication", **kw,
+    )  # fmt: skip
+
+
+async def test_a_sent_code_is_scrubbed_from_the_outbox_and_the_message(
+    repository: Repository, clock: FakeClock
+) -> None:
+    """Once an OTP row is sent, neither its outbox payload nor the recorded message holds the code."""
+    wa = "31600000020"
+    cid = await customer_writes(repository, clock, wa)
+    await repository.enqueue([otp_row(cid, wa, clock), reply(cid, wa, "hello 482913", clock)], clock.now)
+    transport = RecordingTransport()
+    await drain(make_sender(repository, transport, clock))
+    assert "482913" in str(transport.requests[0].json)  # Meta got the code
+    otp, text = await outbox_rows(repository)
+    assert (otp.status, text.status) == ("sent", "sent")
+    assert "482913" not in str(otp.payload)
+    assert "[redacted]" in str(otp.payload)
+    assert "482913" in str(text.payload)  # only secret-carrying kinds are scrubbed
+    assert otp.wamid is not None
+    message = await repository.message_by_wamid(otp.wamid)
+    assert message is not None
+    assert message.template_name == "login_code"
+    assert "482913" not in str(message.body)
+
+
+async def test_a_failed_code_is_scrubbed_from_the_outbox(repository: Repository, clock: FakeClock) -> None:
+    """An OTP row that fails for good loses its code too."""
+    wa = "31600000021"
+    cid = await customer_writes(repository, clock, wa)
+    await repository.enqueue([otp_row(cid, wa, clock)], clock.now)
+    await drain(make_sender(repository, RecordingTransport([meta_error(131026)]), clock))
+    [row] = await outbox_rows(repository)
+    assert row.status == "failed"
+    assert "482913" not in str(row.payload)
+
+
+async def test_a_code_whose_lease_expired_is_scrubbed(repository: Repository, clock: FakeClock) -> None:
+    """The reaper expires an abandoned OTP row and removes its code from the payload."""
+    wa = "31600000022"
+    cid = await customer_writes(repository, clock, wa)
+    await repository.enqueue([otp_row(cid, wa, clock)], clock.now)
+    await repository.claim_due(owner="dead", now=clock.now, lease=timedelta(seconds=30), limit=10)
+    clock.advance(seconds=31)
+    assert await repository.reap_expired_leases(clock.now) == {"expired": 1}
+    [row] = await outbox_rows(repository)
+    assert row.status == "expired"
+    assert "482913" not in str(row.payload)
+    assert row.payload["template"]["name"] == "login_code"
