@@ -131,6 +131,15 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_send(args: argparse.Namespace) -> int:
+    """Drain a full outbox through the real sender into a Graph API stand-in; print figures as JSON."""
+    from bot.bench_send import run_send_bench
+
+    configure_logging(level="warning", fmt="json")
+    print(asyncio.run(run_send_bench(args)))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot", description="WhatsApp Business conversation service")
     parser.add_argument("--env-file", default=".env", help="settings file read besides the environment")
@@ -166,6 +175,11 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--warmup", type=int, default=500)
     w.add_argument("--kind", choices=["text", "status", "mixed"], default="text")
     w.set_defaults(run=bench)
+    s = b.add_parser("send", help="outbound sends per second through the sender, busiest one-second window")
+    s.add_argument("--messages", type=int, default=20000)
+    s.add_argument("--rate", type=int, default=1000, help="the sender's throughput limit (messages per second)")
+    s.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
+    s.set_defaults(run=bench_send)
     return parser
 
 

@@ -67,6 +67,17 @@ def _wa_id(value: str | None) -> str | None:
     return value
 
 
+def valid_wa_id(value: object, name: str = "wa_id") -> str:
+    """A WhatsApp number given as text; anything else is a `ValidationError` naming the field."""
+    if value is None:
+        raise ValidationError(f"{name} is required")
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be given as a string of 6 to 15 digits")
+    checked = _wa_id(value)
+    assert checked is not None
+    return checked
+
+
 def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     return {"items": items, "next_before": items[-1]["id"] if len(items) == limit else None}
 

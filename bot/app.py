@@ -9,8 +9,9 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import structlog
@@ -23,6 +24,8 @@ from bot.dispatcher import Acknowledger, Dispatcher, Handler
 from bot.errors import BotError, ConfigError, NotFound, OTPRefused, PolicyError, StorageUnavailable, ValidationError
 from bot.ingest import Ingestor
 from bot.metrics import Metrics
+from bot.notification_api import setup_notification_api
+from bot.notifications import NotificationService
 from bot.otp_service import OtpService
 from bot.sender import Sender
 from bot.settings import Settings
@@ -74,6 +77,7 @@ def create_app(
     if "web" in roles:
         setup_webhook(app)
         setup_api(app)
+        setup_notification_api(app)
         if settings.sandbox:
             from bot.sandbox import setup_sandbox
 
@@ -139,6 +143,14 @@ def _workers(handler: Handler, roles: set[str]) -> Callable[[web.Application], A
         app[keys.SENDER], app[keys.DISPATCHER] = sender, dispatcher
         app[keys.OTP] = OtpService(
             repository, app[keys.TEMPLATES], app[keys.SETTINGS].secret_key, clock, on_enqueued=sender.wake
+        )
+        app[keys.NOTIFICATIONS] = NotificationService(
+            repository,
+            app[keys.TEMPLATES],
+            ZoneInfo(app[keys.SETTINGS].business_timezone),
+            clock,
+            reminder_lead=timedelta(hours=app[keys.SETTINGS].reminder_lead_hours),
+            on_enqueued=sender.wake,
         )
         app[keys.INGESTOR].on_stored = dispatcher.wake
         tasks = []

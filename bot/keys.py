@@ -11,6 +11,7 @@ from bot.cloudapi import CloudAPIClient
 from bot.dispatcher import Dispatcher
 from bot.ingest import Ingestor
 from bot.metrics import Metrics
+from bot.notifications import NotificationService
 from bot.otp_service import OtpService
 from bot.sender import Sender
 from bot.settings import Settings
@@ -27,3 +28,4 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 SENDER = web.AppKey("sender", Sender)
 TEMPLATES = web.AppKey("templates", TemplateLibrary)
 OTP = web.AppKey("otp", OtpService)
+NOTIFICATIONS = web.AppKey("notifications", NotificationService)

@@ -43,6 +43,7 @@ class _Environment(BaseSettings):
     api_version: str = Field("v25.0", alias="WHATSAPP_API_VERSION")
     throughput: int = Field(80, alias="BOT_THROUGHPUT", ge=1, le=1000)
     business_timezone: str = Field("UTC", alias="BOT_TIMEZONE")
+    reminder_lead_hours: float = Field(24.0, alias="BOT_REMINDER_LEAD_HOURS", gt=0, le=24 * 30)
     log_level: str = Field("info", alias="BOT_LOG_LEVEL")
     log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
 
@@ -76,6 +77,7 @@ class Settings:
     api_version: str
     throughput: int = 80
     business_timezone: str = "UTC"
+    reminder_lead_hours: float = 24.0  # how long before an appointment its reminder goes out
     log_level: str = "info"
     log_format: str = "auto"
     generated_admin_token: bool = False
@@ -164,6 +166,7 @@ def _resolve(env: _Environment) -> Settings:
         api_version=env.api_version,
         throughput=env.throughput,
         business_timezone=env.business_timezone,
+        reminder_lead_hours=env.reminder_lead_hours,
         log_level=env.log_level,
         log_format=env.log_format,
     )

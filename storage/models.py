@@ -239,6 +239,74 @@ class OtpChallenge(OtpChallengeBase, table=True):
     __table_args__ = (Index("ix_otp_challenge_lookup", "wa_id", "purpose", "created_at"),)
 
 
+class OrderBase(SQLModel):
+    """A customer's order as the business reports it; its status changes send utility templates.
+
+    Amounts are decimal text (``"84.90"``), so neither floats nor a driver's rounding ever touch money.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True, max_length=64)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    status: str = Field(default="placed", max_length=16)  # placed|confirmed|shipped|delayed|delivered|cancelled
+    items: list[Any] | None = _json()
+    total: str | None = Field(default=None, max_length=32)
+    currency: str | None = Field(default=None, max_length=3)
+    delivery_start: datetime | None = _when()
+    delivery_end: datetime | None = _when()
+    tracking_number: str | None = Field(default=None, max_length=128)
+    delay_reason: str | None = Field(default=None, max_length=255)
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
+class Order(OrderBase, table=True):
+    """The `business_order` table (``order`` is an SQL keyword); reads return `OrderBase`."""
+
+    __tablename__ = "business_order"
+
+
+class AppointmentBase(SQLModel):
+    """A booked appointment; it schedules its reminder, and a reschedule moves it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    service: str = Field(max_length=255)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    duration_minutes: int = 30
+    status: str = Field(default="booked", max_length=16)  # booked | cancelled
+    location: str = Field(max_length=255)
+    revision: int = 0  # bumped by each reschedule; keys the messages a reschedule sends
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
+class Appointment(AppointmentBase, table=True):
+    """The `appointment` table; reads return `AppointmentBase`."""
+
+    __tablename__ = "appointment"
+
+
+class AccountBase(SQLModel):
+    """A customer's account balance and the low-balance alert's state (decimal text amounts)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", unique=True)
+    name: str = Field(default="account", max_length=128)
+    balance: str = Field(max_length=32)
+    currency: str = Field(max_length=3)
+    low_threshold: str | None = Field(default=None, max_length=32)
+    low_alerted: bool = False  # an alert went out for the current dip below the threshold
+    low_alerts: int = 0  # how many crossings were alerted; numbers each alert's idempotency key
+    updated_at: datetime = _now()
+
+
+class Account(AccountBase, table=True):
+    """The `account` table; reads return `AccountBase`."""
+
+    __tablename__ = "account"
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a model, for the set-based statements the hot paths use."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
@@ -253,3 +321,6 @@ WEBHOOK_NOTICE = table_of(WebhookNotice)
 SESSION = table_of(Session)
 OUTBOX = table_of(Outbox)
 OTP_CHALLENGE = table_of(OtpChallenge)
+ORDER = table_of(Order)
+APPOINTMENT = table_of(Appointment)
+ACCOUNT = table_of(Account)
