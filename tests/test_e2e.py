@@ -221,3 +221,49 @@ async def test_a_one_time_code_reaches_the_customer_verifies_once_and_stays_secr
     assert "otp.requested" in logged
     for code in codes:
         assert code not in logged
+
+
+async def test_an_order_shipped_reaches_the_customer_as_a_utility_template(service: str) -> None:
+    """PATCH an order to shipped: the chat shows shipping_window with the order's values, in a utility conversation."""
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with aiohttp.ClientSession(service) as http:
+        assert (
+            await http.post(f"/sandbox/users/{CUSTOMER}/messages", json={"text": "hi", "name": "Ana"})
+        ).status == 200
+
+        async def chat() -> list[dict[str, Any]]:
+            async with http.get(f"/sandbox/users/{CUSTOMER}/messages") as r:
+                return list((await r.json())["items"])
+
+        await poll(chat, lambda items: any(i["direction"] == "out" for i in items))
+        order = {"number": "10482", "wa_id": CUSTOMER, "total": "84.90", "currency": "EUR"}
+        async with http.post("/api/orders", json=order, headers=auth) as r:
+            assert r.status == 201
+        shipped = {
+            "status": "shipped",
+            "delivery_start": "2026-04-17T10:00:00+00:00",
+            "delivery_end": "2026-04-17T14:00:00+00:00",
+            "tracking_number": "PX39281DE",
+        }
+        async with http.patch("/api/orders/10482", json=shipped, headers=auth) as r:
+            assert r.status == 200
+            assert (await r.json())["notification"]["key"] == "order:10482:shipped"
+
+        def shipping(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [i for i in items if (i["template"] or {}).get("name") == "shipping_window"]
+
+        [message] = shipping(await poll(chat, lambda items: bool(shipping(items))))
+        assert message["template"]["category"] == "utility"
+        assert message["template"]["parameters"] == ["Ana", "10482", "Friday 17 April", "10:00", "14:00"]
+        [button] = [c for c in message["template"]["components"] if c["type"] == "button"]
+        assert button["parameters"] == [{"type": "text", "text": "PX39281DE"}]
+
+        async def conversations() -> list[dict[str, Any]]:
+            async with http.get("/api/conversations", params={"wa_id": CUSTOMER}, headers=auth) as r:
+                return list((await r.json())["items"])
+
+        found = await poll(conversations, lambda cs: any(c["category"] == "utility" for c in cs))
+        assert sorted((c["category"], c["origin"]) for c in found) == [
+            ("service", "user_initiated"),
+            ("utility", "business_initiated"),
+        ]

@@ -1,0 +1,309 @@
+"""The business-data routes of the admin API: orders, appointments, accounts and utility notifications.
+
+Bodies are read into `bot.notifications`' values here, with a 400 naming the field for anything wrong;
+the service does the rest. Bearer auth is the admin API's middleware, as for every /api route.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from bot import keys
+from bot.api import json_response, valid_wa_id
+from bot.errors import BotError, ValidationError
+from bot.notification_rules import ORDER_STATUSES
+from bot.notifications import (
+    AppointmentChange,
+    BalanceUpdate,
+    Customer,
+    NotificationRequest,
+    OrderChange,
+    Queued,
+)
+from storage.models import AccountBase, AppointmentBase, OrderBase
+
+MAX_BATCH = 1000
+_MAX_TEXT = 255
+
+
+# -- reading bodies ------------------------------------------------------------------------------------
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ValidationError("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = False, max_length: int = _MAX_TEXT) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ValidationError(f"{name} is required")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{name} must be non-empty text")
+    if len(value) > max_length or "\n" in value or "\t" in value:
+        raise ValidationError(f"{name} must be one line of at most {max_length} characters")
+    return value.strip()
+
+
+def _required(body: dict[str, Any], name: str, max_length: int = _MAX_TEXT) -> str:
+    value = _text(body, name, required=True, max_length=max_length)
+    assert value is not None
+    return value
+
+
+def _time(body: dict[str, Any], name: str) -> datetime | None:
+    """An ISO 8601 time with its UTC offset, as UTC; a time without an offset would be a guess."""
+    value = body.get(name)
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ValidationError(f"{name} must be an ISO 8601 time with a UTC offset, e.g. 2026-04-14T09:30:00+01:00")
+    return parsed.astimezone(UTC)
+
+
+def _amount(body: dict[str, Any], name: str) -> str | None:
+    """A money amount given as decimal text or a number, kept as decimal text with two places."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValidationError(f'{name} must be an amount such as "84.90"')
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValidationError(f'{name} must be an amount such as "84.90"') from None
+    if not amount.is_finite() or abs(amount) >= Decimal(10) ** 12:
+        raise ValidationError(f"{name} must be a finite amount below 10^12")
+    return f"{amount.quantize(Decimal('0.01'))}"
+
+
+def _currency(body: dict[str, Any]) -> str | None:
+    value = body.get("currency")
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 3 or not value.isalpha():
+        raise ValidationError("currency must be an ISO 4217 code such as EUR")
+    return value.upper()
+
+
+def _customer(body: dict[str, Any], wa_id: Any = None) -> Customer:
+    return Customer(valid_wa_id(body.get("wa_id") if wa_id is None else wa_id), _text(body, "name", max_length=128))
+
+
+def _order_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The order fields present in `body`, read and checked; absent ones are left out."""
+    fields: dict[str, Any] = {
+        "total": _amount(body, "total"),
+        "currency": _currency(body),
+        "delivery_start": _time(body, "delivery_start"),
+        "delivery_end": _time(body, "delivery_end"),
+        "tracking_number": _text(body, "tracking_number", max_length=128),
+        "delay_reason": _text(body, "reason"),
+    }
+    if "items" in body and not isinstance(body["items"], list):
+        raise ValidationError("items must be a list")
+    fields["items"] = body.get("items")
+    start, end = fields["delivery_start"], fields["delivery_end"]
+    if start and end and end <= start:
+        raise ValidationError("delivery_end must be after delivery_start")
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _status(body: dict[str, Any]) -> str | None:
+    status = body.get("status")
+    if status is not None and status not in ORDER_STATUSES:
+        raise ValidationError(f"status {status!r} is not one of {', '.join(ORDER_STATUSES)}")
+    return status
+
+
+def _queued(queued: Queued | None) -> dict[str, Any] | None:
+    return queued.as_dict() if queued else None
+
+
+def _order(order: OrderBase) -> dict[str, Any]:
+    return order.model_dump(exclude={"id", "contact_id"})
+
+
+def _appointment(appointment: AppointmentBase) -> dict[str, Any]:
+    return appointment.model_dump(exclude={"contact_id"})
+
+
+def _account(account: AccountBase, wa_id: str) -> dict[str, Any]:
+    return {"wa_id": wa_id, **account.model_dump(exclude={"id", "contact_id", "low_alerts"})}
+
+
+# -- orders --------------------------------------------------------------------------------------------
+
+
+async def create_order(request: web.Request) -> web.Response:
+    """Store an order; a repeat of an order number already stored answers it unchanged (200)."""
+    body = await _body(request)
+    customer = _customer(body)
+    order = OrderBase(number=_required(body, "number", 64), contact_id=0, status=_status(body) or "placed")
+    order = order.model_copy(update=_order_fields(body))
+    stored, queued, created = await request.app[keys.NOTIFICATIONS].create_order(customer, order)
+    return json_response({"order": _order(stored), "notification": _queued(queued)}, 201 if created else 200)
+
+
+async def change_order(request: web.Request) -> web.Response:
+    body = await _body(request)
+    change = OrderChange(status=_status(body), fields=_order_fields(body))
+    if change.status is None and not change.fields:
+        raise ValidationError("give a status and/or order fields to change")
+    order, queued = await request.app[keys.NOTIFICATIONS].change_order(request.match_info["number"], change)
+    return json_response({"order": _order(order), "notification": _queued(queued)})
+
+
+# -- appointments --------------------------------------------------------------------------------------
+
+
+def _duration(body: dict[str, Any]) -> int | None:
+    value = body.get("duration_minutes")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 24 * 60:
+        raise ValidationError("duration_minutes must be a whole number from 1 to 1440")
+    return value
+
+
+async def book_appointment(request: web.Request) -> web.Response:
+    body = await _body(request)
+    customer = _customer(body)
+    starts_at = _time(body, "starts_at")
+    if starts_at is None:
+        raise ValidationError("starts_at is required")
+    appointment = AppointmentBase(
+        contact_id=0,
+        service=_required(body, "service"),
+        starts_at=starts_at,
+        duration_minutes=_duration(body) or 30,
+        location=_required(body, "location"),
+    )
+    stored, reminder = await request.app[keys.NOTIFICATIONS].book(customer, appointment)
+    return json_response({"appointment": _appointment(stored), "reminder": _queued(reminder)}, 201)
+
+
+async def change_appointment(request: web.Request) -> web.Response:
+    try:
+        appointment_id = int(request.match_info["id"])
+    except ValueError:
+        raise ValidationError("the appointment id must be a whole number") from None
+    body = await _body(request)
+    status = body.get("status")
+    if status not in (None, "booked", "cancelled"):
+        raise ValidationError("status must be booked or cancelled")
+    change = AppointmentChange(
+        starts_at=_time(body, "starts_at"),
+        service=_text(body, "service"),
+        location=_text(body, "location"),
+        duration_minutes=_duration(body),
+        cancel=status == "cancelled",
+    )
+    if change == AppointmentChange() and status is None:
+        raise ValidationError("give starts_at, service, location, duration_minutes or status to change")
+    appointment, queued = await request.app[keys.NOTIFICATIONS].change_appointment(appointment_id, change)
+    return json_response({"appointment": _appointment(appointment), "notifications": [q.as_dict() for q in queued]})
+
+
+async def list_appointments(request: web.Request) -> web.Response:
+    wa_id = valid_wa_id(request.query.get("wa_id"))
+    appointments = await request.app[keys.NOTIFICATIONS].appointments(wa_id)
+    return json_response({"items": [_appointment(a) for a in appointments]})
+
+
+# -- accounts ------------------------------------------------------------------------------------------
+
+
+async def put_account(request: web.Request) -> web.Response:
+    body = await _body(request)
+    customer = _customer(body, request.match_info["wa_id"])
+    balance = _amount(body, "balance")
+    if balance is None:
+        raise ValidationError("balance is required")
+    change = BalanceUpdate(
+        balance=balance,
+        currency=_currency(body),
+        account_name=_text(body, "account_name", max_length=128),
+        low_threshold=_amount(body, "low_threshold"),
+        set_threshold="low_threshold" in body,
+    )
+    account, queued = await request.app[keys.NOTIFICATIONS].set_balance(customer, change)
+    return json_response({"account": _account(account, customer.wa_id), "notification": _queued(queued)})
+
+
+# -- notifications -------------------------------------------------------------------------------------
+
+
+def _parameters(body: dict[str, Any]) -> dict[str, str]:
+    value = body.get("parameters", {})
+    if not isinstance(value, dict):
+        raise ValidationError("parameters must be an object of variable names to values")
+    for name, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise ValidationError(f"parameter {name!r} must be text or a number")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValidationError(f"parameter {name!r} must be a finite number")
+    return {name: str(item) for name, item in value.items()}
+
+
+def _notification(body: Any) -> NotificationRequest:
+    if not isinstance(body, dict):
+        raise ValidationError("each notification must be a JSON object")
+    return NotificationRequest(
+        wa_id=valid_wa_id(body.get("wa_id")),
+        template=_required(body, "template", 512),
+        parameters=_parameters(body),
+        send_at=_time(body, "send_at"),
+        idempotency_key=_text(body, "idempotency_key", max_length=128),
+        language=_text(body, "language", max_length=16),
+    )
+
+
+async def post_notifications(request: web.Request) -> web.Response:
+    """One notification (`202`), or `{"items": [...]}` answered item by item (`200`), each queued on its own."""
+    body = await _body(request)
+    service = request.app[keys.NOTIFICATIONS]
+    if "items" not in body:
+        queued = await service.notify(_notification(body))
+        return json_response({"notification": queued.as_dict()}, 202)
+    items = body["items"]
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise ValidationError(f"items must be a list of 1 to {MAX_BATCH} notifications")
+    results = []
+    for index, item in enumerate(items):
+        try:
+            queued = await service.notify(_notification(item))
+        except BotError as exc:
+            if not isinstance(exc, ValidationError) and exc.code != "not_found":
+                raise
+            results.append({"index": index, "status": "error", "error": {"code": exc.code, "message": exc.message}})
+            continue
+        status = "queued" if queued.queued else "duplicate"
+        results.append({"index": index, "status": status, "notification": queued.as_dict()})
+    return json_response({"items": results})
+
+
+def setup_notification_api(app: web.Application) -> None:
+    app.router.add_post("/api/orders", create_order)
+    app.router.add_patch("/api/orders/{number}", change_order)
+    app.router.add_post("/api/appointments", book_appointment)
+    app.router.add_get("/api/appointments", list_appointments)
+    app.router.add_patch("/api/appointments/{id}", change_appointment)
+    app.router.add_put("/api/accounts/{wa_id}", put_account)
+    app.router.add_post("/api/notifications", post_notifications)

@@ -1,0 +1,137 @@
+"""The pure core of utility notifications: which template a change sends, with which values, and when.
+
+No I/O and no clock of its own: `bot.notifications` loads the rows, asks these functions, and writes.
+Times are UTC inside and shown to the customer in the business's time zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from bot.errors import ValidationError
+from storage.models import AccountBase, AppointmentBase, OrderBase
+
+ORDER_STATUSES = ("placed", "confirmed", "shipped", "delayed", "delivered", "cancelled")
+# The utility template each order status sends. Delivered and cancelled send nothing: no approved
+# template says so, and a made-up one would need Meta's approval first (add it here once it has one).
+ORDER_TEMPLATES = {"confirmed": "order_confirmation", "shipped": "shipping_window", "delayed": "order_delayed"}
+# What each of those templates needs from the order, by the field a caller sets.
+ORDER_NEEDS = {
+    "confirmed": ("total", "currency", "delivery_start"),
+    "shipped": ("delivery_start", "delivery_end", "tracking_number"),
+    "delayed": ("delivery_start", "delay_reason"),
+}
+DEFAULT_NAME = "there"  # "Hi there," when the business never learnt the customer's name
+_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "BRL": "R$", "INR": "₹", "JPY": "¥"}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One utility message to queue: the template, its values, its idempotency key and when it is due."""
+
+    template: str
+    values: dict[str, str]
+    key: str
+    due_at: datetime
+
+
+def show_date(when: datetime, zone: ZoneInfo) -> str:
+    """A date as the customer reads it, in the business's time zone: ``Tuesday 14 April``."""
+    local = when.astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B}"
+
+
+def show_time(when: datetime, zone: ZoneInfo) -> str:
+    """A time of day in the business's time zone, 24-hour: ``09:30``."""
+    return f"{when.astimezone(zone):%H:%M}"
+
+
+def show_amount(amount: str, currency: str) -> str:
+    """An amount with its currency's symbol where one is well known (``€84.90``), else its code."""
+    value = f"{Decimal(amount):,.2f}"
+    symbol = _SYMBOLS.get(currency.upper())
+    return f"{symbol}{value}" if symbol else f"{value} {currency.upper()}"
+
+
+def order_notice(order: OrderBase, customer_name: str, zone: ZoneInfo, now: datetime) -> Notice | None:
+    """The template the order's current status sends, or None when that status sends nothing.
+
+    The key is ``order:{number}:{status}``, so repeating a status change queues nothing new.
+    """
+    name = ORDER_TEMPLATES.get(order.status)
+    if name is None:
+        return None
+    missing = [field for field in ORDER_NEEDS[order.status] if getattr(order, field) is None]
+    if missing:
+        raise ValidationError(f"a {order.status} order needs {', '.join(missing)} for its {name} message")
+    values = {"order_number": order.number, "customer_name": customer_name}
+    start = order.delivery_start
+    assert start is not None  # every status that sends needs it
+    if order.status == "confirmed":
+        assert order.total is not None
+        assert order.currency is not None
+        values |= {"total": show_amount(order.total, order.currency), "delivery_date": show_date(start, zone)}
+    elif order.status == "shipped":
+        assert order.delivery_end is not None
+        assert order.tracking_number is not None
+        values |= {
+            "delivery_date": show_date(start, zone),
+            "window_start": show_time(start, zone),
+            "window_end": show_time(order.delivery_end, zone),
+            "tracking_number": order.tracking_number,
+        }
+    else:
+        assert order.delay_reason is not None
+        values |= {"new_delivery_date": show_date(start, zone), "reason": order.delay_reason}
+    return Notice(name, values, f"order:{order.number}:{order.status}", now)
+
+
+def appointment_values(appointment: AppointmentBase, customer_name: str, zone: ZoneInfo) -> dict[str, str]:
+    """The values of both appointment templates (reminder and update): who, what, when and where."""
+    return {
+        "customer_name": customer_name,
+        "service": appointment.service,
+        "date": show_date(appointment.starts_at, zone),
+        "time": show_time(appointment.starts_at, zone),
+        "location": appointment.location,
+    }
+
+
+def reminder_due(starts_at: datetime, lead: timedelta, now: datetime) -> datetime | None:
+    """When the reminder goes: `lead` before the start, at once if that is past, never once it has started."""
+    if starts_at <= now:
+        return None
+    return max(starts_at - lead, now)
+
+
+def reminder_key(appointment_id: int, revision: int) -> str:
+    """``appointment:{id}:reminder``; a reminder re-sent after a reschedule gets the revision appended."""
+    base = f"appointment:{appointment_id}:reminder"
+    return base if revision == 0 else f"{base}:{revision}"
+
+
+@dataclass(frozen=True)
+class BalanceCheck:
+    """What a new balance means for the low-balance alert: send one now, and the alert's new state."""
+
+    alert: bool
+    alerted: bool
+
+
+def check_balance(balance: str, threshold: str | None, *, alerted: bool) -> BalanceCheck:
+    """Alert once when the balance goes below the threshold; going back to it or above re-arms the alert."""
+    low = threshold is not None and Decimal(balance) < Decimal(threshold)
+    return BalanceCheck(alert=low and not alerted, alerted=low)
+
+
+def balance_values(account: AccountBase, customer_name: str) -> dict[str, str]:
+    assert account.low_threshold is not None
+    return {
+        "customer_name": customer_name,
+        "account_name": account.name,
+        "balance": show_amount(account.balance, account.currency),
+        "threshold": show_amount(account.low_threshold, account.currency),
+    }

@@ -1,0 +1,373 @@
+"""Utility notifications at the I/O edge: business data changes in, utility outbox rows out.
+
+`bot.notification_rules` decides what a change sends; this module loads and stores the business rows
+and queues the messages in the same transaction, each under an idempotency key, so repeating a call is
+harmless. The sender applies the category rules at send time (a utility template opens or joins a
+utility conversation) and honours each row's due time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot import notification_rules as rules
+from bot.errors import NotFound, ValidationError
+from bot.templates import MessageTemplate, TemplateLibrary, to_cloud_api
+from storage import business
+from storage.models import AccountBase, AppointmentBase, ContactBase, OrderBase
+from storage.outbox import NewMessage, enqueue
+from storage.repository import Repository
+
+log = structlog.get_logger("bot.notifications")
+
+DEFAULT_REMINDER_LEAD = timedelta(hours=24)
+_ORDER_FIELDS = ("items", "total", "currency", "delivery_start", "delivery_end", "tracking_number", "delay_reason")
+_SHOWN = ("starts_at", "service", "location")  # what the customer reads: changing one is a reschedule
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A utility message a call asked for: which template, under which key, due when, and whether it is new."""
+
+    template: str
+    key: str
+    due_at: datetime
+    queued: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"template": self.template, "key": self.key, "due_at": self.due_at, "queued": self.queued}
+
+
+@dataclass(frozen=True)
+class Customer:
+    """Who a call is about: the number, and a name to greet them by when the business knows it."""
+
+    wa_id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """A status and/or order fields to set; only the fields given change."""
+
+    status: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AppointmentChange:
+    """A reschedule (new time, place or service) or a cancellation."""
+
+    starts_at: datetime | None = None
+    service: str | None = None
+    location: str | None = None
+    duration_minutes: int | None = None
+    cancel: bool = False
+
+
+@dataclass(frozen=True)
+class BalanceUpdate:
+    """A new balance; the threshold, currency and account name change only when given."""
+
+    balance: str
+    currency: str | None = None
+    account_name: str | None = None
+    low_threshold: str | None = None
+    set_threshold: bool = False
+
+
+@dataclass(frozen=True)
+class NotificationRequest:
+    """Any utility template to one contact, now or at `send_at`."""
+
+    wa_id: str
+    template: str
+    parameters: Mapping[str, str]
+    send_at: datetime | None = None
+    idempotency_key: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class NotificationService:
+    """Turns order, appointment and balance changes into utility messages; `on_enqueued` wakes the sender."""
+
+    repository: Repository
+    library: TemplateLibrary
+    zone: ZoneInfo
+    clock: Callable[[], datetime]
+    reminder_lead: timedelta = DEFAULT_REMINDER_LEAD
+    on_enqueued: Callable[[], None] = lambda: None
+
+    # -- orders ------------------------------------------------------------------------------------
+
+    async def create_order(self, customer: Customer, order: OrderBase) -> tuple[OrderBase, Queued | None, bool]:
+        """Store a new order (its contact created if missing); a repeat of the same number changes nothing.
+
+        Answers the order, the message its status sent (if any) and whether it was created now.
+        """
+        now = self.clock()
+        async with self.repository.transaction() as conn:
+            contact = await self._contact(conn, customer, now)
+            existing = await business.order_by_number(conn, order.number)
+            if existing is not None:
+                if existing.contact_id != contact.id:
+                    raise ValidationError(f"order {order.number} belongs to another contact")
+                return existing, None, False
+            stored = await business.add_order(
+                conn, order.model_copy(update={"contact_id": contact.id, "created_at": now, "updated_at": now})
+            )
+            queued = await self._order_notice(conn, contact, stored, now)
+        log.info("order.created", number=stored.number, status=stored.status)
+        self._woken(queued)
+        return stored, queued, True
+
+    async def change_order(self, number: str, change: OrderChange) -> tuple[OrderBase, Queued | None]:
+        """Set an order's fields and status; a status that has a template sends it once (`order:{n}:{status}`)."""
+        if change.status is not None and change.status not in rules.ORDER_STATUSES:
+            raise ValidationError(f"status {change.status!r} is not one of {', '.join(rules.ORDER_STATUSES)}")
+        now = self.clock()
+        async with self.repository.transaction() as conn:
+            order = await business.order_by_number(conn, number, for_update=True)
+            if order is None:
+                raise NotFound(f"no order {number}")
+            updates = {k: v for k, v in change.fields.items() if k in _ORDER_FIELDS}
+            if change.status is not None:
+                updates["status"] = change.status
+            order = await business.update_order(conn, _id(order), {**updates, "updated_at": now})
+            queued = None
+            if change.status is not None:
+                contact = await business.contact_by_id(conn, order.contact_id)
+                queued = await self._order_notice(conn, contact, order, now)
+        log.info("order.changed", number=number, status=order.status, queued=bool(queued and queued.queued))
+        self._woken(queued)
+        return order, queued
+
+    async def _order_notice(
+        self, conn: AsyncConnection, contact: ContactBase, order: OrderBase, now: datetime
+    ) -> Queued | None:
+        notice = rules.order_notice(order, _greeting(contact), self.zone, now)
+        return await self._queue(conn, contact, notice) if notice else None
+
+    # -- appointments ------------------------------------------------------------------------------
+
+    async def book(self, customer: Customer, appointment: AppointmentBase) -> tuple[AppointmentBase, Queued | None]:
+        """Book an appointment and queue its reminder `reminder_lead` before it (none once it has begun)."""
+        now = self.clock()
+        async with self.repository.transaction() as conn:
+            contact = await self._contact(conn, customer, now)
+            stored = await business.add_appointment(
+                conn, appointment.model_copy(update={"contact_id": contact.id, "created_at": now, "updated_at": now})
+            )
+            due = rules.reminder_due(stored.starts_at, self.reminder_lead, now)
+            queued = None
+            if due is not None:
+                values = rules.appointment_values(stored, _greeting(contact), self.zone)
+                key = rules.reminder_key(_id(stored), 0)
+                queued = await self._queue(conn, contact, rules.Notice("appointment_reminder", values, key, due))
+        log.info("appointment.booked", appointment_id=stored.id, reminder_due=due)
+        self._woken(queued)
+        return stored, queued
+
+    async def change_appointment(
+        self, appointment_id: int, change: AppointmentChange
+    ) -> tuple[AppointmentBase, list[Queued]]:
+        """Reschedule (the reminder moves and `appointment_update` goes out) or cancel (the reminder is cancelled)."""
+        now = self.clock()
+        async with self.repository.transaction() as conn:
+            appointment = await business.appointment_by_id(conn, appointment_id, for_update=True)
+            if appointment is None:
+                raise NotFound(f"no appointment {appointment_id}")
+            if change.cancel:
+                return await self._cancel(conn, appointment, now), []
+            if appointment.status == "cancelled":
+                raise ValidationError(f"appointment {appointment_id} is cancelled; book a new one")
+            updates = {
+                name: value
+                for name in (*_SHOWN, "duration_minutes")
+                if (value := getattr(change, name)) is not None and value != getattr(appointment, name)
+            }
+            if not updates:
+                return appointment, []
+            if "starts_at" in updates and updates["starts_at"] <= now:
+                raise ValidationError("starts_at must be in the future to reschedule to it")
+            rescheduled = any(name in updates for name in _SHOWN)
+            revision = appointment.revision + 1 if rescheduled else appointment.revision
+            appointment = await business.update_appointment(
+                conn, appointment_id, {**updates, "revision": revision, "updated_at": now}
+            )
+            queued = await self._rescheduled(conn, appointment, now) if rescheduled else []
+        log.info("appointment.changed", appointment_id=appointment_id, revision=appointment.revision)
+        self._woken(*queued)
+        return appointment, queued
+
+    async def _rescheduled(self, conn: AsyncConnection, appointment: AppointmentBase, now: datetime) -> list[Queued]:
+        """Tell the customer the new time at once and move the reminder to it.
+
+        Inside the reminder's lead time the update already reminds them, so the queued reminder is
+        cancelled rather than sent alongside it. A reminder that already went out is followed by a new
+        one keyed with the revision.
+        """
+        contact = await business.contact_by_id(conn, appointment.contact_id)
+        values = rules.appointment_values(appointment, _greeting(contact), self.zone)
+        appointment_id = _id(appointment)
+        update_key = f"appointment:{appointment_id}:update:{appointment.revision}"
+        queued = [await self._queue(conn, contact, rules.Notice("appointment_update", values, update_key, now))]
+        keys = [rules.reminder_key(appointment_id, r) for r in range(appointment.revision + 1)]
+        due = rules.reminder_due(appointment.starts_at, self.reminder_lead, now)
+        if due is None or due <= now:
+            await business.cancel_queued(conn, keys, now)
+            return queued
+        reminder = rules.Notice("appointment_reminder", values, keys[-1], due)
+        template = self._template(reminder.template)
+        payload = to_cloud_api(template, _wa_id(contact), reminder.values)
+        moved = await business.move_queued(conn, keys, due_at=due, payload=payload, now=now)
+        if moved is not None:
+            return [*queued, Queued(template.name, moved, due, False)]
+        return [*queued, await self._queue(conn, contact, reminder)]
+
+    async def _cancel(self, conn: AsyncConnection, appointment: AppointmentBase, now: datetime) -> AppointmentBase:
+        if appointment.status == "cancelled":
+            return appointment
+        appointment_id = _id(appointment)
+        keys = [rules.reminder_key(appointment_id, r) for r in range(appointment.revision + 1)]
+        await business.cancel_queued(conn, keys, now)
+        log.info("appointment.cancelled", appointment_id=appointment_id)
+        return await business.update_appointment(conn, appointment_id, {"status": "cancelled", "updated_at": now})
+
+    async def appointments(self, wa_id: str) -> list[AppointmentBase]:
+        async with self.repository.engine.connect() as conn:
+            return await business.appointments_for(conn, wa_id)
+
+    # -- accounts ----------------------------------------------------------------------------------
+
+    async def set_balance(self, customer: Customer, change: BalanceUpdate) -> tuple[AccountBase, Queued | None]:
+        """Store a balance; going below the threshold alerts once per crossing (`account:{wa_id}:low:{n}`)."""
+        now = self.clock()
+        async with self.repository.transaction() as conn:
+            contact = await self._contact(conn, customer, now)
+            account = await business.account_for(conn, _id(contact))
+            if account is None:
+                if change.currency is None:
+                    raise ValidationError("currency is required for a new account")
+                account = AccountBase(contact_id=_id(contact), balance=change.balance, currency=change.currency)
+            updates: dict[str, Any] = {"balance": change.balance, "updated_at": now}
+            if change.currency is not None:
+                updates["currency"] = change.currency
+            if change.account_name is not None:
+                updates["name"] = change.account_name
+            if change.set_threshold:
+                updates["low_threshold"] = change.low_threshold
+            account = account.model_copy(update=updates)
+            check = rules.check_balance(account.balance, account.low_threshold, alerted=account.low_alerted)
+            queued = None
+            if check.alert:
+                account = account.model_copy(update={"low_alerts": account.low_alerts + 1})
+                values = rules.balance_values(account, _greeting(contact))
+                key = f"account:{customer.wa_id}:low:{account.low_alerts}"
+                queued = await self._queue(conn, contact, rules.Notice("account_balance_low", values, key, now))
+            account = await business.save_account(conn, account.model_copy(update={"low_alerted": check.alerted}))
+        log.info("account.balance_set", wa_id=customer.wa_id, low=check.alerted, alerted=check.alert)
+        self._woken(queued)
+        return account, queued
+
+    # -- any utility template ----------------------------------------------------------------------
+
+    def utility_template(self, name: str, language: str | None = None) -> MessageTemplate:
+        """The utility template `name`; an unknown one or one of another category is a `ValidationError`."""
+        try:
+            template = self.library.get(name, language)
+        except NotFound:
+            known = sorted({t.name for t in self.library if t.category == "utility"})
+            raise ValidationError(f"no template {name!r}; the utility templates are {', '.join(known)}") from None
+        if template.category != "utility":
+            raise ValidationError(f"template {name!r} is {template.category}, not utility")
+        return template
+
+    async def notify(self, request: NotificationRequest) -> Queued:
+        """Queue one utility template; without a caller's key, identical content is queued once."""
+        template = self.utility_template(request.template, request.language)
+        missing = [name for name in template.variables if name not in request.parameters]
+        if missing:
+            raise ValidationError(f"parameters lack {', '.join(missing)} for template {template.name!r}")
+        now = self.clock()
+        due = max(request.send_at, now) if request.send_at else now
+        key = f"notification:{request.idempotency_key or _digest(request)}"
+        async with self.repository.transaction() as conn:
+            contact = await self._contact(conn, Customer(request.wa_id), now)
+            notice = rules.Notice(template.name, dict(request.parameters), key, due)
+            queued = await self._queue(conn, contact, notice, template)
+        log.info("notification.requested", template=template.name, wa_id=request.wa_id, queued=queued.queued)
+        self._woken(queued)
+        return queued
+
+    # -- shared ------------------------------------------------------------------------------------
+
+    def _template(self, name: str) -> MessageTemplate:
+        return self.library.get(name)
+
+    async def _contact(self, conn: AsyncConnection, customer: Customer, now: datetime) -> ContactBase:
+        contact_id = await business.ensure_contact(conn, customer.wa_id, now)
+        if customer.name:
+            await business.name_contact(conn, contact_id, customer.name, now)
+        return await business.contact_by_id(conn, contact_id)
+
+    async def _queue(
+        self,
+        conn: AsyncConnection,
+        contact: ContactBase,
+        notice: rules.Notice,
+        template: MessageTemplate | None = None,
+    ) -> Queued:
+        template = template or self._template(notice.template)
+        message = NewMessage(
+            kind="utility",
+            contact_id=_id(contact),
+            recipient=_wa_id(contact),
+            payload=to_cloud_api(template, _wa_id(contact), notice.values),
+            due_at=notice.due_at,
+            template_name=template.name,
+            template_category=template.category,
+            idempotency_key=notice.key,
+        )
+        added = await enqueue(conn, [message], self.clock())
+        return Queued(template.name, notice.key, notice.due_at, added == 1)
+
+    def _woken(self, *queued: Queued | None) -> None:
+        if any(q is not None and q.queued and q.due_at <= self.clock() for q in queued):
+            self.on_enqueued()
+
+
+def _greeting(contact: ContactBase) -> str:
+    return contact.name or rules.DEFAULT_NAME
+
+
+def _id(row: ContactBase | OrderBase | AppointmentBase) -> int:
+    assert row.id is not None
+    return row.id
+
+
+def _wa_id(contact: ContactBase) -> str:
+    assert contact.wa_id is not None
+    return contact.wa_id
+
+
+def _digest(request: NotificationRequest) -> str:
+    """A key from the content, so a retried call without a key of its own is still queued once."""
+    content = {
+        "wa_id": request.wa_id,
+        "template": request.template,
+        "language": request.language,
+        "parameters": dict(request.parameters),
+        "send_at": request.send_at.isoformat() if request.send_at else None,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]

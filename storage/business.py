@@ -1,0 +1,164 @@
+"""The business's own data (orders, appointments, accounts) and the queued messages that follow it.
+
+Every function takes the caller's connection, so a data change and the utility message it causes are
+written in one transaction: either both happen or neither does. Reads meant for a change lock the row on
+PostgreSQL (`FOR UPDATE`); SQLite's `BEGIN IMMEDIATE` already serialises writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.models import (
+    ACCOUNT,
+    APPOINTMENT,
+    CONTACT,
+    ORDER,
+    OUTBOX,
+    AccountBase,
+    AppointmentBase,
+    ContactBase,
+    OrderBase,
+)
+from storage.otp import ensure_contact
+
+__all__ = [
+    "account_for",
+    "add_appointment",
+    "add_order",
+    "appointment_by_id",
+    "appointments_for",
+    "cancel_queued",
+    "contact_by_id",
+    "ensure_contact",
+    "move_queued",
+    "name_contact",
+    "order_by_number",
+    "save_account",
+    "update_appointment",
+    "update_order",
+]
+
+
+async def contact_by_id(conn: AsyncConnection, contact_id: int) -> ContactBase:
+    row = (await conn.execute(select(CONTACT).where(CONTACT.c.id == contact_id))).one()
+    return ContactBase.model_validate(row._mapping)
+
+
+async def name_contact(conn: AsyncConnection, contact_id: int, name: str, now: datetime) -> None:
+    """Give a contact a name when none is known; a name the customer's profile gave is kept."""
+    await conn.execute(
+        update(CONTACT).where(CONTACT.c.id == contact_id, CONTACT.c.name.is_(None)).values(name=name, updated_at=now)
+    )
+
+
+# -- orders --------------------------------------------------------------------------------------------
+
+
+async def add_order(conn: AsyncConnection, order: OrderBase) -> OrderBase:
+    """Store a new order; the caller checked that its number is free."""
+    values: dict[str, Any] = order.model_dump(exclude={"id"})
+    row = (await conn.execute(insert(ORDER).values(**values).returning(*ORDER.c))).one()
+    return OrderBase.model_validate(row._mapping)
+
+
+async def order_by_number(conn: AsyncConnection, number: str, *, for_update: bool = False) -> OrderBase | None:
+    stmt = select(ORDER).where(ORDER.c.number == number)
+    row = (await conn.execute(stmt.with_for_update() if for_update else stmt)).first()
+    return OrderBase.model_validate(row._mapping) if row else None
+
+
+async def update_order(conn: AsyncConnection, order_id: int, changes: dict[str, Any]) -> OrderBase:
+    stmt = update(ORDER).where(ORDER.c.id == order_id).values(**changes).returning(*ORDER.c)
+    return OrderBase.model_validate((await conn.execute(stmt)).one()._mapping)
+
+
+# -- appointments --------------------------------------------------------------------------------------
+
+
+async def add_appointment(conn: AsyncConnection, appointment: AppointmentBase) -> AppointmentBase:
+    values: dict[str, Any] = appointment.model_dump(exclude={"id"})
+    row = (await conn.execute(insert(APPOINTMENT).values(**values).returning(*APPOINTMENT.c))).one()
+    return AppointmentBase.model_validate(row._mapping)
+
+
+async def appointment_by_id(
+    conn: AsyncConnection, appointment_id: int, *, for_update: bool = False
+) -> AppointmentBase | None:
+    stmt = select(APPOINTMENT).where(APPOINTMENT.c.id == appointment_id)
+    row = (await conn.execute(stmt.with_for_update() if for_update else stmt)).first()
+    return AppointmentBase.model_validate(row._mapping) if row else None
+
+
+async def update_appointment(conn: AsyncConnection, appointment_id: int, changes: dict[str, Any]) -> AppointmentBase:
+    stmt = update(APPOINTMENT).where(APPOINTMENT.c.id == appointment_id).values(**changes).returning(*APPOINTMENT.c)
+    return AppointmentBase.model_validate((await conn.execute(stmt)).one()._mapping)
+
+
+async def appointments_for(conn: AsyncConnection, wa_id: str) -> list[AppointmentBase]:
+    """The contact's appointments, soonest first."""
+    stmt = (
+        select(APPOINTMENT)
+        .join(CONTACT, CONTACT.c.id == APPOINTMENT.c.contact_id)
+        .where(CONTACT.c.wa_id == wa_id)
+        .order_by(APPOINTMENT.c.starts_at, APPOINTMENT.c.id)
+    )
+    return [AppointmentBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
+
+
+# -- accounts ------------------------------------------------------------------------------------------
+
+
+async def account_for(conn: AsyncConnection, contact_id: int) -> AccountBase | None:
+    stmt = select(ACCOUNT).where(ACCOUNT.c.contact_id == contact_id).with_for_update()
+    row = (await conn.execute(stmt)).first()
+    return AccountBase.model_validate(row._mapping) if row else None
+
+
+async def save_account(conn: AsyncConnection, account: AccountBase) -> AccountBase:
+    """Insert the account, or update it in place when it has an id."""
+    values: dict[str, Any] = account.model_dump(exclude={"id"})
+    if account.id is None:
+        stmt: Any = insert(ACCOUNT).values(**values).returning(*ACCOUNT.c)
+    else:
+        stmt = update(ACCOUNT).where(ACCOUNT.c.id == account.id).values(**values).returning(*ACCOUNT.c)
+    return AccountBase.model_validate((await conn.execute(stmt)).one()._mapping)
+
+
+# -- queued messages -----------------------------------------------------------------------------------
+
+
+async def move_queued(
+    conn: AsyncConnection, keys: Sequence[str], *, due_at: datetime, payload: dict[str, Any], now: datetime
+) -> str | None:
+    """Give the message under one of `keys` that is still queued a new due time and body; answers its key.
+
+    None when none is queued: it already left, or never was.
+    """
+    stmt = (
+        update(OUTBOX)
+        .where(OUTBOX.c.idempotency_key.in_(keys), OUTBOX.c.status == "queued")
+        .values(due_at=due_at, payload=payload, updated_at=now)
+        .returning(OUTBOX.c.idempotency_key)
+    )
+    key = (await conn.execute(stmt)).scalar()
+    return None if key is None else str(key)
+
+
+async def cancel_queued(conn: AsyncConnection, keys: Sequence[str], now: datetime) -> bool:
+    """Mark the messages under `keys` that are still queued `cancelled`, so no sender claims them.
+
+    False when none was queued.
+    """
+    stmt = (
+        update(OUTBOX)
+        .where(OUTBOX.c.idempotency_key.in_(keys), OUTBOX.c.status == "queued")
+        .values(status="cancelled", updated_at=now)
+        .returning(OUTBOX.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None
