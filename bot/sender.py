@@ -27,6 +27,8 @@ log = structlog.get_logger("bot.sender")
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
+MIN_BATCH = 64
+IN_FLIGHT = 3
 
 
 def backoff(attempts: int, hint: float | None = None) -> timedelta:
@@ -52,7 +54,7 @@ class Sender:
         metrics: Metrics,
         throughput: int = 80,
         lease: timedelta = timedelta(seconds=60),
-        batch: int = 64,
+        batch: int | None = None,
         idle_wait: float = 1.0,
         reap_every: float = 10.0,
     ) -> None:
@@ -63,10 +65,15 @@ class Sender:
         self._metrics = metrics
         self._throttle = Throttle(throughput)
         self._lease = lease
-        self._batch = batch
+        # A quarter of a second's worth of sends per claim: few enough round trips to the database at
+        # Meta's ceiling, small enough that a sender that dies loses little and leases stay short.
+        self._batch = batch or max(MIN_BATCH, throughput // 4)
         self._idle_wait = idle_wait
         self._reap_every = reap_every
         self._wakeup = asyncio.Event()
+        # Batches in flight at once: one sending while the next is claimed and queued behind it on the
+        # throttle, so the database round trips overlap the sends instead of pausing them.
+        self._room = asyncio.Semaphore(IN_FLIGHT)
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -74,22 +81,25 @@ class Sender:
     async def run(self) -> None:
         last_reap = 0.0
         loop = asyncio.get_running_loop()
-        while True:
-            try:
-                if loop.time() - last_reap >= self._reap_every:
-                    await self.reap()
-                    last_reap = loop.time()
-                sent = await self.run_once()
-            except Exception as exc:  # top-level loop: log and go on
-                log.error("sender.failed", error=f"{type(exc).__name__}: {exc}")
-                sent = 0
-            if not sent:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-                # coincides with the wake-up, and the loop would then outlive its owner.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._idle_wait):
-                        await self._wakeup.wait()
-                self._wakeup.clear()
+        # Every batch in flight belongs to this group: cancelling `run` cancels and awaits them all, so
+        # no send outlives the engine it would record into.
+        async with asyncio.TaskGroup() as flights:
+            while True:
+                try:
+                    if loop.time() - last_reap >= self._reap_every:
+                        await self.reap()
+                        last_reap = loop.time()
+                    claimed = await self._launch(flights)
+                except Exception as exc:  # top-level loop: log and go on
+                    log.error("sender.failed", error=f"{type(exc).__name__}: {exc}")
+                    claimed = 0
+                if not claimed:
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                    # coincides with the wake-up, and the loop would then outlive its owner.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._idle_wait):
+                            await self._wakeup.wait()
+                    self._wakeup.clear()
 
     async def reap(self) -> None:
         counts = await self._repository.reap_expired_leases(self._clock())
@@ -99,19 +109,47 @@ class Sender:
 
     async def run_once(self) -> int:
         """Claim one batch, send it concurrently (one message per contact), settle it in one transaction."""
-        now = self._clock()
-        rows = await self._repository.claim_due(owner=self.owner, now=now, lease=self._lease, limit=self._batch)
+        rows = await self._claim()
+        if rows:
+            await self._deliver(rows)
+        return len(rows)
+
+    async def _launch(self, flights: asyncio.TaskGroup) -> int:
+        """Wait for room, claim a batch and send it in the background; returns how many rows were claimed."""
+        await self._room.acquire()
+        try:
+            rows = await self._claim()
+        except BaseException:
+            self._room.release()
+            raise
         if not rows:
+            self._room.release()
             return 0
-        contexts = await self._repository.send_contexts(sorted({r.contact_id for r in rows}), now)
+        flights.create_task(self._fly(rows))
+        return len(rows)
+
+    async def _fly(self, rows: list[OutboxBase]) -> None:
+        try:
+            await self._deliver(rows)
+        except Exception as exc:  # a batch's own top level: its rows go back to the queue when their leases end
+            log.error("sender.batch_failed", rows=len(rows), error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._room.release()
+            # Settling may have made a contact's next message claimable; look again without idling.
+            self._wakeup.set()
+
+    async def _claim(self) -> list[OutboxBase]:
+        now = self._clock()
+        return await self._repository.claim_due(owner=self.owner, now=now, lease=self._lease, limit=self._batch)
+
+    async def _deliver(self, rows: list[OutboxBase]) -> None:
+        contexts = await self._repository.send_contexts(sorted({r.contact_id for r in rows}), self._clock())
         outcomes: list[Outcome] = []
-        # A TaskGroup, not gather: on cancellation every send is cancelled and awaited before we leave, so
-        # no send outlives the engine it would record into.
+        # A TaskGroup, not gather: on cancellation every send is cancelled and awaited before we leave.
         async with asyncio.TaskGroup() as group:
             for row in rows:
                 group.create_task(self._attempt(row, *contexts[row.contact_id], outcomes))
         await self._settle(outcomes)
-        return len(rows)
 
     async def _attempt(
         self, row: OutboxBase, contact: ContactBase | None, open_now: list[ConversationBase], outcomes: list[Outcome]
@@ -153,8 +191,11 @@ class Sender:
         groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
         messages: list[dict[str, Any]] = []
         async with self._repository.transaction() as conn:
+            opening = [o for o in outcomes if isinstance(o, Sent) and o.decision.opens]
+            ids = await conversation.open_conversations(conn, [o.conversation(now) for o in opening])
+            opened = {id(o): cid for o, cid in zip(opening, ids, strict=True)}
             for outcome in outcomes:
-                status, values = await outcome.prepare(conn, now, messages)
+                status, values = await outcome.prepare(conn, now, messages, opened.get(id(outcome)))
                 groups[status, tuple(sorted(values))].append({"oid": outcome.row.id, **values})
             for (status, _), rows in groups.items():
                 settled = await outbox.settle(conn, owner=self.owner, status=status, now=now, rows=rows)
@@ -173,18 +214,21 @@ class Sent:
     result: SendResult
     decision: rules.SendDecision
 
+    def conversation(self, now: datetime) -> dict[str, Any]:
+        """The conversation this send opens (when `decision.opens`), as columns."""
+        decision = self.decision
+        return {
+            "contact_id": self.row.contact_id, "category": decision.category, "origin": decision.origin,
+            "opened_at": now, "expires_at": decision.expires_at, "opening_wamid": self.result.wamid,
+        }  # fmt: skip
+
     async def prepare(
-        self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]]
+        self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]], opened: int | None
     ) -> tuple[str, dict[str, Any]]:
         row, decision = self.row, self.decision
         closes = [c.id for c in decision.closes if c.id is not None]
         await conversation.close_conversations(conn, closes, now)
-        conversation_id = decision.conversation_id
-        if decision.opens:
-            conversation_id = await conversation.open_conversation(
-                conn, contact_id=row.contact_id, category=decision.category, origin=decision.origin,
-                opened_at=now, expires_at=decision.expires_at, opening_wamid=self.result.wamid,
-            )  # fmt: skip
+        conversation_id = opened if decision.opens else decision.conversation_id
         payload = _settled_payload(row)
         messages.append(_message_values(row, payload or row.payload, self.result, decision, conversation_id, now))
         values: dict[str, Any] = {"wamid": self.result.wamid, "category": decision.category}
@@ -206,7 +250,7 @@ class Retry:
     hold_contact: bool = False
 
     async def prepare(
-        self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]]
+        self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]], opened: int | None
     ) -> tuple[str, dict[str, Any]]:
         if self.hold_contact:
             await outbox.defer_contact(conn, self.row.contact_id, now + self.wait, now)
@@ -228,7 +272,7 @@ class Failed:
     error: dict[str, Any]
 
     async def prepare(
-        self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]]
+        self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]], opened: int | None
     ) -> tuple[str, dict[str, Any]]:
         payload = _settled_payload(self.row)
         values: dict[str, Any] = {"last_error": self.error}

@@ -38,6 +38,18 @@ async def open_conversation(
     return int((await conn.execute(stmt)).scalar_one())
 
 
+async def open_conversations(conn: AsyncConnection, conversations: Sequence[dict[str, Any]]) -> list[int]:
+    """Open many conversations with one statement; returns their ids in the order given.
+
+    Each item has the columns `open_conversation` takes. A sender settles a whole batch at once, and a
+    statement per conversation would cost a database round trip per message.
+    """
+    if not conversations:
+        return []
+    stmt = insert(CONVERSATION).returning(CONVERSATION.c.id, sort_by_parameter_order=True)
+    return [int(cid) for cid in (await conn.execute(stmt, list(conversations))).scalars()]
+
+
 async def record_outbound(conn: AsyncConnection, messages: Sequence[dict[str, Any]]) -> None:
     """Store messages Meta accepted, then apply any status webhooks that beat us to them."""
     if not messages:

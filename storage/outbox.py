@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
@@ -199,3 +199,14 @@ async def depth(conn: AsyncConnection) -> dict[str, int]:
         .group_by(OUTBOX.c.kind, OUTBOX.c.status)
     )
     return {f"{kind}:{status}": n for kind, status, n in rows}
+
+
+async def refresh_statistics(conn: AsyncConnection) -> None:
+    """Have PostgreSQL re-read the outbox's statistics after a bulk load.
+
+    The claim's anti-join is planned from them: with the counts of an empty table, PostgreSQL picks a
+    nested loop that costs seconds per claim over 20,000 queued rows (21 ms once analysed). Autovacuum
+    gets there too, but only after a while.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("ANALYZE outbox"))

@@ -139,6 +139,10 @@ class Repository:
         async with self.transaction() as conn:
             return await outbox.claim_due(conn, owner=owner, now=now, lease=lease, limit=limit)
 
+    async def refresh_outbox_statistics(self) -> None:
+        async with self.transaction() as conn:
+            await outbox.refresh_statistics(conn)
+
     async def reap_expired_leases(self, now: datetime) -> dict[str, int]:
         async with self.transaction() as conn:
             return await outbox.reap_expired_leases(conn, now)

@@ -1,4 +1,4 @@
-"""The webhook benchmark, run against the real app on a real port."""
+"""The benchmarks: webhooks against the real app on a real port; sends through the real sender."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from aiohttp.test_utils import TestServer
 from bot import keys
 from bot.app import create_app
 from bot.bench import run_webhook_bench
+from bot.bench_send import max_in_window, run_send_bench, sustained_rate
 from bot.cloudapi import RecordingTransport
 from bot.settings import Settings
+from storage.repository import Repository
 
 
 async def test_bench_counts_only_durable_acknowledgements(
@@ -47,3 +49,34 @@ async def test_bench_counts_only_durable_acknowledgements(
     assert report["client_cpu_seconds"] >= 0
     stored = await app[keys.REPOSITORY].list_messages(wa_id=None, direction="in", limit=1000, before=None)
     assert len({m["wamid"] for m in stored if m["wamid"].startswith("wamid.bench.")}) == 20 + 200
+
+
+async def test_send_bench_drains_the_outbox_within_the_rate(database_url: str) -> None:
+    """`bot bench send` sends every message to the stand-in process, never more than the rate in any second."""
+    args = argparse.Namespace(messages=300, rate=200, database=database_url)
+
+    report: dict[str, Any] = json.loads(await run_send_bench(args))
+
+    assert report["benchmark"] == "send"
+    assert (report["messages"], report["rate"], report["sent"]) == (300, 200, 300)
+    assert report["errors"] == {}
+    assert 0 < report["max_in_one_second"] <= 200
+    assert 0 < report["messages_per_second"] <= 200 * 300 / 299
+    assert report["seconds"] > 1.0
+    assert 0 < report["peak_rss_mb_before_send"] <= report["peak_rss_mb"]
+    repository = Repository.connect(database_url)
+    try:
+        assert await repository.outbox_depth() == {}
+        sent = await repository.list_messages(wa_id=None, direction="out", limit=1000, before=None)
+        assert len(sent) == 300
+    finally:
+        await repository.close()
+
+
+def test_busiest_window_slides_rather_than_counting_calendar_seconds() -> None:
+    """Two bursts either side of a second's edge are one busy window, though each calendar second looks quiet."""
+    times = [0.6 + i / 100 for i in range(30)] + [1.0 + i / 100 for i in range(30)]
+    assert max_in_window(times) == 60
+    assert max_in_window([0.0, 1.0, 2.0]) == 1  # a window is half-open: [t, t + 1)
+    assert max_in_window([]) == 0
+    assert sustained_rate([0.0, 0.5, 1.0]) == 3.0

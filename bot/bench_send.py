@@ -1,0 +1,247 @@
+"""`bot bench send`: drain a full outbox through the real sender into a Graph API stand-in and measure it.
+
+The stand-in runs as its own process (``python -m bot.bench_send --port 0 --rate R``) so that the
+measured process is only the sender. It answers as Meta does, refuses a send beyond `rate` in any
+one-second window with 130429 (the sandbox's own rule), and records when each request arrived; the
+benchmark reads those times back and reports the busiest one-second window it saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import resource
+import socket
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bot.cloudapi import AiohttpTransport, CloudAPIClient
+from bot.message import template_message
+from bot.metrics import Metrics
+from bot.sandbox_rules import ThroughputWindow
+from bot.sandbox_wire import THROUGHPUT, graph_error
+from bot.sender import Sender
+from storage.otp import ensure_contact
+from storage.outbox import NewMessage
+from storage.repository import Repository
+
+MESSAGES_PER_CONTACT = 4
+PHONE_NUMBER_ID = "100000000000001"
+
+
+# --- the stand-in -----------------------------------------------------------------------------------
+
+
+class StandIn:
+    """The Graph API's send endpoint, reduced to what the benchmark needs: throughput and receive times."""
+
+    def __init__(self, rate: int) -> None:
+        self.window = ThroughputWindow(rate)
+        self.accepted: list[float] = []
+        self.refused: list[float] = []
+        self.codes: Counter[str] = Counter()
+
+    async def send(self, request: web.Request) -> web.Response:
+        received = time.monotonic()
+        body = await request.json()
+        now = datetime.now(UTC)
+        if not self.window.allows(now):
+            self.refused.append(received)
+            exc = graph_error(*THROUGHPUT)
+            self.codes[str(exc.error_code)] += 1
+            return web.json_response(exc.raw, status=exc.http_status or 400)
+        self.window.record(now)
+        self.accepted.append(received)
+        wamid = f"wamid.bench.{len(self.accepted)}"
+        return web.json_response(
+            {"messaging_product": "whatsapp", "contacts": [{"input": body["to"]}], "messages": [{"id": wamid}]}
+        )
+
+    async def received(self, request: web.Request) -> web.Response:
+        return web.json_response({"accepted": self.accepted, "refused": self.refused, "codes": self.codes})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/{version}/{phone_number_id}/messages", self.send)
+        app.router.add_get("/received", self.received)
+        return app
+
+
+async def serve_stand_in(port: int, rate: int) -> None:
+    """Serve until killed; print the bound port on the first line of standard output."""
+    runner = web.AppRunner(StandIn(rate).app(), access_log=None)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    await web.SockSite(runner, sock).start()
+    print(sock.getsockname()[1], flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def stand_in_process(rate: int) -> AsyncIterator[str]:
+    """Start the stand-in as a child process and yield its base URL; terminate and reap it afterwards."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.bench_send", "--port", "0", "--rate", str(rate), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), timeout=30)
+        if not line.strip():
+            raise RuntimeError("the Graph API stand-in did not start")
+        yield f"http://127.0.0.1:{int(line)}"
+    finally:
+        if child.returncode is None:
+            child.terminate()
+        await child.wait()
+
+
+# --- figures ----------------------------------------------------------------------------------------
+
+
+def max_in_window(times: Sequence[float], window: float = 1.0) -> int:
+    """The most events in any half-open window [t, t + window) of the given length, sliding, not bucketed."""
+    ordered = sorted(times)
+    best, first = 0, 0
+    for last, moment in enumerate(ordered):
+        while ordered[first] + window <= moment:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def sustained_rate(times: Sequence[float]) -> float:
+    """Sends per second between the first and the last send."""
+    if len(times) < 2:
+        return 0.0
+    return len(times) / (max(times) - min(times))
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def rss_mb() -> float:
+    """The resident set size now (Linux; 0.0 elsewhere): sampled during the run to show memory stays flat."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return round(pages * resource.getpagesize() / 2**20, 1)
+
+
+def quarters(samples: Sequence[float]) -> list[float]:
+    """The samples a quarter, half, three quarters and all the way through a run."""
+    if not samples:
+        return []
+    return [samples[max(0, round(len(samples) * q / 4) - 1)] for q in (1, 2, 3, 4)]
+
+
+# --- the run ----------------------------------------------------------------------------------------
+
+
+async def fill_outbox(repository: Repository, messages: int) -> None:
+    """N due utility templates to N/4 distinct contacts, four each, in a few large transactions."""
+    now = datetime.now(UTC)
+    contacts = max(1, -(-messages // MESSAGES_PER_CONTACT))
+    ids: list[tuple[int, str]] = []
+    async with repository.transaction() as conn:
+        for n in range(contacts):
+            wa_id = f"4479{n:08d}"
+            ids.append((await ensure_contact(conn, wa_id, now), wa_id))
+    batch: list[NewMessage] = []
+    for index in range(messages):
+        contact_id, wa_id = ids[index % contacts]
+        payload = template_message(wa_id, "order_update", "en", body_params=[f"#{index}"])
+        batch.append(NewMessage("utility", contact_id, wa_id, payload, now, "order_update", "utility"))
+        if len(batch) == 2000 or index == messages - 1:
+            await repository.enqueue(batch, now)
+            batch = []
+
+
+async def drain(repository: Repository, client: CloudAPIClient, rate: int, rss: list[float]) -> float:
+    """Run the real sender until nothing is queued or in flight, sampling `rss`; returns the wall-clock seconds."""
+    sender = Sender(repository, client, clock=lambda: datetime.now(UTC), metrics=Metrics(), throughput=rate)
+    started = time.perf_counter()
+    task = asyncio.create_task(sender.run(), name="bench-sender")
+    try:
+        # Polling the database on purpose: "drained" is what the outbox says, not what the sender thinks.
+        while sum((await repository.outbox_depth()).values()):
+            rss.append(rss_mb())
+            await asyncio.sleep(0.1)
+        return time.perf_counter() - started
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def run_send_bench(args: argparse.Namespace) -> str:
+    """Fill the outbox, drain it through a stand-in process, and return the figures as one JSON object."""
+    with tempfile.TemporaryDirectory(prefix="bot-bench-") as scratch:
+        url = args.database or f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
+        repository = Repository.connect(url)
+        try:
+            await repository.migrate()
+            await fill_outbox(repository, args.messages)
+            await repository.refresh_outbox_statistics()
+            rss_before = peak_rss_mb()
+            async with stand_in_process(args.rate) as base, aiohttp.ClientSession() as session:
+                client = CloudAPIClient(
+                    transport=AiohttpTransport(session),
+                    base_url=base,
+                    version="v25.0",
+                    phone_number_id=PHONE_NUMBER_ID,
+                    access_token="bench",
+                )
+                rss: list[float] = []
+                seconds = await drain(repository, client, args.rate, rss)
+                rss_after = peak_rss_mb()  # before reading the stand-in's record, which is the benchmark's own
+                async with session.get(f"{base}/received") as response:
+                    received: dict[str, Any] = await response.json()
+        finally:
+            await repository.close()
+    accepted, refused = received["accepted"], received["refused"]
+    return json.dumps(
+        {
+            "benchmark": "send",
+            "database": url.split("://")[0],
+            "rate": args.rate,
+            "messages": args.messages,
+            "sent": len(accepted),
+            "seconds": round(seconds, 3),
+            "messages_per_second": round(sustained_rate(accepted), 1),
+            "max_in_one_second": max_in_window(accepted + refused),
+            "errors": dict(sorted(received["codes"].items())),
+            "peak_rss_mb_before_send": rss_before,
+            "peak_rss_mb": rss_after,
+            "rss_mb_by_quarter": quarters(rss),
+        }
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bot.bench_send", description="the Graph API stand-in")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--rate", type=int, default=1000)
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_stand_in(args.port, args.rate))
+
+
+if __name__ == "__main__":
+    main()
