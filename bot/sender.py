@@ -171,7 +171,7 @@ class Sender:
             error = {"code": "unexpected", "message": type(exc).__name__}
             outcomes.append(Retry(row, decision.category, error, backoff(row.attempts)))
             return
-        outcomes.append(Sent(row, result, decision))
+        outcomes.append(Sent(row, result, decision, decided_at=now))
 
     def _on_error(self, row: OutboxBase, exc: CloudAPIError, category: str) -> Outcome:
         error = {"code": exc.code, "error_code": exc.error_code, "message": exc.message}
@@ -192,7 +192,7 @@ class Sender:
         messages: list[dict[str, Any]] = []
         async with self._repository.transaction() as conn:
             opening = [o for o in outcomes if isinstance(o, Sent) and o.decision.opens]
-            ids = await conversation.open_conversations(conn, [o.conversation(now) for o in opening])
+            ids = await conversation.open_conversations(conn, [o.conversation() for o in opening])
             opened = {id(o): cid for o, cid in zip(opening, ids, strict=True)}
             for outcome in outcomes:
                 status, values = await outcome.prepare(conn, now, messages, opened.get(id(outcome)))
@@ -213,13 +213,14 @@ class Sent:
     row: OutboxBase
     result: SendResult
     decision: rules.SendDecision
+    decided_at: datetime  # when the category rules ran: the conversation opens then, expiring 24 h later
 
-    def conversation(self, now: datetime) -> dict[str, Any]:
-        """The conversation this send opens (when `decision.opens`), as columns."""
+    def conversation(self) -> dict[str, Any]:
+        """The conversation this send opens (when `decision.opens`), as columns; it opened when decided."""
         decision = self.decision
         return {
             "contact_id": self.row.contact_id, "category": decision.category, "origin": decision.origin,
-            "opened_at": now, "expires_at": decision.expires_at, "opening_wamid": self.result.wamid,
+            "opened_at": self.decided_at, "expires_at": decision.expires_at, "opening_wamid": self.result.wamid,
         }  # fmt: skip
 
     async def prepare(
