@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.settings import Settings
 from bot.signature import sign
+from storage.repository import Repository
 
 POSTGRES_URL = os.environ.get("BOT_TEST_POSTGRES_URL")
 APP_SECRET = "test-app-secret"
@@ -87,6 +88,15 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     url = request.getfixturevalue("postgres_url")
     await _reset_postgres(url)
     yield url
+
+
+@pytest.fixture
+async def repository(database_url: str) -> AsyncIterator[Repository]:
+    """The repository on a fresh, migrated database."""
+    repo = Repository.connect(database_url)
+    await repo.migrate()
+    yield repo
+    await repo.close()
 
 
 @pytest.fixture

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-
-import pytest
 
 from bot.dispatcher import Acknowledger, Dispatcher, TurnResult
 from bot.metrics import Metrics
@@ -32,14 +29,6 @@ class CountingHandler:
         self.seen[contact.wa_id or ""].append(message.text or "")
         count = int((session.slots or {}).get("count", 0)) if session else 0
         return TurnResult(session={"flow": "count", "step": "next", "slots": {"count": count + 1}})
-
-
-@pytest.fixture
-async def repository(database_url: str) -> AsyncIterator[Repository]:
-    repo = Repository.connect(database_url)
-    await repo.migrate()
-    yield repo
-    await repo.close()
 
 
 async def store_conversations(repo: Repository, clock: FakeClock, contacts: int, messages: int) -> None:

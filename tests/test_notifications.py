@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,14 +43,6 @@ def library() -> TemplateLibrary:
 @pytest.fixture
 def fixed_clock() -> FakeClock:
     return FakeClock(NOW)
-
-
-@pytest.fixture
-async def repository(database_url: str) -> AsyncIterator[Repository]:
-    repo = Repository.connect(database_url)
-    await repo.migrate()
-    yield repo
-    await repo.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,6 @@ NUMBER = "31611112222"
 @pytest.fixture(scope="module")
 def library() -> TemplateLibrary:
     return TemplateLibrary.load(Path("templates"))
-
-
-@pytest.fixture
-async def repository(database_url: str) -> AsyncIterator[Repository]:
-    repo = Repository.connect(database_url)
-    await repo.migrate()
-    yield repo
-    await repo.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -26,14 +25,6 @@ ERROR = {"error": {"message": "x", "type": "OAuthException", "code": 0, "fbtrace
 
 def meta_error(code: int) -> tuple[int, Any]:
     return 400, {"error": {**ERROR["error"], "code": code}}
-
-
-@pytest.fixture
-async def repository(database_url: str) -> AsyncIterator[Repository]:
-    repo = Repository.connect(database_url)
-    await repo.migrate()
-    yield repo
-    await repo.close()
 
 
 def make_sender(repo: Repository, transport: RecordingTransport, clock: FakeClock, **kw: Any) -> Sender:
