@@ -13,36 +13,12 @@ from storage.models import CONTACT, CONVERSATION, MESSAGE, ContactBase, Conversa
 from storage.status import replay_statuses
 
 
-async def open_conversation(
-    conn: AsyncConnection,
-    *,
-    contact_id: int,
-    category: str,
-    origin: str,
-    opened_at: datetime,
-    expires_at: datetime,
-    opening_wamid: str | None,
-) -> int:
-    stmt = (
-        insert(CONVERSATION)
-        .values(
-            contact_id=contact_id,
-            category=category,
-            origin=origin,
-            opened_at=opened_at,
-            expires_at=expires_at,
-            opening_wamid=opening_wamid,
-        )
-        .returning(CONVERSATION.c.id)
-    )
-    return int((await conn.execute(stmt)).scalar_one())
-
-
 async def open_conversations(conn: AsyncConnection, conversations: Sequence[dict[str, Any]]) -> list[int]:
     """Open many conversations with one statement; returns their ids in the order given.
 
-    Each item has the columns `open_conversation` takes. A sender settles a whole batch at once, and a
-    statement per conversation would cost a database round trip per message.
+    Each item holds a conversation's columns (contact_id, category, origin, opened_at, expires_at,
+    opening_wamid). A sender settles a whole batch at once, and a statement per conversation would cost
+    a database round trip per message.
     """
     if not conversations:
         return []
