@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Index, Table, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -20,6 +20,7 @@ SQLModel.metadata.naming_convention = {
 
 
 UNHANDLED = text("handled_at IS NULL AND direction = 'in'")
+OUTSIDE_WINDOW = text("outside_window")
 
 
 def utcnow() -> datetime:
@@ -50,6 +51,8 @@ class ContactBase(SQLModel):
     tags: list[str] | None = _json()
     last_inbound_at: datetime | None = _when()
     free_entry_point_at: datetime | None = _when()
+    # Meta answered 131026 (the number cannot receive messages): nothing is sent until the customer writes.
+    undeliverable_at: datetime | None = _when()
     created_at: datetime = _now()
     updated_at: datetime = _now()
 
@@ -113,6 +116,9 @@ class MessageBase(SQLModel):
     meta_conversation: dict[str, Any] | None = _json()
     outbox_id: int | None = Field(default=None)
     webhook_event_id: int | None = Field(default=None)
+    # A business-initiated template sent while the customer service window was closed: what Meta's
+    # messaging-limit tier counts (unique users reached this way in a rolling 24 hours).
+    outside_window: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = _now()
     handled_at: datetime | None = _when()
 
@@ -126,6 +132,13 @@ class Message(MessageBase, table=True):
             "ix_message_unhandled", "contact_id", "id", sqlite_where=UNHANDLED, postgresql_where=UNHANDLED
         ),
         Index("ix_message_contact_created", "contact_id", "created_at"),
+        Index(
+            "ix_message_outside_window",
+            "created_at",
+            "contact_id",
+            sqlite_where=OUTSIDE_WINDOW,
+            postgresql_where=OUTSIDE_WINDOW,
+        ),
     )
 
 
@@ -141,6 +154,9 @@ class StatusEvent(SQLModel, table=True):
     status: str = Field(max_length=16)
     timestamp: datetime = Field(sa_type=UTCDateTime)
     payload: dict[str, Any] = Field(sa_type=JSON)
+    # The `biz_opaque_callback_data` we sent with the message (`outbox:<id>`): how a send whose answer was
+    # lost (the sender died) is recognised as sent when its status arrives.
+    callback: str | None = Field(default=None, max_length=512, index=True)
     webhook_event_id: int | None = None
 
 
@@ -198,6 +214,11 @@ class OutboxBase(SQLModel):
     lease_until: datetime | None = _when()
     idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
     campaign_id: int | None = None
+    # What the message is about (`appointment:42`, `order:17:shipped`, `otp:9`): checked again at send
+    # time, so a message whose reason went away (a cancelled appointment, a used code) is not sent.
+    subject: str | None = Field(default=None, max_length=255)
+    # Sent even inside quiet hours (a payment confirmation the customer is waiting for).
+    urgent: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     wamid: str | None = Field(default=None, max_length=128)
     category: str | None = Field(default=None, max_length=16)
     last_error: dict[str, Any] | None = _json()
@@ -307,6 +328,65 @@ class Account(AccountBase, table=True):
     __tablename__ = "account"
 
 
+class TemplateBlockBase(SQLModel):
+    """A template Meta refused (132000, 132001, 132015, 132016): not used again until a person re-enables it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=512)
+    language: str = Field(max_length=16)
+    error_code: int | None = None
+    reason: str = Field(sa_type=Text)
+    blocked_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TemplateBlock(TemplateBlockBase, table=True):
+    """The `template_block` table, one row per blocked template and language."""
+
+    __tablename__ = "template_block"
+    __table_args__ = (UniqueConstraint("name", "language", name="uq_template_block_name_language"),)
+
+
+class ScheduleBase(SQLModel):
+    """A recurring utility notification: a cron expression in a named time zone, a template, its recipients."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=128)
+    cron: str = Field(max_length=128)
+    time_zone: str = Field(max_length=64)
+    template: str = Field(max_length=512)
+    language: str | None = Field(default=None, max_length=16)
+    parameters: dict[str, Any] | None = _json()
+    wa_ids: list[str] | None = _json()
+    active: bool = True
+    next_run_at: datetime | None = _when(index=True)
+    last_run_at: datetime | None = _when()
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
+class Schedule(ScheduleBase, table=True):
+    """The `schedule` table."""
+
+    __tablename__ = "schedule"
+
+
+class ScheduleRunBase(SQLModel):
+    """One run of a schedule; unique per (schedule, scheduled_for), so a run happens once across instances."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule_id: int = Field(foreign_key="schedule.id")
+    scheduled_for: datetime = Field(sa_type=UTCDateTime)
+    queued: int = 0
+    created_at: datetime = _now()
+
+
+class ScheduleRun(ScheduleRunBase, table=True):
+    """The `schedule_run` table."""
+
+    __tablename__ = "schedule_run"
+    __table_args__ = (UniqueConstraint("schedule_id", "scheduled_for", name="uq_schedule_run_schedule_id"),)
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a model, for the set-based statements the hot paths use."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
@@ -324,3 +404,6 @@ OTP_CHALLENGE = table_of(OtpChallenge)
 ORDER = table_of(Order)
 APPOINTMENT = table_of(Appointment)
 ACCOUNT = table_of(Account)
+TEMPLATE_BLOCK = table_of(TemplateBlock)
+SCHEDULE = table_of(Schedule)
+SCHEDULE_RUN = table_of(ScheduleRun)
