@@ -26,6 +26,18 @@ class Metrics:
         self.retried = Counter(
             "bot_send_retries", "Sends put back for a retry, by reason", ["reason"], registry=self.registry
         )
+        self.held = Counter(
+            "bot_sends_held",
+            "Sends put back unsent for later (quiet_hours, messaging_limit), by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.dropped = Counter(
+            "bot_sends_dropped",
+            "Messages settled unsent (not_wanted, undeliverable, template_blocked), by reason",
+            ["reason"],
+            registry=self.registry,
+        )
         self.turns = Counter("bot_turns", "Inbound messages handled by the dispatcher", registry=self.registry)
         self.outbox_depth = Gauge(
             "bot_outbox_depth",

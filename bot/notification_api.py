@@ -272,7 +272,15 @@ def _notification(body: Any) -> NotificationRequest:
         send_at=_time(body, "send_at"),
         idempotency_key=_text(body, "idempotency_key", max_length=128),
         language=_text(body, "language", max_length=16),
+        urgent=_flag(body, "urgent"),
     )
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name} must be true or false")
+    return value
 
 
 async def post_notifications(request: web.Request) -> web.Response:

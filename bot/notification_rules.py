@@ -36,6 +36,8 @@ class Notice:
     values: dict[str, str]
     key: str
     due_at: datetime
+    subject: str | None = None  # what the sender re-checks at send time (see `storage.policy.unwanted_subjects`)
+    urgent: bool = False  # sent even in quiet hours
 
 
 def show_date(when: datetime, zone: ZoneInfo) -> str:
@@ -86,7 +88,7 @@ def order_notice(order: OrderBase, customer_name: str, zone: ZoneInfo, now: date
     else:
         assert order.delay_reason is not None
         values |= {"new_delivery_date": show_date(start, zone), "reason": order.delay_reason}
-    return Notice(name, values, f"order:{order.number}:{order.status}", now)
+    return Notice(name, values, f"order:{order.number}:{order.status}", now, f"order:{order.id}:{order.status}")
 
 
 def appointment_values(appointment: AppointmentBase, customer_name: str, zone: ZoneInfo) -> dict[str, str]:

@@ -95,6 +95,7 @@ class NotificationRequest:
     send_at: datetime | None = None
     idempotency_key: str | None = None
     language: str | None = None
+    urgent: bool = False  # sent even in quiet hours (a payment confirmation the customer waits for)
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,8 @@ class NotificationService:
             if due is not None:
                 values = rules.appointment_values(stored, _greeting(contact), self.zone)
                 key = rules.reminder_key(_id(stored), 0)
-                queued = await self._queue(conn, contact, rules.Notice("appointment_reminder", values, key, due))
+                notice = rules.Notice("appointment_reminder", values, key, due, _subject(stored))
+                queued = await self._queue(conn, contact, notice)
         log.info("appointment.booked", appointment_id=stored.id, reminder_due=due)
         self._woken(queued)
         return stored, queued
@@ -221,13 +223,14 @@ class NotificationService:
         values = rules.appointment_values(appointment, _greeting(contact), self.zone)
         appointment_id = _id(appointment)
         update_key = f"appointment:{appointment_id}:update:{appointment.revision}"
-        queued = [await self._queue(conn, contact, rules.Notice("appointment_update", values, update_key, now))]
+        notice = rules.Notice("appointment_update", values, update_key, now, _subject(appointment))
+        queued = [await self._queue(conn, contact, notice)]
         keys = [rules.reminder_key(appointment_id, r) for r in range(appointment.revision + 1)]
         due = rules.reminder_due(appointment.starts_at, self.reminder_lead, now)
         if due is None or due <= now:
             await business.cancel_queued(conn, keys, now)
             return queued
-        reminder = rules.Notice("appointment_reminder", values, keys[-1], due)
+        reminder = rules.Notice("appointment_reminder", values, keys[-1], due, _subject(appointment))
         template = self._template(reminder.template)
         payload = to_cloud_api(template, _wa_id(contact), reminder.values)
         moved = await business.move_queued(conn, keys, due_at=due, payload=payload, now=now)
@@ -274,7 +277,8 @@ class NotificationService:
                 account = account.model_copy(update={"low_alerts": account.low_alerts + 1})
                 values = rules.balance_values(account, _greeting(contact))
                 key = f"account:{customer.wa_id}:low:{account.low_alerts}"
-                queued = await self._queue(conn, contact, rules.Notice("account_balance_low", values, key, now))
+                notice = rules.Notice("account_balance_low", values, key, now, f"account:{contact.id}:low")
+                queued = await self._queue(conn, contact, notice)
             account = await business.save_account(conn, account.model_copy(update={"low_alerted": check.alerted}))
         log.info("account.balance_set", wa_id=customer.wa_id, low=check.alerted, alerted=check.alert)
         self._woken(queued)
@@ -304,7 +308,7 @@ class NotificationService:
         key = f"notification:{request.idempotency_key or _digest(request)}"
         async with self.repository.transaction() as conn:
             contact = await self._contact(conn, Customer(request.wa_id), now)
-            notice = rules.Notice(template.name, dict(request.parameters), key, due)
+            notice = rules.Notice(template.name, dict(request.parameters), key, due, urgent=request.urgent)
             queued = await self._queue(conn, contact, notice, template)
         log.info("notification.requested", template=template.name, wa_id=request.wa_id, queued=queued.queued)
         self._woken(queued)
@@ -338,6 +342,8 @@ class NotificationService:
             template_name=template.name,
             template_category=template.category,
             idempotency_key=notice.key,
+            subject=notice.subject,
+            urgent=notice.urgent,
         )
         added = await enqueue(conn, [message], self.clock())
         return Queued(template.name, notice.key, notice.due_at, added == 1)
@@ -345,6 +351,10 @@ class NotificationService:
     def _woken(self, *queued: Queued | None) -> None:
         if any(q is not None and q.queued and q.due_at <= self.clock() for q in queued):
             self.on_enqueued()
+
+
+def _subject(appointment: AppointmentBase) -> str:
+    return f"appointment:{appointment.id}"
 
 
 def _greeting(contact: ContactBase) -> str:

@@ -71,6 +71,7 @@ class OtpService:
                 template_name=template.name,
                 template_category=template.category,
                 idempotency_key=f"otp:{challenge_id}",
+                subject=f"otp:{challenge_id}",
             )
             await enqueue(conn, [message], now)
         log.info("otp.requested", purpose=purpose, wa_id=wa_id, challenge_id=challenge_id)

@@ -10,17 +10,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import category as rules
 from bot.cloudapi import CloudAPIClient, SendResult
-from bot.errors import CloudAPIError, OutsideServiceWindow, PairRateLimited, ThroughputExceeded
+from bot.errors import (
+    CloudAPIError,
+    MarketingLimited,
+    OutsideServiceWindow,
+    PairRateLimited,
+    TemplateError,
+    ThroughputExceeded,
+    Undeliverable,
+)
 from bot.metrics import Metrics
 from bot.ratelimit import Throttle
-from storage import conversation, outbox
+from bot.send_policy import BatchCheck, Drop, Hold, SendPolicy, reaches_outside_window, template_key
+from storage import conversation, outbox, policy
 from storage.models import ContactBase, ConversationBase, OutboxBase
+from storage.policy import BatchContext
 from storage.repository import Repository
 
 log = structlog.get_logger("bot.sender")
@@ -29,6 +40,7 @@ MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
 MIN_BATCH = 64
 IN_FLIGHT = 3
+REAP_BATCH = 500
 
 
 def backoff(attempts: int, hint: float | None = None) -> timedelta:
@@ -53,6 +65,7 @@ class Sender:
         clock: Callable[[], datetime],
         metrics: Metrics,
         throughput: int = 80,
+        send_policy: SendPolicy | None = None,
         lease: timedelta = timedelta(seconds=60),
         batch: int | None = None,
         idle_wait: float = 1.0,
@@ -64,6 +77,7 @@ class Sender:
         self._clock = clock
         self._metrics = metrics
         self._throttle = Throttle(throughput)
+        self._policy = send_policy or SendPolicy(zone=ZoneInfo("UTC"))
         self._lease = lease
         # A quarter of a second's worth of sends per claim: few enough round trips to the database at
         # Meta's ceiling, small enough that a sender that dies loses little and leases stay short.
@@ -102,10 +116,36 @@ class Sender:
                     self._wakeup.clear()
 
     async def reap(self) -> None:
-        counts = await self._repository.reap_expired_leases(self._clock())
-        if counts:
+        """Settle messages whose sender died mid-send, then refresh the outbox-depth gauge.
+
+        A send whose status webhook arrived (it carried `outbox:<id>` as its callback data) did reach
+        Meta: it is recorded as sent. Otherwise the kind decides (`outbox.ON_EXPIRED_LEASE`): replies
+        and utility go back to the queue, a one-time code expires, marketing becomes `unknown`.
+        """
+        now = self._clock()
+        rows, reported = await self._repository.take_expired_leases(
+            owner=self.owner, now=now, lease=self._lease, limit=REAP_BATCH
+        )
+        if rows:
+            context = await self._repository.batch_context(sorted({r.contact_id for r in rows}), (), now)
+            outcomes = [self._recover(row, reported.get(outbox.callback_of(row.id)), context, now) for row in rows]
+            await self._settle(outcomes)
+            counts: dict[str, int] = defaultdict(int)
+            for outcome in outcomes:
+                counts["recovered" if isinstance(outcome, Sent) else outcome.status] += 1
             log.warning("outbox.leases_expired", **counts)
         self._metrics.set_outbox_depth(await self._repository.outbox_depth())
+
+    def _recover(self, row: OutboxBase, wamid: str | None, context: BatchContext, now: datetime) -> Outcome:
+        if wamid is None:
+            return Expired(row, outbox.ON_EXPIRED_LEASE.get(row.kind, "unknown"))
+        contact = context.contacts.get(row.contact_id)
+        try:
+            decision = _decide(row, contact, context.open_conversations.get(row.contact_id, []), now)
+        except OutsideServiceWindow:  # Meta took it, so the window was open when it was sent
+            decision = rules.SendDecision("service", False, None, "user_initiated", now)
+        outside = reaches_outside_window(row, contact, now)
+        return Sent(row, SendResult(wamid, row.recipient, None), decision, decided_at=now, outside_window=outside)
 
     async def run_once(self) -> int:
         """Claim one batch, send it concurrently (one message per contact), settle it in one transaction."""
@@ -143,26 +183,34 @@ class Sender:
         return await self._repository.claim_due(owner=self.owner, now=now, lease=self._lease, limit=self._batch)
 
     async def _deliver(self, rows: list[OutboxBase]) -> None:
-        contexts = await self._repository.send_contexts(sorted({r.contact_id for r in rows}), self._clock())
+        now = self._clock()
+        subjects = sorted({r.subject for r in rows if r.subject})
+        context = await self._repository.batch_context(sorted({r.contact_id for r in rows}), subjects, now)
+        checks = self._policy.for_batch(context, now)
         outcomes: list[Outcome] = []
         # A TaskGroup, not gather: on cancellation every send is cancelled and awaited before we leave.
         async with asyncio.TaskGroup() as group:
             for row in rows:
-                group.create_task(self._attempt(row, *contexts[row.contact_id], outcomes))
+                group.create_task(self._attempt(row, checks, outcomes))
         await self._settle(outcomes)
 
-    async def _attempt(
-        self, row: OutboxBase, contact: ContactBase | None, open_now: list[ConversationBase], outcomes: list[Outcome]
-    ) -> None:
+    async def _attempt(self, row: OutboxBase, checks: BatchCheck, outcomes: list[Outcome]) -> None:
         now = self._clock()
+        stop = checks.check(row)
+        if stop is not None:
+            outcomes.append(Held(row, stop) if isinstance(stop, Hold) else Dropped(row, stop))
+            return
+        contact = checks.context.contacts.get(row.contact_id)
         try:
-            decision = _decide(row, contact, open_now, now)
+            decision = _decide(row, contact, checks.context.open_conversations.get(row.contact_id, []), now)
         except OutsideServiceWindow as exc:
             outcomes.append(Failed(row, "service", {"code": exc.code, "message": exc.message}))
             return
         await self._throttle.acquire()
         try:
-            result = await self._client.send(row.payload)
+            # The callback data comes back in every status webhook of this message: if we die before
+            # recording the answer, the reaper still learns that Meta took it (see `reap`).
+            result = await self._client.send({**row.payload, "biz_opaque_callback_data": outbox.callback_of(row.id)})
         except CloudAPIError as exc:
             outcomes.append(self._on_error(row, exc, decision.category))
             return
@@ -171,15 +219,23 @@ class Sender:
             error = {"code": "unexpected", "message": type(exc).__name__}
             outcomes.append(Retry(row, decision.category, error, backoff(row.attempts)))
             return
-        outcomes.append(Sent(row, result, decision, decided_at=now))
+        outside = reaches_outside_window(row, contact, now)
+        outcomes.append(Sent(row, result, decision, decided_at=now, outside_window=outside))
 
     def _on_error(self, row: OutboxBase, exc: CloudAPIError, category: str) -> Outcome:
+        """Meta's error codes decide: retry (and how long), or fail, and what else must change."""
         error = {"code": exc.code, "error_code": exc.error_code, "message": exc.message}
+        if isinstance(exc, Undeliverable):
+            return Failed(row, category, error, undeliverable=True)
+        if isinstance(exc, TemplateError):
+            return Failed(row, category, error, blocks_template=template_key(row))
         if not exc.retryable or row.attempts >= MAX_ATTEMPTS:
             return Failed(row, category, error)
         if isinstance(exc, PairRateLimited):
-            return Retry(row, category, error, pair_rate_wait(row.attempts), hold_contact=True)
+            return Retry(row, category, error, pair_rate_wait(row.attempts), hold_kinds=outbox.KINDS)
         wait = backoff(row.attempts, exc.retry_after)
+        if isinstance(exc, MarketingLimited):  # the per-user marketing limit: that user's marketing waits
+            return Retry(row, category, error, wait, hold_kinds=("marketing",))
         if isinstance(exc, ThroughputExceeded):
             self._throttle.pause(wait.total_seconds())
         return Retry(row, category, error, wait)
@@ -195,8 +251,8 @@ class Sender:
             ids = await conversation.open_conversations(conn, [o.conversation() for o in opening])
             opened = {id(o): cid for o, cid in zip(opening, ids, strict=True)}
             for outcome in outcomes:
-                status, values = await outcome.prepare(conn, now, messages, opened.get(id(outcome)))
-                groups[status, tuple(sorted(values))].append({"oid": outcome.row.id, **values})
+                values = await outcome.prepare(conn, now, messages, opened.get(id(outcome)))
+                groups[outcome.status, tuple(sorted(values))].append({"oid": outcome.row.id, **values})
             for (status, _), rows in groups.items():
                 settled = await outbox.settle(conn, owner=self.owner, status=status, now=now, rows=rows)
                 if 0 <= settled < len(rows):
@@ -214,6 +270,8 @@ class Sent:
     result: SendResult
     decision: rules.SendDecision
     decided_at: datetime  # when the category rules ran: the conversation opens then, expiring 24 h later
+    outside_window: bool = False  # counts towards the messaging-limit tier
+    status = "sent"
 
     def conversation(self) -> dict[str, Any]:
         """The conversation this send opens (when `decision.opens`), as columns; it opened when decided."""
@@ -225,15 +283,18 @@ class Sent:
 
     async def prepare(
         self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]], opened: int | None
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> dict[str, Any]:
         row, decision = self.row, self.decision
         closes = [c.id for c in decision.closes if c.id is not None]
         await conversation.close_conversations(conn, closes, now)
         conversation_id = opened if decision.opens else decision.conversation_id
         payload = _settled_payload(row)
-        messages.append(_message_values(row, payload or row.payload, self.result, decision, conversation_id, now))
+        messages.append(
+            _message_values(row, payload or row.payload, self.result, decision, conversation_id, now)
+            | {"outside_window": self.outside_window}
+        )
         values: dict[str, Any] = {"wamid": self.result.wamid, "category": decision.category}
-        return "sent", values if payload is None else {**values, "payload": payload}
+        return values if payload is None else {**values, "payload": payload}
 
     def report(self, metrics: Metrics) -> None:
         metrics.sent.labels(category=self.decision.category).inc()
@@ -242,20 +303,21 @@ class Sent:
 
 @dataclass(frozen=True)
 class Retry:
-    """A retryable failure: back to the queue after `wait` (and the contact's whole queue, for 131056)."""
+    """A retryable failure: back to the queue after `wait` (with the contact's queued `hold_kinds` too)."""
 
     row: OutboxBase
     category: str
     error: dict[str, Any]
     wait: timedelta
-    hold_contact: bool = False
+    hold_kinds: tuple[str, ...] = ()
+    status = "queued"
 
     async def prepare(
         self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]], opened: int | None
-    ) -> tuple[str, dict[str, Any]]:
-        if self.hold_contact:
-            await outbox.defer_contact(conn, self.row.contact_id, now + self.wait, now)
-        return "queued", {"due_at": now + self.wait, "last_error": self.error}
+    ) -> dict[str, Any]:
+        if self.hold_kinds:
+            await outbox.defer_contact(conn, self.row.contact_id, now + self.wait, now, self.hold_kinds)
+        return {"due_at": now + self.wait, "last_error": self.error}
 
     def report(self, metrics: Metrics) -> None:
         metrics.retried.labels(reason=self.error["code"]).inc()
@@ -266,18 +328,33 @@ class Retry:
 
 @dataclass(frozen=True)
 class Failed:
-    """A permanent failure, recorded with its reason; never retried."""
+    """A permanent failure, recorded with its reason; never retried.
+
+    131026 also marks the number undeliverable (nothing more is sent until the customer writes), and a
+    template error (132000, 132001, 132015, 132016) blocks the template until a person re-enables it.
+    """
 
     row: OutboxBase
     category: str
     error: dict[str, Any]
+    undeliverable: bool = False
+    blocks_template: tuple[str, str] | None = None
+    status = "failed"
 
     async def prepare(
         self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]], opened: int | None
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> dict[str, Any]:
+        if self.undeliverable:
+            await policy.mark_undeliverable(conn, self.row.contact_id, now)
+        if self.blocks_template:
+            name, language = self.blocks_template
+            reason = str(self.error.get("message"))
+            code = self.error.get("error_code")
+            if await policy.block_template(conn, name=name, language=language, error_code=code, reason=reason, now=now):
+                log.error("template.blocked", template=name, language=language, code=code, reason=reason)
         payload = _settled_payload(self.row)
         values: dict[str, Any] = {"last_error": self.error}
-        return "failed", values if payload is None else {**values, "payload": payload}
+        return values if payload is None else {**values, "payload": payload}
 
     def report(self, metrics: Metrics) -> None:
         metrics.failed.labels(category=self.category, reason=self.error["code"]).inc()
@@ -286,7 +363,68 @@ class Failed:
         )
 
 
-Outcome = Sent | Retry | Failed
+@dataclass(frozen=True)
+class Held:
+    """Not now (quiet hours, the messaging limit): back to the queue until `hold.until`, not an attempt."""
+
+    row: OutboxBase
+    hold: Hold
+    status = "queued"
+
+    async def prepare(
+        self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]], opened: int | None
+    ) -> dict[str, Any]:
+        error = {"code": self.hold.code, "message": self.hold.message}
+        return {"due_at": self.hold.until, "attempts": max(self.row.attempts - 1, 0), "last_error": error}
+
+    def report(self, metrics: Metrics) -> None:
+        metrics.held.labels(reason=self.hold.code).inc()
+        log.info("message.held", outbox_id=self.row.id, reason=self.hold.code, until=self.hold.until.isoformat())
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """Never (no longer wanted, unreachable number, blocked template): settled unsent, with the reason."""
+
+    row: OutboxBase
+    drop: Drop
+
+    @property
+    def status(self) -> str:
+        return self.drop.status
+
+    async def prepare(
+        self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]], opened: int | None
+    ) -> dict[str, Any]:
+        payload = _settled_payload(self.row)
+        values: dict[str, Any] = {"last_error": {"code": self.drop.code, "message": self.drop.message}}
+        return values if payload is None else {**values, "payload": payload}
+
+    def report(self, metrics: Metrics) -> None:
+        metrics.dropped.labels(reason=self.drop.code).inc()
+        log.info("message.dropped", outbox_id=self.row.id, reason=self.drop.code, detail=self.drop.message)
+
+
+@dataclass(frozen=True)
+class Expired:
+    """A lease ran out with no word from Meta: the kind decides (`outbox.ON_EXPIRED_LEASE`)."""
+
+    row: OutboxBase
+    status: str
+
+    async def prepare(
+        self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]], opened: int | None
+    ) -> dict[str, Any]:
+        payload = _settled_payload(self.row)
+        error = {"code": "lease_expired", "message": "the sender stopped before settling this message"}
+        values: dict[str, Any] = {"last_error": error}
+        return values if payload is None else {**values, "payload": payload}
+
+    def report(self, metrics: Metrics) -> None:
+        metrics.retried.labels(reason="lease_expired").inc()
+
+
+Outcome = Sent | Retry | Failed | Held | Dropped | Expired
 
 
 def _decide(

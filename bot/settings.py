@@ -12,11 +12,14 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.send_policy import QuietHours, parse_messaging_limit, parse_quiet_hours
 
 SANDBOX_PHONE_NUMBER_ID = "106540352242922"
 SANDBOX_APP_SECRET = "sandbox-app-secret"
 SANDBOX_VERIFY_TOKEN = "sandbox-verify-token"
 DEFAULT_API_URL = "https://graph.facebook.com"
+DEFAULT_QUIET_HOURS = "21:00-08:00"
+DEFAULT_MESSAGING_LIMIT = "250"
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -44,6 +47,9 @@ class _Environment(BaseSettings):
     throughput: int = Field(80, alias="BOT_THROUGHPUT", ge=1, le=1000)
     business_timezone: str = Field("UTC", alias="BOT_TIMEZONE")
     reminder_lead_hours: float = Field(24.0, alias="BOT_REMINDER_LEAD_HOURS", gt=0, le=24 * 30)
+    quiet_hours: str = Field(DEFAULT_QUIET_HOURS, alias="BOT_QUIET_HOURS")
+    messaging_limit: str = Field(DEFAULT_MESSAGING_LIMIT, alias="BOT_MESSAGING_LIMIT")
+    send_lease_seconds: float = Field(60.0, alias="BOT_SEND_LEASE_SECONDS", ge=1, le=3600)
     log_level: str = Field("info", alias="BOT_LOG_LEVEL")
     log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
 
@@ -78,6 +84,11 @@ class Settings:
     throughput: int = 80
     business_timezone: str = "UTC"
     reminder_lead_hours: float = 24.0  # how long before an appointment its reminder goes out
+    # Built directly (tests, embedding), Settings apply no quiet hours and no tier; `load_settings` gives the
+    # product's defaults (21:00-08:00 and Meta's first tier, 250 users), which the environment can change.
+    quiet_hours: QuietHours | None = None
+    messaging_limit: int | None = None  # Meta's tier in users per rolling 24 h; None is unlimited
+    send_lease: float = 60.0  # seconds a sender holds a claimed message before another may settle it
     log_level: str = "info"
     log_format: str = "auto"
     generated_admin_token: bool = False
@@ -167,6 +178,9 @@ def _resolve(env: _Environment) -> Settings:
         throughput=env.throughput,
         business_timezone=env.business_timezone,
         reminder_lead_hours=env.reminder_lead_hours,
+        quiet_hours=parse_quiet_hours(env.quiet_hours),
+        messaging_limit=parse_messaging_limit(env.messaging_limit),
+        send_lease=env.send_lease_seconds,
         log_level=env.log_level,
         log_format=env.log_format,
     )

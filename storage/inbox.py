@@ -296,11 +296,17 @@ def _insert_statuses(conn: Connection, deliveries: Sequence[Delivery], event_ids
         return
     rows = [
         {"wamid": s.wamid, "status": s.status[:16], "timestamp": s.timestamp, "payload": dict(s.raw),
-         "webhook_event_id": event_id}
+         "callback": _callback(s.raw), "webhook_event_id": event_id}
         for s, event_id in pairs
     ]  # fmt: skip
     conn.execute(insert_ignoring_conflicts(conn, STATUS_EVENT, "wamid", "status"), rows)
     apply_statuses(conn, [(s.wamid, s.status, s.timestamp, dict(s.raw)) for s, _ in pairs])
+
+
+def _callback(raw: Any) -> str | None:
+    """The `biz_opaque_callback_data` Meta echoes from our send, if it is one of ours to look up."""
+    value = raw.get("biz_opaque_callback_data") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and len(value) <= 512 else None
 
 
 def _notice(

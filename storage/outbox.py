@@ -56,6 +56,8 @@ class NewMessage:
     template_category: str | None = None
     idempotency_key: str | None = None
     campaign_id: int | None = None
+    subject: str | None = None
+    urgent: bool = False
 
     def row(self, now: datetime) -> dict[str, Any]:
         if self.kind not in PRIORITY:
@@ -71,6 +73,8 @@ class NewMessage:
             "template_category": self.template_category,
             "idempotency_key": self.idempotency_key,
             "campaign_id": self.campaign_id,
+            "subject": self.subject,
+            "urgent": self.urgent,
             "status": "queued",
             "attempts": 0,
             "created_at": now,
@@ -152,43 +156,49 @@ async def settle(
     return int(result.rowcount)
 
 
-async def defer_contact(conn: AsyncConnection, contact_id: int, until: datetime, now: datetime) -> None:
-    """Hold every queued message to one contact until `until` (Meta's pair-rate limit is per recipient)."""
+async def defer_contact(
+    conn: AsyncConnection, contact_id: int, until: datetime, now: datetime, kinds: Sequence[str] = KINDS
+) -> None:
+    """Hold the queued messages of `kinds` to one contact until `until` (Meta's per-recipient limits)."""
     await conn.execute(
         update(OUTBOX)
-        .where(OUTBOX.c.contact_id == contact_id, OUTBOX.c.status == "queued", OUTBOX.c.due_at < until)
+        .where(
+            OUTBOX.c.contact_id == contact_id,
+            OUTBOX.c.status == "queued",
+            OUTBOX.c.kind.in_(list(kinds)),
+            OUTBOX.c.due_at < until,
+        )
         .values(due_at=until, updated_at=now)
     )
 
 
-async def reap_expired_leases(conn: AsyncConnection, now: datetime) -> dict[str, int]:
-    """Settle rows whose sender died mid-send, by kind (see ON_EXPIRED_LEASE). Returns counts by new status.
+async def take_expired_leases(
+    conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int
+) -> list[OutboxBase]:
+    """Take over rows whose sender died mid-send (their lease ran out), so exactly one reaper settles each.
 
-    Rows of a secret-carrying kind (one-time codes) also lose the secret from their payload.
+    The reaper then decides by kind and by what Meta reported (see `ON_EXPIRED_LEASE`); the attempt
+    count is unchanged, because no new attempt was made.
     """
-    counts: dict[str, int] = {}
-    for kind, status in ON_EXPIRED_LEASE.items():
-        result = await conn.execute(
-            update(OUTBOX)
-            .where(OUTBOX.c.status == "sending", OUTBOX.c.kind == kind, OUTBOX.c.lease_until < now)
-            .values(
-                status=status,
-                lease_owner=None,
-                lease_until=None,
-                updated_at=now,
-                last_error={"code": "lease_expired", "message": "the sender stopped before settling this message"},
-            )
-            .returning(OUTBOX.c.id, OUTBOX.c.payload)
-        )
-        reaped = result.all()
-        if reaped and kind in SECRET_KINDS:
-            await conn.execute(
-                update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")),
-                [{"oid": oid, "payload": redacted_payload(payload)} for oid, payload in reaped],
-            )
-        if reaped:
-            counts[status] = counts.get(status, 0) + len(reaped)
-    return counts
+    expired = (
+        select(OUTBOX.c.id)
+        .where(OUTBOX.c.status == "sending", OUTBOX.c.lease_until < now)
+        .order_by(OUTBOX.c.lease_until)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(expired))
+        .values(lease_owner=owner, lease_until=now + lease, updated_at=now)
+        .returning(*OUTBOX.c)
+    )
+    return [OutboxBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
+
+
+def callback_of(outbox_id: int | None) -> str:
+    """The `biz_opaque_callback_data` a send carries, echoed back in its status webhooks."""
+    return f"outbox:{outbox_id}"
 
 
 async def depth(conn: AsyncConnection) -> dict[str, int]:

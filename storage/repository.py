@@ -12,10 +12,10 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage import conversation, inbox, outbox, queries
+from storage import inbox, outbox, policy, queries, status
 from storage.database import create_engine, create_sqlite_thread_engine, upgrade
 from storage.gate import WriteGate
-from storage.models import MESSAGE, ContactBase, ConversationBase, MessageBase, OutboxBase
+from storage.models import MESSAGE, ContactBase, MessageBase, OutboxBase
 
 _TURN_LOCK_NAMESPACE = 7301  # pg_advisory_xact_lock(namespace, contact_id): one turn per contact at a time
 _OTP_LOCK_NAMESPACE = 7302  # pg_advisory_xact_lock(namespace, hashtext(purpose:wa_id)): one OTP step at a time
@@ -143,22 +143,25 @@ class Repository:
         async with self.transaction() as conn:
             await outbox.refresh_statistics(conn)
 
-    async def reap_expired_leases(self, now: datetime) -> dict[str, int]:
+    async def take_expired_leases(
+        self, *, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> tuple[list[OutboxBase], dict[str, str]]:
+        """Rows whose sender died mid-send, now leased to `owner`, and the wamids Meta reported for any of them."""
         async with self.transaction() as conn:
-            return await outbox.reap_expired_leases(conn, now)
+            rows = await outbox.take_expired_leases(conn, owner=owner, now=now, lease=lease, limit=limit)
+            reported = await status.reported_sends(conn, [outbox.callback_of(r.id) for r in rows])
+        return rows, reported
 
     async def outbox_depth(self) -> dict[str, int]:
         async with self.engine.connect() as conn:
             return await outbox.depth(conn)
 
-    async def send_contexts(
-        self, contact_ids: Sequence[int], now: datetime
-    ) -> dict[int, tuple[ContactBase | None, list[ConversationBase]]]:
-        """Each contact and its open conversations: what the category rules need at send time."""
+    async def batch_context(
+        self, contact_ids: Sequence[int], subjects: Sequence[str], now: datetime
+    ) -> policy.BatchContext:
+        """What the send-time checks need for one batch: recipients, conversations, reach, blocks, subjects."""
         async with self.engine.connect() as conn:
-            contacts = await conversation.contacts_by_ids(conn, contact_ids)
-            open_now = await conversation.open_conversations_for(conn, contact_ids, now)
-        return {cid: (contacts.get(cid), open_now.get(cid, [])) for cid in contact_ids}
+            return await policy.batch_context(conn, contact_ids, subjects, now)
 
     # -- admin reads -----------------------------------------------------------------------------
 

@@ -69,3 +69,13 @@ async def replay_statuses(conn: AsyncConnection, wamids: Sequence[str]) -> None:
     ).all()
     if rows:
         await conn.run_sync(apply_statuses, [(r[0], r[1], r[2], r[3]) for r in rows])
+
+
+async def reported_sends(conn: AsyncConnection, callbacks: Sequence[str]) -> dict[str, str]:
+    """The wamid of each send Meta reported a status for, by the callback data the send carried."""
+    if not callbacks:
+        return {}
+    rows = await conn.execute(
+        select(STATUS_EVENT.c.callback, STATUS_EVENT.c.wamid).where(STATUS_EVENT.c.callback.in_(list(callbacks)))
+    )
+    return {callback: wamid for callback, wamid in rows}

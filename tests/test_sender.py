@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -203,8 +204,7 @@ async def test_expired_leases_are_settled_by_kind(repository: Repository, clock:
 
         await conn.execute(update(OUTBOX).where(OUTBOX.c.status == "stuck").values(status="sending"))
     clock.advance(seconds=31)
-    counts = await repository.reap_expired_leases(clock.now)
-    assert counts == {"queued": 1, "expired": 1, "unknown": 1}
+    await make_sender(repository, RecordingTransport(), clock).reap()
     assert {r.kind: r.status for r in await outbox_rows(repository)} == {
         "reply": "queued",
         "otp": "expired",
@@ -318,8 +318,225 @@ async def test_a_code_whose_lease_expired_is_scrubbed(repository: Repository, cl
     await repository.enqueue([otp_row(cid, wa, clock)], clock.now)
     await repository.claim_due(owner="dead", now=clock.now, lease=timedelta(seconds=30), limit=10)
     clock.advance(seconds=31)
-    assert await repository.reap_expired_leases(clock.now) == {"expired": 1}
+    await make_sender(repository, RecordingTransport(), clock).reap()
     [row] = await outbox_rows(repository)
     assert row.status == "expired"
     assert "482913" not in str(row.payload)
     assert row.payload["template"]["name"] == "login_code"
+
+
+# -- send-time policies and Meta's codes -------------------------------------------------------------
+
+
+def utility_row(cid: int, wa: str, clock: FakeClock, name: str = "order_update", **kw: Any) -> NewMessage:
+    """A utility template to `wa`, as the notification service enqueues it."""
+    payload = kw.pop("payload", None) or template_message(wa, name, kw.pop("language", "en"), body_params=["#1"])
+    return reply(
+        cid, wa, "", clock, kind="utility", payload=payload, template_name=name, template_category="utility", **kw
+    )
+
+
+async def contact_id(repo: Repository, wa: str, clock: FakeClock) -> int:
+    """A contact who never wrote to us (their customer service window is closed)."""
+    from storage.otp import ensure_contact
+
+    async with repo.transaction() as conn:
+        return await ensure_contact(conn, wa, clock.now)
+
+
+async def test_every_send_carries_its_callback_data(repository: Repository, clock: FakeClock) -> None:
+    """The request names its outbox row in `biz_opaque_callback_data`, which Meta echoes in statuses."""
+    wa = "31600000030"
+    cid = await customer_writes(repository, clock, wa)
+    await repository.enqueue([reply(cid, wa, "x", clock)], clock.now)
+    transport = RecordingTransport()
+    await drain(make_sender(repository, transport, clock))
+    [row] = await outbox_rows(repository)
+    assert transport.requests[0].json["biz_opaque_callback_data"] == f"outbox:{row.id}"
+
+
+async def test_a_send_meta_reported_is_recovered_not_resent(repository: Repository, clock: FakeClock) -> None:
+    """A sender that died after Meta took the message leaves it `sent`, recorded once, never sent again."""
+    from tests.conftest import status_webhook
+
+    wa = "31600000031"
+    cid = await contact_id(repository, wa, clock)
+    await repository.enqueue([utility_row(cid, wa, clock)], clock.now)
+    [claimed] = await repository.claim_due(owner="dead", now=clock.now, lease=timedelta(seconds=30), limit=10)
+    sent = status_webhook("wamid.lost.1", "sent", recipient=wa, biz_opaque_callback_data=f"outbox:{claimed.id}")
+    await repository.store_deliveries([Delivery(body="{}", parsed=parse_payload(sent))])
+    clock.advance(seconds=31)
+    transport = RecordingTransport()
+    sender = make_sender(repository, transport, clock)
+    await sender.reap()
+    await drain(sender)
+    [row] = await outbox_rows(repository)
+    assert (row.status, row.wamid) == ("sent", "wamid.lost.1")
+    assert transport.requests == []
+    message = await repository.message_by_wamid("wamid.lost.1")
+    assert message is not None
+    assert (message.status, message.category, message.outbox_id) == ("sent", "utility", row.id)
+    conversations = await repository.list_conversations(wa_id=wa, category=None, limit=10, before=None)
+    assert [c["category"] for c in conversations] == ["utility"]
+
+
+async def test_a_send_meta_never_reported_is_retried_once(repository: Repository, clock: FakeClock) -> None:
+    """Without a status for it, an abandoned utility message goes back to the queue and is sent once."""
+    wa = "31600000032"
+    cid = await contact_id(repository, wa, clock)
+    await repository.enqueue([utility_row(cid, wa, clock)], clock.now)
+    await repository.claim_due(owner="dead", now=clock.now, lease=timedelta(seconds=30), limit=10)
+    clock.advance(seconds=31)
+    transport = RecordingTransport()
+    sender = make_sender(repository, transport, clock)
+    await sender.reap()
+    await drain(sender)
+    assert len(transport.requests) == 1
+    [row] = await outbox_rows(repository)
+    assert row.status == "sent"
+
+
+async def test_undeliverable_number_stops_until_the_customer_writes(repository: Repository, clock: FakeClock) -> None:
+    """After 131026 the next message to that number fails without a request; a message from them lifts it."""
+    wa = "31600000033"
+    cid = await contact_id(repository, wa, clock)
+    await repository.enqueue([utility_row(cid, wa, clock, idempotency_key="a")], clock.now)
+    transport = RecordingTransport([meta_error(131026)])
+    await drain(make_sender(repository, transport, clock))
+    contact = await repository.contact_by_wa_id(wa)
+    assert contact is not None
+    assert contact.undeliverable_at == clock.now
+    clock.advance(minutes=1)
+    await repository.enqueue([utility_row(cid, wa, clock, idempotency_key="b")], clock.now)
+    await drain(make_sender(repository, transport, clock))
+    assert len(transport.requests) == 1
+    second = (await outbox_rows(repository))[1]
+    assert second.status == "failed"
+    assert second.last_error is not None
+    assert second.last_error["code"] == "undeliverable"
+    clock.advance(minutes=1)
+    await customer_writes(repository, clock, wa)
+    await repository.enqueue([reply(cid, wa, "welcome back", clock)], clock.now)
+    await drain(make_sender(repository, RecordingTransport(), clock))
+    assert (await outbox_rows(repository))[2].status == "sent"
+
+
+@pytest.mark.parametrize("code", [132000, 132001, 132015, 132016])
+async def test_a_refused_template_is_blocked_and_said_so(repository: Repository, clock: FakeClock, code: int) -> None:
+    """A template error blocks that template and language: later sends fail at once, others still go."""
+    from storage import policy
+
+    one, two = "31600000034", "31600000035"
+    cid_one, cid_two = await contact_id(repository, one, clock), await contact_id(repository, two, clock)
+    await repository.enqueue([utility_row(cid_one, one, clock)], clock.now)
+    transport = RecordingTransport([meta_error(code)])
+    await drain(make_sender(repository, transport, clock))
+    await repository.enqueue(
+        [utility_row(cid_two, two, clock), utility_row(cid_two, two, clock, name="payment_received", due_at=clock.now)],
+        clock.now,
+    )
+    transport.answer((200, {"messaging_product": "whatsapp", "messages": [{"id": "wamid.other"}]}))
+    await drain(make_sender(repository, transport, clock))
+    rows = await outbox_rows(repository)
+    assert [r.status for r in rows] == ["failed", "failed", "sent"]
+    assert rows[1].last_error is not None
+    assert rows[1].last_error["code"] == "template_blocked"
+    assert f"WhatsApp error {code}" in rows[1].last_error["message"]
+    assert [r.json["template"]["name"] for r in transport.requests] == ["order_update", "payment_received"]
+    async with repository.transaction() as conn:
+        assert list(await policy.blocked_templates(conn)) == [("order_update", "en")]
+        assert await policy.unblock_template(conn, name="order_update") == 1
+
+
+async def test_quiet_hours_hold_without_spending_an_attempt(repository: Repository, clock: FakeClock) -> None:
+    """A utility message at 23:00 waits until 08:00 and is then sent; a code at 23:00 goes at once."""
+    from datetime import UTC, datetime, time
+    from zoneinfo import ZoneInfo
+
+    from bot.send_policy import QuietHours, SendPolicy
+
+    clock.now = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)
+    wa = "31600000036"
+    cid = await contact_id(repository, wa, clock)
+    await repository.enqueue([utility_row(cid, wa, clock), otp_row(cid, wa, clock, due_at=clock.now)], clock.now)
+    policy = SendPolicy(ZoneInfo("UTC"), QuietHours(time(21), time(8)))
+    transport = RecordingTransport()
+    await drain(make_sender(repository, transport, clock, send_policy=policy))
+    assert [r.json["template"]["name"] for r in transport.requests] == ["login_code"]
+    held = next(r for r in await outbox_rows(repository) if r.kind == "utility")
+    assert (held.status, held.attempts, held.due_at) == ("queued", 0, datetime(2026, 11, 27, 8, 0, tzinfo=UTC))
+    assert held.last_error is not None
+    assert held.last_error["code"] == "quiet_hours"
+    clock.now = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    await drain(make_sender(repository, transport, clock, send_policy=policy))
+    assert [r.json["template"]["name"] for r in transport.requests] == ["login_code", "order_update"]
+
+
+async def test_the_messaging_limit_holds_new_users_until_one_drops_out(
+    repository: Repository, clock: FakeClock
+) -> None:
+    """With the tier spent, a new user outside their window waits; one who wrote to us does not."""
+    from zoneinfo import ZoneInfo
+
+    from bot.send_policy import SendPolicy
+
+    policy = SendPolicy(ZoneInfo("UTC"), messaging_limit=2)
+    numbers = [f"3160000004{n}" for n in range(3)]
+    ids = [await contact_id(repository, wa, clock) for wa in numbers]
+    await repository.enqueue([utility_row(cid, wa, clock) for cid, wa in zip(ids, numbers, strict=True)], clock.now)
+    transport = RecordingTransport()
+    await drain(make_sender(repository, transport, clock, send_policy=policy))
+    assert len(transport.requests) == 2
+    [held] = [r for r in await outbox_rows(repository) if r.status == "queued"]
+    assert held.last_error is not None
+    assert held.last_error["code"] == "messaging_limit"
+    assert held.due_at == clock.now + timedelta(hours=24)
+    chatting = await customer_writes(repository, clock, "31600000049")
+    await repository.enqueue([utility_row(chatting, "31600000049", clock)], clock.now)
+    await drain(make_sender(repository, transport, clock, send_policy=policy))
+    assert len(transport.requests) == 3
+    clock.advance(hours=24, seconds=1)
+    await drain(make_sender(repository, transport, clock, send_policy=policy))
+    assert len(transport.requests) == 4
+
+
+async def test_a_message_whose_reason_went_away_is_not_sent(repository: Repository, clock: FakeClock) -> None:
+    """A reminder for an appointment cancelled after it was queued is cancelled at send time, unsent."""
+    from datetime import timedelta as td
+
+    from storage import business
+    from storage.models import AppointmentBase
+
+    wa = "31600000037"
+    cid = await contact_id(repository, wa, clock)
+    async with repository.transaction() as conn:
+        appointment = await business.add_appointment(
+            conn, AppointmentBase(contact_id=cid, service="Cut", starts_at=clock.now + td(hours=3), location="Shop")
+        )
+        await business.update_appointment(conn, appointment.id or 0, {"status": "cancelled"})
+    await repository.enqueue([utility_row(cid, wa, clock, subject=f"appointment:{appointment.id}")], clock.now)
+    transport = RecordingTransport()
+    await drain(make_sender(repository, transport, clock))
+    assert transport.requests == []
+    [row] = await outbox_rows(repository)
+    assert row.status == "cancelled"
+    assert row.last_error == {"code": "not_wanted", "message": f"appointment {appointment.id} is cancelled"}
+
+
+async def test_a_superseded_code_is_never_sent(repository: Repository, clock: FakeClock) -> None:
+    """When a newer code was requested before the first went out, only the newer one is sent."""
+    from bot.otp_service import OtpService
+    from bot.templates import TemplateLibrary
+
+    service = OtpService(repository, TemplateLibrary.load(Path("templates")), "k", clock)
+    wa = "31600000038"
+    await service.request_code(wa, "login")
+    clock.advance(seconds=31)
+    await service.request_code(wa, "login")
+    transport = RecordingTransport()
+    await drain(make_sender(repository, transport, clock))
+    assert len(transport.requests) == 1
+    first, second = await outbox_rows(repository)
+    assert (first.status, second.status) == ("cancelled", "sent")
+    assert first.last_error == {"code": "not_wanted", "message": "a newer code was requested"}
+    assert "[redacted]" in str(first.payload)

@@ -1,0 +1,183 @@
+"""The checks a message passes at send time, as pure functions of `now`: is it still wanted, may it go now?
+
+Each check answers nothing (send it), a `Hold` (not now: back to the queue until a moment) or a `Drop`
+(never: settle it with the reason). The sender reads the facts (`storage.policy.BatchContext`) once per
+batch and applies these rules to each message in priority order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.category import service_window_open
+from bot.errors import ConfigError
+from storage.models import ContactBase, OutboxBase
+from storage.policy import REACH_WINDOW, BatchContext, undeliverable
+
+# Kinds that may wait for the morning; replies and one-time codes are answers the customer is waiting for.
+NON_URGENT_KINDS = frozenset({"utility", "marketing"})
+# Meta's messaging-limit tiers: unique users reached outside a customer service window per rolling 24 h.
+TIERS = (250, 2_000, 10_000, 100_000)
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A local time span (e.g. 21:00-08:00, crossing midnight) when non-urgent messages wait."""
+
+    start: time
+    end: time
+
+    def until(self, now: datetime, zone: ZoneInfo) -> datetime | None:
+        """When the quiet hours around `now` (read in `zone`) end, or None when `now` is not inside them."""
+        local = now.astimezone(zone)
+        clock = local.time().replace(tzinfo=None)
+        if self.start <= self.end:
+            inside, end_day = self.start <= clock < self.end, local.date()
+        else:  # crossing midnight: inside after the start tonight or before the end this morning
+            inside = clock >= self.start or clock < self.end
+            end_day = local.date() + timedelta(days=1) if clock >= self.start else local.date()
+        if not inside:
+            return None
+        # An end the spring-forward gap skips (02:30) is read with the offset before the gap: 03:30.
+        end = datetime.combine(end_day, self.end, tzinfo=zone)
+        return end.astimezone(now.tzinfo)
+
+
+def parse_quiet_hours(text: str) -> QuietHours | None:
+    """`HH:MM-HH:MM` (e.g. `21:00-08:00`); empty or `off` turns quiet hours off."""
+    value = text.strip().lower()
+    if value in ("", "off", "none"):
+        return None
+    start, sep, end = value.partition("-")
+    matches = _CLOCK.match(start.strip()), _CLOCK.match(end.strip())
+    if not sep or not all(matches):
+        raise ConfigError(f"BOT_QUIET_HOURS {text!r} is not a span like 21:00-08:00 (or off)")
+    first, last = (time(int(m[1]), int(m[2])) for m in matches if m)
+    if first == last:
+        raise ConfigError(f"BOT_QUIET_HOURS {text!r} starts and ends at the same time; use off to turn them off")
+    return QuietHours(first, last)
+
+
+def parse_messaging_limit(text: str) -> int | None:
+    """Meta's tier as a number of users (250, 2000, 10000, 100000) or `unlimited` (None)."""
+    value = text.strip().lower().replace(",", "").replace("_", "")
+    if value == "unlimited":
+        return None
+    if value.isdigit() and int(value) in TIERS:
+        return int(value)
+    tiers = ", ".join(str(t) for t in TIERS)
+    raise ConfigError(f"BOT_MESSAGING_LIMIT {text!r} is not one of Meta's tiers: {tiers} or unlimited")
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Not now: back to the queue until `until`, without counting as an attempt."""
+
+    until: datetime
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Never: settle the message with `status` and the reason."""
+
+    status: str  # "cancelled" (no longer wanted) or "failed" (cannot be sent)
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    """The business's send-time rules: its time zone, quiet hours and messaging-limit tier."""
+
+    zone: ZoneInfo
+    quiet_hours: QuietHours | None = None
+    messaging_limit: int | None = None
+
+    def for_batch(self, context: BatchContext, now: datetime) -> BatchCheck:
+        """The checks for one claimed batch, with the messaging-limit budget read alongside it.
+
+        The budget is per batch: batches in flight at once (in this process or others) each start from
+        what the database held when they were claimed, so the tier can be overshot by at most those.
+        """
+        reach = context.reach
+        return BatchCheck(self, context, now, reach.count, set(reach.contacts), reach.frees_at)
+
+
+@dataclass
+class BatchCheck:
+    """Applies `SendPolicy` to the rows of one batch, spending the batch's messaging-limit budget."""
+
+    policy: SendPolicy
+    context: BatchContext
+    now: datetime
+    reached_count: int
+    reached: set[int]
+    frees_at: datetime | None
+
+    def check(self, row: OutboxBase) -> Hold | Drop | None:
+        """The first rule that stops `row` now, in order: wanted, reachable, template usable, quiet, tier."""
+        context, now, policy = self.context, self.now, self.policy
+        contact = context.contacts.get(row.contact_id)
+        if row.subject and row.subject in context.unwanted:
+            return Drop("cancelled", "not_wanted", context.unwanted[row.subject])
+        if undeliverable(contact):
+            return Drop("failed", "undeliverable", "Meta reported this number cannot receive messages (131026)")
+        template = template_key(row)
+        if template in context.blocked:
+            block = context.blocked[template]
+            message = f"template {block.name} ({block.language}) is blocked since Meta refused it: {block.reason}"
+            return Drop("failed", "template_blocked", message)
+        if policy.quiet_hours and row.kind in NON_URGENT_KINDS and not row.urgent:
+            zone = _zone(contact, policy.zone)
+            until = policy.quiet_hours.until(now, zone)
+            if until is not None:
+                return Hold(until, "quiet_hours", f"quiet hours in {zone.key} until {until.astimezone(zone):%H:%M}")
+        if policy.messaging_limit is not None and reaches_outside_window(row, contact, now):
+            return self._admit(row.contact_id, policy.messaging_limit)
+        return None
+
+    def _admit(self, contact_id: int, limit: int) -> Hold | None:
+        if contact_id in self.reached:
+            return None
+        if self.reached_count < limit:
+            self.reached_count += 1
+            self.reached.add(contact_id)
+            if self.frees_at is None:  # the first user reached in the window: counted until 24 h from now
+                self.frees_at = self.now + REACH_WINDOW
+            return None
+        until = max(self.frees_at or self.now + timedelta(hours=1), self.now + timedelta(seconds=1))
+        return Hold(until, "messaging_limit", f"messaging limit of {limit} users per 24 h reached")
+
+
+def reaches_outside_window(row: OutboxBase, contact: ContactBase | None, now: datetime) -> bool:
+    """Whether this send counts towards the messaging limit: a business-initiated template, window closed."""
+    if row.payload.get("type") != "template" or (row.template_category or "marketing") == "service":
+        return False
+    return not service_window_open(contact.last_inbound_at if contact else None, now)
+
+
+def template_key(row: OutboxBase) -> tuple[str, str] | None:
+    """(name, language code) of a template send, as Meta identifies an approved template."""
+    template = row.payload.get("template") if row.payload.get("type") == "template" else None
+    if not isinstance(template, dict):
+        return None
+    language = template.get("language")
+    code = language.get("code") if isinstance(language, dict) else None
+    name = template.get("name")
+    return (name, code) if isinstance(name, str) and isinstance(code, str) else None
+
+
+def _zone(contact: ContactBase | None, default: ZoneInfo) -> ZoneInfo:
+    """The contact's own time zone when known and valid, else the business's."""
+    if contact is None or not contact.time_zone:
+        return default
+    try:
+        return ZoneInfo(contact.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return default

@@ -1,0 +1,199 @@
+"""What the sender reads and writes to apply WhatsApp's rules at send time, for one batch at a time.
+
+Reads: the recipients and their open conversations, who was reached outside a customer service window
+in the last 24 hours (Meta's messaging-limit tier), the templates Meta refused, and whether each
+message's subject still wants it. Writes: a number Meta called undeliverable, a template Meta refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.conversation import contacts_by_ids, open_conversations_for
+from storage.dialect import insert_ignoring_conflicts
+from storage.models import (
+    ACCOUNT,
+    APPOINTMENT,
+    CONTACT,
+    MESSAGE,
+    ORDER,
+    OTP_CHALLENGE,
+    TEMPLATE_BLOCK,
+    ContactBase,
+    ConversationBase,
+    TemplateBlockBase,
+)
+
+REACH_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Unique users reached outside a customer service window in the rolling 24 hours before `now`."""
+
+    count: int
+    frees_at: datetime | None  # when the user reached longest ago drops out of the window
+    contacts: frozenset[int]  # which of the batch's contacts are among them (they do not count again)
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """Everything the send-time checks need for one claimed batch, read in one round of queries."""
+
+    contacts: dict[int, ContactBase]
+    open_conversations: dict[int, list[ConversationBase]]
+    reach: Reach
+    blocked: dict[tuple[str, str], TemplateBlockBase]
+    unwanted: dict[str, str]  # subject → why it no longer wants its message
+
+
+async def batch_context(
+    conn: AsyncConnection, contact_ids: Sequence[int], subjects: Iterable[str], now: datetime
+) -> BatchContext:
+    return BatchContext(
+        contacts=await contacts_by_ids(conn, contact_ids),
+        open_conversations=await open_conversations_for(conn, contact_ids, now),
+        reach=await reach(conn, contact_ids, now),
+        blocked=await blocked_templates(conn),
+        unwanted=await unwanted_subjects(conn, set(subjects), now),
+    )
+
+
+# -- messaging-limit tier --------------------------------------------------------------------------
+
+
+async def reach(conn: AsyncConnection, contact_ids: Sequence[int], now: datetime) -> Reach:
+    """How many unique users were reached outside a window since `now - 24 h`, and which of `contact_ids`."""
+    since = now - REACH_WINDOW
+    recent = and_(MESSAGE.c.outside_window, MESSAGE.c.created_at > since)
+    per_user = (
+        select(func.max(MESSAGE.c.created_at).label("last")).where(recent).group_by(MESSAGE.c.contact_id).subquery()
+    )
+    count, oldest = (await conn.execute(select(func.count(), func.min(per_user.c.last)).select_from(per_user))).one()
+    among = await conn.execute(
+        select(MESSAGE.c.contact_id).where(recent, MESSAGE.c.contact_id.in_(list(contact_ids))).distinct()
+    )
+    # MIN and MAX keep the column's type, so `oldest` is UTC-aware on both databases.
+    frees_at = oldest + REACH_WINDOW if oldest is not None else None
+    return Reach(int(count), frees_at, frozenset(int(r[0]) for r in among))
+
+
+# -- undeliverable numbers -------------------------------------------------------------------------
+
+
+async def mark_undeliverable(conn: AsyncConnection, contact_id: int, now: datetime) -> None:
+    """Meta answered 131026 for this number: hold off until the customer writes to us again."""
+    await conn.execute(update(CONTACT).where(CONTACT.c.id == contact_id).values(undeliverable_at=now, updated_at=now))
+
+
+def undeliverable(contact: ContactBase | None) -> bool:
+    """Whether Meta called the number undeliverable after the customer's latest message to us."""
+    if contact is None or contact.undeliverable_at is None:
+        return False
+    return contact.last_inbound_at is None or contact.last_inbound_at < contact.undeliverable_at
+
+
+# -- templates Meta refused ------------------------------------------------------------------------
+
+
+async def block_template(
+    conn: AsyncConnection, *, name: str, language: str, error_code: int | None, reason: str, now: datetime
+) -> bool:
+    """Stop using a template Meta refused; answers whether it was newly blocked."""
+    stmt = insert_ignoring_conflicts(conn, TEMPLATE_BLOCK, "name", "language").values(
+        name=name, language=language, error_code=error_code, reason=reason, blocked_at=now
+    )
+    return bool((await conn.execute(stmt.returning(TEMPLATE_BLOCK.c.id))).first())
+
+
+async def unblock_template(conn: AsyncConnection, *, name: str, language: str | None = None) -> int:
+    """Use a template again (its problem was fixed with Meta); every language unless one is given."""
+    stmt = delete(TEMPLATE_BLOCK).where(TEMPLATE_BLOCK.c.name == name)
+    if language is not None:
+        stmt = stmt.where(TEMPLATE_BLOCK.c.language == language)
+    return int((await conn.execute(stmt)).rowcount)
+
+
+async def blocked_templates(conn: AsyncConnection) -> dict[tuple[str, str], TemplateBlockBase]:
+    rows = await conn.execute(select(TEMPLATE_BLOCK))
+    blocks = [TemplateBlockBase.model_validate(row._mapping) for row in rows]
+    return {(b.name, b.language): b for b in blocks}
+
+
+# -- is the message still wanted? ------------------------------------------------------------------
+
+
+async def unwanted_subjects(conn: AsyncConnection, subjects: set[str], now: datetime) -> dict[str, str]:
+    """The subjects among `subjects` that no longer want their message, each with the reason.
+
+    Subjects: `appointment:<id>` (booked and still ahead), `order:<id>:<status>` (the order still has
+    that status), `account:<contact id>:low` (the
+    contact's balance is still below its threshold), `otp:<id>` (the code
+    is unused, unexpired and the latest for its number and purpose). An unknown form is always wanted.
+    """
+    parsed = [(s, s.split(":")) for s in subjects]
+    unwanted: dict[str, str] = {}
+    ids = _ids(parsed, "appointment", 2)
+    if ids:
+        rows = await conn.execute(select(APPOINTMENT).where(APPOINTMENT.c.id.in_(ids)))
+        for row in rows:
+            if row.status != "booked":
+                unwanted[f"appointment:{row.id}"] = f"appointment {row.id} is {row.status}"
+            elif row.starts_at <= now:
+                unwanted[f"appointment:{row.id}"] = f"appointment {row.id} has already started"
+    ids = _ids(parsed, "order", 3)
+    if ids:
+        statuses = dict((await conn.execute(select(ORDER.c.id, ORDER.c.status).where(ORDER.c.id.in_(ids)))).all())
+        for subject, parts in parsed:
+            if parts[0] == "order" and len(parts) == 3 and parts[1].isdigit():
+                current = statuses.get(int(parts[1]))
+                if current != parts[2]:
+                    unwanted[subject] = f"order {parts[1]} is now {current or 'gone'}, no longer {parts[2]}"
+    ids = _ids(parsed, "account", 3)
+    if ids:
+        rows = await conn.execute(
+            select(ACCOUNT.c.contact_id, ACCOUNT.c.low_alerted).where(ACCOUNT.c.contact_id.in_(ids))
+        )
+        for contact_id, low in rows:
+            if not low:
+                unwanted[f"account:{contact_id}:low"] = "the balance is no longer below its threshold"
+    ids = _ids(parsed, "otp", 2)
+    if ids:
+        unwanted.update(await _stale_codes(conn, ids, now))
+    return unwanted
+
+
+def _ids(parsed: Sequence[tuple[str, list[str]]], kind: str, parts: int) -> list[int]:
+    return [int(p[1]) for _, p in parsed if p[0] == kind and len(p) == parts and p[1].isdigit()]
+
+
+async def _stale_codes(conn: AsyncConnection, ids: list[int], now: datetime) -> dict[str, str]:
+    newer = OTP_CHALLENGE.alias("newer")
+    latest = (
+        select(func.count())
+        .where(
+            newer.c.wa_id == OTP_CHALLENGE.c.wa_id,
+            newer.c.purpose == OTP_CHALLENGE.c.purpose,
+            newer.c.id > OTP_CHALLENGE.c.id,
+        )
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        select(OTP_CHALLENGE.c.id, OTP_CHALLENGE.c.used_at, OTP_CHALLENGE.c.expires_at, latest.label("newer")).where(
+            OTP_CHALLENGE.c.id.in_(ids)
+        )
+    )
+    stale: dict[str, str] = {}
+    for challenge_id, used_at, expires_at, newer_count in rows:
+        if used_at is not None:
+            stale[f"otp:{challenge_id}"] = "the code was already used"
+        elif expires_at <= now:
+            stale[f"otp:{challenge_id}"] = "the code expired before it could be sent"
+        elif newer_count:
+            stale[f"otp:{challenge_id}"] = "a newer code was requested"
+    return stale

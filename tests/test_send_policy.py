@@ -1,0 +1,202 @@
+"""Send-time rules: quiet hours, Meta's messaging-limit tier, unwanted messages, unreachable numbers, blocks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.message import template_message, text_message
+from bot.send_policy import (
+    Drop,
+    Hold,
+    QuietHours,
+    SendPolicy,
+    parse_messaging_limit,
+    parse_quiet_hours,
+    reaches_outside_window,
+    template_key,
+)
+from storage.models import ContactBase, OutboxBase, TemplateBlockBase
+from storage.policy import BatchContext, Reach
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+NOON = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+NIGHT = QuietHours(time(21, 0), time(8, 0))
+
+
+def row(contact_id: int = 1, kind: str = "utility", **kw: Any) -> OutboxBase:
+    payload = kw.pop("payload", None) or template_message(f"3161234{contact_id:04d}", "order_update", "en")
+    category = kw.pop("template_category", "utility")
+    return OutboxBase(
+        id=contact_id, kind=kind, contact_id=contact_id, recipient="x", payload=payload,
+        template_category=category, **kw,
+    )  # fmt: skip
+
+
+def context(*contacts: ContactBase, **kw: Any) -> BatchContext:
+    return BatchContext(
+        contacts={c.id: c for c in contacts if c.id is not None},
+        open_conversations={},
+        reach=kw.pop("reach", Reach(0, None, frozenset())),
+        blocked=kw.pop("blocked", {}),
+        unwanted=kw.pop("unwanted", {}),
+    )
+
+
+def contact(contact_id: int = 1, **kw: Any) -> ContactBase:
+    return ContactBase(id=contact_id, wa_id=f"3161234{contact_id:04d}", **kw)
+
+
+# -- parsing the settings ---------------------------------------------------------------------------
+
+
+def test_quiet_hours_parse_and_turn_off() -> None:
+    """`21:00-08:00` is a span crossing midnight; empty or `off` turns the rule off."""
+    assert parse_quiet_hours("21:00-08:00") == NIGHT
+    assert parse_quiet_hours(" 9:30 - 17:00 ") == QuietHours(time(9, 30), time(17, 0))
+    assert parse_quiet_hours("off") is None
+    assert parse_quiet_hours("") is None
+
+
+@pytest.mark.parametrize("text", ["21-08", "25:00-08:00", "21:00", "21:00-21:00", "nine-five"])
+def test_bad_quiet_hours_name_the_setting(text: str) -> None:
+    """A malformed span is a configuration error that names BOT_QUIET_HOURS and the value."""
+    with pytest.raises(ConfigError, match="BOT_QUIET_HOURS"):
+        parse_quiet_hours(text)
+
+
+def test_messaging_limit_accepts_only_metas_tiers() -> None:
+    """The tier is one of Meta's (250 … 100,000) or unlimited; anything else names the choices."""
+    assert parse_messaging_limit("250") == 250
+    assert parse_messaging_limit("100,000") == 100_000
+    assert parse_messaging_limit("Unlimited") is None
+    with pytest.raises(ConfigError, match="250, 2000, 10000, 100000 or unlimited"):
+        parse_messaging_limit("300")
+
+
+# -- quiet hours ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("local", "until"),
+    [
+        (datetime(2026, 11, 26, 22, 15), datetime(2026, 11, 27, 8, 0)),  # evening: until tomorrow morning
+        (datetime(2026, 11, 26, 3, 0), datetime(2026, 11, 26, 8, 0)),  # small hours: until this morning
+        (datetime(2026, 11, 26, 21, 0), datetime(2026, 11, 27, 8, 0)),  # the start is inside
+        (datetime(2026, 11, 26, 8, 0), None),  # the end is outside
+        (datetime(2026, 11, 26, 12, 0), None),
+    ],
+)
+def test_quiet_hours_end_in_local_time(local: datetime, until: datetime | None) -> None:
+    """Inside the span the message waits until its end, read in the zone; outside it goes."""
+    now = local.replace(tzinfo=AMSTERDAM).astimezone(UTC)
+    expected = until.replace(tzinfo=AMSTERDAM).astimezone(UTC) if until else None
+    assert NIGHT.until(now, AMSTERDAM) == expected
+
+
+def test_daytime_quiet_hours_do_not_cross_midnight() -> None:
+    """A span within one day (12:00-14:00) holds only inside it."""
+    lunch = QuietHours(time(12, 0), time(14, 0))
+    assert lunch.until(NOON, UTC) == NOON.replace(hour=14)
+    assert lunch.until(NOON.replace(hour=11), UTC) is None
+
+
+def test_quiet_hours_across_the_spring_forward_night() -> None:
+    """On the night clocks skip 02:00-03:00, 08:00 local is still 08:00 local (06:00 UTC)."""
+    now = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)  # 00:30 CET on 29 March
+    assert NIGHT.until(now, AMSTERDAM) == datetime(2026, 3, 29, 6, 0, tzinfo=UTC)
+
+
+def test_quiet_hours_hold_utility_and_marketing_only() -> None:
+    """Replies and codes go at night; utility and marketing wait; an urgent utility message goes."""
+    policy = SendPolicy(AMSTERDAM, NIGHT)
+    night = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)
+    checks = policy.for_batch(context(contact()), night)
+    held = checks.check(row(kind="utility"))
+    assert isinstance(held, Hold)
+    assert held.code == "quiet_hours"
+    assert held.until == datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
+    assert isinstance(checks.check(row(kind="marketing", template_category="marketing")), Hold)
+    assert checks.check(row(kind="utility", urgent=True)) is None
+    assert checks.check(row(kind="otp", template_category="authentication")) is None
+    assert checks.check(row(kind="reply", payload=text_message("x", "hi"), template_category=None)) is None
+
+
+def test_the_contacts_own_zone_wins() -> None:
+    """A contact in São Paulo is not woken at 05:00 their time because it is 09:00 in Amsterdam."""
+    policy = SendPolicy(AMSTERDAM, NIGHT)
+    at = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # 09:00 Amsterdam, 05:00 São Paulo
+    brazil = contact(time_zone="America/Sao_Paulo")
+    assert isinstance(policy.for_batch(context(brazil), at).check(row()), Hold)
+    assert policy.for_batch(context(contact(time_zone="Europe/Amsterdam")), at).check(row()) is None
+    assert policy.for_batch(context(contact(time_zone="Not/AZone")), at).check(row()) is None
+
+
+# -- the messaging-limit tier -----------------------------------------------------------------------
+
+
+def test_the_tier_counts_new_users_outside_the_window() -> None:
+    """With 249 users reached, one more may be reached; the next waits until the oldest drops out."""
+    frees_at = NOON + timedelta(hours=3)
+    policy = SendPolicy(UTC, messaging_limit=250)
+    checks = policy.for_batch(context(contact(1), contact(2), reach=Reach(249, frees_at, frozenset())), NOON)
+    assert checks.check(row(1)) is None
+    assert checks.check(row(1)) is None  # the same user again does not count twice
+    held = checks.check(row(2))
+    assert isinstance(held, Hold)
+    assert (held.code, held.until) == ("messaging_limit", frees_at)
+
+
+def test_users_already_reached_or_inside_their_window_do_not_count() -> None:
+    """A user reached in the last 24 h, or one who wrote to us, costs nothing of the tier."""
+    policy = SendPolicy(UTC, messaging_limit=250)
+    chatting = contact(2, last_inbound_at=NOON - timedelta(hours=1))
+    checks = policy.for_batch(context(contact(1), chatting, reach=Reach(250, NOON, frozenset({1}))), NOON)
+    assert checks.check(row(1)) is None
+    assert checks.check(row(2)) is None
+    assert reaches_outside_window(row(2), chatting, NOON) is False
+    assert reaches_outside_window(row(3, kind="reply", payload=text_message("x", "hi")), None, NOON) is False
+
+
+# -- wanted, reachable, usable ----------------------------------------------------------------------
+
+
+def test_an_unwanted_message_is_cancelled_with_its_reason() -> None:
+    """A message whose subject went away (a cancelled appointment) is dropped as cancelled."""
+    checks = SendPolicy(UTC).for_batch(
+        context(contact(), unwanted={"appointment:4": "appointment 4 is cancelled"}), NOON
+    )
+    assert checks.check(row(subject="appointment:4")) == Drop("cancelled", "not_wanted", "appointment 4 is cancelled")
+    assert checks.check(row(subject="appointment:5")) is None
+
+
+def test_an_undeliverable_number_fails_until_the_customer_writes() -> None:
+    """After 131026 nothing is sent to the number; a message from the customer afterwards lifts it."""
+    marked = NOON - timedelta(hours=2)
+    silent = contact(undeliverable_at=marked, last_inbound_at=marked - timedelta(days=1))
+    stop = SendPolicy(UTC).for_batch(context(silent), NOON).check(row())
+    assert isinstance(stop, Drop)
+    assert (stop.status, stop.code) == ("failed", "undeliverable")
+    wrote = contact(undeliverable_at=marked, last_inbound_at=marked + timedelta(minutes=5))
+    assert SendPolicy(UTC).for_batch(context(wrote), NOON).check(row()) is None
+
+
+def test_a_blocked_template_fails_in_its_language_only() -> None:
+    """A template Meta refused fails at once with the refusal; the same name in another language goes."""
+    block = TemplateBlockBase(name="order_update", language="en", error_code=132015, reason="paused", blocked_at=NOON)
+    checks = SendPolicy(UTC).for_batch(context(contact(), blocked={("order_update", "en"): block}), NOON)
+    stop = checks.check(row())
+    assert isinstance(stop, Drop)
+    assert stop.code == "template_blocked"
+    assert "paused" in stop.message
+    assert checks.check(row(payload=template_message("x", "order_update", "pt_BR"))) is None
+
+
+def test_template_key_reads_name_and_language() -> None:
+    """Only template sends have a key: (name, language code)."""
+    assert template_key(row()) == ("order_update", "en")
+    assert template_key(row(payload=text_message("x", "hi"))) is None
