@@ -27,6 +27,7 @@ from bot.errors import (
     Undeliverable,
 )
 from bot.metrics import Metrics
+from bot.otp import CODE_LIFE
 from bot.ratelimit import Throttle
 from bot.send_policy import BatchCheck, Drop, Hold, SendPolicy, reaches_outside_window, template_key
 from storage import conversation, outbox, policy
@@ -120,7 +121,8 @@ class Sender:
 
         A send whose status webhook arrived (it carried `outbox:<id>` as its callback data) did reach
         Meta: it is recorded as sent. Otherwise the kind decides (`outbox.ON_EXPIRED_LEASE`): replies
-        and utility go back to the queue, a one-time code expires, marketing becomes `unknown`.
+        and utility go back to the queue, a one-time code expires, marketing becomes `unknown`. Queued
+        codes older than a code's life expire too, unsent.
         """
         now = self._clock()
         rows, reported = await self._repository.take_expired_leases(
@@ -134,6 +136,9 @@ class Sender:
             for outcome in outcomes:
                 counts["recovered" if isinstance(outcome, Sent) else outcome.status] += 1
             log.warning("outbox.leases_expired", **counts)
+        stale = await self._repository.expire_stale_secrets(created_before=now - CODE_LIFE, now=now)
+        if stale:
+            log.warning("outbox.codes_expired_unsent", count=stale)
         self._metrics.set_outbox_depth(await self._repository.outbox_depth())
 
     def _recover(self, row: OutboxBase, wamid: str | None, context: BatchContext, now: datetime) -> Outcome:

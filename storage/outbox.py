@@ -196,6 +196,31 @@ async def take_expired_leases(
     return [OutboxBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
 
 
+async def expire_stale_secrets(conn: AsyncConnection, *, created_before: datetime, now: datetime) -> int:
+    """Expire queued one-time codes older than their life and blank their payload; answers how many.
+
+    A code that could not be sent in time (the senders were down) is useless to the customer, and a
+    stored code is one a leak could use.
+    """
+    stmt = (
+        update(OUTBOX)
+        .where(OUTBOX.c.kind.in_(SECRET_KINDS), OUTBOX.c.status == "queued", OUTBOX.c.created_at < created_before)
+        .values(
+            status="expired",
+            updated_at=now,
+            last_error={"code": "expired", "message": "the code's life ended before it could be sent"},
+        )
+        .returning(OUTBOX.c.id, OUTBOX.c.payload)
+    )
+    stale = (await conn.execute(stmt)).all()
+    if stale:
+        await conn.execute(
+            update(OUTBOX).where(OUTBOX.c.id == bindparam("oid")),
+            [{"oid": oid, "payload": redacted_payload(payload)} for oid, payload in stale],
+        )
+    return len(stale)
+
+
 def callback_of(outbox_id: int | None) -> str:
     """The `biz_opaque_callback_data` a send carries, echoed back in its status webhooks."""
     return f"outbox:{outbox_id}"

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from storage import inbox, outbox, policy, queries, status
 from storage.database import create_engine, create_sqlite_thread_engine, upgrade
 from storage.gate import WriteGate
-from storage.models import MESSAGE, ContactBase, MessageBase, OutboxBase
+from storage.models import MESSAGE, ContactBase, MessageBase, OutboxBase, TemplateBlockBase
 
 _TURN_LOCK_NAMESPACE = 7301  # pg_advisory_xact_lock(namespace, contact_id): one turn per contact at a time
 _OTP_LOCK_NAMESPACE = 7302  # pg_advisory_xact_lock(namespace, hashtext(purpose:wa_id)): one OTP step at a time
@@ -152,6 +152,10 @@ class Repository:
             reported = await status.reported_sends(conn, [outbox.callback_of(r.id) for r in rows])
         return rows, reported
 
+    async def expire_stale_secrets(self, *, created_before: datetime, now: datetime) -> int:
+        async with self.transaction() as conn:
+            return await outbox.expire_stale_secrets(conn, created_before=created_before, now=now)
+
     async def outbox_depth(self) -> dict[str, int]:
         async with self.engine.connect() as conn:
             return await outbox.depth(conn)
@@ -162,6 +166,16 @@ class Repository:
         """What the send-time checks need for one batch: recipients, conversations, reach, blocks, subjects."""
         async with self.engine.connect() as conn:
             return await policy.batch_context(conn, contact_ids, subjects, now)
+
+    async def template_blocks(self) -> list[TemplateBlockBase]:
+        """The templates Meta refused, which the sender no longer uses."""
+        async with self.engine.connect() as conn:
+            return list((await policy.blocked_templates(conn)).values())
+
+    async def unblock_template(self, name: str, language: str | None = None) -> int:
+        """Use a refused template again (every language unless one is given); answers how many were blocked."""
+        async with self.transaction() as conn:
+            return await policy.unblock_template(conn, name=name, language=language)
 
     # -- admin reads -----------------------------------------------------------------------------
 

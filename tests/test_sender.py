@@ -540,3 +540,19 @@ async def test_a_superseded_code_is_never_sent(repository: Repository, clock: Fa
     assert (first.status, second.status) == ("cancelled", "sent")
     assert first.last_error == {"code": "not_wanted", "message": "a newer code was requested"}
     assert "[redacted]" in str(first.payload)
+
+
+async def test_a_code_never_sent_in_its_life_expires_unsent(repository: Repository, clock: FakeClock) -> None:
+    """A code still queued 10 minutes on (the senders were down) is expired and blanked, never sent."""
+    wa = "31600000039"
+    cid = await contact_id(repository, wa, clock)
+    await repository.enqueue([otp_row(cid, wa, clock)], clock.now)
+    clock.advance(minutes=10, seconds=1)
+    transport = RecordingTransport()
+    sender = make_sender(repository, transport, clock)
+    await sender.reap()
+    await drain(sender)
+    assert transport.requests == []
+    [row] = await outbox_rows(repository)
+    assert row.status == "expired"
+    assert "482913" not in str(row.payload)
