@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+import re
+import secrets
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,9 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot import otp
+from bot.app import SANDBOX_ACCESS_TOKEN
+from bot.log import configure_logging
 from bot.settings import Settings
 from bot.signature import sign
 from storage.repository import Repository
@@ -24,6 +30,8 @@ POSTGRES_URL = os.environ.get("BOT_TEST_POSTGRES_URL")
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 ADMIN_TOKEN = "test-admin-token-0123456789"
+SECRET_KEY = "test-secret-key"
+ACCESS_TOKEN = "test-access-token"
 PHONE_NUMBER_ID = "106540352242922"
 
 
@@ -105,8 +113,8 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
         values: dict[str, Any] = {
             "database_url": database_url,
             "admin_token": ADMIN_TOKEN,
-            "secret_key": "test-secret-key",
-            "access_token": "test-access-token",
+            "secret_key": SECRET_KEY,
+            "access_token": ACCESS_TOKEN,
             "phone_number_id": PHONE_NUMBER_ID,
             "app_secret": APP_SECRET,
             "verify_token": VERIFY_TOKEN,
@@ -167,11 +175,104 @@ def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
+# --- the suite's logs, and the secrets they must never show ---------------------------------------------
+
+# The secret values the suite gives the service, by kind. Log tests that plant secrets of their own to
+# prove redaction (tests/test_log.py) write to streams of their own, so their lines never reach the record.
+TEST_SECRETS = {
+    "admin token": ADMIN_TOKEN,
+    "app secret": APP_SECRET,
+    "verify token": VERIFY_TOKEN,
+    "secret key": SECRET_KEY,
+    "access token": ACCESS_TOKEN,
+    "sandbox access token": SANDBOX_ACCESS_TOKEN,
+}
+CODE_KIND = "one-time code"
+
+
+@dataclass(frozen=True)
+class Leak:
+    """A secret of `kind` in the log output of `test`; the value itself is never part of the report."""
+
+    kind: str
+    test: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} in the log output of {self.test}"
+
+
+def log_values(output: str) -> str:
+    """Log output with each JSON line's timestamp left out: its microseconds could be any six digits."""
+    lines = []
+    for line in output.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            record.pop("timestamp", None)
+            line = json.dumps(record)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _pattern(values: Collection[str]) -> re.Pattern[str] | None:
+    """One search for all of a kind's values; all-digit values (codes) only as a whole run of digits."""
+    alternatives = [rf"(?<![0-9]){re.escape(v)}(?![0-9])" if v.isdigit() else re.escape(v) for v in sorted(values) if v]
+    return re.compile("|".join(alternatives)) if alternatives else None
+
+
+def find_leaks(outputs: Mapping[str, str], secret_values: Mapping[str, Collection[str]]) -> list[Leak]:
+    """Each (kind, test) whose log output, timestamps aside, shows one of the kind's secret values."""
+    patterns = [(kind, pattern) for kind, values in secret_values.items() if (pattern := _pattern(values))]
+    leaks = []
+    for test, output in outputs.items():
+        text = log_values(output)
+        leaks += [Leak(kind, test) for kind, pattern in patterns if pattern.search(text)]
+    return leaks
+
+
+@dataclass
+class SuiteLogs:
+    """Every test's log output, kept in memory and never printed, and every one-time code drawn meanwhile."""
+
+    outputs: dict[str, io.StringIO] = field(default_factory=dict)
+    codes: set[str] = field(default_factory=set)
+
+    def stream_for(self, test: str) -> io.StringIO:
+        return self.outputs.setdefault(test, io.StringIO())
+
+    def leaks(self) -> list[Leak]:
+        """The check the session ends with: no code drawn and no test secret in any test's logs."""
+        outputs = {test: stream.getvalue() for test, stream in self.outputs.items()}
+        secret_values = {CODE_KIND: self.codes, **{kind: {value} for kind, value in TEST_SECRETS.items()}}
+        return find_leaks(outputs, secret_values)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_logs() -> Iterator[SuiteLogs]:
+    """The session's log record; once every test has run, any code or test secret in it fails the run.
+
+    `bot.otp.issue` draws each code through the module's public `generate_code`; the observer put in its
+    place calls the real one and remembers what it returned, so the check knows every code of the session.
+    """
+    logs = SuiteLogs()
+    draw = otp.generate_code
+
+    def observed(rng: otp.RandomSource = secrets) -> str:
+        code = draw(rng)
+        logs.codes.add(code)
+        return code
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(otp, "generate_code", observed)
+        yield logs
+    if leaks := logs.leaks():
+        report = "\n".join(f"  {leak}" for leak in leaks)
+        pytest.fail(f"secrets in the suite's logs (values not shown):\n{report}", pytrace=False)
+
+
 @pytest.fixture(autouse=True)
-def _quiet_logging() -> None:
-    """Route structlog to a throwaway stream so tests stay readable (log tests capture their own)."""
-    import io
-
-    from bot.log import configure_logging
-
-    configure_logging(level="warning", fmt="json", stream=io.StringIO())
+def _quiet_logging(request: pytest.FixtureRequest, suite_logs: SuiteLogs) -> None:
+    """Send each test's logs, at debug level, to the session's record rather than the terminal."""
+    configure_logging(level="debug", fmt="json", stream=suite_logs.stream_for(request.node.nodeid))

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.log import REDACTED, Redactor, configure_logging, mask_phone
 from bot.settings import Settings
-from tests.conftest import ADMIN_TOKEN, APP_SECRET, FakeClock, text_webhook
+from tests.conftest import ADMIN_TOKEN, APP_SECRET, FakeClock, Leak, SuiteLogs, text_webhook
 from tests.test_api import get_json, post_webhook, start_app, wait_for_replies
 
 Client = TestClient[web.Request, web.Application]
@@ -412,3 +412,30 @@ async def test_request_line_carries_the_response_request_id(
         if json.loads(line)["event"] == "http.request"
     ]
     assert logged == ids
+
+
+# --- the suite's own check ----------------------------------------------------------------------------
+
+
+def test_the_session_check_reports_a_code_by_kind_and_test_but_never_shows_it() -> None:
+    """The suite's closing check finds a drawn code or a test secret in a test's logs, naming only kind and test."""
+    logs = SuiteLogs()
+    logs.codes.add("482913")
+    lines = {
+        "tests/test_a.py::test_leaks_a_code": {"event": "otp.sent", "detail": "your code is 482913"},
+        "tests/test_b.py::test_leaks_a_token": {"event": "auth.failed", "header": ADMIN_TOKEN},
+        "tests/test_c.py::test_is_clean": {"event": "otp.sent", "timestamp": "2026-04-10T12:00:00.482913Z"},
+        "tests/test_d.py::test_has_a_longer_number": {"event": "order.paid", "order": "94829137"},
+    }
+    for test, line in lines.items():
+        logs.stream_for(test).write(json.dumps(line) + "\n")
+    leaks = logs.leaks()
+    assert leaks == [
+        Leak("one-time code", "tests/test_a.py::test_leaks_a_code"),
+        Leak("admin token", "tests/test_b.py::test_leaks_a_token"),
+    ]
+    report = "\n".join(str(leak) for leak in leaks)
+    assert "tests/test_a.py::test_leaks_a_code" in report
+    assert "one-time code" in report
+    assert "482913" not in report
+    assert ADMIN_TOKEN not in report
