@@ -28,7 +28,7 @@ def _prepare(env_file: str | None) -> Settings:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the whole service: webhook, admin API, dispatcher and sender (and the sandbox without Meta)."""
+    """Run the whole service: webhook, admin API, dispatcher, sender and scheduler (and the sandbox without Meta)."""
     from bot.app import create_app
 
     settings = _prepare(args.env_file)
@@ -38,6 +38,9 @@ def serve(args: argparse.Namespace) -> int:
     print(f"WhatsApp conversation service on {base}", flush=True)
     if settings.sandbox:
         print(f"  sandbox mode (no WHATSAPP_ACCESS_TOKEN): chat with the bot at {base}/sandbox", flush=True)
+    if settings.quiet_hours:
+        quiet = f"{settings.quiet_hours.start:%H:%M}-{settings.quiet_hours.end:%H:%M}"
+        print(f"  utility and marketing messages wait out quiet hours {quiet} (BOT_QUIET_HOURS)", flush=True)
     if settings.generated_admin_token:
         print(f"  admin API token for this run (set BOT_ADMIN_TOKEN to fix it): {settings.admin_token}", flush=True)
     # The database drivers hand every statement to a thread and back; a shorter GIL switch interval
@@ -51,17 +54,17 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    """Run senders only (scale-out): no HTTP server, same database."""
+    """Run the sender and the scheduler only (scale-out): no HTTP server, same database."""
     from bot.app import create_app
 
     settings = _prepare(args.env_file)
     if settings.sandbox:
         raise ConfigError("`bot worker` needs a real Graph API: set WHATSAPP_ACCESS_TOKEN (or run `bot serve`)")
-    app = create_app(settings, roles={"sender"}, migrate=False)
+    app = create_app(settings, roles={"sender", "scheduler"}, migrate=False)
 
     async def run() -> None:
         runner = web.AppRunner(app)
-        await runner.setup()  # runs the cleanup_ctx start-up half: database, client, sender
+        await runner.setup()  # runs the cleanup_ctx start-up half: database, client, sender, scheduler
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -149,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument(
         "--roles",
-        default="web,dispatcher,sender",
+        default="web,dispatcher,sender,scheduler",
         help="what this process runs (default: all); e.g. `web` to measure the webhook alone",
     )
     p.set_defaults(run=serve)

@@ -50,6 +50,17 @@ async def require_token(
     return await handler(request)
 
 
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or a `ValidationError` saying the body must be one."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ValidationError("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object")
+    return body
+
+
 def _limit(request: web.Request) -> tuple[int, int | None]:
     try:
         limit = int(request.query.get("limit", "100"))
@@ -73,9 +84,9 @@ def valid_wa_id(value: object, name: str = "wa_id") -> str:
         raise ValidationError(f"{name} is required")
     if not isinstance(value, str):
         raise ValidationError(f"{name} must be given as a string of 6 to 15 digits")
-    checked = _wa_id(value)
-    assert checked is not None
-    return checked
+    if not _WA_ID.match(value):
+        raise ValidationError(f"{name} {value!r} is not a WhatsApp number (6 to 15 digits, no +)")
+    return value
 
 
 def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:

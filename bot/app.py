@@ -21,14 +21,27 @@ from bot import keys
 from bot.api import json_response, require_token, setup_api
 from bot.cloudapi import AiohttpTransport, CloudAPIClient, Transport
 from bot.dispatcher import Acknowledger, Dispatcher, Handler
-from bot.errors import BotError, ConfigError, NotFound, OTPRefused, PolicyError, StorageUnavailable, ValidationError
+from bot.errors import (
+    BotError,
+    ConfigError,
+    Conflict,
+    NotFound,
+    OTPRefused,
+    PolicyError,
+    StorageUnavailable,
+    ValidationError,
+)
 from bot.ingest import Ingestor
 from bot.metrics import Metrics
 from bot.notification_api import setup_notification_api
 from bot.notifications import NotificationService
 from bot.otp_service import OtpService
+from bot.schedule_api import setup_schedule_api
+from bot.scheduler import Scheduler
+from bot.send_policy import SendPolicy
 from bot.sender import Sender
 from bot.settings import Settings
+from bot.template_api import setup_template_api
 from bot.templates import TemplateLibrary
 from bot.webhook import MAX_BODY, setup_webhook
 from storage.database import current_revision, head_revision
@@ -36,10 +49,17 @@ from storage.repository import DatabaseUnavailable, Repository
 
 log = structlog.get_logger("bot.app")
 
-ROLES = frozenset({"web", "dispatcher", "sender"})
+ROLES = frozenset({"web", "dispatcher", "sender", "scheduler"})
 SANDBOX_ACCESS_TOKEN = "sandbox-access-token"
 # First match wins: subclasses before their parents.
-_STATUS = {ValidationError: 400, NotFound: 404, OTPRefused: 429, PolicyError: 409, StorageUnavailable: 503}
+_STATUS = {
+    ValidationError: 400,
+    NotFound: 404,
+    Conflict: 409,
+    OTPRefused: 429,
+    PolicyError: 409,
+    StorageUnavailable: 503,
+}
 
 
 def utcnow() -> datetime:
@@ -78,6 +98,8 @@ def create_app(
         setup_webhook(app)
         setup_api(app)
         setup_notification_api(app)
+        setup_schedule_api(app)
+        setup_template_api(app)
         if settings.sandbox:
             from bot.sandbox import setup_sandbox
 
@@ -136,8 +158,16 @@ def _cloud_api(transport: Transport | None) -> Callable[[web.Application], Async
 def _workers(handler: Handler, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         repository, clock, metrics = app[keys.REPOSITORY], app[keys.CLOCK], app[keys.METRICS]
+        settings = app[keys.SETTINGS]
+        send_policy = SendPolicy(ZoneInfo(settings.business_timezone), settings.quiet_hours, settings.messaging_limit)
         sender = Sender(
-            repository, app[keys.CLIENT], clock=clock, metrics=metrics, throughput=app[keys.SETTINGS].throughput
+            repository,
+            app[keys.CLIENT],
+            clock=clock,
+            metrics=metrics,
+            throughput=settings.throughput,
+            send_policy=send_policy,
+            lease=timedelta(seconds=settings.send_lease),
         )
         dispatcher = Dispatcher(repository, handler, clock=clock, metrics=metrics, on_enqueued=sender.wake)
         app[keys.SENDER], app[keys.DISPATCHER] = sender, dispatcher
@@ -152,12 +182,18 @@ def _workers(handler: Handler, roles: set[str]) -> Callable[[web.Application], A
             reminder_lead=timedelta(hours=app[keys.SETTINGS].reminder_lead_hours),
             on_enqueued=sender.wake,
         )
+        scheduler = Scheduler(
+            repository, app[keys.NOTIFICATIONS].utility_template, clock=clock, on_enqueued=sender.wake
+        )
+        app[keys.SCHEDULER] = scheduler
         app[keys.INGESTOR].on_stored = dispatcher.wake
         tasks = []
         if "dispatcher" in roles:
             tasks.append(asyncio.create_task(dispatcher.run(), name="dispatcher"))
         if "sender" in roles:
             tasks.append(asyncio.create_task(sender.run(), name="sender"))
+        if "scheduler" in roles:
+            tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
         yield
         for task in tasks:
             task.cancel()

@@ -8,6 +8,7 @@
     │   ├── MalformedPayload        a webhook body that is not a Meta envelope
     │   └── LimitExceeded           a field over one of Meta's limits, caught before sending
     ├── NotFound                    an unknown record (HTTP 404)
+    ├── Conflict                    the request clashes with a record that exists, e.g. a taken name (HTTP 409)
     ├── PolicyError                 a send WhatsApp's rules forbid
     │   ├── OutsideServiceWindow    free-form message with no open customer service window
     │   └── OTPRefused              a one-time code asked for too soon, too often, or after 5 wrong tries (HTTP 429)
@@ -72,6 +73,12 @@ class NotFound(BotError):
     """The named record does not exist."""
 
     code = "not_found"
+
+
+class Conflict(BotError):
+    """The request clashes with a record that already exists, such as a name that is taken."""
+
+    code = "conflict"
 
 
 class PolicyError(BotError):

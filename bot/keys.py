@@ -13,6 +13,7 @@ from bot.ingest import Ingestor
 from bot.metrics import Metrics
 from bot.notifications import NotificationService
 from bot.otp_service import OtpService
+from bot.scheduler import Scheduler
 from bot.sender import Sender
 from bot.settings import Settings
 from bot.templates import TemplateLibrary
@@ -29,3 +30,4 @@ SENDER = web.AppKey("sender", Sender)
 TEMPLATES = web.AppKey("templates", TemplateLibrary)
 OTP = web.AppKey("otp", OtpService)
 NOTIFICATIONS = web.AppKey("notifications", NotificationService)
+SCHEDULER = web.AppKey("scheduler", Scheduler)

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api import json_response, valid_wa_id
+from bot.api import json_body, json_response, valid_wa_id
 from bot.errors import BotError, ValidationError
 from bot.notification_rules import ORDER_STATUSES
 from bot.notifications import (
@@ -32,16 +32,6 @@ _MAX_TEXT = 255
 
 
 # -- reading bodies ------------------------------------------------------------------------------------
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ValidationError("the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise ValidationError("the body must be a JSON object")
-    return body
 
 
 def _text(body: dict[str, Any], name: str, *, required: bool = False, max_length: int = _MAX_TEXT) -> str | None:
@@ -153,7 +143,7 @@ def _account(account: AccountBase, wa_id: str) -> dict[str, Any]:
 
 async def create_order(request: web.Request) -> web.Response:
     """Store an order; a repeat of an order number already stored answers it unchanged (200)."""
-    body = await _body(request)
+    body = await json_body(request)
     customer = _customer(body)
     order = OrderBase(number=_required(body, "number", 64), contact_id=0, status=_status(body) or "placed")
     order = order.model_copy(update=_order_fields(body))
@@ -162,7 +152,7 @@ async def create_order(request: web.Request) -> web.Response:
 
 
 async def change_order(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     change = OrderChange(status=_status(body), fields=_order_fields(body))
     if change.status is None and not change.fields:
         raise ValidationError("give a status and/or order fields to change")
@@ -183,7 +173,7 @@ def _duration(body: dict[str, Any]) -> int | None:
 
 
 async def book_appointment(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     customer = _customer(body)
     starts_at = _time(body, "starts_at")
     if starts_at is None:
@@ -204,7 +194,7 @@ async def change_appointment(request: web.Request) -> web.Response:
         appointment_id = int(request.match_info["id"])
     except ValueError:
         raise ValidationError("the appointment id must be a whole number") from None
-    body = await _body(request)
+    body = await json_body(request)
     status = body.get("status")
     if status not in (None, "booked", "cancelled"):
         raise ValidationError("status must be booked or cancelled")
@@ -231,7 +221,7 @@ async def list_appointments(request: web.Request) -> web.Response:
 
 
 async def put_account(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     customer = _customer(body, request.match_info["wa_id"])
     balance = _amount(body, "balance")
     if balance is None:
@@ -285,7 +275,7 @@ def _flag(body: dict[str, Any], name: str) -> bool:
 
 async def post_notifications(request: web.Request) -> web.Response:
     """One notification (`202`), or `{"items": [...]}` answered item by item (`200`), each queued on its own."""
-    body = await _body(request)
+    body = await json_body(request)
     service = request.app[keys.NOTIFICATIONS]
     if "items" not in body:
         queued = await service.notify(_notification(body))

@@ -199,6 +199,11 @@ _NOTIFICATION = {
         "send_at": {**_ZONED, "description": "When to send; absent or past means now"},
         "idempotency_key": {"type": "string", "description": "Without one, identical content is queued once"},
         "language": {"type": "string"},
+        "urgent": {
+            "type": "boolean",
+            "default": False,
+            "description": "Send even in quiet hours (BOT_QUIET_HOURS), e.g. a payment the customer waits for",
+        },
     },
 }
 
@@ -332,6 +337,161 @@ _BUSINESS_PATHS: dict[str, Any] = {
 }
 
 
+_SCHEDULE_FIELDS = {
+    "name": {"type": "string", "maxLength": 128, "description": "Unique among schedules"},
+    "cron": {
+        "type": "string",
+        "maxLength": 128,
+        "description": "Five cron fields (minute hour day-of-month month day-of-week) or @hourly, @daily, "
+        "@weekly, @monthly, @yearly; read in `timezone`, daylight-saving changes as in Debian cron",
+        "examples": ["0 9 * * MON-FRI"],
+    },
+    "timezone": {"type": "string", "maxLength": 64, "description": "IANA time zone", "examples": ["Europe/Amsterdam"]},
+    "template": {"type": "string", "description": "A utility template's name"},
+    "language": {"type": ["string", "null"], "description": "The template's language (default: the library's)"},
+    "parameters": {
+        "type": "object",
+        "additionalProperties": {"type": ["string", "number"]},
+        "description": "A value for every variable of the template",
+    },
+    "wa_ids": {"type": "array", "items": _WA_ID, "minItems": 1, "maxItems": 1000, "uniqueItems": True},
+}
+_SCHEDULE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        **_SCHEDULE_FIELDS,
+        "active": {"type": "boolean"},
+        "next_run_at": _OPT_TIME,
+        "last_run_at": {**_OPT_TIME, "description": "The occurrence that ran last"},
+        "next_runs": {"type": "array", "items": _TIME, "description": "The next 3 runs (none once inactive)"},
+        "created_at": _TIME,
+        "updated_at": _TIME,
+    },
+}
+_SCHEDULE_RUN = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "scheduled_for": {**_TIME, "description": "The occurrence this run is for; each runs once"},
+        "queued": {"type": "integer", "description": "Messages queued, one per recipient"},
+        "created_at": _TIME,
+    },
+}
+_SCHEDULE_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}]
+_SCHEDULE_PATHS: dict[str, Any] = {
+    "/api/schedules": {
+        "post": {
+            "summary": "A recurring utility notification: a template to a list of numbers, on a cron schedule",
+            "description": "Each occurrence runs once, also across instances, queueing one message per number. "
+            "After downtime only the latest missed occurrence is sent. A schedule whose template or values stop "
+            "fitting is deactivated.",
+            "requestBody": _json_body(
+                {
+                    "type": "object",
+                    "required": ["name", "cron", "timezone", "template", "wa_ids"],
+                    "properties": _SCHEDULE_FIELDS,
+                }
+            ),
+            "responses": {
+                **_created(_SCHEDULE, "The schedule, with its next 3 runs"),
+                "409": {"description": "The name is taken", "content": {"application/json": {"schema": _ref("Error")}}},
+            },
+        },
+        "get": {
+            "summary": "Every schedule, oldest first",
+            "responses": _ok(
+                {"type": "object", "properties": {"items": {"type": "array", "items": _SCHEDULE}}}, "The schedules"
+            ),
+        },
+    },
+    "/api/schedules/{id}": {
+        "get": {
+            "summary": "One schedule with its latest runs, newest first",
+            "parameters": _SCHEDULE_ID,
+            "responses": {
+                **_ok(
+                    {
+                        "allOf": [
+                            _SCHEDULE,
+                            {"properties": {"runs": {"type": "array", "items": _SCHEDULE_RUN, "maxItems": 20}}},
+                        ]
+                    },
+                    "The schedule",
+                ),
+                "404": _NOT_FOUND,
+            },
+        },
+        "delete": {
+            "summary": "Deactivate a schedule (idempotent); it stays readable with its runs",
+            "description": "Messages of its latest run that are still queued are cancelled.",
+            "parameters": _SCHEDULE_ID,
+            "responses": {**_ok(_SCHEDULE, "The deactivated schedule"), "404": _NOT_FOUND},
+        },
+    },
+}
+
+_TEMPLATE = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "language": {"type": "string"},
+        "category": {"enum": ["service", "utility", "authentication", "marketing"]},
+        "variables": {"type": "array", "items": {"type": "string"}},
+        "blocked": {
+            "type": ["object", "null"],
+            "description": "Set when Meta refused the template (132000, 132001, 132015, 132016): it is not used",
+            "properties": {
+                "error_code": {"type": ["integer", "null"]},
+                "reason": {"type": "string"},
+                "blocked_at": _TIME,
+            },
+        },
+    },
+}
+_TEMPLATE_PATHS: dict[str, Any] = {
+    "/api/templates": {
+        "get": {
+            "summary": "The message templates, each with its category and whether Meta's refusal blocked it",
+            "responses": _ok(
+                {"type": "object", "properties": {"items": {"type": "array", "items": _TEMPLATE}}}, "The templates"
+            ),
+        }
+    },
+    "/api/templates/{name}/unblock": {
+        "post": {
+            "summary": "Use a template Meta refused again, once it is fixed in WhatsApp Manager",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"language": {"type": "string", "description": "Omit for every language"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                **_ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "language": {"type": ["string", "null"]},
+                            "unblocked": {"type": "integer", "description": "How many blocks were lifted"},
+                        },
+                    },
+                    "What was lifted",
+                ),
+                "404": _NOT_FOUND,
+            },
+        }
+    },
+}
+
+
 def openapi_document(server_url: str) -> dict[str, Any]:
     """The document, with the server it was asked from."""
     return {
@@ -378,5 +538,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             },
             **_OTP_PATHS,
             **_BUSINESS_PATHS,
+            **_SCHEDULE_PATHS,
+            **_TEMPLATE_PATHS,
         },
     }

@@ -1,0 +1,97 @@
+"""The recurring-schedule routes of the admin API: create, list, read with recent runs, deactivate.
+
+Bodies are read into a `ScheduleRequest` here, with a 400 naming the field for anything wrong; the
+scheduler checks the cron expression, the time zone and the template. Bearer auth is the admin API's
+middleware, as for every /api route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bot import keys
+from bot.api import json_body, json_response, valid_wa_id
+from bot.errors import ValidationError
+from bot.notification_api import MAX_BATCH, _parameters, _required, _text
+from bot.scheduler import ScheduleRequest, upcoming
+from storage.models import ScheduleBase, ScheduleRunBase
+
+
+def _wa_ids(body: dict[str, Any]) -> list[str]:
+    value = body.get("wa_ids")
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_BATCH:
+        raise ValidationError(f"wa_ids must be a list of 1 to {MAX_BATCH} WhatsApp numbers")
+    wa_ids = [valid_wa_id(item, f"wa_ids[{index}]") for index, item in enumerate(value)]
+    seen: set[str] = set()
+    for index, wa_id in enumerate(wa_ids):
+        if wa_id in seen:
+            raise ValidationError(f"wa_ids[{index}] repeats {wa_id}")
+        seen.add(wa_id)
+    return wa_ids
+
+
+def _request(body: dict[str, Any]) -> ScheduleRequest:
+    return ScheduleRequest(
+        name=_required(body, "name", 128),
+        cron=_required(body, "cron", 128),
+        time_zone=_required(body, "timezone", 64),
+        template=_required(body, "template", 512),
+        parameters=_parameters(body),
+        wa_ids=_wa_ids(body),
+        language=_text(body, "language", max_length=16),
+    )
+
+
+_MAX_ID = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
+
+
+def _schedule_id(request: web.Request) -> int:
+    try:
+        schedule_id = int(request.match_info["id"])
+    except ValueError:
+        schedule_id = 0
+    if not 1 <= schedule_id <= _MAX_ID:
+        raise ValidationError(f"the schedule id must be a whole number from 1 to {_MAX_ID}")
+    return schedule_id
+
+
+def _schedule(schedule: ScheduleBase) -> dict[str, Any]:
+    """A schedule as the API shows it: `timezone` as it was given, and a preview of its next runs."""
+    data = schedule.model_dump(exclude={"time_zone"})
+    return {**data, "timezone": schedule.time_zone, "next_runs": upcoming(schedule)}
+
+
+def _run(run: ScheduleRunBase) -> dict[str, Any]:
+    return run.model_dump(exclude={"schedule_id"})
+
+
+async def create_schedule(request: web.Request) -> web.Response:
+    """Store a schedule (201); it runs first at the next matching time after now."""
+    body = await json_body(request)
+    stored = await request.app[keys.SCHEDULER].create(_request(body))
+    return json_response(_schedule(stored), 201)
+
+
+async def list_schedules(request: web.Request) -> web.Response:
+    schedules = await request.app[keys.SCHEDULER].schedules()
+    return json_response({"items": [_schedule(s) for s in schedules]})
+
+
+async def get_schedule(request: web.Request) -> web.Response:
+    schedule, runs = await request.app[keys.SCHEDULER].schedule(_schedule_id(request))
+    return json_response({**_schedule(schedule), "runs": [_run(r) for r in runs]})
+
+
+async def delete_schedule(request: web.Request) -> web.Response:
+    """Deactivate a schedule; it stays readable with its runs, and deleting it again answers the same."""
+    stopped = await request.app[keys.SCHEDULER].deactivate(_schedule_id(request))
+    return json_response(_schedule(stopped))
+
+
+def setup_schedule_api(app: web.Application) -> None:
+    app.router.add_post("/api/schedules", create_schedule)
+    app.router.add_get("/api/schedules", list_schedules)
+    app.router.add_get("/api/schedules/{id}", get_schedule)
+    app.router.add_delete("/api/schedules/{id}", delete_schedule)

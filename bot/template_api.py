@@ -1,0 +1,59 @@
+"""`/api/templates`: the message templates the service sends, and which of them Meta refused.
+
+When Meta answers a template send with 132000, 132001, 132015 or 132016 the sender stops using that
+template (and language) and fails its messages with the reason. This is where a business sees that, and
+re-enables the template once it is fixed, approved or unpaused in WhatsApp Manager.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from bot import keys
+from bot.api import json_body, json_response
+from bot.errors import NotFound, ValidationError
+
+log = structlog.get_logger("bot.template_api")
+
+
+async def list_templates(request: web.Request) -> web.Response:
+    """Every template file with its category and language, and the block Meta's refusal put on it."""
+    blocks = {(b.name, b.language): b for b in await request.app[keys.REPOSITORY].template_blocks()}
+    items: list[dict[str, Any]] = []
+    for template in request.app[keys.TEMPLATES]:
+        block = blocks.get((template.name, template.language))
+        items.append(
+            {
+                "name": template.name,
+                "language": template.language,
+                "category": template.category,
+                "variables": list(template.variables),
+                "blocked": None
+                if block is None
+                else {"error_code": block.error_code, "reason": block.reason, "blocked_at": block.blocked_at},
+            }
+        )
+    return json_response({"items": items})
+
+
+async def unblock_template(request: web.Request) -> web.Response:
+    """Use a refused template again: `{"language": "en"}` for one language, an empty body for all."""
+    name = request.match_info["name"]
+    if not any(t.name == name for t in request.app[keys.TEMPLATES]):
+        raise NotFound(f"no template named {name!r}")
+    language: Any = None
+    if request.can_read_body:
+        language = (await json_body(request)).get("language")
+        if language is not None and not isinstance(language, str):
+            raise ValidationError("language must be a language code such as en or pt_BR")
+    unblocked = await request.app[keys.REPOSITORY].unblock_template(name, language)
+    log.info("template.unblocked", template=name, language=language, count=unblocked)
+    return json_response({"name": name, "language": language, "unblocked": unblocked})
+
+
+def setup_template_api(app: web.Application) -> None:
+    app.router.add_get("/api/templates", list_templates)
+    app.router.add_post("/api/templates/{name}/unblock", unblock_template)

@@ -1,0 +1,119 @@
+"""Recurring schedules and their runs: stored, listed, claimed when due, and advanced after each run.
+
+Every function takes the caller's connection, so a run's row, the messages it queues and the schedule's
+next due time are written in one transaction. A run is unique per (schedule, scheduled_for): whatever
+else goes wrong, two instances never both run the same occurrence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.dialect import insert_ignoring_conflicts
+from storage.models import CONTACT, SCHEDULE, SCHEDULE_RUN, ScheduleBase, ScheduleRunBase
+
+
+async def add_schedule(conn: AsyncConnection, schedule: ScheduleBase) -> ScheduleBase | None:
+    """Store a new schedule; None when its name is already taken."""
+    values: dict[str, Any] = schedule.model_dump(exclude={"id"})
+    stmt = insert_ignoring_conflicts(conn, SCHEDULE, "name").values(**values).returning(*SCHEDULE.c)
+    row = (await conn.execute(stmt)).first()
+    return ScheduleBase.model_validate(row._mapping) if row else None
+
+
+async def list_schedules(conn: AsyncConnection) -> list[ScheduleBase]:
+    """Every schedule, oldest first."""
+    rows = await conn.execute(select(SCHEDULE).order_by(SCHEDULE.c.id))
+    return [ScheduleBase.model_validate(row._mapping) for row in rows]
+
+
+async def schedule_by_id(conn: AsyncConnection, schedule_id: int) -> ScheduleBase | None:
+    row = (await conn.execute(select(SCHEDULE).where(SCHEDULE.c.id == schedule_id))).first()
+    return ScheduleBase.model_validate(row._mapping) if row else None
+
+
+async def recent_runs(conn: AsyncConnection, schedule_id: int, limit: int = 20) -> list[ScheduleRunBase]:
+    """The schedule's latest runs, newest first."""
+    stmt = (
+        select(SCHEDULE_RUN)
+        .where(SCHEDULE_RUN.c.schedule_id == schedule_id)
+        .order_by(SCHEDULE_RUN.c.scheduled_for.desc(), SCHEDULE_RUN.c.id.desc())
+        .limit(limit)
+    )
+    return [ScheduleRunBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
+
+
+async def deactivate(conn: AsyncConnection, schedule_id: int, now: datetime) -> ScheduleBase | None:
+    """Stop a schedule (it keeps its history); doing it again changes nothing. None for an unknown id."""
+    stmt = (
+        update(SCHEDULE)
+        .where(SCHEDULE.c.id == schedule_id, SCHEDULE.c.active.is_(True))
+        .values(active=False, next_run_at=None, updated_at=now)
+    )
+    await conn.execute(stmt)
+    return await schedule_by_id(conn, schedule_id)
+
+
+async def due_schedules(conn: AsyncConnection, now: datetime, limit: int) -> list[ScheduleBase]:
+    """Active schedules due by `now`, earliest first, locked for this transaction.
+
+    `FOR UPDATE SKIP LOCKED` lets several schedulers share the table on PostgreSQL: each takes schedules
+    the others are not running. SQLAlchemy leaves the clause out on SQLite, whose `BEGIN IMMEDIATE`
+    already gives one writer at a time.
+    """
+    stmt = (
+        select(SCHEDULE)
+        .where(SCHEDULE.c.active.is_(True), SCHEDULE.c.next_run_at <= now)
+        .order_by(SCHEDULE.c.next_run_at, SCHEDULE.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [ScheduleBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
+
+
+async def next_due_at(conn: AsyncConnection) -> datetime | None:
+    """When the earliest active schedule is next due; None when none is."""
+    stmt = select(func.min(SCHEDULE.c.next_run_at)).where(SCHEDULE.c.active.is_(True))
+    due: datetime | None = (await conn.execute(stmt)).scalar()
+    return due
+
+
+async def record_run(
+    conn: AsyncConnection, schedule_id: int, scheduled_for: datetime, queued: int, now: datetime
+) -> bool:
+    """Record a run of the schedule for `scheduled_for`; False when that run was already recorded."""
+    stmt = (
+        insert_ignoring_conflicts(conn, SCHEDULE_RUN, "schedule_id", "scheduled_for")
+        .values(schedule_id=schedule_id, scheduled_for=scheduled_for, queued=queued, created_at=now)
+        .returning(SCHEDULE_RUN.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def recipients(conn: AsyncConnection, wa_ids: Sequence[str], now: datetime) -> dict[str, int]:
+    """The contact id of each number a run goes to, creating the contacts not known yet.
+
+    Two statements for the whole list, not two per number: on SQLite the run holds the one write lock
+    the webhook needs too, so a run to a thousand numbers must not take it for long.
+    """
+    if not wa_ids:
+        return {}
+    rows = [{"wa_id": wa_id, "created_at": now, "updated_at": now} for wa_id in wa_ids]
+    await conn.execute(insert_ignoring_conflicts(conn, CONTACT), rows)
+    found = await conn.execute(select(CONTACT.c.wa_id, CONTACT.c.id).where(CONTACT.c.wa_id.in_(list(wa_ids))))
+    return {str(wa_id): int(contact_id) for wa_id, contact_id in found}
+
+
+async def advance(
+    conn: AsyncConnection, schedule_id: int, next_run_at: datetime, last_run_at: datetime | None, now: datetime
+) -> None:
+    """Set when the schedule is next due and, after a run, which occurrence ran last."""
+    values: dict[str, Any] = {"next_run_at": next_run_at, "updated_at": now}
+    if last_run_at is not None:
+        values["last_run_at"] = last_run_at
+    await conn.execute(update(SCHEDULE).where(SCHEDULE.c.id == schedule_id).values(**values))
