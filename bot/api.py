@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -18,6 +19,7 @@ from bot.errors import NotFound, ValidationError
 from bot.openapi import openapi_document
 
 _WA_ID = re.compile(r"^\d{6,15}$")
+MAX_TEXT = 255
 
 
 def _default(value: Any) -> Any:
@@ -59,6 +61,40 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object")
     return body
+
+
+def text_field(body: dict[str, Any], name: str, *, required: bool = False, max_length: int = MAX_TEXT) -> str | None:
+    """A one-line text field of a JSON body, stripped; None when absent and not required."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ValidationError(f"{name} is required")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{name} must be non-empty text")
+    if len(value) > max_length or "\n" in value or "\t" in value:
+        raise ValidationError(f"{name} must be one line of at most {max_length} characters")
+    return value.strip()
+
+
+def required_text(body: dict[str, Any], name: str, max_length: int = MAX_TEXT) -> str:
+    """A one-line text field the body must have."""
+    value = text_field(body, name, required=True, max_length=max_length)
+    assert value is not None
+    return value
+
+
+def template_parameters(body: dict[str, Any]) -> dict[str, str]:
+    """A template's `parameters` object: variable names to text or numbers, read as text."""
+    value = body.get("parameters", {})
+    if not isinstance(value, dict):
+        raise ValidationError("parameters must be an object of variable names to values")
+    for name, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise ValidationError(f"parameter {name!r} must be text or a number")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValidationError(f"parameter {name!r} must be a finite number")
+    return {name: str(item) for name, item in value.items()}
 
 
 def _limit(request: web.Request) -> tuple[int, int | None]:

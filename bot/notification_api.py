@@ -6,7 +6,6 @@ the service does the rest. Bearer auth is the admin API's middleware, as for eve
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api import json_body, json_response, valid_wa_id
+from bot.api import json_body, json_response, required_text, template_parameters, text_field, valid_wa_id
 from bot.errors import BotError, ValidationError
 from bot.notification_rules import ORDER_STATUSES
 from bot.notifications import (
@@ -28,29 +27,9 @@ from bot.notifications import (
 from storage.models import AccountBase, AppointmentBase, OrderBase
 
 MAX_BATCH = 1000
-_MAX_TEXT = 255
 
 
 # -- reading bodies ------------------------------------------------------------------------------------
-
-
-def _text(body: dict[str, Any], name: str, *, required: bool = False, max_length: int = _MAX_TEXT) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise ValidationError(f"{name} is required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{name} must be non-empty text")
-    if len(value) > max_length or "\n" in value or "\t" in value:
-        raise ValidationError(f"{name} must be one line of at most {max_length} characters")
-    return value.strip()
-
-
-def _required(body: dict[str, Any], name: str, max_length: int = _MAX_TEXT) -> str:
-    value = _text(body, name, required=True, max_length=max_length)
-    assert value is not None
-    return value
 
 
 def _time(body: dict[str, Any], name: str) -> datetime | None:
@@ -93,7 +72,9 @@ def _currency(body: dict[str, Any]) -> str | None:
 
 
 def _customer(body: dict[str, Any], wa_id: Any = None) -> Customer:
-    return Customer(valid_wa_id(body.get("wa_id") if wa_id is None else wa_id), _text(body, "name", max_length=128))
+    return Customer(
+        valid_wa_id(body.get("wa_id") if wa_id is None else wa_id), text_field(body, "name", max_length=128)
+    )
 
 
 def _order_fields(body: dict[str, Any]) -> dict[str, Any]:
@@ -103,8 +84,8 @@ def _order_fields(body: dict[str, Any]) -> dict[str, Any]:
         "currency": _currency(body),
         "delivery_start": _time(body, "delivery_start"),
         "delivery_end": _time(body, "delivery_end"),
-        "tracking_number": _text(body, "tracking_number", max_length=128),
-        "delay_reason": _text(body, "reason"),
+        "tracking_number": text_field(body, "tracking_number", max_length=128),
+        "delay_reason": text_field(body, "reason"),
     }
     if "items" in body and not isinstance(body["items"], list):
         raise ValidationError("items must be a list")
@@ -145,7 +126,7 @@ async def create_order(request: web.Request) -> web.Response:
     """Store an order; a repeat of an order number already stored answers it unchanged (200)."""
     body = await json_body(request)
     customer = _customer(body)
-    order = OrderBase(number=_required(body, "number", 64), contact_id=0, status=_status(body) or "placed")
+    order = OrderBase(number=required_text(body, "number", 64), contact_id=0, status=_status(body) or "placed")
     order = order.model_copy(update=_order_fields(body))
     stored, queued, created = await request.app[keys.NOTIFICATIONS].create_order(customer, order)
     return json_response({"order": _order(stored), "notification": _queued(queued)}, 201 if created else 200)
@@ -180,10 +161,10 @@ async def book_appointment(request: web.Request) -> web.Response:
         raise ValidationError("starts_at is required")
     appointment = AppointmentBase(
         contact_id=0,
-        service=_required(body, "service"),
+        service=required_text(body, "service"),
         starts_at=starts_at,
         duration_minutes=_duration(body) or 30,
-        location=_required(body, "location"),
+        location=required_text(body, "location"),
     )
     stored, reminder = await request.app[keys.NOTIFICATIONS].book(customer, appointment)
     return json_response({"appointment": _appointment(stored), "reminder": _queued(reminder)}, 201)
@@ -200,8 +181,8 @@ async def change_appointment(request: web.Request) -> web.Response:
         raise ValidationError("status must be booked or cancelled")
     change = AppointmentChange(
         starts_at=_time(body, "starts_at"),
-        service=_text(body, "service"),
-        location=_text(body, "location"),
+        service=text_field(body, "service"),
+        location=text_field(body, "location"),
         duration_minutes=_duration(body),
         cancel=status == "cancelled",
     )
@@ -229,7 +210,7 @@ async def put_account(request: web.Request) -> web.Response:
     change = BalanceUpdate(
         balance=balance,
         currency=_currency(body),
-        account_name=_text(body, "account_name", max_length=128),
+        account_name=text_field(body, "account_name", max_length=128),
         low_threshold=_amount(body, "low_threshold"),
         set_threshold="low_threshold" in body,
     )
@@ -240,28 +221,16 @@ async def put_account(request: web.Request) -> web.Response:
 # -- notifications -------------------------------------------------------------------------------------
 
 
-def _parameters(body: dict[str, Any]) -> dict[str, str]:
-    value = body.get("parameters", {})
-    if not isinstance(value, dict):
-        raise ValidationError("parameters must be an object of variable names to values")
-    for name, item in value.items():
-        if isinstance(item, bool) or not isinstance(item, str | int | float):
-            raise ValidationError(f"parameter {name!r} must be text or a number")
-        if isinstance(item, float) and not math.isfinite(item):
-            raise ValidationError(f"parameter {name!r} must be a finite number")
-    return {name: str(item) for name, item in value.items()}
-
-
 def _notification(body: Any) -> NotificationRequest:
     if not isinstance(body, dict):
         raise ValidationError("each notification must be a JSON object")
     return NotificationRequest(
         wa_id=valid_wa_id(body.get("wa_id")),
-        template=_required(body, "template", 512),
-        parameters=_parameters(body),
+        template=required_text(body, "template", 512),
+        parameters=template_parameters(body),
         send_at=_time(body, "send_at"),
-        idempotency_key=_text(body, "idempotency_key", max_length=128),
-        language=_text(body, "language", max_length=16),
+        idempotency_key=text_field(body, "idempotency_key", max_length=128),
+        language=text_field(body, "language", max_length=16),
         urgent=_flag(body, "urgent"),
     )
 

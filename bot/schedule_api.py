@@ -12,9 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api import json_body, json_response, valid_wa_id
+from bot.api import json_body, json_response, required_text, template_parameters, text_field, valid_wa_id
 from bot.errors import ValidationError
-from bot.notification_api import MAX_BATCH, _parameters, _required, _text
+from bot.notification_api import MAX_BATCH
 from bot.scheduler import ScheduleRequest, upcoming
 from storage.models import ScheduleBase, ScheduleRunBase
 
@@ -34,13 +34,13 @@ def _wa_ids(body: dict[str, Any]) -> list[str]:
 
 def _request(body: dict[str, Any]) -> ScheduleRequest:
     return ScheduleRequest(
-        name=_required(body, "name", 128),
-        cron=_required(body, "cron", 128),
-        time_zone=_required(body, "timezone", 64),
-        template=_required(body, "template", 512),
-        parameters=_parameters(body),
+        name=required_text(body, "name", 128),
+        cron=required_text(body, "cron", 128),
+        time_zone=required_text(body, "timezone", 64),
+        template=required_text(body, "template", 512),
+        parameters=template_parameters(body),
         wa_ids=_wa_ids(body),
-        language=_text(body, "language", max_length=16),
+        language=text_field(body, "language", max_length=16),
     )
 
 

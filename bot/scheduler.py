@@ -180,6 +180,7 @@ class Scheduler:
                     template_name=template.name,
                     template_category=template.category,
                     idempotency_key=run_key(schedule_id, occurrence, wa_id),
+                    subject=f"schedule:{schedule_id}",  # not sent once the schedule is deactivated
                 )
                 for wa_id, body in zip(schedule.wa_ids or [], bodies, strict=True)
             ]

@@ -23,6 +23,7 @@ from storage.models import (
     MESSAGE,
     ORDER,
     OTP_CHALLENGE,
+    SCHEDULE,
     TEMPLATE_BLOCK,
     ContactBase,
     ConversationBase,
@@ -134,7 +135,8 @@ async def unwanted_subjects(conn: AsyncConnection, subjects: set[str], now: date
     Subjects: `appointment:<id>` (booked and still ahead), `order:<id>:<status>` (the order still has
     that status), `account:<contact id>:low` (the
     contact's balance is still below its threshold), `otp:<id>` (the code
-    is unused, unexpired and the latest for its number and purpose). An unknown form is always wanted.
+    is unused, unexpired and the latest for its number and purpose), `schedule:<id>` (the schedule is
+    still active). An unknown form is always wanted.
     """
     parsed = [(s, s.split(":")) for s in subjects]
     unwanted: dict[str, str] = {}
@@ -165,6 +167,11 @@ async def unwanted_subjects(conn: AsyncConnection, subjects: set[str], now: date
     ids = _ids(parsed, "otp", 2)
     if ids:
         unwanted.update(await _stale_codes(conn, ids, now))
+    ids = _ids(parsed, "schedule", 2)
+    if ids:
+        rows = await conn.execute(select(SCHEDULE.c.id).where(SCHEDULE.c.id.in_(ids), ~SCHEDULE.c.active))
+        for (schedule_id,) in rows:
+            unwanted[f"schedule:{schedule_id}"] = f"schedule {schedule_id} was deactivated"
     return unwanted
 
 

@@ -297,6 +297,31 @@ async def test_deactivating_stops_runs_and_cancels_what_is_still_queued(
         await scheduler.schedule(999)
 
 
+async def test_a_message_of_a_schedule_deactivated_meanwhile_is_not_sent(
+    scheduler: Scheduler, repository: Repository, fixed_clock: FakeClock
+) -> None:
+    """A run's message still waiting (held for quiet hours, or claimed) when its schedule stops is not sent."""
+    from bot.cloudapi import CloudAPIClient, RecordingTransport
+    from bot.metrics import Metrics
+    from bot.sender import Sender
+
+    created = await scheduler.create(daily())
+    fixed_clock.now = NINE
+    await scheduler.run_once()
+    async with repository.transaction() as conn:  # as if deactivated while the sender held the rows
+        await conn.execute(update(SCHEDULE).where(SCHEDULE.c.id == created.id).values(active=False))
+    transport = RecordingTransport()
+    client = CloudAPIClient(
+        transport=transport, base_url="http://graph.test", version="v25.0", phone_number_id="1", access_token="t"
+    )
+    await Sender(repository, client, clock=fixed_clock, metrics=Metrics()).run_once()
+    assert transport.requests == []
+    rows = await outbox_rows(repository)
+    assert {(r.status, (r.last_error or {}).get("message")) for r in rows} == {
+        ("cancelled", f"schedule {created.id} was deactivated")
+    }
+
+
 # --- storage -----------------------------------------------------------------------------------------
 
 
