@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import math
 import time
@@ -32,6 +31,7 @@ from bot.errors import (
     ValidationError,
 )
 from bot.ingest import Ingestor
+from bot.loop import stop_all
 from bot.metrics import Metrics
 from bot.notification_api import setup_notification_api
 from bot.notifications import NotificationService
@@ -195,11 +195,8 @@ def _workers(handler: Handler, roles: set[str]) -> Callable[[web.Application], A
         if "scheduler" in roles:
             tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
         yield
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Stopped between rounds, not cancelled mid-statement: sends in flight are settled first.
+        await stop_all([dispatcher, sender, scheduler], tasks)
 
     return context
 

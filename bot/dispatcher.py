@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +9,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from bot.loop import Wakeful
 from bot.message import text_message
 from bot.metrics import Metrics
 from storage import conversation, inbox, session
@@ -37,7 +36,7 @@ class Handler(Protocol):
     ) -> TurnResult: ...
 
 
-class Dispatcher:
+class Dispatcher(Wakeful):
     """Polls for contacts with unhandled messages (woken early by the webhook) and runs their turns.
 
     One round is one transaction over a batch of contacts: lock the contacts' turns, read their unhandled
@@ -65,25 +64,17 @@ class Dispatcher:
         self._on_enqueued = on_enqueued
         self._poll_interval = poll_interval
         self._batch = batch
-        self._wakeup = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wakeup.set()
+        super().__init__()
 
     async def run(self) -> None:
-        while True:
+        while self.running:
             try:
                 handled = await self.run_once()
             except Exception as exc:  # top-level loop: log and go on
                 log.error("dispatcher.failed", error=f"{type(exc).__name__}: {exc}")
                 handled = 0
             if not handled:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-                # coincides with the wake-up, and the loop would then outlive its owner.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._poll_interval):
-                        await self._wakeup.wait()
-                self._wakeup.clear()
+                await self.idle(self._poll_interval)
 
     async def run_once(self) -> int:
         """Run one round of turns; returns how many messages were handled."""

@@ -10,8 +10,6 @@ logged, and the loop goes on.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import cron
 from bot.errors import Conflict, NotFound, ValidationError
+from bot.loop import Wakeful
 from bot.templates import MessageTemplate, to_cloud_api
 from storage import schedule as store
 from storage.business import cancel_queued
@@ -81,7 +80,7 @@ def upcoming(schedule: ScheduleBase, count: int = PREVIEW) -> list[datetime]:
         return [schedule.next_run_at]
 
 
-class Scheduler:
+class Scheduler(Wakeful):
     """Runs due schedules (several schedulers may share a database) and manages them for the admin API."""
 
     def __init__(
@@ -101,15 +100,12 @@ class Scheduler:
         self._batch = batch
         # The longest sleep between looks: a schedule created through another instance is seen this late.
         self._idle_wait = idle_wait
-        self._wakeup = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wakeup.set()
+        super().__init__()
 
     # -- the loop ----------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        while True:
+        while self.running:
             try:
                 handled = await self.run_once()
                 pause = 0.0 if handled >= self._batch else await self._until_next()
@@ -117,11 +113,7 @@ class Scheduler:
                 log.error("scheduler.failed", error=f"{type(exc).__name__}: {exc}")
                 pause = self._idle_wait
             if pause > 0:
-                # asyncio.timeout, not wait_for: see Sender.run.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(pause):
-                        await self._wakeup.wait()
-            self._wakeup.clear()
+                await self.idle(pause)
 
     async def run_once(self) -> int:
         """Run due schedules, one transaction each, up to the batch size; returns how many were handled."""

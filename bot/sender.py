@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from bot.errors import (
     ThroughputExceeded,
     Undeliverable,
 )
+from bot.loop import Wakeful
 from bot.metrics import Metrics
 from bot.otp import CODE_LIFE
 from bot.ratelimit import Throttle
@@ -55,7 +55,7 @@ def pair_rate_wait(attempts: int) -> timedelta:
     return timedelta(seconds=min(4.0 ** max(attempts, 1), MAX_BACKOFF.total_seconds()))
 
 
-class Sender:
+class Sender(Wakeful):
     """One sender loop; several (in several processes) may share an outbox safely."""
 
     def __init__(
@@ -85,21 +85,18 @@ class Sender:
         self._batch = batch or max(MIN_BATCH, throughput // 4)
         self._idle_wait = idle_wait
         self._reap_every = reap_every
-        self._wakeup = asyncio.Event()
+        super().__init__()
         # Batches in flight at once: one sending while the next is claimed and queued behind it on the
         # throttle, so the database round trips overlap the sends instead of pausing them.
         self._room = asyncio.Semaphore(IN_FLIGHT)
 
-    def wake(self) -> None:
-        self._wakeup.set()
-
     async def run(self) -> None:
         last_reap = 0.0
         loop = asyncio.get_running_loop()
-        # Every batch in flight belongs to this group: cancelling `run` cancels and awaits them all, so
-        # no send outlives the engine it would record into.
+        # Every batch in flight belongs to this group: leaving `run` (stopped) waits for them to be sent
+        # and settled, and cancelling it cancels and awaits them all, so no send outlives its engine.
         async with asyncio.TaskGroup() as flights:
-            while True:
+            while self.running:
                 try:
                     if loop.time() - last_reap >= self._reap_every:
                         await self.reap()
@@ -109,12 +106,7 @@ class Sender:
                     log.error("sender.failed", error=f"{type(exc).__name__}: {exc}")
                     claimed = 0
                 if not claimed:
-                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-                    # coincides with the wake-up, and the loop would then outlive its owner.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._idle_wait):
-                            await self._wakeup.wait()
-                    self._wakeup.clear()
+                    await self.idle(self._idle_wait)
 
     async def reap(self) -> None:
         """Settle messages whose sender died mid-send, then refresh the outbox-depth gauge.
@@ -181,7 +173,7 @@ class Sender:
         finally:
             self._room.release()
             # Settling may have made a contact's next message claimable; look again without idling.
-            self._wakeup.set()
+            self.wake()
 
     async def _claim(self) -> list[OutboxBase]:
         now = self._clock()

@@ -556,3 +556,34 @@ async def test_a_code_never_sent_in_its_life_expires_unsent(repository: Reposito
     [row] = await outbox_rows(repository)
     assert row.status == "expired"
     assert "482913" not in str(row.payload)
+
+
+async def test_stopping_settles_the_sends_in_flight(repository: Repository, clock: FakeClock) -> None:
+    """A sender asked to stop mid-send waits for Meta's answer and records it, leaving nothing leased."""
+    from bot.loop import stop_all
+
+    class SlowTransport(RecordingTransport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.arrived = asyncio.Event()
+            self.release = asyncio.Event()
+
+        async def post(self, url: str, *, json: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+            self.arrived.set()
+            await self.release.wait()
+            return await super().post(url, json=json, headers=headers)
+
+    wa = "31600000050"
+    cid = await customer_writes(repository, clock, wa)
+    await repository.enqueue([reply(cid, wa, "x", clock)], clock.now)
+    transport = SlowTransport()
+    sender = make_sender(repository, transport, clock)
+    task = asyncio.create_task(sender.run())
+    await asyncio.wait_for(transport.arrived.wait(), 5)
+    stopping = asyncio.create_task(stop_all([sender], [task], grace=5))
+    await asyncio.sleep(0.05)
+    assert not task.done()  # still waiting for the answer, not cancelled
+    transport.release.set()
+    await asyncio.wait_for(stopping, 5)
+    [row] = await outbox_rows(repository)
+    assert (row.status, row.lease_owner) == ("sent", None)

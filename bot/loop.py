@@ -1,0 +1,60 @@
+"""The background loops' shared life: woken early when there is work, stopped between rounds, never mid-write."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Protocol
+
+# How long shutdown waits for loops to finish their round (a send in flight, a transaction) before it
+# cancels them. A loop cancelled mid-statement leaves the database driver's thread running on.
+STOP_GRACE = 15.0
+
+
+class Wakeful:
+    """A loop that idles between rounds until woken or until its pause ends, and stops when asked."""
+
+    def __init__(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """There may be work: end the current pause now."""
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        """Finish the current round and leave `run`."""
+        self._stopping = True
+        self._wakeup.set()
+
+    @property
+    def running(self) -> bool:
+        return not self._stopping
+
+    async def idle(self, seconds: float) -> None:
+        """Pause up to `seconds`, or less when woken or stopped."""
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that coincides with
+        # the wake-up, and the loop would then outlive its owner.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wakeup.wait()
+        self._wakeup.clear()
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+async def stop_all(loops: Sequence[Stoppable], tasks: Sequence[asyncio.Task[None]], grace: float = STOP_GRACE) -> None:
+    """Ask every loop to stop, wait up to `grace` seconds for their tasks, then cancel what is left."""
+    for loop in loops:
+        loop.stop()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
