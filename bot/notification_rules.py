@@ -17,12 +17,18 @@ from storage.models import AccountBase, AppointmentBase, OrderBase
 ORDER_STATUSES = ("placed", "confirmed", "shipped", "delayed", "delivered", "cancelled")
 # The utility template each order status sends. Delivered and cancelled send nothing: no approved
 # template says so, and a made-up one would need Meta's approval first (add it here once it has one).
-ORDER_TEMPLATES = {"confirmed": "order_confirmation", "shipped": "shipping_window", "delayed": "order_delayed"}
+ORDER_TEMPLATES = {
+    "confirmed": "order_confirmation",
+    "shipped": "shipping_window",
+    "delayed": "order_delayed",
+    "delivered": "order_delivered",
+}
 # What each of those templates needs from the order, by the field a caller sets.
 ORDER_NEEDS = {
     "confirmed": ("total", "currency", "delivery_start"),
     "shipped": ("delivery_start", "delivery_end", "tracking_number"),
     "delayed": ("delivery_start", "delay_reason"),
+    "delivered": (),
 }
 DEFAULT_NAME = "there"  # "Hi there," when the business never learnt the customer's name
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "BRL": "R$", "INR": "₹", "JPY": "¥"}
@@ -71,12 +77,13 @@ def order_notice(order: OrderBase, customer_name: str, zone: ZoneInfo, now: date
         raise ValidationError(f"a {order.status} order needs {', '.join(missing)} for its {name} message")
     values = {"order_number": order.number, "customer_name": customer_name}
     start = order.delivery_start
-    assert start is not None  # every status that sends needs it
     if order.status == "confirmed":
+        assert start is not None
         assert order.total is not None
         assert order.currency is not None
         values |= {"total": show_amount(order.total, order.currency), "delivery_date": show_date(start, zone)}
     elif order.status == "shipped":
+        assert start is not None
         assert order.delivery_end is not None
         assert order.tracking_number is not None
         values |= {
@@ -85,9 +92,12 @@ def order_notice(order: OrderBase, customer_name: str, zone: ZoneInfo, now: date
             "window_end": show_time(order.delivery_end, zone),
             "tracking_number": order.tracking_number,
         }
-    else:
+    elif order.status == "delayed":
+        assert start is not None
         assert order.delay_reason is not None
         values |= {"new_delivery_date": show_date(start, zone), "reason": order.delay_reason}
+    else:  # delivered: the day the business reported it
+        values |= {"delivered_date": show_date(now, zone)}
     return Notice(name, values, f"order:{order.number}:{order.status}", now, f"order:{order.id}:{order.status}")
 
 

@@ -102,7 +102,7 @@ def test_balance_alerts_once_per_dip() -> None:
 async def test_order_status_changes_send_their_templates_once(
     service: NotificationService, repository: Repository
 ) -> None:
-    """confirmed, shipped and delayed each queue their template with the order's values, and repeats queue nothing."""
+    """confirmed, shipped, delayed and delivered each queue their template with the order's values, once."""
     start = datetime(2026, 4, 17, 13, 0, tzinfo=UTC)  # 10:00 in São Paulo
     await service.create_order(CUSTOMER, order(total="84.90", currency="EUR"))
     fields = {"delivery_start": start, "delivery_end": start + timedelta(hours=4), "tracking_number": "PX39281DE"}
@@ -116,16 +116,19 @@ async def test_order_status_changes_send_their_templates_once(
     _, again = await service.change_order("10482", OrderChange("delayed"))
     assert again is not None
     assert again.queued is False
+    await service.change_order("10482", OrderChange("delivered"))
 
     rows = await outbox_rows(repository)
     assert [(r.template_name, r.idempotency_key) for r in rows] == [
         ("order_confirmation", "order:10482:confirmed"),
         ("shipping_window", "order:10482:shipped"),
         ("order_delayed", "order:10482:delayed"),
+        ("order_delivered", "order:10482:delivered"),
     ]
     assert all((r.kind, r.template_category, r.due_at) == ("utility", "utility", NOW) for r in rows)
     assert all(r.recipient == CUSTOMER.wa_id for r in rows)
-    confirmation, shipping, delayed = (params(r) for r in rows)
+    confirmation, shipping, delayed, delivered = (params(r) for r in rows)
+    assert delivered == {"customer_name": "Aisha", "order_number": "10482", "delivered_date": show_date(NOW, ZONE)}
     assert confirmation == {
         "order_number": "10482",
         "customer_name": "Aisha",
@@ -148,10 +151,10 @@ async def test_order_status_changes_send_their_templates_once(
     }
 
 
-async def test_delivered_and_cancelled_send_nothing(service: NotificationService, repository: Repository) -> None:
-    """No approved template says delivered or cancelled, so those statuses only update the order."""
+async def test_cancelled_and_placed_send_nothing(service: NotificationService, repository: Repository) -> None:
+    """No template says cancelled or placed, so those statuses only update the order."""
     await service.create_order(CUSTOMER, order())
-    for status in ("delivered", "cancelled", "placed"):
+    for status in ("cancelled", "placed"):
         updated, queued = await service.change_order("10482", OrderChange(status))
         assert (updated.status, queued) == (status, None)
     assert await outbox_rows(repository) == []

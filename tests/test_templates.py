@@ -24,6 +24,7 @@ REQUIRED = {
         "appointment_update",
         "order_confirmation",
         "order_delayed",
+        "order_delivered",
         "payment_received",
         "payment_link",
         "shipping_window",
