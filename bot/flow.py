@@ -1,0 +1,216 @@
+"""A flow as the engine reads it: frozen steps with their file positions, built by `bot.flow_file` from YAML.
+
+A flow is a script of steps, each with an `id`, run from `start`. Steps that talk to the customer
+(`say`, `ask`, `choose`) carry a `Text`: inline Jinja or a template from `templates/`. Steps that wait
+for the customer (`ask`, `choose`) have bounded attempts and an explicit exit when they run out, and an
+optional timeout with its own exit. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+# WhatsApp's limits for interactive messages (checked by `bot check` and again when a message is built).
+MAX_BUTTONS = 3
+BUTTON_TITLE = 20
+MAX_LIST_ROWS = 10
+ROW_TITLE = 24
+ROW_DESCRIPTION = 72
+BODY_TEXT = 1024
+DEFAULT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a value was written: 1-based line and column in its file."""
+
+    line: int = 0
+    column: int = 0
+
+
+@dataclass(frozen=True)
+class Text:
+    """What the bot says: inline Jinja text, or a template from `templates/` with its values as Jinja."""
+
+    inline: str | None = None
+    template: str | None = None
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+ValidatorKind = Literal["text", "pattern", "number", "date", "time", "datetime", "choice", "phone", "email", "custom"]
+
+
+@dataclass(frozen=True)
+class Validator:
+    """How an `ask` step checks an answer. Unused parameters stay at their defaults.
+
+    `pattern`: a regular expression the whole answer must match. `number`: `minimum`/`maximum`.
+    `date`/`time`/`datetime`: read in the business's time zone (`min_days`/`max_days` ahead for dates).
+    `choice`: one of `choices` (case-insensitive). `phone`: a valid international number (E.164 out).
+    `email`: an address. `custom`: a named Python validator.
+    """
+
+    kind: ValidatorKind = "text"
+    pattern: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    min_days: int | None = None
+    max_days: int | None = None
+    name: str | None = None  # the custom validator's name
+
+
+@dataclass(frozen=True)
+class Option:
+    """One choice: `id` routes the answer, `title` is what the customer reads (and may type)."""
+
+    id: str
+    title: str
+    description: str | None = None
+    next: str | None = None  # where this option goes; None falls back to the step's `next`
+
+
+@dataclass(frozen=True)
+class Step:
+    """What every step has: its id, where to go next (if anything), and where it was written."""
+
+    id: str
+    position: Position = field(default=Position(), compare=False)
+    next: str | None = None
+
+
+@dataclass(frozen=True)
+class Waiting(Step):
+    """A step that waits for the customer: bounded attempts, an exit when they run out, an optional timeout."""
+
+    reprompt: Text | None = None
+    max_attempts: int = DEFAULT_ATTEMPTS
+    on_exhausted: str | None = None  # None: end the flow politely
+    timeout: timedelta | None = None
+    on_timeout: str | None = None  # None: end the flow politely
+    commands: bool = True  # global commands (menu, cancel, help, agent) work here
+
+
+@dataclass(frozen=True)
+class Say(Step):
+    text: Text = Text()
+
+
+@dataclass(frozen=True)
+class Ask(Waiting):
+    prompt: Text = Text()
+    slot: str = ""
+    validator: Validator = Validator()
+
+
+@dataclass(frozen=True)
+class Choose(Waiting):
+    """Options as data: up to 3 become reply buttons, up to 10 a list, more a paged list.
+
+    `options_from` names a slot holding a list of `{id, title, description?}` (filled by an action), for
+    choices known only at run time; `slot` keeps the chosen id.
+    """
+
+    prompt: Text = Text()
+    options: tuple[Option, ...] = ()
+    options_from: str | None = None
+    slot: str | None = None
+    button: str = "Choose"  # the list message's button label
+
+
+@dataclass(frozen=True)
+class Act(Step):
+    """A named async Python action; its result lands in `result`, an error or timeout goes to `on_error`."""
+
+    action: str = ""
+    args: Mapping[str, str] = field(default_factory=dict)  # Jinja expressions over the slots
+    result: str | None = None
+    timeout: timedelta = timedelta(seconds=5)
+    on_error: str | None = None  # None: apologise and end the flow
+
+
+@dataclass(frozen=True)
+class Case:
+    when: str  # an expression (see `bot.expression`)
+    goto: str
+    position: Position = field(default=Position(), compare=False)
+
+
+@dataclass(frozen=True)
+class Branch(Step):
+    cases: tuple[Case, ...] = ()
+    otherwise: str | None = None
+
+
+@dataclass(frozen=True)
+class Goto(Step):
+    goto: str = ""
+
+
+@dataclass(frozen=True)
+class Call(Step):
+    """Run another flow, then come back to `next` with the slots it set."""
+
+    flow: str = ""
+
+
+@dataclass(frozen=True)
+class Handoff(Step):
+    """A person takes over: the bot says `text` and stays silent for this contact until released."""
+
+    text: Text | None = None
+
+
+@dataclass(frozen=True)
+class Verify(Step):
+    """Send a one-time code (authentication template) and ask for it; `on_failure` after too many wrong tries."""
+
+    purpose: str = "login"
+    prompt: Text | None = None
+    on_failure: str | None = None
+    max_attempts: int = DEFAULT_ATTEMPTS
+
+
+@dataclass(frozen=True)
+class End(Step):
+    text: Text | None = None
+
+
+AnyStep = Say | Ask | Choose | Act | Branch | Goto | Call | Handoff | Verify | End
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One flow file: its steps by id, the first step, and a version that changes when the file does."""
+
+    name: str
+    start: str
+    steps: Mapping[str, AnyStep]
+    version: str
+    description: str = ""
+    path: str = ""
+    idle_timeout: timedelta = timedelta(minutes=30)
+
+    def step(self, step_id: str) -> AnyStep | None:
+        return self.steps.get(step_id)
+
+    def targets(self, step: AnyStep) -> list[tuple[str, str]]:
+        """Every step id `step` can go to, with the field that names it (for checks and diagrams)."""
+        found: list[tuple[str, str | None]] = [("next", step.next)]
+        if isinstance(step, Ask | Choose):
+            found += [("on_exhausted", step.on_exhausted), ("on_timeout", step.on_timeout)]
+        if isinstance(step, Choose):
+            found += [(f"options.{o.id}.next", o.next) for o in step.options]
+        if isinstance(step, Act):
+            found.append(("on_error", step.on_error))
+        if isinstance(step, Branch):
+            found += [(f"branch[{i}].goto", c.goto) for i, c in enumerate(step.cases)]
+            found.append(("otherwise", step.otherwise))
+        if isinstance(step, Goto):
+            found.append(("goto", step.goto))
+        if isinstance(step, Verify):
+            found.append(("on_failure", step.on_failure))
+        return [(name, target) for name, target in found if target]
