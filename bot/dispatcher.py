@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.loop import Wakeful
 from bot.message import text_message
@@ -29,10 +30,20 @@ class TurnResult:
 
 
 class Handler(Protocol):
-    """The conversation handler: pure, no I/O; the flow engine will be one."""
+    """The conversation handler: one message in, replies and the new session out.
 
-    def handle(
-        self, *, contact: ContactBase, message: MessageBase, session: SessionBase | None, now: datetime
+    `conn` is the turn's transaction: what the handler reads and writes through it (an action's
+    business data, a one-time code) commits with the turn, or not at all.
+    """
+
+    async def handle(
+        self,
+        *,
+        contact: ContactBase,
+        message: MessageBase,
+        session: SessionBase | None,
+        now: datetime,
+        conn: AsyncConnection,
     ) -> TurnResult: ...
 
 
@@ -93,7 +104,7 @@ class Dispatcher(Wakeful):
             for contact_id, messages in waiting.items():
                 contact = contacts[contact_id]
                 try:
-                    replies, changes = self._turn(contact, messages, sessions.get(contact_id), now)
+                    replies, changes = await self._turn(conn, contact, messages, sessions.get(contact_id), now)
                 except Exception as exc:  # a handler bug must not stop other contacts' turns
                     log.error("turn.failed", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
                     continue
@@ -109,14 +120,19 @@ class Dispatcher(Wakeful):
             self._on_enqueued()
         return len(handled)
 
-    def _turn(
-        self, contact: ContactBase, messages: list[MessageBase], current: SessionBase | None, now: datetime
+    async def _turn(
+        self,
+        conn: AsyncConnection,
+        contact: ContactBase,
+        messages: list[MessageBase],
+        current: SessionBase | None,
+        now: datetime,
     ) -> tuple[list[NewMessage], dict[str, Any] | None]:
         """Run the handler over one contact's messages in order, carrying the session from one to the next."""
         replies: list[NewMessage] = []
         changes: dict[str, Any] | None = None
         for message in messages:
-            result = self._handler.handle(contact=contact, message=message, session=current, now=now)
+            result = await self._handler.handle(contact=contact, message=message, session=current, now=now, conn=conn)
             replies += [_reply(contact, body, message, now, i) for i, body in enumerate(result.outgoing)]
             if result.session is not None:
                 changes = {**(changes or {}), **result.session}
@@ -146,8 +162,14 @@ _ANSWERED = {"text", "interactive", "button"}
 class Acknowledger:
     """The stand-in handler until the flow engine lands: one short acknowledgement per customer text."""
 
-    def handle(
-        self, *, contact: ContactBase, message: MessageBase, session: SessionBase | None, now: datetime
+    async def handle(
+        self,
+        *,
+        contact: ContactBase,
+        message: MessageBase,
+        session: SessionBase | None,
+        now: datetime,
+        conn: AsyncConnection,
     ) -> TurnResult:
         if message.type not in _ANSWERED:
             return TurnResult()

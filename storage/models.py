@@ -187,6 +187,9 @@ class SessionBase(SQLModel):
     flow_version: str | None = Field(default=None, max_length=64)
     expires_at: datetime | None = _when()
     handed_off: bool = False
+    # The engine's bookkeeping: the call stack, wrong answers at this step, the page of a long list.
+    state: dict[str, Any] | None = _json()
+    deadline_at: datetime | None = _when(index=True)  # the waiting step's timeout, found by the sweeper
     updated_at: datetime = _now()
 
 

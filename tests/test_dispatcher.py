@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.dispatcher import Acknowledger, Dispatcher, TurnResult
 from bot.metrics import Metrics
@@ -22,8 +23,8 @@ class CountingHandler:
         self.seen: dict[str, list[str]] = defaultdict(list)
         self.calls: list[str] = []
 
-    def handle(
-        self, *, contact: ContactBase, message: MessageBase, session: SessionBase | None, now: datetime
+    async def handle(
+        self, *, contact: ContactBase, message: MessageBase, session: SessionBase | None, now: datetime, conn: Any
     ) -> TurnResult:
         self.calls.append(message.wamid)
         self.seen[contact.wa_id or ""].append(message.text or "")
