@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import otp
 from bot.errors import OTPRefused, ValidationError
@@ -49,46 +50,60 @@ class OtpService:
 
     async def request_code(self, wa_id: str, purpose: str) -> None:
         """Issue a code and queue its template ahead of every other kind; `OTPRefused` when pacing says no."""
+        async with self.repository.otp_transaction(wa_id, purpose) as conn:
+            await self.request_code_in(conn, wa_id, purpose)
+        self.on_enqueued()
+
+    async def request_code_in(self, conn: AsyncConnection, wa_id: str, purpose: str) -> None:
+        """`request_code` inside the caller's transaction (a flow's verify step, in its turn).
+
+        The caller wakes the sender after committing. On PostgreSQL the (number, purpose) pair is locked
+        for the rest of the transaction, as `Repository.otp_transaction` does.
+        """
         template = self.library.get(self.template_for(purpose))
         now = self.clock()
-        async with self.repository.otp_transaction(wa_id, purpose) as conn:
-            recent = await challenges.recent_challenges(conn, wa_id=wa_id, purpose=purpose, since=now - _LOOKBACK)
-            history = otp.SendHistory.from_challenges(_challenge(row) for row in recent)
-            try:
-                challenge, code = otp.issue(self.secret_key, purpose=purpose, contact=wa_id, now=now, history=history)
-            except OTPRefused as exc:
-                log.info("otp.refused", purpose=purpose, wa_id=wa_id, reason=exc.reason)
-                raise
-            challenge_id = await challenges.add_challenge(conn, _row(challenge))
-            contact_id = await challenges.ensure_contact(conn, wa_id, now)
-            payload = to_cloud_api(template, wa_id, {"code": code.reveal()})
-            message = NewMessage(
-                kind="otp",
-                contact_id=contact_id,
-                recipient=wa_id,
-                payload=payload,
-                due_at=now,
-                template_name=template.name,
-                template_category=template.category,
-                idempotency_key=f"otp:{challenge_id}",
-                subject=f"otp:{challenge_id}",
-            )
-            await enqueue(conn, [message], now)
+        await self.repository.lock_otp_pair(conn, wa_id, purpose)
+        recent = await challenges.recent_challenges(conn, wa_id=wa_id, purpose=purpose, since=now - _LOOKBACK)
+        history = otp.SendHistory.from_challenges(_challenge(row) for row in recent)
+        try:
+            challenge, code = otp.issue(self.secret_key, purpose=purpose, contact=wa_id, now=now, history=history)
+        except OTPRefused as exc:
+            log.info("otp.refused", purpose=purpose, wa_id=wa_id, reason=exc.reason)
+            raise
+        challenge_id = await challenges.add_challenge(conn, _row(challenge))
+        contact_id = await challenges.ensure_contact(conn, wa_id, now)
+        payload = to_cloud_api(template, wa_id, {"code": code.reveal()})
+        message = NewMessage(
+            kind="otp",
+            contact_id=contact_id,
+            recipient=wa_id,
+            payload=payload,
+            due_at=now,
+            template_name=template.name,
+            template_category=template.category,
+            idempotency_key=f"otp:{challenge_id}",
+            subject=f"otp:{challenge_id}",
+        )
+        await enqueue(conn, [message], now)
         log.info("otp.requested", purpose=purpose, wa_id=wa_id, challenge_id=challenge_id)
-        self.on_enqueued()
 
     async def verify_code(self, wa_id: str, purpose: str, code: str) -> bool:
         """Whether `code` is the live code for (`wa_id`, `purpose`); a wrong one costs a try, a right one uses it."""
+        async with self.repository.otp_transaction(wa_id, purpose) as conn:
+            return await self.verify_code_in(conn, wa_id, purpose, code)
+
+    async def verify_code_in(self, conn: AsyncConnection, wa_id: str, purpose: str, code: str) -> bool:
+        """`verify_code` inside the caller's transaction."""
         self.template_for(purpose)
         now = self.clock()
-        async with self.repository.otp_transaction(wa_id, purpose) as conn:
-            recent = await challenges.recent_challenges(conn, wa_id=wa_id, purpose=purpose, since=now - _LOOKBACK)
-            latest = recent[-1] if recent else None
-            result = otp.verify(_challenge(latest) if latest else None, self.secret_key, code=code, now=now)
-            if latest is not None and latest.id is not None and result.challenge is not None:
-                after = result.challenge
-                if (after.attempts, after.used_at) != (latest.attempts, latest.used_at):
-                    await challenges.record_attempt(conn, latest.id, attempts=after.attempts, used_at=after.used_at)
+        await self.repository.lock_otp_pair(conn, wa_id, purpose)
+        recent = await challenges.recent_challenges(conn, wa_id=wa_id, purpose=purpose, since=now - _LOOKBACK)
+        latest = recent[-1] if recent else None
+        result = otp.verify(_challenge(latest) if latest else None, self.secret_key, code=code, now=now)
+        if latest is not None and latest.id is not None and result.challenge is not None:
+            after = result.challenge
+            if (after.attempts, after.used_at) != (latest.attempts, latest.used_at):
+                await challenges.record_attempt(conn, latest.id, attempts=after.attempts, used_at=after.used_at)
         log.info("otp.checked", purpose=purpose, wa_id=wa_id, outcome=result.outcome)
         return result.verified
 

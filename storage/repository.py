@@ -122,12 +122,16 @@ class Repository:
         serialises them; on SQLite `BEGIN IMMEDIATE` already does.
         """
         async with self.transaction() as conn:
-            if self.dialect == "postgresql":
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"),
-                    {"ns": _OTP_LOCK_NAMESPACE, "key": f"{purpose}:{wa_id}"},
-                )
+            await self.lock_otp_pair(conn, wa_id, purpose)
             yield conn
+
+    async def lock_otp_pair(self, conn: AsyncConnection, wa_id: str, purpose: str) -> None:
+        """Hold the (number, purpose) pair for the rest of `conn`'s transaction (a no-op on SQLite)."""
+        if self.dialect == "postgresql":
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"),
+                {"ns": _OTP_LOCK_NAMESPACE, "key": f"{purpose}:{wa_id}"},
+            )
 
     # -- outbound --------------------------------------------------------------------------------
 
