@@ -88,7 +88,41 @@ class Dispatcher(Wakeful):
                 await self.idle(self._poll_interval)
 
     async def run_once(self) -> int:
-        """Run one round of turns; returns how many messages were handled."""
+        """Run one round of turns, then the sessions whose time ran out; returns how many were handled."""
+        return await self._messages() + await self._timeouts()
+
+    async def _timeouts(self) -> int:
+        """Hand each session whose waiting step timed out (or that went idle) to the handler's `time_out`."""
+        time_out = getattr(self._handler, "time_out", None)
+        if time_out is None:
+            return 0
+        now = self._clock()
+        contact_ids = await self._repository.due_sessions(now, self._batch)
+        if not contact_ids:
+            return 0
+        queued: list[NewMessage] = []
+        done = 0
+        async with self._repository.contact_turns(contact_ids) as (conn, locked):
+            contacts = await conversation.contacts_by_ids(conn, locked)
+            sessions = await session.load_sessions(conn, locked)
+            for contact_id in locked:
+                contact, current = contacts[contact_id], sessions.get(contact_id)
+                try:
+                    result: TurnResult = await time_out(contact=contact, session=current, now=now, conn=conn)
+                except Exception as exc:  # one contact's failure must not stop the others'
+                    log.error("timeout.failed", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
+                    continue
+                key = f"timeout:{contact_id}:{now.isoformat()}"
+                queued += [_reply(contact, body, key, now, i) for i, body in enumerate(result.outgoing)]
+                if result.session is not None:
+                    await session.save_session(conn, contact_id, now, **result.session)
+                done += 1
+            await enqueue(conn, queued, now)
+        if queued:
+            self._on_enqueued()
+        return done
+
+    async def _messages(self) -> int:
         contact_ids = await self._repository.contacts_with_unhandled(self._batch)
         if not contact_ids:
             return 0
@@ -133,7 +167,8 @@ class Dispatcher(Wakeful):
         changes: dict[str, Any] | None = None
         for message in messages:
             result = await self._handler.handle(contact=contact, message=message, session=current, now=now, conn=conn)
-            replies += [_reply(contact, body, message, now, i) for i, body in enumerate(result.outgoing)]
+            key = f"reply:{message.wamid}"  # a redelivered message never answers twice
+            replies += [_reply(contact, body, key, now, i) for i, body in enumerate(result.outgoing)]
             if result.session is not None:
                 changes = {**(changes or {}), **result.session}
                 base = current.model_dump() if current else {"contact_id": contact.id, "updated_at": now}
@@ -141,7 +176,7 @@ class Dispatcher(Wakeful):
         return replies, changes
 
 
-def _reply(contact: ContactBase, body: dict[str, Any], message: MessageBase, now: datetime, index: int) -> NewMessage:
+def _reply(contact: ContactBase, body: dict[str, Any], key: str, now: datetime, index: int) -> NewMessage:
     assert contact.id is not None
     template = body.get("template") if body.get("type") == "template" else None
     return NewMessage(
@@ -151,7 +186,7 @@ def _reply(contact: ContactBase, body: dict[str, Any], message: MessageBase, now
         payload=body,
         due_at=now,
         template_name=template.get("name") if isinstance(template, dict) else None,
-        idempotency_key=f"reply:{message.wamid}:{index}",  # a redelivered message never answers twice
+        idempotency_key=f"{key}:{index}",
     )
 
 

@@ -21,6 +21,7 @@ ROW_TITLE = 24
 ROW_DESCRIPTION = 72
 BODY_TEXT = 1024
 DEFAULT_ATTEMPTS = 3
+DEFAULT_IDLE = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ class Verify(Step):
     prompt: Text | None = None
     on_failure: str | None = None
     max_attempts: int = DEFAULT_ATTEMPTS
+    valid_for: timedelta = timedelta(minutes=15)  # a verification this recent is not asked for again
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ class Flow:
     version: str
     description: str = ""
     path: str = ""
-    idle_timeout: timedelta = timedelta(minutes=30)
+    idle_timeout: timedelta = DEFAULT_IDLE
 
     def step(self, step_id: str) -> AnyStep | None:
         return self.steps.get(step_id)

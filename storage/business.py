@@ -39,6 +39,7 @@ __all__ = [
     "move_queued",
     "name_contact",
     "order_by_number",
+    "orders_for",
     "save_account",
     "update_appointment",
     "update_order",
@@ -71,6 +72,17 @@ async def order_by_number(conn: AsyncConnection, number: str, *, for_update: boo
     stmt = select(ORDER).where(ORDER.c.number == number)
     row = (await conn.execute(stmt.with_for_update() if for_update else stmt)).first()
     return OrderBase.model_validate(row._mapping) if row else None
+
+
+async def orders_for(conn: AsyncConnection, contact_id: int, *, limit: int) -> list[OrderBase]:
+    """The contact's latest orders, newest first."""
+    stmt = (
+        select(ORDER)
+        .where(ORDER.c.contact_id == contact_id)
+        .order_by(ORDER.c.created_at.desc(), ORDER.c.id.desc())
+        .limit(limit)
+    )
+    return [OrderBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
 
 
 async def update_order(conn: AsyncConnection, order_id: int, changes: dict[str, Any]) -> OrderBase:

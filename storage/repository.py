@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage import inbox, outbox, policy, queries, status
+from storage import inbox, outbox, policy, queries, session, status
 from storage.database import create_engine, create_sqlite_thread_engine, upgrade
 from storage.gate import WriteGate
 from storage.models import MESSAGE, ContactBase, MessageBase, OutboxBase, TemplateBlockBase
@@ -91,6 +91,10 @@ class Repository:
     async def contacts_with_unhandled(self, limit: int = 100) -> list[int]:
         async with self.engine.connect() as conn:
             return await inbox.contacts_with_unhandled(conn, limit)
+
+    async def due_sessions(self, now: datetime, limit: int = 100) -> list[int]:
+        async with self.engine.connect() as conn:
+            return await session.due_sessions(conn, now, limit)
 
     @asynccontextmanager
     async def contact_turns(self, contact_ids: Sequence[int]) -> AsyncIterator[tuple[AsyncConnection, list[int]]]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
@@ -24,3 +24,19 @@ async def save_session(conn: AsyncConnection, contact_id: int, now: datetime, **
         insert_ignoring_conflicts(conn, SESSION, "contact_id"), [{"contact_id": contact_id, "updated_at": now}]
     )
     await conn.execute(update(SESSION).where(SESSION.c.contact_id == contact_id).values(updated_at=now, **values))
+
+
+async def due_sessions(conn: AsyncConnection, now: datetime, limit: int) -> list[int]:
+    """Contacts whose waiting step timed out, or whose running flow went idle past its expiry."""
+    stmt = (
+        select(SESSION.c.contact_id)
+        .where(
+            or_(
+                SESSION.c.deadline_at <= now,
+                and_(SESSION.c.flow.is_not(None), SESSION.c.expires_at <= now),
+            ),
+            ~SESSION.c.handed_off,
+        )
+        .limit(limit)
+    )
+    return [int(row[0]) for row in await conn.execute(stmt)]

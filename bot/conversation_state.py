@@ -1,0 +1,210 @@
+"""The values the flow engine reads and returns: a contact's state, what happened, what to send, what to do.
+
+All frozen and free of I/O. `State` is what the session row stores; events are what the engine reacts to
+(a customer's message, a timeout, the result of an action it asked for); outputs are messages in the
+engine's own terms, which `bot.flow_runner` turns into Cloud API bodies; effects are I/O the engine needs
+done before it can go on (run an action, send or check a one-time code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.flow import Option
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Where a called flow returns to: the caller's flow and the step after the call."""
+
+    flow: str
+    step: str | None
+
+
+@dataclass(frozen=True)
+class State:
+    """One contact's place in the flows. `flow` None means no flow is running."""
+
+    flow: str | None = None
+    step: str | None = None
+    slots: Mapping[str, Any] = field(default_factory=dict)
+    stack: tuple[Frame, ...] = ()
+    attempts: int = 0  # wrong answers at the current waiting step
+    page: int = 0  # the page of a long list being shown
+    version: str | None = None  # the flow's version when the current step was entered
+    deadline: datetime | None = None  # the current step's timeout
+    expires_at: datetime | None = None  # idle expiry of the whole session
+    handed_off: bool = False
+
+    def to_row(self) -> dict[str, Any]:
+        """The session row's columns."""
+        return {
+            "flow": self.flow,
+            "step": self.step,
+            "slots": dict(self.slots),
+            "flow_version": self.version,
+            "expires_at": self.expires_at,
+            "handed_off": self.handed_off,
+            "deadline_at": self.deadline,
+            "state": {
+                "stack": [[f.flow, f.step] for f in self.stack],
+                "attempts": self.attempts,
+                "page": self.page,
+            },
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any] | None) -> State:
+        """Read a session row back; a missing or damaged one is a fresh state, never an error."""
+        if not row:
+            return cls()
+        extra = row.get("state") if isinstance(row.get("state"), dict) else {}
+        assert isinstance(extra, dict)
+        stack = tuple(
+            Frame(str(item[0]), None if item[1] is None else str(item[1]))
+            for item in extra.get("stack", [])
+            if isinstance(item, list | tuple) and len(item) == 2
+        )
+        slots = row.get("slots")
+        return cls(
+            flow=row.get("flow"),
+            step=row.get("step"),
+            slots=dict(slots) if isinstance(slots, dict) else {},
+            stack=stack,
+            attempts=int(extra.get("attempts", 0) or 0),
+            page=int(extra.get("page", 0) or 0),
+            version=row.get("flow_version"),
+            deadline=row.get("deadline_at"),
+            expires_at=row.get("expires_at"),
+            handed_off=bool(row.get("handed_off")),
+        )
+
+
+@dataclass(frozen=True)
+class Who:
+    """The contact as flows see it (`contact.name` in texts and expressions)."""
+
+    wa_id: str | None = None
+    name: str | None = None
+    language: str | None = None
+
+    def as_slot(self) -> dict[str, Any]:
+        return {"wa_id": self.wa_id, "name": self.name, "language": self.language}
+
+
+# -- events -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A customer's message: `kind` is Meta's message type; `reply_id` the tapped button or list row."""
+
+    kind: str
+    text: str | None = None
+    reply_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    """The waiting step's timeout, or the session's idle expiry, has passed."""
+
+
+@dataclass(frozen=True)
+class ActionDone:
+    """What an `act` step's action returned, or why it failed."""
+
+    value: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    """Whether the one-time code for a `verify` step went out (it can be refused: paced, locked)."""
+
+    ok: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeChecked:
+    verified: bool
+
+
+@dataclass(frozen=True)
+class Released:
+    """A person released a handed-off conversation back to the bot."""
+
+
+Event = Inbound | TimedOut | ActionDone | CodeSent | CodeChecked | Released
+
+
+# -- outputs ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class Buttons:
+    """Up to three reply buttons under a text."""
+
+    text: str
+    options: tuple[Option, ...]
+
+
+@dataclass(frozen=True)
+class ListMenu:
+    """A list message: up to ten rows behind a button."""
+
+    text: str
+    button: str
+    options: tuple[Option, ...]
+
+
+@dataclass(frozen=True)
+class SendTemplate:
+    """A template from `templates/`, with its values rendered; the contact's language picks the file."""
+
+    name: str
+    values: Mapping[str, str]
+
+
+Output = Say | Buttons | ListMenu | SendTemplate
+
+
+# -- effects ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunAction:
+    name: str
+    args: Mapping[str, str]
+    timeout: timedelta
+
+
+@dataclass(frozen=True)
+class SendCode:
+    purpose: str
+
+
+@dataclass(frozen=True)
+class CheckCode:
+    purpose: str
+    code: str
+
+
+Effect = RunAction | SendCode | CheckCode
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The engine's answer: the new state, what to send, and the I/O to do before going on (if any)."""
+
+    state: State
+    outputs: tuple[Output, ...] = ()
+    effect: Effect | None = None

@@ -1,0 +1,475 @@
+"""The flow engine's pure core: given the flows, a contact's state and an event, the next state and replies.
+
+`Engine.handle` never does I/O. When a step needs some (an action, a one-time code) the turn ends with
+an `effect`; the runner does it and hands the result back as the next event, and the engine goes on
+from the same step. Every path ends in a reply the flow defines or one of the engine's own few
+messages (help, a re-prompt, an apology), and a broken or changed flow file ends the flow politely
+rather than raising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot import flow as f
+from bot.conversation_state import (
+    ActionDone,
+    Buttons,
+    CheckCode,
+    CodeChecked,
+    CodeSent,
+    Event,
+    Frame,
+    Inbound,
+    ListMenu,
+    Output,
+    Released,
+    RunAction,
+    Say,
+    SendCode,
+    SendTemplate,
+    State,
+    TimedOut,
+    Turn,
+    Who,
+)
+from bot.errors import ValidationError
+from bot.expression import compile_expression
+from bot.render import render_text
+from bot.validate import Invalid, check
+
+MAIN_FLOW = "main"
+MAX_STEPS_PER_TURN = 50  # a flow that loops through non-waiting steps stops here instead of spinning
+COMMANDS = {"menu": "menu", "main menu": "menu", "cancel": "cancel", "stop flow": "cancel", "help": "help"}
+AGENT_WORDS = {"agent", "human", "person", "a person", "talk to a person"}
+MORE_ID = "__more"  # the last row of a page in a long list
+
+CANCELLED = "Okay, I've stopped that. Write anything to see the menu again."
+HELP = (
+    "I can help with your orders, appointments and account balance. "
+    "Type menu to start over, cancel to stop, or agent to talk to a person."
+)
+HANDED_OFF = "A person from our team will reply here shortly."
+APOLOGY = "Sorry, something went wrong on our side. Type menu to start again, or agent to talk to a person."
+EXHAUSTED = "Let's leave it there for now. Type menu to start again, or agent to talk to a person."
+TIMED_OUT = "We closed this chat after a while without a reply. Write anytime to start again."
+NOT_TEXT = "I can only read text messages here."
+CHANGED = "This conversation was updated on our side, so let's start again."
+WRONG_CODE = "That code isn't right. Please check the latest message from us and try again."
+CODE_REFUSED = "We couldn't send you a code just now. Please try again in a few minutes."
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The flows, the business's time zone, and the Python validators flows may name."""
+
+    flows: Mapping[str, f.Flow]
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    validators: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
+    main: str = MAIN_FLOW
+
+    def handle(self, state: State, event: Event, who: Who, now: datetime) -> Turn:
+        """React to one event; the returned turn's state is what to store."""
+        run = _Run(self, who, now, state)
+        try:
+            run.react(event)
+        except _FlowBroken as broken:  # a flow file that cannot be followed: apologise, never crash
+            run.finish(APOLOGY if broken.apologise else None)
+        return run.turn()
+
+
+class _FlowBroken(Exception):
+    def __init__(self, why: str, *, apologise: bool = True) -> None:
+        super().__init__(why)
+        self.apologise = apologise
+
+
+class _Run:
+    """One call of `Engine.handle`: the state as it changes, and what the turn says and asks for."""
+
+    def __init__(self, engine: Engine, who: Who, now: datetime, state: State) -> None:
+        self.engine, self.who, self.now, self.state = engine, who, now, state
+        self.outputs: list[Output] = []
+        self.effect: RunAction | SendCode | CheckCode | None = None
+
+    def turn(self) -> Turn:
+        state = self.state
+        if state.flow is not None:
+            flow = self.engine.flows.get(state.flow)
+            idle = flow.idle_timeout if flow else f.DEFAULT_IDLE
+            state = replace(state, expires_at=self.now + idle)
+        return Turn(state, tuple(self.outputs), self.effect)
+
+    # -- events -------------------------------------------------------------------------------------
+
+    def react(self, event: Event) -> None:
+        state = self.state
+        if isinstance(event, Released):
+            self.state = replace(state, handed_off=False, flow=None, step=None, stack=(), attempts=0)
+            return
+        if state.handed_off:
+            return  # a person has the conversation: the bot stays silent
+        if isinstance(event, TimedOut):
+            self._timed_out()
+            return
+        if isinstance(event, Inbound):
+            self._inbound(event)
+            return
+        step = self._current()
+        if step is None:
+            return
+        if isinstance(event, ActionDone) and isinstance(step, f.Act):
+            self._action_done(step, event)
+        elif isinstance(event, CodeSent) and isinstance(step, f.Verify):
+            self._code_sent(step, event)
+        elif isinstance(event, CodeChecked) and isinstance(step, f.Verify):
+            self._code_checked(step, event)
+
+    def _inbound(self, message: Inbound) -> None:
+        if message.kind == "reaction":
+            return  # a reaction to one of our messages asks nothing
+        text = (message.text or "").strip()
+        word = text.casefold()
+        step = self._current() if self.state.flow else None
+        if self.state.flow and self.state.expires_at and self.now >= self.state.expires_at:
+            step = None  # an expired session starts over
+            self.state = State()
+        commands_on = step is None or not isinstance(step, f.Ask | f.Choose) or step.commands
+        if commands_on and message.reply_id is None:
+            if word in AGENT_WORDS:
+                self._handoff(None)
+                return
+            command = COMMANDS.get(word)
+            if command == "cancel" and self.state.flow:
+                self.finish(CANCELLED)
+                return
+            if command == "help":
+                self.outputs.append(Say(HELP))
+                if step is not None:
+                    self._prompt(step)
+                return
+            if command == "menu" or (command == "cancel" and not self.state.flow):
+                self._start(self.engine.main)
+                return
+        if step is None:
+            if message.kind not in ("text", "button", "interactive"):
+                self.outputs.append(Say(NOT_TEXT))
+            self._start(self.engine.main)
+            return
+        if isinstance(step, f.Ask):
+            self._answer(step, message, text)
+        elif isinstance(step, f.Choose):
+            self._pick(step, message, text)
+        elif isinstance(step, f.Verify):
+            self._code(step, text)
+        else:
+            # The customer wrote while an action ran or the file changed: carry on from the menu.
+            self._start(self.engine.main)
+
+    # -- flow control -------------------------------------------------------------------------------
+
+    def _flow(self) -> f.Flow:
+        flow = self.engine.flows.get(self.state.flow or "")
+        if flow is None:
+            raise _FlowBroken(f"no flow {self.state.flow!r}")
+        return flow
+
+    def _current(self) -> f.AnyStep | None:
+        """The step the state points at, or None (and a fresh start) when the flow file lost it."""
+        if self.state.flow is None or self.state.step is None:
+            return None
+        flow = self.engine.flows.get(self.state.flow)
+        step = flow.step(self.state.step) if flow else None
+        if step is None:
+            self.outputs.append(Say(CHANGED))
+            self.state = replace(State(), slots=self.state.slots)
+        return step
+
+    def _start(self, name: str) -> None:
+        flow = self.engine.flows.get(name)
+        if flow is None:
+            raise _FlowBroken(f"no flow {name!r}")
+        self.state = replace(self.state, flow=name, step=None, stack=(), attempts=0, page=0, deadline=None)
+        self._go(flow.start)
+
+    def _go(self, step_id: str | None) -> None:
+        """Enter `step_id` and run on through steps that need no answer, until one waits or the flow ends."""
+        for _ in range(MAX_STEPS_PER_TURN):
+            if step_id is None:
+                self._return_or_finish()
+                return
+            flow = self._flow()
+            step = flow.step(step_id)
+            if step is None:
+                raise _FlowBroken(f"flow {flow.name!r} has no step {step_id!r}")
+            self.state = replace(
+                self.state, step=step_id, attempts=0, page=0, version=flow.version, deadline=self._deadline(step)
+            )
+            next_id = self._enter(step)
+            if next_id is _WAIT:
+                return
+            step_id = next_id
+            if self.state.flow is None or self.state.handed_off:
+                return
+        raise _FlowBroken(f"more than {MAX_STEPS_PER_TURN} steps without waiting for the customer")
+
+    def _deadline(self, step: f.AnyStep) -> datetime | None:
+        timeout = step.timeout if isinstance(step, f.Ask | f.Choose) else None
+        return self.now + timeout if timeout else None
+
+    def _enter(self, step: f.AnyStep) -> Any:
+        """Do what entering a step does; answer the next step id, None to end, or `_WAIT`."""
+        if isinstance(step, f.Say):
+            self._say(step.text)
+            return step.next
+        if isinstance(step, f.Ask | f.Choose):
+            self._prompt(step)
+            return _WAIT
+        if isinstance(step, f.Act):
+            args = {k: render_text(v, self._names()) for k, v in step.args.items()}
+            self.effect = RunAction(step.action, args, step.timeout)
+            return _WAIT
+        if isinstance(step, f.Branch):
+            return self._branch(step)
+        if isinstance(step, f.Goto):
+            return step.goto
+        if isinstance(step, f.Call):
+            if step.flow not in self.engine.flows:
+                raise _FlowBroken(f"no flow {step.flow!r} to call")
+            frame = Frame(self.state.flow or "", step.next)
+            self.state = replace(self.state, flow=step.flow, stack=(*self.state.stack, frame))
+            return self.engine.flows[step.flow].start
+        if isinstance(step, f.Handoff):
+            self._handoff(step.text)
+            return _WAIT
+        if isinstance(step, f.Verify):
+            if self._recently_verified(step):
+                return step.next
+            self.effect = SendCode(step.purpose)
+            return _WAIT
+        assert isinstance(step, f.End)
+        self.finish(None, text=step.text)
+        return _WAIT
+
+    def _return_or_finish(self) -> None:
+        if self.state.stack:
+            *rest, frame = self.state.stack
+            self.state = replace(self.state, flow=frame.flow, stack=tuple(rest))
+            self._go(frame.step)
+            return
+        self.finish(None)
+
+    def finish(self, message: str | None, *, text: f.Text | None = None) -> None:
+        """End the flow (and any caller), saying `message` or `text`; the slots stay for next time."""
+        if text is not None:
+            self._say(text)
+        elif message:
+            self.outputs.append(Say(message))
+        self.state = replace(self.state, flow=None, step=None, stack=(), attempts=0, page=0, deadline=None)
+
+    def _handoff(self, text: f.Text | None) -> None:
+        if text is not None:
+            self._say(text)
+        else:
+            self.outputs.append(Say(HANDED_OFF))
+        self.state = replace(self.state, flow=None, step=None, stack=(), attempts=0, deadline=None, handed_off=True)
+
+    def _timed_out(self) -> None:
+        step = self._current()
+        deadline = self.state.deadline
+        if isinstance(step, f.Ask | f.Choose) and deadline is not None and self.now >= deadline:
+            self._exit(step.on_timeout, TIMED_OUT)
+            return
+        if self.state.flow and self.state.expires_at and self.now >= self.state.expires_at:
+            self.finish(TIMED_OUT)
+
+    # -- steps that wait ----------------------------------------------------------------------------
+
+    def _prompt(self, step: f.AnyStep) -> None:
+        if isinstance(step, f.Ask):
+            self._say(step.prompt)
+        elif isinstance(step, f.Choose):
+            self.outputs.append(self._menu(step))
+        elif isinstance(step, f.Verify) and step.prompt is not None:
+            self._say(step.prompt)
+
+    def _exit(self, target: str | None, message: str | None) -> None:
+        """Leave through an explicit exit, or end the flow saying `message` when the step has none."""
+        if target:
+            self._go(target)
+        else:
+            self.finish(message)
+
+    def _wrong(self, step: f.Ask | f.Choose, hint: str | None, *, not_text: bool = False) -> None:
+        """A wrong try: the distinct re-prompt (or the validator's hint and the question), or the exit."""
+        attempts = self.state.attempts + 1
+        if attempts >= step.max_attempts:
+            self._exit(step.on_exhausted, EXHAUSTED)
+            return
+        self.state = replace(self.state, attempts=attempts)
+        if not_text:
+            self.outputs.append(Say(NOT_TEXT))
+            hint = None
+        if step.reprompt is not None:
+            self._say(step.reprompt)
+            if isinstance(step, f.Choose):  # the choices again, without repeating the question's text
+                self.outputs.append(self._menu(step))
+        else:
+            if hint:
+                self.outputs.append(Say(hint))
+            self._prompt(step)
+
+    def _answer(self, step: f.Ask, message: Inbound, text: str) -> None:
+        if message.kind != "text" or not text:
+            self._wrong(step, None, not_text=True)
+            return
+        result = check(step.validator, text, now=self.now, zone=self.engine.zone, custom=self.engine.validators)
+        if isinstance(result, Invalid):
+            self._wrong(step, result.reason)
+            return
+        self._set(step.slot, result.value)
+        self._go(step.next)
+
+    def _pick(self, step: f.Choose, message: Inbound, text: str) -> None:
+        options = self._options(step)
+        chosen = _match(options, message.reply_id, text, self._page_of(step, options))
+        if chosen == MORE_ID:
+            self.state = replace(self.state, page=self.state.page + 1)
+            self.outputs.append(self._menu(step))
+            return
+        option = next((o for o in options if o.id == chosen), None)
+        if option is None:
+            self._wrong(step, None)
+            return
+        if step.slot:
+            self._set(step.slot, option.id)
+        self._go(option.next or step.next)
+
+    def _recently_verified(self, step: f.Verify) -> bool:
+        """Whether the contact proved their number with a code less than `valid_for` ago."""
+        if self.state.slots.get("verified") is not True:
+            return False
+        try:
+            at = datetime.fromisoformat(str(self.state.slots.get("verified_at")))
+        except ValueError:
+            return False
+        return at.tzinfo is not None and self.now - at < step.valid_for
+
+    def _code(self, step: f.Verify, text: str) -> None:
+        code = "".join(ch for ch in text if ch.isdigit())
+        self.effect = CheckCode(step.purpose, code)
+
+    def _code_sent(self, step: f.Verify, event: CodeSent) -> None:
+        if not event.ok:
+            self.outputs.append(Say(CODE_REFUSED))
+            self._exit(step.on_failure, None)
+            return
+        self._prompt(step)
+
+    def _code_checked(self, step: f.Verify, event: CodeChecked) -> None:
+        if event.verified:
+            self._set("verified", True)
+            self._set("verified_at", self.now.isoformat())
+            self._go(step.next)
+            return
+        attempts = self.state.attempts + 1
+        if attempts >= step.max_attempts:
+            self._set("verified", False)
+            self._exit(step.on_failure, EXHAUSTED)
+            return
+        self.state = replace(self.state, attempts=attempts)
+        self.outputs.append(Say(WRONG_CODE))
+
+    def _action_done(self, step: f.Act, event: ActionDone) -> None:
+        if event.error is not None:
+            self._set("error", event.error)
+            self._exit(step.on_error, APOLOGY)
+            return
+        if step.result:
+            self._set(step.result, event.value)
+        self._go(step.next)
+
+    # -- choices --------------------------------------------------------------------------------------
+
+    def _options(self, step: f.Choose) -> tuple[f.Option, ...]:
+        if step.options_from is None:
+            return step.options
+        found = self.state.slots.get(step.options_from)
+        options = []
+        for item in found if isinstance(found, list) else []:
+            if isinstance(item, dict) and item.get("id") is not None and item.get("title"):
+                options.append(
+                    f.Option(str(item["id"]), str(item["title"])[: f.ROW_TITLE], _short(item.get("description")))
+                )
+        return (*options, *step.options)
+
+    def _page_of(self, step: f.Choose, options: tuple[f.Option, ...]) -> tuple[f.Option, ...]:
+        if len(options) <= f.MAX_LIST_ROWS:
+            return options
+        per_page = f.MAX_LIST_ROWS - 1
+        start = (self.state.page * per_page) % len(options)
+        page = options[start : start + per_page]
+        return (*page, f.Option(MORE_ID, "More options"))
+
+    def _menu(self, step: f.Choose) -> Output:
+        text = self._render(step.prompt) or "Please choose:"
+        options = self._options(step)
+        if not options:
+            raise _FlowBroken(f"step {step.id!r} has no options to offer")
+        if len(options) <= f.MAX_BUTTONS:
+            return Buttons(text, options)
+        return ListMenu(text, step.button, self._page_of(step, options))
+
+    # -- values ---------------------------------------------------------------------------------------
+
+    def _branch(self, step: f.Branch) -> str | None:
+        names = self._names()
+        for case in step.cases:
+            try:
+                if compile_expression(case.when).evaluate(names):
+                    return case.goto
+            except ValidationError as exc:
+                raise _FlowBroken(str(exc)) from None
+        if step.otherwise is None:
+            raise _FlowBroken(f"branch {step.id!r} matched no case and has no otherwise")
+        return step.otherwise
+
+    def _names(self) -> dict[str, Any]:
+        return {**self.state.slots, "contact": self.who.as_slot()}
+
+    def _set(self, slot: str, value: Any) -> None:
+        self.state = replace(self.state, slots={**self.state.slots, slot: value})
+
+    def _render(self, text: f.Text) -> str:
+        return render_text(text.inline or "", self._names()) if text.inline is not None else ""
+
+    def _say(self, text: f.Text) -> None:
+        if text.template is not None:
+            values = {k: render_text(v, self._names()) for k, v in text.values.items()}
+            self.outputs.append(SendTemplate(text.template, values))
+        elif text.inline:
+            self.outputs.append(Say(self._render(text)))
+
+
+_WAIT = object()
+
+
+def _match(options: tuple[f.Option, ...], reply_id: str | None, text: str, shown: tuple[f.Option, ...]) -> str | None:
+    """The chosen id: a tapped button or row, a typed title, or the number of an option as shown."""
+    if reply_id is not None:
+        return reply_id if any(o.id == reply_id for o in (*options, *shown)) else None
+    wanted = text.casefold().rstrip(".")
+    for option in (*shown, *options):
+        if option.title.casefold() == wanted:
+            return option.id
+    if wanted.isdigit() and 1 <= int(wanted) <= len(shown):
+        return shown[int(wanted) - 1].id
+    return None
+
+
+def _short(value: Any) -> str | None:
+    return str(value)[: f.ROW_DESCRIPTION] if value else None

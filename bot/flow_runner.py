@@ -1,0 +1,158 @@
+"""The flow engine at the I/O edge: a stored message in, the engine's turn, its effects done, Cloud API bodies out.
+
+This is the dispatcher's handler. It reads the session row into a `State`, lets `bot.engine` react to
+the message, performs what the engine asks for (an action, a one-time code) inside the turn's
+transaction and hands the result back, and builds the replies with `bot.message` and the templates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.actions import ACTIONS, Action, ActionContext
+from bot.conversation_state import (
+    ActionDone,
+    Buttons,
+    CheckCode,
+    CodeChecked,
+    CodeSent,
+    Effect,
+    Event,
+    Inbound,
+    ListMenu,
+    Output,
+    RunAction,
+    Say,
+    SendCode,
+    SendTemplate,
+    State,
+    TimedOut,
+    Who,
+)
+from bot.dispatcher import TurnResult
+from bot.engine import Engine
+from bot.errors import BotError, OTPRefused
+from bot.message import buttons_message, list_message, text_message
+from bot.otp_service import OtpService
+from bot.templates import TemplateLibrary, to_cloud_api
+from storage.models import ContactBase, MessageBase, SessionBase
+
+log = structlog.get_logger("bot.flow_runner")
+
+MAX_EFFECTS_PER_TURN = 10
+
+
+@dataclass
+class FlowRunner:
+    """Runs customers' messages through the flows; one instance per process, no state of its own."""
+
+    engine: Engine
+    library: TemplateLibrary
+    otp: OtpService | None = None
+    actions: Mapping[str, Action] = ACTIONS
+
+    async def handle(
+        self,
+        *,
+        contact: ContactBase,
+        message: MessageBase,
+        session: SessionBase | None,
+        now: datetime,
+        conn: AsyncConnection,
+    ) -> TurnResult:
+        state = State.from_row(session.model_dump() if session else None)
+        return await self.run(state, inbound(message), contact, now, conn)
+
+    async def time_out(
+        self, *, contact: ContactBase, session: SessionBase | None, now: datetime, conn: AsyncConnection
+    ) -> TurnResult:
+        """The waiting step's timeout or the session's idle expiry, as the engine's `TimedOut` event."""
+        state = State.from_row(session.model_dump() if session else None)
+        return await self.run(state, TimedOut(), contact, now, conn)
+
+    async def run(
+        self, state: State, event: Event, contact: ContactBase, now: datetime, conn: AsyncConnection
+    ) -> TurnResult:
+        """One event through the engine, its effects done in `conn`; the replies as Cloud API bodies."""
+        who = Who(contact.wa_id, contact.name, contact.language)
+        turn = self.engine.handle(state, event, who, now)
+        outputs = list(turn.outputs)
+        for _ in range(MAX_EFFECTS_PER_TURN):
+            if turn.effect is None:
+                break
+            result = await self._perform(turn.effect, contact, now, conn)
+            turn = self.engine.handle(turn.state, result, who, now)
+            outputs += turn.outputs
+        else:
+            log.error("turn.too_many_effects", flow=turn.state.flow, step=turn.state.step)
+        log.info("turn.flow", flow=turn.state.flow, step=turn.state.step, replies=len(outputs))
+        to = contact.wa_id or contact.user_id or ""
+        return TurnResult(outgoing=[self._body(o, to, contact.language) for o in outputs], session=turn.state.to_row())
+
+    async def _perform(self, effect: Effect, contact: ContactBase, now: datetime, conn: AsyncConnection) -> Event:
+        if isinstance(effect, RunAction):
+            return await self._act(effect, contact, now, conn)
+        wa_id = contact.wa_id or ""
+        if self.otp is None or not wa_id:  # no code service, or a contact known only by user id
+            return (
+                CodeSent(False, "no number to send a code to") if isinstance(effect, SendCode) else CodeChecked(False)
+            )
+        if isinstance(effect, SendCode):
+            try:
+                await self.otp.request_code_in(conn, wa_id, effect.purpose)
+            except OTPRefused as exc:
+                return CodeSent(False, exc.reason)
+            return CodeSent(True)
+        assert isinstance(effect, CheckCode)
+        return CodeChecked(await self.otp.verify_code_in(conn, wa_id, effect.purpose, effect.code))
+
+    async def _act(self, effect: RunAction, contact: ContactBase, now: datetime, conn: AsyncConnection) -> ActionDone:
+        action = self.actions.get(effect.name)
+        if action is None:
+            log.error("action.unknown", action=effect.name)
+            return ActionDone(error=f"no action named {effect.name}")
+        context = ActionContext(conn, contact, now, self.engine.zone)
+        try:
+            async with asyncio.timeout(effect.timeout.total_seconds()):
+                return ActionDone(value=await action(context, effect.args))
+        except TimeoutError:
+            log.warning("action.timed_out", action=effect.name, timeout_s=effect.timeout.total_seconds())
+            return ActionDone(error="timeout")
+        except BotError as exc:
+            return ActionDone(error=exc.message)
+        except Exception as exc:  # an action's bug becomes the step's error exit, not a failed turn
+            log.error("action.failed", action=effect.name, error=f"{type(exc).__name__}: {exc}")
+            return ActionDone(error=type(exc).__name__)
+
+    def _body(self, output: Output, to: str, language: str | None) -> dict[str, Any]:
+        if isinstance(output, Say):
+            return text_message(to, output.text[:4096])
+        if isinstance(output, Buttons):
+            return buttons_message(to, output.text, [(o.id, o.title) for o in output.options])
+        if isinstance(output, ListMenu):
+            rows = [(o.id, o.title, o.description) for o in output.options]
+            return list_message(to, output.text, output.button, [(None, rows)])
+        assert isinstance(output, SendTemplate)
+        template = self.library.get(output.name, language)
+        return to_cloud_api(template, to, output.values)
+
+
+def inbound(message: MessageBase) -> Inbound:
+    """A stored message as the engine sees it: its kind, its text, and the id of a tapped reply."""
+    kind = message.type
+    body = message.body or {}
+    if kind == "interactive":
+        reply = body.get("interactive") or {}
+        chosen = reply.get("button_reply") or reply.get("list_reply") or {}
+        return Inbound("interactive", chosen.get("title"), chosen.get("id") or message.reply_id)
+    if kind == "button":  # a template's quick-reply button
+        button = body.get("button") or {}
+        return Inbound("button", button.get("text"), button.get("payload") or message.reply_id)
+    return Inbound(kind, message.text, None)
