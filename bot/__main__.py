@@ -97,17 +97,29 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    """Validate the settings and the message templates; problems as path:line:col; exit 1 on any error."""
+    """Validate the settings, the message templates and the flows; problems as path:line:col; exit 1 on any error."""
+    from bot.actions import ACTIONS
+    from bot.flow_check import check_flows, templates_for_check
+    from bot.flow_file import load_flows
     from bot.templates import check as check_templates
+    from bot.validate import VALIDATORS
 
     settings = _prepare(args.env_file)
     mode = "sandbox" if settings.sandbox else "Meta Cloud API"
     print(f"settings ok: {mode}, database {settings.database_url.split('://')[0]}")
-    problems = check_templates(Path(args.templates))
-    for problem in problems:
-        print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
-    errors = sum(p.severity == "error" for p in problems)
-    print(f"templates: {errors} error(s), {len(problems) - errors} warning(s)")
+    errors = 0
+    actions, validators = ACTIONS.keys(), VALIDATORS.keys()  # the names flows may use in act and {custom: NAME}
+    flows, read_problems = load_flows(Path(args.flows))
+    templates = templates_for_check(Path(args.templates))
+    for what, problems in (
+        ("templates", check_templates(Path(args.templates))),
+        ("flows", check_flows(flows, read_problems, templates=templates, actions=actions, validators=validators)),
+    ):
+        for problem in problems:
+            print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
+        found = sum(p.severity == "error" for p in problems)
+        print(f"{what}: {found} error(s), {len(problems) - found} warning(s)")
+        errors += found
     return 1 if errors else 0
 
 
@@ -161,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help=db_upgrade.__doc__).set_defaults(run=db_upgrade)
     c = commands.add_parser("check", help=check.__doc__)
     c.add_argument("--templates", default="templates", help="the templates folder")
+    c.add_argument("--flows", default="flows", help="the flows folder")
     c.set_defaults(run=check)
     t = commands.add_parser("templates", help="message template commands").add_subparsers(
         dest="templates_command", required=True

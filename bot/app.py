@@ -7,7 +7,7 @@ import itertools
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from bot import keys
 from bot.api import json_response, require_token, setup_api
 from bot.cloudapi import AiohttpTransport, CloudAPIClient, Transport
 from bot.dispatcher import Acknowledger, Dispatcher, Handler
+from bot.engine import MAIN_FLOW, Engine
 from bot.errors import (
     BotError,
     ConfigError,
@@ -30,6 +31,10 @@ from bot.errors import (
     StorageUnavailable,
     ValidationError,
 )
+from bot.flow import Flow
+from bot.flow_file import load_flows
+from bot.flow_runner import FlowRunner
+from bot.handoff_api import setup_handoff_api
 from bot.ingest import Ingestor
 from bot.loop import stop_all
 from bot.metrics import Metrics
@@ -43,6 +48,7 @@ from bot.sender import Sender
 from bot.settings import Settings
 from bot.template_api import setup_template_api
 from bot.templates import TemplateLibrary
+from bot.validate import VALIDATORS
 from bot.webhook import MAX_BODY, setup_webhook
 from storage.database import current_revision, head_revision
 from storage.repository import DatabaseUnavailable, Repository
@@ -75,13 +81,15 @@ def create_app(
     roles: Collection[str] = ROLES,
     migrate: bool | None = None,
     templates: Path | TemplateLibrary = Path("templates"),
+    flows: Path | Mapping[str, Flow] = Path("flows"),
 ) -> web.Application:
     """Build the application; resources are acquired and released in its `cleanup_ctx`.
 
     `migrate` applies migrations at start-up (default: on SQLite only; PostgreSQL deployments run
     `bot db upgrade` once, before the instances start). `roles` picks what runs in this process:
     `bot serve` runs all three, `bot worker` only the sender. `templates` is the folder the message
-    templates are read (and checked) from, relative to the working directory, or a library already loaded.
+    templates are read (and checked) from, relative to the working directory, or a library already loaded;
+    `flows` likewise. Customers' messages go to `handler`, by default the flow engine over `flows`.
     """
     unknown = set(roles) - ROLES
     if unknown:
@@ -93,11 +101,13 @@ def create_app(
     app[keys.TEMPLATES] = templates if isinstance(templates, TemplateLibrary) else TemplateLibrary.load(templates)
     app.cleanup_ctx.append(_database(settings.is_sqlite if migrate is None else migrate))
     app.cleanup_ctx.append(_cloud_api(transport))
-    app.cleanup_ctx.append(_workers(handler or Acknowledger(), set(roles)))
+    app[keys.FLOWS] = flows if not isinstance(flows, Path) else _load_flows(flows)
+    app.cleanup_ctx.append(_workers(handler, set(roles)))
     if "web" in roles:
         setup_webhook(app)
         setup_api(app)
         setup_notification_api(app)
+        setup_handoff_api(app)
         setup_schedule_api(app)
         setup_template_api(app)
         if settings.sandbox:
@@ -155,7 +165,26 @@ def _cloud_api(transport: Transport | None) -> Callable[[web.Application], Async
     return context
 
 
-def _workers(handler: Handler, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:
+def _load_flows(folder: Path) -> Mapping[str, Flow]:
+    """The flows in `folder`, checked; any error refuses them all, so nothing half-checked talks to customers."""
+    flows, problems = load_flows(folder)
+    errors = [str(p) for p in problems if p.severity == "error"]
+    if errors:
+        raise ConfigError("flows have errors (run `bot check`):\n" + "\n".join(errors))
+    return flows
+
+
+def _handler(app: web.Application) -> Handler:
+    """The flow engine over the app's flows, or the stand-in acknowledger when there are none."""
+    flows = app[keys.FLOWS]
+    if MAIN_FLOW not in flows:
+        log.warning("flows.none", hint=f"no {MAIN_FLOW} flow: customers get an acknowledgement only")
+        return Acknowledger()
+    engine = Engine(flows, zone=ZoneInfo(app[keys.SETTINGS].business_timezone), validators=VALIDATORS)
+    return FlowRunner(engine, app[keys.TEMPLATES], otp=app[keys.OTP])
+
+
+def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         repository, clock, metrics = app[keys.REPOSITORY], app[keys.CLOCK], app[keys.METRICS]
         settings = app[keys.SETTINGS]
@@ -169,11 +198,12 @@ def _workers(handler: Handler, roles: set[str]) -> Callable[[web.Application], A
             send_policy=send_policy,
             lease=timedelta(seconds=settings.send_lease),
         )
-        dispatcher = Dispatcher(repository, handler, clock=clock, metrics=metrics, on_enqueued=sender.wake)
-        app[keys.SENDER], app[keys.DISPATCHER] = sender, dispatcher
         app[keys.OTP] = OtpService(
             repository, app[keys.TEMPLATES], app[keys.SETTINGS].secret_key, clock, on_enqueued=sender.wake
         )
+        turns = handler or _handler(app)
+        dispatcher = Dispatcher(repository, turns, clock=clock, metrics=metrics, on_enqueued=sender.wake)
+        app[keys.SENDER], app[keys.DISPATCHER] = sender, dispatcher
         app[keys.NOTIFICATIONS] = NotificationService(
             repository,
             app[keys.TEMPLATES],

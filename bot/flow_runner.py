@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +56,7 @@ class FlowRunner:
     engine: Engine
     library: TemplateLibrary
     otp: OtpService | None = None
-    actions: Mapping[str, Action] = ACTIONS
+    actions: Mapping[str, Action] = field(default_factory=lambda: ACTIONS)
 
     async def handle(
         self,

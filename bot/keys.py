@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from aiohttp import web
 
 from bot.cloudapi import CloudAPIClient
 from bot.dispatcher import Dispatcher
+from bot.flow import Flow
 from bot.ingest import Ingestor
 from bot.metrics import Metrics
 from bot.notifications import NotificationService
@@ -31,3 +32,4 @@ TEMPLATES = web.AppKey("templates", TemplateLibrary)
 OTP = web.AppKey("otp", OtpService)
 NOTIFICATIONS = web.AppKey("notifications", NotificationService)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
+FLOWS: web.AppKey[Mapping[str, Flow]] = web.AppKey("flows")

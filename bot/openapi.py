@@ -491,6 +491,64 @@ _TEMPLATE_PATHS: dict[str, Any] = {
     },
 }
 
+_WA_ID_PATH = [{"name": "wa_id", "in": "path", "required": True, "schema": _WA_ID}]
+_HANDOFF_PATHS: dict[str, Any] = {
+    "/api/handoffs": {
+        "get": {
+            "summary": "The handoff inbox: contacts a flow handed to a person, longest-waiting first",
+            "responses": _ok(
+                {
+                    "type": "object",
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"wa_id": _WA_ID, "name": {"type": ["string", "null"]}, "since": _TIME},
+                            },
+                        }
+                    },
+                },
+                "The inbox",
+            ),
+        }
+    },
+    "/api/conversations/{wa_id}/reply": {
+        "post": {
+            "summary": "An agent's free-form reply; refused (409) outside the 24-hour customer service window",
+            "parameters": _WA_ID_PATH,
+            "requestBody": _json_body(
+                {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": 4096}}}
+            ),
+            "responses": {
+                **_created(
+                    {"type": "object", "properties": {"queued": {"type": "boolean"}, "window_closes_at": _TIME}},
+                    "Queued",
+                    "202",
+                ),
+                "404": _NOT_FOUND,
+                "409": {
+                    "description": "The service window is closed: send a template",
+                    "content": {"application/json": {"schema": _ref("Error")}},
+                },
+            },
+        }
+    },
+    "/api/conversations/{wa_id}/release": {
+        "post": {
+            "summary": "Give a handed-off conversation back to the bot",
+            "parameters": _WA_ID_PATH,
+            "responses": {
+                **_ok(
+                    {"type": "object", "properties": {"wa_id": _WA_ID, "released": {"type": "boolean"}}},
+                    "Whether it was handed off",
+                ),
+                "404": _NOT_FOUND,
+            },
+        }
+    },
+}
+
 
 def openapi_document(server_url: str) -> dict[str, Any]:
     """The document, with the server it was asked from."""
@@ -540,5 +598,6 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             **_BUSINESS_PATHS,
             **_SCHEDULE_PATHS,
             **_TEMPLATE_PATHS,
+            **_HANDOFF_PATHS,
         },
     }

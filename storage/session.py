@@ -40,3 +40,25 @@ async def due_sessions(conn: AsyncConnection, now: datetime, limit: int) -> list
         .limit(limit)
     )
     return [int(row[0]) for row in await conn.execute(stmt)]
+
+
+async def release(conn: AsyncConnection, contact_id: int, now: datetime) -> bool:
+    """Give a handed-off conversation back to the bot, which starts afresh; False when none was handed off."""
+    stmt = (
+        update(SESSION)
+        .where(SESSION.c.contact_id == contact_id, SESSION.c.handed_off)
+        .values(handed_off=False, flow=None, step=None, deadline_at=None, state=None, updated_at=now)
+        .returning(SESSION.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def handed_off(conn: AsyncConnection, limit: int = 100) -> list[tuple[int, datetime]]:
+    """The handoff inbox: contacts waiting for a person, longest-waiting first, with since when."""
+    stmt = (
+        select(SESSION.c.contact_id, SESSION.c.updated_at)
+        .where(SESSION.c.handed_off)
+        .order_by(SESSION.c.updated_at)
+        .limit(limit)
+    )
+    return [(int(cid), at) for cid, at in await conn.execute(stmt)]

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.category import CATEGORIES
 from bot.cloudapi import RecordingTransport
-from bot.dispatcher import ACK_TEXT
+from bot.dispatcher import ACK_TEXT, Acknowledger
 from bot.settings import Settings
 from tests.conftest import ADMIN_TOKEN, PHONE_NUMBER_ID, FakeClock, signed, status_webhook, text_webhook
 
@@ -36,8 +36,13 @@ API_ROUTES = ["/api/conversations", "/api/messages", f"/api/contacts/{WA_ID}"]
 async def start_app(
     aiohttp_client: ClientFactory, settings: Settings, clock: FakeClock, **kwargs: Any
 ) -> tuple[Client, RecordingTransport]:
-    """The real app on the test database, sending through a transport that accepts every message."""
+    """The real app on the test database, sending through a transport that accepts every message.
+
+    These suites are about the API, the webhook and the records, so customers' texts get the one-reply
+    acknowledger unless a test passes its own handler; the flows have suites of their own.
+    """
     transport = RecordingTransport()
+    kwargs.setdefault("handler", Acknowledger())
     app = create_app(settings, clock=clock, transport=transport, migrate=True, **kwargs)
     return await aiohttp_client(app), transport
 

@@ -16,7 +16,6 @@ from aiohttp.test_utils import TestServer, unused_port
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.dispatcher import ACK_TEXT
 from bot.log import configure_logging
 from bot.settings import Settings
 from storage.models import OUTBOX, OutboxBase
@@ -55,7 +54,7 @@ async def poll(fetch: Callable[[], Any], until: Callable[[Any], bool], seconds: 
 
 
 async def test_customer_message_is_answered_and_recorded_as_service(service: str) -> None:
-    """A sandbox text gets the bot's answer, both show in /api/messages, and the conversation is service."""
+    """A sandbox text gets the main flow's greeting and menu, all show in /api/messages, as one service conversation."""
     auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with aiohttp.ClientSession(service) as http:
         resp = await http.post(
@@ -68,27 +67,31 @@ async def test_customer_message_is_answered_and_recorded_as_service(service: str
             async with http.get(f"/sandbox/users/{CUSTOMER}/messages") as r:
                 return list((await r.json())["items"])
 
-        items = await poll(chat, lambda items: any(i["direction"] == "out" and i["status"] == "read" for i in items))
-        reply = next(i for i in items if i["direction"] == "out")
-        assert reply["text"] == ACK_TEXT.format(name=", Ana")
+        items = await poll(
+            chat, lambda items: sum(i["direction"] == "out" and i["status"] == "read" for i in items) == 2
+        )
+        reply, menu = (i for i in items if i["direction"] == "out")
+        assert reply["text"] == "Hi Ana! I'm the assistant of Example Store."
+        assert menu["type"] == "interactive"
+        assert menu["interactive"]["type"] == "list"
 
         async def messages() -> list[dict[str, Any]]:
             async with http.get("/api/messages", params={"wa_id": CUSTOMER}, headers=auth) as r:
                 return list((await r.json())["items"])
 
         recorded = await poll(messages, lambda ms: any(m["direction"] == "out" and m["status"] == "read" for m in ms))
-        by_direction = {m["direction"]: m for m in recorded}
-        assert by_direction["in"]["wamid"] == inbound_wamid
-        assert by_direction["out"]["wamid"] == reply["wamid"]
-        assert by_direction["out"]["category"] == "service"
-        assert by_direction["out"]["pricing"]["pricing_model"] == "PMP"
+        inbound = [m for m in recorded if m["direction"] == "in"]
+        outbound = {m["wamid"]: m for m in recorded if m["direction"] == "out"}
+        assert [m["wamid"] for m in inbound] == [inbound_wamid]
+        assert outbound[reply["wamid"]]["category"] == "service"
+        assert outbound[reply["wamid"]]["pricing"]["pricing_model"] == "PMP"
         async with http.get("/api/conversations", params={"wa_id": CUSTOMER}, headers=auth) as r:
             conversations = (await r.json())["items"]
         assert [(c["category"], c["origin"]) for c in conversations] == [("service", "user_initiated")]
 
 
 async def test_a_second_message_joins_the_open_conversation(service: str) -> None:
-    """Two customer messages in a row are two answers in one service conversation."""
+    """Two customer messages in a row (a greeting, then a word the menu does not know) stay one conversation."""
     auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with aiohttp.ClientSession(service) as http:
         for text in ("hi", "anyone there?"):
@@ -99,7 +102,7 @@ async def test_a_second_message_joins_the_open_conversation(service: str) -> Non
             async with http.get("/api/messages", params=params, headers=auth) as r:
                 return list((await r.json())["items"])
 
-        await poll(outbound, lambda ms: len(ms) == 2)
+        await poll(outbound, lambda ms: len(ms) == 4)  # greeting and menu; the re-prompt and the menu again
         async with http.get("/api/conversations", headers=auth) as r:
             assert len((await r.json())["items"]) == 1
 
@@ -134,7 +137,7 @@ async def test_a_person_chats_with_the_real_service_in_the_browser(service: str)
             await page.get_by_role("button", name="Send").click()
             await expect(page.locator(".from-customer .bubble-text")).to_have_text(["hello from the browser"])
             bot_reply = page.locator(".from-bot .bubble-text").first
-            await expect(bot_reply).to_contain_text("We got your message", timeout=10_000)
+            await expect(bot_reply).to_contain_text("assistant of Example Store", timeout=10_000)
             await expect(page.locator(".from-bot .ticks").first).to_have_attribute("aria-label", "Read", timeout=10_000)
             await page.screenshot(path="/tmp/sandbox-real.png")
         finally:

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot import keys
 from bot.app import create_app
 from bot.cloudapi import RecordedRequest, RecordingTransport
+from bot.dispatcher import Acknowledger
 from bot.metrics import Metrics
 from bot.settings import Settings
 from tests.conftest import FakeClock, signed, status_webhook, text_webhook
@@ -135,7 +136,8 @@ async def test_failed_and_retried_sends_are_counted_by_reason(
         return 400, {"error": {"message": "refused", "type": "OAuthException", "code": code, "fbtrace_id": "A1"}}
 
     transport = RecordingTransport(answer)
-    client = await aiohttp_client(create_app(settings, clock=clock, transport=transport, migrate=True))
+    app = create_app(settings, clock=clock, transport=transport, migrate=True, handler=Acknowledger())  # one reply each
+    client = await aiohttp_client(app)
     await post_webhook(client, text_webhook(NUMBERS[0], "hi"))
     await post_webhook(client, text_webhook(NUMBERS[1], "hi"))
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 from bot import keys
 from bot.app import create_app
 from bot.cloudapi import RecordingTransport
+from bot.dispatcher import Acknowledger
 from bot.settings import Settings
 from storage.models import CONTACT, MESSAGE, OUTBOX, STATUS_EVENT, WEBHOOK_EVENT, WEBHOOK_NOTICE
 from tests.conftest import VERIFY_TOKEN, signed, status_webhook, text_webhook
@@ -25,7 +26,9 @@ Client = TestClient[web.Request, web.Application]
 
 @pytest.fixture
 async def client(settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]]) -> Client:
-    return await aiohttp_client(create_app(settings, transport=RecordingTransport(), migrate=True))
+    # The webhook's suite: one acknowledgement per text, so answers are easy to count.
+    app = create_app(settings, transport=RecordingTransport(), migrate=True, handler=Acknowledger())
+    return await aiohttp_client(app)
 
 
 async def count(client: Client, table: Any, *where: Any) -> int:

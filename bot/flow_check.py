@@ -1,0 +1,330 @@
+"""`bot check` for flows: references, exits, slots and WhatsApp's limits, across every flow at once.
+
+It runs on what `bot.flow_file` read, so each finding points at the line and column of the value at
+fault. Errors are what would break a conversation or be refused by WhatsApp; warnings are what a
+customer would likely trip over (a step nobody reaches, an exit left to the engine's default).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import TemplateSyntaxError
+
+from bot.expression import ExpressionError, compile_expression
+from bot.flow import (
+    BODY_TEXT,
+    BUTTON_TITLE,
+    MAX_BUTTONS,
+    ROW_DESCRIPTION,
+    ROW_TITLE,
+    Act,
+    AnyStep,
+    Ask,
+    Branch,
+    Call,
+    Choose,
+    End,
+    Flow,
+    Handoff,
+    Position,
+    Say,
+    Text,
+    Verify,
+)
+from bot.flow_file import KeyPath, LocatedFlow
+from bot.template_file import Problem, Severity, environment, read_template, template_files, variables_in
+from bot.templates import TemplateLibrary
+
+OPTION_ID = 200  # a list row id's limit (a reply button's is 256); belongs with the limits in bot.flow
+BUILT_IN_SLOTS = frozenset({"contact"})
+VERIFY_SLOTS = frozenset({"verified", "verified_at"})
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What a flow is checked against: the other flows, the templates and the registered names."""
+
+    flows: Mapping[str, Flow]
+    broken: frozenset[str]  # flows whose files did not read; calls to them are not reported again
+    templates: Mapping[str, frozenset[str]]  # template name → its variables in every language
+    actions: Collection[str]
+    validators: Collection[str]
+    slots: Mapping[str, frozenset[str]]  # flow name → the slots it may read
+
+
+def check_flows(
+    flows: Mapping[str, Flow],
+    problems_so_far: Iterable[Problem],
+    *,
+    templates: TemplateLibrary,
+    actions: Collection[str],
+    validators: Collection[str],
+) -> list[Problem]:
+    """The problems so far (from reading) and every new one, in file and line order."""
+    found = list(problems_so_far)
+    variables: dict[str, frozenset[str]] = {}
+    for template in templates:
+        variables[template.name] = variables.get(template.name, frozenset()) | set(template.variables)
+    context = _Context(
+        flows=flows,
+        broken=frozenset(p.path.name.removesuffix(".yaml") for p in found if p.severity == "error"),
+        templates=variables,
+        actions=actions,
+        validators=validators,
+        slots=_readable_slots(flows),
+    )
+    for flow in flows.values():
+        found += _Checker(flow, context).run()
+    return sorted(found, key=lambda p: (str(p.path), p.line, p.column))
+
+
+def templates_for_check(root: Path) -> TemplateLibrary:
+    """Every template that could be read, even when the folder has errors, so flows are checked against them.
+
+    `TemplateLibrary.load` refuses a folder with any error, which would turn one broken template into
+    an "unknown template" for every flow that uses any.
+    """
+    env = environment()
+    readings = (read_template(path, env)[0] for path in template_files(root))
+    return TemplateLibrary(r.template for r in readings if r.template is not None)
+
+
+def slots_set(flow: Flow) -> frozenset[str]:
+    """The slots a flow's own steps fill: answers, choices, action results and a verification's outcome."""
+    found: set[str] = set()
+    for step in flow.steps.values():
+        if isinstance(step, Ask | Choose) and step.slot:
+            found.add(step.slot)
+        elif isinstance(step, Act) and step.result:
+            found.add(step.result)
+        elif isinstance(step, Verify):
+            found |= VERIFY_SLOTS
+    return frozenset(found)
+
+
+def _readable_slots(flows: Mapping[str, Flow]) -> dict[str, frozenset[str]]:
+    """A flow reads its own slots and those of every flow linked to it by `call`, either way.
+
+    Slots live in the session, so a called flow sees its caller's and the caller sees what it set.
+    """
+    links: dict[str, set[str]] = {name: set() for name in flows}
+    for name, flow in flows.items():
+        for step in flow.steps.values():
+            if isinstance(step, Call) and step.flow in flows:
+                links[name].add(step.flow)
+                links[step.flow].add(name)
+    readable: dict[str, frozenset[str]] = {}
+    for name in flows:
+        family, todo = {name}, [name]
+        while todo:
+            for other in links[todo.pop()] - family:
+                family.add(other)
+                todo.append(other)
+        readable[name] = BUILT_IN_SLOTS.union(*(slots_set(flows[member]) for member in family))
+    return readable
+
+
+def _suggest(word: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class _Checker:
+    """One flow's findings."""
+
+    def __init__(self, flow: Flow, context: _Context) -> None:
+        self.flow = flow
+        self.context = context
+        self.positions = flow.positions if isinstance(flow, LocatedFlow) else {}
+        self.jinja = environment()
+        self.problems: list[Problem] = []
+
+    def run(self) -> list[Problem]:
+        if self.flow.start not in self.flow.steps:
+            where = self.positions.get(("start",), Position(1, 1))
+            self.report("error", where, f"unknown step {self.flow.start!r}{_suggest(self.flow.start, self.flow.steps)}")
+        for step in self.flow.steps.values():
+            self.check_targets(step)
+            self.check_exits(step)
+            self.check_names(step)
+            self.check_texts(step)
+            self.check_slots(step)
+            if isinstance(step, Choose):
+                self.check_choose(step)
+        self.check_reachable()
+        return self.problems
+
+    def at(self, step: AnyStep, *path: str | int) -> Position:
+        return self.positions.get(("steps", step.id, *path)) or step.position
+
+    def report(self, severity: Severity, where: Position, message: str) -> None:
+        self.problems.append(Problem(Path(self.flow.path), where.line, where.column, severity, message))
+
+    # --- structure ----------------------------------------------------------------------------------
+
+    def check_targets(self, step: AnyStep) -> None:
+        for name, target in self.flow.targets(step):
+            if target not in self.flow.steps:
+                where = self.at(step, *_target_path(step, name))
+                self.report("error", where, f"unknown step {target!r}{_suggest(target, self.flow.steps)}")
+
+    def check_reachable(self) -> None:
+        if self.flow.start not in self.flow.steps:
+            return
+        reached, todo = {self.flow.start}, [self.flow.start]
+        while todo:
+            for _, target in self.flow.targets(self.flow.steps[todo.pop()]):
+                if target in self.flow.steps and target not in reached:
+                    reached.add(target)
+                    todo.append(target)
+        for step in self.flow.steps.values():
+            if step.id not in reached:
+                self.report("warning", step.position, f"step {step.id!r} is never reached from {self.flow.start!r}")
+
+    def check_exits(self, step: AnyStep) -> None:
+        """Every way out of a step is the flow's own choice, not the engine's default."""
+        if isinstance(step, Branch) and step.otherwise is None:
+            self.report("error", step.position, "branch has no 'otherwise' for when no case matches")
+        elif isinstance(step, Act) and step.on_error is None:
+            self.report("warning", step.position, "act has no 'on_error'; a failure apologises and ends the flow")
+        elif isinstance(step, Ask | Choose | Verify):
+            exit_key, exit_to = (
+                ("on_failure", step.on_failure) if isinstance(step, Verify) else ("on_exhausted", step.on_exhausted)
+            )
+            if exit_to is None:
+                tries = f"{step.max_attempts} failed {'try' if step.max_attempts == 1 else 'tries'}"
+                message = f"{type(step).__name__.lower()} has no {exit_key!r}; the flow ends after {tries}"
+                self.report("warning", step.position, message)
+        if isinstance(step, Ask | Choose) and step.on_timeout is not None and step.timeout is None:
+            self.report("warning", self.at(step, "on_timeout"), "'on_timeout' without a 'timeout' never happens")
+
+    def check_names(self, step: AnyStep) -> None:
+        """Flows, actions and custom validators a step names exist."""
+        context = self.context
+        if isinstance(step, Call) and step.flow not in context.flows and step.flow not in context.broken:
+            self.report(
+                "error", self.at(step, "call"), f"unknown flow {step.flow!r}{_suggest(step.flow, context.flows)}"
+            )
+        if isinstance(step, Act) and step.action not in context.actions:
+            hint = _suggest(step.action, context.actions)
+            self.report("error", self.at(step, "act"), f"unknown action {step.action!r}{hint}")
+        if isinstance(step, Ask) and step.validator.kind == "custom":
+            name = step.validator.name or ""
+            if name not in context.validators:
+                hint = _suggest(name, context.validators)
+                self.report("error", self.at(step, "validate", "custom"), f"unknown validator {name!r}{hint}")
+
+    # --- texts and slots ----------------------------------------------------------------------------
+
+    def check_texts(self, step: AnyStep) -> None:
+        for key, text in _texts(step):
+            if text.inline is not None and len(text.inline) > BODY_TEXT:
+                where = self.at(step, key)
+                self.report("error", where, f"text is {len(text.inline)} characters; at most {BODY_TEXT}")
+            if text.template is not None:
+                self.check_template(step, key, text.template, text.values)
+
+    def check_template(self, step: AnyStep, key: str, name: str, values: Mapping[str, str]) -> None:
+        variables = self.context.templates.get(name)
+        where = self.at(step, key, "template")
+        if variables is None:
+            self.report("error", where, f"unknown template {name!r}{_suggest(name, self.context.templates)}")
+            return
+        missing = [v for v in sorted(variables) if v not in values]
+        if missing:
+            self.report("error", where, f"template {name!r} needs values for: {', '.join(missing)}")
+        for value in values:
+            if value not in variables:
+                self.report("warning", self.at(step, key, "values", value), f"template {name!r} has no {value!r}")
+
+    def check_slots(self, step: AnyStep) -> None:
+        """Slots read by texts, arguments and conditions are set by some step (or are built in)."""
+        readable = self.context.slots.get(self.flow.name, BUILT_IN_SLOTS)
+        for path, names in self.names_read(step):
+            for name in names:
+                if name not in readable:
+                    hint = _suggest(name, readable - BUILT_IN_SLOTS)
+                    self.report("warning", self.at(step, *path), f"slot {name!r} is used but no step sets it{hint}")
+
+    def names_read(self, step: AnyStep) -> Iterator[tuple[KeyPath, list[str]]]:
+        """The names each Jinja source and condition of `step` reads; Jinja syntax errors are reported."""
+        for path, source in _jinja_sources(step):
+            try:
+                yield path, variables_in(self.jinja.parse(source))
+            except TemplateSyntaxError as exc:
+                self.report("error", self.at(step, *path), f"Jinja syntax error: {exc.message}")
+        if isinstance(step, Branch):
+            for index, case in enumerate(step.cases):
+                try:
+                    references = compile_expression(case.when).references
+                except ExpressionError as exc:
+                    self.report("error", self.at(step, "branch", index, "if"), exc.message)
+                    continue
+                yield ("branch", index, "if"), list(dict.fromkeys(name for name, _ in references))
+        if isinstance(step, Choose) and step.options_from:
+            yield ("options_from",), [step.options_from]
+
+    # --- WhatsApp's limits --------------------------------------------------------------------------
+
+    def check_choose(self, step: Choose) -> None:
+        """Up to 3 options may show as reply buttons, more as list rows; each has its own limits."""
+        buttons = len(step.options) <= MAX_BUTTONS
+        title_limit, shown = (BUTTON_TITLE, "on a reply button") if buttons else (ROW_TITLE, "in a list")
+        for index, option in enumerate(step.options):
+            if len(option.title) > title_limit:
+                message = f"option {option.id!r} title is {len(option.title)} characters; at most {title_limit} {shown}"
+                self.report("error", self.at(step, "options", index, "title"), message)
+            length = len(option.description or "")
+            if not buttons and length > ROW_DESCRIPTION:
+                message = f"option {option.id!r} description is {length} characters; at most {ROW_DESCRIPTION}"
+                self.report("error", self.at(step, "options", index, "description"), message)
+            if buttons and length and step.options_from is None:
+                message = f"option {option.id!r} description is not shown: 3 options or fewer are reply buttons"
+                self.report("warning", self.at(step, "options", index, "description"), message)
+            if len(option.id) > OPTION_ID:
+                message = f"option id is {len(option.id)} characters; at most {OPTION_ID}"
+                self.report("error", self.at(step, "options", index, "id"), message)
+        if (not buttons or step.options_from) and len(step.button) > BUTTON_TITLE:
+            message = f"list button {step.button!r} is {len(step.button)} characters; at most {BUTTON_TITLE}"
+            self.report("error", self.at(step, "button"), message)
+
+
+def _texts(step: AnyStep) -> list[tuple[str, Text]]:
+    """Each text a step says, with the key it was written under."""
+    found: list[tuple[str, Text | None]] = []
+    if isinstance(step, Say):
+        found.append(("say", step.text))
+    elif isinstance(step, Ask | Choose):
+        found += [(type(step).__name__.lower(), step.prompt), ("reprompt", step.reprompt)]
+    elif isinstance(step, Handoff | End):
+        found.append((type(step).__name__.lower(), step.text))
+    elif isinstance(step, Verify):
+        found.append(("prompt", step.prompt))
+    return [(key, text) for key, text in found if text is not None]
+
+
+def _jinja_sources(step: AnyStep) -> list[tuple[KeyPath, str]]:
+    """Every Jinja source of a step: inline texts, template values and action arguments."""
+    sources: list[tuple[KeyPath, str]] = []
+    for key, text in _texts(step):
+        if text.inline is not None:
+            sources.append(((key,), text.inline))
+        sources += [((key, "values", name), value) for name, value in text.values.items()]
+    if isinstance(step, Act):
+        sources += [(("args", name), value) for name, value in step.args.items()]
+    return sources
+
+
+def _target_path(step: AnyStep, name: str) -> KeyPath:
+    """Where a target named by `Flow.targets` was written: ``options.<id>.next``, ``branch[i].goto``, a key."""
+    if isinstance(step, Choose) and name.startswith("options.") and name.endswith(".next"):
+        option_id = name.removeprefix("options.").removesuffix(".next")
+        index = next((i for i, o in enumerate(step.options) if o.id == option_id), 0)
+        return ("options", index, "next")
+    if isinstance(step, Branch) and name.startswith("branch["):
+        return ("branch", int(name[len("branch[") : name.index("]")]), "goto")
+    return (name,)

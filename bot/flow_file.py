@@ -1,0 +1,640 @@
+"""Reads flow files (`flows/<name>.yaml`) into `bot.flow.Flow`s, remembering where every value was written.
+
+Reading never raises on a bad file: it returns the flow when the file is sound and every `Problem` it
+found, each at the line and column of the key or value at fault, so `bot check` reports all mistakes in
+one run. References between steps, flows, templates and actions are `bot.flow_check`'s job.
+
+Booleans are read the YAML 1.2 way, as editors validating with `flows/flow.schema.json` read them: only
+`true` and `false`, so option ids and titles such as `yes`, `no`, `on` and `off` stay text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+from bot.flow import (
+    Act,
+    AnyStep,
+    Ask,
+    Branch,
+    Call,
+    Case,
+    Choose,
+    End,
+    Flow,
+    Goto,
+    Handoff,
+    Option,
+    Position,
+    Say,
+    Text,
+    Validator,
+    ValidatorKind,
+    Verify,
+)
+from bot.template_file import Problem
+
+SUFFIX = ".yaml"
+KINDS = ("say", "ask", "choose", "act", "branch", "goto", "call", "handoff", "verify", "end")
+TOP_KEYS = ("flow", "description", "start", "idle_timeout", "steps")
+WAITING_KEYS = ("reprompt", "max_attempts", "on_exhausted", "timeout", "on_timeout", "commands")
+STEP_KEYS: dict[str, tuple[str, ...]] = {
+    "say": ("next",),
+    "ask": ("slot", "validate", *WAITING_KEYS, "next"),
+    "choose": ("options", "options_from", "slot", "button", *WAITING_KEYS, "next"),
+    "act": ("args", "result", "timeout", "on_error", "next"),
+    "branch": ("otherwise",),
+    "goto": (),
+    "call": ("next",),
+    "handoff": (),
+    "verify": ("prompt", "max_attempts", "valid_for", "on_failure", "next"),
+    "end": (),
+}
+STEP_CLASSES: dict[str, Callable[..., AnyStep]] = {
+    "say": Say,
+    "ask": Ask,
+    "choose": Choose,
+    "act": Act,
+    "branch": Branch,
+    "goto": Goto,
+    "call": Call,
+    "handoff": Handoff,
+    "verify": Verify,
+    "end": End,
+}
+# The model's name for a key where it differs from the file's.
+KIND_FIELDS = {
+    **dict.fromkeys(("say", "handoff", "end"), "text"),
+    **dict.fromkeys(("ask", "choose"), "prompt"),
+    **{"act": "action", "branch": "cases", "goto": "goto", "call": "flow", "verify": "purpose"},
+}
+RENAMED = {"validate": "validator"}
+OPTION_KEYS = ("id", "title", "description", "next")
+CASE_KEYS = ("if", "goto")
+TEXT_KEYS = ("template", "values")
+PLAIN_VALIDATORS = ("text", "time", "datetime", "phone", "email", "number", "date")
+VALIDATOR_FORMS = (
+    "text, time, datetime, phone, email, number, date, {pattern: REGEX}, {number: {min: N, max: N}}, "
+    "{date: {min_days: N, max_days: N}}, {choice: [A, B]}, {custom: NAME}"
+)
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+DOTTED = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
+DURATION = re.compile(r"([1-9][0-9]*)([smhd])")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# Names a slot may not take: the contact, and the words of branch expressions.
+RESERVED = ("contact", "and", "or", "not", "in", "is", "none", "true", "false")
+IDENTIFIER_RULE = "must be lowercase letters, digits and underscores, not starting with a digit"
+
+KeyPath = tuple[str | int, ...]
+BAD: Any = object()  # what a reader returns after reporting an error
+
+
+class FlowLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans (only true/false), so `yes` and `no` stay text."""
+
+
+FlowLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+FlowLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+@dataclass(frozen=True)
+class LocatedFlow(Flow):
+    """A `Flow` that knows where each of its values was written, so checks can point at them.
+
+    Keys are YAML paths with steps named by id: ``("steps", "menu", "options", 2, "title")``. This
+    belongs on `Flow` itself; until it is there, the reader returns this subclass.
+    """
+
+    positions: Mapping[KeyPath, Position] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass
+class Reading:
+    """One file being read: where each key and value sits, and the problems found so far."""
+
+    path: Path
+    values: dict[KeyPath, Position] = field(default_factory=dict)
+    keys: dict[KeyPath, Position] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def at(self, *path: str | int) -> Position:
+        """Where a value starts, else its key, else the top of the file."""
+        return self.values.get(path) or self.keys.get(path) or Position(1, 1)
+
+    def key_at(self, *path: str | int) -> Position:
+        return self.keys.get(path) or self.at(*path)
+
+    def error(self, where: Position, message: str) -> None:
+        self.problems.append(Problem(self.path, where.line, where.column, "error", message))
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+
+def flow_files(folder: Path) -> list[Path]:
+    """Every flow file in `folder`, sorted so reports are stable."""
+    return sorted(p for p in folder.glob(f"*{SUFFIX}") if p.is_file())
+
+
+def load_flows(folder: Path) -> tuple[dict[str, Flow], list[Problem]]:
+    """Every sound flow in `folder` by name, and the problems of all its files.
+
+    A missing folder is a warning, not an error: settings and templates can be checked on their own.
+    """
+    if not folder.is_dir():
+        return {}, [Problem(folder, 1, 1, "warning", "the flows folder does not exist")]
+    flows: dict[str, Flow] = {}
+    problems: list[Problem] = []
+    for path in sorted(folder.glob("*.yml")):
+        problems.append(Problem(path, 1, 1, "warning", f"flow files end in {SUFFIX}; this file is not read"))
+    for path in flow_files(folder):
+        flow, found = read_flow(path)
+        problems += found
+        if flow is not None:
+            flows[flow.name] = flow
+    return flows, problems
+
+
+def read_flow(path: Path) -> tuple[Flow | None, list[Problem]]:
+    """Read one file: the flow if it is sound (None otherwise), and every problem found in it."""
+    reading = Reading(path)
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reading.error(Position(1, 1), f"cannot read the file: {exc}")
+        return None, reading.problems
+    data = _parse(text, reading)
+    if data is None:
+        return None, reading.problems
+    flow = _read_flow(data, reading, hashlib.sha256(raw).hexdigest()[:12])
+    return flow, sorted(reading.problems, key=lambda p: (p.line, p.column))
+
+
+# --- YAML with positions ----------------------------------------------------------------------------
+
+
+def _parse(text: str, reading: Reading) -> dict[Any, Any] | None:
+    loader = FlowLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        reading.error(Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1), f"YAML: {exc.problem}")
+        return None
+    finally:
+        loader.dispose()
+    if node is None or not isinstance(data, dict):
+        where = _position(node) if node is not None else Position(1, 1)
+        reading.error(where, "a flow file is a mapping with 'flow', 'start' and 'steps'")
+        return None
+    _walk(node, (), reading, set())
+    return data
+
+
+def _walk(node: yaml.Node, path: KeyPath, reading: Reading, above: set[int]) -> None:
+    """Record where every key and value below `node` starts; report keys written twice."""
+    reading.values[path] = _position(node)
+    if id(node) in above:  # an alias of a node that contains it
+        return
+    inside = above | {id(node)}
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            child = (*path, str(key.value))
+            if child[-1] in seen:
+                reading.error(_position(key), f"duplicate key {key.value!r}")
+            seen.add(str(key.value))
+            reading.keys.setdefault(child, _position(key))
+            _walk(value, child, reading, inside)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), reading, inside)
+
+
+def _position(node: yaml.Node) -> Position:
+    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+# --- the flow ---------------------------------------------------------------------------------------
+
+
+def _read_flow(data: dict[Any, Any], reading: Reading, version: str) -> Flow | None:
+    for key in data:
+        if key not in TOP_KEYS:
+            reading.error(reading.key_at(str(key)), f"unknown key {key!r}; allowed keys: {', '.join(TOP_KEYS)}")
+    for key in ("flow", "start", "steps"):
+        if key not in data:
+            reading.error(reading.at(), f"missing required key {key!r}")
+    name = _read_name(data, reading)
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        reading.error(reading.at("description"), "'description' must be a string")
+    start = _target(reading, data["start"], ("start",)) if "start" in data else BAD
+    idle = _duration(reading, data["idle_timeout"], ("idle_timeout",)) if "idle_timeout" in data else None
+    steps, items_ids = _read_steps(data["steps"], reading) if "steps" in data else ({}, {})
+    if not reading.ok:
+        return None
+    extra = {"idle_timeout": idle} if idle is not None else {}
+    return LocatedFlow(
+        name=name,
+        start=start,
+        steps=steps,
+        version=version,
+        description=description,
+        path=str(reading.path),
+        positions=_by_step_id(reading.values, items_ids),
+        **extra,
+    )
+
+
+def _read_name(data: dict[Any, Any], reading: Reading) -> str:
+    name = data.get("flow")
+    stem = reading.path.name.removesuffix(SUFFIX)
+    if "flow" not in data:
+        return stem
+    if not isinstance(name, str):
+        reading.error(reading.at("flow"), "'flow' must be the flow's name, a string")
+    elif name != stem:
+        reading.error(reading.at("flow"), f"flow {name!r} does not match the file name {stem!r}")
+    elif not IDENTIFIER.fullmatch(name):
+        reading.error(reading.at("flow"), f"flow name {name!r} {IDENTIFIER_RULE}")
+    return stem
+
+
+def _read_steps(items: Any, reading: Reading) -> tuple[dict[str, AnyStep], dict[int, str]]:
+    """The steps by id, and which list item each id came from (for positions)."""
+    if not isinstance(items, list) or not items:
+        reading.error(reading.at("steps"), "'steps' must be a list of one or more steps")
+        return {}, {}
+    steps: dict[str, AnyStep] = {}
+    items_ids: dict[int, str] = {}
+    for index, item in enumerate(items):
+        step = _read_step(item, index, reading)
+        if step is None:
+            continue
+        if step.id in steps:
+            first = steps[step.id].position.line
+            reading.error(step.position, f"duplicate step id {step.id!r}; the first is on line {first}")
+            continue
+        steps[step.id] = step
+        items_ids[index] = step.id
+    return steps, items_ids
+
+
+def _by_step_id(values: Mapping[KeyPath, Position], items_ids: Mapping[int, str]) -> dict[KeyPath, Position]:
+    """Positions keyed with steps named by id, ``("steps", "menu", ...)``, which is how checks know a step."""
+    located: dict[KeyPath, Position] = {}
+    for path, position in values.items():
+        if path[:1] != ("steps",) or len(path) < 2:
+            located[path] = position
+        elif isinstance(path[1], int) and path[1] in items_ids:
+            located[("steps", items_ids[path[1]], *path[2:])] = position
+    return located
+
+
+# --- steps ------------------------------------------------------------------------------------------
+
+
+def _read_step(item: Any, index: int, reading: Reading) -> AnyStep | None:
+    base: KeyPath = ("steps", index)
+    if not isinstance(item, dict):
+        reading.error(reading.at(*base), f"step {index + 1} must be a mapping with an 'id' and one of: {_kinds()}")
+        return None
+    step_id = item.get("id")
+    position = reading.at(*base, "id") if "id" in item else reading.at(*base)
+    label = repr(step_id) if isinstance(step_id, str) else str(index + 1)
+    errors = len(reading.problems)
+    if "id" not in item:
+        reading.error(position, f"step {index + 1} has no 'id'")
+    elif not isinstance(step_id, str) or not IDENTIFIER.fullmatch(step_id):
+        reading.error(position, f"step id {step_id!r} {IDENTIFIER_RULE}")
+    kinds = [key for key in item if key in KINDS]
+    if not kinds:
+        reading.error(position, f"step {label} needs one of: {_kinds()}")
+        return None
+    if len(kinds) > 1:
+        where = reading.key_at(*base, kinds[1])
+        both = f"step {label} has both {kinds[0]!r} and {kinds[1]!r}"
+        reading.error(where, f"{both}; a step is exactly one of: {_kinds()}")
+        return None
+    kind = kinds[0]
+    fields = _read_fields(item, kind, base, reading)
+    for needed in _required(kind, item):
+        reading.error(position, f"{_article(kind)} {kind} step needs {needed}")
+    if len(reading.problems) > errors:
+        return None
+    return STEP_CLASSES[kind](id=step_id, position=position, **fields)
+
+
+def _read_fields(item: dict[Any, Any], kind: str, base: KeyPath, reading: Reading) -> dict[str, Any]:
+    allowed = ("id", kind, *STEP_KEYS[kind])
+    fields: dict[str, Any] = {}
+    for key, value in item.items():
+        if key == "id":
+            continue
+        if key not in allowed:
+            message = f"unknown key {key!r} in {_article(kind)} {kind} step; allowed keys: {', '.join(allowed)}"
+            reading.error(reading.key_at(*base, str(key)), message)
+            continue
+        value = READERS[key](reading, value, (*base, key))
+        if value is not BAD:
+            fields[KIND_FIELDS[key] if key == kind else RENAMED.get(key, key)] = value
+    return fields
+
+
+def _required(kind: str, item: dict[Any, Any]) -> list[str]:
+    if kind == "ask" and "slot" not in item:
+        return ["'slot'"]
+    if kind == "choose" and "options" not in item and "options_from" not in item:
+        return ["'options' or 'options_from'"]
+    return []
+
+
+def _kinds() -> str:
+    return ", ".join(KINDS)
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+# --- values -----------------------------------------------------------------------------------------
+
+
+def _text(reading: Reading, value: Any, path: KeyPath) -> Any:
+    if isinstance(value, str):
+        if not value.strip():
+            reading.error(reading.at(*path), f"{path[-1]!r} is empty")
+            return BAD
+        return Text(inline=value)
+    if not isinstance(value, dict) or "template" not in value:
+        reading.error(reading.at(*path), f"{path[-1]!r} must be a text or {{template: NAME, values: {{NAME: TEXT}}}}")
+        return BAD
+    ok = True
+    for key in value:
+        if key not in TEXT_KEYS:
+            where = reading.key_at(*path, str(key))
+            reading.error(where, f"unknown key {key!r} in a template text; allowed keys: {', '.join(TEXT_KEYS)}")
+            ok = False
+    if not isinstance(value["template"], str):
+        reading.error(reading.at(*path, "template"), "'template' must be a template's name")
+        ok = False
+    values = _texts_by_name(reading, value.get("values", {}), (*path, "values"))
+    if not ok or values is BAD:
+        return BAD
+    return Text(template=value["template"], values=values)
+
+
+def _optional_text(reading: Reading, value: Any, path: KeyPath) -> Any:
+    return None if value is None else _text(reading, value, path)
+
+
+def _texts_by_name(reading: Reading, value: Any, path: KeyPath) -> Any:
+    """A mapping of names to Jinja texts; numbers are taken as their text."""
+    if not isinstance(value, dict):
+        reading.error(reading.at(*path), f"{path[-1]!r} must map names to texts")
+        return BAD
+    found: dict[str, str] = {}
+    for key, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            reading.error(reading.at(*path, str(key)), f"{path[-1]!r} value for {key!r} must be a text")
+            return BAD
+        found[str(key)] = str(item)
+    return found
+
+
+def _target(reading: Reading, value: Any, path: KeyPath) -> Any:
+    if not isinstance(value, str) or not value:
+        reading.error(reading.at(*path), f"{path[-1]!r} must be a step id")
+        return BAD
+    return value
+
+
+def _flow_name(reading: Reading, value: Any, path: KeyPath) -> Any:
+    if not isinstance(value, str) or not value:
+        reading.error(reading.at(*path), "'call' must be a flow's name")
+        return BAD
+    return value
+
+
+def _named(what: str, pattern: re.Pattern[str], rule: str) -> Callable[[Reading, Any, KeyPath], Any]:
+    def read(reading: Reading, value: Any, path: KeyPath) -> Any:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            reading.error(reading.at(*path), f"{what} {value!r} {rule}")
+            return BAD
+        return value
+
+    return read
+
+
+def _slot(reading: Reading, value: Any, path: KeyPath) -> Any:
+    if isinstance(value, str) and value in RESERVED:
+        reading.error(reading.at(*path), f"slot name {value!r} is reserved")
+        return BAD
+    return _named("slot name", IDENTIFIER, IDENTIFIER_RULE)(reading, value, path)
+
+
+def _duration(reading: Reading, value: Any, path: KeyPath) -> Any:
+    match = DURATION.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        reading.error(reading.at(*path), f"duration '{value}': use 30s, 10m, 2h or 1d")
+        return BAD
+    return timedelta(**{UNITS[match[2]]: int(match[1])})
+
+
+def _attempts(reading: Reading, value: Any, path: KeyPath) -> Any:
+    if type(value) is not int or value < 1:
+        reading.error(reading.at(*path), f"{path[-1]!r} must be a whole number, 1 or more")
+        return BAD
+    return value
+
+
+def _flag(reading: Reading, value: Any, path: KeyPath) -> Any:
+    if not isinstance(value, bool):
+        reading.error(reading.at(*path), f"{path[-1]!r} must be true or false")
+        return BAD
+    return value
+
+
+def _label(reading: Reading, value: Any, path: KeyPath) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        reading.error(reading.at(*path), f"{path[-1]!r} must be a text")
+        return BAD
+    return value
+
+
+def _options(reading: Reading, value: Any, path: KeyPath) -> Any:
+    if not isinstance(value, list) or not value:
+        reading.error(reading.at(*path), "'options' must be a list of one or more {id, title} options")
+        return BAD
+    options: list[Option] = []
+    first: dict[str, int] = {}
+    for index, item in enumerate(value):
+        where = (*path, index)
+        if not isinstance(item, dict):
+            reading.error(reading.at(*where), f"option {index + 1} must be a mapping with 'id' and 'title'")
+            continue
+        fine = _known_keys(reading, item, where, OPTION_KEYS, "an option")
+        for key in ("id", "title"):
+            if key not in item:
+                reading.error(reading.at(*where), f"option {index + 1} has no {key!r}")
+                fine = False
+            elif not isinstance(item[key], str) or not item[key]:
+                reading.error(reading.at(*where, key), f"option {index + 1} {key!r} must be a text; quote it")
+                fine = False
+        if "description" in item and not isinstance(item["description"], str):
+            reading.error(reading.at(*where, "description"), f"option {index + 1} 'description' must be a text")
+            fine = False
+        goes = _target(reading, item["next"], (*where, "next")) if "next" in item else None
+        if not fine or goes is BAD:
+            continue
+        if item["id"] in first:
+            message = f"duplicate option id {item['id']!r}; the first is option {first[item['id']] + 1}"
+            reading.error(reading.at(*where, "id"), message)
+            continue
+        first[item["id"]] = index
+        options.append(Option(item["id"], item["title"], item.get("description"), goes))
+    return tuple(options)
+
+
+def _cases(reading: Reading, value: Any, path: KeyPath) -> Any:
+    if not isinstance(value, list) or not value:
+        reading.error(reading.at(*path), "'branch' must be a list of one or more {if, goto} cases")
+        return BAD
+    cases: list[Case] = []
+    for index, item in enumerate(value):
+        where = (*path, index)
+        if not isinstance(item, dict):
+            reading.error(reading.at(*where), f"case {index + 1} must be a mapping with 'if' and 'goto'")
+            continue
+        fine = _known_keys(reading, item, where, CASE_KEYS, "a branch case")
+        for key in CASE_KEYS:
+            if key not in item:
+                reading.error(reading.at(*where), f"case {index + 1} has no {key!r}")
+                fine = False
+        if "if" in item and (not isinstance(item["if"], str) or not item["if"].strip()):
+            reading.error(reading.at(*where, "if"), f"case {index + 1} 'if' must be an expression; quote it")
+            fine = False
+        goto = _target(reading, item["goto"], (*where, "goto")) if "goto" in item else BAD
+        if fine and goto is not BAD:
+            cases.append(Case(item["if"], goto, reading.at(*where)))
+    return tuple(cases)
+
+
+def _known_keys(reading: Reading, item: dict[Any, Any], path: KeyPath, allowed: tuple[str, ...], what: str) -> bool:
+    unknown = [key for key in item if key not in allowed]
+    for key in unknown:
+        reading.error(
+            reading.key_at(*path, str(key)), f"unknown key {key!r} in {what}; allowed keys: {', '.join(allowed)}"
+        )
+    return not unknown
+
+
+def _validator(reading: Reading, value: Any, path: KeyPath) -> Any:
+    if isinstance(value, str) and value in PLAIN_VALIDATORS:
+        return Validator(kind=cast(ValidatorKind, value))
+    if isinstance(value, dict) and len(value) == 1:
+        kind, spec = next(iter(value.items()))
+        read = VALIDATOR_READERS.get(kind)
+        if read is not None:
+            return read(reading, spec, (*path, str(kind)))
+    shown = next(iter(value)) if isinstance(value, dict) and value else value
+    reading.error(reading.at(*path), f"validator {shown!r} is not one of: {VALIDATOR_FORMS}")
+    return BAD
+
+
+def _pattern(reading: Reading, spec: Any, path: KeyPath) -> Any:
+    if not isinstance(spec, str):
+        reading.error(reading.at(*path), "'pattern' must be a regular expression; quote it")
+        return BAD
+    try:
+        re.compile(spec)
+    except re.error as exc:
+        reading.error(reading.at(*path), f"pattern {spec!r}: {exc}")
+        return BAD
+    return Validator(kind="pattern", pattern=spec)
+
+
+def _bounds(reading: Reading, spec: Any, path: KeyPath, names: tuple[str, str], whole: bool) -> Any:
+    """``{min, max}`` or ``{min_days, max_days}``, both optional: numbers (whole for days), low to high."""
+    spec = {} if spec is None else spec
+    if not isinstance(spec, dict):
+        reading.error(reading.at(*path), f"{path[-1]!r} takes {{{names[0]}: N, {names[1]}: N}}")
+        return BAD
+    if not _known_keys(reading, spec, path, names, f"{path[-1]!r}"):
+        return BAD
+    kinds = int if whole else int | float
+    for key in names:
+        number = spec.get(key)
+        if number is not None and (isinstance(number, bool) or not isinstance(number, kinds)):
+            reading.error(reading.at(*path, key), f"{key!r} must be a {'whole ' if whole else ''}number")
+            return BAD
+    low, high = spec.get(names[0]), spec.get(names[1])
+    if low is not None and high is not None and low > high:
+        reading.error(reading.at(*path, names[0]), f"{names[0]} {low} is more than {names[1]} {high}")
+        return BAD
+    return low, high
+
+
+def _number(reading: Reading, spec: Any, path: KeyPath) -> Any:
+    bounds = _bounds(reading, spec, path, ("min", "max"), whole=False)
+    return bounds if bounds is BAD else Validator(kind="number", minimum=bounds[0], maximum=bounds[1])
+
+
+def _date(reading: Reading, spec: Any, path: KeyPath) -> Any:
+    bounds = _bounds(reading, spec, path, ("min_days", "max_days"), whole=True)
+    return bounds if bounds is BAD else Validator(kind="date", min_days=bounds[0], max_days=bounds[1])
+
+
+def _choice(reading: Reading, spec: Any, path: KeyPath) -> Any:
+    if not isinstance(spec, list) or not spec or not all(isinstance(c, str) and c for c in spec):
+        reading.error(reading.at(*path), "'choice' must be a list of one or more texts")
+        return BAD
+    return Validator(kind="choice", choices=tuple(spec))
+
+
+def _custom(reading: Reading, spec: Any, path: KeyPath) -> Any:
+    name = _named("validator name", DOTTED, "must be lowercase names joined by dots")(reading, spec, path)
+    return name if name is BAD else Validator(kind="custom", name=name)
+
+
+READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
+    **dict.fromkeys(("say", "ask", "choose", "reprompt", "prompt"), _text),
+    **dict.fromkeys(("handoff", "end"), _optional_text),
+    **dict.fromkeys(("goto", "next", "on_exhausted", "on_timeout", "on_error", "on_failure", "otherwise"), _target),
+    **dict.fromkeys(("slot", "result", "options_from"), _slot),
+    "act": _named("action name", DOTTED, "must be lowercase names joined by dots, like orders.lookup"),
+    "verify": _named("purpose", IDENTIFIER, IDENTIFIER_RULE),
+    "call": _flow_name,
+    "branch": _cases,
+    "validate": _validator,
+    "max_attempts": _attempts,
+    **dict.fromkeys(("timeout", "valid_for"), _duration),
+    "commands": _flag,
+    "button": _label,
+    "options": _options,
+    "args": _texts_by_name,
+}
+VALIDATOR_READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
+    "pattern": _pattern,
+    "number": _number,
+    "date": _date,
+    "choice": _choice,
+    "custom": _custom,
+}
