@@ -117,7 +117,9 @@ class _Run:
             self._timed_out()
             return
         if isinstance(event, Inbound):
+            waiting_at = (state.flow, state.step)
             self._inbound(event)
+            self._restart_timeout(waiting_at)
             return
         step = self._current()
         if step is None:
@@ -159,6 +161,8 @@ class _Run:
             if message.kind not in ("text", "button", "interactive"):
                 self.outputs.append(Say(NOT_TEXT))
             self._start(self.engine.main)
+            return
+        if isinstance(step, f.Ask) and message.reply_id is not None and self._tap_elsewhere(message):
             return
         if isinstance(step, f.Ask):
             self._answer(step, message, text)
@@ -216,6 +220,15 @@ class _Run:
             if self.state.flow is None or self.state.handed_off:
                 return
         raise _FlowBroken(f"more than {MAX_STEPS_PER_TURN} steps without waiting for the customer")
+
+    def _restart_timeout(self, before: tuple[str | None, str | None]) -> None:
+        """The customer answered (even wrongly): a step still waiting gives them its full timeout again."""
+        if (self.state.flow, self.state.step) != before or self.state.flow is None or self.state.step is None:
+            return
+        flow = self.engine.flows.get(self.state.flow)
+        step = flow.step(self.state.step) if flow else None
+        if step is not None:
+            self.state = replace(self.state, deadline=self._deadline(step))
 
     def _deadline(self, step: f.AnyStep) -> datetime | None:
         timeout = step.timeout if isinstance(step, f.Ask | f.Choose) else None
@@ -323,6 +336,21 @@ class _Run:
                 self.outputs.append(Say(hint))
             self._prompt(step)
 
+    def _tap_elsewhere(self, message: Inbound) -> bool:
+        """A tap on an earlier menu (this flow's or the main flow's) while a typed answer is awaited: go there."""
+        for name in dict.fromkeys((self.state.flow or "", self.engine.main)):
+            flow = self.engine.flows.get(name)
+            if flow is None:
+                continue
+            for step in flow.steps.values():
+                if isinstance(step, f.Choose) and any(o.id == message.reply_id for o in step.options):
+                    if name != self.state.flow:
+                        self.state = replace(self.state, flow=name, stack=())
+                    self.state = replace(self.state, step=step.id, attempts=0, page=0, version=flow.version)
+                    self._pick(step, message, "")
+                    return True
+        return False
+
     def _answer(self, step: f.Ask, message: Inbound, text: str) -> None:
         if message.kind != "text" or not text:
             self._wrong(step, None, not_text=True)
@@ -411,7 +439,8 @@ class _Run:
         if len(options) <= f.MAX_LIST_ROWS:
             return options
         per_page = f.MAX_LIST_ROWS - 1
-        start = (self.state.page * per_page) % len(options)
+        pages = -(-len(options) // per_page)
+        start = (self.state.page % pages) * per_page
         page = options[start : start + per_page]
         return (*page, f.Option(MORE_ID, "More options"))
 
@@ -464,7 +493,7 @@ def _match(options: tuple[f.Option, ...], reply_id: str | None, text: str, shown
         return reply_id if any(o.id == reply_id for o in (*options, *shown)) else None
     wanted = text.casefold().rstrip(".")
     for option in (*shown, *options):
-        if option.title.casefold() == wanted:
+        if option.title.casefold() == wanted or option.id.casefold() == wanted.lstrip("#"):
             return option.id
     if wanted.isdigit() and 1 <= int(wanted) <= len(shown):
         return shown[int(wanted) - 1].id

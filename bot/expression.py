@@ -449,7 +449,10 @@ class Expression:
                 value = self._value(operand, names)
                 if not _is_number(value):
                     raise ExpressionError(self.source, column, f"{op!r} needs a number, not {_kind(value)}")
-                return -value if op == "-" else +value
+                try:
+                    return -value if op == "-" else +value
+                except ArithmeticError:  # the decimal module's signals, e.g. a signalling NaN
+                    raise ExpressionError(self.source, column, f"{op!r} cannot be applied to {value!r}") from None
             case _Binary(op=op, left=left, right=right, column=column):
                 return self._arithmetic(op, self._value(left, names), self._value(right, names), column)
             case _Logic(op=op, operands=operands, column=column):
