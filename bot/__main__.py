@@ -99,6 +99,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     """Validate the settings, the message templates and the flows; problems as path:line:col; exit 1 on any error."""
     from bot.actions import ACTIONS
+    from bot.business_hours import read_business
     from bot.flow_check import check_flows, templates_for_check
     from bot.flow_file import load_flows
     from bot.templates import check as check_templates
@@ -111,9 +112,11 @@ def check(args: argparse.Namespace) -> int:
     actions, validators = ACTIONS.keys(), VALIDATORS.keys()  # the names flows may use in act and {custom: NAME}
     flows, read_problems = load_flows(Path(args.flows))
     templates = templates_for_check(Path(args.templates))
+    business = Path(args.flows) / "data" / "business.yaml"  # the appointments flow's hours and services
     for what, problems in (
         ("templates", check_templates(Path(args.templates))),
         ("flows", check_flows(flows, read_problems, templates=templates, actions=actions, validators=validators)),
+        ("business file", read_business(business)[1] if business.exists() else []),
     ):
         for problem in problems:
             print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
@@ -121,6 +124,17 @@ def check(args: argparse.Namespace) -> int:
         print(f"{what}: {found} error(s), {len(problems) - found} warning(s)")
         errors += found
     return 1 if errors else 0
+
+
+def test(args: argparse.Namespace) -> int:
+    """Run conversation transcripts offline on a virtual clock (default tests/transcripts/); exit 1 on any failure."""
+    from bot.transcript import DEFAULT_FOLDER, report, run_transcripts, transcript_files
+
+    configure_logging(level="error")  # the report is the output; only a crash's own log lines join it
+    paths = transcript_files([Path(p) for p in args.paths] or [DEFAULT_FOLDER])
+    text, passed = report(asyncio.run(run_transcripts(paths)))
+    print(text)
+    return 0 if passed else 1
 
 
 def templates_export(args: argparse.Namespace) -> int:
@@ -155,6 +169,31 @@ def bench_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def graph(args: argparse.Namespace) -> int:
+    """Print a flow as a Mermaid diagram (flowchart TD) to paste into Markdown or mermaid.live."""
+    from bot.graph import graph_flow
+
+    sys.stdout.write(graph_flow(Path(args.flows), args.flow))
+    return 0
+
+
+def chat(args: argparse.Namespace) -> int:
+    """Chat with the flows in this terminal: real flows, templates and codes on a throwaway database."""
+    from bot.chat import PROMPT, run_chat, terminal_lines
+
+    settings = load_settings(args.env_file)
+    # The chat's own output is the point; the service's log lines would drown it.
+    configure_logging(level="warning", fmt=settings.log_format, secrets=settings.redactable())
+    interactive = sys.stdin.isatty()
+    lines = terminal_lines(PROMPT if interactive else "")
+    customer = {key: value for key, value in (("wa_id", args.wa_id), ("name", args.name)) if value is not None}
+    run = run_chat(
+        lines, sys.stdout, flows=Path(args.flows), timezone=settings.business_timezone, echo=not interactive, **customer
+    )
+    asyncio.run(run)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot", description="WhatsApp Business conversation service")
     parser.add_argument("--env-file", default=".env", help="settings file read besides the environment")
@@ -175,6 +214,18 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--templates", default="templates", help="the templates folder")
     c.add_argument("--flows", default="flows", help="the flows folder")
     c.set_defaults(run=check)
+    tt = commands.add_parser("test", help=test.__doc__)
+    tt.add_argument("paths", nargs="*", metavar="PATH", help="transcript files or folders (default tests/transcripts/)")
+    tt.set_defaults(run=test)
+    g = commands.add_parser("graph", help=graph.__doc__)
+    g.add_argument("flow", metavar="FLOW", help="the flow's name, e.g. orders")
+    g.add_argument("--flows", default="flows", help="the flows folder")
+    g.set_defaults(run=graph)
+    h = commands.add_parser("chat", help=chat.__doc__)
+    h.add_argument("--flows", default="flows", help="the flows folder")
+    h.add_argument("--as", dest="wa_id", metavar="WA_ID", help="the customer's WhatsApp number, digits only")
+    h.add_argument("--name", help="the customer's WhatsApp profile name")
+    h.set_defaults(run=chat)
     t = commands.add_parser("templates", help="message template commands").add_subparsers(
         dest="templates_command", required=True
     )

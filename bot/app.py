@@ -181,7 +181,9 @@ def _handler(app: web.Application) -> Handler:
         log.warning("flows.none", hint=f"no {MAIN_FLOW} flow: customers get an acknowledgement only")
         return Acknowledger()
     engine = Engine(flows, zone=ZoneInfo(app[keys.SETTINGS].business_timezone), validators=VALIDATORS)
-    return FlowRunner(engine, app[keys.TEMPLATES], otp=app[keys.OTP])
+    return FlowRunner(
+        engine, app[keys.TEMPLATES], otp=app[keys.OTP], notices=app[keys.NOTIFICATIONS].appointment_notices
+    )
 
 
 def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -201,9 +203,6 @@ def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Applicat
         app[keys.OTP] = OtpService(
             repository, app[keys.TEMPLATES], app[keys.SETTINGS].secret_key, clock, on_enqueued=sender.wake
         )
-        turns = handler or _handler(app)
-        dispatcher = Dispatcher(repository, turns, clock=clock, metrics=metrics, on_enqueued=sender.wake)
-        app[keys.SENDER], app[keys.DISPATCHER] = sender, dispatcher
         app[keys.NOTIFICATIONS] = NotificationService(
             repository,
             app[keys.TEMPLATES],
@@ -212,6 +211,9 @@ def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Applicat
             reminder_lead=timedelta(hours=app[keys.SETTINGS].reminder_lead_hours),
             on_enqueued=sender.wake,
         )
+        turns = handler or _handler(app)
+        dispatcher = Dispatcher(repository, turns, clock=clock, metrics=metrics, on_enqueued=sender.wake)
+        app[keys.SENDER], app[keys.DISPATCHER] = sender, dispatcher
         scheduler = Scheduler(
             repository, app[keys.NOTIFICATIONS].utility_template, clock=clock, on_enqueued=sender.wake
         )

@@ -449,8 +449,14 @@ class _Run:
         options = self._options(step)
         if not options:
             raise _FlowBroken(f"step {step.id!r} has no options to offer")
-        if len(options) <= f.MAX_BUTTONS:
+        titles = [o.title for o in options]
+        if (
+            len(options) <= f.MAX_BUTTONS
+            and len(set(titles)) == len(titles)
+            and max(map(len, titles)) <= f.BUTTON_TITLE
+        ):
             return Buttons(text, options)
+        # Options from data that do not fit reply buttons (long or repeated titles) go in a list instead.
         return ListMenu(text, step.button, self._page_of(step, options))
 
     # -- values ---------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from bot.template_file import Problem, Severity, environment, read_template, tem
 from bot.templates import TemplateLibrary
 
 OPTION_ID = 200  # a list row id's limit (a reply button's is 256); belongs with the limits in bot.flow
-BUILT_IN_SLOTS = frozenset({"contact"})
+BUILT_IN_SLOTS = frozenset({"contact", "error"})  # `error`: set by the engine when an act step fails
 VERIFY_SLOTS = frozenset({"verified", "verified_at"})
 
 

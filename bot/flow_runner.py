@@ -40,6 +40,7 @@ from bot.dispatcher import TurnResult
 from bot.engine import Engine
 from bot.errors import BotError, OTPRefused
 from bot.message import buttons_message, list_message, text_message
+from bot.notifications import AppointmentNotices
 from bot.otp_service import OtpService
 from bot.templates import TemplateLibrary, to_cloud_api
 from storage.models import ContactBase, MessageBase, SessionBase
@@ -56,6 +57,7 @@ class FlowRunner:
     engine: Engine
     library: TemplateLibrary
     otp: OtpService | None = None
+    notices: AppointmentNotices | None = None  # the app's appointment logic (templates, reminder lead)
     actions: Mapping[str, Action] = field(default_factory=lambda: ACTIONS)
 
     async def handle(
@@ -118,7 +120,7 @@ class FlowRunner:
         if action is None:
             log.error("action.unknown", action=effect.name)
             return ActionDone(error=f"no action named {effect.name}")
-        context = ActionContext(conn, contact, now, self.engine.zone)
+        context = ActionContext(conn, contact, now, self.engine.zone, self.notices)
         try:
             async with asyncio.timeout(effect.timeout.total_seconds()):
                 return ActionDone(value=await action(context, effect.args))

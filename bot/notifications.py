@@ -161,91 +161,40 @@ class NotificationService:
 
     # -- appointments ------------------------------------------------------------------------------
 
+    @property
+    def appointment_notices(self) -> AppointmentNotices:
+        """The appointment logic that runs inside a caller's transaction, with this service's templates and lead."""
+        return AppointmentNotices(self.library, self.zone, self.reminder_lead)
+
     async def book(self, customer: Customer, appointment: AppointmentBase) -> tuple[AppointmentBase, Queued | None]:
         """Book an appointment and queue its reminder `reminder_lead` before it (none once it has begun)."""
-        now = self.clock()
         async with self.repository.transaction() as conn:
-            contact = await self._contact(conn, customer, now)
-            stored = await business.add_appointment(
-                conn, appointment.model_copy(update={"contact_id": contact.id, "created_at": now, "updated_at": now})
-            )
-            due = rules.reminder_due(stored.starts_at, self.reminder_lead, now)
-            queued = None
-            if due is not None:
-                values = rules.appointment_values(stored, _greeting(contact), self.zone)
-                key = rules.reminder_key(_id(stored), 0)
-                notice = rules.Notice("appointment_reminder", values, key, due, _subject(stored))
-                queued = await self._queue(conn, contact, notice)
-        log.info("appointment.booked", appointment_id=stored.id, reminder_due=due)
+            stored, queued = await self.book_in(conn, customer, appointment)
         self._woken(queued)
         return stored, queued
+
+    async def book_in(
+        self, conn: AsyncConnection, customer: Customer, appointment: AppointmentBase
+    ) -> tuple[AppointmentBase, Queued | None]:
+        """`book` inside the caller's transaction; the caller wakes the sender after committing."""
+        now = self.clock()
+        contact = await self._contact(conn, customer, now)
+        return await self.appointment_notices.book_in(conn, contact, appointment, now)
 
     async def change_appointment(
         self, appointment_id: int, change: AppointmentChange
     ) -> tuple[AppointmentBase, list[Queued]]:
         """Reschedule (the reminder moves and `appointment_update` goes out) or cancel (the reminder is cancelled)."""
-        now = self.clock()
         async with self.repository.transaction() as conn:
-            appointment = await business.appointment_by_id(conn, appointment_id, for_update=True)
-            if appointment is None:
-                raise NotFound(f"no appointment {appointment_id}")
-            if change.cancel:
-                return await self._cancel(conn, appointment, now), []
-            if appointment.status == "cancelled":
-                raise ValidationError(f"appointment {appointment_id} is cancelled; book a new one")
-            updates = {
-                name: value
-                for name in (*_SHOWN, "duration_minutes")
-                if (value := getattr(change, name)) is not None and value != getattr(appointment, name)
-            }
-            if not updates:
-                return appointment, []
-            if "starts_at" in updates and updates["starts_at"] <= now:
-                raise ValidationError("starts_at must be in the future to reschedule to it")
-            rescheduled = any(name in updates for name in _SHOWN)
-            revision = appointment.revision + 1 if rescheduled else appointment.revision
-            appointment = await business.update_appointment(
-                conn, appointment_id, {**updates, "revision": revision, "updated_at": now}
-            )
-            queued = await self._rescheduled(conn, appointment, now) if rescheduled else []
-        log.info("appointment.changed", appointment_id=appointment_id, revision=appointment.revision)
+            appointment, queued = await self.change_appointment_in(conn, appointment_id, change)
         self._woken(*queued)
         return appointment, queued
 
-    async def _rescheduled(self, conn: AsyncConnection, appointment: AppointmentBase, now: datetime) -> list[Queued]:
-        """Tell the customer the new time at once and move the reminder to it.
-
-        Inside the reminder's lead time the update already reminds them, so the queued reminder is
-        cancelled rather than sent alongside it. A reminder that already went out is followed by a new
-        one keyed with the revision.
-        """
-        contact = await business.contact_by_id(conn, appointment.contact_id)
-        values = rules.appointment_values(appointment, _greeting(contact), self.zone)
-        appointment_id = _id(appointment)
-        update_key = f"appointment:{appointment_id}:update:{appointment.revision}"
-        notice = rules.Notice("appointment_update", values, update_key, now, _subject(appointment))
-        queued = [await self._queue(conn, contact, notice)]
-        keys = [rules.reminder_key(appointment_id, r) for r in range(appointment.revision + 1)]
-        due = rules.reminder_due(appointment.starts_at, self.reminder_lead, now)
-        if due is None or due <= now:
-            await business.cancel_queued(conn, keys, now)
-            return queued
-        reminder = rules.Notice("appointment_reminder", values, keys[-1], due, _subject(appointment))
-        template = self._template(reminder.template)
-        payload = to_cloud_api(template, _wa_id(contact), reminder.values)
-        moved = await business.move_queued(conn, keys, due_at=due, payload=payload, now=now)
-        if moved is not None:
-            return [*queued, Queued(template.name, moved, due, False)]
-        return [*queued, await self._queue(conn, contact, reminder)]
-
-    async def _cancel(self, conn: AsyncConnection, appointment: AppointmentBase, now: datetime) -> AppointmentBase:
-        if appointment.status == "cancelled":
-            return appointment
-        appointment_id = _id(appointment)
-        keys = [rules.reminder_key(appointment_id, r) for r in range(appointment.revision + 1)]
-        await business.cancel_queued(conn, keys, now)
-        log.info("appointment.cancelled", appointment_id=appointment_id)
-        return await business.update_appointment(conn, appointment_id, {"status": "cancelled", "updated_at": now})
+    async def change_appointment_in(
+        self, conn: AsyncConnection, appointment_id: int, change: AppointmentChange
+    ) -> tuple[AppointmentBase, list[Queued]]:
+        """`change_appointment` inside the caller's transaction; the caller wakes the sender after committing."""
+        return await self.appointment_notices.change_in(conn, appointment_id, change, self.clock())
 
     async def appointments(self, wa_id: str) -> list[AppointmentBase]:
         async with self.repository.engine.connect() as conn:
@@ -332,25 +281,124 @@ class NotificationService:
         notice: rules.Notice,
         template: MessageTemplate | None = None,
     ) -> Queued:
-        template = template or self._template(notice.template)
-        message = NewMessage(
-            kind="utility",
-            contact_id=_id(contact),
-            recipient=_wa_id(contact),
-            payload=to_cloud_api(template, _wa_id(contact), notice.values),
-            due_at=notice.due_at,
-            template_name=template.name,
-            template_category=template.category,
-            idempotency_key=notice.key,
-            subject=notice.subject,
-            urgent=notice.urgent,
-        )
-        added = await enqueue(conn, [message], self.clock())
-        return Queued(template.name, notice.key, notice.due_at, added == 1)
+        return await _enqueue_notice(conn, contact, notice, template or self._template(notice.template), self.clock())
 
     def _woken(self, *queued: Queued | None) -> None:
         if any(q is not None and q.queued and q.due_at <= self.clock() for q in queued):
             self.on_enqueued()
+
+
+@dataclass(frozen=True)
+class AppointmentNotices:
+    """Appointments and their reminders inside a caller's transaction, for the admin API and flows alike.
+
+    It needs no repository and no clock of its own: the caller brings the transaction and the time, so a
+    flow's booking commits with its turn, and the API's with its request.
+    """
+
+    library: TemplateLibrary
+    zone: ZoneInfo
+    reminder_lead: timedelta = DEFAULT_REMINDER_LEAD
+
+    async def book_in(
+        self, conn: AsyncConnection, contact: ContactBase, appointment: AppointmentBase, now: datetime
+    ) -> tuple[AppointmentBase, Queued | None]:
+        """Store the appointment for `contact` and queue its reminder `reminder_lead` before it, if it is ahead."""
+        stored = await business.add_appointment(
+            conn, appointment.model_copy(update={"contact_id": contact.id, "created_at": now, "updated_at": now})
+        )
+        due = rules.reminder_due(stored.starts_at, self.reminder_lead, now)
+        queued = None
+        if due is not None:
+            values = rules.appointment_values(stored, _greeting(contact), self.zone)
+            key = rules.reminder_key(_id(stored), 0)
+            notice = rules.Notice("appointment_reminder", values, key, due, _subject(stored))
+            queued = await _enqueue_notice(conn, contact, notice, self.library.get(notice.template), now)
+        log.info("appointment.booked", appointment_id=stored.id, reminder_due=due)
+        return stored, queued
+
+    async def change_in(
+        self, conn: AsyncConnection, appointment_id: int, change: AppointmentChange, now: datetime
+    ) -> tuple[AppointmentBase, list[Queued]]:
+        """Reschedule (the reminder moves and `appointment_update` is queued) or cancel (the reminder is cancelled)."""
+        appointment = await business.appointment_by_id(conn, appointment_id, for_update=True)
+        if appointment is None:
+            raise NotFound(f"no appointment {appointment_id}")
+        if change.cancel:
+            return await self._cancel(conn, appointment, now), []
+        if appointment.status == "cancelled":
+            raise ValidationError(f"appointment {appointment_id} is cancelled; book a new one")
+        updates = {
+            name: value
+            for name in (*_SHOWN, "duration_minutes")
+            if (value := getattr(change, name)) is not None and value != getattr(appointment, name)
+        }
+        if not updates:
+            return appointment, []
+        if "starts_at" in updates and updates["starts_at"] <= now:
+            raise ValidationError("starts_at must be in the future to reschedule to it")
+        rescheduled = any(name in updates for name in _SHOWN)
+        revision = appointment.revision + 1 if rescheduled else appointment.revision
+        appointment = await business.update_appointment(
+            conn, appointment_id, {**updates, "revision": revision, "updated_at": now}
+        )
+        queued = await self._rescheduled(conn, appointment, now) if rescheduled else []
+        log.info("appointment.changed", appointment_id=appointment_id, revision=appointment.revision)
+        return appointment, queued
+
+    async def _rescheduled(self, conn: AsyncConnection, appointment: AppointmentBase, now: datetime) -> list[Queued]:
+        """Tell the customer the new time at once and move the reminder to it.
+
+        Inside the reminder's lead time the update already reminds them, so the queued reminder is
+        cancelled rather than sent alongside it. A reminder that already went out is followed by a new
+        one keyed with the revision.
+        """
+        contact = await business.contact_by_id(conn, appointment.contact_id)
+        values = rules.appointment_values(appointment, _greeting(contact), self.zone)
+        appointment_id = _id(appointment)
+        update_key = f"appointment:{appointment_id}:update:{appointment.revision}"
+        notice = rules.Notice("appointment_update", values, update_key, now, _subject(appointment))
+        queued = [await _enqueue_notice(conn, contact, notice, self.library.get(notice.template), now)]
+        keys = [rules.reminder_key(appointment_id, r) for r in range(appointment.revision + 1)]
+        due = rules.reminder_due(appointment.starts_at, self.reminder_lead, now)
+        if due is None or due <= now:
+            await business.cancel_queued(conn, keys, now)
+            return queued
+        reminder = rules.Notice("appointment_reminder", values, keys[-1], due, _subject(appointment))
+        template = self.library.get(reminder.template)
+        payload = to_cloud_api(template, _wa_id(contact), reminder.values)
+        moved = await business.move_queued(conn, keys, due_at=due, payload=payload, now=now)
+        if moved is not None:
+            return [*queued, Queued(template.name, moved, due, False)]
+        return [*queued, await _enqueue_notice(conn, contact, reminder, template, now)]
+
+    async def _cancel(self, conn: AsyncConnection, appointment: AppointmentBase, now: datetime) -> AppointmentBase:
+        if appointment.status == "cancelled":
+            return appointment
+        appointment_id = _id(appointment)
+        keys = [rules.reminder_key(appointment_id, r) for r in range(appointment.revision + 1)]
+        await business.cancel_queued(conn, keys, now)
+        log.info("appointment.cancelled", appointment_id=appointment_id)
+        return await business.update_appointment(conn, appointment_id, {"status": "cancelled", "updated_at": now})
+
+
+async def _enqueue_notice(
+    conn: AsyncConnection, contact: ContactBase, notice: rules.Notice, template: MessageTemplate, now: datetime
+) -> Queued:
+    message = NewMessage(
+        kind="utility",
+        contact_id=_id(contact),
+        recipient=_wa_id(contact),
+        payload=to_cloud_api(template, _wa_id(contact), notice.values),
+        due_at=notice.due_at,
+        template_name=template.name,
+        template_category=template.category,
+        idempotency_key=notice.key,
+        subject=notice.subject,
+        urgent=notice.urgent,
+    )
+    added = await enqueue(conn, [message], now)
+    return Queued(template.name, notice.key, notice.due_at, added == 1)
 
 
 def _subject(appointment: AppointmentBase) -> str:

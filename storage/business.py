@@ -8,10 +8,10 @@ PostgreSQL (`FOR UPDATE`); SQLite's `BEGIN IMMEDIATE` already serialises writers
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import (
@@ -27,15 +27,20 @@ from storage.models import (
 )
 from storage.otp import ensure_contact
 
+_BOOKING_LOCK_NAMESPACE = 7303  # pg_advisory_xact_lock(namespace, 0): one booking check-and-insert at a time
+LONGEST_APPOINTMENT = timedelta(days=1)  # the API's limit on duration_minutes; bounds the overlap search
+
 __all__ = [
     "account_for",
     "add_appointment",
     "add_order",
     "appointment_by_id",
     "appointments_for",
+    "booked_between",
     "cancel_queued",
     "contact_by_id",
     "ensure_contact",
+    "lock_bookings",
     "move_queued",
     "name_contact",
     "order_by_number",
@@ -121,6 +126,32 @@ async def appointments_for(conn: AsyncConnection, wa_id: str) -> list[Appointmen
         .order_by(APPOINTMENT.c.starts_at, APPOINTMENT.c.id)
     )
     return [AppointmentBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
+
+
+async def booked_between(conn: AsyncConnection, start: datetime, end: datetime) -> list[AppointmentBase]:
+    """Every booked appointment, whoever's, that overlaps [`start`, `end`), soonest first."""
+    stmt = (
+        select(APPOINTMENT)
+        .where(
+            APPOINTMENT.c.status == "booked",
+            APPOINTMENT.c.starts_at < end,
+            APPOINTMENT.c.starts_at > start - LONGEST_APPOINTMENT,
+        )
+        .order_by(APPOINTMENT.c.starts_at, APPOINTMENT.c.id)
+    )
+    found = [AppointmentBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
+    return [a for a in found if a.starts_at + timedelta(minutes=a.duration_minutes) > start]
+
+
+async def lock_bookings(conn: AsyncConnection) -> None:
+    """Hold the booking lock for the rest of `conn`'s transaction, so a free-slot check and its booking are one step.
+
+    Two customers' turns in different processes could otherwise both find a slot free and both book it.
+    On PostgreSQL this is a transaction-scoped advisory lock; on SQLite `BEGIN IMMEDIATE` already
+    serialises writers, so it is a no-op.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": _BOOKING_LOCK_NAMESPACE})
 
 
 # -- accounts ------------------------------------------------------------------------------------------

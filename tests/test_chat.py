@@ -24,7 +24,7 @@ MENU = [
     "bot: What can I help you with?",
     "     [Menu]",
     "       1) My orders (Where is my order?)",
-    "       2) Appointments (See or cancel a booking)",
+    "       2) Appointments (Book, move or cancel a visit)",
     "       3) Account balance (Check what is on your account)",
     "       4) Talk to a person (Someone from our team replies here)",
 ]
