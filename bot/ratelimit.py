@@ -3,63 +3,100 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
-# How far the even spacing may fall behind the clock: slots lost to a late wake-up are made up, at most
-# this much of them at once, so a stall costs little and an idle spell ends in at most a small burst.
-CATCH_UP = 0.01
-# The margin for the jitter between a request leaving and Meta counting it: measured against a local
-# stand-in (`bot bench send`), arrival minus departure is 0.4 ms at the median, 5 ms at p99 and up to
-# 20 ms while connections open. It costs 2% of the ceiling (980 sends a second at 1,000); without it,
-# a window that held 1,000 departures held up to 1,004 arrivals, and every refusal pauses all sends.
+# Guarded counting (below): a send is assumed to have reached Meta this long after it left, unless its
+# answer came sooner. It is the margin for the jitter between leaving and landing, and it costs 2% of the
+# ceiling (980 sends a second at 1,000), because the spacing must leave room for it.
 ARRIVAL_GUARD = 0.02
+# How far the spacing may fall behind the clock when counting is guarded: slots lost to a late wake-up
+# are made up, at most this much of them at once, so a stall costs little and an idle spell ends in at
+# most a small burst (a bigger one would land bunched, beyond what the guard allows for).
+CATCH_UP = 0.01
+# Exact counting (below): sends leave at most `rate / EXACT_SPACING` a second, so the first window's worth
+# goes out in 0.8 of a window and the window rule sets the pace from then on; and the spacing may fall
+# `EXACT_CATCH_UP` of a window behind the clock before time lost to a stall is lost for good. Both only
+# shape the sends: however they bunch, the window rule, exact here, keeps every window at `rate` or fewer.
+EXACT_SPACING = 0.8
+EXACT_CATCH_UP = 0.1
+
+
+class Slot:
+    """One send's place in the window: `counted_by` is the latest moment the far end can have counted it."""
+
+    __slots__ = ("counted_by",)
+
+    def __init__(self, counted_by: float) -> None:
+        self.counted_by = counted_by
 
 
 class SlidingWindow:
-    """At most `rate` events in any one-second window, spread evenly across it.
+    """At most `rate` sends in any window of `window` seconds, as the far end counts them: on arrival.
 
-    Two rules decide when the next event may happen. The window rule (one second, plus `guard`, after
-    the event `rate` places back) is the hard limit: unlike a token bucket it never lets a burst at a
-    window's edge double the rate. The spacing rule (`(window + guard) / rate` after the previous
-    *scheduled* event) keeps sends from leaving in bursts: Meta counts requests as they arrive, and a burst that
-    queues on the way arrives bunched, so a window that held `rate` sends as they left can hold more as
-    they land. `guard` is the margin for that jitter between leaving and landing.
+    We never see a send arrive. We see it leave (`record`) and end (`end`: answered, refused or given up
+    on), and it arrives, if at all, in between. So each send holds its place in the window until the
+    latest moment it can have been counted, and the window rule is: a send may leave no earlier than one
+    window after that moment for the send `rate` places back. Unlike a token bucket, a burst at a
+    window's edge can never double the rate.
 
-    Events are recorded at the moment they actually happen (`record`), not when they were booked, so a
-    sender whose event loop woke late is still held to the limit by what it really did.
+    *Exact* (`guard=None`): a send holds its place until it ends. Nothing arrives before it leaves or
+    after it ends, so any `rate + 1` sends in a row arrive at least a window apart, first to last, and
+    no window holds more than `rate`, whatever the network and the sender's own event loop did to each
+    send. The window rule sets the pace (`rate` per window plus the time an answer takes); the spacing
+    rule only smooths, letting sends leave at most `rate / EXACT_SPACING` a second.
+
+    *Guarded* (`guard=g`): a send holds its place until it ends or until `g` after it left, whichever
+    comes first. That is an assumption, and it fails when a send lands later than `g` after it left:
+    against the local stand-in, a garbage collection between the gate and the socket held single sends
+    back 105-119 ms, and where the window rule set the pace such a send made a window of 1,001. So the
+    spacing (`(window + guard) / rate` after the previous *scheduled* send) sets the pace, and the window
+    rule only backs it up.
+
+    Sends are recorded at the moment they actually leave, not when they were booked, so a sender whose
+    event loop woke late is still held to the limit by what it really did.
     """
 
-    def __init__(self, rate: int, window: float = 1.0, guard: float = 0.0) -> None:
+    def __init__(self, rate: int, window: float = 1.0, guard: float | None = None) -> None:
         if rate < 1:
             raise ValueError("rate must be at least 1")
         self.rate = rate
         self.window = window
         self.guard = guard
-        # Evenly spaced over the window *and* its guard, so that in steady state the spacing, not the
-        # window rule, sets the pace: were the window rule to bind, every gap a late wake-up left in one
-        # second would be copied into every second after it.
-        self.spacing = (window + guard) / rate
-        self._times: deque[float] = deque(maxlen=rate)
-        self._scheduled = float("-inf")
+        if guard is None:
+            self.spacing, self.catch_up = EXACT_SPACING * window / rate, EXACT_CATCH_UP * window
+        else:
+            self.spacing, self.catch_up = (window + guard) / rate, CATCH_UP
+        self._slots: deque[Slot] = deque(maxlen=rate)
+        self._scheduled = -math.inf
         self._paused_until = 0.0
 
     def earliest(self, now: float) -> float:
-        """The first moment (≥ now) the next event may happen."""
+        """The first moment (≥ now) the next send may leave; infinite while the one it waits for has not ended."""
         at = max(now, self._paused_until, self._scheduled + self.spacing)
-        if len(self._times) == self.rate:
-            at = max(at, self._times[0] + self.window + self.guard)
+        if len(self._slots) == self.rate:
+            at = max(at, self._slots[0].counted_by + self.window)
         return at
 
-    def record(self, at: float) -> None:
-        """Count one event that happened at `at` (no earlier than `earliest` allowed)."""
-        self._times.append(at)
-        self._scheduled = max(self._scheduled + self.spacing, at - CATCH_UP)
+    def record(self, at: float) -> Slot:
+        """Count one send that left at `at` (no earlier than `earliest` allowed); returns its place."""
+        slot = Slot(math.inf if self.guard is None else at + self.guard)
+        self._slots.append(slot)
+        self._scheduled = max(self._scheduled + self.spacing, at - self.catch_up)
+        return slot
 
-    def reserve(self, now: float) -> float:
-        """Book the next event at the first moment it may happen, and return that moment."""
+    def end(self, slot: Slot, at: float) -> None:
+        """The send in `slot` ended at `at`: answered, refused or given up on, it has been counted if ever."""
+        slot.counted_by = min(slot.counted_by, at)
+
+    def reserve(self, now: float, *, lasting: float | None = None) -> float:
+        """Book the next send at the first moment it may leave, ending `lasting` later; returns when it leaves."""
         at = self.earliest(now)
-        self.record(at)
+        slot = self.record(at)
+        if lasting is not None:
+            self.end(slot, at + lasting)
         return at
 
     def pause(self, until: float) -> None:
@@ -72,20 +109,49 @@ class Throttle:
 
     Callers pass one at a time, in order of arrival; each is counted at the moment it passes, read
     from the clock after any wait, so a late wake-up can never push two sends into one window's slot.
+    With exact counting (`guard=None`) every send must end, through `done` or by sending inside
+    `sending()`; the send `rate` places later waits for it.
     """
 
-    def __init__(self, rate: int, clock: Callable[[], float] | None = None, *, guard: float = ARRIVAL_GUARD) -> None:
-        self._window = SlidingWindow(rate, guard=guard)
+    def __init__(
+        self,
+        rate: int,
+        clock: Callable[[], float] | None = None,
+        *,
+        guard: float | None = ARRIVAL_GUARD,
+        window: float = 1.0,
+    ) -> None:
+        self._window = SlidingWindow(rate, window, guard)
         self._clock = clock or asyncio.get_running_loop().time
         self._turn = asyncio.Lock()
+        self._ended = asyncio.Event()
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> Slot:
+        """Wait for the next send's turn and count it as leaving now; its slot goes to `done` when it ends."""
         async with self._turn:
             now = self._clock()
             while (at := self._window.earliest(now)) > now:
-                await asyncio.sleep(at - now)
+                if math.isinf(at):  # the send a window's worth back is still out: wait for it to end
+                    self._ended.clear()
+                    await self._ended.wait()
+                else:
+                    await asyncio.sleep(at - now)
                 now = self._clock()
-            self._window.record(now)
+            return self._window.record(now)
+
+    def done(self, slot: Slot) -> None:
+        """The send that took `slot` has ended (answered, refused or given up on)."""
+        self._window.end(slot, self._clock())
+        self._ended.set()
+
+    @contextlib.asynccontextmanager
+    async def sending(self) -> AsyncIterator[None]:
+        """Pass the gate for one send made inside the block; the send ends when the block does."""
+        slot = await self.acquire()
+        try:
+            yield
+        finally:
+            self.done(slot)
 
     def pause(self, seconds: float) -> None:
         self._window.pause(self._clock() + seconds)

@@ -77,7 +77,9 @@ class Sender(Wakeful):
         self._client = client
         self._clock = clock
         self._metrics = metrics
-        self._throttle = Throttle(throughput)
+        # Exact counting: a send holds its place in the window until Meta's answer, so no one-second window
+        # can hold more than `throughput` arrivals however the network delays them (bot/ratelimit.py).
+        self._throttle = Throttle(throughput, guard=None)
         self._policy = send_policy or SendPolicy(zone=ZoneInfo("UTC"))
         self._lease = lease
         # A quarter of a second's worth of sends per claim: few enough round trips to the database at
@@ -203,11 +205,13 @@ class Sender(Wakeful):
         except OutsideServiceWindow as exc:
             outcomes.append(Failed(row, "service", {"code": exc.code, "message": exc.message}))
             return
-        await self._throttle.acquire()
         try:
             # The callback data comes back in every status webhook of this message: if we die before
             # recording the answer, the reaper still learns that Meta took it (see `reap`).
-            result = await self._client.send({**row.payload, "biz_opaque_callback_data": outbox.callback_of(row.id)})
+            async with self._throttle.sending():
+                result = await self._client.send(
+                    {**row.payload, "biz_opaque_callback_data": outbox.callback_of(row.id)}
+                )
         except CloudAPIError as exc:
             outcomes.append(self._on_error(row, exc, decision.category))
             return

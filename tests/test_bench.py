@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from bot import keys
 from bot.app import create_app
 from bot.bench import run_webhook_bench
-from bot.bench_send import max_in_window, run_send_bench, sustained_rate
+from bot.bench_send import max_in_window, run_send_bench, steady_rate, sustained_rate
 from bot.cloudapi import RecordingTransport
 from bot.settings import Settings
 from storage.repository import Repository
@@ -61,7 +61,8 @@ async def test_send_bench_drains_the_outbox_within_the_rate(database_url: str) -
     assert (report["messages"], report["rate"], report["sent"]) == (300, 200, 300)
     assert report["errors"] == {}
     assert 0 < report["max_in_one_second"] <= 200
-    assert 0 < report["messages_per_second"] <= 200 * 300 / 299
+    assert 0 < report["steady_messages_per_second"] <= 200  # over whole windows' worth the limit caps the pace
+    assert 0 < report["messages_per_second"] <= 300 / 1.0  # send 200 lands at least a window after send 0
     assert report["seconds"] > 1.0
     assert 0 < report["peak_rss_mb_before_send"] <= report["peak_rss_mb"]
     repository = Repository.connect(database_url)
@@ -80,3 +81,13 @@ def test_busiest_window_slides_rather_than_counting_calendar_seconds() -> None:
     assert max_in_window([0.0, 1.0, 2.0]) == 1  # a window is half-open: [t, t + 1)
     assert max_in_window([]) == 0
     assert sustained_rate([0.0, 0.5, 1.0]) == 3.0
+
+
+def test_steady_rate_counts_whole_windows_so_a_quick_first_window_cannot_lift_it_above_the_rate() -> None:
+    """A first window's worth sent in half a window lifts the rate over the run above the limit, not the steady rate."""
+    times = [i * 0.005 for i in range(100)] + [1.0 + i * 0.005 for i in range(100)]
+    assert max_in_window(times) == 100
+    assert sustained_rate(times) > 100
+    assert steady_rate(times, 100) == 100.0
+    assert steady_rate([i / 100 for i in range(201)], 100) == 100.0
+    assert steady_rate(times[:100], 100) == 0.0  # less than a window's worth past the first send

@@ -1,51 +1,119 @@
-"""The throughput limit: at most `rate` sends in any one-second window, evenly spaced, held by pauses."""
+"""The throughput limit: at most `rate` sends in any one-second window as Meta counts them, spread out and paused."""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import math
+import random
 
 import pytest
 
 from bot.bench_send import max_in_window
-from bot.ratelimit import CATCH_UP, SlidingWindow, Throttle
+from bot.ratelimit import ARRIVAL_GUARD, CATCH_UP, EXACT_CATCH_UP, EXACT_SPACING, SlidingWindow, Slot, Throttle
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def test_a_burst_never_puts_more_than_rate_in_any_window() -> None:
     """A thousand sends asked for at one instant are spread so that no one-second window holds more than `rate`."""
-    limit = SlidingWindow(50)
-    times = [limit.reserve(0.0) for _ in range(1000)]
-    assert max_in_window(times) == 50
-    assert times == sorted(times)
+    for guard in (None, 0.0):
+        limit = SlidingWindow(50, guard=guard)
+        times = [limit.reserve(0.0, lasting=0.0) for _ in range(1000)]
+        assert max_in_window(times) == 50
+        assert times == sorted(times)
 
 
 def test_repeated_bursts_at_window_edges_do_not_double_the_rate() -> None:
     """Bursts asked for just before and just after each second's edge still leave every window at `rate` or fewer."""
-    limit = SlidingWindow(20)
-    times: list[float] = []
-    for second in range(10):
-        times += [limit.reserve(second + 0.999) for _ in range(30)]
-        times += [limit.reserve(second + 1.001) for _ in range(30)]
-    assert max_in_window(times) <= 20
+    for guard in (None, 0.0):
+        limit = SlidingWindow(20, guard=guard)
+        times: list[float] = []
+        for second in range(10):
+            times += [limit.reserve(second + 0.999, lasting=0.0) for _ in range(30)]
+            times += [limit.reserve(second + 1.001, lasting=0.0) for _ in range(30)]
+        assert max_in_window(times) <= 20
 
 
-def test_sends_are_evenly_spaced_at_the_rate() -> None:
-    """In steady state sends are `window / rate` apart; a guard stretches the spacing by its share of the window."""
+def test_exact_counting_holds_the_limit_however_late_each_send_lands() -> None:
+    """Exact: however long answers take, and wherever between leaving and answer sends land, no window holds more."""
+    rng = random.Random(20261126)
+    rate = 50
+    limit = SlidingWindow(rate)
+    now = 0.0
+    out: list[tuple[float, int, Slot]] = []  # sends not yet answered, by when their answer comes
+    landed: list[float] = []
+    for n in range(3000):
+        while (at := limit.earliest(now)) > now and out and out[0][0] <= at:
+            now, _, slot = heapq.heappop(out)  # an answer comes first, and may let the next send go sooner
+            limit.end(slot, now)
+        now = at
+        slot = limit.record(now)
+        delay = rng.choice([0.0005, 0.002, 0.03, 0.12, 1.5]) * rng.random()
+        heapq.heappush(out, (now + delay, n, slot))
+        landed.append(now + rng.choice([0.0, delay, delay * rng.random()]))
+    assert max_in_window(landed) <= rate
+
+
+def test_a_guard_is_an_assumption_that_a_late_landing_breaks() -> None:
+    """Guarded: one send landing later than its guard (a stall before the socket) puts `rate + 1` in a window."""
+    limit = SlidingWindow(10, guard=0.02)
+    times = [limit.reserve(0.0) for _ in range(11)]
+    assert max_in_window(times) == 10
+    assert max_in_window([times[0] + 0.08, *times[1:]]) == 11
+
+
+def test_exact_sends_leave_one_window_after_the_send_rate_places_back_was_answered() -> None:
+    """Exact: the window rule sets the pace; a send leaves one window after the answer to the one `rate` back."""
+    limit = SlidingWindow(100)
+    times = [limit.reserve(0.0, lasting=0.003) for _ in range(500)]
+    assert [times[k + 100] for k in range(400)] == pytest.approx([times[k] + 0.003 + 1.0 for k in range(400)])
+    assert gaps(times[90:100]) == pytest.approx([EXACT_SPACING / 100] * 9)  # the first window's worth, spaced
+    assert times[99] < 1.0  # … fits in less than a window
+
+
+def test_exact_a_send_still_out_holds_its_place() -> None:
+    """Exact: until the send `rate` places back has ended the next cannot leave at all, then it may one window after."""
+    limit = SlidingWindow(10)
+    first = limit.record(0.0)
+    for _ in range(9):
+        limit.reserve(0.0, lasting=0.0)
+    assert limit.earliest(5.0) == math.inf
+    limit.end(first, 0.25)
+    assert limit.earliest(0.0) == 1.25
+
+
+def test_guarded_sends_are_evenly_spaced_with_room_for_the_guard() -> None:
+    """Guarded: in steady state sends are `window / rate` apart, stretched by the guard's share of the window."""
     for guard, spacing in ((0.0, 0.01), (0.02, 0.0102)):
         limit = SlidingWindow(100, guard=guard)
         times = [limit.reserve(0.0) for _ in range(20)]
-        assert [b - a for a, b in zip(times[-6:-1], times[-5:], strict=True)] == pytest.approx([spacing] * 5)
+        assert gaps(times[-6:]) == pytest.approx([spacing] * 5)
+
+
+def test_guarded_a_send_is_counted_until_its_answer_or_its_guard_whichever_is_first() -> None:
+    """Guarded: an answer sooner than the guard is certain and frees the place then; a later answer changes nothing."""
+    limit = SlidingWindow(10, guard=0.05)
+    early, late = limit.record(0.0), limit.record(0.105)
+    limit.end(early, 0.01)
+    limit.end(late, 0.3)
+    assert (early.counted_by, late.counted_by) == (0.01, 0.105 + 0.05)
 
 
 def test_an_idle_spell_ends_in_at_most_a_small_burst() -> None:
-    """After an idle spell no more than `CATCH_UP` seconds' worth of sends leave at once."""
-    limit = SlidingWindow(1000)
-    times = [limit.reserve(0.0) for _ in range(50)]
-    assert times.count(0.0) <= round(CATCH_UP * 1000) + 1
-    assert times[-1] > 0.0
+    """After an idle spell no more than the catch-up's worth of sends leave at once."""
+    for guard, catch_up in ((ARRIVAL_GUARD, CATCH_UP), (None, EXACT_CATCH_UP)):
+        limit = SlidingWindow(1000, guard=guard)
+        times = [limit.reserve(0.0, lasting=0.0) for _ in range(500)]
+        assert times.count(0.0) <= catch_up / limit.spacing + 1
+        assert times[-1] > 0.0
 
 
 def test_the_guard_keeps_rate_sends_within_any_window_of_one_second_plus_the_guard() -> None:
-    """With a guard, even `rate + 1` sends need more than the window and its guard."""
+    """Guarded, and never answered sooner, even `rate + 1` sends need more than the window and its guard."""
     limit = SlidingWindow(10, guard=0.05)
     times = [limit.reserve(0.0) for _ in range(11)]
     assert times[10] - times[0] >= 1.05
@@ -53,7 +121,7 @@ def test_the_guard_keeps_rate_sends_within_any_window_of_one_second_plus_the_gua
 
 def test_late_events_are_counted_when_they_happened() -> None:
     """A send that went out late is counted at its real moment, so the one a window later waits for it."""
-    limit = SlidingWindow(10)
+    limit = SlidingWindow(10, guard=0.0)
     for slot in range(10):
         limit.record(slot / 10 + 0.005)  # each booked on its slot, each sent 5 ms late
     assert limit.earliest(1.0) == pytest.approx(1.005)
@@ -61,7 +129,7 @@ def test_late_events_are_counted_when_they_happened() -> None:
 
 def test_slots_lost_to_a_short_delay_are_caught_up() -> None:
     """A few milliseconds behind schedule are made up at once rather than lost for good."""
-    limit = SlidingWindow(1000)
+    limit = SlidingWindow(1000, guard=0.0)
     limit.record(0.0)
     assert limit.earliest(0.005) == 0.005  # behind schedule: no wait
     limit.record(0.005)
@@ -70,12 +138,13 @@ def test_slots_lost_to_a_short_delay_are_caught_up() -> None:
 
 def test_pause_holds_every_send_until_it_ends() -> None:
     """After Meta's 130429 nothing goes out before the pause ends, and a shorter pause never shortens it."""
-    limit = SlidingWindow(100)
-    limit.pause(2.0)
-    limit.pause(1.0)
-    times = [limit.reserve(0.5) for _ in range(300)]
-    assert min(times) == 2.0
-    assert max_in_window(times) <= 100
+    for guard in (None, 0.0):
+        limit = SlidingWindow(100, guard=guard)
+        limit.pause(2.0)
+        limit.pause(1.0)
+        times = [limit.reserve(0.5, lasting=0.0) for _ in range(300)]
+        assert min(times) == 2.0
+        assert max_in_window(times) <= 100
 
 
 def test_rate_must_be_positive() -> None:
@@ -100,3 +169,37 @@ async def test_throttle_lets_concurrent_senders_through_within_the_rate() -> Non
     assert len(passed) == 260
     assert max_in_window(passed) <= 200
     assert passed[-1] - passed[0] >= 1.0
+
+
+async def test_exact_throttle_lets_each_send_go_a_window_after_the_one_rate_places_back_ended() -> None:
+    """Exact: concurrent sends through `sending()`, answered after uneven delays, never outrun answers a window back."""
+    loop = asyncio.get_running_loop()
+    throttle = Throttle(5, guard=None, window=0.05)
+    spans: list[tuple[float, float]] = []
+
+    async def send(delay: float) -> None:
+        async with throttle.sending():
+            left = loop.time()
+            await asyncio.sleep(delay)
+            spans.append((left, loop.time()))
+
+    async with asyncio.TaskGroup() as group:
+        for n in range(40):
+            group.create_task(send((0.0, 0.001, 0.03, 0.004)[n % 4]))
+    spans.sort()
+    assert all(spans[k + 5][0] >= spans[k][1] + 0.05 for k in range(len(spans) - 5))
+
+
+async def test_exact_throttle_waits_for_a_send_still_out() -> None:
+    """Exact: while the send a window's worth back is unanswered the next waits, and goes one window after it ends."""
+    loop = asyncio.get_running_loop()
+    throttle = Throttle(2, guard=None, window=0.05)
+    first, second = await throttle.acquire(), await throttle.acquire()
+    third = asyncio.create_task(throttle.acquire())
+    await asyncio.sleep(0.2)
+    assert not third.done()
+    throttle.done(first)
+    ended = loop.time()
+    throttle.done(await third)
+    assert loop.time() >= ended + 0.05
+    throttle.done(second)
