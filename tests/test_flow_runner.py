@@ -190,3 +190,21 @@ async def test_a_waiting_menu_times_out_politely(client: Client, noon: FakeClock
     noon.advance(minutes=2)
     assert texts(await _turn(client)) == ["Thanks for chatting with us. Write anytime!"]
     assert await _turn(client) == []  # once
+
+
+async def test_rapid_messages_are_handled_in_order_and_customers_never_mix(
+    client: Client, auth: dict[str, str]
+) -> None:
+    """Three quick messages from each of two customers, stored before one dispatcher round, read as two chats."""
+    for number, wa_id in (("30001", ANA), ("30002", BEN)):
+        assert (await api(client, auth, "POST", "/api/orders", {"number": number, "wa_id": wa_id}))[0] == 201
+    now = client.server.app[keys.CLOCK]()
+    for n, text in enumerate(("hi", "1", "other")):
+        for wa_id in (ANA, BEN):
+            sent_at = now + timedelta(seconds=n)
+            await post_webhook(client, text_webhook(wa_id, text, wamid=f"wamid.rapid.{wa_id}.{n}", timestamp=sent_at))
+    await _turn(client)
+    for wa_id, own, other in ((ANA, "30001", "30002"), (BEN, "30002", "30001")):
+        replies = await says(client, wa_id, own)
+        assert texts(replies)[0] == f"Order {own} is placed. We message you when it ships."
+        assert other not in str(replies)
