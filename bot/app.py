@@ -19,6 +19,7 @@ from aiohttp import web
 from bot import keys
 from bot.api import json_response, require_token, setup_api
 from bot.cloudapi import AiohttpTransport, CloudAPIClient, Transport
+from bot.consent import ConsentDesk, Keywords
 from bot.dispatcher import Acknowledger, Dispatcher, Handler
 from bot.engine import MAIN_FLOW, Engine
 from bot.errors import (
@@ -211,7 +212,8 @@ def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Applicat
             reminder_lead=timedelta(hours=app[keys.SETTINGS].reminder_lead_hours),
             on_enqueued=sender.wake,
         )
-        turns = handler or _handler(app)
+        keywords = Keywords.configured(settings.opt_out_keywords, settings.opt_in_keywords)
+        turns = ConsentDesk(handler or _handler(app), app[keys.TEMPLATES], keywords)
         dispatcher = Dispatcher(repository, turns, clock=clock, metrics=metrics, on_enqueued=sender.wake)
         app[keys.SENDER], app[keys.DISPATCHER] = sender, dispatcher
         scheduler = Scheduler(

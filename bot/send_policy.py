@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.category import service_window_open
 from bot.errors import ConfigError
+from storage.consent import OPT_IN, OPT_OUT
 from storage.models import ContactBase, OutboxBase
 from storage.policy import REACH_WINDOW, BatchContext, undeliverable
 
@@ -121,11 +122,13 @@ class BatchCheck:
     frees_at: datetime | None
 
     def check(self, row: OutboxBase) -> Hold | Drop | None:
-        """The first rule that stops `row` now, in order: wanted, reachable, template usable, quiet, tier."""
+        """The first rule that stops `row` now, in order: wanted, consented, reachable, usable, quiet, tier."""
         context, now, policy = self.context, self.now, self.policy
         contact = context.contacts.get(row.contact_id)
         if row.subject and row.subject in context.unwanted:
             return Drop("cancelled", "not_wanted", context.unwanted[row.subject])
+        if row.kind == "marketing" and context.marketing_consent.get(row.contact_id) != OPT_IN:
+            return _without_consent(context.marketing_consent.get(row.contact_id))
         if undeliverable(contact):
             return Drop("failed", "undeliverable", "Meta reported this number cannot receive messages (131026)")
         template = template_key(row)
@@ -153,6 +156,13 @@ class BatchCheck:
             return None
         until = max(self.frees_at or self.now + timedelta(hours=1), self.now + timedelta(seconds=1))
         return Hold(until, "messaging_limit", f"messaging limit of {limit} users per 24 h reached")
+
+
+def _without_consent(state: str | None) -> Drop:
+    """Marketing goes only to contacts whose latest word in the consent ledger is an opt-in."""
+    if state == OPT_OUT:
+        return Drop("cancelled", "opted_out", "the contact opted out of marketing")
+    return Drop("cancelled", "no_consent", "the contact never opted in to marketing")
 
 
 def reaches_outside_window(row: OutboxBase, contact: ContactBase | None, now: datetime) -> bool:

@@ -19,6 +19,7 @@ from bot.cloudapi import CloudAPIClient, SendResult
 from bot.errors import (
     CloudAPIError,
     MarketingLimited,
+    MarketingStopped,
     OutsideServiceWindow,
     PairRateLimited,
     TemplateError,
@@ -30,7 +31,8 @@ from bot.metrics import Metrics
 from bot.otp import CODE_LIFE
 from bot.ratelimit import Throttle
 from bot.send_policy import BatchCheck, Drop, Hold, SendPolicy, reaches_outside_window, template_key
-from storage import conversation, outbox, policy
+from storage import consent, conversation, outbox, policy
+from storage.consent import OPT_OUT, ConsentChange
 from storage.models import ContactBase, ConversationBase, OutboxBase
 from storage.policy import BatchContext
 from storage.repository import Repository
@@ -230,6 +232,8 @@ class Sender(Wakeful):
             return Failed(row, category, error, undeliverable=True)
         if isinstance(exc, TemplateError):
             return Failed(row, category, error, blocks_template=template_key(row))
+        if isinstance(exc, MarketingStopped):  # the customer stopped marketing in WhatsApp itself
+            return Failed(row, category, error, opts_out=True)
         if not exc.retryable or row.attempts >= MAX_ATTEMPTS:
             return Failed(row, category, error)
         if isinstance(exc, PairRateLimited):
@@ -331,8 +335,9 @@ class Retry:
 class Failed:
     """A permanent failure, recorded with its reason; never retried.
 
-    131026 also marks the number undeliverable (nothing more is sent until the customer writes), and a
-    template error (132000, 132001, 132015, 132016) blocks the template until a person re-enables it.
+    131026 also marks the number undeliverable (nothing more is sent until the customer writes), 131050
+    records the customer's marketing opt-out, and a template error (132000, 132001, 132015, 132016)
+    blocks the template until a person re-enables it.
     """
 
     row: OutboxBase
@@ -340,6 +345,7 @@ class Failed:
     error: dict[str, Any]
     undeliverable: bool = False
     blocks_template: tuple[str, str] | None = None
+    opts_out: bool = False  # 131050: record the marketing opt-out (which cancels the rest of the queue)
     status = "failed"
 
     async def prepare(
@@ -347,6 +353,11 @@ class Failed:
     ) -> dict[str, Any]:
         if self.undeliverable:
             await policy.mark_undeliverable(conn, self.row.contact_id, now)
+        if self.opts_out:
+            evidence = {"outbox_id": self.row.id, "error": self.error}
+            key = f"outbox:{self.row.id}"
+            change = ConsentChange(self.row.contact_id, OPT_OUT, "error_131050", evidence, now, dedupe_key=key)
+            await consent.record(conn, [change], now)
         if self.blocks_template:
             name, language = self.blocks_template
             reason = str(self.error.get("message"))

@@ -50,6 +50,8 @@ class _Environment(BaseSettings):
     quiet_hours: str = Field(DEFAULT_QUIET_HOURS, alias="BOT_QUIET_HOURS")
     messaging_limit: str = Field(DEFAULT_MESSAGING_LIMIT, alias="BOT_MESSAGING_LIMIT")
     send_lease_seconds: float = Field(60.0, alias="BOT_SEND_LEASE_SECONDS", ge=1, le=3600)
+    opt_out_keywords: str | None = Field(None, alias="BOT_OPT_OUT_KEYWORDS")
+    opt_in_keywords: str | None = Field(None, alias="BOT_OPT_IN_KEYWORDS")
     log_level: str = Field("info", alias="BOT_LOG_LEVEL")
     log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
 
@@ -89,6 +91,9 @@ class Settings:
     quiet_hours: QuietHours | None = None
     messaging_limit: int | None = None  # Meta's tier in users per rolling 24 h; None is unlimited
     send_lease: float = 60.0  # seconds a sender holds a claimed message before another may settle it
+    # Words that opt a customer out of (or back in to) marketing; None keeps the built-in lists.
+    opt_out_keywords: tuple[str, ...] | None = None
+    opt_in_keywords: tuple[str, ...] | None = None
     log_level: str = "info"
     log_format: str = "auto"
     generated_admin_token: bool = False
@@ -181,6 +186,18 @@ def _resolve(env: _Environment) -> Settings:
         quiet_hours=parse_quiet_hours(env.quiet_hours),
         messaging_limit=parse_messaging_limit(env.messaging_limit),
         send_lease=env.send_lease_seconds,
+        opt_out_keywords=_words(env.opt_out_keywords, "BOT_OPT_OUT_KEYWORDS"),
+        opt_in_keywords=_words(env.opt_in_keywords, "BOT_OPT_IN_KEYWORDS"),
         log_level=env.log_level,
         log_format=env.log_format,
     )
+
+
+def _words(value: str | None, name: str) -> tuple[str, ...] | None:
+    """A comma-separated keyword list; unset keeps the defaults, and a list with no word is a mistake."""
+    if value is None:
+        return None
+    words = tuple(w.strip() for w in value.split(",") if w.strip())
+    if not words:
+        raise ConfigError(f"{name} is set but holds no keyword; unset it to keep the built-in keywords")
+    return words

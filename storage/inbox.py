@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import consent
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
     CONTACT,
@@ -84,6 +85,14 @@ class PreferenceLike(Protocol):
     @property
     def wa_id(self) -> str | None: ...
     @property
+    def user_id(self) -> str | None: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def timestamp(self) -> datetime | None: ...
+    @property
     def raw(self) -> Mapping[str, Any]: ...
 
 
@@ -139,6 +148,7 @@ def store_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> list[S
     new_wamids = _insert_messages(conn, deliveries, event_ids, contact_ids)
     _insert_statuses(conn, deliveries, event_ids)
     _insert_notices(conn, deliveries, event_ids)
+    _record_preferences(conn, deliveries, event_ids, contact_ids)
     results = []
     for delivery, event_id in zip(deliveries, event_ids, strict=True):
         new = 0
@@ -192,6 +202,11 @@ def _collect_identities(deliveries: Sequence[Delivery]) -> dict[tuple[str | None
                 ident.last_inbound_at = _latest(ident.last_inbound_at, message.timestamp)
             if message.referral:
                 ident.referral_at = _latest(ident.referral_at, message.timestamp)
+        for preference in delivery.parsed.preferences:
+            if preference.wa_id or preference.user_id:
+                identities.setdefault(
+                    _key(preference.wa_id, preference.user_id), _Identity(preference.wa_id, preference.user_id)
+                )
     return identities
 
 
@@ -312,10 +327,9 @@ def _callback(raw: Any) -> str | None:
 def _notice(
     event_id: int, field: str, kind: str, wa_id: str | None, reason: str | None, payload: Any
 ) -> dict[str, Any]:
-    canonical = json.dumps([field, kind, reason, payload], sort_keys=True, default=str)
     return {
         "webhook_event_id": event_id,
-        "digest": hashlib.sha256(canonical.encode()).hexdigest(),
+        "digest": _digest(field, kind, reason, payload),
         "field": field[:64],
         "kind": kind[:16],
         "wa_id": wa_id,
@@ -323,6 +337,12 @@ def _notice(
         "payload": dict(payload),
         "received_at": utcnow(),
     }
+
+
+def _digest(field: str, kind: str, reason: str | None, payload: Any) -> str:
+    """What makes a notice the same notice again when Meta redelivers it."""
+    canonical = json.dumps([field, kind, reason, payload], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _insert_notices(conn: Connection, deliveries: Sequence[Delivery], event_ids: Sequence[int]) -> None:
@@ -333,6 +353,33 @@ def _insert_notices(conn: Connection, deliveries: Sequence[Delivery], event_ids:
         rows += [_notice(event_id, n.field, n.kind, None, n.reason, n.raw) for n in parsed.notices]
     if rows:
         conn.execute(insert_ignoring_conflicts(conn, WEBHOOK_NOTICE, "digest"), rows)
+
+
+# Meta's `user_preferences` values for the marketing category, as consent actions.
+_PREFERENCE_ACTIONS = {"stop": consent.OPT_OUT, "resume": consent.OPT_IN}
+
+
+def _record_preferences(
+    conn: Connection,
+    deliveries: Sequence[Delivery],
+    event_ids: Sequence[int],
+    contact_ids: Mapping[tuple[str | None, str | None], int],
+) -> None:
+    """A user stopped or resumed marketing in WhatsApp itself: into the consent ledger, in this transaction."""
+    changes = []
+    for delivery, event_id in zip(deliveries, event_ids, strict=True):
+        for p in delivery.parsed.preferences:
+            action = _PREFERENCE_ACTIONS.get(p.value.lower()) if p.category == "marketing_messages" else None
+            cid = contact_ids.get(_key(p.wa_id, p.user_id)) or contact_ids.get((None, p.user_id))
+            if action is None or cid is None:
+                continue  # another category or value: kept as a notice, nothing to record
+            digest = _digest("user_preferences", "preference", None, p.raw)
+            evidence = {"webhook_event_id": event_id, "preference": dict(p.raw)}
+            at = p.timestamp or delivery.received_at
+            changes.append(
+                consent.ConsentChange(cid, action, "preference", evidence, at, dedupe_key=f"preference:{digest}")
+            )
+    consent.record_sync(conn, changes, utcnow())
 
 
 async def contacts_with_unhandled(conn: AsyncConnection, limit: int = 100) -> list[int]:

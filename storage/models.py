@@ -331,6 +331,31 @@ class Account(AccountBase, table=True):
     __tablename__ = "account"
 
 
+class ConsentEventBase(SQLModel):
+    """One entry of the append-only consent ledger: a contact opted in to or out of a purpose, and why.
+
+    The current state of a (contact, purpose) is its latest entry. `dedupe_key` names the fact the entry
+    was recorded from (`message:<wamid>`, `preference:<digest>`, `outbox:<id>`), so a webhook Meta
+    redelivers or a turn run again after a crash records it once.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id")
+    purpose: str = Field(max_length=32)  # marketing
+    action: str = Field(max_length=8)  # opt_in | opt_out
+    source: str = Field(max_length=32)  # keyword | button | api | import | dashboard | preference | error_131050
+    evidence: dict[str, Any] | None = _json()
+    dedupe_key: str | None = Field(default=None, unique=True, max_length=255)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ConsentEvent(ConsentEventBase, table=True):
+    """The `consent_event` table; rows are only ever inserted."""
+
+    __tablename__ = "consent_event"
+    __table_args__ = (Index("ix_consent_event_contact", "contact_id", "purpose", "id"),)
+
+
 class TemplateBlockBase(SQLModel):
     """A template Meta refused (132000, 132001, 132015, 132016): not used again until a person re-enables it."""
 
@@ -408,5 +433,6 @@ ORDER = table_of(Order)
 APPOINTMENT = table_of(Appointment)
 ACCOUNT = table_of(Account)
 TEMPLATE_BLOCK = table_of(TemplateBlock)
+CONSENT_EVENT = table_of(ConsentEvent)
 SCHEDULE = table_of(Schedule)
 SCHEDULE_RUN = table_of(ScheduleRun)

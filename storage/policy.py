@@ -8,12 +8,13 @@ message's subject still wants it. Writes: a number Meta called undeliverable, a 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import consent
 from storage.conversation import contacts_by_ids, open_conversations_for
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
@@ -51,6 +52,7 @@ class BatchContext:
     reach: Reach
     blocked: dict[tuple[str, str], TemplateBlockBase]
     unwanted: dict[str, str]  # subject → why it no longer wants its message
+    marketing_consent: dict[int, str] = field(default_factory=dict)  # contact → opt_in | opt_out (latest)
 
 
 async def batch_context(
@@ -62,6 +64,7 @@ async def batch_context(
         reach=await reach(conn, contact_ids, now),
         blocked=await blocked_templates(conn),
         unwanted=await unwanted_subjects(conn, set(subjects), now),
+        marketing_consent=await consent.states(conn, contact_ids),
     )
 
 

@@ -138,11 +138,11 @@ def signed(payload: Any, secret: str = APP_SECRET) -> tuple[bytes, dict[str, str
     return body, {"X-Hub-Signature-256": sign(secret, body), "Content-Type": "application/json"}
 
 
-def envelope(value: dict[str, Any]) -> dict[str, Any]:
-    """Meta's notification envelope around one `messages`-field value from our test number."""
+def envelope(value: dict[str, Any], field: str = "messages") -> dict[str, Any]:
+    """Meta's notification envelope around one change's value (of `field`) from our test number."""
     metadata = {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID}
     value = {"messaging_product": "whatsapp", "metadata": metadata, **value}
-    change = {"field": "messages", "value": value}
+    change = {"field": field, "value": value}
     return {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [change]}]}
 
 

@@ -44,6 +44,7 @@ def context(*contacts: ContactBase, **kw: Any) -> BatchContext:
         reach=kw.pop("reach", Reach(0, None, frozenset())),
         blocked=kw.pop("blocked", {}),
         unwanted=kw.pop("unwanted", {}),
+        marketing_consent=kw.pop("consent", {}),
     )
 
 
@@ -115,7 +116,7 @@ def test_quiet_hours_hold_utility_and_marketing_only() -> None:
     """Replies and codes go at night; utility and marketing wait; an urgent utility message goes."""
     policy = SendPolicy(AMSTERDAM, NIGHT)
     night = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)
-    checks = policy.for_batch(context(contact()), night)
+    checks = policy.for_batch(context(contact(), consent={1: "opt_in"}), night)
     held = checks.check(row(kind="utility"))
     assert isinstance(held, Hold)
     assert held.code == "quiet_hours"
@@ -124,6 +125,20 @@ def test_quiet_hours_hold_utility_and_marketing_only() -> None:
     assert checks.check(row(kind="utility", urgent=True)) is None
     assert checks.check(row(kind="otp", template_category="authentication")) is None
     assert checks.check(row(kind="reply", payload=text_message("x", "hi"), template_category=None)) is None
+
+
+@pytest.mark.parametrize(("state", "code"), [(None, "no_consent"), ("opt_out", "opted_out"), ("opt_in", None)])
+def test_marketing_goes_only_to_contacts_who_opted_in(state: str | None, code: str | None) -> None:
+    """Marketing is cancelled unless the contact's latest consent is an opt-in; utility is not consent-bound."""
+    consent = {1: state} if state else {}
+    checks = SendPolicy(AMSTERDAM).for_batch(context(contact(), consent=consent), NOON)
+    stop = checks.check(row(kind="marketing", template_category="marketing"))
+    if code is None:
+        assert stop is None
+    else:
+        assert isinstance(stop, Drop)
+        assert (stop.status, stop.code) == ("cancelled", code)
+    assert checks.check(row(kind="utility")) is None
 
 
 def test_the_contacts_own_zone_wins() -> None:

@@ -424,3 +424,13 @@ def test_cli_db_upgrade_reports_bad_settings_before_touching_a_database(
     assert main(["db", "upgrade"]) == 2
     assert capsys.readouterr().err.startswith("bot: error: BOT_DATABASE_URL has the unknown scheme")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_consent_keywords_are_read_as_comma_separated_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BOT_OPT_OUT_KEYWORDS replaces the built-in words; unset keeps them; a list of nothing is refused."""
+    assert load_settings(env_file=None).opt_out_keywords is None
+    set_env(monkeypatch, {"BOT_OPT_OUT_KEYWORDS": "halt, no more ads ,"})
+    assert load_settings(env_file=None).opt_out_keywords == ("halt", "no more ads")
+    set_env(monkeypatch, {"BOT_OPT_IN_KEYWORDS": " , "})
+    with pytest.raises(ConfigError, match="BOT_OPT_IN_KEYWORDS is set but holds no keyword"):
+        load_settings(env_file=None)
