@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.category import CATEGORIES
-from bot.errors import NotFound, ValidationError
+from bot.errors import ValidationError
 from bot.openapi import openapi_document
 
 _WA_ID = re.compile(r"^\d{6,15}$")
@@ -97,7 +97,7 @@ def template_parameters(body: dict[str, Any]) -> dict[str, str]:
     return {name: str(item) for name, item in value.items()}
 
 
-def _limit(request: web.Request) -> tuple[int, int | None]:
+def paging(request: web.Request) -> tuple[int, int | None]:
     try:
         limit = int(request.query.get("limit", "100"))
         before = int(request.query["before"]) if "before" in request.query else None
@@ -125,7 +125,7 @@ def valid_wa_id(value: object, name: str = "wa_id") -> str:
     return value
 
 
-def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+def page_of(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     return {"items": items, "next_before": items[-1]["id"] if len(items) == limit else None}
 
 
@@ -133,34 +133,22 @@ async def list_conversations(request: web.Request) -> web.Response:
     category = request.query.get("category")
     if category is not None and category not in CATEGORIES:
         raise ValidationError(f"category {category!r} is not one of {', '.join(CATEGORIES)}")
-    limit, before = _limit(request)
+    limit, before = paging(request)
     items = await request.app[keys.REPOSITORY].list_conversations(
         wa_id=_wa_id(request.query.get("wa_id")), category=category, limit=limit, before=before
     )
-    return json_response(_page(items, limit))
+    return json_response(page_of(items, limit))
 
 
 async def list_messages(request: web.Request) -> web.Response:
     direction = request.query.get("direction")
     if direction is not None and direction not in ("in", "out"):
         raise ValidationError(f"direction {direction!r} must be 'in' or 'out'")
-    limit, before = _limit(request)
+    limit, before = paging(request)
     items = await request.app[keys.REPOSITORY].list_messages(
         wa_id=_wa_id(request.query.get("wa_id")), direction=direction, limit=limit, before=before
     )
-    return json_response(_page(items, limit))
-
-
-async def get_contact(request: web.Request) -> web.Response:
-    wa_id = _wa_id(request.match_info["wa_id"])
-    assert wa_id is not None
-    contact = await request.app[keys.REPOSITORY].contact_by_wa_id(wa_id)
-    if contact is None:
-        raise NotFound(f"no contact with wa_id {wa_id}")
-    data = contact.model_dump(exclude={"id"})
-    data["tags"] = data.get("tags") or []
-    data["consent"] = {"marketing": {"state": "unknown", "history": []}}
-    return json_response(data)
+    return json_response(page_of(items, limit))
 
 
 _CODE_MAX = 32  # far above six digits with spaces; a longer "code" is not a typing slip
@@ -208,6 +196,5 @@ def setup_api(app: web.Application) -> None:
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/conversations", list_conversations)
     app.router.add_get("/api/messages", list_messages)
-    app.router.add_get("/api/contacts/{wa_id}", get_contact)
     app.router.add_post("/api/otp", request_otp)
     app.router.add_post("/api/otp/verify", verify_otp)

@@ -20,6 +20,7 @@ from bot import keys
 from bot.api import json_response, require_token, setup_api
 from bot.cloudapi import AiohttpTransport, CloudAPIClient, Transport
 from bot.consent import ConsentDesk, Keywords
+from bot.contact_api import setup_contact_api
 from bot.dispatcher import Acknowledger, Dispatcher, Handler
 from bot.engine import MAIN_FLOW, Engine
 from bot.errors import (
@@ -107,6 +108,7 @@ def create_app(
     if "web" in roles:
         setup_webhook(app)
         setup_api(app)
+        setup_contact_api(app)
         setup_notification_api(app)
         setup_handoff_api(app)
         setup_schedule_api(app)

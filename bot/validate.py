@@ -25,11 +25,11 @@ from functools import lru_cache
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from bot.errors import ConfigError
 from bot.flow import Validator, ValidatorKind
+from bot.phone import read_phone
 
 VALIDATOR_KINDS: tuple[str, ...] = get_args(ValidatorKind)
 # Python validators flows name with `{custom: NAME}`: a deployment adds its own at start-up. Each takes the
@@ -379,15 +379,8 @@ def _split_datetime(text: str, window: _Window) -> tuple[date, time] | str | Non
 
 def _phone(text: str, region: str | None) -> Valid | Invalid:
     """A valid number as WhatsApp's wa_id: E.164 digits without the "+"."""
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return Invalid(NOT_PHONE)
-    if number.extension or not phonenumbers.is_valid_number(number):
-        return Invalid(NOT_PHONE)
-    return Valid(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).removeprefix("+"))
+    phone = read_phone(text, region)
+    return Invalid(NOT_PHONE) if phone is None else Valid(phone.wa_id)
 
 
 def _email(text: str) -> Valid | Invalid:

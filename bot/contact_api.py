@@ -1,0 +1,162 @@
+"""`/api/contacts`: add contacts one at a time or by CSV import (with consent), find them, and show one in full.
+
+A CSV import is stored a chunk of rows at a time, each chunk its own transaction, so a large file
+never holds the database's write lock for long; every row is an idempotent upsert and its
+consent entry is keyed by what it says, so sending the same file again changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+import structlog
+from aiohttp import web
+
+from bot import keys
+from bot.api import json_body, json_response, paging, valid_wa_id
+from bot.contact_input import ContactInput, Rejected, read_contact, read_csv
+from bot.errors import NotFound, ValidationError
+from storage import consent
+from storage.consent import ConsentChange
+from storage.contacts import ContactValues, find_contacts, upsert_contacts
+
+log = structlog.get_logger("bot.contact_api")
+IMPORT_CHUNK = 1000
+MAX_IMPORT_BYTES = 32 * 1024 * 1024  # about 400,000 rows
+
+
+@dataclass
+class ImportReport:
+    """What an import did, row by row where a row was refused."""
+
+    created: int = 0
+    updated: int = 0
+    consent_recorded: int = 0
+    zone_from_business: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "created": self.created, "updated": self.updated, "consent_recorded": self.consent_recorded,
+            "time_zone_from_business_default": self.zone_from_business,
+            "rejected": [{"line": r.line, "wa_id": r.wa_id, "reason": r.reason} for r in self.rejected],
+        }  # fmt: skip
+
+
+async def store_contacts(
+    app: web.Application, inputs: Sequence[ContactInput], source: str, report: ImportReport
+) -> None:
+    """Upsert one chunk and append its consent entries, in one transaction."""
+    now = app[keys.CLOCK]()
+    values = [ContactValues(c.wa_id, c.name, c.language, c.time_zone, c.tags) for c in inputs]
+    async with app[keys.REPOSITORY].transaction() as conn:
+        stored = await upsert_contacts(conn, values, now)
+        changes = [_change(c, stored[c.wa_id].contact_id, source, now) for c in inputs if c.consent]
+        recorded = await consent.record(conn, changes, now)
+    report.created += sum(s.created for s in stored.values())
+    report.updated += sum(not s.created for s in stored.values())
+    report.consent_recorded += recorded.appended
+    report.zone_from_business += sum(c.zone_source == "business_default" for c in inputs)
+
+
+def _change(contact: ContactInput, contact_id: int, source: str, now: datetime) -> ConsentChange:
+    assert contact.consent is not None
+    given = contact.consent
+    evidence: dict[str, Any] = {"evidence": given.evidence}
+    if contact.line is not None:
+        evidence["line"] = contact.line
+    # The same statement of consent (number, choice, evidence, time) is one ledger entry however often sent.
+    said = "\x1f".join([contact.wa_id, given.action, given.evidence or "", given.at.isoformat() if given.at else ""])
+    key = f"{source}:{hashlib.sha256(said.encode()).hexdigest()[:40]}"
+    return ConsentChange(contact_id, given.action, source, evidence, given.at or now, dedupe_key=key)
+
+
+async def add_contacts(request: web.Request) -> web.Response:
+    """`POST /api/contacts`: one contact as JSON, or many as `text/csv` (`?region=NL` for national numbers)."""
+    settings = request.app[keys.SETTINGS]
+    region = _region(request.query.get("region"))
+    report = ImportReport()
+    if request.content_type in ("text/csv", "application/csv"):
+        await _import(request, region, report)
+        log.info("contacts.imported", created=report.created, updated=report.updated, rejected=len(report.rejected))
+        return json_response(report.as_json())
+    contact = read_contact(await json_body(request), default_zone=settings.business_timezone, region=region)
+    await store_contacts(request.app, [contact], "api", report)
+    detail = await _detail(request.app, contact.wa_id)
+    return json_response({**detail, "time_zone_source": contact.zone_source}, 201 if report.created else 200)
+
+
+async def _import(request: web.Request, region: str | None, report: ImportReport) -> None:
+    """Read the whole file (at most `MAX_IMPORT_BYTES`), then store it a chunk per transaction."""
+    data = await request.content.read(MAX_IMPORT_BYTES + 1)
+    if len(data) > MAX_IMPORT_BYTES:
+        raise ValidationError(f"the CSV file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB; split it")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"the CSV file is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8") from None
+    zone = request.app[keys.SETTINGS].business_timezone
+    chunk: list[ContactInput] = []
+    for item in read_csv(io.StringIO(text, newline=""), default_zone=zone, region=region):
+        if isinstance(item, Rejected):
+            report.rejected.append(item)
+            continue
+        chunk.append(item)
+        if len(chunk) >= IMPORT_CHUNK:
+            await store_contacts(request.app, chunk, "import", report)
+            chunk = []
+    if chunk:
+        await store_contacts(request.app, chunk, "import", report)
+
+
+def _region(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(f"region {value!r} is not a two-letter country code such as NL or BR")
+    return value.upper()
+
+
+async def list_contacts(request: web.Request) -> web.Response:
+    """`GET /api/contacts?q=&tag=`: contacts newest first, by part of name or number and by tag."""
+    limit, before = paging(request)
+    async with request.app[keys.REPOSITORY].engine.connect() as conn:
+        found = await find_contacts(
+            conn, text=request.query.get("q") or None, tag=request.query.get("tag") or None, limit=limit, before=before
+        )
+        states = await consent.states(conn, [c.id for c in found if c.id is not None])
+    items = [{**_public(c.model_dump()), "marketing": states.get(c.id or 0, "none")} for c in found]
+    return json_response({"items": items, "next_before": found[-1].id if len(found) == limit else None})
+
+
+async def get_contact(request: web.Request) -> web.Response:
+    """`GET /api/contacts/{wa_id}`: the contact, its tags, and its consent state with the whole ledger."""
+    return json_response(await _detail(request.app, valid_wa_id(request.match_info["wa_id"])))
+
+
+async def _detail(app: web.Application, wa_id: str) -> dict[str, Any]:
+    contact = await app[keys.REPOSITORY].contact_by_wa_id(wa_id)
+    if contact is None or contact.id is None:
+        raise NotFound(f"no contact with wa_id {wa_id}")
+    async with app[keys.REPOSITORY].engine.connect() as conn:
+        history = await consent.history(conn, contact.id)
+    entries = [e.model_dump(exclude={"contact_id", "dedupe_key", "purpose"}) for e in history]
+    state = history[-1].action if history else "none"
+    return {**_public(contact.model_dump()), "consent": {"marketing": {"state": state, "history": entries}}}
+
+
+def _public(data: dict[str, Any]) -> dict[str, Any]:
+    """A contact as the API shows it: the wa_id is its key, the row id stays inside."""
+    return {**{k: v for k, v in data.items() if k != "id"}, "tags": data.get("tags") or []}
+
+
+def setup_contact_api(app: web.Application) -> None:
+    app.router.add_post("/api/contacts", add_contacts)
+    app.router.add_get("/api/contacts", list_contacts)
+    app.router.add_get("/api/contacts/{wa_id}", get_contact)
