@@ -52,6 +52,7 @@ class _Environment(BaseSettings):
     send_lease_seconds: float = Field(60.0, alias="BOT_SEND_LEASE_SECONDS", ge=1, le=3600)
     log_level: str = Field("info", alias="BOT_LOG_LEVEL")
     log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
+    reload: bool = Field(True, alias="BOT_RELOAD")
 
     @field_validator("api_version")
     @classmethod
@@ -91,6 +92,9 @@ class Settings:
     send_lease: float = 60.0  # seconds a sender holds a claimed message before another may settle it
     log_level: str = "info"
     log_format: str = "auto"
+    # Sandbox mode only: re-read flows and templates when their files change. Off when built directly
+    # (tests, embedding); `load_settings` turns it on unless BOT_RELOAD=0.
+    reload: bool = False
     generated_admin_token: bool = False
 
     @property
@@ -183,4 +187,5 @@ def _resolve(env: _Environment) -> Settings:
         send_lease=env.send_lease_seconds,
         log_level=env.log_level,
         log_format=env.log_format,
+        reload=env.reload,
     )
