@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +23,7 @@ from bot.content import LiveContent, load_content
 from bot.reload import RELOADER, Reloader, changed_files, snapshot
 from bot.sandbox import SANDBOX_STATE, StatusDelays
 from bot.settings import Settings
+from tests.test_e2e import poll
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -187,15 +187,6 @@ async def service(make_settings: Callable[..., Settings], folders: Folders) -> A
         await server.close()
 
 
-async def _eventually(fetch: Callable[[], Any], until: Callable[[Any], bool], seconds: float = 10.0) -> Any:
-    async with asyncio.timeout(seconds):
-        while True:
-            value = await fetch()
-            if until(value):
-                return value
-            await asyncio.sleep(0.05)
-
-
 class Customer:
     """The sandbox's customer simulator, and the status endpoint, over HTTP."""
 
@@ -206,7 +197,7 @@ class Customer:
         """Send `text` and wait for the bot's replies to it; answers their texts."""
         before = len(await self.bot_texts())
         assert (await self.http.post(f"/sandbox/users/{CUSTOMER}/messages", json={"text": text})).status == 200
-        return list((await _eventually(self.bot_texts, lambda texts: len(texts) >= before + 2))[before:])
+        return list((await poll(self.bot_texts, lambda texts: len(texts) >= before + 2))[before:])
 
     async def bot_texts(self) -> list[str]:
         async with self.http.get(f"/sandbox/users/{CUSTOMER}/messages") as response:
@@ -229,7 +220,7 @@ async def test_a_saved_flow_answers_the_next_message(service: tuple[str, Applica
         folders.edit(folders.main, "Example Store", "Reloaded Store")
         template = folders.templates / "utility" / "order_delayed.en.md.j2"
         folders.edit(template, "is delayed because", "is running late because")
-        await _eventually(customer.status, lambda status: status["loaded_at"] != loaded)
+        await poll(customer.status, lambda status: status["loaded_at"] != loaded)
         assert "I'm the assistant of Reloaded Store." in (await customer.says("menu"))[0]
     assert "running late" in app[keys.NOTIFICATIONS].library.get("order_delayed").body
     assert "running late" in app[keys.OTP].library.get("order_delayed").body
@@ -241,11 +232,11 @@ async def test_a_broken_save_keeps_answering_until_fixed(service: tuple[str, App
     async with aiohttp.ClientSession(url) as http:
         customer = Customer(http)
         line, column = _break(folders)
-        status = await _eventually(customer.status, lambda status: not status["ok"])
+        status = await poll(customer.status, lambda status: not status["ok"])
         assert [e for e in status["errors"] if e.startswith(f"{folders.main}:{line}:{column}: error: unknown step")]
         assert GREETING in (await customer.says("hi"))[0]
         _fix(folders)
-        status = await _eventually(customer.status, lambda status: status["ok"])
+        status = await poll(customer.status, lambda status: status["ok"])
         assert status["errors"] == []
 
 
@@ -259,7 +250,7 @@ async def test_a_session_whose_step_vanished_starts_again(service: tuple[str, Ap
         text = folders.main.read_text(encoding="utf-8")
         renamed = text.replace("- id: menu\n", "- id: main_menu\n").replace("next: menu", "next: main_menu")
         folders.main.write_text(renamed, encoding="utf-8")
-        status = await _eventually(customer.status, lambda status: status["loaded_at"] != loaded)
+        status = await poll(customer.status, lambda status: status["loaded_at"] != loaded)
         assert status["ok"], status["errors"]
         replies = await customer.says("orders")
         assert replies[0] == "This conversation was updated on our side, so let's start again."
