@@ -18,6 +18,7 @@ from aiohttp.web import Application
 from structlog.testing import capture_logs
 
 from bot import keys
+from bot.actions import BUSINESS, BUSINESS_FILE
 from bot.app import create_app
 from bot.content import LiveContent, load_content
 from bot.reload import RELOADER, Reloader, changed_files, snapshot
@@ -165,6 +166,18 @@ async def test_a_broken_template_keeps_the_old_library(reloader: Reloader, folde
     await reloader.poll()
     assert reloader.live.templates.get("order_delayed").body == before
     assert [e for e in reloader.status.errors if e.startswith(f"{template}:") and "Jinja syntax error" in e]
+
+
+async def test_a_saved_business_file_is_read_again(reloader: Reloader, folders: Folders) -> None:
+    """A clean edit of flows/data/business.yaml reaches the booking actions, which read the business file lazily."""
+    business = folders.flows / "data" / "business.yaml"
+    folders.edit(business, "title: Beard trim,", "title: Beard tidy,")
+    try:
+        assert await reloader.poll() is True
+        assert reloader.status.ok
+        assert "Beard tidy" in [service.title for service in BUSINESS.business().services]
+    finally:
+        BUSINESS.use(BUSINESS_FILE)
 
 
 # --- through the real app and its sandbox -----------------------------------------------------------
