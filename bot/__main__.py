@@ -38,6 +38,8 @@ def serve(args: argparse.Namespace) -> int:
     print(f"WhatsApp conversation service on {base}", flush=True)
     if settings.sandbox:
         print(f"  sandbox mode (no WHATSAPP_ACCESS_TOKEN): chat with the bot at {base}/sandbox", flush=True)
+        if settings.reload:
+            print("  flows and templates take effect when saved (BOT_RELOAD=0 turns this off)", flush=True)
     if settings.quiet_hours:
         quiet = f"{settings.quiet_hours.start:%H:%M}-{settings.quiet_hours.end:%H:%M}"
         print(f"  utility and marketing messages wait out quiet hours {quiet} (BOT_QUIET_HOURS)", flush=True)
@@ -98,26 +100,13 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 def check(args: argparse.Namespace) -> int:
     """Validate the settings, the message templates and the flows; problems as path:line:col; exit 1 on any error."""
-    from bot.actions import ACTIONS
-    from bot.business_hours import read_business
-    from bot.flow_check import check_flows, templates_for_check
-    from bot.flow_file import load_flows
-    from bot.templates import check as check_templates
-    from bot.validate import VALIDATORS
+    from bot.content import check_content
 
     settings = _prepare(args.env_file)
     mode = "sandbox" if settings.sandbox else "Meta Cloud API"
     print(f"settings ok: {mode}, database {settings.database_url.split('://')[0]}")
     errors = 0
-    actions, validators = ACTIONS.keys(), VALIDATORS.keys()  # the names flows may use in act and {custom: NAME}
-    flows, read_problems = load_flows(Path(args.flows))
-    templates = templates_for_check(Path(args.templates))
-    business = Path(args.flows) / "data" / "business.yaml"  # the appointments flow's hours and services
-    for what, problems in (
-        ("templates", check_templates(Path(args.templates))),
-        ("flows", check_flows(flows, read_problems, templates=templates, actions=actions, validators=validators)),
-        ("business file", read_business(business)[1] if business.exists() else []),
-    ):
+    for what, problems in check_content(Path(args.flows), Path(args.templates)).sections:
         for problem in problems:
             print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
         found = sum(p.severity == "error" for p in problems)

@@ -21,8 +21,9 @@ from bot.api import json_response, require_token, setup_api
 from bot.cloudapi import AiohttpTransport, CloudAPIClient, Transport
 from bot.consent import ConsentDesk, Keywords
 from bot.contact_api import setup_contact_api
-from bot.dispatcher import Acknowledger, Dispatcher, Handler
-from bot.engine import MAIN_FLOW, Engine
+from bot.content import Content, LiveContent, LiveRunner, content_or_refuse
+from bot.dispatcher import Dispatcher, Handler
+from bot.engine import MAIN_FLOW
 from bot.errors import (
     BotError,
     ConfigError,
@@ -35,7 +36,6 @@ from bot.errors import (
 )
 from bot.flow import Flow
 from bot.flow_file import load_flows
-from bot.flow_runner import FlowRunner
 from bot.handoff_api import setup_handoff_api
 from bot.ingest import Ingestor
 from bot.loop import stop_all
@@ -43,6 +43,7 @@ from bot.metrics import Metrics
 from bot.notification_api import setup_notification_api
 from bot.notifications import NotificationService
 from bot.otp_service import OtpService
+from bot.reload import Reloader, setup_reload
 from bot.schedule_api import setup_schedule_api
 from bot.scheduler import Scheduler
 from bot.send_policy import SendPolicy
@@ -50,7 +51,6 @@ from bot.sender import Sender
 from bot.settings import Settings
 from bot.template_api import setup_template_api
 from bot.templates import TemplateLibrary
-from bot.validate import VALIDATORS
 from bot.webhook import MAX_BODY, setup_webhook
 from storage.database import current_revision, head_revision
 from storage.repository import DatabaseUnavailable, Repository
@@ -91,7 +91,8 @@ def create_app(
     `bot db upgrade` once, before the instances start). `roles` picks what runs in this process:
     `bot serve` runs all three, `bot worker` only the sender. `templates` is the folder the message
     templates are read (and checked) from, relative to the working directory, or a library already loaded;
-    `flows` likewise. Customers' messages go to `handler`, by default the flow engine over `flows`.
+    `flows` likewise. Customers' messages go to `handler`, by default the flow engine over `flows`. In
+    sandbox mode with `settings.reload`, flows and templates read from folders are reloaded when they change.
     """
     unknown = set(roles) - ROLES
     if unknown:
@@ -100,10 +101,10 @@ def create_app(
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.METRICS] = Metrics()
-    app[keys.TEMPLATES] = templates if isinstance(templates, TemplateLibrary) else TemplateLibrary.load(templates)
+    live = LiveContent(_content(flows, templates, ZoneInfo(settings.business_timezone)))
+    app[keys.CONTENT], app[keys.TEMPLATES] = live, live.templates
     app.cleanup_ctx.append(_database(settings.is_sqlite if migrate is None else migrate))
     app.cleanup_ctx.append(_cloud_api(transport))
-    app[keys.FLOWS] = flows if not isinstance(flows, Path) else _load_flows(flows)
     app.cleanup_ctx.append(_workers(handler, set(roles)))
     if "web" in roles:
         setup_webhook(app)
@@ -114,18 +115,22 @@ def create_app(
         setup_schedule_api(app)
         setup_template_api(app)
         if settings.sandbox:
-            from bot.sandbox import setup_sandbox
-
-            setup_sandbox(app, settings, clock=clock, template_category=_category_of(app[keys.TEMPLATES]))
+            _sandbox(app, flows, templates)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
 
 
-def _category_of(library: TemplateLibrary) -> Callable[[str], str | None]:
-    """The sandbox's lookup of a template's category by name, as Meta knows it from the approval."""
-    categories = {template.name: template.category for template in library}
-    return categories.get
+def _sandbox(app: web.Application, flows: Path | Mapping[str, Flow], templates: Path | TemplateLibrary) -> None:
+    """The sandbox that plays Meta, and hot reload of the flows and templates when they come from folders."""
+    from bot.sandbox import setup_sandbox
+
+    settings, clock, live = app[keys.SETTINGS], app[keys.CLOCK], app[keys.CONTENT]
+    setup_sandbox(app, settings, clock=clock, template_category=live.templates.category_of)
+    reloader = None
+    if settings.reload and isinstance(flows, Path) and isinstance(templates, Path):
+        reloader = Reloader(live, flows, templates, live.current.engine.zone, clock=clock)
+    setup_reload(app, reloader)
 
 
 def _database(migrate: bool) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -168,6 +173,17 @@ def _cloud_api(transport: Transport | None) -> Callable[[web.Application], Async
     return context
 
 
+def _content(flows: Path | Mapping[str, Flow], templates: Path | TemplateLibrary, zone: ZoneInfo) -> Content:
+    """The flows and templates to start with: two folders pass `bot check` or the service refuses to start.
+
+    Content handed in already loaded (transcripts, tests) is used as it is; a lone folder is read alone.
+    """
+    if isinstance(flows, Path) and isinstance(templates, Path):
+        return content_or_refuse(flows, templates, zone)
+    library = templates if isinstance(templates, TemplateLibrary) else TemplateLibrary.load(templates)
+    return Content.of(flows if not isinstance(flows, Path) else _load_flows(flows), library, zone)
+
+
 def _load_flows(folder: Path) -> Mapping[str, Flow]:
     """The flows in `folder`, checked; any error refuses them all, so nothing half-checked talks to customers."""
     flows, problems = load_flows(folder)
@@ -178,15 +194,11 @@ def _load_flows(folder: Path) -> Mapping[str, Flow]:
 
 
 def _handler(app: web.Application) -> Handler:
-    """The flow engine over the app's flows, or the stand-in acknowledger when there are none."""
-    flows = app[keys.FLOWS]
-    if MAIN_FLOW not in flows:
+    """The flow engine over the app's live content (the stand-in acknowledger while there is no main flow)."""
+    live = app[keys.CONTENT]
+    if MAIN_FLOW not in live.current.flows:
         log.warning("flows.none", hint=f"no {MAIN_FLOW} flow: customers get an acknowledgement only")
-        return Acknowledger()
-    engine = Engine(flows, zone=ZoneInfo(app[keys.SETTINGS].business_timezone), validators=VALIDATORS)
-    return FlowRunner(
-        engine, app[keys.TEMPLATES], otp=app[keys.OTP], notices=app[keys.NOTIFICATIONS].appointment_notices
-    )
+    return LiveRunner(live, otp=app[keys.OTP], notices=app[keys.NOTIFICATIONS].appointment_notices)
 
 
 def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:

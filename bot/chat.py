@@ -31,7 +31,7 @@ from bot.flow_file import DURATION, UNITS
 from bot.payload import parse_payload
 from bot.sandbox_wire import WA_ID, inbound_webhook, new_wamid
 from bot.settings import SANDBOX_APP_SECRET, SANDBOX_PHONE_NUMBER_ID, SANDBOX_VERIFY_TOKEN, Settings
-from bot.templates import TemplateLibrary, render
+from bot.templates import Templates, render
 from storage.inbox import Delivery
 from storage.models import OUTBOX, OutboxBase
 
@@ -253,7 +253,7 @@ class Chat:
 # -- showing a Cloud API body --------------------------------------------------------------------------
 
 
-def show(body: Mapping[str, Any], library: TemplateLibrary) -> Shown:
+def show(body: Mapping[str, Any], library: Templates) -> Shown:
     """A Cloud API send body as the chat prints it: text, numbered choices, or a rendered template."""
     kind = body.get("type")
     if kind == "text":
@@ -288,7 +288,7 @@ def _numbered(choices: list[Choice]) -> list[str]:
     return [f"  {n}) {c.title}" + (f" ({c.description})" if c.description else "") for n, c in enumerate(choices, 1)]
 
 
-def _template(content: Mapping[str, Any], library: TemplateLibrary) -> Shown:
+def _template(content: Mapping[str, Any], library: Templates) -> Shown:
     """A template rendered from `templates/` with the values the body carries; its quick replies as choices."""
     name, language = str(content["name"]), str(content["language"]["code"])
     try:

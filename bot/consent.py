@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.dispatcher import Handler, TurnResult
-from bot.templates import TemplateLibrary, to_cloud_api
+from bot.templates import Templates, to_cloud_api
 from storage import consent
 from storage.consent import OPT_IN, OPT_OUT, ConsentChange
 from storage.models import ContactBase, MessageBase, SessionBase
@@ -105,7 +105,7 @@ class ConsentDesk:
     """The dispatcher's handler in front of the flows: consent keywords first, everything else to `inner`."""
 
     inner: Handler
-    library: TemplateLibrary
+    library: Templates
     keywords: Keywords = field(default_factory=Keywords)
     time_out: Any = field(init=False, default=None)  # the inner handler's, when it has one
 

@@ -36,8 +36,8 @@ from bot.flow import (
     Verify,
 )
 from bot.flow_file import KeyPath, LocatedFlow
-from bot.template_file import Problem, Severity, environment, read_template, template_files, variables_in
-from bot.templates import TemplateLibrary
+from bot.template_file import Problem, Severity, environment, variables_in
+from bot.templates import TemplateLibrary, read_library
 
 OPTION_ID = 200  # a list row id's limit (a reply button's is 256); belongs with the limits in bot.flow
 BUILT_IN_SLOTS = frozenset({"contact", "error"})  # `error`: set by the engine when an act step fails
@@ -88,9 +88,7 @@ def templates_for_check(root: Path) -> TemplateLibrary:
     `TemplateLibrary.load` refuses a folder with any error, which would turn one broken template into
     an "unknown template" for every flow that uses any.
     """
-    env = environment()
-    readings = (read_template(path, env)[0] for path in template_files(root))
-    return TemplateLibrary(r.template for r in readings if r.template is not None)
+    return read_library(root)[0]
 
 
 def slots_set(flow: Flow) -> frozenset[str]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 
 from aiohttp import web
 
 from bot.cloudapi import CloudAPIClient
+from bot.content import LiveContent
 from bot.dispatcher import Dispatcher
-from bot.flow import Flow
 from bot.ingest import Ingestor
 from bot.metrics import Metrics
 from bot.notifications import NotificationService
@@ -17,7 +17,7 @@ from bot.otp_service import OtpService
 from bot.scheduler import Scheduler
 from bot.sender import Sender
 from bot.settings import Settings
-from bot.templates import TemplateLibrary
+from bot.templates import Templates
 from storage.repository import Repository
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -28,8 +28,8 @@ INGESTOR = web.AppKey("ingestor", Ingestor)
 CLIENT = web.AppKey("cloud_api_client", CloudAPIClient)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 SENDER = web.AppKey("sender", Sender)
-TEMPLATES = web.AppKey("templates", TemplateLibrary)
+TEMPLATES: web.AppKey[Templates] = web.AppKey("templates")  # the live library: what the content in use holds
 OTP = web.AppKey("otp", OtpService)
 NOTIFICATIONS = web.AppKey("notifications", NotificationService)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
-FLOWS: web.AppKey[Mapping[str, Flow]] = web.AppKey("flows")
+CONTENT = web.AppKey("content", LiveContent)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import notification_rules as rules
 from bot.errors import NotFound, ValidationError
-from bot.templates import MessageTemplate, TemplateLibrary, to_cloud_api
+from bot.templates import MessageTemplate, Templates, to_cloud_api
 from storage import business
 from storage.models import AccountBase, AppointmentBase, ContactBase, OrderBase
 from storage.outbox import NewMessage, enqueue
@@ -103,7 +103,7 @@ class NotificationService:
     """Turns order, appointment and balance changes into utility messages; `on_enqueued` wakes the sender."""
 
     repository: Repository
-    library: TemplateLibrary
+    library: Templates
     zone: ZoneInfo
     clock: Callable[[], datetime]
     reminder_lead: timedelta = DEFAULT_REMINDER_LEAD
@@ -296,7 +296,7 @@ class AppointmentNotices:
     flow's booking commits with its turn, and the API's with its request.
     """
 
-    library: TemplateLibrary
+    library: Templates
     zone: ZoneInfo
     reminder_lead: timedelta = DEFAULT_REMINDER_LEAD
 

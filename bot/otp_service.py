@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import otp
 from bot.errors import OTPRefused, ValidationError
-from bot.templates import TemplateLibrary, to_cloud_api
+from bot.templates import Templates, to_cloud_api
 from storage import otp as challenges
 from storage.models import OtpChallengeBase
 from storage.outbox import NewMessage, enqueue
@@ -36,7 +36,7 @@ class OtpService:
     """Sends and checks one-time codes; `on_enqueued` wakes the sender so a code goes out at once."""
 
     repository: Repository
-    library: TemplateLibrary
+    library: Templates
     secret_key: str
     clock: Callable[[], datetime]
     on_enqueued: Callable[[], None] = lambda: None

@@ -54,6 +54,7 @@ class _Environment(BaseSettings):
     opt_in_keywords: str | None = Field(None, alias="BOT_OPT_IN_KEYWORDS")
     log_level: str = Field("info", alias="BOT_LOG_LEVEL")
     log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
+    reload: bool = Field(True, alias="BOT_RELOAD")
 
     @field_validator("api_version")
     @classmethod
@@ -96,6 +97,9 @@ class Settings:
     opt_in_keywords: tuple[str, ...] | None = None
     log_level: str = "info"
     log_format: str = "auto"
+    # Sandbox mode only: re-read flows and templates when their files change. Off when built directly
+    # (tests, embedding); `load_settings` turns it on unless BOT_RELOAD=0.
+    reload: bool = False
     generated_admin_token: bool = False
 
     @property
@@ -190,6 +194,7 @@ def _resolve(env: _Environment) -> Settings:
         opt_in_keywords=_words(env.opt_in_keywords, "BOT_OPT_IN_KEYWORDS"),
         log_level=env.log_level,
         log_format=env.log_format,
+        reload=env.reload,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
@@ -37,6 +37,7 @@ __all__ = [
     "Problem",
     "RenderedMessage",
     "TemplateLibrary",
+    "Templates",
     "check",
     "export",
     "export_all",
@@ -101,9 +102,28 @@ def _check_duplicates(readings: Iterable[Reading]) -> None:
 
 def check(root: Path) -> list[Problem]:
     """Every problem in every template under `root`, in file order; an empty list means all is well."""
+    return read_library(root)[1]
+
+
+def read_library(root: Path) -> tuple[TemplateLibrary, list[Problem]]:
+    """Every template under `root` that could be read, and every problem in the folder (`check`'s rules)."""
     if not root.is_dir():
-        return [Problem(root, 1, 1, "error", "the templates folder does not exist")]
-    return [problem for reading in _read_all(root, environment()) for problem in reading.problems]
+        return TemplateLibrary([]), [Problem(root, 1, 1, "error", "the templates folder does not exist")]
+    readings = _read_all(root, environment())
+    library = TemplateLibrary(r.template for r in readings if r.template is not None)
+    return library, [problem for reading in readings for problem in reading.problems]
+
+
+class Templates(Protocol):
+    """What senders need of the templates: one by name and language, and all of them.
+
+    A `TemplateLibrary` is one; `bot.content.LiveTemplates` is the library currently loaded, which hot
+    reload replaces while the holders keep the same object.
+    """
+
+    def get(self, name: str, language: str | None = None) -> MessageTemplate: ...
+
+    def __iter__(self) -> Iterator[MessageTemplate]: ...
 
 
 class TemplateLibrary:

@@ -31,6 +31,7 @@ VARIABLES = (
     "BOT_TIMEZONE",
     "BOT_LOG_LEVEL",
     "BOT_LOG_FORMAT",
+    "BOT_RELOAD",
 )
 
 REAL_MODE = {
@@ -73,6 +74,16 @@ def test_sandbox_mode_when_no_access_token() -> None:
     assert settings.api_url is None  # `bot serve` points it at its own sandbox
     assert settings.throughput == 80
     assert settings.business_timezone == "UTC"
+
+
+def test_hot_reload_is_on_unless_bot_reload_is_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bot serve` reloads flows and templates by default; BOT_RELOAD=0 turns it off, a non-boolean is refused."""
+    assert load_settings(env_file=None).reload is True
+    monkeypatch.setenv("BOT_RELOAD", "0")
+    assert load_settings(env_file=None).reload is False
+    monkeypatch.setenv("BOT_RELOAD", "sometimes")
+    with pytest.raises(ConfigError, match="BOT_RELOAD"):
+        load_settings(env_file=None)
 
 
 def test_sandbox_admin_token_is_random_and_flagged_generated() -> None:

@@ -5,6 +5,7 @@
 (() => {
   const PRESETS = ["16505551234", "447700900123", "5511987654321", "919876543210"];
   const POLL_MS = 700;
+  const STATUS_MS = 1000; // how often the page asks whether the last save of flows or templates loaded
   const USERS_EVERY = 6; // refresh the chat list every few polls
   const SETTLED = new Set(["read", "failed"]);
   const WATCHED = 30; // only the latest items may still change status
@@ -297,6 +298,25 @@
     return true;
   }
 
+  // --- hot reload ---------------------------------------------------------------------------------
+
+  function showReload(reload) {
+    const errors = reload && !reload.ok ? reload.errors || [] : [];
+    $("reload-errors").replaceChildren(...errors.map((line) => el("li", null, line)));
+    $("reload").hidden = !(reload && !reload.ok);
+  }
+
+  async function watchReload() {
+    try {
+      const { reload } = await api("GET", "/sandbox/status");
+      showReload(reload);
+      if (reload === null) return; // hot reload is off: nothing will change
+    } catch (error) {
+      if (error.status === 404) return; // a sandbox without hot reload: nothing to watch
+    }
+    setTimeout(watchReload, STATUS_MS);
+  }
+
   // --- one message --------------------------------------------------------------------------------
 
   function renderItem(item) {
@@ -419,6 +439,7 @@
     const saved = load("sandbox.number");
     renderChats();
     refreshUsers();
+    watchReload();
     if (saved) {
       $("number").value = saved;
       openChat(saved);

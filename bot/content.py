@@ -1,0 +1,151 @@
+"""What developers edit, loaded as one consistent set: the flows, their engine and the message templates.
+
+`check_content` applies `bot check`'s rules to the folders; `load_content` turns a clean check into a
+`Content`. The app holds the content in use in a `LiveContent`, which everything that needs flows or
+templates reads per turn, so hot reload (`bot.reload`) swaps one object and the next message uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.actions import ACTIONS
+from bot.business_hours import read_business
+from bot.dispatcher import Acknowledger, Handler, TurnResult
+from bot.engine import MAIN_FLOW, Engine
+from bot.errors import ConfigError
+from bot.flow import Flow
+from bot.flow_check import check_flows
+from bot.flow_file import load_flows
+from bot.flow_runner import FlowRunner
+from bot.notifications import AppointmentNotices
+from bot.otp_service import OtpService
+from bot.template_file import MessageTemplate, Problem
+from bot.templates import TemplateLibrary, read_library
+from bot.validate import VALIDATORS
+from storage.models import ContactBase, MessageBase, SessionBase
+
+BUSINESS_FILE = Path("data") / "business.yaml"  # below the flows folder: the appointments flow's hours
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The folders as `bot check` sees them: what could be read, and the problems by section."""
+
+    flows: Mapping[str, Flow]
+    library: TemplateLibrary
+    sections: tuple[tuple[str, list[Problem]], ...]  # ("templates", …), ("flows", …), ("business file", …)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for _, problems in self.sections for p in problems if p.severity == "error"]
+
+
+def check_content(flows: Path, templates: Path) -> Checked:
+    """Read both folders and apply every rule of `bot check`: templates, flows against them, the business file."""
+    library, template_problems = read_library(templates)
+    found, read_problems = load_flows(flows)
+    flow_problems = check_flows(
+        found, read_problems, templates=library, actions=ACTIONS.keys(), validators=VALIDATORS.keys()
+    )
+    business = flows / BUSINESS_FILE
+    business_problems = read_business(business)[1] if business.exists() else []
+    sections = (("templates", template_problems), ("flows", flow_problems), ("business file", business_problems))
+    return Checked(found, library, sections)
+
+
+@dataclass(frozen=True)
+class Content:
+    """One consistent set of flows, the engine over them, and templates; replaced whole, never changed."""
+
+    flows: Mapping[str, Flow]
+    library: TemplateLibrary
+    engine: Engine
+
+    @classmethod
+    def of(cls, flows: Mapping[str, Flow], library: TemplateLibrary, zone: ZoneInfo) -> Content:
+        return cls(flows, library, Engine(flows, zone=zone, validators=VALIDATORS))
+
+
+def load_content(flows: Path, templates: Path, zone: ZoneInfo) -> tuple[Content | None, list[Problem]]:
+    """The content of both folders when `bot check` finds no error in them (None otherwise), and the errors."""
+    checked = check_content(flows, templates)
+    errors = checked.errors
+    return (None if errors else Content.of(checked.flows, checked.library, zone)), errors
+
+
+def content_or_refuse(flows: Path, templates: Path, zone: ZoneInfo) -> Content:
+    """`load_content` at start-up: any error refuses to start, so nothing half-checked talks to customers."""
+    content, errors = load_content(flows, templates, zone)
+    if content is None:
+        raise ConfigError("flows or templates have errors (run `bot check`):\n" + "\n".join(map(str, errors)))
+    return content
+
+
+class LiveContent:
+    """The content in use. Hot reload assigns `current` once; readers take it once per turn or request."""
+
+    def __init__(self, content: Content) -> None:
+        self.current = content
+        self.templates = LiveTemplates(self)
+
+
+@dataclass(frozen=True)
+class LiveTemplates:
+    """The templates of the content in use, for holders that outlive a reload (notifications, codes, the API)."""
+
+    live: LiveContent
+
+    def get(self, name: str, language: str | None = None) -> MessageTemplate:
+        return self.live.current.library.get(name, language)
+
+    def __iter__(self) -> Iterator[MessageTemplate]:
+        return iter(self.live.current.library)
+
+    def category_of(self, name: str) -> str | None:
+        """A template's category by name, as Meta knows it from the approval (the sandbox asks this)."""
+        return next((t.category for t in self if t.name == name), None)
+
+
+@dataclass
+class LiveRunner:
+    """The dispatcher's handler over live content: each turn runs on the content current when it starts.
+
+    Without a main flow customers get the stand-in acknowledgement, as at start-up.
+    """
+
+    live: LiveContent
+    otp: OtpService | None = None
+    notices: AppointmentNotices | None = None
+    _runner: tuple[Content, FlowRunner] | None = field(default=None, init=False, repr=False)
+
+    def _current(self) -> FlowRunner:
+        """The runner for the current content; built once per content, as the runner keeps no state of its own."""
+        content = self.live.current
+        if self._runner is None or self._runner[0] is not content:
+            runner = FlowRunner(content.engine, content.library, otp=self.otp, notices=self.notices)
+            self._runner = (content, runner)
+        return self._runner[1]
+
+    async def handle(
+        self,
+        *,
+        contact: ContactBase,
+        message: MessageBase,
+        session: SessionBase | None,
+        now: datetime,
+        conn: AsyncConnection,
+    ) -> TurnResult:
+        handler: Handler = self._current() if MAIN_FLOW in self.live.current.flows else Acknowledger()
+        return await handler.handle(contact=contact, message=message, session=session, now=now, conn=conn)
+
+    async def time_out(
+        self, *, contact: ContactBase, session: SessionBase | None, now: datetime, conn: AsyncConnection
+    ) -> TurnResult:
+        return await self._current().time_out(contact=contact, session=session, now=now, conn=conn)
