@@ -236,6 +236,7 @@ class Outbox(OutboxBase, table=True):
     __table_args__ = (
         Index("ix_outbox_claim", "status", "due_at", "priority"),
         Index("ix_outbox_contact_status", "contact_id", "status"),
+        Index("ix_outbox_campaign", "campaign_id", "status"),
     )
 
 
@@ -415,6 +416,61 @@ class ScheduleRun(ScheduleRunBase, table=True):
     __table_args__ = (UniqueConstraint("schedule_id", "scheduled_for", name="uq_schedule_run_schedule_id"),)
 
 
+class CampaignBase(SQLModel):
+    """A marketing campaign: a template, an audience, per-recipient values, when it runs, and its limits."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=128)
+    template: str = Field(max_length=512)
+    language: str | None = Field(default=None, max_length=16)
+    parameters: dict[str, Any] | None = _json()  # variable → a literal, or {"field": "name", "default": "…"}
+    audience: dict[str, Any] | None = _json()  # {"tags": [...], "any_tags": [...], "languages": [...], ...}
+    send_at: datetime | None = _when()  # a one-off campaign's time
+    cron: str | None = Field(default=None, max_length=128)  # a recurring campaign's expression…
+    time_zone: str = Field(default="UTC", max_length=64)  # …read in this zone
+    next_run_at: datetime | None = _when(index=True)
+    frequency_cap: int = 2  # marketing messages per contact per rolling 7 days
+    rate: float | None = None  # messages per second for this campaign; None: as fast as the number allows
+    flow: str | None = Field(default=None, max_length=128)  # the flow a tap on its quick reply enters
+    test_numbers: list[str] | None = _json()  # the allow-list `test` sends to
+    state: str = Field(default="scheduled", max_length=16)  # scheduled | running | paused | completed | cancelled
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
+class Campaign(CampaignBase, table=True):
+    """The `campaign` table."""
+
+    __tablename__ = "campaign"
+
+
+class CampaignRunBase(SQLModel):
+    """One run of a campaign; unique per (campaign, scheduled_for), so a run happens once across instances.
+
+    The audience is expanded into the outbox a page at a time; `cursor` is the last contact id expanded,
+    so an expansion interrupted by a restart carries on where it stopped.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    scheduled_for: datetime = Field(sa_type=UTCDateTime)
+    state: str = Field(default="expanding", max_length=16)  # expanding | queued | cancelled
+    cursor: int = 0
+    queued: int = 0
+    created_at: datetime = _now()
+    finished_at: datetime | None = _when()
+
+
+class CampaignRun(CampaignRunBase, table=True):
+    """The `campaign_run` table."""
+
+    __tablename__ = "campaign_run"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "scheduled_for", name="uq_campaign_run_campaign_id"),
+        Index("ix_campaign_run_state", "state"),
+    )
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a model, for the set-based statements the hot paths use."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
@@ -434,5 +490,7 @@ APPOINTMENT = table_of(Appointment)
 ACCOUNT = table_of(Account)
 TEMPLATE_BLOCK = table_of(TemplateBlock)
 CONSENT_EVENT = table_of(ConsentEvent)
+CAMPAIGN = table_of(Campaign)
+CAMPAIGN_RUN = table_of(CampaignRun)
 SCHEDULE = table_of(Schedule)
 SCHEDULE_RUN = table_of(ScheduleRun)

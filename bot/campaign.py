@@ -1,0 +1,236 @@
+"""Marketing campaigns, the pure part: reading a campaign request, who is in its audience, each recipient's values.
+
+Nothing here does I/O. `read_request` checks a `POST /api/campaigns` body as precisely as a person needs
+to fix it; `in_audience` and `values_for` decide per contact; `suppression` says why a contact would not
+get the message if it were sent now (the sender checks the same things again at send time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot import cron
+from bot.errors import ValidationError
+from bot.templates import MessageTemplate
+from storage.consent import OPT_IN, OPT_OUT
+from storage.models import ContactBase
+
+CONTACT_FIELDS = ("name", "wa_id", "language", "time_zone")
+AUDIENCE_KEYS = ("tags", "any_tags", "languages", "country_codes", "wa_ids")
+MAX_FREQUENCY_CAP = 50
+DEFAULT_FREQUENCY_CAP = 2
+US_PREFIX = "1"  # Meta has refused marketing templates to +1 numbers since April 2025
+
+
+@dataclass(frozen=True)
+class CampaignRequest:
+    """A campaign as checked from the request; `Campaigner.create` stores it."""
+
+    name: str
+    template: str
+    language: str | None
+    parameters: Mapping[str, Any]
+    audience: Mapping[str, list[str]]
+    send_at: datetime | None
+    cron: str | None
+    time_zone: str
+    frequency_cap: int = DEFAULT_FREQUENCY_CAP
+    rate: float | None = None
+    flow: str | None = None
+    test_numbers: tuple[str, ...] = field(default_factory=tuple)
+
+
+def read_request(
+    body: Mapping[str, Any],
+    *,
+    template_of: Callable[[str, str | None], MessageTemplate],
+    flows: frozenset[str],
+    default_zone: str,
+    valid_wa_id: Callable[[object, str], str],
+) -> CampaignRequest:
+    """Check a campaign body; the first problem is a `ValidationError` that names the field and the fix."""
+    known = {"name", "template", "language", "parameters", "audience", "send_at", "cron", "time_zone",
+             "frequency_cap", "rate", "flow", "test_numbers"}  # fmt: skip
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise ValidationError(f"unknown field(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
+    name = _text(body, "name", 128)
+    language = body.get("language")
+    if language is not None and not isinstance(language, str):
+        raise ValidationError("language must be a code such as 'en' or 'pt_BR'")
+    template = template_of(_text(body, "template", 512), language)
+    if template.category != "marketing":
+        raise ValidationError(
+            f"template {template.name!r} is a {template.category} template; a campaign sends marketing templates only"
+        )
+    parameters = _parameters(body.get("parameters"), template)
+    zone = body.get("time_zone") or default_zone
+    if not isinstance(zone, str):
+        raise ValidationError("time_zone must be an IANA name such as Europe/Amsterdam")
+    cron.zone_named(zone)
+    send_at, expression = _schedule(body.get("send_at"), body.get("cron"), zone)
+    flow = body.get("flow")
+    if flow is not None and flow not in flows:
+        raise ValidationError(f"flow {flow!r} does not exist; the flows are {', '.join(sorted(flows))}")
+    numbers = body.get("test_numbers") or []
+    if not isinstance(numbers, list):
+        raise ValidationError("test_numbers must be a list of WhatsApp numbers")
+    return CampaignRequest(
+        name=name, template=template.name, language=language, parameters=parameters,
+        audience=_audience(body.get("audience"), valid_wa_id), send_at=send_at, cron=expression, time_zone=zone,
+        frequency_cap=_cap(body.get("frequency_cap")), rate=_rate(body.get("rate")), flow=flow,
+        test_numbers=tuple(valid_wa_id(n, "test_numbers[]") for n in numbers),
+    )  # fmt: skip
+
+
+def _text(body: Mapping[str, Any], key: str, max_length: int) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{key} is required")
+    if len(value) > max_length:
+        raise ValidationError(f"{key} is longer than {max_length} characters")
+    return value.strip()
+
+
+def _parameters(value: Any, template: MessageTemplate) -> dict[str, Any]:
+    """Each template variable as a literal, or as a contact field with a default for contacts lacking it."""
+    value = value or {}
+    if not isinstance(value, dict):
+        raise ValidationError('parameters must be an object: {"variable": "text" or {"field": "name", "default": "…"}}')
+    missing = [v for v in template.variables if v not in value]
+    if missing:
+        raise ValidationError(f"parameters lack {', '.join(missing)} for template {template.name!r}")
+    extra = sorted(set(value) - set(template.variables))
+    if extra:
+        raise ValidationError(f"template {template.name!r} has no variable(s) {', '.join(extra)}")
+    for key, given in value.items():
+        if isinstance(given, str) and given.strip():
+            continue
+        default_ok = isinstance(given, dict) and (given.get("default") is None or isinstance(given["default"], str))
+        if default_ok and given.get("field") in CONTACT_FIELDS and set(given) <= {"field", "default"}:
+            continue
+        fields = ", ".join(CONTACT_FIELDS)
+        raise ValidationError(f'parameters.{key} must be text or {{"field": one of {fields}, "default": "text"}}')
+    return dict(value)
+
+
+def _audience(value: Any, valid_wa_id: Callable[[object, str], str]) -> dict[str, list[str]]:
+    value = value or {}
+    if not isinstance(value, dict):
+        raise ValidationError('audience must be an object such as {"tags": ["vip"]}')
+    unknown = sorted(set(value) - set(AUDIENCE_KEYS))
+    if unknown:
+        raise ValidationError(f"audience has unknown key(s) {', '.join(unknown)}; use {', '.join(AUDIENCE_KEYS)}")
+    audience: dict[str, list[str]] = {}
+    for key, items in value.items():
+        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+            raise ValidationError(f"audience.{key} must be a list of non-empty strings")
+        if key == "wa_ids":
+            items = [valid_wa_id(i, "audience.wa_ids[]") for i in items]
+        if key == "country_codes" and not all(i.isdigit() and 1 <= len(i) <= 3 for i in items):
+            raise ValidationError("audience.country_codes must be calling codes such as '31' or '55'")
+        audience[key] = items
+    return audience
+
+
+def _schedule(send_at: Any, expression: Any, zone: str) -> tuple[datetime | None, str | None]:
+    if send_at is not None and expression is not None:
+        raise ValidationError("give send_at (once) or cron (recurring), not both")
+    if expression is not None:
+        if not isinstance(expression, str):
+            raise ValidationError("cron must be a cron expression such as '0 10 * * MON'")
+        cron.parse(expression, zone)
+        return None, expression
+    if send_at is None:
+        return None, None  # now
+    if not isinstance(send_at, str):
+        raise ValidationError("send_at must be an ISO 8601 time with its offset, like 2026-12-01T10:00:00+01:00")
+    try:
+        moment = datetime.fromisoformat(send_at)
+    except ValueError:
+        raise ValidationError(f"send_at {send_at!r} is not an ISO 8601 time, like 2026-12-01T10:00:00+01:00") from None
+    if moment.tzinfo is None:
+        raise ValidationError(f"send_at {send_at!r} needs a UTC offset, like +01:00 or Z")
+    return moment, None
+
+
+def _cap(value: Any) -> int:
+    if value is None:
+        return DEFAULT_FREQUENCY_CAP
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_FREQUENCY_CAP:
+        raise ValidationError(f"frequency_cap must be a whole number of messages per 7 days, 1 to {MAX_FREQUENCY_CAP}")
+    return value
+
+
+def _rate(value: Any) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 1000:
+        raise ValidationError("rate must be messages per second, more than 0 and at most 1000")
+    return float(value)
+
+
+# -- per contact ----------------------------------------------------------------------------------
+
+
+def in_audience(audience: Mapping[str, list[str]], contact: ContactBase) -> bool:
+    """Whether the contact is one the campaign is for: every filter given must hold."""
+    wa_id = contact.wa_id or ""
+    return bool(wa_id) and all(_holds(key, wanted, contact, wa_id) for key, wanted in audience.items())
+
+
+def _holds(key: str, wanted: list[str], contact: ContactBase, wa_id: str) -> bool:
+    tags = set(contact.tags or [])
+    if key == "tags":
+        return set(wanted) <= tags
+    if key == "any_tags":
+        return bool(set(wanted) & tags)
+    if key == "languages":
+        return (contact.language or "") in wanted
+    if key == "country_codes":
+        return any(wa_id.startswith(code) for code in wanted)
+    return wa_id in wanted  # wa_ids
+
+
+class MissingValue(ValueError):
+    """A contact lacks the field a parameter takes and the parameter has no default."""
+
+
+def values_for(parameters: Mapping[str, Any], contact: ContactBase) -> dict[str, str]:
+    """The template values for one contact; `MissingValue` names what is missing."""
+    values: dict[str, str] = {}
+    for name, given in parameters.items():
+        if isinstance(given, str):
+            values[name] = given
+            continue
+        found = getattr(contact, given["field"], None) or given.get("default")
+        if not found:
+            raise MissingValue(f"{name}: the contact has no {given['field']} and there is no default")
+        values[name] = str(found)
+    return values
+
+
+def suppression(
+    contact: ContactBase, consent: str | None, sent_this_week: int, cap: int, parameters: Mapping[str, Any]
+) -> str | None:
+    """Why this contact would not get the campaign if it were sent now, or None."""
+    if (contact.wa_id or "").startswith(US_PREFIX):
+        return "us_number"
+    if consent == OPT_OUT:
+        return "opted_out"
+    if consent != OPT_IN:
+        return "no_consent"
+    if contact.undeliverable_at is not None and (
+        contact.last_inbound_at is None or contact.last_inbound_at < contact.undeliverable_at
+    ):
+        return "undeliverable"
+    if sent_this_week >= cap:
+        return "frequency_cap"
+    try:
+        values_for(parameters, contact)
+    except MissingValue:
+        return "missing_parameter"
+    return None

@@ -1,0 +1,313 @@
+"""Marketing campaigns at work: runs started once per occurrence, audiences expanded a page at a time, and control.
+
+The loop (role `scheduler`) does two things each round. It starts due campaigns: a unique run row per
+(campaign, occurrence) and the next occurrence, in one transaction. And it expands running runs into the
+outbox, one page of contacts per transaction, moving the run's cursor only from where it read it, so a
+campaign of 100,000 contacts is queued in flat memory, a restart carries on, and two instances never
+queue a page twice. Messages are spaced at the campaign's rate by their due time. Consent, quiet hours,
+the frequency cap, the campaign's state and Meta's block on +1 numbers are checked when each message is
+sent, not here (`bot.send_policy`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from bot import cron
+from bot.campaign import CampaignRequest, MissingValue, in_audience, suppression, values_for
+from bot.errors import Conflict, NotFound, ValidationError
+from bot.loop import Wakeful
+from bot.templates import MessageTemplate, to_cloud_api
+from storage import campaign as store
+from storage import consent
+from storage.models import CampaignBase, CampaignRunBase, ContactBase
+from storage.outbox import NewMessage, enqueue
+from storage.repository import Repository
+
+log = structlog.get_logger("bot.campaigner")
+
+PAGE = 1000  # contacts read per expansion transaction
+TemplateLookup = Callable[[str, str | None], MessageTemplate]
+CONTROLLABLE = {"pause": ("scheduled", "running"), "resume": ("paused",), "cancel": ("scheduled", "running", "paused")}
+
+
+@dataclass
+class DryRun:
+    """Who a campaign would reach now, who not and why, and what it would cost, by country and category."""
+
+    audience: int = 0
+    sendable: int = 0
+    suppressed: Counter[str] = field(default_factory=Counter)
+    by_country: Counter[str] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "audience": self.audience, "would_send": self.sendable, "suppressed": dict(self.suppressed),
+            "recipients_by_country": dict(self.by_country),
+        }  # fmt: skip
+
+
+class Campaigner(Wakeful):
+    """Starts and expands campaign runs (several may share a database) and manages campaigns for the API."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        templates: TemplateLookup,
+        *,
+        clock: Callable[[], datetime],
+        on_enqueued: Callable[[], None] = lambda: None,
+        country_of: Callable[[str], str] = lambda wa_id: "unknown",
+        idle_wait: float = 5.0,
+    ) -> None:
+        self._repository = repository
+        self._templates = templates
+        self._clock = clock
+        self._on_enqueued = on_enqueued
+        self._country_of = country_of
+        self._idle_wait = idle_wait
+        super().__init__()
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while self.running:
+            try:
+                busy = await self.run_once()
+            except Exception as exc:  # top-level loop: log and go on
+                log.error("campaigner.failed", error=f"{type(exc).__name__}: {exc}")
+                busy = 0
+            if not busy:
+                await self.idle(self._idle_wait)
+
+    async def run_once(self) -> int:
+        """Start due runs, expand one page of each expanding run, settle finished campaigns; how much was done."""
+        started = await self._start_due()
+        expanded = 0
+        async with self._repository.engine.connect() as conn:
+            runs = await store.expanding_runs(conn, 20)
+        for run in runs:
+            expanded += await self._expand_page(run)
+        if expanded:
+            self._on_enqueued()
+        await self._complete_finished()
+        return started + expanded
+
+    async def _start_due(self) -> int:
+        now = self._clock()
+        started = 0
+        async with self._repository.transaction() as conn:
+            for campaign in await store.due_campaigns(conn, now, 20):
+                assert campaign.id is not None
+                assert campaign.next_run_at is not None
+                occurrence, following = campaign.next_run_at, None
+                if campaign.cron:
+                    recurrence = cron.parse(campaign.cron, campaign.time_zone)
+                    occurrence, _ = cron.latest_due(recurrence, campaign.next_run_at, now)
+                    following = cron.next_run(recurrence, now)
+                run_id = await store.start_run(conn, campaign.id, occurrence, now)
+                await store.set_state(conn, campaign.id, "running", now, next_run_at=following)
+                if run_id is not None:
+                    started += 1
+                    log.info("campaign.run_started", campaign_id=campaign.id, run_id=run_id, scheduled_for=occurrence)
+        return started
+
+    async def _expand_page(self, run: CampaignRunBase) -> int:
+        """Queue one page of the run's audience; returns how many contacts the page held."""
+        now = self._clock()
+        try:
+            async with self._repository.transaction() as conn:
+                campaign = await store.campaign_by_id(conn, run.campaign_id)
+                assert campaign is not None
+                contacts = await store.contacts_after(conn, run.cursor, PAGE)
+                members = [c for c in contacts if in_audience(campaign.audience or {}, c)]
+                queued = await enqueue(conn, self._messages(campaign, run, members), now)
+                cursor = contacts[-1].id if contacts else run.cursor
+                assert cursor is not None
+                if not await store.advance_run(conn, run, cursor, queued, len(contacts) < PAGE, now):
+                    raise _PageTaken  # another instance expanded this page first: roll ours back
+        except _PageTaken:
+            return 0
+        if len(contacts) < PAGE:
+            log.info("campaign.run_expanded", campaign_id=run.campaign_id, run_id=run.id, queued=run.queued + queued)
+        return len(contacts)
+
+    def _messages(self, campaign: CampaignBase, run: CampaignRunBase, contacts: list[ContactBase]) -> list[NewMessage]:
+        template = self._templates(campaign.template, campaign.language)
+        step = timedelta(seconds=1 / campaign.rate) if campaign.rate else timedelta(0)
+        start = max(run.scheduled_for, run.created_at)
+        messages = []
+        for index, contact in enumerate(contacts, start=run.queued):
+            try:
+                values = values_for(campaign.parameters or {}, contact)
+            except MissingValue as exc:
+                log.info("campaign.recipient_skipped", campaign_id=campaign.id, reason=str(exc))
+                continue
+            message = _marketing(template, contact, values, start + step * index, f"campaign:{run.id}:{contact.id}")
+            messages.append(replace(message, campaign_id=campaign.id))
+        return messages
+
+    async def _complete_finished(self) -> None:
+        """A one-off campaign whose every message is settled is completed."""
+        now = self._clock()
+        async with self._repository.transaction() as conn:
+            for campaign in await store.running_once(conn):
+                assert campaign.id is not None
+                if not await store.unfinished(conn, campaign.id):
+                    await store.set_state(conn, campaign.id, "completed", now)
+                    log.info("campaign.completed", campaign_id=campaign.id)
+
+    # -- managing campaigns ------------------------------------------------------------------------
+
+    async def create(self, request: CampaignRequest) -> CampaignBase:
+        """Store a checked campaign, due at its time, now, or its first occurrence; a taken name is a `Conflict`."""
+        now = self._clock()
+        first = request.send_at or now
+        if request.cron:
+            first = cron.next_run(cron.parse(request.cron, request.time_zone), now)
+        row = CampaignBase(
+            name=request.name, template=request.template, language=request.language,
+            parameters=dict(request.parameters), audience=dict(request.audience), send_at=request.send_at,
+            cron=request.cron, time_zone=request.time_zone, next_run_at=first, frequency_cap=request.frequency_cap,
+            rate=request.rate, flow=request.flow, test_numbers=list(request.test_numbers), state="scheduled",
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        async with self._repository.transaction() as conn:
+            stored = await store.add_campaign(conn, row)
+        if stored is None:
+            raise Conflict(f"a campaign named {request.name!r} already exists")
+        log.info("campaign.created", campaign_id=stored.id, name=stored.name, next_run_at=first)
+        self.wake()
+        return stored
+
+    async def get(self, campaign_id: int) -> tuple[CampaignBase, list[CampaignRunBase], dict[str, int]]:
+        async with self._repository.engine.connect() as conn:
+            campaign = await _found(conn, campaign_id)
+            return campaign, await store.runs_of(conn, campaign_id), await store.progress(conn, campaign_id)
+
+    async def pause(self, campaign_id: int) -> CampaignBase:
+        return await self._control(campaign_id, "pause")
+
+    async def resume(self, campaign_id: int) -> CampaignBase:
+        return await self._control(campaign_id, "resume")
+
+    async def cancel(self, campaign_id: int) -> CampaignBase:
+        return await self._control(campaign_id, "cancel")
+
+    async def _control(self, campaign_id: int, action: str) -> CampaignBase:
+        now = self._clock()
+        async with self._repository.transaction() as conn:
+            campaign = await _found(conn, campaign_id)
+            if campaign.state not in CONTROLLABLE[action]:
+                raise Conflict(f"campaign {campaign_id} is {campaign.state}; it cannot {action} now")
+            if action == "pause":
+                moved = await store.hold_queued(conn, campaign_id, now)
+                await store.set_state(conn, campaign_id, "paused", now)
+            elif action == "resume":
+                moved = await store.release_paused(conn, campaign_id, now, campaign.rate)
+                await store.set_state(conn, campaign_id, "running", now)
+            else:
+                moved = await store.cancel_unsent(conn, campaign_id, now)
+                await store.set_state(conn, campaign_id, "cancelled", now, next_run_at=None)
+            updated = await _found(conn, campaign_id)
+        log.info(f"campaign.{action}d", campaign_id=campaign_id, messages=moved)
+        self.wake()
+        if action == "resume":
+            self._on_enqueued()
+        return updated
+
+    async def retry_failed(self, campaign_id: int) -> int:
+        now = self._clock()
+        async with self._repository.transaction() as conn:
+            campaign = await _found(conn, campaign_id)
+            if campaign.state in ("cancelled", "paused"):
+                raise Conflict(f"campaign {campaign_id} is {campaign.state}; resume it before retrying")
+            count = await store.requeue_failed(conn, campaign_id, now)
+            if count and campaign.state == "completed":
+                await store.set_state(conn, campaign_id, "running", now)
+        log.info("campaign.retry_failed", campaign_id=campaign_id, requeued=count)
+        self._on_enqueued()
+        return count
+
+    async def send_test(self, campaign_id: int, wa_ids: list[str]) -> int:
+        """Send the campaign now to numbers on its allow-list only (consent is still checked at send time)."""
+        now = self._clock()
+        async with self._repository.transaction() as conn:
+            campaign = await _found(conn, campaign_id)
+            allowed = set(campaign.test_numbers or [])
+            wanted = wa_ids or sorted(allowed)
+            outside = [w for w in wanted if w not in allowed]
+            if not wanted or outside:
+                named = ", ".join(outside) or "(none given)"
+                raise ValidationError(f"test sends go only to the campaign's test_numbers; not on it: {named}")
+            template = self._templates(campaign.template, campaign.language)
+            messages = []
+            for contact in await store.contacts_for_numbers(conn, wanted, now):
+                try:
+                    values = values_for(campaign.parameters or {}, contact)
+                except MissingValue as exc:
+                    raise ValidationError(f"test number {contact.wa_id}: {exc}") from None
+                key = f"campaign-test:{campaign_id}:{contact.wa_id}:{now.isoformat()}"
+                messages.append(_marketing(template, contact, values, now, key))
+            queued = await enqueue(conn, messages, now)
+        self._on_enqueued()
+        return queued
+
+    async def dry_run(self, campaign_id: int) -> DryRun:
+        """The campaign's audience as it stands: who would get it now, who not and why, by country."""
+        now = self._clock()
+        report = DryRun()
+        async with self._repository.engine.connect() as conn:
+            campaign = await _found(conn, campaign_id)
+            cursor = 0
+            while True:
+                page = await store.contacts_after(conn, cursor, PAGE)
+                if not page:
+                    break
+                cursor = page[-1].id or cursor
+                members = [c for c in page if in_audience(campaign.audience or {}, c)]
+                ids = [c.id for c in members if c.id is not None]
+                states = await consent.states(conn, ids)
+                sent = await store.marketing_sent_since(conn, ids, now - store.WEEK)
+                for contact in members:
+                    assert contact.id is not None
+                    report.audience += 1
+                    reason = suppression(
+                        contact, states.get(contact.id), sent.get(contact.id, 0), campaign.frequency_cap,
+                        campaign.parameters or {},
+                    )  # fmt: skip
+                    if reason:
+                        report.suppressed[reason] += 1
+                    else:
+                        report.sendable += 1
+                        report.by_country[self._country_of(contact.wa_id or "")] += 1
+        return report
+
+
+def _marketing(
+    template: MessageTemplate, contact: ContactBase, values: dict[str, str], due: datetime, key: str
+) -> NewMessage:
+    assert contact.id is not None
+    assert contact.wa_id is not None
+    return NewMessage(
+        kind="marketing", contact_id=contact.id, recipient=contact.wa_id,
+        payload=to_cloud_api(template, contact.wa_id, values), due_at=due, template_name=template.name,
+        template_category="marketing", idempotency_key=key,
+    )  # fmt: skip
+
+
+class _PageTaken(Exception):
+    """Another instance moved the run's cursor while this one read the page."""
+
+
+async def _found(conn: Any, campaign_id: int) -> CampaignBase:
+    campaign = await store.campaign_by_id(conn, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id}")
+    return campaign
