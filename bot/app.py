@@ -46,6 +46,7 @@ from bot.scheduler import Scheduler
 from bot.send_policy import SendPolicy
 from bot.sender import Sender
 from bot.settings import Settings
+from bot.stats_api import setup_stats_api
 from bot.template_api import setup_template_api
 from bot.templates import TemplateLibrary
 from bot.validate import VALIDATORS
@@ -110,6 +111,7 @@ def create_app(
         setup_handoff_api(app)
         setup_schedule_api(app)
         setup_template_api(app)
+        setup_stats_api(app)
         if settings.sandbox:
             from bot.sandbox import setup_sandbox
 

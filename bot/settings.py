@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.rate_card import example_rate_card
 from bot.send_policy import QuietHours, parse_messaging_limit, parse_quiet_hours
 
 SANDBOX_PHONE_NUMBER_ID = "106540352242922"
@@ -50,6 +51,7 @@ class _Environment(BaseSettings):
     quiet_hours: str = Field(DEFAULT_QUIET_HOURS, alias="BOT_QUIET_HOURS")
     messaging_limit: str = Field(DEFAULT_MESSAGING_LIMIT, alias="BOT_MESSAGING_LIMIT")
     send_lease_seconds: float = Field(60.0, alias="BOT_SEND_LEASE_SECONDS", ge=1, le=3600)
+    rate_card: str | None = Field(None, alias="BOT_RATE_CARD")
     log_level: str = Field("info", alias="BOT_LOG_LEVEL")
     log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
 
@@ -89,6 +91,7 @@ class Settings:
     quiet_hours: QuietHours | None = None
     messaging_limit: int | None = None  # Meta's tier in users per rolling 24 h; None is unlimited
     send_lease: float = 60.0  # seconds a sender holds a claimed message before another may settle it
+    rate_card: Path | None = None  # the business's rate card (CSV) for cost estimates; None: costs are not estimated
     log_level: str = "info"
     log_format: str = "auto"
     generated_admin_token: bool = False
@@ -146,6 +149,13 @@ def _alias(loc: tuple[int | str, ...]) -> str:
     return field.alias if field and field.alias else name
 
 
+def _rate_card(value: str | None, sandbox: bool) -> Path | None:
+    """BOT_RATE_CARD as a path; unset, the shipped example card in sandbox mode and none otherwise; `none`: none."""
+    if value is None or not value.strip():
+        return example_rate_card() if sandbox else None
+    return None if value.strip().lower() == "none" else Path(value.strip())
+
+
 def _resolve(env: _Environment) -> Settings:
     sandbox = not env.access_token
     if not sandbox:
@@ -181,6 +191,7 @@ def _resolve(env: _Environment) -> Settings:
         quiet_hours=parse_quiet_hours(env.quiet_hours),
         messaging_limit=parse_messaging_limit(env.messaging_limit),
         send_lease=env.send_lease_seconds,
+        rate_card=_rate_card(env.rate_card, sandbox),
         log_level=env.log_level,
         log_format=env.log_format,
     )
