@@ -102,6 +102,7 @@ def check(args: argparse.Namespace) -> int:
     from bot.business_hours import read_business
     from bot.flow_check import check_flows, templates_for_check
     from bot.flow_file import load_flows
+    from bot.rate_card import read_rate_card
     from bot.templates import check as check_templates
     from bot.validate import VALIDATORS
 
@@ -117,6 +118,7 @@ def check(args: argparse.Namespace) -> int:
         ("templates", check_templates(Path(args.templates))),
         ("flows", check_flows(flows, read_problems, templates=templates, actions=actions, validators=validators)),
         ("business file", read_business(business)[1] if business.exists() else []),
+        ("rate card", read_rate_card(settings.rate_card)[1] if settings.rate_card else []),
     ):
         for problem in problems:
             print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
