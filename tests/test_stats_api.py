@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import insert
 
 from bot import keys
+from bot.app import create_app
+from bot.errors import ConfigError
 from bot.settings import Settings
 from storage.models import CONTACT, CONVERSATION, MESSAGE, OUTBOX
 from storage.repository import Repository
@@ -330,3 +332,11 @@ async def test_reported_pricing_from_a_real_status_webhook_is_used(
     assert body["totals"]["cost"] == {"service": "0.0300"}
     assert body["totals"]["cost_source"] == {"meta": 1, "estimate": 0}
     assert body["totals"]["received"] == 1
+
+
+def test_a_bad_rate_card_stops_the_app_at_start(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    """A rate card with a bad row refuses to build the app, naming the row, as any bad setting does."""
+    card = tmp_path / "rates.csv"
+    card.write_text(CARD + "31,retail,0.01,EUR,2026-01-01\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"rates.csv:9:4: error: unknown category 'retail'"):
+        create_app(make_settings(rate_card=card))
