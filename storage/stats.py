@@ -83,6 +83,14 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.sum(case((condition, 1), else_=0))
 
 
+async def _rows(conn: AsyncConnection, stmt: Any) -> AsyncIterator[Any]:
+    """The statement's rows through a server-side cursor, fetched a batch at a time (not one await per row)."""
+    result = await conn.stream(stmt.execution_options(yield_per=STREAM_BATCH))
+    async for batch in result.partitions(STREAM_BATCH):
+        for row in batch:
+            yield row
+
+
 async def conversation_counts(conn: AsyncConnection, start: datetime, end: datetime) -> list[ConversationCount]:
     """Conversations opened in [start, end), by UTC day and category."""
     day = utc_day(conn, CONVERSATION.c.opened_at).label("day")
@@ -137,9 +145,8 @@ async def conversations_to_price(
         )
         .where(CONVERSATION.c.opened_at >= start, CONVERSATION.c.opened_at < end)
         .order_by(CONVERSATION.c.opened_at, CONVERSATION.c.id)
-        .execution_options(yield_per=STREAM_BATCH)
     )
-    async for row in await conn.stream(stmt):
+    async for row in _rows(conn, stmt):
         delivered = None if row[5] is None else bool(row[5])
         yield ConversationRow(row[0], row[1], row[2], row[3], row[4], delivered)
 
@@ -168,7 +175,6 @@ async def messages_to_price(conn: AsyncConnection, start: datetime, end: datetim
             MESSAGE.c.created_at < end,
         )
         .order_by(MESSAGE.c.created_at, MESSAGE.c.id)
-        .execution_options(yield_per=STREAM_BATCH)
     )
-    async for row in await conn.stream(stmt):
+    async for row in _rows(conn, stmt):
         yield MessageRow(row[0], bool(row[1]), row[2], row[3], bool(row[4]), row[5], row[6], row[7])
