@@ -115,20 +115,32 @@ async def stats(client: Client, auth: dict[str, str], start: str, end: str) -> d
     return body
 
 
+@pytest.fixture
+async def priced(
+    aiohttp_client: ClientFactory, make_settings: Callable[..., Settings], clock: FakeClock, card: Path
+) -> tuple[Client, Seed]:
+    """The app with the test rate card, and a seeder on its database."""
+    return await stats_app(aiohttp_client, make_settings, clock, card)
+
+
+@pytest.fixture
+async def unpriced(
+    aiohttp_client: ClientFactory, make_settings: Callable[..., Settings], clock: FakeClock
+) -> tuple[Client, Seed]:
+    """The app with no rate card, and a seeder on its database."""
+    return await stats_app(aiohttp_client, make_settings, clock, None)
+
+
 def day_of(body: dict[str, Any], day: str) -> dict[str, Any]:
     found: dict[str, Any] = next(d for d in body["days"] if d["date"] == day)
     return found
 
 
 async def test_boundary_between_conversation_and_message_pricing(
-    aiohttp_client: ClientFactory,
-    make_settings: Callable[..., Settings],
-    clock: FakeClock,
-    card: Path,
-    auth: dict[str, str],
+    priced: tuple[Client, Seed], auth: dict[str, str]
 ) -> None:
     """30 June 2025 is priced per conversation at that day's rates, 1 July 2025 per delivered message at new ones."""
-    client, seed = await stats_app(aiohttp_client, make_settings, clock, card)
+    client, seed = priced
     nl = await seed.contact(NL)
     june, july = at("2025-06-30", 23), at("2025-07-01", 0)
     await seed.conversation(nl, "utility", june)
@@ -143,7 +155,8 @@ async def test_boundary_between_conversation_and_message_pricing(
     await seed.messages(nl, july)  # service: free before October 2026
     body = await stats(client, auth, "2025-06-30", "2025-07-02")
     assert body["currency"] == "EUR"
-    assert body["rate_card"] == {"path": str(card), "example": False}
+    assert body["rate_card"]["example"] is False
+    assert body["rate_card"]["path"].endswith("rates.csv")
     cbp, pmp = day_of(body, "2025-06-30"), day_of(body, "2025-07-01")
     assert cbp["pricing_model"] == "CBP"
     assert cbp["conversations"] == {"service": 1, "utility": 1}
@@ -164,15 +177,9 @@ async def test_boundary_between_conversation_and_message_pricing(
     assert body["unpriced"] == {}
 
 
-async def test_meta_pricing_wins_over_the_estimate(
-    aiohttp_client: ClientFactory,
-    make_settings: Callable[..., Settings],
-    clock: FakeClock,
-    card: Path,
-    auth: dict[str, str],
-) -> None:
+async def test_meta_pricing_wins_over_the_estimate(priced: tuple[Client, Seed], auth: dict[str, str]) -> None:
     """Meta's billable flag and category decide for messages (PMP) and for a conversation's opening message (CBP)."""
-    client, seed = await stats_app(aiohttp_client, make_settings, clock, card)
+    client, seed = priced
     nl = await seed.contact(NL)
     june, august = at("2025-06-10"), at("2025-08-01")
     await seed.conversation(nl, "marketing", june)
@@ -194,15 +201,9 @@ async def test_meta_pricing_wins_over_the_estimate(
     assert august_day["cost_source"] == {"meta": 2, "estimate": 0}
 
 
-async def test_free_tier_counts_the_whole_month(
-    aiohttp_client: ClientFactory,
-    make_settings: Callable[..., Settings],
-    clock: FakeClock,
-    card: Path,
-    auth: dict[str, str],
-) -> None:
+async def test_free_tier_counts_the_whole_month(priced: tuple[Client, Seed], auth: dict[str, str]) -> None:
     """From October 2026 a month's 1,001st service message is charged, counted from the 1st when asked mid-month."""
-    client, seed = await stats_app(aiohttp_client, make_settings, clock, card)
+    client, seed = priced
     nl = await seed.contact(NL)
     await seed.messages(nl, at("2026-09-30"), 1001)  # September: all free
     await seed.messages(nl, at("2026-10-01"), 600)
@@ -219,14 +220,10 @@ async def test_free_tier_counts_the_whole_month(
 
 
 async def test_unplaceable_numbers_and_missing_rates_are_reported(
-    aiohttp_client: ClientFactory,
-    make_settings: Callable[..., Settings],
-    clock: FakeClock,
-    card: Path,
-    auth: dict[str, str],
+    priced: tuple[Client, Seed], auth: dict[str, str]
 ) -> None:
     """A charge to a number phonenumbers cannot place, or with no rate on that day, is counted unpriced, not priced."""
-    client, seed = await stats_app(aiohttp_client, make_settings, clock, card)
+    client, seed = priced
     nowhere, es, nl = await seed.contact(NOWHERE), await seed.contact(ES), await seed.contact(NL)
     day = at("2026-11-02")
     await seed.messages(nowhere, day, template="marketing")
@@ -239,11 +236,9 @@ async def test_unplaceable_numbers_and_missing_rates_are_reported(
     assert body["totals"]["cost"] == {"marketing": "0.1400"}
 
 
-async def test_without_a_card_cost_is_null_with_a_reason(
-    aiohttp_client: ClientFactory, make_settings: Callable[..., Settings], clock: FakeClock, auth: dict[str, str]
-) -> None:
+async def test_without_a_card_cost_is_null_with_a_reason(unpriced: tuple[Client, Seed], auth: dict[str, str]) -> None:
     """No rate card: counts and charges are there, cost is null and cost_note says how to get one."""
-    client, seed = await stats_app(aiohttp_client, make_settings, clock, None)
+    client, seed = unpriced
     await seed.messages(await seed.contact(NL), at("2026-11-02"), template="marketing")
     body = await stats(client, auth, "2026-11-02", "2026-11-03")
     assert body["currency"] is None
@@ -255,14 +250,10 @@ async def test_without_a_card_cost_is_null_with_a_reason(
 
 
 async def test_empty_range_lists_every_day_and_matches_the_document(
-    aiohttp_client: ClientFactory,
-    make_settings: Callable[..., Settings],
-    clock: FakeClock,
-    card: Path,
-    auth: dict[str, str],
+    priced: tuple[Client, Seed], auth: dict[str, str]
 ) -> None:
     """Every day of the range is listed, with zeros, and the answer is valid against the OpenAPI schema."""
-    client, seed = await stats_app(aiohttp_client, make_settings, clock, card)
+    client, seed = priced
     await seed.messages(await seed.contact(NL), at("2026-11-03"), template="utility")
     body = await stats(client, auth, "2026-11-01", "2026-11-05")
     assert [d["date"] for d in body["days"]] == ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
@@ -285,39 +276,28 @@ async def test_empty_range_lists_every_day_and_matches_the_document(
     ],
 )
 async def test_bad_ranges_are_400(
-    aiohttp_client: ClientFactory,
-    make_settings: Callable[..., Settings],
-    clock: FakeClock,
-    auth: dict[str, str],
-    query: dict[str, str],
-    words: str,
+    unpriced: tuple[Client, Seed], auth: dict[str, str], query: dict[str, str], words: str
 ) -> None:
     """Missing or malformed dates, `to` not after `from`, and ranges over 366 days are refused with a reason."""
-    client, _ = await stats_app(aiohttp_client, make_settings, clock, None)
+    client, _ = unpriced
     resp = await client.get("/api/stats", headers=auth, params=query)
     assert resp.status == 400
     assert words in assert_error(await resp.json(), "invalid_request")
 
 
-async def test_stats_need_the_token(
-    aiohttp_client: ClientFactory, make_settings: Callable[..., Settings], clock: FakeClock
-) -> None:
+async def test_stats_need_the_token(unpriced: tuple[Client, Seed]) -> None:
     """The stats are behind the admin token like the rest of /api."""
-    client, _ = await stats_app(aiohttp_client, make_settings, clock, None)
+    client, _ = unpriced
     resp = await client.get("/api/stats", params={"from": "2026-11-01", "to": "2026-11-02"})
     assert resp.status == 401
 
 
 async def test_reported_pricing_from_a_real_status_webhook_is_used(
-    aiohttp_client: ClientFactory,
-    make_settings: Callable[..., Settings],
-    clock: FakeClock,
-    card: Path,
-    auth: dict[str, str],
+    priced: tuple[Client, Seed], clock: FakeClock, auth: dict[str, str]
 ) -> None:
     """A reply the service sent, reported delivered and billable by Meta, is charged though the estimate says free."""
-    clock.now = at("2026-11-02", 10)
-    client, _ = await stats_app(aiohttp_client, make_settings, clock, card)
+    clock.now = at("2026-11-02", 10)  # the app reads its clock at each use
+    client, _ = priced
     await post_webhook(client, text_webhook(NL_2, "hi", timestamp=clock.now))
     reply = (await wait_for_replies(client, auth, NL_2))[0]
     pricing = {"billable": True, "pricing_model": "PMP", "category": "service", "type": "regular"}
