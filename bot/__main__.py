@@ -101,12 +101,15 @@ def db_upgrade(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     """Validate the settings, the message templates and the flows; problems as path:line:col; exit 1 on any error."""
     from bot.content import check_content
+    from bot.rate_card import read_rate_card
 
     settings = _prepare(args.env_file)
     mode = "sandbox" if settings.sandbox else "Meta Cloud API"
     print(f"settings ok: {mode}, database {settings.database_url.split('://')[0]}")
     errors = 0
-    for what, problems in check_content(Path(args.flows), Path(args.templates)).sections:
+    sections = list(check_content(Path(args.flows), Path(args.templates)).sections)
+    sections.append(("rate card", read_rate_card(settings.rate_card)[1] if settings.rate_card else []))
+    for what, problems in sections:
         for problem in problems:
             print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
         found = sum(p.severity == "error" for p in problems)

@@ -49,6 +49,7 @@ from bot.scheduler import Scheduler
 from bot.send_policy import SendPolicy
 from bot.sender import Sender
 from bot.settings import Settings
+from bot.stats_api import setup_stats_api
 from bot.template_api import setup_template_api
 from bot.templates import TemplateLibrary
 from bot.webhook import MAX_BODY, setup_webhook
@@ -114,6 +115,7 @@ def create_app(
         setup_handoff_api(app)
         setup_schedule_api(app)
         setup_template_api(app)
+        setup_stats_api(app)
         if settings.sandbox:
             _sandbox(app, flows, templates)
     app.router.add_get("/healthz", healthz)

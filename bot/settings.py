@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.rate_card import example_rate_card
 from bot.send_policy import QuietHours, parse_messaging_limit, parse_quiet_hours
 
 SANDBOX_PHONE_NUMBER_ID = "106540352242922"
@@ -52,6 +53,7 @@ class _Environment(BaseSettings):
     send_lease_seconds: float = Field(60.0, alias="BOT_SEND_LEASE_SECONDS", ge=1, le=3600)
     opt_out_keywords: str | None = Field(None, alias="BOT_OPT_OUT_KEYWORDS")
     opt_in_keywords: str | None = Field(None, alias="BOT_OPT_IN_KEYWORDS")
+    rate_card: str | None = Field(None, alias="BOT_RATE_CARD")
     log_level: str = Field("info", alias="BOT_LOG_LEVEL")
     log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
     reload: bool = Field(True, alias="BOT_RELOAD")
@@ -95,6 +97,7 @@ class Settings:
     # Words that opt a customer out of (or back in to) marketing; None keeps the built-in lists.
     opt_out_keywords: tuple[str, ...] | None = None
     opt_in_keywords: tuple[str, ...] | None = None
+    rate_card: Path | None = None  # the business's rate card (CSV) for cost estimates; None: costs are not estimated
     log_level: str = "info"
     log_format: str = "auto"
     # Sandbox mode only: re-read flows and templates when their files change. Off when built directly
@@ -155,6 +158,13 @@ def _alias(loc: tuple[int | str, ...]) -> str:
     return field.alias if field and field.alias else name
 
 
+def _rate_card(value: str | None, sandbox: bool) -> Path | None:
+    """BOT_RATE_CARD as a path; unset, the shipped example card in sandbox mode and none otherwise; `none`: none."""
+    if value is None or not value.strip():
+        return example_rate_card() if sandbox else None
+    return None if value.strip().lower() == "none" else Path(value.strip())
+
+
 def _resolve(env: _Environment) -> Settings:
     sandbox = not env.access_token
     if not sandbox:
@@ -192,6 +202,7 @@ def _resolve(env: _Environment) -> Settings:
         send_lease=env.send_lease_seconds,
         opt_out_keywords=_words(env.opt_out_keywords, "BOT_OPT_OUT_KEYWORDS"),
         opt_in_keywords=_words(env.opt_in_keywords, "BOT_OPT_IN_KEYWORDS"),
+        rate_card=_rate_card(env.rate_card, sandbox),
         log_level=env.log_level,
         log_format=env.log_format,
         reload=env.reload,

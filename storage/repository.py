@@ -187,6 +187,12 @@ class Repository:
 
     # -- admin reads -----------------------------------------------------------------------------
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """One connection for a report made of several reads (the stats); nothing is written through it."""
+        async with self.engine.connect() as conn:
+            yield conn
+
     async def list_conversations(self, **filters: Any) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
             return await queries.list_conversations(conn, **filters)

@@ -8,6 +8,7 @@ import pytest
 
 from bot.__main__ import main
 from bot.errors import ConfigError
+from bot.rate_card import example_rate_card
 from bot.settings import (
     DEFAULT_API_URL,
     SANDBOX_APP_SECRET,
@@ -32,6 +33,7 @@ VARIABLES = (
     "BOT_LOG_LEVEL",
     "BOT_LOG_FORMAT",
     "BOT_RELOAD",
+    "BOT_RATE_CARD",
 )
 
 REAL_MODE = {
@@ -445,3 +447,41 @@ def test_consent_keywords_are_read_as_comma_separated_lists(monkeypatch: pytest.
     set_env(monkeypatch, {"BOT_OPT_IN_KEYWORDS": " , "})
     with pytest.raises(ConfigError, match="BOT_OPT_IN_KEYWORDS is set but holds no keyword"):
         load_settings(env_file=None)
+
+
+# --- the rate card ------------------------------------------------------------------------------------
+
+
+def test_rate_card_defaults_to_the_example_in_sandbox_mode_only() -> None:
+    """Unset, BOT_RATE_CARD is the shipped example card in sandbox mode and no card when talking to Meta."""
+    assert load_settings(env_file=None).rate_card == example_rate_card()
+    assert load_settings(env_file=None, **REAL_MODE).rate_card is None
+
+
+def test_rate_card_path_or_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BOT_RATE_CARD names the card's path; `none` turns estimates off, in the sandbox too."""
+    monkeypatch.setenv("BOT_RATE_CARD", "rates/2026.csv")
+    assert load_settings(env_file=None).rate_card == Path("rates/2026.csv")
+    monkeypatch.setenv("BOT_RATE_CARD", "none")
+    assert load_settings(env_file=None).rate_card is None
+
+
+def test_cli_check_reports_a_bad_rate_card(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`bot check` reads BOT_RATE_CARD and reports a bad row as path:line:col, exiting 1."""
+    card = tmp_path / "rates.csv"
+    card.write_text("country_calling_code,category,price,currency,valid_from\n31,utility,0.05,EUR,2025-13-01\n")
+    monkeypatch.setenv("BOT_RATE_CARD", str(card))
+    templates = Path(__file__).resolve().parents[1] / "templates"
+    assert main(["check", "--templates", str(templates)]) == 1
+    captured = capsys.readouterr()
+    assert f"{card}:2:21: error: valid_from '2025-13-01' must be a date as YYYY-MM-DD" in captured.err
+    assert "rate card: 1 error(s), 0 warning(s)" in captured.out
+
+
+def test_cli_check_reads_the_example_card(capsys: pytest.CaptureFixture[str]) -> None:
+    """In sandbox mode `bot check` reads the shipped example card and finds nothing wrong."""
+    templates = Path(__file__).resolve().parents[1] / "templates"
+    assert main(["check", "--templates", str(templates)]) == 0
+    assert "rate card: 0 error(s), 0 warning(s)" in capsys.readouterr().out
