@@ -18,6 +18,8 @@ from aiohttp import web
 
 from bot import keys
 from bot.api import json_response, require_token, setup_api
+from bot.campaign_api import CAMPAIGNER, price_lookup, setup_campaign_api, template_lookup
+from bot.campaigner import Campaigner
 from bot.cloudapi import AiohttpTransport, CloudAPIClient, Transport
 from bot.consent import ConsentDesk, Keywords
 from bot.contact_api import setup_contact_api
@@ -116,6 +118,7 @@ def create_app(
         setup_schedule_api(app)
         setup_template_api(app)
         setup_stats_api(app)
+        setup_campaign_api(app)
         if settings.sandbox:
             _sandbox(app, flows, templates)
     app.router.add_get("/healthz", healthz)
@@ -236,6 +239,10 @@ def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Applicat
             repository, app[keys.NOTIFICATIONS].utility_template, clock=clock, on_enqueued=sender.wake
         )
         app[keys.SCHEDULER] = scheduler
+        campaigner = Campaigner(
+            repository, template_lookup(app), clock=clock, on_enqueued=sender.wake, price_of=price_lookup(app)
+        )
+        app[CAMPAIGNER] = campaigner
         app[keys.INGESTOR].on_stored = dispatcher.wake
         tasks = []
         if "dispatcher" in roles:
@@ -244,9 +251,10 @@ def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Applicat
             tasks.append(asyncio.create_task(sender.run(), name="sender"))
         if "scheduler" in roles:
             tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
+            tasks.append(asyncio.create_task(campaigner.run(), name="campaigner"))
         yield
         # Stopped between rounds, not cancelled mid-statement: sends in flight are settled first.
-        await stop_all([dispatcher, sender, scheduler], tasks)
+        await stop_all([dispatcher, sender, scheduler, campaigner], tasks)
 
     return context
 

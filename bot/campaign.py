@@ -14,15 +14,16 @@ from typing import Any
 
 from bot import cron
 from bot.errors import ValidationError
+from bot.send_policy import US_PREFIX
 from bot.templates import MessageTemplate
 from storage.consent import OPT_IN, OPT_OUT
 from storage.models import ContactBase
+from storage.policy import undeliverable
 
 CONTACT_FIELDS = ("name", "wa_id", "language", "time_zone")
 AUDIENCE_KEYS = ("tags", "any_tags", "languages", "country_codes", "wa_ids")
 MAX_FREQUENCY_CAP = 50
 DEFAULT_FREQUENCY_CAP = 2
-US_PREFIX = "1"  # Meta has refused marketing templates to +1 numbers since April 2025
 
 
 @dataclass(frozen=True)
@@ -223,9 +224,7 @@ def suppression(
         return "opted_out"
     if consent != OPT_IN:
         return "no_consent"
-    if contact.undeliverable_at is not None and (
-        contact.last_inbound_at is None or contact.last_inbound_at < contact.undeliverable_at
-    ):
+    if undeliverable(contact):
         return "undeliverable"
     if sent_this_week >= cap:
         return "frequency_cap"

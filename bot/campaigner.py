@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -37,19 +38,39 @@ TemplateLookup = Callable[[str, str | None], MessageTemplate]
 CONTROLLABLE = {"pause": ("scheduled", "running"), "resume": ("paused",), "cancel": ("scheduled", "running", "paused")}
 
 
+# A recipient's country calling code and the price of one marketing message to them (None: not on the card).
+PriceOf = Callable[[str], tuple[str, Decimal | None]]
+
+
 @dataclass
 class DryRun:
-    """Who a campaign would reach now, who not and why, and what it would cost, by country and category."""
+    """Who a campaign would reach now, who not and why, and what it would cost, by country (marketing)."""
 
     audience: int = 0
     sendable: int = 0
     suppressed: Counter[str] = field(default_factory=Counter)
     by_country: Counter[str] = field(default_factory=Counter)
+    cost: dict[str, Decimal] = field(default_factory=dict)
+    unpriced: Counter[str] = field(default_factory=Counter)
+
+    def add(self, country: str, price: Decimal | None) -> None:
+        self.sendable += 1
+        self.by_country[country] += 1
+        if price is None:
+            self.unpriced[country] += 1
+        else:
+            self.cost[country] = self.cost.get(country, Decimal(0)) + price
 
     def as_json(self) -> dict[str, Any]:
+        countries = sorted(self.by_country)
         return {
             "audience": self.audience, "would_send": self.sendable, "suppressed": dict(self.suppressed),
-            "recipients_by_country": dict(self.by_country),
+            "by_country": [
+                {"country_calling_code": c, "category": "marketing", "recipients": self.by_country[c],
+                 "estimated_cost": str(self.cost[c]) if c in self.cost else None, "unpriced": self.unpriced[c]}
+                for c in countries
+            ],
+            "estimated_cost": str(sum(self.cost.values(), Decimal(0))),
         }  # fmt: skip
 
 
@@ -63,14 +84,14 @@ class Campaigner(Wakeful):
         *,
         clock: Callable[[], datetime],
         on_enqueued: Callable[[], None] = lambda: None,
-        country_of: Callable[[str], str] = lambda wa_id: "unknown",
+        price_of: PriceOf = lambda wa_id: ("unknown", None),
         idle_wait: float = 5.0,
     ) -> None:
         self._repository = repository
         self._templates = templates
         self._clock = clock
         self._on_enqueued = on_enqueued
-        self._country_of = country_of
+        self._price_of = price_of
         self._idle_wait = idle_wait
         super().__init__()
 
@@ -285,8 +306,7 @@ class Campaigner(Wakeful):
                     if reason:
                         report.suppressed[reason] += 1
                     else:
-                        report.sendable += 1
-                        report.by_country[self._country_of(contact.wa_id or "")] += 1
+                        report.add(*self._price_of(contact.wa_id or ""))
         return report
 
 

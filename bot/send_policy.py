@@ -20,6 +20,8 @@ from storage.policy import REACH_WINDOW, BatchContext, undeliverable
 
 # Kinds that may wait for the morning; replies and one-time codes are answers the customer is waiting for.
 NON_URGENT_KINDS = frozenset({"utility", "marketing"})
+US_PREFIX = "1"  # Meta has refused marketing templates to +1 (US) numbers since April 2025
+CAMPAIGN_PAUSE_CHECK = timedelta(seconds=30)  # a message claimed as its campaign paused looks again this late
 # Meta's messaging-limit tiers: unique users reached outside a customer service window per rolling 24 h.
 TIERS = (250, 2_000, 10_000, 100_000)
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -127,8 +129,10 @@ class BatchCheck:
         contact = context.contacts.get(row.contact_id)
         if row.subject and row.subject in context.unwanted:
             return Drop("cancelled", "not_wanted", context.unwanted[row.subject])
-        if row.kind == "marketing" and context.marketing_consent.get(row.contact_id) != OPT_IN:
-            return _without_consent(context.marketing_consent.get(row.contact_id))
+        if row.kind == "marketing":
+            stop = self._marketing(row)
+            if stop is not None:
+                return stop
         if undeliverable(contact):
             return Drop("failed", "undeliverable", "Meta reported this number cannot receive messages (131026)")
         template = template_key(row)
@@ -142,7 +146,34 @@ class BatchCheck:
             if until is not None:
                 return Hold(until, "quiet_hours", f"quiet hours in {zone.key} until {until.astimezone(zone):%H:%M}")
         if policy.messaging_limit is not None and reaches_outside_window(row, contact, now):
-            return self._admit(row.contact_id, policy.messaging_limit)
+            held = self._admit(row.contact_id, policy.messaging_limit)
+            if held is not None:
+                return held
+        return self._within_cap(row)
+
+    def _marketing(self, row: OutboxBase) -> Hold | Drop | None:
+        """Marketing's own rules: consent, Meta's +1 block, and the campaign's state."""
+        context = self.context
+        if context.marketing_consent.get(row.contact_id) != OPT_IN:
+            return _without_consent(context.marketing_consent.get(row.contact_id))
+        if row.recipient.startswith(US_PREFIX):
+            return Drop("failed", "us_number", "Meta does not deliver marketing templates to +1 numbers")
+        state = context.campaigns.get(row.campaign_id or 0, ("running", 0))[0]
+        if state == "paused":
+            return Hold(self.now + CAMPAIGN_PAUSE_CHECK, "campaign_paused", "the campaign is paused")
+        if state == "cancelled":
+            return Drop("cancelled", "campaign_cancelled", "the campaign was cancelled before this was sent")
+        return None
+
+    def _within_cap(self, row: OutboxBase) -> Drop | None:
+        """A campaign's frequency cap: marketing per contact in the rolling 7 days, this batch's sends counted."""
+        if row.kind != "marketing" or row.campaign_id not in self.context.campaigns:
+            return None
+        cap = self.context.campaigns[row.campaign_id][1]
+        sent = self.context.marketing_this_week.get(row.contact_id, 0)
+        if sent >= cap:
+            return Drop("cancelled", "frequency_cap", f"{sent} marketing messages in the last 7 days (cap {cap})")
+        self.context.marketing_this_week[row.contact_id] = sent + 1
         return None
 
     def _admit(self, contact_id: int, limit: int) -> Hold | None:

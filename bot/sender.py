@@ -186,7 +186,8 @@ class Sender(Wakeful):
     async def _deliver(self, rows: list[OutboxBase]) -> None:
         now = self._clock()
         subjects = sorted({r.subject for r in rows if r.subject})
-        context = await self._repository.batch_context(sorted({r.contact_id for r in rows}), subjects, now)
+        campaigns = sorted({r.campaign_id for r in rows if r.campaign_id is not None})
+        context = await self._repository.batch_context(sorted({r.contact_id for r in rows}), subjects, now, campaigns)
         checks = self._policy.for_batch(context, now)
         outcomes: list[Outcome] = []
         # A TaskGroup, not gather: on cancellation every send is cancelled and awaited before we leave.

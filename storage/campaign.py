@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
@@ -181,13 +181,11 @@ async def release_paused(conn: AsyncConnection, campaign_id: int, now: datetime,
     """Resume: paused messages queue again, spaced at the campaign's rate from now."""
     paused = select(OUTBOX.c.id).where(OUTBOX.c.campaign_id == campaign_id, OUTBOX.c.status == "paused")
     ids = [r[0] for r in await conn.execute(paused.order_by(OUTBOX.c.id))]
-    step = 1 / rate if rate else 0.0
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start : start + 1000]
-        due = now + timedelta(seconds=start * step)
-        await conn.execute(
-            update(OUTBOX).where(OUTBOX.c.id.in_(chunk)).values(status="queued", due_at=due, updated_at=now)
-        )
+    step = timedelta(seconds=1 / rate) if rate else timedelta(0)
+    rows = [{"oid": oid, "due": now + step * index} for index, oid in enumerate(ids)]
+    if rows:
+        stmt = update(OUTBOX).where(OUTBOX.c.id == bindparam("oid"))
+        await conn.execute(stmt.values(status="queued", due_at=bindparam("due"), updated_at=now), rows)
     return len(ids)
 
 
@@ -255,12 +253,13 @@ async def recipients(
     conn: AsyncConnection, campaign_id: int, *, status: str | None, limit: int, before: int | None
 ) -> list[dict[str, Any]]:
     """The per-recipient log, newest first: each message's outcome, Meta's status, a reply, an opt-out."""
+    inbound = MESSAGE.alias("inbound")
     replied = (
         select(func.count())
         .where(
-            MESSAGE.c.contact_id == OUTBOX.c.contact_id,
-            MESSAGE.c.direction == "in",
-            MESSAGE.c.created_at > OUTBOX.c.updated_at,
+            inbound.c.contact_id == OUTBOX.c.contact_id,
+            inbound.c.direction == "in",
+            inbound.c.created_at > OUTBOX.c.updated_at,
         )
         .scalar_subquery()
     )

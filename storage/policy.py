@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import consent
+from storage import campaign, consent
 from storage.conversation import contacts_by_ids, open_conversations_for
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
@@ -53,10 +53,16 @@ class BatchContext:
     blocked: dict[tuple[str, str], TemplateBlockBase]
     unwanted: dict[str, str]  # subject → why it no longer wants its message
     marketing_consent: dict[int, str] = field(default_factory=dict)  # contact → opt_in | opt_out (latest)
+    campaigns: dict[int, tuple[str, int]] = field(default_factory=dict)  # campaign → (state, frequency cap)
+    marketing_this_week: dict[int, int] = field(default_factory=dict)  # contact → marketing sent in 7 days
 
 
 async def batch_context(
-    conn: AsyncConnection, contact_ids: Sequence[int], subjects: Iterable[str], now: datetime
+    conn: AsyncConnection,
+    contact_ids: Sequence[int],
+    subjects: Iterable[str],
+    now: datetime,
+    campaign_ids: Sequence[int] = (),
 ) -> BatchContext:
     return BatchContext(
         contacts=await contacts_by_ids(conn, contact_ids),
@@ -65,6 +71,10 @@ async def batch_context(
         blocked=await blocked_templates(conn),
         unwanted=await unwanted_subjects(conn, set(subjects), now),
         marketing_consent=await consent.states(conn, contact_ids),
+        campaigns=await campaign.states_and_caps(conn, campaign_ids),
+        marketing_this_week=await campaign.marketing_sent_since(conn, contact_ids, now - campaign.WEEK)
+        if campaign_ids
+        else {},
     )
 
 

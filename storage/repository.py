@@ -169,11 +169,11 @@ class Repository:
             return await outbox.depth(conn)
 
     async def batch_context(
-        self, contact_ids: Sequence[int], subjects: Sequence[str], now: datetime
+        self, contact_ids: Sequence[int], subjects: Sequence[str], now: datetime, campaign_ids: Sequence[int] = ()
     ) -> policy.BatchContext:
         """What the send-time checks need for one batch: recipients, conversations, reach, blocks, subjects."""
         async with self.engine.connect() as conn:
-            return await policy.batch_context(conn, contact_ids, subjects, now)
+            return await policy.batch_context(conn, contact_ids, subjects, now, campaign_ids)
 
     async def template_blocks(self) -> list[TemplateBlockBase]:
         """The templates Meta refused, which the sender no longer uses."""

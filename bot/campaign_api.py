@@ -1,0 +1,156 @@
+"""The campaign routes of the admin API: create, list, read with progress, control, dry-run, test, recipients.
+
+Bodies are checked by `bot.campaign.read_request` (a 400 naming the field); state changes that do not
+fit the campaign's state are a 409 saying what it is. Bearer auth is the admin API's middleware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from bot import keys
+from bot.api import json_body, json_response, paging, valid_wa_id
+from bot.campaign import read_request
+from bot.campaigner import Campaigner
+from bot.errors import NotFound, ValidationError
+from bot.rate_card import calling_code
+from bot.stats_api import RATE_CARD
+from bot.templates import MessageTemplate
+from storage import campaign as store
+from storage.models import CampaignBase, CampaignRunBase
+
+CAMPAIGNER = web.AppKey("campaigner", Campaigner)
+_MAX_ID = 2**31 - 1
+RECIPIENT_STATUSES = ("queued", "sending", "sent", "failed", "cancelled", "paused", "unknown")
+
+
+def _id(request: web.Request) -> int:
+    try:
+        campaign_id = int(request.match_info["id"])
+    except ValueError:
+        campaign_id = 0
+    if not 1 <= campaign_id <= _MAX_ID:
+        raise ValidationError(f"the campaign id must be a whole number from 1 to {_MAX_ID}")
+    return campaign_id
+
+
+def campaign_json(
+    campaign: CampaignBase, runs: list[CampaignRunBase] | None = None, counts: Any = None
+) -> dict[str, Any]:
+    data: dict[str, Any] = campaign.model_dump()
+    if runs is not None:
+        data["runs"] = [r.model_dump(exclude={"campaign_id"}) for r in runs]
+    if counts is not None:
+        data["progress"] = counts
+    return data
+
+
+def template_lookup(app: web.Application) -> Any:
+    """A template by name for a campaign: an unknown name is a 400 listing the marketing templates."""
+
+    def lookup(name: str, language: str | None) -> MessageTemplate:
+        try:
+            return app[keys.TEMPLATES].get(name, language)
+        except NotFound:
+            known = sorted({t.name for t in app[keys.TEMPLATES] if t.category == "marketing"})
+            raise ValidationError(f"no template {name!r}; the marketing templates are {', '.join(known)}") from None
+
+    return lookup
+
+
+def price_lookup(app: web.Application) -> Any:
+    """The country calling code of a number and the price of a marketing message to it today, from the card."""
+
+    def price_of(wa_id: str) -> tuple[str, Decimal | None]:
+        code = calling_code(wa_id)
+        loaded = app.get(RATE_CARD)
+        card = loaded.card if loaded is not None else None
+        if code is None or card is None:
+            return code or "unknown", None
+        return code, card.price(wa_id, code, "marketing", datetime.now(UTC).date())
+
+    return price_of
+
+
+async def create_campaign(request: web.Request) -> web.Response:
+    """`POST /api/campaigns`: a marketing template, an audience, values, a schedule and limits."""
+    app = request.app
+    flows = frozenset(app[keys.CONTENT].current.flows) if keys.CONTENT in app else frozenset()
+    campaign_request = read_request(
+        await json_body(request), template_of=template_lookup(app), flows=flows,
+        default_zone=app[keys.SETTINGS].business_timezone, valid_wa_id=valid_wa_id,
+    )  # fmt: skip
+    campaign = await app[CAMPAIGNER].create(campaign_request)
+    return json_response(campaign_json(campaign), 201)
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    limit, before = paging(request)
+    async with request.app[keys.REPOSITORY].engine.connect() as conn:
+        found = await store.list_campaigns(conn, limit, before)
+        items = [campaign_json(c, counts=await store.progress(conn, c.id or 0)) for c in found]
+    return json_response({"items": items, "next_before": found[-1].id if len(found) == limit else None})
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    campaign, runs, counts = await request.app[CAMPAIGNER].get(_id(request))
+    return json_response(campaign_json(campaign, runs, counts))
+
+
+async def control(request: web.Request) -> web.Response:
+    """`POST /api/campaigns/{id}/{pause,resume,cancel}`."""
+    campaigner = request.app[CAMPAIGNER]
+    action = {"pause": campaigner.pause, "resume": campaigner.resume, "cancel": campaigner.cancel}
+    campaign = await action[request.match_info["action"]](_id(request))
+    return json_response(campaign_json(campaign))
+
+
+async def dry_run(request: web.Request) -> web.Response:
+    """`POST /api/campaigns/{id}/dry-run`: recipients now, suppressions by reason, estimated cost by country."""
+    report = await request.app[CAMPAIGNER].dry_run(_id(request))
+    card = request.app.get(RATE_CARD)
+    extra = card.describe() if card is not None else {}
+    return json_response({**report.as_json(), "currency": card.card.currency if card and card.card else None, **extra})
+
+
+async def send_test(request: web.Request) -> web.Response:
+    """`POST /api/campaigns/{id}/test {"wa_ids": [...]}`: send now, to numbers on the campaign's allow-list only."""
+    body = await json_body(request) if request.can_read_body else {}
+    numbers = body.get("wa_ids") or []
+    if not isinstance(numbers, list):
+        raise ValidationError("wa_ids must be a list of numbers on the campaign's test_numbers")
+    queued = await request.app[CAMPAIGNER].send_test(_id(request), [valid_wa_id(n, "wa_ids[]") for n in numbers])
+    return json_response({"queued": queued}, 202)
+
+
+async def retry_failed(request: web.Request) -> web.Response:
+    """`POST /api/campaigns/{id}/retry-failed`: queue every failed message of the campaign again."""
+    return json_response({"requeued": await request.app[CAMPAIGNER].retry_failed(_id(request))}, 202)
+
+
+async def recipients(request: web.Request) -> web.Response:
+    """`GET /api/campaigns/{id}/recipients?status=`: each recipient's message, Meta's status, reply and opt-out."""
+    campaign_id = _id(request)
+    status = request.query.get("status")
+    if status is not None and status not in RECIPIENT_STATUSES:
+        raise ValidationError(f"status {status!r} is not one of {', '.join(RECIPIENT_STATUSES)}")
+    limit, before = paging(request)
+    await request.app[CAMPAIGNER].get(campaign_id)  # 404 for an unknown campaign
+    async with request.app[keys.REPOSITORY].engine.connect() as conn:
+        items = await store.recipients(conn, campaign_id, status=status, limit=limit, before=before)
+    return json_response({"items": items, "next_before": items[-1]["id"] if len(items) == limit else None})
+
+
+def setup_campaign_api(app: web.Application) -> None:
+    app.router.add_post("/api/campaigns", create_campaign)
+    app.router.add_get("/api/campaigns", list_campaigns)
+    app.router.add_get("/api/campaigns/{id}", get_campaign)
+    app.router.add_get("/api/campaigns/{id}/recipients", recipients)
+    app.router.add_post("/api/campaigns/{id}/dry-run", dry_run)
+    app.router.add_post("/api/campaigns/{id}/test", send_test)
+    app.router.add_post("/api/campaigns/{id}/retry-failed", retry_failed)
+    app.router.add_post("/api/campaigns/{id}/{action:pause|resume|cancel}", control)

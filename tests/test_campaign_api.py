@@ -1,0 +1,261 @@
+"""Campaigns through the real app: create, dry-run, run once per occurrence, send only where allowed, control, log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from bot import keys
+from bot.app import create_app
+from bot.campaign_api import CAMPAIGNER
+from bot.cloudapi import RecordingTransport
+from bot.rate_card import example_rate_card
+from bot.settings import Settings
+from tests.conftest import FakeClock
+from tests.test_api import ClientFactory, assert_error
+
+Client = TestClient[web.Request, web.Application]
+MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+OPTED_IN = ("31612345001", "31612345002", "5511912345678")
+VALUES = {
+    "customer_name": {"field": "name", "default": "there"}, "discount": "20%", "promo_code": "SPRING20",
+    "expiry_date": "30 November",
+}  # fmt: skip
+PROMO = {"template": "promotion_code", "parameters": VALUES}
+
+
+@pytest.fixture
+def monday() -> FakeClock:
+    return FakeClock(MONDAY)
+
+
+@pytest.fixture
+def transport() -> RecordingTransport:
+    return RecordingTransport()
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: ClientFactory, make_settings: Any, monday: FakeClock, transport: RecordingTransport
+) -> Client:
+    settings: Settings = make_settings(business_timezone="Europe/Amsterdam", rate_card=example_rate_card())
+    app = create_app(settings, clock=monday, transport=transport, migrate=True, roles={"web"})
+    return await aiohttp_client(app)
+
+
+async def call(client: Client, auth: dict[str, str], method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    resp = await client.request(method, path, json=body, headers=auth)
+    return resp.status, await resp.json()
+
+
+async def contacts(client: Client, auth: dict[str, str]) -> None:
+    """Three opted-in customers tagged spring, one who opted out, one never asked, and a US number."""
+    for wa_id in OPTED_IN:
+        body = {
+            "wa_id": wa_id,
+            "name": "Ana",
+            "tags": ["spring"],
+            "consent": {"marketing": "opt_in", "evidence": "form"},
+        }
+        assert (await call(client, auth, "POST", "/api/contacts", body))[0] == 201
+    out = {"wa_id": "31612345003", "tags": ["spring"], "consent": {"marketing": "opt_out", "evidence": "email"}}
+    never = {"wa_id": "31612345004", "tags": ["spring"]}
+    american = {"wa_id": "14155552671", "tags": ["spring"], "consent": {"marketing": "opt_in", "evidence": "form"}}
+    other = {"wa_id": "31612345005", "tags": ["autumn"], "consent": {"marketing": "opt_in", "evidence": "form"}}
+    for body in (out, never, american, other):
+        assert (await call(client, auth, "POST", "/api/contacts", body))[0] == 201
+
+
+async def promotion(client: Client, auth: dict[str, str], **extra: Any) -> dict[str, Any]:
+    template = next(t for t in client.server.app[keys.TEMPLATES] if t.name == "promotion_code")
+    values = {
+        name: {"field": "name", "default": "there"} if name == "customer_name" else "X" for name in template.variables
+    }
+    body = {"name": "Spring sale", **PROMO, "parameters": values, "audience": {"tags": ["spring"]}, **extra}
+    status, campaign = await call(client, auth, "POST", "/api/campaigns", body)
+    assert status == 201, campaign
+    return campaign
+
+
+async def work(client: Client, rounds: int = 5) -> None:
+    """Let the campaigner and the sender do their rounds, as their loops would."""
+    app = client.server.app
+    for _ in range(rounds):
+        await app[CAMPAIGNER].run_once()
+        await app[keys.SENDER].run_once()
+
+
+async def test_a_campaign_is_refused_unless_it_sends_a_marketing_template(client: Client, auth: dict[str, str]) -> None:
+    """A utility template, an unknown one, a missing value, an unknown flow and a bad cron are each a clear 400."""
+    cases = [
+        ({"template": "shipping_window"}, "template 'shipping_window' is a utility template"),
+        ({"template": "nope"}, "no template 'nope'; the marketing templates are"),
+        ({"template": "promotion_code"}, "parameters lack customer_name, discount, promo_code, expiry_date"),
+        ({**PROMO, "flow": "nowhere"}, "flow 'nowhere' does not exist"),
+        ({**PROMO, "cron": "every monday"}, "cron"),
+        ({**PROMO, "frequency_cap": 0}, "frequency_cap must be"),
+    ]
+    for body, message in cases:
+        status, answer = await call(client, auth, "POST", "/api/campaigns", {"name": "x", **body})
+        assert status == 400, (body, answer)
+        assert message in assert_error(answer, "invalid_request"), body
+
+
+async def test_dry_run_counts_recipients_suppressions_and_cost(client: Client, auth: dict[str, str]) -> None:
+    """The dry run reaches the opted-in spring contacts, names why each other one is left out, and prices them."""
+    await contacts(client, auth)
+    campaign = await promotion(client, auth, send_at="2026-12-01T10:00:00+01:00")
+    status, report = await call(client, auth, "POST", f"/api/campaigns/{campaign['id']}/dry-run")
+    assert status == 200
+    assert (report["audience"], report["would_send"]) == (6, 3)
+    assert report["suppressed"] == {"opted_out": 1, "no_consent": 1, "us_number": 1}
+    by_country = {c["country_calling_code"]: c for c in report["by_country"]}
+    assert {code: c["recipients"] for code, c in by_country.items()} == {"31": 2, "55": 1}
+    assert report["rate_card"]["example"] is True
+    assert by_country["31"]["estimated_cost"] is not None
+
+
+async def test_a_run_sends_only_to_opted_in_recipients(
+    client: Client, auth: dict[str, str], monday: FakeClock, transport: RecordingTransport
+) -> None:
+    """At its time the run queues the audience; consent and Meta's +1 block decide at send time, all logged."""
+    await contacts(client, auth)
+    campaign = await promotion(client, auth, send_at="2026-11-23T11:00:00+01:00")  # 10:00 UTC
+    await work(client)
+    assert (await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}"))[1]["progress"] == {}
+    monday.advance(hours=1)
+    await work(client)
+    status, detail = await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}")
+    assert status == 200
+    assert [r["state"] for r in detail["runs"]] == ["queued"]
+    assert detail["progress"] == {"sent": 3, "cancelled": 2, "failed": 1}
+    assert detail["state"] == "completed"
+    assert sorted(r.json["to"] for r in transport.requests) == sorted(OPTED_IN)  # Meta saw only these
+    _, log = await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}/recipients")
+    reasons = {item["wa_id"]: (item["status"], item["reason"]) for item in log["items"]}
+    assert reasons == {
+        "31612345001": ("sent", None), "31612345002": ("sent", None), "5511912345678": ("sent", None),
+        "31612345003": ("cancelled", "opted_out"), "31612345004": ("cancelled", "no_consent"),
+        "14155552671": ("failed", "us_number"),
+    }  # fmt: skip
+
+
+async def test_pause_holds_the_queue_and_resume_sends_it(client: Client, auth: dict[str, str]) -> None:
+    """Paused, nothing more goes out; resumed, the rest is sent; cancelled, what is left never goes."""
+    await contacts(client, auth)
+    campaign = await promotion(client, auth, rate=0.001)  # one message every 1,000 s: most wait their turn
+    app = client.server.app
+    await app[CAMPAIGNER].run_once()
+    status, paused = await call(client, auth, "POST", f"/api/campaigns/{campaign['id']}/pause")
+    assert (status, paused["state"]) == (200, "paused")
+    await work(client)
+    detail = (await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}"))[1]
+    assert detail["progress"] == {"paused": 6}
+    status, answer = await call(client, auth, "POST", f"/api/campaigns/{campaign['id']}/pause")
+    assert status == 409
+    assert "is paused" in assert_error(answer, "conflict")
+    await call(client, auth, "POST", f"/api/campaigns/{campaign['id']}/resume")
+    await work(client)
+    progress = (await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}"))[1]["progress"]
+    assert progress.get("sent") == 1  # the first is due now, the rest spaced 1,000 s apart
+    status, cancelled = await call(client, auth, "POST", f"/api/campaigns/{campaign['id']}/cancel")
+    assert cancelled["state"] == "cancelled"
+    progress = (await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}"))[1]["progress"]
+    assert progress.get("queued", 0) == 0
+    assert progress["sent"] == 1
+
+
+async def test_a_recurring_campaign_runs_once_per_occurrence(
+    client: Client, auth: dict[str, str], monday: FakeClock
+) -> None:
+    """A weekly cron campaign runs at each Monday 10:00 in its zone, once, and the cap stops a third in a week."""
+    await contacts(client, auth)
+    campaign = await promotion(client, auth, cron="0 11 * * MON", time_zone="Europe/Amsterdam", frequency_cap=1)
+    assert campaign["next_run_at"].startswith("2026-11-23T10:00:00")  # 11:00 in Amsterdam
+    monday.advance(hours=1)
+    await work(client)
+    await work(client)
+    detail = (await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}"))[1]
+    assert len(detail["runs"]) == 1
+    assert detail["progress"]["sent"] == 3
+    monday.advance(days=7)
+    await work(client)
+    detail = (await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}"))[1]
+    assert len(detail["runs"]) == 2
+    assert detail["progress"]["sent"] == 6  # a week later the cap allows one again
+    assert detail["state"] == "running"
+
+
+async def test_the_frequency_cap_counts_the_rolling_week(
+    client: Client, auth: dict[str, str], monday: FakeClock
+) -> None:
+    """With a cap of one per 7 days, a second campaign the same week is cancelled for each recipient."""
+    await contacts(client, auth)
+    await promotion(client, auth, frequency_cap=1)
+    await work(client)
+    second = await promotion(client, auth, name="Second", frequency_cap=1)
+    await work(client)
+    _, log = await call(client, auth, "GET", f"/api/campaigns/{second['id']}/recipients", None)
+    capped = [i for i in log["items"] if i["reason"] == "frequency_cap"]
+    assert len(capped) == 3
+
+
+async def test_test_sends_go_to_the_allow_list_only(client: Client, auth: dict[str, str]) -> None:
+    """A test send to a number off the allow-list is refused; to one on it, it is queued now."""
+    await contacts(client, auth)
+    campaign = await promotion(client, auth, send_at="2027-01-01T10:00:00Z", test_numbers=["31612345001"])
+    status, answer = await call(
+        client, auth, "POST", f"/api/campaigns/{campaign['id']}/test", {"wa_ids": ["31612345002"]}
+    )
+    assert status == 400
+    assert "not on it: 31612345002" in assert_error(answer, "invalid_request")
+    status, answer = await call(client, auth, "POST", f"/api/campaigns/{campaign['id']}/test", {})
+    assert (status, answer) == (202, {"queued": 1})
+
+
+async def test_retry_failed_queues_the_failed_again(
+    client: Client, auth: dict[str, str], monday: FakeClock, transport: RecordingTransport
+) -> None:
+    """Failed messages (here: Meta refused them) are queued again by retry-failed and sent."""
+    await contacts(client, auth)
+    error = (400, {"error": {"message": "x", "type": "OAuthException", "code": 131055, "fbtrace_id": "T"}})
+    accepted = [(200, {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.retry.{n}"}]}) for n in range(3)]
+    transport.answer(*[error] * 3, *accepted)
+    campaign = await promotion(client, auth)
+    await work(client)
+    detail = (await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}"))[1]
+    assert detail["progress"]["failed"] == 4  # three refused by Meta, one +1 number
+    status, answer = await call(client, auth, "POST", f"/api/campaigns/{campaign['id']}/retry-failed")
+    assert (status, answer) == (202, {"requeued": 4})
+    monday.advance(seconds=1)
+    await work(client)
+    detail = (await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}"))[1]
+    assert detail["progress"] == {"sent": 3, "failed": 1, "cancelled": 2}
+
+
+async def test_unknown_campaign_is_404(client: Client, auth: dict[str, str]) -> None:
+    """Every route answers 404 for a campaign that does not exist, and 400 for an id that is not one."""
+    for method, path in [("GET", "/api/campaigns/99"), ("POST", "/api/campaigns/99/pause"),
+                         ("POST", "/api/campaigns/99/dry-run"), ("GET", "/api/campaigns/99/recipients")]:  # fmt: skip
+        status, answer = await call(client, auth, method, path)
+        assert status == 404, path
+        assert "no campaign 99" in assert_error(answer, "not_found")
+    status, _ = await call(client, auth, "GET", "/api/campaigns/abc")
+    assert status == 400
+
+
+async def test_campaigns_are_listed_newest_first_with_progress(client: Client, auth: dict[str, str]) -> None:
+    """The list shows each campaign's state and counts."""
+    await contacts(client, auth)
+    await promotion(client, auth, send_at="2027-01-01T10:00:00Z")
+    await promotion(client, auth, name="Later", send_at="2027-02-01T10:00:00Z")
+    status, listed = await call(client, auth, "GET", "/api/campaigns")
+    assert status == 200
+    assert [(c["name"], c["state"], c["progress"]) for c in listed["items"]] == [
+        ("Later", "scheduled", {}), ("Spring sale", "scheduled", {})
+    ]  # fmt: skip
+    assert listed["items"][0]["next_run_at"].startswith("2027-02-01")
