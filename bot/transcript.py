@@ -37,14 +37,15 @@ from bot.cloudapi import RecordingTransport
 from bot.conversation_state import State
 from bot.engine import Engine
 from bot.errors import BotError
-from bot.flow import Flow
-from bot.flow_file import DURATION, UNITS, FlowLoader, load_flows
+from bot.flow import Flow, Position
+from bot.flow_file import DURATION, UNITS, load_flows
 from bot.flow_runner import FlowRunner
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.signature import sign
 from bot.templates import TemplateLibrary
 from bot.validate import VALIDATORS
+from bot.yaml_file import Problem, load_yaml, node_position
 from storage import session as sessions
 from storage.models import OUTBOX
 from storage.repository import Repository
@@ -155,16 +156,10 @@ def load_transcript(path: Path) -> Transcript:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TranscriptError(f"{path}:1:1: cannot read the file: {exc}") from None
-    loader = FlowLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
-        raise TranscriptError(f"{path}:{where}: YAML: {exc.problem}") from None
-    finally:
-        loader.dispose()
+    loaded = load_yaml(path, text)
+    if isinstance(loaded, Problem):
+        raise TranscriptError(loaded.located)
+    node, data = loaded
     if not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):
         raise TranscriptError(f"{path}:1:1: a transcript is a mapping with 'transcript' and 'steps'")
     return _Reader(path, node, data).transcript()
@@ -178,9 +173,8 @@ class _Reader:
         self.nodes = {str(k.value): (k, v) for k, v in node.value}
 
     def fail(self, node: yaml.Node | None, message: str) -> TranscriptError:
-        mark = node.start_mark if node is not None else None
-        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
-        return TranscriptError(f"{self.path}:{where}: {message}")
+        where = node_position(node) if node is not None else Position(1, 1)
+        return TranscriptError(f"{self.path}:{where.line}:{where.column}: {message}")
 
     def value(self, key: str) -> yaml.Node | None:
         return self.nodes[key][1] if key in self.nodes else None
