@@ -363,12 +363,18 @@ def _slot(reading: Reading, value: Any, path: KeyPath) -> Any:
     return _named("slot name", IDENTIFIER, IDENTIFIER_RULE)(reading, value, path)
 
 
+def parse_duration(text: str) -> timedelta | None:
+    """A duration as flow files, transcripts and `bot chat` write it (30s, 10m, 2h, 1d); None if it is not one."""
+    match = DURATION.fullmatch(text)
+    return timedelta(**{UNITS[match[2]]: int(match[1])}) if match else None
+
+
 def read_duration(reading: Reading, value: Any, path: KeyPath) -> Any:
-    match = DURATION.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
+    duration = parse_duration(value) if isinstance(value, str) else None
+    if duration is None:
         reading.error(reading.at(*path), f"duration '{value}': use 30s, 10m, 2h or 1d")
         return BAD
-    return timedelta(**{UNITS[match[2]]: int(match[1])})
+    return duration
 
 
 def _attempts(reading: Reading, value: Any, path: KeyPath) -> Any:

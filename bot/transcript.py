@@ -28,7 +28,6 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from jinja2 import Environment, StrictUndefined, TemplateError
-from sqlalchemy import select
 
 from bot import keys
 from bot.actions import ACTIONS, ActionContext
@@ -38,16 +37,16 @@ from bot.conversation_state import State
 from bot.engine import Engine
 from bot.errors import BotError
 from bot.flow import Flow, Position
-from bot.flow_file import DURATION, UNITS, load_flows
+from bot.flow_file import load_flows, parse_duration
 from bot.flow_runner import FlowRunner
 from bot.metrics import Metrics
-from bot.settings import Settings
+from bot.rehearsal import VirtualClock, customer_message, customer_webhook, run_until_idle
+from bot.settings import SANDBOX_PHONE_NUMBER_ID, Settings
 from bot.signature import sign
 from bot.templates import TemplateLibrary
 from bot.validate import VALIDATORS
 from bot.yaml_file import Problem, load_yaml, node_position
 from storage import session as sessions
-from storage.models import OUTBOX
 from storage.repository import Repository
 
 SUFFIX = ".yaml"
@@ -304,7 +303,7 @@ def _step_problem(kind: str, value: Any) -> str | None:
         return "'agent' is followed by the text, or {text: TEXT, refused: CODE} when the API must refuse it"
     if kind == "customer sends" and value not in SENDS:
         return f"'customer sends' is one of {', '.join(SENDS)}"
-    if kind == "wait" and not (isinstance(value, str) and DURATION.fullmatch(value)):
+    if kind == "wait" and not (isinstance(value, str) and parse_duration(value)):
         return "'wait' is a duration: 30s, 10m, 2h or 1d"
     if kind == "release" and value is not True:
         return "write 'release: true' to release a handed-off chat back to the bot"
@@ -485,16 +484,6 @@ def _jsonable(value: Any) -> Any:
 # --- playing a transcript ---------------------------------------------------------------------------
 
 
-@dataclass
-class VirtualClock:
-    """The transcript's time: it stands still while the chat runs, and only `wait:` moves it."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class _Mismatch(Exception):
     """The chat went otherwise than written: stop here, the lines so far show where."""
 
@@ -587,7 +576,7 @@ async def _play(transcript: Transcript, workshop: Workshop) -> Result:
     with tempfile.TemporaryDirectory(prefix="bot-transcript-") as folder:
         settings = Settings(
             database_url=await workshop.database(Path(folder)),
-            phone_number_id="106540352242922",
+            phone_number_id=SANDBOX_PHONE_NUMBER_ID,
             api_url="http://127.0.0.1:9/offline",
             api_version="v25.0",
             business_timezone=transcript.timezone,
@@ -721,7 +710,7 @@ class _Chat:
             await self.agent(step)
         elif step.kind == "wait":
             self.same(step.line, step.shown())
-            await self.wait(_duration(str(step.value)))
+            await self.wait(_duration(step))
         else:
             response = await self.api("POST", f"/api/conversations/{self.t.wa_id}/release")
             if not response.get("released"):
@@ -777,27 +766,9 @@ class _Chat:
 
     async def inbound(self, kind: str, content: Mapping[str, Any]) -> None:
         """A signed Meta webhook carrying one customer message, then the turn it causes."""
-        now = self.clock()
-        message = {
-            "from": self.t.wa_id,
-            "id": f"wamid.transcript.{next(self.wamids)}",
-            "timestamp": str(int(now.timestamp())),
-            "type": kind,
-            kind: dict(content),
-        }
-        contact: dict[str, Any] = {"wa_id": self.t.wa_id}
-        if self.t.name:
-            contact["profile"] = {"name": self.t.name}
-        value = {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
-            "contacts": [contact],
-            "messages": [message],
-        }
-        payload = {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "0", "changes": [{"field": "messages", "value": value}]}],
-        }
+        wamid = f"wamid.transcript.{next(self.wamids)}"
+        message = customer_message(kind, content)
+        payload = customer_webhook(message, wa_id=self.t.wa_id, name=self.t.name, wamid=wamid, now=self.clock())
         body = json.dumps(payload).encode()
         headers = {"X-Hub-Signature-256": sign(APP_SECRET, body), "Content-Type": "application/json"}
         response = await self.client.post("/webhook", data=body, headers=headers)
@@ -818,24 +789,12 @@ class _Chat:
 
     async def next_queued(self) -> datetime | None:
         """When the next queued message falls due (a reminder, a retry), so `wait` stops there to send it."""
-        # A read the repository does not offer yet (storage.outbox could: `next_due_at`); kept here, read-only.
-        query = (
-            select(OUTBOX.c.due_at)
-            .where(OUTBOX.c.status == "queued", OUTBOX.c.due_at > self.clock())
-            .order_by(OUTBOX.c.due_at)
-            .limit(1)
-        )
-        async with self.app[keys.REPOSITORY].engine.connect() as conn:
-            found: datetime | None = (await conn.execute(query)).scalar()
-        return found
+        return await self.app[keys.REPOSITORY].next_due_at(self.clock())
 
     async def settle(self) -> None:
         """Run the dispatcher once and the sender until it has nothing due; collect what the customer got."""
         await self.app[keys.DISPATCHER].run_once()
-        sender = self.app[keys.SENDER]
-        for _ in range(MAX_ROUNDS):
-            if not await sender.run_once():
-                break
+        await run_until_idle(self.app[keys.SENDER].run_once, MAX_ROUNDS)
         new = self.transport.requests[self.seen_requests :]
         self.seen_requests = len(self.transport.requests)
         got = [Message.from_body(r.json) for r in new if r.json.get("to") == self.t.wa_id and "type" in r.json]
@@ -915,10 +874,10 @@ def _unsent(metrics: Metrics) -> Counter[str]:
     return counts
 
 
-def _duration(text: str) -> timedelta:
-    match = DURATION.fullmatch(text)
-    assert match is not None
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+def _duration(step: Step) -> timedelta:
+    duration = parse_duration(str(step.value))
+    assert duration is not None  # the reader checked it
+    return duration
 
 
 def _display(path: Path) -> str:
