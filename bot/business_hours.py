@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from bot.errors import ConfigError
 from bot.flow import BUTTON_TITLE, ROW_TITLE
 from bot.flow_file import BAD, IDENTIFIER, IDENTIFIER_RULE, read_duration
-from bot.yaml_file import KeyPath, Problem, Reading, YamlLoader, parse_mapping, read_text
+from bot.yaml_file import KeyPath, Problem, Reading, YamlLoader, read_mapping
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TOP_KEYS = ("hours", "holidays", "slot_minutes", "days_ahead", "minimum_notice", "services")
@@ -179,22 +179,14 @@ def load_business(path: Path) -> Business:
 def read_business(path: Path) -> tuple[Business | None, list[Problem]]:
     """Read one business file: the business if it is sound (None otherwise), and every problem found in it."""
     reading = Reading(path)
-    text = read_text(reading)
-    if text is None:
-        return None, reading.problems
     what = "a business file is a mapping with 'hours', 'slot_minutes' and 'services'"
-    data = parse_mapping(text, reading, loader=BusinessLoader, what=what, at_top=True)
-    business = _read(data, reading) if data is not None else None
+    read = read_mapping(reading, loader=BusinessLoader, what=what, at_top=True)
+    business = _read(read[1], reading) if read is not None else None
     return (business if reading.ok else None), reading.sorted_problems()
 
 
 def _read(data: dict[Any, Any], reading: Reading) -> Business | None:
-    for key in data:
-        if key not in TOP_KEYS:
-            reading.error(reading.key_at(str(key)), f"unknown key {key!r}; allowed keys: {', '.join(TOP_KEYS)}")
-    for key in ("hours", "slot_minutes", "services"):
-        if key not in data:
-            reading.error(reading.at(), f"missing required key {key!r}")
+    reading.check_top_keys(data, TOP_KEYS, ("hours", "slot_minutes", "services"))
     hours = _hours(reading, data["hours"]) if "hours" in data else BAD
     slot = _minutes(reading, data["slot_minutes"], ("slot_minutes",)) if "slot_minutes" in data else BAD
     ahead = _whole(reading, data.get("days_ahead", DEFAULT_DAYS_AHEAD), ("days_ahead",), 0, MAX_DAYS_AHEAD)

@@ -28,7 +28,7 @@ from bot.cloudapi import RecordingTransport
 from bot.errors import ConfigError, NotFound, ValidationError
 from bot.flow_file import parse_duration
 from bot.payload import parse_payload
-from bot.rehearsal import VirtualClock, customer_message, customer_webhook, run_until_idle
+from bot.rehearsal import VirtualClock, customer_message, customer_webhook, run_until_idle, template_parameters
 from bot.sandbox_wire import WA_ID, new_wamid
 from bot.settings import SANDBOX_APP_SECRET, SANDBOX_PHONE_NUMBER_ID, SANDBOX_VERIFY_TOKEN, Settings
 from bot.templates import TemplateLibrary, render
@@ -299,16 +299,6 @@ def template_values(variables: Iterable[str], content: Mapping[str, Any]) -> dic
     Positional parameters (an authentication code, a URL button's suffix) fill the variables the named ones
     left, in the template's order; a code repeated in the copy-code button finds no variable left.
     """
-    named: dict[str, str] = {}
-    positional: list[str] = []
-    for component in content.get("components") or []:
-        for parameter in component.get("parameters") or []:
-            text = parameter.get("text")
-            if not isinstance(text, str):
-                continue  # a quick reply's payload
-            if parameter.get("parameter_name"):
-                named[str(parameter["parameter_name"])] = text
-            else:
-                positional.append(text)
+    named, positional = template_parameters(content)
     left = [name for name in variables if name not in named]
     return named | dict(zip(left, positional, strict=False))

@@ -36,7 +36,7 @@ from bot.flow import (
     ValidatorKind,
     Verify,
 )
-from bot.yaml_file import KeyPath, Problem, Reading, YamlLoader, parse_mapping, read_text
+from bot.yaml_file import KeyPath, Problem, Reading, YamlLoader, read_mapping
 
 SUFFIX = ".yaml"
 KINDS = ("say", "ask", "choose", "act", "branch", "goto", "call", "handoff", "verify", "end")
@@ -133,13 +133,10 @@ def load_flows(folder: Path) -> tuple[dict[str, Flow], list[Problem]]:
 def read_flow(path: Path) -> tuple[Flow | None, list[Problem]]:
     """Read one file: the flow if it is sound (None otherwise), and every problem found in it."""
     reading = Reading(path)
-    text = read_text(reading)
-    if text is None:
+    read = read_mapping(reading, loader=FlowLoader, what="a flow file is a mapping with 'flow', 'start' and 'steps'")
+    if read is None:
         return None, reading.problems
-    what = "a flow file is a mapping with 'flow', 'start' and 'steps'"
-    data = parse_mapping(text, reading, loader=FlowLoader, what=what)
-    if data is None:
-        return None, reading.problems
+    text, data = read
     flow = _read_flow(data, reading, hashlib.sha256(text.encode("utf-8")).hexdigest()[:12])
     return flow, reading.sorted_problems()
 
@@ -148,12 +145,7 @@ def read_flow(path: Path) -> tuple[Flow | None, list[Problem]]:
 
 
 def _read_flow(data: dict[Any, Any], reading: Reading, version: str) -> Flow | None:
-    for key in data:
-        if key not in TOP_KEYS:
-            reading.error(reading.key_at(str(key)), f"unknown key {key!r}; allowed keys: {', '.join(TOP_KEYS)}")
-    for key in ("flow", "start", "steps"):
-        if key not in data:
-            reading.error(reading.at(), f"missing required key {key!r}")
+    reading.check_top_keys(data, TOP_KEYS, ("flow", "start", "steps"))
     name = _read_name(data, reading)
     description = data.get("description", "")
     if not isinstance(description, str):

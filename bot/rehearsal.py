@@ -2,12 +2,13 @@
 
 A rehearsal runs on a virtual clock that only it moves, hands the app a customer's messages in the shape
 Meta's webhooks deliver them, and runs the app's loops (dispatcher, sender) a round at a time by hand
-instead of letting them poll, so what happens between two typed lines is exactly one turn's work.
+instead of letting them poll, so what happens between two typed lines is exactly one turn's work. What
+the app sends is read back from its Cloud API bodies, as the customer would see it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,3 +54,26 @@ async def run_until_idle(run_once: Callable[[], Awaitable[int]], rounds: int) ->
     for _ in range(rounds):
         if not await run_once():
             return
+
+
+def template_parameters(
+    template: Mapping[str, Any], parts: Collection[str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """A template send body's text parameters read back: named ones by name, positional ones in order.
+
+    `parts` keeps only some components (``header``, ``body``); a quick reply's payload carries no text.
+    """
+    named: dict[str, str] = {}
+    positional: list[str] = []
+    for component in template.get("components") or []:
+        if parts is not None and component.get("type") not in parts:
+            continue
+        for parameter in component.get("parameters") or []:
+            text = parameter.get("text")
+            if not isinstance(text, str):
+                continue
+            if parameter.get("parameter_name"):
+                named[str(parameter["parameter_name"])] = text
+            else:
+                positional.append(text)
+    return named, positional

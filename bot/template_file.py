@@ -18,7 +18,7 @@ from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.category import CATEGORIES, Category
-from bot.yaml_file import Problem, load_yaml
+from bot.yaml_file import KeyPath, Problem, load_yaml
 
 ButtonType = Literal["quick_reply", "url", "copy_code"]
 BUTTON_TYPES: tuple[ButtonType, ...] = ("quick_reply", "url", "copy_code")
@@ -39,7 +39,6 @@ BUTTON_KEYS: dict[str, tuple[str, ...]] = {
 COPY_CODE_TEXT = "Copy code"
 
 Position = tuple[int, int]
-KeyPath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from bot.rehearsal import template_parameters
 from bot.transcript_file import one_line
 
 UNSET = "<unset>"  # an `expect` value for a key that must not be there
@@ -37,15 +38,7 @@ class Message:
             return cls("buttons", text, tuple((b["id"], b["title"]) for b in buttons))
         if kind == "template":
             template = body["template"]
-            values: dict[str, str] = {}
-            positional: list[str] = []
-            for component in template.get("components", []):
-                if component.get("type") in ("header", "body"):
-                    for parameter in component.get("parameters", []):
-                        if "parameter_name" in parameter:
-                            values[parameter["parameter_name"]] = str(parameter.get("text"))
-                        else:
-                            positional.append(str(parameter.get("text")))
+            values, positional = template_parameters(template, ("header", "body"))
             # Authentication templates carry the code as their one positional body parameter.
             return cls("template", template=template["name"], values=values, code=positional[0] if positional else None)
         return cls("text", str(body.get("text", {}).get("body", "")))

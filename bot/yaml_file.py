@@ -9,6 +9,7 @@ and titles such as `yes`, `no`, `on` and `off` stay text.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -97,6 +98,15 @@ class Reading:
     def error(self, where: Position, message: str) -> None:
         self.problems.append(Problem(self.path, where.line, where.column, "error", message))
 
+    def check_top_keys(self, data: Mapping[Any, Any], allowed: Sequence[str], required: Sequence[str]) -> None:
+        """Report each top-level key the format does not know, at the key, and each required one missing."""
+        for key in data:
+            if key not in allowed:
+                self.error(self.key_at(str(key)), f"unknown key {key!r}; allowed keys: {', '.join(allowed)}")
+        for key in required:
+            if key not in data:
+                self.error(self.at(), f"missing required key {key!r}")
+
     @property
     def ok(self) -> bool:
         return not any(p.severity == "error" for p in self.problems)
@@ -114,14 +124,17 @@ def read_text(reading: Reading) -> str | None:
         return None
 
 
-def parse_mapping(
-    text: str, reading: Reading, *, loader: type[yaml.SafeLoader], what: str, at_top: bool = False
-) -> dict[Any, Any] | None:
-    """The text as a YAML mapping with every position recorded; None after reporting why it is not one.
+def read_mapping(
+    reading: Reading, *, loader: type[yaml.SafeLoader], what: str, at_top: bool = False
+) -> tuple[str, dict[Any, Any]] | None:
+    """The file's text and its YAML mapping, every position recorded; None after reporting why there is none.
 
     `what` says what the file should be (``a flow file is a mapping with …``); it is reported where the
     document starts, or at the top of the file with `at_top`.
     """
+    text = read_text(reading)
+    if text is None:
+        return None
     loaded = load_yaml(reading.path, text, loader=loader)
     if isinstance(loaded, Problem):
         reading.problems.append(loaded)
@@ -131,7 +144,7 @@ def parse_mapping(
         reading.error(node_position(node) if node is not None and not at_top else Position(1, 1), what)
         return None
     walk(node, (), reading, set())
-    return data
+    return text, data
 
 
 def walk(node: yaml.Node, path: KeyPath, reading: Reading, above: set[int]) -> None:
