@@ -120,7 +120,9 @@ def check(args: argparse.Namespace) -> int:
 
 def test(args: argparse.Namespace) -> int:
     """Run conversation transcripts offline on a virtual clock (default tests/transcripts/); exit 1 on any failure."""
-    from bot.transcript import DEFAULT_FOLDER, report, run_transcripts, transcript_files
+    from bot.transcript import run_transcripts
+    from bot.transcript_file import DEFAULT_FOLDER, transcript_files
+    from bot.transcript_report import report
 
     configure_logging(level="error")  # the report is the output; only a crash's own log lines join it
     paths = transcript_files([Path(p) for p in args.paths] or [DEFAULT_FOLDER])

@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from bot.errors import ConfigError
-from bot.flow import BUTTON_TITLE, ROW_TITLE, Position
-from bot.flow_file import BAD, IDENTIFIER, IDENTIFIER_RULE, FlowLoader, KeyPath, Reading, _duration, _walk
-from bot.template_file import Problem
+from bot.flow import BUTTON_TITLE, ROW_TITLE
+from bot.flow_file import BAD, IDENTIFIER, IDENTIFIER_RULE, read_duration
+from bot.yaml_file import KeyPath, Problem, Reading, YamlLoader, read_mapping
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TOP_KEYS = ("hours", "holidays", "slot_minutes", "days_ahead", "minimum_notice", "services")
@@ -35,7 +33,7 @@ DEFAULT_DAYS_AHEAD = 14
 LOCATION_MAX = 255  # the appointment table's column
 
 
-class BusinessLoader(FlowLoader):
+class BusinessLoader(YamlLoader):
     """The flows' YAML loader with dates and times left as text, so a wrong one is reported where it was written."""
 
 
@@ -44,7 +42,7 @@ _TIMESTAMP, _INT, _FLOAT = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:in
 
 BusinessLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_TIMESTAMP, _INT, _FLOAT)]
-    for first, resolvers in FlowLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in YamlLoader.yaml_implicit_resolvers.items()
 }
 # YAML 1.1 reads 13:30 as the number 810 (base 60); here numbers are plain decimals and times stay text.
 BusinessLoader.add_implicit_resolver(_INT, re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789"))
@@ -181,45 +179,18 @@ def load_business(path: Path) -> Business:
 def read_business(path: Path) -> tuple[Business | None, list[Problem]]:
     """Read one business file: the business if it is sound (None otherwise), and every problem found in it."""
     reading = Reading(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reading.error(Position(1, 1), f"cannot read the file: {exc}")
-        return None, reading.problems
-    data = _parse(text, reading)
-    business = _read(data, reading) if data is not None else None
-    return (business if reading.ok else None), sorted(reading.problems, key=lambda p: (p.line, p.column))
-
-
-def _parse(text: str, reading: Reading) -> dict[Any, Any] | None:
-    loader = BusinessLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        reading.error(Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1), f"YAML: {exc.problem}")
-        return None
-    finally:
-        loader.dispose()
-    if node is None or not isinstance(data, dict):
-        reading.error(Position(1, 1), "a business file is a mapping with 'hours', 'slot_minutes' and 'services'")
-        return None
-    _walk(node, (), reading, set())
-    return data
+    what = "a business file is a mapping with 'hours', 'slot_minutes' and 'services'"
+    read = read_mapping(reading, loader=BusinessLoader, what=what, at_top=True)
+    business = _read(read[1], reading) if read is not None else None
+    return (business if reading.ok else None), reading.sorted_problems()
 
 
 def _read(data: dict[Any, Any], reading: Reading) -> Business | None:
-    for key in data:
-        if key not in TOP_KEYS:
-            reading.error(reading.key_at(str(key)), f"unknown key {key!r}; allowed keys: {', '.join(TOP_KEYS)}")
-    for key in ("hours", "slot_minutes", "services"):
-        if key not in data:
-            reading.error(reading.at(), f"missing required key {key!r}")
+    reading.check_top_keys(data, TOP_KEYS, ("hours", "slot_minutes", "services"))
     hours = _hours(reading, data["hours"]) if "hours" in data else BAD
     slot = _minutes(reading, data["slot_minutes"], ("slot_minutes",)) if "slot_minutes" in data else BAD
     ahead = _whole(reading, data.get("days_ahead", DEFAULT_DAYS_AHEAD), ("days_ahead",), 0, MAX_DAYS_AHEAD)
-    notice = _duration(reading, data["minimum_notice"], ("minimum_notice",)) if "minimum_notice" in data else None
+    notice = read_duration(reading, data["minimum_notice"], ("minimum_notice",)) if "minimum_notice" in data else None
     holidays = _holidays(reading, data.get("holidays", []))
     services = _services(reading, data["services"], hours) if "services" in data else BAD
     if not reading.ok:

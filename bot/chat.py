@@ -16,24 +16,24 @@ import secrets
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from aiohttp import web
-from sqlalchemy import select
 
 from bot import keys
 from bot.app import create_app
 from bot.cloudapi import RecordingTransport
 from bot.errors import ConfigError, NotFound, ValidationError
-from bot.flow_file import DURATION, UNITS
+from bot.flow_file import parse_duration
 from bot.payload import parse_payload
-from bot.sandbox_wire import WA_ID, inbound_webhook, new_wamid
+from bot.rehearsal import VirtualClock, customer_message, customer_webhook, run_until_idle, template_parameters
+from bot.sandbox_wire import WA_ID, new_wamid
 from bot.settings import SANDBOX_APP_SECRET, SANDBOX_PHONE_NUMBER_ID, SANDBOX_VERIFY_TOKEN, Settings
 from bot.templates import Templates, render
 from storage.inbox import Delivery
-from storage.models import OUTBOX, OutboxBase
+from storage.models import OutboxBase
 
 DEFAULT_WA_ID = "15550001234"
 DEFAULT_NAME = "Ana"
@@ -48,16 +48,6 @@ HELP = (
 SANDBOX_CODE = "sandbox code: this chat runs on a throwaway database, so its one-time codes are shown; type it back"
 
 
-@dataclass
-class VirtualClock:
-    """The chat's time: the app reads it, `/wait` moves it forward."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass(frozen=True)
 class Choice:
     """A numbered choice on screen: how tapping it looks on the wire (`reply` is Meta's reply type)."""
@@ -70,11 +60,11 @@ class Choice:
     def message(self) -> dict[str, Any]:
         """The `messages[]` entry of the tap, without `from`, `id` and `timestamp`."""
         if self.reply == "quick_reply":
-            return {"type": "button", "button": {"payload": self.id, "text": self.title}}
+            return customer_message("button", {"payload": self.id, "text": self.title})
         picked = {"id": self.id, "title": self.title}
         if self.description:
             picked["description"] = self.description
-        return {"type": "interactive", "interactive": {"type": self.reply, self.reply: picked}}
+        return customer_message("interactive", {"type": self.reply, self.reply: picked})
 
 
 @dataclass(frozen=True)
@@ -183,7 +173,7 @@ class Chat:
             self.say(f"tapped {choice.title!r}")
             await self._send(choice.message())
         else:
-            await self._send({"type": "text", "text": {"body": line}})
+            await self._send(customer_message("text", {"body": line}))
         return True
 
     def _choice(self, line: str) -> Choice | None:
@@ -206,11 +196,11 @@ class Chat:
         return True
 
     async def _wait(self, text: str) -> None:
-        match = DURATION.fullmatch(text)
-        if match is None:
+        duration = parse_duration(text)
+        if duration is None:
             self.say("/wait takes a duration: 30s, 10m, 2h or 1d")
             return
-        self.clock.now += timedelta(**{UNITS[match[2]]: int(match[1])})
+        self.clock.now += duration
         self.say(f"{text} later ({self.clock.now:%Y-%m-%d %H:%M} UTC)")
         if not await self._round():
             self.say("(nothing happened)")
@@ -218,21 +208,18 @@ class Chat:
     async def _send(self, message: dict[str, Any]) -> None:
         """Store the message as the webhook stores a delivery, then run the dispatcher and show the replies."""
         now = self.clock()
-        entry = {"from": self.wa_id, "id": new_wamid(inbound=True), "timestamp": str(int(now.timestamp())), **message}
-        payload = inbound_webhook(SANDBOX_PHONE_NUMBER_ID, name=self.name, wa_id=self.wa_id, message=entry)
-        body = json.dumps(payload)
+        wamid = new_wamid(inbound=True)
+        body = json.dumps(customer_webhook(message, wa_id=self.wa_id, name=self.name, wamid=wamid, now=now))
         await self.app[keys.REPOSITORY].store_deliveries([Delivery(body, parse_payload(body), now)])
         if not await self._round():
             self.say("(no reply)")
 
     async def _round(self) -> bool:
         """Run the dispatcher until it has nothing left, print what was queued; whether anything was."""
-        for _ in range(MAX_ROUNDS):
-            if not await self.app[keys.DISPATCHER].run_once():
-                break
+        await run_until_idle(self.app[keys.DISPATCHER].run_once, MAX_ROUNDS)
         rows = await self._queued()
         library = self.app[keys.TEMPLATES]
-        shown = [show(row.payload, library) for row in rows if row.recipient == self.wa_id]
+        shown = [show(row.payload, library) for row in rows]
         for message in shown:
             self.out.write("".join(f"{INDENT if i else BOT}{line}\n" for i, line in enumerate(message.lines)))
         if shown:
@@ -240,11 +227,8 @@ class Chat:
         return bool(shown)
 
     async def _queued(self) -> list[OutboxBase]:
-        """Outbox rows queued since the last look, in the order the sender would send them."""
-        # Read here rather than through `storage`: the service itself never lists its outbox.
-        async with self.app[keys.REPOSITORY].engine.connect() as conn:
-            result = await conn.execute(select(OUTBOX).where(OUTBOX.c.id > self.seen).order_by(OUTBOX.c.id))
-            rows = [OutboxBase.model_validate(r._mapping) for r in result]
+        """The contact's outbox rows queued since the last look, in the order the sender would send them."""
+        rows = await self.app[keys.REPOSITORY].outbox_after(self.seen, recipient=self.wa_id)
         if rows:
             self.seen = max(r.id or 0 for r in rows)
         return sorted(rows, key=lambda r: (r.priority, r.due_at, r.id or 0))
@@ -315,16 +299,6 @@ def template_values(variables: Iterable[str], content: Mapping[str, Any]) -> dic
     Positional parameters (an authentication code, a URL button's suffix) fill the variables the named ones
     left, in the template's order; a code repeated in the copy-code button finds no variable left.
     """
-    named: dict[str, str] = {}
-    positional: list[str] = []
-    for component in content.get("components") or []:
-        for parameter in component.get("parameters") or []:
-            text = parameter.get("text")
-            if not isinstance(text, str):
-                continue  # a quick reply's payload
-            if parameter.get("parameter_name"):
-                named[str(parameter["parameter_name"])] = text
-            else:
-                positional.append(text)
+    named, positional = template_parameters(content)
     left = [name for name in variables if name not in named]
     return named | dict(zip(left, positional, strict=False))

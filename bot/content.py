@@ -26,9 +26,10 @@ from bot.flow_file import load_flows
 from bot.flow_runner import FlowRunner
 from bot.notifications import AppointmentNotices
 from bot.otp_service import OtpService
-from bot.template_file import MessageTemplate, Problem
+from bot.template_file import MessageTemplate
 from bot.templates import TemplateLibrary, read_library
 from bot.validate import VALIDATORS
+from bot.yaml_file import Problem
 from storage.models import ContactBase, MessageBase, SessionBase
 
 BUSINESS_FILE = Path("data") / "business.yaml"  # below the flows folder: the appointments flow's hours

@@ -35,9 +35,10 @@ from bot.flow import (
     Text,
     Verify,
 )
-from bot.flow_file import KeyPath, LocatedFlow
-from bot.template_file import Problem, Severity, environment, variables_in
+from bot.flow_file import LocatedFlow
+from bot.template_file import environment, variables_in
 from bot.templates import TemplateLibrary, read_library
+from bot.yaml_file import KeyPath, Problem, Severity
 
 OPTION_ID = 200  # a list row id's limit (a reply button's is 256); belongs with the limits in bot.flow
 BUILT_IN_SLOTS = frozenset({"contact", "error"})  # `error`: set by the engine when an act step fails

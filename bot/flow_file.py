@@ -2,10 +2,8 @@
 
 Reading never raises on a bad file: it returns the flow when the file is sound and every `Problem` it
 found, each at the line and column of the key or value at fault, so `bot check` reports all mistakes in
-one run. References between steps, flows, templates and actions are `bot.flow_check`'s job.
-
-Booleans are read the YAML 1.2 way, as editors validating with `flows/flow.schema.json` read them: only
-`true` and `false`, so option ids and titles such as `yes`, `no`, `on` and `off` stay text.
+one run. References between steps, flows, templates and actions are `bot.flow_check`'s job. The YAML
+itself (positions, YAML 1.2 booleans as `flows/flow.schema.json` reads them) is `bot.yaml_file`'s.
 """
 
 from __future__ import annotations
@@ -17,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
-
-import yaml
 
 from bot.flow import (
     Act,
@@ -40,7 +36,7 @@ from bot.flow import (
     ValidatorKind,
     Verify,
 )
-from bot.template_file import Problem
+from bot.yaml_file import KeyPath, Problem, Reading, YamlLoader, read_mapping
 
 SUFFIX = ".yaml"
 KINDS = ("say", "ask", "choose", "act", "branch", "goto", "call", "handoff", "verify", "end")
@@ -93,21 +89,10 @@ UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 RESERVED = ("contact", "and", "or", "not", "in", "is", "none", "true", "false")
 IDENTIFIER_RULE = "must be lowercase letters, digits and underscores, not starting with a digit"
 
-KeyPath = tuple[str | int, ...]
 BAD: Any = object()  # what a reader returns after reporting an error
 
 
-class FlowLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 booleans (only true/false), so `yes` and `no` stay text."""
-
-
-FlowLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-FlowLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+FlowLoader = YamlLoader  # what flow files are read with
 
 
 @dataclass(frozen=True)
@@ -119,30 +104,6 @@ class LocatedFlow(Flow):
     """
 
     positions: Mapping[KeyPath, Position] = field(default_factory=dict, compare=False, repr=False)
-
-
-@dataclass
-class Reading:
-    """One file being read: where each key and value sits, and the problems found so far."""
-
-    path: Path
-    values: dict[KeyPath, Position] = field(default_factory=dict)
-    keys: dict[KeyPath, Position] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-
-    def at(self, *path: str | int) -> Position:
-        """Where a value starts, else its key, else the top of the file."""
-        return self.values.get(path) or self.keys.get(path) or Position(1, 1)
-
-    def key_at(self, *path: str | int) -> Position:
-        return self.keys.get(path) or self.at(*path)
-
-    def error(self, where: Position, message: str) -> None:
-        self.problems.append(Problem(self.path, where.line, where.column, "error", message))
-
-    @property
-    def ok(self) -> bool:
-        return not any(p.severity == "error" for p in self.problems)
 
 
 def flow_files(folder: Path) -> list[Path]:
@@ -172,81 +133,25 @@ def load_flows(folder: Path) -> tuple[dict[str, Flow], list[Problem]]:
 def read_flow(path: Path) -> tuple[Flow | None, list[Problem]]:
     """Read one file: the flow if it is sound (None otherwise), and every problem found in it."""
     reading = Reading(path)
-    try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reading.error(Position(1, 1), f"cannot read the file: {exc}")
+    read = read_mapping(reading, loader=FlowLoader, what="a flow file is a mapping with 'flow', 'start' and 'steps'")
+    if read is None:
         return None, reading.problems
-    data = _parse(text, reading)
-    if data is None:
-        return None, reading.problems
-    flow = _read_flow(data, reading, hashlib.sha256(raw).hexdigest()[:12])
-    return flow, sorted(reading.problems, key=lambda p: (p.line, p.column))
-
-
-# --- YAML with positions ----------------------------------------------------------------------------
-
-
-def _parse(text: str, reading: Reading) -> dict[Any, Any] | None:
-    loader = FlowLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        reading.error(Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1), f"YAML: {exc.problem}")
-        return None
-    finally:
-        loader.dispose()
-    if node is None or not isinstance(data, dict):
-        where = _position(node) if node is not None else Position(1, 1)
-        reading.error(where, "a flow file is a mapping with 'flow', 'start' and 'steps'")
-        return None
-    _walk(node, (), reading, set())
-    return data
-
-
-def _walk(node: yaml.Node, path: KeyPath, reading: Reading, above: set[int]) -> None:
-    """Record where every key and value below `node` starts; report keys written twice."""
-    reading.values[path] = _position(node)
-    if id(node) in above:  # an alias of a node that contains it
-        return
-    inside = above | {id(node)}
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            child = (*path, str(key.value))
-            if child[-1] in seen:
-                reading.error(_position(key), f"duplicate key {key.value!r}")
-            seen.add(str(key.value))
-            reading.keys.setdefault(child, _position(key))
-            _walk(value, child, reading, inside)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*path, index), reading, inside)
-
-
-def _position(node: yaml.Node) -> Position:
-    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
+    text, data = read
+    flow = _read_flow(data, reading, hashlib.sha256(text.encode("utf-8")).hexdigest()[:12])
+    return flow, reading.sorted_problems()
 
 
 # --- the flow ---------------------------------------------------------------------------------------
 
 
 def _read_flow(data: dict[Any, Any], reading: Reading, version: str) -> Flow | None:
-    for key in data:
-        if key not in TOP_KEYS:
-            reading.error(reading.key_at(str(key)), f"unknown key {key!r}; allowed keys: {', '.join(TOP_KEYS)}")
-    for key in ("flow", "start", "steps"):
-        if key not in data:
-            reading.error(reading.at(), f"missing required key {key!r}")
+    reading.check_top_keys(data, TOP_KEYS, ("flow", "start", "steps"))
     name = _read_name(data, reading)
     description = data.get("description", "")
     if not isinstance(description, str):
         reading.error(reading.at("description"), "'description' must be a string")
     start = _target(reading, data["start"], ("start",)) if "start" in data else BAD
-    idle = _duration(reading, data["idle_timeout"], ("idle_timeout",)) if "idle_timeout" in data else None
+    idle = read_duration(reading, data["idle_timeout"], ("idle_timeout",)) if "idle_timeout" in data else None
     steps, items_ids = _read_steps(data["steps"], reading) if "steps" in data else ({}, {})
     if not reading.ok:
         return None
@@ -450,12 +355,18 @@ def _slot(reading: Reading, value: Any, path: KeyPath) -> Any:
     return _named("slot name", IDENTIFIER, IDENTIFIER_RULE)(reading, value, path)
 
 
-def _duration(reading: Reading, value: Any, path: KeyPath) -> Any:
-    match = DURATION.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
+def parse_duration(text: str) -> timedelta | None:
+    """A duration as flow files, transcripts and `bot chat` write it (30s, 10m, 2h, 1d); None if it is not one."""
+    match = DURATION.fullmatch(text)
+    return timedelta(**{UNITS[match[2]]: int(match[1])}) if match else None
+
+
+def read_duration(reading: Reading, value: Any, path: KeyPath) -> Any:
+    duration = parse_duration(value) if isinstance(value, str) else None
+    if duration is None:
         reading.error(reading.at(*path), f"duration '{value}': use 30s, 10m, 2h or 1d")
         return BAD
-    return timedelta(**{UNITS[match[2]]: int(match[1])})
+    return duration
 
 
 def _attempts(reading: Reading, value: Any, path: KeyPath) -> Any:
@@ -625,7 +536,7 @@ READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "branch": _cases,
     "validate": _validator,
     "max_attempts": _attempts,
-    **dict.fromkeys(("timeout", "valid_for"), _duration),
+    **dict.fromkeys(("timeout", "valid_for"), read_duration),
     "commands": _flag,
     "button": _label,
     "options": _options,

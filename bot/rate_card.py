@@ -23,7 +23,7 @@ from pathlib import Path
 import phonenumbers
 
 from bot.pricing import RATE_CATEGORIES
-from bot.template_file import Problem
+from bot.yaml_file import Problem
 
 COLUMNS = ("country_calling_code", "category", "price", "currency", "valid_from")
 ANY_COUNTRY = "*"

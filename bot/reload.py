@@ -25,7 +25,7 @@ from aiohttp import web
 from bot.actions import BUSINESS
 from bot.content import BUSINESS_FILE, Content, LiveContent, load_content
 from bot.loop import Wakeful, stop_all
-from bot.template_file import Problem
+from bot.yaml_file import Problem
 
 log = structlog.get_logger("bot.reload")
 

@@ -18,8 +18,8 @@ from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.category import CATEGORIES, Category
+from bot.yaml_file import KeyPath, Problem, load_yaml
 
-Severity = Literal["error", "warning"]
 ButtonType = Literal["quick_reply", "url", "copy_code"]
 BUTTON_TYPES: tuple[ButtonType, ...] = ("quick_reply", "url", "copy_code")
 
@@ -39,21 +39,6 @@ BUTTON_KEYS: dict[str, tuple[str, ...]] = {
 COPY_CODE_TEXT = "Copy code"
 
 Position = tuple[int, int]
-KeyPath = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding of the checker, printed the way compilers do so editors can jump to it."""
-
-    path: Path
-    line: int
-    column: int
-    severity: Severity
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.severity}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -167,17 +152,12 @@ def split_front_matter(text: str, reading: Reading) -> tuple[str, str, int] | No
 
 def load_front_matter(yaml_text: str, reading: Reading) -> tuple[dict[str, Any], yaml.Node] | None:
     """Parse the YAML, mapping its error marks to file positions (the YAML starts on file line 2)."""
-    loader = yaml.SafeLoader(yaml_text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        position = (mark.line + 2, mark.column + 1) if mark else (1, 1)
-        reading.error(position, f"YAML: {exc.problem or exc.context}")
+    # PyYAML's own YAML 1.1 reading, as templates have always been read (unlike flows, yes/no are booleans).
+    loaded = load_yaml(reading.path, yaml_text, loader=yaml.SafeLoader, first_line=2)
+    if isinstance(loaded, Problem):
+        reading.problems.append(loaded)
         return None
-    finally:
-        loader.dispose()
+    node, data = loaded
     if node is None or not isinstance(data, dict):
         reading.error((2, 1), "the front matter must be a YAML mapping of keys to values")
         return None

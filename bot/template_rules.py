@@ -14,7 +14,8 @@ from jinja2 import TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.message import AUTH_CODE_MAX, BUTTON_TITLE_MAX, FOOTER_MAX, HEADER_MAX, TEXT_BODY_MAX
-from bot.template_file import FrontMatter, KeyPath, MessageTemplate, Position, Reading
+from bot.template_file import FrontMatter, MessageTemplate, Position, Reading
+from bot.yaml_file import KeyPath
 
 Finder = Callable[[str], Iterator[tuple[int, str]]]
 

@@ -21,7 +21,6 @@ from bot.template_file import (
     COPY_CODE_TEXT,
     Button,
     MessageTemplate,
-    Problem,
     Reading,
     environment,
     read_template,
@@ -29,6 +28,7 @@ from bot.template_file import (
     variables_in,
 )
 from bot.template_rules import AUTH_VARIABLE, Checker, meta_text
+from bot.yaml_file import Problem
 
 __all__ = [
     "DEFAULT_LANGUAGE",

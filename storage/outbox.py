@@ -236,6 +236,26 @@ async def depth(conn: AsyncConnection) -> dict[str, int]:
     return {f"{kind}:{status}": n for kind, status, n in rows}
 
 
+async def rows_after(conn: AsyncConnection, after_id: int, recipient: str) -> list[OutboxBase]:
+    """The rows queued for `recipient` since row `after_id`, in the order they were queued."""
+    result = await conn.execute(
+        select(OUTBOX).where(OUTBOX.c.id > after_id, OUTBOX.c.recipient == recipient).order_by(OUTBOX.c.id)
+    )
+    return [OutboxBase.model_validate(r._mapping) for r in result]
+
+
+async def next_due_at(conn: AsyncConnection, after: datetime) -> datetime | None:
+    """When the next queued row falls due after `after` (a reminder, a retry), if any is queued."""
+    query = (
+        select(OUTBOX.c.due_at)
+        .where(OUTBOX.c.status == "queued", OUTBOX.c.due_at > after)
+        .order_by(OUTBOX.c.due_at)
+        .limit(1)
+    )
+    found: datetime | None = (await conn.execute(query)).scalar()
+    return found
+
+
 async def refresh_statistics(conn: AsyncConnection) -> None:
     """Have PostgreSQL re-read the outbox's statistics after a bulk load.
 

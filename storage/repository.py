@@ -168,6 +168,16 @@ class Repository:
         async with self.engine.connect() as conn:
             return await outbox.depth(conn)
 
+    async def outbox_after(self, after_id: int, *, recipient: str) -> list[OutboxBase]:
+        """The messages queued for `recipient` since outbox row `after_id`, oldest first: what a rehearsal shows."""
+        async with self.engine.connect() as conn:
+            return await outbox.rows_after(conn, after_id, recipient)
+
+    async def next_due_at(self, after: datetime) -> datetime | None:
+        """When the next queued message falls due after `after`, so a virtual clock can stop there."""
+        async with self.engine.connect() as conn:
+            return await outbox.next_due_at(conn, after)
+
     async def batch_context(
         self, contact_ids: Sequence[int], subjects: Sequence[str], now: datetime, campaign_ids: Sequence[int] = ()
     ) -> policy.BatchContext:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 import bot.expression
+import bot.expression_parser
 from bot.errors import ValidationError
 from bot.expression import MAX_DEPTH, MAX_LENGTH, MAX_SIZE, ExpressionError, compile_expression
 
@@ -387,6 +388,13 @@ def test_nothing_but_the_three_functions_can_be_called(source: str) -> None:
 def test_the_module_never_runs_python_code() -> None:
     """bot/expression.py calls none of eval, exec, compile or __import__."""
     tree = ast.parse(Path(bot.expression.__file__).read_text(encoding="utf-8"))
+    called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert not called & {"eval", "exec", "compile", "__import__"}
+
+
+def test_the_parser_never_runs_python_code() -> None:
+    """bot/expression_parser.py, which reads the source, calls none of eval, exec, compile or __import__ either."""
+    tree = ast.parse(Path(bot.expression_parser.__file__).read_text(encoding="utf-8"))
     called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
     assert not called & {"eval", "exec", "compile", "__import__"}
 

@@ -587,3 +587,26 @@ async def test_stopping_settles_the_sends_in_flight(repository: Repository, cloc
     await asyncio.wait_for(stopping, 5)
     [row] = await outbox_rows(repository)
     assert (row.status, row.lease_owner) == ("sent", None)
+
+
+async def test_outbox_after_lists_one_contacts_rows_since_an_id(repository: Repository, clock: FakeClock) -> None:
+    """`outbox_after` answers only the recipient's rows queued after the given id, oldest first."""
+    ana = await customer_writes(repository, clock, "31600000091")
+    bob = await customer_writes(repository, clock, "31600000092")
+    messages = [reply(ana, "31600000091", "one", clock), reply(bob, "31600000092", "other", clock)]
+    await repository.enqueue([*messages, reply(ana, "31600000091", "two", clock)], clock.now)
+    rows = await repository.outbox_after(0, recipient="31600000091")
+    assert [r.payload["text"]["body"] for r in rows] == ["one", "two"]
+    later = await repository.outbox_after(rows[0].id or 0, recipient="31600000091")
+    assert [r.payload["text"]["body"] for r in later] == ["two"]
+
+
+async def test_next_due_at_is_the_earliest_queued_row_after_a_time(repository: Repository, clock: FakeClock) -> None:
+    """`next_due_at` answers the earliest due time of a queued row strictly after the one given, else None."""
+    cid = await customer_writes(repository, clock, "31600000093")
+    soon, later = clock.now + timedelta(minutes=5), clock.now + timedelta(hours=1)
+    due = [reply(cid, "31600000093", str(n), clock, due_at=at) for n, at in enumerate((clock.now, later, soon))]
+    await repository.enqueue(due, clock.now)
+    assert await repository.next_due_at(clock.now) == soon
+    assert await repository.next_due_at(soon) == later
+    assert await repository.next_due_at(later) is None
