@@ -138,7 +138,15 @@ class Released:
     """A person released a handed-off conversation back to the bot."""
 
 
-Event = Inbound | TimedOut | ActionDone | CodeSent | CodeChecked | Released
+@dataclass(frozen=True)
+class Enter:
+    """The customer tapped a campaign's quick reply: start `flow`, with `slots` (the campaign) set."""
+
+    flow: str
+    slots: Mapping[str, Any] = field(default_factory=dict)
+
+
+Event = Inbound | TimedOut | ActionDone | CodeSent | CodeChecked | Released | Enter
 
 
 # -- outputs ----------------------------------------------------------------------------------------

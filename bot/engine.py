@@ -22,6 +22,7 @@ from bot.conversation_state import (
     CheckCode,
     CodeChecked,
     CodeSent,
+    Enter,
     Event,
     Frame,
     Inbound,
@@ -115,6 +116,10 @@ class _Run:
             return  # a person has the conversation: the bot stays silent
         if isinstance(event, TimedOut):
             self._timed_out()
+            return
+        if isinstance(event, Enter):
+            self.state = replace(State(), slots={**state.slots, **event.slots})
+            self._start(event.flow if event.flow in self.engine.flows else self.engine.main)
             return
         if isinstance(event, Inbound):
             waiting_at = (state.flow, state.step)

@@ -24,6 +24,7 @@ from bot.conversation_state import (
     CodeChecked,
     CodeSent,
     Effect,
+    Enter,
     Event,
     Inbound,
     ListMenu,
@@ -43,6 +44,7 @@ from bot.message import buttons_message, list_message, text_message
 from bot.notifications import AppointmentNotices
 from bot.otp_service import OtpService
 from bot.templates import TemplateLibrary, to_cloud_api
+from storage.campaign import campaign_entry
 from storage.models import ContactBase, MessageBase, SessionBase
 
 log = structlog.get_logger("bot.flow_runner")
@@ -70,7 +72,12 @@ class FlowRunner:
         conn: AsyncConnection,
     ) -> TurnResult:
         state = State.from_row(session.model_dump() if session else None)
-        return await self.run(state, inbound(message), contact, now, conn)
+        event: Event = inbound(message)
+        if message.type == "button":  # a template's quick reply: a campaign's tap enters the flow it names
+            entry = await campaign_entry(conn, _context_id(message))
+            if entry is not None:
+                event = Enter(entry.flow, {"campaign": entry.campaign_id, "campaign_name": entry.name})
+        return await self.run(state, event, contact, now, conn)
 
     async def time_out(
         self, *, contact: ContactBase, session: SessionBase | None, now: datetime, conn: AsyncConnection
@@ -144,6 +151,13 @@ class FlowRunner:
         assert isinstance(output, SendTemplate)
         template = self.library.get(output.name, language)
         return to_cloud_api(template, to, output.values)
+
+
+def _context_id(message: MessageBase) -> str | None:
+    """The wamid of our message the customer's message answers (a quick reply's template)."""
+    context = (message.body or {}).get("context")
+    value = context.get("id") if isinstance(context, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def inbound(message: MessageBase) -> Inbound:

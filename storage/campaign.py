@@ -8,6 +8,7 @@ the same occurrence and an expansion that is repeated after a crash queues nothi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -162,6 +163,26 @@ async def states_and_caps(conn: AsyncConnection, campaign_ids: Sequence[int]) ->
         CAMPAIGN.c.id.in_(list(campaign_ids))
     )
     return {int(i): (str(s), int(c)) for i, s, c in await conn.execute(stmt)}
+
+
+@dataclass(frozen=True)
+class CampaignEntry:
+    campaign_id: int
+    name: str
+    flow: str
+
+
+async def campaign_entry(conn: AsyncConnection, wamid: str | None) -> CampaignEntry | None:
+    """The campaign that sent message `wamid`, when it names a flow for its quick replies."""
+    if wamid is None:
+        return None
+    stmt = (
+        select(CAMPAIGN.c.id, CAMPAIGN.c.name, CAMPAIGN.c.flow)
+        .join(OUTBOX, OUTBOX.c.campaign_id == CAMPAIGN.c.id)
+        .where(OUTBOX.c.wamid == wamid, CAMPAIGN.c.flow.is_not(None))
+    )
+    row = (await conn.execute(stmt)).first()
+    return None if row is None else CampaignEntry(int(row.id), str(row.name), str(row.flow))
 
 
 # -- pause, resume, cancel, retry -----------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from bot import keys
 from bot.app import create_app
@@ -15,8 +16,10 @@ from bot.campaign_api import CAMPAIGNER
 from bot.cloudapi import RecordingTransport
 from bot.rate_card import example_rate_card
 from bot.settings import Settings
-from tests.conftest import FakeClock
-from tests.test_api import ClientFactory, assert_error
+from storage.models import OUTBOX
+from storage.session import load_sessions
+from tests.conftest import FakeClock, envelope
+from tests.test_api import ClientFactory, assert_error, post_webhook
 
 Client = TestClient[web.Request, web.Application]
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -259,3 +262,30 @@ async def test_campaigns_are_listed_newest_first_with_progress(client: Client, a
         ("Later", "scheduled", {}), ("Spring sale", "scheduled", {})
     ]  # fmt: skip
     assert listed["items"][0]["next_run_at"].startswith("2027-02-01")
+
+
+async def test_a_tap_on_a_campaigns_quick_reply_enters_its_flow(client: Client, auth: dict[str, str]) -> None:
+    """Shop now on the campaign's message starts the flow the campaign names, with the campaign in the session."""
+    await contacts(client, auth)
+    campaign = await promotion(client, auth, flow="orders")
+    await work(client)
+    app = client.server.app
+    async with app[keys.REPOSITORY].engine.connect() as conn:
+        row = (await conn.execute(select(OUTBOX).where(OUTBOX.c.recipient == OPTED_IN[0]))).one()
+    tap = {
+        "from": OPTED_IN[0], "id": "wamid.tap.shop", "timestamp": str(int(MONDAY.timestamp())), "type": "button",
+        "context": {"from": "15550783881", "id": row.wamid}, "button": {"payload": "SHOP_NOW", "text": "Shop now"},
+    }  # fmt: skip
+    await post_webhook(
+        client, envelope({"contacts": [{"profile": {"name": "Ana"}, "wa_id": OPTED_IN[0]}], "messages": [tap]})
+    )
+    await app[keys.DISPATCHER].run_once()
+    contact = await app[keys.REPOSITORY].contact_by_wa_id(OPTED_IN[0])
+    assert contact is not None
+    assert contact.id is not None
+    async with app[keys.REPOSITORY].engine.connect() as conn:
+        [current] = (await load_sessions(conn, [contact.id])).values()
+    assert current.flow == "orders"
+    assert current.slots is not None
+    assert (current.slots["campaign"], current.slots["campaign_name"]) == (campaign["id"], "Spring sale")
+    assert current.step == "ask_number"  # no recent orders: the orders flow asks for a number

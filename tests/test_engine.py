@@ -15,6 +15,7 @@ from bot.conversation_state import (
     CheckCode,
     CodeChecked,
     CodeSent,
+    Enter,
     Inbound,
     ListMenu,
     Released,
@@ -280,6 +281,17 @@ def test_state_survives_its_row() -> None:
     state = State("orders", "number", {"a": 1}, attempts=2, page=1, version="v1", deadline=NOW, handed_off=False)
     assert State.from_row(state.to_row()) == state
     assert State.from_row({"state": "garbage", "slots": [1]}) == State()
+
+
+def test_a_campaign_tap_enters_its_flow_with_the_campaign_in_the_slots() -> None:
+    """Enter starts the named flow from its first step, keeping the campaign; a flow that is gone means the menu."""
+    turn = ENGINE.handle(State("main", "menu"), Enter("orders", {"campaign": 7}), WHO, NOW)
+    assert (turn.state.flow, turn.state.step, turn.state.slots["campaign"]) == ("orders", "number", 7)
+    assert says(turn) == ["Your order number?"]
+    gone = ENGINE.handle(State(), Enter("deleted", {"campaign": 7}), WHO, NOW)
+    assert gone.state.flow == "main"
+    handed = ENGINE.handle(State(handed_off=True), Enter("orders"), WHO, NOW)
+    assert (handed.state.flow, handed.outputs) == (None, ())
 
 
 EVENTS = st.one_of(
