@@ -20,6 +20,7 @@ from bot import keys
 from bot.api import json_response, require_token, setup_api
 from bot.cloudapi import AiohttpTransport, CloudAPIClient, Transport
 from bot.consent import ConsentDesk, Keywords
+from bot.dashboard import setup_dashboard
 from bot.dispatcher import Acknowledger, Dispatcher, Handler
 from bot.engine import MAIN_FLOW, Engine
 from bot.errors import (
@@ -111,6 +112,7 @@ def create_app(
         setup_handoff_api(app)
         setup_schedule_api(app)
         setup_template_api(app)
+        setup_dashboard(app)
         if settings.sandbox:
             from bot.sandbox import setup_sandbox
 
