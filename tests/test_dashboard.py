@@ -219,11 +219,11 @@ async def test_a_transcript_shows_badges_statuses_and_reasons_and_escapes_the_cu
     app = logged_in.server.app
     now = app[keys.CLOCK]()
     async with app[keys.REPOSITORY].transaction() as conn:
-        [cid] = await open_conversations(conn, [_conversation(contact_id, "service", now)])
-        await record_outbound(conn, [_sent("wamid.out.1", contact_id, cid, now, "service")])
-        [uid] = await open_conversations(conn, [_conversation(contact_id, "utility", now)])
+        [cid] = await open_conversations(conn, [conversation_row(contact_id, "service", now)])
+        await record_outbound(conn, [sent_row("wamid.out.1", contact_id, cid, now, "service")])
+        [uid] = await open_conversations(conn, [conversation_row(contact_id, "utility", now)])
         template = {"type": "template", "template": {"name": "order_delivered", "language": {"code": "en"}}}
-        await record_outbound(conn, [_sent("wamid.out.2", contact_id, uid, now, "utility", template)])
+        await record_outbound(conn, [sent_row("wamid.out.2", contact_id, uid, now, "utility", template)])
     await post_webhook(logged_in, status_webhook("wamid.out.1", "read", recipient=ANA))
     error = {"code": 131026, "title": "Message undeliverable", "message": "Message undeliverable"}
     await post_webhook(logged_in, status_webhook("wamid.out.2", "failed", recipient=ANA, errors=[error]))
@@ -240,7 +240,8 @@ async def test_a_transcript_shows_badges_statuses_and_reasons_and_escapes_the_cu
     assert "Template order_delivered (en)" in body
 
 
-def _conversation(contact_id: int, category: str, now: datetime) -> dict[str, Any]:
+def conversation_row(contact_id: int, category: str, now: datetime) -> dict[str, Any]:
+    """A conversation's columns, opened `now` for 24 hours."""
     origin = "user_initiated" if category == "service" else "business_initiated"
     return {
         "contact_id": contact_id, "category": category, "origin": origin, "opened_at": now,
@@ -248,9 +249,10 @@ def _conversation(contact_id: int, category: str, now: datetime) -> dict[str, An
     }  # fmt: skip
 
 
-def _sent(
+def sent_row(
     wamid: str, contact_id: int, conversation_id: int, now: datetime, category: str, body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    """An outbound message's columns as the sender records one Meta accepted."""
     payload = body or {"type": "text", "text": {"body": "It ships today."}}
     return {
         "wamid": wamid, "contact_id": contact_id, "type": payload["type"], "text": None, "body": payload,
@@ -264,7 +266,7 @@ async def test_conversations_are_listed_and_filtered_by_number_and_category(logg
     app = logged_in.server.app
     now = app[keys.CLOCK]()
     async with app[keys.REPOSITORY].transaction() as conn:
-        await open_conversations(conn, [_conversation(contact_id, "utility", now)])
+        await open_conversations(conn, [conversation_row(contact_id, "utility", now)])
     body = await (await logged_in.get("/dashboard/conversations")).text()
     assert f'<a href="/dashboard/conversations/{ANA}">Ana</a>' in body
     body = await (await logged_in.get("/dashboard/conversations", params={"category": "marketing"})).text()
