@@ -6,13 +6,13 @@ Screenshots of each page are kept in test-artifacts/dashboard/ for people to loo
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from bot import keys
 from bot.app import create_app
@@ -21,10 +21,11 @@ from bot.dashboard_render import NAV
 from bot.settings import Settings
 from storage import session
 from storage.conversation import open_conversations, record_outbound
+from tests import test_sandbox_page
 from tests.conftest import ADMIN_TOKEN, signed, status_webhook, text_webhook
 from tests.test_dashboard import SCRIPT, conversation_row, sent_row
 from tests.test_otp_service import outbox_rows
-from tests.test_sandbox_page import CHROMIUM, CHROMIUM_ARGS
+from tests.test_sandbox_page import CHROMIUM
 
 REQUIRED = os.environ.get("BOT_TEST_REQUIRE_BROWSER") == "1"
 pytestmark = [
@@ -81,14 +82,7 @@ async def _webhook(server: TestServer, payload: dict[str, object]) -> None:
         assert r.status == 200, await r.text()
 
 
-@pytest.fixture
-async def page() -> AsyncIterator[Page]:
-    async with async_playwright() as playwright:
-        browser: Browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield await browser.new_page(viewport={"width": 1200, "height": 800})
-        finally:
-            await browser.close()
+page = test_sandbox_page.page  # the same headless Chromium page fixture
 
 
 async def _shot(page: Page, name: str) -> None:
