@@ -306,6 +306,9 @@ async def test_the_inbox_lists_the_waiting_and_a_person_replies_then_releases(lo
     body = await (await logged_in.get(resp.headers["Location"])).text()
     assert "Nobody is waiting for a person." in body
     assert "The bot answers this customer again." in body
+    page = await (await logged_in.get(f"/dashboard/inbox/{ANA}")).text()
+    assert "the bot is answering" in page
+    assert "Give the chat back to the bot" not in page
 
 
 async def test_outside_the_window_the_inbox_offers_utility_templates(logged_in: Client, noon: FakeClock) -> None:
