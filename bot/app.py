@@ -24,6 +24,7 @@ from bot.cloudapi import AiohttpTransport, CloudAPIClient, Transport
 from bot.consent import ConsentDesk, Keywords
 from bot.contact_api import setup_contact_api
 from bot.content import Content, LiveContent, LiveRunner, content_or_refuse
+from bot.dashboard import setup_dashboard
 from bot.dispatcher import Dispatcher, Handler
 from bot.engine import MAIN_FLOW
 from bot.errors import (
@@ -119,6 +120,7 @@ def create_app(
         setup_template_api(app)
         setup_stats_api(app)
         setup_campaign_api(app)
+        setup_dashboard(app)
         if settings.sandbox:
             _sandbox(app, flows, templates)
     app.router.add_get("/healthz", healthz)

@@ -101,12 +101,19 @@ async def get_campaign(request: web.Request) -> web.Response:
     return json_response(campaign_json(campaign, runs, counts))
 
 
-async def control(request: web.Request) -> web.Response:
-    """`POST /api/campaigns/{id}/{pause,resume,cancel}`."""
-    campaigner = request.app[CAMPAIGNER]
-    action = {"pause": campaigner.pause, "resume": campaigner.resume, "cancel": campaigner.cancel}
-    campaign = await action[request.match_info["action"]](_id(request))
-    return json_response(campaign_json(campaign))
+async def pause(request: web.Request) -> web.Response:
+    """`POST /api/campaigns/{id}/pause`."""
+    return json_response(campaign_json(await request.app[CAMPAIGNER].pause(_id(request))))
+
+
+async def resume(request: web.Request) -> web.Response:
+    """`POST /api/campaigns/{id}/resume`."""
+    return json_response(campaign_json(await request.app[CAMPAIGNER].resume(_id(request))))
+
+
+async def cancel(request: web.Request) -> web.Response:
+    """`POST /api/campaigns/{id}/cancel`."""
+    return json_response(campaign_json(await request.app[CAMPAIGNER].cancel(_id(request))))
 
 
 async def dry_run(request: web.Request) -> web.Response:
@@ -153,4 +160,6 @@ def setup_campaign_api(app: web.Application) -> None:
     app.router.add_post("/api/campaigns/{id}/dry-run", dry_run)
     app.router.add_post("/api/campaigns/{id}/test", send_test)
     app.router.add_post("/api/campaigns/{id}/retry-failed", retry_failed)
-    app.router.add_post("/api/campaigns/{id}/{action:pause|resume|cancel}", control)
+    app.router.add_post("/api/campaigns/{id}/pause", pause)
+    app.router.add_post("/api/campaigns/{id}/resume", resume)
+    app.router.add_post("/api/campaigns/{id}/cancel", cancel)

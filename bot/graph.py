@@ -11,6 +11,7 @@ https://mermaid.js.org/syntax/flowchart.html
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,18 +40,35 @@ _ESCAPES = {
 }
 _SPACES = re.compile(r"\s+")
 _NOT_ID = re.compile(r"[^A-Za-z0-9_]")
-# Opening and closing marks of each kind's node shape.
-_SHAPES: dict[type, tuple[str, str]] = {
-    f.Say: ("(", ")"),
-    f.Ask: ("[/", "/]"),
-    f.Choose: ("[\\", "\\]"),
-    f.Branch: ("{", "}"),
-    f.Act: ("[[", "]]"),
-    f.Call: ("[[", "]]"),
-    f.Verify: ("{{", "}}"),
-    f.Goto: ("((", "))"),
-    f.Handoff: ("([", "])"),
-    f.End: ("([", "])"),
+# Each step type's kind, as nodes name it.
+_KINDS: dict[type, str] = {
+    f.Say: "say",
+    f.Ask: "ask",
+    f.Choose: "choose",
+    f.Branch: "branch",
+    f.Act: "act",
+    f.Call: "call",
+    f.Verify: "verify",
+    f.Goto: "goto",
+    f.Handoff: "handoff",
+    f.End: "end",
+}
+# Opening and closing marks of each kind's node shape; the last five are the nodes that are not steps.
+_SHAPES: dict[str, tuple[str, str]] = {
+    "say": ("(", ")"),
+    "ask": ("[/", "/]"),
+    "choose": ("[\\", "\\]"),
+    "branch": ("{", "}"),
+    "act": ("[[", "]]"),
+    "call": ("[[", "]]"),
+    "verify": ("{{", "}}"),
+    "goto": ("((", "))"),
+    "handoff": ("([", "])"),
+    "end": ("([", "])"),
+    "start": ("((", "))"),
+    "finish": ("((", "))"),
+    "missing": ("[", "]"),
+    "flow": (">", "]"),
 }
 
 
@@ -74,23 +92,52 @@ def node_id(step_id: str) -> str:
     return "s_" + _NOT_ID.sub("_", step_id)
 
 
+@dataclass(frozen=True)
+class Node:
+    """A box of the diagram: a step (`title` is its id) or a start, end, return, missing step or called flow.
+
+    `kind` is the step's kind, or `start`, `finish` (the flow's end or its return), `missing` or `flow`.
+    `text` is plain and already shortened; each drawing escapes it for its own syntax.
+    """
+
+    id: str
+    kind: str
+    text: str
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """An arrow between two nodes, with what takes it (plain, shortened) and dashed for errors and calls."""
+
+    source: str
+    target: str
+    label: str | None = None
+    dashed: bool = False
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A flow as nodes and edges, drawn as Mermaid text by `mermaid` and as SVG by `bot.flow_svg`."""
+
+    name: str
+    description: str | None
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+
+
 @dataclass
 class _Diagram:
-    """The lines being drawn: node declarations, then edges."""
+    """The graph being built: step nodes, then the other nodes, and edges."""
 
     flow: f.Flow
     called: bool
-    nodes: list[str] = field(default_factory=list)
-    edges: list[str] = field(default_factory=list)
-    extra: dict[str, str] = field(default_factory=dict)  # node id → declaration, for nodes that are not steps
-
-    def node(self, ident: str, shape: tuple[str, str], label: str) -> str:
-        return f'{ident}{shape[0]}"{label}"{shape[1]}'
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    extra: dict[str, Node] = field(default_factory=dict)  # node id → node, for nodes that are not steps
 
     def edge(self, source: str, target: str, label: str | None = None, *, dashed: bool = False) -> None:
-        arrow = "-.->" if dashed else "-->"
-        shown = f'|"{escape(shorten(label, TEXT_LIMIT))}"|' if label else ""
-        self.edges.append(f"{source} {arrow}{shown} {target}")
+        self.edges.append(Edge(source, target, shorten(label, TEXT_LIMIT) if label else None, dashed))
 
     def to_step(self, source: f.AnyStep, target: str | None, label: str | None = None, *, dashed: bool = False) -> None:
         """An edge to a step; to the flow's end (or its return to the caller) when `target` is None."""
@@ -98,38 +145,51 @@ class _Diagram:
             self.edge(node_id(source.id), self._fallthrough(), label, dashed=dashed)
             return
         if self.flow.step(target) is None:
-            missing = node_id(target)
-            self.extra.setdefault(missing, self.node(missing, ("[", "]"), escape(f"missing step {target}")))
+            self.missing(target)
         self.edge(node_id(source.id), node_id(target), label, dashed=dashed)
+
+    def missing(self, step_id: str) -> None:
+        self.extra.setdefault(node_id(step_id), Node(node_id(step_id), "missing", f"missing step {step_id}"))
 
     def _fallthrough(self) -> str:
         ident, word = (RETURN, "return") if self.called else (END, "end")
-        self.extra.setdefault(ident, self.node(ident, ("((", "))"), word))
+        self.extra.setdefault(ident, Node(ident, "finish", word))
         return ident
 
-    def lines(self) -> list[str]:
-        return [*self.nodes, *self.extra.values(), *self.edges]
+
+def flow_graph(flow: f.Flow, *, called: bool = False) -> Graph:
+    """The flow's nodes and edges; `called` when other flows call it, so a missing next returns."""
+    diagram = _Diagram(flow, called)
+    diagram.nodes.append(Node(START, "start", "start"))
+    diagram.edges.append(Edge(START, node_id(flow.start)))
+    if flow.step(flow.start) is None:
+        diagram.missing(flow.start)
+    for step in flow.steps.values():
+        diagram.nodes.append(Node(node_id(step.id), _KINDS[type(step)], shorten(_summary(step)), step.id))
+        _edges(diagram, step)
+    description = _SPACES.sub(" ", flow.description).strip() if flow.description else None
+    return Graph(flow.name, description, (*diagram.nodes, *diagram.extra.values()), tuple(diagram.edges))
 
 
 def mermaid(flow: f.Flow, *, called: bool = False) -> str:
     """The flow as a Mermaid `flowchart TD`; `called` when other flows call it, so a missing next returns."""
-    diagram = _Diagram(flow, called)
-    diagram.nodes.append(diagram.node(START, ("((", "))"), "start"))
-    diagram.edges.append(f"{START} --> {node_id(flow.start)}")
-    if flow.step(flow.start) is None:
-        diagram.extra[node_id(flow.start)] = diagram.node(
-            node_id(flow.start), ("[", "]"), escape(f"missing step {flow.start}")
-        )
-    for step in flow.steps.values():
-        diagram.nodes.append(diagram.node(node_id(step.id), _SHAPES[type(step)], _label(step)))
-        _edges(diagram, step)
-    title = f"%% flow {flow.name}" + (f": {_SPACES.sub(' ', flow.description).strip()}" if flow.description else "")
-    return "\n".join(["flowchart TD", title, *(f"    {line}" for line in diagram.lines())]) + "\n"
+    graph = flow_graph(flow, called=called)
+    lines = [*(_mermaid_node(node) for node in graph.nodes), *(_mermaid_edge(edge) for edge in graph.edges)]
+    title = f"%% flow {graph.name}" + (f": {graph.description}" if graph.description else "")
+    return "\n".join(["flowchart TD", title, *(f"    {line}" for line in lines)]) + "\n"
 
 
-def _label(step: f.AnyStep) -> str:
-    """The step's id in bold, then what it says or does, shortened."""
-    return f"<b>{escape(step.id)}</b><br/>{escape(shorten(_summary(step)))}"
+def _mermaid_node(node: Node) -> str:
+    """A node declaration; a step's label is its id in bold, then what it says or does."""
+    opening, closing = _SHAPES[node.kind]
+    label = escape(node.text) if node.title is None else f"<b>{escape(node.title)}</b><br/>{escape(node.text)}"
+    return f'{node.id}{opening}"{label}"{closing}'
+
+
+def _mermaid_edge(edge: Edge) -> str:
+    arrow = "-.->" if edge.dashed else "-->"
+    shown = f'|"{escape(edge.label)}"|' if edge.label else ""
+    return f"{edge.source} {arrow}{shown} {edge.target}"
 
 
 def _summary(step: f.AnyStep) -> str:
@@ -183,7 +243,7 @@ def _edges(diagram: _Diagram, step: f.AnyStep) -> None:
         diagram.to_step(step, step.goto)
     elif isinstance(step, f.Call):
         called = "flow__" + _NOT_ID.sub("_", step.flow)
-        diagram.extra.setdefault(called, diagram.node(called, (">", "]"), escape(f"flow {step.flow}")))
+        diagram.extra.setdefault(called, Node(called, "flow", f"flow {step.flow}"))
         diagram.edge(node_id(step.id), called, "calls", dashed=True)
         diagram.to_step(step, step.next)
     elif isinstance(step, f.Verify):
@@ -211,5 +271,9 @@ def graph_flow(folder: Path, name: str) -> str:
             raise ConfigError(f"flow {name!r} has errors (run `bot check`):\n" + "\n".join(errors))
         known = ", ".join(sorted(flows)) or "none"
         raise NotFound(f"no flow {name!r} in {folder}; known flows: {known}")
-    called = any(isinstance(s, f.Call) and s.flow == name for other in flows.values() for s in other.steps.values())
-    return mermaid(flow, called=called)
+    return mermaid(flow, called=is_called(flows, name))
+
+
+def is_called(flows: Mapping[str, f.Flow], name: str) -> bool:
+    """Whether another flow calls flow `name`: then a step without a next returns to its caller."""
+    return any(isinstance(s, f.Call) and s.flow == name for other in flows.values() for s in other.steps.values())

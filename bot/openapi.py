@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.openapi_campaigns import CAMPAIGN_PATHS
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -766,5 +768,6 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             **_TEMPLATE_PATHS,
             **_HANDOFF_PATHS,
             **_STATS_PATHS,
+            **CAMPAIGN_PATHS,
         },
     }

@@ -15,15 +15,17 @@ from aiohttp import web
 from bot import keys
 from bot.api import json_body, json_response
 from bot.errors import NotFound, ValidationError
+from bot.templates import Templates
+from storage.repository import Repository
 
 log = structlog.get_logger("bot.template_api")
 
 
-async def list_templates(request: web.Request) -> web.Response:
-    """Every template file with its category and language, and the block Meta's refusal put on it."""
-    blocks = {(b.name, b.language): b for b in await request.app[keys.REPOSITORY].template_blocks()}
+async def template_items(repository: Repository, library: Templates) -> list[dict[str, Any]]:
+    """Every template file with its category, language and variables, and the block Meta's refusal put on it."""
+    blocks = {(b.name, b.language): b for b in await repository.template_blocks()}
     items: list[dict[str, Any]] = []
-    for template in request.app[keys.TEMPLATES]:
+    for template in library:
         block = blocks.get((template.name, template.language))
         items.append(
             {
@@ -36,22 +38,33 @@ async def list_templates(request: web.Request) -> web.Response:
                 else {"error_code": block.error_code, "reason": block.reason, "blocked_at": block.blocked_at},
             }
         )
-    return json_response({"items": items})
+    return items
+
+
+async def list_templates(request: web.Request) -> web.Response:
+    """`GET /api/templates`: the templates and their blocks (`template_items`)."""
+    return json_response({"items": await template_items(request.app[keys.REPOSITORY], request.app[keys.TEMPLATES])})
 
 
 async def unblock_template(request: web.Request) -> web.Response:
     """Use a refused template again: `{"language": "en"}` for one language, an empty body for all."""
     name = request.match_info["name"]
-    if not any(t.name == name for t in request.app[keys.TEMPLATES]):
-        raise NotFound(f"no template named {name!r}")
     language: Any = None
     if request.can_read_body:
         language = (await json_body(request)).get("language")
         if language is not None and not isinstance(language, str):
             raise ValidationError("language must be a language code such as en or pt_BR")
-    unblocked = await request.app[keys.REPOSITORY].unblock_template(name, language)
-    log.info("template.unblocked", template=name, language=language, count=unblocked)
+    unblocked = await unblock(request.app[keys.REPOSITORY], request.app[keys.TEMPLATES], name, language)
     return json_response({"name": name, "language": language, "unblocked": unblocked})
+
+
+async def unblock(repository: Repository, library: Templates, name: str, language: str | None) -> int:
+    """Use a refused template again (one language, or all); answers how many blocks were lifted."""
+    if not any(t.name == name for t in library):
+        raise NotFound(f"no template named {name!r}")
+    unblocked = await repository.unblock_template(name, language)
+    log.info("template.unblocked", template=name, language=language, count=unblocked)
+    return unblocked
 
 
 def setup_template_api(app: web.Application) -> None:

@@ -1,0 +1,169 @@
+"""The business dashboard at /dashboard: log in with the admin token, then plain pages over the service.
+
+`setup_dashboard(app)` mounts a sub-application whose middleware guards every page: a browser without a
+valid session cookie is sent to the login page; every POST must come from this site (Origin) and carry
+the session's CSRF token, else it is refused with a page that says why. Errors of the service show as a
+page in plain words, never as a stack trace. The pages themselves live in `bot.dashboard_pages` and
+`bot.dashboard_inbox`; the ones still to be written say so (`COMING`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Final
+from urllib.parse import urlsplit
+
+import structlog
+from aiohttp import web
+
+from bot import keys
+from bot.dashboard_inbox import routes as inbox_routes
+from bot.dashboard_pages import routes as page_routes
+from bot.dashboard_render import JINJA, PAGES, PREFIX, SIGNER, environment, form, render, session_of
+from bot.dashboard_session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_FORM_LIFETIME, Session, Signer, token_matches
+from bot.errors import BotError, Conflict, NotFound, PolicyError, ValidationError
+from storage.repository import DatabaseUnavailable
+
+log = structlog.get_logger("bot.dashboard")
+PUBLIC: Final = frozenset({f"{PREFIX}/login", f"{PREFIX}/dashboard.css"})
+# Pages not written yet: path below the prefix → title. Writing one means a route and a template, and
+# taking it off this list.
+COMING: Final = {"/": "Overview", "/campaigns": "Campaigns", "/contacts": "Contacts"}
+_STATUS = ((ValidationError, 400), (NotFound, 404), (Conflict, 409), (PolicyError, 409))
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def setup_dashboard(app: web.Application) -> None:
+    """Mount the dashboard under /dashboard; its session key derives from the secret key and admin token."""
+    settings = app[keys.SETTINGS]
+    dashboard = web.Application(middlewares=[guard])
+    dashboard[JINJA] = environment()
+    dashboard[SIGNER] = Signer(settings.secret_key, settings.admin_token)
+    dashboard.router.add_get("/login", login_page)
+    dashboard.router.add_post("/login", login)
+    dashboard.router.add_post("/logout", logout)
+    dashboard.router.add_get("/dashboard.css", stylesheet)
+    for path, title in COMING.items():
+        dashboard.router.add_get(path, _coming(title))
+    dashboard.router.add_routes(page_routes)
+    dashboard.router.add_routes(inbox_routes)
+    app.router.add_get(PREFIX, _to_overview)  # before the sub-application, which would answer it with a 404
+    app.add_subapp(PREFIX, dashboard)
+
+
+async def _to_overview(request: web.Request) -> web.Response:
+    raise web.HTTPFound(f"{PREFIX}/")
+
+
+def _now(request: web.Request) -> datetime:
+    return request.config_dict[keys.CLOCK]()
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Sessions, same-origin and CSRF checks for every dashboard request; the service's errors as pages."""
+    session = session_of(request)
+    public = request.path in PUBLIC
+    if request.method == "POST" and not _same_origin(request):
+        log.warning("dashboard.cross_origin_refused", path=request.path)
+        return refused(request, "This form was sent from another website, so it was refused.")
+    if session is None and not public:
+        if request.method == "POST":
+            return refused(request, "Your session has ended. Log in again, then repeat what you did.")
+        raise web.HTTPSeeOther(f"{PREFIX}/login")
+    if request.method == "POST" and session is not None and not public and not await _csrf_ok(request, session):
+        log.warning("dashboard.csrf_refused", path=request.path)
+        return refused(request, "This form has expired or did not come from the dashboard. Reload the page.")
+    try:
+        return await handler(request)
+    except (BotError, DatabaseUnavailable) as exc:
+        return _error_page(request, exc)
+
+
+async def _csrf_ok(request: web.Request, session: Session) -> bool:
+    return request.config_dict[SIGNER].csrf_ok(session, (await form(request)).get("csrf"))
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A POST's Origin (or, without one, its Referer) names this host; browsers send one on every form POST."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if source is None:
+        return True  # not a browser; the CSRF token still has to match
+    return urlsplit(source).netloc == request.host
+
+
+def refused(request: web.Request, why: str) -> web.Response:
+    return render(request, "refused.html", status=403, title="Refused", why=why)
+
+
+def _error_page(request: web.Request, exc: BotError | DatabaseUnavailable) -> web.Response:
+    if isinstance(exc, DatabaseUnavailable):
+        message, status = "The database is not answering. Try again in a minute.", 503
+    else:
+        message = exc.message[:1].upper() + exc.message[1:]
+        status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 500)
+    log.info("dashboard.error", path=request.path, status=status, error=type(exc).__name__)
+    return render(request, "error.html", status=status, title="Something went wrong", message=message)
+
+
+# -- login and logout ----------------------------------------------------------------------------------
+
+
+async def login_page(request: web.Request, *, error: str | None = None) -> web.Response:
+    """The login form; its CSRF token pairs with a fresh nonce in a cookie of its own."""
+    if session_of(request) is not None and error is None:
+        raise web.HTTPSeeOther(f"{PREFIX}/")
+    signer = request.config_dict[SIGNER]
+    nonce = signer.login_nonce()
+    response = render(
+        request, "login.html", status=401 if error else 200, title="Log in", error=error, token=signer.login_csrf(nonce)
+    )
+    _set_cookie(request, response, LOGIN_COOKIE, nonce, int(LOGIN_FORM_LIFETIME.total_seconds()))
+    return response
+
+
+async def login(request: web.Request) -> web.Response:
+    """Check the admin token (constant time) and start a session; a wrong one shows the form again."""
+    signer = request.config_dict[SIGNER]
+    fields = await form(request)
+    if not signer.login_csrf_ok(request.cookies.get(LOGIN_COOKIE), fields.get("csrf")):
+        return refused(request, "The login form had expired. Open the login page again and log in.")
+    if not token_matches(fields.get("token"), request.config_dict[keys.SETTINGS].admin_token):
+        log.warning("dashboard.login_failed")
+        return await login_page(request, error="That is not the admin token. Check it and try again.")
+    _, cookie = signer.issue(_now(request))
+    log.info("dashboard.logged_in")
+    response = web.HTTPSeeOther(f"{PREFIX}/")
+    _set_cookie(request, response, COOKIE, cookie, int(LIFETIME.total_seconds()))
+    response.del_cookie(LOGIN_COOKIE, path=PREFIX)
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    """End the session in this browser: the cookie is cleared."""
+    response = web.HTTPSeeOther(f"{PREFIX}/login?done=logged_out")
+    response.del_cookie(COOKIE, path=PREFIX)
+    log.info("dashboard.logged_out")
+    raise response
+
+
+def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
+    """HttpOnly, SameSite=Strict, for /dashboard only, and Secure whenever the browser came over https."""
+    secure = request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+    response.set_cookie(name, value, max_age=max_age, path=PREFIX, httponly=True, samesite="Strict", secure=secure)
+
+
+# -- the rest ------------------------------------------------------------------------------------------
+
+
+def _coming(title: str) -> Handler:
+    async def coming(request: web.Request) -> web.Response:
+        return render(request, "coming.html", title=title)
+
+    return coming
+
+
+async def stylesheet(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(PAGES / "dashboard.css", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,127 @@
+"""The dashboard's pages: the Jinja environment over the page templates, the navigation, and `render`.
+
+Page templates live in `bot/static/dashboard/` and extend `layout.html`. Autoescape is on for every
+page, so whatever customers wrote is shown as text; customers' words are only ever values given to a
+page, never a template. To add a page: write its template, give its handler one route that returns
+`render(request, "<page>.html", ...)`, and, for the navigation, list it in `NAV`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from bot import keys
+from bot.dashboard_session import COOKIE, Session, Signer
+
+PAGES: Final = Path(__file__).parent / "static" / "dashboard"
+PREFIX: Final = "/dashboard"
+JINJA: Final = web.AppKey("dashboard_jinja", Environment)
+SIGNER: Final = web.AppKey("dashboard_signer", Signer)
+# What a page says after a form did its work (the redirect names it; no text travels in the URL).
+NOTICES = {
+    "replied": "Your reply is queued and goes out in a moment.",
+    "template_sent": "The template is queued and goes out in a moment.",
+    "released": "The bot answers this customer again.",
+    "not_handed_off": "This chat was not waiting for a person; nothing changed.",
+    "unblocked": "The template will be used again.",
+    "logged_out": "You are logged out.",
+}
+# Browsers must not cache pages with customers' words, frame them, or run anything on them.
+HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    title: str
+    path: str  # below PREFIX
+
+    @property
+    def href(self) -> str:
+        return PREFIX + self.path
+
+
+NAV: Final = (
+    Link("Overview", "/"),
+    Link("Campaigns", "/campaigns"),
+    Link("Contacts", "/contacts"),
+    Link("Conversations", "/conversations"),
+    Link("Inbox", "/inbox"),
+    Link("Templates", "/templates"),
+    Link("Flows", "/flows"),
+)
+
+
+def when(moment: datetime | None) -> str:
+    """A time as people read it, in UTC and saying so."""
+    if moment is None:
+        return "—"
+    return moment.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(PAGES),
+        autoescape=select_autoescape(["html"], default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = when
+    return env
+
+
+def session_of(request: web.Request) -> Session | None:
+    """The request's valid session, read from its cookie; None when there is none."""
+    return request.config_dict[SIGNER].read(request.cookies.get(COOKIE), request.config_dict[keys.CLOCK]())
+
+
+def render(request: web.Request, page: str, *, status: int = 200, **context: Any) -> web.Response:
+    """A page of the dashboard, with the navigation, the session's CSRF token and any notice."""
+    session = session_of(request)
+    signer = request.config_dict[SIGNER]
+    html = (
+        request.config_dict[JINJA]
+        .get_template(page)
+        .render(
+            nav=NAV,
+            current=_current(request.path),
+            logged_in=session is not None,
+            csrf=signer.csrf(session) if session else "",
+            notice=NOTICES.get(request.query.get("done", "")),
+            **context,
+        )
+    )
+    return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
+
+
+def _current(path: str) -> str:
+    """The navigation entry a path belongs to: its first segment below the prefix."""
+    below = path.removeprefix(PREFIX).strip("/").split("/")[0]
+    return f"/{below}" if below else "/"
+
+
+def done(path: str, notice: str) -> web.HTTPSeeOther:
+    """After a form's POST, the page to show next, saying what happened (post, redirect, get)."""
+    assert notice in NOTICES
+    return web.HTTPSeeOther(f"{PREFIX}{path}?done={notice}")
+
+
+async def form(request: web.Request) -> dict[str, str]:
+    """The POSTed form's text fields (the middleware has read and checked it already)."""
+    data = await request.post()
+    return {name: value for name, value in data.items() if isinstance(value, str)}

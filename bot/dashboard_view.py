@@ -1,0 +1,166 @@
+"""What the dashboard shows of stored rows, in plain words: transcript entries, statuses, reasons, windows.
+
+Pure functions over storage rows; the page templates escape every text they are given, so customers'
+words are shown as they wrote them and never read as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from bot.category import service_window_expires_at, service_window_open
+from storage.models import ConversationBase, MessageBase, OutboxBase
+from storage.outbox import SECRET_KINDS
+from storage.timeline import Timeline
+
+EntryKind = Literal["in", "out", "unsent", "conversation"]
+# Plain words for the statuses a message goes through.
+STATUS_WORDS = {
+    "received": "received",
+    "accepted": "accepted by WhatsApp",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "played": "played",
+    "failed": "failed",
+    "queued": "waiting to be sent",
+    "sending": "being sent",
+    "cancelled": "not sent",
+    "expired": "expired before it was sent",
+    "unknown": "unknown: the sender stopped while sending it",
+}
+ORIGINS = {
+    "user_initiated": "started by the customer",
+    "business_initiated": "started by the business",
+    "free_entry_point": "from an ad or a free entry point (free for 72 hours)",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a transcript: a message in or out, one not sent, or a conversation opening."""
+
+    at: datetime
+    kind: EntryKind
+    text: str
+    detail: str | None = None
+    category: str | None = None
+    status: str | None = None
+    reason: str | None = None
+
+    @property
+    def status_words(self) -> str | None:
+        return STATUS_WORDS.get(self.status, self.status) if self.status else None
+
+
+@dataclass(frozen=True)
+class Window:
+    """The customer service window: open until `closes_at`, or closed (then only templates may go)."""
+
+    open: bool
+    closes_at: datetime | None
+
+
+def window(last_inbound_at: datetime | None, now: datetime) -> Window:
+    return Window(service_window_open(last_inbound_at, now), service_window_expires_at(last_inbound_at))
+
+
+def reason(error: Mapping[str, Any] | None) -> str | None:
+    """Why a message failed or was not sent, from Meta's error webhook or the sender's own record."""
+    if not error:
+        return None
+    errors = error.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        details = (first.get("error_data") or {}).get("details") if isinstance(first.get("error_data"), dict) else None
+        words = first.get("message") or first.get("title") or "no reason given"
+        text = f"{words} ({details})" if details and details != words else str(words)
+        return f"error {first['code']}: {text}" if first.get("code") else text
+    message = error.get("message") or error.get("code") or "no reason given"
+    return f"error {error['error_code']}: {message}" if error.get("error_code") else str(message)
+
+
+def content(payload: Mapping[str, Any] | None, *, secret: bool = False) -> tuple[str, str | None]:
+    """What a Cloud API message body says, and a detail line (its buttons, its template's name and values)."""
+    if not payload:
+        return "", None
+    kind = str(payload.get("type", "text"))
+    body = payload.get(kind)
+    if not isinstance(body, dict):
+        return f"[{kind}]", None
+    if kind == "text":
+        return str(body.get("body", "")), None
+    if kind == "interactive":
+        return _interactive(body)
+    if kind == "template":
+        name = body.get("name", "?")
+        language = (body.get("language") or {}).get("code", "")
+        values = [] if secret else _template_values(body.get("components"))
+        shown = f" with {', '.join(values)}" if values else (" (the code is hidden)" if secret else "")
+        return f"Template {name} ({language}){shown}", None
+    return f"[{kind}]" + (f" {body['caption']}" if body.get("caption") else ""), None
+
+
+def _interactive(body: Mapping[str, Any]) -> tuple[str, str | None]:
+    text = str((body.get("body") or {}).get("text", ""))
+    action = body.get("action") or {}
+    titles = [str((b.get("reply") or {}).get("title", "")) for b in action.get("buttons") or []]
+    rows = [str(r.get("title", "")) for s in action.get("sections") or [] for r in s.get("rows") or []]
+    if titles:
+        return text, "Buttons: " + " · ".join(titles)
+    if rows:
+        return text, f"List ({action.get('button', 'options')}): " + " · ".join(rows)
+    return text, None
+
+
+def _template_values(components: Any) -> list[str]:
+    values = []
+    for component in components if isinstance(components, list) else []:
+        for parameter in component.get("parameters") or [] if isinstance(component, dict) else []:
+            if isinstance(parameter, dict) and "text" in parameter:
+                name = parameter.get("parameter_name")
+                values.append(f"{name}={parameter['text']}" if name else str(parameter["text"]))
+    return values
+
+
+def message_entry(message: MessageBase) -> Entry:
+    if message.direction == "in":
+        text = message.text or f"[{message.type}]"
+        return Entry(message.created_at, "in", text, status=message.status)
+    text, detail = content(message.body)
+    return Entry(
+        message.created_at,
+        "out",
+        text or message.text or f"[{message.type}]",
+        detail,
+        message.category,
+        message.status,
+        reason(message.error),
+    )
+
+
+def unsent_entry(row: OutboxBase) -> Entry:
+    text, detail = content(row.payload, secret=row.kind in SECRET_KINDS)
+    held = row.last_error if row.status in ("queued", "sending") else None  # why it waits (quiet hours, limits)
+    why = reason(held) if held else (None if row.status in ("queued", "sending") else reason(row.last_error))
+    return Entry(row.created_at, "unsent", text, detail, row.template_category or row.category, row.status, why)
+
+
+def conversation_entry(conversation: ConversationBase) -> Entry:
+    origin = ORIGINS.get(conversation.origin, conversation.origin.replace("_", " "))
+    text = f"{conversation.category.capitalize()} conversation opened, {origin}"
+    return Entry(conversation.opened_at, "conversation", text, category=conversation.category)
+
+
+def entries(timeline: Timeline) -> list[Entry]:
+    """The whole transcript in time order: conversation openings, messages, and what is not sent."""
+    found: Iterable[Entry] = [
+        *(conversation_entry(c) for c in timeline.conversations),
+        *(message_entry(m) for m in timeline.messages),
+        *(unsent_entry(r) for r in timeline.unsent),
+    ]
+    order = {"conversation": 0, "in": 1, "out": 2, "unsent": 3}
+    return sorted(found, key=lambda e: (e.at, order[e.kind]))

@@ -1,0 +1,84 @@
+"""A person takes over a chat: who waits for one, an agent's reply inside the service window, and release.
+
+The admin API (`bot.handoff_api`) and the dashboard's inbox both act through these functions, so the
+window rule and the queueing live in one place. An agent's reply is a free-form message, so it may go
+only inside the customer service window (24 hours after the customer's last message); outside it the
+customer can be reached only with a template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from bot.category import service_window_expires_at, service_window_open
+from bot.errors import NotFound, OutsideServiceWindow, ValidationError
+from bot.message import text_message
+from storage import session
+from storage.conversation import contacts_by_ids
+from storage.models import ContactBase
+from storage.outbox import NewMessage, enqueue
+from storage.repository import Repository
+
+log = structlog.get_logger("bot.handoff")
+TEXT_MAX = 4096
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A contact in the handoff inbox, and since when they wait for a person."""
+
+    contact: ContactBase
+    since: datetime
+
+
+async def waiting(repository: Repository, limit: int = 100) -> list[Waiting]:
+    """The contacts waiting for a person, longest-waiting first."""
+    async with repository.engine.connect() as conn:
+        handed = await session.handed_off(conn, limit)
+        contacts = await contacts_by_ids(conn, [cid for cid, _ in handed])
+    return [Waiting(contacts[cid], since) for cid, since in handed if cid in contacts]
+
+
+async def contact(repository: Repository, wa_id: str) -> ContactBase:
+    """The stored contact with this number; `NotFound` when the service has never heard of it."""
+    found = await repository.contact_by_wa_id(wa_id)
+    if found is None or found.id is None:
+        raise NotFound(f"no contact with wa_id {wa_id}")
+    return found
+
+
+def reply_text(text: object) -> str:
+    """An agent's message as typed, stripped; empty or too long is a `ValidationError`."""
+    if not isinstance(text, str) or not text.strip() or len(text) > TEXT_MAX:
+        raise ValidationError(f"text must be a non-empty message of at most {TEXT_MAX} characters")
+    return text.strip()
+
+
+async def agent_reply(repository: Repository, customer: ContactBase, text: str, now: datetime) -> datetime:
+    """Queue an agent's free-form message; returns when the window closes, or raises `OutsideServiceWindow`."""
+    closes = service_window_expires_at(customer.last_inbound_at)
+    if closes is None or not service_window_open(customer.last_inbound_at, now):
+        when = f"closed at {closes.isoformat()}" if closes else "never opened (the customer has not written)"
+        raise OutsideServiceWindow(
+            f"the customer service window {when}: a free-form reply cannot be sent; "
+            "send a template with POST /api/notifications instead"
+        )
+    assert customer.id is not None
+    assert customer.wa_id is not None
+    message = NewMessage("reply", customer.id, customer.wa_id, text_message(customer.wa_id, reply_text(text)), now)
+    async with repository.transaction() as conn:
+        await enqueue(conn, [message], now)
+    log.info("handoff.agent_replied", wa_id=customer.wa_id)
+    return closes
+
+
+async def release(repository: Repository, customer: ContactBase, now: datetime) -> bool:
+    """The bot answers this contact again (from the menu); False when the chat was not handed off."""
+    assert customer.id is not None
+    async with repository.transaction() as conn:
+        released = await session.release(conn, customer.id, now)
+    log.info("handoff.released", wa_id=customer.wa_id, was_handed_off=released)
+    return released

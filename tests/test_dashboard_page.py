@@ -1,0 +1,144 @@
+"""The dashboard in headless Chromium: a person logs in, visits every page, answers a waiting customer, logs out.
+
+Screenshots of each page are kept in test-artifacts/dashboard/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Page, expect
+
+from bot import keys
+from bot.app import create_app
+from bot.cloudapi import RecordingTransport
+from bot.dashboard_render import NAV
+from bot.settings import Settings
+from storage import session
+from storage.conversation import open_conversations, record_outbound
+from tests import test_sandbox_page
+from tests.conftest import ADMIN_TOKEN, signed, status_webhook, text_webhook
+from tests.test_dashboard import SCRIPT, conversation_row, sent_row
+from tests.test_otp_service import outbox_rows
+from tests.test_sandbox_page import CHROMIUM
+
+REQUIRED = os.environ.get("BOT_TEST_REQUIRE_BROWSER") == "1"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists() and not REQUIRED, reason="Chromium is not installed at /usr/bin/chromium"),
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "dashboard"
+WAITING, OTHER = "31612345001", "31612345002"
+
+ServerFactory = Callable[..., Awaitable[TestServer]]
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: the pages' queries run on PostgreSQL in tests/test_dashboard.py; here the browser is tested."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+async def server(aiohttp_server: ServerFactory, settings: Settings) -> TestServer:
+    """The real app with two customers: one who asked for a person (named like a script), one with a history."""
+    app = create_app(settings, transport=RecordingTransport(), migrate=True, roles={"web"})
+    started = await aiohttp_server(app)
+    await _webhook(started, text_webhook(WAITING, "I need a person", wamid="wamid.in.1", name=SCRIPT))
+    await _webhook(started, text_webhook(OTHER, "Where is order 10482?", wamid="wamid.in.2", name="Ben"))
+    repository, now = app[keys.REPOSITORY], app[keys.CLOCK]()
+    waiting, other = [await repository.contact_by_wa_id(n) for n in (WAITING, OTHER)]
+    assert waiting is not None
+    assert other is not None
+    assert waiting.id is not None
+    assert other.id is not None
+    async with repository.transaction() as conn:
+        await session.save_session(conn, waiting.id, now, handed_off=True)
+        [service] = await open_conversations(conn, [conversation_row(other.id, "service", now)])
+        [utility] = await open_conversations(conn, [conversation_row(other.id, "utility", now)])
+        template = {"type": "template", "template": {"name": "order_delivered", "language": {"code": "en"}}}
+        await record_outbound(
+            conn,
+            [
+                sent_row("wamid.out.1", other.id, service, now, "service"),
+                sent_row("wamid.out.2", other.id, utility, now, "utility", template),
+            ],
+        )
+    await _webhook(started, status_webhook("wamid.out.1", "read", recipient=OTHER))
+    error = {"code": 131026, "title": "Message undeliverable", "message": "Message undeliverable"}
+    await _webhook(started, status_webhook("wamid.out.2", "failed", recipient=OTHER, errors=[error]))
+    return started
+
+
+async def _webhook(server: TestServer, payload: dict[str, object]) -> None:
+    """Deliver a signed webhook to the running app, as Meta would."""
+    body, headers = signed(payload)
+    async with aiohttp.ClientSession() as http, http.post(server.make_url("/webhook"), data=body, headers=headers) as r:
+        assert r.status == 200, await r.text()
+
+
+page = test_sandbox_page.page  # the same headless Chromium page fixture
+
+
+async def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_a_person_uses_the_dashboard_in_the_browser(server: TestServer, page: Page) -> None:
+    """Log in, visit every page, see a script-like name as text, reply from the inbox, and log out; no dialog fires."""
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    await page.goto(str(server.make_url("/dashboard/inbox")))
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    await _shot(page, "login")
+    await page.get_by_label("Admin token").fill("wrong")
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("alert")).to_have_text("That is not the admin token. Check it and try again.")
+    await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+    pages = page.get_by_role("navigation", name="Pages")
+    for link in NAV:
+        await pages.get_by_role("link", name=link.title).click()
+        await expect(page.get_by_role("heading", level=1)).to_have_text(link.title)
+        await _shot(page, link.title.lower())
+    await expect(page.locator("svg.flow-diagram")).to_have_count(len(server.app[keys.CONTENT].current.flows))
+
+    await pages.get_by_role("link", name="Conversations").click()
+    await page.get_by_role("link", name="Ben").first.click()
+    await expect(page.locator(".bubble-out .status").first).to_have_text("read")
+    await expect(page.locator(".bubble-out .status").last).to_have_text("failed: error 131026: Message undeliverable")
+    await _shot(page, "transcript")
+
+    await pages.get_by_role("link", name="Inbox").click()
+    await page.get_by_role("link", name=SCRIPT).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(SCRIPT)
+    await page.get_by_label("Your reply").fill("Hello, this is Tom. How can I help?")
+    await page.get_by_role("button", name="Send reply").click()
+    await expect(page.get_by_role("status")).to_have_text("Your reply is queued and goes out in a moment.")
+    await expect(page.locator(".bubble-unsent .text")).to_have_text("Hello, this is Tom. How can I help?")
+    await _shot(page, "inbox-chat")
+    rows = await outbox_rows(server.app[keys.REPOSITORY])
+    assert [r.payload["text"]["body"] for r in rows] == ["Hello, this is Tom. How can I help?"]
+
+    await page.locator("form.release input[name=csrf]").evaluate("input => input.remove()")
+    await page.get_by_role("button", name="Give the chat back to the bot").click()
+    await expect(page.get_by_role("alert")).to_contain_text("did not come from the dashboard")
+    await _shot(page, "refused")
+    await page.go_back()
+    await page.reload()
+    await page.get_by_role("button", name="Give the chat back to the bot").click()
+    await expect(page.get_by_role("status")).to_have_text("The bot answers this customer again.")
+
+    await page.get_by_role("button", name="Log out").click()
+    await expect(page.get_by_role("status")).to_have_text("You are logged out.")
+    await page.goto(str(server.make_url("/dashboard/inbox")))
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    assert dialogs == []

@@ -1,0 +1,85 @@
+"""What the dashboard says about stored rows: message contents, failure reasons, the window, transcript order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.dashboard_view import content, entries, reason, window
+from bot.message import buttons_message, list_message, template_message, text_message
+from storage.models import ConversationBase, MessageBase, OutboxBase
+from storage.outbox import redacted_payload
+from storage.timeline import Timeline
+
+NOW = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
+TO = "31612345678"
+
+
+def test_contents_of_each_kind_of_message_read_plainly() -> None:
+    """Texts as written, buttons and list rows listed, templates by name with their values, media by kind."""
+    assert content(text_message(TO, "Hi <b>there</b>")) == ("Hi <b>there</b>", None)
+    assert content(buttons_message(TO, "Pick one", [("a", "Track"), ("b", "Book")])) == (
+        "Pick one",
+        "Buttons: Track · Book",
+    )
+    rows = [("Tuesday", [("t1", "09:30", "morning"), ("t2", "14:00", "afternoon")])]
+    assert content(list_message(TO, "When?", "See times", rows)) == ("When?", "List (See times): 09:30 · 14:00")
+    sent = template_message(TO, "order_delivered", "en", body_params={"order_number": "10482"})
+    assert content(sent) == ("Template order_delivered (en) with order_number=10482", None)
+    assert content({"type": "image", "image": {"id": "1", "caption": "receipt"}}) == ("[image] receipt", None)
+
+
+def test_a_queued_code_is_never_shown() -> None:
+    """An authentication template waiting in the outbox shows its name but not the code it carries."""
+    code = template_message(TO, "login_code", "en", body_params={"code": "493817"})
+    text, _ = content(code, secret=True)
+    assert "493817" not in text
+    assert text == "Template login_code (en) (the code is hidden)"
+    assert "493817" not in content(redacted_payload(code))[0]
+
+
+def test_reasons_come_from_metas_error_or_the_senders_record() -> None:
+    """A failed status's first error with its details, or the sender's code and message; nothing when no error."""
+    meta = {"errors": [{"code": 131047, "title": "Re-engagement message", "error_data": {"details": "24h passed"}}]}
+    assert reason(meta) == "error 131047: Re-engagement message (24h passed)"
+    assert reason({"code": "opted_out", "message": "the contact opted out of marketing"}) == (
+        "the contact opted out of marketing"
+    )
+    assert reason({"code": "template", "error_code": 132015, "message": "Template paused"}) == (
+        "error 132015: Template paused"
+    )
+    assert reason(None) is None
+
+
+def test_the_window_is_open_for_24_hours_after_the_customer_wrote() -> None:
+    """Open until a day after the last message; closed after; never opened when the customer never wrote."""
+    assert window(NOW, NOW + timedelta(hours=23)).open
+    closed = window(NOW, NOW + timedelta(hours=25))
+    assert (closed.open, closed.closes_at) == (False, NOW + timedelta(hours=24))
+    assert window(None, NOW).closes_at is None
+
+
+def test_a_transcript_is_in_time_order_with_openings_before_their_messages() -> None:
+    """Conversation openings, messages in and out, and unsent rows are merged by time."""
+    incoming = MessageBase(wamid="w1", direction="in", contact_id=1, type="text", text="hi", created_at=NOW)
+    later = NOW + timedelta(minutes=1)
+    outgoing = MessageBase(
+        wamid="w2", direction="out", contact_id=1, type="text", body=text_message(TO, "hello"), category="service",
+        status="delivered", created_at=later,
+    )  # fmt: skip
+    opened = ConversationBase(
+        contact_id=1, category="service", origin="user_initiated", opened_at=later, expires_at=later
+    )
+    unsent = OutboxBase(
+        kind="marketing", contact_id=1, recipient=TO, payload=template_message(TO, "promo", "en"),
+        template_category="marketing", status="cancelled", created_at=NOW + timedelta(minutes=2),
+        last_error={"code": "no_consent", "message": "the contact never opted in to marketing"},
+    )  # fmt: skip
+    found = entries(Timeline([incoming, outgoing], [opened], [unsent]))
+    assert [(e.kind, e.text) for e in found] == [
+        ("in", "hi"),
+        ("conversation", "Service conversation opened, started by the customer"),
+        ("out", "hello"),
+        ("unsent", "Template promo (en)"),
+    ]
+    assert (found[2].status_words, found[3].status_words) == ("delivered", "not sent")
+    assert found[3].reason == "the contact never opted in to marketing"
