@@ -234,7 +234,7 @@ def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Applicat
             on_enqueued=sender.wake,
         )
         keywords = Keywords.configured(settings.opt_out_keywords, settings.opt_in_keywords)
-        turns = ConsentDesk(handler or _handler(app), app[keys.TEMPLATES], keywords)
+        turns = ConsentDesk(handler or _handler(app), app[keys.TEMPLATES], repository.consent_guard, keywords)
         dispatcher = Dispatcher(repository, turns, clock=clock, metrics=metrics, on_enqueued=sender.wake)
         app[keys.SENDER], app[keys.DISPATCHER] = sender, dispatcher
         scheduler = Scheduler(

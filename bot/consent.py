@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,7 @@ from bot.dispatcher import Handler, TurnResult
 from bot.templates import Templates, to_cloud_api
 from storage import consent
 from storage.consent import OPT_IN, OPT_OUT, ConsentChange
+from storage.consent_guard import ConsentGuard
 from storage.models import ContactBase, MessageBase, SessionBase
 
 log = structlog.get_logger("bot.consent")
@@ -100,12 +101,25 @@ class Keywords:
         return None
 
 
+async def record_consent(
+    guard: ConsentGuard, conn: AsyncConnection, changes: Sequence[ConsentChange], now: datetime
+) -> consent.Recorded:
+    """Append to the ledger in `conn`, first waiting out marketing in flight to those opting out.
+
+    Every opt-out a person asks for goes through here (keyword, button, API, import, dashboard), so that
+    no marketing message reaches them once it is stored (`storage.consent_guard`).
+    """
+    await guard.stopping([c.contact_id for c in changes if c.action == OPT_OUT])
+    return await consent.record(conn, changes, now)
+
+
 @dataclass
 class ConsentDesk:
     """The dispatcher's handler in front of the flows: consent keywords first, everything else to `inner`."""
 
     inner: Handler
     library: Templates
+    guard: ConsentGuard
     keywords: Keywords = field(default_factory=Keywords)
     time_out: Any = field(init=False, default=None)  # the inner handler's, when it has one
 
@@ -136,7 +150,7 @@ class ConsentDesk:
             at=message.created_at or now,
             dedupe_key=f"message:{message.wamid}",
         )
-        recorded = await consent.record(conn, [change], now)
+        recorded = await record_consent(self.guard, conn, [change], now)
         log.info(
             "consent.recorded", contact_id=contact.id, action=intent.action, source=intent.source,
             cancelled=recorded.cancelled,

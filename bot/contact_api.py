@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.api import json_body, json_response, paging, valid_wa_id
+from bot.consent import record_consent
 from bot.contact_input import ContactInput, Rejected, read_contact, read_csv
 from bot.errors import NotFound, ValidationError
 from storage import consent
@@ -58,7 +59,7 @@ async def store_contacts(
     async with app[keys.REPOSITORY].transaction() as conn:
         stored = await upsert_contacts(conn, values, now)
         changes = [_change(c, stored[c.wa_id].contact_id, source, now) for c in inputs if c.consent]
-        recorded = await consent.record(conn, changes, now)
+        recorded = await record_consent(app[keys.REPOSITORY].consent_guard, conn, changes, now)
     report.created += sum(s.created for s in stored.values())
     report.updated += sum(not s.created for s in stored.values())
     report.consent_recorded += recorded.appended

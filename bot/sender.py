@@ -188,12 +188,18 @@ class Sender(Wakeful):
         subjects = sorted({r.subject for r in rows if r.subject})
         campaigns = sorted({r.campaign_id for r in rows if r.campaign_id is not None})
         context = await self._repository.batch_context(sorted({r.contact_id for r in rows}), subjects, now, campaigns)
-        checks = self._policy.for_batch(context, now)
-        outcomes: list[Outcome] = []
-        # A TaskGroup, not gather: on cancellation every send is cancelled and awaited before we leave.
-        async with asyncio.TaskGroup() as group:
-            for row in rows:
-                group.create_task(self._attempt(row, checks, outcomes))
+        marketing = [r.contact_id for r in rows if r.kind == "marketing"]
+        # Marketing recipients are held until their sends are answered, and their consent is re-read
+        # under the hold, so an opt-out is stored either before (and seen) or after the sends
+        # (storage.consent_guard).
+        async with self._repository.consent_guard.sending(marketing) as consent:
+            context.marketing_consent.update(consent)
+            checks = self._policy.for_batch(context, now)
+            outcomes: list[Outcome] = []
+            # A TaskGroup, not gather: on cancellation every send is cancelled and awaited before we leave.
+            async with asyncio.TaskGroup() as group:
+                for row in rows:
+                    group.create_task(self._attempt(row, checks, outcomes))
         await self._settle(outcomes)
 
     async def _attempt(self, row: OutboxBase, checks: BatchCheck, outcomes: list[Outcome]) -> None:

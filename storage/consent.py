@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
@@ -20,6 +20,7 @@ from storage.models import CONSENT_EVENT, OUTBOX, ConsentEventBase
 MARKETING = "marketing"
 OPT_IN, OPT_OUT = "opt_in", "opt_out"
 ACTIONS = (OPT_IN, OPT_OUT)
+CONSENT_NAMESPACE = 7302  # pg_advisory_*lock(namespace, contact_id); the turn locks use 7301
 SOURCES = ("keyword", "button", "api", "import", "dashboard", "preference", "error_131050")
 
 
@@ -60,6 +61,7 @@ async def record(conn: AsyncConnection, changes: Sequence[ConsentChange], now: d
     """Append `changes` (each fact once, by its dedupe key) and cancel queued marketing on opt-outs."""
     if not changes:
         return Recorded(0, 0)
+    await lock_for_opt_out(conn, _stopped(changes))
     appended = (await conn.execute(_append(conn), [c.row() for c in changes])).all()
     stopped = _stopped(changes)
     cancelled = (await conn.execute(_cancel_marketing(stopped, now))).rowcount if stopped else 0
@@ -115,3 +117,11 @@ async def history(conn: AsyncConnection, contact_id: int) -> list[ConsentEventBa
         select(CONSENT_EVENT).where(CONSENT_EVENT.c.contact_id == contact_id).order_by(CONSENT_EVENT.c.id)
     )
     return [ConsentEventBase.model_validate(row._mapping) for row in rows]
+
+
+async def lock_for_opt_out(conn: AsyncConnection, contact_ids: Sequence[int]) -> None:
+    """PostgreSQL: in the opt-out's transaction, wait for marketing in flight to them (`storage.consent_guard`)."""
+    if conn.dialect.name != "postgresql" or not contact_ids:
+        return
+    for cid in sorted(set(contact_ids)):
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :cid)"), {"ns": CONSENT_NAMESPACE, "cid": cid})

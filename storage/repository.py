@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import inbox, outbox, policy, queries, session, status
+from storage.consent_guard import ConsentGuard
 from storage.database import create_engine, create_sqlite_thread_engine, upgrade
 from storage.gate import WriteGate
 from storage.models import MESSAGE, ContactBase, MessageBase, OutboxBase, TemplateBlockBase
@@ -31,6 +32,7 @@ class Repository:
     def __init__(self, engine: AsyncEngine, *, thread_engine: Engine | None = None) -> None:
         self.engine = engine
         self._thread_engine = thread_engine
+        self.consent_guard = ConsentGuard(engine)
         self._gate = WriteGate() if engine.dialect.name == "sqlite" else None
 
     @classmethod
