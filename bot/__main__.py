@@ -269,6 +269,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--url", default=None, help="a running service's webhook URL instead of starting one")
     r.add_argument("--graph-url", default=None, help="with --url: the stand-in it sends to (python -m bot.bench_send)")
     r.add_argument("--secret", default=None, help="with --url: its app secret (default: WHATSAPP_APP_SECRET)")
+    r.add_argument("--pid", type=int, default=None, help="with --url: its process id, for CPU and peak memory")
     r.set_defaults(run=bench_turns)
     return parser
 

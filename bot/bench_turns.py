@@ -47,6 +47,15 @@ class Service:
     webhook: str
     pid: int | None = None
 
+    def cpu_seconds(self) -> float | None:
+        """User and system CPU the process has used so far (Linux); None when it is not ours or not readable."""
+        if self.pid is None:
+            return None
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        return None
+
     def peak_rss_mb(self) -> float | None:
         """The process's peak resident set (VmHWM, Linux); None when it is not ours or not readable."""
         if self.pid is None:
@@ -209,20 +218,25 @@ class Measured:
     arrivals: list[tuple[float, str]]
     per_turn: int
     refused: int  # sends the stand-in refused (130429): none unless its rate was reached
+    cpu_seconds: float | None  # the service's CPU over the measured phase, when its process id is known
 
 
-async def measure(session: aiohttp.ClientSession, args: argparse.Namespace, webhook: str, secret: str) -> Measured:
+async def measure(session: aiohttp.ClientSession, args: argparse.Namespace, service: Service, secret: str) -> Measured:
     """Warm up, then post `--turns` texts and wait until every reply arrived (or the replies stall)."""
-    warm = await warm_up(session, args, webhook, secret)
+    warm = await warm_up(session, args, service.webhook, secret)
     requests, senders = turn_requests(secret, args.turns, args.customers, MEASURED, script(args))
-    tally = await run_phase(session, webhook, requests, args.concurrency, args.rate)
+    cpu_before = service.cpu_seconds()
+    tally = await run_phase(session, service.webhook, requests, args.concurrency, args.rate)
     expected = warm.baseline + len(tally.posted) * warm.per_turn if warm.per_turn else None
     await wait_for_replies(session, args.graph_url, expected, args.stall)
+    cpu_after = service.cpu_seconds()
+    cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
     async with session.get(f"{args.graph_url}/received") as response:
         record: dict[str, Any] = await response.json()
-    arrivals = [(t, to) for t, to in zip(record["accepted"], record["to"], strict=True) if to.startswith(MEASURED)]
+    sends = zip(record["accepted"][warm.baseline :], record["to"][warm.baseline :], strict=True)  # this run's only
+    arrivals = [(t, to) for t, to in sends if to.startswith(MEASURED)]
     per_turn = warm.per_turn or max(1, round(len(arrivals) / max(1, len(tally.posted))))
-    return Measured(tally, senders, arrivals, per_turn, len(record["refused"]))
+    return Measured(tally, senders, arrivals, per_turn, len(record["refused"]), cpu)
 
 
 def summary(args: argparse.Namespace, result: Measured, service: Service, load: list[float]) -> dict[str, Any]:
@@ -246,6 +260,9 @@ def summary(args: argparse.Namespace, result: Measured, service: Service, load: 
         "replies_per_second": round(len(result.arrivals) / seconds, 1) if seconds > 0 else 0.0,
         "latency_ms": {name: round(percentile(ordered, p) * 1000, 1) for name, p in points.items()},
         "errors": dict(sorted(errors.items())),
+        "service_cpu_ms_per_turn": round(result.cpu_seconds * 1000 / len(latencies), 3)
+        if result.cpu_seconds is not None and latencies
+        else None,
         "service_peak_rss_mb": service.peak_rss_mb(),
         "load_average": {"before": load, "after": [round(x, 2) for x in os.getloadavg()]},
         "parameters": {
@@ -267,7 +284,7 @@ async def _run(args: argparse.Namespace, service: Service, secret: str) -> str:
     load = [round(x, 2) for x in os.getloadavg()]
     connector = aiohttp.TCPConnector(limit=args.concurrency + 2)
     async with aiohttp.ClientSession(connector=connector) as session:
-        result = await measure(session, args, service.webhook, secret)
+        result = await measure(session, args, service, secret)
     return json.dumps(summary(args, result, service, load))
 
 
@@ -277,7 +294,7 @@ async def run_turns_bench(args: argparse.Namespace) -> str:
         if not args.graph_url:
             raise ConfigError("--url needs --graph-url: the stand-in the service sends to (python -m bot.bench_send)")
         secret = args.secret or os.environ.get("WHATSAPP_APP_SECRET") or BENCH_APP_SECRET
-        return await _run(args, Service(args.url), secret)
+        return await _run(args, Service(args.url, args.pid), secret)
     async with stand_in_process(STAND_IN_RATE) as graph_url:
         args = argparse.Namespace(**{**vars(args), "graph_url": graph_url})
         with tempfile.TemporaryDirectory(prefix="bot-bench-turns-") as scratch:

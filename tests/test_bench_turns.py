@@ -19,7 +19,7 @@ async def test_every_turn_is_answered_at_the_stand_in(monkeypatch: pytest.Monkey
     monkeypatch.chdir(ROOT)  # `bot serve` reads flows/ and templates/ from its working directory
     args = argparse.Namespace(
         turns=60, concurrency=4, customers=20, warmup=6, rate=0, text="hi,menu", throughput=1000,
-        log_level="warning", stall=5.0, url=None, graph_url=None, secret=None,
+        log_level="warning", stall=5.0, url=None, graph_url=None, secret=None, pid=None,
     )  # fmt: skip
 
     report: dict[str, Any] = json.loads(await run_turns_bench(args))
@@ -31,6 +31,7 @@ async def test_every_turn_is_answered_at_the_stand_in(monkeypatch: pytest.Monkey
     latency = report["latency_ms"]
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
     assert report["service_peak_rss_mb"] > 0
+    assert report["service_cpu_ms_per_turn"] > 0
     assert report["parameters"]["customers"] == 20
 
 
