@@ -163,6 +163,15 @@ def bench_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_turns(args: argparse.Namespace) -> int:
+    """Customers' texts through a real `bot serve` into a Graph API stand-in; print turn figures as JSON."""
+    from bot.bench_turns import run_turns_bench
+
+    configure_logging(level="warning", fmt="json")
+    print(asyncio.run(run_turns_bench(args)))
+    return 0
+
+
 def graph(args: argparse.Namespace) -> int:
     """Print a flow as a Mermaid diagram (flowchart TD) to paste into Markdown or mermaid.live."""
     from bot.graph import graph_flow
@@ -241,6 +250,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--rate", type=int, default=1000, help="the sender's throughput limit (messages per second)")
     s.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
     s.set_defaults(run=bench_send)
+    r = b.add_parser("turns", help="flow turns per second, webhook to reply at the Graph API, p50/p99")
+    r.add_argument("--turns", type=int, default=10000, help="customer texts to time, each one flow turn")
+    r.add_argument("--concurrency", type=int, default=32, help="webhooks in flight at once")
+    r.add_argument("--customers", type=int, default=2000, help="distinct customers the texts come from")
+    r.add_argument("--warmup", type=int, default=500, help="turns first, from other customers, not timed")
+    r.add_argument("--rate", type=float, default=0, help="post at most this many webhooks a second (0: no limit)")
+    r.add_argument("--text", default="hi,menu", help="what each customer writes, in turn (comma-separated)")
+    r.add_argument("--throughput", type=int, default=1000, help="the service's sender limit (BOT_THROUGHPUT)")
+    r.add_argument("--log-level", default="warning", help="the service's BOT_LOG_LEVEL")
+    r.add_argument("--stall", type=float, default=5.0, help="give up when no reply arrived for this many seconds")
+    r.add_argument("--url", default=None, help="a running service's webhook URL instead of starting one")
+    r.add_argument("--graph-url", default=None, help="with --url: the stand-in it sends to (python -m bot.bench_send)")
+    r.add_argument("--secret", default=None, help="with --url: its app secret (default: WHATSAPP_APP_SECRET)")
+    r.add_argument("--pid", type=int, default=None, help="with --url: its process id, for CPU and peak memory")
+    r.set_defaults(run=bench_turns)
     return parser
 
 

@@ -41,6 +41,8 @@ class Tally:
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
+    posted: dict[int, float] = field(default_factory=dict)  # request index → `time.monotonic()` when posted
+    began: float = field(default_factory=time.monotonic)
 
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
@@ -54,9 +56,9 @@ def _envelope(value: dict[str, Any]) -> dict[str, Any]:
     return {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [change]}]}
 
 
-def text_payload(wa_id: str, wamid: str, timestamp: int) -> dict[str, Any]:
+def text_payload(wa_id: str, wamid: str, timestamp: int, text: str = "hello") -> dict[str, Any]:
     """A Meta webhook carrying one inbound text message from `wa_id`."""
-    message = {"from": wa_id, "id": wamid, "timestamp": str(timestamp), "type": "text", "text": {"body": "hello"}}
+    message = {"from": wa_id, "id": wamid, "timestamp": str(timestamp), "type": "text", "text": {"body": text}}
     contact = {"profile": {"name": f"Bench {wa_id[-4:]}"}, "wa_id": wa_id}
     return _envelope({"contacts": [contact], "messages": [message]})
 
@@ -79,16 +81,26 @@ def payload(kind: str, index: int, run: str, timestamp: int) -> dict[str, Any]:
 def build_requests(kind: str, count: int, secret: str, *, start: int = 0) -> list[Request]:
     """Serialised, signed bodies, built before the clock starts so the client's own cost stays low."""
     run, now = secrets.token_hex(4), int(time.time())
+    return signed(secret, [payload(kind, index, run, now) for index in range(start, start + count)])
+
+
+def signed(secret: str, payloads: list[dict[str, Any]]) -> list[Request]:
+    """Each payload serialised and signed as Meta would, ready to post."""
     requests = []
-    for index in range(start, start + count):
-        body = json.dumps(payload(kind, index, run, now), separators=(",", ":")).encode()
+    for item in payloads:
+        body = json.dumps(item, separators=(",", ":")).encode()
         requests.append((body, {HEADER: sign(secret, body), "Content-Type": "application/json"}))
     return requests
 
 
-async def _send(session: aiohttp.ClientSession, url: str, work: Iterator[Request], tally: Tally) -> None:
-    for body, headers in work:  # one shared iterator: each sender takes the next request when free
-        started = time.perf_counter()
+async def _send(
+    session: aiohttp.ClientSession, url: str, work: Iterator[tuple[int, Request]], tally: Tally, pace: float
+) -> None:
+    for index, (body, headers) in work:  # one shared iterator: each sender takes the next request when free
+        if pace:  # an open loop at a fixed rate: request i leaves i * pace after the first
+            await asyncio.sleep(tally.began + index * pace - time.monotonic())
+        started = time.monotonic()
+        tally.posted[index] = started
         try:
             async with session.post(url, data=body, headers=headers) as response:
                 await response.read()
@@ -96,17 +108,20 @@ async def _send(session: aiohttp.ClientSession, url: str, work: Iterator[Request
         except (aiohttp.ClientError, TimeoutError) as exc:
             tally.errors[type(exc).__name__] += 1
             continue
-        tally.latencies.append(time.perf_counter() - started)
+        tally.latencies.append(time.monotonic() - started)
         if status == 200:
             tally.ok += 1
         else:
             tally.errors[str(status)] += 1
 
 
-async def run_phase(session: aiohttp.ClientSession, url: str, requests: list[Request], concurrency: int) -> Tally:
-    """Send every request with `concurrency` senders; returns when all have been answered."""
-    tally, work = Tally(), iter(requests)
-    await asyncio.gather(*(_send(session, url, work, tally) for _ in range(concurrency)))
+async def run_phase(
+    session: aiohttp.ClientSession, url: str, requests: list[Request], concurrency: int, rate: float = 0.0
+) -> Tally:
+    """Send every request with `concurrency` senders, at most `rate` a second if given; return when all are answered."""
+    tally, work = Tally(), enumerate(requests)
+    pace = 1 / rate if rate > 0 else 0.0
+    await asyncio.gather(*(_send(session, url, work, tally, pace) for _ in range(concurrency)))
     return tally
 
 

@@ -49,6 +49,7 @@ class StandIn:
     def __init__(self, rate: int) -> None:
         self.window = ThroughputWindow(rate)
         self.accepted: list[float] = []
+        self.recipients: list[str] = []  # `to` of each accepted send, in the same order
         self.refused: list[float] = []
         self.codes: Counter[str] = Counter()
 
@@ -63,18 +64,26 @@ class StandIn:
             return web.json_response(exc.raw, status=exc.http_status or 400)
         self.window.record(now)
         self.accepted.append(received)
+        self.recipients.append(body["to"])
         wamid = f"wamid.bench.{len(self.accepted)}"
         return web.json_response(
             {"messaging_product": "whatsapp", "contacts": [{"input": body["to"]}], "messages": [{"id": wamid}]}
         )
 
     async def received(self, request: web.Request) -> web.Response:
-        return web.json_response({"accepted": self.accepted, "refused": self.refused, "codes": self.codes})
+        return web.json_response(
+            {"accepted": self.accepted, "to": self.recipients, "refused": self.refused, "codes": self.codes}
+        )
+
+    async def count(self, request: web.Request) -> web.Response:
+        """How many sends were accepted so far (a refused one comes again): cheap to poll while a run goes on."""
+        return web.json_response(len(self.accepted))
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/{version}/{phone_number_id}/messages", self.send)
         app.router.add_get("/received", self.received)
+        app.router.add_get("/count", self.count)
         return app
 
 

@@ -101,6 +101,7 @@ class Dispatcher(Wakeful):
         if not contact_ids:
             return 0
         queued: list[NewMessage] = []
+        saved: dict[int, dict[str, Any]] = {}
         done = 0
         async with self._repository.contact_turns(contact_ids) as (conn, locked):
             contacts = await conversation.contacts_by_ids(conn, locked)
@@ -115,8 +116,9 @@ class Dispatcher(Wakeful):
                 key = f"timeout:{contact_id}:{now.isoformat()}"
                 queued += [_reply(contact, body, key, now, i) for i, body in enumerate(result.outgoing)]
                 if result.session is not None:
-                    await session.save_session(conn, contact_id, now, **result.session)
+                    saved[contact_id] = result.session
                 done += 1
+            await session.save_sessions(conn, saved, now)
             await enqueue(conn, queued, now)
         if queued:
             self._on_enqueued()
@@ -135,6 +137,7 @@ class Dispatcher(Wakeful):
             sessions = await session.load_sessions(conn, locked)
             queued: list[NewMessage] = []
             handled: list[int] = []
+            saved: dict[int, dict[str, Any]] = {}
             for contact_id, messages in waiting.items():
                 contact = contacts[contact_id]
                 try:
@@ -145,8 +148,9 @@ class Dispatcher(Wakeful):
                 queued += replies
                 handled += [m.id for m in messages if m.id is not None]
                 if changes is not None:
-                    await session.save_session(conn, contact_id, now, **changes)
+                    saved[contact_id] = changes
                 log.info("turn.completed", contact_id=contact_id, messages=len(messages), replies=len(replies))
+            await session.save_sessions(conn, saved, now)
             await enqueue(conn, queued, now)
             await inbox.mark_handled(conn, handled, now)
         self._metrics.turns.inc(len(handled))

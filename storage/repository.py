@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import inbox, outbox, policy, queries, session, status
 from storage.consent_guard import ConsentGuard
-from storage.database import create_engine, create_sqlite_thread_engine, upgrade
+from storage.database import READ_ONLY, create_engine, create_sqlite_thread_engine, upgrade
 from storage.gate import WriteGate
 from storage.models import MESSAGE, ContactBase, MessageBase, OutboxBase, TemplateBlockBase
 
@@ -31,6 +31,8 @@ class Repository:
 
     def __init__(self, engine: AsyncEngine, *, thread_engine: Engine | None = None) -> None:
         self.engine = engine
+        # Reads begin without SQLite's write lock (`BEGIN IMMEDIATE` is for transactions that write).
+        self._reads = engine.execution_options(**{READ_ONLY: True})
         self._thread_engine = thread_engine
         self.consent_guard = ConsentGuard(engine)
         self._gate = WriteGate() if engine.dialect.name == "sqlite" else None
@@ -66,7 +68,7 @@ class Repository:
             raise
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     # -- inbound ---------------------------------------------------------------------------------
@@ -91,11 +93,11 @@ class Repository:
             raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
 
     async def contacts_with_unhandled(self, limit: int = 100) -> list[int]:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return await inbox.contacts_with_unhandled(conn, limit)
 
     async def due_sessions(self, now: datetime, limit: int = 100) -> list[int]:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return await session.due_sessions(conn, now, limit)
 
     @asynccontextmanager
@@ -167,7 +169,7 @@ class Repository:
             return await outbox.expire_stale_secrets(conn, created_before=created_before, now=now)
 
     async def outbox_depth(self) -> dict[str, int]:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return await outbox.depth(conn)
 
     async def outbox_after(self, after_id: int, *, recipient: str) -> list[OutboxBase]:
@@ -184,12 +186,12 @@ class Repository:
         self, contact_ids: Sequence[int], subjects: Sequence[str], now: datetime, campaign_ids: Sequence[int] = ()
     ) -> policy.BatchContext:
         """What the send-time checks need for one batch: recipients, conversations, reach, blocks, subjects."""
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return await policy.batch_context(conn, contact_ids, subjects, now, campaign_ids)
 
     async def template_blocks(self) -> list[TemplateBlockBase]:
         """The templates Meta refused, which the sender no longer uses."""
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return list((await policy.blocked_templates(conn)).values())
 
     async def unblock_template(self, name: str, language: str | None = None) -> int:
@@ -206,18 +208,18 @@ class Repository:
             yield conn
 
     async def list_conversations(self, **filters: Any) -> list[dict[str, Any]]:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return await queries.list_conversations(conn, **filters)
 
     async def list_messages(self, **filters: Any) -> list[dict[str, Any]]:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return await queries.list_messages(conn, **filters)
 
     async def contact_by_wa_id(self, wa_id: str) -> ContactBase | None:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return await queries.contact_by_wa_id(conn, wa_id)
 
     async def message_by_wamid(self, wamid: str) -> MessageBase | None:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(select(MESSAGE).where(MESSAGE.c.wamid == wamid))).first()
             return MessageBase.model_validate(row._mapping) if row else None

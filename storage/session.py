@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
@@ -18,12 +19,25 @@ async def load_sessions(conn: AsyncConnection, contact_ids: Sequence[int]) -> di
     return {row.contact_id: SessionBase.model_validate(row._mapping) for row in rows}
 
 
-async def save_session(conn: AsyncConnection, contact_id: int, now: datetime, **values: Any) -> None:
-    """Create or update the contact's session with `values` (flow, step, slots, expiry, hand-off)."""
+async def save_sessions(conn: AsyncConnection, changes: Mapping[int, Mapping[str, Any]], now: datetime) -> None:
+    """Create or update contacts' sessions, each with its own values (flow, step, slots, expiry, hand-off).
+
+    One statement to create the missing rows and one per set of changed columns, whatever the number of
+    contacts: on SQLite every statement is a round trip to the driver's thread while the turn holds the
+    write lock, so a statement per contact made the dispatcher's round the webhook's longest wait.
+    """
+    if not changes:
+        return
     await conn.execute(
-        insert_ignoring_conflicts(conn, SESSION, "contact_id"), [{"contact_id": contact_id, "updated_at": now}]
+        insert_ignoring_conflicts(conn, SESSION, "contact_id"),
+        [{"contact_id": contact_id, "updated_at": now} for contact_id in changes],
     )
-    await conn.execute(update(SESSION).where(SESSION.c.contact_id == contact_id).values(updated_at=now, **values))
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for contact_id, values in changes.items():
+        by_columns[tuple(sorted(values))].append({"cid": contact_id, **values, "updated_at": now})
+    stmt = update(SESSION).where(SESSION.c.contact_id == bindparam("cid"))
+    for rows in by_columns.values():
+        await conn.execute(stmt, rows)
 
 
 async def due_sessions(conn: AsyncConnection, now: datetime, limit: int) -> list[int]:
