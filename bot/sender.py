@@ -38,6 +38,7 @@ from storage.policy import BatchContext
 from storage.repository import Repository
 
 log = structlog.get_logger("bot.sender")
+LEASE_SHORT = "the claim's lease was half spent before the send; queued again unsent"
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
@@ -218,6 +219,9 @@ class Sender(Wakeful):
             # The callback data comes back in every status webhook of this message: if we die before
             # recording the answer, the reaper still learns that Meta took it (see `reap`).
             async with self._throttle.sending():
+                if not self._lease_left(row):
+                    outcomes.append(Held(row, Hold(self._clock(), "lease_short", LEASE_SHORT)))
+                    return
                 result = await self._client.send(
                     {**row.payload, "biz_opaque_callback_data": outbox.callback_of(row.id)}
                 )
@@ -231,6 +235,15 @@ class Sender(Wakeful):
             return
         outside = reaches_outside_window(row, contact, now)
         outcomes.append(Sent(row, result, decision, decided_at=now, outside_window=outside))
+
+    def _lease_left(self, row: OutboxBase) -> bool:
+        """Whether at least half the lease is left to send and settle the row before a reaper may take it.
+
+        A batch can wait long for its turn at the throttle (or for a starved CPU); a send begun with its lease
+        nearly spent could be answered after another sender's reaper had already re-queued it, and a reply
+        or a utility message would then go twice. Such a row goes back to the queue unsent instead.
+        """
+        return row.lease_until is None or self._clock() <= row.lease_until - self._lease / 2
 
     def _on_error(self, row: OutboxBase, exc: CloudAPIError, category: str) -> Outcome:
         """Meta's error codes decide: retry (and how long), or fail, and what else must change."""

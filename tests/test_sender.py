@@ -610,3 +610,20 @@ async def test_next_due_at_is_the_earliest_queued_row_after_a_time(repository: R
     assert await repository.next_due_at(clock.now) == soon
     assert await repository.next_due_at(soon) == later
     assert await repository.next_due_at(later) is None
+
+
+async def test_a_send_whose_lease_is_half_spent_goes_back_unsent(repository: Repository, clock: FakeClock) -> None:
+    """When the wait before a send has used half the lease, the row is queued again unsent and not counted."""
+    cid = await customer_writes(repository, clock, "31600000091")
+    await repository.enqueue([reply(cid, "31600000091", "late", clock)], clock.now)
+
+    def slow_clock() -> Any:  # every reading of the time is 40 s later: a starved process
+        return clock.advance(seconds=40)
+
+    transport = RecordingTransport()
+    await make_sender(repository, transport, slow_clock).run_once()
+    [row] = await outbox_rows(repository)
+    assert transport.requests == []
+    assert (row.status, row.attempts) == ("queued", 0)
+    assert row.last_error is not None
+    assert row.last_error["code"] == "lease_short"
