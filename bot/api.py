@@ -114,6 +114,20 @@ def _wa_id(value: str | None) -> str | None:
     return value
 
 
+MAX_ID = 2**31 - 1  # id columns are 32-bit integers on PostgreSQL
+
+
+def path_id(request: web.Request, what: str) -> int:
+    """The `{id}` of the path as a row id; anything else is a `ValidationError` naming what it identifies."""
+    try:
+        value = int(request.match_info["id"])
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_ID:
+        raise ValidationError(f"the {what} id must be a whole number from 1 to {MAX_ID}")
+    return value
+
+
 def valid_wa_id(value: object, name: str = "wa_id") -> str:
     """A WhatsApp number given as text; anything else is a `ValidationError` naming the field."""
     if value is None:

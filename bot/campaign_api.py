@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api import json_body, json_response, paging, valid_wa_id
+from bot.api import json_body, json_response, paging, path_id, valid_wa_id
 from bot.campaign import read_request
 from bot.campaigner import Campaigner
 from bot.errors import NotFound, ValidationError
@@ -24,18 +24,7 @@ from storage import campaign as store
 from storage.models import CampaignBase, CampaignRunBase
 
 CAMPAIGNER = web.AppKey("campaigner", Campaigner)
-_MAX_ID = 2**31 - 1
 RECIPIENT_STATUSES = ("queued", "sending", "sent", "failed", "cancelled", "paused", "unknown")
-
-
-def _id(request: web.Request) -> int:
-    try:
-        campaign_id = int(request.match_info["id"])
-    except ValueError:
-        campaign_id = 0
-    if not 1 <= campaign_id <= _MAX_ID:
-        raise ValidationError(f"the campaign id must be a whole number from 1 to {_MAX_ID}")
-    return campaign_id
 
 
 def campaign_json(
@@ -97,28 +86,28 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 
 async def get_campaign(request: web.Request) -> web.Response:
-    campaign, runs, counts = await request.app[CAMPAIGNER].get(_id(request))
+    campaign, runs, counts = await request.app[CAMPAIGNER].get(path_id(request, "campaign"))
     return json_response(campaign_json(campaign, runs, counts))
 
 
 async def pause(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/pause`."""
-    return json_response(campaign_json(await request.app[CAMPAIGNER].pause(_id(request))))
+    return json_response(campaign_json(await request.app[CAMPAIGNER].pause(path_id(request, "campaign"))))
 
 
 async def resume(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/resume`."""
-    return json_response(campaign_json(await request.app[CAMPAIGNER].resume(_id(request))))
+    return json_response(campaign_json(await request.app[CAMPAIGNER].resume(path_id(request, "campaign"))))
 
 
 async def cancel(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/cancel`."""
-    return json_response(campaign_json(await request.app[CAMPAIGNER].cancel(_id(request))))
+    return json_response(campaign_json(await request.app[CAMPAIGNER].cancel(path_id(request, "campaign"))))
 
 
 async def dry_run(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/dry-run`: recipients now, suppressions by reason, estimated cost by country."""
-    report = await request.app[CAMPAIGNER].dry_run(_id(request))
+    report = await request.app[CAMPAIGNER].dry_run(path_id(request, "campaign"))
     card = request.app.get(RATE_CARD)
     extra = card.describe() if card is not None else {}
     return json_response({**report.as_json(), "currency": card.card.currency if card and card.card else None, **extra})
@@ -130,18 +119,20 @@ async def send_test(request: web.Request) -> web.Response:
     numbers = body.get("wa_ids") or []
     if not isinstance(numbers, list):
         raise ValidationError("wa_ids must be a list of numbers on the campaign's test_numbers")
-    queued = await request.app[CAMPAIGNER].send_test(_id(request), [valid_wa_id(n, "wa_ids[]") for n in numbers])
+    queued = await request.app[CAMPAIGNER].send_test(
+        path_id(request, "campaign"), [valid_wa_id(n, "wa_ids[]") for n in numbers]
+    )
     return json_response({"queued": queued}, 202)
 
 
 async def retry_failed(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/retry-failed`: queue every failed message of the campaign again."""
-    return json_response({"requeued": await request.app[CAMPAIGNER].retry_failed(_id(request))}, 202)
+    return json_response({"requeued": await request.app[CAMPAIGNER].retry_failed(path_id(request, "campaign"))}, 202)
 
 
 async def recipients(request: web.Request) -> web.Response:
     """`GET /api/campaigns/{id}/recipients?status=`: each recipient's message, Meta's status, reply and opt-out."""
-    campaign_id = _id(request)
+    campaign_id = path_id(request, "campaign")
     status = request.query.get("status")
     if status is not None and status not in RECIPIENT_STATUSES:
         raise ValidationError(f"status {status!r} is not one of {', '.join(RECIPIENT_STATUSES)}")

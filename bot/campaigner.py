@@ -98,14 +98,10 @@ class Campaigner(Wakeful):
     # -- the loop ----------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        while self.running:
-            try:
-                busy = await self.run_once()
-            except Exception as exc:  # top-level loop: log and go on
-                log.error("campaigner.failed", error=f"{type(exc).__name__}: {exc}")
-                busy = 0
-            if not busy:
-                await self.idle(self._idle_wait)
+        async def one_round() -> float:
+            return 0.0 if await self.run_once() else self._idle_wait
+
+        await self.rounds(one_round, "campaigner.failed", on_error=self._idle_wait)
 
     async def run_once(self) -> int:
         """Start due runs, expand one page of each expanding run, settle finished campaigns; how much was done."""

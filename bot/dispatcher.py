@@ -78,14 +78,10 @@ class Dispatcher(Wakeful):
         super().__init__()
 
     async def run(self) -> None:
-        while self.running:
-            try:
-                handled = await self.run_once()
-            except Exception as exc:  # top-level loop: log and go on
-                log.error("dispatcher.failed", error=f"{type(exc).__name__}: {exc}")
-                handled = 0
-            if not handled:
-                await self.idle(self._poll_interval)
+        async def one_round() -> float:
+            return 0.0 if await self.run_once() else self._poll_interval
+
+        await self.rounds(one_round, "dispatcher.failed", on_error=self._poll_interval)
 
     async def run_once(self) -> int:
         """Run one round of turns, then the sessions whose time ran out; returns how many were handled."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
+
+import structlog
 
 # How long shutdown waits for loops to finish their round (a send in flight, a transaction) before it
 # cancels them. A loop cancelled mid-statement leaves the database driver's thread running on.
 STOP_GRACE = 15.0
+log = structlog.get_logger("bot.loop")
 
 
 class Wakeful:
@@ -40,6 +43,21 @@ class Wakeful:
             async with asyncio.timeout(seconds):
                 await self._wakeup.wait()
         self._wakeup.clear()
+
+    async def rounds(self, one_round: Callable[[], Awaitable[float]], failed: str, *, on_error: float) -> None:
+        """Run `one_round` until stopped; it answers how long to idle before the next (0: go on at once).
+
+        A round that raises is logged as the event `failed` and followed by `on_error` seconds of idling:
+        this is the top-level loop, where one bad round must not end the service.
+        """
+        while self.running:
+            try:
+                pause = await one_round()
+            except Exception as exc:  # top-level loop: log and go on
+                log.error(failed, error=f"{type(exc).__name__}: {exc}")
+                pause = on_error
+            if pause > 0:
+                await self.idle(pause)
 
 
 class Stoppable(Protocol):

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api import json_body, json_response, required_text, template_parameters, text_field, valid_wa_id
+from bot.api import json_body, json_response, path_id, required_text, template_parameters, text_field, valid_wa_id
 from bot.errors import ValidationError
 from bot.notification_api import MAX_BATCH
 from bot.scheduler import ScheduleRequest, upcoming
@@ -44,19 +44,6 @@ def _request(body: dict[str, Any]) -> ScheduleRequest:
     )
 
 
-_MAX_ID = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
-
-
-def _schedule_id(request: web.Request) -> int:
-    try:
-        schedule_id = int(request.match_info["id"])
-    except ValueError:
-        schedule_id = 0
-    if not 1 <= schedule_id <= _MAX_ID:
-        raise ValidationError(f"the schedule id must be a whole number from 1 to {_MAX_ID}")
-    return schedule_id
-
-
 def _schedule(schedule: ScheduleBase) -> dict[str, Any]:
     """A schedule as the API shows it: `timezone` as it was given, and a preview of its next runs."""
     data = schedule.model_dump(exclude={"time_zone"})
@@ -80,13 +67,13 @@ async def list_schedules(request: web.Request) -> web.Response:
 
 
 async def get_schedule(request: web.Request) -> web.Response:
-    schedule, runs = await request.app[keys.SCHEDULER].schedule(_schedule_id(request))
+    schedule, runs = await request.app[keys.SCHEDULER].schedule(path_id(request, "schedule"))
     return json_response({**_schedule(schedule), "runs": [_run(r) for r in runs]})
 
 
 async def delete_schedule(request: web.Request) -> web.Response:
     """Deactivate a schedule; it stays readable with its runs, and deleting it again answers the same."""
-    stopped = await request.app[keys.SCHEDULER].deactivate(_schedule_id(request))
+    stopped = await request.app[keys.SCHEDULER].deactivate(path_id(request, "schedule"))
     return json_response(_schedule(stopped))
 
 

@@ -105,15 +105,10 @@ class Scheduler(Wakeful):
     # -- the loop ----------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        while self.running:
-            try:
-                handled = await self.run_once()
-                pause = 0.0 if handled >= self._batch else await self._until_next()
-            except Exception as exc:  # top-level loop: log and go on
-                log.error("scheduler.failed", error=f"{type(exc).__name__}: {exc}")
-                pause = self._idle_wait
-            if pause > 0:
-                await self.idle(pause)
+        async def one_round() -> float:
+            return 0.0 if await self.run_once() >= self._batch else await self._until_next()
+
+        await self.rounds(one_round, "scheduler.failed", on_error=self._idle_wait)
 
     async def run_once(self) -> int:
         """Run due schedules, one transaction each, up to the batch size; returns how many were handled."""
