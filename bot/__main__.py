@@ -79,6 +79,29 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo(args: argparse.Namespace) -> int:
+    """Load demo contacts (with consent and tags), orders, appointments and accounts; nothing is sent."""
+    from bot.demo import load_demo
+    from storage.repository import Repository
+
+    settings = _prepare(args.env_file)
+
+    async def run() -> str:
+        repository = Repository.connect(settings.database_url)
+        try:
+            await repository.migrate()
+            loaded = await load_demo(repository)
+        finally:
+            await repository.close()
+        return (
+            f"demo data in {settings.database_url.split('://')[0]}: {loaded.contacts} new contacts, "
+            f"{loaded.orders} orders, {loaded.appointments} appointments, {loaded.accounts} accounts"
+        )
+
+    print(asyncio.run(run()))
+    return 0
+
+
 def db_upgrade(args: argparse.Namespace) -> int:
     """Apply the database migrations."""
     from storage.database import current_revision
@@ -213,6 +236,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help=worker.__doc__).set_defaults(run=worker)
     db = commands.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help=db_upgrade.__doc__).set_defaults(run=db_upgrade)
+    commands.add_parser("demo", help=demo.__doc__).set_defaults(run=demo)
     c = commands.add_parser("check", help=check.__doc__)
     c.add_argument("--templates", default="templates", help="the templates folder")
     c.add_argument("--flows", default="flows", help="the flows folder")
