@@ -103,6 +103,16 @@ class SlidingWindow:
         """Hold every send until `until` (after Meta answered 130429)."""
         self._paused_until = max(self._paused_until, until)
 
+    def resize(self, rate: int) -> None:
+        """Change the rate, keeping the latest sends counted: no window after this holds more than `rate`."""
+        if rate < 1:
+            raise ValueError("rate must be at least 1")
+        if rate == self.rate:
+            return
+        self.rate = rate
+        self.spacing = (EXACT_SPACING * self.window if self.guard is None else self.window + self.guard) / rate
+        self._slots = deque(list(self._slots)[-rate:], maxlen=rate)
+
 
 class Throttle:
     """An async gate in front of the Cloud API client built on `SlidingWindow`.
@@ -155,3 +165,12 @@ class Throttle:
 
     def pause(self, seconds: float) -> None:
         self._window.pause(self._clock() + seconds)
+
+    @property
+    def rate(self) -> int:
+        return self._window.rate
+
+    def resize(self, rate: int) -> None:
+        """Send at `rate` from now on (this process's share of the number's limit)."""
+        self._window.resize(rate)
+        self._ended.set()  # a send waiting on a slot that no longer counts may go

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -43,6 +44,9 @@ LEASE_SHORT = "the claim's lease was half spent before the send; queued again un
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
 MIN_BATCH = 64
+SHARE_EVERY = 2.0  # seconds between a sender's beats, each re-reading how many senders share the limit
+JOIN_MARGIN = 1.5  # a joining sender also waits out one window of the others' sends at their old share
+SENDER_ALIVE_FOR = timedelta(seconds=10)  # a sender not seen for this long no longer counts
 IN_FLIGHT = 3
 REAP_BATCH = 500
 
@@ -83,6 +87,7 @@ class Sender(Wakeful):
         # Exact counting: a send holds its place in the window until Meta's answer, so no one-second window
         # can hold more than `throughput` arrivals however the network delays them (bot/ratelimit.py).
         self._throttle = Throttle(throughput, guard=None)
+        self._throughput = throughput  # the number's limit, shared by every sender alive (`_share`)
         self._policy = send_policy or SendPolicy(zone=ZoneInfo("UTC"))
         self._lease = lease
         # A quarter of a second's worth of sends per claim: few enough round trips to the database at
@@ -96,13 +101,17 @@ class Sender(Wakeful):
         self._room = asyncio.Semaphore(IN_FLIGHT)
 
     async def run(self) -> None:
-        last_reap = 0.0
+        last_reap = last_share = 0.0
         loop = asyncio.get_running_loop()
+        joined = False
         # Every batch in flight belongs to this group: leaving `run` (stopped) waits for them to be sent
         # and settled, and cancelling it cancels and awaits them all, so no send outlives its engine.
         async with asyncio.TaskGroup() as flights:
             while self.running:
                 try:
+                    if not joined or loop.time() - last_share >= SHARE_EVERY:
+                        await self._share(joining=not joined)
+                        joined, last_share = True, loop.time()
                     if loop.time() - last_reap >= self._reap_every:
                         await self.reap()
                         last_reap = loop.time()
@@ -112,6 +121,24 @@ class Sender(Wakeful):
                     claimed = 0
                 if not claimed:
                     await self.idle(self._idle_wait)
+        with contextlib.suppress(Exception):  # a sender that cannot say goodbye ages out of the count
+            await self._repository.sender_leave(self.owner)
+
+    async def _share(self, *, joining: bool) -> None:
+        """Take this sender's share of the number's throughput: the limit divided by the senders alive.
+
+        A sender joining others waits until they have all seen it and their last second of sends at the
+        old share has passed, so that no one-second window holds more than the limit across processes.
+        """
+        alive = await self._repository.sender_beat(self.owner, self._clock(), SENDER_ALIVE_FOR)
+        share = max(1, self._throughput // max(alive, 1))
+        if share != self._throttle.rate:
+            log.info("sender.share", senders=alive, rate=share)
+            self._throttle.resize(share)
+        if joining and alive > 1:
+            deadline = asyncio.get_running_loop().time() + SHARE_EVERY + JOIN_MARGIN
+            while self.running and (left := deadline - asyncio.get_running_loop().time()) > 0:
+                await asyncio.sleep(min(left, 0.2))  # not `idle`: new work must not cut this wait short
 
     async def reap(self) -> None:
         """Settle messages whose sender died mid-send, then refresh the outbox-depth gauge.

@@ -471,6 +471,19 @@ class CampaignRun(CampaignRunBase, table=True):
     )
 
 
+class SenderPresenceBase(SQLModel):
+    """A running sender, seen lately: the senders alive share the number's throughput limit between them."""
+
+    owner: str = Field(primary_key=True, max_length=64)
+    seen_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SenderPresence(SenderPresenceBase, table=True):
+    """The `sender_presence` table: one row per running sender, refreshed every few seconds."""
+
+    __tablename__ = "sender_presence"
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a model, for the set-based statements the hot paths use."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
@@ -492,5 +505,6 @@ TEMPLATE_BLOCK = table_of(TemplateBlock)
 CONSENT_EVENT = table_of(ConsentEvent)
 CAMPAIGN = table_of(Campaign)
 CAMPAIGN_RUN = table_of(CampaignRun)
+SENDER_PRESENCE = table_of(SenderPresence)
 SCHEDULE = table_of(Schedule)
 SCHEDULE_RUN = table_of(ScheduleRun)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage import inbox, outbox, policy, queries, session, status
+from storage import inbox, outbox, policy, presence, queries, session, status
 from storage.consent_guard import ConsentGuard
 from storage.database import READ_ONLY, create_engine, create_sqlite_thread_engine, upgrade
 from storage.gate import WriteGate
@@ -66,6 +66,15 @@ class Repository:
             if exc.connection_invalidated:
                 raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
             raise
+
+    async def sender_beat(self, owner: str, now: datetime, alive_for: timedelta) -> int:
+        """Say this sender is alive; how many senders are (it included)."""
+        async with self.transaction() as conn:
+            return await presence.beat(conn, owner, now, alive_for)
+
+    async def sender_leave(self, owner: str) -> None:
+        async with self.transaction() as conn:
+            await presence.leave(conn, owner)
 
     async def ping(self) -> None:
         async with self._reads.connect() as conn:
