@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,9 +108,10 @@ class Language:
     variables: list[str]
 
 
-def _preview(template: MessageTemplate) -> tuple[RenderedMessage | None, str | None]:
+def preview(template: MessageTemplate, values: Mapping[str, Any]) -> tuple[RenderedMessage | None, str | None]:
+    """The message with these values, or why it cannot be shown."""
     try:
-        return render_template(template, template.examples), None
+        return render_template(template, values), None
     except BotError as exc:
         return None, f"No preview: {exc.message}"
 
@@ -121,8 +123,9 @@ async def templates(request: web.Request) -> web.Response:
     items = await template_items(request.config_dict[keys.REPOSITORY], library)
     grouped: dict[tuple[str, str], list[Language]] = defaultdict(list)
     for item in sorted(items, key=lambda i: (i["category"], i["name"], i["language"])):
-        preview, problem = _preview(library.get(item["name"], item["language"]))
-        language = Language(item["language"], preview, problem, item["blocked"], item["variables"])
+        template = library.get(item["name"], item["language"])
+        shown, problem = preview(template, template.examples)
+        language = Language(item["language"], shown, problem, item["blocked"], item["variables"])
         grouped[item["category"], item["name"]].append(language)
     return render(request, "templates.html", title="Templates", grouped=grouped)
 
