@@ -65,7 +65,7 @@ def campaign_body(fields: Mapping[str, str], variables: Sequence[str], default_z
         "flow": fields.get("flow", "").strip(),
         "frequency_cap": _number(fields.get("frequency_cap", "").strip(), int),
         "rate": _number(fields.get("rate", "").strip(), float),
-        "test_numbers": split(fields.get("test_numbers", ""), ",; \n"),
+        "test_numbers": [n.removeprefix("+") for n in split(fields.get("test_numbers", ""), ",; \n")],
     }
     body.update({key: value for key, value in optional.items() if value not in ("", [])})
     schedule = fields.get("schedule", "now")

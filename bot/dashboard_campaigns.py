@@ -31,6 +31,7 @@ routes = web.RouteTableDef()
 PAGE_SIZE = 50
 SENT = ("sent", "failed", "cancelled", "unknown")  # settled: nothing more happens to these
 OUTBOX_STATES = ("queued", "sending", "paused", *SENT)
+CONTROLLED = {"pause": "campaign_paused", "resume": "campaign_resumed", "cancel": "campaign_cancelled"}
 
 
 def progress_of(counts: dict[str, int]) -> dict[str, int]:
@@ -168,7 +169,7 @@ async def control(request: web.Request) -> web.Response:
     campaign_id, action = _campaign_id(request), request.match_info["action"]
     campaigner = request.config_dict[CAMPAIGNER]
     await {"pause": campaigner.pause, "resume": campaigner.resume, "cancel": campaigner.cancel}[action](campaign_id)
-    raise done(f"/campaigns/{campaign_id}", f"campaign_{action}d")
+    raise done(f"/campaigns/{campaign_id}", CONTROLLED[action])
 
 
 @routes.post("/campaigns/{id}/retry-failed")
