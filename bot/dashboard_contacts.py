@@ -43,7 +43,9 @@ async def contacts(request: web.Request) -> web.Response:
 async def _contact_page(request: web.Request, *, status: int = 200, error: str | None = None) -> web.Response:
     wa_id = valid_wa_id(request.match_info["wa_id"])
     detail = await contact_detail(request.config_dict, wa_id)
-    conversations = await request.config_dict[keys.REPOSITORY].list_conversations(wa_id=wa_id, limit=PAGE_SIZE)
+    conversations = await request.config_dict[keys.REPOSITORY].list_conversations(
+        wa_id=wa_id, category=None, limit=PAGE_SIZE, before=None
+    )
     state = detail["consent"]["marketing"]["state"]
     return render(
         request,
