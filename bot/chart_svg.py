@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from html import escape
 
 PLOT_HEIGHT = 180
-BAR_WIDTH, BAR_GAP = 14, 4
+BAR_WIDTH, BAR_GAP = 20, 6
+LABEL_SPACING = 60  # at least this far apart, so day labels never overlap
 LEFT, TOP, BOTTOM = 56, 12, 46  # room for the value axis, above the plot, and for day labels and the legend
 MIN_PLOT_WIDTH = 320
 
@@ -58,9 +59,10 @@ def bar_chart(chart: Chart) -> str:
         f'<desc id="{ident}-desc">{escape(chart.description)}</desc>',
         *_axis(top, width, chart.unit),
     ]
+    every = math.ceil(LABEL_SPACING / (BAR_WIDTH + BAR_GAP))
     for index, label in enumerate(chart.labels):
         parts += _bars(chart, index, label, top)
-        if count <= 16 or index % math.ceil(count / 16) == 0:
+        if index % every == 0:
             x = LEFT + index * (BAR_WIDTH + BAR_GAP) + BAR_WIDTH / 2
             parts.append(f'<text class="chart-label" x="{x:.1f}" y="{TOP + PLOT_HEIGHT + 14}">{escape(label)}</text>')
     parts += _legend(chart.series, height)

@@ -22,6 +22,7 @@ from bot.campaign_api import (
     recipient_log,
 )
 from bot.campaign_form import FIELD, SCHEDULES, VALUE, campaign_body, split
+from bot.campaigner import CONTROLLABLE
 from bot.dashboard_pages import preview
 from bot.dashboard_render import before, done, form, render
 from bot.errors import BotError, NotFound, ValidationError
@@ -31,14 +32,17 @@ routes = web.RouteTableDef()
 PAGE_SIZE = 50
 SENT = ("sent", "failed", "cancelled", "unknown")  # settled: nothing more happens to these
 OUTBOX_STATES = ("queued", "sending", "paused", *SENT)
+RETRYABLE = ("running", "completed")  # states where retrying failed messages makes sense
 CONTROLLED = {"pause": "campaign_paused", "resume": "campaign_resumed", "cancel": "campaign_cancelled"}
 
 
 def progress_of(counts: dict[str, int]) -> dict[str, int]:
-    """A campaign's messages in all, settled, and per state (delivered and read are Meta's, among the sent)."""
+    """A campaign's messages in all, settled, and per state; delivered (Meta's) counts the read ones too."""
     total = sum(counts.get(state, 0) for state in OUTBOX_STATES)
     settled = sum(counts.get(state, 0) for state in SENT)
-    return {"total": total, "settled": settled, **{s: counts.get(s, 0) for s in (*OUTBOX_STATES, "delivered", "read")}}
+    delivered = counts.get("delivered", 0) + counts.get("read", 0)
+    shown = {s: counts.get(s, 0) for s in (*OUTBOX_STATES, "read")}
+    return {"total": total, "settled": settled, "delivered": delivered, **shown}
 
 
 @routes.get("/campaigns")
@@ -147,6 +151,11 @@ async def _detail(request: web.Request, dry_run: dict[str, Any] | None = None) -
         next_before=log[-1]["id"] if len(log) == PAGE_SIZE else None,
         dry_run=dry_run,
         refresh=campaign.state == "running",
+        allowed=[
+            *(action for action, states in CONTROLLABLE.items() if campaign.state in states),
+            *(["retry-failed"] if campaign.state in RETRYABLE else []),
+            "dry-run",
+        ],
     )
 
 

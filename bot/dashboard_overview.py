@@ -35,7 +35,7 @@ def _range(request: web.Request, today: date) -> tuple[date, date, str | None]:
         return *default, f"{exc.message[:1].upper()}{exc.message[1:]}. Showing the last {DEFAULT_DAYS} days."
 
 
-def _charts(days: list[dict[str, Any]], costs: bool) -> list[Markup]:
+def _charts(days: list[dict[str, Any]], costs: bool) -> list[tuple[str, Markup]]:
     labels = [date.fromisoformat(d["date"]).strftime("%d %b") for d in days]
     by_category: dict[str, list[float]] = {c: [d["conversations"].get(c, 0) for d in days] for c in CATEGORIES}
     drawn = [
@@ -50,7 +50,7 @@ def _charts(days: list[dict[str, Any]], costs: bool) -> list[Markup]:
         description = "Stacked bars: the estimated cost of each UTC day, by category. The table below has the figures."
         drawn.append(Chart("cost", "Estimated cost per day", description, labels, spent))
     # The SVG is built from escaped text only (`bot.chart_svg`), so it may go into the page as markup.
-    return [Markup(bar_chart(chart)) for chart in drawn]
+    return [(chart.title, Markup(bar_chart(chart))) for chart in drawn]
 
 
 @routes.get("/")

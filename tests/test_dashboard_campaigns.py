@@ -144,8 +144,10 @@ async def test_the_detail_page_pauses_resumes_cancels_and_logs_recipients(
     await post_form(logged_in, "/dashboard/campaigns/new", {**FORM, "rate": "0.001", "action": "create"})
     await logged_in.server.app[CAMPAIGNER].run_once()
     page = await (await logged_in.get("/dashboard/campaigns/1")).text()
-    assert '<meta http-equiv="refresh" content="5">' in page
+    assert '<meta http-equiv="refresh" content="5; url=/dashboard/campaigns/1">' in page
     assert 'id="campaign-state">running<' in page
+    assert ">Pause</button>" in page
+    assert ">Resume</button>" not in page
 
     resp = await post_form(logged_in, "/dashboard/campaigns/1/pause", {})
     assert resp.headers["Location"] == "/dashboard/campaigns/1?done=campaign_paused"
@@ -153,6 +155,7 @@ async def test_the_detail_page_pauses_resumes_cancels_and_logs_recipients(
     assert 'id="campaign-state">paused<' in page
     assert "6 paused" in page
     assert "http-equiv" not in page
+    assert (">Pause</button>" in page, ">Resume</button>" in page) == (False, True)
     resp = await post_form(logged_in, "/dashboard/campaigns/1/pause", {})
     assert resp.status == 409
     assert "Campaign 1 is paused; it cannot pause now" in await resp.text()
