@@ -23,7 +23,7 @@ from bot.campaign_api import (
 )
 from bot.campaign_form import FIELD, SCHEDULES, VALUE, campaign_body, split
 from bot.campaigner import CONTROLLABLE
-from bot.dashboard_pages import preview
+from bot.dashboard_pages import preview, templates_by_name
 from bot.dashboard_render import before, done, form, render
 from bot.errors import BotError, NotFound, ValidationError
 from bot.templates import MessageTemplate, Templates
@@ -54,15 +54,6 @@ async def campaigns(request: web.Request) -> web.Response:
     return render(request, "campaigns.html", title="Campaigns", rows=rows, next_before=next_before)
 
 
-def _marketing(library: Templates) -> dict[str, list[MessageTemplate]]:
-    """The marketing templates by name, each with its languages."""
-    found: dict[str, list[MessageTemplate]] = {}
-    for template in sorted(library, key=lambda t: (t.name, t.language)):
-        if template.category == "marketing":
-            found.setdefault(template.name, []).append(template)
-    return found
-
-
 def _chosen(library: Templates, fields: dict[str, str]) -> MessageTemplate | None:
     try:
         return library.get(fields.get("template", ""), fields.get("language") or None)
@@ -75,7 +66,7 @@ async def _form_page(
 ) -> web.Response:
     """The create form, filled in with what was typed, with the API's error or the message's preview."""
     library = request.config_dict[keys.TEMPLATES]
-    marketing = _marketing(library)
+    marketing = templates_by_name(library, "marketing")
     chosen = _chosen(library, fields) if fields.get("template") in marketing else None
     shown, problem = (None, None)
     if chosen is not None:

@@ -19,7 +19,7 @@ from bot.errors import BotError, NotFound, ValidationError
 from bot.flow_svg import svg
 from bot.graph import flow_graph, is_called, mermaid
 from bot.template_api import template_items, unblock
-from bot.templates import MessageTemplate, RenderedMessage
+from bot.templates import MessageTemplate, RenderedMessage, Templates
 from bot.templates import render as render_template
 from storage.timeline import names_by_wa_id, timeline
 
@@ -106,6 +106,15 @@ class Language:
     problem: str | None
     blocked: dict[str, Any] | None
     variables: list[str]
+
+
+def templates_by_name(library: Templates, category: str) -> dict[str, list[MessageTemplate]]:
+    """The templates of one category by name, each with its languages, in name and language order."""
+    found: dict[str, list[MessageTemplate]] = {}
+    for template in sorted(library, key=lambda t: (t.name, t.language)):
+        if template.category == category:
+            found.setdefault(template.name, []).append(template)
+    return found
 
 
 def preview(template: MessageTemplate, values: Mapping[str, Any]) -> tuple[RenderedMessage | None, str | None]:
