@@ -6,6 +6,7 @@ fit the campaign's state are a 409 saying what it is. Bearer auth is the admin A
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -14,14 +15,15 @@ from aiohttp import web
 
 from bot import keys
 from bot.api import json_body, json_response, paging, path_id, valid_wa_id
-from bot.campaign import read_request
-from bot.campaigner import Campaigner
+from bot.campaign import CampaignRequest, read_request
+from bot.campaigner import Campaigner, DryRun
 from bot.errors import NotFound, ValidationError
 from bot.rate_card import calling_code
 from bot.stats_api import RATE_CARD
 from bot.templates import MessageTemplate
 from storage import campaign as store
 from storage.models import CampaignBase, CampaignRunBase
+from storage.repository import Repository
 
 CAMPAIGNER = web.AppKey("campaigner", Campaigner)
 RECIPIENT_STATUSES = ("queued", "sending", "sent", "failed", "cancelled", "paused", "unknown")
@@ -38,7 +40,7 @@ def campaign_json(
     return data
 
 
-def template_lookup(app: web.Application) -> Any:
+def template_lookup(app: keys.Config) -> Any:
     """A template by name for a campaign: an unknown name is a 400 listing the marketing templates."""
 
     def lookup(name: str, language: str | None) -> MessageTemplate:
@@ -65,24 +67,35 @@ def price_lookup(app: web.Application) -> Any:
     return price_of
 
 
-async def create_campaign(request: web.Request) -> web.Response:
-    """`POST /api/campaigns`: a marketing template, an audience, values, a schedule and limits."""
-    app = request.app
+def campaign_request(app: keys.Config, body: Mapping[str, Any]) -> CampaignRequest:
+    """A campaign body checked as `POST /api/campaigns` checks it (the dashboard's form sends the same)."""
     flows = frozenset(app[keys.CONTENT].current.flows) if keys.CONTENT in app else frozenset()
-    campaign_request = read_request(
-        await json_body(request), template_of=template_lookup(app), flows=flows,
+    return read_request(
+        body, template_of=template_lookup(app), flows=flows,
         default_zone=app[keys.SETTINGS].business_timezone, valid_wa_id=valid_wa_id,
     )  # fmt: skip
-    campaign = await app[CAMPAIGNER].create(campaign_request)
+
+
+async def create_campaign(request: web.Request) -> web.Response:
+    """`POST /api/campaigns`: a marketing template, an audience, values, a schedule and limits."""
+    campaign = await request.app[CAMPAIGNER].create(campaign_request(request.app, await json_body(request)))
     return json_response(campaign_json(campaign), 201)
+
+
+async def campaigns_with_progress(
+    repository: Repository, limit: int, before: int | None
+) -> list[tuple[CampaignBase, dict[str, int]]]:
+    """Campaigns newest first, each with how many of its messages are in each state."""
+    async with repository.engine.connect() as conn:
+        found = await store.list_campaigns(conn, limit, before)
+        return [(c, await store.progress(conn, c.id or 0)) for c in found]
 
 
 async def list_campaigns(request: web.Request) -> web.Response:
     limit, before = paging(request)
-    async with request.app[keys.REPOSITORY].engine.connect() as conn:
-        found = await store.list_campaigns(conn, limit, before)
-        items = [campaign_json(c, counts=await store.progress(conn, c.id or 0)) for c in found]
-    return json_response({"items": items, "next_before": found[-1].id if len(found) == limit else None})
+    found = await campaigns_with_progress(request.app[keys.REPOSITORY], limit, before)
+    items = [campaign_json(c, counts=counts) for c, counts in found]
+    return json_response({"items": items, "next_before": found[-1][0].id if len(found) == limit else None})
 
 
 async def get_campaign(request: web.Request) -> web.Response:
@@ -108,9 +121,14 @@ async def cancel(request: web.Request) -> web.Response:
 async def dry_run(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/dry-run`: recipients now, suppressions by reason, estimated cost by country."""
     report = await request.app[CAMPAIGNER].dry_run(path_id(request, "campaign"))
-    card = request.app.get(RATE_CARD)
+    return json_response(dry_run_json(request.app, report))
+
+
+def dry_run_json(app: keys.Config, report: DryRun) -> dict[str, Any]:
+    """A dry run's report with the rate card's currency and note."""
+    card = app.get(RATE_CARD)
     extra = card.describe() if card is not None else {}
-    return json_response({**report.as_json(), "currency": card.card.currency if card and card.card else None, **extra})
+    return {**report.as_json(), "currency": card.card.currency if card and card.card else None, **extra}
 
 
 async def send_test(request: web.Request) -> web.Response:
@@ -132,15 +150,20 @@ async def retry_failed(request: web.Request) -> web.Response:
 
 async def recipients(request: web.Request) -> web.Response:
     """`GET /api/campaigns/{id}/recipients?status=`: each recipient's message, Meta's status, reply and opt-out."""
-    campaign_id = path_id(request, "campaign")
-    status = request.query.get("status")
+    limit, before = paging(request)
+    items = await recipient_log(request.app, path_id(request, "campaign"), request.query.get("status"), limit, before)
+    return json_response({"items": items, "next_before": items[-1]["id"] if len(items) == limit else None})
+
+
+async def recipient_log(
+    app: keys.Config, campaign_id: int, status: str | None, limit: int, before: int | None
+) -> list[dict[str, Any]]:
+    """A page of the campaign's per-recipient log, newest first, of one status or all."""
     if status is not None and status not in RECIPIENT_STATUSES:
         raise ValidationError(f"status {status!r} is not one of {', '.join(RECIPIENT_STATUSES)}")
-    limit, before = paging(request)
-    await request.app[CAMPAIGNER].get(campaign_id)  # 404 for an unknown campaign
-    async with request.app[keys.REPOSITORY].engine.connect() as conn:
-        items = await store.recipients(conn, campaign_id, status=status, limit=limit, before=before)
-    return json_response({"items": items, "next_before": items[-1]["id"] if len(items) == limit else None})
+    await app[CAMPAIGNER].get(campaign_id)  # NotFound for an unknown campaign
+    async with app[keys.REPOSITORY].engine.connect() as conn:
+        return await store.recipients(conn, campaign_id, status=status, limit=limit, before=before)
 
 
 def setup_campaign_api(app: web.Application) -> None:

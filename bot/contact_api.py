@@ -26,6 +26,8 @@ from bot.errors import NotFound, ValidationError
 from storage import consent
 from storage.consent import ConsentChange
 from storage.contacts import ContactValues, find_contacts, upsert_contacts
+from storage.models import ContactBase
+from storage.repository import Repository
 
 log = structlog.get_logger("bot.contact_api")
 IMPORT_CHUNK = 1000
@@ -89,7 +91,7 @@ async def add_contacts(request: web.Request) -> web.Response:
         return json_response(report.as_json())
     contact = read_contact(await json_body(request), default_zone=settings.business_timezone, region=region)
     await store_contacts(request.app, [contact], "api", report)
-    detail = await _detail(request.app, contact.wa_id)
+    detail = await contact_detail(request.app, contact.wa_id)
     return json_response({**detail, "time_zone_source": contact.zone_source}, 201 if report.created else 200)
 
 
@@ -127,21 +129,28 @@ def _region(value: str | None) -> str | None:
 async def list_contacts(request: web.Request) -> web.Response:
     """`GET /api/contacts?q=&tag=`: contacts newest first, by part of name or number and by tag."""
     limit, before = paging(request)
-    async with request.app[keys.REPOSITORY].engine.connect() as conn:
-        found = await find_contacts(
-            conn, text=request.query.get("q") or None, tag=request.query.get("tag") or None, limit=limit, before=before
-        )
-        states = await consent.states(conn, [c.id for c in found if c.id is not None])
+    text, tag = request.query.get("q") or None, request.query.get("tag") or None
+    found, states = await contacts_with_consent(request.app[keys.REPOSITORY], text, tag, limit, before)
     items = [{**_public(c.model_dump()), "marketing": states.get(c.id or 0, "none")} for c in found]
     return json_response({"items": items, "next_before": found[-1].id if len(found) == limit else None})
 
 
+async def contacts_with_consent(
+    repository: Repository, text: str | None, tag: str | None, limit: int, before: int | None
+) -> tuple[list[ContactBase], dict[int, str]]:
+    """Contacts newest first by part of name or number and by tag, with each one's marketing consent state."""
+    async with repository.engine.connect() as conn:
+        found = await find_contacts(conn, text=text, tag=tag, limit=limit, before=before)
+        return found, await consent.states(conn, [c.id for c in found if c.id is not None])
+
+
 async def get_contact(request: web.Request) -> web.Response:
     """`GET /api/contacts/{wa_id}`: the contact, its tags, and its consent state with the whole ledger."""
-    return json_response(await _detail(request.app, valid_wa_id(request.match_info["wa_id"])))
+    return json_response(await contact_detail(request.app, valid_wa_id(request.match_info["wa_id"])))
 
 
-async def _detail(app: web.Application, wa_id: str) -> dict[str, Any]:
+async def contact_detail(app: keys.Config, wa_id: str) -> dict[str, Any]:
+    """The contact as the API shows it, with its consent state and the whole ledger, oldest first."""
     contact = await app[keys.REPOSITORY].contact_by_wa_id(wa_id)
     if contact is None or contact.id is None:
         raise NotFound(f"no contact with wa_id {wa_id}")

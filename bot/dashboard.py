@@ -4,7 +4,7 @@
 valid session cookie is sent to the login page; every POST must come from this site (Origin) and carry
 the session's CSRF token, else it is refused with a page that says why. Errors of the service show as a
 page in plain words, never as a stack trace. The pages themselves live in `bot.dashboard_pages` and
-`bot.dashboard_inbox`; the ones still to be written say so (`COMING`).
+`bot.dashboard_overview`, `bot.dashboard_campaigns`, `bot.dashboard_contacts` and `bot.dashboard_inbox`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ import structlog
 from aiohttp import web
 
 from bot import keys
+from bot.dashboard_campaigns import routes as campaign_routes
+from bot.dashboard_contacts import routes as contact_routes
 from bot.dashboard_inbox import routes as inbox_routes
+from bot.dashboard_overview import routes as overview_routes
 from bot.dashboard_pages import routes as page_routes
 from bot.dashboard_render import JINJA, PAGES, PREFIX, SIGNER, environment, form, render, session_of
 from bot.dashboard_session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_FORM_LIFETIME, Session, Signer, token_matches
@@ -27,9 +30,6 @@ from storage.repository import DatabaseUnavailable
 
 log = structlog.get_logger("bot.dashboard")
 PUBLIC: Final = frozenset({f"{PREFIX}/login", f"{PREFIX}/dashboard.css"})
-# Pages not written yet: path below the prefix → title. Writing one means a route and a template, and
-# taking it off this list.
-COMING: Final = {"/": "Overview", "/campaigns": "Campaigns", "/contacts": "Contacts"}
 _STATUS = ((ValidationError, 400), (NotFound, 404), (Conflict, 409), (PolicyError, 409))
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,10 +45,8 @@ def setup_dashboard(app: web.Application) -> None:
     dashboard.router.add_post("/login", login)
     dashboard.router.add_post("/logout", logout)
     dashboard.router.add_get("/dashboard.css", stylesheet)
-    for path, title in COMING.items():
-        dashboard.router.add_get(path, _coming(title))
-    dashboard.router.add_routes(page_routes)
-    dashboard.router.add_routes(inbox_routes)
+    for routes in (overview_routes, campaign_routes, contact_routes, page_routes, inbox_routes):
+        dashboard.router.add_routes(routes)
     app.router.add_get(PREFIX, _to_overview)  # before the sub-application, which would answer it with a 404
     app.add_subapp(PREFIX, dashboard)
 
@@ -156,13 +154,6 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
 
 
 # -- the rest ------------------------------------------------------------------------------------------
-
-
-def _coming(title: str) -> Handler:
-    async def coming(request: web.Request) -> web.Response:
-        return render(request, "coming.html", title=title)
-
-    return coming
 
 
 async def stylesheet(request: web.Request) -> web.FileResponse:

@@ -13,11 +13,11 @@ from aiohttp import web
 
 from bot import handoff, keys
 from bot.api import valid_wa_id
+from bot.dashboard_pages import templates_by_name
 from bot.dashboard_render import done, form, render
 from bot.dashboard_view import entries, window
 from bot.errors import BotError, OutsideServiceWindow, ValidationError
 from bot.notifications import NotificationRequest
-from bot.templates import MessageTemplate, Templates
 from storage.models import ContactBase
 from storage.timeline import timeline
 
@@ -39,16 +39,6 @@ async def _contact(request: web.Request) -> ContactBase:
     return await handoff.contact(request.config_dict[keys.REPOSITORY], valid_wa_id(request.match_info["wa_id"]))
 
 
-def _utility(request: web.Request) -> dict[str, list[MessageTemplate]]:
-    """The utility templates by name, each with its languages."""
-    found: dict[str, list[MessageTemplate]] = {}
-    library: Templates = request.config_dict[keys.TEMPLATES]
-    for template in sorted(library, key=lambda t: (t.name, t.language)):
-        if template.category == "utility":
-            found.setdefault(template.name, []).append(template)
-    return found
-
-
 async def _chat(
     request: web.Request,
     contact: ContactBase,
@@ -64,7 +54,7 @@ async def _chat(
     async with repository.engine.connect() as conn:
         found = await timeline(conn, contact.id, limit=TRANSCRIPT_TAIL)
     waiting = {w.contact.id for w in await handoff.waiting(repository)}
-    templates = _utility(request)
+    templates = templates_by_name(request.config_dict[keys.TEMPLATES], "utility")
     chosen = chosen or request.query.get("template") or None
     if chosen is not None and chosen not in templates:
         error, chosen = error or f"There is no utility template “{chosen}”. Pick one from the list.", None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from bot.errors import BotError, NotFound, ValidationError
 from bot.flow_svg import svg
 from bot.graph import flow_graph, is_called, mermaid
 from bot.template_api import template_items, unblock
-from bot.templates import MessageTemplate, RenderedMessage
+from bot.templates import MessageTemplate, RenderedMessage, Templates
 from bot.templates import render as render_template
 from storage.timeline import names_by_wa_id, timeline
 
@@ -107,9 +108,19 @@ class Language:
     variables: list[str]
 
 
-def _preview(template: MessageTemplate) -> tuple[RenderedMessage | None, str | None]:
+def templates_by_name(library: Templates, category: str) -> dict[str, list[MessageTemplate]]:
+    """The templates of one category by name, each with its languages, in name and language order."""
+    found: dict[str, list[MessageTemplate]] = {}
+    for template in sorted(library, key=lambda t: (t.name, t.language)):
+        if template.category == category:
+            found.setdefault(template.name, []).append(template)
+    return found
+
+
+def preview(template: MessageTemplate, values: Mapping[str, Any]) -> tuple[RenderedMessage | None, str | None]:
+    """The message with these values, or why it cannot be shown."""
     try:
-        return render_template(template, template.examples), None
+        return render_template(template, values), None
     except BotError as exc:
         return None, f"No preview: {exc.message}"
 
@@ -121,8 +132,9 @@ async def templates(request: web.Request) -> web.Response:
     items = await template_items(request.config_dict[keys.REPOSITORY], library)
     grouped: dict[tuple[str, str], list[Language]] = defaultdict(list)
     for item in sorted(items, key=lambda i: (i["category"], i["name"], i["language"])):
-        preview, problem = _preview(library.get(item["name"], item["language"]))
-        language = Language(item["language"], preview, problem, item["blocked"], item["variables"])
+        template = library.get(item["name"], item["language"])
+        shown, problem = preview(template, template.examples)
+        language = Language(item["language"], shown, problem, item["blocked"], item["variables"])
         grouped[item["category"], item["name"]].append(language)
     return render(request, "templates.html", title="Templates", grouped=grouped)
 

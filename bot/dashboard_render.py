@@ -31,6 +31,13 @@ NOTICES = {
     "not_handed_off": "This chat was not waiting for a person; nothing changed.",
     "unblocked": "The template will be used again.",
     "logged_out": "You are logged out.",
+    "campaign_created": "The campaign is created and scheduled.",
+    "campaign_paused": "The campaign is paused: its queued messages wait until you resume it.",
+    "campaign_resumed": "The campaign is running again.",
+    "campaign_cancelled": "The campaign is cancelled: nothing more of it is sent.",
+    "campaign_retried": "The campaign's failed messages are queued again.",
+    "campaign_tested": "The test messages are queued and go out in a moment.",
+    "consent_recorded": "The consent is recorded. An opt-out also cancels the marketing still queued for them.",
 }
 # Browsers must not cache pages with customers' words, frame them, or run anything on them.
 HEADERS: Final = {
@@ -119,6 +126,12 @@ def done(path: str, notice: str) -> web.HTTPSeeOther:
     """After a form's POST, the page to show next, saying what happened (post, redirect, get)."""
     assert notice in NOTICES
     return web.HTTPSeeOther(f"{PREFIX}{path}?done={notice}")
+
+
+def before(request: web.Request) -> int | None:
+    """A list page's cursor: the id the next page starts below (`?before=`), or None for the first page."""
+    given = request.query.get("before", "")
+    return int(given) if given.isdigit() and len(given) < 12 else None
 
 
 async def form(request: web.Request) -> dict[str, str]:

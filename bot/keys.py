@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from aiohttp import web
+from aiohttp import ChainMapProxy, web
 
 from bot.cloudapi import CloudAPIClient
 from bot.content import LiveContent
@@ -19,6 +19,9 @@ from bot.sender import Sender
 from bot.settings import Settings
 from bot.templates import Templates
 from storage.repository import Repository
+
+# Where the keys are read: the application itself, or a request's `config_dict` (from a sub-application).
+Config = web.Application | ChainMapProxy
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

@@ -21,6 +21,7 @@ class Wakeful:
     def __init__(self) -> None:
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self._stop_asked = asyncio.Event()
 
     def wake(self) -> None:
         """There may be work: end the current pause now."""
@@ -30,10 +31,17 @@ class Wakeful:
         """Finish the current round and leave `run`."""
         self._stopping = True
         self._wakeup.set()
+        self._stop_asked.set()
 
     @property
     def running(self) -> bool:
         return not self._stopping
+
+    async def sleep(self, seconds: float) -> None:
+        """Pause `seconds` whatever work comes in; only a stop ends it early."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stop_asked.wait()
 
     async def idle(self, seconds: float) -> None:
         """Pause up to `seconds`, or less when woken or stopped."""

@@ -136,9 +136,7 @@ class Sender(Wakeful):
             log.info("sender.share", senders=alive, rate=share)
             self._throttle.resize(share)
         if joining and alive > 1:
-            deadline = asyncio.get_running_loop().time() + SHARE_EVERY + JOIN_MARGIN
-            while self.running and (left := deadline - asyncio.get_running_loop().time()) > 0:
-                await asyncio.sleep(min(left, 0.2))  # not `idle`: new work must not cut this wait short
+            await self.sleep(SHARE_EVERY + JOIN_MARGIN)  # not `idle`: new work must not cut this wait short
 
     async def reap(self) -> None:
         """Settle messages whose sender died mid-send, then refresh the outbox-depth gauge.

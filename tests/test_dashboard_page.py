@@ -1,4 +1,5 @@
-"""The dashboard in headless Chromium: a person logs in, visits every page, answers a waiting customer, logs out.
+"""The dashboard in headless Chromium: a person logs in, visits every page, answers a waiting customer, logs out;
+and, on the whole service in sandbox mode, imports contacts, creates and schedules a campaign, watches it go, pauses it.
 
 Screenshots of each page are kept in test-artifacts/dashboard/ for people to look at.
 """
@@ -6,18 +7,21 @@ Screenshots of each page are kept in test-artifacts/dashboard/ for people to loo
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestServer, unused_port
 from playwright.async_api import Page, expect
 
 from bot import keys
 from bot.app import create_app
 from bot.cloudapi import RecordingTransport
 from bot.dashboard_render import NAV
+from bot.rate_card import example_rate_card
 from bot.settings import Settings
 from storage import session
 from storage.conversation import open_conversations, record_outbound
@@ -58,7 +62,7 @@ async def server(aiohttp_server: ServerFactory, settings: Settings) -> TestServe
     assert waiting.id is not None
     assert other.id is not None
     async with repository.transaction() as conn:
-        await session.save_session(conn, waiting.id, now, handed_off=True)
+        await session.save_sessions(conn, {waiting.id: {"handed_off": True}}, now)
         [service] = await open_conversations(conn, [conversation_row(other.id, "service", now)])
         [utility] = await open_conversations(conn, [conversation_row(other.id, "utility", now)])
         template = {"type": "template", "template": {"name": "order_delivered", "language": {"code": "en"}}}
@@ -141,4 +145,92 @@ async def test_a_person_uses_the_dashboard_in_the_browser(server: TestServer, pa
     await expect(page.get_by_role("status")).to_have_text("You are logged out.")
     await page.goto(str(server.make_url("/dashboard/inbox")))
     await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    assert dialogs == []
+
+
+# --- campaigns and contacts on the whole service in sandbox mode ----------------------------------------
+
+CONTACTS_CSV = f"""wa_id,name,tags,marketing,consent_evidence
+31612345101,Ana,spring,opt_in,signup form
+31612345102,Ben,spring,opt_in,signup form
+31612345103,"{SCRIPT}",spring,opt_in,signup form
+31612345104,Dee,spring,opt_in,in the shop
+31612345105,Eve,spring,opt_in,in the shop
+31612345106,Fay,spring,opt_in,in the shop
+"""
+
+
+@pytest.fixture
+async def service(aiohttp_server: ServerFactory, make_settings: Callable[..., Settings]) -> TestServer:
+    """`bot serve` as it runs with no Meta account: every role, the real clock, sending to its own sandbox."""
+    port = unused_port()
+    settings = make_settings(
+        access_token=None, api_url=f"http://127.0.0.1:{port}/sandbox", rate_card=example_rate_card()
+    )
+    return await aiohttp_server(create_app(settings, migrate=True), port=port)
+
+
+async def _import_contacts(server: TestServer) -> None:
+    """Six opted-in customers tagged spring, one named like a script, imported as a CSV through the admin API."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "text/csv"}
+    url = server.make_url("/api/contacts")
+    async with aiohttp.ClientSession() as http, http.post(url, data=CONTACTS_CSV, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["created"] == 6
+
+
+async def test_a_person_runs_a_campaign_in_the_sandbox(service: TestServer, page: Page) -> None:
+    """Import contacts, create and schedule a campaign from the form, see the sandbox deliver it, pause it."""
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    await _import_contacts(service)
+    await page.goto(str(service.make_url("/dashboard/login")))
+    await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    await page.get_by_role("button", name="Log in").click()
+    pages = page.get_by_role("navigation", name="Pages")
+
+    await pages.get_by_role("link", name="Campaigns").click()
+    await page.get_by_role("link", name="New campaign").click()
+    await page.get_by_label("Marketing template").select_option("promotion_code")
+    await page.get_by_role("button", name="Choose").click()
+    await page.get_by_label("Name", exact=True).fill("Spring sale")
+    await page.get_by_label("customer name", exact=True).fill("there")
+    await page.get_by_label("customer name from").select_option("name")
+    await page.get_by_label("discount", exact=True).fill("20%")
+    await page.get_by_label("promo code", exact=True).fill("SPRING20")
+    await page.get_by_label("expiry date", exact=True).fill("30 November")
+    await page.get_by_label("Contacts with all of these tags").fill("spring")
+    await page.get_by_label("Messages per second").fill("fast")
+    await page.get_by_role("button", name="Create campaign").click()
+    await expect(page.get_by_role("alert")).to_contain_text("rate must be")  # not a number: the API's own words
+    await page.get_by_label("Messages per second").fill("0.2")  # one every 5 s: the counts move while we watch
+    await page.get_by_label("Once, at").check()
+    await page.get_by_label("Send at").fill(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"))  # due this minute
+    await page.get_by_label("Time zone").fill("UTC")
+    await page.get_by_role("button", name="Preview").click()
+    await expect(page.locator(".preview .text")).to_contain_text("Hi Lena, thanks for shopping with us. Enjoy 20% off")
+    await page.get_by_role("button", name="Create campaign").click()
+    await expect(page.get_by_role("status")).to_have_text("The campaign is created and scheduled.")
+
+    counts = page.locator(".counts")
+    await expect(counts).to_contain_text(re.compile(r"\b[1-9] delivered"), timeout=20_000)  # reloads every 5 s
+    await _shot(page, "campaign-detail")
+    await page.get_by_role("button", name="Pause").click()
+    await expect(page.get_by_role("status")).to_contain_text("The campaign is paused")
+    await expect(page.locator("#campaign-state")).to_have_text("paused")
+    await expect(counts).to_contain_text(re.compile(r"\b[1-9] paused"))
+    await pages.get_by_role("link", name="Campaigns").click()
+    await expect(page.get_by_role("link", name="Spring sale")).to_be_visible()
+    await _shot(page, "campaign-list")
+
+    await pages.get_by_role("link", name="Contacts").click()
+    await expect(page.get_by_role("link", name=SCRIPT)).to_be_visible()
+    await _shot(page, "contact-list")
+    await page.get_by_role("link", name=SCRIPT).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(SCRIPT)
+    await expect(page.locator("#consent-state")).to_have_text("opted in")
+    await _shot(page, "contact")
+    await pages.get_by_role("link", name="Overview").click()
+    await expect(page.locator("svg.chart").first).to_be_visible()
+    await _shot(page, "overview-after-campaign")
     assert dialogs == []

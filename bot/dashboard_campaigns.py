@@ -1,0 +1,191 @@
+"""The dashboard's campaign pages: the list with progress, the form that creates one, and one campaign at work.
+
+The form is read into the API's body (`bot.campaign_form`) and checked by the API's own
+`campaign_request`, so its errors are the API's messages; "Preview" checks and renders the message from
+the template's examples without creating anything. Control goes through the `Campaigner`, as the API's does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bot import keys
+from bot.campaign import CONTACT_FIELDS
+from bot.campaign_api import (
+    CAMPAIGNER,
+    RECIPIENT_STATUSES,
+    campaign_request,
+    campaigns_with_progress,
+    dry_run_json,
+    recipient_log,
+)
+from bot.campaign_form import FIELD, SCHEDULES, VALUE, campaign_body, split
+from bot.campaigner import CONTROLLABLE
+from bot.dashboard_pages import preview, templates_by_name
+from bot.dashboard_render import before, done, form, render
+from bot.errors import BotError, NotFound, ValidationError
+from bot.templates import MessageTemplate, Templates
+
+routes = web.RouteTableDef()
+PAGE_SIZE = 50
+SENT = ("sent", "failed", "cancelled", "unknown")  # settled: nothing more happens to these
+OUTBOX_STATES = ("queued", "sending", "paused", *SENT)
+RETRYABLE = ("running", "completed")  # states where retrying failed messages makes sense
+CONTROLLED = {"pause": "campaign_paused", "resume": "campaign_resumed", "cancel": "campaign_cancelled"}
+
+
+def progress_of(counts: dict[str, int]) -> dict[str, int]:
+    """A campaign's messages in all, settled, and per state; delivered (Meta's) counts the read ones too."""
+    total = sum(counts.get(state, 0) for state in OUTBOX_STATES)
+    settled = sum(counts.get(state, 0) for state in SENT)
+    delivered = counts.get("delivered", 0) + counts.get("read", 0)
+    shown = {s: counts.get(s, 0) for s in (*OUTBOX_STATES, "read")}
+    return {"total": total, "settled": settled, "delivered": delivered, **shown}
+
+
+@routes.get("/campaigns")
+async def campaigns(request: web.Request) -> web.Response:
+    """Every campaign, newest first, with its state and how far its messages have got."""
+    found = await campaigns_with_progress(request.config_dict[keys.REPOSITORY], PAGE_SIZE, before(request))
+    rows = [(campaign, progress_of(counts)) for campaign, counts in found]
+    next_before = found[-1][0].id if len(found) == PAGE_SIZE else None
+    return render(request, "campaigns.html", title="Campaigns", rows=rows, next_before=next_before)
+
+
+def _chosen(library: Templates, fields: dict[str, str]) -> MessageTemplate | None:
+    try:
+        return library.get(fields.get("template", ""), fields.get("language") or None)
+    except NotFound:
+        return None
+
+
+async def _form_page(
+    request: web.Request, fields: dict[str, str], *, status: int = 200, error: str | None = None
+) -> web.Response:
+    """The create form, filled in with what was typed, with the API's error or the message's preview."""
+    library = request.config_dict[keys.TEMPLATES]
+    marketing = templates_by_name(library, "marketing")
+    chosen = _chosen(library, fields) if fields.get("template") in marketing else None
+    shown, problem = (None, None)
+    if chosen is not None:
+        typed = {v: fields.get(VALUE + v, "").strip() for v in chosen.variables if not fields.get(FIELD + v)}
+        shown, problem = preview(chosen, {**chosen.examples, **{k: v for k, v in typed.items() if v}})
+    return render(
+        request,
+        "campaign_new.html",
+        status=status,
+        title="New campaign",
+        fields=fields,
+        templates=marketing,
+        chosen=chosen,
+        contact_fields=CONTACT_FIELDS,
+        schedules=SCHEDULES,
+        flows=sorted(request.config_dict[keys.CONTENT].current.flows),
+        zone=request.config_dict[keys.SETTINGS].business_timezone,
+        value=VALUE,
+        field=FIELD,
+        error=error,
+        preview=shown,
+        problem=problem,
+    )
+
+
+@routes.get("/campaigns/new")
+async def new_campaign(request: web.Request) -> web.Response:
+    """The form; picking a template (GET ?template=) shows a field for each of its values."""
+    return await _form_page(request, {k: v for k, v in request.query.items() if k in ("template", "language")})
+
+
+@routes.post("/campaigns/new")
+async def create_campaign(request: web.Request) -> web.Response:
+    """Check the form as the API checks a body; "Preview" stops there, "Create" stores and schedules it."""
+    fields = await form(request)
+    chosen = _chosen(request.config_dict[keys.TEMPLATES], fields)
+    zone = request.config_dict[keys.SETTINGS].business_timezone
+    body = campaign_body(fields, chosen.variables if chosen else (), zone)
+    try:
+        checked = campaign_request(request.config_dict, body)
+        if fields.get("action") == "preview":
+            return await _form_page(request, fields)
+        campaign = await request.config_dict[CAMPAIGNER].create(checked)
+    except BotError as exc:
+        return await _form_page(request, fields, status=400, error=exc.message)
+    raise done(f"/campaigns/{campaign.id}", "campaign_created")
+
+
+def _campaign_id(request: web.Request) -> int:
+    text = request.match_info["id"]
+    if not text.isdigit() or not 1 <= int(text) <= 2**31 - 1:
+        raise NotFound(f"no campaign {text[:20]}")
+    return int(text)
+
+
+async def _detail(request: web.Request, dry_run: dict[str, Any] | None = None) -> web.Response:
+    campaign_id = _campaign_id(request)
+    campaign, runs, counts = await request.config_dict[CAMPAIGNER].get(campaign_id)
+    status = request.query.get("status") or None
+    if status not in (None, *RECIPIENT_STATUSES):
+        status = None
+    log = await recipient_log(request.config_dict, campaign_id, status, PAGE_SIZE, before(request))
+    return render(
+        request,
+        "campaign.html",
+        title=campaign.name,
+        campaign=campaign,
+        runs=runs,
+        progress=progress_of(counts),
+        log=log,
+        chosen_status=status or "",
+        statuses=RECIPIENT_STATUSES,
+        next_before=log[-1]["id"] if len(log) == PAGE_SIZE else None,
+        dry_run=dry_run,
+        refresh=campaign.state == "running",
+        allowed=[
+            *(action for action, states in CONTROLLABLE.items() if campaign.state in states),
+            *(["retry-failed"] if campaign.state in RETRYABLE else []),
+            "dry-run",
+        ],
+    )
+
+
+@routes.get("/campaigns/{id}")
+async def campaign_page(request: web.Request) -> web.Response:
+    """One campaign: its counts (reloaded every few seconds while it runs), runs, controls and recipients."""
+    return await _detail(request)
+
+
+@routes.post("/campaigns/{id}/dry-run")
+async def dry_run(request: web.Request) -> web.Response:
+    """Who the campaign would reach now, who not and why, and the estimated cost, on the campaign's page."""
+    report = await request.config_dict[CAMPAIGNER].dry_run(_campaign_id(request))
+    return await _detail(request, dry_run_json(request.config_dict, report))
+
+
+@routes.post("/campaigns/{id}/{action:pause|resume|cancel}")
+async def control(request: web.Request) -> web.Response:
+    """Pause, resume or cancel; an action the campaign's state does not allow says why."""
+    campaign_id, action = _campaign_id(request), request.match_info["action"]
+    campaigner = request.config_dict[CAMPAIGNER]
+    await {"pause": campaigner.pause, "resume": campaigner.resume, "cancel": campaigner.cancel}[action](campaign_id)
+    raise done(f"/campaigns/{campaign_id}", CONTROLLED[action])
+
+
+@routes.post("/campaigns/{id}/retry-failed")
+async def retry_failed(request: web.Request) -> web.Response:
+    """Queue every failed message of the campaign again."""
+    campaign_id = _campaign_id(request)
+    await request.config_dict[CAMPAIGNER].retry_failed(campaign_id)
+    raise done(f"/campaigns/{campaign_id}", "campaign_retried")
+
+
+@routes.post("/campaigns/{id}/test")
+async def send_test(request: web.Request) -> web.Response:
+    """Send the campaign now to the numbers typed (all its test numbers when none), on its allow-list only."""
+    campaign_id = _campaign_id(request)
+    numbers = split((await form(request)).get("wa_ids", ""), ",; \n")
+    if any(not n.lstrip("+").isdigit() for n in numbers):
+        raise ValidationError("give WhatsApp numbers as digits, separated by commas")
+    await request.config_dict[CAMPAIGNER].send_test(campaign_id, [n.lstrip("+") for n in numbers])
+    raise done(f"/campaigns/{campaign_id}", "campaign_tested")

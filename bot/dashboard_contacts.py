@@ -1,0 +1,86 @@
+"""The dashboard's contact pages: search by name, number and tag; one contact's tags, consent and conversations.
+
+A person may record an opt-in or opt-out that a customer gave them (on the phone, in the shop): it is
+appended to the consent ledger with source `dashboard` and the note they typed as evidence, through
+`storage.consent.record`, so an opt-out cancels the marketing still queued for that contact.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot import keys
+from bot.api import valid_wa_id
+from bot.consent import record_consent
+from bot.contact_api import contact_detail, contacts_with_consent
+from bot.dashboard_render import before, done, form, render
+from bot.errors import NotFound
+from storage.consent import OPT_IN, OPT_OUT, ConsentChange
+
+routes = web.RouteTableDef()
+PAGE_SIZE = 50
+NOTE_MAX = 500
+CONSENT_WORDS = {OPT_IN: "opted in", OPT_OUT: "opted out", "none": "never asked"}
+
+
+@routes.get("/contacts")
+async def contacts(request: web.Request) -> web.Response:
+    """Contacts newest first, found by part of the name or number and by tag, with their marketing consent."""
+    text, tag = request.query.get("q", "").strip(), request.query.get("tag", "").strip()
+    repository = request.config_dict[keys.REPOSITORY]
+    found, states = await contacts_with_consent(repository, text or None, tag or None, PAGE_SIZE, before(request))
+    return render(
+        request,
+        "contacts.html",
+        title="Contacts",
+        rows=[(c, CONSENT_WORDS[states.get(c.id or 0, "none")]) for c in found],
+        q=text,
+        tag=tag,
+        next_before=found[-1].id if len(found) == PAGE_SIZE else None,
+    )
+
+
+async def _contact_page(request: web.Request, *, status: int = 200, error: str | None = None) -> web.Response:
+    wa_id = valid_wa_id(request.match_info["wa_id"])
+    detail = await contact_detail(request.config_dict, wa_id)
+    conversations = await request.config_dict[keys.REPOSITORY].list_conversations(
+        wa_id=wa_id, category=None, limit=PAGE_SIZE, before=None
+    )
+    state = detail["consent"]["marketing"]["state"]
+    return render(
+        request,
+        "contact.html",
+        status=status,
+        title=detail["name"] or wa_id,
+        contact=detail,
+        state=CONSENT_WORDS.get(state, state),
+        history=detail["consent"]["marketing"]["history"],
+        conversations=conversations,
+        words=CONSENT_WORDS,
+        note_max=NOTE_MAX,
+        error=error,
+    )
+
+
+@routes.get("/contacts/{wa_id}")
+async def contact(request: web.Request) -> web.Response:
+    """One contact: tags, marketing consent with the whole ledger, their conversations, and the consent form."""
+    return await _contact_page(request)
+
+
+@routes.post("/contacts/{wa_id}/consent")
+async def take_consent(request: web.Request) -> web.Response:
+    """Append an opt-in or opt-out that a person took down, with their note as the evidence."""
+    fields = await form(request)
+    action, note = fields.get("action", ""), fields.get("note", "").strip()
+    if action not in (OPT_IN, OPT_OUT) or not note or len(note) > NOTE_MAX:
+        why = f"Choose opt in or opt out, and say in 1 to {NOTE_MAX} characters how the customer told you."
+        return await _contact_page(request, status=400, error=why)
+    repository, now = request.config_dict[keys.REPOSITORY], request.config_dict[keys.CLOCK]()
+    found = await repository.contact_by_wa_id(valid_wa_id(request.match_info["wa_id"]))
+    if found is None or found.id is None:
+        raise NotFound(f"no contact with wa_id {request.match_info['wa_id']}")
+    change = ConsentChange(found.id, action, "dashboard", {"evidence": note, "recorded_in": "dashboard"}, now)
+    async with repository.transaction() as conn:
+        await record_consent(repository.consent_guard, conn, [change], now)
+    raise done(f"/contacts/{found.wa_id}", "consent_recorded")

@@ -1,0 +1,208 @@
+"""The dashboard's campaign pages: the list, the create form checked as the API checks, the preview, and control."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from markupsafe import escape
+
+from bot.app import create_app
+from bot.campaign_api import CAMPAIGNER
+from bot.campaign_form import campaign_body
+from bot.cloudapi import RecordingTransport
+from bot.rate_card import example_rate_card
+from bot.settings import Settings
+from tests.conftest import FakeClock
+from tests.test_api import ClientFactory
+from tests.test_campaign_api import MONDAY, call, contacts, work
+from tests.test_dashboard import csrf_of, logged_in, post_form
+
+Client = TestClient[web.Request, web.Application]
+__all__ = ["logged_in"]  # the fixture, over this module's `client`
+VARIABLES = ("customer_name", "discount", "promo_code", "expiry_date")
+FORM = {
+    "name": "Spring sale", "template": "promotion_code", "language": "en",
+    "value_customer_name": "there", "field_customer_name": "name", "value_discount": "20%",
+    "value_promo_code": "SPRING20", "value_expiry_date": "30 November", "tags": "spring", "schedule": "now",
+    "time_zone": "Europe/Amsterdam",
+}  # fmt: skip
+
+
+@pytest.fixture
+def monday() -> FakeClock:
+    return FakeClock(MONDAY)
+
+
+@pytest.fixture
+async def client(aiohttp_client: ClientFactory, make_settings: Any, monday: FakeClock) -> Client:
+    """The real app with the example rate card; no background loops, so a test moves the campaign itself."""
+    settings: Settings = make_settings(business_timezone="Europe/Amsterdam", rate_card=example_rate_card())
+    app = create_app(settings, clock=monday, transport=RecordingTransport(), migrate=True, roles={"web"})
+    return await aiohttp_client(app)
+
+
+async def api_error(client: Client, auth: dict[str, str], fields: dict[str, str]) -> str:
+    """What the admin API answers to the body this form would send."""
+    status, answer = await call(client, auth, "POST", "/api/campaigns", campaign_body(fields, VARIABLES, "UTC"))
+    assert status == 400, answer
+    message: str = answer["error"]["message"]
+    return message
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"value_discount": ""}, "parameters lack discount for template 'promotion_code'"),
+        ({"frequency_cap": "0"}, "frequency_cap must be a whole number of messages per 7 days, 1 to 50"),
+        ({"schedule": "cron", "cron": "every monday"}, "cron"),
+        ({"schedule": "at", "send_at": "tomorrow"}, "send_at 'tomorrow' is not an ISO 8601 time"),
+        ({"time_zone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+        ({"test_numbers": "12ab"}, "test_numbers[]"),
+    ],
+)
+async def test_a_wrong_form_shows_the_apis_own_message(
+    logged_in: Client, auth: dict[str, str], change: dict[str, str], expected: str
+) -> None:
+    """Each mistake is shown next to the form in the API's words, the form keeps what was typed, nothing is stored."""
+    fields = {**FORM, **change}
+    message = await api_error(logged_in, auth, fields)
+    assert expected in message
+    resp = await post_form(logged_in, "/dashboard/campaigns/new", {**fields, "action": "create"})
+    assert resp.status == 400
+    page = await resp.text()
+    assert f'<p class="error" role="alert" id="campaign-error">{escape(message)}</p>' in page
+    assert 'value="Spring sale"' in page
+    assert (await call(logged_in, auth, "GET", "/api/campaigns"))[1]["items"] == []
+
+
+async def test_the_form_offers_marketing_templates_and_a_field_per_value(logged_in: Client) -> None:
+    """Choosing a template shows its values, each typed or taken from the contact, and its preview from examples."""
+    page = await (await logged_in.get("/dashboard/campaigns/new")).text()
+    assert '<option value="promotion_code">promotion_code</option>' in page
+    assert "shipping_window" not in page  # a utility template
+    page = await (await logged_in.get("/dashboard/campaigns/new", params={"template": "promotion_code"})).text()
+    for variable in VARIABLES:
+        assert f'name="value_{variable}"' in page
+        assert f'name="field_{variable}"' in page
+    assert "Hi Lena, thanks for shopping with us. Enjoy 15% off" in page
+
+
+async def test_preview_renders_the_message_and_creates_nothing(logged_in: Client, auth: dict[str, str]) -> None:
+    """Preview fills the typed values in (contact fields show the example) and stores no campaign."""
+    resp = await post_form(logged_in, "/dashboard/campaigns/new", {**FORM, "action": "preview"})
+    assert resp.status == 200
+    page = await resp.text()
+    assert "Hi Lena, thanks for shopping with us. Enjoy 20% off your next order with code SPRING20" in page
+    assert "valid until 30 November" in page
+    assert (await call(logged_in, auth, "GET", "/api/campaigns"))[1]["items"] == []
+
+
+async def test_the_form_creates_and_schedules_a_campaign(logged_in: Client, auth: dict[str, str]) -> None:
+    """A time typed in the campaign's zone is stored with its offset; the values, audience and limits as the API's."""
+    fields = {**FORM, "schedule": "at", "send_at": "2026-11-23T11:00", "frequency_cap": "3", "rate": "0.5"}
+    fields["test_numbers"] = "31612345001, +31612345002"
+    resp = await post_form(logged_in, "/dashboard/campaigns/new", {**fields, "action": "create"})
+    assert resp.status == 303, await resp.text()
+    assert resp.headers["Location"] == "/dashboard/campaigns/1?done=campaign_created"
+    status, campaign = await call(logged_in, auth, "GET", "/api/campaigns/1")
+    assert status == 200
+    assert campaign["send_at"] == "2026-11-23T10:00:00+00:00"
+    assert campaign["parameters"]["customer_name"] == {"field": "name", "default": "there"}
+    assert campaign["audience"] == {"tags": ["spring"]}
+    assert (campaign["frequency_cap"], campaign["rate"]) == (3, 0.5)
+    assert campaign["test_numbers"] == ["31612345001", "31612345002"]
+    page = await (await logged_in.get(resp.headers["Location"])).text()
+    assert "The campaign is created and scheduled." in page
+    assert 'id="campaign-state">scheduled<' in page
+    assert "once, at 23 Nov 2026, 10:00 UTC" in page
+    resp = await post_form(logged_in, "/dashboard/campaigns/new", {**fields, "action": "create"})
+    assert resp.status == 400
+    assert "a campaign named &#39;Spring sale&#39; already exists" in await resp.text()
+
+
+async def test_the_list_shows_state_and_progress(logged_in: Client, auth: dict[str, str]) -> None:
+    """Each campaign with its state and its messages counted, with a progress bar."""
+    assert "No campaigns yet." in await (await logged_in.get("/dashboard/campaigns")).text()
+    await contacts(logged_in, auth)
+    await post_form(logged_in, "/dashboard/campaigns/new", {**FORM, "action": "create"})
+    await work(logged_in)
+    page = await (await logged_in.get("/dashboard/campaigns")).text()
+    assert '<a href="/dashboard/campaigns/1">Spring sale</a>' in page
+    assert '<span class="state state-completed">completed</span>' in page
+    assert '<progress max="6" value="6"' in page
+    assert "3 sent of 6" in page
+
+
+async def test_the_detail_page_pauses_resumes_cancels_and_logs_recipients(
+    logged_in: Client, auth: dict[str, str]
+) -> None:
+    """Controls move the campaign; one its state forbids says why; the log filters by status; it reloads running."""
+    await contacts(logged_in, auth)
+    await post_form(logged_in, "/dashboard/campaigns/new", {**FORM, "rate": "0.001", "action": "create"})
+    await logged_in.server.app[CAMPAIGNER].run_once()
+    page = await (await logged_in.get("/dashboard/campaigns/1")).text()
+    assert '<meta http-equiv="refresh" content="5; url=/dashboard/campaigns/1">' in page
+    assert 'id="campaign-state">running<' in page
+    assert ">Pause</button>" in page
+    assert ">Resume</button>" not in page
+
+    resp = await post_form(logged_in, "/dashboard/campaigns/1/pause", {})
+    assert resp.headers["Location"] == "/dashboard/campaigns/1?done=campaign_paused"
+    page = await (await logged_in.get("/dashboard/campaigns/1")).text()
+    assert 'id="campaign-state">paused<' in page
+    assert "6 paused" in page
+    assert "http-equiv" not in page
+    assert (">Pause</button>" in page, ">Resume</button>" in page) == (False, True)
+    resp = await post_form(logged_in, "/dashboard/campaigns/1/pause", {})
+    assert resp.status == 409
+    assert "Campaign 1 is paused; it cannot pause now" in await resp.text()
+
+    assert (await post_form(logged_in, "/dashboard/campaigns/1/resume", {})).status == 303
+    await work(logged_in)
+    page = await (await logged_in.get("/dashboard/campaigns/1", params={"status": "sent"})).text()
+    assert page.count('<td class="status-sent">sent</td>') == 1
+    page = await (await logged_in.get("/dashboard/campaigns/1", params={"status": "queued"})).text()
+    assert page.count('<td class="status-queued">queued</td>') == 5
+    assert '<a href="/dashboard/contacts/31612345003">31612345003</a>' in page
+    assert (await post_form(logged_in, "/dashboard/campaigns/1/cancel", {})).status == 303
+    page = await (await logged_in.get("/dashboard/campaigns/1")).text()
+    assert 'id="campaign-state">cancelled<' in page
+    assert "0 queued" in page
+
+
+async def test_dry_run_retry_and_test_sends_from_the_detail_page(logged_in: Client, auth: dict[str, str]) -> None:
+    """The dry run's report shows on the page; retry and test sends go through the campaigner's rules."""
+    await contacts(logged_in, auth)
+    fields = {**FORM, "schedule": "at", "send_at": "2026-12-01T10:00", "test_numbers": "31612345001"}
+    await post_form(logged_in, "/dashboard/campaigns/new", {**fields, "action": "create"})
+    resp = await post_form(logged_in, "/dashboard/campaigns/1/dry-run", {})
+    page = await resp.text()
+    assert resp.status == 200
+    assert "Of 6 contacts in the audience, 3 would get it now." in page
+    assert "1 (opted out), 1 (no consent), 1 (us number)" in page
+    assert "EXAMPLE figures" in page
+    assert "<td>+31</td><td>2</td>" in page
+    resp = await post_form(logged_in, "/dashboard/campaigns/1/test", {"wa_ids": "31612345002"})
+    assert resp.status == 400
+    assert "Test sends go only to the campaign&#39;s test_numbers; not on it: 31612345002" in await resp.text()
+    resp = await post_form(logged_in, "/dashboard/campaigns/1/test", {"wa_ids": ""})
+    assert resp.headers["Location"] == "/dashboard/campaigns/1?done=campaign_tested"
+    resp = await post_form(logged_in, "/dashboard/campaigns/1/retry-failed", {})
+    assert resp.headers["Location"] == "/dashboard/campaigns/1?done=campaign_retried"
+    assert (await logged_in.get("/dashboard/campaigns/99")).status == 404
+
+
+async def test_a_campaign_form_without_the_csrf_token_is_refused(logged_in: Client, auth: dict[str, str]) -> None:
+    """Creating or pausing without the session's token is refused, and nothing is created or changed."""
+    resp = await logged_in.post("/dashboard/campaigns/new", data={**FORM, "action": "create"}, allow_redirects=False)
+    assert resp.status == 403
+    assert "did not come from the dashboard" in await resp.text()
+    assert (await call(logged_in, auth, "GET", "/api/campaigns"))[1]["items"] == []
+    await post_form(logged_in, "/dashboard/campaigns/new", {**FORM, "schedule": "at", "send_at": "2026-12-01T10:00"})
+    resp = await logged_in.post("/dashboard/campaigns/1/cancel", data={"csrf": "x"}, allow_redirects=False)
+    assert resp.status == 403
+    assert (await call(logged_in, auth, "GET", "/api/campaigns/1"))[1]["state"] == "scheduled"
+    assert await csrf_of(logged_in, "/dashboard/campaigns/1")
