@@ -17,7 +17,7 @@ from bot.api import json_body, json_response, paging, valid_wa_id
 from bot.campaign import read_request
 from bot.campaigner import Campaigner
 from bot.errors import NotFound, ValidationError
-from bot.rate_card import calling_code
+from bot.rate_card import RateCard, calling_code
 from bot.stats_api import RATE_CARD
 from bot.templates import MessageTemplate
 from storage import campaign as store
@@ -63,17 +63,21 @@ def template_lookup(app: web.Application) -> Any:
 
 
 def price_lookup(app: web.Application) -> Any:
-    """The country calling code of a number and the price of a marketing message to it today, from the card."""
+    """The country calling code of a number and the price of a marketing message to it today, from the app's card."""
 
     def price_of(wa_id: str) -> tuple[str, Decimal | None]:
-        code = calling_code(wa_id)
         loaded = app.get(RATE_CARD)
-        card = loaded.card if loaded is not None else None
-        if code is None or card is None:
-            return code or "unknown", None
-        return code, card.price(wa_id, code, "marketing", datetime.now(UTC).date())
+        return marketing_price(loaded.card if loaded is not None else None, wa_id)
 
     return price_of
+
+
+def marketing_price(card: RateCard | None, wa_id: str) -> tuple[str, Decimal | None]:
+    """A number's country calling code and the price of a marketing message to it today on `card`."""
+    code = calling_code(wa_id)
+    if code is None or card is None:
+        return code or "unknown", None
+    return code, card.price(wa_id, code, "marketing", datetime.now(UTC).date())
 
 
 async def create_campaign(request: web.Request) -> web.Response:
