@@ -15,9 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import unused_port
 from sqlalchemy import func, select
 
 from bot.app import create_app
@@ -26,7 +24,7 @@ from storage.models import CAMPAIGN_RUN, OUTBOX
 from storage.repository import Repository
 from tests.conftest import FakeClock
 from tests.test_api import ClientFactory
-from tests.test_crash import AUTH, environment, process, received, wait_for
+from tests.test_crash import AUTH, process, received, sandbox_meta, wait_for, worker_environment
 
 OPTED_IN = [f"3161200{n:04d}" for n in range(40)]
 OPTED_OUT = ["31612999001", "31612999002"]
@@ -98,31 +96,11 @@ async def test_two_workers_send_a_recurring_campaign_once_per_occurrence(
         pytest.skip("several workers share one database on PostgreSQL; SQLite is the one-process default")
     repository = Repository.connect(database_url)
     await repository.migrate()
-    port = unused_port()
-    base = f"http://127.0.0.1:{port}"
-    web_env = environment(database_url, BOT_THROUGHPUT="1000")
-    worker_env = environment(
-        database_url,
-        BOT_THROUGHPUT="200",
-        WHATSAPP_ACCESS_TOKEN="campaign-test-token",
-        WHATSAPP_API_URL=f"{base}/sandbox",
-        WHATSAPP_PHONE_NUMBER_ID="106540352242922",
-        WHATSAPP_APP_SECRET="sandbox-app-secret",
-        WHATSAPP_VERIFY_TOKEN="sandbox-verify-token",
-    )
     logs = tmp_path / "processes.log"
     try:
         campaign_id = await create_campaign(aiohttp_client, make_settings, datetime.now(UTC) - timedelta(minutes=3))
-        async with (
-            process("serve", "--roles", "web", "--port", str(port), env=web_env, log=logs),
-            aiohttp.ClientSession() as session,
-        ):
-
-            async def healthy() -> bool:
-                async with session.get(f"{base}/healthz") as response:
-                    return response.status == 200
-
-            await wait_for(healthy, 30, "the web process")
+        async with sandbox_meta(database_url, logs) as (session, base):
+            worker_env = worker_environment(database_url, base, BOT_THROUGHPUT="200")
             async with AsyncExitStack() as stack:
                 for _ in range(2):
                     await stack.enter_async_context(process("worker", env=worker_env, log=logs))
