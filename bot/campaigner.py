@@ -158,6 +158,9 @@ class Campaigner(Wakeful):
             return 0
         if len(contacts) < PAGE:
             log.info("campaign.run_expanded", campaign_id=run.campaign_id, run_id=run.id, queued=run.queued + queued)
+            # A run is a bulk load of the outbox: PostgreSQL plans the sender's claim from stale counts
+            # until the table is analysed (storage.outbox.refresh_statistics); SQLite needs nothing.
+            await self._repository.refresh_outbox_statistics()
         return len(contacts)
 
     def _messages(self, campaign: CampaignBase, run: CampaignRunBase, contacts: list[Recipient]) -> list[NewMessage]:
