@@ -195,6 +195,15 @@ def bench_turns(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_campaign(args: argparse.Namespace) -> int:
+    """Dry-run and send a campaign to N seeded contacts through a Graph API stand-in; print figures as JSON."""
+    from bot.bench_campaign import run_campaign_bench
+
+    configure_logging(level="warning", fmt="json")
+    print(asyncio.run(run_campaign_bench(args)))
+    return 0
+
+
 def graph(args: argparse.Namespace) -> int:
     """Print a flow as a Mermaid diagram (flowchart TD) to paste into Markdown or mermaid.live."""
     from bot.graph import graph_flow
@@ -289,6 +298,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--secret", default=None, help="with --url: its app secret (default: WHATSAPP_APP_SECRET)")
     r.add_argument("--pid", type=int, default=None, help="with --url: its process id, for CPU and peak memory")
     r.set_defaults(run=bench_turns)
+
+    m = b.add_parser("campaign", help="a campaign to N contacts: dry-run time, expansion, send rate, peak memory")
+    m.add_argument("--contacts", type=int, default=100_000)
+    m.add_argument("--rate", type=int, default=1000, help="the sender's throughput limit (messages per second)")
+    m.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
+    m.add_argument("--templates", default="templates", help="the templates folder")
+    m.set_defaults(run=bench_campaign)
     return parser
 
 

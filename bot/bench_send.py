@@ -18,7 +18,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,11 @@ class StandIn:
         )
 
     async def received(self, request: web.Request) -> web.Response:
+        per_recipient = Counter(self.recipients)
         return web.json_response(
-            {"accepted": self.accepted, "to": self.recipients, "refused": self.refused, "codes": self.codes}
-        )
+            {"accepted": self.accepted, "to": self.recipients, "refused": self.refused, "codes": self.codes,
+             "recipients": len(per_recipient), "most_to_one_recipient": max(per_recipient.values(), default=0)}
+        )  # fmt: skip
 
     async def count(self, request: web.Request) -> web.Response:
         """How many sends were accepted so far (a refused one comes again): cheap to poll while a run goes on."""
@@ -197,21 +200,70 @@ async def fill_outbox(repository: Repository, messages: int) -> None:
             batch = []
 
 
+@dataclass(frozen=True)
+class Link:
+    """The real Cloud API client pointed at a stand-in process, and a way to read what the stand-in received."""
+
+    client: CloudAPIClient
+    session: aiohttp.ClientSession
+    base: str
+
+    async def received(self) -> dict[str, Any]:
+        async with self.session.get(f"{self.base}/received") as response:
+            found: dict[str, Any] = await response.json()
+            return found
+
+
+@contextlib.asynccontextmanager
+async def linked_stand_in(rate: int) -> AsyncIterator[Link]:
+    """A stand-in process at `rate` and a Cloud API client for it, both closed afterwards."""
+    async with stand_in_process(rate) as base, aiohttp.ClientSession() as session:
+        client = CloudAPIClient(
+            transport=AiohttpTransport(session),
+            base_url=base,
+            version="v25.0",
+            phone_number_id=PHONE_NUMBER_ID,
+            access_token="bench",
+        )
+        yield Link(client, session, base)
+
+
+@contextlib.asynccontextmanager
+async def running(*loops: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run the loops as tasks for the block's duration; cancel and await them on the way out."""
+    tasks = [asyncio.create_task(loop) for loop in loops]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def arrival_figures(received: dict[str, Any], rate: int) -> dict[str, Any]:
+    """What the stand-in saw: sends, their pace, the busiest one-second window, refusals by code."""
+    accepted, refused = received["accepted"], received["refused"]
+    return {
+        "sent": len(accepted),
+        "messages_per_second": round(sustained_rate(accepted), 1),
+        "steady_messages_per_second": round(steady_rate(accepted, rate), 1),
+        "max_in_one_second": max_in_window(accepted + refused),
+        "errors": dict(sorted(received["codes"].items())),
+    }
+
+
 async def drain(repository: Repository, client: CloudAPIClient, rate: int, rss: list[float]) -> float:
     """Run the real sender until nothing is queued or in flight, sampling `rss`; returns the wall-clock seconds."""
     sender = Sender(repository, client, clock=lambda: datetime.now(UTC), metrics=Metrics(), throughput=rate)
     started = time.perf_counter()
-    task = asyncio.create_task(sender.run(), name="bench-sender")
-    try:
+    async with running(sender.run()):
         # Polling the database on purpose: "drained" is what the outbox says, not what the sender thinks.
         while sum((await repository.outbox_depth()).values()):
             rss.append(rss_mb())
             await asyncio.sleep(0.1)
         return time.perf_counter() - started
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def run_send_bench(args: argparse.Namespace) -> str:
@@ -224,34 +276,23 @@ async def run_send_bench(args: argparse.Namespace) -> str:
             await fill_outbox(repository, args.messages)
             await repository.refresh_outbox_statistics()
             rss_before = peak_rss_mb()
-            async with stand_in_process(args.rate) as base, aiohttp.ClientSession() as session:
-                client = CloudAPIClient(
-                    transport=AiohttpTransport(session),
-                    base_url=base,
-                    version="v25.0",
-                    phone_number_id=PHONE_NUMBER_ID,
-                    access_token="bench",
-                )
+            async with linked_stand_in(args.rate) as link:
                 rss: list[float] = []
-                seconds = await drain(repository, client, args.rate, rss)
+                seconds = await drain(repository, link.client, args.rate, rss)
                 rss_after = peak_rss_mb()  # before reading the stand-in's record, which is the benchmark's own
-                async with session.get(f"{base}/received") as response:
-                    received: dict[str, Any] = await response.json()
+                received = await link.received()
         finally:
             await repository.close()
-    accepted, refused = received["accepted"], received["refused"]
+    figures = arrival_figures(received, args.rate)
     return json.dumps(
         {
             "benchmark": "send",
             "database": url.split("://")[0],
             "rate": args.rate,
             "messages": args.messages,
-            "sent": len(accepted),
+            "sent": figures.pop("sent"),
             "seconds": round(seconds, 3),
-            "messages_per_second": round(sustained_rate(accepted), 1),
-            "steady_messages_per_second": round(steady_rate(accepted, args.rate), 1),
-            "max_in_one_second": max_in_window(accepted + refused),
-            "errors": dict(sorted(received["codes"].items())),
+            **figures,
             "peak_rss_mb_before_send": rss_before,
             "peak_rss_mb": rss_after,
             "rss_mb_by_quarter": quarters(rss),

@@ -16,6 +16,7 @@ from bot import cron
 from bot.errors import ValidationError
 from bot.send_policy import US_PREFIX
 from bot.templates import MessageTemplate
+from storage.campaign import Recipient
 from storage.consent import OPT_IN, OPT_OUT
 from storage.models import ContactBase
 from storage.policy import undeliverable
@@ -177,13 +178,13 @@ def _rate(value: Any) -> float | None:
 # -- per contact ----------------------------------------------------------------------------------
 
 
-def in_audience(audience: Mapping[str, list[str]], contact: ContactBase) -> bool:
+def in_audience(audience: Mapping[str, list[str]], contact: ContactBase | Recipient) -> bool:
     """Whether the contact is one the campaign is for: every filter given must hold."""
     wa_id = contact.wa_id or ""
     return bool(wa_id) and all(_holds(key, wanted, contact, wa_id) for key, wanted in audience.items())
 
 
-def _holds(key: str, wanted: list[str], contact: ContactBase, wa_id: str) -> bool:
+def _holds(key: str, wanted: list[str], contact: ContactBase | Recipient, wa_id: str) -> bool:
     tags = set(contact.tags or [])
     if key == "tags":
         return set(wanted) <= tags
@@ -200,7 +201,7 @@ class MissingValue(ValueError):
     """A contact lacks the field a parameter takes and the parameter has no default."""
 
 
-def values_for(parameters: Mapping[str, Any], contact: ContactBase) -> dict[str, str]:
+def values_for(parameters: Mapping[str, Any], contact: ContactBase | Recipient) -> dict[str, str]:
     """The template values for one contact; `MissingValue` names what is missing."""
     values: dict[str, str] = {}
     for name, given in parameters.items():
@@ -215,7 +216,7 @@ def values_for(parameters: Mapping[str, Any], contact: ContactBase) -> dict[str,
 
 
 def suppression(
-    contact: ContactBase, consent: str | None, sent_this_week: int, cap: int, parameters: Mapping[str, Any]
+    contact: ContactBase | Recipient, consent: str | None, sent_this_week: int, cap: int, parameters: Mapping[str, Any]
 ) -> str | None:
     """Why this contact would not get the campaign if it were sent now, or None."""
     if (contact.wa_id or "").startswith(US_PREFIX):

@@ -18,7 +18,7 @@ from bot.api import json_body, json_response, paging, path_id, valid_wa_id
 from bot.campaign import CampaignRequest, read_request
 from bot.campaigner import Campaigner, DryRun
 from bot.errors import NotFound, ValidationError
-from bot.rate_card import calling_code
+from bot.rate_card import RateCard, calling_code
 from bot.stats_api import RATE_CARD
 from bot.templates import MessageTemplate
 from storage import campaign as store
@@ -54,17 +54,21 @@ def template_lookup(app: keys.Config) -> Any:
 
 
 def price_lookup(app: web.Application) -> Any:
-    """The country calling code of a number and the price of a marketing message to it today, from the card."""
+    """The country calling code of a number and the price of a marketing message to it today, from the app's card."""
 
     def price_of(wa_id: str) -> tuple[str, Decimal | None]:
-        code = calling_code(wa_id)
         loaded = app.get(RATE_CARD)
-        card = loaded.card if loaded is not None else None
-        if code is None or card is None:
-            return code or "unknown", None
-        return code, card.price(wa_id, code, "marketing", datetime.now(UTC).date())
+        return marketing_price(loaded.card if loaded is not None else None, wa_id)
 
     return price_of
+
+
+def marketing_price(card: RateCard | None, wa_id: str) -> tuple[str, Decimal | None]:
+    """A number's country calling code and the price of a marketing message to it today on `card`."""
+    code = calling_code(wa_id)
+    if code is None or card is None:
+        return code or "unknown", None
+    return code, card.price(wa_id, code, "marketing", datetime.now(UTC).date())
 
 
 def campaign_request(app: keys.Config, body: Mapping[str, Any]) -> CampaignRequest:

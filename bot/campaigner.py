@@ -27,6 +27,7 @@ from bot.loop import Wakeful
 from bot.templates import MessageTemplate, to_cloud_api
 from storage import campaign as store
 from storage import consent
+from storage.campaign import Recipient
 from storage.models import CampaignBase, CampaignRunBase, ContactBase
 from storage.outbox import NewMessage, enqueue
 from storage.repository import Repository
@@ -153,9 +154,12 @@ class Campaigner(Wakeful):
             return 0
         if len(contacts) < PAGE:
             log.info("campaign.run_expanded", campaign_id=run.campaign_id, run_id=run.id, queued=run.queued + queued)
+            # A run is a bulk load of the outbox: PostgreSQL plans the sender's claim from stale counts
+            # until the table is analysed (storage.outbox.refresh_statistics); SQLite needs nothing.
+            await self._repository.refresh_outbox_statistics()
         return len(contacts)
 
-    def _messages(self, campaign: CampaignBase, run: CampaignRunBase, contacts: list[ContactBase]) -> list[NewMessage]:
+    def _messages(self, campaign: CampaignBase, run: CampaignRunBase, contacts: list[Recipient]) -> list[NewMessage]:
         template = self._templates(campaign.template, campaign.language)
         step = timedelta(seconds=1 / campaign.rate) if campaign.rate else timedelta(0)
         start = max(run.scheduled_for, run.created_at)
@@ -307,7 +311,7 @@ class Campaigner(Wakeful):
 
 
 def _marketing(
-    template: MessageTemplate, contact: ContactBase, values: dict[str, str], due: datetime, key: str
+    template: MessageTemplate, contact: ContactBase | Recipient, values: dict[str, str], due: datetime, key: str
 ) -> NewMessage:
     assert contact.id is not None
     assert contact.wa_id is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -220,8 +221,13 @@ def _named(template: MessageTemplate, source: str | None, values: Mapping[str, A
     """The variables of one component, in order of appearance, as Meta's named parameters."""
     if not source:
         return {}
-    ast = environment().parse(source)
-    return {name: _parameter(template, name, values) for name in variables_in(ast)}
+    return {name: _parameter(template, name, values) for name in _variables(source)}
+
+
+@lru_cache(maxsize=1024)
+def _variables(source: str) -> tuple[str, ...]:
+    """A component's variables in order of appearance, parsed once per text: a campaign asks once per recipient."""
+    return tuple(variables_in(environment().parse(source)))
 
 
 def to_cloud_api(template: MessageTemplate, to: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -262,8 +268,7 @@ def _service_message(template: MessageTemplate, to: str, values: Mapping[str, An
 
 
 def _examples(template: MessageTemplate, source: str) -> list[dict[str, str]]:
-    names = variables_in(environment().parse(source))
-    return [{"param_name": n, "example": str(template.examples[n])} for n in names]
+    return [{"param_name": n, "example": str(template.examples[n])} for n in _variables(source)]
 
 
 def _meta(source: str) -> str:

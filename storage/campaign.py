@@ -8,7 +8,7 @@ the same occurrence and an expansion that is repeated after a crash queues nothi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,23 @@ from storage.models import (
 
 WEEK = timedelta(days=7)
 LIVE = ("scheduled", "running")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What a campaign reads of a contact: who, what its template values may take, whether Meta can deliver."""
+
+    id: int
+    wa_id: str | None
+    name: str | None
+    language: str | None
+    time_zone: str | None
+    tags: list[str] | None
+    last_inbound_at: datetime | None
+    undeliverable_at: datetime | None
+
+
+RECIPIENT_COLUMNS = [CONTACT.c[f.name] for f in fields(Recipient)]
 
 
 async def add_campaign(conn: AsyncConnection, campaign: CampaignBase) -> CampaignBase | None:
@@ -117,10 +134,14 @@ async def runs_of(conn: AsyncConnection, campaign_id: int, limit: int = 20) -> l
     return [CampaignRunBase.model_validate(r._mapping) for r in await conn.execute(stmt)]
 
 
-async def contacts_after(conn: AsyncConnection, cursor: int, limit: int) -> list[ContactBase]:
-    """The next page of contacts by id: campaigns walk the whole table a page at a time, in flat memory."""
-    stmt = select(CONTACT).where(CONTACT.c.id > cursor).order_by(CONTACT.c.id).limit(limit)
-    return [ContactBase.model_validate(r._mapping) for r in await conn.execute(stmt)]
+async def contacts_after(conn: AsyncConnection, cursor: int, limit: int) -> list[Recipient]:
+    """The next page of contacts by id: campaigns walk the whole table a page at a time, in flat memory.
+
+    Only the columns a campaign reads, as plain values: building a validated `ContactBase` of every row
+    was over half of the time a dry run of 100,000 contacts took.
+    """
+    stmt = select(*RECIPIENT_COLUMNS).where(CONTACT.c.id > cursor).order_by(CONTACT.c.id).limit(limit)
+    return [Recipient(*row) for row in await conn.execute(stmt)]
 
 
 async def advance_run(

@@ -107,7 +107,7 @@ async def mark_undeliverable(conn: AsyncConnection, contact_id: int, now: dateti
     await conn.execute(update(CONTACT).where(CONTACT.c.id == contact_id).values(undeliverable_at=now, updated_at=now))
 
 
-def undeliverable(contact: ContactBase | None) -> bool:
+def undeliverable(contact: ContactBase | campaign.Recipient | None) -> bool:
     """Whether Meta called the number undeliverable after the customer's latest message to us."""
     if contact is None or contact.undeliverable_at is None:
         return False

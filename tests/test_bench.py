@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -13,10 +14,13 @@ from aiohttp.test_utils import TestServer
 from bot import keys
 from bot.app import create_app
 from bot.bench import run_webhook_bench
+from bot.bench_campaign import kind_of, run_campaign_bench, wa_id_of
 from bot.bench_send import max_in_window, run_send_bench, steady_rate, sustained_rate
 from bot.cloudapi import RecordingTransport
 from bot.settings import Settings
 from storage.repository import Repository
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_bench_counts_only_durable_acknowledgements(
@@ -91,3 +95,30 @@ def test_steady_rate_counts_whole_windows_so_a_quick_first_window_cannot_lift_it
     assert steady_rate(times, 100) == 100.0
     assert steady_rate([i / 100 for i in range(201)], 100) == 100.0
     assert steady_rate(times[:100], 100) == 0.0  # less than a window's worth past the first send
+
+
+async def test_campaign_bench_sends_each_opted_in_contact_exactly_one_message(database_url: str) -> None:
+    """`bot bench campaign` dry-runs and sends to seeded contacts: each opted-in, non-+1 contact gets one message."""
+    args = argparse.Namespace(contacts=120, rate=200, database=database_url, templates=str(ROOT / "templates"))
+
+    report: dict[str, Any] = json.loads(await run_campaign_bench(args))
+
+    kinds = {"opted_in": 102, "opted_out": 6, "no_consent": 6, "us_number": 6}
+    assert {k: report["seeded"][k] for k in kinds} == kinds
+    dry_run, send = report["dry_run"], report["send"]
+    assert (dry_run["audience"], dry_run["would_send"]) == (120, 102)
+    assert dry_run["suppressed"] == {"opted_out": 6, "no_consent": 6, "us_number": 6}
+    assert (send["sent"], send["recipients"], send["most_to_one_recipient"]) == (102, 102, 1)
+    assert send["outbox"] == {"sent": 102, "cancelled": 12, "failed": 6}
+    assert send["errors"] == {}
+    assert 0 < send["max_in_one_second"] <= 200
+    assert 0 < send["expansion_seconds"] <= send["seconds"]
+    assert 0 < report["peak_rss_mb_after_seeding"] <= report["peak_rss_mb"]
+    repository = Repository.connect(database_url)
+    try:
+        sent = await repository.list_messages(wa_id=None, direction="out", limit=1000, before=None)
+    finally:
+        await repository.close()
+    recipients = [m["wa_id"] for m in sent]
+    opted_in = {wa_id_of(i) for i in range(120) if kind_of(i) == "opted_in"}
+    assert sorted(recipients) == sorted(opted_in)  # each exactly once, and no one else

@@ -47,6 +47,19 @@ def environment(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def worker_environment(database_url: str, base: str, **extra: str) -> dict[str, str]:
+    """A `bot worker`'s environment: real Cloud API settings pointing at the sandbox web process at `base`."""
+    return environment(
+        database_url,
+        WHATSAPP_ACCESS_TOKEN="worker-test-token",
+        WHATSAPP_API_URL=f"{base}/sandbox",
+        WHATSAPP_PHONE_NUMBER_ID="106540352242922",
+        WHATSAPP_APP_SECRET="sandbox-app-secret",
+        WHATSAPP_VERIFY_TOKEN="sandbox-verify-token",
+        **extra,
+    )
+
+
 @asynccontextmanager
 async def process(*args: str, env: dict[str, str], log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     """`python -m bot ARGS` with its output in `log`; killed and reaped on the way out."""
@@ -60,6 +73,25 @@ async def process(*args: str, env: dict[str, str], log: Path) -> AsyncIterator[a
         if child.returncode is None:
             child.kill()
         await child.wait()
+
+
+@asynccontextmanager
+async def sandbox_meta(database_url: str, log: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    """The sandbox `bot serve --roles web` process playing Meta (1,000/s), once healthy: a session and its base URL."""
+    port = unused_port()
+    base = f"http://127.0.0.1:{port}"
+    web_env = environment(database_url, BOT_THROUGHPUT="1000")
+    async with (
+        process("serve", "--roles", "web", "--port", str(port), env=web_env, log=log),
+        aiohttp.ClientSession() as session,
+    ):
+
+        async def healthy() -> bool:
+            async with session.get(f"{base}/healthz") as response:
+                return response.status == 200
+
+        await wait_for(healthy, 30, "the web process")
+        yield session, base
 
 
 async def wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
@@ -115,34 +147,13 @@ async def test_killed_workers_send_every_reminder_exactly_once(database_url: str
         pytest.skip("several workers share one database on PostgreSQL; SQLite is the one-process default")
     repository = Repository.connect(database_url)
     await repository.migrate()
-    port = unused_port()
-    base = f"http://127.0.0.1:{port}"
-    web_env = environment(database_url, BOT_THROUGHPUT="1000")
-    worker_env = environment(
-        database_url,
-        BOT_THROUGHPUT="150",
-        BOT_SEND_LEASE_SECONDS="3",
-        WHATSAPP_ACCESS_TOKEN="crash-test-token",
-        WHATSAPP_API_URL=f"{base}/sandbox",
-        WHATSAPP_PHONE_NUMBER_ID="106540352242922",
-        WHATSAPP_APP_SECRET="sandbox-app-secret",
-        WHATSAPP_VERIFY_TOKEN="sandbox-verify-token",
-    )
     customers = [f"4477009{n:05d}" for n in range(REMINDERS)]
     seed = random.randrange(1_000_000)
     kill_after = random.Random(seed).randrange(150, 700)
     logs = tmp_path / "processes.log"
     try:
-        async with (
-            process("serve", "--roles", "web", "--port", str(port), env=web_env, log=logs),
-            aiohttp.ClientSession() as session,
-        ):
-
-            async def healthy() -> bool:
-                async with session.get(f"{base}/healthz") as response:
-                    return response.status == 200
-
-            await wait_for(healthy, 30, "the web process")
+        async with sandbox_meta(database_url, logs) as (session, base):
+            worker_env = worker_environment(database_url, base, BOT_THROUGHPUT="150", BOT_SEND_LEASE_SECONDS="3")
             await book_reminders(session, base, customers)
             async with AsyncExitStack() as stack:
                 victim = await stack.enter_async_context(process("worker", env=worker_env, log=logs))

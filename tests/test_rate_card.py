@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import phonenumbers
 import pytest
 
 from bot.rate_card import calling_code, example_rate_card, parse_rate_card, read_rate_card
@@ -64,6 +66,22 @@ def test_calling_code_places_numbers_or_not() -> None:
     assert calling_code("999123456") is None
     assert calling_code(None) is None
     assert calling_code("abc") is None
+
+
+def test_calling_code_by_prefix_answers_as_phonenumbers_parses() -> None:
+    """The prefix lookup gives phonenumbers' answer for any digits: short, long, leading zeros, unknown codes."""
+
+    def parsed(digits: str) -> str | None:
+        try:
+            code = phonenumbers.parse("+" + digits).country_code
+        except phonenumbers.NumberParseException:
+            return None
+        return str(code) if phonenumbers.region_code_for_country_code(code) != "ZZ" else None
+
+    draw = random.Random(5)
+    samples = ["".join(draw.choice("0123456789") for _ in range(draw.randint(1, 20))) for _ in range(3000)]
+    samples += ["1", "12", "123", "312", "3161", "800123", "999123456", "0031612345678", "447911123456"]
+    assert [calling_code(s) for s in samples] == [parsed(s) for s in samples]
 
 
 @pytest.mark.parametrize(
