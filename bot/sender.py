@@ -39,7 +39,6 @@ from storage.policy import BatchContext
 from storage.repository import Repository
 
 log = structlog.get_logger("bot.sender")
-LEASE_SHORT = "the claim's lease was half spent before the send; queued again unsent"
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
@@ -221,14 +220,15 @@ class Sender(Wakeful):
         async with self._repository.consent_guard.sending(marketing) as consent:
             context.marketing_consent.update(consent)
             checks = self._policy.for_batch(context, now)
+            leases = _Leases(self, rows)
             outcomes: list[Outcome] = []
             # A TaskGroup, not gather: on cancellation every send is cancelled and awaited before we leave.
             async with asyncio.TaskGroup() as group:
                 for row in rows:
-                    group.create_task(self._attempt(row, checks, outcomes))
+                    group.create_task(self._attempt(row, checks, outcomes, leases))
         await self._settle(outcomes)
 
-    async def _attempt(self, row: OutboxBase, checks: BatchCheck, outcomes: list[Outcome]) -> None:
+    async def _attempt(self, row: OutboxBase, checks: BatchCheck, outcomes: list[Outcome], leases: _Leases) -> None:
         now = self._clock()
         stop = checks.check(row)
         if stop is not None:
@@ -244,8 +244,7 @@ class Sender(Wakeful):
             # The callback data comes back in every status webhook of this message: if we die before
             # recording the answer, the reaper still learns that Meta took it (see `reap`).
             async with self._throttle.sending():
-                if not self._lease_left(row):
-                    outcomes.append(Held(row, Hold(self._clock(), "lease_short", LEASE_SHORT)))
+                if not await leases.keep(row):  # another sender's reaper took it over: not ours to send
                     return
                 result = await self._client.send(
                     {**row.payload, "biz_opaque_callback_data": outbox.callback_of(row.id)}
@@ -260,15 +259,6 @@ class Sender(Wakeful):
             return
         outside = reaches_outside_window(row, contact, now)
         outcomes.append(Sent(row, result, decision, decided_at=now, outside_window=outside))
-
-    def _lease_left(self, row: OutboxBase) -> bool:
-        """Whether at least half the lease is left to send and settle the row before a reaper may take it.
-
-        A batch can wait long for its turn at the throttle (or for a starved CPU); a send begun with its lease
-        nearly spent could be answered after another sender's reaper had already re-queued it, and a reply
-        or a utility message would then go twice. Such a row goes back to the queue unsent instead.
-        """
-        return row.lease_until is None or self._clock() <= row.lease_until - self._lease / 2
 
     def _on_error(self, row: OutboxBase, exc: CloudAPIError, category: str) -> Outcome:
         """Meta's error codes decide: retry (and how long), or fail, and what else must change."""
@@ -310,6 +300,39 @@ class Sender(Wakeful):
             await conversation.record_outbound(conn, messages)
         for outcome in outcomes:
             outcome.report(self._metrics)
+
+
+class _Leases:
+    """One batch's leases, renewed together when a send is about to start with half its lease spent.
+
+    A batch can wait long at the throttle (a small share of the limit, a starved CPU). Without renewal,
+    another sender's reaper could take a row over while this one sends it, and a reply or a utility
+    message would go twice; with it, a row is sent only while this sender provably holds it.
+    """
+
+    def __init__(self, sender: Sender, rows: list[OutboxBase]) -> None:
+        self._sender = sender
+        self._until: dict[int, datetime] = {
+            r.id: r.lease_until for r in rows if r.id is not None and r.lease_until is not None
+        }
+        self._lock = asyncio.Lock()
+
+    async def keep(self, row: OutboxBase) -> bool:
+        """Whether this sender still holds `row`, renewing the batch's leases first if they are half spent."""
+        sender, now, key = self._sender, self._sender._clock(), row.id or 0
+        until = self._until.get(key)
+        if until is None or until - now >= sender._lease / 2:
+            return until is not None
+        async with self._lock:
+            until = self._until.get(key)
+            if until is not None and until - sender._clock() < sender._lease / 2:
+                now = sender._clock()
+                held = await sender._repository.renew_leases(
+                    owner=sender.owner, ids=list(self._until), now=now, lease=sender._lease
+                )
+                self._until = {oid: now + sender._lease for oid in held}
+                log.info("outbox.leases_renewed", rows=len(held))
+        return key in self._until
 
 
 @dataclass(frozen=True)

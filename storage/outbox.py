@@ -137,6 +137,21 @@ async def claim_due(
     return sorted(claimed, key=lambda r: (r.priority, r.due_at, r.id or 0))
 
 
+async def renew_leases(
+    conn: AsyncConnection, *, owner: str, ids: Sequence[int], now: datetime, lease: timedelta
+) -> set[int]:
+    """Extend the leases `owner` still holds on `ids`; answers which it still holds (the rest were reaped)."""
+    if not ids:
+        return set()
+    stmt = (
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(list(ids)), OUTBOX.c.status == "sending", OUTBOX.c.lease_owner == owner)
+        .values(lease_until=now + lease)
+        .returning(OUTBOX.c.id)
+    )
+    return {int(row[0]) for row in await conn.execute(stmt)}
+
+
 async def settle(
     conn: AsyncConnection, *, owner: str, status: str, now: datetime, rows: Sequence[dict[str, Any]]
 ) -> int:

@@ -67,6 +67,11 @@ class Repository:
                 raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
             raise
 
+    async def renew_leases(self, *, owner: str, ids: Sequence[int], now: datetime, lease: timedelta) -> set[int]:
+        """Extend a sender's leases on rows it is still sending; which it still holds."""
+        async with self.transaction() as conn:
+            return await outbox.renew_leases(conn, owner=owner, ids=ids, now=now, lease=lease)
+
     async def sender_beat(self, owner: str, now: datetime, alive_for: timedelta) -> int:
         """Say this sender is alive; how many senders are (it included)."""
         async with self.transaction() as conn:

@@ -612,8 +612,8 @@ async def test_next_due_at_is_the_earliest_queued_row_after_a_time(repository: R
     assert await repository.next_due_at(later) is None
 
 
-async def test_a_send_whose_lease_is_half_spent_goes_back_unsent(repository: Repository, clock: FakeClock) -> None:
-    """When the wait before a send has used half the lease, the row is queued again unsent and not counted."""
+async def test_a_batch_whose_lease_is_half_spent_renews_it_and_sends(repository: Repository, clock: FakeClock) -> None:
+    """When the wait before a send has used half the lease, the batch's leases are renewed and the send goes."""
     cid = await customer_writes(repository, clock, "31600000091")
     await repository.enqueue([reply(cid, "31600000091", "late", clock)], clock.now)
 
@@ -623,7 +623,21 @@ async def test_a_send_whose_lease_is_half_spent_goes_back_unsent(repository: Rep
     transport = RecordingTransport()
     await make_sender(repository, transport, slow_clock).run_once()
     [row] = await outbox_rows(repository)
-    assert transport.requests == []
-    assert (row.status, row.attempts) == ("queued", 0)
-    assert row.last_error is not None
-    assert row.last_error["code"] == "lease_short"
+    assert len(transport.requests) == 1
+    assert (row.status, row.attempts) == ("sent", 1)
+
+
+async def test_a_lease_taken_over_by_another_sender_is_not_renewed(repository: Repository, clock: FakeClock) -> None:
+    """Renewing answers only the rows the sender still holds: one a reaper took over is no longer its own."""
+    from datetime import timedelta
+
+    cid = await customer_writes(repository, clock, "31600000092")
+    await repository.enqueue([reply(cid, "31600000092", "hi", clock)], clock.now)
+    lease = timedelta(seconds=60)
+    [claimed] = await repository.claim_due(owner="a", now=clock.now, lease=lease, limit=10)
+    assert claimed.id is not None
+    assert await repository.renew_leases(owner="a", ids=[claimed.id], now=clock.now, lease=lease) == {claimed.id}
+    clock.advance(seconds=61)
+    taken, _ = await repository.take_expired_leases(owner="b", now=clock.now, lease=lease, limit=10)
+    assert [r.id for r in taken] == [claimed.id]
+    assert await repository.renew_leases(owner="a", ids=[claimed.id], now=clock.now, lease=lease) == set()
