@@ -793,17 +793,17 @@ def paths(node: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
-def mutate(doc: Any, data: st.DataObject) -> Any:
-    """Replace, delete or duplicate one node of a document, chosen by hypothesis."""
+def mutate(doc: Any, data: st.DataObject, values: st.SearchStrategy[Any] = JSONISH) -> Any:
+    """Replace (with one of `values`), delete or duplicate one node of a document, chosen by hypothesis."""
     path = data.draw(st.sampled_from(paths(doc)))
     if not path:
-        return data.draw(JSONISH)
+        return data.draw(values)
     parent = doc
     for key in path[:-1]:
         parent = parent[key]
     action = data.draw(st.sampled_from(["replace", "delete", "duplicate"]))
     if action == "replace":
-        parent[path[-1]] = data.draw(JSONISH)
+        parent[path[-1]] = data.draw(values)
     elif action == "delete":
         del parent[path[-1]]
     elif isinstance(parent, list):  # "duplicate" leaves an object's key alone
