@@ -15,7 +15,7 @@ import asyncio
 import copy
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,8 @@ from tests.conftest import (
     VERIFY_TOKEN,
     _reset_postgres,
     signed,
+    status_webhook,
+    text_webhook,
 )
 from tests.test_payload import JSONISH, mutate
 
@@ -381,3 +383,46 @@ def test_raw_bytes_are_refused_with_400_and_nothing_stored(fuzzer: Fuzzer, body:
     """Junk, invalid UTF-8, truncated JSON and gzip get 400 (401 unsigned) and store nothing, never a 5xx."""
     outcome = fuzzer.deliver(body, good_signature=good)
     assert outcome.status in ((200, 400) if good else (401,))
+
+
+# --- what fuzzing found, kept as plain examples ----------------------------------------------------------
+
+
+def _message(payload: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    return message
+
+
+def _long_wa_id(payload: dict[str, Any]) -> None:
+    _message(payload)["from"] = payload["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = "3" * 40
+
+
+def _long_user_id(payload: dict[str, Any]) -> None:
+    value = payload["entry"][0]["changes"][0]["value"]
+    del value["contacts"], value["messages"][0]["from"]
+    value["messages"][0]["from_user_id"] = "US." + "9" * 200
+
+
+# Each turned a delivery into a 503 on PostgreSQL for ever (Meta retries for 7 days), or was stored on SQLite
+# and then failed every dispatcher round, holding up every other customer's turn.
+FOUND_200: dict[str, Callable[[dict[str, Any]], None]] = {
+    "wamid-longer-than-storage": lambda p: _message(p).update(id="wamid." + "w" * 300),
+    "wa-id-longer-than-storage": _long_wa_id,
+    "user-id-longer-than-storage": _long_user_id,
+}
+
+
+@pytest.mark.parametrize("case", FOUND_200)
+def test_deliveries_fuzzing_found_are_stored_and_dispatched(fuzzer: Fuzzer, case: str) -> None:
+    """Each delivery fuzzing once turned into a 5xx or a failing dispatcher round is answered 200 and handled."""
+    payload = text_webhook(wamid=f"wamid.found.{case}")
+    FOUND_200[case](payload)
+    assert fuzzer.deliver(json.dumps(payload).encode()).status == 200
+
+
+def test_a_status_for_an_overlong_wamid_is_kept_as_a_notice(fuzzer: Fuzzer) -> None:
+    """A status whose id no wamid can have is stored as an unparsed notice, not a 503."""
+    outcome = fuzzer.deliver(json.dumps(status_webhook("wamid." + "s" * 300, "delivered")).encode())
+    assert outcome.status == 200
+    assert outcome.parsed is not None
+    assert [n.kind for n in outcome.parsed.notices] == ["unparsed"]
