@@ -144,7 +144,8 @@ def _decode(data: Any) -> dict[str, Any]:
     """Turn raw bytes or text into a JSON object, or check that an already decoded body is one."""
     if isinstance(data, bytes | bytearray | str):
         try:
-            data = json.loads(data)
+            # Bytes are UTF-8 or nothing: json.loads would also take UTF-16 and UTF-32, which Meta never sends.
+            data = json.loads(data if isinstance(data, str) else bytes(data).decode("utf-8"))
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise MalformedPayload(f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -426,3 +426,10 @@ def test_a_status_for_an_overlong_wamid_is_kept_as_a_notice(fuzzer: Fuzzer) -> N
     assert outcome.status == 200
     assert outcome.parsed is not None
     assert [n.kind for n in outcome.parsed.notices] == ["unparsed"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_delivery_in_another_unicode_encoding_is_refused_whole(fuzzer: Fuzzer, encoding: str) -> None:
+    """JSON in UTF-16 or UTF-32 (valid UTF-8 too when it has no BOM) is a 400, never a half-stored 200 or a 503."""
+    body = json.dumps(text_webhook(wamid=f"wamid.found.{encoding}")).encode(encoding)
+    assert fuzzer.deliver(body).status == 400
