@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -145,12 +146,26 @@ def _decode(data: Any) -> dict[str, Any]:
     if isinstance(data, bytes | bytearray | str):
         try:
             # Bytes are UTF-8 or nothing: json.loads would also take UTF-16 and UTF-32, which Meta never sends.
-            data = json.loads(data if isinstance(data, str) else bytes(data).decode("utf-8"))
+            text = data if isinstance(data, str) else bytes(data).decode("utf-8")
+            data = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise MalformedPayload(f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise MalformedPayload(_wrong("body", "a JSON object", data))
     return data
+
+
+def _not_a_number(name: str) -> Any:
+    """Refuse NaN and Infinity: not JSON (RFC 8259), and PostgreSQL's jsonb cannot hold them."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    """Read a JSON number with a fraction or exponent; refuse one too large for a float (it would be Infinity)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{_show(text)} is out of range")
+    return value
 
 
 def _require(parent: dict[str, Any], key: str, kind: type, path: str) -> Any:

@@ -433,3 +433,10 @@ def test_a_delivery_in_another_unicode_encoding_is_refused_whole(fuzzer: Fuzzer,
     """JSON in UTF-16 or UTF-32 (valid UTF-8 too when it has no BOM) is a 400, never a half-stored 200 or a 503."""
     body = json.dumps(text_webhook(wamid=f"wamid.found.{encoding}")).encode(encoding)
     assert fuzzer.deliver(body).status == 400
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-2.5E+999"])
+def test_a_number_json_cannot_hold_is_refused_whole(fuzzer: Fuzzer, number: str) -> None:
+    """NaN, Infinity and numbers beyond a float (Python reads them as inf) are a 400, not a 503 on PostgreSQL."""
+    body = json.dumps(text_webhook(wamid=f"wamid.found.{number}")).replace('"hello"', '"hello", "n": ' + number)
+    assert fuzzer.deliver(body.encode()).status == 400
