@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -24,6 +25,8 @@ _MAX_ID = 10**30  # larger "ids" are noise, and str() of a huge int can raise
 _WA_ID_LENGTH = 20
 _ID_LENGTH = 128
 _WAMID = f"a string of 1 to {_ID_LENGTH} characters"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_ESCAPED_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")  # how JSON text can spell one
 
 _T = TypeVar("_T")
 
@@ -150,9 +153,38 @@ def _decode(data: Any) -> dict[str, Any]:
             data = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise MalformedPayload(f"body is not JSON: {exc}") from None
+        if _ESCAPED_UNSTORABLE.search(text):
+            data = _storable(data)
     if not isinstance(data, dict):
         raise MalformedPayload(_wrong("body", "a JSON object", data))
     return data
+
+
+def _storable(data: Any) -> Any:
+    """Replace NUL and lone surrogates in every string and key with U+FFFD; the raw body keeps the originals.
+
+    JSON escapes can spell them, but no database text column takes NUL and no UTF-8 encoder a lone surrogate.
+    Iterative, because the document may be nested as deeply as the JSON decoder allows.
+    """
+    root = [data]
+    pending: list[list[Any] | dict[Any, Any]] = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            pairs = list(node.items())
+            node.clear()
+            node.update((_clean(key), _clean(value)) for key, value in pairs)
+            children: Iterable[Any] = node.values()
+        else:
+            node[:] = [_clean(value) for value in node]
+            children = node
+        pending.extend(child for child in children if isinstance(child, list | dict))
+    return root[0]
+
+
+def _clean(value: Any) -> Any:
+    """A string with NUL and lone surrogates replaced; anything else as it is."""
+    return _UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 def _not_a_number(name: str) -> Any:

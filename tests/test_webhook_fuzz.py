@@ -409,6 +409,11 @@ FOUND_200: dict[str, Callable[[dict[str, Any]], None]] = {
     "wamid-longer-than-storage": lambda p: _message(p).update(id="wamid." + "w" * 300),
     "wa-id-longer-than-storage": _long_wa_id,
     "user-id-longer-than-storage": _long_user_id,
+    "nul-in-text": lambda p: _message(p)["text"].update(body="a\u0000b"),
+    "nul-in-key": lambda p: _message(p).update({"k\u0000": 1}),
+    "nul-in-name": lambda p: p["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"].update(name="\u0000"),
+    "lone-surrogate-in-text": lambda p: _message(p)["text"].update(body="\ud800 \udfff"),
+    "lone-surrogate-deep": lambda p: _message(p).update(deep=json.loads("[" * 300 + '"\\udc00"' + "]" * 300)),
 }
 
 
@@ -417,7 +422,10 @@ def test_deliveries_fuzzing_found_are_stored_and_dispatched(fuzzer: Fuzzer, case
     """Each delivery fuzzing once turned into a 5xx or a failing dispatcher round is answered 200 and handled."""
     payload = text_webhook(wamid=f"wamid.found.{case}")
     FOUND_200[case](payload)
-    assert fuzzer.deliver(json.dumps(payload).encode()).status == 200
+    outcome = fuzzer.deliver(json.dumps(payload).encode())
+    assert outcome.status == 200
+    assert outcome.parsed is not None
+    assert not any("\x00" in m.text or "\ud800" in m.text for m in outcome.parsed.messages if m.text)
 
 
 def test_a_status_for_an_overlong_wamid_is_kept_as_a_notice(fuzzer: Fuzzer) -> None:
