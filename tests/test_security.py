@@ -30,6 +30,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot import otp, signature
+from bot.cloudapi import RecordingTransport
 from bot.dashboard import COMING, PREFIX, inbox_routes, page_routes
 from bot.errors import OTPRefused
 from bot.otp_service import OtpService
@@ -267,35 +268,70 @@ async def test_a_thousand_guesses_through_the_service_never_verify(repository: R
 # --- template injection ----------------------------------------------------------------------------------
 
 
+class Conversation:
+    """The customer ANA, named INJECTION, writing through the signed webhook and reading what the bot sent."""
+
+    def __init__(self, client: Client, transport: RecordingTransport, clock: FakeClock) -> None:
+        self.client, self.transport, self.clock = client, transport, clock
+        self.seen = len(transport.requests)
+
+    async def say(self, wamid: str, message: dict[str, Any]) -> list[str]:
+        """Send one message; the replies it got, as the customer reads them."""
+        stamped = {"from": ANA, "id": wamid, "timestamp": str(int(self.clock.now.timestamp())), **message}
+        payload = envelope({"contacts": [{"profile": {"name": INJECTION}, "wa_id": ANA}], "messages": [stamped]})
+        body, headers = signed(payload)
+        assert (await self.client.post("/webhook", data=body, headers=headers)).status == 200
+
+        async def replied() -> bool:
+            return len(self.transport.requests) > self.seen
+
+        await wait_until(replied, what="a reply")
+        await asyncio.sleep(0.2)  # the rest of the turn's replies
+        replies, self.seen = _texts(self.transport.requests[self.seen :]), len(self.transport.requests)
+        return replies
+
+
 def _texts(requests: list[Any]) -> list[str]:
     """What the bot sent that a customer reads: the text or interactive part of each message, as JSON."""
     return [json.dumps({k: r.json.get(k) for k in ("text", "interactive")}, ensure_ascii=False) for r in requests]
 
 
+ECHO_FLOW = """
+flow: main
+description: Notes what the customer types and reads it back
+start: ask
+steps:
+  - id: ask
+    ask: What should I note?
+    slot: note
+    next: echo
+  - id: echo
+    say: "Noted for {{ contact.name }}: {{ note }}"
+"""
+
+
+async def test_free_text_a_flow_reads_back_is_sent_literally(
+    aiohttp_client: ClientFactory, settings: Settings, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A flow that echoes a free-text answer and the profile name sends Jinja in them as typed."""
+    (tmp_path / "main.yaml").write_text(ECHO_FLOW, encoding="utf-8")
+    client, transport = await start_app(aiohttp_client, settings, clock, handler=None, flows=tmp_path)
+    conversation = Conversation(client, transport, clock)
+    await conversation.say("wamid.echo.1", {"type": "text", "text": {"body": "hi"}})
+    [echo] = await conversation.say("wamid.echo.2", {"type": "text", "text": {"body": INJECTION}})
+    assert f"Noted for {INJECTION}: {INJECTION}" in echo, echo
+
+
 async def test_customer_text_with_jinja_is_sent_back_literally(
     aiohttp_client: ClientFactory, settings: Settings, clock: FakeClock, auth: dict[str, str]
 ) -> None:
-    """A name, an order number and free text holding Jinja come back as typed: never evaluated, never dropped."""
+    """Through the shipped flows, a profile name and an order number holding Jinja come back as typed, never run."""
     client, transport = await start_app(aiohttp_client, settings, clock, handler=None)
     number = "{{7*7}}"
     order = {"wa_id": ANA, "number": number, "status": "placed", "name": INJECTION}
     assert (await client.post("/api/orders", json=order, headers=auth)).status in (200, 201)
-    seen = len(transport.requests)
-
-    async def say(wamid: str, message: dict[str, Any]) -> list[str]:
-        nonlocal seen
-        stamped = {"from": ANA, "id": wamid, "timestamp": str(int(clock.now.timestamp())), **message}
-        payload = envelope({"contacts": [{"profile": {"name": INJECTION}, "wa_id": ANA}], "messages": [stamped]})
-        body, headers = signed(payload)
-        assert (await client.post("/webhook", data=body, headers=headers)).status == 200
-
-        async def replied() -> bool:
-            return len(transport.requests) > seen
-
-        await wait_until(replied, what="a reply")
-        await asyncio.sleep(0.2)
-        replies, seen = _texts(transport.requests[seen:]), len(transport.requests)
-        return replies
+    conversation = Conversation(client, transport, clock)
+    say = conversation.say
 
     def tap(reply_id: str) -> dict[str, Any]:
         return {"type": "interactive", "interactive": {"type": "list_reply", "list_reply": {"id": reply_id}}}
