@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import structlog
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -31,16 +31,13 @@ from bot.app import create_app
 from bot.cloudapi import RecordingTransport
 from bot.errors import MalformedPayload
 from bot.payload import ParsedPayload, parse_payload
-from bot.settings import Settings
 from storage.models import MESSAGE, STATUS_EVENT, WEBHOOK_EVENT, WEBHOOK_NOTICE
 from tests.conftest import (
-    ACCESS_TOKEN,
-    ADMIN_TOKEN,
     APP_SECRET,
     PHONE_NUMBER_ID,
-    SECRET_KEY,
-    VERIFY_TOKEN,
     _reset_postgres,
+    serve,
+    settings_for,
     signed,
     status_webhook,
     text_webhook,
@@ -319,19 +316,8 @@ def _canonical(field: str, kind: str, reason: str | None, payload: Any) -> str:
 
 
 def _start(database_url: str, runner: asyncio.Runner) -> Fuzzer:
-    settings = Settings(
-        database_url=database_url, admin_token=ADMIN_TOKEN, secret_key=SECRET_KEY, access_token=ACCESS_TOKEN,
-        phone_number_id=PHONE_NUMBER_ID, app_secret=APP_SECRET, verify_token=VERIFY_TOKEN,
-        api_url="http://127.0.0.1:9/unused", api_version="v25.0",
-    )  # fmt: skip
-    app = create_app(settings, transport=RecordingTransport(), migrate=True, roles={"web"})
-
-    async def start() -> TestClient[Any, Any]:
-        client: TestClient[Any, Any] = TestClient(TestServer(app))
-        await client.start_server()
-        return client
-
-    fuzzer = Fuzzer(runner, runner.run(start()))
+    app = create_app(settings_for(database_url), transport=RecordingTransport(), migrate=True, roles={"web"})
+    fuzzer = Fuzzer(runner, runner.run(serve(app)))
     runner.get_loop().set_exception_handler(lambda _loop, context: fuzzer.loop_errors.append(context))
     return fuzzer
 
