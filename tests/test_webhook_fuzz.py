@@ -61,7 +61,9 @@ USER_IDS = st.from_regex(r"US\.[0-9]{10,20}", fullmatch=True)
 WAMIDS = st.integers(0, 30).map(lambda n: f"wamid.fuzz.{n}") | st.uuids().map(lambda u: f"wamid.{u.hex}")
 SECONDS = st.integers(1_500_000_000, 2_000_000_000)
 TIMESTAMPS = SECONDS.map(str)
-TEXTS = st.text(max_size=40) | st.sampled_from(["hi", "menu", "STOP", "{{ 7 * 7 }}", "10482", "agent", ""])
+TEXTS = st.text(max_size=40) | st.sampled_from(
+    ["hi", "menu", "STOP", "{{ 7 * 7 }}", "10482", "agent", "", "a\x00b", "\U0001f600"]
+)
 MEDIA = st.fixed_dictionaries(
     {"id": st.text(min_size=1, max_size=20), "mime_type": st.sampled_from(["image/jpeg", "audio/ogg", "video/mp4"])},
     optional={"sha256": st.text(max_size=10), "caption": TEXTS, "filename": TEXTS, "voice": st.booleans()},
