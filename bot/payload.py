@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import math
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from bot import storable_json
 from bot.errors import MalformedPayload
 
 # Change fields whose values we read item by item, and the value keys each may carry. Any other key in
@@ -25,8 +23,6 @@ _MAX_ID = 10**30  # larger "ids" are noise, and str() of a huge int can raise
 _WA_ID_LENGTH = 20
 _ID_LENGTH = 128
 _WAMID = f"a string of 1 to {_ID_LENGTH} characters"
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_ESCAPED_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")  # how JSON text can spell one
 
 _T = TypeVar("_T")
 
@@ -149,55 +145,12 @@ def _decode(data: Any) -> dict[str, Any]:
     if isinstance(data, bytes | bytearray | str):
         try:
             # Bytes are UTF-8 or nothing: json.loads would also take UTF-16 and UTF-32, which Meta never sends.
-            text = data if isinstance(data, str) else bytes(data).decode("utf-8")
-            data = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+            data = storable_json.loads(data if isinstance(data, str) else bytes(data).decode("utf-8"))
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise MalformedPayload(f"body is not JSON: {exc}") from None
-        if _ESCAPED_UNSTORABLE.search(text):
-            data = _storable(data)
     if not isinstance(data, dict):
         raise MalformedPayload(_wrong("body", "a JSON object", data))
     return data
-
-
-def _storable(data: Any) -> Any:
-    """Replace NUL and lone surrogates in every string and key with U+FFFD; the raw body keeps the originals.
-
-    JSON escapes can spell them, but no database text column takes NUL and no UTF-8 encoder a lone surrogate.
-    Iterative, because the document may be nested as deeply as the JSON decoder allows.
-    """
-    root = [data]
-    pending: list[list[Any] | dict[Any, Any]] = [root]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, dict):
-            pairs = list(node.items())
-            node.clear()
-            node.update((_clean(key), _clean(value)) for key, value in pairs)
-            children: Iterable[Any] = node.values()
-        else:
-            node[:] = [_clean(value) for value in node]
-            children = node
-        pending.extend(child for child in children if isinstance(child, list | dict))
-    return root[0]
-
-
-def _clean(value: Any) -> Any:
-    """A string with NUL and lone surrogates replaced; anything else as it is."""
-    return _UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else value
-
-
-def _not_a_number(name: str) -> Any:
-    """Refuse NaN and Infinity: not JSON (RFC 8259), and PostgreSQL's jsonb cannot hold them."""
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    """Read a JSON number with a fraction or exponent; refuse one too large for a float (it would be Infinity)."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{_show(text)} is out of range")
-    return value
 
 
 def _require(parent: dict[str, Any], key: str, kind: type, path: str) -> Any:
