@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from bot import storable_json
 from bot.errors import MalformedPayload
 
 # Change fields whose values we read item by item, and the value keys each may carry. Any other key in
@@ -18,6 +18,11 @@ _VALUE_KEYS: dict[str, frozenset[str]] = {
     "user_preferences": frozenset({"messaging_product", "metadata", "contacts", "user_preferences", "errors"}),
 }
 _MAX_ID = 10**30  # larger "ids" are noise, and str() of a huge int can raise
+# The longest identifiers read, as storage keeps them: a wa_id is E.164 digits (at most 15), wamids and
+# business-scoped user ids are well under 128 characters. Anything longer is not an id of Meta's.
+_WA_ID_LENGTH = 20
+_ID_LENGTH = 128
+_WAMID = f"a string of 1 to {_ID_LENGTH} characters"
 
 _T = TypeVar("_T")
 
@@ -139,7 +144,8 @@ def _decode(data: Any) -> dict[str, Any]:
     """Turn raw bytes or text into a JSON object, or check that an already decoded body is one."""
     if isinstance(data, bytes | bytearray | str):
         try:
-            data = json.loads(data)
+            # Bytes are UTF-8 or nothing: json.loads would also take UTF-16 and UTF-32, which Meta never sends.
+            data = storable_json.loads(data if isinstance(data, str) else bytes(data).decode("utf-8"))
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise MalformedPayload(f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -228,7 +234,7 @@ def _read_contact(item: Any) -> ContactInfo | str:
     """Read one ``contacts[]`` entry, or say why it cannot be read."""
     if not isinstance(item, dict):
         return _not_object(item)
-    wa_id, user_id = _id(item.get("wa_id")), _id(item.get("user_id"))
+    wa_id, user_id = _wa_id(item.get("wa_id")), _id(item.get("user_id"))
     if wa_id is None and user_id is None:
         return "has neither 'wa_id' nor 'user_id'"
     profile = item.get("profile")
@@ -253,14 +259,14 @@ def _read_message(item: Any, phone_number_id: str | None, senders: _Senders) -> 
     """Read one ``messages[]`` entry and join its sender's contact, or say why it cannot be read."""
     if not isinstance(item, dict):
         return _not_object(item)
-    wamid, kind, timestamp = item.get("id"), item.get("type"), _timestamp(item.get("timestamp"))
-    if not isinstance(wamid, str) or not wamid:
-        return _bad(item, "id", "a non-empty string")
+    wamid, kind, timestamp = _wamid(item), item.get("type"), _timestamp(item.get("timestamp"))
+    if wamid is None:
+        return _bad(item, "id", _WAMID)
     if not isinstance(kind, str) or not kind:
         return _bad(item, "type", "a non-empty string")
     if timestamp is None:
         return _bad(item, "timestamp", "Unix seconds")
-    wa_id, user_id = _id(item.get("from")), _id(item.get("from_user_id"))
+    wa_id, user_id = _wa_id(item.get("from")), _id(item.get("from_user_id"))
     sender = senders.match(wa_id, user_id)
     if sender is not None:
         wa_id, user_id = wa_id or sender.wa_id, user_id or sender.user_id
@@ -286,9 +292,9 @@ def _read_status(item: Any, phone_number_id: str | None) -> StatusUpdate | str:
     """Read one ``statuses[]`` entry, or say why it cannot be read."""
     if not isinstance(item, dict):
         return _not_object(item)
-    wamid, status, timestamp = item.get("id"), item.get("status"), _timestamp(item.get("timestamp"))
-    if not isinstance(wamid, str) or not wamid:
-        return _bad(item, "id", "a non-empty string")
+    wamid, status, timestamp = _wamid(item), item.get("status"), _timestamp(item.get("timestamp"))
+    if wamid is None:
+        return _bad(item, "id", _WAMID)
     if not isinstance(status, str) or not status:
         return _bad(item, "status", "a non-empty string")
     if timestamp is None:
@@ -298,7 +304,7 @@ def _read_status(item: Any, phone_number_id: str | None) -> StatusUpdate | str:
         wamid=wamid,
         status=status,
         timestamp=timestamp,
-        recipient_id=_id(item.get("recipient_id")),
+        recipient_id=_wa_id(item.get("recipient_id")),
         recipient_user_id=_id(item.get("recipient_user_id")),
         phone_number_id=phone_number_id,
         pricing=pricing if isinstance(pricing, dict) else None,
@@ -318,7 +324,7 @@ def _read_preference(item: Any) -> UserPreference | str:
         return _bad(item, "category", "a non-empty string")
     if not isinstance(choice, str) or not choice:
         return _bad(item, "value", "a non-empty string")
-    wa_id, user_id = _id(item.get("wa_id")), _id(item.get("user_id"))
+    wa_id, user_id = _wa_id(item.get("wa_id")), _id(item.get("user_id"))
     if wa_id is None and user_id is None:
         return "has neither 'wa_id' nor 'user_id'"
     # The timestamp is optional here (and an int in Meta's samples): a stop must not be lost over it.
@@ -377,13 +383,22 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _id(value: Any) -> str | None:
-    """Return an identifier as a string; Meta's samples sometimes send ids as JSON numbers."""
-    if isinstance(value, str):
-        return value or None
+def _id(value: Any, limit: int = _ID_LENGTH) -> str | None:
+    """Return an identifier as a string of at most `limit` characters; Meta's samples sometimes send numbers."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _MAX_ID:
-        return str(value)
-    return None
+        value = str(value)
+    return value if isinstance(value, str) and 0 < len(value) <= limit else None
+
+
+def _wa_id(value: Any) -> str | None:
+    """Return a phone number id (``wa_id``, ``from``, ``recipient_id``) if it can be one."""
+    return _id(value, _WA_ID_LENGTH)
+
+
+def _wamid(item: dict[str, Any]) -> str | None:
+    """Return an item's message id if it can be one: a non-empty string that storage can key by."""
+    wamid = item.get("id")
+    return wamid if isinstance(wamid, str) and 0 < len(wamid) <= _ID_LENGTH else None
 
 
 def _raw(item: Any) -> dict[str, Any]:

@@ -47,8 +47,8 @@ async def receive(request: web.Request) -> web.Response:
         metrics.webhooks.labels(outcome="bad_signature").inc()
         return error_response(401, "invalid_signature", f"missing or wrong {HEADER} header")
     try:
-        parsed = parse_payload(body)
-        text = body.decode("utf-8")
+        text = body.decode("utf-8")  # Meta sends UTF-8; parse exactly the text that is stored
+        parsed = parse_payload(text)
     except MalformedPayload as exc:
         metrics.webhooks.labels(outcome="malformed").inc()
         return error_response(400, exc.code, exc.message)

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -107,22 +109,34 @@ async def repository(database_url: str) -> AsyncIterator[Repository]:
     await repo.close()
 
 
+def settings_for(database_url: str, **overrides: Any) -> Settings:
+    """The test settings (the suite's secrets, no real Graph API) on `database_url`, with `overrides`."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "admin_token": ADMIN_TOKEN,
+        "secret_key": SECRET_KEY,
+        "access_token": ACCESS_TOKEN,
+        "phone_number_id": PHONE_NUMBER_ID,
+        "app_secret": APP_SECRET,
+        "verify_token": VERIFY_TOKEN,
+        "api_url": "http://127.0.0.1:9/unused",
+        "api_version": "v25.0",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def serve(app: web.Application) -> TestClient[Any, Any]:
+    """Start `app` on a test server, for suites that drive it from an event loop of their own."""
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
 @pytest.fixture
 def make_settings(database_url: str) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "database_url": database_url,
-            "admin_token": ADMIN_TOKEN,
-            "secret_key": SECRET_KEY,
-            "access_token": ACCESS_TOKEN,
-            "phone_number_id": PHONE_NUMBER_ID,
-            "app_secret": APP_SECRET,
-            "verify_token": VERIFY_TOKEN,
-            "api_url": "http://127.0.0.1:9/unused",
-            "api_version": "v25.0",
-        }
-        values.update(overrides)
-        return Settings(**values)
+        return settings_for(database_url, **overrides)
 
     return make
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import structlog
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -28,19 +28,8 @@ from sqlalchemy import func, select
 from bot import keys
 from bot.app import create_app
 from bot.cloudapi import RecordingTransport
-from bot.settings import Settings
 from storage.models import MESSAGE, OUTBOX
-from tests.conftest import (
-    ACCESS_TOKEN,
-    ADMIN_TOKEN,
-    APP_SECRET,
-    PHONE_NUMBER_ID,
-    SECRET_KEY,
-    VERIFY_TOKEN,
-    FakeClock,
-    envelope,
-    signed,
-)
+from tests.conftest import FakeClock, envelope, serve, settings_for, signed
 
 START = datetime(2026, 4, 13, 9, 0, tzinfo=UTC)  # a Monday morning: the business is open
 MAX_REPLIES = 6  # a turn's replies: e.g. a confirmation, a summary, a menu; more would be a loop
@@ -87,22 +76,11 @@ class Harness:
         self.runner = runner
         self.clock = FakeClock(START)
         self.transport = RecordingTransport()
-        settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{database}", admin_token=ADMIN_TOKEN, secret_key=SECRET_KEY,
-            access_token=ACCESS_TOKEN, phone_number_id=PHONE_NUMBER_ID, app_secret=APP_SECRET,
-            verify_token=VERIFY_TOKEN, api_url="http://127.0.0.1:9/unused", api_version="v25.0",
-            business_timezone="Europe/Amsterdam",
-        )  # fmt: skip
+        settings = settings_for(f"sqlite+aiosqlite:///{database}", business_timezone="Europe/Amsterdam")
         app = create_app(settings, clock=self.clock, transport=self.transport, migrate=True, roles={"web"})
-        self.client: TestClient[Any, Any] = self.runner.run(self._start(app))
+        self.client: TestClient[Any, Any] = self.runner.run(serve(app))
         self.ids = itertools.count(1)
         self.seen = 0
-
-    @staticmethod
-    async def _start(app: Any) -> TestClient[Any, Any]:
-        client: TestClient[Any, Any] = TestClient(TestServer(app))
-        await client.start_server()
-        return client
 
     def close(self) -> None:
         self.runner.run(self.client.close())

@@ -553,8 +553,8 @@ def _drop(key: str) -> Any:
             lambda m: m.update(timestamp="1.5e9"),
             "messages[0]: 'timestamp' must be Unix seconds, got '1.5e9'",
         ),
-        ("messages", lambda m: m.update(id=""), "messages[0]: 'id' must be a non-empty string, got ''"),
-        ("messages", lambda m: m.update(id=7), "messages[0]: 'id' must be a non-empty string, got 7"),
+        ("messages", lambda m: m.update(id=""), "messages[0]: 'id' must be a string of 1 to 128 characters, got ''"),
+        ("messages", lambda m: m.update(id=7), "messages[0]: 'id' must be a string of 1 to 128 characters, got 7"),
         ("messages", lambda m: m.update(type=["text"]), "messages[0]: 'type' must be a non-empty string, got list"),
         ("contacts", lambda c: c.pop("wa_id"), "contacts[0]: has neither 'wa_id' nor 'user_id'"),
     ],
@@ -793,17 +793,17 @@ def paths(node: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
-def mutate(doc: Any, data: st.DataObject) -> Any:
-    """Replace, delete or duplicate one node of a document, chosen by hypothesis."""
+def mutate(doc: Any, data: st.DataObject, values: st.SearchStrategy[Any] = JSONISH) -> Any:
+    """Replace (with one of `values`), delete or duplicate one node of a document, chosen by hypothesis."""
     path = data.draw(st.sampled_from(paths(doc)))
     if not path:
-        return data.draw(JSONISH)
+        return data.draw(values)
     parent = doc
     for key in path[:-1]:
         parent = parent[key]
     action = data.draw(st.sampled_from(["replace", "delete", "duplicate"]))
     if action == "replace":
-        parent[path[-1]] = data.draw(JSONISH)
+        parent[path[-1]] = data.draw(values)
     elif action == "delete":
         del parent[path[-1]]
     elif isinstance(parent, list):  # "duplicate" leaves an object's key alone
