@@ -1,0 +1,82 @@
+"""Real processes for the crash and fault tests: `bot` commands in a clean environment, killed and reaped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from sqlalchemy import func, select
+
+from storage.models import OUTBOX
+from storage.repository import Repository
+from tests.conftest import ADMIN_TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def environment(database_url: str, **extra: str) -> dict[str, str]:
+    """The process environment without the runner's own bot settings, plus ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "WHATSAPP_"))}
+    env.update(
+        BOT_DATABASE_URL=database_url,
+        BOT_ADMIN_TOKEN=ADMIN_TOKEN,
+        BOT_SECRET_KEY="crash-secret-key",
+        BOT_QUIET_HOURS="off",
+        BOT_MESSAGING_LIMIT="unlimited",
+        BOT_LOG_LEVEL="warning",
+        BOT_LOG_FORMAT="json",
+        **extra,
+    )
+    return env
+
+
+@asynccontextmanager
+async def process(*args: str, env: dict[str, str], log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m bot ARGS` with its output in `log`; killed and reaped on the way out."""
+    with log.open("ab") as out:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--env-file", "/dev/null", *args, env=env, cwd=ROOT, stdout=out, stderr=out
+        )
+    try:
+        yield child
+    finally:
+        if child.returncode is None:
+            child.kill()
+        await child.wait()
+
+
+async def wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
+    """Poll `check` every 0.1 s (a refused connection counts as not yet) until it answers something true."""
+    async with asyncio.timeout(seconds):
+        while True:
+            with suppress(aiohttp.ClientError, OSError):
+                value = await check()
+                if value:
+                    return value
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")  # pragma: no cover - asyncio.timeout raises first
+
+
+async def sent_count(repository: Repository) -> int:
+    async with repository.engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).where(OUTBOX.c.status == "sent"))).scalar_one())
+
+
+async def unsettled(repository: Repository) -> int:
+    async with repository.engine.connect() as conn:
+        stmt = select(func.count()).where(OUTBOX.c.status.in_(("queued", "sending")))
+        return int((await conn.execute(stmt)).scalar_one())
+
+
+async def at_least_sent(repository: Repository, n: int) -> bool:
+    return await sent_count(repository) >= n
+
+
+async def drained(repository: Repository) -> bool:
+    return await unsettled(repository) == 0
