@@ -17,6 +17,7 @@ import socket
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -66,6 +67,7 @@ class StandIn:
         self.arrivals: Counter[str] = Counter()  # requests per recipient, accepted or not
         self.attempts: Counter[str] = Counter()  # requests per callback data, accepted or not
         self._reports: set[asyncio.Task[None]] = set()
+        self.run = uuid.uuid4().hex[:8]  # wamids unique across stand-ins, as Meta's are
 
     async def send(self, request: web.Request) -> web.Response:
         received = time.monotonic()
@@ -83,7 +85,7 @@ class StandIn:
         self.accepted.append(received)
         self.recipients.append(to)
         self.callbacks.append(callback)
-        wamid = f"wamid.bench.{len(self.accepted)}"
+        wamid = f"wamid.bench.{self.run}.{len(self.accepted)}"
         if self.webhook is not None:
             task = asyncio.create_task(self._report(wamid, to, callback))
             self._reports.add(task)

@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select
 
+from bot.message import template_message
+from storage.consent import OPT_IN, ConsentChange, record
 from storage.models import OUTBOX
+from storage.otp import ensure_contact
+from storage.outbox import NewMessage
 from storage.repository import Repository
 from tests.conftest import ADMIN_TOKEN
 
@@ -80,3 +85,31 @@ async def at_least_sent(repository: Repository, n: int) -> bool:
 
 async def drained(repository: Repository) -> bool:
     return await unsettled(repository) == 0
+
+
+async def queue_marketing(repository: Repository, numbers: Sequence[str], tag: str) -> list[int]:
+    """One marketing template to each of `numbers`, who opted in first; returns their outbox ids."""
+    now = datetime.now(UTC)
+    async with repository.transaction() as conn:
+        ids = [await ensure_contact(conn, wa_id, now) for wa_id in numbers]
+        await record(conn, [ConsentChange(cid, OPT_IN, "api", {"by": "test"}, now) for cid in ids], now)
+    messages = [
+        NewMessage(
+            kind="marketing", contact_id=cid, recipient=wa_id, payload=template_message(wa_id, "promo", "en"),
+            due_at=now, template_name="promo", template_category="marketing", idempotency_key=f"{tag}:{wa_id}",
+        )
+        for cid, wa_id in zip(ids, numbers, strict=True)
+    ]  # fmt: skip
+    await repository.enqueue(messages, now)
+    async with repository.engine.connect() as conn:
+        keys = [m.idempotency_key for m in messages]
+        rows = await conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.idempotency_key.in_(keys)))
+        return sorted(r[0] for r in rows)
+
+
+async def outbox_rows(repository: Repository) -> dict[int, Any]:
+    """Every outbox row by id: kind, status, attempts, recipient and idempotency key."""
+    columns = (OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.status, OUTBOX.c.attempts, OUTBOX.c.recipient)
+    async with repository.engine.connect() as conn:
+        rows = await conn.execute(select(*columns, OUTBOX.c.idempotency_key))
+        return {r.id: r for r in rows}
