@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from bot.errors import (
     MarketingStopped,
     OutsideServiceWindow,
     PairRateLimited,
+    SendOutcomeUnknown,
     TemplateError,
     ThroughputExceeded,
     Undeliverable,
@@ -39,6 +40,7 @@ from storage.repository import Repository
 
 log = structlog.get_logger("bot.sender")
 LEASE_SHORT = "the claim's lease was half spent before the send; queued again unsent"
+LEASE_EXPIRED = {"code": "lease_expired", "message": "the sender stopped before settling this message"}
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
@@ -254,6 +256,8 @@ class Sender(Wakeful):
             return Failed(row, category, error, blocks_template=template_key(row))
         if isinstance(exc, MarketingStopped):  # the customer stopped marketing in WhatsApp itself
             return Failed(row, category, error, opts_out=True)
+        if isinstance(exc, SendOutcomeUnknown) and outbox.ON_EXPIRED_LEASE.get(row.kind) == "unknown":
+            return Expired(row, "unknown", error)  # marketing: Meta may have it, so it is never sent again
         if not exc.retryable or row.attempts >= MAX_ATTEMPTS:
             return Failed(row, category, error)
         if isinstance(exc, PairRateLimited):
@@ -443,17 +447,19 @@ class Expired:
 
     row: OutboxBase
     status: str
+    error: dict[str, Any] = field(default_factory=lambda: dict(LEASE_EXPIRED))
 
     async def prepare(
         self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]], opened: int | None
     ) -> dict[str, Any]:
         payload = _settled_payload(self.row)
-        error = {"code": "lease_expired", "message": "the sender stopped before settling this message"}
-        values: dict[str, Any] = {"last_error": error}
+        values: dict[str, Any] = {"last_error": self.error}
         return values if payload is None else {**values, "payload": payload}
 
     def report(self, metrics: Metrics) -> None:
-        metrics.retried.labels(reason="lease_expired").inc()
+        metrics.retried.labels(reason=self.error["code"]).inc()
+        if self.error["code"] != LEASE_EXPIRED["code"]:
+            log.warning("message.outcome_unknown", outbox_id=self.row.id, kind=self.row.kind, status=self.status)
 
 
 Outcome = Sent | Retry | Failed | Held | Dropped | Expired
