@@ -1,0 +1,206 @@
+"""SIGKILL under load: `bot serve` amid customers' messages, `bot worker` amid marketing and one-time codes.
+
+Meta is played by the Graph API stand-in process (`python -m bot.bench_send`), which outlives the kills: it
+counts every send by its `biz_opaque_callback_data` and, like Meta, reports each accepted send back to the
+webhook as a signed `sent` status, retrying until the service is back to take it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import unused_port
+from sqlalchemy import func, select
+
+from bot.bench_send import PHONE_NUMBER_ID, stand_in_process
+from bot.faults import FaultPlan
+from bot.message import template_message
+from bot.sandbox_wire import encode, inbound_webhook
+from bot.signature import HEADER, sign
+from storage.models import MESSAGE, OUTBOX
+from storage.otp import ensure_contact
+from storage.outbox import NewMessage, callback_of
+from storage.repository import Repository
+from tests.harness import drained, environment, outbox_rows, process, queue_marketing, wait_for
+
+APP_SECRET = "faults-app-secret"
+CUSTOMERS = 300
+
+
+def meta_environment(database_url: str, graph: str, **extra: str) -> dict[str, str]:
+    """A process environment in Meta mode, its Graph API the stand-in at `graph`."""
+    return environment(
+        database_url,
+        WHATSAPP_ACCESS_TOKEN="faults-token",
+        WHATSAPP_API_URL=graph,
+        WHATSAPP_PHONE_NUMBER_ID=PHONE_NUMBER_ID,
+        WHATSAPP_APP_SECRET=APP_SECRET,
+        WHATSAPP_VERIFY_TOKEN="faults-verify-token",
+        BOT_THROUGHPUT="500",
+        **extra,
+    )
+
+
+def customer_text(wa_id: str, wamid: str) -> bytes:
+    message = {"from": wa_id, "id": wamid, "timestamp": str(int(time.time())), "type": "text", "text": {"body": "hi"}}
+    return encode(inbound_webhook(PHONE_NUMBER_ID, name="Ana", wa_id=wa_id, message=message))
+
+
+async def post_until_acknowledged(session: aiohttp.ClientSession, url: str, body: bytes, acked: list[str]) -> None:
+    """Post one webhook as Meta does: again and again until it is answered 200."""
+    headers = {"Content-Type": "application/json", HEADER: sign(APP_SECRET, body)}
+    while True:
+        try:
+            async with session.post(url, data=body, headers=headers) as response:
+                if response.status == 200:
+                    acked.append(json.loads(body)["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
+                    return
+        except (aiohttp.ClientError, OSError):
+            pass
+        await asyncio.sleep(0.1)
+
+
+async def inbound_rows(repository: Repository) -> dict[str, Any]:
+    async with repository.engine.connect() as conn:
+        rows = await conn.execute(select(MESSAGE.c.wamid, MESSAGE.c.handled_at).where(MESSAGE.c.direction == "in"))
+        return {r.wamid: r for r in rows}
+
+
+async def all_handled(repository: Repository, wamids: list[str]) -> bool:
+    rows = await inbound_rows(repository)
+    return all(w in rows and rows[w].handled_at is not None for w in wamids) and await drained(repository)
+
+
+async def stand_in_record(session: aiohttp.ClientSession, graph: str) -> dict[str, Any]:
+    async with session.get(f"{graph}/received") as response:
+        record: dict[str, Any] = await response.json()
+    return record
+
+
+async def test_a_killed_serve_handles_every_acknowledged_message_once(database_url: str, tmp_path: Path) -> None:
+    """SIGKILL `bot serve` amid customers' texts and restart it: each one acknowledged is stored and answered once."""
+    repository = Repository.connect(database_url)
+    await repository.migrate()
+    port = unused_port()
+    webhook = f"http://127.0.0.1:{port}/webhook"
+    wamids = [f"wamid.faults.{n:05d}" for n in range(CUSTOMERS)]
+    seed = random.randrange(1_000_000)
+    kill_after = random.Random(seed).randrange(30, CUSTOMERS - 60)
+    logs = tmp_path / "processes.log"
+    acked: list[str] = []
+    try:
+        async with (
+            stand_in_process(1000, "--webhook", webhook, "--app-secret", APP_SECRET) as graph,
+            aiohttp.ClientSession() as session,
+        ):
+            env = meta_environment(database_url, graph, BOT_SEND_LEASE_SECONDS="8")
+            serve = ("serve", "--port", str(port))
+            semaphore = asyncio.Semaphore(8)
+
+            async def customer(n: int) -> None:
+                async with semaphore:
+                    await post_until_acknowledged(session, webhook, customer_text(f"4477{n:08d}", wamids[n]), acked)
+
+            async with process(*serve, env=env, log=logs) as victim:
+                load = asyncio.gather(*(customer(n) for n in range(CUSTOMERS)))
+
+                async def enough() -> bool:
+                    return len(acked) >= kill_after
+
+                await wait_for(enough, 60, f"{kill_after} acknowledged")
+                victim.send_signal(signal.SIGKILL)
+                await victim.wait()
+                killed_at = len(acked)
+            async with process(*serve, env=env, log=logs):
+                await load
+                await wait_for(lambda: all_handled(repository, wamids), 90, "every message handled, the outbox drained")
+                await asyncio.sleep(0.5)  # the last `sent` statuses on their way; nothing may be sent again meanwhile
+                record = await stand_in_record(session, graph)
+        inbound, rows = await inbound_rows(repository), await outbox_rows(repository)
+    except BaseException:
+        print(f"seed {seed}, kill after {kill_after}; the processes' last output:\n{logs.read_text()[-4000:]}")
+        raise
+    finally:
+        await repository.close()
+    replies = Counter(r.idempotency_key.split(":")[1] for r in rows.values() if r.kind == "reply")
+    print(f"seed {seed}: killed after {killed_at} of {CUSTOMERS} acknowledged; {len(rows)} replies")
+    assert sorted(acked) == wamids  # every message was acknowledged once in the end, by Meta's retries
+    assert sorted(inbound) == wamids  # stored once each (wamid is unique)
+    assert set(replies) == set(wamids)
+    assert len(set(replies.values())) == 1  # every first message got its turn's replies, no more, no fewer
+    assert {r.status for r in rows.values()} == {"sent"}
+    accepted = Counter(record["callbacks"])
+    assert accepted == Counter(callback_of(i) for i in rows)  # every reply reached Meta, none twice
+
+
+async def queue_codes(repository: Repository, numbers: list[str]) -> list[int]:
+    """One authentication template (a one-time code) to each of `numbers`; returns their outbox ids."""
+    now = datetime.now(UTC)
+    async with repository.transaction() as conn:
+        ids = [await ensure_contact(conn, wa_id, now) for wa_id in numbers]
+    messages = [
+        NewMessage(
+            kind="otp", contact_id=cid, recipient=wa_id,
+            payload=template_message(wa_id, "login_code", "en", body_params=["493021"]),
+            due_at=now, template_name="login_code", template_category="authentication", idempotency_key=f"otp:{wa_id}",
+        )
+        for cid, wa_id in zip(ids, numbers, strict=True)
+    ]  # fmt: skip
+    await repository.enqueue(messages, now)
+    return [i for i, r in (await outbox_rows(repository)).items() if r.kind == "otp"]
+
+
+async def statuses(repository: Repository, ids: list[int]) -> Counter[str]:
+    async with repository.engine.connect() as conn:
+        rows = await conn.execute(
+            select(OUTBOX.c.status, func.count()).where(OUTBOX.c.id.in_(ids)).group_by(OUTBOX.c.status)
+        )
+        return Counter({status: n for status, n in rows})
+
+
+async def test_a_killed_worker_never_sends_marketing_or_a_code_again(database_url: str, tmp_path: Path) -> None:
+    """SIGKILL a worker with marketing and codes in flight: marketing ends `unknown`, codes `expired`, none resent."""
+    repository = Repository.connect(database_url)
+    await repository.migrate()
+    marketing = [f"4476{n:08d}" for n in range(5)]
+    codes = [f"4475{n:08d}" for n in range(5)]
+    ids = await queue_marketing(repository, marketing, "kill") + await queue_codes(repository, codes)
+    # Meta takes every one of these, but its answers hang past the kill and no status webhook ever comes.
+    plan = FaultPlan(lost_answers=frozenset(marketing + codes), hang_seconds=60)
+    logs = tmp_path / "processes.log"
+    try:
+        async with stand_in_process(1000, "--faults", plan.to_json()) as graph, aiohttp.ClientSession() as session:
+            env = meta_environment(database_url, graph, BOT_SEND_LEASE_SECONDS="3")
+
+            async def all_arrived() -> bool:
+                return len((await stand_in_record(session, graph))["callbacks"]) == len(ids)
+
+            async with process("worker", env=env, log=logs) as victim:
+                await wait_for(all_arrived, 30, "every send at the stand-in")
+                victim.send_signal(signal.SIGKILL)
+                await victim.wait()
+            async with process("worker", env=env, log=logs):
+
+                async def settled() -> bool:
+                    return (await statuses(repository, ids)) == Counter(unknown=len(marketing), expired=len(codes))
+
+                await wait_for(settled, 30, "the reaper to settle the dead worker's sends")
+                record = await stand_in_record(session, graph)
+        rows = await outbox_rows(repository)
+    except BaseException:
+        print(f"the processes' last output:\n{logs.read_text()[-4000:]}")
+        raise
+    finally:
+        await repository.close()
+    assert Counter(record["callbacks"]) == Counter(callback_of(i) for i in ids)  # each sent exactly once
+    assert sum(record["attempts"].values()) == len(ids)
+    assert all(rows[i].attempts == 1 for i in ids)
