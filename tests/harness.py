@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
@@ -14,9 +16,12 @@ from typing import Any
 import aiohttp
 from sqlalchemy import func, select
 
+from bot.bench_send import PHONE_NUMBER_ID
 from bot.message import template_message
+from bot.sandbox_wire import encode, inbound_webhook
+from bot.signature import HEADER, sign
 from storage.consent import OPT_IN, ConsentChange, record
-from storage.models import OUTBOX
+from storage.models import MESSAGE, OUTBOX
 from storage.otp import ensure_contact
 from storage.outbox import NewMessage
 from storage.repository import Repository
@@ -113,3 +118,63 @@ async def outbox_rows(repository: Repository) -> dict[int, Any]:
     async with repository.engine.connect() as conn:
         rows = await conn.execute(select(*columns, OUTBOX.c.idempotency_key))
         return {r.id: r for r in rows}
+
+
+# --- Meta mode against the Graph API stand-in (bot.bench_send) ---------------------------------------
+
+APP_SECRET = "faults-app-secret"
+
+
+def meta_environment(database_url: str, graph: str, **extra: str) -> dict[str, str]:
+    """A process environment in Meta mode, its Graph API the stand-in at `graph`."""
+    return environment(
+        database_url,
+        WHATSAPP_ACCESS_TOKEN="faults-token",
+        WHATSAPP_API_URL=graph,
+        WHATSAPP_PHONE_NUMBER_ID=PHONE_NUMBER_ID,
+        WHATSAPP_APP_SECRET=APP_SECRET,
+        WHATSAPP_VERIFY_TOKEN="faults-verify-token",
+        BOT_THROUGHPUT="500",
+        **extra,
+    )
+
+
+def customer_text(wa_id: str, wamid: str) -> bytes:
+    message = {"from": wa_id, "id": wamid, "timestamp": str(int(time.time())), "type": "text", "text": {"body": "hi"}}
+    return encode(inbound_webhook(PHONE_NUMBER_ID, name="Ana", wa_id=wa_id, message=message))
+
+
+async def post_until_acknowledged(session: aiohttp.ClientSession, url: str, body: bytes, acked: list[str]) -> None:
+    """Post one webhook as Meta does: again and again until it is answered 200."""
+    headers = {"Content-Type": "application/json", HEADER: sign(APP_SECRET, body)}
+    while True:
+        try:
+            async with session.post(url, data=body, headers=headers) as response:
+                if response.status == 200:
+                    acked.append(json.loads(body)["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
+                    return
+        except (aiohttp.ClientError, OSError):
+            pass
+        await asyncio.sleep(0.1)
+
+
+async def inbound_rows(repository: Repository) -> dict[str, Any]:
+    async with repository.engine.connect() as conn:
+        rows = await conn.execute(select(MESSAGE.c.wamid, MESSAGE.c.handled_at).where(MESSAGE.c.direction == "in"))
+        return {r.wamid: r for r in rows}
+
+
+async def all_handled(repository: Repository, wamids: list[str]) -> bool:
+    rows = await inbound_rows(repository)
+    return all(w in rows and rows[w].handled_at is not None for w in wamids) and await drained(repository)
+
+
+async def stand_in_record(session: aiohttp.ClientSession, graph: str) -> dict[str, Any]:
+    async with session.get(f"{graph}/received") as response:
+        record: dict[str, Any] = await response.json()
+    return record
+
+
+def last_output(log: Path) -> str:
+    """The end of the processes' shared log, for a failing test's report."""
+    return f"the processes' last output:\n{log.read_text()[-4000:]}"

@@ -8,82 +8,39 @@ webhook as a signed `sent` status, retrying until the service is back to take it
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import signal
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import unused_port
 from sqlalchemy import func, select
 
-from bot.bench_send import PHONE_NUMBER_ID, stand_in_process
+from bot.bench_send import stand_in_process
 from bot.faults import FaultPlan
 from bot.message import template_message
-from bot.sandbox_wire import encode, inbound_webhook
-from bot.signature import HEADER, sign
-from storage.models import MESSAGE, OUTBOX
+from storage.models import OUTBOX
 from storage.otp import ensure_contact
 from storage.outbox import NewMessage, callback_of
 from storage.repository import Repository
-from tests.harness import drained, environment, outbox_rows, process, queue_marketing, wait_for
+from tests.harness import (
+    APP_SECRET,
+    all_handled,
+    customer_text,
+    inbound_rows,
+    last_output,
+    meta_environment,
+    outbox_rows,
+    post_until_acknowledged,
+    process,
+    queue_marketing,
+    stand_in_record,
+    wait_for,
+)
 
-APP_SECRET = "faults-app-secret"
 CUSTOMERS = 300
-
-
-def meta_environment(database_url: str, graph: str, **extra: str) -> dict[str, str]:
-    """A process environment in Meta mode, its Graph API the stand-in at `graph`."""
-    return environment(
-        database_url,
-        WHATSAPP_ACCESS_TOKEN="faults-token",
-        WHATSAPP_API_URL=graph,
-        WHATSAPP_PHONE_NUMBER_ID=PHONE_NUMBER_ID,
-        WHATSAPP_APP_SECRET=APP_SECRET,
-        WHATSAPP_VERIFY_TOKEN="faults-verify-token",
-        BOT_THROUGHPUT="500",
-        **extra,
-    )
-
-
-def customer_text(wa_id: str, wamid: str) -> bytes:
-    message = {"from": wa_id, "id": wamid, "timestamp": str(int(time.time())), "type": "text", "text": {"body": "hi"}}
-    return encode(inbound_webhook(PHONE_NUMBER_ID, name="Ana", wa_id=wa_id, message=message))
-
-
-async def post_until_acknowledged(session: aiohttp.ClientSession, url: str, body: bytes, acked: list[str]) -> None:
-    """Post one webhook as Meta does: again and again until it is answered 200."""
-    headers = {"Content-Type": "application/json", HEADER: sign(APP_SECRET, body)}
-    while True:
-        try:
-            async with session.post(url, data=body, headers=headers) as response:
-                if response.status == 200:
-                    acked.append(json.loads(body)["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
-                    return
-        except (aiohttp.ClientError, OSError):
-            pass
-        await asyncio.sleep(0.1)
-
-
-async def inbound_rows(repository: Repository) -> dict[str, Any]:
-    async with repository.engine.connect() as conn:
-        rows = await conn.execute(select(MESSAGE.c.wamid, MESSAGE.c.handled_at).where(MESSAGE.c.direction == "in"))
-        return {r.wamid: r for r in rows}
-
-
-async def all_handled(repository: Repository, wamids: list[str]) -> bool:
-    rows = await inbound_rows(repository)
-    return all(w in rows and rows[w].handled_at is not None for w in wamids) and await drained(repository)
-
-
-async def stand_in_record(session: aiohttp.ClientSession, graph: str) -> dict[str, Any]:
-    async with session.get(f"{graph}/received") as response:
-        record: dict[str, Any] = await response.json()
-    return record
 
 
 async def test_a_killed_serve_handles_every_acknowledged_message_once(database_url: str, tmp_path: Path) -> None:
@@ -197,7 +154,7 @@ async def test_a_killed_worker_never_sends_marketing_or_a_code_again(database_ur
                 record = await stand_in_record(session, graph)
         rows = await outbox_rows(repository)
     except BaseException:
-        print(f"the processes' last output:\n{logs.read_text()[-4000:]}")
+        print(last_output(logs))
         raise
     finally:
         await repository.close()
