@@ -7,7 +7,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from bot.signature import HEADER, sign
 from storage.consent import OPT_IN, ConsentChange, record
 from storage.models import MESSAGE, OUTBOX
 from storage.otp import ensure_contact
-from storage.outbox import NewMessage
+from storage.outbox import NewMessage, callback_of
 from storage.repository import Repository
 from tests.conftest import ADMIN_TOKEN
 
@@ -178,3 +179,27 @@ async def stand_in_record(session: aiohttp.ClientSession, graph: str) -> dict[st
 def last_output(log: Path) -> str:
     """The end of the processes' shared log, for a failing test's report."""
     return f"the processes' last output:\n{log.read_text()[-4000:]}"
+
+
+async def acknowledge_all(session: aiohttp.ClientSession, url: str, bodies: Iterable[bytes], acked: list[str]) -> None:
+    """Post each webhook, eight at a time, until it is answered 200 (Meta's retries)."""
+    semaphore = asyncio.Semaphore(8)
+
+    async def one(body: bytes) -> None:
+        async with semaphore:
+            await post_until_acknowledged(session, url, body, acked)
+
+    await asyncio.gather(*(one(b) for b in bodies))
+
+
+def assert_each_answered_once(
+    wamids: Sequence[str], acked: list[str], inbound: dict[str, Any], rows: dict[int, Any], record: dict[str, Any]
+) -> None:
+    """Each customer's text acknowledged, stored and answered once, every reply accepted by Meta exactly once."""
+    replies = Counter(r.idempotency_key.split(":")[1] for r in rows.values() if r.kind == "reply")
+    assert sorted(acked) == sorted(wamids)  # every message acknowledged once in the end, by Meta's retries
+    assert sorted(inbound) == sorted(wamids)  # stored once each (the wamid is unique)
+    assert set(replies) == set(wamids)
+    assert len(set(replies.values())) == 1  # every first message got its turn's replies, no more, no fewer
+    assert {r.status for r in rows.values()} == {"sent"}
+    assert Counter(record["callbacks"]) == Counter(callback_of(i) for i in rows)  # each reply reached Meta once

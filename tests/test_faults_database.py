@@ -28,19 +28,7 @@ from bot.bench_send import stand_in_process
 from bot.signature import HEADER, sign
 from storage.database import SQLITE_BUSY_TIMEOUT_MS
 from storage.repository import Repository
-from tests.harness import (
-    APP_SECRET,
-    all_handled,
-    customer_text,
-    inbound_rows,
-    last_output,
-    meta_environment,
-    outbox_rows,
-    post_until_acknowledged,
-    process,
-    stand_in_record,
-    wait_for,
-)
+from tests import harness
 
 BEFORE, DURING, AFTER = 60, 6, 60  # customers' texts before the outage, during it, and after it
 # A send whose batch failed as the database went away stays leased until the lease ends, then goes back
@@ -119,10 +107,16 @@ async def sqlite_locked(path: Path) -> AsyncIterator[None]:
 
 async def post_once(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[int, str, float]:
     """One webhook post: the status, the body and how many seconds the answer took."""
-    headers = {"Content-Type": "application/json", HEADER: sign(APP_SECRET, body)}
+    headers = {"Content-Type": "application/json", HEADER: sign(harness.APP_SECRET, body)}
     started = time.monotonic()
     async with session.post(url, data=body, headers=headers) as response:
         return response.status, await response.text(), time.monotonic() - started
+
+
+def wave(tag: str, prefix: str, count: int) -> dict[str, bytes]:
+    """`count` customers' first texts, each signed webhook body by its wamid."""
+    wamids = [f"wamid.outage.{tag}{n:04d}" for n in range(count)]
+    return {wamid: harness.customer_text(f"{prefix}{n:08d}", wamid) for n, wamid in enumerate(wamids)}
 
 
 async def outage(url: str, down: Callable[[], AbstractAsyncContextManager[None]], logs: Path) -> None:
@@ -131,16 +125,18 @@ async def outage(url: str, down: Callable[[], AbstractAsyncContextManager[None]]
     await repository.migrate()
     port = unused_port()
     webhook = f"http://127.0.0.1:{port}/webhook"
-    texts = {f"wamid.outage.{n:04d}": customer_text(f"4473{n:08d}", f"wamid.outage.{n:04d}") for n in range(BEFORE)}
-    during = {f"wamid.outage.d{n:03d}": customer_text(f"4472{n:08d}", f"wamid.outage.d{n:03d}") for n in range(DURING)}
-    after = {f"wamid.outage.a{n:03d}": customer_text(f"4471{n:08d}", f"wamid.outage.a{n:03d}") for n in range(AFTER)}
+    texts, during, after = wave("", "4473", BEFORE), wave("d", "4472", DURING), wave("a", "4471", AFTER)
     acked: list[str] = []
     try:
         async with (
-            stand_in_process(1000, "--webhook", webhook, "--app-secret", APP_SECRET) as graph,
+            stand_in_process(1000, "--webhook", webhook, "--app-secret", harness.APP_SECRET) as graph,
             aiohttp.ClientSession() as session,
-            process(
-                "serve", "--port", str(port), env=meta_environment(url, graph, BOT_SEND_LEASE_SECONDS=LEASE), log=logs
+            harness.process(
+                "serve",
+                "--port",
+                str(port),
+                env=harness.meta_environment(url, graph, BOT_SEND_LEASE_SECONDS=LEASE),
+                log=logs,
             ),
         ):
 
@@ -148,22 +144,23 @@ async def outage(url: str, down: Callable[[], AbstractAsyncContextManager[None]]
                 async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
                     return response.status == 200
 
-            await wait_for(healthy, 30, "the service")
-            load = asyncio.gather(*(post_until_acknowledged(session, webhook, b, acked) for b in texts.values()))
+            await harness.wait_for(healthy, 30, "the service")
+            load = asyncio.ensure_future(harness.acknowledge_all(session, webhook, texts.values(), acked))
             await asyncio.sleep(0.2)  # mid-load: some of the first wave acknowledged, some not yet
             async with down():
                 answers = await asyncio.gather(*(post_once(session, webhook, b) for b in during.values()))
             # Meta retries what was refused; the first wave's own retries run on through the outage
             await asyncio.gather(
-                load,
-                *(post_until_acknowledged(session, webhook, b, acked) for b in [*during.values(), *after.values()]),
+                load, harness.acknowledge_all(session, webhook, [*during.values(), *after.values()], acked)
             )
             wamids = sorted([*texts, *during, *after])
-            await wait_for(lambda: all_handled(repository, wamids), 90, "every message handled, the outbox drained")
-            record = await stand_in_record(session, graph)
-        inbound, rows = await inbound_rows(repository), await outbox_rows(repository)
+            await harness.wait_for(
+                lambda: harness.all_handled(repository, wamids), 90, "every message handled, the outbox drained"
+            )
+            record = await harness.stand_in_record(session, graph)
+        inbound, rows = await harness.inbound_rows(repository), await harness.outbox_rows(repository)
     except BaseException:
-        print(last_output(logs))
+        print(harness.last_output(logs))
         raise
     finally:
         await repository.close()
@@ -175,11 +172,7 @@ async def outage(url: str, down: Callable[[], AbstractAsyncContextManager[None]]
     # (on SQLite, one busy timeout) each, not one per delivery queued ahead of it.
     assert slowest <= 2 * SQLITE_BUSY_TIMEOUT_MS / 1000 + 5
     assert set(codes) == {"storage_unavailable"}
-    assert sorted(acked) == wamids
-    assert sorted(inbound) == wamids
-    assert {r.idempotency_key.split(":")[1] for r in rows.values()} == set(wamids)  # every message got its turn
-    assert {r.status for r in rows.values()} == {"sent"}
-    assert len(record["callbacks"]) == len(set(record["callbacks"])) == len(rows)
+    harness.assert_each_answered_once(wamids, acked, inbound, rows, record)
 
 
 async def test_webhooks_answer_503_while_postgresql_is_down_and_lose_nothing(tmp_path: Path) -> None:
