@@ -27,7 +27,7 @@ CLIENT_TIMEOUT = 1.0  # the sender's wait for an answer; the plan's hangs last l
 PAIR_LIMITED = "447900000000"  # the first contact `fill_outbox` makes; it gets four of the messages
 # Half the shortest 131056 hold (4 s, Meta's 4^1): a sender that made everyone wait out one user's hold
 # would finish the others at least 4 s later than without it; scheduling noise on this shared 2-core
-# machine moves a 3-second run by well under 2 s (measured: under 0.5 s in twenty runs).
+# machine moved a 3-second run by less than 0.1 s in the four runs made while writing this test.
 TOLERANCE = 2.0
 
 
