@@ -17,6 +17,7 @@ import socket
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
@@ -28,11 +29,13 @@ import aiohttp
 from aiohttp import web
 
 from bot.cloudapi import AiohttpTransport, CloudAPIClient
+from bot.faults import Fault, FaultPlan
 from bot.message import template_message
 from bot.metrics import Metrics
 from bot.sandbox_rules import ThroughputWindow
-from bot.sandbox_wire import THROUGHPUT, graph_error
+from bot.sandbox_wire import PAIR_RATE, THROUGHPUT, encode, graph_error, status_webhook
 from bot.sender import Sender
+from bot.signature import HEADER, sign
 from storage.otp import ensure_contact
 from storage.outbox import NewMessage
 from storage.repository import Repository
@@ -45,37 +48,96 @@ PHONE_NUMBER_ID = "100000000000001"
 
 
 class StandIn:
-    """The Graph API's send endpoint, reduced to what the benchmark needs: throughput and receive times."""
+    """The Graph API's send endpoint, reduced to what the tests and benchmarks need.
 
-    def __init__(self, rate: int) -> None:
+    It records when each request arrived, refuses a send beyond `rate` in any one-second window with
+    130429, injects the failures of a `FaultPlan`, and, given a webhook URL, reports each accepted send
+    back as a signed ``sent`` status carrying its callback data, retrying until the webhook answers 200
+    (as Meta does).
+    """
+
+    def __init__(self, rate: int, plan: FaultPlan | None = None, webhook: tuple[str, str] | None = None) -> None:
         self.window = ThroughputWindow(rate)
+        self.plan = plan or FaultPlan()
+        self.webhook = webhook  # (URL, app secret)
         self.accepted: list[float] = []
         self.recipients: list[str] = []  # `to` of each accepted send, in the same order
+        self.callbacks: list[str | None] = []  # `biz_opaque_callback_data` of each accepted send, likewise
         self.refused: list[float] = []
         self.codes: Counter[str] = Counter()
+        self.arrivals: Counter[str] = Counter()  # requests per recipient, accepted or not
+        self.attempts: Counter[str] = Counter()  # requests per callback data, accepted or not
+        self._reports: set[asyncio.Task[None]] = set()
+        self.run = uuid.uuid4().hex[:8]  # wamids unique across stand-ins, as Meta's are
 
     async def send(self, request: web.Request) -> web.Response:
         received = time.monotonic()
         body = await request.json()
+        to, callback = body["to"], body.get("biz_opaque_callback_data")
+        fault = self.plan.fault(sum(self.arrivals.values()) + 1, to, self.arrivals[to])
+        self.arrivals[to] += 1
+        self.attempts[str(callback)] += 1
+        if fault in ("server_error", "hang", "throughput", "pair_rate"):
+            return await self._fail(fault, received)
         now = datetime.now(UTC)
         if not self.window.allows(now):
-            self.refused.append(received)
-            exc = graph_error(*THROUGHPUT)
-            self.codes[str(exc.error_code)] += 1
-            return web.json_response(exc.raw, status=exc.http_status or 400)
+            return await self._fail("throughput", received)
         self.window.record(now)
         self.accepted.append(received)
-        self.recipients.append(body["to"])
-        wamid = f"wamid.bench.{len(self.accepted)}"
+        self.recipients.append(to)
+        self.callbacks.append(callback)
+        wamid = f"wamid.bench.{self.run}.{len(self.accepted)}"
+        if self.webhook is not None:
+            task = asyncio.create_task(self._report(wamid, to, callback))
+            self._reports.add(task)
+            task.add_done_callback(self._reports.discard)
+        if fault == "lost_answer":  # Meta took it; the answer is lost on the way back
+            await asyncio.sleep(self.plan.hang_seconds)
         return web.json_response(
-            {"messaging_product": "whatsapp", "contacts": [{"input": body["to"]}], "messages": [{"id": wamid}]}
+            {"messaging_product": "whatsapp", "contacts": [{"input": to}], "messages": [{"id": wamid}]}
         )
+
+    async def _fail(self, fault: Fault, received: float) -> web.Response:
+        self.refused.append(received)
+        if fault == "hang":
+            await asyncio.sleep(self.plan.hang_seconds)
+        if fault == "throughput":
+            exc = graph_error(*THROUGHPUT)
+        elif fault == "pair_rate":
+            exc = graph_error(*PAIR_RATE)
+        else:
+            exc = graph_error(131000, "Something went wrong", http_status=503 if len(self.refused) % 2 else 500)
+        self.codes[str(exc.error_code)] += 1
+        return web.json_response(exc.raw, status=exc.http_status or 400)
+
+    async def _report(self, wamid: str, to: str, callback: str | None) -> None:
+        assert self.webhook is not None
+        url, secret = self.webhook
+        status = status_webhook(
+            PHONE_NUMBER_ID,
+            wamid=wamid,
+            status="sent",
+            timestamp=int(time.time()),
+            recipient_id=to,
+            pricing=None,
+            callback_data=callback,
+        )
+        body = encode(status)
+        headers = {"Content-Type": "application/json", HEADER: sign(secret, body)}
+        async with aiohttp.ClientSession() as session:
+            while True:
+                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                    async with session.post(url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(2)) as r:
+                        if r.status == 200:
+                            return
+                await asyncio.sleep(0.2)
 
     async def received(self, request: web.Request) -> web.Response:
         per_recipient = Counter(self.recipients)
         return web.json_response(
-            {"accepted": self.accepted, "to": self.recipients, "refused": self.refused, "codes": self.codes,
-             "recipients": len(per_recipient), "most_to_one_recipient": max(per_recipient.values(), default=0)}
+            {"accepted": self.accepted, "to": self.recipients, "callbacks": self.callbacks, "refused": self.refused,
+             "codes": self.codes, "attempts": self.attempts, "recipients": len(per_recipient),
+             "most_to_one_recipient": max(per_recipient.values(), default=0)}
         )  # fmt: skip
 
     async def count(self, request: web.Request) -> web.Response:
@@ -90,9 +152,9 @@ class StandIn:
         return app
 
 
-async def serve_stand_in(port: int, rate: int) -> None:
+async def serve_stand_in(port: int, stand_in: StandIn) -> None:
     """Serve until killed; print the bound port on the first line of standard output."""
-    runner = web.AppRunner(StandIn(rate).app(), access_log=None)
+    runner = web.AppRunner(stand_in.app(), access_log=None)
     await runner.setup()
     sock = socket.socket()
     sock.bind(("127.0.0.1", port))
@@ -105,10 +167,21 @@ async def serve_stand_in(port: int, rate: int) -> None:
 
 
 @contextlib.asynccontextmanager
-async def stand_in_process(rate: int) -> AsyncIterator[str]:
-    """Start the stand-in as a child process and yield its base URL; terminate and reap it afterwards."""
+async def stand_in_process(rate: int, *options: str) -> AsyncIterator[str]:
+    """Start the stand-in as a child process and yield its base URL; terminate and reap it afterwards.
+
+    `options` are more command-line options: ``--faults PLAN_JSON``, ``--webhook URL --app-secret S``.
+    """
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.bench_send", "--port", "0", "--rate", str(rate), stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "bot.bench_send",
+        "--port",
+        "0",
+        "--rate",
+        str(rate),
+        *options,
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert child.stdout is not None
@@ -304,9 +377,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bot.bench_send", description="the Graph API stand-in")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--faults", default="", help="a fault plan as JSON (bot.faults.FaultPlan's fields)")
+    parser.add_argument("--webhook", default=None, help="post a signed `sent` status here for each accepted send")
+    parser.add_argument("--app-secret", default="", help="the app secret the status webhooks are signed with")
     args = parser.parse_args(argv)
+    webhook = (args.webhook, args.app_secret) if args.webhook else None
+    stand_in = StandIn(args.rate, FaultPlan.from_json(args.faults), webhook)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_stand_in(args.port, args.rate))
+        asyncio.run(serve_stand_in(args.port, stand_in))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from bot.errors import (
     NumberUpgrading,
     PairRateLimited,
     ReEngagementRequired,
+    SendOutcomeUnknown,
     SpamRateLimited,
     TemplateError,
     ThroughputExceeded,
@@ -120,7 +121,9 @@ class AiohttpTransport:
             async with self._session.post(url, json=json, headers=headers, timeout=self._timeout) as response:
                 return response.status, _decode(await response.read())
         except TimeoutError as exc:
-            raise TransientError(f"Cloud API request timed out after {self._timeout.total} s") from exc
+            raise SendOutcomeUnknown(f"Cloud API request timed out after {self._timeout.total} s") from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+            raise SendOutcomeUnknown(f"Cloud API answer lost: {type(exc).__name__}") from exc
         except aiohttp.ClientError as exc:
             raise TransientError(f"Cloud API request failed: {type(exc).__name__}") from exc
 

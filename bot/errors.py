@@ -25,6 +25,7 @@
         ├── NumberUpgrading         131057: retry within a minute
         ├── AccountBlocked          368: stop sending
         └── TransientError          131000, 5xx, timeouts: retry with backoff
+            └── SendOutcomeUnknown  no answer came (a timeout, a dropped connection): Meta may have it
 
 Codes and what to do: https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes
 """
@@ -221,3 +222,13 @@ class TransientError(CloudAPIError):
     code = "transient_error"
     retryable = True
     retry_after = 2.0
+
+
+class SendOutcomeUnknown(TransientError):
+    """The request went out but no answer came back: Meta may or may not have accepted the message.
+
+    A reply or a utility message is retried (a duplicate is better than a lost answer); a marketing
+    message is recorded as `unknown` and never sent again.
+    """
+
+    code = "send_outcome_unknown"

@@ -28,7 +28,8 @@ class Ingestor:
     A request calls `store()` and waits; one writer task takes everything queued so far (up to
     `max_batch`), writes it in one transaction and resolves every waiter. A batch that fails is retried
     one delivery at a time, so one poisoned delivery cannot keep others from being acknowledged; a
-    delivery that fails on its own gets `StorageUnavailable` (the webhook answers 503 and Meta retries).
+    delivery that fails on its own, or a batch the database was unavailable for, gets `StorageUnavailable`
+    (the webhook answers 503 and Meta retries).
     """
 
     def __init__(
@@ -79,14 +80,17 @@ class Ingestor:
                     pending.done.set_exception(StorageUnavailable("the service is shutting down"))
             raise
         except Exception as exc:  # top-level loop: log, answer 503, go on
-            if len(batch) > 1:
+            # One delivery at a time finds a poisoned one; against a database that is away it would only make
+            # each request wait out its own connection attempt (on SQLite, the busy timeout) before its 503.
+            if len(batch) > 1 and not isinstance(exc, DatabaseUnavailable):
                 log.warning("webhook.batch_failed", size=len(batch), error=_describe(exc))
                 for pending in batch:
                     await self._write([pending])
                 return
-            log.error("webhook.store_failed", error=_describe(exc))
-            if not batch[0].done.done():
-                batch[0].done.set_exception(StorageUnavailable(f"could not store the webhook: {_describe(exc)}"))
+            log.error("webhook.store_failed", size=len(batch), error=_describe(exc))
+            for pending in batch:
+                if not pending.done.done():
+                    pending.done.set_exception(StorageUnavailable(f"could not store the webhook: {_describe(exc)}"))
             return
         for pending, result in zip(batch, results, strict=True):
             if not pending.done.done():

@@ -7,7 +7,7 @@ import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from bot.errors import (
     MarketingStopped,
     OutsideServiceWindow,
     PairRateLimited,
+    SendOutcomeUnknown,
     TemplateError,
     ThroughputExceeded,
     Undeliverable,
@@ -39,6 +40,7 @@ from storage.policy import BatchContext
 from storage.repository import Repository
 
 log = structlog.get_logger("bot.sender")
+LEASE_EXPIRED = {"code": "lease_expired", "message": "the sender stopped before settling this message"}
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
@@ -100,8 +102,17 @@ class Sender(Wakeful):
         self._room = asyncio.Semaphore(IN_FLIGHT)
 
     async def run(self) -> None:
-        last_reap = last_share = 0.0
         loop = asyncio.get_running_loop()
+        try:
+            await self._rounds(loop)
+        finally:
+            # Stopped or cancelled: say goodbye, so the others take this sender's share at once. A sender
+            # that cannot (killed, database gone) ages out of their count after SENDER_ALIVE_FOR.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(self._repository.sender_leave(self.owner))
+
+    async def _rounds(self, loop: asyncio.AbstractEventLoop) -> None:
+        last_reap = last_share = 0.0
         joined = False
         # Every batch in flight belongs to this group: leaving `run` (stopped) waits for them to be sent
         # and settled, and cancelling it cancels and awaits them all, so no send outlives its engine.
@@ -120,8 +131,6 @@ class Sender(Wakeful):
                     claimed = 0
                 if not claimed:
                     await self.idle(self._idle_wait)
-        with contextlib.suppress(Exception):  # a sender that cannot say goodbye ages out of the count
-            await self._repository.sender_leave(self.owner)
 
     async def _share(self, *, joining: bool) -> None:
         """Take this sender's share of the number's throughput: the limit divided by the senders alive.
@@ -269,6 +278,8 @@ class Sender(Wakeful):
             return Failed(row, category, error, blocks_template=template_key(row))
         if isinstance(exc, MarketingStopped):  # the customer stopped marketing in WhatsApp itself
             return Failed(row, category, error, opts_out=True)
+        if isinstance(exc, SendOutcomeUnknown) and outbox.ON_EXPIRED_LEASE.get(row.kind) == "unknown":
+            return Expired(row, "unknown", error)  # marketing: Meta may have it, so it is never sent again
         if not exc.retryable or row.attempts >= MAX_ATTEMPTS:
             return Failed(row, category, error)
         if isinstance(exc, PairRateLimited):
@@ -491,17 +502,19 @@ class Expired:
 
     row: OutboxBase
     status: str
+    error: dict[str, Any] = field(default_factory=lambda: dict(LEASE_EXPIRED))
 
     async def prepare(
         self, conn: AsyncConnection, now: datetime, messages: list[dict[str, Any]], opened: int | None
     ) -> dict[str, Any]:
         payload = _settled_payload(self.row)
-        error = {"code": "lease_expired", "message": "the sender stopped before settling this message"}
-        values: dict[str, Any] = {"last_error": error}
+        values: dict[str, Any] = {"last_error": self.error}
         return values if payload is None else {**values, "payload": payload}
 
     def report(self, metrics: Metrics) -> None:
-        metrics.retried.labels(reason="lease_expired").inc()
+        metrics.retried.labels(reason=self.error["code"]).inc()
+        if self.error["code"] != LEASE_EXPIRED["code"]:
+            log.warning("message.outcome_unknown", outbox_id=self.row.id, kind=self.row.kind, status=self.status)
 
 
 Outcome = Sent | Retry | Failed | Held | Dropped | Expired

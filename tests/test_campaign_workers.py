@@ -23,8 +23,9 @@ from bot.cloudapi import RecordingTransport
 from storage.models import CAMPAIGN_RUN, OUTBOX
 from storage.repository import Repository
 from tests.conftest import FakeClock
+from tests.harness import process, sandbox_meta, wait_for, worker_environment
 from tests.test_api import ClientFactory
-from tests.test_crash import AUTH, process, received, sandbox_meta, wait_for, worker_environment
+from tests.test_crash import AUTH, received
 
 OPTED_IN = [f"3161200{n:04d}" for n in range(40)]
 OPTED_OUT = ["31612999001", "31612999002"]

@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.cloudapi import CloudAPIClient, RecordedRequest, RecordingTransport
+from bot.errors import SendOutcomeUnknown
 from bot.message import template_message, text_message
 from bot.metrics import Metrics
 from bot.payload import parse_payload
 from bot.sender import Sender
+from storage.consent import OPT_IN, ConsentChange, record
 from storage.inbox import Delivery
 from storage.models import CONVERSATION, MESSAGE, OUTBOX, OutboxBase
 from storage.outbox import NewMessage
@@ -641,3 +643,28 @@ async def test_a_lease_taken_over_by_another_sender_is_not_renewed(repository: R
     taken, _ = await repository.take_expired_leases(owner="b", now=clock.now, lease=lease, limit=10)
     assert [r.id for r in taken] == [claimed.id]
     assert await repository.renew_leases(owner="a", ids=[claimed.id], now=clock.now, lease=lease) == set()
+
+
+@pytest.mark.parametrize(("kind", "status"), [("reply", "queued"), ("marketing", "unknown")])
+async def test_a_send_with_no_answer_is_retried_or_unknown_by_kind(
+    repository: Repository, clock: FakeClock, kind: str, status: str
+) -> None:
+    """No answer from Meta (a timeout): a reply goes back to the queue; marketing is `unknown` and never sent again."""
+    wa = "31600000031"
+    cid = await customer_writes(repository, clock, wa)
+    async with repository.transaction() as conn:
+        await record(conn, [ConsentChange(cid, OPT_IN, "api", {"by": "test"}, clock.now)], clock.now)
+    template = {"payload": template_message(wa, "promo", "en"), "template_category": "marketing"}
+    await repository.enqueue(
+        [reply(cid, wa, "x", clock, kind=kind, **(template if kind == "marketing" else {}))], clock.now
+    )
+    lost = RecordingTransport([SendOutcomeUnknown("Cloud API request timed out after 10.0 s")])
+    await make_sender(repository, lost, clock).run_once()
+    [row] = await outbox_rows(repository)
+    assert row.status == status
+    assert row.last_error is not None
+    assert row.last_error["code"] == "send_outcome_unknown"
+    clock.advance(minutes=20)
+    answering = RecordingTransport()
+    await drain(make_sender(repository, answering, clock))
+    assert len(answering.requests) == (1 if kind == "reply" else 0)
