@@ -65,7 +65,7 @@ async def test_a_keyword_opt_out_shows_in_the_contacts_history(
     aiohttp_client: ClientFactory, settings: Settings, clock: FakeClock, auth: dict[str, str]
 ) -> None:
     """A customer who wrote STOP appears opted out, with the keyword entry after the imported opt-in."""
-    client, _ = await start_app(aiohttp_client, settings, clock)
+    client, _ = await start_app(aiohttp_client, settings, clock, roles={"web"})  # the round below is the only one
     body = {"wa_id": "31612345678", "consent": {"marketing": "opt_in", "evidence": "in store"}}
     await client.post("/api/contacts", json=body, headers=auth)
     await post_webhook(client, text_webhook("31612345678", "STOP", wamid="wamid.stop.1", timestamp=clock.now))

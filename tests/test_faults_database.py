@@ -168,9 +168,10 @@ async def outage(url: str, down: Callable[[], AbstractAsyncContextManager[None]]
     slowest = max(seconds for _, _, seconds in answers)
     print(f"while the database was away: {[a[0] for a in answers]} {set(codes)}, the slowest in {slowest:.1f} s")
     assert [status for status, _, _ in answers] == [503] * DURING
-    # Each waits at most for the batch being written when it came and for its own: one connection attempt
-    # (on SQLite, one busy timeout) each, not one per delivery queued ahead of it.
-    assert slowest <= 2 * SQLITE_BUSY_TIMEOUT_MS / 1000 + 5
+    # Each waits at most for the batch being written when it came, the batch already formed behind it (the
+    # first wave's retries keep one coming) and its own: one connection attempt (on SQLite, one busy
+    # timeout) each, not one per delivery queued ahead of it (six here). Seen: 10 s alone, 30 s in the suite.
+    assert slowest <= 3 * SQLITE_BUSY_TIMEOUT_MS / 1000 + 5
     assert set(codes) == {"storage_unavailable"}
     harness.assert_each_answered_once(wamids, acked, inbound, rows, record)
 
