@@ -221,8 +221,9 @@ class Sender(Wakeful):
         now = self._clock()
         subjects = sorted({r.subject for r in rows if r.subject})
         campaigns = sorted({r.campaign_id for r in rows if r.campaign_id is not None})
-        context = await self._repository.batch_context(sorted({r.contact_id for r in rows}), subjects, now, campaigns)
-        marketing = [r.contact_id for r in rows if r.kind == "marketing"]
+        marketing = sorted({r.contact_id for r in rows if r.kind == "marketing"})
+        contacts = sorted({r.contact_id for r in rows})
+        context = await self._repository.batch_context(contacts, subjects, now, campaigns, marketing)
         # Marketing recipients are held until their sends are answered, and their consent is re-read
         # under the hold, so an opt-out is stored either before (and seen) or after the sends
         # (storage.consent_guard).

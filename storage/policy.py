@@ -64,14 +64,16 @@ async def batch_context(
     subjects: Iterable[str],
     now: datetime,
     campaign_ids: Sequence[int] = (),
+    marketing_ids: Sequence[int] = (),
 ) -> BatchContext:
+    """The batch's facts; consent is read only for `marketing_ids`, the contacts of its marketing rows."""
     return BatchContext(
         contacts=await contacts_by_ids(conn, contact_ids),
         open_conversations=await open_conversations_for(conn, contact_ids, now),
         reach=await reach(conn, contact_ids, now),
         blocked=await blocked_templates(conn),
         unwanted=await unwanted_subjects(conn, set(subjects), now),
-        marketing_consent=await consent.states(conn, contact_ids),
+        marketing_consent=await consent.states(conn, marketing_ids),
         campaigns=await campaign.states_and_caps(conn, campaign_ids),
         marketing_this_week=await campaign.marketing_sent_since(conn, contact_ids, now - campaign.WEEK)
         if campaign_ids

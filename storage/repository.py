@@ -197,11 +197,16 @@ class Repository:
             return await outbox.next_due_at(conn, after)
 
     async def batch_context(
-        self, contact_ids: Sequence[int], subjects: Sequence[str], now: datetime, campaign_ids: Sequence[int] = ()
+        self,
+        contact_ids: Sequence[int],
+        subjects: Sequence[str],
+        now: datetime,
+        campaign_ids: Sequence[int] = (),
+        marketing_ids: Sequence[int] = (),
     ) -> policy.BatchContext:
         """What the send-time checks need for one batch: recipients, conversations, reach, blocks, subjects."""
         async with self._reads.connect() as conn:
-            return await policy.batch_context(conn, contact_ids, subjects, now, campaign_ids)
+            return await policy.batch_context(conn, contact_ids, subjects, now, campaign_ids, marketing_ids)
 
     async def template_blocks(self) -> list[TemplateBlockBase]:
         """The templates Meta refused, which the sender no longer uses."""
