@@ -229,6 +229,15 @@ def chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fleet_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a benchmark that starts `bot` processes of its own."""
+    parser.add_argument(
+        "--database", default=None, help="the processes' database URL, migrated first (default: a new SQLite file)"
+    )
+    parser.add_argument("--throughput", type=int, default=1000, help="the processes' sender limit (BOT_THROUGHPUT)")
+    parser.add_argument("--log-level", default="warning", help="the processes' BOT_LOG_LEVEL")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot", description="WhatsApp Business conversation service")
     parser.add_argument("--env-file", default=".env", help="settings file read besides the environment")
@@ -271,17 +280,29 @@ def _parser() -> argparse.ArgumentParser:
     e.set_defaults(run=templates_export)
     b = commands.add_parser("bench", help=bench.__doc__).add_subparsers(dest="bench_command", required=True)
     w = b.add_parser("webhook", help="durable webhook acknowledgements per second, p50/p99")
-    w.add_argument("--url", default="http://127.0.0.1:8080/webhook")
+    w.add_argument(
+        "--url",
+        action="append",
+        default=None,
+        help="a running service's webhook URL (default http://127.0.0.1:8080/webhook); repeat it for several "
+        "processes, which get the webhooks round robin",
+    )
     w.add_argument("--secret", default=None, help="app secret (default: WHATSAPP_APP_SECRET or the sandbox's)")
     w.add_argument("--concurrency", type=int, default=64)
     w.add_argument("--requests", type=int, default=20000)
     w.add_argument("--warmup", type=int, default=500)
     w.add_argument("--kind", choices=["text", "status", "mixed"], default="text")
+    w.add_argument("--processes", type=int, default=0, help="start this many `bot serve` processes instead of --url")
+    w.add_argument("--roles", default="web", help="with --processes: what they run (default: the webhook alone)")
+    _fleet_options(w)
     w.set_defaults(run=bench)
     s = b.add_parser("send", help="outbound sends per second through the sender, busiest one-second window")
     s.add_argument("--messages", type=int, default=20000)
     s.add_argument("--rate", type=int, default=1000, help="the sender's throughput limit (messages per second)")
     s.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
+    s.add_argument(
+        "--processes", type=int, default=0, help="send with this many `bot worker` processes (default: in this one)"
+    )
     s.set_defaults(run=bench_send)
     r = b.add_parser("turns", help="flow turns per second, webhook to reply at the Graph API, p50/p99")
     r.add_argument("--turns", type=int, default=10000, help="customer texts to time, each one flow turn")
@@ -290,8 +311,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--warmup", type=int, default=500, help="turns first, from other customers, not timed")
     r.add_argument("--rate", type=float, default=0, help="post at most this many webhooks a second (0: no limit)")
     r.add_argument("--text", default="hi,menu", help="what each customer writes, in turn (comma-separated)")
-    r.add_argument("--throughput", type=int, default=1000, help="the service's sender limit (BOT_THROUGHPUT)")
-    r.add_argument("--log-level", default="warning", help="the service's BOT_LOG_LEVEL")
+    r.add_argument("--processes", type=int, default=1, help="`bot serve` processes to start (one database)")
+    _fleet_options(r)
     r.add_argument("--stall", type=float, default=5.0, help="give up when no reply arrived for this many seconds")
     r.add_argument("--url", default=None, help="a running service's webhook URL instead of starting one")
     r.add_argument("--graph-url", default=None, help="with --url: the stand-in it sends to (python -m bot.bench_send)")

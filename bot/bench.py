@@ -7,26 +7,39 @@ import asyncio
 import json
 import os
 import secrets
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from bot.bench_fleet import (
+    BENCH_APP_SECRET,
+    STAND_IN_RATE,
+    Fleet,
+    database_label,
+    fleet,
+    migrated,
+    service_environment,
+)
+from bot.bench_send import stand_in_process
 from bot.settings import SANDBOX_APP_SECRET, SANDBOX_PHONE_NUMBER_ID
 from bot.signature import HEADER, sign
 
 CONTACTS = 1000  # distinct senders, so contact rows are both inserted and refreshed
 STATUS_SHARE = 5  # in `mixed`, every fifth webhook is a status update (80/20)
+DEFAULT_URL = "http://127.0.0.1:8080/webhook"
 
 Request = tuple[bytes, dict[str, str]]
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    url: str
+    urls: list[str]
     secret: str
     concurrency: int
     requests: int
@@ -45,9 +58,11 @@ class Tally:
     began: float = field(default_factory=time.monotonic)
 
 
-def config_from(args: argparse.Namespace) -> BenchConfig:
-    secret = args.secret or os.environ.get("WHATSAPP_APP_SECRET") or SANDBOX_APP_SECRET
-    return BenchConfig(args.url, secret, args.concurrency, args.requests, args.warmup, args.kind)
+def config_from(args: argparse.Namespace, urls: list[str] | None = None, secret: str | None = None) -> BenchConfig:
+    """The run's settings; `urls` and `secret` those of processes the benchmark started itself."""
+    given = [args.url] if isinstance(args.url, str) else list(args.url or [DEFAULT_URL])
+    secret = secret or args.secret or os.environ.get("WHATSAPP_APP_SECRET") or SANDBOX_APP_SECRET
+    return BenchConfig(urls or given, secret, args.concurrency, args.requests, args.warmup, args.kind)
 
 
 def _envelope(value: dict[str, Any]) -> dict[str, Any]:
@@ -94,9 +109,10 @@ def signed(secret: str, payloads: list[dict[str, Any]]) -> list[Request]:
 
 
 async def _send(
-    session: aiohttp.ClientSession, url: str, work: Iterator[tuple[int, Request]], tally: Tally, pace: float
+    session: aiohttp.ClientSession, urls: Sequence[str], work: Iterator[tuple[int, Request]], tally: Tally, pace: float
 ) -> None:
     for index, (body, headers) in work:  # one shared iterator: each sender takes the next request when free
+        url = urls[index % len(urls)]  # several processes: round robin, as a load balancer would
         if pace:  # an open loop at a fixed rate: request i leaves i * pace after the first
             await asyncio.sleep(tally.began + index * pace - time.monotonic())
         started = time.monotonic()
@@ -116,12 +132,15 @@ async def _send(
 
 
 async def run_phase(
-    session: aiohttp.ClientSession, url: str, requests: list[Request], concurrency: int, rate: float = 0.0
+    session: aiohttp.ClientSession, urls: Sequence[str], requests: list[Request], concurrency: int, rate: float = 0.0
 ) -> Tally:
-    """Send every request with `concurrency` senders, at most `rate` a second if given; return when all are answered."""
+    """Send every request with `concurrency` senders, at most `rate` a second if given; return when all are answered.
+
+    Request i goes to `urls[i % len(urls)]`.
+    """
     tally, work = Tally(), enumerate(requests)
     pace = 1 / rate if rate > 0 else 0.0
-    await asyncio.gather(*(_send(session, url, work, tally, pace) for _ in range(concurrency)))
+    await asyncio.gather(*(_send(session, urls, work, tally, pace) for _ in range(concurrency)))
     return tally
 
 
@@ -132,12 +151,15 @@ def percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-def summary(config: BenchConfig, tally: Tally, seconds: float, cpu_seconds: float) -> dict[str, Any]:
+def summary(
+    config: BenchConfig, tally: Tally, seconds: float, cpu_seconds: float, processes: Fleet | None
+) -> dict[str, Any]:
     ordered = sorted(tally.latencies)
     points = {"p50": 0.50, "p90": 0.90, "p99": 0.99, "max": 1.0}
     return {
         "benchmark": "webhook",
-        "url": config.url,
+        "urls": config.urls,
+        "processes": len(config.urls),
         "kind": config.kind,
         "concurrency": config.concurrency,
         "requests": config.requests,
@@ -147,18 +169,41 @@ def summary(config: BenchConfig, tally: Tally, seconds: float, cpu_seconds: floa
         "acks_per_second": round(tally.ok / seconds, 1) if seconds else 0.0,
         "latency_ms": {name: round(percentile(ordered, p) * 1000, 2) for name, p in points.items()},
         "client_cpu_seconds": round(cpu_seconds, 3),
+        **(processes.memory() if processes else {}),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
-async def run_webhook_bench(args: argparse.Namespace) -> str:
-    """Warm up, then time `--requests` signed webhooks; returns the figures as one JSON object."""
-    config = config_from(args)
+async def _measure(config: BenchConfig, processes: Fleet | None = None) -> dict[str, Any]:
     warmup = build_requests(config.kind, config.warmup, config.secret)
     measured = build_requests(config.kind, config.requests, config.secret, start=config.warmup)
     connector = aiohttp.TCPConnector(limit=config.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        await run_phase(session, config.url, warmup, config.concurrency)
+        await run_phase(session, config.urls, warmup, config.concurrency)
+        service_cpu = processes.cpu_seconds() if processes else None
         cpu, started = time.process_time(), time.perf_counter()
-        tally = await run_phase(session, config.url, measured, config.concurrency)
+        tally = await run_phase(session, config.urls, measured, config.concurrency)
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
-    return json.dumps(summary(config, tally, seconds, cpu_seconds))
+    figures = summary(config, tally, seconds, cpu_seconds, processes)
+    if processes and service_cpu is not None and (after := processes.cpu_seconds()) is not None and tally.ok:
+        figures["service_cpu_ms_per_ack"] = round((after - service_cpu) * 1000 / tally.ok, 3)
+    return figures
+
+
+async def run_webhook_bench(args: argparse.Namespace) -> str:
+    """Warm up, then time `--requests` signed webhooks; returns the figures as one JSON object.
+
+    With `--processes N` the benchmark starts N `bot serve --roles ROLES` processes on `--database` (a
+    new SQLite file by default) and spreads the webhooks over them round robin; their sends, if the
+    roles send, go to a Graph API stand-in process.
+    """
+    if not getattr(args, "processes", 0):
+        return json.dumps(await _measure(config_from(args)))
+    with tempfile.TemporaryDirectory(prefix="bot-bench-webhook-") as folder:
+        scratch = Path(folder)
+        database = await migrated(args.database, scratch)
+        async with stand_in_process(STAND_IN_RATE) as graph_url:
+            environment = service_environment(graph_url, database, args.throughput, args.log_level)
+            async with fleet(args.processes, ["serve", "--roles", args.roles], environment, scratch) as processes:
+                figures = await _measure(config_from(args, processes.webhooks, BENCH_APP_SECRET), processes)
+    return json.dumps({**figures, "roles": args.roles, "database": database_label(database)})

@@ -340,7 +340,15 @@ async def drain(repository: Repository, client: CloudAPIClient, rate: int, rss: 
 
 
 async def run_send_bench(args: argparse.Namespace) -> str:
-    """Fill the outbox, drain it through a stand-in process, and return the figures as one JSON object."""
+    """Fill the outbox, drain it through a stand-in process, and return the figures as one JSON object.
+
+    By default the sender runs in this process. With `--processes N` it is N `bot worker` processes on
+    the same database, started before the outbox is filled, sharing the one throughput limit.
+    """
+    if getattr(args, "processes", 0):
+        from bot.bench_workers import run_with_workers
+
+        return await run_with_workers(args)
     with tempfile.TemporaryDirectory(prefix="bot-bench-") as scratch:
         url = args.database or f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
         repository = Repository.connect(url)
@@ -361,6 +369,7 @@ async def run_send_bench(args: argparse.Namespace) -> str:
         {
             "benchmark": "send",
             "database": url.split("://")[0],
+            "processes": 1,
             "rate": args.rate,
             "messages": args.messages,
             "sent": figures.pop("sent"),

@@ -1,28 +1,24 @@
 """`bot bench turns`: customers' texts through a real `bot serve`, timed from the webhook to the reply's send.
 
-Three processes: this client, which posts pre-signed webhooks; a `bot serve` on a fresh SQLite file in
-real-Meta mode (dummy credentials) whose `WHATSAPP_API_URL` is the Graph API stand-in of `bot bench
-send`; and that stand-in, which records when each reply arrived and for whom. A turn's latency is from
-posting its webhook to the arrival of its last reply. The stand-in's own throughput rule is set far
-above anything a service can reach, so only the service's sender limit (`BOT_THROUGHPUT`, at most
-Meta's 1,000/s) paces the replies.
+At least three processes: this client, which posts pre-signed webhooks; one or more `bot serve` on a
+fresh SQLite file (or the `--database` given) in real-Meta mode (dummy credentials) whose
+`WHATSAPP_API_URL` is the Graph API stand-in of `bot bench send`; and that stand-in, which records
+when each reply arrived and for whom. A turn's latency is from posting its webhook to the arrival of
+its last reply. The stand-in's own throughput rule is set far above anything a service can reach, so
+only the service's sender limit (`BOT_THROUGHPUT`, at most Meta's 1,000/s) paces the replies.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,99 +26,21 @@ from typing import Any
 import aiohttp
 
 from bot.bench import Request, Tally, percentile, run_phase, signed, text_payload
-from bot.bench_send import PHONE_NUMBER_ID, stand_in_process
+from bot.bench_fleet import (
+    BENCH_APP_SECRET,
+    STAND_IN_RATE,
+    Fleet,
+    Service,
+    database_label,
+    fleet,
+    migrated,
+    service_environment,
+)
+from bot.bench_send import stand_in_process
 from bot.errors import ConfigError
 
-STAND_IN_RATE = 1_000_000  # sends a second the stand-in accepts before it answers 130429: never reached
-BENCH_APP_SECRET = "bench-app-secret"
 MEASURED, WARMUP = "4471", "4472"  # wa_id prefixes: warm-up customers never mix with measured ones
-START_TIMEOUT = 60.0
 QUIET = 0.5  # seconds without a send that end the warm-up, once every warm-up turn has had a reply
-
-
-@dataclass(frozen=True)
-class Service:
-    """The service under test: its webhook URL, and its process id when this benchmark started it."""
-
-    webhook: str
-    pid: int | None = None
-
-    def cpu_seconds(self) -> float | None:
-        """User and system CPU the process has used so far (Linux); None when it is not ours or not readable."""
-        if self.pid is None:
-            return None
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-        return None
-
-    def peak_rss_mb(self) -> float | None:
-        """The process's peak resident set (VmHWM, Linux); None when it is not ours or not readable."""
-        if self.pid is None:
-            return None
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-        return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def service_environment(graph_url: str, database_url: str, throughput: int, log_level: str) -> dict[str, str]:
-    """Real-Meta mode with dummy credentials, so that replies go to the stand-in and not to a sandbox."""
-    return {
-        "BOT_DATABASE_URL": database_url,
-        "BOT_SECRET_KEY": secrets.token_urlsafe(32),
-        "BOT_ADMIN_TOKEN": secrets.token_urlsafe(16),
-        "BOT_THROUGHPUT": str(throughput),
-        "BOT_LOG_LEVEL": log_level,
-        "BOT_LOG_FORMAT": "json",
-        "WHATSAPP_ACCESS_TOKEN": "bench-access-token",
-        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "WHATSAPP_APP_SECRET": BENCH_APP_SECRET,
-        "WHATSAPP_VERIFY_TOKEN": "bench-verify-token",
-        "WHATSAPP_API_URL": graph_url,
-    }
-
-
-@contextlib.asynccontextmanager
-async def service_process(graph_url: str, scratch: Path, *, throughput: int, log_level: str) -> AsyncIterator[Service]:
-    """`bot serve` on a fresh SQLite file in `scratch`, its log in `scratch/serve.log`; stopped afterwards."""
-    port = free_port()
-    database = f"sqlite+aiosqlite:///{scratch / 'bench.db'}"
-    env = {**os.environ, **service_environment(graph_url, database, throughput, log_level)}
-    command = [sys.executable, "-m", "bot", "--env-file", str(scratch / "none.env"), "serve", "--port", str(port)]
-    with (scratch / "serve.log").open("wb") as output:
-        child = await asyncio.create_subprocess_exec(*command, env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        await _until_healthy(f"http://127.0.0.1:{port}/healthz", child, scratch / "serve.log")
-        yield Service(f"http://127.0.0.1:{port}/webhook", child.pid)
-    finally:
-        if child.returncode is None:
-            child.terminate()
-        try:
-            await asyncio.wait_for(child.wait(), timeout=30)
-        except TimeoutError:
-            child.kill()
-            await child.wait()
-
-
-async def _until_healthy(url: str, child: asyncio.subprocess.Process, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline and child.returncode is None:
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-2000:]
-    raise RuntimeError(f"`bot serve` did not become healthy (exit code {child.returncode}):\n{tail}")
 
 
 def turn_requests(
@@ -196,13 +114,13 @@ class Warm:
     per_turn: int | None
 
 
-async def warm_up(session: aiohttp.ClientSession, args: argparse.Namespace, webhook: str, secret: str) -> Warm:
+async def warm_up(session: aiohttp.ClientSession, args: argparse.Namespace, webhooks: list[str], secret: str) -> Warm:
     """Run the warm-up turns to completion and learn how many replies one turn of `--text` gets."""
     before = await arrived(session, args.graph_url)
     if not args.warmup:
         return Warm(before, None)
     requests, _ = turn_requests(secret, args.warmup, min(args.customers, args.warmup), WARMUP, script(args))
-    await run_phase(session, webhook, requests, args.concurrency)
+    await run_phase(session, webhooks, requests, args.concurrency)
     await wait_for_replies(session, args.graph_url, before + args.warmup, args.stall)  # one reply a turn at least
     count = await wait_for_replies(session, args.graph_url, None, QUIET)
     replies = count - before
@@ -218,15 +136,15 @@ class Measured:
     arrivals: list[tuple[float, str]]
     per_turn: int
     refused: int  # sends the stand-in refused (130429): none unless its rate was reached
-    cpu_seconds: float | None  # the service's CPU over the measured phase, when its process id is known
+    cpu_seconds: float | None  # the service's CPU over the measured phase (all its processes), when their ids are known
 
 
-async def measure(session: aiohttp.ClientSession, args: argparse.Namespace, service: Service, secret: str) -> Measured:
+async def measure(session: aiohttp.ClientSession, args: argparse.Namespace, service: Fleet, secret: str) -> Measured:
     """Warm up, then post `--turns` texts and wait until every reply arrived (or the replies stall)."""
-    warm = await warm_up(session, args, service.webhook, secret)
+    warm = await warm_up(session, args, service.webhooks, secret)
     requests, senders = turn_requests(secret, args.turns, args.customers, MEASURED, script(args))
     cpu_before = service.cpu_seconds()
-    tally = await run_phase(session, service.webhook, requests, args.concurrency, args.rate)
+    tally = await run_phase(session, service.webhooks, requests, args.concurrency, args.rate)
     expected = warm.baseline + len(tally.posted) * warm.per_turn if warm.per_turn else None
     await wait_for_replies(session, args.graph_url, expected, args.stall)
     cpu_after = service.cpu_seconds()
@@ -239,7 +157,9 @@ async def measure(session: aiohttp.ClientSession, args: argparse.Namespace, serv
     return Measured(tally, senders, arrivals, per_turn, len(record["refused"]), cpu)
 
 
-def summary(args: argparse.Namespace, result: Measured, service: Service, load: list[float]) -> dict[str, Any]:
+def summary(
+    args: argparse.Namespace, result: Measured, service: Fleet, load: list[float], database: str | None
+) -> dict[str, Any]:
     latencies, unanswered = turn_latencies(result.tally.posted, result.senders, result.arrivals, result.per_turn)
     first = min(result.tally.posted.values(), default=0.0)
     last = max((t for t, _ in result.arrivals), default=first)
@@ -263,7 +183,8 @@ def summary(args: argparse.Namespace, result: Measured, service: Service, load: 
         "service_cpu_ms_per_turn": round(result.cpu_seconds * 1000 / len(latencies), 3)
         if result.cpu_seconds is not None and latencies
         else None,
-        "service_peak_rss_mb": service.peak_rss_mb(),
+        "processes": len(service.services),
+        **{f"service_{name}": value for name, value in service.memory().items()},
         "load_average": {"before": load, "after": [round(x, 2) for x in os.getloadavg()]},
         "parameters": {
             "turns": args.turns,
@@ -274,30 +195,36 @@ def summary(args: argparse.Namespace, result: Measured, service: Service, load: 
             "text": args.text,
             "throughput": args.throughput,
             "log_level": args.log_level,
-            "database": "sqlite" if service.pid is not None else "as the service is configured",
+            "database": database_label(database) if database else "as the service is configured",
         },
         "stand_in_rate_limit": f"{STAND_IN_RATE}/s: never reached, so only the service's sender limit paces sends",
     }
 
 
-async def _run(args: argparse.Namespace, service: Service, secret: str) -> str:
+async def _run(args: argparse.Namespace, service: Fleet, secret: str, database: str | None = None) -> str:
     load = [round(x, 2) for x in os.getloadavg()]
     connector = aiohttp.TCPConnector(limit=args.concurrency + 2)
     async with aiohttp.ClientSession(connector=connector) as session:
         result = await measure(session, args, service, secret)
-    return json.dumps(summary(args, result, service, load))
+    return json.dumps(summary(args, result, service, load, database))
 
 
 async def run_turns_bench(args: argparse.Namespace) -> str:
-    """Start the stand-in and a `bot serve` (unless `--url` names a running one); return the figures as JSON."""
+    """Start the stand-in and `--processes` `bot serve`s (unless `--url` names a running one); return figures as JSON.
+
+    The processes share `--database` (a new SQLite file by default); each customer's texts go to them
+    round robin, so with several processes one customer's turns are taken by different processes.
+    """
     if args.url:
         if not args.graph_url:
             raise ConfigError("--url needs --graph-url: the stand-in the service sends to (python -m bot.bench_send)")
         secret = args.secret or os.environ.get("WHATSAPP_APP_SECRET") or BENCH_APP_SECRET
-        return await _run(args, Service(args.url, args.pid), secret)
+        return await _run(args, Fleet([Service(args.url, args.pid)]), secret)
     async with stand_in_process(STAND_IN_RATE) as graph_url:
         args = argparse.Namespace(**{**vars(args), "graph_url": graph_url})
-        with tempfile.TemporaryDirectory(prefix="bot-bench-turns-") as scratch:
-            options = {"throughput": args.throughput, "log_level": args.log_level}
-            async with service_process(graph_url, Path(scratch), **options) as service:
-                return await _run(args, service, BENCH_APP_SECRET)
+        with tempfile.TemporaryDirectory(prefix="bot-bench-turns-") as folder:
+            scratch = Path(folder)
+            database = await migrated(getattr(args, "database", None), scratch)
+            environment = service_environment(graph_url, database, args.throughput, args.log_level)
+            async with fleet(getattr(args, "processes", 1), ["serve"], environment, scratch) as service:
+                return await _run(args, service, BENCH_APP_SECRET, database)

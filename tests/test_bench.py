@@ -55,6 +55,53 @@ async def test_bench_counts_only_durable_acknowledgements(
     assert len({m["wamid"] for m in stored if m["wamid"].startswith("wamid.bench.")}) == 20 + 200
 
 
+async def test_webhook_bench_spreads_the_webhooks_over_the_processes_it_starts(database_url: str) -> None:
+    """`--processes 2`: two `bot serve --roles web` on one database, each acknowledging half, all stored once."""
+    args = argparse.Namespace(
+        url=None, secret=None, concurrency=8, requests=200, warmup=20, kind="text",
+        processes=2, roles="web", database=database_url, throughput=1000, log_level="warning",
+    )  # fmt: skip
+
+    report: dict[str, Any] = json.loads(await run_webhook_bench(args))
+
+    assert (report["processes"], report["ok"], report["errors"]) == (2, 200, {})
+    assert len(set(report["urls"])) == 2
+    assert len(report["peak_rss_mb"]) == 2
+    assert all(mb > 0 for mb in report["peak_rss_mb"])
+    assert report["service_cpu_ms_per_ack"] > 0
+    assert report["database"] == database_url.split("+")[0]
+    repository = Repository.connect(database_url)
+    try:
+        stored = await repository.list_messages(wa_id=None, direction="in", limit=1000, before=None)
+        assert len({m["wamid"] for m in stored}) == len(stored) == 20 + 200
+    finally:
+        await repository.close()
+
+
+async def test_two_worker_processes_share_the_throughput_limit(database_url: str) -> None:
+    """`bot bench send --processes 2`: two `bot worker`s drain one outbox; no second ever holds more than the limit.
+
+    The stand-in refuses a send beyond the limit with 130429, so a worker that took the whole limit for
+    itself would show as errors as well as in the busiest window.
+    """
+    args = argparse.Namespace(messages=600, rate=150, database=database_url, processes=2)
+
+    report: dict[str, Any] = json.loads(await run_send_bench(args))
+
+    assert (report["processes"], report["sent"], report["errors"]) == (2, 600, {})
+    assert 0 < report["max_in_one_second"] <= 150
+    assert 0 < report["steady_messages_per_second"] <= 150
+    assert len(report["peak_rss_mb"]) == 2
+    assert all(mb > 0 for mb in report["peak_rss_mb"])
+    repository = Repository.connect(database_url)
+    try:
+        assert await repository.outbox_depth() == {}
+        sent = await repository.list_messages(wa_id=None, direction="out", limit=1000, before=None)
+        assert len(sent) == 600
+    finally:
+        await repository.close()
+
+
 async def test_send_bench_drains_the_outbox_within_the_rate(database_url: str) -> None:
     """`bot bench send` sends every message to the stand-in process, never more than the rate in any second."""
     args = argparse.Namespace(messages=300, rate=200, database=database_url)

@@ -1,0 +1,66 @@
+"""`bot bench send --processes N`: the outbox drained by N `bot worker` processes sharing one throughput limit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from bot.bench_fleet import database_label, fleet, migrated, service_environment
+from bot.bench_send import arrival_figures, fill_outbox, stand_in_process
+from storage.repository import Repository
+
+POLL = 0.1
+
+
+async def drained(repository: Repository) -> None:
+    """Return once nothing is queued or in flight: what the outbox says, not what a worker thinks."""
+    while True:
+        if not sum((await repository.outbox_depth()).values()):
+            return
+        await asyncio.sleep(POLL)
+
+
+async def run_with_workers(args: argparse.Namespace) -> str:
+    """Start the stand-in (refusing beyond `--rate`) and the workers, fill the outbox, wait until it is drained."""
+    with tempfile.TemporaryDirectory(prefix="bot-bench-send-") as folder:
+        scratch = Path(folder)
+        database = await migrated(args.database, scratch)
+        repository = Repository.connect(database)
+        try:
+            async with stand_in_process(args.rate) as graph_url:
+                environment = service_environment(graph_url, database, args.rate, "warning")
+                async with fleet(args.processes, ["worker"], environment, scratch) as workers:
+                    started = time.perf_counter()
+                    cpu_before = workers.cpu_seconds()
+                    await fill_outbox(repository, args.messages)
+                    await drained(repository)
+                    seconds = time.perf_counter() - started
+                    cpu_after = workers.cpu_seconds()
+                    memory = workers.memory()
+                async with aiohttp.ClientSession() as session, session.get(f"{graph_url}/received") as response:
+                    received = await response.json()
+        finally:
+            await repository.close()
+    figures = arrival_figures(received, args.rate)
+    cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
+    sent = figures.pop("sent")
+    return json.dumps(
+        {
+            "benchmark": "send",
+            "database": database_label(database),
+            "processes": args.processes,
+            "rate": args.rate,
+            "messages": args.messages,
+            "sent": sent,
+            "seconds": round(seconds, 3),
+            **figures,
+            "workers_cpu_ms_per_message": round(cpu * 1000 / sent, 3) if cpu is not None and sent else None,
+            **memory,
+        }
+    )
