@@ -136,8 +136,7 @@ def meta_environment(database_url: str, graph: str, **extra: str) -> dict[str, s
         WHATSAPP_PHONE_NUMBER_ID=PHONE_NUMBER_ID,
         WHATSAPP_APP_SECRET=APP_SECRET,
         WHATSAPP_VERIFY_TOKEN="faults-verify-token",
-        BOT_THROUGHPUT="500",
-        **extra,
+        **{"BOT_THROUGHPUT": "500", **extra},
     )
 
 
@@ -179,7 +178,7 @@ async def stand_in_record(session: aiohttp.ClientSession, graph: str) -> dict[st
 
 def last_output(log: Path) -> str:
     """The end of the processes' shared log, for a failing test's report."""
-    return f"the processes' last output:\n{log.read_text()[-4000:]}"
+    return f"the processes' last output:\n{log.read_text()[-4000:] if log.exists() else '(none)'}"
 
 
 async def acknowledge_all(session: aiohttp.ClientSession, url: str, bodies: Iterable[bytes], acked: list[str]) -> None:

@@ -1,0 +1,142 @@
+"""Scale-out on PostgreSQL: two `bot serve` processes and a `bot worker` on one database share the work.
+
+Meta is played by the Graph API stand-in process (`python -m bot.bench_send`), which refuses any send
+beyond the number's throughput limit with 130429 and records when each send arrived, for whom, and with
+which `biz_opaque_callback_data` (the outbox row). Each customer's texts go to the two web processes in
+turn, as a load balancer would spread them; utility updates queued in order go out through all three
+senders at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import unused_port
+
+from bot.bench_send import PHONE_NUMBER_ID, max_in_window, stand_in_process
+from bot.message import template_message
+from bot.sandbox_wire import encode, inbound_webhook
+from storage.otp import ensure_contact
+from storage.outbox import NewMessage, callback_of
+from storage.repository import Repository
+from tests.harness import (
+    all_handled,
+    inbound_rows,
+    last_output,
+    meta_environment,
+    outbox_rows,
+    post_until_acknowledged,
+    process,
+    stand_in_record,
+    wait_for,
+)
+
+LIMIT = 60  # the number's messages a second, for all processes together
+CUSTOMERS, TEXTS = 24, 4  # customers writing in, and texts each (hi, menu, hi, menu)
+RECIPIENTS, UPDATES = 30, 8  # contacts sent utility updates, and updates each, queued in order
+
+
+def text_body(wa_id: str, index: int, sent_at: int) -> bytes:
+    wamid = f"wamid.scale.{wa_id}.{index}"
+    words = ("hi", "menu")[index % 2]
+    message = {"from": wa_id, "id": wamid, "timestamp": str(sent_at + index), "type": "text", "text": {"body": words}}
+    return encode(inbound_webhook(PHONE_NUMBER_ID, name="Ana", wa_id=wa_id, message=message))
+
+
+async def write_in_turn(session: aiohttp.ClientSession, webhooks: list[str], wa_id: str, acked: list[str]) -> None:
+    """One customer's texts, each sent once the one before was acknowledged, to the web processes in turn."""
+    sent_at = int(time.time())
+    for index in range(TEXTS):
+        url = webhooks[(int(wa_id[-3:]) + index) % len(webhooks)]
+        await post_until_acknowledged(session, url, text_body(wa_id, index, sent_at), acked)
+
+
+async def queue_updates(repository: Repository) -> None:
+    """UPDATES utility templates to each of RECIPIENTS contacts, the k-th carrying `#k`, enqueued in order."""
+    now = datetime.now(UTC)
+    numbers = [f"4478{n:08d}" for n in range(RECIPIENTS)]
+    async with repository.transaction() as conn:
+        ids = [await ensure_contact(conn, wa_id, now) for wa_id in numbers]
+    for k in range(UPDATES):
+        batch = [
+            NewMessage(
+                kind="utility", contact_id=cid, recipient=wa_id,
+                payload=template_message(wa_id, "order_update", "en", body_params=[f"#{k}"]), due_at=now,
+                template_name="order_update", template_category="utility", idempotency_key=f"update:{wa_id}:{k}",
+            )
+            for cid, wa_id in zip(ids, numbers, strict=True)
+        ]  # fmt: skip
+        await repository.enqueue(batch, now)
+
+
+async def healthy(session: aiohttp.ClientSession, webhook: str) -> bool:
+    async with session.get(webhook.replace("/webhook", "/healthz")) as response:
+        return response.status == 200
+
+
+def arrivals_by_recipient(record: dict[str, Any], rows: dict[int, Any]) -> dict[str, list[str]]:
+    """Each recipient's sends in the order they reached the stand-in, named by their outbox idempotency keys."""
+    by_callback = {callback_of(row_id): row for row_id, row in rows.items()}
+    order: dict[str, list[str]] = defaultdict(list)
+    for _, to, callback in sorted(zip(record["accepted"], record["to"], record["callbacks"], strict=True)):
+        order[to].append(by_callback[callback].idempotency_key)
+    return order
+
+
+async def test_serve_and_worker_processes_keep_the_limit_and_each_contacts_order(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Three senders in three processes: at most LIMIT a second in all, every contact's messages in order, once."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several processes share one database on PostgreSQL; SQLite is the one-process default")
+    repository = Repository.connect(database_url)
+    await repository.migrate()
+    logs = tmp_path / "processes.log"
+    customers = [f"4479{n:08d}" for n in range(CUSTOMERS)]
+    acked: list[str] = []
+    try:
+        async with stand_in_process(LIMIT) as graph, aiohttp.ClientSession() as session, AsyncExitStack() as stack:
+            env = meta_environment(database_url, graph, BOT_THROUGHPUT=str(LIMIT))
+            webhooks = []
+            for _ in range(2):
+                port = unused_port()
+                await stack.enter_async_context(process("serve", "--port", str(port), env=env, log=logs))
+                webhooks.append(f"http://127.0.0.1:{port}/webhook")
+            await stack.enter_async_context(process("worker", env=env, log=logs))
+            for url in webhooks:
+                await wait_for(lambda url=url: healthy(session, url), 30, f"{url} up")
+            await queue_updates(repository)
+            await asyncio.gather(*(write_in_turn(session, webhooks, wa_id, acked) for wa_id in customers))
+            wamids = [f"wamid.scale.{wa_id}.{i}" for wa_id in customers for i in range(TEXTS)]
+            await wait_for(lambda: all_handled(repository, wamids), 120, "every text handled, the outbox drained")
+            await asyncio.sleep(0.5)  # nothing may be sent again after the outbox says it is drained
+            record = await stand_in_record(session, graph)
+        inbound, rows = await inbound_rows(repository), await outbox_rows(repository)
+    except BaseException:
+        print(last_output(logs))
+        raise
+    finally:
+        await repository.close()
+
+    assert sorted(acked) == sorted(wamids)
+    assert {r.status for r in rows.values()} == {"sent"}
+    assert sorted(record["callbacks"]) == sorted(callback_of(i) for i in rows)  # each row reached Meta once
+    assert record["codes"] == {}  # no 130429: together the processes never went over the limit
+    assert max_in_window(record["accepted"]) <= LIMIT
+    order = arrivals_by_recipient(record, rows)
+    for wa_id in (f"4478{n:08d}" for n in range(RECIPIENTS)):
+        assert order[wa_id] == [f"update:{wa_id}:{k}" for k in range(UPDATES)]
+    for wa_id in customers:
+        answered = [int(key.split(":")[1].rsplit(".", 1)[1]) for key in order[wa_id]]  # reply:{wamid}:{n}
+        assert answered == sorted(answered)  # a text's replies never overtake an earlier text's
+        assert set(answered) == set(range(TEXTS))  # every text answered
+        handled = [inbound[f"wamid.scale.{wa_id}.{i}"].handled_at for i in range(TEXTS)]
+        assert handled == sorted(handled)  # and handled in the customer's order, whichever process took it
