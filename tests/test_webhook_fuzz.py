@@ -258,7 +258,10 @@ class Fuzzer:
     def deliver(self, body: bytes, good_signature: bool = True) -> Outcome:
         """POST `body` signed (or with a wrong signature), check what was stored, then run the dispatcher."""
         with structlog.testing.capture_logs() as logs:
-            outcome = self.runner.run(self._deliver(body, good_signature))
+            try:
+                outcome = self.runner.run(self._deliver(body, good_signature))
+            except AssertionError as exc:  # say what the service logged: a failed turn's error is there
+                raise AssertionError(f"{exc}; logged: {[e for e in logs if e.get('log_level') != 'info']}") from exc
         if currently_in_test_context():  # the statistics of --hypothesis-show-statistics
             event(f"answered {outcome.status}")
         errors = [e for e in logs if e.get("log_level") in ("error", "critical")]
