@@ -183,7 +183,7 @@ def row(figures: dict[str, Any]) -> str:
     errors = sum(figures.get("errors", {}).values())
     cells = [
         benchmark,
-        figures.get("database", "?"),
+        figures.get("database") or figures.get("parameters", {}).get("database", "?"),
         str(figures.get("processes", 1)),
         rate,
         _ms(latency.get("p50")),
