@@ -35,25 +35,30 @@ class Run:
     benchmark: str  # webhook, turns or send
     database: str  # sqlite or postgresql
     processes: int
+    paced: bool = False  # turns posted at PACE a second, below capacity, for latencies without a backlog
 
     def label(self) -> str:
-        return f"{self.benchmark} on {self.database}, {self.processes} process{'es' if self.processes > 1 else ''}"
+        plural = "es" if self.processes > 1 else ""
+        pace = f" at {PACE}/s" if self.paced else ""
+        return f"{self.benchmark}{pace} on {self.database}, {self.processes} process{plural}"
 
 
-RUNS = [
-    Run(benchmark, database, processes)
-    for benchmark in ("webhook", "turns", "send")
-    for database, processes in (("sqlite", 1), ("postgresql", 1), ("postgresql", 2))
-]
+PACE = 150
+SETUPS = (("sqlite", 1), ("postgresql", 1), ("postgresql", 2))
+RUNS = [Run(benchmark, database, processes) for benchmark in ("webhook", "turns") for database, processes in SETUPS]
+RUNS += [Run("turns", database, processes, paced=True) for database, processes in SETUPS]
+RUNS += [Run("send", database, processes) for database, processes in SETUPS]
 
 FULL = {
     "webhook": ["--requests", "20000", "--warmup", "500", "--concurrency", "64", "--roles", "web"],
     "turns": ["--turns", "10000", "--warmup", "500", "--customers", "2000", "--concurrency", "32"],
+    "paced": ["--turns", "3000", "--warmup", "300", "--customers", "3000", "--concurrency", "32", "--rate", str(PACE)],
     "send": ["--messages", "20000", "--rate", "1000"],
 }
 QUICK = {
     "webhook": ["--requests", "1000", "--warmup", "100", "--concurrency", "32", "--roles", "web"],
     "turns": ["--turns", "300", "--warmup", "30", "--customers", "100", "--concurrency", "16"],
+    "paced": ["--turns", "150", "--warmup", "30", "--customers", "150", "--concurrency", "16", "--rate", str(PACE)],
     "send": ["--messages", "1000", "--rate", "500"],
 }
 
@@ -97,7 +102,7 @@ def fresh_database(run: Run, server: str) -> Iterator[str | None]:
 
 
 def command(run: Run, database: str | None, quick: bool) -> list[str]:
-    options = (QUICK if quick else FULL)[run.benchmark]
+    options = (QUICK if quick else FULL)["paced" if run.paced else run.benchmark]
     argv = [sys.executable, "-m", "bot", "--env-file", os.devnull, "bench", run.benchmark, *options]
     argv += ["--processes", str(run.processes)]
     return argv + (["--database", database] if database else [])
@@ -171,6 +176,8 @@ def row(figures: dict[str, Any]) -> str:
         cpu = figures.get("service_cpu_ms_per_ack")
         busiest = "-"
     elif benchmark == "turns":
+        paced = (figures.get("parameters") or {}).get("rate")
+        benchmark = f"turns at {paced:,.0f}/s" if paced else benchmark
         rate = f"{figures['turns_per_second']:,.0f} turns/s ({figures['replies_per_second']:,.0f} replies/s)"
         latency = figures["latency_ms"]
         cpu = figures.get("service_cpu_ms_per_turn")
