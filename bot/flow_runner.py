@@ -164,11 +164,20 @@ def inbound(message: MessageBase) -> Inbound:
     """A stored message as the engine sees it: its kind, its text, and the id of a tapped reply."""
     kind = message.type
     body = message.body or {}
+    # The body is what the customer's phone sent, stored as it came: any field may be of another type.
     if kind == "interactive":
-        reply = body.get("interactive") or {}
-        chosen = reply.get("button_reply") or reply.get("list_reply") or {}
-        return Inbound("interactive", chosen.get("title"), chosen.get("id") or message.reply_id)
+        reply = _mapping(body.get("interactive"))
+        chosen = _mapping(reply.get("button_reply")) or _mapping(reply.get("list_reply"))
+        return Inbound("interactive", _text(chosen.get("title")), _text(chosen.get("id")) or message.reply_id)
     if kind == "button":  # a template's quick-reply button
-        button = body.get("button") or {}
-        return Inbound("button", button.get("text"), button.get("payload") or message.reply_id)
+        button = _mapping(body.get("button"))
+        return Inbound("button", _text(button.get("text")), _text(button.get("payload")) or message.reply_id)
     return Inbound(kind, message.text, None)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

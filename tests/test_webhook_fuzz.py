@@ -417,7 +417,17 @@ FOUND_200: dict[str, Callable[[dict[str, Any]], None]] = {
     "nul-in-name": lambda p: p["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"].update(name="\u0000"),
     "lone-surrogate-in-text": lambda p: _message(p)["text"].update(body="\ud800 \udfff"),
     "lone-surrogate-deep": lambda p: _message(p).update(deep=json.loads("[" * 300 + '"\\udc00"' + "]" * 300)),
+    "list-as-button-text": lambda p: _retype(p, "button", {"text": [[]], "payload": ""}),
+    "list-as-reply-title": lambda p: _retype(p, "interactive", {"type": "button_reply", "button_reply": {"title": []}}),
+    "text-as-reply": lambda p: _retype(p, "interactive", {"type": "list_reply", "list_reply": "menu"}),
 }
+
+
+def _retype(payload: dict[str, Any], kind: str, body: dict[str, Any]) -> None:
+    """Make the text message a message of `kind` whose object is `body`."""
+    message = _message(payload)
+    del message["text"]
+    message.update({"type": kind, kind: body})
 
 
 @pytest.mark.parametrize("case", FOUND_200)
