@@ -20,6 +20,8 @@ from storage.repository import Repository
 
 log = structlog.get_logger("bot.dispatcher")
 
+MAX_TURN_FAILURES = 3  # turns that may raise on one message before it is given up on (`turn.abandoned`)
+
 
 @dataclass(frozen=True)
 class TurnResult:
@@ -27,6 +29,16 @@ class TurnResult:
 
     outgoing: list[dict[str, Any]] = field(default_factory=list)
     session: dict[str, Any] | None = None  # None: leave the session as it is
+
+
+@dataclass
+class _Turn:
+    """One contact's turn in a round: replies, session changes, messages handled, and where it stopped."""
+
+    replies: list[NewMessage] = field(default_factory=list)
+    changes: dict[str, Any] | None = None
+    handled: list[int] = field(default_factory=list)
+    failed: tuple[MessageBase, str] | None = None  # the message the handler raised on, and the error
 
 
 class Handler(Protocol):
@@ -136,16 +148,14 @@ class Dispatcher(Wakeful):
             saved: dict[int, dict[str, Any]] = {}
             for contact_id, messages in waiting.items():
                 contact = contacts[contact_id]
-                try:
-                    replies, changes = await self._turn(conn, contact, messages, sessions.get(contact_id), now)
-                except Exception as exc:  # a handler bug must not stop other contacts' turns
-                    log.error("turn.failed", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
-                    continue
-                queued += replies
-                handled += [m.id for m in messages if m.id is not None]
-                if changes is not None:
-                    saved[contact_id] = changes
-                log.info("turn.completed", contact_id=contact_id, messages=len(messages), replies=len(replies))
+                turn = await self._turn(conn, contact, messages, sessions.get(contact_id), now)
+                queued += turn.replies
+                handled += turn.handled
+                if turn.changes is not None:
+                    saved[contact_id] = turn.changes
+                if turn.failed is not None:
+                    await self._failed(conn, contact_id, *turn.failed, now)
+                log.info("turn.completed", contact_id=contact_id, messages=len(turn.handled), replies=len(turn.replies))
             await session.save_sessions(conn, saved, now)
             await enqueue(conn, queued, now)
             await inbox.mark_handled(conn, handled, now)
@@ -154,6 +164,21 @@ class Dispatcher(Wakeful):
             self._on_enqueued()
         return len(handled)
 
+    async def _failed(
+        self, conn: AsyncConnection, contact_id: int, message: MessageBase, error: str, now: datetime
+    ) -> None:
+        """Count a turn that raised on `message`; at MAX_TURN_FAILURES give up on it so the next ones get turns."""
+        assert message.id is not None
+        failures = message.turn_failures + 1
+        where = {"contact_id": contact_id, "message_id": message.id, "failures": failures, "error": error}
+        if failures < MAX_TURN_FAILURES:
+            await inbox.count_turn_failure(conn, message.id)
+            log.error("turn.failed", **where)
+            return
+        await inbox.give_up(conn, message.id, error, now)
+        self._metrics.abandoned.inc()
+        log.error("turn.abandoned", **where)
+
     async def _turn(
         self,
         conn: AsyncConnection,
@@ -161,19 +186,30 @@ class Dispatcher(Wakeful):
         messages: list[MessageBase],
         current: SessionBase | None,
         now: datetime,
-    ) -> tuple[list[NewMessage], dict[str, Any] | None]:
-        """Run the handler over one contact's messages in order, carrying the session from one to the next."""
-        replies: list[NewMessage] = []
-        changes: dict[str, Any] | None = None
+    ) -> _Turn:
+        """Run the handler over one contact's messages in order, carrying the session from one to the next.
+
+        A message the handler raises on ends the turn there: those before it are handled, it and those
+        after it wait for the next round (a handler bug must not stop other contacts' turns).
+        """
+        turn = _Turn()
         for message in messages:
-            result = await self._handler.handle(contact=contact, message=message, session=current, now=now, conn=conn)
+            try:
+                result = await self._handler.handle(
+                    contact=contact, message=message, session=current, now=now, conn=conn
+                )
+            except Exception as exc:
+                turn.failed = (message, f"{type(exc).__name__}: {exc}")
+                break
             key = f"reply:{message.wamid}"  # a redelivered message never answers twice
-            replies += [_reply(contact, body, key, now, i) for i, body in enumerate(result.outgoing)]
+            turn.replies += [_reply(contact, body, key, now, i) for i, body in enumerate(result.outgoing)]
+            if message.id is not None:
+                turn.handled.append(message.id)
             if result.session is not None:
-                changes = {**(changes or {}), **result.session}
+                turn.changes = {**(turn.changes or {}), **result.session}
                 base = current.model_dump() if current else {"contact_id": contact.id, "updated_at": now}
-                current = SessionBase.model_validate({**base, **changes})
-        return replies, changes
+                current = SessionBase.model_validate({**base, **turn.changes})
+        return turn
 
 
 def _reply(contact: ContactBase, body: dict[str, Any], key: str, now: datetime, index: int) -> NewMessage:

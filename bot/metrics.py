@@ -39,6 +39,11 @@ class Metrics:
             registry=self.registry,
         )
         self.turns = Counter("bot_turns", "Inbound messages handled by the dispatcher", registry=self.registry)
+        self.abandoned = Counter(
+            "bot_turns_abandoned",
+            "Inbound messages given up on after every turn on them raised (each also logged as turn.abandoned)",
+            registry=self.registry,
+        )
         self.outbox_depth = Gauge(
             "bot_outbox_depth",
             "Outbox rows waiting or in flight, by kind and status",

@@ -410,3 +410,15 @@ async def unhandled_messages(conn: AsyncConnection, contact_ids: Sequence[int]) 
 async def mark_handled(conn: AsyncConnection, message_ids: Sequence[int], when: datetime) -> None:
     if message_ids:
         await conn.execute(update(MESSAGE).where(MESSAGE.c.id.in_(message_ids)).values(handled_at=when))
+
+
+async def count_turn_failure(conn: AsyncConnection, message_id: int) -> None:
+    """One more turn raised on this message; it stays unhandled, to be tried again next round."""
+    stmt = update(MESSAGE).where(MESSAGE.c.id == message_id).values(turn_failures=MESSAGE.c.turn_failures + 1)
+    await conn.execute(stmt)
+
+
+async def give_up(conn: AsyncConnection, message_id: int, error: str, when: datetime) -> None:
+    """Mark a message every turn raised on as handled, keeping why, so the customer's next ones get their turns."""
+    stmt = update(MESSAGE).where(MESSAGE.c.id == message_id)
+    await conn.execute(stmt.values(handled_at=when, turn_failures=MESSAGE.c.turn_failures + 1, turn_error=error[:512]))

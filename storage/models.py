@@ -121,6 +121,10 @@ class MessageBase(SQLModel):
     outside_window: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = _now()
     handled_at: datetime | None = _when()
+    # Turns that raised on this inbound message; after MAX_TURN_FAILURES it is given up on: handled, with
+    # `turn_error` saying why, so that one message a bug chokes on never silences the customer for good.
+    turn_failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    turn_error: str | None = Field(default=None, max_length=512)
 
 
 class Message(MessageBase, table=True):

@@ -7,11 +7,14 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.dispatcher import Acknowledger, Dispatcher, TurnResult
+import structlog
+from sqlalchemy import select
+
+from bot.dispatcher import MAX_TURN_FAILURES, Acknowledger, Dispatcher, TurnResult
 from bot.metrics import Metrics
 from bot.payload import parse_payload
 from storage.inbox import Delivery
-from storage.models import ContactBase, MessageBase, SessionBase
+from storage.models import MESSAGE, ContactBase, MessageBase, SessionBase
 from storage.repository import Repository
 from tests.conftest import FakeClock, text_webhook
 
@@ -87,3 +90,49 @@ async def test_two_dispatchers_handle_every_message_exactly_once(
     assert len(set(handler.calls)) == 100
     for wa, texts in handler.seen.items():
         assert texts == [str(i) for i in range(10)], wa
+
+
+class ChokingHandler(CountingHandler):
+    """Counts like its parent, but raises, as a handler bug would, on every text that says `boom`."""
+
+    async def handle(
+        self, *, contact: ContactBase, message: MessageBase, session: SessionBase | None, now: datetime, conn: Any
+    ) -> TurnResult:
+        if message.text == "boom":
+            self.calls.append(message.wamid)
+            raise RuntimeError("the handler choked")
+        return await super().handle(contact=contact, message=message, session=session, now=now, conn=conn)
+
+
+async def test_a_message_every_turn_raises_on_is_given_up_on_and_the_next_ones_are_answered(
+    repository: Repository, clock: FakeClock
+) -> None:
+    """`boom` fails MAX_TURN_FAILURES turns and is then marked handled with its error; later texts get their turns."""
+    texts = {"31620000001": ["hi", "boom", "after"], "31620000002": ["other"]}
+    deliveries = [
+        Delivery(body="{}", parsed=parse_payload(text_webhook(
+            wa_id=wa, wamid=f"wamid.{wa}.{i}", body=body, timestamp=clock.now + timedelta(seconds=i)
+        )))
+        for wa, bodies in texts.items() for i, body in enumerate(bodies)
+    ]  # fmt: skip
+    await repository.store_deliveries(deliveries)
+    handler, metrics = ChokingHandler(), Metrics()
+    dispatcher = Dispatcher(repository, handler, clock=clock, metrics=metrics)
+
+    with structlog.testing.capture_logs() as logs:
+        handled = [await dispatcher.run_once() for _ in range(MAX_TURN_FAILURES + 2)]
+
+    assert handled == [2, 0, 0, 1, 0]  # hi and other; boom three times in vain; then after
+    assert handler.seen == {"31620000001": ["hi", "after"], "31620000002": ["other"]}
+    assert handler.calls.count("wamid.31620000001.1") == MAX_TURN_FAILURES
+    events = [(e["event"], e.get("failures")) for e in logs if e["log_level"] == "error"]
+    assert events == [("turn.failed", 1), ("turn.failed", 2), ("turn.abandoned", 3)]
+    assert all(e["error"] == "RuntimeError: the handler choked" for e in logs if e["log_level"] == "error")
+    assert metrics.abandoned._value.get() == 1
+    async with repository.engine.connect() as conn:
+        rows = await conn.execute(select(MESSAGE).where(MESSAGE.c.direction == "in"))
+        stored = {r.wamid: r for r in rows}
+    boom = stored["wamid.31620000001.1"]
+    assert (boom.turn_failures, boom.turn_error) == (3, "RuntimeError: the handler choked")
+    assert boom.handled_at is not None
+    assert all(r.handled_at is not None and r.turn_error is None for w, r in stored.items() if w != boom.wamid)
