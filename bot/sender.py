@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from storage import consent, conversation, outbox, policy
 from storage.consent import OPT_OUT, ConsentChange
 from storage.models import ContactBase, ConversationBase, OutboxBase
 from storage.policy import BatchContext
-from storage.repository import Repository
+from storage.repository import DatabaseUnavailable, Repository
 
 log = structlog.get_logger("bot.sender")
 LEASE_EXPIRED = {"code": "lease_expired", "message": "the sender stopped before settling this message"}
@@ -50,6 +51,8 @@ JOIN_MARGIN = 1.5  # a joining sender also waits out one window of the others' s
 SENDER_ALIVE_FOR = timedelta(seconds=10)  # a sender not seen for this long no longer counts
 IN_FLIGHT = 3
 REAP_BATCH = 500
+# Seconds between tries to record a batch's answers while the database is unavailable, the last repeated.
+SETTLE_RETRY = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 def backoff(attempts: int, hint: float | None = None) -> timedelta:
@@ -100,6 +103,7 @@ class Sender(Wakeful):
         # Batches in flight at once: one sending while the next is claimed and queued behind it on the
         # throttle, so the database round trips overlap the sends instead of pausing them.
         self._room = asyncio.Semaphore(IN_FLIGHT)
+        self._recording = 0  # batches whose answers wait for the database: the reaper must not take them
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -122,7 +126,7 @@ class Sender(Wakeful):
                     if not joined or loop.time() - last_share >= SHARE_EVERY:
                         await self._share(joining=not joined)
                         joined, last_share = True, loop.time()
-                    if loop.time() - last_reap >= self._reap_every:
+                    if loop.time() - last_reap >= self._reap_every and not self._recording:
                         await self.reap()
                         last_reap = loop.time()
                     claimed = await self._launch(flights)
@@ -236,7 +240,33 @@ class Sender(Wakeful):
             async with asyncio.TaskGroup() as group:
                 for row in rows:
                     group.create_task(self._attempt(row, checks, outcomes, leases))
-        await self._settle(outcomes)
+        await self._record(outcomes)
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        """Settle a batch, trying again while the database is unavailable (locked, restarting, unreachable).
+
+        Meta's answers are known here; given up on, the rows would wait out their leases and this
+        sender's reaper would send a reply or an update again unless its status webhook came first. So
+        the reaper waits while a batch is being recorded, and the batch keeps trying until it is
+        recorded or the sender stops.
+        """
+        self._recording += 1
+        try:
+            for attempt in itertools.count():
+                try:
+                    await self._settle(outcomes)
+                    return
+                except DatabaseUnavailable as exc:  # its message is the driver's first line: no statement, no values
+                    if not self.running:
+                        raise
+                    wait = SETTLE_RETRY[min(attempt, len(SETTLE_RETRY) - 1)]
+                    error = str(exc)[:300]
+                    log.warning(
+                        "outbox.record_retry", rows=len(outcomes), attempt=attempt + 1, wait_s=wait, error=error
+                    )
+                    await asyncio.sleep(wait)
+        finally:
+            self._recording -= 1
 
     async def _attempt(self, row: OutboxBase, checks: BatchCheck, outcomes: list[Outcome], leases: _Leases) -> None:
         now = self._clock()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import select
 
 from bot.cloudapi import CloudAPIClient, RecordedRequest, RecordingTransport
@@ -20,7 +21,7 @@ from storage.consent import OPT_IN, ConsentChange, record
 from storage.inbox import Delivery
 from storage.models import CONVERSATION, MESSAGE, OUTBOX, OutboxBase
 from storage.outbox import NewMessage
-from storage.repository import Repository
+from storage.repository import DatabaseUnavailable, Repository
 from tests.conftest import FakeClock, text_webhook
 
 ERROR = {"error": {"message": "x", "type": "OAuthException", "code": 0, "fbtrace_id": "T"}}
@@ -668,3 +669,32 @@ async def test_a_send_with_no_answer_is_retried_or_unknown_by_kind(
     answering = RecordingTransport()
     await drain(make_sender(repository, answering, clock))
     assert len(answering.requests) == (1 if kind == "reply" else 0)
+
+
+async def test_answers_are_recorded_once_the_database_is_back_not_sent_again(
+    repository: Repository, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Meta took the reply but the database refused its record twice: the sender keeps trying, never resends."""
+    cid = await customer_writes(repository, clock, "31600000031")
+    await repository.enqueue([reply(cid, "31600000031", "hi", clock)], clock.now)
+    transport = RecordingTransport()
+    sender = make_sender(repository, transport, clock)
+    real, refused = sender._settle, []
+
+    async def locked_twice(outcomes: Any) -> None:
+        if len(refused) < 2:
+            refused.append(len(outcomes))
+            raise DatabaseUnavailable("(sqlite3.OperationalError) database is locked")
+        await real(outcomes)
+
+    monkeypatch.setattr(sender, "_settle", locked_twice)
+    with structlog.testing.capture_logs() as logs:
+        await drain(sender)
+
+    assert refused == [1, 1]
+    assert len(transport.requests) == 1  # sent once; the answer waited for the database, not the message
+    [row] = await outbox_rows(repository)
+    assert (row.status, row.attempts) == ("sent", 1)
+    retries = [e for e in logs if e["event"] == "outbox.record_retry"]
+    assert [(e["attempt"], e["wait_s"]) for e in retries] == [(1, 0.2), (2, 0.5)]
+    assert all(e["error"] == "(sqlite3.OperationalError) database is locked" for e in retries)
