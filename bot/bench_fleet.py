@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from aiohttp.test_utils import unused_port
 from sqlalchemy import make_url
 
 from bot.bench_send import PHONE_NUMBER_ID
@@ -78,12 +78,6 @@ class Fleet:
         return {"peak_rss_mb": peaks, "peak_rss_mb_total": round(sum(known), 1) if known else None}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def database_label(url: str) -> str:
     """`sqlite` or `postgresql`, never the URL itself (it may hold a password)."""
     return make_url(url).get_backend_name()
@@ -122,7 +116,7 @@ async def fleet(count: int, command: Sequence[str], environment: dict[str, str],
     try:
         for index in range(count):
             log = scratch / f"process-{index + 1}.log"
-            port = free_port() if command[0] == "serve" else None
+            port = unused_port() if command[0] == "serve" else None
             argv = [*command, "--port", str(port)] if port is not None else list(command)
             with log.open("wb") as output:
                 child = await asyncio.create_subprocess_exec(

@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -273,6 +273,13 @@ async def fill_outbox(repository: Repository, messages: int) -> None:
             batch = []
 
 
+async def stand_in_record(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
+    """What the stand-in at `base` has seen so far (`GET /received`)."""
+    async with session.get(f"{base}/received") as response:
+        record: dict[str, Any] = await response.json()
+        return record
+
+
 @dataclass(frozen=True)
 class Link:
     """The real Cloud API client pointed at a stand-in process, and a way to read what the stand-in received."""
@@ -282,9 +289,7 @@ class Link:
     base: str
 
     async def received(self) -> dict[str, Any]:
-        async with self.session.get(f"{self.base}/received") as response:
-            found: dict[str, Any] = await response.json()
-            return found
+        return await stand_in_record(self.session, self.base)
 
 
 @contextlib.asynccontextmanager
@@ -327,15 +332,24 @@ def arrival_figures(received: dict[str, Any], rate: int) -> dict[str, Any]:
     }
 
 
+async def until_drained(repository: Repository, each: Callable[[], object] = lambda: None) -> None:
+    """Return once nothing is queued or in flight, calling `each` every 0.1 s until then.
+
+    Polling the database on purpose: "drained" is what the outbox says, not what a sender thinks.
+    """
+    while True:
+        if not sum((await repository.outbox_depth()).values()):
+            return
+        each()
+        await asyncio.sleep(0.1)
+
+
 async def drain(repository: Repository, client: CloudAPIClient, rate: int, rss: list[float]) -> float:
     """Run the real sender until nothing is queued or in flight, sampling `rss`; returns the wall-clock seconds."""
     sender = Sender(repository, client, clock=lambda: datetime.now(UTC), metrics=Metrics(), throughput=rate)
     started = time.perf_counter()
     async with running(sender.run()):
-        # Polling the database on purpose: "drained" is what the outbox says, not what the sender thinks.
-        while sum((await repository.outbox_depth()).values()):
-            rss.append(rss_mb())
-            await asyncio.sleep(0.1)
+        await until_drained(repository, lambda: rss.append(rss_mb()))
         return time.perf_counter() - started
 
 

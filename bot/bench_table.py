@@ -138,9 +138,9 @@ def measure(run: Run, server: str, quick: bool) -> dict[str, Any]:
 def machine(server: str) -> str:
     """The machine and software the figures came from, in a line."""
     cpu = platform.processor() or platform.machine()
-    with_name = Path("/proc/cpuinfo")
-    if with_name.exists():
-        for line in with_name.read_text().splitlines():
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break

@@ -36,7 +36,7 @@ from bot.bench_fleet import (
     migrated,
     service_environment,
 )
-from bot.bench_send import stand_in_process
+from bot.bench_send import stand_in_process, stand_in_record
 from bot.errors import ConfigError
 
 MEASURED, WARMUP = "4471", "4472"  # wa_id prefixes: warm-up customers never mix with measured ones
@@ -149,8 +149,7 @@ async def measure(session: aiohttp.ClientSession, args: argparse.Namespace, serv
     await wait_for_replies(session, args.graph_url, expected, args.stall)
     cpu_after = service.cpu_seconds()
     cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
-    async with session.get(f"{args.graph_url}/received") as response:
-        record: dict[str, Any] = await response.json()
+    record = await stand_in_record(session, args.graph_url)
     sends = zip(record["accepted"][warm.baseline :], record["to"][warm.baseline :], strict=True)  # this run's only
     arrivals = [(t, to) for t, to in sends if to.startswith(MEASURED)]
     per_turn = warm.per_turn or max(1, round(len(arrivals) / max(1, len(tally.posted))))

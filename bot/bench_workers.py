@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import tempfile
 import time
@@ -12,18 +11,8 @@ from pathlib import Path
 import aiohttp
 
 from bot.bench_fleet import database_label, fleet, migrated, service_environment
-from bot.bench_send import arrival_figures, fill_outbox, stand_in_process
+from bot.bench_send import arrival_figures, fill_outbox, stand_in_process, stand_in_record, until_drained
 from storage.repository import Repository
-
-POLL = 0.1
-
-
-async def drained(repository: Repository) -> None:
-    """Return once nothing is queued or in flight: what the outbox says, not what a worker thinks."""
-    while True:
-        if not sum((await repository.outbox_depth()).values()):
-            return
-        await asyncio.sleep(POLL)
 
 
 async def run_with_workers(args: argparse.Namespace) -> str:
@@ -39,12 +28,12 @@ async def run_with_workers(args: argparse.Namespace) -> str:
                     started = time.perf_counter()
                     cpu_before = workers.cpu_seconds()
                     await fill_outbox(repository, args.messages)
-                    await drained(repository)
+                    await until_drained(repository)
                     seconds = time.perf_counter() - started
                     cpu_after = workers.cpu_seconds()
                     memory = workers.memory()
-                async with aiohttp.ClientSession() as session, session.get(f"{graph_url}/received") as response:
-                    received = await response.json()
+                async with aiohttp.ClientSession() as session:
+                    received = await stand_in_record(session, graph_url)
         finally:
             await repository.close()
     figures = arrival_figures(received, args.rate)

@@ -170,14 +170,12 @@ class Dispatcher(Wakeful):
         """Count a turn that raised on `message`; at MAX_TURN_FAILURES give up on it so the next ones get turns."""
         assert message.id is not None
         failures = message.turn_failures + 1
+        give_up = failures >= MAX_TURN_FAILURES
+        await inbox.count_turn_failure(conn, message.id, give_up=give_up, error=error, when=now)
+        if give_up:
+            self._metrics.abandoned.inc()
         where = {"contact_id": contact_id, "message_id": message.id, "failures": failures, "error": error}
-        if failures < MAX_TURN_FAILURES:
-            await inbox.count_turn_failure(conn, message.id)
-            log.error("turn.failed", **where)
-            return
-        await inbox.give_up(conn, message.id, error, now)
-        self._metrics.abandoned.inc()
-        log.error("turn.abandoned", **where)
+        log.error("turn.abandoned" if give_up else "turn.failed", **where)
 
     async def _turn(
         self,

@@ -412,13 +412,12 @@ async def mark_handled(conn: AsyncConnection, message_ids: Sequence[int], when: 
         await conn.execute(update(MESSAGE).where(MESSAGE.c.id.in_(message_ids)).values(handled_at=when))
 
 
-async def count_turn_failure(conn: AsyncConnection, message_id: int) -> None:
-    """One more turn raised on this message; it stays unhandled, to be tried again next round."""
-    stmt = update(MESSAGE).where(MESSAGE.c.id == message_id).values(turn_failures=MESSAGE.c.turn_failures + 1)
-    await conn.execute(stmt)
-
-
-async def give_up(conn: AsyncConnection, message_id: int, error: str, when: datetime) -> None:
-    """Mark a message every turn raised on as handled, keeping why, so the customer's next ones get their turns."""
-    stmt = update(MESSAGE).where(MESSAGE.c.id == message_id)
-    await conn.execute(stmt.values(handled_at=when, turn_failures=MESSAGE.c.turn_failures + 1, turn_error=error[:512]))
+async def count_turn_failure(
+    conn: AsyncConnection, message_id: int, *, give_up: bool, error: str, when: datetime
+) -> None:
+    """One more turn raised on this message. It stays unhandled, to be tried again next round, unless
+    `give_up`: then it is marked handled, keeping `error`, so that the customer's next ones get their turns."""
+    values: dict[str, Any] = {"turn_failures": MESSAGE.c.turn_failures + 1}
+    if give_up:
+        values |= {"handled_at": when, "turn_error": error[:512]}
+    await conn.execute(update(MESSAGE).where(MESSAGE.c.id == message_id).values(values))

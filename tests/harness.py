@@ -170,12 +170,6 @@ async def all_handled(repository: Repository, wamids: list[str]) -> bool:
     return all(w in rows and rows[w].handled_at is not None for w in wamids) and await drained(repository)
 
 
-async def stand_in_record(session: aiohttp.ClientSession, graph: str) -> dict[str, Any]:
-    async with session.get(f"{graph}/received") as response:
-        record: dict[str, Any] = await response.json()
-    return record
-
-
 def last_output(log: Path) -> str:
     """The end of the processes' shared log, for a failing test's report."""
     return f"the processes' last output:\n{log.read_text()[-4000:] if log.exists() else '(none)'}"

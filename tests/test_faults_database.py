@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import unused_port
 
-from bot.bench_send import stand_in_process
+from bot.bench_send import stand_in_process, stand_in_record
 from bot.signature import HEADER, sign
 from storage.database import SQLITE_BUSY_TIMEOUT_MS
 from storage.repository import Repository
@@ -157,7 +157,7 @@ async def outage(url: str, down: Callable[[], AbstractAsyncContextManager[None]]
             await harness.wait_for(
                 lambda: harness.all_handled(repository, wamids), 90, "every message handled, the outbox drained"
             )
-            record = await harness.stand_in_record(session, graph)
+            record = await stand_in_record(session, graph)
         inbound, rows = await harness.inbound_rows(repository), await harness.outbox_rows(repository)
     except BaseException:
         print(harness.last_output(logs))

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.bench_send import MESSAGES_PER_CONTACT, PHONE_NUMBER_ID, drain, fill_outbox, stand_in_process
+from bot.bench_send import MESSAGES_PER_CONTACT, PHONE_NUMBER_ID, drain, fill_outbox, stand_in_process, stand_in_record
 from bot.cloudapi import AiohttpTransport, CloudAPIClient
 from bot.faults import FaultPlan
 from bot.sender import MAX_ATTEMPTS
@@ -52,8 +52,7 @@ async def run(url: str, plan: FaultPlan, queue: Callable[[Repository], Awaitable
             )
             started = time.monotonic()
             await drain(repository, client, RATE, [])
-            async with session.get(f"{base}/received") as response:
-                record: dict[str, Any] = await response.json()
+            record = await stand_in_record(session, base)
         record["rows"] = {i: row for i, row in (await outbox_rows(repository)).items() if i > before}
     finally:
         await repository.close()

@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp.test_utils import unused_port
 from sqlalchemy import func, select
 
-from bot.bench_send import stand_in_process
+from bot.bench_send import stand_in_process, stand_in_record
 from bot.faults import FaultPlan
 from bot.message import template_message
 from storage.models import OUTBOX
@@ -37,7 +37,6 @@ from tests.harness import (
     outbox_rows,
     process,
     queue_marketing,
-    stand_in_record,
     wait_for,
 )
 

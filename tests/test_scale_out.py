@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import unused_port
 
-from bot.bench_send import PHONE_NUMBER_ID, max_in_window, stand_in_process
+from bot.bench_send import PHONE_NUMBER_ID, max_in_window, stand_in_process, stand_in_record
 from bot.message import template_message
 from bot.sandbox_wire import encode, inbound_webhook
 from storage.otp import ensure_contact
@@ -35,7 +35,6 @@ from tests.harness import (
     outbox_rows,
     post_until_acknowledged,
     process,
-    stand_in_record,
     wait_for,
 )
 
