@@ -7,6 +7,7 @@ the template's examples without creating anything. Control goes through the `Cam
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +28,7 @@ from bot.dashboard_pages import preview, templates_by_name
 from bot.dashboard_render import before, done, form, render
 from bot.errors import BotError, NotFound, ValidationError
 from bot.templates import MessageTemplate, Templates
+from storage.models import CampaignBase
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
@@ -34,6 +36,8 @@ SENT = ("sent", "failed", "cancelled", "unknown")  # settled: nothing more happe
 OUTBOX_STATES = ("queued", "sending", "paused", *SENT)
 RETRYABLE = ("running", "completed")  # states where retrying failed messages makes sense
 CONTROLLED = {"pause": "campaign_paused", "resume": "campaign_resumed", "cancel": "campaign_cancelled"}
+# A scheduled campaign this close to its start reloads too, so that whoever just created it sees it start.
+STARTING_SOON = timedelta(minutes=10)
 
 
 def progress_of(counts: dict[str, int]) -> dict[str, int]:
@@ -141,13 +145,21 @@ async def _detail(request: web.Request, dry_run: dict[str, Any] | None = None) -
         statuses=RECIPIENT_STATUSES,
         next_before=log[-1]["id"] if len(log) == PAGE_SIZE else None,
         dry_run=dry_run,
-        refresh=campaign.state == "running",
+        refresh=_reloads(campaign, request.config_dict[keys.CLOCK]()),
         allowed=[
             *(action for action, states in CONTROLLABLE.items() if campaign.state in states),
             *(["retry-failed"] if campaign.state in RETRYABLE else []),
             "dry-run",
         ],
     )
+
+
+def _reloads(campaign: CampaignBase, now: datetime) -> bool:
+    """Whether the page reloads itself: while the campaign runs, and while it waits for a start that is near."""
+    if campaign.state == "running":
+        return True
+    due = campaign.next_run_at
+    return campaign.state == "scheduled" and due is not None and due <= now + STARTING_SOON
 
 
 @routes.get("/campaigns/{id}")

@@ -118,9 +118,29 @@ async def test_the_form_creates_and_schedules_a_campaign(logged_in: Client, auth
     assert "The campaign is created and scheduled." in page
     assert 'id="campaign-state">scheduled<' in page
     assert "once, at 23 Nov 2026, 10:00 UTC" in page
+    assert "http-equiv" not in page  # an hour before its start: nothing to watch yet
     resp = await post_form(logged_in, "/dashboard/campaigns/new", {**fields, "action": "create"})
     assert resp.status == 400
     assert "a campaign named &#39;Spring sale&#39; already exists" in await resp.text()
+
+
+@pytest.mark.parametrize(
+    ("send_at", "reloads"), [(None, True), ("2026-11-23T10:09", True), ("2026-11-23T10:11", False)]
+)
+async def test_a_campaign_about_to_start_reloads_until_it_starts(
+    logged_in: Client, send_at: str | None, reloads: bool
+) -> None:
+    """Created for now or the next few minutes, the page reloads until the campaign runs, to show it starting.
+
+    The dashboard shows the new campaign before the campaigner's next round has started it; a page that
+    reloaded only while "running" stayed at "scheduled, 0 sent" for good (the clock here is 10:00 in Amsterdam).
+    """
+    fields = {**FORM, "schedule": "now"} if send_at is None else {**FORM, "schedule": "at", "send_at": send_at}
+    resp = await post_form(logged_in, "/dashboard/campaigns/new", {**fields, "action": "create"})
+    page = await (await logged_in.get(resp.headers["Location"])).text()
+    assert 'id="campaign-state">scheduled<' in page
+    refresh = '<meta http-equiv="refresh" content="5; url=/dashboard/campaigns/1">'
+    assert (refresh in page, "reloads every 5 seconds until the campaign starts" in page) == (reloads, reloads)
 
 
 async def test_the_list_shows_state_and_progress(logged_in: Client, auth: dict[str, str]) -> None:
