@@ -42,6 +42,10 @@ from storage.repository import DatabaseUnavailable, Repository
 
 log = structlog.get_logger("bot.sender")
 LEASE_EXPIRED = {"code": "lease_expired", "message": "the sender stopped before settling this message"}
+LEASE_UNSURE = {
+    "code": "lease_not_renewed",
+    "message": "the lease could not be renewed in time; not sent, queued again",
+}
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
@@ -53,6 +57,7 @@ IN_FLIGHT = 3
 REAP_BATCH = 500
 # Seconds between tries to record a batch's answers while the database is unavailable, the last repeated.
 SETTLE_RETRY = (0.2, 0.5, 1.0, 2.0, 5.0)
+RENEWALS = 3  # tries to renew a batch's leases before a send, when each comes back half spent
 
 
 def backoff(attempts: int, hint: float | None = None) -> timedelta:
@@ -103,7 +108,9 @@ class Sender(Wakeful):
         # Batches in flight at once: one sending while the next is claimed and queued behind it on the
         # throttle, so the database round trips overlap the sends instead of pausing them.
         self._room = asyncio.Semaphore(IN_FLIGHT)
-        self._recording = 0  # batches whose answers wait for the database: the reaper must not take them
+        # Rows of this sender's batches from claim to settled: its own reaper never takes them, however
+        # long a send or a record waits (a locked database, a starved CPU); the batch settles them itself.
+        self._flying: set[int] = set()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -126,7 +133,7 @@ class Sender(Wakeful):
                     if not joined or loop.time() - last_share >= SHARE_EVERY:
                         await self._share(joining=not joined)
                         joined, last_share = True, loop.time()
-                    if loop.time() - last_reap >= self._reap_every and not self._recording:
+                    if loop.time() - last_reap >= self._reap_every:
                         await self.reap()
                         last_reap = loop.time()
                     claimed = await self._launch(flights)
@@ -160,7 +167,7 @@ class Sender(Wakeful):
         """
         now = self._clock()
         rows, reported = await self._repository.take_expired_leases(
-            owner=self.owner, now=now, lease=self._lease, limit=REAP_BATCH
+            owner=self.owner, now=now, lease=self._lease, limit=REAP_BATCH, flying=sorted(self._flying)
         )
         if rows:
             context = await self._repository.batch_context(sorted({r.contact_id for r in rows}), (), now)
@@ -222,6 +229,14 @@ class Sender(Wakeful):
         return await self._repository.claim_due(owner=self.owner, now=now, lease=self._lease, limit=self._batch)
 
     async def _deliver(self, rows: list[OutboxBase]) -> None:
+        ids = {r.id for r in rows if r.id is not None}
+        self._flying |= ids
+        try:
+            await self._send_and_record(rows)
+        finally:
+            self._flying -= ids
+
+    async def _send_and_record(self, rows: list[OutboxBase]) -> None:
         now = self._clock()
         subjects = sorted({r.subject for r in rows if r.subject})
         campaigns = sorted({r.campaign_id for r in rows if r.campaign_id is not None})
@@ -245,28 +260,21 @@ class Sender(Wakeful):
     async def _record(self, outcomes: list[Outcome]) -> None:
         """Settle a batch, trying again while the database is unavailable (locked, restarting, unreachable).
 
-        Meta's answers are known here; given up on, the rows would wait out their leases and this
-        sender's reaper would send a reply or an update again unless its status webhook came first. So
-        the reaper waits while a batch is being recorded, and the batch keeps trying until it is
-        recorded or the sender stops.
+        Meta's answers are known here; given up on, the rows would wait out their leases and a reaper
+        would send a reply or an update again unless its status webhook came first. So the batch keeps
+        trying until it is recorded or the sender stops (this sender's reaper leaves its rows alone).
         """
-        self._recording += 1
-        try:
-            for attempt in itertools.count():
-                try:
-                    await self._settle(outcomes)
-                    return
-                except DatabaseUnavailable as exc:  # its message is the driver's first line: no statement, no values
-                    if not self.running:
-                        raise
-                    wait = SETTLE_RETRY[min(attempt, len(SETTLE_RETRY) - 1)]
-                    error = str(exc)[:300]
-                    log.warning(
-                        "outbox.record_retry", rows=len(outcomes), attempt=attempt + 1, wait_s=wait, error=error
-                    )
-                    await asyncio.sleep(wait)
-        finally:
-            self._recording -= 1
+        for attempt in itertools.count():
+            try:
+                await self._settle(outcomes)
+                return
+            except DatabaseUnavailable as exc:  # its message is the driver's first line: no statement, no values
+                if not self.running:
+                    raise
+                wait = SETTLE_RETRY[min(attempt, len(SETTLE_RETRY) - 1)]
+                error = str(exc)[:300]
+                log.warning("outbox.record_retry", rows=len(outcomes), attempt=attempt + 1, wait_s=wait, error=error)
+                await asyncio.sleep(wait)
 
     async def _attempt(self, row: OutboxBase, checks: BatchCheck, outcomes: list[Outcome], leases: _Leases) -> None:
         now = self._clock()
@@ -284,8 +292,10 @@ class Sender(Wakeful):
             # The callback data comes back in every status webhook of this message: if we die before
             # recording the answer, the reaper still learns that Meta took it (see `reap`).
             async with self._throttle.sending():
-                if not await leases.keep(row):  # another sender's reaper took it over: not ours to send
-                    return
+                if not await leases.keep(row):
+                    if leases.holds(row):  # held, but no renewal came back in time: queued again, unsent
+                        outcomes.append(Retry(row, decision.category, LEASE_UNSURE, timedelta(0)))
+                    return  # or another sender's reaper took it over: not ours to send
                 result = await self._client.send(
                     {**row.payload, "biz_opaque_callback_data": outbox.callback_of(row.id)}
                 )
@@ -359,22 +369,32 @@ class _Leases:
         }
         self._lock = asyncio.Lock()
 
+    def holds(self, row: OutboxBase) -> bool:
+        """Whether this batch still holds `row`'s lease, as far as its last renewal said."""
+        return row.id in self._until
+
     async def keep(self, row: OutboxBase) -> bool:
-        """Whether this sender still holds `row`, renewing the batch's leases first if they are half spent."""
+        """Whether this sender holds `row` with half its lease left, renewing the batch's leases if need be."""
         sender, now, key = self._sender, self._sender._clock(), row.id or 0
         until = self._until.get(key)
         if until is None or until - now >= sender._lease / 2:
             return until is not None
         async with self._lock:
-            until = self._until.get(key)
-            if until is not None and until - sender._clock() < sender._lease / 2:
+            # A renewal stamps the time it was asked at: one that waited (a locked database) can come back
+            # with half its lease spent, and a reaper could take the rows mid-send. So renew again; after
+            # RENEWALS such tries the row is not sent now but queued again (`Sender._attempt`).
+            for _ in range(RENEWALS):
+                until = self._until.get(key)
+                if until is None or until - sender._clock() >= sender._lease / 2:
+                    break
                 now = sender._clock()
                 held = await sender._repository.renew_leases(
                     owner=sender.owner, ids=list(self._until), now=now, lease=sender._lease
                 )
                 self._until = {oid: now + sender._lease for oid in held}
                 log.info("outbox.leases_renewed", rows=len(held))
-        return key in self._until
+            until = self._until.get(key)
+            return until is not None and until - sender._clock() >= sender._lease / 2
 
 
 @dataclass(frozen=True)

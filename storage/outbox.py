@@ -188,16 +188,18 @@ async def defer_contact(
 
 
 async def take_expired_leases(
-    conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int
+    conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int, flying: Sequence[int] = ()
 ) -> list[OutboxBase]:
     """Take over rows whose sender died mid-send (their lease ran out), so exactly one reaper settles each.
 
     The reaper then decides by kind and by what Meta reported (see `ON_EXPIRED_LEASE`); the attempt
-    count is unchanged, because no new attempt was made.
+    count is unchanged, because no new attempt was made. `flying` are the reaper's own sender's rows
+    still in its hands, never taken whatever their lease says.
     """
     expired = (
         select(OUTBOX.c.id)
         .where(OUTBOX.c.status == "sending", OUTBOX.c.lease_until < now)
+        .where(OUTBOX.c.id.not_in(list(flying)))
         .order_by(OUTBOX.c.lease_until)
         .limit(limit)
         .with_for_update(skip_locked=True)

@@ -170,11 +170,11 @@ class Repository:
             await outbox.refresh_statistics(conn)
 
     async def take_expired_leases(
-        self, *, owner: str, now: datetime, lease: timedelta, limit: int
+        self, *, owner: str, now: datetime, lease: timedelta, limit: int, flying: Sequence[int] = ()
     ) -> tuple[list[OutboxBase], dict[str, str]]:
         """Rows whose sender died mid-send, now leased to `owner`, and the wamids Meta reported for any of them."""
         async with self.transaction() as conn:
-            rows = await outbox.take_expired_leases(conn, owner=owner, now=now, lease=lease, limit=limit)
+            rows = await outbox.take_expired_leases(conn, owner=owner, now=now, lease=lease, limit=limit, flying=flying)
             reported = await status.reported_sends(conn, [outbox.callback_of(r.id) for r in rows])
         return rows, reported
 

@@ -43,8 +43,8 @@ def environment(database_url: str, **extra: str) -> dict[str, str]:
         BOT_MESSAGING_LIMIT="unlimited",
         BOT_LOG_LEVEL="warning",
         BOT_LOG_FORMAT="json",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -175,6 +175,12 @@ def last_output(log: Path) -> str:
     return f"the processes' last output:\n{log.read_text()[-4000:] if log.exists() else '(none)'}"
 
 
+def events(log: Path, *prefixes: str) -> list[str]:
+    """The processes' JSON log lines whose event starts with one of `prefixes`, for a failing test's report."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line for line in lines if any(f'"event": "{prefix}' in line for prefix in prefixes)]
+
+
 async def acknowledge_all(session: aiohttp.ClientSession, url: str, bodies: Iterable[bytes], acked: list[str]) -> None:
     """Post each webhook, eight at a time, until it is answered 200 (Meta's retries)."""
     semaphore = asyncio.Semaphore(8)
@@ -196,7 +202,8 @@ def assert_each_answered_once(
     assert set(replies) == set(wamids)
     assert len(set(replies.values())) == 1  # every first message got its turn's replies, no more, no fewer
     assert {r.status for r in rows.values()} == {"sent"}
-    assert Counter(record["callbacks"]) == Counter(callback_of(i) for i in rows)  # each reply reached Meta once
+    reached, stored = Counter(record["callbacks"]), Counter(callback_of(i) for i in rows)
+    assert reached == stored, f"sent again: {dict(reached - stored)}; never sent: {dict(stored - reached)}"
 
 
 def worker_environment(database_url: str, base: str, **extra: str) -> dict[str, str]:

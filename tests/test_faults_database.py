@@ -135,7 +135,7 @@ async def outage(url: str, down: Callable[[], AbstractAsyncContextManager[None]]
                 "serve",
                 "--port",
                 str(port),
-                env=harness.meta_environment(url, graph, BOT_SEND_LEASE_SECONDS=LEASE),
+                env=harness.meta_environment(url, graph, BOT_SEND_LEASE_SECONDS=LEASE, BOT_LOG_LEVEL="info"),
                 log=logs,
             ),
         ):
@@ -173,7 +173,11 @@ async def outage(url: str, down: Callable[[], AbstractAsyncContextManager[None]]
     # timeout) each, not one per delivery queued ahead of it (six here). Seen: 10 s alone, 30 s in the suite.
     assert slowest <= 3 * SQLITE_BUSY_TIMEOUT_MS / 1000 + 5
     assert set(codes) == {"storage_unavailable"}
-    harness.assert_each_answered_once(wamids, acked, inbound, rows, record)
+    try:
+        harness.assert_each_answered_once(wamids, acked, inbound, rows, record)
+    except AssertionError:
+        print("what the sender logged:", *harness.events(logs, "outbox.", "sender."), sep="\n")
+        raise
 
 
 async def test_webhooks_answer_503_while_postgresql_is_down_and_lose_nothing(tmp_path: Path) -> None:

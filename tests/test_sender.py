@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -615,19 +617,63 @@ async def test_next_due_at_is_the_earliest_queued_row_after_a_time(repository: R
     assert await repository.next_due_at(later) is None
 
 
+def starved_at_the_throttle(sender: Sender, clock: FakeClock, seconds: float) -> None:
+    """Every send waits `seconds` at the throttle first (a starved process, a small share of the limit)."""
+    sending = sender._throttle.sending
+
+    @contextlib.asynccontextmanager
+    async def late() -> AsyncIterator[None]:
+        async with sending():
+            clock.advance(seconds=seconds)
+            yield
+
+    sender._throttle.sending = late  # type: ignore[method-assign]
+
+
 async def test_a_batch_whose_lease_is_half_spent_renews_it_and_sends(repository: Repository, clock: FakeClock) -> None:
     """When the wait before a send has used half the lease, the batch's leases are renewed and the send goes."""
     cid = await customer_writes(repository, clock, "31600000091")
     await repository.enqueue([reply(cid, "31600000091", "late", clock)], clock.now)
+    transport = RecordingTransport()
+    sender = make_sender(repository, transport, clock)  # a 60 s lease
+    starved_at_the_throttle(sender, clock, 40)
+    await sender.run_once()
+    [row] = await outbox_rows(repository)
+    assert len(transport.requests) == 1
+    assert (row.status, row.attempts) == ("sent", 1)
 
-    def slow_clock() -> Any:  # every reading of the time is 40 s later: a starved process
+
+async def test_a_renewal_that_comes_back_late_is_not_trusted_to_send(repository: Repository, clock: FakeClock) -> None:
+    """Every renewal answers with half the lease already gone (a locked database): the row is queued again, unsent.
+
+    A reaper could take such a row mid-send and queue it again: a reply would go twice. Seen with SQLite
+    locked longer than half the lease (tests/test_faults_database.py).
+    """
+    cid = await customer_writes(repository, clock, "31600000091")
+    await repository.enqueue([reply(cid, "31600000091", "late", clock)], clock.now)
+
+    def slow_clock() -> Any:  # every reading of the time is 40 s after the last: each renewal took that long
         return clock.advance(seconds=40)
 
     transport = RecordingTransport()
     await make_sender(repository, transport, slow_clock).run_once()
     [row] = await outbox_rows(repository)
-    assert len(transport.requests) == 1
-    assert (row.status, row.attempts) == ("sent", 1)
+    assert transport.requests == []
+    assert (row.status, row.lease_owner, row.last_error["code"]) == ("queued", None, "lease_not_renewed")
+
+
+async def test_a_reaper_leaves_its_own_senders_rows_alone(repository: Repository, clock: FakeClock) -> None:
+    """Rows a sender still has in hand are not taken by its own reaper, whatever their lease says."""
+    ana, bob = [await customer_writes(repository, clock, wa_id) for wa_id in ("31600000091", "31600000092")]
+    await repository.enqueue(
+        [reply(ana, "31600000091", "one", clock), reply(bob, "31600000092", "two", clock)], clock.now
+    )
+    lease = timedelta(seconds=5)
+    one, two = await repository.claim_due(owner="a", now=clock.now, lease=lease, limit=10)
+    assert one.id is not None
+    later = clock.advance(seconds=10)
+    taken, _ = await repository.take_expired_leases(owner="a", now=later, lease=lease, limit=10, flying=[one.id])
+    assert [r.id for r in taken] == [two.id]
 
 
 async def test_a_lease_taken_over_by_another_sender_is_not_renewed(repository: Repository, clock: FakeClock) -> None:
