@@ -204,6 +204,15 @@ def bench_campaign(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_sweep(args: argparse.Namespace) -> int:
+    """Time the dispatcher's timeout sweep over N stored sessions; print figures as JSON."""
+    from bot.bench_sweep import run_sweep_bench
+
+    configure_logging(level="warning", fmt="json")
+    print(asyncio.run(run_sweep_bench(args)))
+    return 0
+
+
 def graph(args: argparse.Namespace) -> int:
     """Print a flow as a Mermaid diagram (flowchart TD) to paste into Markdown or mermaid.live."""
     from bot.graph import graph_flow
@@ -326,6 +335,13 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
     m.add_argument("--templates", default="templates", help="the templates folder")
     m.set_defaults(run=bench_campaign)
+
+    w = b.add_parser("sweep", help="the dispatcher's timeout sweep with N customers' sessions stored")
+    w.add_argument("--sessions", type=int, default=200_000)
+    w.add_argument("--due", type=int, default=0, help="sessions past their expiry, found by every sweep")
+    w.add_argument("--calls", type=int, default=50, help="sweeps to time")
+    w.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
+    w.set_defaults(run=bench_sweep)
     return parser
 
 

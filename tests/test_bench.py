@@ -16,6 +16,7 @@ from bot.app import create_app
 from bot.bench import run_webhook_bench
 from bot.bench_campaign import kind_of, run_campaign_bench, wa_id_of
 from bot.bench_send import max_in_window, run_send_bench, steady_rate, sustained_rate
+from bot.bench_sweep import run_sweep_bench
 from bot.cloudapi import RecordingTransport
 from bot.settings import Settings
 from storage.repository import Repository
@@ -169,3 +170,13 @@ async def test_campaign_bench_sends_each_opted_in_contact_exactly_one_message(da
     recipients = [m["wa_id"] for m in sent]
     opted_in = {wa_id_of(i) for i in range(120) if kind_of(i) == "opted_in"}
     assert sorted(recipients) == sorted(opted_in)  # each exactly once, and no one else
+
+
+async def test_sweep_bench_finds_only_the_flows_past_their_expiry(database_url: str) -> None:
+    """`bot bench sweep`: the 3 sessions in a flow past its expiry are due; the finished and the running are not."""
+    args = argparse.Namespace(sessions=2500, due=3, calls=3, database=database_url)
+
+    report: dict[str, Any] = json.loads(await run_sweep_bench(args))
+
+    assert (report["sessions"], report["due"], report["calls"]) == (2500, 3, 3)
+    assert 0 < report["p50_ms"] <= report["max_ms"]
