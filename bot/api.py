@@ -41,15 +41,30 @@ async def require_token(
 ) -> web.StreamResponse:
     """Every /api route but the OpenAPI document needs `Authorization: Bearer $BOT_ADMIN_TOKEN`."""
     if request.path.startswith("/api/") and request.path != "/api/openapi.json":
+        guesses, address = request.app[keys.GUESSES], request.remote or "unknown"
+        wait = guesses.wait(address)
+        if wait:
+            return too_many_guesses(wait)
         expected = request.app[keys.SETTINGS].admin_token
         given = request.headers.get("Authorization", "")
         scheme, _, token = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+            if given:  # a token was tried; a request without one guesses nothing
+                guesses.wrong(address)
             return json_response(
                 {"error": {"code": "unauthorized", "message": "send Authorization: Bearer <BOT_ADMIN_TOKEN>"}},
                 status=401,
             )
     return await handler(request)
+
+
+def too_many_guesses(wait: float) -> web.Response:
+    """429 for an address that sent too many wrong admin tokens (`bot.guesses`), with when to try again."""
+    seconds = math.ceil(wait)
+    message = f"too many wrong admin tokens from this address; try again in {seconds} s"
+    response = json_response({"error": {"code": "too_many_attempts", "message": message}}, status=429)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from bot.errors import (
 )
 from bot.flow import Flow
 from bot.flow_file import load_flows
+from bot.guesses import WrongGuesses
 from bot.handoff_api import setup_handoff_api
 from bot.ingest import Ingestor
 from bot.loop import stop_all
@@ -104,6 +105,7 @@ def create_app(
     app = web.Application(client_max_size=MAX_BODY, middlewares=[observe, handle_errors, require_token])
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
+    app[keys.GUESSES] = WrongGuesses(clock)
     app[keys.METRICS] = Metrics()
     live = LiveContent(_content(flows, templates, ZoneInfo(settings.business_timezone)))
     app[keys.CONTENT], app[keys.TEMPLATES] = live, live.templates

@@ -9,6 +9,7 @@ page in plain words, never as a stack trace. The pages themselves live in `bot.d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Final
@@ -109,14 +110,19 @@ def _error_page(request: web.Request, exc: BotError | DatabaseUnavailable) -> we
 # -- login and logout ----------------------------------------------------------------------------------
 
 
-async def login_page(request: web.Request, *, error: str | None = None) -> web.Response:
+async def login_page(request: web.Request, *, error: str | None = None, status: int = 401) -> web.Response:
     """The login form; its CSRF token pairs with a fresh nonce in a cookie of its own."""
     if session_of(request) is not None and error is None:
         raise web.HTTPSeeOther(f"{PREFIX}/")
     signer = request.config_dict[SIGNER]
     nonce = signer.login_nonce()
     response = render(
-        request, "login.html", status=401 if error else 200, title="Log in", error=error, token=signer.login_csrf(nonce)
+        request,
+        "login.html",
+        status=status if error else 200,
+        title="Log in",
+        error=error,
+        token=signer.login_csrf(nonce),
     )
     _set_cookie(request, response, LOGIN_COOKIE, nonce, int(LOGIN_FORM_LIFETIME.total_seconds()))
     return response
@@ -128,7 +134,13 @@ async def login(request: web.Request) -> web.Response:
     fields = await form(request)
     if not signer.login_csrf_ok(request.cookies.get(LOGIN_COOKIE), fields.get("csrf")):
         return refused(request, "The login form had expired. Open the login page again and log in.")
+    guesses, address = request.config_dict[keys.GUESSES], request.remote or "unknown"
+    wait = guesses.wait(address)
+    if wait:
+        error = f"Too many wrong tokens from this address. Try again in {math.ceil(wait)} seconds."
+        return await login_page(request, error=error, status=429)
     if not token_matches(fields.get("token"), request.config_dict[keys.SETTINGS].admin_token):
+        guesses.wrong(address)
         log.warning("dashboard.login_failed")
         return await login_page(request, error="That is not the admin token. Check it and try again.")
     _, cookie = signer.issue(_now(request))

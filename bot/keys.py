@@ -10,6 +10,7 @@ from aiohttp import ChainMapProxy, web
 from bot.cloudapi import CloudAPIClient
 from bot.content import LiveContent
 from bot.dispatcher import Dispatcher
+from bot.guesses import WrongGuesses
 from bot.ingest import Ingestor
 from bot.metrics import Metrics
 from bot.notifications import NotificationService
@@ -25,6 +26,7 @@ Config = web.Application | ChainMapProxy
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
+GUESSES = web.AppKey("guesses", WrongGuesses)
 METRICS = web.AppKey("metrics", Metrics)
 REPOSITORY = web.AppKey("repository", Repository)
 INGESTOR = web.AppKey("ingestor", Ingestor)

@@ -18,6 +18,10 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
 _ERRORS = {
     "400": {"description": "Invalid request", "content": {"application/json": {"schema": _ref("Error")}}},
     "401": {"description": "Missing or wrong bearer token", "content": {"application/json": {"schema": _ref("Error")}}},
+    "429": {
+        "description": "Too many wrong bearer tokens from this address in a minute; see Retry-After",
+        "content": {"application/json": {"schema": _ref("Error")}},
+    },
 }
 _PAGING = [
     _query("limit", "Page size (1-1000, default 100)", {"type": "integer", "minimum": 1, "maximum": 1000}),

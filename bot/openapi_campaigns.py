@@ -68,8 +68,9 @@ def _answer(status: str, description: str, schema: dict[str, Any]) -> dict[str, 
 
 def _errors(*codes: str) -> dict[str, Any]:
     words = {"400": "Invalid request", "401": "Missing or wrong bearer token", "404": "Unknown campaign",
-             "409": "Not possible in the campaign's state (or the name is taken)"}  # fmt: skip
-    return {code: {"description": words[code], **_ERROR} for code in ("400", "401", *codes)}
+             "409": "Not possible in the campaign's state (or the name is taken)",
+             "429": "Too many wrong bearer tokens from this address in a minute; see Retry-After"}  # fmt: skip
+    return {code: {"description": words[code], **_ERROR} for code in ("400", "401", "429", *codes)}
 
 
 def _control(summary: str) -> dict[str, Any]:

@@ -150,7 +150,7 @@ def _filled(path: str) -> str:
     return re.sub(r"\{([^}]+)\}", lambda m: "31612345678" if m[1] == "wa_id" else "1", path)
 
 
-async def test_every_documented_api_route_refuses_a_missing_or_wrong_token(client: Client) -> None:
+async def test_every_documented_api_route_refuses_a_missing_or_wrong_token(client: Client, clock: FakeClock) -> None:
     """Each operation in /api/openapi.json gets 401 without a token or with a wrong one, and not with the right one."""
     document = await (await client.get("/api/openapi.json")).json()
     operations = [
@@ -161,11 +161,45 @@ async def test_every_documented_api_route_refuses_a_missing_or_wrong_token(clien
     ]
     assert len(operations) >= 15, operations
     for method, path in operations:
+        clock.advance(seconds=61)  # the wrong tokens of the route before are out of the count (see the next test)
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {ADMIN_TOKEN[:-1]}"}):
             resp = await client.request(method, path, headers=headers, json={})
             assert resp.status == 401, (method, path, headers)
         right = await client.request(method, path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, json={})
         assert right.status != 401, (method, path)
+
+
+async def test_guessing_the_api_token_is_stopped_for_a_minute(client: Client, clock: FakeClock) -> None:
+    """After 10 wrong tokens in a minute from one address, even the right one gets 429 until the minute has passed."""
+    right, wrong = {"Authorization": f"Bearer {ADMIN_TOKEN}"}, {"Authorization": "Bearer guess"}
+    for _ in range(20):  # no token at all guesses nothing, and is not counted
+        assert (await client.get("/api/conversations")).status == 401
+    for n in range(10):
+        assert (await client.get("/api/conversations", headers=wrong)).status == 401, n
+        clock.advance(seconds=1)
+    refused = await client.get("/api/conversations", headers=right)
+    assert refused.status == 429
+    assert refused.headers["Retry-After"] == "50"  # the first wrong one leaves the minute in 50 s
+    error = (await refused.json())["error"]
+    assert error == {
+        "code": "too_many_attempts",
+        "message": "too many wrong admin tokens from this address; try again in 50 s",
+    }
+    clock.advance(seconds=50)
+    assert (await client.get("/api/conversations", headers=right)).status == 200
+    assert (await client.get("/api/conversations", headers=wrong)).status == 401  # the tenth again, within the minute
+    assert (await client.get("/api/conversations", headers=right)).status == 429
+
+
+async def test_guessing_the_dashboard_token_is_stopped_for_a_minute(client: Client, clock: FakeClock) -> None:
+    """The login form counts wrong tokens with the API: past 10 a minute it says so, and lets no one in."""
+    for n in range(10):
+        assert (await log_in(client, "guess")).status == 401, n
+    refused = await log_in(client)
+    assert refused.status == 429
+    assert "Too many wrong tokens from this address. Try again in 60 seconds." in await refused.text()
+    clock.advance(seconds=60)
+    assert (await log_in(client)).status == 303
 
 
 # --- the dashboard ---------------------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""Wrong admin tokens, counted per client address: past a few a minute, that address is refused for a while.
+
+The admin token guards `/api` and the dashboard. A generated one is 32 random characters, but an operator
+may set a short one; without a limit, anyone who can reach the port could try tokens as fast as the
+service answers. After `LIMIT` wrong tokens within `WINDOW` from one address, every token from that
+address (the right one too, or guessing would go on) is refused until the oldest of them leaves the
+window. Counted in this process's memory: each instance counts for itself. Behind a proxy every client
+shares the proxy's address, so there the proxy should limit as well (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import structlog
+
+LIMIT = 10
+WINDOW = timedelta(minutes=1)
+MAX_ADDRESSES = 10_000  # addresses remembered at once; the least recently wrong is forgotten first
+log = structlog.get_logger("bot.guesses")
+
+
+class WrongGuesses:
+    """Wrong tokens per address in the last `window`; answers how long an address must wait."""
+
+    def __init__(self, clock: Callable[[], datetime], limit: int = LIMIT, window: timedelta = WINDOW) -> None:
+        self._clock, self._limit, self._window = clock, limit, window
+        self._wrong: dict[str, deque[datetime]] = {}
+
+    def wait(self, address: str) -> float:
+        """Seconds before `address` may try a token again; 0 when it may now."""
+        times = self._recent(address)
+        if len(times) < self._limit:
+            return 0.0
+        freed = times[len(times) - self._limit] + self._window  # when fewer than `limit` are left
+        return max(0.0, (freed - self._clock()).total_seconds())
+
+    def wrong(self, address: str) -> None:
+        """Count a wrong token from `address`."""
+        times = self._recent(address)
+        times.append(self._clock())
+        self._wrong.pop(address, None)
+        self._wrong[address] = times  # most recently wrong last
+        if len(times) == self._limit:
+            log.warning("auth.throttled", address=address, wrong=len(times), window_s=self._window.total_seconds())
+        while len(self._wrong) > MAX_ADDRESSES:
+            del self._wrong[next(iter(self._wrong))]
+
+    def _recent(self, address: str) -> deque[datetime]:
+        times = self._wrong.get(address, deque())
+        cutoff = self._clock() - self._window
+        while times and times[0] <= cutoff:
+            times.popleft()
+        if not times:
+            self._wrong.pop(address, None)
+        return times
