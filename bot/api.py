@@ -16,6 +16,7 @@ from aiohttp import web
 from bot import keys
 from bot.category import CATEGORIES
 from bot.errors import ValidationError
+from bot.guesses import address_of
 from bot.openapi import openapi_document
 
 _WA_ID = re.compile(r"^\d{6,15}$")
@@ -41,7 +42,7 @@ async def require_token(
 ) -> web.StreamResponse:
     """Every /api route but the OpenAPI document needs `Authorization: Bearer $BOT_ADMIN_TOKEN`."""
     if request.path.startswith("/api/") and request.path != "/api/openapi.json":
-        guesses, address = request.app[keys.GUESSES], request.remote or "unknown"
+        guesses, address = request.app[keys.GUESSES], address_of(request)
         wait = guesses.wait(address)
         if wait:
             return too_many_guesses(wait)

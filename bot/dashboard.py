@@ -27,6 +27,7 @@ from bot.dashboard_pages import routes as page_routes
 from bot.dashboard_render import JINJA, PAGES, PREFIX, SIGNER, environment, form, render, session_of
 from bot.dashboard_session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_FORM_LIFETIME, Session, Signer, token_matches
 from bot.errors import BotError, Conflict, NotFound, PolicyError, ValidationError
+from bot.guesses import address_of
 from storage.repository import DatabaseUnavailable
 
 log = structlog.get_logger("bot.dashboard")
@@ -134,7 +135,7 @@ async def login(request: web.Request) -> web.Response:
     fields = await form(request)
     if not signer.login_csrf_ok(request.cookies.get(LOGIN_COOKIE), fields.get("csrf")):
         return refused(request, "The login form had expired. Open the login page again and log in.")
-    guesses, address = request.config_dict[keys.GUESSES], request.remote or "unknown"
+    guesses, address = request.config_dict[keys.GUESSES], address_of(request)
     wait = guesses.wait(address)
     if wait:
         error = f"Too many wrong tokens from this address. Try again in {math.ceil(wait)} seconds."

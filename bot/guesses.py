@@ -15,11 +15,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
+from aiohttp import web
 
 LIMIT = 10
 WINDOW = timedelta(minutes=1)
 MAX_ADDRESSES = 10_000  # addresses remembered at once; the least recently wrong is forgotten first
 log = structlog.get_logger("bot.guesses")
+
+
+def address_of(request: web.Request) -> str:
+    """The client address that wrong tokens are counted by (the peer: behind a proxy, the proxy)."""
+    return request.remote or "unknown"
 
 
 class WrongGuesses:

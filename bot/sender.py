@@ -373,19 +373,22 @@ class _Leases:
         """Whether this batch still holds `row`'s lease, as far as its last renewal said."""
         return row.id in self._until
 
+    def _fresh(self, key: int) -> bool:
+        """Whether this batch holds row `key` with at least half its lease left."""
+        until = self._until.get(key)
+        return until is not None and until - self._sender._clock() >= self._sender._lease / 2
+
     async def keep(self, row: OutboxBase) -> bool:
         """Whether this sender holds `row` with half its lease left, renewing the batch's leases if need be."""
-        sender, now, key = self._sender, self._sender._clock(), row.id or 0
-        until = self._until.get(key)
-        if until is None or until - now >= sender._lease / 2:
-            return until is not None
+        sender, key = self._sender, row.id or 0
+        if key not in self._until or self._fresh(key):
+            return key in self._until
         async with self._lock:
             # A renewal stamps the time it was asked at: one that waited (a locked database) can come back
             # with half its lease spent, and a reaper could take the rows mid-send. So renew again; after
             # RENEWALS such tries the row is not sent now but queued again (`Sender._attempt`).
             for _ in range(RENEWALS):
-                until = self._until.get(key)
-                if until is None or until - sender._clock() >= sender._lease / 2:
+                if key not in self._until or self._fresh(key):
                     break
                 now = sender._clock()
                 held = await sender._repository.renew_leases(
@@ -393,8 +396,7 @@ class _Leases:
                 )
                 self._until = {oid: now + sender._lease for oid in held}
                 log.info("outbox.leases_renewed", rows=len(held))
-            until = self._until.get(key)
-            return until is not None and until - sender._clock() >= sender._lease / 2
+            return self._fresh(key)
 
 
 @dataclass(frozen=True)
