@@ -1,0 +1,1 @@
+"""Message templates: the business's template files read, checked, rendered and exported."""
