@@ -1,0 +1,1 @@
+"""Sending: the sender, the checks a message passes at send time, and the number's throughput."""
