@@ -1,0 +1,1 @@
+"""Utility notifications: orders, appointments and balances, their rules, and recurring schedules."""
