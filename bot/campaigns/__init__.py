@@ -1,0 +1,1 @@
+"""Marketing campaigns: reading a campaign, its audience, and running it."""
