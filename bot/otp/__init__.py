@@ -1,0 +1,1 @@
+"""One-time authentication codes: the pure rules and the service that sends and checks them."""
