@@ -1,0 +1,1 @@
+"""Benchmarks: `bot bench ...`, the processes they measure and the Graph API stand-in they send to."""
