@@ -81,7 +81,7 @@ def worker(args: argparse.Namespace) -> int:
 
 def demo(args: argparse.Namespace) -> int:
     """Load demo contacts (with consent and tags), orders, appointments and accounts; nothing is sent."""
-    from bot.demo import load_demo
+    from bot.devtools.demo import load_demo
     from storage.repository import Repository
 
     settings = _prepare(args.env_file)
@@ -123,8 +123,8 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 def check(args: argparse.Namespace) -> int:
     """Validate the settings, the message templates and the flows; problems as path:line:col; exit 1 on any error."""
-    from bot.content import check_content
-    from bot.rate_card import read_rate_card
+    from bot.inbound.content import check_content
+    from bot.whatsapp.rate_card import read_rate_card
 
     settings = _prepare(args.env_file)
     mode = "sandbox" if settings.sandbox else "Meta Cloud API"
@@ -143,9 +143,9 @@ def check(args: argparse.Namespace) -> int:
 
 def test(args: argparse.Namespace) -> int:
     """Run conversation transcripts offline on a virtual clock (default tests/transcripts/); exit 1 on any failure."""
-    from bot.transcript import run_transcripts
-    from bot.transcript_file import DEFAULT_FOLDER, transcript_files
-    from bot.transcript_report import report
+    from bot.devtools.transcript import run_transcripts
+    from bot.devtools.transcript_file import DEFAULT_FOLDER, transcript_files
+    from bot.devtools.transcript_report import report
 
     configure_logging(level="error")  # the report is the output; only a crash's own log lines join it
     paths = transcript_files([Path(p) for p in args.paths] or [DEFAULT_FOLDER])
@@ -156,7 +156,7 @@ def test(args: argparse.Namespace) -> int:
 
 def templates_export(args: argparse.Namespace) -> int:
     """Write Meta's template-creation JSON for every template sent to Meta, ready to submit."""
-    from bot.templates import TemplateLibrary, export_all
+    from bot.message_templates.library import TemplateLibrary, export_all
 
     library = TemplateLibrary.load(Path(args.templates))
     documents = export_all(library)
@@ -171,7 +171,7 @@ def templates_export(args: argparse.Namespace) -> int:
 
 def bench(args: argparse.Namespace) -> int:
     """Fire signed webhooks at a running service and print figures as JSON."""
-    from bot.bench import run_webhook_bench
+    from bot.bench.webhook import run_webhook_bench
 
     print(asyncio.run(run_webhook_bench(args)))
     return 0
@@ -179,7 +179,7 @@ def bench(args: argparse.Namespace) -> int:
 
 def bench_send(args: argparse.Namespace) -> int:
     """Drain a full outbox through the real sender into a Graph API stand-in; print figures as JSON."""
-    from bot.bench_send import run_send_bench
+    from bot.bench.send import run_send_bench
 
     configure_logging(level="warning", fmt="json")
     print(asyncio.run(run_send_bench(args)))
@@ -188,7 +188,7 @@ def bench_send(args: argparse.Namespace) -> int:
 
 def bench_turns(args: argparse.Namespace) -> int:
     """Customers' texts through a real `bot serve` into a Graph API stand-in; print turn figures as JSON."""
-    from bot.bench_turns import run_turns_bench
+    from bot.bench.turns import run_turns_bench
 
     configure_logging(level="warning", fmt="json")
     print(asyncio.run(run_turns_bench(args)))
@@ -197,7 +197,7 @@ def bench_turns(args: argparse.Namespace) -> int:
 
 def bench_campaign(args: argparse.Namespace) -> int:
     """Dry-run and send a campaign to N seeded contacts through a Graph API stand-in; print figures as JSON."""
-    from bot.bench_campaign import run_campaign_bench
+    from bot.bench.campaign import run_campaign_bench
 
     configure_logging(level="warning", fmt="json")
     print(asyncio.run(run_campaign_bench(args)))
@@ -206,7 +206,7 @@ def bench_campaign(args: argparse.Namespace) -> int:
 
 def bench_sweep(args: argparse.Namespace) -> int:
     """Time the dispatcher's timeout sweep over N stored sessions; print figures as JSON."""
-    from bot.bench_sweep import run_sweep_bench
+    from bot.bench.sweep import run_sweep_bench
 
     configure_logging(level="warning", fmt="json")
     print(asyncio.run(run_sweep_bench(args)))
@@ -215,7 +215,7 @@ def bench_sweep(args: argparse.Namespace) -> int:
 
 def graph(args: argparse.Namespace) -> int:
     """Print a flow as a Mermaid diagram (flowchart TD) to paste into Markdown or mermaid.live."""
-    from bot.graph import graph_flow
+    from bot.engine.graph import graph_flow
 
     sys.stdout.write(graph_flow(Path(args.flows), args.flow))
     return 0
@@ -223,7 +223,7 @@ def graph(args: argparse.Namespace) -> int:
 
 def chat(args: argparse.Namespace) -> int:
     """Chat with the flows in this terminal: real flows, templates and codes on a throwaway database."""
-    from bot.chat import PROMPT, run_chat, terminal_lines
+    from bot.devtools.chat import PROMPT, run_chat, terminal_lines
 
     settings = load_settings(args.env_file)
     # The chat's own output is the point; the service's log lines would drown it.
@@ -324,7 +324,7 @@ def _parser() -> argparse.ArgumentParser:
     _fleet_options(r)
     r.add_argument("--stall", type=float, default=5.0, help="give up when no reply arrived for this many seconds")
     r.add_argument("--url", default=None, help="a running service's webhook URL instead of starting one")
-    r.add_argument("--graph-url", default=None, help="with --url: the stand-in it sends to (python -m bot.bench_send)")
+    r.add_argument("--graph-url", default=None, help="with --url: the stand-in it sends to (python -m bot.bench.send)")
     r.add_argument("--secret", default=None, help="with --url: its app secret (default: WHATSAPP_APP_SECRET)")
     r.add_argument("--pid", type=int, default=None, help="with --url: its process id, for CPU and peak memory")
     r.set_defaults(run=bench_turns)

@@ -17,16 +17,20 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api import json_response, require_token, setup_api
-from bot.campaign_api import CAMPAIGNER, price_lookup, setup_campaign_api, template_lookup
-from bot.campaigner import Campaigner
-from bot.cloudapi import AiohttpTransport, CloudAPIClient, Transport
-from bot.consent import ConsentDesk, Keywords
-from bot.contact_api import setup_contact_api
-from bot.content import Content, LiveContent, LiveRunner, content_or_refuse
-from bot.dashboard import setup_dashboard
-from bot.dispatcher import Dispatcher, Handler
-from bot.engine import MAIN_FLOW
+from bot.api.app import json_response, require_token, setup_api
+from bot.api.campaigns import CAMPAIGNER, price_lookup, setup_campaign_api, template_lookup
+from bot.api.contacts import setup_contact_api
+from bot.api.handoff import setup_handoff_api
+from bot.api.notifications import setup_notification_api
+from bot.api.schedules import setup_schedule_api
+from bot.api.stats import setup_stats_api
+from bot.api.templates import setup_template_api
+from bot.api.token import WrongGuesses
+from bot.campaigns.runner import Campaigner
+from bot.dashboard.app import setup_dashboard
+from bot.engine.core import MAIN_FLOW
+from bot.engine.flow import Flow
+from bot.engine.flow_file import load_flows
 from bot.errors import (
     BotError,
     ConfigError,
@@ -37,26 +41,22 @@ from bot.errors import (
     StorageUnavailable,
     ValidationError,
 )
-from bot.flow import Flow
-from bot.flow_file import load_flows
-from bot.guesses import WrongGuesses
-from bot.handoff_api import setup_handoff_api
-from bot.ingest import Ingestor
+from bot.inbound.consent_keywords import ConsentDesk, Keywords
+from bot.inbound.content import Content, LiveContent, LiveRunner, content_or_refuse
+from bot.inbound.dispatcher import Dispatcher, Handler
+from bot.inbound.ingest import Ingestor
+from bot.inbound.reload import Reloader, setup_reload
+from bot.inbound.webhook import MAX_BODY, setup_webhook
 from bot.loop import stop_all
+from bot.message_templates.library import TemplateLibrary
 from bot.metrics import Metrics
-from bot.notification_api import setup_notification_api
-from bot.notifications import NotificationService
-from bot.otp_service import OtpService
-from bot.reload import Reloader, setup_reload
-from bot.schedule_api import setup_schedule_api
-from bot.scheduler import Scheduler
-from bot.send_policy import SendPolicy
-from bot.sender import Sender
+from bot.notifications.scheduler import Scheduler
+from bot.notifications.service import NotificationService
+from bot.otp.service import OtpService
+from bot.outbound.send_policy import SendPolicy
+from bot.outbound.sender import Sender
 from bot.settings import Settings
-from bot.stats_api import setup_stats_api
-from bot.template_api import setup_template_api
-from bot.templates import TemplateLibrary
-from bot.webhook import MAX_BODY, setup_webhook
+from bot.whatsapp.client import AiohttpTransport, CloudAPIClient, Transport
 from storage.database import current_revision, head_revision
 from storage.repository import DatabaseUnavailable, Repository
 
@@ -132,7 +132,7 @@ def create_app(
 
 def _sandbox(app: web.Application, flows: Path | Mapping[str, Flow], templates: Path | TemplateLibrary) -> None:
     """The sandbox that plays Meta, and hot reload of the flows and templates when they come from folders."""
-    from bot.sandbox import setup_sandbox
+    from bot.sandbox.app import setup_sandbox
 
     settings, clock, live = app[keys.SETTINGS], app[keys.CLOCK], app[keys.CONTENT]
     setup_sandbox(app, settings, clock=clock, template_category=live.templates.category_of)

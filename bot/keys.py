@@ -7,18 +7,18 @@ from datetime import datetime
 
 from aiohttp import ChainMapProxy, web
 
-from bot.cloudapi import CloudAPIClient
-from bot.content import LiveContent
-from bot.dispatcher import Dispatcher
-from bot.guesses import WrongGuesses
-from bot.ingest import Ingestor
+from bot.api.token import WrongGuesses
+from bot.inbound.content import LiveContent
+from bot.inbound.dispatcher import Dispatcher
+from bot.inbound.ingest import Ingestor
+from bot.message_templates.library import Templates
 from bot.metrics import Metrics
-from bot.notifications import NotificationService
-from bot.otp_service import OtpService
-from bot.scheduler import Scheduler
-from bot.sender import Sender
+from bot.notifications.scheduler import Scheduler
+from bot.notifications.service import NotificationService
+from bot.otp.service import OtpService
+from bot.outbound.sender import Sender
 from bot.settings import Settings
-from bot.templates import Templates
+from bot.whatsapp.client import CloudAPIClient
 from storage.repository import Repository
 
 # Where the keys are read: the application itself, or a request's `config_dict` (from a sub-application).

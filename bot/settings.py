@@ -12,8 +12,8 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
-from bot.rate_card import example_rate_card
-from bot.send_policy import QuietHours, parse_messaging_limit, parse_quiet_hours
+from bot.outbound.send_policy import QuietHours, parse_messaging_limit, parse_quiet_hours
+from bot.whatsapp.rate_card import example_rate_card
 
 SANDBOX_PHONE_NUMBER_ID = "106540352242922"
 SANDBOX_APP_SECRET = "sandbox-app-secret"

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
-from bot.flow import Position
+from bot.engine.flow import Position
 
 Severity = Literal["error", "warning"]
 KeyPath = tuple[str | int, ...]

@@ -21,11 +21,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot import otp
 from bot.app import SANDBOX_ACCESS_TOKEN
 from bot.log import configure_logging
+from bot.otp import core as otp
 from bot.settings import Settings
-from bot.signature import sign
+from bot.whatsapp.signature import sign
 from storage.repository import Repository
 
 POSTGRES_URL = os.environ.get("BOT_TEST_POSTGRES_URL")
@@ -267,7 +267,7 @@ class SuiteLogs:
 def suite_logs() -> Iterator[SuiteLogs]:
     """The session's log record; once every test has run, any code or test secret in it fails the run.
 
-    `bot.otp.issue` draws each code through the module's public `generate_code`; the observer put in its
+    `bot.otp.core.issue` draws each code through the module's public `generate_code`; the observer put in its
     place calls the real one and remembers what it returned, so the check knows every code of the session.
     """
     logs = SuiteLogs()

@@ -18,10 +18,10 @@ import aiohttp
 from aiohttp.test_utils import unused_port
 from sqlalchemy import func, select
 
-from bot.bench_send import PHONE_NUMBER_ID
-from bot.message import template_message
-from bot.sandbox_wire import encode, inbound_webhook
-from bot.signature import HEADER, sign
+from bot.bench.send import PHONE_NUMBER_ID
+from bot.sandbox.wire import encode, inbound_webhook
+from bot.whatsapp.message_body import template_message
+from bot.whatsapp.signature import HEADER, sign
 from storage.consent import OPT_IN, ConsentChange, record
 from storage.models import MESSAGE, OUTBOX
 from storage.otp import ensure_contact
@@ -122,7 +122,7 @@ async def outbox_rows(repository: Repository) -> dict[int, Any]:
         return {r.id: r for r in rows}
 
 
-# --- Meta mode against the Graph API stand-in (bot.bench_send) ---------------------------------------
+# --- Meta mode against the Graph API stand-in (bot.bench.send) ---------------------------------------
 
 APP_SECRET = "faults-app-secret"
 

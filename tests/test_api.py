@@ -13,10 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
-from bot.category import CATEGORIES
-from bot.cloudapi import RecordingTransport
-from bot.dispatcher import ACK_TEXT, Acknowledger
+from bot.inbound.dispatcher import ACK_TEXT, Acknowledger
 from bot.settings import Settings
+from bot.whatsapp.category import CATEGORIES
+from bot.whatsapp.client import RecordingTransport
 from tests.conftest import ADMIN_TOKEN, PHONE_NUMBER_ID, FakeClock, signed, status_webhook, text_webhook
 
 Client = TestClient[web.Request, web.Application]

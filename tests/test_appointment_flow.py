@@ -14,7 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot import keys
-from bot.actions import (
+from bot.app import create_app
+from bot.errors import Conflict, NotFound
+from bot.inbound.actions import (
     BUSINESS,
     BUSINESS_FILE,
     TAKEN,
@@ -23,12 +25,10 @@ from bot.actions import (
     cancel_appointment,
     reschedule_appointment,
 )
-from bot.app import create_app
-from bot.cloudapi import RecordingTransport
-from bot.errors import Conflict, NotFound
-from bot.notifications import AppointmentNotices
+from bot.message_templates.library import TemplateLibrary
+from bot.notifications.service import AppointmentNotices
 from bot.settings import Settings
-from bot.templates import TemplateLibrary
+from bot.whatsapp.client import RecordingTransport
 from storage import business
 from tests.conftest import FakeClock, envelope
 from tests.test_api import ClientFactory, post_webhook

@@ -13,12 +13,12 @@ from aiohttp.test_utils import TestServer
 
 from bot import keys
 from bot.app import create_app
-from bot.bench import run_webhook_bench
-from bot.bench_campaign import kind_of, run_campaign_bench, wa_id_of
-from bot.bench_send import max_in_window, run_send_bench, steady_rate, sustained_rate
-from bot.bench_sweep import run_sweep_bench
-from bot.cloudapi import RecordingTransport
+from bot.bench.campaign import kind_of, run_campaign_bench, wa_id_of
+from bot.bench.send import max_in_window, run_send_bench, steady_rate, sustained_rate
+from bot.bench.sweep import run_sweep_bench
+from bot.bench.webhook import run_webhook_bench
 from bot.settings import Settings
+from bot.whatsapp.client import RecordingTransport
 from storage.repository import Repository
 
 ROOT = Path(__file__).resolve().parent.parent

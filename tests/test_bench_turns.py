@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.bench_turns import run_turns_bench, turn_latencies
+from bot.bench.turns import run_turns_bench, turn_latencies
 
 ROOT = Path(__file__).resolve().parent.parent
 

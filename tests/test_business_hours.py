@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import business_hours as bh
+from bot.engine import business_hours as bh
+from bot.engine.flow_file import load_flows
 from bot.errors import ConfigError
-from bot.flow_file import load_flows
 
 ROOT = Path(__file__).resolve().parent.parent
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

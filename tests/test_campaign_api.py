@@ -11,11 +11,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot import keys
+from bot.api.campaigns import CAMPAIGNER
 from bot.app import create_app
-from bot.campaign_api import CAMPAIGNER
-from bot.cloudapi import RecordingTransport
-from bot.rate_card import example_rate_card
 from bot.settings import Settings
+from bot.whatsapp.client import RecordingTransport
+from bot.whatsapp.rate_card import example_rate_card
 from storage.models import OUTBOX
 from storage.session import load_sessions
 from tests.conftest import FakeClock, envelope

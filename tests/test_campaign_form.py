@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.campaign_form import campaign_body
+from bot.dashboard.campaign_form import campaign_body
 
 VARIABLES = ("customer_name", "discount")
 

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from bot.cloudapi import RecordingTransport
+from bot.whatsapp.client import RecordingTransport
 from storage.models import CAMPAIGN_RUN, OUTBOX
 from storage.repository import Repository
 from tests.conftest import FakeClock

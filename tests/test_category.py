@@ -1,4 +1,4 @@
-"""Specification of the conversation-category and customer-service-window rules in bot.category."""
+"""Specification of the conversation-category and customer-service-window rules in bot.whatsapp.category."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.category import (
+from bot.errors import OutsideServiceWindow, PolicyError, ValidationError
+from bot.whatsapp.category import (
     CATEGORIES,
     CONVERSATION_LENGTH,
     FREE_ENTRY_POINT_LENGTH,
@@ -27,7 +28,6 @@ from bot.category import (
     service_window_expires_at,
     service_window_open,
 )
-from bot.errors import OutsideServiceWindow, PolicyError, ValidationError
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 NAIVE = datetime(2025, 3, 3, 9, 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from bot.chart_svg import PLOT_HEIGHT, Chart, bar_chart, nice_top
+from bot.dashboard.chart_svg import PLOT_HEIGHT, Chart, bar_chart, nice_top
 
 
 def test_the_axis_top_is_a_round_number_at_least_the_largest_bar() -> None:

@@ -1,4 +1,4 @@
-"""Specification of bot.cloudapi: builders against Meta's examples and limits, error mapping, the client."""
+"""Specification of bot.whatsapp.client: builders against Meta's examples and limits, error mapping, the client."""
 
 from __future__ import annotations
 
@@ -16,16 +16,6 @@ import pytest
 import yaml
 from aiohttp import web
 
-from bot.cloudapi import (
-    ERROR_CLASSES,
-    AiohttpTransport,
-    CloudAPIClient,
-    RecordedRequest,
-    RecordingTransport,
-    SendResult,
-    error_from_response,
-    error_from_status_errors,
-)
 from bot.errors import (
     AccountBlocked,
     CloudAPIError,
@@ -42,7 +32,17 @@ from bot.errors import (
     Undeliverable,
     ValidationError,
 )
-from bot.message import (
+from bot.whatsapp.client import (
+    ERROR_CLASSES,
+    AiohttpTransport,
+    CloudAPIClient,
+    RecordedRequest,
+    RecordingTransport,
+    SendResult,
+    error_from_response,
+    error_from_status_errors,
+)
+from bot.whatsapp.message_body import (
     authentication_message,
     buttons_message,
     list_message,

@@ -11,10 +11,10 @@ from aiohttp.test_utils import TestClient
 
 from bot import keys
 from bot.app import create_app
-from bot.cloudapi import RecordingTransport
-from bot.consent import Keywords, normalise
-from bot.message import template_message
+from bot.inbound.consent_keywords import Keywords, normalise
 from bot.settings import Settings
+from bot.whatsapp.client import RecordingTransport
+from bot.whatsapp.message_body import template_message
 from storage import consent
 from storage.consent import ConsentChange
 from storage.models import MessageBase

@@ -3,7 +3,7 @@ that contact after the opt-out was stored.
 
 Each example runs the real sender (slow enough that a batch's sends are spread over a quarter of a second)
 against a transport that notes when each request arrives, while an opt-out is stored at a moment
-Hypothesis picks, through the same path a STOP keyword takes (`bot.consent.record_consent`). Every
+Hypothesis picks, through the same path a STOP keyword takes (`bot.inbound.consent_keywords.record_consent`). Every
 request to the contact must have arrived before the opt-out's transaction committed.
 """
 
@@ -22,11 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.cloudapi import CloudAPIClient
-from bot.consent import record_consent
-from bot.message import template_message
+from bot.inbound.consent_keywords import record_consent
 from bot.metrics import Metrics
-from bot.sender import Sender
+from bot.outbound.sender import Sender
+from bot.whatsapp.client import CloudAPIClient
+from bot.whatsapp.message_body import template_message
 from storage.consent import ConsentChange, record
 from storage.otp import ensure_contact
 from storage.outbox import NewMessage

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.contact_input import ContactInput, Rejected, read_contact, read_csv
+from bot.api.contact_input import ContactInput, Rejected, read_contact, read_csv
 from bot.errors import ValidationError
-from bot.phone import read_phone
+from bot.whatsapp.phone import read_phone
 
 ZONE = "Europe/Lisbon"
 

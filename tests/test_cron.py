@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.cron import latest_due, next_run, next_runs, parse
 from bot.errors import ValidationError
+from bot.recurring.cron import latest_due, next_run, next_runs, parse
 
 AMSTERDAM = "Europe/Amsterdam"
 SPRING = datetime(2026, 3, 28, 22, 0, tzinfo=UTC)  # 23:00 CET, the evening before clocks go 02:00 → 03:00

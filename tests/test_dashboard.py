@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestClient
 
 from bot import keys
 from bot.app import create_app
-from bot.cloudapi import RecordingTransport
-from bot.dashboard_render import NAV
-from bot.dashboard_session import COOKIE, LIFETIME, Signer
+from bot.dashboard.render import NAV
+from bot.dashboard.session import COOKIE, LIFETIME, Signer
 from bot.settings import Settings
+from bot.whatsapp.client import RecordingTransport
 from storage import policy, session
 from storage.conversation import open_conversations, record_outbound
 from storage.outbox import OutboxBase

@@ -9,12 +9,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from markupsafe import escape
 
+from bot.api.campaigns import CAMPAIGNER
 from bot.app import create_app
-from bot.campaign_api import CAMPAIGNER
-from bot.campaign_form import campaign_body
-from bot.cloudapi import RecordingTransport
-from bot.rate_card import example_rate_card
+from bot.dashboard.campaign_form import campaign_body
 from bot.settings import Settings
+from bot.whatsapp.client import RecordingTransport
+from bot.whatsapp.rate_card import example_rate_card
 from tests.conftest import FakeClock
 from tests.test_api import ClientFactory
 from tests.test_campaign_api import MONDAY, call, contacts, work

@@ -7,7 +7,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot import keys
-from bot.campaign_api import CAMPAIGNER
+from bot.api.campaigns import CAMPAIGNER
 from storage.conversation import open_conversations
 from storage.models import OUTBOX
 from tests.test_campaign_api import call, contacts, promotion

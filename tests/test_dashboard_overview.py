@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 
 from bot import keys
 from bot.app import create_app
-from bot.cloudapi import RecordingTransport
-from bot.rate_card import example_rate_card
+from bot.whatsapp.client import RecordingTransport
+from bot.whatsapp.rate_card import example_rate_card
 from storage.conversation import open_conversations
 from tests.conftest import FakeClock
 from tests.test_api import ClientFactory

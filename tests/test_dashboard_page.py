@@ -19,10 +19,10 @@ from playwright.async_api import Page, expect
 
 from bot import keys
 from bot.app import create_app
-from bot.cloudapi import RecordingTransport
-from bot.dashboard_render import NAV
-from bot.rate_card import example_rate_card
+from bot.dashboard.render import NAV
 from bot.settings import Settings
+from bot.whatsapp.client import RecordingTransport
+from bot.whatsapp.rate_card import example_rate_card
 from storage import session
 from storage.conversation import open_conversations, record_outbound
 from tests import test_sandbox_page

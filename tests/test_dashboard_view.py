@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.dashboard_view import content, entries, reason, window
-from bot.message import buttons_message, list_message, template_message, text_message
+from bot.dashboard.view import content, entries, reason, window
+from bot.whatsapp.message_body import buttons_message, list_message, template_message, text_message
 from storage.models import ConversationBase, MessageBase, OutboxBase
 from storage.outbox import redacted_payload
 from storage.timeline import Timeline

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot.demo import CONTACTS, load_demo
+from bot.devtools.demo import CONTACTS, load_demo
 from storage import consent
 from storage.models import OUTBOX
 from storage.repository import Repository

@@ -10,9 +10,9 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
-from bot.dispatcher import MAX_TURN_FAILURES, Acknowledger, Dispatcher, TurnResult
+from bot.inbound.dispatcher import MAX_TURN_FAILURES, Acknowledger, Dispatcher, TurnResult
 from bot.metrics import Metrics
-from bot.payload import parse_payload
+from bot.whatsapp.webhook_parser import parse_payload
 from storage.inbox import Delivery
 from storage.models import MESSAGE, ContactBase, MessageBase, SessionBase
 from storage.repository import Repository

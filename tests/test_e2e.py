@@ -35,7 +35,7 @@ async def service(make_settings: Callable[..., Settings]) -> AsyncIterator[str]:
     app = create_app(settings, migrate=True)
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
-    from bot.sandbox import SANDBOX_STATE, StatusDelays
+    from bot.sandbox.app import SANDBOX_STATE, StatusDelays
 
     app[SANDBOX_STATE].status_delays = StatusDelays(0.05, 0.1, 0.15)
     try:

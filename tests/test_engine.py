@@ -8,8 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import flow as f
-from bot.conversation_state import (
+from bot.engine import flow as f
+from bot.engine.core import APOLOGY, CANCELLED, CHANGED, EXHAUSTED, HANDED_OFF, HELP, TIMED_OUT, WRONG_CODE, Engine
+from bot.engine.state import (
     ActionDone,
     Buttons,
     CheckCode,
@@ -27,7 +28,6 @@ from bot.conversation_state import (
     Turn,
     Who,
 )
-from bot.engine import APOLOGY, CANCELLED, CHANGED, EXHAUSTED, HANDED_OFF, HELP, TIMED_OUT, WRONG_CODE, Engine
 
 NOW = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
 WHO = Who("31612345678", "Aisha", "en")

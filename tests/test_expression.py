@@ -17,10 +17,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-import bot.expression
-import bot.expression_parser
+import bot.engine.expression
+import bot.engine.expression_parser
+from bot.engine.expression import MAX_DEPTH, MAX_LENGTH, MAX_SIZE, ExpressionError, compile_expression
 from bot.errors import ValidationError
-from bot.expression import MAX_DEPTH, MAX_LENGTH, MAX_SIZE, ExpressionError, compile_expression
 
 SLOTS: dict[str, Any] = {
     "order": {"status": "delayed", "number": "10482", "items": [{"sku": "A1", "qty": 2}], "total": 12.5},
@@ -347,7 +347,7 @@ def test_attributes_read_only_data_fields(source: str, value: Any) -> None:
         "space": SimpleNamespace(inner=SimpleNamespace(value=7)),
         "cls": int,
         "function": test_attributes_read_only_data_fields,
-        "module": bot.expression,
+        "module": bot.engine.expression,
         "builtin": len,
         "text": "abc",
         "data": {"mro": "a key, not a method"},
@@ -386,15 +386,15 @@ def test_nothing_but_the_three_functions_can_be_called(source: str) -> None:
 
 
 def test_the_module_never_runs_python_code() -> None:
-    """bot/expression.py calls none of eval, exec, compile or __import__."""
-    tree = ast.parse(Path(bot.expression.__file__).read_text(encoding="utf-8"))
+    """bot/engine/expression.py calls none of eval, exec, compile or __import__."""
+    tree = ast.parse(Path(bot.engine.expression.__file__).read_text(encoding="utf-8"))
     called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
     assert not called & {"eval", "exec", "compile", "__import__"}
 
 
 def test_the_parser_never_runs_python_code() -> None:
-    """bot/expression_parser.py, which reads the source, calls none of eval, exec, compile or __import__ either."""
-    tree = ast.parse(Path(bot.expression_parser.__file__).read_text(encoding="utf-8"))
+    """The parser, which reads the source, calls none of eval, exec, compile or __import__ either."""
+    tree = ast.parse(Path(bot.engine.expression_parser.__file__).read_text(encoding="utf-8"))
     called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
     assert not called & {"eval", "exec", "compile", "__import__"}
 

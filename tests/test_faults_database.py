@@ -24,8 +24,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import unused_port
 
-from bot.bench_send import stand_in_process, stand_in_record
-from bot.signature import HEADER, sign
+from bot.bench.send import stand_in_process, stand_in_record
+from bot.whatsapp.signature import HEADER, sign
 from storage.database import SQLITE_BUSY_TIMEOUT_MS
 from storage.repository import Repository
 from tests import harness

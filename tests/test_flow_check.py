@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
-from bot.actions import ACTIONS
-from bot.flow import Ask, Branch, Case, Flow, Position, Say, Text
-from bot.flow_check import check_flows, slots_set, templates_for_check
-from bot.flow_file import flow_files, load_flows
-from bot.templates import TemplateLibrary
-from bot.validate import VALIDATORS
+from bot.engine.answer import VALIDATORS
+from bot.engine.flow import Ask, Branch, Case, Flow, Position, Say, Text
+from bot.engine.flow_check import check_flows, slots_set, templates_for_check
+from bot.engine.flow_file import flow_files, load_flows
+from bot.inbound.actions import ACTIONS
+from bot.message_templates.library import TemplateLibrary
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "flows"

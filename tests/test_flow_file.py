@@ -12,8 +12,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from bot.flow import Act, Ask, Branch, Call, Choose, End, Goto, Handoff, Position, Say, Text, Validator, Verify
-from bot.flow_file import FlowLoader, LocatedFlow, flow_files, load_flows, read_flow
+from bot.engine.flow import Act, Ask, Branch, Call, Choose, End, Goto, Handoff, Position, Say, Text, Validator, Verify
+from bot.engine.flow_file import FlowLoader, LocatedFlow, flow_files, load_flows, read_flow
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "flows"

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from bot import keys
 from bot.app import create_app
-from bot.cloudapi import RecordingTransport
+from bot.whatsapp.client import RecordingTransport
 from storage.models import MESSAGE, OUTBOX
 from tests.conftest import FakeClock, envelope, serve, settings_for, signed
 

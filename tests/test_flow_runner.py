@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 
 from bot import keys
 from bot.app import create_app
-from bot.cloudapi import RecordingTransport
 from bot.settings import Settings
+from bot.whatsapp.client import RecordingTransport
 from storage.outbox import OutboxBase
 from tests.conftest import FakeClock, envelope, text_webhook
 from tests.test_api import ClientFactory, assert_error, post_webhook

@@ -5,10 +5,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from bot import flow as f
-from bot.flow_file import load_flows
-from bot.flow_svg import HEIGHT, WIDTH, back_edges, layers, place, svg
-from bot.graph import flow_graph, is_called
+from bot.dashboard.flow_svg import HEIGHT, WIDTH, back_edges, layers, place, svg
+from bot.engine import flow as f
+from bot.engine.flow_file import load_flows
+from bot.engine.graph import flow_graph, is_called
 from tests.test_graph import say, tiny
 
 SHIPPED = Path(__file__).resolve().parent.parent / "flows"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import flow as f
 from bot.__main__ import main
+from bot.engine import flow as f
+from bot.engine.flow_file import load_flows
+from bot.engine.graph import TEXT_LIMIT, escape, graph_flow, mermaid, node_id, shorten
 from bot.errors import ConfigError, NotFound
-from bot.flow_file import load_flows
-from bot.graph import TEXT_LIMIT, escape, graph_flow, mermaid, node_id, shorten
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "flows"

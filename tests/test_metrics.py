@@ -12,10 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot import keys
 from bot.app import create_app
-from bot.cloudapi import RecordedRequest, RecordingTransport
-from bot.dispatcher import Acknowledger
+from bot.inbound.dispatcher import Acknowledger
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.whatsapp.client import RecordedRequest, RecordingTransport
 from tests.conftest import FakeClock, signed, status_webhook, text_webhook
 from tests.test_api import post_webhook, start_app, wait_for_replies, wait_until
 

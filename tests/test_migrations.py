@@ -17,9 +17,9 @@ from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from bot.app import create_app
-from bot.cloudapi import RecordingTransport
 from bot.errors import ConfigError
 from bot.settings import Settings
+from bot.whatsapp.client import RecordingTransport
 from storage.database import alembic_config, create_engine, current_revision, head_revision, upgrade
 
 Client = TestClient[web.Request, web.Application]

@@ -12,8 +12,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.errors import NotFound, ValidationError
-from bot.notification_rules import check_balance, reminder_due, show_amount, show_date, show_time
-from bot.notifications import (
+from bot.message_templates.library import TemplateLibrary
+from bot.notifications.rules import check_balance, reminder_due, show_amount, show_date, show_time
+from bot.notifications.service import (
     AppointmentChange,
     BalanceUpdate,
     Customer,
@@ -22,7 +23,6 @@ from bot.notifications import (
     OrderChange,
 )
 from bot.settings import Settings
-from bot.templates import TemplateLibrary
 from storage.models import AppointmentBase, OrderBase, OutboxBase
 from storage.repository import Repository
 from tests.conftest import FakeClock

@@ -1,4 +1,4 @@
-"""Specification of the one-time-code rules in bot.otp, driven by a virtual clock."""
+"""Specification of the one-time-code rules in bot.otp.core, driven by a virtual clock."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import BotError, OTPRefused, PolicyError, ValidationError
-from bot.otp import (
+from bot.otp.core import (
     CODE_LIFE,
     MAX_FAILURES,
     Challenge,

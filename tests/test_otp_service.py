@@ -10,11 +10,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot import otp
 from bot.errors import OTPRefused, ValidationError
-from bot.otp_service import PURPOSES, OtpService
+from bot.message_templates.library import TemplateLibrary
+from bot.otp import core as otp
+from bot.otp.service import PURPOSES, OtpService
 from bot.settings import Settings
-from bot.templates import TemplateLibrary
 from storage.models import OTP_CHALLENGE, OUTBOX, OutboxBase
 from storage.outbox import PRIORITY
 from storage.repository import Repository

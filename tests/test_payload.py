@@ -1,4 +1,4 @@
-"""Specification of ``bot.payload``: reading Meta's webhook notification bodies."""
+"""Specification of ``bot.whatsapp.webhook_parser``: reading Meta's webhook notification bodies."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import MalformedPayload, ValidationError
-from bot.payload import (
+from bot.whatsapp.webhook_parser import (
     ContactInfo,
     InboundMessage,
     Notice,

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.pricing import (
+from bot.whatsapp.pricing import (
     FREE_SERVICE_PER_MONTH,
     NOT_MODELLED,
     Charge,

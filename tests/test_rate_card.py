@@ -10,7 +10,7 @@ from pathlib import Path
 import phonenumbers
 import pytest
 
-from bot.rate_card import calling_code, example_rate_card, parse_rate_card, read_rate_card
+from bot.whatsapp.rate_card import calling_code, example_rate_card, parse_rate_card, read_rate_card
 
 CARD = Path("card.csv")
 HEADER = "country_calling_code,category,price,currency,valid_from\n"

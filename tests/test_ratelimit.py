@@ -10,8 +10,16 @@ import random
 
 import pytest
 
-from bot.bench_send import max_in_window
-from bot.ratelimit import ARRIVAL_GUARD, CATCH_UP, EXACT_CATCH_UP, EXACT_SPACING, SlidingWindow, Slot, Throttle
+from bot.bench.send import max_in_window
+from bot.outbound.throughput import (
+    ARRIVAL_GUARD,
+    CATCH_UP,
+    EXACT_CATCH_UP,
+    EXACT_SPACING,
+    SlidingWindow,
+    Slot,
+    Throttle,
+)
 
 
 def gaps(times: list[float]) -> list[float]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.message import template_message
-from bot.payload import parse_payload
-from bot.rehearsal import customer_message, customer_webhook, run_until_idle, template_parameters
+from bot.devtools.rehearsal import customer_message, customer_webhook, run_until_idle, template_parameters
+from bot.whatsapp.message_body import template_message
+from bot.whatsapp.webhook_parser import parse_payload
 
 NOW = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
 

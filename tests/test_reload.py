@@ -18,11 +18,11 @@ from aiohttp.web import Application
 from structlog.testing import capture_logs
 
 from bot import keys
-from bot.actions import BUSINESS, BUSINESS_FILE
 from bot.app import create_app
-from bot.content import LiveContent, load_content
-from bot.reload import RELOADER, Reloader, changed_files, snapshot
-from bot.sandbox import SANDBOX_STATE, StatusDelays
+from bot.inbound.actions import BUSINESS, BUSINESS_FILE
+from bot.inbound.content import LiveContent, load_content
+from bot.inbound.reload import RELOADER, Reloader, changed_files, snapshot
+from bot.sandbox.app import SANDBOX_STATE, StatusDelays
 from bot.settings import Settings
 from tests.test_e2e import poll
 

@@ -1,4 +1,4 @@
-"""Specification of bot.sandbox: the fake Graph API, Meta's limits, status webhooks and the customer simulator."""
+"""Specification of bot.sandbox.app: the fake Graph API, Meta's limits, status webhooks and the customer simulator."""
 
 from __future__ import annotations
 
@@ -14,12 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
-from bot.cloudapi import AiohttpTransport, CloudAPIClient
 from bot.errors import PairRateLimited, ReEngagementRequired, ThroughputExceeded
-from bot.message import buttons_message, list_message, read_receipt, template_message, text_message
-from bot.payload import InboundMessage, parse_payload
-from bot.sandbox import SANDBOX_IO, SANDBOX_STATE, SandboxState, StatusDelays, setup_sandbox
-from bot.sandbox_rules import (
+from bot.sandbox.app import SANDBOX_IO, SANDBOX_STATE, SandboxState, StatusDelays, setup_sandbox
+from bot.sandbox.rules import (
     FREE_SERVICE_PER_MONTH,
     PairBucket,
     Pricing,
@@ -29,7 +26,10 @@ from bot.sandbox_rules import (
     template_pricing,
 )
 from bot.settings import Settings
-from bot.signature import HEADER, verify
+from bot.whatsapp.client import AiohttpTransport, CloudAPIClient
+from bot.whatsapp.message_body import buttons_message, list_message, read_receipt, template_message, text_message
+from bot.whatsapp.signature import HEADER, verify
+from bot.whatsapp.webhook_parser import InboundMessage, parse_payload
 
 SECRET = "test-app-secret"
 PHONE_ID = "106540352242922"

@@ -14,11 +14,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from bot.cloudapi import AiohttpTransport, CloudAPIClient
-from bot.message import buttons_message, list_message, text_message
-from bot.sandbox import setup_sandbox
+from bot.sandbox.app import setup_sandbox
 from bot.settings import Settings
-from bot.signature import HEADER, verify
+from bot.whatsapp.client import AiohttpTransport, CloudAPIClient
+from bot.whatsapp.message_body import buttons_message, list_message, text_message
+from bot.whatsapp.signature import HEADER, verify
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -115,7 +115,7 @@ async def stand_in(aiohttp_server: ServerFactory) -> AsyncIterator[tuple[TestSer
         bot = StandInBot(session)
         app = web.Application()
         setup_sandbox(app, _settings())
-        app.router.add_post("/webhook", bot.webhook)
+        app.router.add_post("/webhook", bot.inbound.webhook)
         yield await aiohttp_server(app), bot
 
 

@@ -14,9 +14,9 @@ from sqlalchemy import select, update
 from structlog.testing import capture_logs
 
 from bot.errors import Conflict, NotFound, ValidationError
-from bot.notifications import NotificationService
-from bot.scheduler import Scheduler, ScheduleRequest, TemplateLookup
-from bot.templates import MessageTemplate, TemplateLibrary
+from bot.message_templates.library import MessageTemplate, TemplateLibrary
+from bot.notifications.scheduler import Scheduler, ScheduleRequest, TemplateLookup
+from bot.notifications.service import NotificationService
 from storage import schedule as store
 from storage.models import SCHEDULE, SCHEDULE_RUN, OutboxBase, ScheduleBase, ScheduleRunBase
 from storage.repository import Repository
@@ -301,9 +301,9 @@ async def test_a_message_of_a_schedule_deactivated_meanwhile_is_not_sent(
     scheduler: Scheduler, repository: Repository, fixed_clock: FakeClock
 ) -> None:
     """A run's message still waiting (held for quiet hours, or claimed) when its schedule stops is not sent."""
-    from bot.cloudapi import CloudAPIClient, RecordingTransport
     from bot.metrics import Metrics
-    from bot.sender import Sender
+    from bot.outbound.sender import Sender
+    from bot.whatsapp.client import CloudAPIClient, RecordingTransport
 
     created = await scheduler.create(daily())
     fixed_clock.now = NINE

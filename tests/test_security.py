@@ -29,13 +29,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot import otp, signature
-from bot.cloudapi import RecordingTransport
-from bot.dashboard import PREFIX, campaign_routes, contact_routes, inbox_routes, overview_routes, page_routes
+from bot.dashboard.app import PREFIX, campaign_routes, contact_routes, inbox_routes, overview_routes, page_routes
 from bot.errors import OTPRefused
-from bot.otp_service import OtpService
+from bot.message_templates.library import TemplateLibrary
+from bot.otp import core as otp
+from bot.otp.service import OtpService
 from bot.settings import Settings
-from bot.templates import TemplateLibrary
+from bot.whatsapp import signature
+from bot.whatsapp.client import RecordingTransport
 from storage.models import MESSAGE, OUTBOX, WEBHOOK_EVENT
 from storage.repository import Repository
 from tests.conftest import ADMIN_TOKEN, APP_SECRET, FakeClock, envelope, signed, text_webhook
@@ -59,7 +60,7 @@ async def client(aiohttp_client: ClientFactory, settings: Settings, clock: FakeC
 
 @pytest.fixture
 def compared(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Every comparison `bot.signature` makes through `hmac.compare_digest`, recorded as it passes through."""
+    """Every comparison `bot.whatsapp.signature` makes through `hmac.compare_digest`, recorded as it passes through."""
     calls: list[tuple[str, str]] = []
     real = hmac.compare_digest
 
@@ -260,7 +261,7 @@ def guess(code: str, n: int) -> str:
 def test_ten_thousand_guesses_from_one_number_never_verify() -> None:
     """10,000 guesses over a day, with a new code whenever pacing allows, never verify; five tries per code at most.
 
-    The pure rules (`bot.otp`): each new code inherits the failures of the last while a send is in the window,
+    The pure rules (`bot.otp.core`): each new code inherits the failures of the last while a send is in the window,
     so the number stays locked; every lucky guess arrives after five wrong ones and fails.
     """
     challenges: list[otp.Challenge] = []

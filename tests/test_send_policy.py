@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.errors import ConfigError
-from bot.message import template_message, text_message
-from bot.send_policy import (
+from bot.outbound.send_policy import (
     Drop,
     Hold,
     QuietHours,
@@ -20,6 +19,7 @@ from bot.send_policy import (
     reaches_outside_window,
     template_key,
 )
+from bot.whatsapp.message_body import template_message, text_message
 from storage.models import ContactBase, OutboxBase, TemplateBlockBase
 from storage.policy import BatchContext, Reach
 

@@ -13,12 +13,12 @@ import pytest
 import structlog
 from sqlalchemy import select
 
-from bot.cloudapi import CloudAPIClient, RecordedRequest, RecordingTransport
 from bot.errors import SendOutcomeUnknown
-from bot.message import template_message, text_message
 from bot.metrics import Metrics
-from bot.payload import parse_payload
-from bot.sender import Sender
+from bot.outbound.sender import Sender
+from bot.whatsapp.client import CloudAPIClient, RecordedRequest, RecordingTransport
+from bot.whatsapp.message_body import template_message, text_message
+from bot.whatsapp.webhook_parser import parse_payload
 from storage.consent import OPT_IN, ConsentChange, record
 from storage.inbox import Delivery
 from storage.models import CONVERSATION, MESSAGE, OUTBOX, OutboxBase
@@ -274,7 +274,7 @@ async def test_two_senders_never_send_twice_and_keep_per_contact_order(
 
 def otp_row(cid: int, wa: str, clock: FakeClock, code: str = "482913", **kw: Any) -> NewMessage:
     """An authentication template carrying `code`, as the OTP service enqueues it."""
-    from bot.message import authentication_message
+    from bot.whatsapp.message_body import authentication_message
 
     payload = authentication_message(wa, "login_code", "en", code)
     return reply(
@@ -458,7 +458,7 @@ async def test_quiet_hours_hold_without_spending_an_attempt(repository: Reposito
     from datetime import UTC, datetime, time
     from zoneinfo import ZoneInfo
 
-    from bot.send_policy import QuietHours, SendPolicy
+    from bot.outbound.send_policy import QuietHours, SendPolicy
 
     clock.now = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)
     wa = "31600000036"
@@ -483,7 +483,7 @@ async def test_the_messaging_limit_holds_new_users_until_one_drops_out(
     """With the tier spent, a new user outside their window waits; one who wrote to us does not."""
     from zoneinfo import ZoneInfo
 
-    from bot.send_policy import SendPolicy
+    from bot.outbound.send_policy import SendPolicy
 
     policy = SendPolicy(ZoneInfo("UTC"), messaging_limit=2)
     numbers = [f"3160000004{n}" for n in range(3)]
@@ -530,8 +530,8 @@ async def test_a_message_whose_reason_went_away_is_not_sent(repository: Reposito
 
 async def test_a_superseded_code_is_never_sent(repository: Repository, clock: FakeClock) -> None:
     """When a newer code was requested before the first went out, only the newer one is sent."""
-    from bot.otp_service import OtpService
-    from bot.templates import TemplateLibrary
+    from bot.message_templates.library import TemplateLibrary
+    from bot.otp.service import OtpService
 
     service = OtpService(repository, TemplateLibrary.load(Path("templates")), "k", clock)
     wa = "31600000038"

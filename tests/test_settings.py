@@ -8,7 +8,6 @@ import pytest
 
 from bot.__main__ import main
 from bot.errors import ConfigError
-from bot.rate_card import example_rate_card
 from bot.settings import (
     DEFAULT_API_URL,
     SANDBOX_APP_SECRET,
@@ -17,6 +16,7 @@ from bot.settings import (
     load_settings,
     normalise_database_url,
 )
+from bot.whatsapp.rate_card import example_rate_card
 
 VARIABLES = (
     "BOT_DATABASE_URL",

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.cloudapi import CloudAPIClient
-from bot.message import text_message
 from bot.metrics import Metrics
-from bot.sender import Sender
+from bot.outbound.sender import Sender
+from bot.whatsapp.client import CloudAPIClient
+from bot.whatsapp.message_body import text_message
 from storage.models import CONTACT, OUTBOX
 from storage.otp import ensure_contact
 from storage.outbox import NewMessage

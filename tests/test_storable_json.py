@@ -1,4 +1,4 @@
-"""Specification of ``bot.storable_json``: strict JSON whose values both databases can store."""
+"""Specification of ``bot.whatsapp.storable_json``: strict JSON whose values both databases can store."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.storable_json import loads
+from bot.whatsapp.storable_json import loads
 
 
 @pytest.mark.parametrize("text", ["NaN", "[Infinity]", '{"a": -Infinity}', "1e400", "[-2.5E+999]"])

@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient
 
 from bot import keys
 from bot.app import create_app
-from bot.cloudapi import RecordedRequest, RecordingTransport
 from bot.settings import Settings
+from bot.whatsapp.client import RecordedRequest, RecordingTransport
 from tests.conftest import FakeClock
 from tests.test_api import ClientFactory, assert_error
 

@@ -9,9 +9,17 @@ from pathlib import Path
 import pytest
 
 from bot.errors import NotFound, ValidationError
-from bot.template_file import environment, template_files, variables_in
-from bot.template_rules import PROMOTIONAL
-from bot.templates import MessageTemplate, TemplateLibrary, check, export, export_all, render, to_cloud_api
+from bot.message_templates.library import (
+    MessageTemplate,
+    TemplateLibrary,
+    check,
+    export,
+    export_all,
+    render,
+    to_cloud_api,
+)
+from bot.message_templates.rules import PROMOTIONAL
+from bot.message_templates.template_file import environment, template_files, variables_in
 
 ROOT = Path(__file__).resolve().parent.parent / "templates"
 BROKEN = Path(__file__).resolve().parent / "templates_broken"
@@ -124,7 +132,7 @@ def test_shipped_template_renders_with_its_examples(library: TemplateLibrary, pa
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_shipped_template_builds_a_send_body(library: TemplateLibrary, path: Path) -> None:
-    """Each template becomes a Cloud API body through `bot.message`, with named parameters in order."""
+    """Each template becomes a Cloud API body through `bot.whatsapp.message_body`, with named parameters in order."""
     template = _by_path(library, path)
     body = to_cloud_api(template, TO, template.examples)
     assert body["to"] == TO

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.__main__ import main
-from bot.transcript import Workshop, load_transcript, run_transcript, transcript_files
+from bot.devtools.transcript import Workshop, load_transcript, run_transcript, transcript_files
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 

@@ -12,9 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.errors import ConfigError
-from bot.flow import Validator, ValidatorKind
-from bot.validate import (
+from bot.engine.answer import (
     AMBIGUOUS_NUMBER,
     NO_SUCH_DATE,
     NOT_CUSTOM,
@@ -34,6 +32,8 @@ from bot.validate import (
     Valid,
     check,
 )
+from bot.engine.flow import Validator, ValidatorKind
+from bot.errors import ConfigError
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 WEDNESDAY = datetime(2026, 4, 15, 10, 0, tzinfo=UTC)  # 12:00 CEST, Wednesday 15 April 2026
@@ -108,7 +108,10 @@ def test_a_pattern_must_match_the_whole_trimmed_answer(validator: Validator, ans
         (Validator("pattern", pattern="("), "validator pattern '(' is not a regular expression"),
         (Validator("pattern"), "a pattern validator needs a pattern"),
         (Validator("choice"), "a choice validator needs choices"),
-        (Validator("custom", name="vat"), "no custom validator named 'vat'; register it in bot.validate.VALIDATORS"),
+        (
+            Validator("custom", name="vat"),
+            "no custom validator named 'vat'; register it in bot.engine.answer.VALIDATORS",
+        ),
         (Validator("bogus"), "unknown validator kind 'bogus'"),  # type: ignore[arg-type]
     ],
 )
@@ -560,7 +563,7 @@ def test_registered_validators_are_found_by_default(monkeypatch: pytest.MonkeyPa
 
 
 def test_validator_kinds_are_the_models_kinds() -> None:
-    """VALIDATOR_KINDS lists every kind bot.flow.Validator may have, in order."""
+    """VALIDATOR_KINDS lists every kind bot.engine.flow.Validator may have, in order."""
     assert get_args(ValidatorKind) == VALIDATOR_KINDS
     assert set(VALIDATOR_KINDS) == {"text", "pattern", "number", "date", "time", "datetime", "choice"} | {
         "phone",

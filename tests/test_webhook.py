@@ -15,9 +15,9 @@ from sqlalchemy import func, select, text
 
 from bot import keys
 from bot.app import create_app
-from bot.cloudapi import RecordingTransport
-from bot.dispatcher import Acknowledger
+from bot.inbound.dispatcher import Acknowledger
 from bot.settings import Settings
+from bot.whatsapp.client import RecordingTransport
 from storage.models import CONTACT, MESSAGE, OUTBOX, STATUS_EVENT, WEBHOOK_EVENT, WEBHOOK_NOTICE
 from tests.conftest import VERIFY_TOKEN, signed, status_webhook, text_webhook
 

@@ -28,9 +28,9 @@ from sqlalchemy import func, select
 
 from bot import keys
 from bot.app import create_app
-from bot.cloudapi import RecordingTransport
 from bot.errors import MalformedPayload
-from bot.payload import ParsedPayload, parse_payload
+from bot.whatsapp.client import RecordingTransport
+from bot.whatsapp.webhook_parser import ParsedPayload, parse_payload
 from storage.models import MESSAGE, STATUS_EVENT, WEBHOOK_EVENT, WEBHOOK_NOTICE
 from tests.conftest import (
     APP_SECRET,

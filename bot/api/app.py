@@ -14,10 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.category import CATEGORIES
+from bot.api.openapi import openapi_document
+from bot.api.token import address_of
 from bot.errors import ValidationError
-from bot.guesses import address_of
-from bot.openapi import openapi_document
+from bot.whatsapp.category import CATEGORIES
 
 _WA_ID = re.compile(r"^\d{6,15}$")
 MAX_TEXT = 255
@@ -60,7 +60,7 @@ async def require_token(
 
 
 def too_many_guesses(wait: float) -> web.Response:
-    """429 for an address that sent too many wrong admin tokens (`bot.guesses`), with when to try again."""
+    """429 for an address that sent too many wrong admin tokens (`bot.api.token`), with when to try again."""
     seconds = math.ceil(wait)
     message = f"too many wrong admin tokens from this address; try again in {seconds} s"
     response = json_response({"error": {"code": "too_many_attempts", "message": message}}, status=429)

@@ -1,6 +1,6 @@
 """The campaign routes of the admin API: create, list, read with progress, control, dry-run, test, recipients.
 
-Bodies are checked by `bot.campaign.read_request` (a 400 naming the field); state changes that do not
+Bodies are checked by `bot.campaigns.campaign.read_request` (a 400 naming the field); state changes that do not
 fit the campaign's state are a 409 saying what it is. Bearer auth is the admin API's middleware.
 """
 
@@ -14,13 +14,13 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api import json_body, json_response, paging, path_id, valid_wa_id
-from bot.campaign import CampaignRequest, read_request
-from bot.campaigner import Campaigner, DryRun
+from bot.api.app import json_body, json_response, paging, path_id, valid_wa_id
+from bot.api.stats import RATE_CARD
+from bot.campaigns.campaign import CampaignRequest, read_request
+from bot.campaigns.runner import Campaigner, DryRun
 from bot.errors import NotFound, ValidationError
-from bot.rate_card import RateCard, calling_code
-from bot.stats_api import RATE_CARD
-from bot.templates import MessageTemplate
+from bot.message_templates.library import MessageTemplate
+from bot.whatsapp.rate_card import RateCard, calling_code
 from storage import campaign as store
 from storage.models import CampaignBase, CampaignRunBase
 from storage.repository import Repository

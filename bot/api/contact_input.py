@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ValidationError
-from bot.phone import read_phone
+from bot.whatsapp.phone import read_phone
 
 LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
 TAG = re.compile(r"[\w][\w .:/-]{0,47}")

@@ -19,17 +19,17 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api import json_body, json_response, paging, valid_wa_id
-from bot.consent import record_consent
-from bot.contact_input import ContactInput, Rejected, read_contact, read_csv
+from bot.api.app import json_body, json_response, paging, valid_wa_id
+from bot.api.contact_input import ContactInput, Rejected, read_contact, read_csv
 from bot.errors import NotFound, ValidationError
+from bot.inbound.consent_keywords import record_consent
 from storage import consent
 from storage.consent import ConsentChange
 from storage.contacts import ContactValues, find_contacts, upsert_contacts
 from storage.models import ContactBase
 from storage.repository import Repository
 
-log = structlog.get_logger("bot.contact_api")
+log = structlog.get_logger("bot.api.contacts")
 IMPORT_CHUNK = 1000
 MAX_IMPORT_BYTES = 32 * 1024 * 1024  # about 400,000 rows
 

@@ -1,6 +1,6 @@
 """The handoff routes of the admin API: the inbox, replies typed by an agent, and releasing a chat to the bot.
 
-The rules (the service window, queueing, release) are `bot.handoff`'s, shared with the dashboard's inbox;
+The rules (the service window, queueing, release) are `bot.inbound.handoff`'s, shared with the dashboard's inbox;
 this module reads requests and writes JSON. While a chat is handed off the bot stays silent for that contact.
 """
 
@@ -10,9 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import handoff, keys
-from bot.api import json_body, json_response, valid_wa_id
-from bot.category import service_window_expires_at
+from bot import keys
+from bot.api.app import json_body, json_response, valid_wa_id
+from bot.inbound import handoff
+from bot.whatsapp.category import service_window_expires_at
 
 
 async def agent_reply(request: web.Request) -> web.Response:

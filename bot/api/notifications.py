@@ -1,6 +1,6 @@
 """The business-data routes of the admin API: orders, appointments, accounts and utility notifications.
 
-Bodies are read into `bot.notifications`' values here, with a 400 naming the field for anything wrong;
+Bodies are read into `bot.notifications.service`' values here, with a 400 naming the field for anything wrong;
 the service does the rest. Bearer auth is the admin API's middleware, as for every /api route.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api import json_body, json_response, required_text, template_parameters, text_field, valid_wa_id
+from bot.api.app import json_body, json_response, required_text, template_parameters, text_field, valid_wa_id
 from bot.errors import BotError, ValidationError
-from bot.notification_rules import ORDER_STATUSES
-from bot.notifications import (
+from bot.notifications.rules import ORDER_STATUSES
+from bot.notifications.service import (
     AppointmentChange,
     BalanceUpdate,
     Customer,

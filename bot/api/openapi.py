@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.openapi_campaigns import CAMPAIGN_PATHS
+from bot.api.openapi_campaigns import CAMPAIGN_PATHS
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The campaign routes' part of the OpenAPI document (`bot.openapi` joins it in)."""
+"""The campaign routes' part of the OpenAPI document (`bot.api.openapi` joins it in)."""
 
 from __future__ import annotations
 

@@ -12,10 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api import json_body, json_response, path_id, required_text, template_parameters, text_field, valid_wa_id
+from bot.api.app import json_body, json_response, path_id, required_text, template_parameters, text_field, valid_wa_id
+from bot.api.notifications import MAX_BATCH
 from bot.errors import ValidationError
-from bot.notification_api import MAX_BATCH
-from bot.scheduler import ScheduleRequest, upcoming
+from bot.notifications.scheduler import ScheduleRequest, upcoming
 from storage.models import ScheduleBase, ScheduleRunBase
 
 

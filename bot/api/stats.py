@@ -16,11 +16,11 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api import json_response
+from bot.api.app import json_response
+from bot.api.stats_report import StatsReport
 from bot.errors import ConfigError, ValidationError
-from bot.pricing import PMP_FROM, SERVICE_BILLED_FROM
-from bot.rate_card import RateCard, example_rate_card, read_rate_card
-from bot.stats import StatsReport
+from bot.whatsapp.pricing import PMP_FROM, SERVICE_BILLED_FROM
+from bot.whatsapp.rate_card import RateCard, example_rate_card, read_rate_card
 from storage import stats
 from storage.repository import Repository
 

@@ -1,7 +1,7 @@
 """The stats report: conversations, messages and estimated cost by UTC day and category, built from rows.
 
 Pure: it is fed the counts and the rows to price (read by `storage.stats`) and says what they cost under
-`bot.pricing`'s rules with a `RateCard`. A day before 1 July 2025 is priced by the conversations opened on
+`bot.whatsapp.pricing`'s rules with a `RateCard`. A day before 1 July 2025 is priced by the conversations opened on
 it (CBP), a later day by its delivered messages (PMP). Meta's reported pricing decides over the estimate
 wherever a status webhook carried it. A charge that cannot be priced (a number phonenumbers cannot place,
 no rate for that day, a rule not modelled) is counted under ``unpriced``, never guessed.
@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bot.pricing import (
+from bot.whatsapp.pricing import (
     Charge,
     conversation_charge,
     message_category,
@@ -24,7 +24,7 @@ from bot.pricing import (
     meta_charge,
     pricing_model,
 )
-from bot.rate_card import RateCard, calling_code
+from bot.whatsapp.rate_card import RateCard, calling_code
 from storage.stats import ConversationCount, ConversationRow, MessageCount, MessageRow
 
 UNKNOWN_COUNTRY = "unknown_country"

@@ -13,12 +13,12 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api import json_body, json_response
+from bot.api.app import json_body, json_response
 from bot.errors import NotFound, ValidationError
-from bot.templates import Templates
+from bot.message_templates.library import Templates
 from storage.repository import Repository
 
-log = structlog.get_logger("bot.template_api")
+log = structlog.get_logger("bot.api.templates")
 
 
 async def template_items(repository: Repository, library: Templates) -> list[dict[str, Any]]:

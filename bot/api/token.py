@@ -20,7 +20,7 @@ from aiohttp import web
 LIMIT = 10
 WINDOW = timedelta(minutes=1)
 MAX_ADDRESSES = 10_000  # addresses remembered at once; the least recently wrong is forgotten first
-log = structlog.get_logger("bot.guesses")
+log = structlog.get_logger("bot.api.token")
 
 
 def address_of(request: web.Request) -> str:

@@ -1,6 +1,6 @@
 """`bot bench send`: drain a full outbox through the real sender into a Graph API stand-in and measure it.
 
-The stand-in runs as its own process (``python -m bot.bench_send --port 0 --rate R``) so that the
+The stand-in runs as its own process (``python -m bot.bench.send --port 0 --rate R``) so that the
 measured process is only the sender. It answers as Meta does, refuses a send beyond `rate` in any
 one-second window with 130429 (the sandbox's own rule), and records when each request arrived; the
 benchmark reads those times back and reports the busiest one-second window it saw.
@@ -28,14 +28,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.cloudapi import AiohttpTransport, CloudAPIClient
-from bot.faults import Fault, FaultPlan
-from bot.message import template_message
+from bot.bench.faults import Fault, FaultPlan
 from bot.metrics import Metrics
-from bot.sandbox_rules import ThroughputWindow
-from bot.sandbox_wire import PAIR_RATE, THROUGHPUT, encode, graph_error, status_webhook
-from bot.sender import Sender
-from bot.signature import HEADER, sign
+from bot.outbound.sender import Sender
+from bot.sandbox.rules import ThroughputWindow
+from bot.sandbox.wire import PAIR_RATE, THROUGHPUT, encode, graph_error, status_webhook
+from bot.whatsapp.client import AiohttpTransport, CloudAPIClient
+from bot.whatsapp.message_body import template_message
+from bot.whatsapp.signature import HEADER, sign
 from storage.otp import ensure_contact
 from storage.outbox import NewMessage
 from storage.repository import Repository
@@ -175,7 +175,7 @@ async def stand_in_process(rate: int, *options: str) -> AsyncIterator[str]:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.bench_send",
+        "bot.bench.send",
         "--port",
         "0",
         "--rate",
@@ -360,7 +360,7 @@ async def run_send_bench(args: argparse.Namespace) -> str:
     the same database, started before the outbox is filled, sharing the one throughput limit.
     """
     if getattr(args, "processes", 0):
-        from bot.bench_workers import run_with_workers
+        from bot.bench.workers import run_with_workers
 
         return await run_with_workers(args)
     with tempfile.TemporaryDirectory(prefix="bot-bench-") as scratch:
@@ -397,10 +397,10 @@ async def run_send_bench(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bot.bench_send", description="the Graph API stand-in")
+    parser = argparse.ArgumentParser(prog="python -m bot.bench.send", description="the Graph API stand-in")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--rate", type=int, default=1000)
-    parser.add_argument("--faults", default="", help="a fault plan as JSON (bot.faults.FaultPlan's fields)")
+    parser.add_argument("--faults", default="", help="a fault plan as JSON (bot.bench.faults.FaultPlan's fields)")
     parser.add_argument("--webhook", default=None, help="post a signed `sent` status here for each accepted send")
     parser.add_argument("--app-secret", default="", help="the app secret the status webhooks are signed with")
     args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bot.bench_fleet import database_label
+from bot.bench.fleet import database_label
 from storage.contacts import ContactValues, upsert_contacts
 from storage.models import SESSION
 from storage.repository import Repository

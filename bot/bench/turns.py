@@ -25,8 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.bench import Request, Tally, percentile, run_phase, signed, text_payload
-from bot.bench_fleet import (
+from bot.bench.fleet import (
     BENCH_APP_SECRET,
     STAND_IN_RATE,
     Fleet,
@@ -36,7 +35,8 @@ from bot.bench_fleet import (
     migrated,
     service_environment,
 )
-from bot.bench_send import stand_in_process, stand_in_record
+from bot.bench.send import stand_in_process, stand_in_record
+from bot.bench.webhook import Request, Tally, percentile, run_phase, signed, text_payload
 from bot.errors import ConfigError
 
 MEASURED, WARMUP = "4471", "4472"  # wa_id prefixes: warm-up customers never mix with measured ones
@@ -216,7 +216,7 @@ async def run_turns_bench(args: argparse.Namespace) -> str:
     """
     if args.url:
         if not args.graph_url:
-            raise ConfigError("--url needs --graph-url: the stand-in the service sends to (python -m bot.bench_send)")
+            raise ConfigError("--url needs --graph-url: the stand-in the service sends to (python -m bot.bench.send)")
         secret = args.secret or os.environ.get("WHATSAPP_APP_SECRET") or BENCH_APP_SECRET
         return await _run(args, Fleet([Service(args.url, args.pid)]), secret)
     async with stand_in_process(STAND_IN_RATE) as graph_url:

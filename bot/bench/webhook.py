@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.bench_fleet import (
+from bot.bench.fleet import (
     BENCH_APP_SECRET,
     STAND_IN_RATE,
     Fleet,
@@ -26,9 +26,9 @@ from bot.bench_fleet import (
     migrated,
     service_environment,
 )
-from bot.bench_send import stand_in_process
+from bot.bench.send import stand_in_process
 from bot.settings import SANDBOX_APP_SECRET, SANDBOX_PHONE_NUMBER_ID
-from bot.signature import HEADER, sign
+from bot.whatsapp.signature import HEADER, sign
 
 CONTACTS = 1000  # distinct senders, so contact rows are both inserted and refreshed
 STATUS_SHARE = 5  # in `mixed`, every fifth webhook is a status update (80/20)

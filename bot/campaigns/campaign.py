@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot import cron
 from bot.errors import ValidationError
-from bot.send_policy import US_PREFIX
-from bot.templates import MessageTemplate
+from bot.message_templates.library import MessageTemplate
+from bot.outbound.send_policy import US_PREFIX
+from bot.recurring import cron
 from storage.campaign import Recipient
 from storage.consent import OPT_IN, OPT_OUT
 from storage.models import ContactBase

@@ -6,7 +6,7 @@ outbox, one page of contacts per transaction, moving the run's cursor only from 
 campaign of 100,000 contacts is queued in flat memory, a restart carries on, and two instances never
 queue a page twice. Messages are spaced at the campaign's rate by their due time. Consent, quiet hours,
 the frequency cap, the campaign's state and Meta's block on +1 numbers are checked when each message is
-sent, not here (`bot.send_policy`).
+sent, not here (`bot.outbound.send_policy`).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import Any
 
 import structlog
 
-from bot import cron
-from bot.campaign import CampaignRequest, MissingValue, in_audience, suppression, values_for
+from bot.campaigns.campaign import CampaignRequest, MissingValue, in_audience, suppression, values_for
 from bot.errors import Conflict, NotFound, ValidationError
 from bot.loop import Wakeful
-from bot.templates import MessageTemplate, to_cloud_api
+from bot.message_templates.library import MessageTemplate, to_cloud_api
+from bot.recurring import cron
 from storage import campaign as store
 from storage import consent
 from storage.campaign import Recipient
@@ -32,7 +32,7 @@ from storage.models import CampaignBase, CampaignRunBase, ContactBase
 from storage.outbox import NewMessage, enqueue
 from storage.repository import Repository
 
-log = structlog.get_logger("bot.campaigner")
+log = structlog.get_logger("bot.campaigns.runner")
 
 PAGE = 1000  # contacts read per expansion transaction
 TemplateLookup = Callable[[str, str | None], MessageTemplate]

@@ -3,8 +3,8 @@
 `setup_dashboard(app)` mounts a sub-application whose middleware guards every page: a browser without a
 valid session cookie is sent to the login page; every POST must come from this site (Origin) and carry
 the session's CSRF token, else it is refused with a page that says why. Errors of the service show as a
-page in plain words, never as a stack trace. The pages themselves live in `bot.dashboard_pages` and
-`bot.dashboard_overview`, `bot.dashboard_campaigns`, `bot.dashboard_contacts` and `bot.dashboard_inbox`.
+page in plain words, never as a stack trace. The pages themselves live in `bot.dashboard.pages` and
+`bot.dashboard.overview`, `bot.dashboard.campaigns`, `bot.dashboard.contacts` and `bot.dashboard.inbox`.
 """
 
 from __future__ import annotations
@@ -19,18 +19,18 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.dashboard_campaigns import routes as campaign_routes
-from bot.dashboard_contacts import routes as contact_routes
-from bot.dashboard_inbox import routes as inbox_routes
-from bot.dashboard_overview import routes as overview_routes
-from bot.dashboard_pages import routes as page_routes
-from bot.dashboard_render import JINJA, PAGES, PREFIX, SIGNER, environment, form, render, session_of
-from bot.dashboard_session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_FORM_LIFETIME, Session, Signer, token_matches
+from bot.api.token import address_of
+from bot.dashboard.campaigns import routes as campaign_routes
+from bot.dashboard.contacts import routes as contact_routes
+from bot.dashboard.inbox import routes as inbox_routes
+from bot.dashboard.overview import routes as overview_routes
+from bot.dashboard.pages import routes as page_routes
+from bot.dashboard.render import JINJA, PAGES, PREFIX, SIGNER, environment, form, render, session_of
+from bot.dashboard.session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_FORM_LIFETIME, Session, Signer, token_matches
 from bot.errors import BotError, Conflict, NotFound, PolicyError, ValidationError
-from bot.guesses import address_of
 from storage.repository import DatabaseUnavailable
 
-log = structlog.get_logger("bot.dashboard")
+log = structlog.get_logger("bot.dashboard.app")
 PUBLIC: Final = frozenset({f"{PREFIX}/login", f"{PREFIX}/dashboard.css"})
 _STATUS = ((ValidationError, 400), (NotFound, 404), (Conflict, 409), (PolicyError, 409))
 

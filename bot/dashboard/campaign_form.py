@@ -2,7 +2,7 @@
 
 Pure: the form's text fields in, a JSON-like body out. Nothing is checked here beyond turning text into
 the types the API expects (a whole number, a list, a time with its offset); what cannot be turned is
-passed on as typed, so `bot.campaign.read_request` says what is wrong in the API's own words.
+passed on as typed, so `bot.campaigns.campaign.read_request` says what is wrong in the API's own words.
 """
 
 from __future__ import annotations

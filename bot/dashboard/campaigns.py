@@ -1,6 +1,6 @@
 """The dashboard's campaign pages: the list with progress, the form that creates one, and one campaign at work.
 
-The form is read into the API's body (`bot.campaign_form`) and checked by the API's own
+The form is read into the API's body (`bot.dashboard.campaign_form`) and checked by the API's own
 `campaign_request`, so its errors are the API's messages; "Preview" checks and renders the message from
 the template's examples without creating anything. Control goes through the `Campaigner`, as the API's does.
 """
@@ -13,8 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.campaign import CONTACT_FIELDS
-from bot.campaign_api import (
+from bot.api.campaigns import (
     CAMPAIGNER,
     RECIPIENT_STATUSES,
     campaign_request,
@@ -22,12 +21,13 @@ from bot.campaign_api import (
     dry_run_json,
     recipient_log,
 )
-from bot.campaign_form import FIELD, SCHEDULES, VALUE, campaign_body, split
-from bot.campaigner import CONTROLLABLE
-from bot.dashboard_pages import preview, templates_by_name
-from bot.dashboard_render import before, done, form, render
+from bot.campaigns.campaign import CONTACT_FIELDS
+from bot.campaigns.runner import CONTROLLABLE
+from bot.dashboard.campaign_form import FIELD, SCHEDULES, VALUE, campaign_body, split
+from bot.dashboard.pages import preview, templates_by_name
+from bot.dashboard.render import before, done, form, render
 from bot.errors import BotError, NotFound, ValidationError
-from bot.templates import MessageTemplate, Templates
+from bot.message_templates.library import MessageTemplate, Templates
 from storage.models import CampaignBase
 
 routes = web.RouteTableDef()

@@ -10,11 +10,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot import keys
-from bot.api import valid_wa_id
-from bot.consent import record_consent
-from bot.contact_api import contact_detail, contacts_with_consent
-from bot.dashboard_render import before, done, form, render
+from bot.api.app import valid_wa_id
+from bot.api.contacts import contact_detail, contacts_with_consent
+from bot.dashboard.render import before, done, form, render
 from bot.errors import NotFound
+from bot.inbound.consent_keywords import record_consent
 from storage.consent import OPT_IN, OPT_OUT, ConsentChange
 
 routes = web.RouteTableDef()

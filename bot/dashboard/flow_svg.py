@@ -1,7 +1,7 @@
 """A flow's graph drawn on the server as SVG: a layered, top-down layout with no JavaScript and nothing fetched.
 
 Mermaid draws in the browser and would have to be bundled; the dashboard needs only a readable picture,
-so this lays `bot.graph.Graph` out itself. Edges that point back up (loops, retries) are found with a
+so this lays `bot.engine.graph.Graph` out itself. Edges that point back up (loops, retries) are found with a
 depth-first search and left out of the layering; every other node sits one layer below its deepest
 predecessor (longest path), and each layer is ordered by its predecessors' mean position to cut crossings.
 Forward edges are curves from a node's bottom to the target's top; edges back up or sideways bend out to
@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from html import escape
 
-from bot.graph import Edge, Graph, Node
+from bot.engine.graph import Edge, Graph, Node
 
 WIDTH, HEIGHT = 210, 58  # a node's box
 GAP_X, GAP_Y = 36, 64  # between boxes side by side, and between layers (edge labels sit there)

@@ -2,7 +2,7 @@
 
 Inside the 24-hour customer service window a person types a reply; outside it only a template may go,
 so the page offers the utility templates with a field for each of their values. The rules are
-`bot.handoff`'s and `bot.notifications`' (the same the admin API uses); this module reads forms.
+`bot.inbound.handoff`'s and `bot.notifications.service`' (the same the admin API uses); this module reads forms.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import secrets
 
 from aiohttp import web
 
-from bot import handoff, keys
-from bot.api import valid_wa_id
-from bot.dashboard_pages import templates_by_name
-from bot.dashboard_render import done, form, render
-from bot.dashboard_view import entries, window
+from bot import keys
+from bot.api.app import valid_wa_id
+from bot.dashboard.pages import templates_by_name
+from bot.dashboard.render import done, form, render
+from bot.dashboard.view import entries, window
 from bot.errors import BotError, OutsideServiceWindow, ValidationError
-from bot.notifications import NotificationRequest
+from bot.inbound import handoff
+from bot.notifications.service import NotificationRequest
 from storage.models import ContactBase
 from storage.timeline import timeline
 

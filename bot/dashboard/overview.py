@@ -1,7 +1,7 @@
 """The dashboard's overview: conversations by category per day and their estimated cost, as charts and tables.
 
-The figures are `GET /api/stats`'s (`bot.stats_api.build_report`), for a range of UTC days that defaults
-to the last 30; the charts are drawn on the server (`bot.chart_svg`) from escaped text only.
+The figures are `GET /api/stats`'s (`bot.api.stats.build_report`), for a range of UTC days that defaults
+to the last 30; the charts are drawn on the server (`bot.dashboard.chart_svg`) from escaped text only.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from aiohttp import web
 from markupsafe import Markup
 
 from bot import keys
-from bot.category import CATEGORIES
-from bot.chart_svg import Chart, bar_chart
-from bot.dashboard_render import render
+from bot.api.stats import RATE_CARD, LoadedCard, build_report, stats_range
+from bot.dashboard.chart_svg import Chart, bar_chart
+from bot.dashboard.render import render
 from bot.errors import ValidationError
-from bot.stats_api import RATE_CARD, LoadedCard, build_report, stats_range
+from bot.whatsapp.category import CATEGORIES
 
 routes = web.RouteTableDef()
 DEFAULT_DAYS = 30
@@ -49,7 +49,7 @@ def _charts(days: list[dict[str, Any]], costs: bool) -> list[tuple[str, Markup]]
         spent: dict[str, list[float]] = {c: [float(d["cost"].get(c, 0)) for d in days] for c in CATEGORIES}
         description = "Stacked bars: the estimated cost of each UTC day, by category. The table below has the figures."
         drawn.append(Chart("cost", "Estimated cost per day", description, labels, spent))
-    # The SVG is built from escaped text only (`bot.chart_svg`), so it may go into the page as markup.
+    # The SVG is built from escaped text only (`bot.dashboard.chart_svg`), so it may go into the page as markup.
     return [(chart.title, Markup(bar_chart(chart))) for chart in drawn]
 
 

@@ -11,16 +11,16 @@ from aiohttp import web
 from markupsafe import Markup
 
 from bot import keys
-from bot.api import valid_wa_id
-from bot.category import CATEGORIES
-from bot.dashboard_render import done, form, render
-from bot.dashboard_view import ORIGINS, entries, window
+from bot.api.app import valid_wa_id
+from bot.api.templates import template_items, unblock
+from bot.dashboard.flow_svg import svg
+from bot.dashboard.render import done, form, render
+from bot.dashboard.view import ORIGINS, entries, window
+from bot.engine.graph import flow_graph, is_called, mermaid
 from bot.errors import BotError, NotFound, ValidationError
-from bot.flow_svg import svg
-from bot.graph import flow_graph, is_called, mermaid
-from bot.template_api import template_items, unblock
-from bot.templates import MessageTemplate, RenderedMessage, Templates
-from bot.templates import render as render_template
+from bot.message_templates.library import MessageTemplate, RenderedMessage, Templates
+from bot.message_templates.library import render as render_template
+from bot.whatsapp.category import CATEGORIES
 from storage.timeline import names_by_wa_id, timeline
 
 routes = web.RouteTableDef()
@@ -159,6 +159,6 @@ async def flows(request: web.Request) -> web.Response:
     for name in sorted(loaded, key=lambda n: (n != "main", n)):
         called = is_called(loaded, name)
         graph = flow_graph(loaded[name], called=called)
-        # The SVG is built from escaped text only (`bot.flow_svg`), so it may go into the page as markup.
+        # The SVG is built from escaped text only (`bot.dashboard.flow_svg`), so it may go into the page as markup.
         drawn.append((graph, Markup(svg(graph)), mermaid(loaded[name], called=called)))
     return render(request, "flows.html", title="Flows", drawn=drawn)

@@ -1,6 +1,6 @@
 """The dashboard's pages: the Jinja environment over the page templates, the navigation, and `render`.
 
-Page templates live in `bot/static/dashboard/` and extend `layout.html`. Autoescape is on for every
+Page templates live in `bot/dashboard/html/` and extend `layout.html`. Autoescape is on for every
 page, so whatever customers wrote is shown as text; customers' words are only ever values given to a
 page, never a template. To add a page: write its template, give its handler one route that returns
 `render(request, "<page>.html", ...)`, and, for the navigation, list it in `NAV`.
@@ -17,9 +17,9 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from bot import keys
-from bot.dashboard_session import COOKIE, Session, Signer
+from bot.dashboard.session import COOKIE, Session, Signer
 
-PAGES: Final = Path(__file__).parent / "static" / "dashboard"
+PAGES: Final = Path(__file__).parent / "html"
 PREFIX: Final = "/dashboard"
 JINJA: Final = web.AppKey("dashboard_jinja", Environment)
 SIGNER: Final = web.AppKey("dashboard_signer", Signer)

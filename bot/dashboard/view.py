@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.category import service_window_expires_at, service_window_open
+from bot.whatsapp.category import service_window_expires_at, service_window_open
 from storage.models import ConversationBase, MessageBase, OutboxBase
 from storage.outbox import SECRET_KINDS
 from storage.timeline import Timeline

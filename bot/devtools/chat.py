@@ -24,14 +24,14 @@ from aiohttp import web
 
 from bot import keys
 from bot.app import create_app
-from bot.cloudapi import RecordingTransport
+from bot.devtools.rehearsal import VirtualClock, customer_message, customer_webhook, run_until_idle, template_parameters
+from bot.engine.flow_file import parse_duration
 from bot.errors import ConfigError, NotFound, ValidationError
-from bot.flow_file import parse_duration
-from bot.payload import parse_payload
-from bot.rehearsal import VirtualClock, customer_message, customer_webhook, run_until_idle, template_parameters
-from bot.sandbox_wire import WA_ID, new_wamid
+from bot.message_templates.library import Templates, render
+from bot.sandbox.wire import WA_ID, new_wamid
 from bot.settings import SANDBOX_APP_SECRET, SANDBOX_PHONE_NUMBER_ID, SANDBOX_VERIFY_TOKEN, Settings
-from bot.templates import Templates, render
+from bot.whatsapp.client import RecordingTransport
+from bot.whatsapp.webhook_parser import parse_payload
 from storage.inbox import Delivery
 from storage.models import OutboxBase
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.sandbox_wire import webhook
+from bot.sandbox.wire import webhook
 from bot.settings import SANDBOX_PHONE_NUMBER_ID
 
 

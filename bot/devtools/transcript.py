@@ -1,10 +1,10 @@
 """Conversation transcripts played against the real app offline: `bot test` and the transcript tests.
 
-A transcript (read by `bot.transcript_file`) runs on a fresh temporary SQLite database (migrated), the
+A transcript (read by `bot.devtools.transcript_file`) runs on a fresh temporary SQLite database (migrated), the
 real flows and templates, the real webhook, dispatcher, flow runner, one-time code service and sender
 (into a recording transport instead of Meta), under a virtual clock that `wait:` moves forward so
 timeouts, the 24-hour window and reminders happen without waiting. Actions run for real unless the
-transcript stubs them. A failing transcript answers a diff (`bot.transcript_report`): every line up to
+transcript stubs them. A failing transcript answers a diff (`bot.devtools.transcript_report`): every line up to
 the first mismatch, with what was expected and what came, each at its line in the file.
 """
 
@@ -26,21 +26,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from jinja2 import Environment, StrictUndefined, TemplateError
 
 from bot import keys
-from bot.actions import ACTIONS
 from bot.app import create_app
-from bot.cloudapi import RecordingTransport
-from bot.conversation_state import State
-from bot.engine import Engine
-from bot.errors import BotError
-from bot.flow import Flow
-from bot.flow_file import load_flows, parse_duration
-from bot.flow_runner import FlowRunner
-from bot.metrics import Metrics
-from bot.rehearsal import VirtualClock, customer_message, customer_webhook, run_until_idle
-from bot.settings import SANDBOX_PHONE_NUMBER_ID, Settings
-from bot.signature import sign
-from bot.templates import TemplateLibrary
-from bot.transcript_file import (
+from bot.devtools.rehearsal import VirtualClock, customer_message, customer_webhook, run_until_idle
+from bot.devtools.transcript_file import (
     ACTING,
     GIVEN,
     RECORDS,
@@ -53,9 +41,21 @@ from bot.transcript_file import (
     one_line,
     transcript_files,
 )
-from bot.transcript_match import Message, agrees, matches, projected
-from bot.transcript_report import Diff, Mismatch, Result, display
-from bot.validate import VALIDATORS
+from bot.devtools.transcript_match import Message, agrees, matches, projected
+from bot.devtools.transcript_report import Diff, Mismatch, Result, display
+from bot.engine.answer import VALIDATORS
+from bot.engine.core import Engine
+from bot.engine.flow import Flow
+from bot.engine.flow_file import load_flows, parse_duration
+from bot.engine.state import State
+from bot.errors import BotError
+from bot.inbound.actions import ACTIONS
+from bot.inbound.flow_runner import FlowRunner
+from bot.message_templates.library import TemplateLibrary
+from bot.metrics import Metrics
+from bot.settings import SANDBOX_PHONE_NUMBER_ID, Settings
+from bot.whatsapp.client import RecordingTransport
+from bot.whatsapp.signature import sign
 from storage import session as sessions
 from storage.repository import Repository
 

@@ -1,7 +1,7 @@
 """Transcript files (`tests/transcripts/*.yaml`): the chat as written, read with every complaint at its line.
 
 A transcript says what the customer writes or taps and what the bot is expected to send, with slots,
-the session and stored records asserted in between; `bot.transcript` plays it. Reading checks the whole
+the session and stored records asserted in between; `bot.devtools.transcript` plays it. Reading checks the whole
 format up front, so a mistake in the file is a `TranscriptError` at its line and column, not a failure
 halfway through the chat.
 """
@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from bot.actions import ACTIONS, ActionContext
+from bot.engine.flow import Position
+from bot.engine.flow_file import parse_duration
 from bot.errors import BotError
-from bot.flow import Position
-from bot.flow_file import parse_duration
+from bot.inbound.actions import ACTIONS, ActionContext
 from bot.yaml_file import Problem, load_yaml, node_position
 
 SUFFIX = ".yaml"

@@ -1,1 +1,1 @@
-"""The flow engine: its pure core, flow files and their checks, expressions, answer validators, business hours, graphs."""
+"""The flow engine: its pure core, flow files and their checks, expressions, answer validators, graphs."""

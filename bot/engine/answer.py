@@ -27,9 +27,9 @@ from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 
+from bot.engine.flow import Validator, ValidatorKind
 from bot.errors import ConfigError
-from bot.flow import Validator, ValidatorKind
-from bot.phone import read_phone
+from bot.whatsapp.phone import read_phone
 
 VALIDATOR_KINDS: tuple[str, ...] = get_args(ValidatorKind)
 # Python validators flows name with `{custom: NAME}`: a deployment adds its own at start-up. Each takes the
@@ -151,7 +151,7 @@ def _fold(text: str) -> str:
 def _custom(validator: Validator, text: str, custom: Mapping[str, Callable[[str], Any]]) -> Valid | Invalid:
     function = custom.get(validator.name or "")
     if function is None:
-        raise ConfigError(f"no custom validator named {validator.name!r}; register it in bot.validate.VALIDATORS")
+        raise ConfigError(f"no custom validator named {validator.name!r}; register it in bot.engine.answer.VALIDATORS")
     try:
         return Valid(function(text))
     except ValueError as exc:

@@ -1,7 +1,7 @@
 """The business's opening hours, services and booking rules (`flows/data/business.yaml`), and its free slots.
 
 Pure: reading the file answers a `Business` or every problem in it, each at the line and column of the
-value at fault (as `bot.flow_file` does for flows); the slot arithmetic takes `now`, the business's time
+value at fault (as `bot.engine.flow_file` does for flows); the slot arithmetic takes `now`, the business's time
 zone and the times already booked as arguments. Opening hours are wall-clock times in that zone, while
 slots are stepped in real time from each opening, so a day on which the clocks change has exactly the
 slots that fit: none in the hour that does not exist, and both of the hour that happens twice.
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.engine.flow import BUTTON_TITLE, ROW_TITLE
+from bot.engine.flow_file import BAD, IDENTIFIER, IDENTIFIER_RULE, read_duration
 from bot.errors import ConfigError
-from bot.flow import BUTTON_TITLE, ROW_TITLE
-from bot.flow_file import BAD, IDENTIFIER, IDENTIFIER_RULE, read_duration
 from bot.yaml_file import KeyPath, Problem, Reading, YamlLoader, read_mapping
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -15,8 +15,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot import flow as f
-from bot.conversation_state import (
+from bot.engine import flow as f
+from bot.engine.answer import Invalid, check
+from bot.engine.expression import compile_expression
+from bot.engine.render import render_text
+from bot.engine.state import (
     ActionDone,
     Buttons,
     CheckCode,
@@ -39,9 +42,6 @@ from bot.conversation_state import (
     Who,
 )
 from bot.errors import ValidationError
-from bot.expression import compile_expression
-from bot.render import render_text
-from bot.validate import Invalid, check
 
 MAIN_FLOW = "main"
 MAX_STEPS_PER_TURN = 50  # a flow that loops through non-waiting steps stops here instead of spinning

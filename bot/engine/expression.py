@@ -1,4 +1,4 @@
-"""The small language of `branch` conditions, evaluated without Python's `eval` (`bot.expression_parser` reads it).
+"""The small language of `branch` conditions, evaluated without Python's `eval` (`expression_parser` reads it).
 
 Semantics, chosen so that a condition over missing or odd data picks a branch instead of crashing a turn:
 
@@ -24,7 +24,7 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Any, NoReturn
 
-from bot.expression_parser import (
+from bot.engine.expression_parser import (
     MAX_DEPTH,
     MAX_LENGTH,
     Attribute,

@@ -7,7 +7,7 @@ The grammar (flows/README.md, "Expressions"), loosest binding first::
     literals: "text" 'text' 12 3.5 true false none (True False None too) [a, b]
 
 Names starting with `_` are refused here, so `__class__` and friends cannot even be written. Sources are
-capped at 500 characters and 20 levels of nesting. `bot.expression` evaluates the tree.
+capped at 500 characters and 20 levels of nesting. `bot.engine.expression` evaluates the tree.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A flow as the engine reads it: frozen steps with their file positions, built by `bot.flow_file` from YAML.
+"""A flow as the engine reads it: frozen steps with their file positions, built by `bot.engine.flow_file` from YAML.
 
 A flow is a script of steps, each with an `id`, run from `start`. Steps that talk to the customer
 (`say`, `ask`, `choose`) carry a `Text`: inline Jinja or a template from `templates/`. Steps that wait
@@ -135,7 +135,7 @@ class Act(Step):
 
 @dataclass(frozen=True)
 class Case:
-    when: str  # an expression (see `bot.expression`)
+    when: str  # an expression (see `bot.engine.expression`)
     goto: str
     position: Position = field(default=Position(), compare=False)
 

@@ -1,6 +1,6 @@
 """`bot check` for flows: references, exits, slots and WhatsApp's limits, across every flow at once.
 
-It runs on what `bot.flow_file` read, so each finding points at the line and column of the value at
+It runs on what `bot.engine.flow_file` read, so each finding points at the line and column of the value at
 fault. Errors are what would break a conversation or be refused by WhatsApp; warnings are what a
 customer would likely trip over (a step nobody reaches, an exit left to the engine's default).
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from jinja2 import TemplateSyntaxError
 
-from bot.expression import ExpressionError, compile_expression
-from bot.flow import (
+from bot.engine.expression import ExpressionError, compile_expression
+from bot.engine.flow import (
     BODY_TEXT,
     BUTTON_TITLE,
     MAX_BUTTONS,
@@ -35,12 +35,12 @@ from bot.flow import (
     Text,
     Verify,
 )
-from bot.flow_file import LocatedFlow
-from bot.template_file import environment, variables_in
-from bot.templates import TemplateLibrary, read_library
+from bot.engine.flow_file import LocatedFlow
+from bot.message_templates.library import TemplateLibrary, read_library
+from bot.message_templates.template_file import environment, variables_in
 from bot.yaml_file import KeyPath, Problem, Severity
 
-OPTION_ID = 200  # a list row id's limit (a reply button's is 256); belongs with the limits in bot.flow
+OPTION_ID = 200  # a list row id's limit (a reply button's is 256); belongs with the limits in bot.engine.flow
 BUILT_IN_SLOTS = frozenset({"contact", "error"})  # `error`: set by the engine when an act step fails
 VERIFY_SLOTS = frozenset({"verified", "verified_at"})
 

@@ -1,8 +1,8 @@
-"""Reads flow files (`flows/<name>.yaml`) into `bot.flow.Flow`s, remembering where every value was written.
+"""Reads flow files (`flows/<name>.yaml`) into `bot.engine.flow.Flow`s, remembering where every value was written.
 
 Reading never raises on a bad file: it returns the flow when the file is sound and every `Problem` it
 found, each at the line and column of the key or value at fault, so `bot check` reports all mistakes in
-one run. References between steps, flows, templates and actions are `bot.flow_check`'s job. The YAML
+one run. References between steps, flows, templates and actions are `bot.engine.flow_check`'s job. The YAML
 itself (positions, YAML 1.2 booleans as `flows/flow.schema.json` reads them) is `bot.yaml_file`'s.
 """
 
@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from bot.flow import (
+from bot.engine.flow import (
     Act,
     AnyStep,
     Ask,

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot import flow as f
+from bot.engine import flow as f
+from bot.engine.flow_file import SUFFIX, load_flows
 from bot.errors import ConfigError, NotFound
-from bot.flow_file import SUFFIX, load_flows
 
 TEXT_LIMIT = 48  # characters of a step's text shown in its node
 START, RETURN, END = "__start", "__return", "__end"
@@ -118,7 +118,7 @@ class Edge:
 
 @dataclass(frozen=True)
 class Graph:
-    """A flow as nodes and edges, drawn as Mermaid text by `mermaid` and as SVG by `bot.flow_svg`."""
+    """A flow as nodes and edges, drawn as Mermaid text by `mermaid` and as SVG by `bot.dashboard.flow_svg`."""
 
     name: str
     description: str | None

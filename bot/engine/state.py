@@ -2,7 +2,7 @@
 
 All frozen and free of I/O. `State` is what the session row stores; events are what the engine reacts to
 (a customer's message, a timeout, the result of an action it asked for); outputs are messages in the
-engine's own terms, which `bot.flow_runner` turns into Cloud API bodies; effects are I/O the engine needs
+engine's own terms, which `bot.inbound.flow_runner` turns into Cloud API bodies; effects are I/O the engine needs
 done before it can go on (run an action, send or check a one-time code).
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.flow import Option
+from bot.engine.flow import Option
 
 
 @dataclass(frozen=True)

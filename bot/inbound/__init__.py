@@ -1,1 +1,1 @@
-"""What customers send: the webhook, durable ingest, the dispatcher and the turn handlers (keywords, live content, flows), handoff."""
+"""What customers send: the webhook, ingest, the dispatcher and its turn handlers, and handoff to a person."""

@@ -22,16 +22,16 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import business_hours as hours
+from bot.engine import business_hours as hours
+from bot.engine.flow import BUTTON_TITLE
 from bot.errors import ConfigError, Conflict, NotFound, ValidationError
-from bot.flow import BUTTON_TITLE
-from bot.notification_rules import show_amount, show_date, show_time
-from bot.notifications import AppointmentChange, AppointmentNotices
-from bot.templates import TemplateLibrary
+from bot.message_templates.library import TemplateLibrary
+from bot.notifications.rules import show_amount, show_date, show_time
+from bot.notifications.service import AppointmentChange, AppointmentNotices
 from storage import business
 from storage.models import AppointmentBase, ContactBase, OrderBase
 
-log = structlog.get_logger("bot.actions")
+log = structlog.get_logger("bot.inbound.actions")
 
 BUSINESS_FILE = Path("flows/data/business.yaml")
 TEMPLATES = Path("templates")

@@ -20,14 +20,14 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.dispatcher import Handler, TurnResult
-from bot.templates import Templates, to_cloud_api
+from bot.inbound.dispatcher import Handler, TurnResult
+from bot.message_templates.library import Templates, to_cloud_api
 from storage import consent
 from storage.consent import OPT_IN, OPT_OUT, ConsentChange
 from storage.consent_guard import ConsentGuard
 from storage.models import ContactBase, MessageBase, SessionBase
 
-log = structlog.get_logger("bot.consent")
+log = structlog.get_logger("bot.inbound.consent_keywords")
 
 # Normalised keyword → the language to confirm in when the contact's own language is unknown.
 OPT_OUT_KEYWORDS: Mapping[str, str] = {

@@ -2,7 +2,7 @@
 
 `check_content` applies `bot check`'s rules to the folders; `load_content` turns a clean check into a
 `Content`. The app holds the content in use in a `LiveContent`, which everything that needs flows or
-templates reads per turn, so hot reload (`bot.reload`) swaps one object and the next message uses it.
+templates reads per turn, so hot reload (`bot.inbound.reload`) swaps one object and the next message uses it.
 """
 
 from __future__ import annotations
@@ -15,20 +15,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.actions import ACTIONS
-from bot.business_hours import read_business
-from bot.dispatcher import Acknowledger, Handler, TurnResult
-from bot.engine import MAIN_FLOW, Engine
+from bot.engine.answer import VALIDATORS
+from bot.engine.business_hours import read_business
+from bot.engine.core import MAIN_FLOW, Engine
+from bot.engine.flow import Flow
+from bot.engine.flow_check import check_flows
+from bot.engine.flow_file import load_flows
 from bot.errors import ConfigError
-from bot.flow import Flow
-from bot.flow_check import check_flows
-from bot.flow_file import load_flows
-from bot.flow_runner import FlowRunner
-from bot.notifications import AppointmentNotices
-from bot.otp_service import OtpService
-from bot.template_file import MessageTemplate
-from bot.templates import TemplateLibrary, read_library
-from bot.validate import VALIDATORS
+from bot.inbound.actions import ACTIONS
+from bot.inbound.dispatcher import Acknowledger, Handler, TurnResult
+from bot.inbound.flow_runner import FlowRunner
+from bot.message_templates.library import TemplateLibrary, read_library
+from bot.message_templates.template_file import MessageTemplate
+from bot.notifications.service import AppointmentNotices
+from bot.otp.service import OtpService
 from bot.yaml_file import Problem
 from storage.models import ContactBase, MessageBase, SessionBase
 

@@ -11,14 +11,14 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.loop import Wakeful
-from bot.message import text_message
 from bot.metrics import Metrics
+from bot.whatsapp.message_body import text_message
 from storage import conversation, inbox, session
 from storage.models import ContactBase, MessageBase, SessionBase
 from storage.outbox import NewMessage, enqueue
 from storage.repository import Repository
 
-log = structlog.get_logger("bot.dispatcher")
+log = structlog.get_logger("bot.inbound.dispatcher")
 
 MAX_TURN_FAILURES = 3  # turns that may raise on one message before it is given up on (`turn.abandoned`)
 

@@ -1,8 +1,8 @@
 """The flow engine at the I/O edge: a stored message in, the engine's turn, its effects done, Cloud API bodies out.
 
-This is the dispatcher's handler. It reads the session row into a `State`, lets `bot.engine` react to
+This is the dispatcher's handler. It reads the session row into a `State`, lets `bot.engine.core` react to
 the message, performs what the engine asks for (an action, a one-time code) inside the turn's
-transaction and hands the result back, and builds the replies with `bot.message` and the templates.
+transaction and hands the result back, and builds the replies with `bot.whatsapp.message_body` and the templates.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.actions import ACTIONS, Action, ActionContext
-from bot.conversation_state import (
+from bot.engine.core import Engine
+from bot.engine.state import (
     ActionDone,
     Buttons,
     CheckCode,
@@ -37,17 +37,17 @@ from bot.conversation_state import (
     TimedOut,
     Who,
 )
-from bot.dispatcher import TurnResult
-from bot.engine import Engine
 from bot.errors import BotError, OTPRefused
-from bot.message import buttons_message, list_message, text_message
-from bot.notifications import AppointmentNotices
-from bot.otp_service import OtpService
-from bot.templates import TemplateLibrary, to_cloud_api
+from bot.inbound.actions import ACTIONS, Action, ActionContext
+from bot.inbound.dispatcher import TurnResult
+from bot.message_templates.library import TemplateLibrary, to_cloud_api
+from bot.notifications.service import AppointmentNotices
+from bot.otp.service import OtpService
+from bot.whatsapp.message_body import buttons_message, list_message, text_message
 from storage.campaign import campaign_entry
 from storage.models import ContactBase, MessageBase, SessionBase
 
-log = structlog.get_logger("bot.flow_runner")
+log = structlog.get_logger("bot.inbound.flow_runner")
 
 MAX_EFFECTS_PER_TURN = 10
 

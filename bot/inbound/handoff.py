@@ -1,6 +1,6 @@
 """A person takes over a chat: who waits for one, an agent's reply inside the service window, and release.
 
-The admin API (`bot.handoff_api`) and the dashboard's inbox both act through these functions, so the
+The admin API (`bot.api.handoff`) and the dashboard's inbox both act through these functions, so the
 window rule and the queueing live in one place. An agent's reply is a free-form message, so it may go
 only inside the customer service window (24 hours after the customer's last message); outside it the
 customer can be reached only with a template.
@@ -13,16 +13,16 @@ from datetime import datetime
 
 import structlog
 
-from bot.category import service_window_expires_at, service_window_open
 from bot.errors import NotFound, OutsideServiceWindow, ValidationError
-from bot.message import text_message
+from bot.whatsapp.category import service_window_expires_at, service_window_open
+from bot.whatsapp.message_body import text_message
 from storage import session
 from storage.conversation import contacts_by_ids
 from storage.models import ContactBase
 from storage.outbox import NewMessage, enqueue
 from storage.repository import Repository
 
-log = structlog.get_logger("bot.handoff")
+log = structlog.get_logger("bot.inbound.handoff")
 TEXT_MAX = 4096
 
 

@@ -13,7 +13,7 @@ from bot.errors import StorageUnavailable
 from storage.inbox import Delivery, StoredDelivery
 from storage.repository import DatabaseUnavailable, Repository
 
-log = structlog.get_logger("bot.ingest")
+log = structlog.get_logger("bot.inbound.ingest")
 
 
 @dataclass

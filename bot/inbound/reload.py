@@ -22,12 +22,12 @@ from zoneinfo import ZoneInfo
 import structlog
 from aiohttp import web
 
-from bot.actions import BUSINESS
-from bot.content import BUSINESS_FILE, Content, LiveContent, load_content
+from bot.inbound.actions import BUSINESS
+from bot.inbound.content import BUSINESS_FILE, Content, LiveContent, load_content
 from bot.loop import Wakeful, stop_all
 from bot.yaml_file import Problem
 
-log = structlog.get_logger("bot.reload")
+log = structlog.get_logger("bot.inbound.reload")
 
 INTERVAL = 0.5  # seconds between looks at the files
 Snapshot = dict[Path, tuple[int, int]]  # file → (modification time in ns, size)

@@ -10,11 +10,11 @@ from aiohttp import web
 
 from bot import keys
 from bot.errors import MalformedPayload, StorageUnavailable
-from bot.payload import parse_payload
-from bot.signature import HEADER, verify
+from bot.whatsapp.signature import HEADER, verify
+from bot.whatsapp.webhook_parser import parse_payload
 from storage.inbox import Delivery
 
-log = structlog.get_logger("bot.webhook")
+log = structlog.get_logger("bot.inbound.webhook")
 
 # Meta sends up to 3 MB per POST; leave room above it so a full batch is never refused.
 MAX_BODY = 8 * 1024 * 1024

@@ -1,7 +1,7 @@
 """Message templates as files: the one reader of `templates/`, its checker, renderer and exporter.
 
 Each file is one message in one language (``templates/<category>/<name>.<language>.md.j2``): a YAML front
-matter block, then a Jinja body. Reading and rules live in `bot.template_file` and `bot.template_rules`;
+matter block, then a Jinja body. Reading and rules live in `template_file` and `rules` beside this module;
 this module is the public face the CLI, the sender and the sandbox use.
 """
 
@@ -17,8 +17,8 @@ from jinja2 import TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.errors import NotFound, ValidationError
-from bot.message import authentication_message, buttons_message, template_message, text_message
-from bot.template_file import (
+from bot.message_templates.rules import AUTH_VARIABLE, Checker, meta_text
+from bot.message_templates.template_file import (
     COPY_CODE_TEXT,
     Button,
     MessageTemplate,
@@ -28,7 +28,7 @@ from bot.template_file import (
     template_files,
     variables_in,
 )
-from bot.template_rules import AUTH_VARIABLE, Checker, meta_text
+from bot.whatsapp.message_body import authentication_message, buttons_message, template_message, text_message
 from bot.yaml_file import Problem
 
 __all__ = [
@@ -118,7 +118,7 @@ def read_library(root: Path) -> tuple[TemplateLibrary, list[Problem]]:
 class Templates(Protocol):
     """What senders need of the templates: one by name and language, and all of them.
 
-    A `TemplateLibrary` is one; `bot.content.LiveTemplates` is the library currently loaded, which hot
+    A `TemplateLibrary` is one; `bot.inbound.content.LiveTemplates` is the library currently loaded, which hot
     reload replaces while the holders keep the same object.
     """
 
@@ -231,7 +231,7 @@ def _variables(source: str) -> tuple[str, ...]:
 
 
 def to_cloud_api(template: MessageTemplate, to: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The Cloud API send body for this template and these values, built by `bot.message`.
+    """The Cloud API send body for this template and these values, built by `bot.whatsapp.message_body`.
 
     Service templates are in-window replies, so they go as plain text (or reply buttons), not as templates.
     """

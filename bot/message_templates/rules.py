@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from jinja2 import TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from bot.message import AUTH_CODE_MAX, BUTTON_TITLE_MAX, FOOTER_MAX, HEADER_MAX, TEXT_BODY_MAX
-from bot.template_file import FrontMatter, MessageTemplate, Position, Reading
+from bot.message_templates.template_file import FrontMatter, MessageTemplate, Position, Reading
+from bot.whatsapp.message_body import AUTH_CODE_MAX, BUTTON_TITLE_MAX, FOOTER_MAX, HEADER_MAX, TEXT_BODY_MAX
 from bot.yaml_file import KeyPath
 
 Finder = Callable[[str], Iterator[tuple[int, str]]]

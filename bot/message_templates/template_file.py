@@ -17,7 +17,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import SandboxedEnvironment
 
-from bot.category import CATEGORIES, Category
+from bot.whatsapp.category import CATEGORIES, Category
 from bot.yaml_file import KeyPath, Problem, load_yaml
 
 ButtonType = Literal["quick_reply", "url", "copy_code"]

@@ -1,6 +1,6 @@
 """The pure core of utility notifications: which template a change sends, with which values, and when.
 
-No I/O and no clock of its own: `bot.notifications` loads the rows, asks these functions, and writes.
+No I/O and no clock of its own: `bot.notifications.service` loads the rows, asks these functions, and writes.
 Times are UTC inside and shown to the customer in the business's time zone.
 """
 

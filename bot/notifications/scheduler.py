@@ -3,7 +3,7 @@
 Each due schedule is handled in a transaction of its own: the run's row (unique per schedule and
 occurrence, so a run happens once across instances), one outbox row per recipient (idempotency key
 ``schedule:{id}:{occurrence}:{wa_id}``), and the next due time, computed in the schedule's time zone by
-`bot.cron`. A service that was down across several occurrences sends only the latest. A schedule that
+`bot.recurring.cron`. A service that was down across several occurrences sends only the latest. A schedule that
 can no longer be sent (its template is gone or changed, its values no longer fit) is disabled and
 logged, and the loop goes on.
 """
@@ -18,17 +18,17 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import cron
 from bot.errors import Conflict, NotFound, ValidationError
 from bot.loop import Wakeful
-from bot.templates import MessageTemplate, to_cloud_api
+from bot.message_templates.library import MessageTemplate, to_cloud_api
+from bot.recurring import cron
 from storage import schedule as store
 from storage.business import cancel_queued
 from storage.models import ScheduleBase, ScheduleRunBase
 from storage.outbox import NewMessage, enqueue
 from storage.repository import Repository
 
-log = structlog.get_logger("bot.scheduler")
+log = structlog.get_logger("bot.notifications.scheduler")
 
 # A utility template by name and language; `NotificationService.utility_template` is the real one, and
 # raises `ValidationError` for an unknown template or one of another category.

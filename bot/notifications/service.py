@@ -1,6 +1,6 @@
 """Utility notifications at the I/O edge: business data changes in, utility outbox rows out.
 
-`bot.notification_rules` decides what a change sends; this module loads and stores the business rows
+`bot.notifications.rules` decides what a change sends; this module loads and stores the business rows
 and queues the messages in the same transaction, each under an idempotency key, so repeating a call is
 harmless. The sender applies the category rules at send time (a utility template opens or joins a
 utility conversation) and honours each row's due time.
@@ -19,15 +19,15 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import notification_rules as rules
 from bot.errors import NotFound, ValidationError
-from bot.templates import MessageTemplate, Templates, to_cloud_api
+from bot.message_templates.library import MessageTemplate, Templates, to_cloud_api
+from bot.notifications import rules
 from storage import business
 from storage.models import AccountBase, AppointmentBase, ContactBase, OrderBase
 from storage.outbox import NewMessage, enqueue
 from storage.repository import Repository
 
-log = structlog.get_logger("bot.notifications")
+log = structlog.get_logger("bot.notifications.service")
 
 DEFAULT_REMINDER_LEAD = timedelta(hours=24)
 _ORDER_FIELDS = ("items", "total", "currency", "delivery_start", "delivery_end", "tracking_number", "delay_reason")

@@ -1,6 +1,6 @@
-"""One-time codes at the I/O edge: pace and issue with `bot.otp`, send through the outbox, verify.
+"""One-time codes at the I/O edge: pace and issue with `bot.otp.core`, send through the outbox, verify.
 
-The rules live in `bot.otp`; this module only loads and stores challenges, renders the authentication
+The rules live in `bot.otp.core`; this module only loads and stores challenges, renders the authentication
 template and enqueues it. The same service backs `POST /api/otp` and, later, the flows' verification step.
 Every number asked about is treated alike, known or not: pacing is keyed by the `wa_id` string, and the
 answers are the same for both.
@@ -15,15 +15,15 @@ from datetime import datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import otp
 from bot.errors import OTPRefused, ValidationError
-from bot.templates import Templates, to_cloud_api
+from bot.message_templates.library import Templates, to_cloud_api
+from bot.otp import core as otp
 from storage import otp as challenges
 from storage.models import OtpChallengeBase
 from storage.outbox import NewMessage, enqueue
 from storage.repository import Repository
 
-log = structlog.get_logger("bot.otp")
+log = structlog.get_logger("bot.otp.core")
 
 # Each purpose and the authentication template that carries its code.
 PURPOSES = {"login": "login_code", "account_setup": "account_setup_code"}

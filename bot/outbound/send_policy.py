@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.category import service_window_open
 from bot.errors import ConfigError
+from bot.whatsapp.category import service_window_open
 from storage.consent import OPT_IN, OPT_OUT
 from storage.models import ContactBase, OutboxBase
 from storage.policy import REACH_WINDOW, BatchContext, undeliverable

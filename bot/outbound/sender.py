@@ -16,8 +16,6 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import category as rules
-from bot.cloudapi import CloudAPIClient, SendResult
 from bot.errors import (
     CloudAPIError,
     MarketingLimited,
@@ -31,16 +29,18 @@ from bot.errors import (
 )
 from bot.loop import Wakeful
 from bot.metrics import Metrics
-from bot.otp import CODE_LIFE
-from bot.ratelimit import Throttle
-from bot.send_policy import BatchCheck, Drop, Hold, SendPolicy, reaches_outside_window, template_key
+from bot.otp.core import CODE_LIFE
+from bot.outbound.send_policy import BatchCheck, Drop, Hold, SendPolicy, reaches_outside_window, template_key
+from bot.outbound.throughput import Throttle
+from bot.whatsapp import category as rules
+from bot.whatsapp.client import CloudAPIClient, SendResult
 from storage import consent, conversation, outbox, policy
 from storage.consent import OPT_OUT, ConsentChange
 from storage.models import ContactBase, ConversationBase, OutboxBase
 from storage.policy import BatchContext
 from storage.repository import DatabaseUnavailable, Repository
 
-log = structlog.get_logger("bot.sender")
+log = structlog.get_logger("bot.outbound.sender")
 LEASE_EXPIRED = {"code": "lease_expired", "message": "the sender stopped before settling this message"}
 LEASE_UNSURE = {
     "code": "lease_not_renewed",
@@ -94,7 +94,7 @@ class Sender(Wakeful):
         self._clock = clock
         self._metrics = metrics
         # Exact counting: a send holds its place in the window until Meta's answer, so no one-second window
-        # can hold more than `throughput` arrivals however the network delays them (bot/ratelimit.py).
+        # can hold more than `throughput` arrivals however the network delays them (bot/outbound/throughput.py).
         self._throttle = Throttle(throughput, guard=None)
         self._throughput = throughput  # the number's limit, shared by every sender alive (`_share`)
         self._policy = send_policy or SendPolicy(zone=ZoneInfo("UTC"))

@@ -1,1 +1,1 @@
-"""Things that happen again: cron expressions in a time zone, and the loop shared by recurring schedules and campaigns."""
+"""Things that happen again: cron expressions in a time zone, and the loop that runs due rows once."""

@@ -20,7 +20,7 @@ import structlog
 from aiohttp import web
 
 from bot.errors import BotError, CloudAPIError, NotFound, ValidationError
-from bot.sandbox_state import (
+from bot.sandbox.state import (
     DEFAULT_NAME,
     ChatItem,
     SandboxState,
@@ -29,7 +29,7 @@ from bot.sandbox_state import (
     check_wa_id,
     customer_message,
 )
-from bot.sandbox_wire import (
+from bot.sandbox.wire import (
     ReadReceipt,
     SendRequest,
     encode,
@@ -40,13 +40,13 @@ from bot.sandbox_wire import (
     status_webhook,
 )
 from bot.settings import Settings
-from bot.signature import HEADER, sign
+from bot.whatsapp.signature import HEADER, sign
 
 __all__ = ["SANDBOX_IO", "SANDBOX_STATE", "SandboxIO", "SandboxState", "StatusDelays", "setup_sandbox"]
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 NAME_MAX = 256
-log = structlog.get_logger("bot.sandbox")
+log = structlog.get_logger("bot.sandbox.app")
 
 
 class SandboxIO:

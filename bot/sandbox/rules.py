@@ -6,9 +6,9 @@ from collections import deque
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 
-from bot.category import Category
-from bot.pricing import FREE_SERVICE_PER_MONTH
-from bot.pricing import SERVICE_BILLED_FROM as SERVICE_BILLED_DAY
+from bot.whatsapp.category import Category
+from bot.whatsapp.pricing import FREE_SERVICE_PER_MONTH
+from bot.whatsapp.pricing import SERVICE_BILLED_FROM as SERVICE_BILLED_DAY
 
 # Throughput: https://developers.facebook.com/documentation/business-messaging/whatsapp/throughput
 THROUGHPUT_WINDOW = timedelta(seconds=1)
@@ -16,7 +16,7 @@ THROUGHPUT_WINDOW = timedelta(seconds=1)
 # https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/send-messages#pair-rate-limits
 PAIR_BURST = 45
 PAIR_REFILL = timedelta(seconds=6)
-# Per-message pricing: the dates and the free tier are the stats' own (`bot.pricing`), as instants.
+# Per-message pricing: the dates and the free tier are the stats' own (`bot.whatsapp.pricing`), as instants.
 SERVICE_BILLED_FROM = datetime.combine(SERVICE_BILLED_DAY, time(), tzinfo=UTC)
 
 

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from bot.category import pricing_category, service_window_open
 from bot.errors import NotFound, ValidationError
-from bot.sandbox_rules import (
+from bot.sandbox.rules import (
     PairBucket,
     Pricing,
     ServiceCount,
@@ -17,7 +16,7 @@ from bot.sandbox_rules import (
     service_pricing,
     template_pricing,
 )
-from bot.sandbox_wire import (
+from bot.sandbox.wire import (
     DISPLAY_PHONE_NUMBER,
     PAIR_RATE,
     REENGAGEMENT,
@@ -28,6 +27,7 @@ from bot.sandbox_wire import (
     invalid_parameter,
 )
 from bot.settings import Settings
+from bot.whatsapp.category import pricing_category, service_window_open
 
 Direction = Literal["in", "out"]
 TemplateCategory = Callable[[str], str | None]

@@ -9,9 +9,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from bot.cloudapi import ERROR_CLASSES
 from bot.errors import CloudAPIError
-from bot.message import (
+from bot.whatsapp.client import ERROR_CLASSES
+from bot.whatsapp.message_body import (
     BUTTON_ID_MAX,
     BUTTON_TITLE_MAX,
     BUTTONS_MAX,

@@ -25,7 +25,7 @@ from bot.errors import (
     TransientError,
     Undeliverable,
 )
-from bot.message import read_receipt
+from bot.whatsapp.message_body import read_receipt
 
 # --- errors -----------------------------------------------------------------------------------------
 

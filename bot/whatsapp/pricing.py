@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from bot.category import CATEGORIES, pricing_category
+from bot.whatsapp.category import CATEGORIES, pricing_category
 
 PricingModel = Literal["CBP", "PMP"]
 Source = Literal["meta", "estimate"]

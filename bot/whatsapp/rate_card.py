@@ -22,7 +22,7 @@ from pathlib import Path
 
 import phonenumbers
 
-from bot.pricing import RATE_CATEGORIES
+from bot.whatsapp.pricing import RATE_CATEGORIES
 from bot.yaml_file import Problem
 
 COLUMNS = ("country_calling_code", "category", "price", "currency", "valid_from")
@@ -38,7 +38,7 @@ MIN_NATIONAL_DIGITS = 2  # phonenumbers refuses a shorter national number (TOO_S
 
 def example_rate_card() -> Path:
     """The rate card shipped with the package: EXAMPLE figures for trying the product, not Meta's prices."""
-    return Path(str(resources.files("bot").joinpath("rate_cards", "example.csv")))
+    return Path(str(resources.files("bot.whatsapp").joinpath("rate_cards", "example.csv")))
 
 
 @lru_cache(maxsize=4096)

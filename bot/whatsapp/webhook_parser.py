@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from bot import storable_json
 from bot.errors import MalformedPayload
+from bot.whatsapp import storable_json
 
 # Change fields whose values we read item by item, and the value keys each may carry. Any other key in
 # such a value, and any other field, is kept whole as a "field" notice: Meta adds fields without notice.
