@@ -1,0 +1,1 @@
+"""Tools for flow and template authors."""

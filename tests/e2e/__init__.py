@@ -1,0 +1,1 @@
+"""The whole service end to end, on real ports."""

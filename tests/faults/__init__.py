@@ -1,0 +1,1 @@
+"""Faults and crashes with real processes."""

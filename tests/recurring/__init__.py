@@ -1,0 +1,1 @@
+"""Cron and recurring runs."""

@@ -1,0 +1,1 @@
+"""The sandbox that plays Meta."""

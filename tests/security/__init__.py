@@ -1,0 +1,1 @@
+"""Security claims and fuzzing."""
