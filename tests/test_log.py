@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestClient
 
 from bot.log import REDACTED, Redactor, configure_logging, mask_phone
 from bot.settings import Settings
+from tests.api.test_app import get_json, post_webhook, start_app, wait_for_replies
 from tests.conftest import ADMIN_TOKEN, APP_SECRET, FakeClock, Leak, SuiteLogs, text_webhook
-from tests.test_api import get_json, post_webhook, start_app, wait_for_replies
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[..., Awaitable[Client]]

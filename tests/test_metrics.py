@@ -16,8 +16,8 @@ from bot.inbound.dispatcher import Acknowledger
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.whatsapp.client import RecordedRequest, RecordingTransport
+from tests.api.test_app import post_webhook, start_app, wait_for_replies, wait_until
 from tests.conftest import FakeClock, signed, status_webhook, text_webhook
-from tests.test_api import post_webhook, start_app, wait_for_replies, wait_until
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[..., Awaitable[Client]]

@@ -1,7 +1,7 @@
 """Cron expressions evaluated in a named time zone: parsing with precise errors, and the runs they give.
 
 Pure: every function takes the instant it counts from. Evaluation is cronsim's, which follows Debian
-cron across daylight-saving changes (checked for Europe/Amsterdam in tests/test_cron.py):
+cron across daylight-saving changes (checked for Europe/Amsterdam in tests/recurring/test_cron.py):
 
 - An expression with a fixed minute and hour (``30 2 * * *``, ``0 9-17 * * MON-FRI``) runs at local
   wall-clock times. A time the spring-forward gap skips runs once at the first minute after the gap

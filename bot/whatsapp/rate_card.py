@@ -46,7 +46,7 @@ def calling_code(wa_id: str | None) -> str | None:
     """The country calling code of a WhatsApp number (``"44"``), or None when phonenumbers cannot place it.
 
     Calling codes are prefix-free, so an E.164 number's code is the first one to three digits that name one:
-    looking them up in phonenumbers' table answers as `phonenumbers.parse` does (tests/test_rate_card.py
+    looking them up in phonenumbers' table answers as `phonenumbers.parse` does (tests/whatsapp/test_rate_card.py
     compares them) about 30 times faster, which a campaign's dry run over 100,000 recipients needs. Longer
     strings and ones starting with 0 are not E.164 numbers; phonenumbers reads them in full.
     """

@@ -18,8 +18,8 @@ from bot.whatsapp.client import RecordingTransport
 from bot.whatsapp.rate_card import example_rate_card
 from storage.models import OUTBOX
 from storage.session import load_sessions
+from tests.api.test_app import ClientFactory, assert_error, post_webhook
 from tests.conftest import FakeClock, envelope
-from tests.test_api import ClientFactory, assert_error, post_webhook
 
 Client = TestClient[web.Request, web.Application]
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

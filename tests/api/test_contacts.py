@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient
 
 from bot import keys
 from bot.settings import Settings
+from tests.api.test_app import ClientFactory, assert_error, get_json, post_webhook, start_app
 from tests.conftest import FakeClock, text_webhook
-from tests.test_api import ClientFactory, assert_error, get_json, post_webhook, start_app
 
 Client = TestClient[web.Request, web.Application]
 CSV = {"Content-Type": "text/csv"}

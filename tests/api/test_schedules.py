@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 
 from bot import keys
 from bot.settings import Settings
+from tests.api.test_app import ClientFactory, assert_error, conforms, fetch_openapi, start_app
 from tests.conftest import FakeClock
-from tests.test_api import ClientFactory, assert_error, conforms, fetch_openapi, start_app
 
 Client = TestClient[web.Request, web.Application]
 NOW = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)  # a Friday, two days before Amsterdam moves to summer time

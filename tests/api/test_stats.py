@@ -18,8 +18,7 @@ from bot.errors import ConfigError
 from bot.settings import Settings
 from storage.models import CONTACT, CONVERSATION, MESSAGE, OUTBOX
 from storage.repository import Repository
-from tests.conftest import FakeClock, status_webhook, text_webhook
-from tests.test_api import (
+from tests.api.test_app import (
     Client,
     ClientFactory,
     assert_error,
@@ -30,6 +29,7 @@ from tests.test_api import (
     wait_for_replies,
     wait_until,
 )
+from tests.conftest import FakeClock, status_webhook, text_webhook
 
 NL = "31612345678"
 NL_2 = "31612345679"

@@ -11,8 +11,8 @@ from bot import keys
 from bot.app import create_app
 from bot.settings import Settings
 from bot.whatsapp.client import RecordedRequest, RecordingTransport
+from tests.api.test_app import ClientFactory, assert_error
 from tests.conftest import FakeClock
-from tests.test_api import ClientFactory, assert_error
 
 Client = TestClient[web.Request, web.Application]
 CUSTOMER = "31612345670"

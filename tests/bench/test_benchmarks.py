@@ -21,7 +21,7 @@ from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from storage.repository import Repository
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_bench_counts_only_durable_acknowledgements(

@@ -11,7 +11,7 @@ import pytest
 
 from bot.bench.turns import run_turns_bench, turn_latencies
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_every_turn_is_answered_at_the_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,18 +25,18 @@ from bot.whatsapp.client import RecordingTransport
 from bot.whatsapp.rate_card import example_rate_card
 from storage import session
 from storage.conversation import open_conversations, record_outbound
-from tests import test_sandbox_page
+from tests.browser import test_sandbox_page
+from tests.browser.test_sandbox_page import CHROMIUM
 from tests.conftest import ADMIN_TOKEN, signed, status_webhook, text_webhook
-from tests.test_dashboard import SCRIPT, conversation_row, sent_row
-from tests.test_otp_service import outbox_rows
-from tests.test_sandbox_page import CHROMIUM
+from tests.dashboard.test_app import SCRIPT, conversation_row, sent_row
+from tests.otp.test_service import outbox_rows
 
 REQUIRED = os.environ.get("BOT_TEST_REQUIRE_BROWSER") == "1"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists() and not REQUIRED, reason="Chromium is not installed at /usr/bin/chromium"),
 ]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "dashboard"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 WAITING, OTHER = "31612345001", "31612345002"
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
@@ -44,7 +44,7 @@ ServerFactory = Callable[..., Awaitable[TestServer]]
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    """SQLite only: the pages' queries run on PostgreSQL in tests/test_dashboard.py; here the browser is tested."""
+    """SQLite only: the pages' queries run on PostgreSQL in tests/dashboard/test_app.py; here the browser is tested."""
     return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
 
 

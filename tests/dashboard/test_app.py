@@ -19,9 +19,9 @@ from bot.whatsapp.client import RecordingTransport
 from storage import policy, session
 from storage.conversation import open_conversations, record_outbound
 from storage.outbox import OutboxBase
+from tests.api.test_app import ClientFactory, post_webhook
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY, FakeClock, status_webhook, text_webhook
-from tests.test_api import ClientFactory, post_webhook
-from tests.test_otp_service import outbox_rows
+from tests.otp.test_service import outbox_rows
 
 Client = TestClient[web.Request, web.Application]
 NOON = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)

@@ -15,10 +15,10 @@ from bot.dashboard.campaign_form import campaign_body
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from bot.whatsapp.rate_card import example_rate_card
+from tests.api.test_app import ClientFactory
+from tests.api.test_campaigns import MONDAY, call, contacts, work
 from tests.conftest import FakeClock
-from tests.test_api import ClientFactory
-from tests.test_campaign_api import MONDAY, call, contacts, work
-from tests.test_dashboard import csrf_of, logged_in, post_form
+from tests.dashboard.test_app import csrf_of, logged_in, post_form
 
 Client = TestClient[web.Request, web.Application]
 __all__ = ["logged_in"]  # the fixture, over this module's `client`

@@ -10,8 +10,8 @@ from bot import keys
 from bot.api.campaigns import CAMPAIGNER
 from storage.conversation import open_conversations
 from storage.models import OUTBOX
-from tests.test_campaign_api import call, contacts, promotion
-from tests.test_dashboard import SCRIPT, client, conversation_row, customer_writes, logged_in, noon, post_form
+from tests.api.test_campaigns import call, contacts, promotion
+from tests.dashboard.test_app import SCRIPT, client, conversation_row, customer_writes, logged_in, noon, post_form
 
 Client = TestClient[web.Request, web.Application]
 __all__ = ["client", "logged_in", "noon"]

@@ -9,9 +9,9 @@ from bot.dashboard.flow_svg import HEIGHT, WIDTH, back_edges, layers, place, svg
 from bot.engine import flow as f
 from bot.engine.flow_file import load_flows
 from bot.engine.graph import flow_graph, is_called
-from tests.test_graph import say, tiny
+from tests.engine.test_graph import say, tiny
 
-SHIPPED = Path(__file__).resolve().parent.parent / "flows"
+SHIPPED = Path(__file__).resolve().parents[2] / "flows"
 SVG = "{http://www.w3.org/2000/svg}"
 
 

@@ -14,9 +14,9 @@ from bot.app import create_app
 from bot.whatsapp.client import RecordingTransport
 from bot.whatsapp.rate_card import example_rate_card
 from storage.conversation import open_conversations
+from tests.api.test_app import ClientFactory
 from tests.conftest import FakeClock
-from tests.test_api import ClientFactory
-from tests.test_dashboard import NOON, SCRIPT, conversation_row, customer_writes, logged_in, noon
+from tests.dashboard.test_app import NOON, SCRIPT, conversation_row, customer_writes, logged_in, noon
 
 Client = TestClient[web.Request, web.Application]
 __all__ = ["logged_in", "noon"]

@@ -18,7 +18,7 @@ from bot.errors import ConfigError
 from bot.message_templates.library import TemplateLibrary, render, to_cloud_api
 from storage.repository import Repository
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GREETING = "bot: Hi Ana! I'm the assistant of Example Store."
 MENU = [
     "bot: What can I help you with?",

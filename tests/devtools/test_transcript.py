@@ -11,7 +11,7 @@ import pytest
 from bot.__main__ import main
 from bot.devtools.transcript import Workshop, load_transcript, run_transcript, transcript_files
 
-TRANSCRIPTS = Path(__file__).parent / "transcripts"
+TRANSCRIPTS = Path(__file__).parents[1] / "transcripts"
 
 
 def _case(path: Path) -> Any:

@@ -30,10 +30,10 @@ from bot.notifications.service import AppointmentNotices
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from storage import business
+from tests.api.test_app import ClientFactory, post_webhook
 from tests.conftest import FakeClock, envelope
-from tests.test_api import ClientFactory, post_webhook
-from tests.test_flow_runner import api, says, taps, texts
-from tests.test_otp_service import outbox_rows
+from tests.inbound.test_flow_runner import api, says, taps, texts
+from tests.otp.test_service import outbox_rows
 
 Client = TestClient[web.Request, web.Application]
 ANA, BEN = "31612345001", "31612345002"

@@ -12,7 +12,7 @@ from bot.engine import business_hours as bh
 from bot.engine.flow_file import load_flows
 from bot.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 FRIDAY_NOON = datetime(2026, 4, 10, 10, 0, tzinfo=UTC)  # 12:00 in Amsterdam (CEST, UTC+2)
 MONDAY = date(2026, 4, 13)

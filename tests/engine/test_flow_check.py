@@ -14,9 +14,9 @@ from bot.engine.flow_file import flow_files, load_flows
 from bot.inbound.actions import ACTIONS
 from bot.message_templates.library import TemplateLibrary
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "flows"
-BROKEN = Path(__file__).resolve().parent / "flows_broken" / "checking"
+BROKEN = Path(__file__).resolve().parents[1] / "flows_broken" / "checking"
 ACTION_NAMES = {"orders.lookup", "orders.recent"}
 VALIDATOR_NAMES = {"order_number"}
 NO_EXIT = "the flow ends after 3 failed tries"

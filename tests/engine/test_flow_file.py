@@ -15,10 +15,10 @@ from jsonschema import Draft202012Validator
 from bot.engine.flow import Act, Ask, Branch, Call, Choose, End, Goto, Handoff, Position, Say, Text, Validator, Verify
 from bot.engine.flow_file import FlowLoader, LocatedFlow, flow_files, load_flows, read_flow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "flows"
-BROKEN = Path(__file__).resolve().parent / "flows_broken" / "reading"
-CHECKED = Path(__file__).resolve().parent / "flows_broken" / "checking"
+BROKEN = Path(__file__).resolve().parents[1] / "flows_broken" / "reading"
+CHECKED = Path(__file__).resolve().parents[1] / "flows_broken" / "checking"
 SCHEMA = json.loads((SHIPPED / "flow.schema.json").read_text(encoding="utf-8"))
 KINDS = "say, ask, choose, act, branch, goto, call, handoff, verify, end"
 VALIDATORS = (

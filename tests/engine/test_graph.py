@@ -14,7 +14,7 @@ from bot.engine.flow_file import load_flows
 from bot.engine.graph import TEXT_LIMIT, escape, graph_flow, mermaid, node_id, shorten
 from bot.errors import ConfigError, NotFound
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "flows"
 NODE = re.compile(r"^    ([A-Za-z0-9_]+)[(\[{>]")
 EDGE = re.compile(r"^    ([A-Za-z0-9_]+) (-->|-\.->)(?:\|\"([^\"]*)\"\|)? ([A-Za-z0-9_]+)$")

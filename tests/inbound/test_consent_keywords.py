@@ -19,10 +19,10 @@ from storage import consent
 from storage.consent import ConsentChange
 from storage.models import MessageBase
 from storage.repository import Repository
+from tests.api.test_app import ClientFactory, post_webhook
 from tests.conftest import FakeClock, envelope
-from tests.test_api import ClientFactory, post_webhook
-from tests.test_flow_runner import _turn, says, texts
-from tests.test_sender import contact_id, drain, make_sender, meta_error, outbox_rows, reply
+from tests.inbound.test_flow_runner import _turn, says, texts
+from tests.outbound.test_sender import contact_id, drain, make_sender, meta_error, outbox_rows, reply
 
 Client = TestClient[web.Request, web.Application]
 ANA, BEN = "31612345001", "31612345002"

@@ -14,9 +14,9 @@ from bot.app import create_app
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from storage.outbox import OutboxBase
+from tests.api.test_app import ClientFactory, assert_error, post_webhook
 from tests.conftest import FakeClock, envelope, text_webhook
-from tests.test_api import ClientFactory, assert_error, post_webhook
-from tests.test_otp_service import code_in, outbox_rows
+from tests.otp.test_service import code_in, outbox_rows
 
 Client = TestClient[web.Request, web.Application]
 ANA, BEN = "31612345001", "31612345002"

@@ -24,9 +24,9 @@ from bot.inbound.content import LiveContent, load_content
 from bot.inbound.reload import RELOADER, Reloader, changed_files, snapshot
 from bot.sandbox.app import SANDBOX_STATE, StatusDelays
 from bot.settings import Settings
-from tests.test_e2e import poll
+from tests.e2e.test_sandbox_service import poll
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CUSTOMER = "31612345678"
 GREETING = "I'm the assistant of Example Store."
@@ -291,7 +291,7 @@ async def test_the_page_shows_a_broken_save_until_it_is_fixed(
     """On /sandbox a broken flow shows a banner with its file:line:col error as text; a fix takes the banner away."""
     from playwright.async_api import async_playwright, expect
 
-    from tests.test_sandbox_page import CHROMIUM_ARGS
+    from tests.browser.test_sandbox_page import CHROMIUM_ARGS
 
     url, _ = service
     async with async_playwright() as playwright:

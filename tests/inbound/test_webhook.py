@@ -259,7 +259,7 @@ async def test_an_oversized_body_is_refused_with_413(client: Client) -> None:
 
 
 def _every_sample() -> list[Any]:
-    from tests.test_payload import OPENAPI_EXAMPLES, PAYLOADS
+    from tests.whatsapp.test_webhook_parser import OPENAPI_EXAMPLES, PAYLOADS
 
     files = [pytest.param(p.read_bytes(), id=p.stem) for p in sorted(PAYLOADS.glob("*.json"))]
     meta = [pytest.param(json.dumps(doc).encode(), id=f"openapi:{name}") for name, doc in OPENAPI_EXAMPLES.items()]

@@ -21,8 +21,8 @@ from bot.message_templates.library import (
 from bot.message_templates.rules import PROMOTIONAL
 from bot.message_templates.template_file import environment, template_files, variables_in
 
-ROOT = Path(__file__).resolve().parent.parent / "templates"
-BROKEN = Path(__file__).resolve().parent / "templates_broken"
+ROOT = Path(__file__).resolve().parents[2] / "templates"
+BROKEN = Path(__file__).resolve().parents[1] / "templates_broken"
 SHIPPED = template_files(ROOT)
 TO = "351912345678"
 

@@ -21,8 +21,8 @@ from storage import schedule as store
 from storage.models import SCHEDULE, SCHEDULE_RUN, OutboxBase, ScheduleBase, ScheduleRunBase
 from storage.repository import Repository
 from tests.conftest import FakeClock
-from tests.test_notifications import params
-from tests.test_otp_service import outbox_rows
+from tests.notifications.test_service import params
+from tests.otp.test_service import outbox_rows
 
 NOW = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)  # a Friday, 14:00 in Amsterdam
 NINE = datetime(2026, 4, 11, 7, 0, tzinfo=UTC)  # the next 09:00 in Amsterdam (CEST)

@@ -25,9 +25,9 @@ from bot.notifications.service import (
 from bot.settings import Settings
 from storage.models import AppointmentBase, OrderBase, OutboxBase
 from storage.repository import Repository
+from tests.api.test_app import ClientFactory, assert_error, start_app
 from tests.conftest import FakeClock
-from tests.test_api import ClientFactory, assert_error, start_app
-from tests.test_otp_service import outbox_rows
+from tests.otp.test_service import outbox_rows
 
 Client = TestClient[web.Request, web.Application]
 ZONE = ZoneInfo("America/Sao_Paulo")  # UTC-3 all year: local times differ visibly from UTC

@@ -18,8 +18,8 @@ from bot.settings import Settings
 from storage.models import OTP_CHALLENGE, OUTBOX, OutboxBase
 from storage.outbox import PRIORITY
 from storage.repository import Repository
+from tests.api.test_app import ClientFactory, assert_error, post_webhook, start_app
 from tests.conftest import FakeClock, text_webhook
-from tests.test_api import ClientFactory, assert_error, post_webhook, start_app
 
 Client = TestClient[web.Request, web.Application]
 KEY = "test-secret-key"

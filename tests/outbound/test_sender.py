@@ -647,7 +647,7 @@ async def test_a_renewal_that_comes_back_late_is_not_trusted_to_send(repository:
     """Every renewal answers with half the lease already gone (a locked database): the row is queued again, unsent.
 
     A reaper could take such a row mid-send and queue it again: a reply would go twice. Seen with SQLite
-    locked longer than half the lease (tests/test_faults_database.py).
+    locked longer than half the lease (tests/faults/test_database.py).
     """
     cid = await customer_writes(repository, clock, "31600000091")
     await repository.enqueue([reply(cid, "31600000091", "late", clock)], clock.now)

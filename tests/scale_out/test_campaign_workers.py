@@ -1,6 +1,6 @@
 """A recurring campaign with two `bot worker` processes on one PostgreSQL database fires once per scheduled time.
 
-The sandbox `bot serve --roles web` process plays Meta (as in tests/test_crash.py). The campaign is created
+The sandbox `bot serve --roles web` process plays Meta (as in tests/faults/test_crash.py). The campaign is created
 through the real API by an app whose clock stands three minutes back, so its per-minute cron's first run is
 already missed when the workers start: they catch up with one run for the current minute, then one at the
 next minute, in real time. Both workers race to start each run; the unique (campaign, scheduled_for) row
@@ -22,10 +22,10 @@ from bot.app import create_app
 from bot.whatsapp.client import RecordingTransport
 from storage.models import CAMPAIGN_RUN, OUTBOX
 from storage.repository import Repository
+from tests.api.test_app import ClientFactory
 from tests.conftest import FakeClock
+from tests.faults.test_crash import AUTH, received
 from tests.harness import process, sandbox_meta, wait_for, worker_environment
-from tests.test_api import ClientFactory
-from tests.test_crash import AUTH, received
 
 OPTED_IN = [f"3161200{n:04d}" for n in range(40)]
 OPTED_OUT = ["31612999001", "31612999002"]

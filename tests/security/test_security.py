@@ -2,17 +2,18 @@
 
 Pinned elsewhere, and not repeated here:
 - a missing or wrong signature gets 401 and stores nothing, and non-ASCII text is signed as received
-  (tests/test_webhook.py: test_bad_signature_is_refused_and_nothing_stored, test_signature_covers_the_exact_bytes);
+  (tests/inbound/test_webhook.py: test_bad_signature_is_refused_and_nothing_stored,
+  test_signature_covers_the_exact_bytes);
 - a delivery's exact bytes sent three times are one message with one reply
-  (tests/test_webhook.py: test_redelivery_is_stored_once_and_answered_once);
+  (tests/inbound/test_webhook.py: test_redelivery_is_stored_once_and_answered_once);
 - wrong tokens, other schemes and tokens that differ by a character on the first /api routes
-  (tests/test_api.py: test_no_token_is_401_with_error_shape, test_wrong_token_is_401);
+  (tests/api/test_app.py: test_no_token_is_401_with_error_shape, test_wrong_token_is_401);
 - tampered and expired session cookies, CSRF and cross-origin refusal on the inbox reply
-  (tests/test_dashboard.py);
+  (tests/dashboard/test_app.py);
 - five wrong codes end a code, and failures carry over to a resent one
-  (tests/test_otp_service.py: test_five_wrong_tries_end_the_code, test_failures_carry_over_to_a_resent_code);
+  (tests/otp/test_service.py: test_five_wrong_tries_end_the_code, test_failures_carry_over_to_a_resent_code);
 - no secret, token or issued code in any test's logs, for the whole run (tests/conftest.py: suite_logs);
-- random conversations never render customer text as Jinja (tests/test_flow_property.py).
+- random conversations never render customer text as Jinja (tests/e2e/test_flow_property.py).
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ from bot.whatsapp import signature
 from bot.whatsapp.client import RecordingTransport
 from storage.models import MESSAGE, OUTBOX, WEBHOOK_EVENT
 from storage.repository import Repository
+from tests.api.test_app import ClientFactory, start_app, wait_until
 from tests.conftest import ADMIN_TOKEN, APP_SECRET, FakeClock, envelope, signed, text_webhook
-from tests.test_api import ClientFactory, start_app, wait_until
-from tests.test_dashboard import ANA, csrf_of, log_in
-from tests.test_flow_property import INJECTION
-from tests.test_otp_service import KEY, NUMBER, latest_code, wrong
-from tests.test_webhook import count
+from tests.dashboard.test_app import ANA, csrf_of, log_in
+from tests.e2e.test_flow_property import INJECTION
+from tests.inbound.test_webhook import count
+from tests.otp.test_service import KEY, NUMBER, latest_code, wrong
 
 Client = TestClient[web.Request, web.Application]
 

@@ -42,7 +42,7 @@ from tests.conftest import (
     status_webhook,
     text_webhook,
 )
-from tests.test_payload import JSONISH, mutate
+from tests.whatsapp.test_webhook_parser import JSONISH, mutate
 
 FUZZ = settings(
     max_examples=100,

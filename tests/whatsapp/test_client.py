@@ -58,7 +58,7 @@ MESSAGES_PATH = "/{Version}/{Phone-Number-ID}/messages"
 OPENAPI = Path(
     os.environ.get(
         "BOT_META_OPENAPI",
-        Path(__file__).resolve().parents[2] / "shared/reference/whatsapp-cloud-api-openapi_v23.0.yaml",
+        Path(__file__).resolve().parents[3] / "shared/reference/whatsapp-cloud-api-openapi_v23.0.yaml",
     )
 )
 needs_openapi = pytest.mark.skipif(not OPENAPI.exists(), reason=f"Meta's OpenAPI file not found at {OPENAPI}")

@@ -25,8 +25,8 @@ from bot.whatsapp.webhook_parser import (
     parse_payload,
 )
 
-PAYLOADS = Path(__file__).parent / "payloads"
-OPENAPI = Path(__file__).resolve().parents[2] / "shared/reference/whatsapp-cloud-api-openapi_v23.0.yaml"
+PAYLOADS = Path(__file__).parents[1] / "payloads"
+OPENAPI = Path(__file__).resolve().parents[3] / "shared/reference/whatsapp-cloud-api-openapi_v23.0.yaml"
 PHONE_NUMBER_ID = "106540352242922"
 SHEENA = "16505551234"
 USER_ID = "US.13491208655302741918"
