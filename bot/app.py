@@ -52,6 +52,7 @@ from bot.message_templates.library import TemplateLibrary
 from bot.metrics import Metrics
 from bot.notifications.scheduler import Scheduler
 from bot.notifications.service import NotificationService
+from bot.otp.core import CODE_LIFE
 from bot.otp.service import OtpService
 from bot.outbound.send_policy import SendPolicy
 from bot.outbound.sender import Sender
@@ -220,6 +221,7 @@ def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Applicat
             app[keys.CLIENT],
             clock=clock,
             metrics=metrics,
+            code_life=CODE_LIFE,
             throughput=settings.throughput,
             send_policy=send_policy,
             lease=timedelta(seconds=settings.send_lease),

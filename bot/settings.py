@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,7 +14,6 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
-from bot.outbound.send_policy import QuietHours, parse_messaging_limit, parse_quiet_hours
 from bot.whatsapp.rate_card import example_rate_card
 
 SANDBOX_PHONE_NUMBER_ID = "106540352242922"
@@ -21,6 +22,60 @@ SANDBOX_VERIFY_TOKEN = "sandbox-verify-token"
 DEFAULT_API_URL = "https://graph.facebook.com"
 DEFAULT_QUIET_HOURS = "21:00-08:00"
 DEFAULT_MESSAGING_LIMIT = "250"
+
+# Meta's messaging-limit tiers: unique users reached outside a customer service window per rolling 24 h.
+TIERS = (250, 2_000, 10_000, 100_000)
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A local time span (e.g. 21:00-08:00, crossing midnight) when non-urgent messages wait."""
+
+    start: time
+    end: time
+
+    def until(self, now: datetime, zone: ZoneInfo) -> datetime | None:
+        """When the quiet hours around `now` (read in `zone`) end, or None when `now` is not inside them."""
+        local = now.astimezone(zone)
+        clock = local.time().replace(tzinfo=None)
+        if self.start <= self.end:
+            inside, end_day = self.start <= clock < self.end, local.date()
+        else:  # crossing midnight: inside after the start tonight or before the end this morning
+            inside = clock >= self.start or clock < self.end
+            end_day = local.date() + timedelta(days=1) if clock >= self.start else local.date()
+        if not inside:
+            return None
+        # An end the spring-forward gap skips (02:30) is read with the offset before the gap: 03:30.
+        end = datetime.combine(end_day, self.end, tzinfo=zone)
+        return end.astimezone(now.tzinfo)
+
+
+def parse_quiet_hours(text: str) -> QuietHours | None:
+    """`HH:MM-HH:MM` (e.g. `21:00-08:00`); empty or `off` turns quiet hours off."""
+    value = text.strip().lower()
+    if value in ("", "off", "none"):
+        return None
+    start, sep, end = value.partition("-")
+    matches = _CLOCK.match(start.strip()), _CLOCK.match(end.strip())
+    if not sep or not all(matches):
+        raise ConfigError(f"BOT_QUIET_HOURS {text!r} is not a span like 21:00-08:00 (or off)")
+    first, last = (time(int(m[1]), int(m[2])) for m in matches if m)
+    if first == last:
+        raise ConfigError(f"BOT_QUIET_HOURS {text!r} starts and ends at the same time; use off to turn them off")
+    return QuietHours(first, last)
+
+
+def parse_messaging_limit(text: str) -> int | None:
+    """Meta's tier as a number of users (250, 2000, 10000, 100000) or `unlimited` (None)."""
+    value = text.strip().lower().replace(",", "").replace("_", "")
+    if value == "unlimited":
+        return None
+    if value.isdigit() and int(value) in TIERS:
+        return int(value)
+    tiers = ", ".join(str(t) for t in TIERS)
+    raise ConfigError(f"BOT_MESSAGING_LIMIT {text!r} is not one of Meta's tiers: {tiers} or unlimited")
+
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",

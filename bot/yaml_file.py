@@ -16,7 +16,14 @@ from typing import Any, Literal
 
 import yaml
 
-from bot.engine.flow import Position
+
+@dataclass(frozen=True)
+class Position:
+    """Where a value was written: 1-based line and column in its file."""
+
+    line: int = 0
+    column: int = 0
+
 
 Severity = Literal["error", "warning"]
 KeyPath = tuple[str | int, ...]

@@ -26,6 +26,7 @@ from bot.campaigns.campaign import CampaignRequest
 from bot.campaigns.runner import Campaigner
 from bot.message_templates.library import TemplateLibrary
 from bot.metrics import Metrics
+from bot.otp.core import CODE_LIFE
 from bot.outbound.sender import Sender
 from bot.whatsapp.rate_card import example_rate_card, read_rate_card
 from storage import campaign as store
@@ -134,7 +135,9 @@ async def run_campaign_bench(args: argparse.Namespace) -> str:
             figures["peak_rss_mb_after_seeding"] = peak_rss_mb()
             async with linked_stand_in(args.rate) as link:
                 metrics = Metrics()
-                sender = Sender(repository, link.client, clock=clock, metrics=metrics, throughput=args.rate)
+                sender = Sender(
+                    repository, link.client, clock=clock, metrics=metrics, code_life=CODE_LIFE, throughput=args.rate
+                )
                 campaigner = Campaigner(
                     repository, templates.get, clock=clock, on_enqueued=sender.wake,
                     price_of=lambda wa_id: marketing_price(card, wa_id),

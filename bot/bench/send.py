@@ -30,6 +30,7 @@ from aiohttp import web
 
 from bot.bench.faults import Fault, FaultPlan
 from bot.metrics import Metrics
+from bot.otp.core import CODE_LIFE
 from bot.outbound.sender import Sender
 from bot.sandbox.rules import ThroughputWindow
 from bot.sandbox.wire import PAIR_RATE, THROUGHPUT, encode, graph_error, status_webhook
@@ -346,7 +347,9 @@ async def until_drained(repository: Repository, each: Callable[[], object] = lam
 
 async def drain(repository: Repository, client: CloudAPIClient, rate: int, rss: list[float]) -> float:
     """Run the real sender until nothing is queued or in flight, sampling `rss`; returns the wall-clock seconds."""
-    sender = Sender(repository, client, clock=lambda: datetime.now(UTC), metrics=Metrics(), throughput=rate)
+    sender = Sender(
+        repository, client, clock=lambda: datetime.now(UTC), metrics=Metrics(), code_life=CODE_LIFE, throughput=rate
+    )
     started = time.perf_counter()
     async with running(sender.run()):
         await until_drained(repository, lambda: rss.append(rss_mb()))

@@ -18,11 +18,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from bot.engine.flow import Position
 from bot.engine.flow_file import parse_duration
 from bot.errors import BotError
 from bot.inbound.actions import ACTIONS, ActionContext
-from bot.yaml_file import Problem, load_yaml, node_position
+from bot.yaml_file import Position, Problem, load_yaml, node_position
 
 SUFFIX = ".yaml"
 DEFAULT_FOLDER = Path("tests/transcripts")

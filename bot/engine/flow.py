@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from bot.yaml_file import Position
+
 # WhatsApp's limits for interactive messages (checked by `bot check` and again when a message is built).
 MAX_BUTTONS = 3
 BUTTON_TITLE = 20
@@ -22,14 +24,6 @@ ROW_DESCRIPTION = 72
 BODY_TEXT = 1024
 DEFAULT_ATTEMPTS = 3
 DEFAULT_IDLE = timedelta(minutes=30)
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where a value was written: 1-based line and column in its file."""
-
-    line: int = 0
-    column: int = 0
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ from bot.engine.flow import (
     End,
     Flow,
     Handoff,
-    Position,
     Say,
     Text,
     Verify,
@@ -38,7 +37,7 @@ from bot.engine.flow import (
 from bot.engine.flow_file import LocatedFlow
 from bot.message_templates.library import TemplateLibrary, read_library
 from bot.message_templates.template_file import environment, variables_in
-from bot.yaml_file import KeyPath, Problem, Severity
+from bot.yaml_file import KeyPath, Position, Problem, Severity
 
 OPTION_ID = 200  # a list row id's limit (a reply button's is 256); belongs with the limits in bot.engine.flow
 BUILT_IN_SLOTS = frozenset({"contact", "error"})  # `error`: set by the engine when an act step fails

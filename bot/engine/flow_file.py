@@ -29,14 +29,13 @@ from bot.engine.flow import (
     Goto,
     Handoff,
     Option,
-    Position,
     Say,
     Text,
     Validator,
     ValidatorKind,
     Verify,
 )
-from bot.yaml_file import KeyPath, Problem, Reading, YamlLoader, read_mapping
+from bot.yaml_file import KeyPath, Position, Problem, Reading, YamlLoader, read_mapping
 
 SUFFIX = ".yaml"
 KINDS = ("say", "ask", "choose", "act", "branch", "goto", "call", "handoff", "verify", "end")

@@ -7,12 +7,11 @@ batch and applies these rules to each message in priority order.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.errors import ConfigError
+from bot.settings import QuietHours
 from bot.whatsapp.category import service_window_open
 from storage.consent import OPT_IN, OPT_OUT
 from storage.models import ContactBase, OutboxBase
@@ -22,58 +21,6 @@ from storage.policy import REACH_WINDOW, BatchContext, undeliverable
 NON_URGENT_KINDS = frozenset({"utility", "marketing"})
 US_PREFIX = "1"  # Meta has refused marketing templates to +1 (US) numbers since April 2025
 CAMPAIGN_PAUSE_CHECK = timedelta(seconds=30)  # a message claimed as its campaign paused looks again this late
-# Meta's messaging-limit tiers: unique users reached outside a customer service window per rolling 24 h.
-TIERS = (250, 2_000, 10_000, 100_000)
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    """A local time span (e.g. 21:00-08:00, crossing midnight) when non-urgent messages wait."""
-
-    start: time
-    end: time
-
-    def until(self, now: datetime, zone: ZoneInfo) -> datetime | None:
-        """When the quiet hours around `now` (read in `zone`) end, or None when `now` is not inside them."""
-        local = now.astimezone(zone)
-        clock = local.time().replace(tzinfo=None)
-        if self.start <= self.end:
-            inside, end_day = self.start <= clock < self.end, local.date()
-        else:  # crossing midnight: inside after the start tonight or before the end this morning
-            inside = clock >= self.start or clock < self.end
-            end_day = local.date() + timedelta(days=1) if clock >= self.start else local.date()
-        if not inside:
-            return None
-        # An end the spring-forward gap skips (02:30) is read with the offset before the gap: 03:30.
-        end = datetime.combine(end_day, self.end, tzinfo=zone)
-        return end.astimezone(now.tzinfo)
-
-
-def parse_quiet_hours(text: str) -> QuietHours | None:
-    """`HH:MM-HH:MM` (e.g. `21:00-08:00`); empty or `off` turns quiet hours off."""
-    value = text.strip().lower()
-    if value in ("", "off", "none"):
-        return None
-    start, sep, end = value.partition("-")
-    matches = _CLOCK.match(start.strip()), _CLOCK.match(end.strip())
-    if not sep or not all(matches):
-        raise ConfigError(f"BOT_QUIET_HOURS {text!r} is not a span like 21:00-08:00 (or off)")
-    first, last = (time(int(m[1]), int(m[2])) for m in matches if m)
-    if first == last:
-        raise ConfigError(f"BOT_QUIET_HOURS {text!r} starts and ends at the same time; use off to turn them off")
-    return QuietHours(first, last)
-
-
-def parse_messaging_limit(text: str) -> int | None:
-    """Meta's tier as a number of users (250, 2000, 10000, 100000) or `unlimited` (None)."""
-    value = text.strip().lower().replace(",", "").replace("_", "")
-    if value == "unlimited":
-        return None
-    if value.isdigit() and int(value) in TIERS:
-        return int(value)
-    tiers = ", ".join(str(t) for t in TIERS)
-    raise ConfigError(f"BOT_MESSAGING_LIMIT {text!r} is not one of Meta's tiers: {tiers} or unlimited")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from bot.errors import (
 )
 from bot.loop import Wakeful
 from bot.metrics import Metrics
-from bot.otp.core import CODE_LIFE
 from bot.outbound.send_policy import BatchCheck, Drop, Hold, SendPolicy, reaches_outside_window, template_key
 from bot.outbound.throughput import Throttle
 from bot.whatsapp import category as rules
@@ -81,6 +80,7 @@ class Sender(Wakeful):
         *,
         clock: Callable[[], datetime],
         metrics: Metrics,
+        code_life: timedelta,
         throughput: int = 80,
         send_policy: SendPolicy | None = None,
         lease: timedelta = timedelta(seconds=60),
@@ -92,6 +92,7 @@ class Sender(Wakeful):
         self._repository = repository
         self._client = client
         self._clock = clock
+        self._code_life = code_life  # a one-time code not sent this long after it was made is never sent
         self._metrics = metrics
         # Exact counting: a send holds its place in the window until Meta's answer, so no one-second window
         # can hold more than `throughput` arrivals however the network delays them (bot/outbound/throughput.py).
@@ -177,7 +178,7 @@ class Sender(Wakeful):
             for outcome in outcomes:
                 counts["recovered" if isinstance(outcome, Sent) else outcome.status] += 1
             log.warning("outbox.leases_expired", **counts)
-        stale = await self._repository.expire_stale_secrets(created_before=now - CODE_LIFE, now=now)
+        stale = await self._repository.expire_stale_secrets(created_before=now - self._code_life, now=now)
         if stale:
             log.warning("outbox.codes_expired_unsent", count=stale)
         self._metrics.set_outbox_depth(await self._repository.outbox_depth())

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from bot.inbound.consent_keywords import record_consent
 from bot.metrics import Metrics
+from bot.otp.core import CODE_LIFE
 from bot.outbound.sender import Sender
 from bot.whatsapp.client import CloudAPIClient
 from bot.whatsapp.message_body import template_message
@@ -77,7 +78,7 @@ async def scenario(url: str, run: int, opt_out_after: float, answer_delay: float
         client = CloudAPIClient(
             transport=transport, base_url="http://graph.test", version="v25.0", phone_number_id="1", access_token="t"
         )
-        sender = Sender(repository, client, clock=now, metrics=Metrics(), throughput=THROUGHPUT)
+        sender = Sender(repository, client, clock=now, metrics=Metrics(), code_life=CODE_LIFE, throughput=THROUGHPUT)
 
         async def opt_out() -> float:
             await asyncio.sleep(opt_out_after)

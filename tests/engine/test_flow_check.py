@@ -8,11 +8,12 @@ import pytest
 
 from bot.__main__ import main
 from bot.engine.answer import VALIDATORS
-from bot.engine.flow import Ask, Branch, Case, Flow, Position, Say, Text
+from bot.engine.flow import Ask, Branch, Case, Flow, Say, Text
 from bot.engine.flow_check import check_flows, slots_set, templates_for_check
 from bot.engine.flow_file import flow_files, load_flows
 from bot.inbound.actions import ACTIONS
 from bot.message_templates.library import TemplateLibrary
+from bot.yaml_file import Position
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "flows"

@@ -12,8 +12,9 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from bot.engine.flow import Act, Ask, Branch, Call, Choose, End, Goto, Handoff, Position, Say, Text, Validator, Verify
+from bot.engine.flow import Act, Ask, Branch, Call, Choose, End, Goto, Handoff, Say, Text, Validator, Verify
 from bot.engine.flow_file import FlowLoader, LocatedFlow, flow_files, load_flows, read_flow
+from bot.yaml_file import Position
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "flows"

@@ -17,6 +17,7 @@ from bot.errors import Conflict, NotFound, ValidationError
 from bot.message_templates.library import MessageTemplate, TemplateLibrary
 from bot.notifications.scheduler import Scheduler, ScheduleRequest, TemplateLookup
 from bot.notifications.service import NotificationService
+from bot.otp.core import CODE_LIFE
 from storage import schedule as store
 from storage.models import SCHEDULE, SCHEDULE_RUN, OutboxBase, ScheduleBase, ScheduleRunBase
 from storage.repository import Repository
@@ -314,7 +315,7 @@ async def test_a_message_of_a_schedule_deactivated_meanwhile_is_not_sent(
     client = CloudAPIClient(
         transport=transport, base_url="http://graph.test", version="v25.0", phone_number_id="1", access_token="t"
     )
-    await Sender(repository, client, clock=fixed_clock, metrics=Metrics()).run_once()
+    await Sender(repository, client, clock=fixed_clock, metrics=Metrics(), code_life=CODE_LIFE).run_once()
     assert transport.requests == []
     rows = await outbox_rows(repository)
     assert {(r.status, (r.last_error or {}).get("message")) for r in rows} == {

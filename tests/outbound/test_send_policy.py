@@ -12,13 +12,11 @@ from bot.errors import ConfigError
 from bot.outbound.send_policy import (
     Drop,
     Hold,
-    QuietHours,
     SendPolicy,
-    parse_messaging_limit,
-    parse_quiet_hours,
     reaches_outside_window,
     template_key,
 )
+from bot.settings import QuietHours, parse_messaging_limit, parse_quiet_hours
 from bot.whatsapp.message_body import template_message, text_message
 from storage.models import ContactBase, OutboxBase, TemplateBlockBase
 from storage.policy import BatchContext, Reach

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from bot.errors import SendOutcomeUnknown
 from bot.metrics import Metrics
+from bot.otp.core import CODE_LIFE
 from bot.outbound.sender import Sender
 from bot.whatsapp.client import CloudAPIClient, RecordedRequest, RecordingTransport
 from bot.whatsapp.message_body import template_message, text_message
@@ -37,7 +38,7 @@ def make_sender(repo: Repository, transport: RecordingTransport, clock: FakeCloc
     client = CloudAPIClient(
         transport=transport, base_url="http://graph.test", version="v25.0", phone_number_id="1", access_token="t"
     )
-    return Sender(repo, client, clock=clock, metrics=Metrics(), throughput=1000, **kw)
+    return Sender(repo, client, clock=clock, metrics=Metrics(), code_life=CODE_LIFE, throughput=1000, **kw)
 
 
 async def customer_writes(repo: Repository, clock: FakeClock, wa_id: str, n: int = 0) -> int:
@@ -458,7 +459,8 @@ async def test_quiet_hours_hold_without_spending_an_attempt(repository: Reposito
     from datetime import UTC, datetime, time
     from zoneinfo import ZoneInfo
 
-    from bot.outbound.send_policy import QuietHours, SendPolicy
+    from bot.outbound.send_policy import SendPolicy
+    from bot.settings import QuietHours
 
     clock.now = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)
     wa = "31600000036"

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.metrics import Metrics
+from bot.otp.core import CODE_LIFE
 from bot.outbound.sender import Sender
 from bot.whatsapp.client import CloudAPIClient
 from bot.whatsapp.message_body import text_message
@@ -70,6 +71,7 @@ async def test_two_senders_together_keep_to_the_numbers_limit(repository: Reposi
             ),
             clock=now,
             metrics=Metrics(),
+            code_life=CODE_LIFE,
             throughput=LIMIT,
             batch=5,  # small claims, so both senders find work while they share
         )
