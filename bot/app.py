@@ -25,7 +25,7 @@ from bot.api.notifications import setup_notification_api
 from bot.api.schedules import setup_schedule_api
 from bot.api.stats import setup_stats_api
 from bot.api.templates import setup_template_api
-from bot.api.token import WrongGuesses
+from bot.api.token import GUESSES, WrongGuesses
 from bot.campaigns.runner import Campaigner
 from bot.dashboard.app import setup_dashboard
 from bot.engine.core import MAIN_FLOW
@@ -42,22 +42,22 @@ from bot.errors import (
     ValidationError,
 )
 from bot.inbound.consent_keywords import ConsentDesk, Keywords
-from bot.inbound.content import Content, LiveContent, LiveRunner, content_or_refuse
-from bot.inbound.dispatcher import Dispatcher, Handler
-from bot.inbound.ingest import Ingestor
+from bot.inbound.content import CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
+from bot.inbound.dispatcher import DISPATCHER, Dispatcher, Handler
+from bot.inbound.ingest import INGESTOR, Ingestor
 from bot.inbound.reload import Reloader, setup_reload
 from bot.inbound.webhook import MAX_BODY, setup_webhook
 from bot.loop import stop_all
-from bot.message_templates.library import TemplateLibrary
+from bot.message_templates.library import TEMPLATES, TemplateLibrary
 from bot.metrics import Metrics
-from bot.notifications.scheduler import Scheduler
-from bot.notifications.service import NotificationService
+from bot.notifications.scheduler import SCHEDULER, Scheduler
+from bot.notifications.service import NOTIFICATIONS, NotificationService
 from bot.otp.core import CODE_LIFE
-from bot.otp.service import OtpService
+from bot.otp.service import OTP, OtpService
 from bot.outbound.send_policy import SendPolicy
-from bot.outbound.sender import Sender
+from bot.outbound.sender import SENDER, Sender
 from bot.settings import Settings
-from bot.whatsapp.client import AiohttpTransport, CloudAPIClient, Transport
+from bot.whatsapp.client import CLIENT, AiohttpTransport, CloudAPIClient, Transport
 from storage.database import current_revision, head_revision
 from storage.repository import DatabaseUnavailable, Repository
 
@@ -106,10 +106,10 @@ def create_app(
     app = web.Application(client_max_size=MAX_BODY, middlewares=[observe, handle_errors, require_token])
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
-    app[keys.GUESSES] = WrongGuesses(clock)
+    app[GUESSES] = WrongGuesses(clock)
     app[keys.METRICS] = Metrics()
     live = LiveContent(_content(flows, templates, ZoneInfo(settings.business_timezone)))
-    app[keys.CONTENT], app[keys.TEMPLATES] = live, live.templates
+    app[CONTENT], app[TEMPLATES] = live, live.templates
     app.cleanup_ctx.append(_database(settings.is_sqlite if migrate is None else migrate))
     app.cleanup_ctx.append(_cloud_api(transport))
     app.cleanup_ctx.append(_workers(handler, set(roles)))
@@ -135,7 +135,7 @@ def _sandbox(app: web.Application, flows: Path | Mapping[str, Flow], templates: 
     """The sandbox that plays Meta, and hot reload of the flows and templates when they come from folders."""
     from bot.sandbox.app import setup_sandbox
 
-    settings, clock, live = app[keys.SETTINGS], app[keys.CLOCK], app[keys.CONTENT]
+    settings, clock, live = app[keys.SETTINGS], app[keys.CLOCK], app[CONTENT]
     setup_sandbox(app, settings, clock=clock, template_category=live.templates.category_of)
     reloader = None
     if settings.reload and isinstance(flows, Path) and isinstance(templates, Path):
@@ -153,7 +153,7 @@ def _database(migrate: bool) -> Callable[[web.Application], AsyncIterator[None]]
                 raise ConfigError("the database schema is not up to date: run `bot db upgrade` first")
             app[keys.REPOSITORY] = repository
             ingestor = Ingestor(repository)
-            app[keys.INGESTOR] = ingestor
+            app[INGESTOR] = ingestor
             await ingestor.start()
             try:
                 yield
@@ -171,7 +171,7 @@ def _cloud_api(transport: Transport | None) -> Callable[[web.Application], Async
         if settings.api_url is None:
             raise ConfigError("no Graph API URL: set WHATSAPP_API_URL (bot serve sets it to its sandbox)")
         async with aiohttp.ClientSession() as session:
-            app[keys.CLIENT] = CloudAPIClient(
+            app[CLIENT] = CloudAPIClient(
                 transport=transport or AiohttpTransport(session),
                 base_url=settings.api_url,
                 version=settings.api_version,
@@ -205,10 +205,10 @@ def _load_flows(folder: Path) -> Mapping[str, Flow]:
 
 def _handler(app: web.Application) -> Handler:
     """The flow engine over the app's live content (the stand-in acknowledger while there is no main flow)."""
-    live = app[keys.CONTENT]
+    live = app[CONTENT]
     if MAIN_FLOW not in live.current.flows:
         log.warning("flows.none", hint=f"no {MAIN_FLOW} flow: customers get an acknowledgement only")
-    return LiveRunner(live, otp=app[keys.OTP], notices=app[keys.NOTIFICATIONS].appointment_notices)
+    return LiveRunner(live, otp=app[OTP], notices=app[NOTIFICATIONS].appointment_notices)
 
 
 def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -218,7 +218,7 @@ def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Applicat
         send_policy = SendPolicy(ZoneInfo(settings.business_timezone), settings.quiet_hours, settings.messaging_limit)
         sender = Sender(
             repository,
-            app[keys.CLIENT],
+            app[CLIENT],
             clock=clock,
             metrics=metrics,
             code_life=CODE_LIFE,
@@ -226,30 +226,26 @@ def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Applicat
             send_policy=send_policy,
             lease=timedelta(seconds=settings.send_lease),
         )
-        app[keys.OTP] = OtpService(
-            repository, app[keys.TEMPLATES], app[keys.SETTINGS].secret_key, clock, on_enqueued=sender.wake
-        )
-        app[keys.NOTIFICATIONS] = NotificationService(
+        app[OTP] = OtpService(repository, app[TEMPLATES], app[keys.SETTINGS].secret_key, clock, on_enqueued=sender.wake)
+        app[NOTIFICATIONS] = NotificationService(
             repository,
-            app[keys.TEMPLATES],
+            app[TEMPLATES],
             ZoneInfo(app[keys.SETTINGS].business_timezone),
             clock,
             reminder_lead=timedelta(hours=app[keys.SETTINGS].reminder_lead_hours),
             on_enqueued=sender.wake,
         )
         keywords = Keywords.configured(settings.opt_out_keywords, settings.opt_in_keywords)
-        turns = ConsentDesk(handler or _handler(app), app[keys.TEMPLATES], repository.consent_guard, keywords)
+        turns = ConsentDesk(handler or _handler(app), app[TEMPLATES], repository.consent_guard, keywords)
         dispatcher = Dispatcher(repository, turns, clock=clock, metrics=metrics, on_enqueued=sender.wake)
-        app[keys.SENDER], app[keys.DISPATCHER] = sender, dispatcher
-        scheduler = Scheduler(
-            repository, app[keys.NOTIFICATIONS].utility_template, clock=clock, on_enqueued=sender.wake
-        )
-        app[keys.SCHEDULER] = scheduler
+        app[SENDER], app[DISPATCHER] = sender, dispatcher
+        scheduler = Scheduler(repository, app[NOTIFICATIONS].utility_template, clock=clock, on_enqueued=sender.wake)
+        app[SCHEDULER] = scheduler
         campaigner = Campaigner(
             repository, template_lookup(app), clock=clock, on_enqueued=sender.wake, price_of=price_lookup(app)
         )
         app[CAMPAIGNER] = campaigner
-        app[keys.INGESTOR].on_stored = dispatcher.wake
+        app[INGESTOR].on_stored = dispatcher.wake
         tasks = []
         if "dispatcher" in roles:
             tasks.append(asyncio.create_task(dispatcher.run(), name="dispatcher"))

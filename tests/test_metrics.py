@@ -14,6 +14,7 @@ from bot import keys
 from bot.app import create_app
 from bot.inbound.dispatcher import Acknowledger
 from bot.metrics import Metrics
+from bot.outbound.sender import SENDER
 from bot.settings import Settings
 from bot.whatsapp.client import RecordedRequest, RecordingTransport
 from tests.api.test_app import post_webhook, start_app, wait_for_replies, wait_until
@@ -162,7 +163,7 @@ async def test_outbox_depth_shows_queued_rows(
         await post_webhook(client, text_webhook(number, "hi"))
 
     async def queued() -> bool:
-        await client.app[keys.SENDER].reap()  # the sender's periodic stock-take, run now instead of in 10 s
+        await client.app[SENDER].reap()  # the sender's periodic stock-take, run now instead of in 10 s
         return value(await scrape(client), "bot_outbox_depth", kind="reply", status="queued") == len(NUMBERS)
 
     await wait_until(queued, what="three queued replies")
@@ -176,7 +177,7 @@ async def test_outbox_depth_drops_rows_that_left(
     client.app[keys.METRICS].set_outbox_depth({"reply:queued": 5})
     await post_webhook(client, text_webhook(NUMBERS[0], "hi"))
     await wait_for_replies(client, auth, NUMBERS[0])
-    await client.app[keys.SENDER].reap()
+    await client.app[SENDER].reap()
     text = await scrape(client)
     assert not [key for key in samples(text) if key[0] == "bot_outbox_depth"]
 
@@ -191,7 +192,7 @@ async def test_metrics_never_show_a_phone_number(
     for number in NUMBERS:
         (reply,) = await wait_for_replies(client, auth, number)
         await post_webhook(client, status_webhook(reply["wamid"], "delivered", recipient=number))
-    await client.app[keys.SENDER].reap()
+    await client.app[SENDER].reap()
     text = await scrape(client)
     assert value(text, "bot_messages_sent_total", category="service") == len(NUMBERS)
     for number in NUMBERS:

@@ -15,8 +15,9 @@ from aiohttp import web
 
 from bot import keys
 from bot.api.openapi import openapi_document
-from bot.api.token import address_of
+from bot.api.token import GUESSES, address_of
 from bot.errors import ValidationError
+from bot.otp.service import OTP
 from bot.whatsapp.category import CATEGORIES
 
 _WA_ID = re.compile(r"^\d{6,15}$")
@@ -42,7 +43,7 @@ async def require_token(
 ) -> web.StreamResponse:
     """Every /api route but the OpenAPI document needs `Authorization: Bearer $BOT_ADMIN_TOKEN`."""
     if request.path.startswith("/api/") and request.path != "/api/openapi.json":
-        guesses, address = request.app[keys.GUESSES], address_of(request)
+        guesses, address = request.app[GUESSES], address_of(request)
         wait = guesses.wait(address)
         if wait:
             return too_many_guesses(wait)
@@ -203,7 +204,7 @@ async def request_otp(request: web.Request) -> web.Response:
     body = await _json_object(request, ("wa_id", "purpose"))
     wa_id = _wa_id(body["wa_id"])
     assert wa_id is not None
-    await request.app[keys.OTP].request_code(wa_id, body["purpose"])
+    await request.app[OTP].request_code(wa_id, body["purpose"])
     return json_response({"status": "sent"}, 202)
 
 
@@ -214,7 +215,7 @@ async def verify_otp(request: web.Request) -> web.Response:
     assert wa_id is not None
     if len(body["code"]) > _CODE_MAX:
         raise ValidationError(f"code must be at most {_CODE_MAX} characters")
-    verified = await request.app[keys.OTP].verify_code(wa_id, body["purpose"], body["code"])
+    verified = await request.app[OTP].verify_code(wa_id, body["purpose"], body["code"])
     return json_response({"verified": verified})
 
 

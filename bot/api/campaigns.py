@@ -19,7 +19,8 @@ from bot.api.stats import RATE_CARD
 from bot.campaigns.campaign import CampaignRequest, read_request
 from bot.campaigns.runner import Campaigner, DryRun
 from bot.errors import NotFound, ValidationError
-from bot.message_templates.library import MessageTemplate
+from bot.inbound.content import CONTENT
+from bot.message_templates.library import TEMPLATES, MessageTemplate
 from bot.whatsapp.rate_card import RateCard, calling_code
 from storage import campaign as store
 from storage.models import CampaignBase, CampaignRunBase
@@ -45,9 +46,9 @@ def template_lookup(app: keys.Config) -> Any:
 
     def lookup(name: str, language: str | None) -> MessageTemplate:
         try:
-            return app[keys.TEMPLATES].get(name, language)
+            return app[TEMPLATES].get(name, language)
         except NotFound:
-            known = sorted({t.name for t in app[keys.TEMPLATES] if t.category == "marketing"})
+            known = sorted({t.name for t in app[TEMPLATES] if t.category == "marketing"})
             raise ValidationError(f"no template {name!r}; the marketing templates are {', '.join(known)}") from None
 
     return lookup
@@ -73,7 +74,7 @@ def marketing_price(card: RateCard | None, wa_id: str) -> tuple[str, Decimal | N
 
 def campaign_request(app: keys.Config, body: Mapping[str, Any]) -> CampaignRequest:
     """A campaign body checked as `POST /api/campaigns` checks it (the dashboard's form sends the same)."""
-    flows = frozenset(app[keys.CONTENT].current.flows) if keys.CONTENT in app else frozenset()
+    flows = frozenset(app[CONTENT].current.flows) if CONTENT in app else frozenset()
     return read_request(
         body, template_of=template_lookup(app), flows=flows,
         default_zone=app[keys.SETTINGS].business_timezone, valid_wa_id=valid_wa_id,

@@ -13,6 +13,7 @@ from aiohttp import web
 from bot import keys
 from bot.api.app import json_body, json_response, valid_wa_id
 from bot.inbound import handoff
+from bot.outbound.sender import SENDER
 from bot.whatsapp.category import service_window_expires_at
 
 
@@ -22,7 +23,7 @@ async def agent_reply(request: web.Request) -> web.Response:
     contact = await handoff.contact(repository, valid_wa_id(request.match_info["wa_id"]))
     text = handoff.reply_text((await json_body(request)).get("text"))
     await handoff.agent_reply(repository, contact, text, request.app[keys.CLOCK]())
-    request.app[keys.SENDER].wake()
+    request.app[SENDER].wake()
     return json_response({"queued": True, "window_closes_at": service_window_expires_at(contact.last_inbound_at)}, 202)
 
 

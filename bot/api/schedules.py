@@ -11,11 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import keys
 from bot.api.app import json_body, json_response, path_id, required_text, template_parameters, text_field, valid_wa_id
 from bot.api.notifications import MAX_BATCH
 from bot.errors import ValidationError
-from bot.notifications.scheduler import ScheduleRequest, upcoming
+from bot.notifications.scheduler import SCHEDULER, ScheduleRequest, upcoming
 from storage.models import ScheduleBase, ScheduleRunBase
 
 
@@ -57,23 +56,23 @@ def _run(run: ScheduleRunBase) -> dict[str, Any]:
 async def create_schedule(request: web.Request) -> web.Response:
     """Store a schedule (201); it runs first at the next matching time after now."""
     body = await json_body(request)
-    stored = await request.app[keys.SCHEDULER].create(_request(body))
+    stored = await request.app[SCHEDULER].create(_request(body))
     return json_response(_schedule(stored), 201)
 
 
 async def list_schedules(request: web.Request) -> web.Response:
-    schedules = await request.app[keys.SCHEDULER].schedules()
+    schedules = await request.app[SCHEDULER].schedules()
     return json_response({"items": [_schedule(s) for s in schedules]})
 
 
 async def get_schedule(request: web.Request) -> web.Response:
-    schedule, runs = await request.app[keys.SCHEDULER].schedule(path_id(request, "schedule"))
+    schedule, runs = await request.app[SCHEDULER].schedule(path_id(request, "schedule"))
     return json_response({**_schedule(schedule), "runs": [_run(r) for r in runs]})
 
 
 async def delete_schedule(request: web.Request) -> web.Response:
     """Deactivate a schedule; it stays readable with its runs, and deleting it again answers the same."""
-    stopped = await request.app[keys.SCHEDULER].deactivate(path_id(request, "schedule"))
+    stopped = await request.app[SCHEDULER].deactivate(path_id(request, "schedule"))
     return json_response(_schedule(stopped))
 
 

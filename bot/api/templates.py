@@ -15,7 +15,7 @@ from aiohttp import web
 from bot import keys
 from bot.api.app import json_body, json_response
 from bot.errors import NotFound, ValidationError
-from bot.message_templates.library import Templates
+from bot.message_templates.library import TEMPLATES, Templates
 from storage.repository import Repository
 
 log = structlog.get_logger("bot.api.templates")
@@ -43,7 +43,7 @@ async def template_items(repository: Repository, library: Templates) -> list[dic
 
 async def list_templates(request: web.Request) -> web.Response:
     """`GET /api/templates`: the templates and their blocks (`template_items`)."""
-    return json_response({"items": await template_items(request.app[keys.REPOSITORY], request.app[keys.TEMPLATES])})
+    return json_response({"items": await template_items(request.app[keys.REPOSITORY], request.app[TEMPLATES])})
 
 
 async def unblock_template(request: web.Request) -> web.Response:
@@ -54,7 +54,7 @@ async def unblock_template(request: web.Request) -> web.Response:
         language = (await json_body(request)).get("language")
         if language is not None and not isinstance(language, str):
             raise ValidationError("language must be a language code such as en or pt_BR")
-    unblocked = await unblock(request.app[keys.REPOSITORY], request.app[keys.TEMPLATES], name, language)
+    unblocked = await unblock(request.app[keys.REPOSITORY], request.app[TEMPLATES], name, language)
     return json_response({"name": name, "language": language, "unblocked": unblocked})
 
 

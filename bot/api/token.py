@@ -62,3 +62,6 @@ class WrongGuesses:
         if not times:
             self._wrong.pop(address, None)
         return times
+
+
+GUESSES = web.AppKey("guesses", WrongGuesses)

@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api.token import address_of
+from bot.api.token import GUESSES, address_of
 from bot.dashboard.campaigns import routes as campaign_routes
 from bot.dashboard.contacts import routes as contact_routes
 from bot.dashboard.inbox import routes as inbox_routes
@@ -135,7 +135,7 @@ async def login(request: web.Request) -> web.Response:
     fields = await form(request)
     if not signer.login_csrf_ok(request.cookies.get(LOGIN_COOKIE), fields.get("csrf")):
         return refused(request, "The login form had expired. Open the login page again and log in.")
-    guesses, address = request.config_dict[keys.GUESSES], address_of(request)
+    guesses, address = request.config_dict[GUESSES], address_of(request)
     wait = guesses.wait(address)
     if wait:
         error = f"Too many wrong tokens from this address. Try again in {math.ceil(wait)} seconds."

@@ -27,7 +27,8 @@ from bot.dashboard.campaign_form import FIELD, SCHEDULES, VALUE, campaign_body, 
 from bot.dashboard.pages import preview, templates_by_name
 from bot.dashboard.render import before, done, form, render
 from bot.errors import BotError, NotFound, ValidationError
-from bot.message_templates.library import MessageTemplate, Templates
+from bot.inbound.content import CONTENT
+from bot.message_templates.library import TEMPLATES, MessageTemplate, Templates
 from storage.models import CampaignBase
 
 routes = web.RouteTableDef()
@@ -69,7 +70,7 @@ async def _form_page(
     request: web.Request, fields: dict[str, str], *, status: int = 200, error: str | None = None
 ) -> web.Response:
     """The create form, filled in with what was typed, with the API's error or the message's preview."""
-    library = request.config_dict[keys.TEMPLATES]
+    library = request.config_dict[TEMPLATES]
     marketing = templates_by_name(library, "marketing")
     chosen = _chosen(library, fields) if fields.get("template") in marketing else None
     shown, problem = (None, None)
@@ -86,7 +87,7 @@ async def _form_page(
         chosen=chosen,
         contact_fields=CONTACT_FIELDS,
         schedules=SCHEDULES,
-        flows=sorted(request.config_dict[keys.CONTENT].current.flows),
+        flows=sorted(request.config_dict[CONTENT].current.flows),
         zone=request.config_dict[keys.SETTINGS].business_timezone,
         value=VALUE,
         field=FIELD,
@@ -106,7 +107,7 @@ async def new_campaign(request: web.Request) -> web.Response:
 async def create_campaign(request: web.Request) -> web.Response:
     """Check the form as the API checks a body; "Preview" stops there, "Create" stores and schedules it."""
     fields = await form(request)
-    chosen = _chosen(request.config_dict[keys.TEMPLATES], fields)
+    chosen = _chosen(request.config_dict[TEMPLATES], fields)
     zone = request.config_dict[keys.SETTINGS].business_timezone
     body = campaign_body(fields, chosen.variables if chosen else (), zone)
     try:

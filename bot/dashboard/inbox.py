@@ -18,7 +18,9 @@ from bot.dashboard.render import done, form, render
 from bot.dashboard.view import entries, window
 from bot.errors import BotError, OutsideServiceWindow, ValidationError
 from bot.inbound import handoff
-from bot.notifications.service import NotificationRequest
+from bot.message_templates.library import TEMPLATES
+from bot.notifications.service import NOTIFICATIONS, NotificationRequest
+from bot.outbound.sender import SENDER
 from storage.models import ContactBase
 from storage.timeline import timeline
 
@@ -55,7 +57,7 @@ async def _chat(
     async with repository.engine.connect() as conn:
         found = await timeline(conn, contact.id, limit=TRANSCRIPT_TAIL)
     waiting = {w.contact.id for w in await handoff.waiting(repository)}
-    templates = templates_by_name(request.config_dict[keys.TEMPLATES], "utility")
+    templates = templates_by_name(request.config_dict[TEMPLATES], "utility")
     chosen = chosen or request.query.get("template") or None
     if chosen is not None and chosen not in templates:
         error, chosen = error or f"There is no utility template “{chosen}”. Pick one from the list.", None
@@ -97,7 +99,7 @@ async def reply(request: web.Request) -> web.Response:
     except ValidationError:
         why = f"Write a message of 1 to {handoff.TEXT_MAX} characters."
         return await _chat(request, contact, status=400, error=why, typed=typed)
-    request.config_dict[keys.SENDER].wake()
+    request.config_dict[SENDER].wake()
     raise done(f"/inbox/{contact.wa_id}", "replied")
 
 
@@ -117,7 +119,7 @@ async def send_template(request: web.Request) -> web.Response:
         idempotency_key=f"dashboard:{fields.get('send_key') or secrets.token_urlsafe(12)}",
     )
     try:
-        await request.config_dict[keys.NOTIFICATIONS].notify(notification)
+        await request.config_dict[NOTIFICATIONS].notify(notification)
     except BotError as exc:
         why = f"The template was not sent: {exc.message}."
         return await _chat(request, contact, status=400, error=why, chosen=name or None)

@@ -18,7 +18,8 @@ from bot.dashboard.render import done, form, render
 from bot.dashboard.view import ORIGINS, entries, window
 from bot.engine.graph import flow_graph, is_called, mermaid
 from bot.errors import BotError, NotFound, ValidationError
-from bot.message_templates.library import MessageTemplate, RenderedMessage, Templates
+from bot.inbound.content import CONTENT
+from bot.message_templates.library import TEMPLATES, MessageTemplate, RenderedMessage, Templates
 from bot.message_templates.library import render as render_template
 from bot.whatsapp.category import CATEGORIES
 from storage.timeline import names_by_wa_id, timeline
@@ -128,7 +129,7 @@ def preview(template: MessageTemplate, values: Mapping[str, Any]) -> tuple[Rende
 @routes.get("/templates")
 async def templates(request: web.Request) -> web.Response:
     """Each template with its category, its languages, a preview filled in from its examples, and any block."""
-    library = request.config_dict[keys.TEMPLATES]
+    library = request.config_dict[TEMPLATES]
     items = await template_items(request.config_dict[keys.REPOSITORY], library)
     grouped: dict[tuple[str, str], list[Language]] = defaultdict(list)
     for item in sorted(items, key=lambda i: (i["category"], i["name"], i["language"])):
@@ -143,7 +144,7 @@ async def templates(request: web.Request) -> web.Response:
 async def unblock_template(request: web.Request) -> web.Response:
     """Use a template Meta refused again, once it is fixed or approved in WhatsApp Manager."""
     language = (await form(request)).get("language") or None
-    library = request.config_dict[keys.TEMPLATES]
+    library = request.config_dict[TEMPLATES]
     await unblock(request.config_dict[keys.REPOSITORY], library, request.match_info["name"], language)
     raise done("/templates", "unblocked")
 
@@ -154,7 +155,7 @@ async def unblock_template(request: web.Request) -> web.Response:
 @routes.get("/flows")
 async def flows(request: web.Request) -> web.Response:
     """Each flow as a diagram drawn on the server, with its Mermaid text to copy."""
-    loaded = request.config_dict[keys.CONTENT].current.flows
+    loaded = request.config_dict[CONTENT].current.flows
     drawn = []
     for name in sorted(loaded, key=lambda n: (n != "main", n)):
         called = is_called(loaded, name)

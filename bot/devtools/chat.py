@@ -27,7 +27,8 @@ from bot.app import create_app
 from bot.devtools.rehearsal import VirtualClock, customer_message, customer_webhook, run_until_idle, template_parameters
 from bot.engine.flow_file import parse_duration
 from bot.errors import ConfigError, NotFound, ValidationError
-from bot.message_templates.library import Templates, render
+from bot.inbound.dispatcher import DISPATCHER
+from bot.message_templates.library import TEMPLATES, Templates, render
 from bot.sandbox.wire import WA_ID, new_wamid
 from bot.settings import SANDBOX_APP_SECRET, SANDBOX_PHONE_NUMBER_ID, SANDBOX_VERIFY_TOKEN, Settings
 from bot.whatsapp.client import RecordingTransport
@@ -216,9 +217,9 @@ class Chat:
 
     async def _round(self) -> bool:
         """Run the dispatcher until it has nothing left, print what was queued; whether anything was."""
-        await run_until_idle(self.app[keys.DISPATCHER].run_once, MAX_ROUNDS)
+        await run_until_idle(self.app[DISPATCHER].run_once, MAX_ROUNDS)
         rows = await self._queued()
-        library = self.app[keys.TEMPLATES]
+        library = self.app[TEMPLATES]
         shown = [show(row.payload, library) for row in rows]
         for message in shown:
             self.out.write("".join(f"{INDENT if i else BOT}{line}\n" for i, line in enumerate(message.lines)))

@@ -50,9 +50,12 @@ from bot.engine.flow_file import load_flows, parse_duration
 from bot.engine.state import State
 from bot.errors import BotError
 from bot.inbound.actions import ACTIONS
+from bot.inbound.dispatcher import DISPATCHER
 from bot.inbound.flow_runner import FlowRunner
 from bot.message_templates.library import TemplateLibrary
 from bot.metrics import Metrics
+from bot.otp.service import OTP
+from bot.outbound.sender import SENDER
 from bot.settings import SANDBOX_PHONE_NUMBER_ID, Settings
 from bot.whatsapp.client import RecordingTransport
 from bot.whatsapp.signature import sign
@@ -159,7 +162,7 @@ async def _play(transcript: Transcript, workshop: Workshop) -> Result:
         )
         async with TestClient(TestServer(app)) as client:
             if runner is not None:
-                runner.otp = app[keys.OTP]  # the app's code service exists once the app has started
+                runner.otp = app[OTP]  # the app's code service exists once the app has started
             chat = _Chat(transcript, app, client, clock, transport)
             ok = await chat.play()
     return Result(transcript.path, transcript.title, ok, "" if ok else chat.diff.text(), transcript.xfail)
@@ -333,8 +336,8 @@ class _Chat:
 
     async def settle(self) -> None:
         """Run the dispatcher once and the sender until it has nothing due; collect what the customer got."""
-        await self.app[keys.DISPATCHER].run_once()
-        await run_until_idle(self.app[keys.SENDER].run_once, MAX_ROUNDS)
+        await self.app[DISPATCHER].run_once()
+        await run_until_idle(self.app[SENDER].run_once, MAX_ROUNDS)
         new = self.transport.requests[self.seen_requests :]
         self.seen_requests = len(self.transport.requests)
         got = [Message.from_body(r.json) for r in new if r.json.get("to") == self.t.wa_id and "type" in r.json]

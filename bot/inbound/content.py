@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.answer import VALIDATORS
@@ -150,3 +151,6 @@ class LiveRunner:
         self, *, contact: ContactBase, session: SessionBase | None, now: datetime, conn: AsyncConnection
     ) -> TurnResult:
         return await self._current().time_out(contact=contact, session=session, now=now, conn=conn)
+
+
+CONTENT = web.AppKey("content", LiveContent)

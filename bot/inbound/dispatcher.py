@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.loop import Wakeful
@@ -245,3 +246,6 @@ class Acknowledger:
         name = f", {contact.name}" if contact.name else ""
         to = contact.wa_id or contact.user_id or ""
         return TurnResult(outgoing=[text_message(to, ACK_TEXT.format(name=name))])
+
+
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
+from aiohttp import web
 
 from bot.errors import StorageUnavailable
 from storage.inbox import Delivery, StoredDelivery
@@ -101,3 +102,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, DatabaseUnavailable):
         return f"database unavailable: {exc}"
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+INGESTOR = web.AppKey("ingestor", Ingestor)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.errors import MalformedPayload, StorageUnavailable
+from bot.inbound.ingest import INGESTOR
 from bot.whatsapp.signature import HEADER, verify
 from bot.whatsapp.webhook_parser import parse_payload
 from storage.inbox import Delivery
@@ -56,7 +57,7 @@ async def receive(request: web.Request) -> web.Response:
         metrics.webhooks.labels(outcome="malformed").inc()
         return error_response(400, "malformed_payload", f"body is not UTF-8: {exc.reason} at byte {exc.start}")
     try:
-        stored = await app[keys.INGESTOR].store(Delivery(body=text, parsed=parsed))
+        stored = await app[INGESTOR].store(Delivery(body=text, parsed=parsed))
     except StorageUnavailable as exc:
         metrics.webhooks.labels(outcome="unavailable").inc()
         return error_response(503, exc.code, "the webhook could not be stored; retry later")

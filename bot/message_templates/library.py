@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from aiohttp import web
 from jinja2 import TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -345,3 +346,6 @@ def _export_authentication(template: MessageTemplate) -> dict[str, Any]:
 def export_all(library: TemplateLibrary) -> list[dict[str, Any]]:
     """Creation JSON for every Meta-bound template in the library; service templates are skipped."""
     return [export(t) for t in library if t.meta_bound]
+
+
+TEMPLATES: web.AppKey[Templates] = web.AppKey("templates")  # the live library: what the content in use holds

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import Conflict, NotFound, ValidationError
@@ -236,3 +237,6 @@ class Scheduler(Wakeful):
 def _id(schedule: ScheduleBase) -> int:
     assert schedule.id is not None
     return schedule.id
+
+
+SCHEDULER = web.AppKey("scheduler", Scheduler)

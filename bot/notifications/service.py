@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import NotFound, ValidationError
@@ -429,3 +430,6 @@ def _digest(request: NotificationRequest) -> str:
         "send_at": request.send_at.isoformat() if request.send_at else None,
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
+
+
+NOTIFICATIONS = web.AppKey("notifications", NotificationService)

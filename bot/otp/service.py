@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import OTPRefused, ValidationError
@@ -130,3 +131,6 @@ def _row(challenge: otp.Challenge) -> OtpChallengeBase:
         attempts=challenge.attempts,
         used_at=challenge.used_at,
     )
+
+
+OTP = web.AppKey("otp", OtpService)

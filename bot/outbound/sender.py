@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import (
@@ -627,3 +628,6 @@ def _message_values(
         "outbox_id": row.id,
         "created_at": now,
     }
+
+
+SENDER = web.AppKey("sender", Sender)

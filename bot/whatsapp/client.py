@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
+from aiohttp import web
 
 from bot.errors import (
     AccountBlocked,
@@ -251,3 +252,6 @@ def _redact(value: Any, secret: str) -> Any:
     if isinstance(value, list):
         return [_redact(v, secret) for v in value]
     return value
+
+
+CLIENT = web.AppKey("cloud_api_client", CloudAPIClient)

@@ -13,6 +13,9 @@ from sqlalchemy import select
 from bot import keys
 from bot.api.campaigns import CAMPAIGNER
 from bot.app import create_app
+from bot.inbound.dispatcher import DISPATCHER
+from bot.message_templates.library import TEMPLATES
+from bot.outbound.sender import SENDER
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from bot.whatsapp.rate_card import example_rate_card
@@ -74,7 +77,7 @@ async def contacts(client: Client, auth: dict[str, str]) -> None:
 
 
 async def promotion(client: Client, auth: dict[str, str], **extra: Any) -> dict[str, Any]:
-    template = next(t for t in client.server.app[keys.TEMPLATES] if t.name == "promotion_code")
+    template = next(t for t in client.server.app[TEMPLATES] if t.name == "promotion_code")
     values = {
         name: {"field": "name", "default": "there"} if name == "customer_name" else "X" for name in template.variables
     }
@@ -89,7 +92,7 @@ async def work(client: Client, rounds: int = 5) -> None:
     app = client.server.app
     for _ in range(rounds):
         await app[CAMPAIGNER].run_once()
-        await app[keys.SENDER].run_once()
+        await app[SENDER].run_once()
 
 
 async def test_a_campaign_is_refused_unless_it_sends_a_marketing_template(client: Client, auth: dict[str, str]) -> None:
@@ -279,7 +282,7 @@ async def test_a_tap_on_a_campaigns_quick_reply_enters_its_flow(client: Client, 
     await post_webhook(
         client, envelope({"contacts": [{"profile": {"name": "Ana"}, "wa_id": OPTED_IN[0]}], "messages": [tap]})
     )
-    await app[keys.DISPATCHER].run_once()
+    await app[DISPATCHER].run_once()
     contact = await app[keys.REPOSITORY].contact_by_wa_id(OPTED_IN[0])
     assert contact is not None
     assert contact.id is not None

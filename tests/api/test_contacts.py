@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot import keys
+from bot.inbound.dispatcher import DISPATCHER
 from bot.settings import Settings
 from tests.api.test_app import ClientFactory, assert_error, get_json, post_webhook, start_app
 from tests.conftest import FakeClock, text_webhook
@@ -69,7 +69,7 @@ async def test_a_keyword_opt_out_shows_in_the_contacts_history(
     body = {"wa_id": "31612345678", "consent": {"marketing": "opt_in", "evidence": "in store"}}
     await client.post("/api/contacts", json=body, headers=auth)
     await post_webhook(client, text_webhook("31612345678", "STOP", wamid="wamid.stop.1", timestamp=clock.now))
-    await client.server.app[keys.DISPATCHER].run_once()
+    await client.server.app[DISPATCHER].run_once()
     contact = await get_json(client, "/api/contacts/31612345678", auth)
     assert contact["consent"]["marketing"]["state"] == "opt_out"
     assert [(e["action"], e["source"]) for e in contact["consent"]["marketing"]["history"]] == [

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot import keys
+from bot.notifications.scheduler import SCHEDULER
 from bot.settings import Settings
 from tests.api.test_app import ClientFactory, assert_error, conforms, fetch_openapi, start_app
 from tests.conftest import FakeClock
@@ -121,7 +121,7 @@ async def test_list_and_read_with_runs(client: Client, auth: dict[str, str], fix
     assert (status, [s["name"] for s in listed["items"]]) == (200, ["invoice reminder", "weekly"])
     for moment in ("2026-03-28T01:30:00+00:00", "2026-03-29T01:00:00+00:00"):
         fixed_clock.now = datetime.fromisoformat(moment)
-        await client.app[keys.SCHEDULER].run_once()
+        await client.app[SCHEDULER].run_once()
     status, read = await call(client, "GET", f"/api/schedules/{created['id']}", auth)
     assert status == 200
     assert [(r["scheduled_for"], r["queued"]) for r in read["runs"]] == [

@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot import keys
 from bot.app import create_app
+from bot.outbound.sender import SENDER
 from bot.settings import Settings
 from bot.whatsapp.client import RecordedRequest, RecordingTransport
 from tests.api.test_app import ClientFactory, assert_error
@@ -45,7 +45,7 @@ async def test_a_refused_template_is_shown_blocked_until_unblocked(
     settings: Settings = make_settings()
     app = create_app(settings, clock=clock, transport=transport, migrate=True, roles={"web"})
     client = await aiohttp_client(app)
-    sender = app[keys.SENDER]
+    sender = app[SENDER]
 
     await notify(client, auth, "p1")
     await sender.run_once()

@@ -20,6 +20,7 @@ from playwright.async_api import Page, expect
 from bot import keys
 from bot.app import create_app
 from bot.dashboard.render import NAV
+from bot.inbound.content import CONTENT
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from bot.whatsapp.rate_card import example_rate_card
@@ -113,7 +114,7 @@ async def test_a_person_uses_the_dashboard_in_the_browser(server: TestServer, pa
         await pages.get_by_role("link", name=link.title).click()
         await expect(page.get_by_role("heading", level=1)).to_have_text(link.title)
         await _shot(page, link.title.lower())
-    await expect(page.locator("svg.flow-diagram")).to_have_count(len(server.app[keys.CONTENT].current.flows))
+    await expect(page.locator("svg.flow-diagram")).to_have_count(len(server.app[CONTENT].current.flows))
 
     await pages.get_by_role("link", name="Conversations").click()
     await page.get_by_role("link", name="Ben").first.click()

@@ -14,6 +14,7 @@ from bot import keys
 from bot.app import create_app
 from bot.dashboard.render import NAV
 from bot.dashboard.session import COOKIE, LIFETIME, Signer
+from bot.inbound.content import CONTENT
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from storage import policy, session
@@ -362,7 +363,7 @@ async def test_templates_show_category_languages_preview_and_block(logged_in: Cl
 
 async def test_each_flow_is_drawn_as_a_diagram(logged_in: Client) -> None:
     """The flows page has one SVG per flow, with a node for every step, and the Mermaid text beside it."""
-    flows = logged_in.server.app[keys.CONTENT].current.flows
+    flows = logged_in.server.app[CONTENT].current.flows
     body = await (await logged_in.get("/dashboard/flows")).text()
     assert body.count("<svg ") == len(flows) > 0
     for flow in flows.values():

@@ -25,6 +25,7 @@ from bot.inbound.actions import (
     cancel_appointment,
     reschedule_appointment,
 )
+from bot.inbound.dispatcher import DISPATCHER
 from bot.message_templates.library import TemplateLibrary
 from bot.notifications.service import AppointmentNotices
 from bot.settings import Settings
@@ -213,7 +214,7 @@ async def both_tap_yes(client: Client) -> dict[str, list[dict[str, Any]]]:
         }
         contact = {"profile": {"name": "Ana"}, "wa_id": wa_id}
         await post_webhook(client, envelope({"contacts": [contact], "messages": [message]}))
-    await app[keys.DISPATCHER].run_once()
+    await app[DISPATCHER].run_once()
     rows = [r for r in await outbox_rows(app[keys.REPOSITORY]) if r.id not in before and r.kind == "reply"]
     return {wa_id: [r.payload for r in rows if r.recipient == wa_id] for wa_id in (ANA, BEN)}
 

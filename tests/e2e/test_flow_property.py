@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 
 from bot import keys
 from bot.app import create_app
+from bot.inbound.dispatcher import DISPATCHER
 from bot.whatsapp.client import RecordingTransport
 from storage.models import MESSAGE, OUTBOX
 from tests.conftest import FakeClock, envelope, serve, settings_for, signed
@@ -104,7 +105,7 @@ class Harness:
 
     async def _round(self) -> list[dict[str, Any]]:
         app = self.client.server.app
-        await app[keys.DISPATCHER].run_once()
+        await app[DISPATCHER].run_once()
         async with app[keys.REPOSITORY].engine.connect() as conn:
             rows = (await conn.execute(select(OUTBOX.c.id, OUTBOX.c.payload).where(OUTBOX.c.id > self.seen))).all()
             waiting = MESSAGE.c.handled_at.is_(None) & (MESSAGE.c.direction == "in")

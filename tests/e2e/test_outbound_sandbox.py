@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, unused_port
 
-from bot import keys
 from bot.app import create_app
+from bot.outbound.sender import SENDER
 from bot.settings import Settings
 from tests.conftest import ADMIN_TOKEN, FakeClock
 
@@ -48,7 +48,7 @@ class Service:
 
     async def send_due(self) -> int:
         """One pass of the app's own sender at the clock's time: claim what is due, send it to the sandbox."""
-        return await self.client.app[keys.SENDER].run_once()
+        return await self.client.app[SENDER].run_once()
 
     async def chat(self) -> list[dict[str, Any]]:
         """What the customer's phone shows, oldest first."""

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from bot import keys
 from bot.app import create_app
+from bot.inbound.dispatcher import DISPATCHER
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from storage.outbox import OutboxBase
@@ -63,7 +64,7 @@ async def taps(client: Client, wa_id: str, reply_id: str, title: str = "x") -> l
 async def _turn(client: Client) -> list[dict[str, Any]]:
     app = client.server.app
     before = {r.id for r in await outbox_rows(app[keys.REPOSITORY])}
-    await app[keys.DISPATCHER].run_once()
+    await app[DISPATCHER].run_once()
     return [r.payload for r in await outbox_rows(app[keys.REPOSITORY]) if r.id not in before]
 
 

@@ -17,11 +17,12 @@ from aiohttp.test_utils import TestServer, unused_port
 from aiohttp.web import Application
 from structlog.testing import capture_logs
 
-from bot import keys
 from bot.app import create_app
 from bot.inbound.actions import BUSINESS, BUSINESS_FILE
 from bot.inbound.content import LiveContent, load_content
 from bot.inbound.reload import RELOADER, Reloader, changed_files, snapshot
+from bot.notifications.service import NOTIFICATIONS
+from bot.otp.service import OTP
 from bot.sandbox.app import SANDBOX_STATE, StatusDelays
 from bot.settings import Settings
 from tests.e2e.test_sandbox_service import poll
@@ -235,8 +236,8 @@ async def test_a_saved_flow_answers_the_next_message(service: tuple[str, Applica
         folders.edit(template, "is delayed because", "is running late because")
         await poll(customer.status, lambda status: status["loaded_at"] != loaded)
         assert "I'm the assistant of Reloaded Store." in (await customer.says("menu"))[0]
-    assert "running late" in app[keys.NOTIFICATIONS].library.get("order_delayed").body
-    assert "running late" in app[keys.OTP].library.get("order_delayed").body
+    assert "running late" in app[NOTIFICATIONS].library.get("order_delayed").body
+    assert "running late" in app[OTP].library.get("order_delayed").body
 
 
 async def test_a_broken_save_keeps_answering_until_fixed(service: tuple[str, Application], folders: Folders) -> None:

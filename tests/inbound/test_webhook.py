@@ -17,7 +17,7 @@ from bot import keys
 from bot.app import create_app
 from bot.inbound.dispatcher import Acknowledger
 from bot.settings import Settings
-from bot.whatsapp.client import RecordingTransport
+from bot.whatsapp.client import CLIENT, RecordingTransport
 from storage.models import CONTACT, MESSAGE, OUTBOX, STATUS_EVENT, WEBHOOK_EVENT, WEBHOOK_NOTICE
 from tests.conftest import VERIFY_TOKEN, signed, status_webhook, text_webhook
 
@@ -137,7 +137,7 @@ async def test_redelivery_is_stored_once_and_answered_once(client: Client) -> No
     assert await count(client, WEBHOOK_EVENT) == 3  # every delivery is kept as received
     assert await count(client, MESSAGE, MESSAGE.c.direction == "in") == 1
     assert await count(client, OUTBOX) == 1
-    transport = client.app[keys.CLIENT]._transport
+    transport = client.app[CLIENT]._transport
     assert isinstance(transport, RecordingTransport)
     assert len(transport.requests) == 1
 

@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from bot import keys
 from bot.app import create_app
 from bot.errors import MalformedPayload
+from bot.inbound.dispatcher import DISPATCHER
 from bot.whatsapp.client import RecordingTransport
 from bot.whatsapp.webhook_parser import ParsedPayload, parse_payload
 from storage.models import MESSAGE, STATUS_EVENT, WEBHOOK_EVENT, WEBHOOK_NOTICE
@@ -283,7 +284,7 @@ class Fuzzer:
         event_id = int((await response.json())["event_id"])
         parsed = parse_payload(body)
         await self._check_stored(body, event_id, parsed, before)
-        await self.app[keys.DISPATCHER].run_once()
+        await self.app[DISPATCHER].run_once()
         async with self.app[keys.REPOSITORY].engine.connect() as conn:
             waiting = MESSAGE.c.handled_at.is_(None) & (MESSAGE.c.direction == "in")
             unhandled = (await conn.execute(select(func.count()).select_from(MESSAGE).where(waiting))).scalar_one()
