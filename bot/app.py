@@ -43,7 +43,7 @@ from bot.errors import (
 )
 from bot.inbound.consent_keywords import ConsentDesk, Keywords
 from bot.inbound.content import CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
-from bot.inbound.dispatcher import DISPATCHER, Dispatcher, Handler
+from bot.inbound.dispatcher import DISPATCHER, Dispatcher, TurnHandler
 from bot.inbound.ingest import INGESTOR, Ingestor
 from bot.inbound.reload import Reloader, setup_reload
 from bot.inbound.webhook import MAX_BODY, setup_webhook
@@ -85,7 +85,7 @@ def create_app(
     *,
     clock: Callable[[], datetime] = utcnow,
     transport: Transport | None = None,
-    handler: Handler | None = None,
+    handler: TurnHandler | None = None,
     roles: Collection[str] = ROLES,
     migrate: bool | None = None,
     templates: Path | TemplateLibrary = Path("templates"),
@@ -203,7 +203,7 @@ def _load_flows(folder: Path) -> Mapping[str, Flow]:
     return flows
 
 
-def _handler(app: web.Application) -> Handler:
+def _handler(app: web.Application) -> TurnHandler:
     """The flow engine over the app's live content (the stand-in acknowledger while there is no main flow)."""
     live = app[CONTENT]
     if MAIN_FLOW not in live.current.flows:
@@ -211,7 +211,7 @@ def _handler(app: web.Application) -> Handler:
     return LiveRunner(live, otp=app[OTP], notices=app[NOTIFICATIONS].appointment_notices)
 
 
-def _workers(handler: Handler | None, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:
+def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         repository, clock, metrics = app[keys.REPOSITORY], app[keys.CLOCK], app[keys.METRICS]
         settings = app[keys.SETTINGS]

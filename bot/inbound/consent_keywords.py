@@ -15,12 +15,11 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.inbound.dispatcher import Handler, TurnResult
+from bot.inbound.dispatcher import TurnHandler, TurnResult
 from bot.message_templates.library import Templates, to_cloud_api
 from storage import consent
 from storage.consent import OPT_IN, OPT_OUT, ConsentChange
@@ -117,14 +116,10 @@ async def record_consent(
 class ConsentDesk:
     """The dispatcher's handler in front of the flows: consent keywords first, everything else to `inner`."""
 
-    inner: Handler
+    inner: TurnHandler
     library: Templates
     guard: ConsentGuard
     keywords: Keywords = field(default_factory=Keywords)
-    time_out: Any = field(init=False, default=None)  # the inner handler's, when it has one
-
-    def __post_init__(self) -> None:
-        self.time_out = getattr(self.inner, "time_out", None)
 
     async def handle(
         self,
@@ -157,3 +152,9 @@ class ConsentDesk:
         )  # fmt: skip
         template = self.library.get(CONFIRMATIONS[intent.action], contact.language or intent.language)
         return TurnResult(outgoing=[to_cloud_api(template, contact.wa_id or contact.user_id or "", {})])
+
+    async def time_out(
+        self, *, contact: ContactBase, session: SessionBase | None, now: datetime, conn: AsyncConnection
+    ) -> TurnResult:
+        """Keywords wait for nothing: a timeout is the inner handler's."""
+        return await self.inner.time_out(contact=contact, session=session, now=now, conn=conn)

@@ -24,7 +24,7 @@ from bot.engine.flow_check import check_flows
 from bot.engine.flow_file import load_flows
 from bot.errors import ConfigError
 from bot.inbound.actions import ACTIONS
-from bot.inbound.dispatcher import Acknowledger, Handler, TurnResult
+from bot.inbound.dispatcher import Acknowledger, TurnHandler, TurnResult
 from bot.inbound.flow_runner import FlowRunner
 from bot.message_templates.library import TemplateLibrary, read_library
 from bot.message_templates.template_file import MessageTemplate
@@ -144,7 +144,7 @@ class LiveRunner:
         now: datetime,
         conn: AsyncConnection,
     ) -> TurnResult:
-        handler: Handler = self._current() if MAIN_FLOW in self.live.current.flows else Acknowledger()
+        handler: TurnHandler = self._current() if MAIN_FLOW in self.live.current.flows else Acknowledger()
         return await handler.handle(contact=contact, message=message, session=session, now=now, conn=conn)
 
     async def time_out(

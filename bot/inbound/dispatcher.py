@@ -42,11 +42,13 @@ class _Turn:
     failed: tuple[MessageBase, str] | None = None  # the message the handler raised on, and the error
 
 
-class Handler(Protocol):
-    """The conversation handler: one message in, replies and the new session out.
+class TurnHandler(Protocol):
+    """The conversation handler: one message in, replies and the new session out; or a session's time run out.
 
     `conn` is the turn's transaction: what the handler reads and writes through it (an action's
-    business data, a one-time code) commits with the turn, or not at all.
+    business data, a one-time code) commits with the turn, or not at all. The handlers chain: consent
+    keywords (`consent_keywords.ConsentDesk`) in front of the live content (`content.LiveRunner`) in front
+    of the flows (`flow_runner.FlowRunner`), each passing on what it does not take.
     """
 
     async def handle(
@@ -58,6 +60,12 @@ class Handler(Protocol):
         now: datetime,
         conn: AsyncConnection,
     ) -> TurnResult: ...
+
+    async def time_out(
+        self, *, contact: ContactBase, session: SessionBase | None, now: datetime, conn: AsyncConnection
+    ) -> TurnResult:
+        """The session's waiting step timed out, or the session went idle (`storage.session.due_sessions`)."""
+        ...
 
 
 class Dispatcher(Wakeful):
@@ -73,7 +81,7 @@ class Dispatcher(Wakeful):
     def __init__(
         self,
         repository: Repository,
-        handler: Handler,
+        handler: TurnHandler,
         *,
         clock: Callable[[], datetime],
         metrics: Metrics,
@@ -102,9 +110,6 @@ class Dispatcher(Wakeful):
 
     async def _timeouts(self) -> int:
         """Hand each session whose waiting step timed out (or that went idle) to the handler's `time_out`."""
-        time_out = getattr(self._handler, "time_out", None)
-        if time_out is None:
-            return 0
         now = self._clock()
         contact_ids = await self._repository.due_sessions(now, self._batch)
         if not contact_ids:
@@ -118,7 +123,7 @@ class Dispatcher(Wakeful):
             for contact_id in locked:
                 contact, current = contacts[contact_id], sessions.get(contact_id)
                 try:
-                    result: TurnResult = await time_out(contact=contact, session=current, now=now, conn=conn)
+                    result = await self._handler.time_out(contact=contact, session=current, now=now, conn=conn)
                 except Exception as exc:  # one contact's failure must not stop the others'
                     log.error("timeout.failed", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
                     continue
@@ -246,6 +251,12 @@ class Acknowledger:
         name = f", {contact.name}" if contact.name else ""
         to = contact.wa_id or contact.user_id or ""
         return TurnResult(outgoing=[text_message(to, ACK_TEXT.format(name=name))])
+
+    async def time_out(
+        self, *, contact: ContactBase, session: SessionBase | None, now: datetime, conn: AsyncConnection
+    ) -> TurnResult:
+        """Nothing to say: the acknowledgement waits for no answer."""
+        return TurnResult()
 
 
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)

@@ -34,6 +34,11 @@ class CountingHandler:
         count = int((session.slots or {}).get("count", 0)) if session else 0
         return TurnResult(session={"flow": "count", "step": "next", "slots": {"count": count + 1}})
 
+    async def time_out(
+        self, *, contact: ContactBase, session: SessionBase | None, now: datetime, conn: Any
+    ) -> TurnResult:
+        return TurnResult()
+
 
 async def store_conversations(repo: Repository, clock: FakeClock, contacts: int, messages: int) -> None:
     """Store `messages` texts from each of `contacts` customers, deliberately delivered newest first."""
