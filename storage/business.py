@@ -112,6 +112,12 @@ async def appointment_by_id(
     return AppointmentBase.model_validate(row._mapping) if row else None
 
 
+async def has_appointment_at(conn: AsyncConnection, contact_id: int, starts_at: datetime) -> bool:
+    """Whether the contact already has an appointment starting at `starts_at`."""
+    stmt = select(APPOINTMENT.c.id).where(APPOINTMENT.c.contact_id == contact_id, APPOINTMENT.c.starts_at == starts_at)
+    return (await conn.execute(stmt)).first() is not None
+
+
 async def update_appointment(conn: AsyncConnection, appointment_id: int, changes: dict[str, Any]) -> AppointmentBase:
     stmt = update(APPOINTMENT).where(APPOINTMENT.c.id == appointment_id).values(**changes).returning(*APPOINTMENT.c)
     return AppointmentBase.model_validate((await conn.execute(stmt)).one()._mapping)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, event, make_url
+from sqlalchemy import Connection, Engine, event, make_url, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -91,3 +95,34 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _on_server(server: str, statement: str, *, autocommit: bool = False) -> str:
+    """One statement on a PostgreSQL server from synchronous code; its first value as text, if any."""
+
+    async def run() -> str:
+        engine = create_async_engine(server, isolation_level="AUTOCOMMIT" if autocommit else None)
+        try:
+            async with engine.connect() as conn:
+                result = await conn.execute(text(statement))
+                return str(result.scalar_one()) if result.returns_rows else ""
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def server_version(server: str) -> str:
+    """The PostgreSQL server's version, as `SHOW server_version` says it."""
+    return _on_server(server, "SHOW server_version")
+
+
+@contextmanager
+def scratch_database(server: str, prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on `server` for the block (its URL), dropped afterwards."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    _on_server(server, f"CREATE DATABASE {name}", autocommit=True)
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _on_server(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", autocommit=True)

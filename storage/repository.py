@@ -1,4 +1,11 @@
-"""The repository: the one door to the database, speaking the domain rather than SQL."""
+"""The repository: owns the engine, and opens the transactions and per-contact locks the service works in.
+
+The `storage` package as a whole is the one door to the database: nothing in `bot` writes SQL. A
+`Repository` method is a whole transaction (`store_deliveries`, `claim_due`, `list_messages`); work that
+must share one transaction with the caller's own steps (a turn, a campaign page, an import) opens it here
+(`transaction`, `contact_turns`) and calls the query modules beside this one (`storage.consent`,
+`storage.outbox`, `storage.business`, ...), whose functions take that connection and speak the domain.
+"""
 
 from __future__ import annotations
 

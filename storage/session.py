@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, union, update
+from sqlalchemy import and_, bindparam, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
@@ -73,3 +73,10 @@ async def handed_off(conn: AsyncConnection, limit: int = 100) -> list[tuple[int,
         .limit(limit)
     )
     return [(int(cid), at) for cid, at in await conn.execute(stmt)]
+
+
+async def add_sessions(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]], *, analyze: bool = False) -> None:
+    """Insert session rows as they are (benchmarks seed with this); `analyze` refreshes the planner's statistics."""
+    await conn.execute(SESSION.insert(), list(rows))
+    if analyze:
+        await conn.execute(text("ANALYZE"))

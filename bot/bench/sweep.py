@@ -18,12 +18,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from bot.bench.fleet import database_label
 from storage.contacts import ContactValues, upsert_contacts
-from storage.models import SESSION
 from storage.repository import Repository
+from storage.session import add_sessions
 
 SEED_CHUNK = 5000
 RUNNING_EVERY = 20  # one session in 20 is in a flow that has not expired
@@ -49,10 +47,9 @@ async def seed(repository: Repository, sessions: int, due: int, now: datetime) -
         async with repository.transaction() as conn:
             stored = await upsert_contacts(conn, [ContactValues(f"3161{i:08d}") for i in indexes], now)
             rows = [session_row(i, stored[f"3161{i:08d}"].contact_id, now, due_every) for i in indexes]
-            await conn.execute(SESSION.insert(), rows)
             # Statistics after every chunk: PostgreSQL then looks the next chunk's numbers up by index, and
             # the last chunk's leaves them fresh for the timed sweeps, as autovacuum would keep them.
-            await conn.execute(text("ANALYZE"))
+            await add_sessions(conn, rows, analyze=True)
 
 
 async def run_sweep_bench(args: argparse.Namespace) -> str:

@@ -9,11 +9,9 @@ the table, headed by the machine it ran on, to standard output; progress to stan
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
-import secrets
 import subprocess
 import sys
 import time
@@ -24,8 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from storage.database import scratch_database, server_version
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
@@ -63,42 +60,14 @@ QUICK = {
 }
 
 
-def _admin(server: str, statement: str) -> None:
-    async def run() -> None:
-        engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
-
-
-def server_version(server: str) -> str:
-    async def run() -> str:
-        engine = create_async_engine(server)
-        try:
-            async with engine.connect() as conn:
-                return str((await conn.execute(text("SHOW server_version"))).scalar_one())
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
-
-
 @contextmanager
 def fresh_database(run: Run, server: str) -> Iterator[str | None]:
     """None for SQLite (the benchmark makes its own file); a new PostgreSQL database, dropped afterwards."""
     if run.database == "sqlite":
         yield None
         return
-    name = f"bot_bench_{secrets.token_hex(4)}"
-    _admin(server, f"CREATE DATABASE {name}")
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        _admin(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with scratch_database(server, "bot_bench") as url:
+        yield url
 
 
 def command(run: Run, database: str | None, quick: bool) -> list[str]:

@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import business, consent
 from storage.consent import ConsentChange
 from storage.contacts import ContactValues, upsert_contacts
-from storage.models import APPOINTMENT, AccountBase, AppointmentBase, OrderBase
+from storage.models import AccountBase, AppointmentBase, OrderBase
 from storage.repository import Repository
 
 
@@ -103,10 +102,7 @@ async def _appointments(conn: AsyncConnection, ids: list[int], now: datetime) ->
     ]
     added = 0
     for contact_id, service, starts_at in wanted:
-        found = await conn.execute(
-            select(APPOINTMENT.c.id).where(APPOINTMENT.c.contact_id == contact_id, APPOINTMENT.c.starts_at == starts_at)
-        )
-        if found.first() is not None:
+        if await business.has_appointment_at(conn, contact_id, starts_at):
             continue
         appointment = AppointmentBase(
             contact_id=contact_id, service=service, starts_at=starts_at, location="Example Store, Baixa",
