@@ -1,4 +1,8 @@
-"""The SQLModel tables; one row class per idea in DESIGN.md's data model."""
+"""The SQLModel tables; one row class per idea in DESIGN.md's data model.
+
+Why one module of about 520 lines: every table, so that Alembic's autogenerate and the migrations test
+see the whole schema from one import, with each table's Base class beside it.
+"""
 
 from __future__ import annotations
 

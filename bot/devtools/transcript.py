@@ -6,6 +6,9 @@ real flows and templates, the real webhook, dispatcher, flow runner, one-time co
 timeouts, the 24-hour window and reminders happen without waiting. Actions run for real unless the
 transcript stubs them. A failing transcript answers a diff (`bot.devtools.transcript_report`): every line up to
 the first mismatch, with what was expected and what came, each at its line in the file.
+
+Why one module of about 440 lines: it is the one runner of a transcript, stepping the real app through a
+file's lines; reading (`transcript_file`), matching and reporting already live beside it.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ an `effect`; the runner does it and hands the result back as the next event, and
 from the same step. Every path ends in a reply the flow defines or one of the engine's own few
 messages (help, a re-prompt, an apology), and a broken or changed flow file ends the flow politely
 rather than raising.
+
+Why one module of about 500 lines: the engine is one state machine; each step kind's handler reads and
+returns the same private turn state, and splitting them apart would make that state public for no reader.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Reading never raises on a bad file: it returns the flow when the file is sound a
 found, each at the line and column of the key or value at fault, so `bot check` reports all mistakes in
 one run. References between steps, flows, templates and actions are `bot.engine.flow_check`'s job. The YAML
 itself (positions, YAML 1.2 booleans as `flows/flow.schema.json` reads them) is `bot.yaml_file`'s.
+
+Why one module of about 550 lines: it is one reader with one function per step kind, all threading the
+same positions and problem list; the kinds are what the file format is, and they change together with it.
 """
 
 from __future__ import annotations
