@@ -115,7 +115,7 @@ async def stand_in(aiohttp_server: ServerFactory) -> AsyncIterator[tuple[TestSer
         bot = StandInBot(session)
         app = web.Application()
         setup_sandbox(app, _settings())
-        app.router.add_post("/webhook", bot.inbound.webhook)
+        app.router.add_post("/webhook", bot.webhook)
         yield await aiohttp_server(app), bot
 
 
