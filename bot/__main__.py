@@ -179,7 +179,7 @@ def bench(args: argparse.Namespace) -> int:
 
 def bench_send(args: argparse.Namespace) -> int:
     """Drain a full outbox through the real sender into a Graph API stand-in; print figures as JSON."""
-    from bot.bench.send import run_send_bench
+    from bot.bench.stand_in import run_send_bench
 
     configure_logging(level="warning", fmt="json")
     print(asyncio.run(run_send_bench(args)))
@@ -324,7 +324,9 @@ def _parser() -> argparse.ArgumentParser:
     _fleet_options(r)
     r.add_argument("--stall", type=float, default=5.0, help="give up when no reply arrived for this many seconds")
     r.add_argument("--url", default=None, help="a running service's webhook URL instead of starting one")
-    r.add_argument("--graph-url", default=None, help="with --url: the stand-in it sends to (python -m bot.bench.send)")
+    r.add_argument(
+        "--graph-url", default=None, help="with --url: the stand-in it sends to (python -m bot.bench.stand_in)"
+    )
     r.add_argument("--secret", default=None, help="with --url: its app secret (default: WHATSAPP_APP_SECRET)")
     r.add_argument("--pid", type=int, default=None, help="with --url: its process id, for CPU and peak memory")
     r.set_defaults(run=bench_turns)

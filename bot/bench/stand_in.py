@@ -1,6 +1,6 @@
 """`bot bench send`: drain a full outbox through the real sender into a Graph API stand-in and measure it.
 
-The stand-in runs as its own process (``python -m bot.bench.send --port 0 --rate R``) so that the
+The stand-in runs as its own process (``python -m bot.bench.stand_in --port 0 --rate R``) so that the
 measured process is only the sender. It answers as Meta does, refuses a send beyond `rate` in any
 one-second window with 130429 (the sandbox's own rule), and records when each request arrived; the
 benchmark reads those times back and reports the busiest one-second window it saw.
@@ -176,7 +176,7 @@ async def stand_in_process(rate: int, *options: str) -> AsyncIterator[str]:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.bench.send",
+        "bot.bench.stand_in",
         "--port",
         "0",
         "--rate",
@@ -400,7 +400,7 @@ async def run_send_bench(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bot.bench.send", description="the Graph API stand-in")
+    parser = argparse.ArgumentParser(prog="python -m bot.bench.stand_in", description="the Graph API stand-in")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--faults", default="", help="a fault plan as JSON (bot.bench.faults.FaultPlan's fields)")
