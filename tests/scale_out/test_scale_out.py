@@ -21,7 +21,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import unused_port
 
-from bot.bench.stand_in import PHONE_NUMBER_ID, max_in_window, stand_in_process, stand_in_record
+from bot.bench.figures import max_in_window
+from bot.bench.stand_in import PHONE_NUMBER_ID, stand_in_process, stand_in_record
 from bot.sandbox.wire import encode, inbound_webhook
 from bot.whatsapp.message_body import template_message
 from storage.otp import ensure_contact
