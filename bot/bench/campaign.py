@@ -22,7 +22,8 @@ from typing import Any
 
 from bot.api.campaigns import marketing_price
 from bot.bench.figures import arrival_figures, peak_rss_mb, quarters, rss_mb
-from bot.bench.stand_in import linked_stand_in, running
+from bot.bench.outbox import running
+from bot.bench.stand_in import linked_stand_in
 from bot.campaigns.campaign import CampaignRequest
 from bot.campaigns.runner import Campaigner
 from bot.message_templates.library import TemplateLibrary

@@ -12,7 +12,8 @@ import aiohttp
 
 from bot.bench.figures import arrival_figures
 from bot.bench.fleet import database_label, fleet, migrated, service_environment
-from bot.bench.stand_in import fill_outbox, stand_in_process, stand_in_record, until_drained
+from bot.bench.outbox import fill_outbox, until_drained
+from bot.bench.stand_in import stand_in_process, stand_in_record
 from storage.repository import Repository
 
 

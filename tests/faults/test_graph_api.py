@@ -14,14 +14,8 @@ from typing import Any
 import aiohttp
 
 from bot.bench.faults import FaultPlan
-from bot.bench.stand_in import (
-    MESSAGES_PER_CONTACT,
-    PHONE_NUMBER_ID,
-    drain,
-    fill_outbox,
-    stand_in_process,
-    stand_in_record,
-)
+from bot.bench.outbox import MESSAGES_PER_CONTACT, drain, fill_outbox
+from bot.bench.stand_in import PHONE_NUMBER_ID, stand_in_process, stand_in_record
 from bot.outbound.sender import MAX_ATTEMPTS
 from bot.whatsapp.client import AiohttpTransport, CloudAPIClient
 from storage.outbox import callback_of
