@@ -179,7 +179,7 @@ def bench(args: argparse.Namespace) -> int:
 
 def bench_send(args: argparse.Namespace) -> int:
     """Drain a full outbox through the real sender into a Graph API stand-in; print figures as JSON."""
-    from bot.bench.stand_in import run_send_bench
+    from bot.bench.send import run_send_bench
 
     configure_logging(level="warning", fmt="json")
     print(asyncio.run(run_send_bench(args)))

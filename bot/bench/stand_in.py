@@ -1,9 +1,9 @@
-"""`bot bench send`: drain a full outbox through the real sender into a Graph API stand-in and measure it.
+"""The Graph API stand-in: a process of its own that plays Meta for the benchmarks and the fault tests.
 
-The stand-in runs as its own process (``python -m bot.bench.stand_in --port 0 --rate R``) so that the
-measured process is only the sender. It answers as Meta does, refuses a send beyond `rate` in any
-one-second window with 130429 (the sandbox's own rule), and records when each request arrived; the
-benchmark reads those times back and reports the busiest one-second window it saw.
+It runs as ``python -m bot.bench.stand_in --port 0 --rate R`` so that the process being measured does
+none of Meta's work. It answers as Meta does, refuses a send beyond `rate` in any one-second window with
+130429 (the sandbox's own rule), and records when each request arrived; a benchmark reads those times
+back (`stand_in_record`) and reports the busiest one-second window it saw.
 """
 
 from __future__ import annotations
@@ -11,35 +11,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import socket
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from bot.bench.faults import Fault, FaultPlan
-from bot.bench.figures import arrival_figures, peak_rss_mb, quarters
-from bot.bench.outbox import drain, fill_outbox
 from bot.sandbox.rules import ThroughputWindow
 from bot.sandbox.wire import PAIR_RATE, THROUGHPUT, encode, graph_error, status_webhook
 from bot.whatsapp.client import AiohttpTransport, CloudAPIClient
 from bot.whatsapp.signature import HEADER, sign
-from storage.repository import Repository
 
 PHONE_NUMBER_ID = "100000000000001"
-
-
-# --- the stand-in -----------------------------------------------------------------------------------
 
 
 class StandIn:
@@ -221,52 +212,6 @@ async def linked_stand_in(rate: int) -> AsyncIterator[Link]:
             access_token="bench",
         )
         yield Link(client, session, base)
-
-
-# --- the run ----------------------------------------------------------------------------------------
-
-
-async def run_send_bench(args: argparse.Namespace) -> str:
-    """Fill the outbox, drain it through a stand-in process, and return the figures as one JSON object.
-
-    By default the sender runs in this process. With `--processes N` it is N `bot worker` processes on
-    the same database, started before the outbox is filled, sharing the one throughput limit.
-    """
-    if getattr(args, "processes", 0):
-        from bot.bench.workers import run_with_workers
-
-        return await run_with_workers(args)
-    with tempfile.TemporaryDirectory(prefix="bot-bench-") as scratch:
-        url = args.database or f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
-        repository = Repository.connect(url)
-        try:
-            await repository.migrate()
-            await fill_outbox(repository, args.messages)
-            await repository.refresh_outbox_statistics()
-            rss_before = peak_rss_mb()
-            async with linked_stand_in(args.rate) as link:
-                rss: list[float] = []
-                seconds = await drain(repository, link.client, args.rate, rss)
-                rss_after = peak_rss_mb()  # before reading the stand-in's record, which is the benchmark's own
-                received = await link.received()
-        finally:
-            await repository.close()
-    figures = arrival_figures(received, args.rate)
-    return json.dumps(
-        {
-            "benchmark": "send",
-            "database": url.split("://")[0],
-            "processes": 1,
-            "rate": args.rate,
-            "messages": args.messages,
-            "sent": figures.pop("sent"),
-            "seconds": round(seconds, 3),
-            **figures,
-            "peak_rss_mb_before_send": rss_before,
-            "peak_rss_mb": rss_after,
-            "rss_mb_by_quarter": quarters(rss),
-        }
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

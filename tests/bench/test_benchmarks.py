@@ -15,7 +15,7 @@ from bot import keys
 from bot.app import create_app
 from bot.bench.campaign import kind_of, run_campaign_bench, wa_id_of
 from bot.bench.figures import max_in_window, steady_rate, sustained_rate
-from bot.bench.stand_in import run_send_bench
+from bot.bench.send import run_send_bench
 from bot.bench.sweep import run_sweep_bench
 from bot.bench.webhook import run_webhook_bench
 from bot.settings import Settings
