@@ -324,7 +324,9 @@ def _parser() -> argparse.ArgumentParser:
     _fleet_options(r)
     r.add_argument("--stall", type=float, default=5.0, help="give up when no reply arrived for this many seconds")
     r.add_argument("--url", default=None, help="a running service's webhook URL instead of starting one")
-    r.add_argument("--graph-url", default=None, help="with --url: the stand-in it sends to (python -m bot.bench.send)")
+    r.add_argument(
+        "--graph-url", default=None, help="with --url: the stand-in it sends to (python -m bot.bench.stand_in)"
+    )
     r.add_argument("--secret", default=None, help="with --url: its app secret (default: WHATSAPP_APP_SECRET)")
     r.add_argument("--pid", type=int, default=None, help="with --url: its process id, for CPU and peak memory")
     r.set_defaults(run=bench_turns)

@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp.test_utils import unused_port
 from sqlalchemy import func, select
 
-from bot.bench.send import PHONE_NUMBER_ID
+from bot.bench.stand_in import PHONE_NUMBER_ID
 from bot.sandbox.wire import encode, inbound_webhook
 from bot.whatsapp.message_body import template_message
 from bot.whatsapp.signature import HEADER, sign
@@ -122,7 +122,7 @@ async def outbox_rows(repository: Repository) -> dict[int, Any]:
         return {r.id: r for r in rows}
 
 
-# --- Meta mode against the Graph API stand-in (bot.bench.send) ---------------------------------------
+# --- Meta mode against the Graph API stand-in (bot.bench.stand_in) -----------------------------------
 
 APP_SECRET = "faults-app-secret"
 

@@ -4,7 +4,7 @@ The contacts are seeded in bulk through `storage` (contacts upserted and consent
 transaction, as a CSV import stores them), not through N API calls: most opted in to marketing, some
 opted out, some never asked, some on +1 numbers that Meta refuses marketing. Then the real
 `Campaigner.dry_run` is timed, and the real campaigner and sender run the campaign against the
-`bot bench send` stand-in process (`bot.bench.send`) at the throughput limit.
+`bot bench send` stand-in process (`bot.bench.stand_in`) at the throughput limit.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.api.campaigns import marketing_price
-from bot.bench.send import arrival_figures, linked_stand_in, peak_rss_mb, quarters, rss_mb, running
+from bot.bench.figures import arrival_figures, peak_rss_mb, quarters, rss_mb
+from bot.bench.outbox import running
+from bot.bench.stand_in import linked_stand_in
 from bot.campaigns.campaign import CampaignRequest
 from bot.campaigns.runner import Campaigner
 from bot.message_templates.library import TemplateLibrary

@@ -1,7 +1,7 @@
 """A fault plan for the Graph API stand-in: which arrival gets which failure, decided without I/O.
 
 Faults are chosen by arrival number and recipient, never at random, so a run that fails can be run again
-the same way. The stand-in (`bot.bench.send`) asks `FaultPlan.fault` before it accepts a send.
+the same way. The stand-in (`bot.bench.stand_in`) asks `FaultPlan.fault` before it accepts a send.
 """
 
 from __future__ import annotations

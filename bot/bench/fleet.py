@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp.test_utils import unused_port
 from sqlalchemy import make_url
 
-from bot.bench.send import PHONE_NUMBER_ID
+from bot.bench.stand_in import PHONE_NUMBER_ID
 
 BENCH_APP_SECRET = "bench-app-secret"
 STAND_IN_RATE = 1_000_000  # sends a second the stand-in accepts before it answers 130429: never reached

@@ -35,7 +35,7 @@ from bot.bench.fleet import (
     migrated,
     service_environment,
 )
-from bot.bench.send import stand_in_process, stand_in_record
+from bot.bench.stand_in import stand_in_process, stand_in_record
 from bot.bench.webhook import Request, Tally, percentile, run_phase, signed, text_payload
 from bot.errors import ConfigError
 
@@ -216,7 +216,9 @@ async def run_turns_bench(args: argparse.Namespace) -> str:
     """
     if args.url:
         if not args.graph_url:
-            raise ConfigError("--url needs --graph-url: the stand-in the service sends to (python -m bot.bench.send)")
+            raise ConfigError(
+                "--url needs --graph-url: the stand-in the service sends to (python -m bot.bench.stand_in)"
+            )
         secret = args.secret or os.environ.get("WHATSAPP_APP_SECRET") or BENCH_APP_SECRET
         return await _run(args, Fleet([Service(args.url, args.pid)]), secret)
     async with stand_in_process(STAND_IN_RATE) as graph_url:

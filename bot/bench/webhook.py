@@ -26,7 +26,7 @@ from bot.bench.fleet import (
     migrated,
     service_environment,
 )
-from bot.bench.send import stand_in_process
+from bot.bench.stand_in import stand_in_process
 from bot.settings import SANDBOX_APP_SECRET, SANDBOX_PHONE_NUMBER_ID
 from bot.whatsapp.signature import HEADER, sign
 

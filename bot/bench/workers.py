@@ -10,8 +10,10 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.bench.figures import arrival_figures
 from bot.bench.fleet import database_label, fleet, migrated, service_environment
-from bot.bench.send import arrival_figures, fill_outbox, stand_in_process, stand_in_record, until_drained
+from bot.bench.outbox import fill_outbox, until_drained
+from bot.bench.stand_in import stand_in_process, stand_in_record
 from storage.repository import Repository
 
 

@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import unused_port
 
-from bot.bench.send import stand_in_process, stand_in_record
+from bot.bench.stand_in import stand_in_process, stand_in_record
 from bot.whatsapp.signature import HEADER, sign
 from storage.database import SQLITE_BUSY_TIMEOUT_MS
 from storage.repository import Repository

@@ -1,6 +1,6 @@
 """Graph API faults: the real sender against a stand-in process that answers 5xx, hangs, storms 130429 and 131056.
 
-The stand-in (`python -m bot.bench.send --faults PLAN`) picks each fault by arrival number and recipient, so
+The stand-in (`python -m bot.bench.stand_in --faults PLAN`) picks each fault by arrival number and recipient, so
 a run is reproducible; it counts every request by the `biz_opaque_callback_data` (`outbox:<id>`) it carried.
 """
 
@@ -14,7 +14,8 @@ from typing import Any
 import aiohttp
 
 from bot.bench.faults import FaultPlan
-from bot.bench.send import MESSAGES_PER_CONTACT, PHONE_NUMBER_ID, drain, fill_outbox, stand_in_process, stand_in_record
+from bot.bench.outbox import MESSAGES_PER_CONTACT, drain, fill_outbox
+from bot.bench.stand_in import PHONE_NUMBER_ID, stand_in_process, stand_in_record
 from bot.outbound.sender import MAX_ATTEMPTS
 from bot.whatsapp.client import AiohttpTransport, CloudAPIClient
 from storage.outbox import callback_of

@@ -1,6 +1,6 @@
 """SIGKILL under load: `bot serve` amid customers' messages, `bot worker` amid marketing and one-time codes.
 
-Meta is played by the Graph API stand-in process (`python -m bot.bench.send`), which outlives the kills: it
+Meta is played by the Graph API stand-in process (`python -m bot.bench.stand_in`), which outlives the kills: it
 counts every send by its `biz_opaque_callback_data` and, like Meta, reports each accepted send back to the
 webhook as a signed `sent` status, retrying until the service is back to take it.
 """
@@ -19,7 +19,7 @@ from aiohttp.test_utils import unused_port
 from sqlalchemy import func, select
 
 from bot.bench.faults import FaultPlan
-from bot.bench.send import stand_in_process, stand_in_record
+from bot.bench.stand_in import stand_in_process, stand_in_record
 from bot.whatsapp.message_body import template_message
 from storage.models import OUTBOX
 from storage.otp import ensure_contact

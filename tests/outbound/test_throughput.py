@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from bot.bench.send import max_in_window
+from bot.bench.figures import max_in_window
 from bot.outbound.throughput import (
     ARRIVAL_GUARD,
     CATCH_UP,

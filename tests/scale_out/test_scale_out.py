@@ -1,6 +1,6 @@
 """Scale-out on PostgreSQL: two `bot serve` processes and a `bot worker` on one database share the work.
 
-Meta is played by the Graph API stand-in process (`python -m bot.bench.send`), which refuses any send
+Meta is played by the Graph API stand-in process (`python -m bot.bench.stand_in`), which refuses any send
 beyond the number's throughput limit with 130429 and records when each send arrived, for whom, and with
 which `biz_opaque_callback_data` (the outbox row). Each customer's texts go to the two web processes in
 turn, as a load balancer would spread them; utility updates queued in order go out through all three
@@ -21,7 +21,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import unused_port
 
-from bot.bench.send import PHONE_NUMBER_ID, max_in_window, stand_in_process, stand_in_record
+from bot.bench.figures import max_in_window
+from bot.bench.stand_in import PHONE_NUMBER_ID, stand_in_process, stand_in_record
 from bot.sandbox.wire import encode, inbound_webhook
 from bot.whatsapp.message_body import template_message
 from storage.otp import ensure_contact
