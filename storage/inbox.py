@@ -235,6 +235,7 @@ def _upsert_contacts(conn: Connection, deliveries: Sequence[Delivery]) -> dict[t
         rows = _select_contacts(conn, identities.values())
     ids: dict[tuple[str | None, str | None], int] = {}
     updates = []
+    claimed: set[str] = set()  # a user id goes to one contact, even when two numbers bring it in one batch
     for key, ident in identities.items():
         row = _match(rows, ident)
         if row is None:
@@ -242,7 +243,10 @@ def _upsert_contacts(conn: Connection, deliveries: Sequence[Delivery]) -> dict[t
         ids[key] = row.id
         if ident.user_id:
             ids[(None, ident.user_id)] = row.id
-        claim_user = ident.user_id if ident.user_id and not row.user_id and ident.user_id not in rows[1] else None
+        free = ident.user_id and ident.user_id not in rows[1] and ident.user_id not in claimed
+        claim_user = ident.user_id if free and not row.user_id else None
+        if claim_user:
+            claimed.add(claim_user)
         updates.append(
             {
                 "cid": row.id,
