@@ -80,12 +80,23 @@ class WindowCount(Generic[T, D]):
 
     def allows(self, now: T) -> bool:
         """Whether one more event at `now` stays within the limit."""
+        self._forget(now)
         free = self.free_at()
         return free is None or free <= now
 
     def count(self, now: T) -> int:
         """How many of the last `limit` events are still in the window at `now`."""
+        self._forget(now)
         return sum(1 for slot in self._slots if now < slot.counted_by + self.length)
+
+    def _forget(self, now: T) -> None:
+        """Drop the oldest events while they have left the window: from `now` on they decide nothing.
+
+        So a count whose limit is far above its traffic (a stand-in allowing a million a second) holds
+        the window's events, not the last `limit`.
+        """
+        while self._slots and self._slots[0].counted_by + self.length <= now:
+            self._slots.popleft()
 
     def record(self, counted_by: T) -> Slot[T]:
         """Count one event, counted at `counted_by` (or by then, at the latest); returns its place."""
