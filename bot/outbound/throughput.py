@@ -54,10 +54,10 @@ class Slot(Generic[T]):
 class WindowCount(Generic[T, D]):
     """At most `limit` events in any window of `length`: the next may come one `length` after the one `limit` back.
 
-    It remembers only the last `limit` events, in the order they were recorded, and counts by place: the
-    event `limit` places back decides, not a sweep of the old ones out of the window. While the moments
-    are recorded in order the two agree, so this is "fewer than `limit` in the last `length`". A burst at
-    a window's edge can never double the rate, as it can with a token bucket or per calendar window.
+    It remembers at most the last `limit` events, in the order they were recorded, and counts by place:
+    the event `limit` places back decides. While the moments are recorded in order, that is "fewer than
+    `limit` in the last `length`". A burst at a window's edge can never double the rate, as it can with a
+    token bucket or a count per calendar window.
 
     Each event holds its `Slot`, whose `counted_by` may be moved earlier after it was recorded (the
     sender's sends, counted by the latest moment Meta can have counted them, until they end). Shared by
