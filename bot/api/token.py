@@ -10,12 +10,13 @@ shares the proxy's address, so there the proxy should limit as well (docs/operat
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
 from aiohttp import web
+
+from bot.outbound.throughput import WindowCount
 
 LIMIT = 10
 WINDOW = timedelta(minutes=1)
@@ -33,35 +34,35 @@ class WrongGuesses:
 
     def __init__(self, clock: Callable[[], datetime], limit: int = LIMIT, window: timedelta = WINDOW) -> None:
         self._clock, self._limit, self._window = clock, limit, window
-        self._wrong: dict[str, deque[datetime]] = {}
+        self._wrong: dict[str, WindowCount[datetime, timedelta]] = {}
 
     def wait(self, address: str) -> float:
         """Seconds before `address` may try a token again; 0 when it may now."""
-        times = self._recent(address)
-        if len(times) < self._limit:
-            return 0.0
-        freed = times[len(times) - self._limit] + self._window  # when fewer than `limit` are left
-        return max(0.0, (freed - self._clock()).total_seconds())
+        now = self._clock()
+        counted = self._recent(address, now)
+        freed = None if counted is None else counted.free_at()  # when fewer than `limit` are left
+        return 0.0 if freed is None else max(0.0, (freed - now).total_seconds())
 
     def wrong(self, address: str) -> None:
         """Count a wrong token from `address`."""
-        times = self._recent(address)
-        times.append(self._clock())
+        now = self._clock()
+        counted = self._recent(address, now) or WindowCount(self._limit, self._window)
+        reached = counted.count(now) == self._limit - 1  # this one makes `limit`
+        counted.record(now)
         self._wrong.pop(address, None)
-        self._wrong[address] = times  # most recently wrong last
-        if len(times) == self._limit:
-            log.warning("auth.throttled", address=address, wrong=len(times), window_s=self._window.total_seconds())
+        self._wrong[address] = counted  # most recently wrong last
+        if reached:
+            log.warning("auth.throttled", address=address, wrong=self._limit, window_s=self._window.total_seconds())
         while len(self._wrong) > MAX_ADDRESSES:
             del self._wrong[next(iter(self._wrong))]
 
-    def _recent(self, address: str) -> deque[datetime]:
-        times = self._wrong.get(address, deque())
-        cutoff = self._clock() - self._window
-        while times and times[0] <= cutoff:
-            times.popleft()
-        if not times:
-            self._wrong.pop(address, None)
-        return times
+    def _recent(self, address: str, now: datetime) -> WindowCount[datetime, timedelta] | None:
+        """The address's count, forgotten once none of its wrong tokens is left in the window."""
+        counted = self._wrong.get(address)
+        if counted is not None and not counted.count(now):
+            del self._wrong[address]
+            return None
+        return counted
 
 
 GUESSES = web.AppKey("guesses", WrongGuesses)

@@ -124,11 +124,10 @@ class Campaigner(Wakeful):
             for campaign in await store.due_campaigns(conn, now, 20):
                 assert campaign.id is not None
                 assert campaign.next_run_at is not None
-                occurrence, following = campaign.next_run_at, None
+                occurrence, following = campaign.next_run_at, None  # a one-off runs once, and is done
                 if campaign.cron:
-                    recurrence = cron.parse(campaign.cron, campaign.time_zone)
-                    occurrence, _ = cron.latest_due(recurrence, campaign.next_run_at, now)
-                    following = cron.next_run(recurrence, now)
+                    due = cron.due(cron.parse(campaign.cron, campaign.time_zone), campaign.next_run_at, now)
+                    occurrence, following = due.occurrence, due.following
                 run_id = await store.start_run(conn, campaign.id, occurrence, now)
                 await store.set_state(conn, campaign.id, "running", now, next_run_at=following)
                 if run_id is not None:

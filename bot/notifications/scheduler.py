@@ -142,18 +142,17 @@ class Scheduler(Wakeful):
         schedule_id, first = _id(schedule), schedule.next_run_at
         assert first is not None  # only schedules with a due time are due
         try:
-            recurrence = cron.parse(schedule.cron, schedule.time_zone)
-            occurrence, skipped = cron.latest_due(recurrence, first, now)
-            following = cron.next_run(recurrence, now)
+            due = cron.due(cron.parse(schedule.cron, schedule.time_zone), first, now)
             template = self._templates(schedule.template, schedule.language)
             bodies = payloads(template, schedule.wa_ids or [], schedule.parameters or {})
         except ValidationError as exc:
             await store.deactivate(conn, schedule_id, now)
             log.warning("schedule.disabled", schedule_id=schedule_id, name=schedule.name, reason=exc.message)
             return 0
-        if skipped:
+        occurrence = due.occurrence
+        if due.skipped:
             log.warning(
-                "schedule.runs_skipped", schedule_id=schedule_id, count=skipped, since=first, running=occurrence
+                "schedule.runs_skipped", schedule_id=schedule_id, count=due.skipped, since=first, running=occurrence
             )
         added = 0
         if await store.record_run(conn, schedule_id, occurrence, len(bodies), now):
@@ -176,7 +175,7 @@ class Scheduler(Wakeful):
             log.info("schedule.ran", schedule_id=schedule_id, scheduled_for=occurrence, queued=added)
         else:
             log.info("schedule.run_exists", schedule_id=schedule_id, scheduled_for=occurrence)
-        await store.advance(conn, schedule_id, following, occurrence, now)
+        await store.advance(conn, schedule_id, due.following, occurrence, now)
         return added
 
     # -- managing schedules ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Rate arithmetic for the business number's throughput: pure, with `now` passed in."""
+"""Rate arithmetic, pure with `now` passed in: the sliding-window count, and the business number's throughput."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 # Guarded counting (below): a send is assumed to have reached Meta this long after it left, unless its
 # answer came sooner. It is the margin for the jitter between leaving and landing, and it costs 2% of the
@@ -24,13 +25,91 @@ EXACT_SPACING = 0.8
 EXACT_CATCH_UP = 0.1
 
 
-class Slot:
-    """One send's place in the window: `counted_by` is the latest moment the far end can have counted it."""
+Length = TypeVar("Length", contravariant=True)
+
+
+class Moment(Protocol[Length]):
+    """A point in time that a length of time can be added to: a float and seconds, a datetime and a timedelta."""
+
+    def __add__(self, length: Length, /) -> Self: ...
+
+    def __lt__(self, other: Self, /) -> bool: ...
+
+    def __le__(self, other: Self, /) -> bool: ...
+
+
+T = TypeVar("T", bound=Moment[Any])
+D = TypeVar("D")
+
+
+class Slot(Generic[T]):
+    """One event's place in a window: `counted_by` is the latest moment it can have been counted."""
 
     __slots__ = ("counted_by",)
 
-    def __init__(self, counted_by: float) -> None:
+    def __init__(self, counted_by: T) -> None:
         self.counted_by = counted_by
+
+
+class WindowCount(Generic[T, D]):
+    """At most `limit` events in any window of `length`: the next may come one `length` after the one `limit` back.
+
+    It remembers at most the last `limit` events, in the order they were recorded, and counts by place:
+    the event `limit` places back decides. While the moments are recorded in order, that is "fewer than
+    `limit` in the last `length`". A burst at a window's edge can never double the rate, as it can with a
+    token bucket or a count per calendar window.
+
+    Each event holds its `Slot`, whose `counted_by` may be moved earlier after it was recorded (the
+    sender's sends, counted by the latest moment Meta can have counted them, until they end). Shared by
+    the sender (`SlidingWindow`), the sandbox's stand-in for Meta (`bot.sandbox.rules.ThroughputWindow`)
+    and the admin token's guess limit (`bot.api.token`).
+    """
+
+    def __init__(self, limit: int, length: D) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self.length = length
+        self._slots: deque[Slot[T]] = deque(maxlen=limit)
+
+    def free_at(self) -> T | None:
+        """The first moment one more event fits; None while fewer than `limit` have been recorded."""
+        if len(self._slots) < self.limit:
+            return None
+        return self._slots[0].counted_by + self.length
+
+    def allows(self, now: T) -> bool:
+        """Whether one more event at `now` stays within the limit."""
+        self._forget(now)
+        free = self.free_at()
+        return free is None or free <= now
+
+    def count(self, now: T) -> int:
+        """How many of the last `limit` events are still in the window at `now`."""
+        self._forget(now)
+        return sum(1 for slot in self._slots if now < slot.counted_by + self.length)
+
+    def _forget(self, now: T) -> None:
+        """Drop the oldest events while they have left the window: from `now` on they decide nothing.
+
+        So a count whose limit is far above its traffic (a stand-in allowing a million a second) holds
+        the window's events, not the last `limit`.
+        """
+        while self._slots and self._slots[0].counted_by + self.length <= now:
+            self._slots.popleft()
+
+    def record(self, counted_by: T) -> Slot[T]:
+        """Count one event, counted at `counted_by` (or by then, at the latest); returns its place."""
+        slot = Slot(counted_by)
+        self._slots.append(slot)
+        return slot
+
+    def resize(self, limit: int) -> None:
+        """Change the limit, keeping the latest events counted: no window after this holds more than `limit`."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self._slots = deque(list(self._slots)[-limit:], maxlen=limit)
 
 
 class SlidingWindow:
@@ -38,9 +117,8 @@ class SlidingWindow:
 
     We never see a send arrive. We see it leave (`record`) and end (`end`: answered, refused or given up
     on), and it arrives, if at all, in between. So each send holds its place in the window until the
-    latest moment it can have been counted, and the window rule is: a send may leave no earlier than one
-    window after that moment for the send `rate` places back. Unlike a token bucket, a burst at a
-    window's edge can never double the rate.
+    latest moment it can have been counted, and the window rule is `WindowCount`'s: a send may leave no
+    earlier than one window after that moment for the send `rate` places back.
 
     *Exact* (`guard=None`): a send holds its place until it ends. Nothing arrives before it leaves or
     after it ends, so any `rate + 1` sends in a row arrive at least a window apart, first to last, and
@@ -62,32 +140,33 @@ class SlidingWindow:
     def __init__(self, rate: int, window: float = 1.0, guard: float | None = None) -> None:
         if rate < 1:
             raise ValueError("rate must be at least 1")
-        self.rate = rate
         self.window = window
         self.guard = guard
         if guard is None:
             self.spacing, self.catch_up = EXACT_SPACING * window / rate, EXACT_CATCH_UP * window
         else:
             self.spacing, self.catch_up = (window + guard) / rate, CATCH_UP
-        self._slots: deque[Slot] = deque(maxlen=rate)
+        self._counted = WindowCount[float, float](rate, window)
         self._scheduled = -math.inf
         self._paused_until = 0.0
+
+    @property
+    def rate(self) -> int:
+        return self._counted.limit
 
     def earliest(self, now: float) -> float:
         """The first moment (≥ now) the next send may leave; infinite while the one it waits for has not ended."""
         at = max(now, self._paused_until, self._scheduled + self.spacing)
-        if len(self._slots) == self.rate:
-            at = max(at, self._slots[0].counted_by + self.window)
-        return at
+        free = self._counted.free_at()
+        return at if free is None else max(at, free)
 
-    def record(self, at: float) -> Slot:
+    def record(self, at: float) -> Slot[float]:
         """Count one send that left at `at` (no earlier than `earliest` allowed); returns its place."""
-        slot = Slot(math.inf if self.guard is None else at + self.guard)
-        self._slots.append(slot)
+        slot = self._counted.record(math.inf if self.guard is None else at + self.guard)
         self._scheduled = max(self._scheduled + self.spacing, at - self.catch_up)
         return slot
 
-    def end(self, slot: Slot, at: float) -> None:
+    def end(self, slot: Slot[float], at: float) -> None:
         """The send in `slot` ended at `at`: answered, refused or given up on, it has been counted if ever."""
         slot.counted_by = min(slot.counted_by, at)
 
@@ -109,9 +188,8 @@ class SlidingWindow:
             raise ValueError("rate must be at least 1")
         if rate == self.rate:
             return
-        self.rate = rate
+        self._counted.resize(rate)
         self.spacing = (EXACT_SPACING * self.window if self.guard is None else self.window + self.guard) / rate
-        self._slots = deque(list(self._slots)[-rate:], maxlen=rate)
 
 
 class Throttle:
@@ -136,7 +214,7 @@ class Throttle:
         self._turn = asyncio.Lock()
         self._ended = asyncio.Event()
 
-    async def acquire(self) -> Slot:
+    async def acquire(self) -> Slot[float]:
         """Wait for the next send's turn and count it as leaving now; its slot goes to `done` when it ends."""
         async with self._turn:
             now = self._clock()
@@ -149,7 +227,7 @@ class Throttle:
                 now = self._clock()
             return self._window.record(now)
 
-    def done(self, slot: Slot) -> None:
+    def done(self, slot: Slot[float]) -> None:
         """The send that took `slot` has ended (answered, refused or given up on)."""
         self._window.end(slot, self._clock())
         self._ended.set()

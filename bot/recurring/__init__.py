@@ -1,1 +1,1 @@
-"""Things that happen again: cron expressions in a time zone, and the loop that runs due rows once."""
+"""Things that happen again: cron expressions in a time zone, and the run a due row makes now."""

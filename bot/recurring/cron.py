@@ -164,3 +164,23 @@ def latest_due(recurrence: Recurrence, first: datetime, now: datetime) -> tuple[
             break
         latest, skipped = at, skipped + 1
     return latest, skipped
+
+
+@dataclass(frozen=True)
+class Due:
+    """What a due row does now: run `occurrence` in place of `skipped` missed runs, then wait for `following`."""
+
+    occurrence: datetime
+    skipped: int
+    following: datetime
+
+
+def due(recurrence: Recurrence, first: datetime, now: datetime) -> Due:
+    """The run a row due since `first` makes at `now`, and when it is due again: the first run after `now`.
+
+    The rule both recurring runners follow (the notification scheduler and the campaign runner): missed
+    runs collapse to the latest (`latest_due`), and the next is counted from `now`, not from the run made,
+    so a row that ran late is next due after `now` and does not fire again at once.
+    """
+    occurrence, skipped = latest_due(recurrence, first, now)
+    return Due(occurrence, skipped, next_run(recurrence, now))

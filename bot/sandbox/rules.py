@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 
+from bot.outbound.throughput import WindowCount
 from bot.whatsapp.category import Category
 from bot.whatsapp.pricing import FREE_SERVICE_PER_MONTH
 from bot.whatsapp.pricing import SERVICE_BILLED_FROM as SERVICE_BILLED_DAY
@@ -20,31 +20,15 @@ PAIR_REFILL = timedelta(seconds=6)
 SERVICE_BILLED_FROM = datetime.combine(SERVICE_BILLED_DAY, time(), tzinfo=UTC)
 
 
-class ThroughputWindow:
-    """Messages of one business number in the last second; refuses the one that would exceed ``limit``.
+class ThroughputWindow(WindowCount[datetime, timedelta]):
+    """Messages of one business number in the last second; `allows` refuses the one that would exceed ``limit``.
 
     A sliding window, so "more than ``limit`` in *any* one-second window" is refused, not merely in each
-    calendar second.
+    calendar second. Inbound messages are recorded too, though they are never refused.
     """
 
     def __init__(self, limit: int, window: timedelta = THROUGHPUT_WINDOW) -> None:
-        self.limit = limit
-        self._window = window
-        self._times: deque[datetime] = deque()
-
-    def allows(self, now: datetime) -> bool:
-        """Whether one more message at `now` stays within the limit."""
-        self._expire(now)
-        return len(self._times) < self.limit
-
-    def record(self, now: datetime) -> None:
-        """Count one message at `now` (inbound messages count too, though they are never refused)."""
-        self._expire(now)
-        self._times.append(now)
-
-    def _expire(self, now: datetime) -> None:
-        while self._times and self._times[0] <= now - self._window:
-            self._times.popleft()
+        super().__init__(limit, window)
 
 
 @dataclass(frozen=True)

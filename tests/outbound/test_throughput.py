@@ -7,6 +7,7 @@ import heapq
 import itertools
 import math
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,6 +20,7 @@ from bot.outbound.throughput import (
     SlidingWindow,
     Slot,
     Throttle,
+    WindowCount,
 )
 
 
@@ -153,6 +155,70 @@ def test_pause_holds_every_send_until_it_ends() -> None:
         times = [limit.reserve(0.5, lasting=0.0) for _ in range(300)]
         assert min(times) == 2.0
         assert max_in_window(times) <= 100
+
+
+T0 = datetime(2026, 11, 26, 9, tzinfo=UTC)
+
+
+def test_a_window_count_lets_the_next_event_come_one_window_after_the_one_limit_back() -> None:
+    """Fewer than `limit` in the last window may go on; the next fits exactly one window after the one `limit` back."""
+    counted = WindowCount[datetime, timedelta](3, timedelta(minutes=1))
+    for second in (0, 10, 20):
+        assert counted.allows(T0 + timedelta(seconds=second))
+        counted.record(T0 + timedelta(seconds=second))
+    assert counted.free_at() == T0 + timedelta(seconds=60)
+    assert counted.count(T0 + timedelta(seconds=59)) == 3
+    assert not counted.allows(T0 + timedelta(seconds=59, microseconds=999_999))
+    assert counted.allows(T0 + timedelta(seconds=60))
+    assert counted.count(T0 + timedelta(seconds=60)) == 2
+    assert counted.count(T0 + timedelta(seconds=80)) == 0
+    assert counted.free_at() is None  # the events out of the window are forgotten
+
+
+def test_a_window_count_is_free_while_fewer_than_limit_were_recorded() -> None:
+    """Until `limit` events have been recorded there is no moment to wait for."""
+    counted = WindowCount[float, float](2, 1.0)
+    assert counted.free_at() is None
+    counted.record(0.5)
+    assert counted.free_at() is None
+    assert counted.count(0.5) == 1
+
+
+def test_events_recorded_past_the_limit_are_counted_from_the_latest() -> None:
+    """Events recorded beyond the limit (never refused) push the next free moment on: the one `limit` back decides."""
+    counted = WindowCount[float, float](2, 1.0)
+    for at in (0.0, 0.1, 0.2, 0.3):
+        counted.record(at)
+    assert counted.free_at() == 1.2
+    assert counted.count(0.3) == 2  # only the last `limit` are remembered
+
+
+def test_a_window_count_frees_a_place_when_its_slot_is_counted_sooner() -> None:
+    """An event counted at infinity holds its place for ever, until its slot is moved to a real moment."""
+    counted = WindowCount[float, float](1, 1.0)
+    slot = counted.record(math.inf)
+    assert counted.free_at() == math.inf
+    slot.counted_by = 0.25
+    assert counted.free_at() == 1.25
+
+
+def test_a_resized_window_count_keeps_the_latest_events() -> None:
+    """Shrinking the limit keeps the latest events, so no window after it holds more than the new limit."""
+    counted = WindowCount[float, float](3, 1.0)
+    for at in (0.0, 0.1, 0.2):
+        counted.record(at)
+    counted.resize(2)
+    assert (counted.limit, counted.free_at()) == (2, 1.1)
+    counted.resize(4)
+    assert counted.free_at() is None
+
+
+def test_a_window_count_limit_must_be_positive() -> None:
+    """A limit of zero is a mistake, refused when the count is made and when it is resized."""
+    with pytest.raises(ValueError, match="limit"):
+        WindowCount[float, float](0, 1.0)
+    with pytest.raises(ValueError, match="limit"):
+        WindowCount[float, float](1, 1.0).resize(0)
 
 
 def test_rate_must_be_positive() -> None:

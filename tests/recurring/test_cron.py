@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import ValidationError
-from bot.recurring.cron import latest_due, next_run, next_runs, parse
+from bot.recurring.cron import Due, due, latest_due, next_run, next_runs, parse
 
 AMSTERDAM = "Europe/Amsterdam"
 SPRING = datetime(2026, 3, 28, 22, 0, tzinfo=UTC)  # 23:00 CET, the evening before clocks go 02:00 → 03:00
@@ -180,3 +180,10 @@ def test_missed_runs_collapse_to_the_latest() -> None:
     recurrence = parse("0 9 * * *", AMSTERDAM)
     assert latest_due(recurrence, utc(4, 13, 7), utc(4, 15, 10)) == (utc(4, 15, 7), 2)
     assert latest_due(recurrence, utc(4, 13, 7), utc(4, 13, 7)) == (utc(4, 13, 7), 0)
+
+
+def test_a_late_row_runs_the_latest_due_run_and_is_next_due_after_now() -> None:
+    """Two days late, a row runs today's run in place of two, and is next due tomorrow, counted from now."""
+    recurrence = parse("0 9 * * *", AMSTERDAM)
+    assert due(recurrence, utc(4, 13, 7), utc(4, 15, 10)) == Due(utc(4, 15, 7), 2, utc(4, 16, 7))
+    assert due(recurrence, utc(4, 13, 7), utc(4, 13, 7)) == Due(utc(4, 13, 7), 0, utc(4, 14, 7))

@@ -29,7 +29,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from structlog.testing import capture_logs
 
+from bot.api.token import WrongGuesses
 from bot.dashboard.app import PREFIX, campaign_routes, contact_routes, inbox_routes, overview_routes, page_routes
 from bot.errors import OTPRefused
 from bot.message_templates.library import TemplateLibrary
@@ -202,6 +204,31 @@ async def test_guessing_the_dashboard_token_is_stopped_for_a_minute(client: Clie
     assert "Too many wrong tokens from this address. Try again in 60 seconds." in await refused.text()
     clock.advance(seconds=60)
     assert (await log_in(client)).status == 303
+
+
+def test_wrong_tokens_beyond_the_limit_keep_the_address_waiting_from_the_tenth_latest(clock: FakeClock) -> None:
+    """Wrong tokens that slip in past the limit (concurrent logins) count: the wait runs from the tenth latest."""
+    guesses = WrongGuesses(clock)
+    for _ in range(12):
+        guesses.wrong("203.0.113.9")
+        clock.advance(seconds=1)
+    assert guesses.wait("203.0.113.9") == 50.0  # the third of twelve, sent at 2 s, leaves the minute at 62 s
+    assert guesses.wait("198.51.100.7") == 0.0
+    clock.advance(seconds=50)
+    assert guesses.wait("203.0.113.9") == 0.0
+
+
+def test_reaching_the_limit_is_logged_once_per_spell(clock: FakeClock) -> None:
+    """`auth.throttled` is logged when an address's wrong tokens reach ten in a minute, not again for more in it."""
+    guesses = WrongGuesses(clock)
+    with capture_logs() as logs:
+        for _ in range(12):
+            guesses.wrong("203.0.113.9")
+        clock.advance(seconds=60)
+        for _ in range(10):
+            guesses.wrong("203.0.113.9")
+    throttled = [entry for entry in logs if entry["event"] == "auth.throttled"]
+    assert [(entry["address"], entry["wrong"]) for entry in throttled] == [("203.0.113.9", 10)] * 2
 
 
 # --- the dashboard ---------------------------------------------------------------------------------------
