@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,6 +200,123 @@ def test_export_named_header_and_url_suffix(library: TemplateLibrary) -> None:
 
 def _by_path(library: TemplateLibrary, path: Path) -> MessageTemplate:
     return next(t for t in library if t.path == path)
+
+
+# --- send bodies pinned to the wire ----------------------------------------------------------------
+
+# The Cloud API bodies the service sent for these shipped templates and their examples, key order included:
+# the outbox stores them as JSON and Meta reads them as sent.
+SENT_BODIES = {
+    "login_code": {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": TO,
+        "type": "template",
+        "template": {
+            "name": "login_code",
+            "language": {"code": "en"},
+            "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": "482913"}]},
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "482913"}]},
+            ],
+        },
+    },
+    "payment_link": {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": TO,
+        "type": "template",
+        "template": {
+            "name": "payment_link",
+            "language": {"code": "en"},
+            "components": [
+                {
+                    "type": "header",
+                    "parameters": [{"type": "text", "parameter_name": "invoice_number", "text": "INV-2031"}],
+                },
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "parameter_name": "customer_name", "text": "Tomás"},
+                        {"type": "text", "parameter_name": "invoice_number", "text": "INV-2031"},
+                        {"type": "text", "parameter_name": "amount", "text": "€120.00"},
+                        {"type": "text", "parameter_name": "due_date", "text": "30 April 2026"},
+                    ],
+                },
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "7f3c9a"}]},
+            ],
+        },
+    },
+    "promotion_code": {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": TO,
+        "type": "template",
+        "template": {
+            "name": "promotion_code",
+            "language": {"code": "en"},
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "parameter_name": "customer_name", "text": "Lena"},
+                        {"type": "text", "parameter_name": "discount", "text": "15%"},
+                        {"type": "text", "parameter_name": "promo_code", "text": "SPRING15"},
+                        {"type": "text", "parameter_name": "expiry_date", "text": "30 April"},
+                    ],
+                },
+                {
+                    "type": "button",
+                    "sub_type": "quick_reply",
+                    "index": "0",
+                    "parameters": [{"type": "payload", "payload": "SHOP_NOW"}],
+                },
+                {
+                    "type": "button",
+                    "sub_type": "quick_reply",
+                    "index": "1",
+                    "parameters": [{"type": "payload", "payload": "STOP_PROMOTIONS"}],
+                },
+            ],
+        },
+    },
+    "order_status": {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": TO,
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": {
+                "text": "Order 10482 is shipped. It should arrive on Friday 17 April.\n\nAnything else I can help with?"
+            },
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "HANDOFF", "title": "Talk to a person"}}]},
+        },
+    },
+    "marketing_stopped": {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": TO,
+        "type": "text",
+        "text": {
+            "body": "Done: you will get no more promotions from us. Order updates, reminders and codes still come as "
+            "usual. Send START if you change your mind.",
+            "preview_url": False,
+        },
+    },
+}
+
+
+def _wire(body: dict[str, Any]) -> str:
+    """A body as the outbox stores it: JSON with its key order, so equal texts mean byte-for-byte equal bodies."""
+    return json.dumps(body, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("name", SENT_BODIES)
+def test_send_body_is_the_one_pinned(library: TemplateLibrary, name: str) -> None:
+    """A shipped template with its examples becomes exactly the body pinned for it, key order included."""
+    template = library.get(name, "en")
+    assert _wire(to_cloud_api(template, TO, template.examples)) == _wire(SENT_BODIES[name])
 
 
 # --- language fallback ------------------------------------------------------------------------------
