@@ -19,7 +19,7 @@ from bot.dashboard.view import ORIGINS, entries, window
 from bot.engine.graph import flow_graph, is_called, mermaid
 from bot.errors import BotError, NotFound, ValidationError
 from bot.inbound.content import CONTENT
-from bot.message_templates.library import TEMPLATES, MessageTemplate, RenderedMessage, Templates
+from bot.message_templates.library import TEMPLATES, MessageTemplate, RenderedTemplate, Templates
 from bot.message_templates.library import render as render_template
 from bot.whatsapp.category import CATEGORIES
 from storage.timeline import names_by_wa_id, timeline
@@ -103,7 +103,7 @@ class Language:
     """One language of a template: its preview from the examples (or why there is none) and its block."""
 
     code: str
-    preview: RenderedMessage | None
+    preview: RenderedTemplate | None
     problem: str | None
     blocked: dict[str, Any] | None
     variables: list[str]
@@ -118,7 +118,7 @@ def templates_by_name(library: Templates, category: str) -> dict[str, list[Messa
     return found
 
 
-def preview(template: MessageTemplate, values: Mapping[str, Any]) -> tuple[RenderedMessage | None, str | None]:
+def preview(template: MessageTemplate, values: Mapping[str, Any]) -> tuple[RenderedTemplate | None, str | None]:
     """The message with these values, or why it cannot be shown."""
     try:
         return render_template(template, values), None

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
@@ -18,9 +18,9 @@ from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.whatsapp.category import CATEGORIES, Category
+from bot.whatsapp.rendered_template import ButtonType
 from bot.yaml_file import KeyPath, Problem, load_yaml
 
-ButtonType = Literal["quick_reply", "url", "copy_code"]
 BUTTON_TYPES: tuple[ButtonType, ...] = ("quick_reply", "url", "copy_code")
 
 SUFFIX = ".md.j2"

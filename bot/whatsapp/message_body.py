@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.errors import LimitExceeded, ValidationError
+from bot.whatsapp.rendered_template import Parameter, RenderedButton, RenderedTemplate
 
 # Limits: https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/
 # The OpenAPI file gives every interactive body 1024; Meta's list-message page allows 4096 there.
@@ -164,10 +165,16 @@ def list_message(
     return _envelope(to, "interactive", _interactive("list", body, action, header, footer), reply_to)
 
 
-def _text_parameters(params: Params) -> list[dict[str, str]]:
+def _as_parameters(params: Params) -> list[Parameter]:
     if isinstance(params, Mapping):
-        return [{"type": "text", "parameter_name": k, "text": v} for k, v in params.items()]
-    return [{"type": "text", "text": v} for v in params]
+        return [Parameter(text, name) for name, text in params.items()]
+    return [Parameter(text) for text in params]
+
+
+def _text_parameter(parameter: Parameter) -> dict[str, str]:
+    if parameter.name is None:
+        return {"type": "text", "text": parameter.text}
+    return {"type": "text", "parameter_name": parameter.name, "text": parameter.text}
 
 
 def _button_component(sub_type: str, index: int, values: Sequence[str]) -> dict[str, Any]:
@@ -184,6 +191,26 @@ def _button_component(sub_type: str, index: int, values: Sequence[str]) -> dict[
     return {"type": "button", "sub_type": sub_type, "index": str(index), "parameters": parameters}
 
 
+def _template(
+    to: str,
+    name: str,
+    language: str,
+    header: Sequence[Parameter],
+    body: Sequence[Parameter],
+    buttons: Sequence[ButtonParams],
+) -> dict[str, Any]:
+    components: list[dict[str, Any]] = []
+    if header:
+        components.append({"type": "header", "parameters": [_text_parameter(p) for p in header]})
+    if body:
+        components.append({"type": "body", "parameters": [_text_parameter(p) for p in body]})
+    components += [_button_component(*button) for button in buttons]
+    template: dict[str, Any] = {"name": name, "language": {"code": language}}
+    if components:
+        template["components"] = components
+    return _envelope(to, "template", template, None)
+
+
 def template_message(
     to: str,
     name: str,
@@ -194,22 +221,46 @@ def template_message(
     button_params: Sequence[ButtonParams] = (),
 ) -> dict[str, Any]:
     """A template message; a sequence gives positional parameters, a mapping named ones."""
-    components: list[dict[str, Any]] = []
-    if header_params:
-        components.append({"type": "header", "parameters": _text_parameters(header_params)})
-    if body_params:
-        components.append({"type": "body", "parameters": _text_parameters(body_params)})
-    components += [_button_component(*button) for button in button_params]
-    template: dict[str, Any] = {"name": name, "language": {"code": language}}
-    if components:
-        template["components"] = components
-    return _envelope(to, "template", template, None)
+    return _template(to, name, language, _as_parameters(header_params), _as_parameters(body_params), button_params)
 
 
 def authentication_message(to: str, name: str, language: str, code: str) -> dict[str, Any]:
     """An authentication (copy-code) template: the code goes in the body and in URL button 0."""
     _check_length("authentication code", code, AUTH_CODE_MAX)
     return template_message(to, name, language, body_params=[code], button_params=[("url", 0, [code])])
+
+
+def rendered_message(to: str, template: RenderedTemplate) -> dict[str, Any]:
+    """The send body for a rendered template, built in one pass over the value.
+
+    Service templates are in-window replies, so they go as text or reply buttons, not as templates.
+    """
+    if template.category == "service":
+        return _in_window_reply(to, template)
+    buttons = [params for index, button in enumerate(template.buttons) for params in _button_params(index, button)]
+    return _template(
+        to, template.name, template.language, template.header_parameters, template.body_parameters, buttons
+    )
+
+
+def _button_params(index: int, button: RenderedButton) -> list[ButtonParams]:
+    """A quick reply sends its payload, a URL button its suffix; a copy-code button goes as a URL button with the code.
+
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/authentication-templates/
+    """
+    if button.type == "quick_reply":
+        return [("quick_reply", index, [button.payload])] if button.payload else []
+    if button.type == "copy_code":
+        for code in button.parameters:
+            _check_length("authentication code", code, AUTH_CODE_MAX)
+    return [("url", index, [text]) for text in button.parameters]
+
+
+def _in_window_reply(to: str, template: RenderedTemplate) -> dict[str, Any]:
+    if not template.buttons:
+        return text_message(to, template.text)
+    buttons = [(b.payload or b.text, b.text) for b in template.buttons]
+    return buttons_message(to, template.text, buttons, header=template.header, footer=template.footer)
 
 
 def read_receipt(message_id: str, *, typing: bool = False) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,8 @@ from bot.message_templates.library import (
 )
 from bot.message_templates.rules import PROMOTIONAL
 from bot.message_templates.template_file import environment, template_files, variables_in
+from bot.whatsapp.message_body import rendered_message
+from bot.whatsapp.rendered_template import Parameter, RenderedButton, RenderedTemplate
 
 ROOT = Path(__file__).resolve().parents[2] / "templates"
 BROKEN = Path(__file__).resolve().parents[1] / "templates_broken"
@@ -201,6 +204,176 @@ def _by_path(library: TemplateLibrary, path: Path) -> MessageTemplate:
     return next(t for t in library if t.path == path)
 
 
+# --- send bodies pinned to the wire ----------------------------------------------------------------
+
+# The Cloud API bodies the service sent for these shipped templates and their examples, key order included:
+# the outbox stores them as JSON and Meta reads them as sent.
+SENT_BODIES = {
+    "login_code": {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": TO,
+        "type": "template",
+        "template": {
+            "name": "login_code",
+            "language": {"code": "en"},
+            "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": "482913"}]},
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "482913"}]},
+            ],
+        },
+    },
+    "payment_link": {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": TO,
+        "type": "template",
+        "template": {
+            "name": "payment_link",
+            "language": {"code": "en"},
+            "components": [
+                {
+                    "type": "header",
+                    "parameters": [{"type": "text", "parameter_name": "invoice_number", "text": "INV-2031"}],
+                },
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "parameter_name": "customer_name", "text": "Tomás"},
+                        {"type": "text", "parameter_name": "invoice_number", "text": "INV-2031"},
+                        {"type": "text", "parameter_name": "amount", "text": "€120.00"},
+                        {"type": "text", "parameter_name": "due_date", "text": "30 April 2026"},
+                    ],
+                },
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "7f3c9a"}]},
+            ],
+        },
+    },
+    "promotion_code": {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": TO,
+        "type": "template",
+        "template": {
+            "name": "promotion_code",
+            "language": {"code": "en"},
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "parameter_name": "customer_name", "text": "Lena"},
+                        {"type": "text", "parameter_name": "discount", "text": "15%"},
+                        {"type": "text", "parameter_name": "promo_code", "text": "SPRING15"},
+                        {"type": "text", "parameter_name": "expiry_date", "text": "30 April"},
+                    ],
+                },
+                {
+                    "type": "button",
+                    "sub_type": "quick_reply",
+                    "index": "0",
+                    "parameters": [{"type": "payload", "payload": "SHOP_NOW"}],
+                },
+                {
+                    "type": "button",
+                    "sub_type": "quick_reply",
+                    "index": "1",
+                    "parameters": [{"type": "payload", "payload": "STOP_PROMOTIONS"}],
+                },
+            ],
+        },
+    },
+    "order_status": {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": TO,
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": {
+                "text": "Order 10482 is shipped. It should arrive on Friday 17 April.\n\nAnything else I can help with?"
+            },
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "HANDOFF", "title": "Talk to a person"}}]},
+        },
+    },
+    "marketing_stopped": {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": TO,
+        "type": "text",
+        "text": {
+            "body": "Done: you will get no more promotions from us. Order updates, reminders and codes still come as "
+            "usual. Send START if you change your mind.",
+            "preview_url": False,
+        },
+    },
+}
+
+
+def _wire(body: dict[str, Any]) -> str:
+    """A body as the outbox stores it: JSON with its key order, so equal texts mean byte-for-byte equal bodies."""
+    return json.dumps(body, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("name", SENT_BODIES)
+def test_send_body_is_the_one_pinned(library: TemplateLibrary, name: str) -> None:
+    """A shipped template with its examples becomes exactly the body pinned for it, key order included."""
+    template = library.get(name, "en")
+    assert _wire(to_cloud_api(template, TO, template.examples)) == _wire(SENT_BODIES[name])
+
+
+def test_authentication_template_renders_to_one_value(library: TemplateLibrary) -> None:
+    """A copy-code template renders to what the phone shows and the code, positional, in body and button."""
+    rendered = render(library.get("login_code", "en"), {"code": "482913"})
+    assert rendered == RenderedTemplate(
+        name="login_code",
+        language="en",
+        category="authentication",
+        text="482913 is your verification code. For your security, do not share this code.",
+        footer="This code expires in 10 minutes.",
+        buttons=(RenderedButton("copy_code", "Copy code", parameters=("482913",)),),
+        body_parameters=(Parameter("482913"),),
+    )
+
+
+def test_utility_template_renders_to_one_value(library: TemplateLibrary) -> None:
+    """A utility template with a header, footer and URL button renders to the texts shown and named parameters."""
+    template = library.get("payment_link", "en")
+    assert render(template, template.examples) == RenderedTemplate(
+        name="payment_link",
+        language="en",
+        category="utility",
+        text="Hi Tomás, invoice INV-2031 for €120.00 is due on 30 April 2026.\n\n"
+        "Tap the button below to pay it online.",
+        header="Invoice INV-2031",
+        footer="Secure payment by card or bank transfer",
+        buttons=(
+            RenderedButton("url", "Pay invoice", url="https://pay.example.com/invoices/7f3c9a", parameters=("7f3c9a",)),
+        ),
+        header_parameters=(Parameter("INV-2031", "invoice_number"),),
+        body_parameters=(
+            Parameter("Tomás", "customer_name"),
+            Parameter("INV-2031", "invoice_number"),
+            Parameter("€120.00", "amount"),
+            Parameter("30 April 2026", "due_date"),
+        ),
+    )
+
+
+def test_service_template_renders_without_parameters(library: TemplateLibrary) -> None:
+    """A service reply goes as text or reply buttons, so its value carries the texts and no template parameters."""
+    template = library.get("order_status", "en")
+    rendered = render(template, template.examples)
+    assert rendered.buttons == (RenderedButton("quick_reply", "Talk to a person", "HANDOFF"),)
+    assert (rendered.header_parameters, rendered.body_parameters) == ((), ())
+
+
+@pytest.mark.parametrize("name", SENT_BODIES)
+def test_builder_turns_the_rendered_value_into_the_pinned_body(library: TemplateLibrary, name: str) -> None:
+    """The WhatsApp builder, given only the rendered value, builds exactly the body pinned for the template."""
+    template = library.get(name, "en")
+    assert _wire(rendered_message(TO, render(template, template.examples))) == _wire(SENT_BODIES[name])
+
+
 # --- language fallback ------------------------------------------------------------------------------
 
 
@@ -258,6 +431,19 @@ def test_service_missing_variable_in_used_branch(library: TemplateLibrary) -> No
         render(template, {"order_number": "7", "status": "shipped"})
 
 
+def test_service_missing_variable_in_plain_text(tmp_path: Path) -> None:
+    """A service text with no branches still names the file and the variable whose value is missing."""
+    _write(
+        tmp_path,
+        "service/hello.en.md.j2",
+        "name: hello\ncategory: service\nlanguage: en\nexamples:\n  who: Ana\n",
+        "Hi {{ who }}.\n",
+    )
+    template = TemplateLibrary.load(tmp_path).get("hello", "en")
+    with pytest.raises(ValidationError, match=r"hello\.en\.md\.j2: missing variable: 'who' is undefined"):
+        render(template, {})
+
+
 def test_rendering_does_not_escape_html(library: TemplateLibrary) -> None:
     """WhatsApp text is plain, so an ampersand reaches the customer as typed."""
     template = library.get("appointment_update", "en")
@@ -270,6 +456,47 @@ def test_parameter_with_newline_is_refused(library: TemplateLibrary) -> None:
     template = library.get("order_delayed", "en")
     with pytest.raises(ValidationError, match="reason"):
         to_cloud_api(template, TO, {**template.examples, "reason": "snow\nand ice"})
+
+
+def test_preview_shows_a_value_that_a_send_refuses(library: TemplateLibrary) -> None:
+    """Rendering shows any value as given; Meta's rule against newlines in parameters stops only the send."""
+    template = library.get("order_delayed", "en")
+    values = {**template.examples, "reason": "snow\nand ice"}
+    assert "snow\nand ice" in render(template, values).text
+    with pytest.raises(ValidationError, match="'reason' must be non-empty text without newlines or tabs"):
+        to_cloud_api(template, TO, values)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_rendered_texts_are_what_jinja_renders(library: TemplateLibrary, path: Path) -> None:
+    """Every text of a shipped template renders as Jinja renders it, for text values and for numbers alike."""
+    template = _by_path(library, path)
+    jinja = environment()
+    for values in (dict(template.examples), {**template.examples, **dict.fromkeys(template.variables, 7)}):
+        if template.category == "service" and values != template.examples:
+            continue  # a service text's branches compare values to words; numbers would only take another branch
+        rendered = render(template, values)
+        texts = (
+            {"header": template.header}
+            if template.category == "authentication"
+            else {"text": template.body, "header": template.header, "footer": template.footer}
+        )
+        for field, source in texts.items():
+            expected = jinja.from_string(source).render(values).strip() if source else None
+            assert getattr(rendered, field) == expected
+        for button, shown in zip(template.buttons, rendered.buttons, strict=True):
+            assert shown.url == (jinja.from_string(button.url).render(values).strip() if button.url else None)
+
+
+def test_rendering_trims_and_joins_lines_as_jinja_does(tmp_path: Path) -> None:
+    """Blank lines around a text, Windows line ends and a comment render as Jinja renders them."""
+    front = "name: greeting\ncategory: utility\nlanguage: en\nheader: ' Hi {{ who }} '\nexamples:\n  who: Ana\n"
+    body = "\n\n  Hello {{ who }},{# a note #}\r\nsee you.  \n\n"
+    _write(tmp_path, "utility/greeting.en.md.j2", front, body)
+    template = TemplateLibrary.load(tmp_path).get("greeting", "en")
+    rendered = render(template, {"who": "Ana"})
+    assert (rendered.header, rendered.text) == ("Hi Ana", "Hello Ana,\nsee you.")
+    assert rendered.text == environment().from_string(template.body).render(who="Ana").strip()
 
 
 def test_sandbox_blocks_unsafe_attribute_access(tmp_path: Path) -> None:

@@ -1,0 +1,109 @@
+"""Specification of bot.whatsapp.message_body's `rendered_message`: a rendered template's value in, a send body out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bot.errors import LimitExceeded
+from bot.whatsapp.message_body import (
+    authentication_message,
+    buttons_message,
+    rendered_message,
+    template_message,
+    text_message,
+)
+from bot.whatsapp.rendered_template import Parameter, RenderedButton, RenderedTemplate
+
+TO = "16505551234"
+UTILITY = RenderedTemplate("order_ready", "en", "utility", "Order A-17 is ready, Ana.")
+
+
+def test_named_parameters_become_the_template_components() -> None:
+    """Header and body parameters keep their names, in order; shown texts stay out of the body, as Meta holds them."""
+    rendered = replace(
+        UTILITY,
+        header="Order A-17",
+        footer="Reply with any question",
+        header_parameters=(Parameter("A-17", "order"),),
+        body_parameters=(Parameter("A-17", "order"), Parameter("Ana", "name")),
+    )
+    assert rendered_message(TO, rendered) == template_message(
+        TO, "order_ready", "en", header_params={"order": "A-17"}, body_params={"order": "A-17", "name": "Ana"}
+    )
+
+
+def test_template_without_parameters_has_no_components() -> None:
+    """A rendered template with nothing to fill sends no components key, like Meta's hello_world."""
+    assert "components" not in rendered_message(TO, UTILITY)["template"]
+
+
+def test_buttons_send_payloads_and_url_suffixes_by_their_index() -> None:
+    """A quick reply sends its payload, a URL button its suffix, each at its index; a bare quick reply sends nothing."""
+    rendered = replace(
+        UTILITY,
+        buttons=(
+            RenderedButton("quick_reply", "Thanks"),
+            RenderedButton("quick_reply", "Stop promotions", "STOP_PROMOTIONS"),
+            RenderedButton("url", "Track", url="https://track.example.com/PX1", parameters=("PX1",)),
+        ),
+    )
+    assert rendered_message(TO, rendered) == template_message(
+        TO, "order_ready", "en", button_params=[("quick_reply", 1, ["STOP_PROMOTIONS"]), ("url", 2, ["PX1"])]
+    )
+
+
+def test_copy_code_goes_as_meta_authentication_body() -> None:
+    """A positional code and a copy-code button build exactly what `authentication_message` builds."""
+    rendered = RenderedTemplate(
+        "login_code",
+        "en",
+        "authentication",
+        "482913 is your verification code.",
+        footer="This code expires in 10 minutes.",
+        buttons=(RenderedButton("copy_code", "Copy code", parameters=("482913",)),),
+        body_parameters=(Parameter("482913"),),
+    )
+    assert rendered_message(TO, rendered) == authentication_message(TO, "login_code", "en", "482913")
+
+
+def test_copy_code_longer_than_meta_allows_is_refused() -> None:
+    """A code over 15 characters never reaches Meta, whichever way the body is built."""
+    code = "1234567890123456"
+    rendered = RenderedTemplate(
+        "login_code",
+        "en",
+        "authentication",
+        f"{code} is your verification code.",
+        buttons=(RenderedButton("copy_code", "Copy code", parameters=(code,)),),
+        body_parameters=(Parameter(code),),
+    )
+    with pytest.raises(LimitExceeded, match="authentication code is 16 characters; WhatsApp allows at most 15"):
+        rendered_message(TO, rendered)
+
+
+def test_service_reply_without_buttons_is_text() -> None:
+    """A service template is an in-window reply: its shown text goes as a text message."""
+    rendered = RenderedTemplate("marketing_stopped", "en", "service", "Done: no more promotions.")
+    assert rendered_message(TO, rendered) == text_message(TO, "Done: no more promotions.")
+
+
+def test_service_reply_with_buttons_is_interactive() -> None:
+    """A service template's quick replies become reply buttons, identified by payload or else by title."""
+    rendered = RenderedTemplate(
+        "order_status",
+        "en",
+        "service",
+        "Order 7 is packed.",
+        header="Your order",
+        footer="Example Store",
+        buttons=(RenderedButton("quick_reply", "Talk to a person", "HANDOFF"), RenderedButton("quick_reply", "Thanks")),
+    )
+    assert rendered_message(TO, rendered) == buttons_message(
+        TO,
+        "Order 7 is packed.",
+        [("HANDOFF", "Talk to a person"), ("Thanks", "Thanks")],
+        header="Your order",
+        footer="Example Store",
+    )
