@@ -17,11 +17,14 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import json_response, require_token, setup_api
+from bot.api.app import require_token, setup_api
 from bot.api.campaigns import CAMPAIGNER, price_lookup, setup_campaign_api, template_lookup
 from bot.api.contacts import setup_contact_api
+from bot.api.conversations import setup_conversation_api
 from bot.api.handoff import setup_handoff_api
 from bot.api.notifications import setup_notification_api
+from bot.api.otp import setup_otp_api
+from bot.api.request import json_response
 from bot.api.schedules import setup_schedule_api
 from bot.api.stats import setup_stats_api
 from bot.api.templates import setup_template_api
@@ -116,6 +119,8 @@ def create_app(
     if "web" in roles:
         setup_webhook(app)
         setup_api(app)
+        setup_conversation_api(app)
+        setup_otp_api(app)
         setup_contact_api(app)
         setup_notification_api(app)
         setup_handoff_api(app)

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import json_body, json_response, paging, path_id, valid_wa_id
+from bot.api.request import json_body, json_response, paging, path_id, valid_wa_id
 from bot.api.stats import RATE_CARD
 from bot.campaigns.campaign import CampaignRequest, read_request
 from bot.campaigns.runner import Campaigner, DryRun

@@ -19,8 +19,8 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import json_body, json_response, paging, valid_wa_id
 from bot.api.contact_input import ContactInput, Rejected, read_contact, read_csv
+from bot.api.request import json_body, json_response, paging, valid_wa_id
 from bot.errors import NotFound, ValidationError
 from bot.inbound.consent_keywords import record_consent
 from storage import consent

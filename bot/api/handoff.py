@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import json_body, json_response, valid_wa_id
+from bot.api.request import json_body, json_response, valid_wa_id
 from bot.inbound import handoff
 from bot.outbound.sender import SENDER
 from bot.whatsapp.category import service_window_expires_at

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.api.app import json_body, json_response, required_text, template_parameters, text_field, valid_wa_id
+from bot.api.request import json_body, json_response, required_text, template_parameters, text_field, valid_wa_id
 from bot.errors import BotError, ValidationError
 from bot.notifications.rules import ORDER_STATUSES
 from bot.notifications.service import (

@@ -11,8 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.api.app import json_body, json_response, path_id, required_text, template_parameters, text_field, valid_wa_id
 from bot.api.notifications import MAX_BATCH
+from bot.api.request import (
+    json_body,
+    json_response,
+    path_id,
+    required_text,
+    template_parameters,
+    text_field,
+    valid_wa_id,
+)
 from bot.errors import ValidationError
 from bot.notifications.scheduler import SCHEDULER, ScheduleRequest, upcoming
 from storage.models import ScheduleBase, ScheduleRunBase

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import json_response
+from bot.api.request import json_response
 from bot.api.stats_report import StatsReport
 from bot.errors import ConfigError, ValidationError
 from bot.whatsapp.pricing import PMP_FROM, SERVICE_BILLED_FROM

@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import json_body, json_response
+from bot.api.request import json_body, json_response
 from bot.errors import NotFound, ValidationError
 from bot.message_templates.library import TEMPLATES, Templates
 from storage.repository import Repository
