@@ -17,17 +17,10 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import require_token, setup_api
-from bot.api.campaigns import CAMPAIGNER, price_lookup, setup_campaign_api, template_lookup
-from bot.api.contacts import setup_contact_api
-from bot.api.conversations import setup_conversation_api
-from bot.api.handoff import setup_handoff_api
-from bot.api.notifications import setup_notification_api
-from bot.api.otp import setup_otp_api
+from bot.api.app import mount_api
+from bot.api.campaigns import CAMPAIGNER, price_lookup, template_lookup
 from bot.api.request import json_response
-from bot.api.schedules import setup_schedule_api
-from bot.api.stats import setup_stats_api
-from bot.api.templates import setup_template_api
+from bot.api.stats import RATE_CARD, load_card
 from bot.api.token import GUESSES, WrongGuesses
 from bot.campaigns.runner import Campaigner
 from bot.dashboard.app import setup_dashboard
@@ -106,7 +99,7 @@ def create_app(
     unknown = set(roles) - ROLES
     if unknown:
         raise ConfigError(f"unknown roles {sorted(unknown)}; choose from {sorted(ROLES)}")
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[observe, handle_errors, require_token])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[observe, handle_errors])
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[GUESSES] = WrongGuesses(clock)
@@ -117,17 +110,9 @@ def create_app(
     app.cleanup_ctx.append(_cloud_api(transport))
     app.cleanup_ctx.append(_workers(handler, set(roles)))
     if "web" in roles:
+        app[RATE_CARD] = load_card(settings.rate_card)
         setup_webhook(app)
-        setup_api(app)
-        setup_conversation_api(app)
-        setup_otp_api(app)
-        setup_contact_api(app)
-        setup_notification_api(app)
-        setup_handoff_api(app)
-        setup_schedule_api(app)
-        setup_template_api(app)
-        setup_stats_api(app)
-        setup_campaign_api(app)
+        mount_api(app)
         setup_dashboard(app)
         if settings.sandbox:
             _sandbox(app, flows, templates)
@@ -314,14 +299,6 @@ async def handle_errors(
     """Domain errors become `{"error": {"code", "message"}}` with a fitting status; nothing else leaks."""
     try:
         return await handler(request)
-    except web.HTTPException as exc:
-        if not (request.path.startswith("/api/") and exc.status >= 400):
-            raise
-        code = exc.reason.lower().replace(" ", "_")  # "not_found", "method_not_allowed"
-        response = json_response({"error": {"code": code, "message": exc.reason}}, exc.status)
-        if "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
     except DatabaseUnavailable:
         return json_response({"error": {"code": "storage_unavailable", "message": "database unavailable"}}, 503)
     except BotError as exc:

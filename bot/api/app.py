@@ -1,39 +1,70 @@
-"""The admin API under /api: bearer-authenticated JSON over the conversations, messages and contacts."""
+"""The admin API at /api: an aiohttp sub-application of bearer-authenticated JSON, one module per resource.
+
+`create_api()` builds it and `mount_api(app)` mounts it. Its middleware checks the bearer token on every
+request but the OpenAPI document's, before the route is looked at, so an unknown path without a token
+is a 401 and the API's shape cannot be probed anonymously; too many wrong tokens from one address are a
+429 (`bot.api.token`). aiohttp's own refusals (404, 405, ...) come in the API's error shape too. Settings
+and services are the main application's, read through `request.config_dict`.
+"""
 
 from __future__ import annotations
 
 import hmac
 import math
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from aiohttp import web
 
 from bot import keys
+from bot.api import campaigns, contacts, conversations, handoff, notifications, otp, schedules, stats, templates
 from bot.api.openapi import openapi_document
 from bot.api.request import json_response
 from bot.api.token import GUESSES, address_of
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PREFIX: Final = "/api"
+PUBLIC: Final = frozenset({f"{PREFIX}/openapi.json"})
+
+
+def create_api() -> web.Application:
+    """The API's sub-application, to be mounted at `PREFIX`; its routes are relative to it."""
+    api = web.Application(middlewares=[json_errors, require_token])
+    api.router.add_get("/openapi.json", openapi)
+    for module in (conversations, otp, contacts, notifications, handoff, schedules, templates, stats, campaigns):
+        api.router.add_routes(module.routes)
+    return api
+
+
+def mount_api(app: web.Application) -> None:
+    """Mount the API at /api. The bare /api is none of its routes: the main app answers it, with a plain 404."""
+    app.router.add_route("*", PREFIX, _no_route)  # before the sub-application, which would demand a token
+    app.add_subapp(PREFIX, create_api())
+
+
+async def _no_route(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPNotFound()
+
 
 @web.middleware
-async def require_token(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Every /api route but the OpenAPI document needs `Authorization: Bearer $BOT_ADMIN_TOKEN`."""
-    if request.path.startswith("/api/") and request.path != "/api/openapi.json":
-        guesses, address = request.app[GUESSES], address_of(request)
-        wait = guesses.wait(address)
-        if wait:
-            return too_many_guesses(wait)
-        expected = request.app[keys.SETTINGS].admin_token
-        given = request.headers.get("Authorization", "")
-        scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-            if given:  # a token was tried; a request without one guesses nothing
-                guesses.wrong(address)
-            return json_response(
-                {"error": {"code": "unauthorized", "message": "send Authorization: Bearer <BOT_ADMIN_TOKEN>"}},
-                status=401,
-            )
+async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request but the OpenAPI document's needs `Authorization: Bearer $BOT_ADMIN_TOKEN`."""
+    if request.path in PUBLIC:
+        return await handler(request)
+    guesses, address = request.config_dict[GUESSES], address_of(request)
+    wait = guesses.wait(address)
+    if wait:
+        return too_many_guesses(wait)
+    expected = request.config_dict[keys.SETTINGS].admin_token
+    given = request.headers.get("Authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        if given:  # a token was tried; a request without one guesses nothing
+            guesses.wrong(address)
+        return json_response(
+            {"error": {"code": "unauthorized", "message": "send Authorization: Bearer <BOT_ADMIN_TOKEN>"}},
+            status=401,
+        )
     return await handler(request)
 
 
@@ -46,9 +77,20 @@ def too_many_guesses(wait: float) -> web.Response:
     return response
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own refusals (no such route, method not allowed, body too large) in the API's error shape."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")  # "not_found", "method_not_allowed"
+        response = json_response({"error": {"code": code, "message": exc.reason}}, exc.status)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+
+
 async def openapi(request: web.Request) -> web.Response:
     return json_response(openapi_document(str(request.url.origin())))
-
-
-def setup_api(app: web.Application) -> None:
-    app.router.add_get("/api/openapi.json", openapi)

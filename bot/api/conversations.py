@@ -21,7 +21,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     if category is not None and category not in CATEGORIES:
         raise ValidationError(f"category {category!r} is not one of {', '.join(CATEGORIES)}")
     limit, before = paging(request)
-    items = await request.app[keys.REPOSITORY].list_conversations(
+    items = await request.config_dict[keys.REPOSITORY].list_conversations(
         wa_id=_wa_id(request), category=category, limit=limit, before=before
     )
     return json_response(page_of(items, limit))
@@ -32,12 +32,13 @@ async def list_messages(request: web.Request) -> web.Response:
     if direction is not None and direction not in ("in", "out"):
         raise ValidationError(f"direction {direction!r} must be 'in' or 'out'")
     limit, before = paging(request)
-    items = await request.app[keys.REPOSITORY].list_messages(
+    items = await request.config_dict[keys.REPOSITORY].list_messages(
         wa_id=_wa_id(request), direction=direction, limit=limit, before=before
     )
     return json_response(page_of(items, limit))
 
 
-def setup_conversation_api(app: web.Application) -> None:
-    app.router.add_get("/api/conversations", list_conversations)
-    app.router.add_get("/api/messages", list_messages)
+routes = (
+    web.get("/conversations", list_conversations),
+    web.get("/messages", list_messages),
+)

@@ -23,7 +23,7 @@ async def _strings(request: web.Request, fields: tuple[str, ...]) -> dict[str, s
 async def request_otp(request: web.Request) -> web.Response:
     """Send a one-time code; the answer is the same whether or not the number was known."""
     body = await _strings(request, ("wa_id", "purpose"))
-    await request.app[OTP].request_code(valid_wa_id(body["wa_id"]), body["purpose"])
+    await request.config_dict[OTP].request_code(valid_wa_id(body["wa_id"]), body["purpose"])
     return json_response({"status": "sent"}, 202)
 
 
@@ -33,10 +33,11 @@ async def verify_otp(request: web.Request) -> web.Response:
     wa_id = valid_wa_id(body["wa_id"])
     if len(body["code"]) > _CODE_MAX:
         raise ValidationError(f"code must be at most {_CODE_MAX} characters")
-    verified = await request.app[OTP].verify_code(wa_id, body["purpose"], body["code"])
+    verified = await request.config_dict[OTP].verify_code(wa_id, body["purpose"], body["code"])
     return json_response({"verified": verified})
 
 
-def setup_otp_api(app: web.Application) -> None:
-    app.router.add_post("/api/otp", request_otp)
-    app.router.add_post("/api/otp/verify", verify_otp)
+routes = (
+    web.post("/otp", request_otp),
+    web.post("/otp/verify", verify_otp),
+)
