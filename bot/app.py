@@ -27,16 +27,7 @@ from bot.dashboard.app import setup_dashboard
 from bot.engine.core import MAIN_FLOW
 from bot.engine.flow import Flow
 from bot.engine.flow_file import load_flows
-from bot.errors import (
-    BotError,
-    ConfigError,
-    Conflict,
-    NotFound,
-    OTPRefused,
-    PolicyError,
-    StorageUnavailable,
-    ValidationError,
-)
+from bot.errors import BotError, ConfigError, OTPRefused, http_status
 from bot.inbound.consent_keywords import ConsentDesk, Keywords
 from bot.inbound.content import CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
 from bot.inbound.dispatcher import DISPATCHER, Dispatcher, Handler
@@ -61,15 +52,6 @@ log = structlog.get_logger("bot.app")
 
 ROLES = frozenset({"web", "dispatcher", "sender", "scheduler"})
 SANDBOX_ACCESS_TOKEN = "sandbox-access-token"
-# First match wins: subclasses before their parents.
-_STATUS = {
-    ValidationError: 400,
-    NotFound: 404,
-    Conflict: 409,
-    OTPRefused: 429,
-    PolicyError: 409,
-    StorageUnavailable: 503,
-}
 
 
 def utcnow() -> datetime:
@@ -302,8 +284,7 @@ async def handle_errors(
     except DatabaseUnavailable:
         return json_response({"error": {"code": "storage_unavailable", "message": "database unavailable"}}, 503)
     except BotError as exc:
-        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
-        response = json_response({"error": {"code": exc.code, "message": exc.message}}, status)
+        response = json_response({"error": {"code": exc.code, "message": exc.message}}, http_status(exc))
         if isinstance(exc, OTPRefused):
             wait = (exc.retry_at - request.app[keys.CLOCK]()).total_seconds()
             response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
