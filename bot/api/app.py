@@ -9,7 +9,6 @@ and services are the main application's, read through `request.config_dict`.
 
 from __future__ import annotations
 
-import hmac
 import math
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -21,6 +20,7 @@ from bot.api import campaigns, contacts, conversations, handoff, notifications, 
 from bot.api.openapi import openapi_document
 from bot.api.request import json_response
 from bot.api.token import GUESSES, address_of
+from bot.secret import same_secret
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PREFIX: Final = "/api"
@@ -58,7 +58,7 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     expected = request.config_dict[keys.SETTINGS].admin_token
     given = request.headers.get("Authorization", "")
     scheme, _, token = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+    if scheme.lower() != "bearer" or not same_secret(token.strip(), expected):
         if given:  # a token was tried; a request without one guesses nothing
             guesses.wrong(address)
         return json_response(
