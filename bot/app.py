@@ -17,30 +17,17 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import json_response, require_token, setup_api
-from bot.api.campaigns import CAMPAIGNER, price_lookup, setup_campaign_api, template_lookup
-from bot.api.contacts import setup_contact_api
-from bot.api.handoff import setup_handoff_api
-from bot.api.notifications import setup_notification_api
-from bot.api.schedules import setup_schedule_api
-from bot.api.stats import setup_stats_api
-from bot.api.templates import setup_template_api
+from bot.api.app import mount_api
+from bot.api.campaigns import CAMPAIGNER, price_lookup, template_lookup
+from bot.api.request import json_response
+from bot.api.stats import RATE_CARD, load_card
 from bot.api.token import GUESSES, WrongGuesses
 from bot.campaigns.runner import Campaigner
 from bot.dashboard.app import setup_dashboard
 from bot.engine.core import MAIN_FLOW
 from bot.engine.flow import Flow
 from bot.engine.flow_file import load_flows
-from bot.errors import (
-    BotError,
-    ConfigError,
-    Conflict,
-    NotFound,
-    OTPRefused,
-    PolicyError,
-    StorageUnavailable,
-    ValidationError,
-)
+from bot.errors import BotError, ConfigError, OTPRefused, http_status
 from bot.inbound.consent_keywords import ConsentDesk, Keywords
 from bot.inbound.content import CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
 from bot.inbound.dispatcher import DISPATCHER, Dispatcher, TurnHandler
@@ -65,15 +52,6 @@ log = structlog.get_logger("bot.app")
 
 ROLES = frozenset({"web", "dispatcher", "sender", "scheduler"})
 SANDBOX_ACCESS_TOKEN = "sandbox-access-token"
-# First match wins: subclasses before their parents.
-_STATUS = {
-    ValidationError: 400,
-    NotFound: 404,
-    Conflict: 409,
-    OTPRefused: 429,
-    PolicyError: 409,
-    StorageUnavailable: 503,
-}
 
 
 def utcnow() -> datetime:
@@ -103,7 +81,7 @@ def create_app(
     unknown = set(roles) - ROLES
     if unknown:
         raise ConfigError(f"unknown roles {sorted(unknown)}; choose from {sorted(ROLES)}")
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[observe, handle_errors, require_token])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[observe, handle_errors])
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[GUESSES] = WrongGuesses(clock)
@@ -114,15 +92,9 @@ def create_app(
     app.cleanup_ctx.append(_cloud_api(transport))
     app.cleanup_ctx.append(_workers(handler, set(roles)))
     if "web" in roles:
+        app[RATE_CARD] = load_card(settings.rate_card)
         setup_webhook(app)
-        setup_api(app)
-        setup_contact_api(app)
-        setup_notification_api(app)
-        setup_handoff_api(app)
-        setup_schedule_api(app)
-        setup_template_api(app)
-        setup_stats_api(app)
-        setup_campaign_api(app)
+        mount_api(app)
         setup_dashboard(app)
         if settings.sandbox:
             _sandbox(app, flows, templates)
@@ -309,19 +281,10 @@ async def handle_errors(
     """Domain errors become `{"error": {"code", "message"}}` with a fitting status; nothing else leaks."""
     try:
         return await handler(request)
-    except web.HTTPException as exc:
-        if not (request.path.startswith("/api/") and exc.status >= 400):
-            raise
-        code = exc.reason.lower().replace(" ", "_")  # "not_found", "method_not_allowed"
-        response = json_response({"error": {"code": code, "message": exc.reason}}, exc.status)
-        if "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
     except DatabaseUnavailable:
         return json_response({"error": {"code": "storage_unavailable", "message": "database unavailable"}}, 503)
     except BotError as exc:
-        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
-        response = json_response({"error": {"code": exc.code, "message": exc.message}}, status)
+        response = json_response({"error": {"code": exc.code, "message": exc.message}}, http_status(exc))
         if isinstance(exc, OTPRefused):
             wait = (exc.retry_at - request.app[keys.CLOCK]()).total_seconds()
             response.headers["Retry-After"] = str(max(1, math.ceil(wait)))

@@ -1,18 +1,20 @@
-"""The service's one error tree; only the HTTP edge turns these into status codes.
+"""The service's one error tree; only the HTTP edge turns these into status codes, through `http_status`.
 
 ::
 
-    BotError
+    BotError                        HTTP 500 unless a branch below says otherwise
     ├── ConfigError                 a bad setting; the service refuses to start
-    ├── ValidationError             bad input from a caller (HTTP 400 / 422)
+    ├── ValidationError             bad input from a caller (HTTP 400)
     │   ├── MalformedPayload        a webhook body that is not a Meta envelope
-    │   └── LimitExceeded           a field over one of Meta's limits, caught before sending
+    │   ├── LimitExceeded           a field over one of Meta's limits, caught before sending
+    │   └── ExpressionError         a flow expression that does not compile or run (bot.engine.expression_parser)
     ├── NotFound                    an unknown record (HTTP 404)
     ├── Conflict                    the request clashes with a record that exists, e.g. a taken name (HTTP 409)
-    ├── PolicyError                 a send WhatsApp's rules forbid
+    ├── PolicyError                 a send WhatsApp's rules forbid (HTTP 409)
     │   ├── OutsideServiceWindow    free-form message with no open customer service window
     │   └── OTPRefused              a one-time code asked for too soon, too often, or after 5 wrong tries (HTTP 429)
     ├── StorageUnavailable          the database cannot be reached (HTTP 503)
+    ├── TranscriptError             a transcript that cannot be read or played (bot.devtools.transcript_file)
     └── CloudAPIError               Meta answered with an error (``code`` decides, never the title)
         ├── ReEngagementRequired    131047: more than 24 h since the user's last message
         ├── Undeliverable           131026: not on WhatsApp, old client, terms not accepted
@@ -232,3 +234,19 @@ class SendOutcomeUnknown(TransientError):
     """
 
     code = "send_outcome_unknown"
+
+
+# First match wins: subclasses before their parents.
+_STATUS: tuple[tuple[type[BotError], int], ...] = (
+    (ValidationError, 400),
+    (NotFound, 404),
+    (Conflict, 409),
+    (OTPRefused, 429),
+    (PolicyError, 409),
+    (StorageUnavailable, 503),
+)
+
+
+def http_status(error: BotError) -> int:
+    """The HTTP status `error` is answered with (the tree above): 500 for an error no caller could fix."""
+    return next((status for cls, status in _STATUS if isinstance(error, cls)), 500)

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import json_body, json_response, paging, path_id, valid_wa_id
+from bot.api.request import json_body, json_response, paging, path_id, valid_wa_id
 from bot.api.stats import RATE_CARD
 from bot.campaigns.campaign import CampaignRequest, read_request
 from bot.campaigns.runner import Campaigner, DryRun
@@ -83,7 +83,8 @@ def campaign_request(app: keys.Config, body: Mapping[str, Any]) -> CampaignReque
 
 async def create_campaign(request: web.Request) -> web.Response:
     """`POST /api/campaigns`: a marketing template, an audience, values, a schedule and limits."""
-    campaign = await request.app[CAMPAIGNER].create(campaign_request(request.app, await json_body(request)))
+    config = request.config_dict
+    campaign = await config[CAMPAIGNER].create(campaign_request(config, await json_body(request)))
     return json_response(campaign_json(campaign), 201)
 
 
@@ -98,35 +99,35 @@ async def campaigns_with_progress(
 
 async def list_campaigns(request: web.Request) -> web.Response:
     limit, before = paging(request)
-    found = await campaigns_with_progress(request.app[keys.REPOSITORY], limit, before)
+    found = await campaigns_with_progress(request.config_dict[keys.REPOSITORY], limit, before)
     items = [campaign_json(c, counts=counts) for c, counts in found]
     return json_response({"items": items, "next_before": found[-1][0].id if len(found) == limit else None})
 
 
 async def get_campaign(request: web.Request) -> web.Response:
-    campaign, runs, counts = await request.app[CAMPAIGNER].get(path_id(request, "campaign"))
+    campaign, runs, counts = await request.config_dict[CAMPAIGNER].get(path_id(request, "campaign"))
     return json_response(campaign_json(campaign, runs, counts))
 
 
 async def pause(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/pause`."""
-    return json_response(campaign_json(await request.app[CAMPAIGNER].pause(path_id(request, "campaign"))))
+    return json_response(campaign_json(await request.config_dict[CAMPAIGNER].pause(path_id(request, "campaign"))))
 
 
 async def resume(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/resume`."""
-    return json_response(campaign_json(await request.app[CAMPAIGNER].resume(path_id(request, "campaign"))))
+    return json_response(campaign_json(await request.config_dict[CAMPAIGNER].resume(path_id(request, "campaign"))))
 
 
 async def cancel(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/cancel`."""
-    return json_response(campaign_json(await request.app[CAMPAIGNER].cancel(path_id(request, "campaign"))))
+    return json_response(campaign_json(await request.config_dict[CAMPAIGNER].cancel(path_id(request, "campaign"))))
 
 
 async def dry_run(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/dry-run`: recipients now, suppressions by reason, estimated cost by country."""
-    report = await request.app[CAMPAIGNER].dry_run(path_id(request, "campaign"))
-    return json_response(dry_run_json(request.app, report))
+    report = await request.config_dict[CAMPAIGNER].dry_run(path_id(request, "campaign"))
+    return json_response(dry_run_json(request.config_dict, report))
 
 
 def dry_run_json(app: keys.Config, report: DryRun) -> dict[str, Any]:
@@ -142,7 +143,7 @@ async def send_test(request: web.Request) -> web.Response:
     numbers = body.get("wa_ids") or []
     if not isinstance(numbers, list):
         raise ValidationError("wa_ids must be a list of numbers on the campaign's test_numbers")
-    queued = await request.app[CAMPAIGNER].send_test(
+    queued = await request.config_dict[CAMPAIGNER].send_test(
         path_id(request, "campaign"), [valid_wa_id(n, "wa_ids[]") for n in numbers]
     )
     return json_response({"queued": queued}, 202)
@@ -150,13 +151,16 @@ async def send_test(request: web.Request) -> web.Response:
 
 async def retry_failed(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/retry-failed`: queue every failed message of the campaign again."""
-    return json_response({"requeued": await request.app[CAMPAIGNER].retry_failed(path_id(request, "campaign"))}, 202)
+    requeued = await request.config_dict[CAMPAIGNER].retry_failed(path_id(request, "campaign"))
+    return json_response({"requeued": requeued}, 202)
 
 
 async def recipients(request: web.Request) -> web.Response:
     """`GET /api/campaigns/{id}/recipients?status=`: each recipient's message, Meta's status, reply and opt-out."""
     limit, before = paging(request)
-    items = await recipient_log(request.app, path_id(request, "campaign"), request.query.get("status"), limit, before)
+    items = await recipient_log(
+        request.config_dict, path_id(request, "campaign"), request.query.get("status"), limit, before
+    )
     return json_response({"items": items, "next_before": items[-1]["id"] if len(items) == limit else None})
 
 
@@ -171,14 +175,15 @@ async def recipient_log(
         return await store.recipients(conn, campaign_id, status=status, limit=limit, before=before)
 
 
-def setup_campaign_api(app: web.Application) -> None:
-    app.router.add_post("/api/campaigns", create_campaign)
-    app.router.add_get("/api/campaigns", list_campaigns)
-    app.router.add_get("/api/campaigns/{id}", get_campaign)
-    app.router.add_get("/api/campaigns/{id}/recipients", recipients)
-    app.router.add_post("/api/campaigns/{id}/dry-run", dry_run)
-    app.router.add_post("/api/campaigns/{id}/test", send_test)
-    app.router.add_post("/api/campaigns/{id}/retry-failed", retry_failed)
-    app.router.add_post("/api/campaigns/{id}/pause", pause)
-    app.router.add_post("/api/campaigns/{id}/resume", resume)
-    app.router.add_post("/api/campaigns/{id}/cancel", cancel)
+routes = (
+    web.post("/campaigns", create_campaign),
+    web.get("/campaigns", list_campaigns),
+    web.get("/campaigns/{id}", get_campaign),
+    web.get("/campaigns/{id}/recipients", recipients),
+    web.post("/campaigns/{id}/dry-run", dry_run),
+    web.post("/campaigns/{id}/test", send_test),
+    web.post("/campaigns/{id}/retry-failed", retry_failed),
+    web.post("/campaigns/{id}/pause", pause),
+    web.post("/campaigns/{id}/resume", resume),
+    web.post("/campaigns/{id}/cancel", cancel),
+)

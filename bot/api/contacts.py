@@ -19,8 +19,8 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import json_body, json_response, paging, valid_wa_id
 from bot.api.contact_input import ContactInput, Rejected, read_contact, read_csv
+from bot.api.request import json_body, json_response, paging, valid_wa_id
 from bot.errors import NotFound, ValidationError
 from bot.inbound.consent_keywords import record_consent
 from storage import consent
@@ -52,9 +52,7 @@ class ImportReport:
         }  # fmt: skip
 
 
-async def store_contacts(
-    app: web.Application, inputs: Sequence[ContactInput], source: str, report: ImportReport
-) -> None:
+async def store_contacts(app: keys.Config, inputs: Sequence[ContactInput], source: str, report: ImportReport) -> None:
     """Upsert one chunk and append its consent entries, in one transaction."""
     now = app[keys.CLOCK]()
     values = [ContactValues(c.wa_id, c.name, c.language, c.time_zone, c.tags) for c in inputs]
@@ -82,7 +80,7 @@ def _change(contact: ContactInput, contact_id: int, source: str, now: datetime) 
 
 async def add_contacts(request: web.Request) -> web.Response:
     """`POST /api/contacts`: one contact as JSON, or many as `text/csv` (`?region=NL` for national numbers)."""
-    settings = request.app[keys.SETTINGS]
+    settings = request.config_dict[keys.SETTINGS]
     region = _region(request.query.get("region"))
     report = ImportReport()
     if request.content_type in ("text/csv", "application/csv"):
@@ -90,8 +88,8 @@ async def add_contacts(request: web.Request) -> web.Response:
         log.info("contacts.imported", created=report.created, updated=report.updated, rejected=len(report.rejected))
         return json_response(report.as_json())
     contact = read_contact(await json_body(request), default_zone=settings.business_timezone, region=region)
-    await store_contacts(request.app, [contact], "api", report)
-    detail = await contact_detail(request.app, contact.wa_id)
+    await store_contacts(request.config_dict, [contact], "api", report)
+    detail = await contact_detail(request.config_dict, contact.wa_id)
     return json_response({**detail, "time_zone_source": contact.zone_source}, 201 if report.created else 200)
 
 
@@ -104,7 +102,7 @@ async def _import(request: web.Request, region: str | None, report: ImportReport
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationError(f"the CSV file is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8") from None
-    zone = request.app[keys.SETTINGS].business_timezone
+    zone = request.config_dict[keys.SETTINGS].business_timezone
     chunk: list[ContactInput] = []
     for item in read_csv(io.StringIO(text, newline=""), default_zone=zone, region=region):
         if isinstance(item, Rejected):
@@ -112,10 +110,10 @@ async def _import(request: web.Request, region: str | None, report: ImportReport
             continue
         chunk.append(item)
         if len(chunk) >= IMPORT_CHUNK:
-            await store_contacts(request.app, chunk, "import", report)
+            await store_contacts(request.config_dict, chunk, "import", report)
             chunk = []
     if chunk:
-        await store_contacts(request.app, chunk, "import", report)
+        await store_contacts(request.config_dict, chunk, "import", report)
 
 
 def _region(value: str | None) -> str | None:
@@ -130,7 +128,7 @@ async def list_contacts(request: web.Request) -> web.Response:
     """`GET /api/contacts?q=&tag=`: contacts newest first, by part of name or number and by tag."""
     limit, before = paging(request)
     text, tag = request.query.get("q") or None, request.query.get("tag") or None
-    found, states = await contacts_with_consent(request.app[keys.REPOSITORY], text, tag, limit, before)
+    found, states = await contacts_with_consent(request.config_dict[keys.REPOSITORY], text, tag, limit, before)
     items = [{**_public(c.model_dump()), "marketing": states.get(c.id or 0, "none")} for c in found]
     return json_response({"items": items, "next_before": found[-1].id if len(found) == limit else None})
 
@@ -146,7 +144,7 @@ async def contacts_with_consent(
 
 async def get_contact(request: web.Request) -> web.Response:
     """`GET /api/contacts/{wa_id}`: the contact, its tags, and its consent state with the whole ledger."""
-    return json_response(await contact_detail(request.app, valid_wa_id(request.match_info["wa_id"])))
+    return json_response(await contact_detail(request.config_dict, valid_wa_id(request.match_info["wa_id"])))
 
 
 async def contact_detail(app: keys.Config, wa_id: str) -> dict[str, Any]:
@@ -166,7 +164,8 @@ def _public(data: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in data.items() if k != "id"}, "tags": data.get("tags") or []}
 
 
-def setup_contact_api(app: web.Application) -> None:
-    app.router.add_post("/api/contacts", add_contacts)
-    app.router.add_get("/api/contacts", list_contacts)
-    app.router.add_get("/api/contacts/{wa_id}", get_contact)
+routes = (
+    web.post("/contacts", add_contacts),
+    web.get("/contacts", list_contacts),
+    web.get("/contacts/{wa_id}", get_contact),
+)

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import json_body, json_response, valid_wa_id
+from bot.api.request import json_body, json_response, valid_wa_id
 from bot.inbound import handoff
 from bot.outbound.sender import SENDER
 from bot.whatsapp.category import service_window_expires_at
@@ -19,32 +19,33 @@ from bot.whatsapp.category import service_window_expires_at
 
 async def agent_reply(request: web.Request) -> web.Response:
     """`POST /api/conversations/{wa_id}/reply {"text"}`: an agent's message, inside the service window only."""
-    repository = request.app[keys.REPOSITORY]
+    repository = request.config_dict[keys.REPOSITORY]
     contact = await handoff.contact(repository, valid_wa_id(request.match_info["wa_id"]))
     text = handoff.reply_text((await json_body(request)).get("text"))
-    await handoff.agent_reply(repository, contact, text, request.app[keys.CLOCK]())
-    request.app[SENDER].wake()
+    await handoff.agent_reply(repository, contact, text, request.config_dict[keys.CLOCK]())
+    request.config_dict[SENDER].wake()
     return json_response({"queued": True, "window_closes_at": service_window_expires_at(contact.last_inbound_at)}, 202)
 
 
 async def release(request: web.Request) -> web.Response:
     """`POST /api/conversations/{wa_id}/release`: the bot answers this contact again (from the menu)."""
-    repository = request.app[keys.REPOSITORY]
+    repository = request.config_dict[keys.REPOSITORY]
     contact = await handoff.contact(repository, valid_wa_id(request.match_info["wa_id"]))
-    released = await handoff.release(repository, contact, request.app[keys.CLOCK]())
+    released = await handoff.release(repository, contact, request.config_dict[keys.CLOCK]())
     return json_response({"wa_id": contact.wa_id, "released": released})
 
 
 async def inbox(request: web.Request) -> web.Response:
     """`GET /api/handoffs`: the contacts waiting for a person, longest-waiting first."""
-    waiting = await handoff.waiting(request.app[keys.REPOSITORY])
+    waiting = await handoff.waiting(request.config_dict[keys.REPOSITORY])
     items: list[dict[str, Any]] = [
         {"wa_id": w.contact.wa_id, "name": w.contact.name, "since": w.since} for w in waiting
     ]
     return json_response({"items": items})
 
 
-def setup_handoff_api(app: web.Application) -> None:
-    app.router.add_get("/api/handoffs", inbox)
-    app.router.add_post("/api/conversations/{wa_id}/reply", agent_reply)
-    app.router.add_post("/api/conversations/{wa_id}/release", release)
+routes = (
+    web.get("/handoffs", inbox),
+    web.post("/conversations/{wa_id}/reply", agent_reply),
+    web.post("/conversations/{wa_id}/release", release),
+)

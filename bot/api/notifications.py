@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.api.app import json_body, json_response, required_text, template_parameters, text_field, valid_wa_id
+from bot.api.request import json_body, json_response, required_text, template_parameters, text_field, valid_wa_id
 from bot.errors import BotError, ValidationError
 from bot.notifications.rules import ORDER_STATUSES
 from bot.notifications.service import (
@@ -128,7 +128,7 @@ async def create_order(request: web.Request) -> web.Response:
     customer = _customer(body)
     order = OrderBase(number=required_text(body, "number", 64), contact_id=0, status=_status(body) or "placed")
     order = order.model_copy(update=_order_fields(body))
-    stored, queued, created = await request.app[NOTIFICATIONS].create_order(customer, order)
+    stored, queued, created = await request.config_dict[NOTIFICATIONS].create_order(customer, order)
     return json_response({"order": _order(stored), "notification": _queued(queued)}, 201 if created else 200)
 
 
@@ -137,7 +137,7 @@ async def change_order(request: web.Request) -> web.Response:
     change = OrderChange(status=_status(body), fields=_order_fields(body))
     if change.status is None and not change.fields:
         raise ValidationError("give a status and/or order fields to change")
-    order, queued = await request.app[NOTIFICATIONS].change_order(request.match_info["number"], change)
+    order, queued = await request.config_dict[NOTIFICATIONS].change_order(request.match_info["number"], change)
     return json_response({"order": _order(order), "notification": _queued(queued)})
 
 
@@ -166,7 +166,7 @@ async def book_appointment(request: web.Request) -> web.Response:
         duration_minutes=_duration(body) or 30,
         location=required_text(body, "location"),
     )
-    stored, reminder = await request.app[NOTIFICATIONS].book(customer, appointment)
+    stored, reminder = await request.config_dict[NOTIFICATIONS].book(customer, appointment)
     return json_response({"appointment": _appointment(stored), "reminder": _queued(reminder)}, 201)
 
 
@@ -188,13 +188,13 @@ async def change_appointment(request: web.Request) -> web.Response:
     )
     if change == AppointmentChange() and status is None:
         raise ValidationError("give starts_at, service, location, duration_minutes or status to change")
-    appointment, queued = await request.app[NOTIFICATIONS].change_appointment(appointment_id, change)
+    appointment, queued = await request.config_dict[NOTIFICATIONS].change_appointment(appointment_id, change)
     return json_response({"appointment": _appointment(appointment), "notifications": [q.as_dict() for q in queued]})
 
 
 async def list_appointments(request: web.Request) -> web.Response:
     wa_id = valid_wa_id(request.query.get("wa_id"))
-    appointments = await request.app[NOTIFICATIONS].appointments(wa_id)
+    appointments = await request.config_dict[NOTIFICATIONS].appointments(wa_id)
     return json_response({"items": [_appointment(a) for a in appointments]})
 
 
@@ -214,7 +214,7 @@ async def put_account(request: web.Request) -> web.Response:
         low_threshold=_amount(body, "low_threshold"),
         set_threshold="low_threshold" in body,
     )
-    account, queued = await request.app[NOTIFICATIONS].set_balance(customer, change)
+    account, queued = await request.config_dict[NOTIFICATIONS].set_balance(customer, change)
     return json_response({"account": _account(account, customer.wa_id), "notification": _queued(queued)})
 
 
@@ -245,7 +245,7 @@ def _flag(body: dict[str, Any], name: str) -> bool:
 async def post_notifications(request: web.Request) -> web.Response:
     """One notification (`202`), or `{"items": [...]}` answered item by item (`200`), each queued on its own."""
     body = await json_body(request)
-    service = request.app[NOTIFICATIONS]
+    service = request.config_dict[NOTIFICATIONS]
     if "items" not in body:
         queued = await service.notify(_notification(body))
         return json_response({"notification": queued.as_dict()}, 202)
@@ -266,11 +266,12 @@ async def post_notifications(request: web.Request) -> web.Response:
     return json_response({"items": results})
 
 
-def setup_notification_api(app: web.Application) -> None:
-    app.router.add_post("/api/orders", create_order)
-    app.router.add_patch("/api/orders/{number}", change_order)
-    app.router.add_post("/api/appointments", book_appointment)
-    app.router.add_get("/api/appointments", list_appointments)
-    app.router.add_patch("/api/appointments/{id}", change_appointment)
-    app.router.add_put("/api/accounts/{wa_id}", put_account)
-    app.router.add_post("/api/notifications", post_notifications)
+routes = (
+    web.post("/orders", create_order),
+    web.patch("/orders/{number}", change_order),
+    web.post("/appointments", book_appointment),
+    web.get("/appointments", list_appointments),
+    web.patch("/appointments/{id}", change_appointment),
+    web.put("/accounts/{wa_id}", put_account),
+    web.post("/notifications", post_notifications),
+)

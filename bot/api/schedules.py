@@ -11,8 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.api.app import json_body, json_response, path_id, required_text, template_parameters, text_field, valid_wa_id
 from bot.api.notifications import MAX_BATCH
+from bot.api.request import (
+    json_body,
+    json_response,
+    path_id,
+    required_text,
+    template_parameters,
+    text_field,
+    valid_wa_id,
+)
 from bot.errors import ValidationError
 from bot.notifications.scheduler import SCHEDULER, ScheduleRequest, upcoming
 from storage.models import ScheduleBase, ScheduleRunBase
@@ -56,28 +64,29 @@ def _run(run: ScheduleRunBase) -> dict[str, Any]:
 async def create_schedule(request: web.Request) -> web.Response:
     """Store a schedule (201); it runs first at the next matching time after now."""
     body = await json_body(request)
-    stored = await request.app[SCHEDULER].create(_request(body))
+    stored = await request.config_dict[SCHEDULER].create(_request(body))
     return json_response(_schedule(stored), 201)
 
 
 async def list_schedules(request: web.Request) -> web.Response:
-    schedules = await request.app[SCHEDULER].schedules()
+    schedules = await request.config_dict[SCHEDULER].schedules()
     return json_response({"items": [_schedule(s) for s in schedules]})
 
 
 async def get_schedule(request: web.Request) -> web.Response:
-    schedule, runs = await request.app[SCHEDULER].schedule(path_id(request, "schedule"))
+    schedule, runs = await request.config_dict[SCHEDULER].schedule(path_id(request, "schedule"))
     return json_response({**_schedule(schedule), "runs": [_run(r) for r in runs]})
 
 
 async def delete_schedule(request: web.Request) -> web.Response:
     """Deactivate a schedule; it stays readable with its runs, and deleting it again answers the same."""
-    stopped = await request.app[SCHEDULER].deactivate(path_id(request, "schedule"))
+    stopped = await request.config_dict[SCHEDULER].deactivate(path_id(request, "schedule"))
     return json_response(_schedule(stopped))
 
 
-def setup_schedule_api(app: web.Application) -> None:
-    app.router.add_post("/api/schedules", create_schedule)
-    app.router.add_get("/api/schedules", list_schedules)
-    app.router.add_get("/api/schedules/{id}", get_schedule)
-    app.router.add_delete("/api/schedules/{id}", delete_schedule)
+routes = (
+    web.post("/schedules", create_schedule),
+    web.get("/schedules", list_schedules),
+    web.get("/schedules/{id}", get_schedule),
+    web.delete("/schedules/{id}", delete_schedule),
+)

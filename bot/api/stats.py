@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import json_response
+from bot.api.request import json_response
 from bot.api.stats_report import StatsReport
 from bot.errors import ConfigError, ValidationError
 from bot.whatsapp.pricing import PMP_FROM, SERVICE_BILLED_FROM
@@ -109,12 +109,10 @@ async def build_report(repository: Repository, start: date, end: date, card: Rat
 
 async def get_stats(request: web.Request) -> web.Response:
     start, end = stats_range(request)
-    loaded = request.app[RATE_CARD]
-    report = await build_report(request.app[keys.REPOSITORY], start, end, loaded.card)
+    loaded = request.config_dict[RATE_CARD]
+    report = await build_report(request.config_dict[keys.REPOSITORY], start, end, loaded.card)
     body = report.as_json()
     return json_response({**body, **loaded.describe()})
 
 
-def setup_stats_api(app: web.Application) -> None:
-    app[RATE_CARD] = load_card(app[keys.SETTINGS].rate_card)
-    app.router.add_get("/api/stats", get_stats)
+routes = (web.get("/stats", get_stats),)

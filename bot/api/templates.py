@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import json_body, json_response
+from bot.api.request import json_body, json_response
 from bot.errors import NotFound, ValidationError
 from bot.message_templates.library import TEMPLATES, Templates
 from storage.repository import Repository
@@ -43,7 +43,8 @@ async def template_items(repository: Repository, library: Templates) -> list[dic
 
 async def list_templates(request: web.Request) -> web.Response:
     """`GET /api/templates`: the templates and their blocks (`template_items`)."""
-    return json_response({"items": await template_items(request.app[keys.REPOSITORY], request.app[TEMPLATES])})
+    config = request.config_dict
+    return json_response({"items": await template_items(config[keys.REPOSITORY], config[TEMPLATES])})
 
 
 async def unblock_template(request: web.Request) -> web.Response:
@@ -54,7 +55,7 @@ async def unblock_template(request: web.Request) -> web.Response:
         language = (await json_body(request)).get("language")
         if language is not None and not isinstance(language, str):
             raise ValidationError("language must be a language code such as en or pt_BR")
-    unblocked = await unblock(request.app[keys.REPOSITORY], request.app[TEMPLATES], name, language)
+    unblocked = await unblock(request.config_dict[keys.REPOSITORY], request.config_dict[TEMPLATES], name, language)
     return json_response({"name": name, "language": language, "unblocked": unblocked})
 
 
@@ -67,6 +68,7 @@ async def unblock(repository: Repository, library: Templates, name: str, languag
     return unblocked
 
 
-def setup_template_api(app: web.Application) -> None:
-    app.router.add_get("/api/templates", list_templates)
-    app.router.add_post("/api/templates/{name}/unblock", unblock_template)
+routes = (
+    web.get("/templates", list_templates),
+    web.post("/templates/{name}/unblock", unblock_template),
+)

@@ -27,12 +27,11 @@ from bot.dashboard.overview import routes as overview_routes
 from bot.dashboard.pages import routes as page_routes
 from bot.dashboard.render import JINJA, PAGES, PREFIX, SIGNER, environment, form, render, session_of
 from bot.dashboard.session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_FORM_LIFETIME, Session, Signer, token_matches
-from bot.errors import BotError, Conflict, NotFound, PolicyError, ValidationError
+from bot.errors import BotError, http_status
 from storage.repository import DatabaseUnavailable
 
 log = structlog.get_logger("bot.dashboard.app")
 PUBLIC: Final = frozenset({f"{PREFIX}/login", f"{PREFIX}/dashboard.css"})
-_STATUS = ((ValidationError, 400), (NotFound, 404), (Conflict, 409), (PolicyError, 409))
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -103,7 +102,7 @@ def _error_page(request: web.Request, exc: BotError | DatabaseUnavailable) -> we
         message, status = "The database is not answering. Try again in a minute.", 503
     else:
         message = exc.message[:1].upper() + exc.message[1:]
-        status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 500)
+        status = http_status(exc)
     log.info("dashboard.error", path=request.path, status=status, error=type(exc).__name__)
     return render(request, "error.html", status=status, title="Something went wrong", message=message)
 

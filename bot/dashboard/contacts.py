@@ -10,8 +10,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import valid_wa_id
 from bot.api.contacts import contact_detail, contacts_with_consent
+from bot.api.request import valid_wa_id
 from bot.dashboard.render import before, done, form, render
 from bot.errors import NotFound
 from bot.inbound.consent_keywords import record_consent

@@ -12,7 +12,7 @@ import secrets
 from aiohttp import web
 
 from bot import keys
-from bot.api.app import valid_wa_id
+from bot.api.request import valid_wa_id
 from bot.dashboard.pages import templates_by_name
 from bot.dashboard.render import done, form, render
 from bot.dashboard.view import entries, window

@@ -11,7 +11,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from bot import keys
-from bot.api.app import valid_wa_id
+from bot.api.request import valid_wa_id
 from bot.api.templates import template_items, unblock
 from bot.dashboard.flow_svg import svg
 from bot.dashboard.render import done, form, render

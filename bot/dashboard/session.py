@@ -14,6 +14,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bot.secret import same_secret
+
 COOKIE = "bot_dashboard"
 LOGIN_COOKIE = "bot_dashboard_login"
 LIFETIME = timedelta(hours=8)
@@ -51,7 +53,7 @@ class Signer:
         if len(parts) != 3:
             return None
         ident, expires, signature = parts
-        if not hmac.compare_digest(signature.encode(), self._mac("session", f"{ident}.{expires}").encode()):
+        if not same_secret(signature, self._mac("session", f"{ident}.{expires}")):
             return None
         try:
             ends = datetime.fromtimestamp(int(expires), UTC)
@@ -64,7 +66,7 @@ class Signer:
         return self._mac("csrf", session.id)
 
     def csrf_ok(self, session: Session, given: object) -> bool:
-        return isinstance(given, str) and hmac.compare_digest(given.encode(), self.csrf(session).encode())
+        return isinstance(given, str) and same_secret(given, self.csrf(session))
 
     @staticmethod
     def login_nonce() -> str:
@@ -78,9 +80,9 @@ class Signer:
     def login_csrf_ok(self, nonce: str | None, given: object) -> bool:
         if not nonce or not isinstance(given, str):
             return False
-        return hmac.compare_digest(given.encode(), self.login_csrf(nonce).encode())
+        return same_secret(given, self.login_csrf(nonce))
 
 
 def token_matches(given: object, expected: str) -> bool:
     """The admin token check, in constant time."""
-    return isinstance(given, str) and hmac.compare_digest(given.strip().encode(), expected.encode())
+    return isinstance(given, str) and same_secret(given.strip(), expected)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 
 import structlog
@@ -11,6 +10,7 @@ from aiohttp import web
 from bot import keys
 from bot.errors import MalformedPayload, StorageUnavailable
 from bot.inbound.ingest import INGESTOR
+from bot.secret import same_secret
 from bot.whatsapp.signature import HEADER, verify
 from bot.whatsapp.webhook_parser import parse_payload
 from storage.inbox import Delivery
@@ -31,7 +31,7 @@ async def verify_subscription(request: web.Request) -> web.Response:
     mode = request.query.get("hub.mode")
     token = request.query.get("hub.verify_token", "")
     challenge = request.query.get("hub.challenge", "")
-    if mode == "subscribe" and hmac.compare_digest(token.encode(), settings.verify_token.encode()):
+    if mode == "subscribe" and same_secret(token, settings.verify_token):
         log.info("webhook.verified")
         return web.Response(text=challenge)
     log.warning("webhook.verification_refused", mode=mode)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
 from bot.inbound.dispatcher import ACK_TEXT, Acknowledger
+from bot.inbound.webhook import MAX_BODY
 from bot.settings import Settings
 from bot.whatsapp.category import CATEGORIES
 from bot.whatsapp.client import RecordingTransport
@@ -168,6 +170,30 @@ async def test_unknown_api_path_without_token_is_401(client: Client) -> None:
     """Without a token, even an unknown /api path answers 401, so the API's shape is not probed anonymously."""
     resp = await client.get("/api/no-such-thing")
     assert resp.status == 401
+
+
+@pytest.mark.parametrize("with_token", [False, True], ids=["no-token", "token"])
+async def test_the_bare_api_prefix_is_a_plain_404(client: Client, auth: dict[str, str], with_token: bool) -> None:
+    """`/api` itself is none of the API's routes: the main app answers it with its plain-text 404, token or not."""
+    resp = await client.get("/api", headers=auth if with_token else {})
+    assert resp.status == 404
+    assert resp.content_type == "text/plain"
+
+
+async def test_another_method_on_the_openapi_path_is_405_without_a_token(client: Client) -> None:
+    """The OpenAPI document's path needs no token for any method: a POST is a 405 in the error shape, not a 401."""
+    resp = await client.post("/api/openapi.json")
+    assert resp.status == 405
+    assert resp.headers["Allow"] == "GET,HEAD"
+    assert_error(await resp.json(), "method_not_allowed")
+
+
+async def test_a_body_over_the_limit_is_413_in_the_error_shape(client: Client, auth: dict[str, str]) -> None:
+    """A JSON body larger than the service accepts answers 413 in the API's error shape."""
+    body = io.BytesIO(b'{"text": "' + b"x" * MAX_BODY + b'"}')  # a file: aiohttp warns of large bytes objects
+    resp = await client.post("/api/notifications", data=body, headers={**auth, "Content-Type": "application/json"})
+    assert resp.status == 413
+    assert_error(await resp.json(), "request_entity_too_large")
 
 
 # --- the OpenAPI document -----------------------------------------------------------------------------

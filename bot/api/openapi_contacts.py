@@ -1,0 +1,126 @@
+"""The contacts part of the OpenAPI document (`bot.api.openapi` joins it in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.api.openapi_parts import ERRORS, OPT_TIME, PAGING, WA_ID, list_of, ok, query, ref
+
+CONTACT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "wa_id": {"type": ["string", "null"]},
+        "user_id": {"type": ["string", "null"]},
+        "name": {"type": ["string", "null"]},
+        "language": {"type": ["string", "null"]},
+        "time_zone": {"type": ["string", "null"]},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "last_inbound_at": OPT_TIME,
+        "marketing": {"enum": ["opt_in", "opt_out", "none"], "description": "Current state (in lists)"},
+        "consent": {
+            "type": "object",
+            "description": "Per purpose: the current state and the append-only ledger, oldest first",
+            "properties": {
+                "marketing": {
+                    "type": "object",
+                    "properties": {
+                        "state": {"enum": ["opt_in", "opt_out", "none"]},
+                        "history": {"type": "array", "items": {"type": "object"}},
+                    },
+                }
+            },
+        },
+    },
+}
+
+
+_CONTACT_INPUT = {
+    "type": "object",
+    "required": ["wa_id"],
+    "properties": {
+        "wa_id": {"type": "string", "description": "The number, with country code (+31 6 1234 5678 or 31612345678)"},
+        "name": {"type": "string"},
+        "language": {"type": "string", "pattern": "^[a-z]{2,3}(_[A-Z]{2})?$"},
+        "time_zone": {"type": "string", "description": "IANA name; default: the number's, else BOT_TIMEZONE"},
+        "tags": {"type": "array", "items": {"type": "string"}, "description": "Added to the contact's tags"},
+        "consent": {
+            "type": "object",
+            "properties": {
+                "marketing": {"enum": ["opt_in", "opt_out"]},
+                "evidence": {
+                    "type": "string",
+                    "description": "Where and how the customer agreed (required for opt_in)",
+                },
+                "at": {"type": "string", "format": "date-time"},
+            },
+        },
+    },
+}
+_CSV_IMPORT = {
+    "type": "string",
+    "description": "Header row naming some of: wa_id or phone (required), name, language, time_zone, tags (a;b), "
+    "marketing (opt_in, opt_out, yes, no or empty), consent_evidence, consent_at",
+}
+_IMPORT_REPORT = {
+    "type": "object",
+    "properties": {
+        "created": {"type": "integer"},
+        "updated": {"type": "integer"},
+        "consent_recorded": {"type": "integer"},
+        "time_zone_from_business_default": {"type": "integer"},
+        "rejected": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "line": {"type": "integer"},
+                    "wa_id": {"type": ["string", "null"]},
+                    "reason": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+CONTACT_PATHS: dict[str, Any] = {
+    "/api/contacts": {
+        "post": {
+            "summary": "Add or update one contact (JSON), or import many (text/csv) with consent columns",
+            "parameters": [query("region", "Country for numbers written without a country code", {"type": "string"})],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _CONTACT_INPUT}, "text/csv": {"schema": _CSV_IMPORT}},
+            },
+            "responses": {
+                "200": {
+                    "description": "CSV: what was imported and each rejected row with its line; "
+                    "JSON: the updated contact",
+                    "content": {"application/json": {"schema": {"oneOf": [_IMPORT_REPORT, ref("Contact")]}}},
+                },
+                "201": {"description": "The new contact", "content": {"application/json": {"schema": ref("Contact")}}},
+                **ERRORS,
+            },
+        },
+        "get": {
+            "summary": "Contacts newest first, with their marketing consent state",
+            "parameters": [
+                query("q", "Part of the name or number", {"type": "string"}),
+                query("tag", "Only contacts with this tag", {"type": "string"}),
+                *PAGING,
+            ],
+            "responses": ok(list_of("Contact"), "A page of contacts"),
+        },
+    },
+    "/api/contacts/{wa_id}": {
+        "get": {
+            "summary": "One contact with tags and consent state",
+            "parameters": [{"name": "wa_id", "in": "path", "required": True, "schema": WA_ID}],
+            "responses": {
+                **ok(ref("Contact"), "The contact"),
+                "404": {
+                    "description": "Unknown contact",
+                    "content": {"application/json": {"schema": ref("Error")}},
+                },
+            },
+        }
+    },
+}

@@ -1,0 +1,67 @@
+"""The message-template part of the OpenAPI document (`bot.api.openapi` joins it in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.api.openapi_parts import NOT_FOUND, TIME, ok
+
+_TEMPLATE = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "language": {"type": "string"},
+        "category": {"enum": ["service", "utility", "authentication", "marketing"]},
+        "variables": {"type": "array", "items": {"type": "string"}},
+        "blocked": {
+            "type": ["object", "null"],
+            "description": "Set when Meta refused the template (132000, 132001, 132015, 132016): it is not used",
+            "properties": {
+                "error_code": {"type": ["integer", "null"]},
+                "reason": {"type": "string"},
+                "blocked_at": TIME,
+            },
+        },
+    },
+}
+TEMPLATE_PATHS: dict[str, Any] = {
+    "/api/templates": {
+        "get": {
+            "summary": "The message templates, each with its category and whether Meta's refusal blocked it",
+            "responses": ok(
+                {"type": "object", "properties": {"items": {"type": "array", "items": _TEMPLATE}}}, "The templates"
+            ),
+        }
+    },
+    "/api/templates/{name}/unblock": {
+        "post": {
+            "summary": "Use a template Meta refused again, once it is fixed in WhatsApp Manager",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"language": {"type": "string", "description": "Omit for every language"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                **ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "language": {"type": ["string", "null"]},
+                            "unblocked": {"type": "integer", "description": "How many blocks were lifted"},
+                        },
+                    },
+                    "What was lifted",
+                ),
+                "404": NOT_FOUND,
+            },
+        }
+    },
+}

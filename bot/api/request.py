@@ -1,0 +1,113 @@
+"""What every admin API handler shares: JSON answers, and reading bodies, paging and ids with a 400 naming the field."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+
+from bot.errors import ValidationError
+
+_WA_ID = re.compile(r"^\d{6,15}$")
+MAX_TEXT = 255
+MAX_ID = 2**31 - 1  # id columns are 32-bit integers on PostgreSQL
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+dumps = partial(json.dumps, default=_default)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=dumps)
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or a `ValidationError` saying the body must be one."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ValidationError("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object")
+    return body
+
+
+def text_field(body: dict[str, Any], name: str, *, required: bool = False, max_length: int = MAX_TEXT) -> str | None:
+    """A one-line text field of a JSON body, stripped; None when absent and not required."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ValidationError(f"{name} is required")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{name} must be non-empty text")
+    if len(value) > max_length or "\n" in value or "\t" in value:
+        raise ValidationError(f"{name} must be one line of at most {max_length} characters")
+    return value.strip()
+
+
+def required_text(body: dict[str, Any], name: str, max_length: int = MAX_TEXT) -> str:
+    """A one-line text field the body must have."""
+    value = text_field(body, name, required=True, max_length=max_length)
+    assert value is not None
+    return value
+
+
+def template_parameters(body: dict[str, Any]) -> dict[str, str]:
+    """A template's `parameters` object: variable names to text or numbers, read as text."""
+    value = body.get("parameters", {})
+    if not isinstance(value, dict):
+        raise ValidationError("parameters must be an object of variable names to values")
+    for name, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise ValidationError(f"parameter {name!r} must be text or a number")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValidationError(f"parameter {name!r} must be a finite number")
+    return {name: str(item) for name, item in value.items()}
+
+
+def paging(request: web.Request) -> tuple[int, int | None]:
+    try:
+        limit = int(request.query.get("limit", "100"))
+        before = int(request.query["before"]) if "before" in request.query else None
+    except ValueError:
+        raise ValidationError("limit and before must be whole numbers") from None
+    if not 1 <= limit <= 1000:
+        raise ValidationError("limit must be between 1 and 1000")
+    return limit, before
+
+
+def page_of(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    return {"items": items, "next_before": items[-1]["id"] if len(items) == limit else None}
+
+
+def path_id(request: web.Request, what: str) -> int:
+    """The `{id}` of the path as a row id; anything else is a `ValidationError` naming what it identifies."""
+    try:
+        value = int(request.match_info["id"])
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_ID:
+        raise ValidationError(f"the {what} id must be a whole number from 1 to {MAX_ID}")
+    return value
+
+
+def valid_wa_id(value: object, name: str = "wa_id") -> str:
+    """A WhatsApp number given as text; anything else is a `ValidationError` naming the field."""
+    if value is None:
+        raise ValidationError(f"{name} is required")
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be given as a string of 6 to 15 digits")
+    if not _WA_ID.match(value):
+        raise ValidationError(f"{name} {value!r} is not a WhatsApp number (6 to 15 digits, no +)")
+    return value
