@@ -19,7 +19,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from bot.errors import BotError, CloudAPIError, NotFound, ValidationError
+from bot.errors import BotError, CloudAPIError, NotFound, ValidationError, http_status
 from bot.sandbox.state import (
     DEFAULT_NAME,
     ChatItem,
@@ -326,7 +326,7 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 
 
 def _error(exc: BotError) -> web.Response:
-    return _json_error(404 if isinstance(exc, NotFound) else 400, exc.code, exc.message)
+    return _json_error(http_status(exc), exc.code, exc.message)
 
 
 def _json_error(status: int, code: str, message: str) -> web.Response:
