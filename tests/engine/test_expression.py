@@ -205,6 +205,21 @@ def test_arithmetic_that_cannot_be_done_raises_naming_the_expression(
     assert caught.value.message == message
 
 
+@pytest.mark.parametrize(
+    ("source", "slots"),
+    [
+        ("a < a", {"a": Decimal("NaN")}),
+        ("a >= 1", {"a": Decimal("NaN")}),
+        ("a == 1", {"a": Decimal("sNaN")}),
+        ("a in [1, 2]", {"a": Decimal("sNaN")}),
+        ("1 in a", {"a": [Decimal("sNaN")]}),
+    ],
+)
+def test_a_comparison_with_a_decimal_nan_is_false(source: str, slots: dict[str, Any]) -> None:
+    """Ordering a decimal NaN, or comparing a signalling one, is a comparison that cannot be made: false, no error."""
+    assert compile_expression(source).evaluate(slots) is False
+
+
 def test_strings_and_lists_cannot_grow_past_the_cap() -> None:
     """'+' refuses to build a text or list over MAX_SIZE, checked before anything is allocated."""
     joined = compile_expression("a + a")
