@@ -172,11 +172,11 @@ def _compare(op: str, left: Any, right: Any) -> bool:
             return False
         try:
             return (left in right) == (op == "in")
-        except TypeError:  # an unhashable value looked up in a set or mapping
+        except (TypeError, ArithmeticError):  # an unhashable key; a decimal signalling NaN met on the way
             return False
     try:
         return bool(_COMPARISONS[op](left, right))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ArithmeticError):  # ArithmeticError: ordering a decimal NaN signals
         return False
 
 

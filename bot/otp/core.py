@@ -212,7 +212,8 @@ def may_send(history: SendHistory, now: datetime) -> SendDecision:
 
     Refused when the wrong-try budget is spent (``locked``, until the window has no sends), when fewer
     than 30 s passed since the last send (``too_soon``), or when 5 sends are inside the last 10 minutes
-    (``too_many``, until the oldest that counts ages out). When several apply, the latest `retry_at` wins.
+    (``too_many``, until the oldest that counts ages out). When several apply, the latest `retry_at` wins,
+    and of refusals tied on it the gravest is reported: ``locked``, then ``too_many``, then ``too_soon``.
     """
     recent = history.recent(now)
     refusals: list[tuple[datetime, SendReason]] = []

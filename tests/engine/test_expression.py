@@ -6,7 +6,7 @@ import ast
 import contextlib
 import math
 from collections import namedtuple
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,6 +30,7 @@ SLOTS: dict[str, Any] = {
     "tags": ["vip", "nl"],
     "balance": Decimal("4.20"),
     "empty": [],
+    "steps": range(3),
     "flag": False,
     "contact": {"name": "Ada", "wa_id": "31612345678", "language": "nl"},
 }
@@ -77,6 +78,8 @@ SLOTS: dict[str, Any] = {
         ("1 in none", False),
         ("1 not in none", False),
         ("1 in count", False),
+        ("1 in steps", False),  # a range is not one of the containers `in` looks inside
+        ("tags in order", False),  # a list cannot be a key
         ('order.status in ["delayed", "lost"]', True),
         ("[]", []),
         ("[count, name]", [3, "Ada"]),
@@ -193,6 +196,9 @@ def test_a_bad_expression_is_refused_with_its_column(source: str, message: str) 
         ("a / 3", {"a": 10**400}, "expression 'a / 3': column 3: '/' gives a number too large to work with"),
         ("a * a", {"a": 2**100}, "expression 'a * a': column 3: '*' gives a number too large to work with"),
         ("a + 1", {"a": object()}, "expression 'a + 1': column 3: '+' cannot combine a object and a number"),
+        ("a + 1", {"a": {}}, "expression 'a + 1': column 3: '+' cannot combine a mapping and a number"),
+        ("-a", {"a": Decimal("sNaN")}, "expression '-a': column 1: '-' cannot be applied to Decimal('sNaN')"),
+        ("a * 2", {"a": 2**127}, "expression 'a * 2': column 3: '*' gives a number too large to work with"),
     ],
 )
 def test_arithmetic_that_cannot_be_done_raises_naming_the_expression(
@@ -205,14 +211,35 @@ def test_arithmetic_that_cannot_be_done_raises_naming_the_expression(
     assert caught.value.message == message
 
 
+@pytest.mark.parametrize(
+    ("source", "slots"),
+    [
+        ("a < a", {"a": Decimal("NaN")}),
+        ("a >= 1", {"a": Decimal("NaN")}),
+        ("a == 1", {"a": Decimal("sNaN")}),
+        ("a in [1, 2]", {"a": Decimal("sNaN")}),
+        ("1 in a", {"a": [Decimal("sNaN")]}),
+    ],
+)
+def test_a_comparison_with_a_decimal_nan_is_false(source: str, slots: dict[str, Any]) -> None:
+    """Ordering a decimal NaN, or comparing a signalling one, is a comparison that cannot be made: false, no error."""
+    assert compile_expression(source).evaluate(slots) is False
+
+
 def test_strings_and_lists_cannot_grow_past_the_cap() -> None:
     """'+' refuses to build a text or list over MAX_SIZE, checked before anything is allocated."""
     joined = compile_expression("a + a")
     assert joined.evaluate({"a": "x" * (MAX_SIZE // 2)}) == "x" * MAX_SIZE
+    assert joined.evaluate({"a": [0] * (MAX_SIZE // 2)}) == [0] * MAX_SIZE
     with pytest.raises(ExpressionError, match="would build a text over 10,000 characters"):
         joined.evaluate({"a": "x" * (MAX_SIZE // 2 + 1)})
     with pytest.raises(ExpressionError, match="would build a list over 10,000 items"):
         joined.evaluate({"a": [0] * MAX_SIZE})
+
+
+def test_integers_may_use_all_128_bits() -> None:
+    """An integer of exactly MAX_BITS bits is a value; one bit more is refused (see the arithmetic errors)."""
+    assert compile_expression("a * 2").evaluate({"a": 2**126}) == 2**127
 
 
 def test_a_float_that_overflows_is_infinity_not_an_error() -> None:
@@ -273,6 +300,21 @@ def test_holds_reads_the_value_as_a_condition() -> None:
     assert compile_expression("count or 0").holds({"count": 0}) is False
 
 
+class Undecided:
+    """A value whose truth cannot be read (as some libraries' arrays and frames refuse `bool`)."""
+
+    def __bool__(self) -> bool:
+        raise TypeError("the truth value is ambiguous")
+
+
+@pytest.mark.parametrize("source", ["a", "not a", "b or a", "a and b"])
+def test_a_value_with_no_truth_raises_naming_the_expression(source: str) -> None:
+    """A value that is neither true nor false, met by `holds`, `not`, `and` or `or`, is an ExpressionError."""
+    with pytest.raises(ExpressionError) as caught:
+        compile_expression(source).holds({"a": Undecided(), "b": 0})
+    assert caught.value.message == f"expression {source!r}: column 1: a Undecided is neither true nor false"
+
+
 def test_python_spellings_of_the_literals_are_accepted() -> None:
     """True, False and None work as well as the language's true, false and none."""
     assert compile_expression("x is None and True != False").evaluate({}) is True
@@ -299,6 +341,20 @@ class Account(BaseModel):
 
 
 Point = namedtuple("Point", "x y")
+
+
+@dataclass(slots=True)
+class Slotted:
+    x: int
+    later: int = field(init=False)
+    helper: Any = None
+
+
+def tagged() -> None:
+    """A function carrying an attribute of its own."""
+
+
+tagged.colour = "red"  # type: ignore[attr-defined]
 
 
 class Plain:
@@ -335,6 +391,11 @@ class Plain:
         ("data.mro", "a key, not a method"),
         ("data.items", None),
         ("data.get", None),
+        ("slotted.x", 5),
+        ("slotted.later", None),
+        ("slotted.helper", None),
+        ("moduled.helper", None),
+        ("tagged.colour", None),
     ],
 )
 def test_attributes_read_only_data_fields(source: str, value: Any) -> None:
@@ -351,6 +412,9 @@ def test_attributes_read_only_data_fields(source: str, value: Any) -> None:
         "builtin": len,
         "text": "abc",
         "data": {"mro": "a key, not a method"},
+        "slotted": Slotted(5, helper=print),
+        "moduled": Slotted(5, helper=bot.engine.expression),
+        "tagged": tagged,
     }
     assert compile_expression(source).evaluate(names) == value
 

@@ -133,7 +133,7 @@ async def test_a_message_every_turn_raises_on_is_given_up_on_and_the_next_ones_a
     events = [(e["event"], e.get("failures")) for e in logs if e["log_level"] == "error"]
     assert events == [("turn.failed", 1), ("turn.failed", 2), ("turn.abandoned", 3)]
     assert all(e["error"] == "RuntimeError: the handler choked" for e in logs if e["log_level"] == "error")
-    assert metrics.abandoned._value.get() == 1
+    assert metrics.registry.get_sample_value("bot_turns_abandoned_total") == 1
     async with repository.engine.connect() as conn:
         rows = await conn.execute(select(MESSAGE).where(MESSAGE.c.direction == "in"))
         stored = {r.wamid: r for r in rows}

@@ -8,7 +8,7 @@ import pickle
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import pytest
 from hypothesis import given
@@ -114,9 +114,20 @@ def test_digest_is_stable_hex_sha256() -> None:
     assert CODE not in one
 
 
+def test_digest_known_answer() -> None:
+    """The digest is HMAC-SHA256 under the key of the compact JSON ["otp-v1",purpose,contact,code], in hex.
+
+    Stored digests outlive a release: changing how the message is built would make every live code fail. The
+    expected value was computed apart from this code: printf '%s' '["otp-v1","login","15551234567","042917"]'
+    | openssl dgst -sha256 -hmac test-secret-key
+    """
+    expected = "b8033bdb0daa402a5358c310ffe28a8e3a8c41a4b70c05bc53cc8cc542228921"
+    assert code_digest(KEY, purpose="login", contact=WA, code=CODE) == expected
+
+
 def test_digest_needs_a_key() -> None:
     """An empty secret key is refused rather than producing an unkeyed hash."""
-    with pytest.raises(ValueError, match="secret key"):
+    with pytest.raises(ValueError, match=r"^a secret key is required to digest one-time codes$"):
         code_digest("", purpose="login", contact=WA, code=CODE)
 
 
@@ -144,9 +155,20 @@ def test_issue_draws_a_fresh_code_without_one_given() -> None:
     [("", WA), ("Login", WA), ("log in", WA), ("x" * 65, WA), ("login", ""), ("login", "1555\n1234")],
 )
 def test_issue_rejects_bad_purpose_or_contact(purpose: str, contact: str) -> None:
-    """A purpose outside the slug alphabet or an empty/unprintable contact is a caller's mistake."""
-    with pytest.raises(ValidationError):
+    """A purpose outside the slug alphabet or an empty/unprintable contact is a caller's mistake, said plainly."""
+    with pytest.raises(ValidationError) as caught:
         issue(KEY, purpose=purpose, contact=contact, now=T0, history=SendHistory(), code=CODE)
+    assert caught.value.message in (
+        f"purpose {purpose!r} must be 1-64 characters of a-z, 0-9, '_', '.', '-'",
+        "contact must be 1-128 printable characters",
+    )
+
+
+def test_purpose_and_contact_lengths_end_at_64_and_128() -> None:
+    """A 64-character purpose and a 128-character contact are taken; one more character is refused."""
+    issue(KEY, purpose="p" * 64, contact="1" * 128, now=T0, history=SendHistory(), code=CODE)
+    with pytest.raises(ValidationError, match=r"^contact must be 1-128 printable characters$"):
+        issue(KEY, purpose="login", contact="1" * 129, now=T0, history=SendHistory(), code=CODE)
 
 
 @pytest.mark.parametrize("bad", ["12345", "1234567", "12345a", "١٢٣٤٥٦", ""])
@@ -264,6 +286,7 @@ def test_another_key_does_not_verify() -> None:
         ((0, 30, 60, 90, 120), 0, at(10), SendDecision(True)),
         ((0, 30, 60, 90, 120), 0, at(seconds=130), SendDecision(False, "too_many", at(10))),
         ((0, 30, 60, 90, 580), 0, at(seconds=590), SendDecision(False, "too_soon", at(seconds=610))),
+        ((0, 180, 360, 540, 570), 0, at(seconds=580), SendDecision(False, "too_many", at(10))),
         ((-600, 0), 0, at(seconds=30), SendDecision(True)),
         ((90, 0, 60, 30, 120), 0, at(seconds=150), SendDecision(False, "too_many", at(10))),
         ((0, 30, 60, 90, 120, 150), 0, at(seconds=180), SendDecision(False, "too_many", at(seconds=630))),
@@ -274,7 +297,7 @@ def test_another_key_does_not_verify() -> None:
     ],
 )
 def test_may_send(sends: tuple[float, ...], failures: int, now: datetime, expected: SendDecision) -> None:
-    """30 s between sends, 5 sends per rolling 10 minutes, none while the try budget is spent."""
+    """30 s between sends, 5 per rolling 10 minutes, none while the budget is spent; the latest retry, graver reason."""
     assert may_send(history(*sends, failures=failures), now) == expected
 
 
@@ -298,6 +321,7 @@ def test_issue_enforces_pacing() -> None:
         new(now=at(seconds=10), history=history(0))
     assert isinstance(caught.value, PolicyError)
     assert (caught.value.reason, caught.value.retry_at) == ("too_soon", at(seconds=30))
+    assert caught.value.message == f"one-time code refused: too_soon, retry at {at(seconds=30).isoformat()}"
 
 
 def test_failures_carry_across_resends() -> None:
@@ -382,6 +406,11 @@ def test_template_numbers_default_to_the_code_life() -> None:
     assert (template_expiration_minutes(), template_ttl_seconds()) == (10, 600)
 
 
+def test_the_shortest_ttl_meta_takes_is_30_seconds() -> None:
+    """A code living exactly 30 s has a 30 s delivery TTL, Meta's minimum."""
+    assert template_ttl_seconds(timedelta(seconds=30)) == 30
+
+
 def test_template_numbers_refuse_too_short_a_life() -> None:
     """A code shorter than Meta's minimums (1 minute, 30 s) cannot be described truthfully, so it is an error."""
     with pytest.raises(ValueError, match="1-minute"):
@@ -394,30 +423,50 @@ def test_template_numbers_refuse_too_short_a_life() -> None:
 
 
 @pytest.mark.parametrize(
-    "call",
+    ("call", "name"),
     [
-        lambda: may_send(SendHistory(), NAIVE),
-        lambda: issue(KEY, purpose="login", contact=WA, now=NAIVE, history=SendHistory(), code=CODE),
-        lambda: verify(None, KEY, code=CODE, now=NAIVE),
-        lambda: verify(new(), KEY, code=CODE, now=NAIVE),
-        lambda: SendHistory((NAIVE,)),
-        lambda: carried_failures(SendHistory(), NAIVE),
-        lambda: SendDecision(True).retry_after(NAIVE),
-        lambda: Challenge("login", WA, "0" * 64, NAIVE, T0 + CODE_LIFE),
+        (lambda: may_send(SendHistory(), NAIVE), "now"),
+        (lambda: issue(KEY, purpose="login", contact=WA, now=NAIVE, history=SendHistory(), code=CODE), "now"),
+        (lambda: verify(None, KEY, code=CODE, now=NAIVE), "now"),
+        (lambda: verify(new(), KEY, code=CODE, now=NAIVE), "now"),
+        (lambda: SendHistory((T0, NAIVE)), "sent_at"),
+        (lambda: carried_failures(SendHistory(), NAIVE), "now"),
+        (lambda: SendDecision(True).retry_after(NAIVE), "now"),
+        (lambda: SendDecision(False, "too_soon", NAIVE), "retry_at"),
+        (lambda: Challenge("login", WA, "0" * 64, NAIVE, T0 + CODE_LIFE), "created_at"),
+        (lambda: Challenge("login", WA, "0" * 64, T0, NAIVE), "expires_at"),
+        (lambda: Challenge("login", WA, "0" * 64, T0, T0 + CODE_LIFE, used_at=NAIVE), "used_at"),
     ],
-    ids=["may_send", "issue", "verify-none", "verify", "history", "carried", "retry_after", "challenge"],
-)
-def test_naive_datetimes_are_rejected(call: Callable[[], object]) -> None:
-    """Every entry point refuses a naive datetime with ValueError."""
-    with pytest.raises(ValueError, match="timezone-aware"):
+    ids=[
+        "may_send", "issue", "verify-none", "verify", "history", "carried", "retry_after", "decision-retry_at",
+        "challenge-created_at", "challenge-expires_at", "challenge-used_at",
+    ],
+)  # fmt: skip
+def test_naive_datetimes_are_rejected(call: Callable[[], object], name: str) -> None:
+    """Every entry point refuses a naive datetime with ValueError naming the argument."""
+    with pytest.raises(ValueError, match="timezone-aware") as caught:
         call()
+    assert str(caught.value) == f"{name} must be a timezone-aware UTC datetime, got naive {NAIVE.isoformat()}"
+
+
+class NoOffset(tzinfo):
+    """A time zone that does not know its offset: Python counts a datetime in it as naive."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+def test_a_zone_without_an_offset_counts_as_naive() -> None:
+    """A datetime whose tzinfo gives no UTC offset is naive by Python's definition, and refused like one."""
+    with pytest.raises(ValueError, match=r"^now must be a timezone-aware"):
+        may_send(SendHistory(), NAIVE.replace(tzinfo=NoOffset()))
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"expires_at": T0}, "expire after"),
-        ({"attempts": -1}, "negative"),
+        ({"expires_at": T0}, "a challenge must expire after it is created"),
+        ({"attempts": -1}, "attempts cannot be negative"),
     ],
 )
 def test_challenge_rejects_impossible_rows(kwargs: dict[str, object], message: str) -> None:
@@ -429,7 +478,7 @@ def test_challenge_rejects_impossible_rows(kwargs: dict[str, object], message: s
         "created_at": T0,
         "expires_at": T0 + CODE_LIFE,
     }
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         Challenge(**(fields | kwargs))  # type: ignore[arg-type]
 
 
@@ -441,13 +490,13 @@ def test_send_decision_rejects_inconsistent_fields(
     allowed: bool, reason: SendReason | None, retry_at: datetime | None
 ) -> None:
     """A refusal always has a reason and a retry time, and an allowance has neither."""
-    with pytest.raises(ValueError, match="reason and a retry time"):
+    with pytest.raises(ValueError, match=r"^a refusal needs a reason and a retry time; an allowance has neither$"):
         SendDecision(allowed, reason, retry_at)
 
 
 def test_history_rejects_negative_failures() -> None:
     """A history cannot carry a negative failure count."""
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(ValueError, match=r"^failures cannot be negative$"):
         SendHistory((), -1)
 
 
@@ -484,12 +533,18 @@ def test_no_code_in_any_repr_or_str(number: int) -> None:
             assert code not in text.replace(WA, "<contact>"), text
 
 
+def test_a_code_shows_as_six_stars() -> None:
+    """A code's repr and str are the same fixed mask, whatever its digits."""
+    assert repr(OneTimeCode(CODE)) == str(OneTimeCode(OTHER)) == "OneTimeCode('******')"
+
+
 def test_one_time_code_cannot_be_pickled_or_copied() -> None:
     """The wrapped code refuses pickling and copying, so it cannot slip into a stored payload by accident."""
     secret = OneTimeCode(CODE)
-    with pytest.raises(TypeError):
+    refusal = r"^a one-time code is not to be pickled or copied into storage$"
+    with pytest.raises(TypeError, match=refusal):
         pickle.dumps(secret)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=refusal):
         copy.copy(secret)
 
 

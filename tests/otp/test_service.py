@@ -160,13 +160,14 @@ async def test_only_the_latest_code_counts(service: OtpService, repository: Repo
     assert await service.verify_code(NUMBER, "login", second) is True
 
 
-async def test_resends_are_paced(service: OtpService, clock: FakeClock) -> None:
-    """30 s must pass between sends, at most five go out in ten minutes, and the refusal says when to retry."""
+async def test_resends_are_paced(service: OtpService, repository: Repository, clock: FakeClock) -> None:
+    """30 s must pass between sends, at most five go out in ten minutes, a refusal queues nothing and says when."""
     start = clock.now
     await service.request_code(NUMBER, "login")
     with pytest.raises(OTPRefused) as refused:
         await service.request_code(NUMBER, "login")
     assert (refused.value.reason, refused.value.retry_at) == ("too_soon", start + otp.RESEND_GAP)
+    assert [row.due_at for row in await outbox_rows(repository)] == [start]
     for _ in range(otp.MAX_SENDS - 1):
         clock.advance(seconds=30)
         await service.request_code(NUMBER, "login")
@@ -174,15 +175,29 @@ async def test_resends_are_paced(service: OtpService, clock: FakeClock) -> None:
     with pytest.raises(OTPRefused) as refused:
         await service.request_code(NUMBER, "login")
     assert (refused.value.reason, refused.value.retry_at) == ("too_many", start + otp.SEND_WINDOW)
+    paced = [start + n * otp.RESEND_GAP for n in range(otp.MAX_SENDS)]
+    rows = await outbox_rows(repository)
+    assert [(row.kind, row.recipient, row.template_name, row.due_at) for row in rows] == [
+        ("otp", NUMBER, "login_code", when) for when in paced
+    ]
     clock.now = start + otp.SEND_WINDOW
     await service.request_code(NUMBER, "login")
+    rows = await outbox_rows(repository)
+    assert [(row.recipient, row.due_at) for row in rows] == [(NUMBER, when) for when in [*paced, clock.now]]
+    assert len({row.idempotency_key for row in rows}) == len(rows)  # a challenge and a code of its own each
 
 
-async def test_pacing_is_per_number_and_purpose(service: OtpService) -> None:
-    """A code for one purpose or number does not hold back another."""
+async def test_pacing_is_per_number_and_purpose(service: OtpService, repository: Repository, clock: FakeClock) -> None:
+    """A code for one purpose or number does not hold back another: all three are queued at once."""
     await service.request_code(NUMBER, "login")
     await service.request_code(NUMBER, "account_setup")
     await service.request_code("31633334444", "login")
+    rows = await outbox_rows(repository)
+    assert [(row.kind, row.recipient, row.template_name, row.due_at) for row in rows] == [
+        ("otp", NUMBER, "login_code", clock.now),
+        ("otp", NUMBER, "account_setup_code", clock.now),
+        ("otp", "31633334444", "login_code", clock.now),
+    ]
 
 
 async def test_an_unknown_purpose_names_the_allowed_ones(service: OtpService) -> None:

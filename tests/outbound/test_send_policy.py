@@ -29,8 +29,9 @@ NIGHT = QuietHours(time(21, 0), time(8, 0))
 def row(contact_id: int = 1, kind: str = "utility", **kw: Any) -> OutboxBase:
     payload = kw.pop("payload", None) or template_message(f"3161234{contact_id:04d}", "order_update", "en")
     category = kw.pop("template_category", "utility")
+    recipient = kw.pop("recipient", "x")
     return OutboxBase(
-        id=contact_id, kind=kind, contact_id=contact_id, recipient="x", payload=payload,
+        id=contact_id, kind=kind, contact_id=contact_id, recipient=recipient, payload=payload,
         template_category=category, **kw,
     )  # fmt: skip
 
@@ -43,7 +44,15 @@ def context(*contacts: ContactBase, **kw: Any) -> BatchContext:
         blocked=kw.pop("blocked", {}),
         unwanted=kw.pop("unwanted", {}),
         marketing_consent=kw.pop("consent", {}),
+        campaigns=kw.pop("campaigns", {}),
+        marketing_this_week=kw.pop("this_week", {}),
     )
+
+
+def marketing(contact_id: int = 1, **kw: Any) -> OutboxBase:
+    """A marketing template to a Dutch number, from campaign `campaign_id` when given."""
+    kw.setdefault("recipient", "31612340001")
+    return row(contact_id, kind="marketing", template_category="marketing", **kw)
 
 
 def contact(contact_id: int = 1, **kw: Any) -> ContactBase:
@@ -119,14 +128,22 @@ def test_quiet_hours_hold_utility_and_marketing_only() -> None:
     assert isinstance(held, Hold)
     assert held.code == "quiet_hours"
     assert held.until == datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
+    assert held.message == "quiet hours in Europe/Amsterdam until 08:00"
     assert isinstance(checks.check(row(kind="marketing", template_category="marketing")), Hold)
     assert checks.check(row(kind="utility", urgent=True)) is None
     assert checks.check(row(kind="otp", template_category="authentication")) is None
     assert checks.check(row(kind="reply", payload=text_message("x", "hi"), template_category=None)) is None
 
 
-@pytest.mark.parametrize(("state", "code"), [(None, "no_consent"), ("opt_out", "opted_out"), ("opt_in", None)])
-def test_marketing_goes_only_to_contacts_who_opted_in(state: str | None, code: str | None) -> None:
+@pytest.mark.parametrize(
+    ("state", "code", "message"),
+    [
+        (None, "no_consent", "the contact never opted in to marketing"),
+        ("opt_out", "opted_out", "the contact opted out of marketing"),
+        ("opt_in", None, None),
+    ],
+)
+def test_marketing_goes_only_to_contacts_who_opted_in(state: str | None, code: str | None, message: str | None) -> None:
     """Marketing is cancelled unless the contact's latest consent is an opt-in; utility is not consent-bound."""
     consent = {1: state} if state else {}
     checks = SendPolicy(AMSTERDAM).for_batch(context(contact(), consent=consent), NOON)
@@ -136,7 +153,56 @@ def test_marketing_goes_only_to_contacts_who_opted_in(state: str | None, code: s
     else:
         assert isinstance(stop, Drop)
         assert (stop.status, stop.code) == ("cancelled", code)
+        assert stop == Drop("cancelled", code, str(message))
     assert checks.check(row(kind="utility")) is None
+
+
+def test_marketing_to_a_us_number_fails() -> None:
+    """Meta refuses marketing templates to +1 numbers, so one fails at once; utility to the same number goes."""
+    checks = SendPolicy(UTC).for_batch(context(contact(), consent={1: "opt_in"}), NOON)
+    stop = checks.check(marketing(recipient="15551234567"))
+    assert stop == Drop("failed", "us_number", "Meta does not deliver marketing templates to +1 numbers")
+    assert checks.check(row(recipient="15551234567")) is None
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("running", None),
+        ("paused", Hold(NOON + timedelta(seconds=30), "campaign_paused", "the campaign is paused")),
+        ("cancelled", Drop("cancelled", "campaign_cancelled", "the campaign was cancelled before this was sent")),
+    ],
+)
+def test_a_campaigns_state_decides_its_messages(state: str, expected: Hold | Drop | None) -> None:
+    """A paused campaign's message looks again in 30 s, a cancelled one's is cancelled, a running one's goes."""
+    checks = SendPolicy(UTC).for_batch(context(contact(), consent={1: "opt_in"}, campaigns={7: (state, 10)}), NOON)
+    assert checks.check(marketing(campaign_id=7)) == expected
+
+
+def test_marketing_outside_any_campaign_ignores_the_campaigns() -> None:
+    """A marketing message from no campaign is neither held by a paused campaign nor capped by one."""
+    paused = {1: ("paused", 0)}
+    checks = SendPolicy(UTC).for_batch(context(contact(), consent={1: "opt_in"}, campaigns=paused), NOON)
+    assert checks.check(marketing()) is None
+
+
+def test_a_campaigns_frequency_cap_counts_the_week_and_this_batch() -> None:
+    """With a cap of 3 and 1 marketing message this week, two more go and the next is cancelled; others are free."""
+    campaigns = {7: ("running", 3), 8: ("running", 1)}
+    checks = SendPolicy(UTC).for_batch(
+        context(contact(1), contact(2), consent={1: "opt_in", 2: "opt_in"}, campaigns=campaigns, this_week={1: 1}),
+        NOON,
+    )
+    assert checks.check(marketing(1, campaign_id=7)) is None
+    assert checks.check(marketing(1, campaign_id=7)) is None
+    stop = checks.check(marketing(1, campaign_id=7))
+    assert stop == Drop("cancelled", "frequency_cap", "3 marketing messages in the last 7 days (cap 3)")
+    assert checks.check(row(1)) is None  # utility is not capped
+    assert checks.check(marketing(1, campaign_id=9)) is None  # a campaign not in the batch's facts: no cap read
+    assert checks.check(marketing(2, campaign_id=8)) is None  # no marketing this week: the first of a cap of 1 goes
+    assert checks.check(marketing(2, campaign_id=8)) == Drop(
+        "cancelled", "frequency_cap", "1 marketing messages in the last 7 days (cap 1)"
+    )
 
 
 def test_the_contacts_own_zone_wins() -> None:
@@ -162,6 +228,41 @@ def test_the_tier_counts_new_users_outside_the_window() -> None:
     held = checks.check(row(2))
     assert isinstance(held, Hold)
     assert (held.code, held.until) == ("messaging_limit", frees_at)
+    assert held == Hold(frees_at, "messaging_limit", "messaging limit of 250 users per 24 h reached")
+
+
+def test_each_new_user_takes_one_place_in_the_tier() -> None:
+    """With 248 of 250 reached, two new users go and the third waits."""
+    frees_at = NOON + timedelta(hours=3)
+    policy = SendPolicy(UTC, messaging_limit=250)
+    users = [contact(n) for n in (1, 2, 3)]
+    checks = policy.for_batch(context(*users, reach=Reach(248, frees_at, frozenset())), NOON)
+    assert [checks.check(row(n)) for n in (1, 2)] == [None, None]
+    assert checks.check(row(3)) == Hold(frees_at, "messaging_limit", "messaging limit of 250 users per 24 h reached")
+
+
+def test_the_first_user_reached_frees_a_place_24_hours_later() -> None:
+    """With no one reached in the window, the batch's first user is counted until 24 h from now."""
+    policy = SendPolicy(UTC, messaging_limit=250)
+    checks = policy.for_batch(context(contact(1), contact(2), reach=Reach(249, None, frozenset())), NOON)
+    assert checks.check(row(1)) is None
+    held = checks.check(row(2))
+    assert isinstance(held, Hold)
+    assert held.until == NOON + timedelta(hours=24)
+
+
+@pytest.mark.parametrize(
+    ("frees_at", "until"),
+    [
+        pytest.param(None, NOON + timedelta(hours=1), id="full-with-no-end-known-looks-again-in-an-hour"),
+        pytest.param(NOON - timedelta(minutes=1), NOON + timedelta(seconds=1), id="an-end-already-past-waits-1s"),
+    ],
+)
+def test_a_full_tier_always_holds_until_a_moment_to_come(frees_at: datetime | None, until: datetime) -> None:
+    """A full tier whose freeing moment is unknown or already past still holds the message into the future."""
+    policy = SendPolicy(UTC, messaging_limit=250)
+    checks = policy.for_batch(context(contact(1), reach=Reach(250, frees_at, frozenset())), NOON)
+    assert checks.check(row(1)) == Hold(until, "messaging_limit", "messaging limit of 250 users per 24 h reached")
 
 
 def test_users_already_reached_or_inside_their_window_do_not_count() -> None:
@@ -173,6 +274,16 @@ def test_users_already_reached_or_inside_their_window_do_not_count() -> None:
     assert checks.check(row(2)) is None
     assert reaches_outside_window(row(2), chatting, NOON) is False
     assert reaches_outside_window(row(3, kind="reply", payload=text_message("x", "hi")), None, NOON) is False
+
+
+@pytest.mark.parametrize(
+    ("category", "counts"),
+    [("utility", True), ("marketing", True), ("authentication", True), (None, True), ("service", False)],
+)
+def test_templates_outside_the_window_count_except_service_ones(category: str | None, counts: bool) -> None:
+    """A business-initiated template to a contact with no open window counts, one without a category too."""
+    assert reaches_outside_window(row(template_category=category), None, NOON) is counts
+    assert reaches_outside_window(row(template_category=category), contact(), NOON) is counts
 
 
 # -- wanted, reachable, usable ----------------------------------------------------------------------
@@ -194,6 +305,7 @@ def test_an_undeliverable_number_fails_until_the_customer_writes() -> None:
     stop = SendPolicy(UTC).for_batch(context(silent), NOON).check(row())
     assert isinstance(stop, Drop)
     assert (stop.status, stop.code) == ("failed", "undeliverable")
+    assert stop.message == "Meta reported this number cannot receive messages (131026)"
     wrote = contact(undeliverable_at=marked, last_inbound_at=marked + timedelta(minutes=5))
     assert SendPolicy(UTC).for_batch(context(wrote), NOON).check(row()) is None
 
@@ -206,6 +318,9 @@ def test_a_blocked_template_fails_in_its_language_only() -> None:
     assert isinstance(stop, Drop)
     assert stop.code == "template_blocked"
     assert "paused" in stop.message
+    assert stop == Drop(
+        "failed", "template_blocked", "template order_update (en) is blocked since Meta refused it: paused"
+    )
     assert checks.check(row(payload=template_message("x", "order_update", "pt_BR"))) is None
 
 
@@ -213,3 +328,18 @@ def test_template_key_reads_name_and_language() -> None:
     """Only template sends have a key: (name, language code)."""
     assert template_key(row()) == ("order_update", "en")
     assert template_key(row(payload=text_message("x", "hi"))) is None
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param({"type": "text", "template": {"name": "t", "language": {"code": "en"}}}, id="not-a-template"),
+        pytest.param({"type": "template", "template": "t"}, id="template-not-an-object"),
+        pytest.param({"type": "template", "template": {"name": "t", "language": "en"}}, id="language-not-an-object"),
+        pytest.param({"type": "template", "template": {"name": "t", "language": {}}}, id="no-language-code"),
+        pytest.param({"type": "template", "template": {"language": {"code": "en"}}}, id="no-name"),
+    ],
+)
+def test_a_misshapen_template_has_no_key(payload: dict[str, Any]) -> None:
+    """A payload that is not a well-formed template send has no (name, language) to block or look up."""
+    assert template_key(row(payload=payload)) is None

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import structlog
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import SendOutcomeUnknown
 from bot.metrics import Metrics
@@ -719,30 +720,44 @@ async def test_a_send_with_no_answer_is_retried_or_unknown_by_kind(
     assert len(answering.requests) == (1 if kind == "reply" else 0)
 
 
+class RefusingRepository(Repository):
+    """The repository on the test's database, refusing its next `refusals` transactions as a locked SQLite does."""
+
+    refusals = 0
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        if self.refusals:
+            self.refusals -= 1
+            raise DatabaseUnavailable("(sqlite3.OperationalError) database is locked")
+        async with super().transaction() as conn:
+            yield conn
+
+
 async def test_answers_are_recorded_once_the_database_is_back_not_sent_again(
-    repository: Repository, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    repository: Repository, database_url: str, clock: FakeClock
 ) -> None:
     """Meta took the reply but the database refused its record twice: the sender keeps trying, never resends."""
     cid = await customer_writes(repository, clock, "31600000031")
     await repository.enqueue([reply(cid, "31600000031", "hi", clock)], clock.now)
-    transport = RecordingTransport()
-    sender = make_sender(repository, transport, clock)
-    real, refused = sender._settle, []
+    refusing = RefusingRepository.connect(database_url)
 
-    async def locked_twice(outcomes: Any) -> None:
-        if len(refused) < 2:
-            refused.append(len(outcomes))
-            raise DatabaseUnavailable("(sqlite3.OperationalError) database is locked")
-        await real(outcomes)
+    def accept_then_lock(request: RecordedRequest) -> tuple[int, Any]:
+        refusing.refusals = 2  # the next two transactions are the ones recording Meta's answer
+        messages = [{"id": "wamid.accepted"}]
+        return 200, {"messaging_product": "whatsapp", "contacts": [{"input": "31600000031"}], "messages": messages}
 
-    monkeypatch.setattr(sender, "_settle", locked_twice)
-    with structlog.testing.capture_logs() as logs:
-        await drain(sender)
+    transport = RecordingTransport(accept_then_lock)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            await drain(make_sender(refusing, transport, clock))
+    finally:
+        await refusing.close()
 
-    assert refused == [1, 1]
+    assert refusing.refusals == 0
     assert len(transport.requests) == 1  # sent once; the answer waited for the database, not the message
     [row] = await outbox_rows(repository)
-    assert (row.status, row.attempts) == ("sent", 1)
+    assert (row.status, row.attempts, row.wamid) == ("sent", 1, "wamid.accepted")
     retries = [e for e in logs if e["event"] == "outbox.record_retry"]
-    assert [(e["attempt"], e["wait_s"]) for e in retries] == [(1, 0.2), (2, 0.5)]
+    assert [(e["rows"], e["attempt"], e["wait_s"]) for e in retries] == [(1, 1, 0.2), (1, 2, 0.5)]
     assert all(e["error"] == "(sqlite3.OperationalError) database is locked" for e in retries)

@@ -277,3 +277,87 @@ async def test_exact_throttle_waits_for_a_send_still_out() -> None:
     throttle.done(await third)
     assert loop.time() >= ended + 0.05
     throttle.done(second)
+
+
+def test_a_rate_of_one_is_allowed_and_zero_is_refused_with_the_reason() -> None:
+    """One send a window is the smallest rate; zero is refused by the window and by a resize alike."""
+    limit = SlidingWindow(1)
+    assert limit.rate == 1
+    with pytest.raises(ValueError, match=r"^rate must be at least 1$"):
+        SlidingWindow(0)
+    limit.resize(1)
+    with pytest.raises(ValueError, match=r"^rate must be at least 1$"):
+        limit.resize(0)
+    assert limit.rate == 1
+
+
+def test_the_window_length_only_stretches_time() -> None:
+    """Exact: a two-second window sends the same pattern as a one-second one, at half the pace."""
+    short, long = SlidingWindow(100), SlidingWindow(100, window=2.0)
+    one = [short.reserve(0.0, lasting=0.004) for _ in range(300)]
+    two = [long.reserve(0.0, lasting=0.008) for _ in range(300)]
+    assert two == pytest.approx([2 * t for t in one])
+
+
+def test_shrinking_keeps_the_latest_sends_counted() -> None:
+    """After a smaller rate, the next send waits one window after the send that many places back."""
+    limit = SlidingWindow(4, guard=0.0)
+    times = [limit.reserve(0.0) for _ in range(4)]
+    assert times == pytest.approx([0.0, 0.24, 0.49, 0.74])
+    limit.resize(2)
+    assert limit.rate == 2
+    assert limit.earliest(times[-1]) == pytest.approx(times[2] + 1.0)
+
+
+def test_growing_keeps_the_earlier_sends_counted() -> None:
+    """Exact: after a larger rate the sends already out still hold their places, so no window outgrows the new rate."""
+    limit = SlidingWindow(2)
+    before = [limit.reserve(0.0, lasting=0.5) for _ in range(2)]
+    limit.resize(4)
+    after = [limit.reserve(before[-1], lasting=0.5) for _ in range(4)]
+    assert after == pytest.approx([0.5, 0.7, 1.5, 1.8])  # the third waits for the first's answer, one window on
+
+
+def test_a_resize_respaces_the_sends() -> None:
+    """After a resize sends are spaced for the new rate: 0.8 of its share of a window exact, window + guard guarded."""
+    for guard, spacing in ((None, EXACT_SPACING / 20), (0.02, 1.02 / 20)):
+        limit = SlidingWindow(10, guard=guard)
+        for _ in range(30):
+            limit.reserve(0.0, lasting=0.0)
+        limit.resize(20)
+        times = [limit.reserve(0.0, lasting=0.0) for _ in range(10)]
+        assert gaps(times) == pytest.approx([spacing] * 9)
+
+
+async def test_a_throttle_counts_one_second_windows_by_default() -> None:
+    """Without a window given, eleven sends at ten a second span one second, not two."""
+    loop = asyncio.get_running_loop()
+    throttle = Throttle(10, guard=0.0)
+    passed = []
+    for _ in range(11):
+        await throttle.acquire()
+        passed.append(loop.time())
+    assert 1.0 <= passed[-1] - passed[0] < 1.8
+
+
+async def test_a_throttle_pause_holds_the_next_send() -> None:
+    """After `pause(s)` (Meta's 130429) the next send waits those seconds from now."""
+    loop = asyncio.get_running_loop()
+    throttle = Throttle(1000, guard=0.0)
+    throttle.pause(0.05)
+    paused_at = loop.time()
+    await throttle.acquire()
+    assert loop.time() - paused_at >= 0.05
+
+
+async def test_a_throttle_resize_lets_a_waiting_send_go() -> None:
+    """Exact: a send waiting for the one a window back may go at once when the rate grows to make room."""
+    throttle = Throttle(1, guard=None, window=0.05)
+    first = await throttle.acquire()
+    waiting = asyncio.create_task(throttle.acquire())
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    throttle.resize(2)
+    assert throttle.rate == 2
+    throttle.done(await asyncio.wait_for(waiting, 1.0))
+    throttle.done(first)

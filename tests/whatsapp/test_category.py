@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, cast, get_args
 
 import pytest
@@ -85,6 +86,9 @@ def test_parse_category_rejects_unknown_names(raw: str) -> None:
     with pytest.raises(ValidationError) as info:
         parse_category(raw)
     assert all(category in info.value.message for category in CATEGORIES)
+    assert (
+        info.value.message == f"unknown category {raw!r}; expected one of: service, utility, authentication, marketing"
+    )
 
 
 # --- pricing_category --------------------------------------------------------------------------------
@@ -155,20 +159,28 @@ def test_conversation_is_open_from_opening_until_expiry(now: datetime, expected:
 
 
 @pytest.mark.parametrize(
-    "fields",
+    ("fields", "message"),
     [
-        pytest.param({"opened_at": NAIVE}, id="naive-opened_at"),
-        pytest.param({"expires_at": NAIVE}, id="naive-expires_at"),
-        pytest.param({"expires_at": at(0)}, id="expires-when-opened"),
-        pytest.param({"expires_at": at(-1)}, id="expires-before-opened"),
-        pytest.param({"category": "promo"}, id="unknown-category"),
-        pytest.param({"origin": "referral"}, id="unknown-origin"),
+        pytest.param({"opened_at": NAIVE}, "opened_at must be a timezone-aware", id="naive-opened_at"),
+        pytest.param({"expires_at": NAIVE}, "expires_at must be a timezone-aware", id="naive-expires_at"),
+        pytest.param({"expires_at": at(0)}, "a conversation must expire after it opens", id="expires-when-opened"),
+        pytest.param({"expires_at": at(-1)}, "a conversation must expire after it opens", id="expires-before-opened"),
+        pytest.param(
+            {"category": "promo"},
+            "unknown category 'promo'; expected one of: service, utility, authentication, marketing",
+            id="unknown-category",
+        ),
+        pytest.param(
+            {"origin": "referral"},
+            "unknown origin 'referral'; expected one of: user_initiated, business_initiated, free_entry_point",
+            id="unknown-origin",
+        ),
     ],
 )
-def test_conversation_rejects_impossible_fields(fields: dict[str, Any]) -> None:
-    """A conversation with naive times, no length or an unknown category or origin is a ValueError."""
+def test_conversation_rejects_impossible_fields(fields: dict[str, Any], message: str) -> None:
+    """A conversation with naive times, no length or an unknown category or origin is a ValueError saying which."""
     values: dict[str, Any] = {"category": "utility", "opened_at": at(0), "expires_at": at(24)} | fields
-    with pytest.raises(ValueError):  # noqa: PT011 - several distinct messages, one rule: reject it
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
         OpenConversation(**values)
 
 
@@ -211,26 +223,46 @@ def _send(**overrides: Any) -> SendDecision:
 
 
 @pytest.mark.parametrize(
-    "call",
+    ("call", "name"),
     [
-        pytest.param(lambda: service_window_expires_at(NAIVE), id="service_window_expires_at"),
-        pytest.param(lambda: service_window_open(at(0), NAIVE), id="service_window_open-now"),
-        pytest.param(lambda: service_window_open(NAIVE, at(0)), id="service_window_open-last_inbound_at"),
-        pytest.param(lambda: conv("service", 0).is_open(NAIVE), id="is_open"),
-        pytest.param(lambda: open_categories([], NAIVE), id="open_categories"),
-        pytest.param(lambda: _send(now=NAIVE), id="decide_send-now"),
-        pytest.param(lambda: _send(last_inbound_at=NAIVE), id="decide_send-last_inbound_at"),
-        pytest.param(lambda: _send(free_entry_point_at=NAIVE), id="decide_send-free_entry_point_at"),
+        pytest.param(lambda: service_window_expires_at(NAIVE), "last_inbound_at", id="service_window_expires_at"),
+        pytest.param(lambda: service_window_open(at(0), NAIVE), "now", id="service_window_open-now"),
+        pytest.param(
+            lambda: service_window_open(NAIVE, at(0)), "last_inbound_at", id="service_window_open-last_inbound_at"
+        ),
+        pytest.param(lambda: conv("service", 0).is_open(NAIVE), "now", id="is_open"),
+        pytest.param(lambda: open_categories([], NAIVE), "now", id="open_categories"),
+        pytest.param(lambda: _send(now=NAIVE), "now", id="decide_send-now"),
+        pytest.param(lambda: _send(last_inbound_at=NAIVE), "last_inbound_at", id="decide_send-last_inbound_at"),
+        pytest.param(
+            lambda: _send(free_entry_point_at=NAIVE), "free_entry_point_at", id="decide_send-free_entry_point_at"
+        ),
         pytest.param(
             lambda: _send(template_category=None, last_inbound_at=NAIVE),
+            "last_inbound_at",
             id="decide_send-free-form-last_inbound_at",
         ),
     ],
 )
-def test_naive_datetimes_are_rejected(call: Callable[[], object]) -> None:
-    """Every function refuses a naive datetime with ValueError instead of guessing its zone."""
-    with pytest.raises(ValueError, match="timezone-aware"):
+def test_naive_datetimes_are_rejected(call: Callable[[], object], name: str) -> None:
+    """Every function refuses a naive datetime with ValueError naming the argument, instead of guessing its zone."""
+    with pytest.raises(ValueError, match="timezone-aware") as info:
         call()
+    assert str(info.value) == f"{name} must be a timezone-aware UTC datetime, got naive {NAIVE.isoformat()}"
+
+
+class NoOffset(tzinfo):
+    """A time zone that does not know its offset: Python counts a datetime in it as naive."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+def test_a_zone_without_an_offset_counts_as_naive() -> None:
+    """A datetime whose tzinfo gives no UTC offset is naive by Python's definition, and refused like one."""
+    vague = NAIVE.replace(tzinfo=NoOffset())
+    with pytest.raises(ValueError, match=r"^now must be a timezone-aware"):
+        open_categories([], vague)
 
 
 # --- templates: every category x {none open, same open, other open, same expired} --------------------
@@ -362,12 +394,20 @@ def test_refusal_says_when_the_window_closed_and_that_a_template_is_needed() -> 
     assert at(-6).isoformat() in info.value.message
     assert at(-30).isoformat() in info.value.message
     assert "template" in info.value.message
+    assert info.value.message == (
+        f"free-form or service message refused: the customer service window closed at {at(-6).isoformat()}, "
+        f"24 h after the customer's last message at {at(-30).isoformat()}; send an approved template instead"
+    )
 
 
 def test_refusal_for_a_contact_who_never_wrote_says_so() -> None:
     """A contact who never messaged gets a refusal saying there is no window at all."""
-    with pytest.raises(OutsideServiceWindow, match=r"never messaged.*template"):
+    with pytest.raises(OutsideServiceWindow, match=r"never messaged.*template") as info:
         _send(template_category=None)
+    assert info.value.message == (
+        "free-form or service message refused: the customer has never messaged, so there is no customer service "
+        "window; send an approved template instead"
+    )
 
 
 # --- sequences, simulated step by step ---------------------------------------------------------------
@@ -574,6 +614,35 @@ def test_free_entry_point_decision_fields() -> None:
     )
     assert summary(decision) == ("service", True, None, "free_entry_point", at(5) + FREE_ENTRY_POINT_LENGTH)
     assert decision.closes == (marketing,)
+
+
+def test_of_two_open_free_entry_point_conversations_the_newest_takes_the_send() -> None:
+    """Should the records hold two open free entry point conversations, every send joins the newer one."""
+    older = OpenConversation("service", at(-50), at(22), id=1, origin="free_entry_point")
+    newer = OpenConversation("service", at(-10), at(62), id=2, origin="free_entry_point")
+    for template_category in (None, "marketing"):
+        decision = _send(template_category=template_category, open_conversations=[newer, older], last_inbound_at=at(-1))
+        assert summary(decision) == ("service", False, 2, "free_entry_point", at(62))
+
+
+@pytest.mark.parametrize(
+    ("since_entry", "expected"),
+    [
+        pytest.param(timedelta(0), ("service", True, None, "free_entry_point", at(72)), id="at-the-entry"),
+        pytest.param(
+            timedelta(hours=24) - ONE_US,
+            ("service", True, None, "free_entry_point", at(96) - ONE_US),
+            id="last-microsecond",
+        ),
+        pytest.param(timedelta(hours=24), ("utility", True, None, "business_initiated", at(48)), id="24h-after"),
+    ],
+)
+def test_a_free_entry_point_opens_from_the_entry_until_24_hours_after(
+    since_entry: timedelta, expected: tuple[Any, ...]
+) -> None:
+    """The business's first send opens a free entry point conversation from the entry's instant, not 24 h on."""
+    decision = _send(template_category="utility", free_entry_point_at=at(0), now=at(0) + since_entry)
+    assert summary(decision) == expected
 
 
 # --- property ----------------------------------------------------------------------------------------
