@@ -22,6 +22,13 @@ import bot.engine.expression_parser
 from bot.engine.expression import MAX_DEPTH, MAX_LENGTH, MAX_SIZE, ExpressionError, compile_expression
 from bot.errors import ValidationError
 
+
+@pytest.fixture(autouse=True)
+def compile_afresh() -> None:
+    """Each test parses its own sources: no tree in compile_expression's cache was built by an earlier test."""
+    compile_expression.cache_clear()
+
+
 SLOTS: dict[str, Any] = {
     "order": {"status": "delayed", "number": "10482", "items": [{"sku": "A1", "qty": 2}], "total": 12.5},
     "count": 3,
