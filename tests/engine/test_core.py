@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.engine import flow as f
-from bot.engine.core import APOLOGY, CANCELLED, CHANGED, EXHAUSTED, HANDED_OFF, HELP, TIMED_OUT, WRONG_CODE, Engine
+from bot.engine.answer import NOT_NUMBER
+from bot.engine.core import (
+    APOLOGY,
+    CANCELLED,
+    CHANGED,
+    CODE_REFUSED,
+    EXHAUSTED,
+    HANDED_OFF,
+    HELP,
+    TIMED_OUT,
+    WRONG_CODE,
+    Engine,
+)
 from bot.engine.state import (
     ActionDone,
     Buttons,
@@ -17,12 +32,14 @@ from bot.engine.state import (
     CodeChecked,
     CodeSent,
     Enter,
+    Frame,
     Inbound,
     ListMenu,
     Released,
     RunAction,
     Say,
     SendCode,
+    SendTemplate,
     State,
     TimedOut,
     Turn,
@@ -321,3 +338,457 @@ def test_any_sequence_of_events_never_raises_and_only_says_defined_things(events
         for said in says(turn):
             assert said in known or said.startswith(("No order", "Order ")), said
         state = turn.state
+
+
+# --- what each transition leaves in the state -------------------------------------------------------------
+
+DEEP = State(
+    "orders",
+    "number",
+    {"order_number": "1"},
+    stack=(Frame("main", "thanks"),),
+    attempts=1,
+    page=2,
+    version="v1",
+    deadline=NOW + timedelta(minutes=1),
+)
+
+
+def test_cancel_clears_the_flow_and_keeps_the_slots() -> None:
+    """Ending a flow leaves no step, call stack, tries, page or deadline behind; the slots stay for next time."""
+    turn = send(DEEP, "cancel")
+    assert turn.state == State(slots={"order_number": "1"}, version="v1")
+
+
+def test_a_handoff_clears_the_flow_and_marks_the_chat_as_a_persons() -> None:
+    """`agent` mid-flow: no step, call stack, tries or deadline, and the chat is a person's until released."""
+    state = send(DEEP, "agent").state
+    assert (state.flow, state.step, state.stack, state.attempts, state.deadline) == (None, None, (), 0, None)
+    assert state.handed_off is True
+    assert state.slots == {"order_number": "1"}
+
+
+def test_a_release_mid_flow_ends_the_flow() -> None:
+    """A person's release ends whatever flow was left, with its call stack and tries, and hands the chat back."""
+    state = ENGINE.handle(replace(DEEP, handed_off=True), Released(), WHO, NOW).state
+    assert (state.flow, state.step, state.stack, state.attempts) == (None, None, (), 0)
+    assert state.handed_off is False
+    assert state.slots == {"order_number": "1"}
+
+
+def test_menu_inside_a_called_flow_forgets_the_caller() -> None:
+    """`menu` in a called flow starts the main flow afresh: finishing it later returns to no one."""
+    state = send(DEEP, "menu").state
+    assert (state.flow, state.step, state.stack, state.attempts, state.page) == ("main", "menu", (), 0, 0)
+
+
+def test_entering_a_step_resets_its_tries_and_page_and_records_the_version() -> None:
+    """A step is entered with no wrong tries and the first page, under the version of the flow it belongs to."""
+    state = tap(send(State(), "hi").state, "order").state
+    assert (state.flow, state.step, state.version, state.attempts) == ("orders", "number", "v1", 0)
+    wrong = send(state, "abc").state
+    assert wrong.attempts == 1
+    right = send(wrong, "10482").state
+    assert (right.step, right.attempts, right.page) == ("lookup", 0, 0)
+
+
+def test_the_session_expires_after_the_flows_own_idle_time() -> None:
+    """A flow with its own idle timeout sets the session's expiry by it, not by the default."""
+    quick = flow("main", f.Ask("q", prompt=text("Name?"), slot="name"), idle_timeout=timedelta(minutes=2))
+    assert send(State(), "hi", Engine({"main": quick})).state.expires_at == NOW + timedelta(minutes=2)
+
+
+def test_a_reaction_in_a_session_whose_flow_is_gone_changes_nothing() -> None:
+    """A reaction asks nothing, even when the session's flow file was deleted; the expiry is the default one."""
+    gone = State("deleted", "somewhere", {"a": 1})
+    turn = ENGINE.handle(gone, Inbound("reaction"), WHO, NOW)
+    assert turn.outputs == ()
+    assert turn.state == replace(gone, expires_at=NOW + f.DEFAULT_IDLE)
+
+
+def test_a_session_whose_flow_file_is_gone_starts_over_keeping_its_slots() -> None:
+    """A message to a session whose whole flow was deleted says so and shows the menu; the slots stay."""
+    turn = send(State("deleted", "somewhere", {"a": 1}), "hi")
+    assert says(turn) == [CHANGED, "Hi Aisha!", "What can I do?"]
+    assert turn.state.slots == {"a": 1}
+
+
+def test_a_changed_step_keeps_the_slots() -> None:
+    """Starting over after a vanished step keeps what the customer already told us."""
+    state = replace(tap(send(State(), "hi").state, "order").state, slots={"a": 1})
+    changed = Engine({"main": MAIN, "orders": flow("orders", f.End("bye", text=text("Bye")), version="v2")})
+    assert send(state, "x", changed).state.slots == {"a": 1}
+
+
+# --- the idle expiry and the step timeout -------------------------------------------------------------------
+
+
+def test_a_message_at_the_idle_expiry_starts_over() -> None:
+    """At the very instant the session expires a message starts the main flow again instead of answering the step."""
+    state = tap(send(State(), "hi").state, "order").state
+    assert state.expires_at is not None
+    assert says(send(state, "10482", now=state.expires_at)) == ["Hi Aisha!", "What can I do?"]
+
+
+def test_a_picture_after_the_idle_expiry_gets_the_text_only_note() -> None:
+    """An expired session starts over; a picture as its first message is told only text is read."""
+    state = tap(send(State(), "hi").state, "order").state
+    assert state.expires_at is not None
+    turn = ENGINE.handle(state, Inbound("image"), WHO, state.expires_at)
+    assert says(turn) == ["I can only read text messages here.", "Hi Aisha!", "What can I do?"]
+
+
+def test_an_answer_even_a_wrong_one_restarts_the_step_timeout() -> None:
+    """The customer answered: the step still waiting gets its full timeout again from now."""
+    state = send(State(), "hi").state
+    later = NOW + timedelta(minutes=4)
+    wrong = send(state, "pizza", now=later)
+    assert (wrong.state.step, wrong.state.deadline) == ("menu", later + timedelta(minutes=5))
+
+
+def test_a_step_timeout_without_an_exit_ends_saying_so() -> None:
+    """Past a step's deadline with no `on_timeout` the flow ends with the engine's timed-out message."""
+    ask = f.Ask("q", prompt=text("Name?"), slot="name", timeout=timedelta(minutes=1))
+    engine = Engine({"main": flow("main", ask)})
+    state = send(State(), "hi", engine).state
+    late = engine.handle(state, TimedOut(), WHO, NOW + timedelta(minutes=1))
+    assert (says(late), late.state.flow) == ([TIMED_OUT], None)
+
+
+# --- first messages and commands outside a flow -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "note"),
+    [
+        pytest.param(Inbound("image"), True, id="picture"),
+        pytest.param(Inbound("location"), True, id="location"),
+        pytest.param(Inbound("text", "hi"), False, id="text"),
+        pytest.param(Inbound("button", "Yes please"), False, id="template-button"),
+        pytest.param(Inbound("interactive", None, "old"), False, id="interactive"),
+    ],
+)
+def test_a_first_message_that_is_not_text_gets_a_note_before_the_menu(message: Inbound, note: bool) -> None:
+    """Outside a flow anything starts the menu; a message that is not text, a button or a tap is noted first."""
+    turn = ENGINE.handle(State(), message, WHO, NOW)
+    assert says(turn) == ["I can only read text messages here."] * note + ["Hi Aisha!", "What can I do?"]
+
+
+def test_cancel_outside_a_flow_shows_the_menu() -> None:
+    """With nothing to cancel, `cancel` shows the menu like `menu` does."""
+    assert says(send(State(), "cancel")) == ["Hi Aisha!", "What can I do?"]
+
+
+def test_help_while_an_action_runs_explains_without_asking_again() -> None:
+    """`help` while the bot waits on an action explains the commands; there is no question to repeat."""
+    state = send(tap(send(State(), "hi").state, "order").state, "10482").state
+    assert state.step == "lookup"
+    assert says(send(state, "help")) == [HELP]
+
+
+def test_a_message_while_an_action_runs_goes_back_to_the_menu() -> None:
+    """A customer who writes while an action runs (or at a step that waits for nothing) is shown the menu."""
+    state = send(tap(send(State(), "hi").state, "order").state, "10482").state
+    assert says(send(state, "hello?")) == ["Hi Aisha!", "What can I do?"]
+
+
+# --- asking -----------------------------------------------------------------------------------------------
+
+
+def test_without_a_reprompt_a_wrong_answer_gets_the_reason_and_the_question() -> None:
+    """An invalid answer at a step with no re-prompt is told why, then asked the question again."""
+    ask = f.Ask("q", prompt=text("How many?"), slot="n", validator=f.Validator("number"), next="done")
+    engine = Engine({"main": flow("main", ask, f.End("done", text=text("{{ n }} it is.")))})
+    state = send(State(), "hi", engine).state
+    assert says(send(state, "lots", engine)) == [NOT_NUMBER, "How many?"]
+
+
+def test_exhausting_a_step_without_an_exit_ends_politely() -> None:
+    """The last wrong try at a step with no `on_exhausted` ends the flow with the engine's message."""
+    ask = f.Ask("q", prompt=text("How many?"), slot="n", validator=f.Validator("number"), max_attempts=1)
+    engine = Engine({"main": flow("main", ask)})
+    turn = send(send(State(), "hi", engine).state, "lots", engine)
+    assert (says(turn), turn.state.flow) == ([EXHAUSTED], None)
+
+
+def test_a_template_button_is_not_a_typed_answer() -> None:
+    """A template's quick-reply button pressed at a question is not taken as the typed answer."""
+    state = tap(send(State(), "hi").state, "order").state
+    turn = ENGINE.handle(state, Inbound("button", "10482"), WHO, NOW)
+    assert says(turn) == ["I can only read text messages here.", "4 to 8 digits, please."]
+    assert "order_number" not in turn.state.slots
+
+
+def test_answers_are_read_in_the_business_zone_with_its_own_validators() -> None:
+    """Dates are read in the engine's time zone, and a `custom` validator is the engine's named function."""
+    steps = (
+        f.Ask("day", prompt=text("When?"), slot="day", validator=f.Validator("date"), next="word"),
+        f.Ask("word", prompt=text("Word?"), slot="word", validator=f.Validator("custom", name="shout"), next="end"),
+        f.End("end", text=text("{{ day }} {{ word }}")),
+    )
+    engine = Engine(
+        {"main": flow("main", *steps)}, zone=ZoneInfo("Pacific/Kiritimati"), validators={"shout": str.upper}
+    )
+    state = send(send(State(), "hi", engine).state, "today", engine).state  # 02:00 on the 11th in Kiritimati
+    assert says(send(state, "hey", engine)) == ["2026-04-11 HEY"]
+
+
+# --- choosing ---------------------------------------------------------------------------------------------
+
+CHOICES = Engine(
+    {
+        "main": flow(
+            "main",
+            f.Choose(
+                "pick",
+                options=(f.Option("red", "Red"), f.Option("blue", "Blue")),
+                slot="colour",
+                next="done",
+            ),
+            f.End("done", text=text("{{ colour }}")),
+        )
+    }
+)
+
+
+@pytest.mark.parametrize("typed", ["Blue.", "#blue", "2", "BLUE"])
+def test_an_option_is_picked_by_title_id_or_number_as_typed(typed: str) -> None:
+    """A title with a full stop, the id after `#`, the last number shown, any case: each picks the option."""
+    state = send(State(), "hi", CHOICES).state
+    assert says(send(state, typed, CHOICES)) == ["blue"]
+
+
+def test_a_tap_on_no_option_or_on_more_of_a_short_menu_is_a_wrong_try() -> None:
+    """A tapped id the menu does not offer, "More options" of a menu that has no more, count as wrong tries."""
+    state = send(State(), "hi", CHOICES).state
+    for reply in ("green", "__more"):
+        turn = CHOICES.handle(state, Inbound("interactive", None, reply), WHO, NOW)
+        assert (turn.state.attempts, says(turn)) == (1, ["Please choose:"])
+
+
+def test_a_menu_of_one_option_takes_a_tap() -> None:
+    """A single option tapped is chosen."""
+    engine = Engine({"main": flow("main", f.Choose("pick", options=(f.Option("ok", "OK"),), next="done"),
+                                  f.End("done", text=text("Done.")))})  # fmt: skip
+    state = send(State(), "hi", engine).state
+    assert says(engine.handle(state, Inbound("interactive", None, "ok"), WHO, NOW)) == ["Done."]
+
+
+@pytest.mark.parametrize("prompt", [f.Text(), text("")])
+def test_a_menu_with_no_prompt_says_please_choose(prompt: f.Text) -> None:
+    """A choice without a question of its own is introduced as "Please choose:"."""
+    engine = Engine({"main": flow("main", f.Choose("pick", prompt=prompt, options=(f.Option("a", "A"),)))})
+    [menu] = send(State(), "hi", engine).outputs
+    assert menu == Buttons("Please choose:", (f.Option("a", "A"),))
+
+
+def test_three_options_with_titles_of_twenty_characters_are_buttons() -> None:
+    """Up to three options, none titled longer than a button allows, are reply buttons."""
+    options = (f.Option("a", "A" * f.BUTTON_TITLE), f.Option("b", "B"), f.Option("c", "C"))
+    engine = Engine({"main": flow("main", f.Choose("pick", prompt=text("Pick"), options=options))})
+    assert send(State(), "hi", engine).outputs == (Buttons("Pick", options),)
+
+
+def test_ten_options_are_one_list_and_eleven_are_pages() -> None:
+    """Ten options fit one list message; eleven show nine and a "More options" row, behind the step's button."""
+    for count, rows in ((10, [f"o{n}" for n in range(1, 11)]), (11, [*(f"o{n}" for n in range(1, 10)), "__more"])):
+        options = tuple(f.Option(f"o{n}", f"Option {n}") for n in range(1, count + 1))
+        choose = f.Choose("pick", prompt=text("Pick"), options=options, button="See all")
+        [menu] = send(State(), "hi", Engine({"main": flow("main", choose)})).outputs
+        assert isinstance(menu, ListMenu)
+        assert (menu.text, menu.button, [o.id for o in menu.options]) == ("Pick", "See all", rows)
+        assert menu.options[-1] == (f.Option("__more", "More options") if count > 10 else options[-1])
+
+
+def test_more_options_turns_the_page_forwards() -> None:
+    """Twenty options are three pages; each tap on "More options" shows the next one, then the first again."""
+    options = tuple(f.Option(f"o{n}", f"Option {n}") for n in range(1, 21))
+    engine = Engine({"main": flow("main", f.Choose("pick", prompt=text("Pick"), options=options))})
+    state = send(State(), "hi", engine).state
+    firsts = []
+    for page in (1, 2, 3):
+        turn = engine.handle(state, Inbound("interactive", None, "__more"), WHO, NOW)
+        state = turn.state
+        [menu] = turn.outputs
+        assert isinstance(menu, ListMenu)
+        assert state.page == page
+        firsts.append(menu.options[0].id)
+    assert firsts == ["o10", "o19", "o1"]
+
+
+def test_picking_from_a_later_page_enters_the_next_step_on_its_first_page() -> None:
+    """After paging, a pick moves on and the next step starts on its own first page."""
+    options = tuple(f.Option(f"o{n}", f"Option {n}") for n in range(1, 13))
+    choose = f.Choose("pick", prompt=text("Pick"), options=options, slot="picked", next="again")
+    again = f.Choose("again", prompt=text("Again"), options=options)
+    engine = Engine({"main": flow("main", choose, again)})
+    paged = engine.handle(send(State(), "hi", engine).state, Inbound("interactive", None, "__more"), WHO, NOW).state
+    state = send(paged, "2", engine).state
+    assert (state.step, state.page, state.slots["picked"]) == ("again", 0, "o11")
+
+
+def test_options_from_data_come_first_cut_to_fit_and_skip_what_cannot_be_shown() -> None:
+    """Rows from a slot list come before the step's own options; long titles and descriptions are cut; bad rows go."""
+    rows = [
+        {"id": 7, "title": "T" * 30, "description": "D" * 80},
+        {"id": "b", "title": "Plain"},
+        {"id": None, "title": "No id"},
+        {"id": "c", "title": ""},
+        "not a row",
+    ]
+    choose = f.Choose("pick", prompt=text("Pick"), options_from="rows", options=(f.Option("none", "None of these"),))
+    engine = Engine({"main": flow("main", choose)})
+    [menu] = send(State(slots={"rows": rows}), "hi", engine).outputs
+    assert isinstance(menu, ListMenu)
+    assert menu.options == (
+        f.Option("7", "T" * f.ROW_TITLE, "D" * f.ROW_DESCRIPTION),
+        f.Option("b", "Plain", None),
+        f.Option("none", "None of these"),
+    )
+    for missing in ({"rows": "not a list"}, {"rows": 5}, {}):
+        [only] = send(State(slots=missing), "hi", engine).outputs
+        assert only == Buttons("Pick", (f.Option("none", "None of these"),))
+
+
+# --- a tap on an earlier menu while a typed answer is awaited --------------------------------------------
+
+TAPS = Engine(
+    {
+        "main": flow(
+            "main",
+            f.Choose("menu", prompt=text("Menu"),
+                     options=(f.Option("a", "A", next="ask_a"), f.Option("b", "B", next="call"))),
+            f.Ask("ask_a", prompt=text("A?"), slot="a", next="done"),
+            f.Call("call", flow="sub", next="done"),
+            f.End("done", text=text("Done.")),
+            version="main-v",
+        ),
+        "sub": flow(
+            "sub",
+            f.Choose("pick", prompt=text("Pick"), options=(f.Option("x", "X", next="ask_x"),)),
+            f.Ask("ask_x", prompt=text("X?"), slot="x"),
+            version="sub-v",
+        ),
+    }
+)  # fmt: skip
+
+
+def at_ask_x() -> State:
+    """The state of a customer asked "X?" in `sub`, called from the main menu."""
+    state = TAPS.handle(send(State(), "hi", TAPS).state, Inbound("interactive", None, "b"), WHO, NOW).state
+    state = TAPS.handle(state, Inbound("interactive", None, "x"), WHO, NOW).state
+    assert (state.flow, state.step, state.stack) == ("sub", "ask_x", (Frame("main", "done"),))
+    return state
+
+
+def test_a_tap_on_the_main_menu_goes_there_and_forgets_the_call() -> None:
+    """Tapping an old main-menu button while asked something in a called flow follows that button from the main flow."""
+    turn = TAPS.handle(at_ask_x(), Inbound("interactive", None, "a"), WHO, NOW)
+    assert says(turn) == ["A?"]
+    assert replace(turn.state, expires_at=None) == State("main", "ask_a", stack=(), version="main-v")
+
+
+def test_a_tap_on_a_long_earlier_menu_is_read_from_its_first_page() -> None:
+    """A tap on an earlier paged menu, made while a question after it waits, is followed from the menu's first page."""
+    options = tuple(f.Option(f"o{n}", f"Option {n}", next="ask") for n in range(1, 13))
+    engine = Engine({"main": flow("main", f.Choose("menu", prompt=text("Pick"), options=options),
+                                  f.Ask("ask", prompt=text("Why?"), slot="why"))})  # fmt: skip
+    asked = send(send(State(), "hi", engine).state, "1", engine).state
+    assert asked.step == "ask"
+    turn = engine.handle(replace(asked, page=3), Inbound("interactive", None, "o12"), WHO, NOW)
+    assert (says(turn), turn.state.step, turn.state.page) == (["Why?"], "ask", 0)
+
+
+def test_a_tap_on_an_earlier_menu_of_the_same_flow_goes_there_keeping_the_call() -> None:
+    """Tapping an earlier button of the flow itself follows it there, and the flow still returns to its caller."""
+    turn = TAPS.handle(at_ask_x(), Inbound("interactive", None, "x"), WHO, NOW)
+    assert says(turn) == ["X?"]
+    assert (turn.state.flow, turn.state.step, turn.state.stack) == ("sub", "ask_x", (Frame("main", "done"),))
+
+
+def test_a_tap_on_no_menu_at_a_question_is_a_wrong_try() -> None:
+    """A tap matching no menu while a typed answer is awaited is told only text is read, and asked again."""
+    turn = TAPS.handle(at_ask_x(), Inbound("interactive", None, "zzz"), WHO, NOW)
+    assert (says(turn), turn.state.attempts) == (["I can only read text messages here.", "X?"], 1)
+
+
+def test_a_stale_tap_at_a_menu_is_a_wrong_try_there() -> None:
+    """At a menu, a button of another menu is not followed: it is a wrong pick of this one."""
+    state = TAPS.handle(send(State(), "hi", TAPS).state, Inbound("interactive", None, "b"), WHO, NOW).state
+    assert (state.flow, state.step) == ("sub", "pick")
+    turn = TAPS.handle(state, Inbound("interactive", None, "a"), WHO, NOW)
+    assert (turn.state.flow, turn.state.step, turn.state.attempts) == ("sub", "pick", 1)
+
+
+def test_a_called_flow_that_ends_returns_to_its_caller_with_an_empty_stack() -> None:
+    """When the called flow runs out of steps the caller goes on from the step after the call, no frame left."""
+    turn = send(at_ask_x(), "anything", TAPS)
+    assert says(turn) == ["Done."]
+    engine = Engine({"main": flow("main", f.Call("c", flow="sub", next="after"), f.Ask("after", prompt=text("Next?"))),
+                     "sub": flow("sub", f.Say("s", text=text("In sub.")))})  # fmt: skip
+    back = send(State(), "hi", engine)
+    assert says(back) == ["In sub.", "Next?"]
+    assert (back.state.flow, back.state.step, back.state.stack) == ("main", "after", ())
+
+
+# --- templates, actions and codes -------------------------------------------------------------------------
+
+
+def test_a_template_text_is_sent_with_its_values_rendered() -> None:
+    """A step whose text is a template sends that template with each value rendered from the slots."""
+    say = f.Say("s", text=f.Text(template="order_update", values={"number": "{{ n }}", "who": "{{ contact.name }}"}))
+    engine = Engine({"main": flow("main", say)})
+    turn = send(State(slots={"n": 42}), "hi", engine)
+    assert turn.outputs == (SendTemplate("order_update", {"number": "42", "who": "Aisha"}),)
+
+
+def test_an_action_error_without_an_exit_apologises() -> None:
+    """A failed action at a step with no `on_error` ends the flow with the apology."""
+    engine = Engine({"main": flow("main", f.Act("a", action="x"))})
+    state = send(State(), "hi", engine).state
+    turn = engine.handle(state, ActionDone(error="boom"), WHO, NOW)
+    assert (says(turn), turn.state.flow, turn.state.slots["error"]) == ([APOLOGY], None, "boom")
+
+
+VERIFY = f.Verify("v", purpose="login", prompt=text("Type the code."), max_attempts=1, on_failure="no", next="yes")
+VERIFYING = Engine({"main": flow("main", VERIFY, f.End("yes", text=text("Verified.")), f.End("no", text=text("No.")))})
+
+
+def test_a_code_that_could_not_be_sent_says_so_and_leaves_by_the_failure_exit() -> None:
+    """A refused code (paced, locked) is explained and the flow goes to `on_failure`, or ends without one."""
+    state = send(State(), "hi", VERIFYING).state
+    assert says(VERIFYING.handle(state, CodeSent(False), WHO, NOW)) == [CODE_REFUSED, "No."]
+    bare = Engine({"main": flow("main", f.Verify("v", purpose="login"))})
+    turn = bare.handle(send(State(), "hi", bare).state, CodeSent(False), WHO, NOW)
+    assert (says(turn), turn.state.flow) == ([CODE_REFUSED], None)
+
+
+def test_a_code_step_without_a_prompt_sends_nothing_more() -> None:
+    """A verify step with no prompt of its own says nothing once its code is sent."""
+    bare = Engine({"main": flow("main", f.Verify("v", purpose="login"))})
+    assert bare.handle(send(State(), "hi", bare).state, CodeSent(True), WHO, NOW).outputs == ()
+
+
+def test_running_out_of_code_tries_records_the_number_as_not_verified() -> None:
+    """After the last wrong code `verified` is false, and a step with no failure exit ends politely."""
+    state = send(State(), "hi", VERIFYING).state
+    failed = VERIFYING.handle(state, CodeChecked(False), WHO, NOW)
+    assert (says(failed), failed.state.slots["verified"]) == (["No."], False)
+    bare = Engine({"main": flow("main", f.Verify("v", purpose="login", max_attempts=1))})
+    turn = bare.handle(send(State(), "hi", bare).state, CodeChecked(False), WHO, NOW)
+    assert (says(turn), turn.state.slots["verified"]) == ([EXHAUSTED], False)
+
+
+@pytest.mark.parametrize(
+    ("verified_at", "sends_a_code"),
+    [
+        pytest.param((NOW - VERIFY.valid_for + timedelta(seconds=1)).isoformat(), False, id="just-inside"),
+        pytest.param((NOW - VERIFY.valid_for).isoformat(), True, id="exactly-valid_for-ago"),
+        pytest.param("yesterday-ish", True, id="unreadable"),
+        pytest.param((NOW - timedelta(minutes=1)).replace(tzinfo=None).isoformat(), True, id="naive"),
+    ],
+)
+def test_a_recent_verification_is_one_less_than_valid_for_ago(verified_at: str, sends_a_code: bool) -> None:
+    """A number verified less than `valid_for` ago skips the code; at exactly that age, or unreadable, it does not."""
+    state = State(slots={"verified": True, "verified_at": verified_at})
+    assert (send(state, "hi", VERIFYING).effect == SendCode("login")) is sends_a_code

@@ -22,6 +22,13 @@ import bot.engine.expression_parser
 from bot.engine.expression import MAX_DEPTH, MAX_LENGTH, MAX_SIZE, ExpressionError, compile_expression
 from bot.errors import ValidationError
 
+
+@pytest.fixture(autouse=True)
+def compile_afresh() -> None:
+    """Each test parses its own sources: no tree in compile_expression's cache was built by an earlier test."""
+    compile_expression.cache_clear()
+
+
 SLOTS: dict[str, Any] = {
     "order": {"status": "delayed", "number": "10482", "items": [{"sku": "A1", "qty": 2}], "total": 12.5},
     "count": 3,
@@ -150,6 +157,10 @@ def test_expressions_evaluate_to_their_values(source: str, value: Any) -> None:
         ("x Is none", "expression 'x Is none': column 3: unexpected 'Is': did you mean 'is'?"),
         ("and", "expression 'and': column 1: unexpected 'and'"),
         ("x is 3", "expression 'x is 3': column 6: 'is' only compares with none: use == to compare values"),
+        ("x is y", "expression 'x is y': column 6: 'is' only compares with none: use == to compare values"),
+        ("1 + )", "expression '1 + )': column 5: unexpected ')'"),
+        ("* 2", "expression '* 2': column 1: unexpected '*'"),
+        ("a 'b'", "expression \"a 'b'\": column 3: unexpected \"'b'\""),
         (
             "x is not 'a'",
             "expression \"x is not 'a'\": column 10: 'is' only compares with none: use == to compare values",
@@ -180,6 +191,7 @@ def test_a_bad_expression_is_refused_with_its_column(source: str, message: str) 
     assert caught.value.message == message
     assert isinstance(caught.value, ValidationError)
     assert caught.value.column == int(message.split(": column ")[1].split(":")[0])
+    assert caught.value.source == source
 
 
 @pytest.mark.parametrize(
@@ -256,6 +268,14 @@ def test_sources_over_the_length_cap_are_refused() -> None:
     assert caught.value.message == f"expression '{'a' * 60}…': column 501: longer than 500 characters"
 
 
+def test_a_source_of_the_longest_length_is_shown_whole() -> None:
+    """An error in a source of exactly MAX_LENGTH characters quotes all of it."""
+    source = "a" * (MAX_LENGTH - 1) + "!"
+    with pytest.raises(ExpressionError) as caught:
+        compile_expression(source)
+    assert caught.value.message == f"expression {source!r}: column {MAX_LENGTH}: use 'not' (or != to compare)"
+
+
 @pytest.mark.parametrize(
     ("template", "column"),
     [
@@ -264,6 +284,7 @@ def test_sources_over_the_length_cap_are_refused() -> None:
         ("not {}", 4 * (MAX_DEPTH - 1) + 1),
         ("x[{}]", 2 * MAX_DEPTH),
         ("len({})", 4 * (MAX_DEPTH - 1) + 1),
+        ("[{}]", MAX_DEPTH),
     ],
 )
 def test_nesting_is_capped(template: str, column: int) -> None:
@@ -274,6 +295,45 @@ def test_nesting_is_capped(template: str, column: int) -> None:
     assert compile_expression(deepest).names == {"x"}
     with pytest.raises(ExpressionError) as caught:
         compile_expression(template.format(deepest))
+    assert caught.value.reason == f"nested more than {MAX_DEPTH} levels deep"
+    assert caught.value.column == column
+
+
+def test_nesting_is_counted_per_level_not_per_item() -> None:
+    """Siblings do not add up: a list of 25 items, each one level down, is 2 levels deep."""
+    assert compile_expression("[" + ", ".join(["(1)"] * 25) + "]").evaluate({}) == [1] * 25
+
+
+@pytest.mark.parametrize(("inner", "refused"), [(9, False), (10, True)])
+def test_a_level_left_is_a_level_less(inner: int, refused: bool) -> None:
+    """After `(1)` at level 11 returns, its sibling starts at level 11 again: 9 more levels fit, 10 do not."""
+    source = "(" * 10 + "(1) + " + "(" * inner + "1" + ")" * (10 + inner)
+    if not refused:
+        assert compile_expression(source).evaluate({}) == 2
+        return
+    with pytest.raises(ExpressionError) as caught:
+        compile_expression(source)
+    assert (caught.value.column, caught.value.reason) == (26, f"nested more than {MAX_DEPTH} levels deep")
+
+
+@pytest.mark.parametrize(
+    ("first", "column"),
+    [
+        pytest.param("[true]", 2, id="literal-word"),
+        pytest.param("[1]", 2, id="number"),
+        pytest.param("['s']", 2, id="text"),
+        pytest.param("[a.b]", 4, id="attribute-at-its-name"),
+        pytest.param("[a[0]]", 3, id="index-at-its-bracket"),
+        pytest.param("[len(a)]", 2, id="call"),
+        pytest.param("[[1]]", 2, id="list"),
+        pytest.param("[a < b]", 2, id="comparison"),
+        pytest.param("(x is none)", 7, id="is-none"),
+    ],
+)
+def test_a_tree_too_deep_is_refused_at_the_first_node_past_the_limit(first: str, column: int) -> None:
+    """Past MAX_DEPTH levels of operators the error points at the column of a node one level too deep."""
+    with pytest.raises(ExpressionError) as caught:
+        compile_expression(first + " + 1" * (MAX_DEPTH - 1))
     assert caught.value.reason == f"nested more than {MAX_DEPTH} levels deep"
     assert caught.value.column == column
 
