@@ -172,7 +172,7 @@ class Sender(Wakeful):
         async with self._repository.sender_beat(self.owner, self._clock(), SENDER_ALIVE_FOR) as presence:
             rate = self._share.rate(presence.seen, loop.time())
             if rate != self._throttle.rate:
-                log.info("sender.share", senders=presence.alive, rate=rate)
+                log.info("sender.share", owner=self.owner, senders=presence.alive, rate=rate)
                 self._throttle.resize(rate)
         self._share.committed(presence.seen, loop.time())
 
