@@ -46,7 +46,9 @@ async def beat(conn: AsyncConnection, owner: str, now: datetime, alive_for: time
     if seen.rowcount == 0:
         await conn.execute(insert_ignoring_conflicts(conn, SENDER_PRESENCE).values(owner=owner, seen_at=now))
     await conn.execute(delete(SENDER_PRESENCE).where(SENDER_PRESENCE.c.seen_at < now - alive_for * 10))
-    alive = select(SENDER_PRESENCE.c.owner, SENDER_PRESENCE.c.seen_at).where(SENDER_PRESENCE.c.seen_at >= now - alive_for)
+    alive = select(SENDER_PRESENCE.c.owner, SENDER_PRESENCE.c.seen_at).where(
+        SENDER_PRESENCE.c.seen_at >= now - alive_for
+    )
     return Presence({row.owner: row.seen_at for row in await conn.execute(alive)})
 
 

@@ -43,7 +43,7 @@ class Share:
         self._ready_at: float | None = None
 
     def rate(self, seen: Mapping[str, datetime], now: float) -> int:
-        """The rate to send at from a beat that counted `seen` (read before `now`): smaller at once, larger a window late."""
+        """The rate after a beat that counted `seen` (read before `now`): smaller at once, larger a window late."""
         self._counts.append((now, max(1, len(seen))))
         while len(self._counts) > 1 and self._counts[1][0] <= now - self.window:
             self._counts.popleft()
