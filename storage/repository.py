@@ -79,10 +79,15 @@ class Repository:
         async with self.transaction() as conn:
             return await outbox.renew_leases(conn, owner=owner, ids=ids, now=now, lease=lease)
 
-    async def sender_beat(self, owner: str, now: datetime, alive_for: timedelta) -> int:
-        """Say this sender is alive; how many senders are (it included)."""
+    @asynccontextmanager
+    async def sender_beat(self, owner: str, now: datetime, alive_for: timedelta) -> AsyncIterator[presence.Presence]:
+        """Say this sender is alive, and hold which senders are (it included) until the beat commits.
+
+        The caller acts on them inside the block (a sender shrinks its share there), so by the time
+        another sender can see this beat, what it implies has been done.
+        """
         async with self.transaction() as conn:
-            return await presence.beat(conn, owner, now, alive_for)
+            yield await presence.beat(conn, owner, now, alive_for)
 
     async def sender_leave(self, owner: str) -> None:
         async with self.transaction() as conn:

@@ -30,6 +30,7 @@ from bot.loop import Wakeful
 from bot.metrics import Metrics
 from bot.outbound.outcome import LEASE_UNSURE, Dropped, Expired, Failed, Held, Outcome, Retry, Sent, decide
 from bot.outbound.send_policy import BatchCheck, Hold, SendPolicy, reaches_outside_window, template_key
+from bot.outbound.share import JOIN_POLL, Share
 from bot.outbound.throughput import Throttle
 from bot.whatsapp import category as rules
 from bot.whatsapp.client import CloudAPIClient, SendResult
@@ -44,7 +45,6 @@ MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
 MIN_BATCH = 64
 SHARE_EVERY = 2.0  # seconds between a sender's beats, each re-reading how many senders share the limit
-JOIN_MARGIN = 1.5  # a joining sender also waits out one window of the others' sends at their old share
 SENDER_ALIVE_FOR = timedelta(seconds=10)  # a sender not seen for this long no longer counts
 IN_FLIGHT = 3
 REAP_BATCH = 500
@@ -91,7 +91,8 @@ class Sender(Wakeful):
         # Exact counting: a send holds its place in the window until Meta's answer, so no one-second window
         # can hold more than `throughput` arrivals however the network delays them (bot/outbound/throughput.py).
         self._throttle = Throttle(throughput, guard=None)
-        self._throughput = throughput  # the number's limit, shared by every sender alive (`_share`)
+        # The number's limit, shared by every sender alive (`_beat`, bot/outbound/share.py).
+        self._share = Share(self.owner, throughput, alive_for=SENDER_ALIVE_FOR.total_seconds())
         self._policy = send_policy or SendPolicy(zone=ZoneInfo("UTC"))
         self._lease = lease
         # A quarter of a second's worth of sends per claim: few enough round trips to the database at
@@ -112,22 +113,20 @@ class Sender(Wakeful):
         try:
             await self._rounds(loop)
         finally:
-            # Stopped or cancelled: say goodbye, so the others take this sender's share at once. A sender
+            # Stopped or cancelled: say goodbye, so the others take its share a window later. A sender
             # that cannot (killed, database gone) ages out of their count after SENDER_ALIVE_FOR.
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.shield(self._repository.sender_leave(self.owner))
 
     async def _rounds(self, loop: asyncio.AbstractEventLoop) -> None:
-        last_reap = last_share = 0.0
-        joined = False
+        last_reap = 0.0
+        await self._join(loop)
         # Every batch in flight belongs to this group: leaving `run` (stopped) waits for them to be sent
         # and settled, and cancelling it cancels and awaits them all, so no send outlives its engine.
         async with asyncio.TaskGroup() as flights:
+            flights.create_task(self._beats(loop))
             while self.running:
                 try:
-                    if not joined or loop.time() - last_share >= SHARE_EVERY:
-                        await self._share(joining=not joined)
-                        joined, last_share = True, loop.time()
                     if loop.time() - last_reap >= self._reap_every:
                         await self.reap()
                         last_reap = loop.time()
@@ -138,19 +137,44 @@ class Sender(Wakeful):
                 if not claimed:
                     await self.idle(self._idle_wait)
 
-    async def _share(self, *, joining: bool) -> None:
-        """Take this sender's share of the number's throughput: the limit divided by the senders alive.
+    async def _join(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Before the first claim: beat until every other sender has counted this one, then wait out a window.
 
-        A sender joining others waits until they have all seen it and their last second of sends at the
-        old share has passed, so that no one-second window holds more than the limit across processes.
+        So no one-second window holds more than the limit across processes (bot/outbound/share.py).
         """
-        alive = await self._repository.sender_beat(self.owner, self._clock(), SENDER_ALIVE_FOR)
-        share = max(1, self._throughput // max(alive, 1))
-        if share != self._throttle.rate:
-            log.info("sender.share", senders=alive, rate=share)
-            self._throttle.resize(share)
-        if joining and alive > 1:
-            await self.sleep(SHARE_EVERY + JOIN_MARGIN)  # not `idle`: new work must not cut this wait short
+        while self.running and not self._share.seen_by_all:
+            try:
+                await self._beat(loop)
+            except Exception as exc:  # the join's own top level: beat again
+                log.error("sender.beat_failed", error=f"{type(exc).__name__}: {exc}")
+            if not self._share.seen_by_all:
+                await self.sleep(JOIN_POLL)
+        if self.running:
+            await self.sleep(self._share.until_ready(loop.time()))  # not `idle`: new work must not cut it short
+
+    async def _beats(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Beat every SHARE_EVERY seconds, apart from the claims, so no wait for room or a batch delays it."""
+        while self.running:
+            await self.sleep(SHARE_EVERY)
+            if not self.running:
+                return
+            try:
+                await self._beat(loop)
+            except Exception as exc:  # a top-level loop: the share stays as it was until the next beat
+                log.error("sender.beat_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _beat(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Say this sender is alive and take its share of the number's throughput, the limit over the senders alive.
+
+        The share is taken before the beat commits: a smaller one is in force before another sender can
+        see that this one counted it.
+        """
+        async with self._repository.sender_beat(self.owner, self._clock(), SENDER_ALIVE_FOR) as presence:
+            rate = self._share.rate(presence.seen, loop.time())
+            if rate != self._throttle.rate:
+                log.info("sender.share", owner=self.owner, senders=presence.alive, rate=rate)
+                self._throttle.resize(rate)
+        self._share.committed(presence.seen, loop.time())
 
     async def reap(self) -> None:
         """Settle messages whose sender died mid-send, then refresh the outbox-depth gauge.

@@ -10,6 +10,7 @@ senders at once.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import defaultdict
 from contextlib import AsyncExitStack
@@ -24,7 +25,8 @@ from aiohttp.test_utils import unused_port
 from bot.bench.figures import max_in_window
 from bot.bench.stand_in import PHONE_NUMBER_ID, stand_in_process, stand_in_record
 from bot.sandbox.wire import encode, inbound_webhook
-from bot.whatsapp.message_body import template_message
+from bot.whatsapp.message_body import template_message, text_message
+from storage.models import CONTACT
 from storage.otp import ensure_contact
 from storage.outbox import NewMessage, callback_of
 from storage.repository import Repository
@@ -140,3 +142,69 @@ async def test_serve_and_worker_processes_keep_the_limit_and_each_contacts_order
         assert set(answered) == set(range(TEXTS))  # every text answered
         handled = [inbound[f"wamid.scale.{wa_id}.{i}"].handled_at for i in range(TEXTS)]
         assert handled == sorted(handled)  # and handled in the customer's order, whichever process took it
+
+
+SHARED = 20  # the number's limit for the two processes started together, one of them killed
+REPLIES = 800  # more than they can send before the test ends, so neither ever runs dry
+
+
+def shares(log: Path) -> list[dict[str, Any]]:
+    """The processes' `sender.share` log lines: which sender took which share, in order."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [json.loads(line) for line in lines if '"event": "sender.share"' in line]
+
+
+async def test_two_serve_processes_started_together_then_one_killed_keep_the_shared_limit(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two `bot serve` started at once share the limit; one is killed, the other grows: no second ever exceeds it."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several processes share one database on PostgreSQL; SQLite is the one-process default")
+    repository = Repository.connect(database_url)
+    await repository.migrate()
+    now = datetime.now(UTC)
+    numbers = [f"4477{n:08d}" for n in range(REPLIES)]
+    async with repository.transaction() as conn:
+        ids = [await ensure_contact(conn, wa_id, now) for wa_id in numbers]
+        await conn.execute(CONTACT.update().values(last_inbound_at=now))  # each just wrote in: replies may go
+    replies = [
+        NewMessage("reply", cid, wa_id, text_message(wa_id, "hi"), now, idempotency_key=f"shared:{wa_id}")
+        for cid, wa_id in zip(ids, numbers, strict=True)
+    ]
+    await repository.enqueue(replies, now)
+    logs = tmp_path / "processes.log"
+    try:
+        async with stand_in_process(SHARED) as graph, aiohttp.ClientSession() as session, AsyncExitStack() as stack:
+            env = meta_environment(database_url, graph, BOT_THROUGHPUT=str(SHARED), BOT_LOG_LEVEL="info")
+            started = [
+                await stack.enter_async_context(process("serve", "--port", str(unused_port()), env=env, log=logs))
+                for _ in range(2)
+            ]
+
+            async def halves() -> bool:  # both senders have counted each other
+                return len({e["owner"] for e in shares(logs) if e["rate"] == SHARED // 2}) == 2
+
+            await wait_for(halves, 60, "both senders at half the limit")
+            started[0].kill()
+            await started[0].wait()
+            killed_at = len(shares(logs))
+
+            async def grown() -> bool:  # the survivor counted the killed one out, and a window passed
+                return any(e["rate"] == SHARED for e in shares(logs)[killed_at:])
+
+            await wait_for(grown, 60, "the survivor at the whole limit")
+            before = len((await stand_in_record(session, graph))["accepted"])
+
+            async def a_window_more() -> bool:
+                return len((await stand_in_record(session, graph))["accepted"]) > before + SHARED
+
+            await wait_for(a_window_more, 60, "the survivor sending at the whole limit")
+            record = await stand_in_record(session, graph)
+    except BaseException:
+        print(last_output(logs))
+        raise
+    finally:
+        await repository.close()
+
+    assert record["codes"] == {}  # no 130429: the stand-in never saw more than the limit in a second
+    assert max_in_window(record["accepted"]) <= SHARED

@@ -8,8 +8,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import func, select
 
+from bot.bench.figures import max_in_window
 from bot.metrics import Metrics
 from bot.otp.core import CODE_LIFE
 from bot.outbound.sender import Sender
@@ -49,6 +51,38 @@ def busiest_second(arrivals: list[float]) -> int:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def sender_on(repository: Repository, transport: ArrivalTransport, *, batch: int = 5) -> Sender:
+    """A sender at the shared LIMIT, sending through `transport`."""
+    client = CloudAPIClient(
+        transport=transport, base_url="http://graph.test", version="v25.0", phone_number_id="1", access_token="t"
+    )
+    return Sender(repository, client, clock=now, metrics=Metrics(), code_life=CODE_LIFE, throughput=LIMIT, batch=batch)
+
+
+async def open_contacts(repository: Repository, count: int) -> list[tuple[int, str]]:
+    """`count` contacts who have just written in, so replies to them may go at once."""
+    async with repository.transaction() as conn:
+        contacts = [(await ensure_contact(conn, f"3166{i:07d}", now()), f"3166{i:07d}") for i in range(count)]
+        await conn.execute(CONTACT.update().values(last_inbound_at=now()))
+    return contacts
+
+
+async def queue_replies(repository: Repository, contacts: list[tuple[int, str]], tag: str) -> None:
+    """One reply to each contact, due now."""
+    messages = [
+        NewMessage("reply", cid, wa_id, text_message(wa_id, tag), now(), idempotency_key=f"{tag}:{wa_id}")
+        for cid, wa_id in contacts
+    ]
+    await repository.enqueue(messages, now())
+
+
+async def until(check: Any, seconds: float = 60) -> None:
+    """Poll `check` until it holds (a stuck run fails here rather than hanging the suite)."""
+    async with asyncio.timeout(seconds):
+        while not check():
+            await asyncio.sleep(0.05)
 
 
 async def test_two_senders_together_keep_to_the_numbers_limit(repository: Repository) -> None:
@@ -96,3 +130,59 @@ async def test_two_senders_together_keep_to_the_numbers_limit(repository: Reposi
     assert len(arrivals) == MESSAGES
     assert transports[1].arrivals, "the second sender never sent"
     assert busiest_second(arrivals) <= LIMIT
+
+
+async def test_senders_started_at_the_same_moment_never_together_exceed_the_limit(repository: Repository) -> None:
+    """Three senders started at once on a fresh database, again and again: no second ever holds more than the limit.
+
+    Their first beats run in concurrent transactions. Were each to count only itself, each would take
+    the whole limit at once, and the first second would hold three times the limit.
+    """
+    starts = 20 if repository.dialect == "postgresql" else 5  # the race is PostgreSQL's; SQLite stays correct
+    contacts = await open_contacts(repository, 3 * LIMIT)
+    for start in range(starts):
+        await queue_replies(repository, contacts, f"start{start}")
+        transports = [ArrivalTransport() for _ in range(3)]
+        senders = [sender_on(repository, t) for t in transports]
+
+        def arrivals(transports: list[ArrivalTransport] = transports) -> list[float]:
+            return [at for t in transports for at in t.arrivals]
+
+        running = asyncio.gather(*(sender.run() for sender in senders))
+        # Just over a window's worth: senders taking the whole limit each would send it within the first second.
+        await until(lambda: len(arrivals()) >= LIMIT + LIMIT // 4)
+        for sender in senders:
+            sender.stop()
+        await running
+        assert max_in_window(arrivals()) <= LIMIT, f"start {start}"
+
+
+async def test_senders_joining_and_leaving_keep_to_the_limit_in_every_window(repository: Repository) -> None:
+    """Three senders start together and all come to send; one leaves mid-stream: the limit holds throughout.
+
+    The survivors grow to half the limit each, but only a window after they saw the third one go.
+    """
+    contacts = await open_contacts(repository, 12 * LIMIT)
+    await queue_replies(repository, contacts, "stream")
+    transports = [ArrivalTransport() for _ in range(3)]
+    senders = [sender_on(repository, t) for t in transports]
+    with structlog.testing.capture_logs() as logs:
+        tasks = [asyncio.create_task(sender.run()) for sender in senders]
+        await until(lambda: all(t.arrivals for t in transports))  # every sender has joined and sends
+        senders[0].stop()
+        await tasks[0]
+        left = len(logs)
+
+        def grown() -> set[str]:
+            return {e["owner"] for e in logs[left:] if e["event"] == "sender.share" and e["rate"] == LIMIT // 2}
+
+        await until(lambda: grown() == {s.owner for s in senders[1:]})
+        # and each survivor sends a window's worth more at its grown share
+        sent = [len(t.arrivals) for t in transports]
+        await until(
+            lambda: all(len(t.arrivals) > n + LIMIT // 2 for t, n in zip(transports[1:], sent[1:], strict=True))
+        )
+        for sender in senders[1:]:
+            sender.stop()
+        await asyncio.gather(*tasks[1:])
+    assert max_in_window([at for t in transports for at in t.arrivals]) <= LIMIT
