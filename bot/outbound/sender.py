@@ -286,7 +286,7 @@ class Sender(Wakeful):
         try:
             # The callback data comes back in every status webhook of this message: if we die before
             # recording the answer, the reaper still learns that Meta took it (see `reap`).
-            async with self._throttle.sending():
+            async with self._throttle.sending(row.priority):  # a code passes bulk sends waiting here
                 if not await leases.keep(row):
                     if leases.holds(row):  # held, but no renewal came back in time: queued again, unsent
                         outcomes.append(Retry(row, decision.category, LEASE_UNSURE, timedelta(0)))
