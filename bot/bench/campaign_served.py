@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import tempfile
@@ -28,6 +29,7 @@ from bot.bench.stand_in import stand_in_record
 from bot.bench.turns import arrived
 
 FINISHED = ("completed", "cancelled")
+STALL = 0.05
 # Numbers `phonenumbers` takes as valid for every index below a million (an import refuses invalid ones):
 # NL, UK, BR and DE mobiles, and a New York number for the +1 contacts Meta refuses marketing.
 COUNTRY_NUMBERS = ("3161{:07d}", "4479{:08d}", "55119{:08d}", "49151{:08d}")
@@ -88,6 +90,11 @@ async def measure(args: argparse.Namespace, service: Served) -> dict[str, Any]:
         received = await stand_in_record(session, service.graph_url)
     accepted = received["accepted"]
     send = arrival_figures(received, args.rate)
+    ordered = sorted(accepted)
+    stalls = [b - a for a, b in itertools.pairwise(ordered) if b - a > STALL]
+    # Time with nothing sent for more than STALL: the sender waiting for work (rows not yet queued or
+    # claimed), not for the limit, which spaces sends a millisecond apart at 1,000 a second.
+    send["stalls_over_50ms"] = {"count": len(stalls), "seconds": round(sum(stalls), 3)}
     send["first_send_after_post_s"] = round(min(accepted) - posted, 3) if accepted else None
     send["recipients"] = received["recipients"]
     send["most_to_one_recipient"] = received["most_to_one_recipient"]

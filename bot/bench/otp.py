@@ -35,7 +35,7 @@ async def backlog(session: aiohttp.ClientSession, service: Served, args: argpars
     began = time.monotonic()
     tally = await run_phase(session, [service.webhook], requests, args.concurrency)
     posted = time.monotonic() - began
-    while await arrived(session, service.graph_url) == 0:
+    while await arrived(session, service.graph_url) == 0:  # noqa: ASYNC110 (another process: polled)
         await asyncio.sleep(0.1)
     await asyncio.sleep(args.settle)  # the dispatcher turns the stored texts into queued replies meanwhile
     return {
@@ -60,10 +60,10 @@ async def request_codes(session: aiohttp.ClientSession, service: Served, args: a
 
 
 async def arrivals(
-    session: aiohttp.ClientSession, service: Served, numbers: set[str], timeout: float
+    session: aiohttp.ClientSession, service: Served, numbers: set[str], give_up: float
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Poll the stand-in until a send to each of `numbers` arrived (or `timeout`); when each did, and the record."""
-    deadline = time.monotonic() + timeout
+    """Poll the stand-in until a send to each of `numbers` arrived (or `give_up` s passed); when, and the record."""
+    deadline = time.monotonic() + give_up
     while True:
         record = await stand_in_record(session, service.graph_url)
         seen = {to: at for at, to in zip(record["accepted"], record["to"], strict=True) if to in numbers}

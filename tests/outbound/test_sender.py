@@ -794,8 +794,11 @@ async def test_with_a_backlog_queued_the_next_claim_takes_the_code_first(
     wa = [f"3161000{n:04d}" for n in range(41)]
     cids = [await customer_writes(repository, clock, w) for w in wa]
     backlog = [reply(cid, w, f"reply {n}", clock) for n, (cid, w) in enumerate(zip(cids[:40], wa[:40], strict=True))]
-    backlog += [reply(cid, w, kind, clock, kind=kind, idempotency_key=f"{kind}-{cid}") for kind in ("utility", "marketing")
-                for cid, w in zip(cids[:40], wa[:40], strict=True)]  # fmt: skip
+    backlog += [
+        reply(cid, w, kind, clock, kind=kind, idempotency_key=f"{kind}-{cid}")
+        for kind in ("utility", "marketing")
+        for cid, w in zip(cids[:40], wa[:40], strict=True)
+    ]
     await repository.enqueue(backlog, clock.now)
     clock.advance(seconds=1)
     await repository.enqueue([otp_row(cids[40], wa[40], clock)], clock.now)

@@ -369,7 +369,7 @@ async def test_a_throttle_resize_lets_a_waiting_send_go() -> None:
 
 
 async def test_a_more_urgent_send_passes_those_already_waiting_at_the_gate() -> None:
-    """While the window is full, waiting sends go by priority: a code (0) queued last passes marketing (3) ahead of it."""
+    """While the window is full, waiting sends go by priority: a code (0) queued last passes marketing (3)."""
     throttle = Throttle(2, guard=None, window=0.01)
     held = [await throttle.acquire(3), await throttle.acquire(3)]
     order: list[str] = []
