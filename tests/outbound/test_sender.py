@@ -625,8 +625,8 @@ def starved_at_the_throttle(sender: Sender, clock: FakeClock, seconds: float) ->
     sending = sender._throttle.sending
 
     @contextlib.asynccontextmanager
-    async def late() -> AsyncIterator[None]:
-        async with sending():
+    async def late(priority: int = 0) -> AsyncIterator[None]:
+        async with sending(priority):
             clock.advance(seconds=seconds)
             yield
 
