@@ -198,9 +198,19 @@ def bench_turns(args: argparse.Namespace) -> int:
 def bench_campaign(args: argparse.Namespace) -> int:
     """Dry-run and send a campaign to N seeded contacts through a Graph API stand-in; print figures as JSON."""
     from bot.bench.campaign import run_campaign_bench
+    from bot.bench.campaign_served import run_served_campaign_bench
 
     configure_logging(level="warning", fmt="json")
-    print(asyncio.run(run_campaign_bench(args)))
+    print(asyncio.run(run_served_campaign_bench(args) if args.served else run_campaign_bench(args)))
+    return 0
+
+
+def bench_otp(args: argparse.Namespace) -> int:
+    """Time one-time codes from `POST /api/otp` to the Graph API stand-in behind a queued backlog; print JSON."""
+    from bot.bench.otp import run_otp_bench
+
+    configure_logging(level="warning", fmt="json")
+    print(asyncio.run(run_otp_bench(args)))
     return 0
 
 
@@ -336,7 +346,22 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--rate", type=int, default=1000, help="the sender's throughput limit (messages per second)")
     m.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
     m.add_argument("--templates", default="templates", help="the templates folder")
+    m.add_argument(
+        "--served", action="store_true", help="through a real `bot serve`: CSV import, POST /api/campaigns, stand-in"
+    )
+    m.add_argument("--stall", type=float, default=10.0, help="with --served: give up when no send came this long")
+    m.add_argument("--log-level", default="warning", help="with --served: the service's BOT_LOG_LEVEL")
     m.set_defaults(run=bench_campaign)
+
+    o = b.add_parser("otp", help="seconds from POST /api/otp to the stand-in, behind a queued backlog of replies")
+    o.add_argument("--texts", type=int, default=5000, help="customer texts making the backlog (two replies each)")
+    o.add_argument("--codes", type=int, default=5, help="one-time codes to request once the backlog is queued")
+    o.add_argument("--every", type=float, default=2.0, help="seconds between the codes' requests")
+    o.add_argument("--settle", type=float, default=5.0, help="seconds after the first reply before the first code")
+    o.add_argument("--concurrency", type=int, default=32, help="webhooks in flight at once")
+    o.add_argument("--timeout", type=float, default=600.0, help="give up on a code after this many seconds")
+    _fleet_options(o)
+    o.set_defaults(run=bench_otp, throughput=100)
 
     w = b.add_parser("sweep", help="the dispatcher's timeout sweep with N customers' sessions stored")
     w.add_argument("--sessions", type=int, default=200_000)

@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import OUTBOX, OutboxBase
 
-KINDS = ("reply", "otp", "utility", "marketing")
+# The kinds in the order the sender takes them when several are due (lower `priority` first). A one-time
+# code goes first: the customer is waiting on a login screen, the code dies in minutes, and codes are few
+# (paced per number, `bot.otp.core`). Then replies to customers who wrote (inside their service window),
+# then utility updates, then marketing, which waits for everything else. The sender keeps the same order
+# among the sends a batch has claimed and waiting at the throughput gate (`bot.outbound.sender`).
+KINDS = ("otp", "reply", "utility", "marketing")
 PRIORITY = {kind: rank for rank, kind in enumerate(KINDS)}
 # What a lease that expired mid-send becomes: the send's outcome is unknown, so replies and utility
 # messages are tried again, a one-time code is expired (a fresh one must be requested), and marketing is

@@ -95,7 +95,10 @@ async def add_contacts(request: web.Request) -> web.Response:
 
 async def _import(request: web.Request, region: str | None, report: ImportReport) -> None:
     """Read the whole file (at most `MAX_IMPORT_BYTES`), then store it a chunk per transaction."""
-    data = await request.content.read(MAX_IMPORT_BYTES + 1)
+    # `read(n)` answers with what has arrived, up to n bytes: a file sent in pieces is read until its end.
+    data = bytearray()
+    while len(data) <= MAX_IMPORT_BYTES and (piece := await request.content.read(MAX_IMPORT_BYTES + 1 - len(data))):
+        data += piece
     if len(data) > MAX_IMPORT_BYTES:
         raise ValidationError(f"the CSV file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB; split it")
     try:

@@ -102,7 +102,10 @@ class Sender(Wakeful):
         self._reap_every = reap_every
         super().__init__()
         # Batches in flight at once: one sending while the next is claimed and queued behind it on the
-        # throttle, so the database round trips overlap the sends instead of pausing them.
+        # throttle, so the database round trips overlap the sends instead of pausing them. A more urgent
+        # row claimed later (a one-time code) passes the queued sends at the throttle (`Throttle.sending`
+        # by priority): the throughput is preempted, not reserved, so a code waits for one batch to be
+        # answered and the next claim, and the limit is never left idle for codes that may not come.
         self._room = asyncio.Semaphore(IN_FLIGHT)
         # Rows of this sender's batches from claim to settled: its own reaper never takes them, however
         # long a send or a record waits (a locked database, a starved CPU); the batch settles them itself.
@@ -310,7 +313,7 @@ class Sender(Wakeful):
         try:
             # The callback data comes back in every status webhook of this message: if we die before
             # recording the answer, the reaper still learns that Meta took it (see `reap`).
-            async with self._throttle.sending():
+            async with self._throttle.sending(row.priority):  # a code passes bulk sends waiting here
                 if not await leases.keep(row):
                     if leases.holds(row):  # held, but no renewal came back in time: queued again, unsent
                         outcomes.append(Retry(row, decision.category, LEASE_UNSURE, timedelta(0)))

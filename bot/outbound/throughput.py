@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -192,13 +194,52 @@ class SlidingWindow:
         self.spacing = (EXACT_SPACING * self.window if self.guard is None else self.window + self.guard) / rate
 
 
+class Turns:
+    """One holder at a time; those waiting get the turn by priority (lower first), then in order of arrival.
+
+    Like `asyncio.Lock`, but a send of a more urgent kind (a one-time code) that comes while bulk sends
+    queue for the gate passes ahead of them all, behind at most the one holding the turn.
+    """
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, priority: int = 0) -> AsyncIterator[None]:
+        if self._held:
+            turn = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (priority, next(self._arrivals), turn))
+            try:
+                await turn
+            except BaseException:
+                if turn.done() and not turn.cancelled():  # handed the turn, then cancelled: hand it on
+                    self._hand_on()
+                raise  # still waiting: its cancelled future is skipped when the turn is handed on
+        else:
+            self._held = True
+        try:
+            yield
+        finally:
+            self._hand_on()
+
+    def _hand_on(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._held = False
+
+
 class Throttle:
     """An async gate in front of the Cloud API client built on `SlidingWindow`.
 
-    Callers pass one at a time, in order of arrival; each is counted at the moment it passes, read
-    from the clock after any wait, so a late wake-up can never push two sends into one window's slot.
-    With exact counting (`guard=None`) every send must end, through `done` or by sending inside
-    `sending()`; the send `rate` places later waits for it.
+    Callers pass one at a time, by priority and then in order of arrival (`Turns`); each is counted
+    at the moment it passes, read from the clock after any wait, so a late wake-up can never push two
+    sends into one window's slot. With exact counting (`guard=None`) every send must end, through
+    `done` or by sending inside `sending()`; the send `rate` places later waits for it.
     """
 
     def __init__(
@@ -211,12 +252,15 @@ class Throttle:
     ) -> None:
         self._window = SlidingWindow(rate, window, guard)
         self._clock = clock or asyncio.get_running_loop().time
-        self._turn = asyncio.Lock()
+        self._turns = Turns()
         self._ended = asyncio.Event()
 
-    async def acquire(self) -> Slot[float]:
-        """Wait for the next send's turn and count it as leaving now; its slot goes to `done` when it ends."""
-        async with self._turn:
+    async def acquire(self, priority: int = 0) -> Slot[float]:
+        """Wait for this send's turn and count it as leaving now; its slot goes to `done` when it ends.
+
+        Lower `priority` goes first among those waiting (`storage.outbox.PRIORITY`: a code before a reply).
+        """
+        async with self._turns.hold(priority):
             now = self._clock()
             while (at := self._window.earliest(now)) > now:
                 if math.isinf(at):  # the send a window's worth back is still out: wait for it to end
@@ -233,9 +277,9 @@ class Throttle:
         self._ended.set()
 
     @contextlib.asynccontextmanager
-    async def sending(self) -> AsyncIterator[None]:
+    async def sending(self, priority: int = 0) -> AsyncIterator[None]:
         """Pass the gate for one send made inside the block; the send ends when the block does."""
-        slot = await self.acquire()
+        slot = await self.acquire(priority)
         try:
             yield
         finally:

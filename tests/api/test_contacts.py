@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -135,3 +136,22 @@ async def test_a_bad_region_or_contact_is_a_clear_400(
     assert message.endswith("(a national number needs a region)")
     resp = await client.post("/api/contacts?region=nl", json={"wa_id": "0612345678"}, headers=auth)
     assert resp.status == 201
+
+
+async def test_a_csv_file_sent_in_pieces_is_imported_whole(
+    aiohttp_client: ClientFactory, settings: Settings, clock: FakeClock, auth: dict[str, str]
+) -> None:
+    """A 5,000-row file arriving over a real socket in small chunked pieces is read to its end, every row stored."""
+    client = await app_client(aiohttp_client, settings, clock)
+    lines = ["wa_id,name,tags"] + [f"3161{i:07d},Customer {i},bulk" for i in range(5000)]
+    data = ("\n".join(lines) + "\n").encode()
+
+    async def pieces() -> Any:
+        for start in range(0, len(data), 4096):
+            yield data[start : start + 4096]
+            await asyncio.sleep(0)
+
+    resp = await client.post("/api/contacts", data=pieces(), headers={**auth, **CSV})
+    assert resp.status == 200, await resp.text()
+    report = await resp.json()
+    assert (report["created"], report["rejected"]) == (5000, [])

@@ -15,7 +15,9 @@ from aiohttp.test_utils import TestServer
 from bot import keys
 from bot.app import create_app
 from bot.bench.campaign import kind_of, run_campaign_bench, wa_id_of
+from bot.bench.campaign_served import run_served_campaign_bench
 from bot.bench.figures import max_in_window, steady_rate, sustained_rate
+from bot.bench.otp import run_otp_bench
 from bot.bench.send import run_send_bench
 from bot.bench.sweep import run_sweep_bench
 from bot.bench.webhook import run_webhook_bench
@@ -186,3 +188,34 @@ async def test_sweep_bench_finds_only_the_flows_past_their_expiry(database_url: 
 
     assert (report["sessions"], report["due"], report["calls"]) == (2500, 3, 3)
     assert 0 < report["p50_ms"] <= report["max_ms"]
+
+
+async def test_served_campaign_bench_sends_through_the_public_doors_once_to_each_opted_in_contact(
+    database_url: str,
+) -> None:
+    """`bot bench campaign --served`: CSV import, `POST /api/campaigns`, one send per opted-in contact arrives."""
+    args = argparse.Namespace(contacts=120, rate=200, database=database_url, stall=10.0, log_level="warning")
+
+    report: dict[str, Any] = json.loads(await run_served_campaign_bench(args))
+
+    assert report["imported"]["contacts"] == 120
+    send = report["send"]
+    assert (send["sent"], send["recipients"], send["most_to_one_recipient"]) == (102, 102, 1)
+    assert send["outbox"] == {"sent": 102, "cancelled": 12, "failed": 6}
+    assert (send["state"], send["errors"]) == ("completed", {})
+    assert 0 < send["max_in_one_second"] <= 200
+
+
+async def test_otp_bench_times_each_code_from_its_post_to_the_stand_in(database_url: str) -> None:
+    """`bot bench otp`: a backlog through signed webhooks, then each code's seconds from `POST /api/otp` to arrival."""
+    args = argparse.Namespace(
+        texts=60, codes=2, every=0.1, settle=0.2, concurrency=8, timeout=60.0, database=database_url,
+        throughput=20, log_level="warning",
+    )  # fmt: skip
+
+    report: dict[str, Any] = json.loads(await run_otp_bench(args))
+
+    assert report["backlog"]["acknowledged"] == 60
+    assert report["codes_not_arrived"] == 0
+    assert len(report["seconds_from_post_to_arrival"]) == 2
+    assert all(seconds > 0 for seconds in report["seconds_from_post_to_arrival"])

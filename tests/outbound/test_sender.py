@@ -625,8 +625,8 @@ def starved_at_the_throttle(sender: Sender, clock: FakeClock, seconds: float) ->
     sending = sender._throttle.sending
 
     @contextlib.asynccontextmanager
-    async def late() -> AsyncIterator[None]:
-        async with sending():
+    async def late(priority: int = 0) -> AsyncIterator[None]:
+        async with sending(priority):
             clock.advance(seconds=seconds)
             yield
 
@@ -761,3 +761,78 @@ async def test_answers_are_recorded_once_the_database_is_back_not_sent_again(
     retries = [e for e in logs if e["event"] == "outbox.record_retry"]
     assert [(e["rows"], e["attempt"], e["wait_s"]) for e in retries] == [(1, 1, 0.2), (1, 2, 0.5)]
     assert all(e["error"] == "(sqlite3.OperationalError) database is locked" for e in retries)
+
+
+class HeldTransport(RecordingTransport):
+    """Meta, slowed down by the test: each send is recorded as it arrives, then answered only when let go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers = asyncio.Semaphore(0)
+        self.answered = 0
+
+    async def post(self, url: str, *, json: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+        answer = await super().post(url, json=json, headers=headers)
+        await self.answers.acquire()
+        self.answered += 1
+        return answer
+
+
+async def until(condition: Any, rounds: int = 2000) -> None:
+    """Let the loop run until `condition()` holds (a bounded number of rounds; no clock involved)."""
+    for _ in range(rounds):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the condition never held")
+
+
+async def test_with_a_backlog_queued_the_next_claim_takes_the_code_first(
+    repository: Repository, clock: FakeClock
+) -> None:
+    """Replies, utility and marketing due before it, a code queued last is still the first row the next claim takes."""
+    wa = [f"3161000{n:04d}" for n in range(41)]
+    cids = [await customer_writes(repository, clock, w) for w in wa]
+    backlog = [reply(cid, w, f"reply {n}", clock) for n, (cid, w) in enumerate(zip(cids[:40], wa[:40], strict=True))]
+    backlog += [
+        reply(cid, w, kind, clock, kind=kind, idempotency_key=f"{kind}-{cid}")
+        for kind in ("utility", "marketing")
+        for cid, w in zip(cids[:40], wa[:40], strict=True)
+    ]
+    await repository.enqueue(backlog, clock.now)
+    clock.advance(seconds=1)
+    await repository.enqueue([otp_row(cids[40], wa[40], clock)], clock.now)
+    claimed = await repository.claim_due(owner="s", now=clock.now, lease=timedelta(seconds=30), limit=5)
+    assert [r.kind for r in claimed] == ["otp", "reply", "reply", "reply", "reply"]
+
+
+async def test_a_claimed_bulk_batch_holds_a_code_back_by_at_most_one_batch_of_sends(
+    repository: Repository, clock: FakeClock
+) -> None:
+    """Every batch in flight held by Meta: a code queued now goes out once one batch is answered, before the backlog."""
+    wa = [f"3162000{n:04d}" for n in range(101)]
+    cids = [await customer_writes(repository, clock, w) for w in wa]
+    await repository.enqueue(
+        [reply(cid, w, "backlog", clock) for cid, w in zip(cids[:100], wa[:100], strict=True)], clock.now
+    )
+    transport = HeldTransport()
+    batch = 10
+    sender = make_sender(repository, transport, clock, batch=batch, idle_wait=0.01)
+    task = asyncio.create_task(sender.run())
+    try:
+        await until(lambda: len(transport.requests) == 3 * batch)  # IN_FLIGHT batches, all waiting for Meta
+        await repository.enqueue([otp_row(cids[100], wa[100], clock)], clock.now)
+        sender.wake()
+        for _ in range(batch):  # Meta answers the first batch claimed, and nothing else
+            transport.answers.release()
+        await until(lambda: any(r.json.get("type") == "template" for r in transport.requests))
+        kinds = [r.json.get("type") for r in transport.requests]
+        assert transport.answered == batch
+        # The three batches claimed before it had all reached Meta; the code comes next, ahead of the
+        # rest of its own batch and of the 60 replies still queued.
+        assert kinds.index("template") == 3 * batch
+    finally:
+        sender.stop()
+        for _ in range(200):
+            transport.answers.release()
+        await task

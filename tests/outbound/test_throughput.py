@@ -20,6 +20,7 @@ from bot.outbound.throughput import (
     SlidingWindow,
     Slot,
     Throttle,
+    Turns,
     WindowCount,
 )
 
@@ -365,3 +366,48 @@ async def test_a_throttle_resize_lets_a_waiting_send_go() -> None:
     assert throttle.rate == 2
     throttle.done(await asyncio.wait_for(waiting, 1.0))
     throttle.done(first)
+
+
+async def test_a_more_urgent_send_passes_those_already_waiting_at_the_gate() -> None:
+    """While the window is full, waiting sends go by priority: a code (0) queued last passes marketing (3)."""
+    throttle = Throttle(2, guard=None, window=0.01)
+    held = [await throttle.acquire(3), await throttle.acquire(3)]
+    order: list[str] = []
+
+    async def send(name: str, priority: int) -> None:
+        async with throttle.sending(priority):
+            order.append(name)
+
+    waiting = [asyncio.create_task(send(name, priority)) for name, priority in (("bulk-1", 3), ("bulk-2", 3))]
+    await asyncio.sleep(0)  # both queued before the code
+    waiting.append(asyncio.create_task(send("code", 0)))
+    await asyncio.sleep(0)
+    for slot in held:
+        throttle.done(slot)
+    await asyncio.gather(*waiting)
+    # bulk-1 held the turn, waiting for a place, when the code came; the code goes next, before bulk-2.
+    assert order == ["bulk-1", "code", "bulk-2"]
+
+
+async def test_a_send_cancelled_while_waiting_for_its_turn_hands_it_on() -> None:
+    """A waiter cancelled in the queue is skipped: the turn goes on to the next one, and nobody is left waiting."""
+    turns = Turns()
+    order: list[str] = []
+
+    async def take(name: str, priority: int, gate: asyncio.Event | None = None) -> None:
+        async with turns.hold(priority):
+            order.append(name)
+            if gate is not None:
+                await gate.wait()
+
+    gate = asyncio.Event()
+    first = asyncio.create_task(take("first", 1, gate))
+    await asyncio.sleep(0)
+    skipped = asyncio.create_task(take("skipped", 0))
+    last = asyncio.create_task(take("last", 2))
+    await asyncio.sleep(0)
+    skipped.cancel()
+    gate.set()
+    await asyncio.gather(first, last)
+    assert skipped.cancelled()
+    assert order == ["first", "last"]
