@@ -54,50 +54,93 @@ def _door(
 # (method, path, a valid body, its text fields, its time fields -> the name the error gives)
 DOORS = {
     "contact": _door(
-        "POST", "/api/contacts",
-        {"wa_id": WA_ID, "name": "Ana", "language": "en", "time_zone": "Europe/Amsterdam", "tags": ["vip"],
-         "consent": {"marketing": "opt_in", "evidence": "form", "at": "2026-01-01T00:00:00Z"}},
+        "POST",
+        "/api/contacts",
+        {
+            "wa_id": WA_ID,
+            "name": "Ana",
+            "language": "en",
+            "time_zone": "Europe/Amsterdam",
+            "tags": ["vip"],
+            "consent": {"marketing": "opt_in", "evidence": "form", "at": "2026-01-01T00:00:00Z"},
+        },
         ["name", "language", "time_zone", "tags[0]", "consent.evidence", "consent.marketing"],
         {"consent.at": "consent_at"},
     ),
     "order": _door(
-        "POST", "/api/orders",
-        {"number": "A-1", "wa_id": WA_ID, "name": "Ana", "total": "1.00", "currency": "EUR",
-         "tracking_number": "T1", "items": [{"name": "shoe"}],
-         "delivery_start": "2027-05-01T10:00:00+02:00", "delivery_end": "2027-05-01T12:00:00+02:00"},
+        "POST",
+        "/api/orders",
+        {
+            "number": "A-1",
+            "wa_id": WA_ID,
+            "name": "Ana",
+            "total": "1.00",
+            "currency": "EUR",
+            "tracking_number": "T1",
+            "items": [{"name": "shoe"}],
+            "delivery_start": "2027-05-01T10:00:00+02:00",
+            "delivery_end": "2027-05-01T12:00:00+02:00",
+        },
         ["number", "name", "tracking_number", "currency", "items[0].name"],
         {"delivery_start": "delivery_start", "delivery_end": "delivery_end"},
     ),
     "order change": _door(
-        "PATCH", "/api/orders/A-1", {"status": "shipped", "reason": "late", "tracking_number": "T2"},
-        ["reason", "tracking_number", "status"], {"delivery_start": "delivery_start"},
+        "PATCH",
+        "/api/orders/A-1",
+        {"status": "shipped", "reason": "late", "tracking_number": "T2"},
+        ["reason", "tracking_number", "status"],
+        {"delivery_start": "delivery_start"},
     ),
     "appointment": _door(
-        "POST", "/api/appointments",
-        {"wa_id": WA_ID, "name": "Ana", "service": "Haircut", "location": "Main St",
-         "starts_at": "2027-06-01T10:00:00+02:00"},
-        ["service", "location", "name"], {"starts_at": "starts_at"},
+        "POST",
+        "/api/appointments",
+        {
+            "wa_id": WA_ID,
+            "name": "Ana",
+            "service": "Haircut",
+            "location": "Main St",
+            "starts_at": "2027-06-01T10:00:00+02:00",
+        },
+        ["service", "location", "name"],
+        {"starts_at": "starts_at"},
     ),
     "account": _door(
-        "PUT", f"/api/accounts/{WA_ID}", {"balance": "10.00", "currency": "EUR", "account_name": "Main"},
+        "PUT",
+        f"/api/accounts/{WA_ID}",
+        {"balance": "10.00", "currency": "EUR", "account_name": "Main"},
         ["account_name", "name"],
     ),
     "notification": _door(
-        "POST", "/api/notifications",
+        "POST",
+        "/api/notifications",
         {"wa_id": WA_ID, "template": "payment_received", "parameters": PAID, "idempotency_key": "k-1"},
-        ["template", "idempotency_key", "language", "parameters.customer_name"], {"send_at": "send_at"},
+        ["template", "idempotency_key", "language", "parameters.customer_name"],
+        {"send_at": "send_at"},
     ),
     "otp": _door("POST", "/api/otp", {"wa_id": WA_ID, "purpose": "login"}, ["purpose"]),
     "schedule": _door(
-        "POST", "/api/schedules",
-        {"name": "invoice reminder", "cron": "30 2 * * *", "timezone": "Europe/Amsterdam",
-         "template": "payment_link", "parameters": INVOICE, "wa_ids": [WA_ID]},
+        "POST",
+        "/api/schedules",
+        {
+            "name": "invoice reminder",
+            "cron": "30 2 * * *",
+            "timezone": "Europe/Amsterdam",
+            "template": "payment_link",
+            "parameters": INVOICE,
+            "wa_ids": [WA_ID],
+        },
         ["name", "cron", "timezone", "template", "parameters.customer_name", "wa_ids[0]"],
     ),
     "campaign": _door(
-        "POST", "/api/campaigns",
-        {"name": "Spring sale", "template": "promotion_code", "parameters": PROMO,
-         "audience": {"tags": ["spring"]}, "send_at": "2030-01-01T10:00:00+01:00"},
+        "POST",
+        "/api/campaigns",
+        {
+            "name": "Spring sale",
+            "template": "promotion_code",
+            "parameters": PROMO,
+            "audience": {"tags": ["spring"]},
+            "send_at": "2030-01-01T10:00:00+01:00",
+        },
         ["name", "template", "language", "parameters.discount", "audience.tags[0]", "time_zone"],
         {"send_at": "send_at"},
     ),
@@ -243,7 +286,8 @@ async def test_a_campaign_flow_that_is_not_a_name_or_a_long_language_is_a_400(
 
 def test_csv_cells_the_csv_module_cannot_read_or_nul_are_rejected_rows() -> None:
     """A cell over 128 KiB and a cell with NUL are each a rejected row with its line; the rows after them are read."""
-    rows = ["wa_id,name", "31612000001,Ana", "31612990001," + "x" * (200 * 1024), "31612990002,A\x00na", "31612990003,Li"]
+    huge = "31612990001," + "x" * (200 * 1024)
+    rows = ["wa_id,name", "31612000001,Ana", huge, "31612990002,A\x00na", "31612990003,Li"]
     read = list(read_csv(io.StringIO("\n".join(rows) + "\n", newline=""), default_zone="UTC"))
     assert [(r.line, type(r).__name__) for r in read] == [
         (2, "ContactInput"), (3, "Rejected"), (4, "Rejected"), (5, "ContactInput"),
@@ -309,7 +353,7 @@ async def test_a_client_that_hangs_up_is_logged_as_disconnected_not_as_a_500(
         "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
     )
     with capture_logs() as logs, caplog.at_level(logging.DEBUG, logger="aiohttp"):
-        reader, writer = await asyncio.open_connection(host, port)
+        _, writer = await asyncio.open_connection(host, port)
         writer.write(head.encode() + b'{"name": "half')
         await writer.drain()
         await asyncio.sleep(0.1)
