@@ -19,7 +19,7 @@ from aiohttp import web
 from bot import keys
 from bot.api.app import mount_api
 from bot.api.campaigns import CAMPAIGNER, price_lookup, template_lookup
-from bot.api.request import json_response
+from bot.api.request import client_gone, json_response
 from bot.api.stats import RATE_CARD, load_card
 from bot.api.token import GUESSES, WrongGuesses
 from bot.campaigns.runner import Campaigner
@@ -253,8 +253,9 @@ async def observe(
 ) -> web.StreamResponse:
     """One canonical log line per request, with a request id bound for everything logged meanwhile."""
     request_id = request.headers.get("X-Request-Id") or _request_ids.next()
+    request[keys.REQUEST_ID] = request_id
     started = time.perf_counter()
-    status = 500
+    status: int | None = 500
     with structlog.contextvars.bound_contextvars(request_id=request_id):
         try:
             response = await handler(request)
@@ -264,14 +265,23 @@ async def observe(
         except web.HTTPException as exc:
             status = exc.status
             raise
+        except (ConnectionResetError, asyncio.CancelledError) as exc:
+            if not client_gone(request, exc):
+                raise
+            status = None  # nobody is left to answer: not an error of ours, and no traceback
+            log.info("client.disconnected", method=request.method, path=request.path, error=type(exc).__name__)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return web.Response(status=499)  # aiohttp cannot send it and says nothing; 499 as nginx logs it
         finally:
-            log.info(
-                "http.request",
-                method=request.method,
-                path=request.path,
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            if status is not None:
+                log.info(
+                    "http.request",
+                    method=request.method,
+                    path=request.path,
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
 
 
 @web.middleware

@@ -18,3 +18,4 @@ SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 METRICS = web.AppKey("metrics", Metrics)
 REPOSITORY = web.AppKey("repository", Repository)
+REQUEST_ID = web.RequestKey("request_id", str)  # set by the main app's `observe` middleware

@@ -78,8 +78,9 @@ async def find_contacts(
     """Contacts newest first, by part of the name or number, and by tag (matched in Python: tags are JSON)."""
     stmt = select(CONTACT).order_by(CONTACT.c.id.desc())
     if text:
-        pattern = f"%{text.lower()}%"
-        stmt = stmt.where(or_(func.lower(CONTACT.c.name).like(pattern), CONTACT.c.wa_id.like(pattern)))
+        needle = text.lower()  # autoescape: a % or _ typed is that character, not a LIKE wildcard
+        name, number = func.lower(CONTACT.c.name), CONTACT.c.wa_id
+        stmt = stmt.where(or_(name.contains(needle, autoescape=True), number.contains(needle, autoescape=True)))
     if before is not None:
         stmt = stmt.where(CONTACT.c.id < before)
     found: list[ContactBase] = []

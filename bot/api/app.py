@@ -13,15 +13,19 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+import structlog
 from aiohttp import web
 
 from bot import keys
 from bot.api import campaigns, contacts, conversations, handoff, notifications, otp, schedules, stats, templates
 from bot.api.openapi import openapi_document
-from bot.api.request import json_response
+from bot.api.request import client_gone, json_response
 from bot.api.token import GUESSES, address_of
+from bot.errors import BotError
 from bot.secret import same_secret
+from storage.repository import DatabaseUnavailable
 
+log = structlog.get_logger("bot.api.app")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PREFIX: Final = "/api"
 PUBLIC: Final = frozenset({f"{PREFIX}/openapi.json"})
@@ -79,9 +83,15 @@ def too_many_guesses(wait: float) -> web.Response:
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """aiohttp's own refusals (no such route, method not allowed, body too large) in the API's error shape."""
+    """aiohttp's own refusals (no such route, method not allowed, body too large) in the API's error shape.
+
+    An error nobody meant (a bug) is a JSON 500 with the request id, logged here once with its traceback;
+    the service's own errors go on to the main app's `handle_errors`, and a client that hung up to `observe`.
+    """
     try:
         return await handler(request)
+    except (BotError, DatabaseUnavailable):
+        raise
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -90,6 +100,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except Exception as exc:  # the edge: whatever went wrong, the caller gets the API's shape, not a trace
+        if client_gone(request, exc):
+            raise
+        request_id = request.get(keys.REQUEST_ID)
+        log.exception("api.unexpected_error", path=request.path, error=type(exc).__name__)
+        message = "the service failed unexpectedly; quote the request_id when you report it"
+        return json_response({"error": {"code": "internal_error", "message": message}, "request_id": request_id}, 500)
 
 
 async def openapi(request: web.Request) -> web.Response:

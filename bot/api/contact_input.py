@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ValidationError
+from bot.field import check_text, in_range
 from bot.whatsapp.phone import read_phone
 
 LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
@@ -107,9 +108,17 @@ def read_csv(
     if len(set(header)) != len(header):
         raise ValidationError("line 1: a column is named twice")
     seen: dict[str, int] = {}
-    line = reader.line_num
-    for count, cells in enumerate(reader, start=1):
-        start, line = line + 1, reader.line_num
+    line, count = reader.line_num, 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a cell over the csv module's limit; the reader goes on at the next line
+            start, line = line + 1, reader.line_num
+            yield Rejected(start, f"the row cannot be read as CSV: {exc}")
+            continue
+        start, line, count = line + 1, reader.line_num, count + 1
         if count > MAX_ROWS:
             yield Rejected(start, f"the file has more than {MAX_ROWS:,} rows; split it")
             return
@@ -120,6 +129,8 @@ def read_csv(
             continue
         row = dict(zip(header, (c.strip() or None for c in cells), strict=True))
         try:
+            for column, cell in row.items():
+                check_text(cell or "", f"column {column}")
             contact = _contact(row, default_zone=default_zone, region=region, tags_given="tags" in header)
         except ValidationError as exc:
             yield Rejected(start, exc.message, row.get("wa_id") or row.get("phone"))
@@ -198,4 +209,4 @@ def _moment(text: str | None) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"consent_at {text!r} is not an ISO 8601 date or time, like 2026-05-01T10:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return in_range(moment if moment.tzinfo else moment.replace(tzinfo=UTC), "consent_at")

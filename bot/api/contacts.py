@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.api.contact_input import ContactInput, Rejected, read_contact, read_csv
-from bot.api.request import json_body, json_response, paging, valid_wa_id
+from bot.api.request import json_body, json_response, paging, query_text, valid_wa_id
 from bot.errors import NotFound, ValidationError
 from bot.inbound.consent_keywords import record_consent
 from storage import consent
@@ -130,7 +130,7 @@ def _region(value: str | None) -> str | None:
 async def list_contacts(request: web.Request) -> web.Response:
     """`GET /api/contacts?q=&tag=`: contacts newest first, by part of name or number and by tag."""
     limit, before = paging(request)
-    text, tag = request.query.get("q") or None, request.query.get("tag") or None
+    text, tag = query_text(request, "q"), query_text(request, "tag")
     found, states = await contacts_with_consent(request.config_dict[keys.REPOSITORY], text, tag, limit, before)
     items = [{**_public(c.model_dump()), "marketing": states.get(c.id or 0, "none")} for c in found]
     return json_response({"items": items, "next_before": found[-1].id if len(found) == limit else None})

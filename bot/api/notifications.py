@@ -6,14 +6,23 @@ the service does the rest. Bearer auth is the admin API's middleware, as for eve
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
-from bot.api.request import json_body, json_response, required_text, template_parameters, text_field, valid_wa_id
+from bot.api.request import (
+    json_body,
+    json_response,
+    path_id,
+    required_text,
+    template_parameters,
+    text_field,
+    valid_wa_id,
+)
 from bot.errors import BotError, ValidationError
+from bot.field import check_text, in_range
 from bot.notifications.rules import ORDER_STATUSES
 from bot.notifications.service import (
     NOTIFICATIONS,
@@ -43,7 +52,7 @@ def _time(body: dict[str, Any], name: str) -> datetime | None:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise ValidationError(f"{name} must be an ISO 8601 time with a UTC offset, e.g. 2026-04-14T09:30:00+01:00")
-    return parsed.astimezone(UTC)
+    return in_range(parsed, name)
 
 
 def _amount(body: dict[str, Any], name: str) -> str | None:
@@ -137,7 +146,9 @@ async def change_order(request: web.Request) -> web.Response:
     change = OrderChange(status=_status(body), fields=_order_fields(body))
     if change.status is None and not change.fields:
         raise ValidationError("give a status and/or order fields to change")
-    order, queued = await request.config_dict[NOTIFICATIONS].change_order(request.match_info["number"], change)
+    order, queued = await request.config_dict[NOTIFICATIONS].change_order(
+        check_text(request.match_info["number"], "number"), change
+    )
     return json_response({"order": _order(order), "notification": _queued(queued)})
 
 
@@ -171,10 +182,7 @@ async def book_appointment(request: web.Request) -> web.Response:
 
 
 async def change_appointment(request: web.Request) -> web.Response:
-    try:
-        appointment_id = int(request.match_info["id"])
-    except ValueError:
-        raise ValidationError("the appointment id must be a whole number") from None
+    appointment_id = path_id(request, "appointment")
     body = await json_body(request)
     status = body.get("status")
     if status not in (None, "booked", "cancelled"):

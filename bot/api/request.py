@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -12,10 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from bot.errors import ValidationError
+from bot.field import MAX_ID, check_text, read_json, row_id, whole_number
 
-_WA_ID = re.compile(r"^\d{6,15}$")
+_WA_ID = re.compile(r"^[0-9]{6,15}$")  # ASCII digits: \d would take Arabic-Indic ones too
 MAX_TEXT = 255
-MAX_ID = 2**31 - 1  # id columns are 32-bit integers on PostgreSQL
 
 
 def _default(value: Any) -> Any:
@@ -31,12 +32,16 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=dumps)
 
 
+def client_gone(request: web.Request, error: BaseException) -> bool:
+    """Whether `error` is the client hanging up (its connection closed), not a fault of the service."""
+    if not isinstance(error, ConnectionResetError | asyncio.CancelledError):
+        return False
+    return request.transport is None or request.transport.is_closing()
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object, or a `ValidationError` saying the body must be one."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ValidationError("the body must be a JSON object") from None
+    """The request's JSON object, its text checked (`bot.field.read_json`), or a `ValidationError` saying why not."""
+    body = read_json(await request.read())
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object")
     return body
@@ -77,14 +82,20 @@ def template_parameters(body: dict[str, Any]) -> dict[str, str]:
 
 
 def paging(request: web.Request) -> tuple[int, int | None]:
-    try:
-        limit = int(request.query.get("limit", "100"))
-        before = int(request.query["before"]) if "before" in request.query else None
-    except ValueError:
-        raise ValidationError("limit and before must be whole numbers") from None
-    if not 1 <= limit <= 1000:
-        raise ValidationError("limit must be between 1 and 1000")
-    return limit, before
+    """`?limit=` (1 to 1000, default 100) and the `?before=` cursor (a row id), each a 400 naming it when wrong."""
+    limit = whole_number(request.query.get("limit", "100"), "limit", 1, 1000)
+    before = request.query.get("before")
+    if before is None:
+        return limit, None
+    return limit, whole_number(before, "before", 1, MAX_ID)
+
+
+def query_text(request: web.Request, name: str, max_length: int = MAX_TEXT) -> str | None:
+    """A search text of the query string (`?q=`), None when empty; NUL, surrogates or an overlong one are a 400."""
+    value = request.query.get(name) or None
+    if value is not None and len(value) > max_length:
+        raise ValidationError(f"{name} must be at most {max_length} characters")
+    return check_text(value, name) if value is not None else None
 
 
 def page_of(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
@@ -93,11 +104,8 @@ def page_of(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
 
 def path_id(request: web.Request, what: str) -> int:
     """The `{id}` of the path as a row id; anything else is a `ValidationError` naming what it identifies."""
-    try:
-        value = int(request.match_info["id"])
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_ID:
+    value = row_id(request.match_info["id"])
+    if value is None:
         raise ValidationError(f"the {what} id must be a whole number from 1 to {MAX_ID}")
     return value
 

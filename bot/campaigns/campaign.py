@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.errors import ValidationError
+from bot.field import in_range
 from bot.message_templates.library import MessageTemplate
 from bot.outbound.send_policy import US_PREFIX
 from bot.recurring import cron
@@ -25,6 +26,7 @@ CONTACT_FIELDS = ("name", "wa_id", "language", "time_zone")
 AUDIENCE_KEYS = ("tags", "any_tags", "languages", "country_codes", "wa_ids")
 MAX_FREQUENCY_CAP = 50
 DEFAULT_FREQUENCY_CAP = 2
+MAX_LANGUAGE = 16  # the column's width
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,8 @@ def read_request(
         raise ValidationError(f"unknown field(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
     name = _text(body, "name", 128)
     language = body.get("language")
-    if language is not None and not isinstance(language, str):
-        raise ValidationError("language must be a code such as 'en' or 'pt_BR'")
+    if language is not None and not (isinstance(language, str) and 0 < len(language) <= MAX_LANGUAGE):
+        raise ValidationError(f"language must be a code such as 'en' or 'pt_BR', at most {MAX_LANGUAGE} characters")
     template = template_of(_text(body, "template", 512), language)
     if template.category != "marketing":
         raise ValidationError(
@@ -75,6 +77,8 @@ def read_request(
     cron.zone_named(zone)
     send_at, expression = _schedule(body.get("send_at"), body.get("cron"), zone)
     flow = body.get("flow")
+    if flow is not None and not isinstance(flow, str):
+        raise ValidationError("flow must be the name of a flow, as text")
     if flow is not None and flow not in flows:
         raise ValidationError(f"flow {flow!r} does not exist; the flows are {', '.join(sorted(flows))}")
     numbers = body.get("test_numbers") or []
@@ -156,7 +160,7 @@ def _schedule(send_at: Any, expression: Any, zone: str) -> tuple[datetime | None
         raise ValidationError(f"send_at {send_at!r} is not an ISO 8601 time, like 2026-12-01T10:00:00+01:00") from None
     if moment.tzinfo is None:
         raise ValidationError(f"send_at {send_at!r} needs a UTC offset, like +01:00 or Z")
-    return moment, None
+    return in_range(moment, "send_at"), None
 
 
 def _cap(value: Any) -> int:

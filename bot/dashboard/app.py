@@ -19,6 +19,7 @@ import structlog
 from aiohttp import web
 
 from bot import keys
+from bot.api.request import client_gone
 from bot.api.token import GUESSES, address_of
 from bot.dashboard.campaigns import routes as campaign_routes
 from bot.dashboard.contacts import routes as contact_routes
@@ -72,13 +73,21 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method == "POST":
             return refused(request, "Your session has ended. Log in again, then repeat what you did.")
         raise web.HTTPSeeOther(f"{PREFIX}/login")
-    if request.method == "POST" and session is not None and not public and not await _csrf_ok(request, session):
-        log.warning("dashboard.csrf_refused", path=request.path)
-        return refused(request, "This form has expired or did not come from the dashboard. Reload the page.")
-    try:
+    try:  # reading the form for its CSRF token checks its fields too, so a bad one is a page here as well
+        if request.method == "POST" and session is not None and not public and not await _csrf_ok(request, session):
+            log.warning("dashboard.csrf_refused", path=request.path)
+            return refused(request, "This form has expired or did not come from the dashboard. Reload the page.")
         return await handler(request)
     except (BotError, DatabaseUnavailable) as exc:
         return _error_page(request, exc)
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # a bug: a page in plain words with the request id, never a stack trace
+        if client_gone(request, exc):
+            raise
+        log.exception("dashboard.unexpected_error", path=request.path, error=type(exc).__name__)
+        message = f"The service failed unexpectedly. Quote request {request.get(keys.REQUEST_ID)} when you report it."
+        return render(request, "error.html", status=500, title="Something went wrong", message=message)
 
 
 async def _csrf_ok(request: web.Request, session: Session) -> bool:

@@ -27,6 +27,7 @@ from bot.dashboard.campaign_form import FIELD, SCHEDULES, VALUE, campaign_body, 
 from bot.dashboard.pages import preview, templates_by_name
 from bot.dashboard.render import before, done, form, render
 from bot.errors import BotError, NotFound, ValidationError
+from bot.field import row_id
 from bot.inbound.content import CONTENT
 from bot.message_templates.library import TEMPLATES, MessageTemplate, Templates
 from storage.models import CampaignBase
@@ -122,9 +123,10 @@ async def create_campaign(request: web.Request) -> web.Response:
 
 def _campaign_id(request: web.Request) -> int:
     text = request.match_info["id"]
-    if not text.isdigit() or not 1 <= int(text) <= 2**31 - 1:
+    found = row_id(text)
+    if found is None:
         raise NotFound(f"no campaign {text[:20]}")
-    return int(text)
+    return found
 
 
 async def _detail(request: web.Request, dry_run: dict[str, Any] | None = None) -> web.Response:

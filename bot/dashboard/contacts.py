@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.api.contacts import contact_detail, contacts_with_consent
-from bot.api.request import valid_wa_id
+from bot.api.request import query_text, valid_wa_id
 from bot.dashboard.render import before, done, form, render
 from bot.errors import NotFound
 from bot.inbound.consent_keywords import record_consent
@@ -26,7 +26,8 @@ CONSENT_WORDS = {OPT_IN: "opted in", OPT_OUT: "opted out", "none": "never asked"
 @routes.get("/contacts")
 async def contacts(request: web.Request) -> web.Response:
     """Contacts newest first, found by part of the name or number and by tag, with their marketing consent."""
-    text, tag = request.query.get("q", "").strip(), request.query.get("tag", "").strip()
+    text, tag = (query_text(request, name) or "" for name in ("q", "tag"))
+    text, tag = text.strip(), tag.strip()
     repository = request.config_dict[keys.REPOSITORY]
     found, states = await contacts_with_consent(repository, text or None, tag or None, PAGE_SIZE, before(request))
     return render(

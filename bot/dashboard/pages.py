@@ -18,6 +18,7 @@ from bot.dashboard.render import done, form, render
 from bot.dashboard.view import ORIGINS, entries, window
 from bot.engine.graph import flow_graph, is_called, mermaid
 from bot.errors import BotError, NotFound, ValidationError
+from bot.field import row_id
 from bot.inbound.content import CONTENT
 from bot.message_templates.library import TEMPLATES, MessageTemplate, RenderedTemplate, Templates
 from bot.message_templates.library import render as render_template
@@ -45,8 +46,7 @@ def _filters(request: web.Request) -> tuple[str | None, str | None, int | None, 
     if category is not None and category not in CATEGORIES:
         problems.append(f"There is no category “{category}”.")
         category = None
-    before = request.query.get("before")
-    return wa_id, category, int(before) if before and before.isdigit() else None, problems
+    return wa_id, category, row_id(request.query.get("before", "")), problems
 
 
 @routes.get("/conversations")

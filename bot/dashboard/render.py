@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from bot import keys
 from bot.dashboard.session import COOKIE, Session, Signer
+from bot.field import check_text, row_id
 
 PAGES: Final = Path(__file__).parent / "html"
 PREFIX: Final = "/dashboard"
@@ -130,11 +131,10 @@ def done(path: str, notice: str) -> web.HTTPSeeOther:
 
 def before(request: web.Request) -> int | None:
     """A list page's cursor: the id the next page starts below (`?before=`), or None for the first page."""
-    given = request.query.get("before", "")
-    return int(given) if given.isdigit() and len(given) < 12 else None
+    return row_id(request.query.get("before", ""))
 
 
 async def form(request: web.Request) -> dict[str, str]:
-    """The POSTed form's text fields (the middleware has read and checked it already)."""
+    """The POSTed form's text fields; one holding NUL or a lone surrogate is a `ValidationError` naming it."""
     data = await request.post()
-    return {name: value for name, value in data.items() if isinstance(value, str)}
+    return {name: check_text(value, name) for name, value in data.items() if isinstance(value, str)}

@@ -110,7 +110,7 @@ async def test_bad_bodies_name_the_field(
 async def test_a_body_that_is_not_json_is_refused(client: Client, auth: dict[str, str]) -> None:
     """A body that is not a JSON object answers 400."""
     status, answer = await call(client, "POST", "/api/schedules", auth, "{not json")
-    assert (status, assert_error(answer, "invalid_request")) == (400, "the body must be a JSON object")
+    assert (status, assert_error(answer, "invalid_request")) == (400, "the body is not valid JSON")
 
 
 async def test_list_and_read_with_runs(client: Client, auth: dict[str, str], fixed_clock: FakeClock) -> None:
