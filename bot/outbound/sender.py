@@ -1,4 +1,9 @@
-"""The sender: claims due outbox rows, applies WhatsApp's rules at send time, sends, and settles each row."""
+"""The sender: claims due outbox rows, applies WhatsApp's rules at send time, sends, and settles each row.
+
+Why one module of about 430 lines: claiming, the send-time checks, the send and the settling share one
+batch's leases and one throttle, and each step decides what the next may assume; the pure parts already
+live beside it (`outcome`, `send_policy`, `throughput`, `share`).
+"""
 
 from __future__ import annotations
 
