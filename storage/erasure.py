@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import (
@@ -213,7 +213,7 @@ async def _blank_messages(
     report.blanked["webhook_bodies"] = await _scrub_bodies(conn, sorted(events), swaps)
     unhandled = (MESSAGE.c.contact_id == cid, MESSAGE.c.direction == "in", MESSAGE.c.handled_at.is_(None))
     await conn.execute(update(MESSAGE).where(*unhandled).values(handled_at=erasure.now))
-    blank = update(MESSAGE).where(MESSAGE.c.contact_id == cid).values(text=None, body=None, turn_error=None)
+    blank = update(MESSAGE).where(MESSAGE.c.contact_id == cid).values(text=None, body=null(), turn_error=None)
     report.blanked["messages"] = int((await conn.execute(blank)).rowcount)
     errors = select(MESSAGE.c.id, MESSAGE.c.error).where(MESSAGE.c.contact_id == cid, MESSAGE.c.error.is_not(None))
     await _rewrite_json(conn, MESSAGE, "error", errors, swaps)

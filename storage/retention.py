@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import MESSAGE, OUTBOX, WEBHOOK_EVENT
@@ -65,8 +65,8 @@ async def purge_message_texts(conn: AsyncConnection, *, after: int, created_befo
         .limit(limit)
     )
     walk, ids = _walk([(i, at, bool(busy), bool(full)) for i, at, busy, full in rows], after, created_before, limit)
-    if ids:
-        await conn.execute(update(MESSAGE).where(MESSAGE.c.id.in_(ids)).values(text=None, body=None))
+    if ids:  # SQL NULL, not JSON null: the walk reads `body IS NOT NULL` as "still holds words"
+        await conn.execute(update(MESSAGE).where(MESSAGE.c.id.in_(ids)).values(text=None, body=null()))
     return walk
 
 
