@@ -101,7 +101,7 @@ def test_retention_is_30_and_90_days_unless_set_and_0_keeps_forever(monkeypatch:
     assert load_settings(env_file=None).retain_texts_days == 7
     for wrong in ("-1", "two weeks", "1.5", "99999"):
         monkeypatch.setenv("BOT_RETAIN_TEXTS_DAYS", wrong)
-        with pytest.raises(ConfigError, match="BOT_RETAIN_TEXTS_DAYS .* whole number of days"):
+        with pytest.raises(ConfigError, match=r"BOT_RETAIN_TEXTS_DAYS .* whole number of days"):
             load_settings(env_file=None)
 
 
