@@ -43,6 +43,7 @@ from bot.otp.core import CODE_LIFE
 from bot.otp.service import OTP, OtpService
 from bot.outbound.send_policy import SendPolicy
 from bot.outbound.sender import SENDER, Sender
+from bot.privacy.retention import RETENTION, Retention
 from bot.settings import Settings
 from bot.whatsapp.client import CLIENT, AiohttpTransport, CloudAPIClient, Transport
 from storage.database import current_revision, head_revision
@@ -217,6 +218,10 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
             repository, template_lookup(app), clock=clock, on_enqueued=sender.wake, price_of=price_lookup(app)
         )
         app[CAMPAIGNER] = campaigner
+        retention = Retention(
+            repository, webhooks_days=settings.retain_webhooks_days, texts_days=settings.retain_texts_days, clock=clock
+        )
+        app[RETENTION] = retention
         app[INGESTOR].on_stored = dispatcher.wake
         tasks = []
         if "dispatcher" in roles:
@@ -226,9 +231,11 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
         if "scheduler" in roles:
             tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
             tasks.append(asyncio.create_task(campaigner.run(), name="campaigner"))
+            if retention.enabled:
+                tasks.append(asyncio.create_task(retention.run(), name="retention"))
         yield
         # Stopped between rounds, not cancelled mid-statement: sends in flight are settled first.
-        await stop_all([dispatcher, sender, scheduler, campaigner], tasks)
+        await stop_all([dispatcher, sender, scheduler, campaigner, retention], tasks)
 
     return context
 

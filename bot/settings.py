@@ -22,6 +22,10 @@ SANDBOX_VERIFY_TOKEN = "sandbox-verify-token"
 DEFAULT_API_URL = "https://graph.facebook.com"
 DEFAULT_QUIET_HOURS = "21:00-08:00"
 DEFAULT_MESSAGING_LIMIT = "250"
+# Days raw webhook bodies and message texts are kept (BOT_RETAIN_WEBHOOKS_DAYS, BOT_RETAIN_TEXTS_DAYS).
+DEFAULT_RETAIN_WEBHOOKS_DAYS = 30
+DEFAULT_RETAIN_TEXTS_DAYS = 90
+MAX_RETAIN_DAYS = 36_500
 
 # Meta's messaging-limit tiers: unique users reached outside a customer service window per rolling 24 h.
 TIERS = (250, 2_000, 10_000, 100_000)
@@ -109,6 +113,8 @@ class _Environment(BaseSettings):
     opt_out_keywords: str | None = Field(None, alias="BOT_OPT_OUT_KEYWORDS")
     opt_in_keywords: str | None = Field(None, alias="BOT_OPT_IN_KEYWORDS")
     rate_card: str | None = Field(None, alias="BOT_RATE_CARD")
+    retain_webhooks_days: str | None = Field(None, alias="BOT_RETAIN_WEBHOOKS_DAYS")
+    retain_texts_days: str | None = Field(None, alias="BOT_RETAIN_TEXTS_DAYS")
     log_level: str = Field("info", alias="BOT_LOG_LEVEL")
     log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
     reload: bool = Field(True, alias="BOT_RELOAD")
@@ -153,6 +159,10 @@ class Settings:
     opt_out_keywords: tuple[str, ...] | None = None
     opt_in_keywords: tuple[str, ...] | None = None
     rate_card: Path | None = None  # the business's rate card (CSV) for cost estimates; None: costs are not estimated
+    # Days raw webhook bodies and message texts are kept; None keeps them forever (as built directly:
+    # tests, embedding). `load_settings` gives 30 and 90 unless the environment says otherwise.
+    retain_webhooks_days: int | None = None
+    retain_texts_days: int | None = None
     log_level: str = "info"
     log_format: str = "auto"
     # Sandbox mode only: re-read flows and templates when their files change. Off when built directly
@@ -258,6 +268,8 @@ def _resolve(env: _Environment) -> Settings:
         opt_out_keywords=_words(env.opt_out_keywords, "BOT_OPT_OUT_KEYWORDS"),
         opt_in_keywords=_words(env.opt_in_keywords, "BOT_OPT_IN_KEYWORDS"),
         rate_card=_rate_card(env.rate_card, sandbox),
+        retain_webhooks_days=_days(env.retain_webhooks_days, "BOT_RETAIN_WEBHOOKS_DAYS", DEFAULT_RETAIN_WEBHOOKS_DAYS),
+        retain_texts_days=_days(env.retain_texts_days, "BOT_RETAIN_TEXTS_DAYS", DEFAULT_RETAIN_TEXTS_DAYS),
         log_level=env.log_level,
         log_format=env.log_format,
         reload=env.reload,
@@ -272,3 +284,13 @@ def _words(value: str | None, name: str) -> tuple[str, ...] | None:
     if not words:
         raise ConfigError(f"{name} is set but holds no keyword; unset it to keep the built-in keywords")
     return words
+
+
+def _days(value: str | None, name: str, default: int) -> int | None:
+    """A retention in whole days: unset or empty gives the default, 0 keeps forever (None)."""
+    if value is None or not value.strip():
+        return default
+    text = value.strip()
+    if not text.isdigit() or int(text) > MAX_RETAIN_DAYS:
+        raise ConfigError(f"{name} {value!r} is not a whole number of days from 0 (keep forever) to {MAX_RETAIN_DAYS}")
+    return int(text) or None

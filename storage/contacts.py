@@ -76,7 +76,7 @@ async def find_contacts(
     conn: AsyncConnection, *, text: str | None, tag: str | None, limit: int, before: int | None
 ) -> list[ContactBase]:
     """Contacts newest first, by part of the name or number, and by tag (matched in Python: tags are JSON)."""
-    stmt = select(CONTACT).order_by(CONTACT.c.id.desc())
+    stmt = select(CONTACT).where(CONTACT.c.erased_at.is_(None)).order_by(CONTACT.c.id.desc())  # no tombstones
     if text:
         needle = text.lower()  # autoescape: a % or _ typed is that character, not a LIKE wildcard
         name, number = func.lower(CONTACT.c.name), CONTACT.c.wa_id

@@ -1,6 +1,6 @@
 """The SQLModel tables; one row class per idea in DESIGN.md's data model.
 
-Why one module of about 520 lines: every table, so that Alembic's autogenerate and the migrations test
+Why one module of about 530 lines: every table, so that Alembic's autogenerate and the migrations test
 see the whole schema from one import, with each table's Base class beside it.
 """
 
@@ -60,6 +60,12 @@ class ContactBase(SQLModel):
     undeliverable_at: datetime | None = _when()
     created_at: datetime = _now()
     updated_at: datetime = _now()
+    # Erased (the right to erasure): the row stays as the anchor of the consent ledger and the conversations,
+    # with no number, name or user id; `pseudonym` is HMAC-SHA256 of the number under BOT_SECRET_KEY, so the
+    # same number erased twice matches, and `calling_code` keeps the country the cost estimates price by.
+    erased_at: datetime | None = _when()
+    pseudonym: str | None = Field(default=None, max_length=64, index=True)
+    calling_code: str | None = Field(default=None, max_length=3)
 
 
 class Contact(ContactBase, table=True):

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage import inbox, outbox, policy, presence, queries, session, status
+from storage import erasure, inbox, outbox, policy, presence, queries, session, status
 from storage.consent_guard import ConsentGuard
 from storage.database import READ_ONLY, create_engine, create_sqlite_thread_engine, upgrade
 from storage.gate import WriteGate
@@ -249,6 +249,25 @@ class Repository:
     async def contact_by_wa_id(self, wa_id: str) -> ContactBase | None:
         async with self._reads.connect() as conn:
             return await queries.contact_by_wa_id(conn, wa_id)
+
+    # -- privacy ---------------------------------------------------------------------------------
+
+    async def erase_contact(self, request: erasure.Erasure) -> erasure.ErasureReport | None:
+        """Erase a contact (`storage.erasure`): first find the raw bodies naming them, then one transaction.
+
+        On PostgreSQL the transaction first waits for a turn of theirs in progress (the turn lock), so the
+        reply that turn queues is cancelled with the rest rather than slipping out after the erasure.
+        """
+        async with self._reads.connect() as conn:
+            found = await queries.contact_by_wa_id(conn, request.wa_id)
+            named = [request.wa_id, *([found.user_id] if found and found.user_id else [])]
+            mentioned = await erasure.webhooks_naming(conn, named) if found else []
+        async with self.transaction() as conn:
+            if found is not None and self.dialect == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:ns, :cid)"), {"ns": _TURN_LOCK_NAMESPACE, "cid": found.id}
+                )
+            return await erasure.erase(conn, request, mentioned)
 
     async def message_by_wamid(self, wamid: str) -> MessageBase | None:
         async with self._reads.connect() as conn:

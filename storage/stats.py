@@ -67,6 +67,11 @@ class MessageRow:
     origin: str | None  # its conversation's origin: free_entry_point messages are free
 
 
+def _number() -> ColumnElement[str]:
+    """The number a row is priced by: an erased contact's calling code stands in for the number it had."""
+    return func.coalesce(CONTACT.c.wa_id, CONTACT.c.calling_code)
+
+
 def utc_day(conn: AsyncConnection, column: Any) -> ColumnElement[str]:
     """A timestamp column's UTC day as ``YYYY-MM-DD`` text (SQLite stores naive UTC; PostgreSQL `timestamptz`)."""
     if conn.dialect.name == "postgresql":
@@ -134,7 +139,7 @@ async def conversations_to_price(
             CONVERSATION.c.opened_at,
             CONVERSATION.c.category,
             CONVERSATION.c.origin,
-            CONTACT.c.wa_id,
+            _number(),
             opening.c.pricing,
             case((opening.c.id.is_(None), None), else_=_delivered(opening)),
         )
@@ -161,7 +166,7 @@ async def messages_to_price(conn: AsyncConnection, start: datetime, end: datetim
             MESSAGE.c.category,
             MESSAGE.c.outside_window,
             MESSAGE.c.pricing,
-            CONTACT.c.wa_id,
+            _number(),
             CONVERSATION.c.origin,
         )
         .select_from(

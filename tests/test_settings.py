@@ -34,6 +34,8 @@ VARIABLES = (
     "BOT_LOG_FORMAT",
     "BOT_RELOAD",
     "BOT_RATE_CARD",
+    "BOT_RETAIN_WEBHOOKS_DAYS",
+    "BOT_RETAIN_TEXTS_DAYS",
 )
 
 REAL_MODE = {
@@ -86,6 +88,21 @@ def test_hot_reload_is_on_unless_bot_reload_is_0(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("BOT_RELOAD", "sometimes")
     with pytest.raises(ConfigError, match="BOT_RELOAD"):
         load_settings(env_file=None)
+
+
+def test_retention_is_30_and_90_days_unless_set_and_0_keeps_forever(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Raw bodies are kept 30 days and texts 90 by default; empty keeps the default, 0 forever, nonsense is refused."""
+    settings = load_settings(env_file=None)
+    assert (settings.retain_webhooks_days, settings.retain_texts_days) == (30, 90)
+    set_env(monkeypatch, {"BOT_RETAIN_WEBHOOKS_DAYS": "0", "BOT_RETAIN_TEXTS_DAYS": " "})
+    settings = load_settings(env_file=None)
+    assert (settings.retain_webhooks_days, settings.retain_texts_days) == (None, 90)
+    monkeypatch.setenv("BOT_RETAIN_TEXTS_DAYS", "7")
+    assert load_settings(env_file=None).retain_texts_days == 7
+    for wrong in ("-1", "two weeks", "1.5", "99999"):
+        monkeypatch.setenv("BOT_RETAIN_TEXTS_DAYS", wrong)
+        with pytest.raises(ConfigError, match=r"BOT_RETAIN_TEXTS_DAYS .* whole number of days"):
+            load_settings(env_file=None)
 
 
 def test_sandbox_admin_token_is_random_and_flagged_generated() -> None:

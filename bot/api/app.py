@@ -17,7 +17,18 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api import campaigns, contacts, conversations, handoff, notifications, otp, schedules, stats, templates
+from bot.api import (
+    campaigns,
+    contacts,
+    conversations,
+    erasure,
+    handoff,
+    notifications,
+    otp,
+    schedules,
+    stats,
+    templates,
+)
 from bot.api.openapi import openapi_document
 from bot.api.request import client_gone, json_response
 from bot.api.token import GUESSES, address_of
@@ -35,7 +46,8 @@ def create_api() -> web.Application:
     """The API's sub-application, to be mounted at `PREFIX`; its routes are relative to it."""
     api = web.Application(middlewares=[json_errors, require_token])
     api.router.add_get("/openapi.json", openapi)
-    for module in (conversations, otp, contacts, notifications, handoff, schedules, templates, stats, campaigns):
+    modules = (conversations, otp, contacts, erasure, notifications, handoff, schedules, templates, stats, campaigns)
+    for module in modules:
         api.router.add_routes(module.routes)
     return api
 

@@ -32,6 +32,7 @@ from storage.repository import Repository
 log = structlog.get_logger("bot.api.contacts")
 IMPORT_CHUNK = 1000
 MAX_IMPORT_BYTES = 32 * 1024 * 1024  # about 400,000 rows
+INSIDE = frozenset({"id", "erased_at", "pseudonym", "calling_code"})
 
 
 @dataclass
@@ -163,8 +164,8 @@ async def contact_detail(app: keys.Config, wa_id: str) -> dict[str, Any]:
 
 
 def _public(data: dict[str, Any]) -> dict[str, Any]:
-    """A contact as the API shows it: the wa_id is its key, the row id stays inside."""
-    return {**{k: v for k, v in data.items() if k != "id"}, "tags": data.get("tags") or []}
+    """A contact as the API shows it: the wa_id is its key; the row id and the erasure columns stay inside."""
+    return {**{k: v for k, v in data.items() if k not in INSIDE}, "tags": data.get("tags") or []}
 
 
 routes = (

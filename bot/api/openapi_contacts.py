@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.openapi_parts import ERRORS, OPT_TIME, PAGING, WA_ID, list_of, ok, query, ref
+from bot.api.openapi_parts import ERRORS, NOT_FOUND, OPT_TIME, PAGING, WA_ID, list_of, ok, query, ref
 
 CONTACT: dict[str, Any] = {
     "type": "object",
@@ -81,6 +81,44 @@ _IMPORT_REPORT = {
         },
     },
 }
+_COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
+_ERASURE = {
+    "type": "object",
+    "required": ["erased", "already_erased", "pseudonym", "cancelled", "deleted", "blanked", "kept"],
+    "properties": {
+        "erased": {"const": True},
+        "already_erased": {"type": "boolean", "description": "The number was erased before; nothing changed now"},
+        "pseudonym": {
+            "type": "string",
+            "description": "HMAC-SHA256 of the number under BOT_SECRET_KEY: the same number always gives the same",
+        },
+        "cancelled": {"type": "integer", "description": "Queued and paused messages cancelled"},
+        "deleted": {**_COUNTS, "description": "Rows deleted: sessions, otp_challenges, orders, appointments, accounts"},
+        "blanked": {
+            **_COUNTS,
+            "description": "Rows whose words or number went: messages, outbox, webhook_bodies, status_events, "
+            "notices, schedules, campaigns",
+        },
+        "kept": {**_COUNTS, "description": "Rows kept, pseudonymous: consent_events, conversations"},
+    },
+}
+_ERASE = {
+    "post": {
+        "summary": "Erase a contact (the right to erasure): number, name and message texts go, consent evidence stays",
+        "description": "Queued messages are cancelled; the consent ledger and conversations are kept under a keyed "
+        "hash of the number. Erasing an erased number again answers 200 with already_erased. A customer who "
+        "writes again afterwards is a new contact.",
+        "parameters": [{"name": "wa_id", "in": "path", "required": True, "schema": WA_ID}],
+        "responses": {
+            **ok(_ERASURE, "What was erased, cancelled and kept"),
+            "404": {**NOT_FOUND, "description": "A number never known"},
+            "409": {
+                "description": "A message to the contact is being sent right now; erase again in a minute",
+                "content": {"application/json": {"schema": ref("Error")}},
+            },
+        },
+    }
+}
 CONTACT_PATHS: dict[str, Any] = {
     "/api/contacts": {
         "post": {
@@ -123,4 +161,5 @@ CONTACT_PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/contacts/{wa_id}/erase": _ERASE,
 }

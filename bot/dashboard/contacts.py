@@ -2,7 +2,8 @@
 
 A person may record an opt-in or opt-out that a customer gave them (on the phone, in the shop): it is
 appended to the consent ledger with source `dashboard` and the note they typed as evidence, through
-`storage.consent.record`, so an opt-out cancels the marketing still queued for that contact.
+`storage.consent.record`, so an opt-out cancels the marketing still queued for that contact. A person may
+also erase a contact on their request (`bot.privacy.erasure`), after confirming by typing the number.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from bot.api.request import query_text, valid_wa_id
 from bot.dashboard.render import before, done, form, render
 from bot.errors import NotFound
 from bot.inbound.consent_keywords import record_consent
+from bot.privacy.erasure import erase_contact
 from storage.consent import OPT_IN, OPT_OUT, ConsentChange
 
 routes = web.RouteTableDef()
@@ -85,3 +87,29 @@ async def take_consent(request: web.Request) -> web.Response:
     async with repository.transaction() as conn:
         await record_consent(repository.consent_guard, conn, [change], now)
     raise done(f"/contacts/{found.wa_id}", "consent_recorded")
+
+
+async def _erase_page(request: web.Request, *, status: int = 200, error: str | None = None) -> web.Response:
+    detail = await contact_detail(request.config_dict, valid_wa_id(request.match_info["wa_id"]))
+    history = detail["consent"]["marketing"]["history"]
+    return render(
+        request, "erase.html", status=status, title="Erase a contact", contact=detail, history=len(history), error=error
+    )
+
+
+@routes.get("/contacts/{wa_id}/erase")
+async def confirm_erase(request: web.Request) -> web.Response:
+    """The confirmation step: what erasing removes and keeps, and the number to type to go ahead."""
+    return await _erase_page(request)
+
+
+@routes.post("/contacts/{wa_id}/erase")
+async def erase(request: web.Request) -> web.Response:
+    """Erase the contact once the number typed matches; back to the contact list, which no longer shows them."""
+    wa_id = valid_wa_id(request.match_info["wa_id"])
+    typed = (await form(request)).get("confirm", "").strip().lstrip("+").replace(" ", "")
+    if typed != wa_id:
+        return await _erase_page(request, status=400, error="That is not this contact's number. Nothing was erased.")
+    app = request.config_dict
+    await erase_contact(app[keys.REPOSITORY], app[keys.SETTINGS].secret_key, wa_id, app[keys.CLOCK]())
+    raise done("/contacts", "contact_erased")

@@ -39,6 +39,7 @@ NOTICES = {
     "campaign_retried": "The campaign's failed messages are queued again.",
     "campaign_tested": "The test messages are queued and go out in a moment.",
     "consent_recorded": "The consent is recorded. An opt-out also cancels the marketing still queued for them.",
+    "contact_erased": "The contact is erased: number, name and messages are gone; the consent history is kept.",
 }
 # Browsers must not cache pages with customers' words, frame them, or run anything on them.
 HEADERS: Final = {
