@@ -279,10 +279,7 @@ class NotificationService:
         return self.library.get(name)
 
     async def _contact(self, conn: AsyncConnection, customer: Customer, now: datetime) -> ContactBase:
-        contact_id = await business.ensure_contact(conn, customer.wa_id, now)
-        if customer.name:
-            await business.name_contact(conn, contact_id, customer.name, now)
-        return await business.contact_by_id(conn, contact_id)
+        return await business.customer(conn, customer.wa_id, customer.name, now)
 
     async def _queue(
         self,
