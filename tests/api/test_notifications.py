@@ -22,7 +22,7 @@ from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from storage.models import CONTACT, OUTBOX
 from storage.repository import Repository
-from tests.api.test_app import assert_error
+from tests.api.test_app import assert_error, conforms
 from tests.conftest import FakeClock
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
@@ -97,7 +97,8 @@ async def test_a_full_batch_is_answered_item_by_item_and_queues_each_good_item_o
     """1,000 items with 100 bad ones: each bad one gets its own 400-style error, each good one is queued once.
 
     Numbers never seen before become contacts (as for a single notification); a contact who opted out of
-    marketing still gets utility messages, which need no marketing consent.
+    marketing still gets utility messages, which need no marketing consent. The answer is the one the
+    OpenAPI document describes.
     """
     base, session, repository = api
     contact = {"wa_id": KNOWN, "consent": {"marketing": "opt_out", "evidence": "asked at the till"}}
@@ -117,6 +118,10 @@ async def test_a_full_batch_is_answered_item_by_item_and_queues_each_good_item_o
             assert item["status"] == "queued", item
             assert item["notification"]["key"] == f"notification:pay-{index}"
             assert item["notification"]["template"] == "payment_received"
+    async with session.get(f"{base}/openapi.json") as response:
+        document = await response.json()
+    schema = document["paths"]["/api/notifications"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert conforms(answer, schema["schema"], document) == []
     queued = await outbox_keys(repository)
     assert queued == Counter({f"notification:pay-{i}": 1 for i in range(MAX_BATCH) if i not in bad})
     async with repository.engine.connect() as conn:
