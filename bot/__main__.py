@@ -214,6 +214,15 @@ def bench_otp(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_notify(args: argparse.Namespace) -> int:
+    """Utility notifications in batches through a real `bot serve` into a Graph API stand-in; print figures as JSON."""
+    from bot.bench.notify import run_notify_bench
+
+    configure_logging(level="warning", fmt="json")
+    print(asyncio.run(run_notify_bench(args)))
+    return 0
+
+
 def bench_sweep(args: argparse.Namespace) -> int:
     """Time the dispatcher's timeout sweep over N stored sessions; print figures as JSON."""
     from bot.bench.sweep import run_sweep_bench
@@ -362,6 +371,14 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--timeout", type=float, default=600.0, help="give up on a code after this many seconds")
     _fleet_options(o)
     o.set_defaults(run=bench_otp, throughput=100)
+
+    n = b.add_parser("notify", help="utility notifications in batches of 1,000 to /api/notifications, to their sends")
+    n.add_argument("--notifications", type=int, default=10_000, help="notifications to post, each to its own contact")
+    n.add_argument("--batch", type=int, default=1000, help="notifications per POST /api/notifications")
+    _fleet_options(n)
+    n.add_argument("--stall", type=float, default=10.0, help="give up when no send arrived for this many seconds")
+    n.add_argument("--settle", type=float, default=1.0, help="then wait this long for sends made twice")
+    n.set_defaults(run=bench_notify)
 
     w = b.add_parser("sweep", help="the dispatcher's timeout sweep with N customers' sessions stored")
     w.add_argument("--sessions", type=int, default=200_000)

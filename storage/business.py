@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
     ACCOUNT,
     APPOINTMENT,
@@ -39,10 +40,10 @@ __all__ = [
     "booked_between",
     "cancel_queued",
     "contact_by_id",
+    "customer",
     "ensure_contact",
     "lock_bookings",
     "move_queued",
-    "name_contact",
     "order_by_number",
     "orders_for",
     "save_account",
@@ -56,11 +57,20 @@ async def contact_by_id(conn: AsyncConnection, contact_id: int) -> ContactBase:
     return ContactBase.model_validate(row._mapping)
 
 
-async def name_contact(conn: AsyncConnection, contact_id: int, name: str, now: datetime) -> None:
-    """Give a contact a name when none is known; a name the customer's profile gave is kept."""
+async def customer(conn: AsyncConnection, wa_id: str, name: str | None, now: datetime) -> ContactBase:
+    """The contact with this number, created when missing, and given `name` when it has none.
+
+    Every business route starts with it, so it reads the whole row once rather than an id and then the row.
+    """
     await conn.execute(
-        update(CONTACT).where(CONTACT.c.id == contact_id, CONTACT.c.name.is_(None)).values(name=name, updated_at=now)
+        insert_ignoring_conflicts(conn, CONTACT, "wa_id").values(wa_id=wa_id, created_at=now, updated_at=now)
     )
+    if name:
+        await conn.execute(
+            update(CONTACT).where(CONTACT.c.wa_id == wa_id, CONTACT.c.name.is_(None)).values(name=name, updated_at=now)
+        )
+    row = (await conn.execute(select(CONTACT).where(CONTACT.c.wa_id == wa_id))).one()
+    return ContactBase.model_validate(row._mapping)
 
 
 # -- orders --------------------------------------------------------------------------------------------

@@ -58,6 +58,31 @@ async def upsert_contacts(
     return done
 
 
+async def ensure_contacts(conn: AsyncConnection, wa_ids: Sequence[str], now: datetime) -> dict[str, int]:
+    """The ids of the contacts with these numbers, the missing ones created (with nothing else known); wa_id → id.
+
+    A few statements a chunk, whatever the count: the known numbers are read, the others inserted in one
+    executemany (in number order, so two batches that share numbers take their rows' locks in the same
+    order on PostgreSQL and cannot deadlock), and read back.
+    """
+    ids: dict[str, int] = {}
+    numbers = sorted(set(wa_ids))
+    for start in range(0, len(numbers), CHUNK):
+        chunk = numbers[start : start + CHUNK]
+        ids.update(await _ids(conn, chunk))
+        missing = [wa_id for wa_id in chunk if wa_id not in ids]
+        if missing:
+            rows = [{"wa_id": wa_id, "created_at": now, "updated_at": now} for wa_id in missing]
+            await conn.execute(insert_ignoring_conflicts(conn, CONTACT, "wa_id"), rows)
+            ids.update(await _ids(conn, missing))
+    return ids
+
+
+async def _ids(conn: AsyncConnection, wa_ids: list[str]) -> dict[str, int]:
+    rows = await conn.execute(select(CONTACT.c.wa_id, CONTACT.c.id).where(CONTACT.c.wa_id.in_(wa_ids)))
+    return {wa_id: int(contact_id) for wa_id, contact_id in rows}
+
+
 async def _existing(conn: AsyncConnection, wa_ids: list[str]) -> dict[str, Any]:
     columns = [CONTACT.c[n] for n in ("id", "wa_id", "name", "language", "time_zone", "tags")]
     rows = await conn.execute(select(*columns).where(CONTACT.c.wa_id.in_(wa_ids)))

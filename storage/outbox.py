@@ -96,6 +96,21 @@ async def enqueue(conn: AsyncConnection, messages: Sequence[NewMessage], now: da
     return len(result.all())
 
 
+async def enqueue_keyed(conn: AsyncConnection, messages: Sequence[NewMessage], now: datetime) -> set[str]:
+    """Add messages that each carry an idempotency key, in one statement; answers the keys that were added.
+
+    A key already present (queued earlier, or by a transaction that committed first) is skipped, so the
+    caller learns per message whether it was new. Keys must differ within `messages`.
+    """
+    if not messages:
+        return set()
+    if any(m.idempotency_key is None for m in messages):
+        raise ValueError("enqueue_keyed needs an idempotency key on every message")
+    stmt = insert_ignoring_conflicts(conn, OUTBOX).returning(OUTBOX.c.idempotency_key)
+    result = await conn.execute(stmt, [m.row(now) for m in messages])
+    return {str(key) for key in result.scalars()}
+
+
 def _claimable(now: datetime, limit: int) -> Any:
     """Due queued rows whose contact has nothing in flight and nothing due earlier: per-contact order."""
     other = OUTBOX.alias("other")

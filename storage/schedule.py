@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.contacts import ensure_contacts
 from storage.dialect import insert_ignoring_conflicts
-from storage.models import CONTACT, SCHEDULE, SCHEDULE_RUN, ScheduleBase, ScheduleRunBase
+from storage.models import SCHEDULE, SCHEDULE_RUN, ScheduleBase, ScheduleRunBase
 
 
 async def add_schedule(conn: AsyncConnection, schedule: ScheduleBase) -> ScheduleBase | None:
@@ -98,15 +99,11 @@ async def record_run(
 async def recipients(conn: AsyncConnection, wa_ids: Sequence[str], now: datetime) -> dict[str, int]:
     """The contact id of each number a run goes to, creating the contacts not known yet.
 
-    Two statements for the whole list, not two per number: on SQLite the run holds the one write lock
-    the webhook needs too, so a run to a thousand numbers must not take it for long.
+    A few statements for the whole list, not two per number (`storage.contacts.ensure_contacts`): on
+    SQLite the run holds the one write lock the webhook needs too, so a run to a thousand numbers must
+    not take it for long.
     """
-    if not wa_ids:
-        return {}
-    rows = [{"wa_id": wa_id, "created_at": now, "updated_at": now} for wa_id in wa_ids]
-    await conn.execute(insert_ignoring_conflicts(conn, CONTACT), rows)
-    found = await conn.execute(select(CONTACT.c.wa_id, CONTACT.c.id).where(CONTACT.c.wa_id.in_(list(wa_ids))))
-    return {str(wa_id): int(contact_id) for wa_id, contact_id in found}
+    return await ensure_contacts(conn, wa_ids, now)
 
 
 async def advance(

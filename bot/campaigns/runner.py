@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from bot.campaigns.campaign import CampaignRequest, MissingValue, in_audience, suppression, values_for
+from bot.campaigns.campaign import CampaignRequest, MissingValue, audience_test, suppression, values_for
 from bot.errors import Conflict, NotFound, ValidationError
 from bot.loop import Wakeful
 from bot.message_templates.library import MessageTemplate, to_cloud_api
@@ -143,7 +143,7 @@ class Campaigner(Wakeful):
                 campaign = await store.campaign_by_id(conn, run.campaign_id)
                 assert campaign is not None
                 contacts = await store.contacts_after(conn, run.cursor, PAGE)
-                members = [c for c in contacts if in_audience(campaign.audience or {}, c)]
+                members = list(filter(audience_test(campaign.audience or {}), contacts))
                 queued = await enqueue(conn, self._messages(campaign, run, members), now)
                 cursor = contacts[-1].id if contacts else run.cursor
                 assert cursor is not None
@@ -286,12 +286,13 @@ class Campaigner(Wakeful):
         async with self._repository.engine.connect() as conn:
             campaign = await _found(conn, campaign_id)
             cursor = 0
+            in_audience = audience_test(campaign.audience or {})
             while True:
                 page = await store.contacts_after(conn, cursor, PAGE)
                 if not page:
                     break
                 cursor = page[-1].id or cursor
-                members = [c for c in page if in_audience(campaign.audience or {}, c)]
+                members = list(filter(in_audience, page))
                 ids = [c.id for c in members if c.id is not None]
                 states = await consent.states(conn, ids)
                 sent = await store.marketing_sent_since(conn, ids, now - store.WEEK)

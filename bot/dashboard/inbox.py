@@ -19,7 +19,8 @@ from bot.dashboard.view import entries, window
 from bot.errors import BotError, OutsideServiceWindow, ValidationError
 from bot.inbound import handoff
 from bot.message_templates.library import TEMPLATES
-from bot.notifications.service import NOTIFICATIONS, NotificationRequest
+from bot.notifications.service import NOTIFICATIONS
+from bot.notifications.utility import NotificationRequest
 from bot.outbound.sender import SENDER
 from storage.models import ContactBase
 from storage.timeline import timeline

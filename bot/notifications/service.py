@@ -11,9 +11,7 @@ the same shape (load, decide with `rules`, queue under a key), and they share th
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,10 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import NotFound, ValidationError
 from bot.message_templates.library import MessageTemplate, Templates, to_cloud_api
-from bot.notifications import rules
+from bot.notifications import rules, utility
+from bot.notifications.utility import NotificationRequest
 from storage import business
+from storage.contacts import ensure_contacts
 from storage.models import AccountBase, AppointmentBase, ContactBase, OrderBase
-from storage.outbox import NewMessage, enqueue
+from storage.outbox import NewMessage, enqueue, enqueue_keyed
 from storage.repository import Repository
 
 log = structlog.get_logger("bot.notifications.service")
@@ -87,19 +87,6 @@ class BalanceUpdate:
     account_name: str | None = None
     low_threshold: str | None = None
     set_threshold: bool = False
-
-
-@dataclass(frozen=True)
-class NotificationRequest:
-    """Any utility template to one contact, now or at `send_at`."""
-
-    wa_id: str
-    template: str
-    parameters: Mapping[str, str]
-    send_at: datetime | None = None
-    idempotency_key: str | None = None
-    language: str | None = None
-    urgent: bool = False  # sent even in quiet hours (a payment confirmation the customer waits for)
 
 
 @dataclass(frozen=True)
@@ -241,31 +228,50 @@ class NotificationService:
 
     def utility_template(self, name: str, language: str | None = None) -> MessageTemplate:
         """The utility template `name`; an unknown one or one of another category is a `ValidationError`."""
-        try:
-            template = self.library.get(name, language)
-        except NotFound:
-            known = sorted({t.name for t in self.library if t.category == "utility"})
-            raise ValidationError(f"no template {name!r}; the utility templates are {', '.join(known)}") from None
-        if template.category != "utility":
-            raise ValidationError(f"template {name!r} is {template.category}, not utility")
-        return template
+        return utility.utility_template(self.library, name, language)
 
     async def notify(self, request: NotificationRequest) -> Queued:
         """Queue one utility template; without a caller's key, identical content is queued once."""
-        template = self.utility_template(request.template, request.language)
-        missing = [name for name in template.variables if name not in request.parameters]
-        if missing:
-            raise ValidationError(f"parameters lack {', '.join(missing)} for template {template.name!r}")
+        (result,) = await self.notify_many([request])
+        if isinstance(result, ValidationError):
+            raise result
+        return result
+
+    async def notify_many(self, requests: Sequence[NotificationRequest]) -> list[Queued | ValidationError]:
+        """Queue utility templates in one transaction, answered one by one in the order asked.
+
+        Each request is checked and rendered on its own, and a bad one is answered with its own
+        `ValidationError`; then the contacts are found (or created) and the messages inserted with a few
+        statements for the whole batch. A key already in the outbox, or met earlier in the batch, is
+        answered `queued=False`, exactly as repeating `notify` would be.
+        """
         now = self.clock()
-        due = max(request.send_at, now) if request.send_at else now
-        key = f"notification:{request.idempotency_key or _digest(request)}"
-        async with self.repository.transaction() as conn:
-            contact = await self._contact(conn, Customer(request.wa_id), now)
-            notice = rules.Notice(template.name, dict(request.parameters), key, due, urgent=request.urgent)
-            queued = await self._queue(conn, contact, notice, template)
-        log.info("notification.requested", template=template.name, wa_id=request.wa_id, queued=queued.queued)
-        self._woken(queued)
-        return queued
+        checked = [utility.ready(self.library, request, now) for request in requests]
+        firsts: dict[str, utility.Ready] = {}
+        for item in checked:
+            if isinstance(item, utility.Ready):
+                firsts.setdefault(item.key, item)
+        added: set[str] = set()
+        if firsts:
+            async with self.repository.transaction() as conn:
+                contacts = await ensure_contacts(conn, [r.wa_id for r in firsts.values()], now)
+                added = await enqueue_keyed(conn, [r.message(contacts[r.wa_id]) for r in firsts.values()], now)
+        results: list[Queued | ValidationError] = [
+            item
+            if isinstance(item, ValidationError)
+            else Queued(item.template.name, item.key, item.due_at, firsts[item.key] is item and item.key in added)
+            for item in checked
+        ]
+        queued = [r for r in results if isinstance(r, Queued)]
+        log.info(
+            "notification.requested",
+            items=len(results),
+            queued=sum(q.queued for q in queued),
+            duplicates=sum(not q.queued for q in queued),
+            refused=len(results) - len(queued),
+        )
+        self._woken(*queued)
+        return results
 
     # -- shared ------------------------------------------------------------------------------------
 
@@ -273,10 +279,7 @@ class NotificationService:
         return self.library.get(name)
 
     async def _contact(self, conn: AsyncConnection, customer: Customer, now: datetime) -> ContactBase:
-        contact_id = await business.ensure_contact(conn, customer.wa_id, now)
-        if customer.name:
-            await business.name_contact(conn, contact_id, customer.name, now)
-        return await business.contact_by_id(conn, contact_id)
+        return await business.customer(conn, customer.wa_id, customer.name, now)
 
     async def _queue(
         self,
@@ -421,18 +424,6 @@ def _id(row: ContactBase | OrderBase | AppointmentBase) -> int:
 def _wa_id(contact: ContactBase) -> str:
     assert contact.wa_id is not None
     return contact.wa_id
-
-
-def _digest(request: NotificationRequest) -> str:
-    """A key from the content, so a retried call without a key of its own is still queued once."""
-    content = {
-        "wa_id": request.wa_id,
-        "template": request.template,
-        "language": request.language,
-        "parameters": dict(request.parameters),
-        "send_at": request.send_at.isoformat() if request.send_at else None,
-    }
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
 
 
 NOTIFICATIONS = web.AppKey("notifications", NotificationService)

@@ -18,10 +18,10 @@ from bot.notifications.service import (
     AppointmentChange,
     BalanceUpdate,
     Customer,
-    NotificationRequest,
     NotificationService,
     OrderChange,
 )
+from bot.notifications.utility import NotificationRequest
 from bot.settings import Settings
 from storage.models import AppointmentBase, OrderBase, OutboxBase
 from storage.repository import Repository
