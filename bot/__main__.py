@@ -322,6 +322,13 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--kind", choices=["text", "status", "mixed"], default="text")
     w.add_argument("--processes", type=int, default=0, help="start this many `bot serve` processes instead of --url")
     w.add_argument("--roles", default="web", help="with --processes: what they run (default: the webhook alone)")
+    w.add_argument(
+        "--bare",
+        action="store_true",
+        help="with --processes: also drive a bare aiohttp handler (signature check and JSON parse, nothing stored) "
+        "in its own process, in turns with the service, and print the service's rate as a share of it",
+    )
+    w.add_argument("--rounds", type=int, default=1, help="with --bare: how many times to measure each, in turns")
     _fleet_options(w)
     w.set_defaults(run=bench)
     s = b.add_parser("send", help="outbound sends per second through the sender, busiest one-second window")

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from bot import keys
 from bot.api.app import mount_api
@@ -82,7 +83,7 @@ def create_app(
     unknown = set(roles) - ROLES
     if unknown:
         raise ConfigError(f"unknown roles {sorted(unknown)}; choose from {sorted(ROLES)}")
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[observe, handle_errors])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[observe(log.bind()), handle_errors])
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[GUESSES] = WrongGuesses(clock)
@@ -254,20 +255,26 @@ class _RequestIds:
 _request_ids = _RequestIds()
 
 
-@web.middleware
-async def observe(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """One canonical log line per request, with a request id bound for everything logged meanwhile."""
-    request_id = request.headers.get("X-Request-Id") or _request_ids.next()
-    request[keys.REQUEST_ID] = request_id
-    started = time.perf_counter()
-    status: int | None = 500
-    with structlog.contextvars.bound_contextvars(request_id=request_id):
+def observe(log: structlog.typing.FilteringBoundLogger) -> Middleware:
+    """One canonical log line per request, with a request id bound for everything logged meanwhile.
+
+    `log` is bound once, when the app is built: through the lazy proxy every request would build a new
+    logger just to find that `info` is off (`bot bench webhook` showed it per request on the hot path).
+    """
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        request_id = request.headers.get("X-Request-Id") or _request_ids.next()
+        request[keys.REQUEST_ID] = request_id
+        started = time.perf_counter()
+        status: int | None = 500
+        # bind/reset rather than `bound_contextvars`: the same, without a generator-based context manager.
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             response = await handler(request)
             status = response.status
-            response.headers["X-Request-Id"] = request_id
             return response
         except web.HTTPException as exc:
             status = exc.status
@@ -289,6 +296,9 @@ async def observe(
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
+            structlog.contextvars.reset_contextvars(**tokens)
+
+    return middleware
 
 
 @web.middleware

@@ -58,8 +58,11 @@ class Metrics:
         )
 
         # Known label values start at zero, so a rate() over a fresh process has a series to read.
-        for outcome in ("stored", "bad_signature", "malformed", "unavailable"):
-            self.webhooks.labels(outcome=outcome)
+        # The webhook's outcomes, labelled once: `labels()` costs a lock and a lookup on every request.
+        self.webhook_outcome = {
+            outcome: self.webhooks.labels(outcome=outcome)
+            for outcome in ("stored", "bad_signature", "malformed", "unavailable")
+        }
         for category in ("service", "utility", "authentication", "marketing"):
             self.sent.labels(category=category)
 

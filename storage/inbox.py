@@ -264,15 +264,23 @@ def _upsert_contacts(conn: Connection, deliveries: Sequence[Delivery]) -> dict[t
 _Rows = tuple[dict[str, Any], dict[str, Any]]
 
 
+# Built once: `in_(a_list)` would coerce every value of the list into a literal on every batch.
+_CONTACTS_BY_IDENTITY = select(
+    *(CONTACT.c[n] for n in ("id", "wa_id", "user_id", "name", "last_inbound_at", "free_entry_point_at"))
+).where(
+    or_(
+        CONTACT.c.wa_id.in_(bindparam("wa_ids", expanding=True)),
+        CONTACT.c.user_id.in_(bindparam("user_ids", expanding=True)),
+    )
+)
+
+
 def _select_contacts(conn: Connection, identities: Iterable[_Identity]) -> _Rows:
     """Existing contacts for these identities, indexed by wa_id and by user_id."""
     wanted = list(identities)
     wa_ids = [i.wa_id for i in wanted if i.wa_id]
     user_ids = [i.user_id for i in wanted if i.user_id]
-    columns = [CONTACT.c[n] for n in ("id", "wa_id", "user_id", "name", "last_inbound_at", "free_entry_point_at")]
-    found = conn.execute(
-        select(*columns).where(or_(CONTACT.c.wa_id.in_(wa_ids), CONTACT.c.user_id.in_(user_ids)))
-    ).all()
+    found = conn.execute(_CONTACTS_BY_IDENTITY, {"wa_ids": wa_ids, "user_ids": user_ids}).all()
     return {r.wa_id: r for r in found if r.wa_id}, {r.user_id: r for r in found if r.user_id}
 
 

@@ -11,12 +11,13 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from bot.bench.bare import bare_process
 from bot.bench.fleet import (
     BENCH_APP_SECRET,
     STAND_IN_RATE,
@@ -27,6 +28,7 @@ from bot.bench.fleet import (
     service_environment,
 )
 from bot.bench.stand_in import stand_in_process
+from bot.errors import ConfigError
 from bot.settings import SANDBOX_APP_SECRET, SANDBOX_PHONE_NUMBER_ID
 from bot.whatsapp.signature import HEADER, sign
 
@@ -195,9 +197,13 @@ async def run_webhook_bench(args: argparse.Namespace) -> str:
 
     With `--processes N` the benchmark starts N `bot serve --roles ROLES` processes on `--database` (a
     new SQLite file by default) and spreads the webhooks over them round robin; their sends, if the
-    roles send, go to a Graph API stand-in process.
+    roles send, go to a Graph API stand-in process. With `--bare` as well, it also starts a bare aiohttp
+    handler (`bot.bench.bare`: signature and JSON, nothing stored) and drives it with the same client,
+    alternating the two `--rounds` times, and reports the service's rate as a share of the bare one.
     """
     if not getattr(args, "processes", 0):
+        if getattr(args, "bare", False):
+            raise ConfigError("--bare compares with processes the benchmark starts: give --processes N too")
         return json.dumps(await _measure(config_from(args)))
     with tempfile.TemporaryDirectory(prefix="bot-bench-webhook-") as folder:
         scratch = Path(folder)
@@ -205,5 +211,41 @@ async def run_webhook_bench(args: argparse.Namespace) -> str:
         async with stand_in_process(STAND_IN_RATE) as graph_url:
             environment = service_environment(graph_url, database, args.throughput, args.log_level)
             async with fleet(args.processes, ["serve", "--roles", args.roles], environment, scratch) as processes:
-                figures = await _measure(config_from(args, processes.webhooks, BENCH_APP_SECRET), processes)
+                config = config_from(args, processes.webhooks, BENCH_APP_SECRET)
+                if getattr(args, "bare", False):
+                    figures = await _against_bare(config, processes, max(1, getattr(args, "rounds", 1)))
+                else:
+                    figures = await _measure(config, processes)
     return json.dumps({**figures, "roles": args.roles, "database": database_label(database)})
+
+
+async def _against_bare(config: BenchConfig, processes: Fleet, rounds: int) -> dict[str, Any]:
+    """The service and the bare handler, measured in turns with one client; the last service round's figures,
+    each side's rate over all its rounds, and their ratio."""
+    service_rounds: list[dict[str, Any]] = []
+    bare_rounds: list[dict[str, Any]] = []
+    async with bare_process(config.secret) as bare:
+        bare_config = replace(config, urls=bare.webhooks)
+        for _ in range(rounds):
+            bare_rounds.append(await _measure(bare_config, bare))
+            service_rounds.append(await _measure(config, processes))
+    service_rate, bare_rate = _overall_rate(service_rounds), _overall_rate(bare_rounds)
+    return {
+        **service_rounds[-1],
+        "acks_per_second": service_rate,
+        "rounds": rounds,
+        "acks_per_second_by_round": [r["acks_per_second"] for r in service_rounds],
+        "bare": {
+            "acks_per_second": bare_rate,
+            "acks_per_second_by_round": [r["acks_per_second"] for r in bare_rounds],
+            "errors": dict(sum((Counter(r["errors"]) for r in bare_rounds), Counter())),
+            "latency_ms": bare_rounds[-1]["latency_ms"],
+            "service_cpu_ms_per_ack": bare_rounds[-1].get("service_cpu_ms_per_ack"),
+        },
+        "ratio_to_bare": round(service_rate / bare_rate, 3) if bare_rate else None,
+    }
+
+
+def _overall_rate(rounds: list[dict[str, Any]]) -> float:
+    seconds = sum(r["seconds"] for r in rounds)
+    return round(sum(r["ok"] for r in rounds) / seconds, 1) if seconds else 0.0

@@ -45,23 +45,23 @@ async def receive(request: web.Request) -> web.Response:
     started = time.perf_counter()
     body = await request.read()
     if not verify(app[keys.SETTINGS].app_secret, body, request.headers.get(HEADER)):
-        metrics.webhooks.labels(outcome="bad_signature").inc()
+        metrics.webhook_outcome["bad_signature"].inc()
         return error_response(401, "invalid_signature", f"missing or wrong {HEADER} header")
     try:
         text = body.decode("utf-8")  # Meta sends UTF-8; parse exactly the text that is stored
         parsed = parse_payload(text)
     except MalformedPayload as exc:
-        metrics.webhooks.labels(outcome="malformed").inc()
+        metrics.webhook_outcome["malformed"].inc()
         return error_response(400, exc.code, exc.message)
     except UnicodeDecodeError as exc:
-        metrics.webhooks.labels(outcome="malformed").inc()
+        metrics.webhook_outcome["malformed"].inc()
         return error_response(400, "malformed_payload", f"body is not UTF-8: {exc.reason} at byte {exc.start}")
     try:
         stored = await app[INGESTOR].store(Delivery(body=text, parsed=parsed))
     except StorageUnavailable as exc:
-        metrics.webhooks.labels(outcome="unavailable").inc()
+        metrics.webhook_outcome["unavailable"].inc()
         return error_response(503, exc.code, "the webhook could not be stored; retry later")
-    metrics.webhooks.labels(outcome="stored").inc()
+    metrics.webhook_outcome["stored"].inc()
     metrics.inbound.inc(stored.new_messages)
     metrics.webhook_seconds.observe(time.perf_counter() - started)
     ack = f'{{"ok": true, "event_id": {stored.webhook_event_id}}}'  # hot path: no serialiser needed

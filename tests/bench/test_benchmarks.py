@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -21,6 +22,7 @@ from bot.bench.otp import run_otp_bench
 from bot.bench.send import run_send_bench
 from bot.bench.sweep import run_sweep_bench
 from bot.bench.webhook import run_webhook_bench
+from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from storage.repository import Repository
@@ -219,3 +221,35 @@ async def test_otp_bench_times_each_code_from_its_post_to_the_stand_in(database_
     assert report["codes_not_arrived"] == 0
     assert len(report["seconds_from_post_to_arrival"]) == 2
     assert all(seconds > 0 for seconds in report["seconds_from_post_to_arrival"])
+
+
+async def test_webhook_bench_against_a_bare_handler_reports_both_rates_and_their_ratio(database_url: str) -> None:
+    """`--bare`: the service and a bare handler are driven alike in turns; both answer every webhook, and the ratio
+    is the service's rate over the bare one's."""
+    args = argparse.Namespace(
+        url=None, secret=None, concurrency=8, requests=100, warmup=10, kind="text",
+        processes=1, roles="web", database=database_url, throughput=1000, log_level="warning", bare=True, rounds=2,
+    )  # fmt: skip
+
+    report: dict[str, Any] = json.loads(await run_webhook_bench(args))
+
+    assert (report["ok"], report["errors"], report["rounds"]) == (100, {}, 2)
+    assert len(report["acks_per_second_by_round"]) == len(report["bare"]["acks_per_second_by_round"]) == 2
+    assert report["bare"]["errors"] == {}
+    assert report["bare"]["service_cpu_ms_per_ack"] > 0
+    assert report["ratio_to_bare"] == round(report["acks_per_second"] / report["bare"]["acks_per_second"], 3)
+    repository = Repository.connect(database_url)
+    try:
+        stored = await repository.list_messages(wa_id=None, direction="in", limit=1000, before=None)
+        assert len({m["wamid"] for m in stored}) == len(stored) == 2 * (10 + 100)  # the bare handler stores nothing
+    finally:
+        await repository.close()
+
+
+async def test_webhook_bench_refuses_bare_without_processes_it_starts() -> None:
+    """`--bare` compares with processes the benchmark starts itself, so with `--url` alone it is refused."""
+    args = argparse.Namespace(
+        url="http://127.0.0.1:9/webhook", secret=None, concurrency=1, requests=1, warmup=0, kind="text", bare=True
+    )
+    with pytest.raises(ConfigError, match="--processes"):
+        await run_webhook_bench(args)
