@@ -30,6 +30,7 @@ def _prepare(env_file: str | None) -> Settings:
 def serve(args: argparse.Namespace) -> int:
     """Run the whole service: webhook, admin API, dispatcher, sender and scheduler (and the sandbox without Meta)."""
     from bot.app import create_app
+    from bot.edge.intake import SERVER_OPTIONS
 
     settings = _prepare(args.env_file)
     if settings.sandbox and settings.api_url is None:
@@ -51,7 +52,7 @@ def serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.0005)
     roles = {r.strip() for r in args.roles.split(",") if r.strip()}
     app = create_app(settings, roles=roles)
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, **SERVER_OPTIONS)
     return 0
 
 
