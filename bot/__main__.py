@@ -214,6 +214,15 @@ def bench_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_strangers(args: argparse.Namespace) -> int:
+    """Slow and stalled clients against `bot serve` while customers' webhooks go on; print figures as JSON."""
+    from bot.bench.strangers import run_strangers_bench
+
+    configure_logging(level="warning", fmt="json")
+    print(asyncio.run(run_strangers_bench(args)))
+    return 0
+
+
 def graph(args: argparse.Namespace) -> int:
     """Print a flow as a Mermaid diagram (flowchart TD) to paste into Markdown or mermaid.live."""
     from bot.engine.graph import graph_flow
@@ -345,6 +354,18 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--calls", type=int, default=50, help="sweeps to time")
     w.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
     w.set_defaults(run=bench_sweep)
+
+    x = b.add_parser("strangers", help="slow and stalled clients: the service's memory, hang-ups, customers' latency")
+    x.add_argument("--slow", type=int, default=1000, help="slow connections: half trickle headers, half a body")
+    x.add_argument("--stalled", type=int, default=40, help="webhook uploads that stop part way")
+    x.add_argument("--stalled-mb", type=float, default=8.0, help="the size those uploads declare, in MB")
+    x.add_argument("--hold", type=float, default=60.0, help="seconds the attack lasts")
+    x.add_argument("--pause", type=float, default=1.0, help="seconds between a slow connection's bytes")
+    x.add_argument("--every", type=float, default=0.2, help="seconds between customers' webhooks meanwhile")
+    x.add_argument("--url", default=None, help="a running service's webhook URL instead of starting one")
+    x.add_argument("--pid", type=int, default=None, help="with --url: its process id, for its memory")
+    x.add_argument("--secret", default=None, help="with --url: its app secret (default: the benchmark's)")
+    x.set_defaults(run=bench_strangers)
     return parser
 
 
