@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.errors import BotError, ConfigError
 from bot.log import configure_logging
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, check_admin_token, load_settings
 
 
 def _loopback(host: str) -> str:
@@ -33,6 +33,7 @@ def serve(args: argparse.Namespace) -> int:
     from bot.edge.intake import SERVER_OPTIONS
 
     settings = _prepare(args.env_file)
+    check_admin_token(settings)
     if settings.sandbox and settings.api_url is None:
         settings = settings.with_api_url(f"http://{_loopback(args.host)}:{args.port}/sandbox")
     base = f"http://{_loopback(args.host)}:{args.port}"

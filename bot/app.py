@@ -86,7 +86,6 @@ def create_app(
     app[keys.SETTINGS] = settings
     app[INTAKE] = Intake()  # strangers' bodies: size, time and memory limits (bot.edge.intake)
     app[keys.CLOCK] = clock
-    app[GUESSES] = WrongGuesses(clock)
     app[keys.METRICS] = Metrics()
     live = LiveContent(_content(flows, templates, ZoneInfo(settings.business_timezone)))
     app[CONTENT], app[TEMPLATES] = live, live.templates
@@ -126,6 +125,7 @@ def _database(migrate: bool) -> Callable[[web.Application], AsyncIterator[None]]
             elif await current_revision(repository.engine) != head_revision():
                 raise ConfigError("the database schema is not up to date: run `bot db upgrade` first")
             app[keys.REPOSITORY] = repository
+            app[GUESSES] = WrongGuesses(repository, app[keys.CLOCK])
             ingestor = Ingestor(repository)
             app[INGESTOR] = ingestor
             await ingestor.start()

@@ -135,12 +135,12 @@ async def login(request: web.Request) -> web.Response:
     if not signer.login_csrf_ok(request.cookies.get(LOGIN_COOKIE), fields.get("csrf")):
         return refused(request, "The login form had expired. Open the login page again and log in.")
     guesses, address = request.config_dict[GUESSES], address_of(request)
-    wait = guesses.wait(address)
+    wait = await guesses.wait(address)
     if wait:
         error = f"Too many wrong tokens from this address. Try again in {math.ceil(wait)} seconds."
         return await login_page(request, error=error, status=429)
     if not token_matches(fields.get("token"), request.config_dict[keys.SETTINGS].admin_token):
-        guesses.wrong(address)
+        await guesses.wrong(address)
         log.warning("dashboard.login_failed")
         return await login_page(request, error="That is not the admin token. Check it and try again.")
     _, cookie = signer.issue(_now(request))
