@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.errors import BotError, ConfigError
 from bot.log import configure_logging
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, check_admin_token, load_settings
 
 
 def _loopback(host: str) -> str:
@@ -30,8 +30,10 @@ def _prepare(env_file: str | None) -> Settings:
 def serve(args: argparse.Namespace) -> int:
     """Run the whole service: webhook, admin API, dispatcher, sender and scheduler (and the sandbox without Meta)."""
     from bot.app import create_app
+    from bot.edge.intake import SERVER_OPTIONS
 
     settings = _prepare(args.env_file)
+    check_admin_token(settings)
     if settings.sandbox and settings.api_url is None:
         settings = settings.with_api_url(f"http://{_loopback(args.host)}:{args.port}/sandbox")
     base = f"http://{_loopback(args.host)}:{args.port}"
@@ -51,7 +53,7 @@ def serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.0005)
     roles = {r.strip() for r in args.roles.split(",") if r.strip()}
     app = create_app(settings, roles=roles)
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, **SERVER_OPTIONS)
     return 0
 
 
@@ -232,6 +234,15 @@ def bench_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_strangers(args: argparse.Namespace) -> int:
+    """Slow and stalled clients against `bot serve` while customers' webhooks go on; print figures as JSON."""
+    from bot.bench.strangers import run_strangers_bench
+
+    configure_logging(level="warning", fmt="json")
+    print(asyncio.run(run_strangers_bench(args)))
+    return 0
+
+
 def graph(args: argparse.Namespace) -> int:
     """Print a flow as a Mermaid diagram (flowchart TD) to paste into Markdown or mermaid.live."""
     from bot.engine.graph import graph_flow
@@ -393,6 +404,18 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--calls", type=int, default=50, help="sweeps to time")
     w.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
     w.set_defaults(run=bench_sweep)
+
+    x = b.add_parser("strangers", help="slow and stalled clients: the service's memory, hang-ups, customers' latency")
+    x.add_argument("--slow", type=int, default=1000, help="slow connections: half trickle headers, half a body")
+    x.add_argument("--stalled", type=int, default=40, help="webhook uploads that stop part way")
+    x.add_argument("--stalled-mb", type=float, default=8.0, help="the size those uploads declare, in MB")
+    x.add_argument("--hold", type=float, default=60.0, help="seconds the attack lasts")
+    x.add_argument("--pause", type=float, default=1.0, help="seconds between a slow connection's bytes")
+    x.add_argument("--every", type=float, default=0.2, help="seconds between customers' webhooks meanwhile")
+    x.add_argument("--url", default=None, help="a running service's webhook URL instead of starting one")
+    x.add_argument("--pid", type=int, default=None, help="with --url: its process id, for its memory")
+    x.add_argument("--secret", default=None, help="with --url: its app secret (default: the benchmark's)")
+    x.set_defaults(run=bench_strangers)
     return parser
 
 

@@ -25,6 +25,7 @@ from bot.api.stats import RATE_CARD, load_card
 from bot.api.token import GUESSES, WrongGuesses
 from bot.campaigns.runner import Campaigner
 from bot.dashboard.app import setup_dashboard
+from bot.edge.intake import INTAKE, Intake, intake
 from bot.engine.core import MAIN_FLOW
 from bot.engine.flow import Flow
 from bot.engine.flow_file import load_flows
@@ -83,10 +84,10 @@ def create_app(
     unknown = set(roles) - ROLES
     if unknown:
         raise ConfigError(f"unknown roles {sorted(unknown)}; choose from {sorted(ROLES)}")
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[observe(log.bind()), handle_errors])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[observe(log.bind()), handle_errors, intake])
     app[keys.SETTINGS] = settings
+    app[INTAKE] = Intake()  # strangers' bodies: size, time and memory limits (bot.edge.intake)
     app[keys.CLOCK] = clock
-    app[GUESSES] = WrongGuesses(clock)
     app[keys.METRICS] = Metrics()
     live = LiveContent(_content(flows, templates, ZoneInfo(settings.business_timezone)))
     app[CONTENT], app[TEMPLATES] = live, live.templates
@@ -126,6 +127,7 @@ def _database(migrate: bool) -> Callable[[web.Application], AsyncIterator[None]]
             elif await current_revision(repository.engine) != head_revision():
                 raise ConfigError("the database schema is not up to date: run `bot db upgrade` first")
             app[keys.REPOSITORY] = repository
+            app[GUESSES] = WrongGuesses(repository, app[keys.CLOCK])
             ingestor = Ingestor(repository)
             app[INGESTOR] = ingestor
             await ingestor.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from dataclasses import dataclass, replace
@@ -81,6 +82,39 @@ def parse_messaging_limit(text: str) -> int | None:
     raise ConfigError(f"BOT_MESSAGING_LIMIT {text!r} is not one of Meta's tiers: {tiers} or unlimited")
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MIN_ADMIN_TOKEN_LENGTH = 32
+MIN_ADMIN_TOKEN_SYMBOLS = 8  # different characters: "a" * 32 is 32 characters and no secret
+GENERATE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def parse_trusted_proxies(text: str | None) -> tuple[Network, ...]:
+    """BOT_TRUSTED_PROXIES: comma-separated addresses or networks (`127.0.0.1, 10.0.0.0/8, ::1`)."""
+    networks = []
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"BOT_TRUSTED_PROXIES: {item.strip()!r} is not an IP address or network") from None
+    return tuple(networks)
+
+
+def check_admin_token(settings: Settings) -> None:
+    """Refuse an admin token that could be guessed: at least 32 characters, and not one character repeated.
+
+    `bot serve` and `bot worker` check it at start. 32 URL-safe random characters are 192 bits; the guess
+    limit only slows guessing per address (docs/operations.md), so the token's length is what protects it.
+    """
+    token = settings.admin_token
+    if len(token) < MIN_ADMIN_TOKEN_LENGTH or len(set(token)) < MIN_ADMIN_TOKEN_SYMBOLS:
+        raise ConfigError(
+            f"BOT_ADMIN_TOKEN is too weak: use at least {MIN_ADMIN_TOKEN_LENGTH} random characters "
+            f"({len(token)} given), e.g. from {GENERATE_TOKEN}"
+        )
+
+
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "sqlite+aiosqlite": "sqlite+aiosqlite",
@@ -118,6 +152,7 @@ class _Environment(BaseSettings):
     log_level: str = Field("info", alias="BOT_LOG_LEVEL")
     log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
     reload: bool = Field(True, alias="BOT_RELOAD")
+    trusted_proxies: str | None = Field(None, alias="BOT_TRUSTED_PROXIES")
 
     @field_validator("api_version")
     @classmethod
@@ -169,6 +204,8 @@ class Settings:
     # (tests, embedding); `load_settings` turns it on unless BOT_RELOAD=0.
     reload: bool = False
     generated_admin_token: bool = False
+    # The reverse proxies whose X-Forwarded-For is believed (BOT_TRUSTED_PROXIES); none by default.
+    trusted_proxies: tuple[Network, ...] = ()
 
     @property
     def sandbox(self) -> bool:
@@ -273,6 +310,7 @@ def _resolve(env: _Environment) -> Settings:
         log_level=env.log_level,
         log_format=env.log_format,
         reload=env.reload,
+        trusted_proxies=parse_trusted_proxies(env.trusted_proxies),
     )
 
 

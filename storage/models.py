@@ -1,6 +1,6 @@
 """The SQLModel tables; one row class per idea in DESIGN.md's data model.
 
-Why one module of about 530 lines: every table, so that Alembic's autogenerate and the migrations test
+Why one module of about 580 lines: every table, so that Alembic's autogenerate and the migrations test
 see the whole schema from one import, with each table's Base class beside it.
 """
 
@@ -502,6 +502,35 @@ class SenderPresence(SenderPresenceBase, table=True):
     __tablename__ = "sender_presence"
 
 
+class WrongTokenBase(SQLModel):
+    """A wrong admin token, from one client (an IPv4 address or an IPv6 /64): every process counts them all."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    client: str = Field(max_length=64)
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class WrongToken(WrongTokenBase, table=True):
+    """The `wrong_token` table: rows older than the guess window are deleted as new ones come."""
+
+    __tablename__ = "wrong_token"
+    __table_args__ = (Index("ix_wrong_token_client_at", "client", "at"), Index("ix_wrong_token_at", "at"))
+
+
+class DashboardSessionBase(SQLModel):
+    """A dashboard login that has not ended: its id's digest (the cookie holds the id) and when it expires."""
+
+    digest: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class DashboardSession(DashboardSessionBase, table=True):
+    """The `dashboard_session` table: a row per session; logging out deletes it, so its cookie stops working."""
+
+    __tablename__ = "dashboard_session"
+    __table_args__ = (Index("ix_dashboard_session_expires_at", "expires_at"),)
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a model, for the set-based statements the hot paths use."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
@@ -526,3 +555,5 @@ CAMPAIGN_RUN = table_of(CampaignRun)
 SENDER_PRESENCE = table_of(SenderPresence)
 SCHEDULE = table_of(Schedule)
 SCHEDULE_RUN = table_of(ScheduleRun)
+WRONG_TOKEN = table_of(WrongToken)
+DASHBOARD_SESSION = table_of(DashboardSession)

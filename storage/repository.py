@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage import erasure, inbox, outbox, policy, presence, queries, session, status
+from storage import access, erasure, inbox, outbox, policy, presence, queries, session, status
 from storage.consent_guard import ConsentGuard
 from storage.database import READ_ONLY, create_engine, create_sqlite_thread_engine, upgrade
 from storage.gate import WriteGate
@@ -96,6 +96,30 @@ class Repository:
     async def ping(self) -> None:
         async with self._reads.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+    # -- admin access ----------------------------------------------------------------------------
+
+    async def latest_wrong_tokens(self, client: str, *, since: datetime, limit: int) -> list[datetime]:
+        """When `client`'s latest wrong admin tokens after `since` came, newest first (`storage.access`)."""
+        async with self._reads.connect() as conn:
+            return await access.latest_wrong_tokens(conn, client, since=since, limit=limit)
+
+    async def add_wrong_token(self, client: str, *, at: datetime, since: datetime) -> int:
+        """Record a wrong admin token from `client`; its count after `since`, this one included."""
+        async with self.transaction() as conn:
+            return await access.add_wrong_token(conn, client, at=at, since=since)
+
+    async def open_dashboard_session(self, digest: str, *, expires_at: datetime, now: datetime) -> None:
+        async with self.transaction() as conn:
+            await access.open_session(conn, digest, expires_at=expires_at, now=now)
+
+    async def dashboard_session_is_open(self, digest: str, *, now: datetime) -> bool:
+        async with self._reads.connect() as conn:
+            return await access.session_is_open(conn, digest, now=now)
+
+    async def end_dashboard_session(self, digest: str) -> None:
+        async with self.transaction() as conn:
+            await access.end_session(conn, digest)
 
     # -- inbound ---------------------------------------------------------------------------------
 

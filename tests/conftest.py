@@ -31,7 +31,7 @@ from storage.repository import Repository
 POSTGRES_URL = os.environ.get("BOT_TEST_POSTGRES_URL")
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
-ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_TOKEN = "test-admin-token-0123456789-abcdefghij"
 SECRET_KEY = "test-secret-key"
 ACCESS_TOKEN = "test-access-token"
 PHONE_NUMBER_ID = "106540352242922"

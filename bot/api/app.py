@@ -2,7 +2,7 @@
 
 `create_api()` builds it and `mount_api(app)` mounts it. Its middleware checks the bearer token on every
 request but the OpenAPI document's, before the route is looked at, so an unknown path without a token
-is a 401 and the API's shape cannot be probed anonymously; too many wrong tokens from one address are a
+is a 401 and the API's shape cannot be probed anonymously; too many wrong tokens from one client are a
 429 (`bot.api.token`). aiohttp's own refusals (404, 405, ...) come in the API's error shape too. Settings
 and services are the main application's, read through `request.config_dict`.
 """
@@ -68,7 +68,7 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     if request.path in PUBLIC:
         return await handler(request)
     guesses, address = request.config_dict[GUESSES], address_of(request)
-    wait = guesses.wait(address)
+    wait = await guesses.wait(address)
     if wait:
         return too_many_guesses(wait)
     expected = request.config_dict[keys.SETTINGS].admin_token
@@ -76,7 +76,7 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     scheme, _, token = given.partition(" ")
     if scheme.lower() != "bearer" or not same_secret(token.strip(), expected):
         if given:  # a token was tried; a request without one guesses nothing
-            guesses.wrong(address)
+            await guesses.wrong(address)
         return json_response(
             {"error": {"code": "unauthorized", "message": "send Authorization: Bearer <BOT_ADMIN_TOKEN>"}},
             status=401,

@@ -88,7 +88,7 @@ def service_environment(graph_url: str, database_url: str, throughput: int, log_
     return {
         "BOT_DATABASE_URL": database_url,
         "BOT_SECRET_KEY": secrets.token_urlsafe(32),
-        "BOT_ADMIN_TOKEN": secrets.token_urlsafe(16),
+        "BOT_ADMIN_TOKEN": secrets.token_urlsafe(32),
         "BOT_THROUGHPUT": str(throughput),
         "BOT_LOG_LEVEL": log_level,
         "BOT_LOG_FORMAT": "json",

@@ -26,7 +26,17 @@ from bot.dashboard.contacts import routes as contact_routes
 from bot.dashboard.inbox import routes as inbox_routes
 from bot.dashboard.overview import routes as overview_routes
 from bot.dashboard.pages import routes as page_routes
-from bot.dashboard.render import JINJA, PAGES, PREFIX, SIGNER, environment, form, render, session_of
+from bot.dashboard.render import (
+    JINJA,
+    OPEN_SESSION,
+    PAGES,
+    PREFIX,
+    SIGNER,
+    environment,
+    form,
+    render,
+    session_of,
+)
 from bot.dashboard.session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_FORM_LIFETIME, Session, Signer, token_matches
 from bot.errors import BotError, http_status
 from storage.repository import DatabaseUnavailable
@@ -64,7 +74,9 @@ def _now(request: web.Request) -> datetime:
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Sessions, same-origin and CSRF checks for every dashboard request; the service's errors as pages."""
-    session = session_of(request)
+    session = await _open_session(request)
+    if session is not None:
+        request[OPEN_SESSION] = session
     public = request.path in PUBLIC
     if request.method == "POST" and not _same_origin(request):
         log.warning("dashboard.cross_origin_refused", path=request.path)
@@ -88,6 +100,16 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("dashboard.unexpected_error", path=request.path, error=type(exc).__name__)
         message = f"The service failed unexpectedly. Quote request {request.get(keys.REQUEST_ID)} when you report it."
         return render(request, "error.html", status=500, title="Something went wrong", message=message)
+
+
+async def _open_session(request: web.Request) -> Session | None:
+    """The session the cookie holds, if it is signed, unexpired and still stored (not logged out)."""
+    now = _now(request)
+    session = request.config_dict[SIGNER].read(request.cookies.get(COOKIE), now)
+    if session is None:
+        return None
+    stored = await request.config_dict[keys.REPOSITORY].dashboard_session_is_open(session.digest, now=now)
+    return session if stored else None
 
 
 async def _csrf_ok(request: web.Request, session: Session) -> bool:
@@ -144,15 +166,18 @@ async def login(request: web.Request) -> web.Response:
     if not signer.login_csrf_ok(request.cookies.get(LOGIN_COOKIE), fields.get("csrf")):
         return refused(request, "The login form had expired. Open the login page again and log in.")
     guesses, address = request.config_dict[GUESSES], address_of(request)
-    wait = guesses.wait(address)
+    wait = await guesses.wait(address)
     if wait:
         error = f"Too many wrong tokens from this address. Try again in {math.ceil(wait)} seconds."
         return await login_page(request, error=error, status=429)
     if not token_matches(fields.get("token"), request.config_dict[keys.SETTINGS].admin_token):
-        guesses.wrong(address)
+        await guesses.wrong(address)
         log.warning("dashboard.login_failed")
         return await login_page(request, error="That is not the admin token. Check it and try again.")
-    _, cookie = signer.issue(_now(request))
+    now = _now(request)
+    session, cookie = signer.issue(now)
+    repository = request.config_dict[keys.REPOSITORY]
+    await repository.open_dashboard_session(session.digest, expires_at=session.expires_at, now=now)
     log.info("dashboard.logged_in")
     response = web.HTTPSeeOther(f"{PREFIX}/")
     _set_cookie(request, response, COOKIE, cookie, int(LIFETIME.total_seconds()))
@@ -161,7 +186,10 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """End the session in this browser: the cookie is cleared."""
+    """End the session on the server (a copy of its cookie no longer works anywhere) and clear the cookie."""
+    session = session_of(request)
+    if session is not None:
+        await request.config_dict[keys.REPOSITORY].end_dashboard_session(session.digest)
     response = web.HTTPSeeOther(f"{PREFIX}/login?done=logged_out")
     response.del_cookie(COOKIE, path=PREFIX)
     log.info("dashboard.logged_out")

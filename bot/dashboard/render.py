@@ -16,14 +16,14 @@ from typing import Any, Final
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from bot import keys
-from bot.dashboard.session import COOKIE, Session, Signer
+from bot.dashboard.session import Session, Signer
 from bot.field import check_text, row_id
 
 PAGES: Final = Path(__file__).parent / "html"
 PREFIX: Final = "/dashboard"
 JINJA: Final = web.AppKey("dashboard_jinja", Environment)
 SIGNER: Final = web.AppKey("dashboard_signer", Signer)
+OPEN_SESSION: Final = web.RequestKey("dashboard_session", Session)  # set by the guard, for a valid session only
 # What a page says after a form did its work (the redirect names it; no text travels in the URL).
 NOTICES = {
     "replied": "Your reply is queued and goes out in a moment.",
@@ -95,8 +95,8 @@ def environment() -> Environment:
 
 
 def session_of(request: web.Request) -> Session | None:
-    """The request's valid session, read from its cookie; None when there is none."""
-    return request.config_dict[SIGNER].read(request.cookies.get(COOKIE), request.config_dict[keys.CLOCK]())
+    """The request's session, as the dashboard's guard found it (signed, unexpired, not logged out); or None."""
+    return request.get(OPEN_SESSION)
 
 
 def render(request: web.Request, page: str, *, status: int = 200, **context: Any) -> web.Response:

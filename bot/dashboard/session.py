@@ -1,8 +1,9 @@
 """The dashboard's session cookie and CSRF tokens: signed with HMAC-SHA256, expiring, and free of I/O.
 
 A session is a random id and an expiry, signed with a key derived from `BOT_SECRET_KEY` and the admin
-token: changing either ends every session. Nothing is stored on the server, so a session lives until it
-expires or its cookie is cleared (logout). Each form carries a CSRF token derived from the session id;
+token: changing either ends every session. The server also stores each session (by its id's `digest`,
+`bot.dashboard.app` does the I/O), so logging out ends it for good: a copy of the cookie taken before
+is refused after, by every process. Each form carries a CSRF token derived from the session id;
 the login form, which comes before any session, carries one derived from a nonce in a cookie of its own.
 """
 
@@ -28,6 +29,11 @@ class Session:
 
     id: str
     expires_at: datetime
+
+    @property
+    def digest(self) -> str:
+        """What the server stores of the session: a digest of its id, which alone is no cookie."""
+        return hashlib.sha256(self.id.encode()).hexdigest()
 
 
 class Signer:

@@ -3,8 +3,9 @@
 The bot's real Cloud API client sends to ``/sandbox/{version}/{phone_number_id}/messages`` exactly as it
 would to graph.facebook.com; the sandbox answers as Meta does, enforces the customer service window and
 the rate limits, and posts signed status webhooks back to the service's own ``/webhook``. The simulator
-(``/sandbox/users/{wa_id}/messages``) plays the customer. Webhooks go to the origin the request came in
-on, so the sandbox needs no configuration.
+(``/sandbox/users/{wa_id}/messages``) plays the customer. Webhooks go to ``/webhook`` on the address the
+request's connection was accepted on (the service's own socket), never to one the request names (its
+``Host`` header): an address taken from the request would let anyone make the service post elsewhere.
 """
 
 from __future__ import annotations
@@ -308,7 +309,13 @@ async def _to_chat_page(request: web.Request) -> web.Response:
 
 
 def _webhook_url(request: web.Request) -> str:
-    return str(request.url.origin().with_path("/webhook"))
+    """``/webhook`` on the local address of the connection the request came in on: this service itself."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not isinstance(sockname, tuple) or len(sockname) < 2:
+        raise web.HTTPServiceUnavailable(text="the connection closed before the sandbox could answer")
+    host, port = sockname[0], sockname[1]
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}/webhook"
 
 
 async def _json_or_none(request: web.Request) -> Any:

@@ -20,6 +20,7 @@ from bot.bench.campaign_served import run_served_campaign_bench
 from bot.bench.figures import max_in_window, steady_rate, sustained_rate
 from bot.bench.otp import run_otp_bench
 from bot.bench.send import run_send_bench
+from bot.bench.strangers import run_strangers_bench
 from bot.bench.sweep import run_sweep_bench
 from bot.bench.webhook import run_webhook_bench
 from bot.errors import ConfigError
@@ -253,3 +254,18 @@ async def test_webhook_bench_refuses_bare_without_processes_it_starts() -> None:
     )
     with pytest.raises(ConfigError, match="--processes"):
         await run_webhook_bench(args)
+
+
+async def test_strangers_bench_attacks_a_real_service_and_reports_what_it_saw() -> None:
+    """`bot bench strangers` opens its slow and stalled connections against a `bot serve` it starts, and
+    customers' webhooks sent meanwhile are stored (200)."""
+    args = argparse.Namespace(
+        slow=10, stalled=2, stalled_mb=8.0, hold=3.0, pause=0.5, every=0.5, url=None, pid=None, secret=None
+    )
+    figures = json.loads(await run_strangers_bench(args))
+    assert figures["slow_connections"]["opened"] == 10
+    assert figures["stalled_uploads"]["opened"] == 2
+    served = figures["customer_webhooks"]
+    assert served["sent"] >= 1
+    assert served["statuses"] == {"200": served["sent"]}
+    assert figures["rss_mb"]["before"] is not None

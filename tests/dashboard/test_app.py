@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -197,6 +198,51 @@ async def test_logging_out_clears_the_session(logged_in: Client) -> None:
     assert resp.cookies[COOKIE].value == ""
     assert (await logged_in.get("/dashboard/inbox", allow_redirects=False)).status == 303
     assert "You are logged out." in await (await logged_in.get("/dashboard/login?done=logged_out")).text()
+
+
+async def _page_with_cookie(client: Client, cookie: str, path: str = "/dashboard/inbox") -> int:
+    """The status a separate browser holding only `cookie` gets for `path` (not following redirects)."""
+    async with aiohttp.ClientSession() as browser:
+        headers = {"Cookie": f"{COOKIE}={cookie}"}
+        async with browser.get(client.make_url(path), headers=headers, allow_redirects=False) as resp:
+            return resp.status
+
+
+async def test_a_cookie_copied_before_logout_is_refused_after(logged_in: Client) -> None:
+    """Logout ends the session on the server: a copy of its cookie, sent from another browser, no longer works."""
+    captured = logged_in.session.cookie_jar.filter_cookies(logged_in.make_url("/dashboard/"))[COOKIE].value
+    assert await _page_with_cookie(logged_in, captured) == 200
+    assert (await post_form(logged_in, "/dashboard/logout", {})).status == 303
+    assert await _page_with_cookie(logged_in, captured) == 303
+    async with aiohttp.ClientSession() as browser:
+        replay = await browser.post(
+            logged_in.make_url("/dashboard/inbox/1/release"),
+            data={"csrf": "anything"},
+            headers={"Cookie": f"{COOKIE}={captured}"},
+            allow_redirects=False,
+        )
+        assert replay.status == 403
+        assert "Your session has ended" in await replay.text()
+
+
+async def test_logging_out_ends_only_that_session_and_on_every_instance(
+    aiohttp_client: ClientFactory, settings: Settings, noon: FakeClock
+) -> None:
+    """Two logins are two sessions; logging one out at one instance ends it at the other, and not the second."""
+    first, second = [
+        await aiohttp_client(
+            create_app(settings, clock=noon, transport=RecordingTransport(), migrate=True, roles={"web"})
+        )
+        for _ in range(2)
+    ]
+    for instance in (first, second):
+        assert (await log_in(instance)).status == 303
+    jar = first.session.cookie_jar.filter_cookies(first.make_url("/dashboard/"))
+    mine, other = jar[COOKIE].value, second.session.cookie_jar.filter_cookies(second.make_url("/dashboard/"))[COOKIE]
+    assert await _page_with_cookie(second, mine) == 200  # a session started at one instance is good at the other
+    assert (await post_form(first, "/dashboard/logout", {})).status == 303
+    assert await _page_with_cookie(second, mine) == 303
+    assert await _page_with_cookie(first, other.value) == 200
 
 
 # --- the pages ------------------------------------------------------------------------------------------

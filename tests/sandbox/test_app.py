@@ -675,3 +675,32 @@ def test_template_pricing_follows_the_category() -> None:
         "category": "authentication",
         "type": "regular",
     }
+
+
+# --- where webhooks go -------------------------------------------------------------------------------
+
+
+async def test_a_hostile_host_header_makes_no_request_elsewhere(sandbox: Sandbox) -> None:
+    """A request naming another port in its Host header gets its webhooks posted to this service, not there."""
+    elsewhere = Hook()
+    other = web.Application()
+    other.router.add_post("/webhook", elsewhere.handle)
+    other.router.add_route("*", "/{tail:.*}", elsewhere.handle)
+    runner = web.AppRunner(other)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        hostile = {"Host": f"127.0.0.1:{port}"}
+        customer = await sandbox.client.post(f"/sandbox/users/{ALICE}/messages", json={"text": "hi"}, headers=hostile)
+        assert customer.status == 200, await customer.text()
+        send = await sandbox.client.post(SEND_PATH, json=text_message(ALICE, "hello"), headers={**AUTH, **hostile})
+        assert send.status == 200
+        await sandbox.settle()
+    finally:
+        await runner.cleanup()
+    assert elsewhere.bodies == []
+    assert elsewhere.bad_signatures == 0
+    assert [m["text"]["body"] for m in sandbox.hook.messages()] == ["hi"]
+    assert [s["status"] for s in sandbox.hook.statuses()] == ["sent", "delivered", "read"]

@@ -206,27 +206,29 @@ async def test_guessing_the_dashboard_token_is_stopped_for_a_minute(client: Clie
     assert (await log_in(client)).status == 303
 
 
-def test_wrong_tokens_beyond_the_limit_keep_the_address_waiting_from_the_tenth_latest(clock: FakeClock) -> None:
+async def test_wrong_tokens_beyond_the_limit_keep_the_address_waiting_from_the_tenth_latest(
+    repository: Repository, clock: FakeClock
+) -> None:
     """Wrong tokens that slip in past the limit (concurrent logins) count: the wait runs from the tenth latest."""
-    guesses = WrongGuesses(clock)
+    guesses = WrongGuesses(repository, clock)
     for _ in range(12):
-        guesses.wrong("203.0.113.9")
+        await guesses.wrong("203.0.113.9")
         clock.advance(seconds=1)
-    assert guesses.wait("203.0.113.9") == 50.0  # the third of twelve, sent at 2 s, leaves the minute at 62 s
-    assert guesses.wait("198.51.100.7") == 0.0
+    assert await guesses.wait("203.0.113.9") == 50.0  # the third of twelve, sent at 2 s, leaves the minute at 62 s
+    assert await guesses.wait("198.51.100.7") == 0.0
     clock.advance(seconds=50)
-    assert guesses.wait("203.0.113.9") == 0.0
+    assert await guesses.wait("203.0.113.9") == 0.0
 
 
-def test_reaching_the_limit_is_logged_once_per_spell(clock: FakeClock) -> None:
+async def test_reaching_the_limit_is_logged_once_per_spell(repository: Repository, clock: FakeClock) -> None:
     """`auth.throttled` is logged when an address's wrong tokens reach ten in a minute, not again for more in it."""
-    guesses = WrongGuesses(clock)
+    guesses = WrongGuesses(repository, clock)
     with capture_logs() as logs:
         for _ in range(12):
-            guesses.wrong("203.0.113.9")
+            await guesses.wrong("203.0.113.9")
         clock.advance(seconds=60)
         for _ in range(10):
-            guesses.wrong("203.0.113.9")
+            await guesses.wrong("203.0.113.9")
     throttled = [entry for entry in logs if entry["event"] == "auth.throttled"]
     assert [(entry["address"], entry["wrong"]) for entry in throttled] == [("203.0.113.9", 10)] * 2
 
