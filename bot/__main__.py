@@ -1,4 +1,8 @@
-"""The `bot` command: reads settings, configures logging, and runs what was asked."""
+"""The `bot` command: reads settings, configures logging, and runs what was asked.
+
+Why one module of about 440 lines: it is the command line's one table of subcommands and options, each
+a few lines that hand over to the package that does the work; split, the options would be harder to find.
+"""
 
 from __future__ import annotations
 

@@ -277,6 +277,7 @@ def observe(log: structlog.typing.FilteringBoundLogger) -> Middleware:
         try:
             response = await handler(request)
             status = response.status
+            response.headers["X-Request-Id"] = request_id
             return response
         except web.HTTPException as exc:
             status = exc.status
