@@ -188,7 +188,7 @@ async def test_a_client_that_goes_away_mid_body_stores_nothing_and_the_server_go
     """Half of a declared Content-Length, then a closed socket: the import ends as a 400, no contact is stored."""
     body = (HEADER + rows(2_000)).encode()
     async with serving(settings, clock) as served:
-        reader, writer = await asyncio.open_connection(served.host, served.port)
+        _, writer = await asyncio.open_connection(served.host, served.port)
         writer.write(served.head(len(body)) + body[: len(body) // 2])
         await writer.drain()
         await asyncio.sleep(0.05)
@@ -201,11 +201,13 @@ async def test_a_client_that_goes_away_mid_body_stores_nothing_and_the_server_go
         assert (status, report["created"]) == (200, 10)
 
 
-async def test_a_chunked_body_cut_off_before_its_last_chunk_stores_nothing(settings: Settings, clock: FakeClock) -> None:
+async def test_a_chunked_body_cut_off_before_its_last_chunk_stores_nothing(
+    settings: Settings, clock: FakeClock
+) -> None:
     """Chunks of a file without the terminating zero-length chunk, then a closed socket: nothing stored."""
     body = (HEADER + rows(500)).encode()
     async with serving(settings, clock) as served:
-        reader, writer = await asyncio.open_connection(served.host, served.port)
+        _, writer = await asyncio.open_connection(served.host, served.port)
         writer.write(served.head(None))
         for start in range(0, len(body), 1000):
             piece = body[start : start + 1000]
