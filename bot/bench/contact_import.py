@@ -1,11 +1,12 @@
 """`bot bench import`: a CSV file of N contacts posted to a real `bot serve`, streamed in chunks, and timed.
 
 Two processes: this client and one `bot serve --roles web` on a fresh SQLite file (or the `--database`
-given, migrated first). The client builds the file in memory (every `--consent-every`-th row with an
-opt-in and its evidence, every row with a name, a language and tags), then posts it over a real socket
-as a chunked body of `--chunk` bytes at a time, as a large upload arrives. The wall time runs from the
-first byte sent to the answer; the service's peak resident memory is read from `/proc` afterwards.
-Every run's numbers are new (a random block of Dutch mobile numbers), so a reused database sees creates.
+given, migrated first). The client builds the file in memory (a name, a language and three tags on every
+row, an opt-in with its evidence on every `--consent-every`-th: about 80 bytes a row, so 400,000 rows
+are 31 MB), then posts it over a real socket as a chunked body of `--chunk` bytes at a time, as a large
+upload arrives. The wall time runs from the first byte sent to the answer; the service's peak resident
+memory is read from `/proc` afterwards. Every run's numbers are new (a random block of Dutch mobile
+numbers), so a reused database sees creates.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def csv_file(rows: int, consent_every: int, first: int) -> bytes:
         consent = ",,"
         if consent_every and index % consent_every == 0:
             consent = "opt_in,newsletter signup form,2026-03-02T10:00:00Z"
-        lines.append(f"+316{number:08d},Customer {index},nl,spring;bench,{consent}\n")
+        lines.append(f"+316{number:08d},Customer Name {index:06d},nl,spring-2026;newsletter;bench,{consent}\n")
     return "".join(lines).encode()
 
 
