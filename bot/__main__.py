@@ -247,6 +247,15 @@ def bench_strangers(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_import(args: argparse.Namespace) -> int:
+    """POST a CSV file of N contacts, streamed in chunks, to a real `bot serve`; print figures as JSON."""
+    from bot.bench.contact_import import run_import_bench
+
+    configure_logging(level="warning", fmt="json")
+    print(asyncio.run(run_import_bench(args)))
+    return 0
+
+
 def graph(args: argparse.Namespace) -> int:
     """Print a flow as a Mermaid diagram (flowchart TD) to paste into Markdown or mermaid.live."""
     from bot.engine.graph import graph_flow
@@ -420,6 +429,15 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--pid", type=int, default=None, help="with --url: its process id, for its memory")
     x.add_argument("--secret", default=None, help="with --url: its app secret (default: the benchmark's)")
     x.set_defaults(run=bench_strangers)
+
+    i = b.add_parser("import", help="a CSV import of N contacts over a socket: rows/s, wall time, peak memory")
+    i.add_argument("--rows", type=int, default=100_000)
+    i.add_argument("--consent-every", type=int, default=5, help="every Nth row opts in with evidence (0: none)")
+    i.add_argument("--chunk", type=int, default=64 * 1024, help="bytes the client sends at a time")
+    i.add_argument("--roles", default="web", help="what the `bot serve` process runs (default: the API alone)")
+    i.add_argument("--database", default=None, help="database URL, migrated first (default: a new SQLite file)")
+    i.add_argument("--log-level", default="warning", help="the process's BOT_LOG_LEVEL")
+    i.set_defaults(run=bench_import)
     return parser
 
 

@@ -7,6 +7,9 @@
     ├── ValidationError             bad input from a caller (HTTP 400)
     │   ├── MalformedPayload        a webhook body that is not a Meta envelope
     │   ├── LimitExceeded           a field over one of Meta's limits, caught before sending
+    │   ├── IncompleteBody          a request body cut off before its end: the client went away mid-send
+    │   ├── BodyTooLarge            a request body over the route's size limit (HTTP 413)
+    │   ├── BodyTimeout             a request body that stopped arriving for too long (HTTP 408)
     │   └── ExpressionError         a flow expression that does not compile or run (bot.engine.expression_parser)
     ├── NotFound                    an unknown record (HTTP 404)
     ├── Conflict                    the request clashes with a record that exists, e.g. a taken name (HTTP 409)
@@ -70,6 +73,24 @@ class LimitExceeded(ValidationError):
     """A message field breaks one of Meta's documented limits; caught locally, before sending."""
 
     code = "limit_exceeded"
+
+
+class IncompleteBody(ValidationError):
+    """The request body ended before its declared length or its last chunk: the client went away mid-send."""
+
+    code = "incomplete_body"
+
+
+class BodyTooLarge(ValidationError):
+    """The request body is larger than the route accepts."""
+
+    code = "body_too_large"
+
+
+class BodyTimeout(ValidationError):
+    """No part of the request body arrived for longer than the read timeout."""
+
+    code = "body_timeout"
 
 
 class NotFound(BotError):
@@ -238,6 +259,8 @@ class SendOutcomeUnknown(TransientError):
 
 # First match wins: subclasses before their parents.
 _STATUS: tuple[tuple[type[BotError], int], ...] = (
+    (BodyTooLarge, 413),
+    (BodyTimeout, 408),
     (ValidationError, 400),
     (NotFound, 404),
     (Conflict, 409),

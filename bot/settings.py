@@ -144,6 +144,7 @@ class _Environment(BaseSettings):
     quiet_hours: str = Field(DEFAULT_QUIET_HOURS, alias="BOT_QUIET_HOURS")
     messaging_limit: str = Field(DEFAULT_MESSAGING_LIMIT, alias="BOT_MESSAGING_LIMIT")
     send_lease_seconds: float = Field(60.0, alias="BOT_SEND_LEASE_SECONDS", ge=1, le=3600)
+    body_read_timeout_seconds: float = Field(30.0, alias="BOT_BODY_READ_TIMEOUT_SECONDS", gt=0, le=3600)
     opt_out_keywords: str | None = Field(None, alias="BOT_OPT_OUT_KEYWORDS")
     opt_in_keywords: str | None = Field(None, alias="BOT_OPT_IN_KEYWORDS")
     rate_card: str | None = Field(None, alias="BOT_RATE_CARD")
@@ -190,6 +191,7 @@ class Settings:
     quiet_hours: QuietHours | None = None
     messaging_limit: int | None = None  # Meta's tier in users per rolling 24 h; None is unlimited
     send_lease: float = 60.0  # seconds a sender holds a claimed message before another may settle it
+    body_read_timeout: float = 30.0  # seconds a streamed request body (a CSV import) may go without a byte arriving
     # Words that opt a customer out of (or back in to) marketing; None keeps the built-in lists.
     opt_out_keywords: tuple[str, ...] | None = None
     opt_in_keywords: tuple[str, ...] | None = None
@@ -302,6 +304,7 @@ def _resolve(env: _Environment) -> Settings:
         quiet_hours=parse_quiet_hours(env.quiet_hours),
         messaging_limit=parse_messaging_limit(env.messaging_limit),
         send_lease=env.send_lease_seconds,
+        body_read_timeout=env.body_read_timeout_seconds,
         opt_out_keywords=_words(env.opt_out_keywords, "BOT_OPT_OUT_KEYWORDS"),
         opt_in_keywords=_words(env.opt_in_keywords, "BOT_OPT_IN_KEYWORDS"),
         rate_card=_rate_card(env.rate_card, sandbox),

@@ -39,6 +39,9 @@ def test_http_status_is_the_one_the_tree_draws(cls: type[BotError]) -> None:
     [
         (errors.ValidationError, 400),
         (errors.LimitExceeded, 400),
+        (errors.IncompleteBody, 400),
+        (errors.BodyTooLarge, 413),
+        (errors.BodyTimeout, 408),
         (errors.NotFound, 404),
         (errors.Conflict, 409),
         (errors.OutsideServiceWindow, 409),

@@ -1,7 +1,8 @@
 """Contacts as a business hands them over: one JSON object, or a CSV file with consent columns, read and checked.
 
-Pure: no I/O. Each row becomes a `ContactInput` or a `Rejected` with its line and the reason, so an import
-stores every good row and reports every bad one. Numbers are read with `phonenumbers`; a contact's time
+Pure: no I/O. A file is first checked whole (`decode_csv`: UTF-8 text, at most `MAX_ROWS` rows), then each
+row becomes a `ContactInput` or a `Rejected` with its line and the reason, so an import stores every good
+row and reports every bad one. Numbers are read with `phonenumbers`; a contact's time
 zone is the one given, else the one its number's prefix has, else the business's (a prefix spanning
 several zones, such as +1, is ambiguous).
 """
@@ -9,6 +10,7 @@ several zones, such as +1, is ambiguous).
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ValidationError
-from bot.field import check_text, in_range
+from bot.field import in_range
 from bot.whatsapp.phone import read_phone
 
 LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
@@ -27,7 +29,8 @@ MAX_NAME = 256
 MAX_EVIDENCE = 500
 CONSENT_VALUES = {"opt_in": "opt_in", "yes": "opt_in", "true": "opt_in", "opt_out": "opt_out", "no": "opt_out"}
 COLUMNS = ("wa_id", "phone", "name", "language", "time_zone", "tags", "marketing", "consent_evidence", "consent_at")
-MAX_ROWS = 200_000
+MAX_ROWS = 500_000  # the seen-numbers map and the report stay within a few tens of MB
+LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+\Z")  # what a file opened with newline="" calls a line
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,56 @@ def read_contact(data: Mapping[str, Any], *, default_zone: str, region: str | No
     return _contact({**row, "consent_at": at}, default_zone=default_zone, region=region, tags_given=tags is not None)
 
 
+def decode_csv(data: bytes | bytearray) -> str:
+    """The file as text, checked whole before any row is read: UTF-8 (a BOM is dropped), no NUL, not too many rows.
+
+    Each refusal is a `ValidationError` saying where: the byte offset and line of the first bad byte.
+    """
+    start = 3 if data[:3] == b"\xef\xbb\xbf" else 0
+    try:
+        text = data[start:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = start + exc.start
+        line = data.count(b"\n", 0, at) + 1
+        raise ValidationError(
+            f"the CSV file is not UTF-8 text: byte {at:,} (line {line}) is 0x{data[at]:02x}; save it as CSV UTF-8"
+        ) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise ValidationError(f"the CSV file has a NUL character on line {line}; is it a text file?")
+    # Line breaks bound the rows from above; only a file near the limit is counted exactly (quoted breaks).
+    if text.count("\n") + text.count("\r") >= MAX_ROWS and _rows(text) > MAX_ROWS:
+        raise ValidationError(f"the CSV file has more than {MAX_ROWS:,} rows; split it")
+    return text
+
+
+def lines_of(text: str) -> Iterator[str]:
+    """The lines of `text` with their line breaks, one at a time, as a file opened with `newline=""` gives them."""
+    return (match.group() for match in LINE.finditer(text))
+
+
+def _rows(text: str) -> int:
+    reader = csv.reader(lines_of(text))
+    next(reader, None)  # the header
+    return sum(1 for _ in _records(reader))
+
+
+def _records(reader: Any) -> Iterator[tuple[int, list[str] | str]]:
+    """Each non-blank record: the line it starts on, and its cells or why csv could not read it."""
+    line = reader.line_num
+    while True:
+        try:
+            cells: list[str] | str = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over csv's size limit: that row is refused, the next one read
+            cells = f"cannot be read as CSV: {exc}"
+        start, line = line + 1, reader.line_num
+        if isinstance(cells, str) or any(c.strip() for c in cells):
+            yield start, cells
+
+
 def read_csv(
     lines: Iterable[str], *, default_zone: str, region: str | None = None
 ) -> Iterator[ContactInput | Rejected]:
@@ -100,6 +153,8 @@ def read_csv(
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
         raise ValidationError("the CSV file is empty; its first line must name the columns") from None
+    except csv.Error as exc:
+        raise ValidationError(f"line 1: the header cannot be read as CSV: {exc}") from None
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
         raise ValidationError(f"line 1: unknown column(s) {', '.join(unknown)}; expected some of {', '.join(COLUMNS)}")
@@ -108,30 +163,20 @@ def read_csv(
     if len(set(header)) != len(header):
         raise ValidationError("line 1: a column is named twice")
     seen: dict[str, int] = {}
-    line, count = reader.line_num, 0
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # a cell over the csv module's limit; the reader goes on at the next line
-            start, line = line + 1, reader.line_num
-            yield Rejected(start, f"the row cannot be read as CSV: {exc}")
-            continue
-        start, line, count = line + 1, reader.line_num, count + 1
+    tags_given = "tags" in header
+    for count, (start, cells) in enumerate(_records(reader), start=1):
         if count > MAX_ROWS:
             yield Rejected(start, f"the file has more than {MAX_ROWS:,} rows; split it")
             return
-        if not any(c.strip() for c in cells):
+        if isinstance(cells, str):
+            yield Rejected(start, cells)
             continue
         if len(cells) != len(header):
             yield Rejected(start, f"has {len(cells)} cells, the header names {len(header)} columns")
             continue
         row = dict(zip(header, (c.strip() or None for c in cells), strict=True))
         try:
-            for column, cell in row.items():
-                check_text(cell or "", f"column {column}")
-            contact = _contact(row, default_zone=default_zone, region=region, tags_given="tags" in header)
+            contact = _contact(row, default_zone=default_zone, region=region, tags_given=tags_given, line=start)
         except ValidationError as exc:
             yield Rejected(start, exc.message, row.get("wa_id") or row.get("phone"))
             continue
@@ -139,10 +184,12 @@ def read_csv(
             yield Rejected(start, f"number {contact.wa_id} is already on line {seen[contact.wa_id]}", contact.wa_id)
             continue
         seen[contact.wa_id] = start
-        yield ContactInput(**{**contact.__dict__, "line": start})
+        yield contact
 
 
-def _contact(row: Mapping[str, str | None], *, default_zone: str, region: str | None, tags_given: bool) -> ContactInput:
+def _contact(
+    row: Mapping[str, str | None], *, default_zone: str, region: str | None, tags_given: bool, line: int | None = None
+) -> ContactInput:
     number = row.get("wa_id") or row.get("phone")
     if not number:
         raise ValidationError("wa_id (or phone) is required")
@@ -161,7 +208,7 @@ def _contact(row: Mapping[str, str | None], *, default_zone: str, region: str | 
     zone, source = _zone(row.get("time_zone"), phone.zone, default_zone)
     return ContactInput(
         wa_id=phone.wa_id, name=name, language=language, time_zone=zone, zone_source=source,
-        tags=_tags(row.get("tags")) if tags_given else (), consent=_consent(row),
+        tags=_tags(row.get("tags")) if tags_given else (), consent=_consent(row), line=line,
     )  # fmt: skip
 
 
@@ -175,6 +222,7 @@ def _zone(given: str | None, from_number: str | None, default: str) -> tuple[str
     return given, "given"
 
 
+@functools.lru_cache(maxsize=1024)  # a file repeats a few tag lists on many rows
 def _tags(text: str | None) -> tuple[str, ...]:
     tags = [t.strip() for t in re.split(r"[;|]", text or "") if t.strip()]
     for tag in tags:

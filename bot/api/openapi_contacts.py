@@ -59,11 +59,14 @@ _CONTACT_INPUT = {
 _CSV_IMPORT = {
     "type": "string",
     "description": "Header row naming some of: wa_id or phone (required), name, language, time_zone, tags (a;b), "
-    "marketing (opt_in, opt_out, yes, no or empty), consent_evidence, consent_at",
+    "marketing (opt_in, opt_out, yes, no or empty), consent_evidence, consent_at. UTF-8, at most 32 MB and "
+    "500,000 rows. The whole body is read before any row is stored; a body cut off or stalled stores nothing.",
 }
 _IMPORT_REPORT = {
     "type": "object",
+    "description": "Every data row read is counted in rows, and is either stored (created or updated) or rejected",
     "properties": {
+        "rows": {"type": "integer", "description": "Data rows read (blank lines are not counted)"},
         "created": {"type": "integer"},
         "updated": {"type": "integer"},
         "consent_recorded": {"type": "integer"},
@@ -136,6 +139,14 @@ CONTACT_PATHS: dict[str, Any] = {
                 },
                 "201": {"description": "The new contact", "content": {"application/json": {"schema": ref("Contact")}}},
                 **ERRORS,
+                "408": {
+                    "description": "CSV: no part of the body arrived within the read timeout; nothing was stored",
+                    "content": {"application/json": {"schema": ref("Error")}},
+                },
+                "413": {
+                    "description": "CSV: the body is over 32 MB (declared or sent); nothing was stored",
+                    "content": {"application/json": {"schema": ref("Error")}},
+                },
             },
         },
         "get": {

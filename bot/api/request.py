@@ -11,8 +11,9 @@ from functools import partial
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from bot.errors import ValidationError
+from bot.errors import BodyTimeout, BodyTooLarge, IncompleteBody, ValidationError
 from bot.field import MAX_ID, check_text, read_json, row_id, whole_number
 
 _WA_ID = re.compile(r"^[0-9]{6,15}$")  # ASCII digits: \d would take Arabic-Indic ones too
@@ -45,6 +46,39 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object")
     return body
+
+
+async def read_body(request: web.Request, *, limit: int, stall: float) -> bytearray:
+    """The whole request body, read as it arrives: at most `limit` bytes, each piece within `stall` seconds.
+
+    aiohttp's `request.content.read(n)` returns what has arrived so far, not n bytes; this reads to the
+    body's real end (its Content-Length, or the last chunk of a chunked body). A body that ends early
+    (the client went away) is an `IncompleteBody`, never a shorter body; one over `limit` (declared or
+    sent) a `BodyTooLarge`; one that stalls a `BodyTimeout`. The app's `client_max_size` is not applied:
+    it bounds only `request.read()`, `json()` and `post()`, and routes that read this way set their own.
+    """
+    megabytes = f"{limit / 2**20:g} MB"
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"the body is {request.content_length:,} bytes, over this route's limit of {megabytes}")
+    body = bytearray()
+    while True:
+        try:
+            async with asyncio.timeout(stall):
+                piece = await request.content.readany()
+        except TimeoutError:
+            raise BodyTimeout(
+                f"no part of the body arrived for {stall:g} s after {len(body):,} bytes; nothing was stored"
+            ) from None
+        except (OSError, HttpProcessingError) as exc:
+            reason = exc.message if isinstance(exc, HttpProcessingError) else "the connection was lost"
+            raise IncompleteBody(
+                f"the body ended early after {len(body):,} bytes ({reason}); nothing was stored"
+            ) from None
+        if not piece:
+            return body
+        body += piece
+        if len(body) > limit:
+            raise BodyTooLarge(f"the body is over this route's limit of {megabytes}; nothing was stored")
 
 
 def text_field(body: dict[str, Any], name: str, *, required: bool = False, max_length: int = MAX_TEXT) -> str | None:

@@ -38,8 +38,14 @@ def read_phone(text: str, region: str | None = None) -> Phone | None:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
-    if number.extension or not phonenumbers.is_valid_number(number):
+    # A number is valid when it has a type (`is_valid_number` asks the same metadata the same question);
+    # its type is the costliest part of reading it, so it is worked out once, not again for the time zones.
+    kind = phonenumbers.number_type(number)
+    if number.extension or kind == phonenumbers.PhoneNumberType.UNKNOWN:
         return None
     wa_id = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).removeprefix("+")
-    zones = tuple(z for z in number_zones.time_zones_for_number(number) if z != UNKNOWN_ZONE)
-    return Phone(wa_id, zones)
+    if number.country_code is not None and phonenumbers.is_number_type_geographical(kind, number.country_code):
+        found = number_zones.time_zones_for_geographical_number(number)
+    else:  # what `time_zones_for_number` answers for a mobile in most countries, without its type again
+        found = number_zones._country_level_time_zones_for_number(number)
+    return Phone(wa_id, tuple(z for z in found if z != UNKNOWN_ZONE))

@@ -17,6 +17,7 @@ from bot import keys
 from bot.app import create_app
 from bot.bench.campaign import kind_of, run_campaign_bench, wa_id_of
 from bot.bench.campaign_served import run_served_campaign_bench
+from bot.bench.contact_import import run_import_bench
 from bot.bench.figures import max_in_window, steady_rate, sustained_rate
 from bot.bench.otp import run_otp_bench
 from bot.bench.send import run_send_bench
@@ -26,6 +27,7 @@ from bot.bench.webhook import run_webhook_bench
 from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
+from storage.contacts import find_contacts
 from storage.repository import Repository
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -269,3 +271,23 @@ async def test_strangers_bench_attacks_a_real_service_and_reports_what_it_saw() 
     assert served["sent"] >= 1
     assert served["statuses"] == {"200": served["sent"]}
     assert figures["rss_mb"]["before"] is not None
+
+
+async def test_import_bench_stores_every_row_it_posts(database_url: str) -> None:
+    """`bot bench import` streams a CSV file to a `bot serve` it starts; every row is stored, consent on every 5th."""
+    args = argparse.Namespace(rows=500, consent_every=5, chunk=1000, roles="web", database=database_url,
+                              log_level="warning")  # fmt: skip
+
+    report: dict[str, Any] = json.loads(await run_import_bench(args))
+
+    assert (report["status"], report["rows_read"], report["created"], report["rejected"]) == (200, 500, 500, 0)
+    assert (report["consent_recorded"], report["every_row_accounted_for"]) == (100, True)
+    assert report["seconds"] > 0
+    assert report["service_peak_rss_mb"] >= report["service_peak_rss_mb_before"] > 0
+    repository = Repository.connect(database_url)
+    try:
+        async with repository.engine.connect() as conn:
+            contacts = await find_contacts(conn, text=None, tag="bench", limit=1000, before=None)
+    finally:
+        await repository.close()
+    assert len(contacts) == 500

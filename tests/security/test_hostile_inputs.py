@@ -24,8 +24,9 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from bot import keys
-from bot.api.contact_input import Rejected, read_csv
+from bot.api.contact_input import Rejected, decode_csv, read_csv
 from bot.app import create_app
+from bot.errors import ValidationError
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from tests.api.test_app import ClientFactory, wait_until
@@ -284,32 +285,39 @@ async def test_a_campaign_flow_that_is_not_a_name_or_a_long_language_is_a_400(
     assert await row_counts(client) == before
 
 
-def test_csv_cells_the_csv_module_cannot_read_or_nul_are_rejected_rows() -> None:
-    """A cell over 128 KiB and a cell with NUL are each a rejected row with its line; the rows after them are read."""
+def test_a_csv_cell_the_csv_module_cannot_read_is_a_rejected_row_and_nul_refuses_the_file() -> None:
+    """A cell over 128 KiB is a rejected row with its line, the rows after it are read; NUL refuses the file."""
     huge = "31612990001," + "x" * (200 * 1024)
-    rows = ["wa_id,name", "31612000001,Ana", huge, "31612990002,A\x00na", "31612990003,Li"]
+    rows = ["wa_id,name", "31612000001,Ana", huge, "31612990003,Li"]
     read = list(read_csv(io.StringIO("\n".join(rows) + "\n", newline=""), default_zone="UTC"))
-    assert [(r.line, type(r).__name__) for r in read] == [
-        (2, "ContactInput"), (3, "Rejected"), (4, "Rejected"), (5, "ContactInput"),
-    ]  # fmt: skip
+    assert [(r.line, type(r).__name__) for r in read] == [(2, "ContactInput"), (3, "Rejected"), (4, "ContactInput")]
     assert [r.reason for r in read if isinstance(r, Rejected)] == [
-        "the row cannot be read as CSV: field larger than field limit (131072)",
-        "column name contains a NUL character at position 1",
+        "cannot be read as CSV: field larger than field limit (131072)"
     ]
+    with pytest.raises(ValidationError, match="NUL character on line 3"):
+        decode_csv(b"wa_id,name\n31612000001,Ana\n31612990002,A\x00na\n")
 
 
-async def test_a_csv_import_with_an_unreadable_cell_stores_what_came_before_and_answers_200(client: Client) -> None:
-    """Over HTTP, a cell over 128 KiB after more than a stored chunk is a rejected row, never a 500.
-
-    The rows read are not pinned here: `bot.api.contacts` reads the body with one `content.read(n)`, which
-    answers what has arrived so far, so a large file can be cut short (being rewritten elsewhere).
-    """
+async def test_a_csv_import_with_an_unreadable_cell_stores_every_other_row(client: Client) -> None:
+    """Over HTTP, a cell over 128 KiB after more than a stored chunk is a rejected row, never a 500."""
     good = [f"3161200{i:04d},Ana {i}" for i in range(1200)]  # more than one stored chunk before the bad row
-    body = ("\n".join(["wa_id,name", *good, "31612990001," + "x" * (200 * 1024)]) + "\n").encode()
+    body = ("\n".join(["wa_id,name", *good, "31612990001," + "x" * (200 * 1024), "31612990002,Li"]) + "\n").encode()
     resp = await client.post("/api/contacts", data=body, headers={**AUTH, "Content-Type": "text/csv"})
     assert resp.status == 200, await resp.text()
     report = await resp.json()
-    assert set(report) >= {"created", "rejected"}
+    assert (report["rows"], report["created"]) == (1202, 1201)
+    assert [(r["line"], r["reason"].split(":")[0]) for r in report["rejected"]] == [(1202, "cannot be read as CSV")]
+
+
+async def test_a_csv_import_with_nul_is_refused_whole(client: Client) -> None:
+    """NUL anywhere in the file refuses it with its line before anything is stored."""
+    before = await row_counts(client)
+    good = [f"3161200{i:04d},Ana {i}" for i in range(1200)]
+    body = ("\n".join(["wa_id,name", *good, "31612990002,A\x00na"]) + "\n").encode()
+    resp = await client.post("/api/contacts", data=body, headers={**AUTH, "Content-Type": "text/csv"})
+    assert resp.status == 400
+    assert "NUL character on line 1202" in (await resp.json())["error"]["message"]
+    assert await row_counts(client) == before
 
 
 async def test_an_unexpected_error_under_api_is_a_json_500_with_the_request_id(client: Client) -> None:
