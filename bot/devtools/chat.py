@@ -232,7 +232,7 @@ class Chat:
         rows = await self.app[keys.REPOSITORY].outbox_after(self.seen, recipient=self.wa_id)
         if rows:
             self.seen = max(r.id or 0 for r in rows)
-        return sorted(rows, key=lambda r: (r.priority, r.due_at, r.id or 0))
+        return sorted(rows, key=lambda r: (r.due_at, r.id or 0))  # one contact: the sender keeps this order
 
 
 # -- showing a Cloud API body --------------------------------------------------------------------------

@@ -130,17 +130,16 @@ async def test_the_one_time_code_is_shown_as_a_sandbox_code_and_can_be_typed_bac
 
     output = await chat(lines(), database_url, out)
     shown = after(output, "3")
-    assert shown[:3] == [
-        "-- tapped 'Account balance'",
-        "bot: To keep your account safe, I've sent you a 6-digit code. Please type it here.",
-        "bot: [authentication template login_code]",
-    ]
+    # The code is queued by the step itself, before the turn's text: the sender keeps one contact's order,
+    # so the customer gets the code first, then the text that asks for it back.
+    assert shown[:2] == ["-- tapped 'Account balance'", "bot: [authentication template login_code]"]
     assert re.fullmatch(
-        r"     [0-9]{6} is your verification code\. For your security, do not share this code\.", shown[3]
+        r"     [0-9]{6} is your verification code\. For your security, do not share this code\.", shown[2]
     )
-    assert shown[4:6] == ["     _This code expires in 10 minutes._", "     [Copy code]"]
-    assert shown[6].startswith("     (sandbox code: ")
-    code = shown[3].split()[0]
+    assert shown[3:5] == ["     _This code expires in 10 minutes._", "     [Copy code]"]
+    assert shown[5].startswith("     (sandbox code: ")
+    assert shown[6] == "bot: To keep your account safe, I've sent you a 6-digit code. Please type it here."
+    code = shown[2].split()[0]
     assert after(output, code)[0] == (
         "bot: I can't find an account for this WhatsApp number. Type agent and a person will look into it."
     )

@@ -29,8 +29,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 from structlog.testing import capture_logs
 
+from bot import keys
 from bot.api.token import WrongGuesses
 from bot.dashboard.app import PREFIX, campaign_routes, contact_routes, inbox_routes, overview_routes, page_routes
 from bot.errors import OTPRefused
@@ -46,6 +48,7 @@ from tests.api.test_app import ClientFactory, start_app, wait_until
 from tests.conftest import ADMIN_TOKEN, APP_SECRET, FakeClock, envelope, signed, text_webhook
 from tests.dashboard.test_app import ANA, csrf_of, log_in
 from tests.e2e.test_flow_property import INJECTION
+from tests.harness import drained
 from tests.inbound.test_webhook import count
 from tests.otp.test_service import KEY, NUMBER, latest_code, wrong
 
@@ -347,11 +350,15 @@ class Conversation:
         body, headers = signed(payload)
         assert (await self.client.post("/webhook", data=body, headers=headers)).status == 200
 
-        async def replied() -> bool:
-            return len(self.transport.requests) > self.seen
+        repository = self.client.server.app[keys.REPOSITORY]
 
-        await wait_until(replied, what="a reply")
-        await asyncio.sleep(0.2)  # the rest of the turn's replies
+        async def turn_done() -> bool:
+            """The message is handled and everything its turn queued has been sent: the turn's replies are all in."""
+            async with repository.engine.connect() as conn:
+                handled = await conn.scalar(select(MESSAGE.c.handled_at).where(MESSAGE.c.wamid == wamid))
+            return handled is not None and await drained(repository) and len(self.transport.requests) > self.seen
+
+        await wait_until(turn_done, what="the turn's replies")
         replies, self.seen = _texts(self.transport.requests[self.seen :]), len(self.transport.requests)
         return replies
 
