@@ -19,7 +19,7 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def model_of(cls: type[M], row: Mapping[str, Any]) -> M:
+def model_of(cls: type[M], row: Mapping[Any, Any]) -> M:
     """`row` as a `cls` (a Base model, not a table); validated as usual when it lacks any of its fields."""
     values = dict(row)
     if values.keys() != cls.model_fields.keys():
