@@ -143,15 +143,22 @@ class Campaigner(Wakeful):
     async def _expand_page(self, run: CampaignRunBase) -> int:
         """Queue one page of the run's audience; returns how many contacts the page held."""
         now = self._clock()
+        # Read and rendered without the write lock, written in a short transaction: a page's rendering
+        # held SQLite's write lock for a tenth of a second or more, and the sender's claims and settles
+        # waited behind it with nothing to send. What is read may be a moment old when it is written;
+        # the cursor moves only from where it was read (`advance_run`), and consent, the campaign's
+        # state and the rest are checked again when each message is sent.
+        async with self._repository.reading() as conn:
+            campaign = await store.campaign_by_id(conn, run.campaign_id)
+            contacts = await store.contacts_after(conn, run.cursor, PAGE)
+        assert campaign is not None
+        members = [c for c in contacts if in_audience(campaign.audience or {}, c)]
+        messages = self._messages(campaign, run, members)
+        cursor = contacts[-1].id if contacts else run.cursor
+        assert cursor is not None
         try:
             async with self._repository.transaction() as conn:
-                campaign = await store.campaign_by_id(conn, run.campaign_id)
-                assert campaign is not None
-                contacts = await store.contacts_after(conn, run.cursor, PAGE)
-                members = [c for c in contacts if in_audience(campaign.audience or {}, c)]
-                queued = await enqueue(conn, self._messages(campaign, run, members), now)
-                cursor = contacts[-1].id if contacts else run.cursor
-                assert cursor is not None
+                queued = await enqueue(conn, messages, now)
                 if not await store.advance_run(conn, run, cursor, queued, len(contacts) < PAGE, now):
                     raise _PageTaken  # another instance expanded this page first: roll ours back
         except _PageTaken:
