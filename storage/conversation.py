@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import CONTACT, CONVERSATION, MESSAGE, ContactBase, ConversationBase
+from storage.rows import model_of
 from storage.status import replay_statuses
 
 
@@ -42,7 +43,7 @@ async def close_conversations(conn: AsyncConnection, ids: list[int], now: dateti
 
 async def contacts_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, ContactBase]:
     rows = await conn.execute(select(CONTACT).where(CONTACT.c.id.in_(list(ids))))
-    contacts = [ContactBase.model_validate(row._mapping) for row in rows]
+    contacts = [model_of(ContactBase, row._mapping) for row in rows]
     return {c.id: c for c in contacts if c.id is not None}
 
 
@@ -57,5 +58,5 @@ async def open_conversations_for(
     )
     found: dict[int, list[ConversationBase]] = {cid: [] for cid in contact_ids}
     for row in await conn.execute(stmt):
-        found[row.contact_id].append(ConversationBase.model_validate(row._mapping))
+        found[row.contact_id].append(model_of(ConversationBase, row._mapping))
     return found

@@ -15,9 +15,12 @@ from sqlalchemy import Connection, Engine, event, make_url, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from storage import json_codec
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = "storage_read_only"  # an execution option for connections that only read (see `_configure_sqlite`)
+JSON_CODEC: dict[str, Any] = {"json_serializer": json_codec.dumps, "json_deserializer": json_codec.loads}
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
@@ -28,10 +31,14 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
     writers queue on the busy timeout instead, which is what the dispatcher's per-contact turns rely on.
     """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **JSON_CODEC
+        )
         _configure_sqlite(engine.sync_engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **JSON_CODEC
+    )
 
 
 def create_sqlite_thread_engine(url: str) -> Engine:
@@ -42,7 +49,7 @@ def create_sqlite_thread_engine(url: str) -> Engine:
     """
     sync_url = make_url(url).set(drivername="sqlite")
     engine = sa_create_engine(
-        sync_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        sync_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}, **JSON_CODEC
     )
     _configure_sqlite(engine)
     return engine

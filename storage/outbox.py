@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import OUTBOX, OutboxBase
+from storage.rows import model_of
 
 # The kinds in the order the sender takes them when several are due (lower `priority` first). A one-time
 # code goes first: the customer is waiting on a login screen, the code dies in minutes, and codes are few
@@ -153,7 +154,7 @@ async def claim_due(
         .returning(*OUTBOX.c)
     )
     rows = await conn.execute(stmt)
-    claimed = [OutboxBase.model_validate(row._mapping) for row in rows]
+    claimed = [model_of(OutboxBase, row._mapping) for row in rows]
     return sorted(claimed, key=lambda r: (r.priority, r.due_at, r.id or 0))
 
 
@@ -230,7 +231,7 @@ async def take_expired_leases(
         .values(lease_owner=owner, lease_until=now + lease, updated_at=now)
         .returning(*OUTBOX.c)
     )
-    return [OutboxBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
+    return [model_of(OutboxBase, row._mapping) for row in await conn.execute(stmt)]
 
 
 async def expire_stale_secrets(conn: AsyncConnection, *, created_before: datetime, now: datetime) -> int:

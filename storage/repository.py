@@ -258,8 +258,11 @@ class Repository:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """One connection for a report made of several reads (the stats); nothing is written through it."""
-        async with self.engine.connect() as conn:
+        """One connection for a report made of several reads (the stats); nothing is written through it.
+
+        On SQLite it begins deferred, so a reader neither takes the write lock nor waits for the writers.
+        """
+        async with self._reads.connect() as conn:
             yield conn
 
     async def list_conversations(self, **filters: Any) -> list[dict[str, Any]]:

@@ -92,7 +92,7 @@ async def campaigns_with_progress(
     repository: Repository, limit: int, before: int | None
 ) -> list[tuple[CampaignBase, dict[str, int]]]:
     """Campaigns newest first, each with how many of its messages are in each state."""
-    async with repository.engine.connect() as conn:
+    async with repository.reading() as conn:
         found = await store.list_campaigns(conn, limit, before)
         return [(c, await store.progress(conn, c.id or 0)) for c in found]
 

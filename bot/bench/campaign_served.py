@@ -102,6 +102,9 @@ async def measure(args: argparse.Namespace, service: Served) -> dict[str, Any]:
     send["state"] = campaign["state"]
     if cpu_before is not None and cpu_after is not None:
         send["service_cpu_seconds"] = round(cpu_after - cpu_before, 3)
+        # Per message sent, and per recipient queued (the audience's expansion is part of the cost).
+        send["service_cpu_ms_per_message"] = round((cpu_after - cpu_before) * 1000 / max(send["sent"], 1), 3)
+        send["service_cpu_ms_per_contact"] = round((cpu_after - cpu_before) * 1000 / max(args.contacts, 1), 3)
     figures["send"] = send
     figures["load_average"] = {"before": load, "after": [round(x, 2) for x in os.getloadavg()]}
     return figures

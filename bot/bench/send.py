@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import time
 from pathlib import Path
 
 from bot.bench.figures import arrival_figures, peak_rss_mb, quarters
@@ -37,7 +38,9 @@ async def run_send_bench(args: argparse.Namespace) -> str:
             rss_before = peak_rss_mb()
             async with linked_stand_in(args.rate) as link:
                 rss: list[float] = []
+                cpu_before = time.process_time()  # this process's CPU, every thread (the sender and its drivers)
                 seconds = await drain(repository, link.client, args.rate, rss)
+                cpu = time.process_time() - cpu_before
                 rss_after = peak_rss_mb()  # before reading the stand-in's record, which is the benchmark's own
                 received = await link.received()
         finally:
@@ -53,6 +56,8 @@ async def run_send_bench(args: argparse.Namespace) -> str:
             "sent": figures.pop("sent"),
             "seconds": round(seconds, 3),
             **figures,
+            "cpu_seconds": round(cpu, 3),
+            "cpu_ms_per_message": round(cpu * 1000 / max(args.messages, 1), 3),
             "peak_rss_mb_before_send": rss_before,
             "peak_rss_mb": rss_after,
             "rss_mb_by_quarter": quarters(rss),

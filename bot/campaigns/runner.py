@@ -108,7 +108,7 @@ class Campaigner(Wakeful):
         """Start due runs, expand one page of each expanding run, settle finished campaigns; how much was done."""
         started = await self._start_due()
         expanded = 0
-        async with self._repository.engine.connect() as conn:
+        async with self._repository.reading() as conn:
             runs = await store.expanding_runs(conn, 20)
         for run in runs:
             expanded += await self._expand_page(run)
@@ -120,6 +120,11 @@ class Campaigner(Wakeful):
     async def _start_due(self) -> int:
         now = self._clock()
         started = 0
+        # Looked at without the write lock first: this runs every round while a run expands, and is
+        # seldom due; a write transaction each time would hold up the sender's claims and settles.
+        async with self._repository.reading() as conn:
+            if not await store.due_campaigns(conn, now, 1):
+                return 0
         async with self._repository.transaction() as conn:
             for campaign in await store.due_campaigns(conn, now, 20):
                 assert campaign.id is not None
@@ -138,15 +143,22 @@ class Campaigner(Wakeful):
     async def _expand_page(self, run: CampaignRunBase) -> int:
         """Queue one page of the run's audience; returns how many contacts the page held."""
         now = self._clock()
+        # Read and rendered without the write lock, written in a short transaction: a page's rendering
+        # held SQLite's write lock for a tenth of a second or more, and the sender's claims and settles
+        # waited behind it with nothing to send. What is read may be a moment old when it is written;
+        # the cursor moves only from where it was read (`advance_run`), and consent, the campaign's
+        # state and the rest are checked again when each message is sent.
+        async with self._repository.reading() as conn:
+            campaign = await store.campaign_by_id(conn, run.campaign_id)
+            contacts = await store.contacts_after(conn, run.cursor, PAGE)
+        assert campaign is not None
+        members = list(filter(audience_test(campaign.audience or {}), contacts))
+        messages = self._messages(campaign, run, members)
+        cursor = contacts[-1].id if contacts else run.cursor
+        assert cursor is not None
         try:
             async with self._repository.transaction() as conn:
-                campaign = await store.campaign_by_id(conn, run.campaign_id)
-                assert campaign is not None
-                contacts = await store.contacts_after(conn, run.cursor, PAGE)
-                members = list(filter(audience_test(campaign.audience or {}), contacts))
-                queued = await enqueue(conn, self._messages(campaign, run, members), now)
-                cursor = contacts[-1].id if contacts else run.cursor
-                assert cursor is not None
+                queued = await enqueue(conn, messages, now)
                 if not await store.advance_run(conn, run, cursor, queued, len(contacts) < PAGE, now):
                     raise _PageTaken  # another instance expanded this page first: roll ours back
         except _PageTaken:
@@ -176,10 +188,14 @@ class Campaigner(Wakeful):
     async def _complete_finished(self) -> None:
         """A one-off campaign whose every message is settled is completed."""
         now = self._clock()
+        async with self._repository.reading() as conn:  # as in `_start_due`: no write lock unless one is done
+            done = [c.id for c in await store.running_once(conn) if c.id and not await store.unfinished(conn, c.id)]
+        if not done:
+            return
         async with self._repository.transaction() as conn:
             for campaign in await store.running_once(conn):
                 assert campaign.id is not None
-                if not await store.unfinished(conn, campaign.id):
+                if campaign.id in done and not await store.unfinished(conn, campaign.id):
                     await store.set_state(conn, campaign.id, "completed", now)
                     log.info("campaign.completed", campaign_id=campaign.id)
 
@@ -207,7 +223,7 @@ class Campaigner(Wakeful):
         return stored
 
     async def get(self, campaign_id: int) -> tuple[CampaignBase, list[CampaignRunBase], dict[str, int]]:
-        async with self._repository.engine.connect() as conn:
+        async with self._repository.reading() as conn:
             campaign = await _found(conn, campaign_id)
             return campaign, await store.runs_of(conn, campaign_id), await store.progress(conn, campaign_id)
 
@@ -283,7 +299,7 @@ class Campaigner(Wakeful):
         """The campaign's audience as it stands: who would get it now, who not and why, by country."""
         now = self._clock()
         report = DryRun()
-        async with self._repository.engine.connect() as conn:
+        async with self._repository.reading() as conn:
             campaign = await _found(conn, campaign_id)
             cursor = 0
             in_audience = audience_test(campaign.audience or {})
