@@ -106,6 +106,7 @@ class Notice:
     kind: str
     reason: str | None
     raw: dict[str, Any]
+    wa_id: str | None = None  # whose it is, when an unreadable item names them: so erasure finds it
 
 
 @dataclass(frozen=True)
@@ -254,13 +255,20 @@ class _Lists:
         for i, item in enumerate(items):
             got = read(item)
             if isinstance(got, str):
-                self._unparsed(f"{self._path}.{key}[{i}]: {got}", _raw(item))
+                self._unparsed(f"{self._path}.{key}[{i}]: {got}", _raw(item), _named(item))
             else:
                 into.append(got)
 
-    def _unparsed(self, reason: str, raw: dict[str, Any]) -> None:
+    def _unparsed(self, reason: str, raw: dict[str, Any], wa_id: str | None = None) -> None:
         """Keep what could not be read, with the reason and where it was."""
-        self._out.notices.append(Notice(self._name, "unparsed", reason, raw))
+        self._out.notices.append(Notice(self._name, "unparsed", reason, raw, wa_id))
+
+
+def _named(item: Any) -> str | None:
+    """The number an item names as its sender, recipient or user, if one can be read."""
+    if not isinstance(item, dict):
+        return None
+    return _wa_id(item.get("from")) or _wa_id(item.get("recipient_id")) or _wa_id(item.get("wa_id"))
 
 
 def _read_error(item: Any, name: str) -> Notice | str:

@@ -9,7 +9,7 @@ import pytest
 
 from bot.whatsapp.message_shape import fault
 from bot.whatsapp.webhook_parser import Notice, parse_payload
-from tests.whatsapp.test_webhook_parser import FIRST, PAYLOADS, first_value, load
+from tests.whatsapp.test_webhook_parser import FIRST, PAYLOADS, SHEENA, first_value, load
 
 
 def _set(*path: str, to: Any) -> Callable[[dict[str, Any]], None]:
@@ -83,13 +83,13 @@ BROKEN = [
 def test_a_known_type_with_a_broken_object_is_a_notice_saying_what(
     sample: str, edit: Callable[[dict[str, Any]], None], reason: str
 ) -> None:
-    """A message of a known type whose object lacks or mistypes what is read is a notice, never a message."""
+    """A message of a known type whose object lacks or mistypes what is read is a notice (its sender's), never a message."""
     payload = load(sample)
     message = first_value(payload)["messages"][0]
     edit(message)
     parsed = parse_payload(payload)
     assert parsed.messages == []
-    assert parsed.notices == [Notice("messages", "unparsed", f"{FIRST}.messages[0]: {reason}", message)]
+    assert parsed.notices == [Notice("messages", "unparsed", f"{FIRST}.messages[0]: {reason}", message, SHEENA)]
 
 
 def test_a_reason_names_types_never_values() -> None:
