@@ -323,7 +323,9 @@ BAD_ENTRIES = {
         "entry[1].changes[0].value.messages[0]: has neither 'from' nor 'from_user_id', and no single contact to take"
         " them from",
     ),
-    "text-with-broken-body": (_broken_text, "entry[1].changes[0].value.messages[0]: 'text.body' must be a string, got int"),
+    "text-with-broken-body": (
+        _broken_text, "entry[1].changes[0].value.messages[0]: 'text.body' must be a string, got int"
+    ),
     "status-with-bad-timestamp": (
         _status_with_bad_timestamp,
         "entry[1].changes[0].value.statuses[0]: 'timestamp' must be Unix seconds, got 'yesterday'",
@@ -338,7 +340,7 @@ SECRET_WORDS = "my new address is 5 Elm Street"
 async def test_a_bad_entry_among_good_ones_is_a_notice_and_the_good_ones_are_answered(
     client: Client, case: str
 ) -> None:
-    """Of three entries the middle one malformed: 200, the others stored and answered, it a notice; again, nothing new."""
+    """Three entries, the middle one malformed: 200, the others stored and answered, it a notice; again nothing new."""
     edit, reason = BAD_ENTRIES[case]
     entries = [
         text_webhook(wa_id=wa_id, wamid=f"wamid.{case}.{n}", body=SECRET_WORDS)["entry"][0]

@@ -310,7 +310,8 @@ class Fuzzer:
             found = (await conn.execute(select(MESSAGE.c.wamid, MESSAGE.c.webhook_event_id))).all()
             assert wamids <= {row.wamid for row in found}
             ours = [row.wamid for row in found if row.webhook_event_id == event_id]
-            assert len(ours) == len(set(ours)) and set(ours) <= wamids, "a message stored twice, or not of this body"
+            assert len(ours) == len(set(ours)), "a message stored twice"
+            assert set(ours) <= wamids, "a message not of this body"
             assert after["message"] - before["message"] == len(ours)
             pairs = {(s.wamid, s.status[:16]) for s in parsed.statuses}
             found = (await conn.execute(select(STATUS_EVENT.c.wamid, STATUS_EVENT.c.status))).all()
@@ -323,7 +324,8 @@ class Fuzzer:
         wanted = {_canonical(*n) for n in expected}
         assert wanted <= {_canonical(r.field, r.kind, r.reason, r.payload) for r in notices}
         ours = [_canonical(r.field, r.kind, r.reason, r.payload) for r in notices if r.webhook_event_id == event_id]
-        assert len(ours) == len(set(ours)) and set(ours) <= wanted, "a notice stored twice, or not of this body"
+        assert len(ours) == len(set(ours)), "a notice stored twice"
+        assert set(ours) <= wanted, "a notice not of this body"
         assert after["notice"] - before["notice"] == len(ours)
 
 

@@ -83,7 +83,7 @@ BROKEN = [
 def test_a_known_type_with_a_broken_object_is_a_notice_saying_what(
     sample: str, edit: Callable[[dict[str, Any]], None], reason: str
 ) -> None:
-    """A message of a known type whose object lacks or mistypes what is read is a notice (its sender's), never a message."""
+    """A message of a known type whose object lacks or mistypes what is read is its sender's notice, not a message."""
     payload = load(sample)
     message = first_value(payload)["messages"][0]
     edit(message)

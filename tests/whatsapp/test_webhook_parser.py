@@ -692,7 +692,10 @@ def test_change_without_field_is_noted() -> None:
         ({"id": "1"}, "", "entry[1]: missing 'changes'", {"id": "1"}),
         ({"changes": {}}, "", "entry[1].changes must be a list, got object", {"changes": {}}),
         ({"changes": [[]]}, "", "entry[1].changes[0] must be an object, got list", {"value": []}),
-        ({"changes": [{"field": "messages"}]}, "messages", "entry[1].changes[0]: missing 'value'", {"field": "messages"}),
+        (
+            {"changes": [{"field": "messages"}]}, "messages",
+            "entry[1].changes[0]: missing 'value'", {"field": "messages"},
+        ),
         ({"changes": [{"value": "x"}]}, "", "entry[1].changes[0].value must be an object, got str", {"value": "x"}),
         (
             {"changes": [{"field": "messages", "value": None}]}, "messages",
