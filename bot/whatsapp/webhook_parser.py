@@ -1,6 +1,6 @@
 """Read Meta's webhook notification bodies into plain values, keeping whatever cannot be read as notices.
 
-Why one module of about 480 lines: every shape Meta posts (a dozen message types, statuses, user
+Why one module of about 500 lines: every shape Meta posts (a dozen message types, statuses, user
 preferences, system changes) is read by the same envelope walk into the same notices for what cannot
 be read; one reader keeps "nothing is dropped unseen" checkable in one place. (What each message type's
 object must hold is `bot.whatsapp.message_shape`'s.)
