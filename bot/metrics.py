@@ -14,6 +14,11 @@ class Metrics:
             "bot_webhooks_received", "Webhook POSTs by outcome", ["outcome"], registry=self.registry
         )
         self.inbound = Counter("bot_inbound_messages", "Inbound messages stored (new)", registry=self.registry)
+        self.webhook_unreadable = Counter(
+            "bot_webhook_unreadable_items",
+            "Entries, changes and items of stored webhooks that could not be read, kept as notices",
+            registry=self.registry,
+        )
         self.sent = Counter(
             "bot_messages_sent", "Messages Meta accepted, by category", ["category"], registry=self.registry
         )

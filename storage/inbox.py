@@ -83,6 +83,8 @@ class NoticeLike(Protocol):
     def reason(self) -> str | None: ...
     @property
     def raw(self) -> Mapping[str, Any]: ...
+    @property
+    def wa_id(self) -> str | None: ...
 
 
 class PreferenceLike(Protocol):
@@ -366,7 +368,7 @@ def _insert_notices(conn: Connection, deliveries: Sequence[Delivery], event_ids:
     for delivery, event_id in zip(deliveries, event_ids, strict=True):
         parsed = delivery.parsed
         rows += [_notice(event_id, "user_preferences", "preference", p.wa_id, None, p.raw) for p in parsed.preferences]
-        rows += [_notice(event_id, n.field, n.kind, None, n.reason, n.raw) for n in parsed.notices]
+        rows += [_notice(event_id, n.field, n.kind, n.wa_id, n.reason, n.raw) for n in parsed.notices]
     if rows:
         conn.execute(insert_ignoring_conflicts(conn, WEBHOOK_NOTICE, "digest"), rows)
 

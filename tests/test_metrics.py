@@ -96,6 +96,20 @@ async def test_webhook_outcomes_are_counted(
     assert value(text, "bot_inbound_messages_total") == 2
 
 
+async def test_unreadable_parts_of_a_stored_webhook_are_counted(
+    aiohttp_client: ClientFactory, settings: Settings, clock: FakeClock
+) -> None:
+    """Entries and items a stored webhook could not read are counted, the webhook itself as stored."""
+    client, _ = await start_app(aiohttp_client, settings, clock, roles={"web"})
+    payload = text_webhook(NUMBERS[0], "a", wamid="wamid.u.1")
+    payload["entry"] += [7, {"id": "no changes"}]
+    await post_webhook(client, payload)
+    text = await scrape(client)
+    assert value(text, "bot_webhooks_received_total", outcome="stored") == 1
+    assert value(text, "bot_webhook_unreadable_items_total") == 2
+    assert value(text, "bot_inbound_messages_total") == 1
+
+
 async def test_redelivered_messages_are_not_counted_twice(
     aiohttp_client: ClientFactory, settings: Settings, clock: FakeClock
 ) -> None:

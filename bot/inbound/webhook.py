@@ -1,4 +1,9 @@
-"""Meta's webhook: the verification handshake and signed notifications, stored before they are acknowledged."""
+"""Meta's webhook: the verification handshake and signed notifications, stored before they are acknowledged.
+
+A signed body whose envelope reads (a JSON object with a list of entries) is stored and answered 200 even
+when some of its entries, changes or items cannot be read: those are stored as notices beside the good
+ones, since a 400 would lose the good ones and Meta would retry the same bad body for days.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from bot.errors import MalformedPayload, StorageUnavailable
 from bot.inbound.ingest import INGESTOR
 from bot.secret import same_secret
 from bot.whatsapp.signature import HEADER, verify
-from bot.whatsapp.webhook_parser import parse_payload
+from bot.whatsapp.webhook_parser import parse_payload, unreadable_paths
 from storage.inbox import Delivery
 
 log = structlog.get_logger("bot.inbound.webhook")
@@ -64,7 +69,14 @@ async def receive(request: web.Request) -> web.Response:
     metrics.webhook_outcome["stored"].inc()
     metrics.inbound.inc(stored.new_messages)
     metrics.webhook_seconds.observe(time.perf_counter() - started)
-    ack = f'{{"ok": true, "event_id": {stored.webhook_event_id}}}'  # hot path: no serialiser needed
+    unreadable = unreadable_paths(parsed)
+    if unreadable:
+        metrics.webhook_unreadable.inc(len(unreadable))
+        # Paths only: the reasons, stored with the notices, may quote what the customer sent.
+        log.warning(
+            "webhook.unreadable", event_id=stored.webhook_event_id, count=len(unreadable), paths=unreadable[:20]
+        )
+    ack = f'{{"ok": true, "event_id": {stored.webhook_event_id}, "unreadable": {len(unreadable)}}}'  # no serialiser
     return web.Response(text=ack, content_type="application/json")
 
 

@@ -1,19 +1,25 @@
 """Read Meta's webhook notification bodies into plain values, keeping whatever cannot be read as notices.
 
-Why one module of about 450 lines: every shape Meta posts (a dozen message types, statuses, user
+Why one module of about 500 lines: every shape Meta posts (a dozen message types, statuses, user
 preferences, system changes) is read by the same envelope walk into the same notices for what cannot
-be read; one reader keeps "nothing is dropped unseen" checkable in one place.
+be read; one reader keeps "nothing is dropped unseen" checkable in one place. (What each message type's
+object must hold is `bot.whatsapp.message_shape`'s.)
+
+Only the envelope can refuse a body: a JSON object whose `entry` is a list. Below it, an entry, a change or
+an item that cannot be read becomes an "unparsed" notice naming its path and why, and everything else is
+still read: one bad item must not cost the good ones their answer, nor make Meta retry the whole POST.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bot.errors import MalformedPayload
-from bot.whatsapp import storable_json
+from bot.whatsapp import message_shape, storable_json
 
 # Change fields whose values we read item by item, and the value keys each may carry. Any other key in
 # such a value, and any other field, is kept whole as a "field" notice: Meta adds fields without notice.
@@ -28,6 +34,8 @@ _MAX_ID = 10**30  # larger "ids" are noise, and str() of a huge int can raise
 _WA_ID_LENGTH = 20
 _ID_LENGTH = 128
 _WAMID = f"a string of 1 to {_ID_LENGTH} characters"
+_PHONE = f"a phone number of 1 to {_WA_ID_LENGTH} characters"
+_USER = f"a user id of 1 to {_ID_LENGTH} characters"
 
 _T = TypeVar("_T")
 
@@ -98,6 +106,7 @@ class Notice:
     kind: str
     reason: str | None
     raw: dict[str, Any]
+    wa_id: str | None = None  # whose it is, when an unreadable item names them: so erasure finds it
 
 
 @dataclass(frozen=True)
@@ -130,19 +139,31 @@ class _Senders:
 
 
 def parse_payload(data: bytes | str | Any) -> ParsedPayload:
-    """Parse a webhook body; raise ``MalformedPayload`` only when the envelope itself is unreadable."""
+    """Parse a webhook body; raise ``MalformedPayload`` only when the envelope itself is unreadable.
+
+    The envelope is a JSON object whose ``entry`` is a list; whatever inside it cannot be read is a notice.
+    """
     body = _decode(data)
-    entries: list[Any] = _require(body, "entry", list, "")
+    entries = body.get("entry")
+    if not isinstance(entries, list):
+        raise MalformedPayload(_misfit(body, "entry", "a list", ""))
     obj = body.get("object")
     out = ParsedPayload([], [], [], [], [], obj if isinstance(obj, str) else None)
     for ei, entry in enumerate(entries):
-        path = f"entry[{ei}]"
-        if not isinstance(entry, dict):
-            raise MalformedPayload(_wrong(path, "an object", entry))
-        changes: list[Any] = _require(entry, "changes", list, path)
-        for ci, change in enumerate(changes):
-            _parse_change(change, f"{path}.changes[{ci}]", out)
+        _parse_entry(entry, f"entry[{ei}]", out)
     return out
+
+
+_PATH = re.compile(r"entry\[\d+\](?:\.[a-z_]+(?:\[\d+\])?)*")
+
+
+def unreadable_paths(parsed: ParsedPayload) -> list[str]:
+    """Where each part that could not be read was, as JSON paths (``entry[1].changes[0]``), in order.
+
+    Paths only: safe to log, where a reason may quote a value the customer sent.
+    """
+    found = (_PATH.match(n.reason or "") for n in parsed.notices if n.kind == "unparsed")
+    return [m.group() for m in found if m is not None]
 
 
 def _decode(data: Any) -> dict[str, Any]:
@@ -158,23 +179,36 @@ def _decode(data: Any) -> dict[str, Any]:
     return data
 
 
-def _require(parent: dict[str, Any], key: str, kind: type, path: str) -> Any:
-    """Return ``parent[key]`` if it has the type the envelope needs; otherwise refuse the body."""
-    value = parent.get(key)
-    if isinstance(value, kind):
-        return value
+def _misfit(parent: dict[str, Any], key: str, expected: str, path: str) -> str:
+    """Say why ``parent[key]``, which the walk needs, cannot be read: absent, or not what it must be."""
     if key not in parent:
-        raise MalformedPayload(f"{path}: missing '{key}'" if path else f"missing '{key}'")
-    expected = "a list" if kind is list else "an object"
-    raise MalformedPayload(_wrong(f"{path}.{key}" if path else key, expected, value))
+        return f"{path}: missing '{key}'" if path else f"missing '{key}'"
+    return _wrong(f"{path}.{key}" if path else key, expected, parent[key])
+
+
+def _parse_entry(entry: Any, path: str, out: ParsedPayload) -> None:
+    """Read one ``entry[]`` item's changes into ``out``; an entry without a list of them is a notice."""
+    if not isinstance(entry, dict):
+        out.notices.append(Notice("", "unparsed", _wrong(path, "an object", entry), _raw(entry)))
+        return
+    changes = entry.get("changes")
+    if not isinstance(changes, list):
+        out.notices.append(Notice("", "unparsed", _misfit(entry, "changes", "a list", path), entry))
+        return
+    for ci, change in enumerate(changes):
+        _parse_change(change, f"{path}.changes[{ci}]", out)
 
 
 def _parse_change(change: Any, path: str, out: ParsedPayload) -> None:
-    """Read one ``changes[]`` item into ``out``; only a change or value that is not an object is fatal."""
+    """Read one ``changes[]`` item into ``out``; a change without an object for its value is a notice."""
     if not isinstance(change, dict):
-        raise MalformedPayload(_wrong(path, "an object", change))
-    value: dict[str, Any] = _require(change, "value", dict, path)
-    name = change.get("field")
+        out.notices.append(Notice("", "unparsed", _wrong(path, "an object", change), _raw(change)))
+        return
+    name, value = change.get("field"), change.get("value")
+    if not isinstance(value, dict):
+        field = name if isinstance(name, str) else ""
+        out.notices.append(Notice(field, "unparsed", _misfit(change, "value", "an object", path), change))
+        return
     if not isinstance(name, str):
         out.notices.append(Notice("", "unparsed", f"{path}: {_bad(change, 'field', 'a string')}", change))
     elif name in _VALUE_KEYS:
@@ -221,13 +255,20 @@ class _Lists:
         for i, item in enumerate(items):
             got = read(item)
             if isinstance(got, str):
-                self._unparsed(f"{self._path}.{key}[{i}]: {got}", _raw(item))
+                self._unparsed(f"{self._path}.{key}[{i}]: {got}", _raw(item), _named(item))
             else:
                 into.append(got)
 
-    def _unparsed(self, reason: str, raw: dict[str, Any]) -> None:
+    def _unparsed(self, reason: str, raw: dict[str, Any], wa_id: str | None = None) -> None:
         """Keep what could not be read, with the reason and where it was."""
-        self._out.notices.append(Notice(self._name, "unparsed", reason, raw))
+        self._out.notices.append(Notice(self._name, "unparsed", reason, raw, wa_id))
+
+
+def _named(item: Any) -> str | None:
+    """The number an item names as its sender, recipient or user, if one can be read."""
+    if not isinstance(item, dict):
+        return None
+    return _wa_id(item.get("from")) or _wa_id(item.get("recipient_id")) or _wa_id(item.get("wa_id"))
 
 
 def _read_error(item: Any, name: str) -> Notice | str:
@@ -271,10 +312,17 @@ def _read_message(item: Any, phone_number_id: str | None, senders: _Senders) -> 
         return _bad(item, "type", "a non-empty string")
     if timestamp is None:
         return _bad(item, "timestamp", "Unix seconds")
+    if (fault := message_shape.fault(kind, item)) is not None:
+        return fault
     wa_id, user_id = _wa_id(item.get("from")), _id(item.get("from_user_id"))
+    for key, got, expected in (("from", wa_id, _PHONE), ("from_user_id", user_id, _USER)):
+        if got is None and item.get(key) is not None:  # said, but unreadable: never guess another sender
+            return f"'{key}' must be {expected}, got {_kind(item[key])}"  # the type only: it is personal data
     sender = senders.match(wa_id, user_id)
     if sender is not None:
         wa_id, user_id = wa_id or sender.wa_id, user_id or sender.user_id
+    if wa_id is None and user_id is None:
+        return "has neither 'from' nor 'from_user_id', and no single contact to take them from"
     body, context, referral = item.get(kind), item.get("context"), item.get("referral")
     text, reply_id = _text_and_reply(kind, body) if isinstance(body, dict) else (None, None)
     return InboundMessage(

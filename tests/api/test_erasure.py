@@ -17,7 +17,7 @@ from bot.privacy.erasure import pseudonym
 from bot.settings import Settings
 from storage.consent import history
 from storage.conversation import open_conversations, record_outbound
-from storage.models import CONTACT, OUTBOX, STATUS_EVENT
+from storage.models import CONTACT, OUTBOX, STATUS_EVENT, WEBHOOK_NOTICE
 from storage.outbox import NewMessage
 from storage.repository import Repository
 from tests.api.test_app import ClientFactory, assert_error, get_json, post_webhook, start_app
@@ -179,3 +179,27 @@ async def test_erasing_while_a_message_is_being_sent_is_409_and_erases_nothing(
     assert resp.status == 409
     assert "being sent" in assert_error(await resp.json(), "conflict")
     assert (await get_json(client, f"/api/contacts/{ANA}", auth))["name"] == ANA_NAME
+
+
+async def test_an_unreadable_message_of_the_customer_is_found_by_erasure(
+    aiohttp_client: ClientFactory, settings: Settings, clock: FakeClock, auth: dict[str, str]
+) -> None:
+    """A message of theirs kept as a notice (its text broken) is theirs: erasure takes their number out of it."""
+    client, _ = await start_app(aiohttp_client, settings, clock, roles={"web"})
+    await post_webhook(client, text_webhook(ANA, "hello", wamid="wamid.ana.ok", name=ANA_NAME, timestamp=clock.now))
+    broken = text_webhook(ANA, "x", wamid="wamid.ana.broken", name=ANA_NAME, timestamp=clock.now)
+    broken["entry"][0]["changes"][0]["value"]["messages"][0]["text"] = {"body": 7}
+    await post_webhook(client, broken)
+    repository: Repository = client.server.app[keys.REPOSITORY]
+    async with repository.engine.connect() as conn:
+        [notice] = (await conn.execute(select(WEBHOOK_NOTICE).where(WEBHOOK_NOTICE.c.kind == "unparsed"))).all()
+    assert (notice.wa_id, notice.payload["from"]) == (ANA, ANA)
+
+    resp = await client.post(f"/api/contacts/{ANA}/erase", headers=auth)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["blanked"]["notices"] == 1
+    async with repository.engine.connect() as conn:
+        [notice] = (await conn.execute(select(WEBHOOK_NOTICE).where(WEBHOOK_NOTICE.c.kind == "unparsed"))).all()
+    assert notice.wa_id is None
+    assert ANA not in json.dumps(notice.payload)
+    assert ANA not in await every_row(repository)

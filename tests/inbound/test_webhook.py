@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, text
@@ -291,3 +292,105 @@ async def test_every_payload_kind_is_stored_and_a_redelivery_changes_nothing(
     assert (await client.post("/webhook", data=body, headers=headers)).status == 200
     assert await _state(client) == first
     assert await count(client, WEBHOOK_EVENT) == 2
+
+
+# --- one bad entry among good ones ---------------------------------------------------------------------
+
+
+def _no_value(entry: dict[str, Any]) -> None:
+    del entry["changes"][0]["value"]
+
+
+def _no_sender(entry: dict[str, Any]) -> None:
+    value = entry["changes"][0]["value"]
+    del value["contacts"], value["messages"][0]["from"]
+
+
+def _broken_text(entry: dict[str, Any]) -> None:
+    entry["changes"][0]["value"]["messages"][0]["text"] = {"body": 5}
+
+
+def _status_with_bad_timestamp(entry: dict[str, Any]) -> None:
+    entry["changes"][:] = status_webhook("wamid.sent.earlier", "delivered", timestamp="yesterday")["entry"][0][
+        "changes"
+    ]
+
+
+BAD_ENTRIES = {
+    "change-without-value": (_no_value, "entry[1].changes[0]: missing 'value'"),
+    "message-without-from": (
+        _no_sender,
+        "entry[1].changes[0].value.messages[0]: has neither 'from' nor 'from_user_id', and no single contact to take"
+        " them from",
+    ),
+    "text-with-broken-body": (
+        _broken_text, "entry[1].changes[0].value.messages[0]: 'text.body' must be a string, got int"
+    ),
+    "status-with-bad-timestamp": (
+        _status_with_bad_timestamp,
+        "entry[1].changes[0].value.statuses[0]: 'timestamp' must be Unix seconds, got 'yesterday'",
+    ),
+    "entry-without-changes": (lambda entry: entry.clear(), "entry[1]: missing 'changes'"),
+}  # fmt: skip
+GOOD = ("31611110001", "31611110003")
+SECRET_WORDS = "my new address is 5 Elm Street"
+
+
+@pytest.mark.parametrize("case", BAD_ENTRIES)
+async def test_a_bad_entry_among_good_ones_is_a_notice_and_the_good_ones_are_answered(
+    client: Client, case: str
+) -> None:
+    """Three entries, the middle one malformed: 200, the others stored and answered, it a notice; again nothing new."""
+    edit, reason = BAD_ENTRIES[case]
+    entries = [
+        text_webhook(wa_id=wa_id, wamid=f"wamid.{case}.{n}", body=SECRET_WORDS)["entry"][0]
+        for n, wa_id in enumerate((GOOD[0], "31611110002", GOOD[1]))
+    ]
+    edit(entries[1])
+    body, headers = signed({"object": "whatsapp_business_account", "entry": entries})
+    with structlog.testing.capture_logs() as logs:
+        resp = await client.post("/webhook", data=body, headers=headers)
+        assert resp.status == 200
+        assert (await resp.json())["unreadable"] == 1
+
+    stored = await count(client, MESSAGE, MESSAGE.c.direction == "in")
+    assert {m for m in await _inbound_wamids(client)} >= {f"wamid.{case}.0", f"wamid.{case}.2"}
+    assert stored == 2
+    async with client.app[keys.REPOSITORY].engine.connect() as conn:
+        notices = (await conn.execute(select(WEBHOOK_NOTICE.c.kind, WEBHOOK_NOTICE.c.reason))).all()
+    assert [tuple(n) for n in notices] == [("unparsed", reason)]
+    [line] = [e for e in logs if e["event"] == "webhook.unreadable"]
+    assert line["paths"] == [reason.split(":")[0]]
+    assert SECRET_WORDS not in repr(logs)
+
+    async def answered() -> bool:
+        return await count(client, OUTBOX, OUTBOX.c.status == "sent") == 2
+
+    await wait_for(answered)
+    transport = client.app[CLIENT]._transport
+    assert isinstance(transport, RecordingTransport)
+    assert sorted(r.json["to"] for r in transport.requests) == sorted(GOOD)
+
+    first = await _state(client)
+    resp = await client.post("/webhook", data=body, headers=headers)
+    assert resp.status == 200
+    await asyncio.sleep(0.3)  # give a wrongly repeated turn the chance to show itself
+    assert await _state(client) == first
+    assert await count(client, WEBHOOK_EVENT) == 2
+    assert await count(client, OUTBOX) == 2
+    assert len(transport.requests) == 2
+
+
+async def _inbound_wamids(client: Client) -> list[str]:
+    async with client.app[keys.REPOSITORY].engine.connect() as conn:
+        return list((await conn.execute(select(MESSAGE.c.wamid).where(MESSAGE.c.direction == "in"))).scalars())
+
+
+async def test_a_body_of_only_bad_entries_is_stored_as_notices_and_answered_200(client: Client) -> None:
+    """A signed envelope whose every entry is unreadable is still a 200: Meta would retry a 400 for days."""
+    body, headers = signed({"object": "whatsapp_business_account", "entry": [7, {"changes": "x"}]})
+    resp = await client.post("/webhook", data=body, headers=headers)
+    assert resp.status == 200
+    assert (await resp.json())["unreadable"] == 2
+    assert await count(client, WEBHOOK_NOTICE, WEBHOOK_NOTICE.c.kind == "unparsed") == 2
+    assert await count(client, WEBHOOK_EVENT) == 1

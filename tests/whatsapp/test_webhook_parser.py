@@ -23,6 +23,7 @@ from bot.whatsapp.webhook_parser import (
     ParsedPayload,
     StatusUpdate,
     parse_payload,
+    unreadable_paths,
 )
 
 PAYLOADS = Path(__file__).parents[1] / "payloads"
@@ -429,6 +430,23 @@ def test_message_without_sender_ids_uses_the_only_contact() -> None:
     assert (message.wa_id, message.user_id, message.profile_name) == (None, USER_ID, "Sheena")
 
 
+def test_message_without_any_sender_is_a_notice() -> None:
+    """A message with neither from nor from_user_id, and no single contact to take them from, is a notice."""
+    payload = load("text.json")
+    value = first_value(payload)
+    del value["contacts"], value["messages"][0]["from"]
+    parsed = parse_payload(payload)
+    assert parsed.messages == []
+    assert parsed.notices == [
+        Notice(
+            "messages",
+            "unparsed",
+            f"{FIRST}.messages[0]: has neither 'from' nor 'from_user_id', and no single contact to take them from",
+            value["messages"][0],
+        )
+    ]
+
+
 def test_message_matched_by_user_id_gains_the_contacts_wa_id() -> None:
     """A message matched by from_user_id takes the contact's wa_id when it has no from."""
     payload = load("username_only.json")
@@ -557,6 +575,21 @@ def _drop(key: str) -> Any:
         ("messages", lambda m: m.update(id=7), "messages[0]: 'id' must be a string of 1 to 128 characters, got 7"),
         ("messages", lambda m: m.update(type=["text"]), "messages[0]: 'type' must be a non-empty string, got list"),
         ("contacts", lambda c: c.pop("wa_id"), "contacts[0]: has neither 'wa_id' nor 'user_id'"),
+        (
+            "messages",
+            lambda m: m.update({"from": "3" * 40}),
+            "messages[0]: 'from' must be a phone number of 1 to 20 characters, got str",
+        ),
+        (
+            "messages",
+            lambda m: m.update({"from": ["16505551234"]}),
+            "messages[0]: 'from' must be a phone number of 1 to 20 characters, got list",
+        ),
+        (
+            "messages",
+            lambda m: m.update({"from_user_id": {}}),
+            "messages[0]: 'from_user_id' must be a user id of 1 to 128 characters, got object",
+        ),
     ],
 )
 def test_unreadable_item_becomes_unparsed_notice_with_its_path(list_key: str, edit: Any, reason: str) -> None:
@@ -565,8 +598,9 @@ def test_unreadable_item_becomes_unparsed_notice_with_its_path(list_key: str, ed
     item = first_value(payload)[list_key][0]
     edit(item)
     parsed = parse_payload(payload)
+    named = SHEENA if item.get("from") == SHEENA else None  # whose it is, for erasure
     assert [n for n in parsed.notices if n.kind == "unparsed"] == [
-        Notice("messages", "unparsed", f"{FIRST}.{reason}", item)
+        Notice("messages", "unparsed", f"{FIRST}.{reason}", item, named)
     ]
 
 
@@ -648,6 +682,40 @@ def test_change_without_field_is_noted() -> None:
     assert parsed.messages == []
 
 
+# Entries and changes we cannot read -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bad", "field", "reason", "raw"),
+    [
+        (1, "", "entry[1] must be an object, got int", {"value": 1}),
+        ({"id": "1"}, "", "entry[1]: missing 'changes'", {"id": "1"}),
+        ({"changes": {}}, "", "entry[1].changes must be a list, got object", {"changes": {}}),
+        ({"changes": [[]]}, "", "entry[1].changes[0] must be an object, got list", {"value": []}),
+        (
+            {"changes": [{"field": "messages"}]}, "messages",
+            "entry[1].changes[0]: missing 'value'", {"field": "messages"},
+        ),
+        ({"changes": [{"value": "x"}]}, "", "entry[1].changes[0].value must be an object, got str", {"value": "x"}),
+        (
+            {"changes": [{"field": "messages", "value": None}]}, "messages",
+            "entry[1].changes[0].value must be an object, got null", {"field": "messages", "value": None},
+        ),
+    ],
+)  # fmt: skip
+def test_unreadable_entry_or_change_becomes_a_notice_and_the_others_are_read(
+    bad: Any, field: str, reason: str, raw: dict[str, Any]
+) -> None:
+    """An entry or change that cannot be read, between good ones, is one "unparsed" notice naming its path."""
+    payload = load("text.json")
+    good = payload["entry"][0]
+    payload["entry"] = [good, bad, copy.deepcopy(good)]
+    parsed = parse_payload(payload)
+    assert [m.text for m in parsed.messages] == ["Hello, is the shop open on Sunday?"] * 2
+    assert parsed.notices == [Notice(field, "unparsed", reason, raw)]
+    assert unreadable_paths(parsed) == [re.split(r": | must be ", reason)[0]]
+
+
 # Bodies that are not a Meta envelope ------------------------------------------------------------------
 
 
@@ -666,21 +734,12 @@ def test_change_without_field_is_noted() -> None:
         (42, "body must be a JSON object, got int"),
         ({}, "missing 'entry'"),
         ({"object": "whatsapp_business_account", "entry": "x"}, "entry must be a list, got str"),
-        ({"entry": [1]}, "entry[0] must be an object, got int"),
         ({"entry": None}, "entry must be a list, got null"),
-        ({"entry": [{"id": "1"}]}, "entry[0]: missing 'changes'"),
-        ({"entry": [{"changes": {}}]}, "entry[0].changes must be a list, got object"),
-        ({"entry": [{"changes": [[]]}]}, "entry[0].changes[0] must be an object, got list"),
-        ({"entry": [{"changes": [{"field": "messages"}]}]}, "entry[0].changes[0]: missing 'value'"),
-        ({"entry": [{}, {"changes": [{"value": "x"}]}]}, "entry[0]: missing 'changes'"),
-        (
-            {"entry": [{"changes": []}, {"changes": [{"value": "x"}]}]},
-            "entry[1].changes[0].value must be an object, got str",
-        ),
+        ({"entry": {"changes": []}}, "entry must be a list, got object"),
     ],
 )
 def test_malformed_envelope_is_refused_with_a_precise_message(body: Any, message: str) -> None:
-    """A body that is not JSON, not an object, or not shaped as entry[].changes[].value is refused precisely."""
+    """A body that is not JSON, not an object, or has no list of entries is refused precisely, and only it is."""
     with pytest.raises(MalformedPayload) as caught:
         parse_payload(body)
     assert caught.value.message == message
@@ -734,6 +793,8 @@ ITEM_LISTS = {
     "user_preferences": ("contacts", "user_preferences", "errors"),
 }
 ITEM_REASON = re.compile(r"\.(contacts|messages|statuses|user_preferences|errors)\[\d+\]: ")
+# An entry or a change that could not be read at all, as the parser says so.
+PART_REASON = re.compile(r"entry\[\d+\](\.changes(\[\d+\](\.value)?)?)?(: missing '(changes|value)'| must be )")
 FUZZ = settings(database=None, deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -756,10 +817,20 @@ def parse_or_refuse(data: Any) -> ParsedPayload | None:
 
 
 def items_listed(body: dict[str, Any]) -> int:
-    """Count the items a well-formed envelope lists under the keys of the fields we read."""
+    """Count the parts of an envelope that must each be read or noted.
+
+    An entry without a list of changes, or a change without an object for its value, is one part; in a
+    readable change of a field we read, each item of the lists we read is one.
+    """
     count = 0
     for entry in body["entry"]:
+        if not (isinstance(entry, dict) and isinstance(entry.get("changes"), list)):
+            count += 1
+            continue
         for change in entry["changes"]:
+            if not (isinstance(change, dict) and isinstance(change.get("value"), dict)):
+                count += 1
+                continue
             name = change.get("field")
             for key in ITEM_LISTS.get(name, ()) if isinstance(name, str) else ():
                 items = change["value"].get(key)
@@ -768,9 +839,12 @@ def items_listed(body: dict[str, Any]) -> int:
 
 
 def items_accounted(parsed: ParsedPayload) -> int:
-    """Count the items a parse produced, read or noted."""
+    """Count the parts a parse produced, read or noted."""
     noted = sum(
-        1 for n in parsed.notices if n.kind == "error" or (n.kind == "unparsed" and ITEM_REASON.search(n.reason or ""))
+        1
+        for n in parsed.notices
+        if n.kind == "error"
+        or (n.kind == "unparsed" and (ITEM_REASON.search(n.reason or "") or PART_REASON.match(n.reason or "")))
     )
     return len(parsed.contacts) + len(parsed.messages) + len(parsed.statuses) + len(parsed.preferences) + noted
 
@@ -839,3 +913,51 @@ def test_result_values_are_frozen() -> None:
     message = only_message(load("text.json"))
     with pytest.raises(AttributeError):
         message.text = "changed"  # type: ignore[misc]
+
+
+def _broken_change() -> st.SearchStrategy[Any]:
+    """A `changes[]` item no reader can take: not an object, or an object without an object for its value."""
+    not_object = SCALARS | st.lists(JSONISH, max_size=3)
+    return st.one_of(
+        not_object,
+        st.fixed_dictionaries({}, optional={"field": SCALARS}),
+        st.fixed_dictionaries({"value": not_object}, optional={"field": SCALARS}),
+    )
+
+
+BROKEN_ENTRIES = st.one_of(
+    SCALARS,
+    st.lists(JSONISH, max_size=3),
+    st.fixed_dictionaries({"id": st.just("102290129340398")}),
+    st.fixed_dictionaries({"changes": SCALARS | st.dictionaries(st.text(max_size=6), JSONISH, max_size=3)}),
+    st.fixed_dictionaries({"changes": st.lists(_broken_change(), min_size=1, max_size=1)}),
+)
+
+
+def _notices_without_paths(parsed: ParsedPayload) -> list[str]:
+    """A parse's notices, comparable when entries moved: without the paths in their reasons."""
+    return sorted(json.dumps([n.field, n.kind, n.raw], sort_keys=True, default=repr) for n in parsed.notices)
+
+
+@FUZZ
+@given(
+    st.sampled_from(sorted(p.name for p in PAYLOADS.glob("*.json"))),
+    st.lists(st.integers(0, 3), min_size=1, max_size=3),
+    st.data(),
+)
+def test_unreadable_entries_anywhere_cost_nothing_else(sample: str, places: list[int], data: st.DataObject) -> None:
+    """Entries no reader can take, put anywhere among good ones, add one notice each and change nothing else."""
+    payload = load(sample)
+    before = parse_payload(payload)
+    broken = [data.draw(BROKEN_ENTRIES) for _ in places]
+    for place, entry in zip(places, broken, strict=True):
+        payload["entry"].insert(min(place, len(payload["entry"])), entry)
+    after = parse_payload(payload)
+    assert (after.messages, after.statuses, after.preferences, after.contacts) == (
+        before.messages, before.statuses, before.preferences, before.contacts
+    )  # fmt: skip
+    extra = list(_notices_without_paths(after))
+    for notice in _notices_without_paths(before):
+        extra.remove(notice)
+    assert len(extra) == len(broken)
+    assert len(unreadable_paths(after)) == len(unreadable_paths(before)) + len(broken)
