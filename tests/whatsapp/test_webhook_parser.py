@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -511,19 +510,13 @@ def test_batch_keeps_every_update_in_order_and_matches_each_sender() -> None:
     assert parsed.preferences[0].wa_id == "447700900123"
 
 
-def test_thousand_updates_parse_one_for_one_and_fast() -> None:
-    """A 1,000-message POST yields 1,000 messages and parses in far less than Meta's advised 250 ms."""
+def test_thousand_updates_parse_one_for_one() -> None:
+    """A 1,000-message POST yields 1,000 messages, in order (its speed is `bot bench webhook`'s to measure)."""
     payload = load("text.json")
     template = first_value(payload)["messages"][0]
     first_value(payload)["messages"] = [dict(template, id=f"wamid.{i}") for i in range(1000)]
-    body = json.dumps(payload).encode()
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        parsed = parse_payload(body)
-        best = min(best, time.perf_counter() - started)
+    parsed = parse_payload(json.dumps(payload).encode())
     assert [m.wamid for m in parsed.messages] == [f"wamid.{i}" for i in range(1000)]
-    assert best < 0.1
 
 
 def test_unknown_future_fields_and_types_are_kept() -> None:
