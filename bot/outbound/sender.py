@@ -253,11 +253,16 @@ class Sender(Wakeful):
 
     async def _claim(self) -> list[OutboxBase]:
         now = self._clock()
-        return await self._repository.claim_due(owner=self.owner, now=now, lease=self._lease, limit=self._batch)
+        rows = await self._repository.claim_due(owner=self.owner, now=now, lease=self._lease, limit=self._batch)
+        # In this sender's hands from the claim on, not from when the batch's task starts: the loop may reap
+        # before that task runs, and a claim that waited out a locked database comes back with its leases
+        # stamped from before the wait, already run out. Reaped then, those rows were sent twice.
+        self._flying |= {r.id for r in rows if r.id is not None}
+        return rows
 
     async def _deliver(self, rows: list[OutboxBase]) -> None:
+        """Send and settle a claimed batch; its rows leave this sender's hands when it is settled."""
         ids = {r.id for r in rows if r.id is not None}
-        self._flying |= ids
         try:
             await self._send_and_record(rows)
         finally:

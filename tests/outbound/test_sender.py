@@ -679,6 +679,27 @@ async def test_a_reaper_leaves_its_own_senders_rows_alone(repository: Repository
     assert [r.id for r in taken] == [two.id]
 
 
+async def test_a_batch_is_in_its_senders_hands_from_the_claim_before_its_task_runs(
+    repository: Repository, clock: FakeClock
+) -> None:
+    """A claim that waited out a locked database, then a reap before the batch's task starts: nothing is taken.
+
+    The sender's loop claims, hands the batch to a task and may reap at once; the claim's leases were
+    stamped before the wait. Reaped there, the rows went back to the queue while the batch still sent them.
+    """
+    cid = await customer_writes(repository, clock, "31600000093")
+    await repository.enqueue([reply(cid, "31600000093", "hi", clock)], clock.now)
+    sender = make_sender(repository, RecordingTransport(), clock, lease=timedelta(seconds=5))
+    [claimed] = await sender._claim()
+    clock.advance(seconds=10)  # the lease ran out while the claim waited; the batch's task has not started
+    await sender.reap()
+    [row] = await outbox_rows(repository)
+    assert (row.status, row.lease_owner) == ("sending", sender.owner)
+    await sender._deliver([claimed])
+    [row] = await outbox_rows(repository)
+    assert row.status == "sent"
+
+
 async def test_a_lease_taken_over_by_another_sender_is_not_renewed(repository: Repository, clock: FakeClock) -> None:
     """Renewing answers only the rows the sender still holds: one a reaper took over is no longer its own."""
     from datetime import timedelta
