@@ -21,6 +21,21 @@ from bot.api.openapi_templates import TEMPLATE_PATHS
 
 SCHEMAS: dict[str, Any] = {"Error": ERROR, "Conversation": CONVERSATION, "Message": MESSAGE, "Contact": CONTACT}
 
+_SELF: dict[str, Any] = {
+    "/api/openapi.json": {
+        "get": {
+            "summary": "This document; the one route that needs no token",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "The OpenAPI document",
+                    "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}},
+                }
+            },
+        }
+    }
+}
+
 
 def openapi_document(server_url: str) -> dict[str, Any]:
     """The document, with the server it was asked from."""
@@ -31,6 +46,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
         "security": [{"bearer": []}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
         "paths": {
+            **_SELF,
             **CONVERSATION_PATHS,
             **CONTACT_PATHS,
             **OTP_PATHS,

@@ -8,6 +8,7 @@ from bot.api.openapi_parts import ERRORS, NOT_FOUND, OPT_TIME, PAGING, WA_ID, li
 
 CONTACT: dict[str, Any] = {
     "type": "object",
+    "required": ["wa_id", "tags"],
     "properties": {
         "wa_id": {"type": ["string", "null"]},
         "user_id": {"type": ["string", "null"]},
@@ -65,6 +66,7 @@ _CSV_IMPORT = {
 _IMPORT_REPORT = {
     "type": "object",
     "description": "Every data row read is counted in rows, and is either stored (created or updated) or rejected",
+    "required": ["rows", "created", "updated", "consent_recorded", "time_zone_from_business_default", "rejected"],
     "properties": {
         "rows": {"type": "integer", "description": "Data rows read (blank lines are not counted)"},
         "created": {"type": "integer"},
@@ -83,6 +85,20 @@ _IMPORT_REPORT = {
             },
         },
     },
+}
+_WRITTEN = {
+    "allOf": [
+        ref("Contact"),
+        {
+            "required": ["time_zone_source"],
+            "properties": {
+                "time_zone_source": {
+                    "enum": ["given", "number", "business_default"],
+                    "description": "Where time_zone came from: the request, the number's country, or BOT_TIMEZONE",
+                }
+            },
+        },
+    ]
 }
 _COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
 _ERASURE = {
@@ -135,9 +151,9 @@ CONTACT_PATHS: dict[str, Any] = {
                 "200": {
                     "description": "CSV: what was imported and each rejected row with its line; "
                     "JSON: the updated contact",
-                    "content": {"application/json": {"schema": {"oneOf": [_IMPORT_REPORT, ref("Contact")]}}},
+                    "content": {"application/json": {"schema": {"oneOf": [_IMPORT_REPORT, _WRITTEN]}}},
                 },
-                "201": {"description": "The new contact", "content": {"application/json": {"schema": ref("Contact")}}},
+                "201": {"description": "The new contact", "content": {"application/json": {"schema": _WRITTEN}}},
                 **ERRORS,
                 "408": {
                     "description": "CSV: no part of the body arrived within the read timeout; nothing was stored",
