@@ -7,7 +7,6 @@ document and the app's router list the same routes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,13 +71,11 @@ def noon() -> FakeClock:
 
 
 @pytest.fixture
-async def server(
-    aiohttp_server: Any, make_settings: Any, noon: FakeClock
-) -> AsyncIterator[tuple[TestServer, web.Application]]:
+async def server(aiohttp_server: Any, make_settings: Any, noon: FakeClock) -> tuple[TestServer, web.Application]:
     """The real app with every role, on a real port, sending through a transport that accepts every message."""
     settings: Settings = make_settings(business_timezone="Europe/Amsterdam")
     app = create_app(settings, clock=noon, transport=RecordingTransport(), migrate=True, handler=Acknowledger())
-    yield await aiohttp_server(app), app
+    return await aiohttp_server(app), app
 
 
 async def fetch_document(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
@@ -111,8 +108,9 @@ async def scenario(api: Api, webhook: Any) -> None:
     """Every operation of the API, with valid requests, in an order that gives each a record to act on."""
     c = api.call
     await webhook(text_webhook(ANA, "hi", wamid="wamid.in.1", name="Ana"))  # opens Ana's service window
-    await c("POST", "/api/contacts", json={"wa_id": BEN, "name": "Ben", "tags": ["vip"], "time_zone": "Europe/Amsterdam",
-                                          "consent": {"marketing": "opt_in", "evidence": "signed up at the till"}})  # fmt: skip
+    consent = {"marketing": "opt_in", "evidence": "signed up at the till"}
+    contact = {"wa_id": BEN, "name": "Ben", "tags": ["vip"], "time_zone": "Europe/Amsterdam", "consent": consent}
+    await c("POST", "/api/contacts", json=contact)
     await c("POST", "/api/contacts", json={"wa_id": BEN, "language": "nl"})
     csv = (
         f"wa_id,name,tags,marketing,consent_evidence\n{BEN},Ben,vip,opt_in,web form\n+44 7700 900123,Cy,,,\nnope,,,,\n"
@@ -133,8 +131,8 @@ async def scenario(api: Api, webhook: Any) -> None:
     await c("PATCH", "/api/orders/{number}", "/api/orders/A1",
             json={"status": "confirmed", "delivery_start": "2026-04-17T10:00:00-03:00"})  # fmt: skip
     await c("PATCH", "/api/orders/{number}", "/api/orders/B2", json={"status": "confirmed"})
-    booked = await c("POST", "/api/appointments", json={"wa_id": ANA, "service": "check-up",
-                                                         "starts_at": "2026-04-14T09:30:00-03:00", "location": "Rua 1"})  # fmt: skip
+    visit = {"wa_id": ANA, "service": "check-up", "starts_at": "2026-04-14T09:30:00-03:00", "location": "Rua 1"}
+    booked = await c("POST", "/api/appointments", json=visit)
     await c("GET", "/api/appointments", params={"wa_id": ANA})
     path = f"/api/appointments/{booked.body['appointment']['id']}"
     await c("PATCH", "/api/appointments/{id}", path, json={"starts_at": "2026-04-16T15:00:00-03:00"})
@@ -161,9 +159,10 @@ async def scenario(api: Api, webhook: Any) -> None:
     await c("POST", "/api/conversations/{wa_id}/reply", f"/api/conversations/{ANA}/reply", json={"text": "Hi Ana"})
     await c("POST", "/api/conversations/{wa_id}/reply", f"/api/conversations/{BEN}/reply", json={"text": "Hi Ben"})
     await c("POST", "/api/conversations/{wa_id}/release", f"/api/conversations/{ANA}/release")
-    campaign = await c("POST", "/api/campaigns", json={"name": "spring", "template": "promotion_code",
-                                                       "parameters": PROMO, "audience": {"tags": ["vip"]},
-                                                       "send_at": "2026-05-01T09:00:00+02:00", "test_numbers": [BEN]})  # fmt: skip
+    spring = {"name": "spring", "template": "promotion_code", "parameters": PROMO, "audience": {"tags": ["vip"]}}
+    campaign = await c(
+        "POST", "/api/campaigns", json={**spring, "send_at": "2026-05-01T09:00:00+02:00", "test_numbers": [BEN]}
+    )
     one = f"/api/campaigns/{campaign.body['id']}"
     await c("GET", "/api/campaigns")
     await c("GET", "/api/campaigns/{id}", one)
