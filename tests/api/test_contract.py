@@ -143,7 +143,7 @@ async def scenario(api: Api, webhook: Any) -> None:
     await c("POST", "/api/notifications", json=single)
     await c("POST", "/api/notifications", json={"items": [single, {**single, "template": "login_code"}, "nope"]})
     await c("POST", "/api/notifications", json={"wa_id": ANA})
-    schedule = {"name": "invoices", "cron": "30 2 * * *", "timezone": "Europe/Amsterdam", "template": "payment_link",
+    schedule = {"name": "invoices", "cron": "30 2 * * *", "time_zone": "Europe/Amsterdam", "template": "payment_link",
                 "parameters": INVOICE, "wa_ids": [ANA, BEN]}  # fmt: skip
     created = await c("POST", "/api/schedules", json=schedule)
     await c("POST", "/api/schedules", json=schedule)  # the name is taken: 409
