@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.api import openapi_contacts
+from bot.api.model import components
 from bot.api.openapi_campaigns import CAMPAIGN_PATHS
-from bot.api.openapi_contacts import CONTACT, CONTACT_PATHS
+from bot.api.openapi_contacts import CONTACT_PATHS
 from bot.api.openapi_conversations import CONVERSATION, CONVERSATION_PATHS, MESSAGE
 from bot.api.openapi_handoff import HANDOFF_PATHS
 from bot.api.openapi_notifications import NOTIFICATION_PATHS
@@ -19,7 +21,13 @@ from bot.api.openapi_schedules import SCHEDULE_PATHS
 from bot.api.openapi_stats import STATS_PATHS
 from bot.api.openapi_templates import TEMPLATE_PATHS
 
-SCHEMAS: dict[str, Any] = {"Error": ERROR, "Conversation": CONVERSATION, "Message": MESSAGE, "Contact": CONTACT}
+SCHEMAS: dict[str, Any] = {
+    "Error": ERROR,
+    "Conversation": CONVERSATION,
+    "Message": MESSAGE,
+    **components(openapi_contacts.MODELS, "validation"),
+    **components(openapi_contacts.ANSWERS, "serialization"),
+}
 
 _SELF: dict[str, Any] = {
     "/api/openapi.json": {

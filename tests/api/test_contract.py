@@ -112,6 +112,7 @@ async def scenario(api: Api, webhook: Any) -> None:
     contact = {"wa_id": BEN, "name": "Ben", "tags": ["vip"], "time_zone": "Europe/Amsterdam", "consent": consent}
     await c("POST", "/api/contacts", json=contact)
     await c("POST", "/api/contacts", json={"wa_id": BEN, "language": "nl"})
+    await c("POST", "/api/contacts", json={"wa_id": 1, "tags": "vip"})  # 400 with each field
     csv = (
         f"wa_id,name,tags,marketing,consent_evidence\n{BEN},Ben,vip,opt_in,web form\n+44 7700 900123,Cy,,,\nnope,,,,\n"
     )
