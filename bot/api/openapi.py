@@ -47,7 +47,7 @@ _SELF: dict[str, Any] = {
 
 def openapi_document(server_url: str) -> dict[str, Any]:
     """The document, with the server it was asked from."""
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "WhatsApp conversation service admin API", "version": "0.1.0"},
         "servers": [{"url": server_url}],
@@ -66,3 +66,15 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             **CAMPAIGN_PATHS,
         },
     }
+    document["paths"] = {  # new dicts: the parts are shared constants
+        path: {method: {**_names(method, path), **operation} for method, operation in item.items()}
+        for path, item in document["paths"].items()
+    }
+    return document
+
+
+def _names(method: str, path: str) -> dict[str, Any]:
+    """operationId and tag from the method and path: `post /api/campaigns/{id}/dry-run` is post_campaigns_id_dry_run."""
+    parts = path.split("/")[2:]
+    words = [part.strip("{}").replace("-", "_").replace(".", "_") for part in parts]
+    return {"operationId": "_".join([method, *words]), "tags": [parts[0].split(".")[0]]}

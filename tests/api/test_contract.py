@@ -230,3 +230,15 @@ async def test_the_document_lists_exactly_the_routes_the_api_registers(
     }
     assert routed - documented == set(), "routes the document does not describe"
     assert documented - routed == set(), "documented operations no route serves"
+
+
+async def test_every_operation_has_a_unique_operation_id_and_a_tag(server: tuple[TestServer, web.Application]) -> None:
+    """Client generators name methods by operationId and group them by tag: each operation has both, ids unique."""
+    test_server, _ = server
+    async with aiohttp.ClientSession() as session:
+        document = await fetch_document(session, str(test_server.make_url("")).rstrip("/"))
+    operations = [op for item in document["paths"].values() for method, op in item.items() if method in HTTP_METHODS]
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids))
+    assert all(op["tags"] for op in operations)
+    assert document["paths"]["/api/campaigns/{id}/dry-run"]["post"]["operationId"] == "post_campaigns_id_dry_run"
