@@ -37,6 +37,8 @@ Codes and what to do: https://developers.facebook.com/documentation/business-mes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -57,10 +59,22 @@ class ConfigError(BotError):
     code = "config_error"
 
 
+@dataclass(frozen=True)
+class FieldError:
+    """One field of a request that is wrong: where (`items[3].wa_id`) and why."""
+
+    field: str
+    message: str
+
+
 class ValidationError(BotError):
-    """Input from a caller is not acceptable."""
+    """Input from a caller is not acceptable; `fields` lists every wrong field when a body was checked whole."""
 
     code = "invalid_request"
+
+    def __init__(self, message: str, *, fields: Sequence[FieldError] = ()) -> None:
+        super().__init__(message)
+        self.fields = tuple(fields)
 
 
 class MalformedPayload(ValidationError):

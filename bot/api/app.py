@@ -32,7 +32,7 @@ from bot.api import (
 from bot.api.openapi import openapi_document
 from bot.api.request import client_gone, json_response
 from bot.api.token import GUESSES, address_of
-from bot.errors import BotError
+from bot.errors import BotError, ValidationError, http_status
 from bot.secret import same_secret
 from storage.repository import DatabaseUnavailable
 
@@ -98,10 +98,16 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     """aiohttp's own refusals (no such route, method not allowed, body too large) in the API's error shape.
 
     An error nobody meant (a bug) is a JSON 500 with the request id, logged here once with its traceback;
-    the service's own errors go on to the main app's `handle_errors`, and a client that hung up to `observe`.
+    the service's own errors go on to the main app's `handle_errors`, and a client that hung up to `observe`;
+    a body checked whole (`bot.api.model`) is answered here, with every wrong field under `fields`.
     """
     try:
         return await handler(request)
+    except ValidationError as exc:
+        if not exc.fields:
+            raise
+        fields = [{"field": f.field, "message": f.message} for f in exc.fields]
+        return json_response({"error": {"code": exc.code, "message": exc.message, "fields": fields}}, http_status(exc))
     except (BotError, DatabaseUnavailable):
         raise
     except web.HTTPException as exc:

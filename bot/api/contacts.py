@@ -21,6 +21,8 @@ from aiohttp import web
 
 from bot import keys
 from bot.api.contact_input import ContactInput, Rejected, decode_csv, lines_of, read_contact, read_csv
+from bot.api.contact_model import ContactCreate
+from bot.api.model import validated
 from bot.api.request import json_body, json_response, paging, query_text, read_body, valid_wa_id
 from bot.errors import NotFound, ValidationError
 from bot.inbound.consent_keywords import record_consent
@@ -94,7 +96,8 @@ async def add_contacts(request: web.Request) -> web.Response:
             rows=report.rows, created=report.created, updated=report.updated, rejected=len(report.rejected),
         )  # fmt: skip
         return json_response(report.as_json())
-    contact = read_contact(await json_body(request), default_zone=settings.business_timezone, region=region)
+    given = validated(ContactCreate, await json_body(request)).model_dump(exclude_none=True)
+    contact = read_contact(given, default_zone=settings.business_timezone, region=region)
     await store_contacts(request.config_dict, [contact], "api", report)
     detail = await contact_detail(request.config_dict, contact.wa_id)
     return json_response({**detail, "time_zone_source": contact.zone_source}, 201 if report.created else 200)

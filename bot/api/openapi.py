@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.api import openapi_contacts
+from bot.api.model import components
 from bot.api.openapi_campaigns import CAMPAIGN_PATHS
-from bot.api.openapi_contacts import CONTACT, CONTACT_PATHS
+from bot.api.openapi_contacts import CONTACT_PATHS
 from bot.api.openapi_conversations import CONVERSATION, CONVERSATION_PATHS, MESSAGE
 from bot.api.openapi_handoff import HANDOFF_PATHS
 from bot.api.openapi_notifications import NOTIFICATION_PATHS
@@ -19,18 +21,40 @@ from bot.api.openapi_schedules import SCHEDULE_PATHS
 from bot.api.openapi_stats import STATS_PATHS
 from bot.api.openapi_templates import TEMPLATE_PATHS
 
-SCHEMAS: dict[str, Any] = {"Error": ERROR, "Conversation": CONVERSATION, "Message": MESSAGE, "Contact": CONTACT}
+SCHEMAS: dict[str, Any] = {
+    "Error": ERROR,
+    "Conversation": CONVERSATION,
+    "Message": MESSAGE,
+    **components(openapi_contacts.MODELS, "validation"),
+    **components(openapi_contacts.ANSWERS, "serialization"),
+}
+
+_SELF: dict[str, Any] = {
+    "/api/openapi.json": {
+        "get": {
+            "summary": "This document; the one route that needs no token",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "The OpenAPI document",
+                    "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}},
+                }
+            },
+        }
+    }
+}
 
 
 def openapi_document(server_url: str) -> dict[str, Any]:
     """The document, with the server it was asked from."""
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "WhatsApp conversation service admin API", "version": "0.1.0"},
         "servers": [{"url": server_url}],
         "security": [{"bearer": []}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
         "paths": {
+            **_SELF,
             **CONVERSATION_PATHS,
             **CONTACT_PATHS,
             **OTP_PATHS,
@@ -42,3 +66,15 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             **CAMPAIGN_PATHS,
         },
     }
+    document["paths"] = {  # new dicts: the parts are shared constants
+        path: {method: {**_names(method, path), **operation} for method, operation in item.items()}
+        for path, item in document["paths"].items()
+    }
+    return document
+
+
+def _names(method: str, path: str) -> dict[str, Any]:
+    """operationId and tag from the method and path: `post /api/campaigns/{id}/dry-run` is post_campaigns_id_dry_run."""
+    parts = path.split("/")[2:]
+    words = [part.strip("{}").replace("-", "_").replace(".", "_") for part in parts]
+    return {"operationId": "_".join([method, *words]), "tags": [parts[0].split(".")[0]]}

@@ -4,58 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.openapi_parts import ERRORS, NOT_FOUND, OPT_TIME, PAGING, WA_ID, list_of, ok, query, ref
+from bot.api.contact_model import Contact, ContactCreate, ContactWritten
+from bot.api.openapi_parts import ERRORS, NOT_FOUND, PAGING, WA_ID, list_of, ok, query, ref
 
-CONTACT: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "wa_id": {"type": ["string", "null"]},
-        "user_id": {"type": ["string", "null"]},
-        "name": {"type": ["string", "null"]},
-        "language": {"type": ["string", "null"]},
-        "time_zone": {"type": ["string", "null"]},
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "last_inbound_at": OPT_TIME,
-        "marketing": {"enum": ["opt_in", "opt_out", "none"], "description": "Current state (in lists)"},
-        "consent": {
-            "type": "object",
-            "description": "Per purpose: the current state and the append-only ledger, oldest first",
-            "properties": {
-                "marketing": {
-                    "type": "object",
-                    "properties": {
-                        "state": {"enum": ["opt_in", "opt_out", "none"]},
-                        "history": {"type": "array", "items": {"type": "object"}},
-                    },
-                }
-            },
-        },
-    },
-}
-
-
-_CONTACT_INPUT = {
-    "type": "object",
-    "required": ["wa_id"],
-    "properties": {
-        "wa_id": {"type": "string", "description": "The number, with country code (+31 6 1234 5678 or 31612345678)"},
-        "name": {"type": "string"},
-        "language": {"type": "string", "pattern": "^[a-z]{2,3}(_[A-Z]{2})?$"},
-        "time_zone": {"type": "string", "description": "IANA name; default: the number's, else BOT_TIMEZONE"},
-        "tags": {"type": "array", "items": {"type": "string"}, "description": "Added to the contact's tags"},
-        "consent": {
-            "type": "object",
-            "properties": {
-                "marketing": {"enum": ["opt_in", "opt_out"]},
-                "evidence": {
-                    "type": "string",
-                    "description": "Where and how the customer agreed (required for opt_in)",
-                },
-                "at": {"type": "string", "format": "date-time"},
-            },
-        },
-    },
-}
+MODELS = (ContactCreate,)  # request bodies
+ANSWERS = (Contact, ContactWritten)  # answer bodies
 _CSV_IMPORT = {
     "type": "string",
     "description": "Header row naming some of: wa_id or phone (required), name, language, time_zone, tags (a;b), "
@@ -65,6 +18,7 @@ _CSV_IMPORT = {
 _IMPORT_REPORT = {
     "type": "object",
     "description": "Every data row read is counted in rows, and is either stored (created or updated) or rejected",
+    "required": ["rows", "created", "updated", "consent_recorded", "time_zone_from_business_default", "rejected"],
     "properties": {
         "rows": {"type": "integer", "description": "Data rows read (blank lines are not counted)"},
         "created": {"type": "integer"},
@@ -129,15 +83,18 @@ CONTACT_PATHS: dict[str, Any] = {
             "parameters": [query("region", "Country for numbers written without a country code", {"type": "string"})],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _CONTACT_INPUT}, "text/csv": {"schema": _CSV_IMPORT}},
+                "content": {"application/json": {"schema": ref("ContactCreate")}, "text/csv": {"schema": _CSV_IMPORT}},
             },
             "responses": {
                 "200": {
                     "description": "CSV: what was imported and each rejected row with its line; "
                     "JSON: the updated contact",
-                    "content": {"application/json": {"schema": {"oneOf": [_IMPORT_REPORT, ref("Contact")]}}},
+                    "content": {"application/json": {"schema": {"oneOf": [_IMPORT_REPORT, ref("ContactWritten")]}}},
                 },
-                "201": {"description": "The new contact", "content": {"application/json": {"schema": ref("Contact")}}},
+                "201": {
+                    "description": "The new contact",
+                    "content": {"application/json": {"schema": ref("ContactWritten")}},
+                },
                 **ERRORS,
                 "408": {
                     "description": "CSV: no part of the body arrived within the read timeout; nothing was stored",

@@ -53,7 +53,19 @@ ERROR: dict[str, Any] = {
         "error": {
             "type": "object",
             "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string", "description": "The first problem (of fields, when there are fields)"},
+                "fields": {
+                    "type": "array",
+                    "description": "Every wrong field of a body checked whole, e.g. items[3].wa_id",
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "message"],
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                    },
+                },
+            },
         }
     },
 }

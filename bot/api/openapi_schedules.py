@@ -12,10 +12,10 @@ _SCHEDULE_FIELDS = {
         "type": "string",
         "maxLength": 128,
         "description": "Five cron fields (minute hour day-of-month month day-of-week) or @hourly, @daily, "
-        "@weekly, @monthly, @yearly; read in `timezone`, daylight-saving changes as in Debian cron",
+        "@weekly, @monthly, @yearly; read in `time_zone`, daylight-saving changes as in Debian cron",
         "examples": ["0 9 * * MON-FRI"],
     },
-    "timezone": {"type": "string", "maxLength": 64, "description": "IANA time zone", "examples": ["Europe/Amsterdam"]},
+    "time_zone": {"type": "string", "maxLength": 64, "description": "IANA time zone", "examples": ["Europe/Amsterdam"]},
     "template": {"type": "string", "description": "A utility template's name"},
     "language": {"type": ["string", "null"], "description": "The template's language (default: the library's)"},
     "parameters": {
@@ -58,7 +58,7 @@ SCHEDULE_PATHS: dict[str, Any] = {
             "requestBody": json_body(
                 {
                     "type": "object",
-                    "required": ["name", "cron", "timezone", "template", "wa_ids"],
+                    "required": ["name", "cron", "time_zone", "template", "wa_ids"],
                     "properties": _SCHEDULE_FIELDS,
                 }
             ),

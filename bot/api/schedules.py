@@ -40,10 +40,12 @@ def _wa_ids(body: dict[str, Any]) -> list[str]:
 
 
 def _request(body: dict[str, Any]) -> ScheduleRequest:
+    if "timezone" in body:  # the API names a time zone `time_zone` everywhere, as contacts and campaigns do
+        raise ValidationError("timezone is now time_zone, as everywhere in the API")
     return ScheduleRequest(
         name=required_text(body, "name", 128),
         cron=required_text(body, "cron", 128),
-        time_zone=required_text(body, "timezone", 64),
+        time_zone=required_text(body, "time_zone", 64),
         template=required_text(body, "template", 512),
         parameters=template_parameters(body),
         wa_ids=_wa_ids(body),
@@ -52,9 +54,8 @@ def _request(body: dict[str, Any]) -> ScheduleRequest:
 
 
 def _schedule(schedule: ScheduleBase) -> dict[str, Any]:
-    """A schedule as the API shows it: `timezone` as it was given, and a preview of its next runs."""
-    data = schedule.model_dump(exclude={"time_zone"})
-    return {**data, "timezone": schedule.time_zone, "next_runs": upcoming(schedule)}
+    """A schedule as the API shows it, with a preview of its next runs."""
+    return {**schedule.model_dump(), "next_runs": upcoming(schedule)}
 
 
 def _run(run: ScheduleRunBase) -> dict[str, Any]:

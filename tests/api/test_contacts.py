@@ -155,3 +155,21 @@ async def test_a_csv_file_sent_in_pieces_is_imported_whole(
     assert resp.status == 200, await resp.text()
     report = await resp.json()
     assert (report["created"], report["rejected"]) == (5000, [])
+
+
+async def test_a_contact_with_several_bad_fields_gets_every_one_in_one_answer(
+    aiohttp_client: ClientFactory, settings: Settings, clock: FakeClock, auth: dict[str, str]
+) -> None:
+    """A body checked against the contact model answers 400 listing each wrong field; the first is the message."""
+    client = await app_client(aiohttp_client, settings, clock)
+    body = {"wa_id": 31612345678, "name": 5, "tags": ["vip", 3], "consent": {"marketing": "maybe"}, "colour": "red"}
+    resp = await client.post("/api/contacts", json=body, headers=auth)
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert set(error) == {"code", "message", "fields"}
+    assert error["code"] == "invalid_request"
+    named = [f["field"] for f in error["fields"]]
+    assert named == ["wa_id", "name", "tags[1]", "consent.marketing", "colour"]
+    assert all(f["message"] for f in error["fields"])
+    assert error["message"] == f"wa_id: {error['fields'][0]['message']}"
+    assert (await get_json(client, "/api/contacts", auth))["items"] == []

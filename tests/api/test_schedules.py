@@ -26,7 +26,7 @@ INVOICE = {
 BODY = {
     "name": "invoice reminder",
     "cron": "30 2 * * *",
-    "timezone": "Europe/Amsterdam",
+    "time_zone": "Europe/Amsterdam",
     "template": "payment_link",
     "parameters": INVOICE,
     "wa_ids": ["31612345678", "447700900123"],
@@ -54,7 +54,7 @@ async def test_creating_answers_the_schedule_and_its_next_three_runs(client: Cli
     """POST answers 201 with the schedule as stored and its next runs in UTC, across the spring change."""
     status, answer = await call(client, "POST", "/api/schedules", auth, BODY)
     assert status == 201
-    assert {k: answer[k] for k in ("name", "cron", "timezone", "template", "parameters", "wa_ids")} == BODY
+    assert {k: answer[k] for k in ("name", "cron", "time_zone", "template", "parameters", "wa_ids")} == BODY
     assert (answer["active"], answer["language"], answer["last_run_at"]) == (True, None, None)
     assert answer["next_runs"] == [
         "2026-03-28T01:30:00+00:00",  # 02:30 CET
@@ -83,8 +83,9 @@ async def test_a_taken_name_is_a_conflict(client: Client, auth: dict[str, str]) 
         ({"cron": None}, "cron is required"),
         ({"cron": "61 * * * *"}, "cron '61 * * * *': bad minute '61'; expected 0-59"),
         ({"cron": "0 9 * *"}, "expected 5 fields"),
-        ({"timezone": None}, "timezone is required"),
-        ({"timezone": "Mars/Base"}, "unknown time zone 'Mars/Base'"),
+        ({"time_zone": None}, "time_zone is required"),
+        ({"time_zone": "Mars/Base"}, "unknown time zone 'Mars/Base'"),
+        ({"timezone": "Europe/Amsterdam"}, "timezone is now time_zone"),
         ({"template": "no_such_template"}, "no template 'no_such_template'; the utility templates are"),
         ({"template": "promotion_code"}, "template 'promotion_code' is marketing, not utility"),
         ({"parameters": {"customer_name": "Tomás"}}, "parameters lack invoice_number, amount, due_date, payment_id"),

@@ -125,12 +125,12 @@ DOORS = {
         {
             "name": "invoice reminder",
             "cron": "30 2 * * *",
-            "timezone": "Europe/Amsterdam",
+            "time_zone": "Europe/Amsterdam",
             "template": "payment_link",
             "parameters": INVOICE,
             "wa_ids": [WA_ID],
         },
-        ["name", "cron", "timezone", "template", "parameters.customer_name", "wa_ids[0]"],
+        ["name", "cron", "time_zone", "template", "parameters.customer_name", "wa_ids[0]"],
     ),
     "campaign": _door(
         "POST",

@@ -1,0 +1,60 @@
+"""Request bodies checked against the Pydantic models that also write their part of the OpenAPI document.
+
+`validated` checks a body (already read by `bot.field.read_json`, so NUL, lone surrogates and depth are
+refused before) against a model and reports every wrong field at once; `components` turns models into
+the document's component schemas, so what is published and what is checked are the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, TypeVar
+
+import pydantic
+
+from bot.errors import FieldError, ValidationError
+
+Model = TypeVar("Model", bound=pydantic.BaseModel)
+REF = "#/components/schemas/{model}"
+
+
+class Body(pydantic.BaseModel):
+    """A request body: exact JSON types (no "1" for 1), and a field the API does not know is an error."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def validated(model: type[Model], body: Mapping[str, Any]) -> Model:
+    """`body` as `model`, or a `ValidationError` listing every wrong field, the first one as its message."""
+    try:
+        return model.model_validate(body)
+    except pydantic.ValidationError as exc:
+        fields = [FieldError(field_path(e["loc"]), _message(e)) for e in exc.errors(include_url=False)]
+        first = fields[0]
+        raise ValidationError(f"{first.field}: {first.message}", fields=fields) from None
+
+
+def field_path(loc: Iterable[int | str]) -> str:
+    """Pydantic's location as the API names a field: `items[3].wa_id`."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "the body"
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "is not a field of this request"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def components(
+    models: Iterable[type[pydantic.BaseModel]], mode: Literal["validation", "serialization"]
+) -> dict[str, Any]:
+    """The component schemas of `models` and of every model they use, referenced as `#/components/schemas/Name`."""
+    schemas: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template=REF, mode=mode)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
