@@ -206,7 +206,7 @@ class Scheduler(Wakeful):
         self.wake()
         return stored
 
-    async def schedules(self, limit: int, before: int | None = None) -> list[ScheduleBase]:
+    async def schedules(self, limit: int = 100, before: int | None = None) -> list[ScheduleBase]:
         """A page of schedules, newest first (ids below `before`)."""
         async with self._repository.engine.connect() as conn:
             return await store.list_schedules(conn, limit=limit, before=before)
