@@ -37,6 +37,7 @@ __all__ = [
     "add_order",
     "appointment_by_id",
     "appointments_for",
+    "appointments_page",
     "booked_between",
     "cancel_queued",
     "contact_by_id",
@@ -141,6 +142,22 @@ async def appointments_for(conn: AsyncConnection, wa_id: str) -> list[Appointmen
         .where(CONTACT.c.wa_id == wa_id)
         .order_by(APPOINTMENT.c.starts_at, APPOINTMENT.c.id)
     )
+    return [AppointmentBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
+
+
+async def appointments_page(
+    conn: AsyncConnection, wa_id: str, *, limit: int, before: int | None = None
+) -> list[AppointmentBase]:
+    """A page of the contact's appointments, newest booked first: at most `limit`, ids below `before` if given."""
+    stmt = (
+        select(APPOINTMENT)
+        .join(CONTACT, CONTACT.c.id == APPOINTMENT.c.contact_id)
+        .where(CONTACT.c.wa_id == wa_id)
+        .order_by(APPOINTMENT.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        stmt = stmt.where(APPOINTMENT.c.id < before)
     return [AppointmentBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
 
 

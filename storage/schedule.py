@@ -27,9 +27,12 @@ async def add_schedule(conn: AsyncConnection, schedule: ScheduleBase) -> Schedul
     return ScheduleBase.model_validate(row._mapping) if row else None
 
 
-async def list_schedules(conn: AsyncConnection) -> list[ScheduleBase]:
-    """Every schedule, oldest first."""
-    rows = await conn.execute(select(SCHEDULE).order_by(SCHEDULE.c.id))
+async def list_schedules(conn: AsyncConnection, *, limit: int, before: int | None = None) -> list[ScheduleBase]:
+    """A page of schedules, newest first: at most `limit`, with ids below `before` when given."""
+    stmt = select(SCHEDULE).order_by(SCHEDULE.c.id.desc()).limit(limit)
+    if before is not None:
+        stmt = stmt.where(SCHEDULE.c.id < before)
+    rows = await conn.execute(stmt)
     return [ScheduleBase.model_validate(row._mapping) for row in rows]
 
 

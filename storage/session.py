@@ -75,6 +75,21 @@ async def handed_off(conn: AsyncConnection, limit: int = 100) -> list[tuple[int,
     return [(int(cid), at) for cid, at in await conn.execute(stmt)]
 
 
+async def handed_off_page(
+    conn: AsyncConnection, *, limit: int, before: int | None = None
+) -> list[tuple[int, datetime]]:
+    """A page of the handoff inbox by contact id, newest contact first: (contact id, since when) below `before`."""
+    stmt = (
+        select(SESSION.c.contact_id, SESSION.c.updated_at)
+        .where(SESSION.c.handed_off)
+        .order_by(SESSION.c.contact_id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        stmt = stmt.where(SESSION.c.contact_id < before)
+    return [(int(cid), at) for cid, at in await conn.execute(stmt)]
+
+
 async def add_sessions(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]], *, analyze: bool = False) -> None:
     """Insert session rows as they are (benchmarks seed with this); `analyze` refreshes the planner's statistics."""
     await conn.execute(SESSION.insert(), list(rows))

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.api.request import json_body, json_response, valid_wa_id
+from bot.api.request import json_body, json_response, paging, valid_wa_id
 from bot.inbound import handoff
 from bot.outbound.sender import SENDER
 from bot.whatsapp.category import service_window_expires_at
@@ -36,12 +36,18 @@ async def release(request: web.Request) -> web.Response:
 
 
 async def inbox(request: web.Request) -> web.Response:
-    """`GET /api/handoffs`: the contacts waiting for a person, longest-waiting first."""
-    waiting = await handoff.waiting(request.config_dict[keys.REPOSITORY])
+    """`GET /api/handoffs`: the contacts waiting for a person, a page at a time, newest contact first.
+
+    Paged by contact id (`?limit=`, `?before=<contact_id>`, answer `next_before`), as the other lists are;
+    `since` says how long each has waited. The dashboard's inbox shows the longest-waiting first.
+    """
+    limit, before = paging(request)
+    waiting, following = await handoff.waiting_page(request.config_dict[keys.REPOSITORY], limit, before)
     items: list[dict[str, Any]] = [
-        {"wa_id": w.contact.wa_id, "name": w.contact.name, "since": w.since} for w in waiting
+        {"contact_id": w.contact.id, "wa_id": w.contact.wa_id, "name": w.contact.name, "since": w.since}
+        for w in waiting
     ]
-    return json_response({"items": items})
+    return json_response({"items": items, "next_before": following})
 
 
 routes = (

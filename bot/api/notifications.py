@@ -15,6 +15,8 @@ from aiohttp import web
 from bot.api.request import (
     json_body,
     json_response,
+    page_of,
+    paging,
     path_id,
     required_text,
     template_parameters,
@@ -202,8 +204,9 @@ async def change_appointment(request: web.Request) -> web.Response:
 
 async def list_appointments(request: web.Request) -> web.Response:
     wa_id = valid_wa_id(request.query.get("wa_id"))
-    appointments = await request.config_dict[NOTIFICATIONS].appointments(wa_id)
-    return json_response({"items": [_appointment(a) for a in appointments]})
+    limit, before = paging(request)
+    appointments = await request.config_dict[NOTIFICATIONS].appointments(wa_id, limit, before)
+    return json_response(page_of([_appointment(a) for a in appointments], limit))
 
 
 # -- accounts ------------------------------------------------------------------------------------------

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.openapi_parts import NOT_FOUND, TIME, WA_ID, created, json_body, ok, ref
+from bot.api.openapi_parts import NOT_FOUND, PAGING, TIME, WA_ID, created, json_body, ok, page, ref
 
 _WA_ID_PATH = [{"name": "wa_id", "in": "path", "required": True, "schema": WA_ID}]
 HANDOFF_PATHS: dict[str, Any] = {
     "/api/handoffs": {
         "get": {
-            "summary": "The handoff inbox: contacts a flow handed to a person, longest-waiting first",
+            "summary": "The handoff inbox: contacts a flow handed to a person, newest contact first, a page at a time",
+            "description": "Paged by contact id: `before` is the previous page's `next_before`. "
+            "`since` says how long each contact has waited.",
+            "parameters": PAGING,
             "responses": ok(
-                {
-                    "type": "object",
-                    "properties": {
-                        "items": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {"wa_id": WA_ID, "name": {"type": ["string", "null"]}, "since": TIME},
-                            },
-                        }
-                    },
-                },
-                "The inbox",
+                page(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "contact_id": {"type": "integer"},
+                            "wa_id": WA_ID,
+                            "name": {"type": ["string", "null"]},
+                            "since": TIME,
+                        },
+                    }
+                ),
+                "A page of the inbox",
             ),
         }
     },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.openapi_parts import NOT_FOUND, TIME, WA_ID, created, json_body, ok
+from bot.api.openapi_parts import NOT_FOUND, PAGING, TIME, WA_ID, created, json_body, ok, page
 
 _AMOUNT = {"type": ["string", "number"], "description": 'Decimal amount, e.g. "84.90"'}
 _CURRENCY = {"type": "string", "pattern": "^[A-Za-z]{3}$", "description": "ISO 4217 code"}
@@ -116,9 +116,11 @@ NOTIFICATION_PATHS: dict[str, Any] = {
             ),
         },
         "get": {
-            "summary": "A contact's appointments, soonest first",
-            "parameters": [{"name": "wa_id", "in": "query", "required": True, "schema": WA_ID}],
-            "responses": ok({"type": "object", "properties": {"items": {"type": "array"}}}, "The appointments"),
+            "summary": "A contact's appointments, newest booked first, a page at a time",
+            "parameters": [{"name": "wa_id", "in": "query", "required": True, "schema": WA_ID}, *PAGING],
+            "responses": ok(
+                page({"type": "object", "properties": {"id": {"type": "integer"}}}), "A page of appointments"
+            ),
         },
     },
     "/api/appointments/{id}": {

@@ -34,10 +34,16 @@ OPT_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 def list_of(name: str) -> dict[str, Any]:
     """A page of a component schema's items, with the cursor to the next page."""
+    return page(ref(name))
+
+
+def page(item: dict[str, Any], cursor: str = "next_before") -> dict[str, Any]:
+    """A page of `item`s and the cursor to the next page: a row id (`next_before`), or a key (`next_after`)."""
+    cursor_schema = {"type": ["integer", "null"]} if cursor == "next_before" else {"type": ["string", "null"]}
     return {
         "type": "object",
-        "required": ["items", "next_before"],
-        "properties": {"items": {"type": "array", "items": ref(name)}, "next_before": {"type": ["integer", "null"]}},
+        "required": ["items", cursor],
+        "properties": {"items": {"type": "array", "items": item}, cursor: cursor_schema},
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.openapi_parts import NOT_FOUND, OPT_TIME, TIME, WA_ID, created, json_body, ok, ref
+from bot.api.openapi_parts import NOT_FOUND, OPT_TIME, PAGING, TIME, WA_ID, created, json_body, ok, page, ref
 
 _SCHEDULE_FIELDS = {
     "name": {"type": "string", "maxLength": 128, "description": "Unique among schedules"},
@@ -68,10 +68,9 @@ SCHEDULE_PATHS: dict[str, Any] = {
             },
         },
         "get": {
-            "summary": "Every schedule, oldest first",
-            "responses": ok(
-                {"type": "object", "properties": {"items": {"type": "array", "items": _SCHEDULE}}}, "The schedules"
-            ),
+            "summary": "The schedules, newest first, a page at a time",
+            "parameters": PAGING,
+            "responses": ok(page(_SCHEDULE), "A page of schedules"),
         },
     },
     "/api/schedules/{id}": {

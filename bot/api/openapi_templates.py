@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.openapi_parts import NOT_FOUND, TIME, ok
+from bot.api.openapi_parts import NOT_FOUND, PAGING, TIME, ok, page, query
 
 _TEMPLATE = {
     "type": "object",
@@ -28,9 +28,17 @@ TEMPLATE_PATHS: dict[str, Any] = {
     "/api/templates": {
         "get": {
             "summary": "The message templates, each with its category and whether Meta's refusal blocked it",
-            "responses": ok(
-                {"type": "object", "properties": {"items": {"type": "array", "items": _TEMPLATE}}}, "The templates"
-            ),
+            "description": "Templates are files, not rows with ids: they are listed in name and language order "
+            "and paged by that key (`after`, the answer's `next_after`), not by `before`.",
+            "parameters": [
+                PAGING[0],
+                query(
+                    "after",
+                    "Return templates after this name.language (the previous page's next_after)",
+                    {"type": "string", "examples": ["order_shipped.en"]},
+                ),
+            ],
+            "responses": ok(page(_TEMPLATE, "next_after"), "A page of templates"),
         }
     },
     "/api/templates/{name}/unblock": {

@@ -15,6 +15,8 @@ from bot.api.notifications import MAX_BATCH
 from bot.api.request import (
     json_body,
     json_response,
+    page_of,
+    paging,
     path_id,
     required_text,
     template_parameters,
@@ -70,8 +72,10 @@ async def create_schedule(request: web.Request) -> web.Response:
 
 
 async def list_schedules(request: web.Request) -> web.Response:
-    schedules = await request.config_dict[SCHEDULER].schedules()
-    return json_response({"items": [_schedule(s) for s in schedules]})
+    """`GET /api/schedules`: a page of schedules, newest first (`?limit=`, `?before=<id>`)."""
+    limit, before = paging(request)
+    schedules = await request.config_dict[SCHEDULER].schedules(limit, before)
+    return json_response(page_of([_schedule(s) for s in schedules], limit))
 
 
 async def get_schedule(request: web.Request) -> web.Response:

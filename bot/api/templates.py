@@ -15,7 +15,9 @@ from aiohttp import web
 from bot import keys
 from bot.api.request import json_body, json_response
 from bot.errors import NotFound, ValidationError
+from bot.field import whole_number
 from bot.message_templates.library import TEMPLATES, Templates
+from bot.message_templates.template_file import LANGUAGE_PATTERN, NAME_PATTERN
 from storage.repository import Repository
 
 log = structlog.get_logger("bot.api.templates")
@@ -41,10 +43,39 @@ async def template_items(repository: Repository, library: Templates) -> list[dic
     return items
 
 
+def _key(item: dict[str, Any]) -> str:
+    """A template's place in the list and its cursor: `name.language`, as its file is named."""
+    return f"{item['name']}.{item['language']}"
+
+
+def _after(request: web.Request) -> tuple[str, str] | None:
+    """The `?after=<name>.<language>` cursor as (name, language); anything else is a 400 naming it."""
+    value = request.query.get("after")
+    if value is None:
+        return None
+    name, dot, language = value.partition(".")
+    if not dot or not NAME_PATTERN.fullmatch(name) or not LANGUAGE_PATTERN.fullmatch(language):
+        raise ValidationError("after must be a template's name.language, such as order_shipped.en")
+    return name, language
+
+
 async def list_templates(request: web.Request) -> web.Response:
-    """`GET /api/templates`: the templates and their blocks (`template_items`)."""
+    """`GET /api/templates`: a page of the templates and their blocks (`template_items`), in name order.
+
+    Templates are files, not rows with ids, so the page is cut by name and language: `?after=<name>.<language>`
+    (the answer's `next_after`) and `?limit=` (1 to 1000, default 100).
+    """
+    limit = whole_number(request.query.get("limit", "100"), "limit", 1, 1000)
+    after = _after(request)
     config = request.config_dict
-    return json_response({"items": await template_items(config[keys.REPOSITORY], config[TEMPLATES])})
+    items = sorted(
+        await template_items(config[keys.REPOSITORY], config[TEMPLATES]), key=lambda i: (i["name"], i["language"])
+    )
+    if after is not None:
+        items = [i for i in items if (i["name"], i["language"]) > after]
+    page = items[:limit]
+    following = _key(page[-1]) if len(items) > limit else None
+    return json_response({"items": page, "next_after": following})
 
 
 async def unblock_template(request: web.Request) -> web.Response:

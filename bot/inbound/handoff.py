@@ -42,6 +42,19 @@ async def waiting(repository: Repository, limit: int = 100) -> list[Waiting]:
     return [Waiting(contacts[cid], since) for cid, since in handed if cid in contacts]
 
 
+async def waiting_page(repository: Repository, limit: int, before: int | None) -> tuple[list[Waiting], int | None]:
+    """A page of the handoff inbox, newest contact first (contact ids below `before`), and the next page's cursor.
+
+    The cursor is the page's last contact id when the page is full, else None; it is taken from the stored
+    rows, so a contact gone since (erased) does not end the walk early.
+    """
+    async with repository.engine.connect() as conn:
+        handed = await session.handed_off_page(conn, limit=limit, before=before)
+        contacts = await contacts_by_ids(conn, [cid for cid, _ in handed])
+    following = handed[-1][0] if len(handed) == limit else None
+    return [Waiting(contacts[cid], since) for cid, since in handed if cid in contacts], following
+
+
 async def contact(repository: Repository, wa_id: str) -> ContactBase:
     """The stored contact with this number; `NotFound` when the service has never heard of it."""
     found = await repository.contact_by_wa_id(wa_id)

@@ -206,9 +206,10 @@ class Scheduler(Wakeful):
         self.wake()
         return stored
 
-    async def schedules(self) -> list[ScheduleBase]:
+    async def schedules(self, limit: int = 100, before: int | None = None) -> list[ScheduleBase]:
+        """A page of schedules, newest first (ids below `before`)."""
         async with self._repository.engine.connect() as conn:
-            return await store.list_schedules(conn)
+            return await store.list_schedules(conn, limit=limit, before=before)
 
     async def schedule(self, schedule_id: int) -> tuple[ScheduleBase, list[ScheduleRunBase]]:
         """A schedule and its latest runs, newest first."""

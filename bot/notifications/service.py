@@ -187,9 +187,10 @@ class NotificationService:
         """`change_appointment` inside the caller's transaction; the caller wakes the sender after committing."""
         return await self.appointment_notices.change_in(conn, appointment_id, change, self.clock())
 
-    async def appointments(self, wa_id: str) -> list[AppointmentBase]:
+    async def appointments(self, wa_id: str, limit: int = 100, before: int | None = None) -> list[AppointmentBase]:
+        """A page of the contact's appointments, newest booked first (ids below `before`)."""
         async with self.repository.engine.connect() as conn:
-            return await business.appointments_for(conn, wa_id)
+            return await business.appointments_page(conn, wa_id, limit=limit, before=before)
 
     # -- accounts ----------------------------------------------------------------------------------
 

@@ -115,11 +115,11 @@ async def test_a_body_that_is_not_json_is_refused(client: Client, auth: dict[str
 
 
 async def test_list_and_read_with_runs(client: Client, auth: dict[str, str], fixed_clock: FakeClock) -> None:
-    """GET lists schedules as items; GET one adds its runs, newest first, once the scheduler ran it."""
+    """GET lists schedules newest first; GET one adds its runs, newest first, once the scheduler ran it."""
     _, created = await call(client, "POST", "/api/schedules", auth, BODY)
     await call(client, "POST", "/api/schedules", auth, {**BODY, "name": "weekly", "cron": "0 9 * * MON"})
     status, listed = await call(client, "GET", "/api/schedules", auth)
-    assert (status, [s["name"] for s in listed["items"]]) == (200, ["invoice reminder", "weekly"])
+    assert (status, [s["name"] for s in listed["items"]]) == (200, ["weekly", "invoice reminder"])
     for moment in ("2026-03-28T01:30:00+00:00", "2026-03-29T01:00:00+00:00"):
         fixed_clock.now = datetime.fromisoformat(moment)
         await client.app[SCHEDULER].run_once()
