@@ -22,7 +22,7 @@ async def test_a_payload_reads_back_as_the_standard_library_would_read_it(reposi
     payload: dict[str, Any] = {
         "type": "text",
         "text": {"body": "Olá, Zoë 👋 \u2028 done", "preview_url": False},
-        "big": 2**70,
+        "big": 2**70 + 1,  # not a power of two: a float would not equal it
         "keys": {1: "one", 2: ["a", 2.5, None, True]},
         "deep": [[[{"x": -1}]]],
     }
@@ -53,3 +53,12 @@ def test_reading_takes_what_the_standard_library_takes() -> None:
     assert json_codec.loads(b'{"a": [1]}') == {"a": [1]}
     with pytest.raises(json.JSONDecodeError, match="property name"):
         json_codec.loads("{broken")
+
+
+@pytest.mark.parametrize("number", [2298225012062469115028176896, -(2**64) - 3, 2**63 + 1])
+def test_an_integer_beyond_64_bits_reads_back_exactly(number: int) -> None:
+    """orjson reads such an integer as a float, losing digits; the codec reads it exactly, as `json` does."""
+    text = json_codec.dumps({"value": number, "text": "x"})
+    read = json_codec.loads(text)["value"]
+    assert (type(read), read) == (int, number)
+    assert json_codec.loads(text.encode())["value"] == number
