@@ -31,7 +31,8 @@ def validated(model: type[Model], body: Mapping[str, Any]) -> Model:
     except pydantic.ValidationError as exc:
         fields = [FieldError(field_path(e["loc"]), _message(e)) for e in exc.errors(include_url=False)]
         first = fields[0]
-        raise ValidationError(f"{first.field}: {first.message}", fields=fields) from None
+        said = first.message if first.message.startswith(f"{first.field} ") else f"{first.field}: {first.message}"
+        raise ValidationError(said, fields=fields) from None
 
 
 def field_path(loc: Iterable[int | str]) -> str:
