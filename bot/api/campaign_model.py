@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AfterValidator, Field, WrapValidator
+from pydantic import AfterValidator, Field
 
-from bot.api.model import Body
+from bot.api.model import Body, said
 from bot.campaigns.campaign import CONTACT_FIELDS, MAX_FREQUENCY_CAP, MAX_LANGUAGE
 
 State = Literal["scheduled", "running", "paused", "completed", "cancelled"]
@@ -20,18 +20,6 @@ ContactField = Literal["name", "wa_id", "language", "time_zone"]
 _PARAMETER = f'must be text or {{"field": one of {", ".join(CONTACT_FIELDS)}, "default": "text"}}'
 _CAP = f"frequency_cap must be a whole number of messages per 7 days, 1 to {MAX_FREQUENCY_CAP}"
 _RATE = "rate must be messages per second, more than 0 and at most 1000"
-
-
-def _said(message: str) -> Any:
-    """A validator that answers `message` (in the API's own words) for any wrong value."""
-
-    def check(value: Any, handler: pydantic.ValidatorFunctionWrapHandler) -> Any:
-        try:
-            return handler(value)
-        except pydantic.ValidationError:
-            raise ValueError(message) from None
-
-    return WrapValidator(check)
 
 
 def _required(value: str) -> str:
@@ -55,7 +43,7 @@ class ParameterField(Body):
 
 Parameter = Annotated[
     str | ParameterField,
-    _said(_PARAMETER),
+    said(_PARAMETER),
     AfterValidator(_literal),
     Field(description='Literal text, or {"field": "name", "default": "…"}'),
 ]
@@ -89,10 +77,10 @@ class CampaignCreate(Body):
     )
     cron: str | None = Field(None, description="Recurring, in time_zone; not with send_at")
     time_zone: str | None = Field(None, description="IANA name; default BOT_TIMEZONE")
-    frequency_cap: Annotated[Annotated[int, Field(ge=1, le=MAX_FREQUENCY_CAP)] | None, _said(_CAP)] = Field(
+    frequency_cap: Annotated[Annotated[int, Field(ge=1, le=MAX_FREQUENCY_CAP)] | None, said(_CAP)] = Field(
         None, description="Marketing per contact per 7 days (default 2)"
     )
-    rate: Annotated[Annotated[float, Field(gt=0, le=1000)] | None, _said(_RATE)] = Field(
+    rate: Annotated[Annotated[float, Field(gt=0, le=1000)] | None, said(_RATE)] = Field(
         None, description="Messages per second for this campaign"
     )
     flow: str | None = Field(None, min_length=1, description="The flow a tap on its quick reply enters")
