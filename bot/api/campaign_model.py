@@ -13,6 +13,7 @@ import pydantic
 from pydantic import AfterValidator, Field
 
 from bot.api.model import Body, said
+from bot.api.stats_model import RateCardUsed
 from bot.campaigns.campaign import CONTACT_FIELDS, MAX_FREQUENCY_CAP, MAX_LANGUAGE
 
 State = Literal["scheduled", "running", "paused", "completed", "cancelled"]
@@ -138,11 +139,6 @@ class CountryCost(pydantic.BaseModel):
     recipients: int
     estimated_cost: str | None = Field(description="Decimal, in currency; null without a price")
     unpriced: int
-
-
-class RateCardUsed(pydantic.BaseModel):
-    path: str
-    example: bool
 
 
 class DryRunReport(pydantic.BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api import openapi_campaigns, openapi_contacts, openapi_conversations, openapi_handoff
+from bot.api import openapi_campaigns, openapi_contacts, openapi_conversations, openapi_handoff, openapi_stats
 from bot.api.model import components
 from bot.api.openapi_campaigns import CAMPAIGN_PATHS
 from bot.api.openapi_contacts import CONTACT_PATHS
@@ -29,6 +29,7 @@ SCHEMAS: dict[str, Any] = {
     **components(openapi_campaigns.ANSWERS, "serialization"),
     **components(openapi_conversations.ANSWERS, "serialization"),
     **components(openapi_handoff.MODELS, "validation"),
+    **components(openapi_stats.ANSWERS, "serialization"),
 }
 
 _SELF: dict[str, Any] = {
