@@ -1,6 +1,7 @@
 """The campaign routes of the admin API: create, list, read with progress, control, dry-run, test, recipients.
 
-Bodies are checked by `bot.campaigns.campaign.read_request` (a 400 naming the field); state changes that do not
+Bodies are checked by the models of `bot.api.campaign_model` (a 400 naming every wrong field), then against
+the templates, flows and clock by `bot.campaigns.campaign.read_request`; state changes that do not
 fit the campaign's state are a 409 saying what it is. Bearer auth is the admin API's middleware.
 """
 
@@ -14,6 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
+from bot.api.campaign_model import CampaignCreate, TestSend
+from bot.api.model import validated
 from bot.api.request import json_body, json_response, paging, path_id, valid_wa_id
 from bot.api.stats import RATE_CARD
 from bot.campaigns.campaign import CampaignRequest, read_request
@@ -75,8 +78,9 @@ def marketing_price(card: RateCard | None, wa_id: str) -> tuple[str, Decimal | N
 def campaign_request(app: keys.Config, body: Mapping[str, Any]) -> CampaignRequest:
     """A campaign body checked as `POST /api/campaigns` checks it (the dashboard's form sends the same)."""
     flows = frozenset(app[CONTENT].current.flows) if CONTENT in app else frozenset()
+    given = validated(CampaignCreate, body).model_dump(exclude_none=True)
     return read_request(
-        body, template_of=template_lookup(app), flows=flows,
+        given, template_of=template_lookup(app), flows=flows,
         default_zone=app[keys.SETTINGS].business_timezone, valid_wa_id=valid_wa_id,
     )  # fmt: skip
 
@@ -139,12 +143,9 @@ def dry_run_json(app: keys.Config, report: DryRun) -> dict[str, Any]:
 
 async def send_test(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/test {"wa_ids": [...]}`: send now, to numbers on the campaign's allow-list only."""
-    body = await json_body(request) if request.can_read_body else {}
-    numbers = body.get("wa_ids") or []
-    if not isinstance(numbers, list):
-        raise ValidationError("wa_ids must be a list of numbers on the campaign's test_numbers")
+    body = validated(TestSend, await json_body(request)) if request.can_read_body else TestSend()
     queued = await request.config_dict[CAMPAIGNER].send_test(
-        path_id(request, "campaign"), [valid_wa_id(n, "wa_ids[]") for n in numbers]
+        path_id(request, "campaign"), [valid_wa_id(n, "wa_ids[]") for n in body.wa_ids or []]
     )
     return json_response({"queued": queued}, 202)
 

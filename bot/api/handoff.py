@@ -11,6 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
+from bot.api.handoff_model import AgentReply
+from bot.api.model import validated
 from bot.api.request import json_body, json_response, paging, valid_wa_id
 from bot.inbound import handoff
 from bot.outbound.sender import SENDER
@@ -21,7 +23,7 @@ async def agent_reply(request: web.Request) -> web.Response:
     """`POST /api/conversations/{wa_id}/reply {"text"}`: an agent's message, inside the service window only."""
     repository = request.config_dict[keys.REPOSITORY]
     contact = await handoff.contact(repository, valid_wa_id(request.match_info["wa_id"]))
-    text = handoff.reply_text((await json_body(request)).get("text"))
+    text = handoff.reply_text(validated(AgentReply, await json_body(request)).text)
     await handoff.agent_reply(repository, contact, text, request.config_dict[keys.CLOCK]())
     request.config_dict[SENDER].wake()
     return json_response({"queued": True, "window_closes_at": service_window_expires_at(contact.last_inbound_at)}, 202)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api import openapi_contacts
+from bot.api import openapi_campaigns, openapi_contacts, openapi_conversations, openapi_handoff, openapi_stats
 from bot.api.model import components
 from bot.api.openapi_campaigns import CAMPAIGN_PATHS
 from bot.api.openapi_contacts import CONTACT_PATHS
-from bot.api.openapi_conversations import CONVERSATION, CONVERSATION_PATHS, MESSAGE
+from bot.api.openapi_conversations import CONVERSATION_PATHS
 from bot.api.openapi_handoff import HANDOFF_PATHS
 from bot.api.openapi_notifications import NOTIFICATION_PATHS
 from bot.api.openapi_otp import OTP_PATHS
@@ -23,10 +23,13 @@ from bot.api.openapi_templates import TEMPLATE_PATHS
 
 SCHEMAS: dict[str, Any] = {
     "Error": ERROR,
-    "Conversation": CONVERSATION,
-    "Message": MESSAGE,
     **components(openapi_contacts.MODELS, "validation"),
     **components(openapi_contacts.ANSWERS, "serialization"),
+    **components(openapi_campaigns.MODELS, "validation"),
+    **components(openapi_campaigns.ANSWERS, "serialization"),
+    **components(openapi_conversations.ANSWERS, "serialization"),
+    **components(openapi_handoff.MODELS, "validation"),
+    **components(openapi_stats.ANSWERS, "serialization"),
 }
 
 _SELF: dict[str, Any] = {

@@ -4,62 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.api.campaign_model import Campaign, CampaignCreate, CampaignPage, DryRunReport, Queued, Requeued, TestSend
+from bot.api.openapi_parts import json_body, ref
+
+MODELS = (CampaignCreate, TestSend)  # request bodies
+ANSWERS = (Campaign, CampaignPage, DryRunReport, Queued, Requeued)  # answer bodies
+
 _ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}]
 _PAGING = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
     {"name": "before", "in": "query", "schema": {"type": "integer"}},
 ]
-_STATES = ["scheduled", "running", "paused", "completed", "cancelled"]
-_PARAMETER = {
-    "oneOf": [
-        {"type": "string"},
-        {
-            "type": "object",
-            "required": ["field"],
-            "properties": {
-                "field": {"enum": ["name", "wa_id", "language", "time_zone"]},
-                "default": {"type": "string"},
-            },
-        },
-    ]
-}
-_CAMPAIGN_FIELDS = {
-    "name": {"type": "string", "maxLength": 128},
-    "template": {"type": "string", "description": "A marketing template; any other category is refused"},
-    "language": {"type": ["string", "null"]},
-    "parameters": {"type": "object", "additionalProperties": _PARAMETER},
-    "audience": {
-        "type": "object",
-        "properties": {
-            key: {"type": "array", "items": {"type": "string"}}
-            for key in ("tags", "any_tags", "languages", "country_codes", "wa_ids")
-        },
-    },
-    "send_at": {"type": ["string", "null"], "format": "date-time", "description": "Once, at this time"},
-    "cron": {"type": ["string", "null"], "description": "Recurring, in time_zone"},
-    "time_zone": {"type": "string"},
-    "frequency_cap": {
-        "type": "integer",
-        "minimum": 1,
-        "maximum": 50,
-        "description": "Marketing per contact per 7 days",
-    },
-    "rate": {"type": ["number", "null"], "description": "Messages per second for this campaign"},
-    "flow": {"type": ["string", "null"], "description": "The flow a tap on its quick reply enters"},
-    "test_numbers": {"type": "array", "items": {"type": "string"}},
-}
-_CAMPAIGN = {
-    "type": "object",
-    "properties": {
-        **_CAMPAIGN_FIELDS,
-        "id": {"type": "integer"},
-        "state": {"enum": _STATES},
-        "next_run_at": {"type": ["string", "null"], "format": "date-time"},
-        "progress": {"type": "object", "additionalProperties": {"type": "integer"}},
-        "runs": {"type": "array", "items": {"type": "object"}},
-    },
-}
+_CAMPAIGN = ref("Campaign")
 
 
 def _answer(status: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -89,31 +46,14 @@ CAMPAIGN_PATHS: dict[str, Any] = {
             "summary": "A marketing campaign: template, audience, per-recipient values, schedule, limits",
             "description": "Consent, quiet hours, the frequency cap, the campaign's state and Meta's block on +1 "
             "numbers are checked when each message is sent, not when it is scheduled.",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"type": "object", "required": ["name", "template"], "properties": _CAMPAIGN_FIELDS}
-                    }
-                },
-            },
+            "requestBody": json_body(ref("CampaignCreate")),
             "responses": {**_answer("201", "The campaign", _CAMPAIGN), **_errors("409")},
         },
         "get": {
             "summary": "Campaigns newest first, each with its progress",
             "parameters": _PAGING,
             "responses": {
-                **_answer(
-                    "200",
-                    "A page of campaigns",
-                    {
-                        "type": "object",
-                        "properties": {
-                            "items": {"type": "array", "items": _CAMPAIGN},
-                            "next_before": {"type": ["integer", "null"]},
-                        },
-                    },
-                ),
+                **_answer("200", "A page of campaigns", ref("CampaignPage")),
                 **_errors(),
             },
         },
@@ -139,21 +79,22 @@ CAMPAIGN_PATHS: dict[str, Any] = {
         "post": {
             "summary": "Who would get it now, each suppression by reason, estimated cost by country and category",
             "parameters": _ID,
-            "responses": {**_answer("200", "The dry run", {"type": "object"}), **_errors("404")},
+            "responses": {**_answer("200", "The dry run", ref("DryRunReport")), **_errors("404")},
         }
     },
     "/api/campaigns/{id}/test": {
         "post": {
             "summary": "Send now to numbers on the campaign's test_numbers only",
             "parameters": _ID,
-            "responses": {**_answer("202", "Queued", {"type": "object"}), **_errors("404")},
+            "requestBody": {**json_body(ref("TestSend")), "required": False},
+            "responses": {**_answer("202", "Queued", ref("Queued")), **_errors("404")},
         }
     },
     "/api/campaigns/{id}/retry-failed": {
         "post": {
             "summary": "Queue every failed message of the campaign again",
             "parameters": _ID,
-            "responses": {**_answer("202", "Requeued", {"type": "object"}), **_errors("404", "409")},
+            "responses": {**_answer("202", "Requeued", ref("Requeued")), **_errors("404", "409")},
         }
     },
 }

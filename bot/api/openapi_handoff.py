@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.api.handoff_model import AgentReply
 from bot.api.openapi_parts import NOT_FOUND, PAGING, TIME, WA_ID, created, json_body, ok, page, ref
 
+MODELS = (AgentReply,)  # request bodies
 _WA_ID_PATH = [{"name": "wa_id", "in": "path", "required": True, "schema": WA_ID}]
 HANDOFF_PATHS: dict[str, Any] = {
     "/api/handoffs": {
@@ -34,9 +36,7 @@ HANDOFF_PATHS: dict[str, Any] = {
         "post": {
             "summary": "An agent's free-form reply; refused (409) outside the 24-hour customer service window",
             "parameters": _WA_ID_PATH,
-            "requestBody": json_body(
-                {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": 4096}}}
-            ),
+            "requestBody": json_body(ref("AgentReply")),
             "responses": {
                 **created(
                     {"type": "object", "properties": {"queued": {"type": "boolean"}, "window_closes_at": TIME}},

@@ -1,8 +1,9 @@
 """Marketing campaigns, the pure part: reading a campaign request, who is in its audience, each recipient's values.
 
-Nothing here does I/O. `read_request` checks a `POST /api/campaigns` body as precisely as a person needs
-to fix it; `in_audience` and `values_for` decide per contact; `suppression` says why a contact would not
-get the message if it were sent now (the sender checks the same things again at send time).
+Nothing here does I/O. `read_request` checks a `POST /api/campaigns` body, its shape already checked by the
+API's model, against the templates, flows, cron and zones, as precisely as a person needs to fix it;
+`in_audience` and `values_for` decide per contact; `suppression` says why a contact would not get the
+message if it were sent now (the sender checks the same things again at send time).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from storage.models import ContactBase
 from storage.policy import undeliverable
 
 CONTACT_FIELDS = ("name", "wa_id", "language", "time_zone")
-AUDIENCE_KEYS = ("tags", "any_tags", "languages", "country_codes", "wa_ids")
 MAX_FREQUENCY_CAP = 50
 DEFAULT_FREQUENCY_CAP = 2
 MAX_LANGUAGE = 16  # the column's width
@@ -55,105 +55,57 @@ def read_request(
     default_zone: str,
     valid_wa_id: Callable[[object, str], str],
 ) -> CampaignRequest:
-    """Check a campaign body; the first problem is a `ValidationError` that names the field and the fix."""
-    known = {"name", "template", "language", "parameters", "audience", "send_at", "cron", "time_zone",
-             "frequency_cap", "rate", "flow", "test_numbers"}  # fmt: skip
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise ValidationError(f"unknown field(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
-    name = _text(body, "name", 128)
+    """Check a campaign body against the app; the first problem is a `ValidationError` naming the field and the fix.
+
+    `body` is already of the right shape (the API's `CampaignCreate` checked each field's type and range,
+    and left out what was not given); what is checked here needs the templates, the flows, cron and zones.
+    """
     language = body.get("language")
-    if language is not None and not (isinstance(language, str) and 0 < len(language) <= MAX_LANGUAGE):
-        raise ValidationError(f"language must be a code such as 'en' or 'pt_BR', at most {MAX_LANGUAGE} characters")
-    template = template_of(_text(body, "template", 512), language)
+    template = template_of(body["template"], language)
     if template.category != "marketing":
         raise ValidationError(
             f"template {template.name!r} is a {template.category} template; a campaign sends marketing templates only"
         )
-    parameters = _parameters(body.get("parameters"), template)
+    parameters = _parameters(body.get("parameters") or {}, template)
     zone = body.get("time_zone") or default_zone
-    if not isinstance(zone, str):
-        raise ValidationError("time_zone must be an IANA name such as Europe/Amsterdam")
     cron.zone_named(zone)
     send_at, expression = _schedule(body.get("send_at"), body.get("cron"), zone)
     flow = body.get("flow")
-    if flow is not None and not isinstance(flow, str):
-        raise ValidationError("flow must be the name of a flow, as text")
     if flow is not None and flow not in flows:
         raise ValidationError(f"flow {flow!r} does not exist; the flows are {', '.join(sorted(flows))}")
-    numbers = body.get("test_numbers") or []
-    if not isinstance(numbers, list):
-        raise ValidationError("test_numbers must be a list of WhatsApp numbers")
+    audience = {
+        key: [valid_wa_id(i, "audience.wa_ids[]") for i in items] if key == "wa_ids" else list(items)
+        for key, items in (body.get("audience") or {}).items()
+    }
+    rate = body.get("rate")
     return CampaignRequest(
-        name=name, template=template.name, language=language, parameters=parameters,
-        audience=_audience(body.get("audience"), valid_wa_id), send_at=send_at, cron=expression, time_zone=zone,
-        frequency_cap=_cap(body.get("frequency_cap")), rate=_rate(body.get("rate")), flow=flow,
-        test_numbers=tuple(valid_wa_id(n, "test_numbers[]") for n in numbers),
+        name=body["name"], template=template.name, language=language, parameters=parameters,
+        audience=audience, send_at=send_at, cron=expression, time_zone=zone,
+        frequency_cap=body.get("frequency_cap") or DEFAULT_FREQUENCY_CAP,
+        rate=None if rate is None else float(rate), flow=flow,
+        test_numbers=tuple(valid_wa_id(n, "test_numbers[]") for n in body.get("test_numbers") or []),
     )  # fmt: skip
 
 
-def _text(body: Mapping[str, Any], key: str, max_length: int) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{key} is required")
-    if len(value) > max_length:
-        raise ValidationError(f"{key} is longer than {max_length} characters")
-    return value.strip()
-
-
-def _parameters(value: Any, template: MessageTemplate) -> dict[str, Any]:
-    """Each template variable as a literal, or as a contact field with a default for contacts lacking it."""
-    value = value or {}
-    if not isinstance(value, dict):
-        raise ValidationError('parameters must be an object: {"variable": "text" or {"field": "name", "default": "…"}}')
+def _parameters(value: Mapping[str, Any], template: MessageTemplate) -> dict[str, Any]:
+    """Each template variable given a value, and no value for a variable the template lacks."""
     missing = [v for v in template.variables if v not in value]
     if missing:
         raise ValidationError(f"parameters lack {', '.join(missing)} for template {template.name!r}")
     extra = sorted(set(value) - set(template.variables))
     if extra:
         raise ValidationError(f"template {template.name!r} has no variable(s) {', '.join(extra)}")
-    for key, given in value.items():
-        if isinstance(given, str) and given.strip():
-            continue
-        default_ok = isinstance(given, dict) and (given.get("default") is None or isinstance(given["default"], str))
-        if default_ok and given.get("field") in CONTACT_FIELDS and set(given) <= {"field", "default"}:
-            continue
-        fields = ", ".join(CONTACT_FIELDS)
-        raise ValidationError(f'parameters.{key} must be text or {{"field": one of {fields}, "default": "text"}}')
     return dict(value)
 
 
-def _audience(value: Any, valid_wa_id: Callable[[object, str], str]) -> dict[str, list[str]]:
-    value = value or {}
-    if not isinstance(value, dict):
-        raise ValidationError('audience must be an object such as {"tags": ["vip"]}')
-    unknown = sorted(set(value) - set(AUDIENCE_KEYS))
-    if unknown:
-        raise ValidationError(f"audience has unknown key(s) {', '.join(unknown)}; use {', '.join(AUDIENCE_KEYS)}")
-    audience: dict[str, list[str]] = {}
-    for key, items in value.items():
-        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
-            raise ValidationError(f"audience.{key} must be a list of non-empty strings")
-        if key == "wa_ids":
-            items = [valid_wa_id(i, "audience.wa_ids[]") for i in items]
-        if key == "country_codes" and not all(i.isdigit() and 1 <= len(i) <= 3 for i in items):
-            raise ValidationError("audience.country_codes must be calling codes such as '31' or '55'")
-        audience[key] = items
-    return audience
-
-
-def _schedule(send_at: Any, expression: Any, zone: str) -> tuple[datetime | None, str | None]:
+def _schedule(send_at: str | None, expression: str | None, zone: str) -> tuple[datetime | None, str | None]:
     if send_at is not None and expression is not None:
         raise ValidationError("give send_at (once) or cron (recurring), not both")
     if expression is not None:
-        if not isinstance(expression, str):
-            raise ValidationError("cron must be a cron expression such as '0 10 * * MON'")
         cron.parse(expression, zone)
         return None, expression
     if send_at is None:
         return None, None  # now
-    if not isinstance(send_at, str):
-        raise ValidationError("send_at must be an ISO 8601 time with its offset, like 2026-12-01T10:00:00+01:00")
     try:
         moment = datetime.fromisoformat(send_at)
     except ValueError:
@@ -161,22 +113,6 @@ def _schedule(send_at: Any, expression: Any, zone: str) -> tuple[datetime | None
     if moment.tzinfo is None:
         raise ValidationError(f"send_at {send_at!r} needs a UTC offset, like +01:00 or Z")
     return in_range(moment, "send_at"), None
-
-
-def _cap(value: Any) -> int:
-    if value is None:
-        return DEFAULT_FREQUENCY_CAP
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_FREQUENCY_CAP:
-        raise ValidationError(f"frequency_cap must be a whole number of messages per 7 days, 1 to {MAX_FREQUENCY_CAP}")
-    return value
-
-
-def _rate(value: Any) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 1000:
-        raise ValidationError("rate must be messages per second, more than 0 and at most 1000")
-    return float(value)
 
 
 # -- per contact ----------------------------------------------------------------------------------

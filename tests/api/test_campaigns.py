@@ -111,6 +111,34 @@ async def test_a_campaign_is_refused_unless_it_sends_a_marketing_template(client
         assert message in assert_error(answer, "invalid_request"), body
 
 
+async def test_a_campaign_with_three_bad_fields_gets_all_three_in_one_answer(
+    client: Client, auth: dict[str, str]
+) -> None:
+    """A campaign body checked against its model answers 400 naming each wrong field, in the API's own words."""
+    body = {"name": "x", **PROMO, "frequency_cap": 0, "audience": {"tags": ["vip", 3]}, "flow": []}
+    status, answer = await call(client, auth, "POST", "/api/campaigns", body)
+    assert status == 400, answer
+    error = answer["error"]
+    assert (error["code"], [f["field"] for f in error["fields"]]) == (
+        "invalid_request",
+        ["audience.tags[1]", "frequency_cap", "flow"],
+    )
+    assert error["fields"][1]["message"] == "frequency_cap must be a whole number of messages per 7 days, 1 to 50"
+    assert error["message"] == f"audience.tags[1]: {error['fields'][0]['message']}"
+    assert (await call(client, auth, "GET", "/api/campaigns"))[1]["items"] == []
+
+
+async def test_a_test_send_whose_numbers_are_not_a_list_is_a_400_naming_wa_ids(
+    client: Client, auth: dict[str, str]
+) -> None:
+    """`wa_ids` that is not a list of text is refused, naming the field, before any campaign is looked up."""
+    campaign = await promotion(client, auth, test_numbers=["31612345001"])
+    for wa_ids in ("31612345001", [31612345001]):
+        status, answer = await call(client, auth, "POST", f"/api/campaigns/{campaign['id']}/test", {"wa_ids": wa_ids})
+        assert status == 400, answer
+        assert assert_error(answer, "invalid_request").startswith("wa_ids")
+
+
 async def test_dry_run_counts_recipients_suppressions_and_cost(client: Client, auth: dict[str, str]) -> None:
     """The dry run reaches the opted-in spring contacts, names why each other one is left out, and prices them."""
     await contacts(client, auth)

@@ -183,6 +183,18 @@ async def test_an_agent_cannot_reply_outside_the_window(client: Client, auth: di
     assert status == 404
 
 
+async def test_an_agent_reply_body_names_every_wrong_field(client: Client, auth: dict[str, str]) -> None:
+    """A reply of blanks with a field the API does not know is one 400 naming both, and nothing is queued."""
+    await says(client, ANA, "agent")
+    before = len(await outbox_rows(client.server.app[keys.REPOSITORY]))
+    body = {"text": "   ", "urgent": True}
+    status, answer = await api(client, auth, "POST", f"/api/conversations/{ANA}/reply", body)
+    assert status == 400
+    assert assert_error(answer, "invalid_request") == "text must be a non-empty message of at most 4096 characters"
+    assert [f["field"] for f in answer["error"]["fields"]] == ["text", "urgent"]
+    assert len(await outbox_rows(client.server.app[keys.REPOSITORY])) == before
+
+
 async def test_a_waiting_menu_times_out_politely(client: Client, noon: FakeClock) -> None:
     """Half an hour without an answer at the menu ends the chat with the flow's goodbye."""
     await says(client, ANA, "hi")
