@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api import openapi_contacts
+from bot.api import openapi_contacts, openapi_notifications
 from bot.api.model import components
 from bot.api.openapi_campaigns import CAMPAIGN_PATHS
 from bot.api.openapi_contacts import CONTACT_PATHS
@@ -27,6 +27,8 @@ SCHEMAS: dict[str, Any] = {
     "Message": MESSAGE,
     **components(openapi_contacts.MODELS, "validation"),
     **components(openapi_contacts.ANSWERS, "serialization"),
+    **components(openapi_notifications.MODELS, "validation"),
+    **components(openapi_notifications.ANSWERS, "serialization"),
 }
 
 _SELF: dict[str, Any] = {
