@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api import openapi_contacts, openapi_notifications
+from bot.api import openapi_contacts, openapi_notifications, openapi_otp
 from bot.api.model import components
 from bot.api.openapi_campaigns import CAMPAIGN_PATHS
 from bot.api.openapi_contacts import CONTACT_PATHS
@@ -29,6 +29,8 @@ SCHEMAS: dict[str, Any] = {
     **components(openapi_contacts.ANSWERS, "serialization"),
     **components(openapi_notifications.MODELS, "validation"),
     **components(openapi_notifications.ANSWERS, "serialization"),
+    **components(openapi_otp.MODELS, "validation"),
+    **components(openapi_otp.ANSWERS, "serialization"),
 }
 
 _SELF: dict[str, Any] = {
