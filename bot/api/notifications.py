@@ -7,25 +7,30 @@ the service does the rest. Bearer auth is the admin API's middleware, as for eve
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
+from bot.api.model import validated
+from bot.api.notification_model import MAX_BATCH as MAX_BATCH  # its home before the models; schedules uses it
+from bot.api.notification_model import (
+    AccountPut,
+    AppointmentBook,
+    AppointmentPatch,
+    NotificationItem,
+    OrderCreate,
+    OrderFields,
+)
 from bot.api.request import (
     json_body,
     json_response,
     page_of,
     paging,
     path_id,
-    required_text,
-    template_parameters,
-    text_field,
     valid_wa_id,
 )
 from bot.errors import ValidationError
 from bot.field import check_text, in_range
-from bot.notifications.rules import ORDER_STATUSES
 from bot.notifications.service import (
     NOTIFICATIONS,
     AppointmentChange,
@@ -37,81 +42,33 @@ from bot.notifications.service import (
 from bot.notifications.utility import NotificationRequest
 from storage.models import AccountBase, AppointmentBase, OrderBase
 
-MAX_BATCH = 1000
-
-
 # -- reading bodies ------------------------------------------------------------------------------------
 
 
-def _time(body: dict[str, Any], name: str) -> datetime | None:
-    """An ISO 8601 time with its UTC offset, as UTC; a time without an offset would be a guess."""
-    value = body.get(name)
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise ValidationError(f"{name} must be an ISO 8601 time with a UTC offset, e.g. 2026-04-14T09:30:00+01:00")
-    return in_range(parsed, name)
+def _zoned(moment: datetime | None, name: str) -> datetime | None:
+    """A time the model read (ISO 8601 with its offset) as UTC, if it falls between 1970 and 9998."""
+    return in_range(moment, name) if moment is not None else None
 
 
-def _amount(body: dict[str, Any], name: str) -> str | None:
-    """A money amount given as decimal text or a number, kept as decimal text with two places."""
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValidationError(f'{name} must be an amount such as "84.90"')
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise ValidationError(f'{name} must be an amount such as "84.90"') from None
-    if not amount.is_finite() or abs(amount) >= Decimal(10) ** 12:
-        raise ValidationError(f"{name} must be a finite amount below 10^12")
-    return f"{amount.quantize(Decimal('0.01'))}"
+def _customer(wa_id: str | None, name: str | None) -> Customer:
+    return Customer(valid_wa_id(wa_id), name)
 
 
-def _currency(body: dict[str, Any]) -> str | None:
-    value = body.get("currency")
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) != 3 or not value.isalpha():
-        raise ValidationError("currency must be an ISO 4217 code such as EUR")
-    return value.upper()
-
-
-def _customer(body: dict[str, Any], wa_id: Any = None) -> Customer:
-    return Customer(
-        valid_wa_id(body.get("wa_id") if wa_id is None else wa_id), text_field(body, "name", max_length=128)
-    )
-
-
-def _order_fields(body: dict[str, Any]) -> dict[str, Any]:
-    """The order fields present in `body`, read and checked; absent ones are left out."""
+def _order_fields(given: OrderFields) -> dict[str, Any]:
+    """The order fields given, checked; absent ones are left out."""
     fields: dict[str, Any] = {
-        "total": _amount(body, "total"),
-        "currency": _currency(body),
-        "delivery_start": _time(body, "delivery_start"),
-        "delivery_end": _time(body, "delivery_end"),
-        "tracking_number": text_field(body, "tracking_number", max_length=128),
-        "delay_reason": text_field(body, "reason"),
+        "total": given.total,
+        "currency": given.currency,
+        "delivery_start": _zoned(given.delivery_start, "delivery_start"),
+        "delivery_end": _zoned(given.delivery_end, "delivery_end"),
+        "tracking_number": given.tracking_number,
+        "delay_reason": given.reason,
+        "items": given.items,
     }
-    if "items" in body and not isinstance(body["items"], list):
-        raise ValidationError("items must be a list")
-    fields["items"] = body.get("items")
     start, end = fields["delivery_start"], fields["delivery_end"]
     if start and end and end <= start:
         raise ValidationError("delivery_end must be after delivery_start")
     return {name: value for name, value in fields.items() if value is not None}
-
-
-def _status(body: dict[str, Any]) -> str | None:
-    status = body.get("status")
-    if status is not None and status not in ORDER_STATUSES:
-        raise ValidationError(f"status {status!r} is not one of {', '.join(ORDER_STATUSES)}")
-    return status
 
 
 def _queued(queued: Queued | None) -> dict[str, Any] | None:
@@ -135,17 +92,17 @@ def _account(account: AccountBase, wa_id: str) -> dict[str, Any]:
 
 async def create_order(request: web.Request) -> web.Response:
     """Store an order; a repeat of an order number already stored answers it unchanged (200)."""
-    body = await json_body(request)
-    customer = _customer(body)
-    order = OrderBase(number=required_text(body, "number", 64), contact_id=0, status=_status(body) or "placed")
-    order = order.model_copy(update=_order_fields(body))
+    given = validated(OrderCreate, await json_body(request))
+    customer = _customer(given.wa_id, given.name)
+    order = OrderBase(number=given.number, contact_id=0, status=given.status or "placed")
+    order = order.model_copy(update=_order_fields(given))
     stored, queued, created = await request.config_dict[NOTIFICATIONS].create_order(customer, order)
     return json_response({"order": _order(stored), "notification": _queued(queued)}, 201 if created else 200)
 
 
 async def change_order(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    change = OrderChange(status=_status(body), fields=_order_fields(body))
+    given = validated(OrderFields, await json_body(request))
+    change = OrderChange(status=given.status, fields=_order_fields(given))
     if change.status is None and not change.fields:
         raise ValidationError("give a status and/or order fields to change")
     order, queued = await request.config_dict[NOTIFICATIONS].change_order(
@@ -157,27 +114,15 @@ async def change_order(request: web.Request) -> web.Response:
 # -- appointments --------------------------------------------------------------------------------------
 
 
-def _duration(body: dict[str, Any]) -> int | None:
-    value = body.get("duration_minutes")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 24 * 60:
-        raise ValidationError("duration_minutes must be a whole number from 1 to 1440")
-    return value
-
-
 async def book_appointment(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    customer = _customer(body)
-    starts_at = _time(body, "starts_at")
-    if starts_at is None:
-        raise ValidationError("starts_at is required")
+    given = validated(AppointmentBook, await json_body(request))
+    customer = _customer(given.wa_id, given.name)
     appointment = AppointmentBase(
         contact_id=0,
-        service=required_text(body, "service"),
-        starts_at=starts_at,
-        duration_minutes=_duration(body) or 30,
-        location=required_text(body, "location"),
+        service=given.service,
+        starts_at=in_range(given.starts_at, "starts_at"),
+        duration_minutes=given.duration_minutes,
+        location=given.location,
     )
     stored, reminder = await request.config_dict[NOTIFICATIONS].book(customer, appointment)
     return json_response({"appointment": _appointment(stored), "reminder": _queued(reminder)}, 201)
@@ -185,18 +130,15 @@ async def book_appointment(request: web.Request) -> web.Response:
 
 async def change_appointment(request: web.Request) -> web.Response:
     appointment_id = path_id(request, "appointment")
-    body = await json_body(request)
-    status = body.get("status")
-    if status not in (None, "booked", "cancelled"):
-        raise ValidationError("status must be booked or cancelled")
+    given = validated(AppointmentPatch, await json_body(request))
     change = AppointmentChange(
-        starts_at=_time(body, "starts_at"),
-        service=text_field(body, "service"),
-        location=text_field(body, "location"),
-        duration_minutes=_duration(body),
-        cancel=status == "cancelled",
+        starts_at=_zoned(given.starts_at, "starts_at"),
+        service=given.service,
+        location=given.location,
+        duration_minutes=given.duration_minutes,
+        cancel=given.status == "cancelled",
     )
-    if change == AppointmentChange() and status is None:
+    if change == AppointmentChange() and given.status is None:
         raise ValidationError("give starts_at, service, location, duration_minutes or status to change")
     appointment, queued = await request.config_dict[NOTIFICATIONS].change_appointment(appointment_id, change)
     return json_response({"appointment": _appointment(appointment), "notifications": [q.as_dict() for q in queued]})
@@ -213,17 +155,14 @@ async def list_appointments(request: web.Request) -> web.Response:
 
 
 async def put_account(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    customer = _customer(body, request.match_info["wa_id"])
-    balance = _amount(body, "balance")
-    if balance is None:
-        raise ValidationError("balance is required")
+    given = validated(AccountPut, await json_body(request))
+    customer = _customer(request.match_info["wa_id"], given.name)
     change = BalanceUpdate(
-        balance=balance,
-        currency=_currency(body),
-        account_name=text_field(body, "account_name", max_length=128),
-        low_threshold=_amount(body, "low_threshold"),
-        set_threshold="low_threshold" in body,
+        balance=given.balance,
+        currency=given.currency,
+        account_name=given.account_name,
+        low_threshold=given.low_threshold,
+        set_threshold="low_threshold" in given.model_fields_set,
     )
     account, queued = await request.config_dict[NOTIFICATIONS].set_balance(customer, change)
     return json_response({"account": _account(account, customer.wa_id), "notification": _queued(queued)})
@@ -235,22 +174,16 @@ async def put_account(request: web.Request) -> web.Response:
 def _notification(body: Any) -> NotificationRequest:
     if not isinstance(body, dict):
         raise ValidationError("each notification must be a JSON object")
+    item = validated(NotificationItem, body)
     return NotificationRequest(
-        wa_id=valid_wa_id(body.get("wa_id")),
-        template=required_text(body, "template", 512),
-        parameters=template_parameters(body),
-        send_at=_time(body, "send_at"),
-        idempotency_key=text_field(body, "idempotency_key", max_length=128),
-        language=text_field(body, "language", max_length=16),
-        urgent=_flag(body, "urgent"),
+        wa_id=valid_wa_id(item.wa_id),
+        template=item.template,
+        parameters=item.parameters,
+        send_at=_zoned(item.send_at, "send_at"),
+        idempotency_key=item.idempotency_key,
+        language=item.language,
+        urgent=item.urgent,
     )
-
-
-def _flag(body: dict[str, Any], name: str) -> bool:
-    value = body.get(name, False)
-    if not isinstance(value, bool):
-        raise ValidationError(f"{name} must be true or false")
-    return value
 
 
 async def post_notifications(request: web.Request) -> web.Response:
@@ -281,7 +214,10 @@ async def post_notifications(request: web.Request) -> web.Response:
 
 def _item(index: int, outcome: Queued | ValidationError) -> dict[str, Any]:
     if isinstance(outcome, ValidationError):
-        return {"index": index, "status": "error", "error": {"code": outcome.code, "message": outcome.message}}
+        error: dict[str, Any] = {"code": outcome.code, "message": outcome.message}
+        if outcome.fields:
+            error["fields"] = [{"field": f.field, "message": f.message} for f in outcome.fields]
+        return {"index": index, "status": "error", "error": error}
     status = "queued" if outcome.queued else "duplicate"
     return {"index": index, "status": status, "notification": outcome.as_dict()}
 

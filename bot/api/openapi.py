@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api import openapi_campaigns, openapi_contacts, openapi_conversations, openapi_handoff, openapi_stats
+from bot.api import (
+    openapi_campaigns,
+    openapi_contacts,
+    openapi_conversations,
+    openapi_handoff,
+    openapi_notifications,
+    openapi_otp,
+    openapi_stats,
+)
 from bot.api.model import components
 from bot.api.openapi_campaigns import CAMPAIGN_PATHS
 from bot.api.openapi_contacts import CONTACT_PATHS
@@ -30,6 +38,10 @@ SCHEMAS: dict[str, Any] = {
     **components(openapi_conversations.ANSWERS, "serialization"),
     **components(openapi_handoff.MODELS, "validation"),
     **components(openapi_stats.ANSWERS, "serialization"),
+    **components(openapi_notifications.MODELS, "validation"),
+    **components(openapi_notifications.ANSWERS, "serialization"),
+    **components(openapi_otp.MODELS, "validation"),
+    **components(openapi_otp.ANSWERS, "serialization"),
 }
 
 _SELF: dict[str, Any] = {

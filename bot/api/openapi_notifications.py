@@ -4,71 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.openapi_parts import NOT_FOUND, PAGING, TIME, WA_ID, created, json_body, ok, page
+from bot.api.notification_model import (
+    AccountAnswer,
+    AccountPut,
+    AppointmentBook,
+    AppointmentBooked,
+    AppointmentChanged,
+    AppointmentPatch,
+    BatchResults,
+    NotificationBatch,
+    NotificationItem,
+    NotificationQueued,
+    OrderAnswer,
+    OrderCreate,
+    OrderFields,
+)
+from bot.api.openapi_parts import NOT_FOUND, PAGING, WA_ID, created, json_body, ok, page, ref
 
-_AMOUNT = {"type": ["string", "number"], "description": 'Decimal amount, e.g. "84.90"'}
-_CURRENCY = {"type": "string", "pattern": "^[A-Za-z]{3}$", "description": "ISO 4217 code"}
-_TEXT = {"type": "string", "minLength": 1, "maxLength": 255}
-_ZONED = {"type": "string", "format": "date-time", "description": "ISO 8601 with a UTC offset"}
-_QUEUED = {
-    "type": ["object", "null"],
-    "description": "The utility message the call queued; queued=false when its key was already queued",
-    "properties": {
-        "template": {"type": "string"},
-        "key": {"type": "string"},
-        "due_at": TIME,
-        "queued": {"type": "boolean"},
-    },
-}
-_BATCH_RESULT = {
-    "type": "object",
-    "required": ["index", "status"],
-    "properties": {
-        "index": {"type": "integer", "description": "The item's place in the request's items, from 0"},
-        "status": {"enum": ["queued", "duplicate", "error"]},
-        "notification": {**_QUEUED, "description": "With queued and duplicate: the message and its key"},
-        "error": {
-            "type": "object",
-            "description": "With error: why this item was not queued (code invalid_request)",
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-        },
-    },
-}
-_ORDER_FIELDS = {
-    "status": {"enum": ["placed", "confirmed", "shipped", "delayed", "delivered", "cancelled"]},
-    "items": {"type": "array"},
-    "total": _AMOUNT,
-    "currency": _CURRENCY,
-    "delivery_start": _ZONED,
-    "delivery_end": _ZONED,
-    "tracking_number": _TEXT,
-    "reason": {**_TEXT, "description": "Why a delayed order is late (order_delayed's reason)"},
-}
-_ORDER_ANSWER = {"type": "object", "properties": {"order": {"type": "object"}, "notification": _QUEUED}}
-_APPOINTMENT_FIELDS = {
-    "service": _TEXT,
-    "starts_at": _ZONED,
-    "duration_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
-    "location": _TEXT,
-}
-_NOTIFICATION = {
-    "type": "object",
-    "required": ["wa_id", "template"],
-    "properties": {
-        "wa_id": WA_ID,
-        "template": {"type": "string", "description": "A utility template's name"},
-        "parameters": {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
-        "send_at": {**_ZONED, "description": "When to send; absent or past means now"},
-        "idempotency_key": {"type": "string", "description": "Without one, identical content is queued once"},
-        "language": {"type": "string"},
-        "urgent": {
-            "type": "boolean",
-            "default": False,
-            "description": "Send even in quiet hours (BOT_QUIET_HOURS), e.g. a payment the customer waits for",
-        },
-    },
-}
-
+MODELS = (NotificationItem, NotificationBatch, OrderCreate, OrderFields, AppointmentBook, AppointmentPatch, AccountPut)
+ANSWERS = (NotificationQueued, BatchResults, OrderAnswer, AppointmentBooked, AppointmentChanged, AccountAnswer)
 
 NOTIFICATION_PATHS: dict[str, Any] = {
     "/api/orders": {
@@ -77,42 +31,27 @@ NOTIFICATION_PATHS: dict[str, Any] = {
             "description": "The contact is created if missing. Repeating an existing number answers 200 unchanged. "
             "confirmed needs total, currency, delivery_start; shipped needs delivery_start, delivery_end, "
             "tracking_number; delayed needs delivery_start and reason. Delivered and cancelled send nothing.",
-            "requestBody": json_body(
-                {
-                    "type": "object",
-                    "required": ["number", "wa_id"],
-                    "properties": {
-                        "number": {"type": "string", "maxLength": 64},
-                        "wa_id": WA_ID,
-                        "name": _TEXT,
-                        **_ORDER_FIELDS,
-                    },
-                }
-            ),
-            "responses": {**created(_ORDER_ANSWER, "The order was stored"), **ok(_ORDER_ANSWER, "The order existed")},
+            "requestBody": json_body(ref("OrderCreate")),
+            "responses": {
+                **created(ref("OrderAnswer"), "The order was stored"),
+                **ok(ref("OrderAnswer"), "The order existed"),
+            },
         }
     },
     "/api/orders/{number}": {
         "patch": {
             "summary": "Change an order's status or fields; a status change sends its template once",
             "parameters": [{"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "requestBody": json_body({"type": "object", "properties": _ORDER_FIELDS}),
-            "responses": {**ok(_ORDER_ANSWER, "The changed order"), "404": NOT_FOUND},
+            "requestBody": json_body(ref("OrderFields")),
+            "responses": {**ok(ref("OrderAnswer"), "The changed order"), "404": NOT_FOUND},
         }
     },
     "/api/appointments": {
         "post": {
             "summary": "Book an appointment; its reminder is queued the lead time (default 24 h) before it",
-            "requestBody": json_body(
-                {
-                    "type": "object",
-                    "required": ["wa_id", "service", "starts_at", "location"],
-                    "properties": {"wa_id": WA_ID, "name": _TEXT, **_APPOINTMENT_FIELDS},
-                }
-            ),
+            "requestBody": json_body(ref("AppointmentBook")),
             "responses": created(
-                {"type": "object", "properties": {"appointment": {"type": "object"}, "reminder": _QUEUED}},
-                "The appointment, and its reminder (null once it has begun)",
+                ref("AppointmentBooked"), "The appointment, and its reminder (null once it has begun)"
             ),
         },
         "get": {
@@ -127,20 +66,9 @@ NOTIFICATION_PATHS: dict[str, Any] = {
         "patch": {
             "summary": "Reschedule (moves the reminder, sends appointment_update) or cancel (cancels the reminder)",
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "requestBody": json_body(
-                {"type": "object", "properties": {**_APPOINTMENT_FIELDS, "status": {"enum": ["booked", "cancelled"]}}}
-            ),
+            "requestBody": json_body(ref("AppointmentPatch")),
             "responses": {
-                **ok(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "appointment": {"type": "object"},
-                            "notifications": {"type": "array", "items": _QUEUED},
-                        },
-                    },
-                    "The appointment and the messages the change queued or moved",
-                ),
+                **ok(ref("AppointmentChanged"), "The appointment and the messages the change queued or moved"),
                 "404": NOT_FOUND,
             },
         }
@@ -149,23 +77,8 @@ NOTIFICATION_PATHS: dict[str, Any] = {
         "put": {
             "summary": "Set a balance; dropping below low_threshold sends account_balance_low once per crossing",
             "parameters": [{"name": "wa_id", "in": "path", "required": True, "schema": WA_ID}],
-            "requestBody": json_body(
-                {
-                    "type": "object",
-                    "required": ["balance"],
-                    "properties": {
-                        "balance": _AMOUNT,
-                        "currency": {**_CURRENCY, "description": "Required when the account is new"},
-                        "low_threshold": {"type": ["string", "number", "null"]},
-                        "account_name": _TEXT,
-                        "name": _TEXT,
-                    },
-                }
-            ),
-            "responses": ok(
-                {"type": "object", "properties": {"account": {"type": "object"}, "notification": _QUEUED}},
-                "The account",
-            ),
+            "requestBody": json_body(ref("AccountPut")),
+            "responses": ok(ref("AccountAnswer"), "The account"),
         }
     },
     "/api/notifications": {
@@ -178,32 +91,12 @@ NOTIFICATION_PATHS: dict[str, Any] = {
                 " earlier in the same batch, is answered duplicate and not queued again, so a batch may be"
                 " retried whole. More than 1000 items is 400; a body over 8 MiB is 413."
             ),
-            "requestBody": json_body(
-                {
-                    "oneOf": [
-                        _NOTIFICATION,
-                        {
-                            "type": "object",
-                            "required": ["items"],
-                            "properties": {
-                                "items": {"type": "array", "items": _NOTIFICATION, "minItems": 1, "maxItems": 1000}
-                            },
-                        },
-                    ]
-                }
-            ),
+            "requestBody": json_body({"oneOf": [ref("NotificationItem"), ref("NotificationBatch")]}),
             "responses": {
-                **created({"type": "object", "properties": {"notification": _QUEUED}}, "Queued (single form)", "202"),
+                **created(ref("NotificationQueued"), "Queued (single form)", "202"),
                 "200": {
                     "description": "Batch form: one result per item, status queued, duplicate or error",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"items": {"type": "array", "items": _BATCH_RESULT}},
-                            }
-                        }
-                    },
+                    "content": {"application/json": {"schema": ref("BatchResults")}},
                 },
             },
         }

@@ -4,36 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.openapi_parts import ERRORS, WA_ID, json_body, ok, ref
+from bot.api.openapi_parts import ERRORS, json_body, ok, ref
+from bot.api.otp_model import OtpRequest, OtpSent, OtpVerified, OtpVerify
 
-_PURPOSE = {"enum": ["login", "account_setup"], "description": "Which authentication template carries the code"}
-_OTP_REQUEST = {
-    "type": "object",
-    "required": ["wa_id", "purpose"],
-    "properties": {"wa_id": WA_ID, "purpose": _PURPOSE},
-}
-_OTP_VERIFY = {
-    "type": "object",
-    "required": ["wa_id", "purpose", "code"],
-    "properties": {
-        "wa_id": WA_ID,
-        "purpose": _PURPOSE,
-        "code": {"type": "string", "maxLength": 32, "description": "The six digits the customer received"},
-    },
-}
+MODELS = (OtpRequest, OtpVerify)  # request bodies
+ANSWERS = (OtpSent, OtpVerified)  # answer bodies
 OTP_PATHS: dict[str, Any] = {
     "/api/otp": {
         "post": {
             "summary": "Send a one-time code through the purpose's authentication template",
             "description": "The answer is the same whether or not the number was known. At most 5 codes per "
             "number and purpose per 10 minutes, 30 s apart; a code lives 10 minutes and allows 5 wrong tries.",
-            "requestBody": json_body(_OTP_REQUEST),
+            "requestBody": json_body(ref("OtpRequest")),
             "responses": {
                 "202": {
                     "description": "The code is queued for sending",
-                    "content": {
-                        "application/json": {"schema": {"type": "object", "properties": {"status": {"const": "sent"}}}}
-                    },
+                    "content": {"application/json": {"schema": ref("OtpSent")}},
                 },
                 **ERRORS,
                 "429": {
@@ -47,11 +33,8 @@ OTP_PATHS: dict[str, Any] = {
     "/api/otp/verify": {
         "post": {
             "summary": "Check a one-time code; a right code is used up, a wrong one costs a try",
-            "requestBody": json_body(_OTP_VERIFY),
-            "responses": ok(
-                {"type": "object", "required": ["verified"], "properties": {"verified": {"type": "boolean"}}},
-                "Whether the code was right (and nothing about why not)",
-            ),
+            "requestBody": json_body(ref("OtpVerify")),
+            "responses": ok(ref("OtpVerified"), "Whether the code was right (and nothing about why not)"),
         }
     },
 }

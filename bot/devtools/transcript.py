@@ -227,6 +227,8 @@ class _Chat:
             for line, item in items:
                 body = {"wa_id": self.t.wa_id, **({"name": self.t.name} if self.t.name else {}), **jsonable(item)}
                 url = route.format(wa_id=body["wa_id"])
+                if "{wa_id}" in route:  # the number is the path's; the body has no field for it
+                    body.pop("wa_id")
                 response = await self.client.request(method, url, json=body, headers=self.auth)
                 if response.status >= 300:
                     error = (await response.json()).get("error", {})

@@ -220,3 +220,44 @@ async def test_a_body_beyond_the_size_limit_is_refused_in_the_api_error_shape(
 
     assert status == 413
     assert_error(answer, "request_entity_too_large")
+
+
+async def test_a_notification_with_three_bad_fields_gets_all_three_in_one_answer(
+    api: tuple[str, aiohttp.ClientSession, Repository],
+) -> None:
+    """Alone, a body checked against the item model is a 400 listing each wrong field; in a batch, that item's error."""
+    base, session, repository = api
+    bad = payment(0, template=7, urgent="yes", send_at="tomorrow")
+
+    status, answer = await post(session, base, bad)
+
+    assert status == 400
+    assert [f["field"] for f in answer["error"]["fields"]] == ["template", "send_at", "urgent"]
+    assert answer["error"]["message"] == f"template: {answer['error']['fields'][0]['message']}"
+    status, answer = await post(session, base, {"items": [bad, payment(1)]})
+    assert status == 200
+    assert [item["status"] for item in answer["items"]] == ["error", "queued"]
+    assert [f["field"] for f in answer["items"][0]["error"]["fields"]] == ["template", "send_at", "urgent"]
+    assert await outbox_keys(repository) == Counter({"notification:pay-1": 1})
+
+
+async def test_an_order_with_three_bad_fields_gets_all_three_in_one_answer(
+    api: tuple[str, aiohttp.ClientSession, Repository],
+) -> None:
+    """An order checked against its model is a 400 listing each wrong field, the first as the message; none stored."""
+    base, session, _ = api
+    order = {"number": "A-1", "wa_id": KNOWN, "total": True, "currency": "euro", "status": "lost"}
+
+    async with session.post(f"{base}/orders", json=order) as response:
+        status, answer = response.status, await response.json()
+
+    assert status == 400
+    error = answer["error"]
+    assert [f["field"] for f in error["fields"]] == ["status", "total", "currency"]
+    assert [f["message"] for f in error["fields"]][1:] == [
+        'must be an amount such as "84.90"',
+        "must be an ISO 4217 code such as EUR",
+    ]
+    assert error["message"] == f"status: {error['fields'][0]['message']}"
+    async with session.patch(f"{base}/orders/A-1", json={"status": "shipped"}) as response:
+        assert response.status == 404  # nothing was stored
