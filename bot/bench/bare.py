@@ -11,13 +11,13 @@ import argparse
 import asyncio
 import contextlib
 import json
-import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
 from bot.bench.fleet import Fleet, Service
+from bot.bench.stand_in import serve_until_killed
 from bot.whatsapp.signature import HEADER, verify
 
 MAX_BODY = 8 * 1024 * 1024  # as the service's webhook takes
@@ -46,16 +46,7 @@ def bare_app(secret: str) -> web.Application:
 
 async def serve_bare(port: int, secret: str) -> None:
     """Serve until killed; print the bound port on the first line of standard output."""
-    runner = web.AppRunner(bare_app(secret), access_log=None)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", port))
-    await web.SockSite(runner, sock).start()
-    print(sock.getsockname()[1], flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_killed(bare_app(secret), port)
 
 
 @contextlib.asynccontextmanager

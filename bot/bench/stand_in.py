@@ -140,7 +140,12 @@ class StandIn:
 
 async def serve_stand_in(port: int, stand_in: StandIn) -> None:
     """Serve until killed; print the bound port on the first line of standard output."""
-    runner = web.AppRunner(stand_in.app(), access_log=None)
+    await serve_until_killed(stand_in.app(), port)
+
+
+async def serve_until_killed(app: web.Application, port: int) -> None:
+    """Serve `app` on 127.0.0.1:`port` (0: any) until killed; print the bound port on the first line of output."""
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     sock = socket.socket()
     sock.bind(("127.0.0.1", port))

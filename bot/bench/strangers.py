@@ -67,21 +67,7 @@ async def _hold(
                 writer.write(drip[index : index + 1])
                 await asyncio.sleep(pause)
 
-    dripping = asyncio.create_task(drip_bytes())
-    try:
-        async with asyncio.timeout(max(0.0, started + hold - time.monotonic())):
-            while await reader.read(65536):
-                pass
-        attack.closed_at.append(time.monotonic() - started)
-    except ConnectionError:
-        attack.closed_at.append(time.monotonic() - started)
-    except TimeoutError:
-        pass
-    finally:
-        dripping.cancel()
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
+    await _keep_open(reader, writer, asyncio.create_task(drip_bytes()), attack, started, hold)
 
 
 async def _stall(host: str, port: int, attack: Attack, started: float, hold: float, declared: int) -> None:
@@ -105,7 +91,18 @@ async def _stall(host: str, port: int, attack: Attack, started: float, hold: flo
                 writer.write(chunk)
                 await writer.drain()
 
-    sending = asyncio.create_task(send())
+    await _keep_open(reader, writer, asyncio.create_task(send()), attack, started, hold)
+
+
+async def _keep_open(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    sending: asyncio.Task[None],
+    attack: Attack,
+    started: float,
+    hold: float,
+) -> None:
+    """Keep the connection open while `sending` goes on, until the server closes it or the attack ends."""
     try:
         async with asyncio.timeout(max(0.0, started + hold - time.monotonic())):
             while await reader.read(65536):
