@@ -66,6 +66,10 @@ class FieldError:
     field: str
     message: str
 
+    def as_json(self) -> dict[str, str]:
+        """As the API's error answers list it."""
+        return {"field": self.field, "message": self.message}
+
 
 class ValidationError(BotError):
     """Input from a caller is not acceptable; `fields` lists every wrong field when a body was checked whole."""

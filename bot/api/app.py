@@ -106,7 +106,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except ValidationError as exc:
         if not exc.fields:
             raise
-        fields = [{"field": f.field, "message": f.message} for f in exc.fields]
+        fields = [f.as_json() for f in exc.fields]
         return json_response({"error": {"code": exc.code, "message": exc.message, "fields": fields}}, http_status(exc))
     except (BotError, DatabaseUnavailable):
         raise

@@ -216,7 +216,7 @@ def _item(index: int, outcome: Queued | ValidationError) -> dict[str, Any]:
     if isinstance(outcome, ValidationError):
         error: dict[str, Any] = {"code": outcome.code, "message": outcome.message}
         if outcome.fields:
-            error["fields"] = [{"field": f.field, "message": f.message} for f in outcome.fields]
+            error["fields"] = [f.as_json() for f in outcome.fields]
         return {"index": index, "status": "error", "error": error}
     status = "queued" if outcome.queued else "duplicate"
     return {"index": index, "status": status, "notification": outcome.as_dict()}
