@@ -19,7 +19,7 @@ from bot.api.template_model import TemplatePage, Unblock, Unblocked
 from bot.errors import NotFound, ValidationError
 from bot.field import whole_number
 from bot.message_templates.library import TEMPLATES, Templates
-from bot.message_templates.template_file import LANGUAGE_PATTERN, NAME_PATTERN
+from bot.message_templates.template_file import LANGUAGE_PATTERN, NAME_MAX, NAME_PATTERN
 from storage.repository import Repository
 
 log = structlog.get_logger("bot.api.templates")
@@ -56,7 +56,7 @@ def _after(request: web.Request) -> tuple[str, str] | None:
     if value is None:
         return None
     name, dot, language = value.partition(".")
-    if not dot or not NAME_PATTERN.fullmatch(name) or not LANGUAGE_PATTERN.fullmatch(language):
+    if not dot or len(name) > NAME_MAX or not NAME_PATTERN.fullmatch(name) or not LANGUAGE_PATTERN.fullmatch(language):
         raise ValidationError("after must be a template's name.language, such as order_shipped.en")
     return name, language
 

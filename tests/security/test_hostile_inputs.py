@@ -129,8 +129,9 @@ DOORS = {
             "template": "payment_link",
             "parameters": INVOICE,
             "wa_ids": [WA_ID],
+            "language": "en",
         },
-        ["name", "cron", "time_zone", "template", "parameters.customer_name", "wa_ids[0]"],
+        ["name", "cron", "time_zone", "template", "parameters.customer_name", "wa_ids[0]", "language"],
     ),
     "campaign": _door(
         "POST",
@@ -148,7 +149,10 @@ DOORS = {
     "reply": _door("POST", f"/api/conversations/{WA_ID}/reply", {"text": "hello"}, ["text"]),
     "unblock": _door("POST", "/api/templates/payment_received/unblock", {"language": "en"}, ["language"]),
 }
-PAGED = ["/api/contacts", "/api/conversations", "/api/messages", "/api/campaigns", "/api/campaigns/1/recipients"]
+PAGED = [
+    "/api/contacts", "/api/conversations", "/api/messages", "/api/campaigns", "/api/campaigns/1/recipients",
+    "/api/schedules", "/api/handoffs", f"/api/appointments?wa_id={WA_ID}",
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -256,9 +260,26 @@ async def test_a_cursor_beyond_32_bits_or_in_other_digits_is_a_400(
     client: Client, path: str, query: str, named: str
 ) -> None:
     """`before` and `limit` are ASCII whole numbers in range; anything else is a 400 naming which."""
-    status, data = await answer(client, "GET", f"{path}?{query}")
+    status, data = await answer(client, "GET", f"{path}{'&' if '?' in path else '?'}{query}")
     assert status == 400, data
     assert named in data["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [("/api/schedules", "before=" + "9" * 5000), ("/api/schedules", "limit=" + "1" * 5000),
+     ("/api/schedules", "before=1e3"), ("/api/schedules", "before=%EF%BC%91"),
+     ("/api/templates", "limit=" + "1" * 5000),
+     ("/api/templates", "after=" + "a" * 5000 + ".en"), ("/api/templates", "after=a%00.en"),
+     ("/api/templates", "after=%ED%A0%80.en"), ("/api/templates", "after=%F0%9F%98%80.en")],
+)  # fmt: skip
+async def test_a_huge_or_strange_cursor_on_schedules_and_templates_is_a_400_naming_it(
+    client: Client, path: str, query: str
+) -> None:
+    """Cursors thousands of digits long, in other digits, or with NUL or broken UTF-8 are a 400 naming the parameter."""
+    status, data = await answer(client, "GET", f"{path}?{query}")
+    assert status == 400, (path, query, data)
+    assert data["error"]["message"].startswith(query.split("=")[0]), data
 
 
 async def test_search_text_is_literal_and_refuses_nul(client: Client) -> None:
