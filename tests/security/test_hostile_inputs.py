@@ -439,3 +439,23 @@ async def test_dashboard_cursors_and_ids_take_ascii_digits_in_32_bits_only(clien
         assert (await client.get(f"/dashboard/campaigns/{campaign}")).status == 404
     resp = await client.get("/dashboard/contacts", params={"q": "a\x00"})
     assert (resp.status, resp.content_type) == (400, "text/html")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"csrf=x&text=%FF%FE\xff"),
+        ("multipart/form-data; boundary=x", b"--x\r\n"),
+        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data\r\n\r\nhi\r\n--x--\r\n"),
+    ],
+)
+async def test_a_form_body_that_cannot_be_read_is_a_400_page(client: Client, content_type: str, body: bytes) -> None:
+    """A form that is not UTF-8 or a multipart body without field names is a 400 page, not a 500; nothing is stored."""
+    assert (await log_in(client)).status == 303
+    before = await row_counts(client)
+    for path in ("/dashboard/campaigns/new", f"/dashboard/inbox/{WA_ID}/reply"):
+        resp = await client.post(path, data=body, headers={"Content-Type": content_type}, allow_redirects=False)
+        page = await resp.text()
+        assert (resp.status, resp.content_type) == (400, "text/html"), (path, page[:300])
+        assert "form" in page.lower()
+    assert await row_counts(client) == before
