@@ -2,7 +2,9 @@
 
 `validated` checks a body (already read by `bot.field.read_json`, so NUL, lone surrogates and depth are
 refused before) against a model and reports every wrong field at once; `components` turns models into
-the document's component schemas, so what is published and what is checked are the same code.
+the document's component schemas, so what is published and what is checked are the same code. `Error` is
+the shape of every error answer; a missing field is "<field> is required", an unknown one "is not a field of
+this request" (and `timezone` is told that the API's name is `time_zone`).
 """
 
 from __future__ import annotations
