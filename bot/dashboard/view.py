@@ -7,10 +7,12 @@ words are shown as they wrote them and never read as markup.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from bot.message_templates.display import display, display_text
+from bot.message_templates.library import Templates
 from bot.whatsapp.category import service_window_expires_at, service_window_open
 from storage.models import ConversationBase, MessageBase, OutboxBase
 from storage.outbox import SECRET_KINDS
@@ -83,8 +85,14 @@ def reason(error: Mapping[str, Any] | None) -> str | None:
     return f"error {error['error_code']}: {message}" if error.get("error_code") else str(message)
 
 
-def content(payload: Mapping[str, Any] | None, *, secret: bool = False) -> tuple[str, str | None]:
-    """What a Cloud API message body says, and a detail line (its buttons, its template's name and values)."""
+def content(
+    payload: Mapping[str, Any] | None, templates: Templates | None = None, *, secret: bool = False
+) -> tuple[str, str | None]:
+    """What a Cloud API message body says, and a detail line (its buttons, or which template it is).
+
+    A template is shown as the customer's phone displays it, filled in from `templates`; a one-time code
+    never shows on the business's screens.
+    """
     if not payload:
         return "", None
     kind = str(payload.get("type", "text"))
@@ -96,12 +104,21 @@ def content(payload: Mapping[str, Any] | None, *, secret: bool = False) -> tuple
     if kind == "interactive":
         return _interactive(body)
     if kind == "template":
-        name = body.get("name", "?")
-        language = (body.get("language") or {}).get("code", "")
+        return _template(body, templates, secret=secret)
+    return f"[{kind}]" + (f" {body['caption']}" if body.get("caption") else ""), None
+
+
+def _template(body: Mapping[str, Any], templates: Templates | None, *, secret: bool) -> tuple[str, str | None]:
+    name = body.get("name", "?")
+    language = (body.get("language") or {}).get("code", "")
+    rendered = display(templates, body, hide_code=True) if templates is not None else None
+    if rendered is None:  # a template no longer in `templates/`: its name and values stand in
         values = [] if secret else _template_values(body.get("components"))
         shown = f" with {', '.join(values)}" if values else (" (the code is hidden)" if secret else "")
         return f"Template {name} ({language}){shown}", None
-    return f"[{kind}]" + (f" {body['caption']}" if body.get("caption") else ""), None
+    text = display_text(replace(rendered, buttons=()))
+    titles = " · ".join(button.text for button in rendered.buttons)
+    return text, f"Template {name} ({language})" + (f" · Buttons: {titles}" if titles else "")
 
 
 def _interactive(body: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -126,11 +143,11 @@ def _template_values(components: Any) -> list[str]:
     return values
 
 
-def message_entry(message: MessageBase) -> Entry:
+def message_entry(message: MessageBase, templates: Templates | None = None) -> Entry:
     if message.direction == "in":
         text = message.text or f"[{message.type}]"
         return Entry(message.created_at, "in", text, status=message.status)
-    text, detail = content(message.body)
+    text, detail = content(message.body, templates)
     return Entry(
         message.created_at,
         "out",
@@ -142,8 +159,8 @@ def message_entry(message: MessageBase) -> Entry:
     )
 
 
-def unsent_entry(row: OutboxBase) -> Entry:
-    text, detail = content(row.payload, secret=row.kind in SECRET_KINDS)
+def unsent_entry(row: OutboxBase, templates: Templates | None = None) -> Entry:
+    text, detail = content(row.payload, templates, secret=row.kind in SECRET_KINDS)
     held = row.last_error if row.status in ("queued", "sending") else None  # why it waits (quiet hours, limits)
     why = reason(held) if held else (None if row.status in ("queued", "sending") else reason(row.last_error))
     return Entry(row.created_at, "unsent", text, detail, row.template_category or row.category, row.status, why)
@@ -155,12 +172,12 @@ def conversation_entry(conversation: ConversationBase) -> Entry:
     return Entry(conversation.opened_at, "conversation", text, category=conversation.category)
 
 
-def entries(timeline: Timeline) -> list[Entry]:
+def entries(timeline: Timeline, templates: Templates | None = None) -> list[Entry]:
     """The whole transcript in time order: conversation openings, messages, and what is not sent."""
     found: Iterable[Entry] = [
         *(conversation_entry(c) for c in timeline.conversations),
-        *(message_entry(m) for m in timeline.messages),
-        *(unsent_entry(r) for r in timeline.unsent),
+        *(message_entry(m, templates) for m in timeline.messages),
+        *(unsent_entry(r, templates) for r in timeline.unsent),
     ]
     order = {"conversation": 0, "in": 1, "out": 2, "unsent": 3}
     return sorted(found, key=lambda e: (e.at, order[e.kind]))
