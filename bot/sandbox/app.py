@@ -128,6 +128,8 @@ def setup_sandbox(
     state = SandboxState(settings, clock or _utc_now, templates=templates)
     if template_category is not None:
         state.template_category = template_category
+    elif templates is not None:
+        state.template_category = lambda name: next((t.category for t in templates if t.name == name), None)
     app[SANDBOX_STATE] = state
     app[SANDBOX_IO] = background
     app.cleanup_ctx.append(background.context)
