@@ -59,7 +59,8 @@ BROKEN_CASES = {
         "8:19: error: 'max_attempts' must be a whole number, 1 or more",
         "9:15: error: 'commands' must be true or false",
         "10:11: error: 'next' must be a step id",
-        "12:10: error: 'end' must be a text, texts by language {en: TEXT, pt_BR: TEXT} or {template: NAME, values: {NAME: TEXT}}",
+        "12:10: error: 'end' must be a text, texts by language {en: TEXT, pt_BR: TEXT} "
+        "or {template: NAME, values: {NAME: TEXT}}",
     ],
     "bad_text.yaml": [
         "8:7: error: unknown key 'value' in a template text; allowed keys: template, values",
