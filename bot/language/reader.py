@@ -111,7 +111,10 @@ class Reader:
 
     def time(self, when: datetime, *, place: bool = True) -> str:
         """A time of day on the customer's clock (``10:00``); with its place when that is not the business's."""
-        shown = format_time(when.astimezone(self.zone), "short", locale=self.locale)
+        local = when.astimezone(self.zone)
+        shown = format_time(local, "short", locale=self.locale)
+        if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+            shown = f"{shown} {local:%Z}"  # the hour that happens twice when the clocks go back: which one
         return f"{shown} ({self.place})" if place and self.away else shown
 
     def date_time(self, when: datetime) -> str:

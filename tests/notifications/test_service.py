@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient
 
 from bot.errors import NotFound, ValidationError
 from bot.message_templates.library import TemplateLibrary
-from bot.notifications.rules import check_balance, reminder_due, show_amount, show_date, show_time
+from bot.language.reader import Reader
+from bot.notifications.rules import check_balance, reminder_due
 from bot.notifications.service import (
     AppointmentChange,
     BalanceUpdate,
@@ -67,18 +68,6 @@ def order(**fields: Any) -> OrderBase:
 # --- the pure rules ---------------------------------------------------------------------------------
 
 
-def test_times_are_shown_in_the_business_time_zone() -> None:
-    """A UTC instant reads as the business's local weekday, date and 24-hour time."""
-    when = datetime(2026, 4, 14, 1, 30, tzinfo=UTC)
-    assert (show_date(when, ZONE), show_time(when, ZONE)) == ("Monday 13 April", "22:30")
-
-
-def test_amounts_carry_their_currency() -> None:
-    """Known currencies show their symbol, others their code, always with two decimals."""
-    assert show_amount("84.9", "EUR") == "€84.90"
-    assert show_amount("1234", "CHF") == "1,234.00 CHF"
-
-
 def test_reminder_due_time() -> None:
     """The lead time before the start; at once inside it; never once the appointment has begun."""
     lead = timedelta(hours=24)
@@ -128,7 +117,7 @@ async def test_order_status_changes_send_their_templates_once(
     assert all((r.kind, r.template_category, r.due_at) == ("utility", "utility", NOW) for r in rows)
     assert all(r.recipient == CUSTOMER.wa_id for r in rows)
     confirmation, shipping, delayed, delivered = (params(r) for r in rows)
-    assert delivered == {"customer_name": "Aisha", "order_number": "10482", "delivered_date": show_date(NOW, ZONE)}
+    assert delivered == {"customer_name": "Aisha", "order_number": "10482", "delivered_date": Reader.business(ZONE).date(NOW)}
     assert confirmation == {
         "order_number": "10482",
         "customer_name": "Aisha",
