@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.errors import NotFound, ValidationError
-from bot.message_templates.library import TemplateLibrary
 from bot.language.reader import Reader
+from bot.message_templates.library import TemplateLibrary
 from bot.notifications.rules import check_balance, reminder_due
 from bot.notifications.service import (
     AppointmentChange,
@@ -117,7 +117,11 @@ async def test_order_status_changes_send_their_templates_once(
     assert all((r.kind, r.template_category, r.due_at) == ("utility", "utility", NOW) for r in rows)
     assert all(r.recipient == CUSTOMER.wa_id for r in rows)
     confirmation, shipping, delayed, delivered = (params(r) for r in rows)
-    assert delivered == {"customer_name": "Aisha", "order_number": "10482", "delivered_date": Reader.business(ZONE).date(NOW)}
+    assert delivered == {
+        "customer_name": "Aisha",
+        "order_number": "10482",
+        "delivered_date": Reader.business(ZONE).date(NOW),
+    }
     assert confirmation == {
         "order_number": "10482",
         "customer_name": "Aisha",
