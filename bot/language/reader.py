@@ -1,7 +1,7 @@
 """Dates, times and amounts as one customer reads them: in their language (with Babel) and on their clock.
 
 A customer's clock is their contact's time zone; failing that, the zone of their number's country when it
-has only one (``phonenumbers``); failing that, the business's. A time shown on a clock other than the
+has only one (`bot.whatsapp.phone`); failing that, the business's. A time shown on a clock other than the
 business's names the place (``10:00 (São Paulo)``), so nobody wonders whose ten o'clock it is.
 """
 
@@ -13,11 +13,11 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton, format_time, get_timezone_location
 from babel.numbers import format_currency
-from phonenumbers import timezone as number_zones
+
+from bot.whatsapp.phone import read_phone
 
 DEFAULT_LANGUAGE = "en"
 # Bare English is written as the shipped templates are: day before month, 24-hour clock (``en_US`` for AM/PM).
@@ -31,7 +31,6 @@ DAY_PATTERNS = {
     "fr": "EEEE d MMMM",
     "nl": "EEEE d MMMM",
 }
-UNKNOWN_ZONE = "Etc/Unknown"  # what phonenumbers answers for a number it cannot place
 
 
 @lru_cache(maxsize=64)
@@ -58,15 +57,9 @@ def zone_named(name: str | None) -> ZoneInfo | None:
 
 @lru_cache(maxsize=4096)
 def number_zone(wa_id: str | None) -> ZoneInfo | None:
-    """The time zone of a number's country or region when it has exactly one (+55 11 → São Paulo), else None."""
-    if not wa_id:
-        return None
-    try:
-        number = phonenumbers.parse(f"+{wa_id.lstrip('+')}")
-    except phonenumbers.NumberParseException:
-        return None
-    zones = [z for z in number_zones.time_zones_for_number(number) if z != UNKNOWN_ZONE]
-    return zone_named(zones[0]) if len(zones) == 1 else None
+    """The time zone of a number when its prefix has exactly one (+55 11 → São Paulo), else None."""
+    phone = read_phone(wa_id) if wa_id else None
+    return zone_named(phone.zone) if phone is not None else None
 
 
 def customer_zone(time_zone: str | None, wa_id: str | None, business_zone: ZoneInfo) -> ZoneInfo:

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from bot import keys
 from bot.errors import NotFound, ValidationError
 from bot.language.reader import Reader
 from bot.message_templates.library import TemplateLibrary
@@ -417,6 +418,31 @@ async def test_api_appointments_round_trip(client: Client, auth: dict[str, str])
     status, answer = await call(client, "PATCH", path, auth, {"status": "cancelled"})
     assert (status, answer["appointment"]["status"]) == (200, "cancelled")
     assert (await call(client, "PATCH", "/api/appointments/999", auth, {"status": "cancelled"}))[0] == 404
+
+
+async def test_a_brazilian_customer_is_reminded_in_portuguese_on_their_own_clock(
+    aiohttp_client: ClientFactory, make_settings: Any, fixed_clock: FakeClock, auth: dict[str, str]
+) -> None:
+    """A business in Lisbon books a pt_BR contact from São Paulo: the pt_BR reminder, their date, their 09:30, named."""
+    client, _ = await start_app(aiohttp_client, make_settings(business_timezone="Europe/Lisbon"), fixed_clock)
+    contact = {"wa_id": "+55 11 98765 4321", "name": "Aisha", "language": "pt_BR"}
+    assert (await call(client, "POST", "/api/contacts", auth, contact))[0] == 201
+    body = {"wa_id": CUSTOMER.wa_id, "service": "consulta", "starts_at": "2026-04-14T12:30:00Z", "location": "Av. X 1"}
+    assert (await call(client, "POST", "/api/appointments", auth, body))[0] == 201
+    account = {"balance": "1234.5", "currency": "BRL", "low_threshold": "2000"}
+    assert (await call(client, "PUT", f"/api/accounts/{CUSTOMER.wa_id}", auth, account))[0] == 200
+    reminder, alert = await outbox_rows(client.server.app[keys.REPOSITORY])
+    assert reminder.payload["template"]["language"] == {"code": "pt_BR"}
+    assert params(reminder) == {
+        "customer_name": "Aisha",
+        "service": "consulta",
+        "date": "terça-feira, 14 de abril",  # the template's own example's form
+        "time": "09:30 (São Paulo)",  # 13:30 in Lisbon: the customer's clock, named as it is not the business's
+        "location": "Av. X 1",
+    }
+    # No pt_BR balance alert exists: the English template, and amounts written as English writes them.
+    assert alert.payload["template"]["language"] == {"code": "en"}
+    assert (params(alert)["balance"], params(alert)["threshold"]) == ("R$1,234.50", "R$2,000.00")
 
 
 async def test_api_account_and_batch_notifications(client: Client, auth: dict[str, str]) -> None:
