@@ -89,10 +89,9 @@ class Reader:
     def locale(self) -> Locale:
         return babel_locale(self.language)
 
-    @property
-    def away(self) -> bool:
-        """Whether the customer's clock is not the business's (times then name the place)."""
-        return self.zone.key != self.business_zone.key
+    def away(self, when: datetime) -> bool:
+        """Whether the customer's clock reads otherwise than the business's at `when` (times then name the place)."""
+        return when.astimezone(self.zone).utcoffset() != when.astimezone(self.business_zone).utcoffset()
 
     def date(self, when: datetime) -> str:
         """A day as the customer reads it: ``Monday 7 December``, ``segunda-feira, 7 de dezembro``."""
@@ -108,7 +107,7 @@ class Reader:
         shown = format_time(local, "short", locale=self.locale)
         if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
             shown = f"{shown} {local:%Z}"  # the hour that happens twice when the clocks go back: which one
-        return f"{shown} ({self.place})" if place and self.away else shown
+        return f"{shown} ({self.place})" if place and self.away(when) else shown
 
     def date_time(self, when: datetime) -> str:
         """A day and a time: ``segunda-feira, 7 de dezembro, 10:00``."""
