@@ -22,9 +22,10 @@ from bot.whatsapp.phone import read_phone
 DEFAULT_LANGUAGE = "en"
 # Bare English is written as the shipped templates are: day before month, 24-hour clock (``en_US`` for AM/PM).
 ENGLISH = "en_GB"
-# A day without its year, as each language writes it in a sentence; other languages get Babel's own skeleton.
+# A day without its year, as each language (or locale) writes it in a sentence; others get Babel's own skeleton.
 DAY_PATTERNS = {
     "en": "EEEE d MMMM",
+    "en_US": "EEEE, MMMM d",
     "pt": "EEEE, d 'de' MMMM",
     "es": "EEEE, d 'de' MMMM",
     "de": "EEEE, d. MMMM",
@@ -96,7 +97,7 @@ class Reader:
     def date(self, when: datetime) -> str:
         """A day as the customer reads it: ``Monday 7 December``, ``segunda-feira, 7 de dezembro``."""
         local = when.astimezone(self.zone)
-        pattern = DAY_PATTERNS.get(self.locale.language)
+        pattern = DAY_PATTERNS.get(str(self.locale)) or DAY_PATTERNS.get(self.locale.language)
         if pattern is None:
             return format_skeleton("MMMMEEEEd", local, locale=self.locale)
         return format_date(local, pattern, locale=self.locale)

@@ -36,7 +36,9 @@ def test_each_language_writes_dates_and_amounts_its_own_way() -> None:
     for language, (day, time, amount) in expected.items():
         reader = Reader.business(LISBON, language)
         assert (reader.date(MONDAY), reader.time(MONDAY), reader.amount("1234.50", "EUR")) == (day, time, amount)
-    assert Reader.business(LISBON, "en_US").time(MONDAY) == "1:00\u202fPM"
+    american = Reader.business(LISBON, "en_US")
+    assert (american.date(MONDAY), american.time(MONDAY)) == ("Monday, December 7", "1:00\u202fPM")
+    assert Reader.business(LISBON, "ja").date(MONDAY) == "12月7日月曜日"  # no pattern of ours: Babel's own
 
 
 def test_the_customers_clock_is_their_zone_else_their_numbers_else_the_business() -> None:
