@@ -14,11 +14,10 @@ from bot.errors import NotFound, ValidationError
 from bot.message_templates.library import Templates, render
 from bot.message_templates.rules import AUTH_VARIABLE
 from bot.whatsapp.rendered_template import RenderedButton, RenderedTemplate
+from storage.outbox import REDACTED  # a code scrubbed from a stored send body: shown hidden, never as the marker
 
 # What a dashboard shows in place of a one-time code: the phone saw it, the business's screen does not.
 HIDDEN_CODE = "••••••"
-# A code scrubbed from a stored send body (`storage.outbox.REDACTED`) is shown hidden, never as the marker.
-REDACTED = "[redacted]"
 
 
 def sent_parameters(
