@@ -111,7 +111,7 @@ def _sandbox(app: web.Application, flows: Path | Mapping[str, Flow], templates: 
     from bot.sandbox.app import setup_sandbox
 
     settings, clock, live = app[keys.SETTINGS], app[keys.CLOCK], app[CONTENT]
-    setup_sandbox(app, settings, clock=clock, template_category=live.templates.category_of)
+    setup_sandbox(app, settings, clock=clock, template_category=live.templates.category_of, templates=live.templates)
     reloader = None
     if settings.reload and isinstance(flows, Path) and isinstance(templates, Path):
         reloader = Reloader(live, flows, templates, live.current.engine.zone, clock=clock)

@@ -221,7 +221,17 @@ class _Chat:
         return True
 
     async def give(self) -> None:
-        """Create the `given:` records through the admin API; what they send goes out before the chat starts."""
+        """Create the `given:` records through the admin API; what they send goes out before the chat starts.
+
+        A contact with a language or a time zone is stored first, as a business's import would store it.
+        """
+        if self.t.language or self.t.time_zone:
+            fields = {"language": self.t.language, "time_zone": self.t.time_zone, "name": self.t.name}
+            body = {"wa_id": self.t.wa_id, **{k: v for k, v in fields.items() if v}}
+            response = await self.client.post("/api/contacts", json=body, headers=self.auth)
+            if response.status >= 300:
+                error = (await response.json()).get("error", {})
+                raise TranscriptError(f"{display(self.t.path)}:1:1: contact: {error.get('message', response.reason)}")
         for kind, items in self.t.given.items():
             method, route = GIVEN[kind]
             for line, item in items:

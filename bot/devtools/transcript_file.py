@@ -30,6 +30,7 @@ DEFAULT_WA_ID = "31612345678"
 TOP_KEYS = ("transcript", "flows", "templates", "now", "timezone", "contact", "given", "stub", "xfail", "steps")
 ACTING = ("customer", "customer taps", "customer sends", "agent", "wait", "release")
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
+CONTACT_KEYS = ("wa_id", "name", "language", "time_zone")
 BOT_KEYS = ("text", "text_contains", "choose", "buttons", "list", "options", "button", "template", "values", "not_sent")
 SESSION_KEYS = ("flow", "step", "handed_off", "attempts")
 SENDS: dict[str, dict[str, Any]] = {
@@ -103,9 +104,15 @@ class Transcript:
     timezone: str = "UTC"
     wa_id: str = DEFAULT_WA_ID
     name: str | None = None
+    language: str | None = None  # the contact's, stored through the admin API before the chat
+    time_zone: str | None = None
     given: Mapping[str, Sequence[tuple[int, Mapping[str, Any]]]] = field(default_factory=dict)
     stubs: Mapping[str, Stub] = field(default_factory=dict)
     xfail: str | None = None
+
+
+def _optional(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def transcript_files(paths: Sequence[Path]) -> list[Path]:
@@ -153,6 +160,7 @@ class _Reader:
         if not isinstance(title, str) or not title.strip():
             raise self.fail(self.value("transcript"), "'transcript' names what this chat shows, e.g. 'order status'")
         wa_id, name = self._contact()
+        contact = self.data.get("contact", {})
         return Transcript(
             path=self.path,
             title=title.strip(),
@@ -163,6 +171,8 @@ class _Reader:
             timezone=self._zone(),
             wa_id=wa_id,
             name=name,
+            language=_optional(contact.get("language")),
+            time_zone=_optional(contact.get("time_zone")),
             given=self._given(),
             stubs=self._stubs(),
             xfail=self._text("xfail", "") or None,
@@ -194,8 +204,11 @@ class _Reader:
 
     def _contact(self) -> tuple[str, str | None]:
         contact = self.data.get("contact", {})
-        if not isinstance(contact, dict) or set(contact) - {"wa_id", "name"}:
-            raise self.fail(self.value("contact"), "'contact' is {wa_id: DIGITS, name: NAME}, both optional")
+        if not isinstance(contact, dict) or set(contact) - set(CONTACT_KEYS):
+            raise self.fail(
+                self.value("contact"),
+                "'contact' is {wa_id: DIGITS, name: NAME, language: CODE, time_zone: ZONE}, all optional",
+            )
         wa_id = str(contact.get("wa_id", DEFAULT_WA_ID))
         if not wa_id.isdigit():
             raise self.fail(self.value("contact"), "the contact's wa_id is the phone number's digits")
