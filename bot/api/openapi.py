@@ -28,6 +28,7 @@ from bot.api.openapi_parts import ERROR
 from bot.api.openapi_schedules import SCHEDULE_PATHS
 from bot.api.openapi_stats import STATS_PATHS
 from bot.api.openapi_templates import TEMPLATE_PATHS
+from bot.settings import package_version
 
 SCHEMAS: dict[str, Any] = {
     "Error": ERROR,
@@ -64,7 +65,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
     """The document, with the server it was asked from."""
     document: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "WhatsApp conversation service admin API", "version": "0.1.0"},
+        "info": {"title": "WhatsApp conversation service admin API", "version": package_version()},
         "servers": [{"url": server_url}],
         "security": [{"bearer": []}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},

@@ -153,6 +153,11 @@ class BusinessFile:
         """Read `path` instead from now on (tests, another working directory)."""
         self.path, self._business = path, None
 
+    def follow(self, path: Path) -> None:
+        """Read `path` from now on (an app over another project's flows); the same file keeps what was read."""
+        if path != self.path:
+            self.use(path)
+
 
 BUSINESS = BusinessFile(BUSINESS_FILE)
 
