@@ -29,9 +29,10 @@ class Written:
 
     def summary(self) -> str:
         parts = ", ".join(f"{name}/ ({count} files)" if count > 1 else name for name, count in self.files.items())
+        where = "" if self.folder == Path() else f"cd {self.folder} && "
         return (
             f"wrote a bot project in {self.folder}: {parts}\n"
-            f"next: cd {self.folder} && cp .env.example .env && bot check && bot test && bot serve"
+            f"next: {where}cp .env.example .env && bot check && bot test && bot serve"
         )
 
 
