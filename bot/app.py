@@ -30,8 +30,9 @@ from bot.engine.core import MAIN_FLOW
 from bot.engine.flow import Flow
 from bot.engine.flow_file import load_flows
 from bot.errors import BotError, ConfigError, OTPRefused, http_status
+from bot.inbound.actions import BUSINESS
 from bot.inbound.consent_keywords import ConsentDesk, Keywords
-from bot.inbound.content import CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
+from bot.inbound.content import BUSINESS_FILE, CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
 from bot.inbound.dispatcher import DISPATCHER, Dispatcher, TurnHandler
 from bot.inbound.ingest import INGESTOR, Ingestor
 from bot.inbound.reload import Reloader, setup_reload
@@ -69,21 +70,26 @@ def create_app(
     handler: TurnHandler | None = None,
     roles: Collection[str] = ROLES,
     migrate: bool | None = None,
-    templates: Path | TemplateLibrary = Path("templates"),
-    flows: Path | Mapping[str, Flow] = Path("flows"),
+    templates: Path | TemplateLibrary | None = None,
+    flows: Path | Mapping[str, Flow] | None = None,
 ) -> web.Application:
     """Build the application; resources are acquired and released in its `cleanup_ctx`.
 
     `migrate` applies migrations at start-up (default: on SQLite only; PostgreSQL deployments run
     `bot db upgrade` once, before the instances start). `roles` picks what runs in this process:
     `bot serve` runs all three, `bot worker` only the sender. `templates` is the folder the message
-    templates are read (and checked) from, relative to the working directory, or a library already loaded;
-    `flows` likewise. Customers' messages go to `handler`, by default the flow engine over `flows`. In
-    sandbox mode with `settings.reload`, flows and templates read from folders are reloaded when they change.
+    templates are read (and checked) from, or a library already loaded (default: the project's `templates/`,
+    `settings.project_dir`); `flows` likewise. Customers' messages go to `handler`, by default the flow
+    engine over `flows`. In sandbox mode with `settings.reload`, flows and templates read from folders are
+    reloaded when they change.
     """
     unknown = set(roles) - ROLES
     if unknown:
         raise ConfigError(f"unknown roles {sorted(unknown)}; choose from {sorted(ROLES)}")
+    templates = settings.project_path("templates") if templates is None else templates
+    flows = settings.project_path("flows") if flows is None else flows
+    # The appointment actions read the business file beside these flows (flows handed in loaded: the project's).
+    BUSINESS.follow((flows if isinstance(flows, Path) else settings.project_path("flows")) / BUSINESS_FILE)
     app = web.Application(client_max_size=MAX_BODY, middlewares=[observe(log.bind()), handle_errors, intake])
     app[keys.SETTINGS] = settings
     app[INTAKE] = Intake()  # strangers' bodies: size, time and memory limits (bot.edge.intake)

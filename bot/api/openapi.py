@@ -23,6 +23,7 @@ from bot.api import (
     openapi_templates,
 )
 from bot.api.model import Error, components
+from bot.settings import package_version
 
 PARTS: tuple[ModuleType, ...] = (
     openapi_conversations,
@@ -63,7 +64,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
         paths.update(part.PATHS)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "WhatsApp conversation service admin API", "version": "0.1.0"},
+        "info": {"title": "WhatsApp conversation service admin API", "version": package_version()},
         "servers": [{"url": server_url}],
         "security": [{"bearer": []}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},

@@ -52,11 +52,13 @@ from bot.engine.flow import Flow
 from bot.engine.flow_file import load_flows, parse_duration
 from bot.engine.state import State
 from bot.errors import BotError
-from bot.inbound.actions import ACTIONS
+from bot.inbound.actions import ACTIONS, BUSINESS
+from bot.inbound.content import BUSINESS_FILE
 from bot.inbound.dispatcher import DISPATCHER
 from bot.inbound.flow_runner import FlowRunner
 from bot.message_templates.library import TemplateLibrary
 from bot.metrics import Metrics
+from bot.notifications.service import NOTIFICATIONS
 from bot.otp.service import OTP
 from bot.outbound.sender import SENDER
 from bot.settings import SANDBOX_PHONE_NUMBER_ID, Settings
@@ -83,7 +85,8 @@ class Workshop:
     from one transcript to the next; only the slow parts (migrations, reading content) happen once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, project: Path = Path()) -> None:
+        self.project = project  # the bot project whose flows and templates the transcripts name
         self._folder = tempfile.TemporaryDirectory(prefix="bot-transcripts-")
         self._migrated: Path | None = None
         self._content: dict[tuple[Path, Path], tuple[dict[str, Flow], TemplateLibrary]] = {}
@@ -117,12 +120,14 @@ class Workshop:
 
 async def run_transcript(path: Path, workshop: Workshop | None = None) -> Result:
     """Play one transcript file against the real app on a fresh temporary database."""
-    try:
-        transcript = load_transcript(path)
-    except TranscriptError as exc:
-        return Result(path, path.stem, ok=False, report=str(exc))
     own = workshop is None
     workshop = workshop or Workshop()
+    try:
+        transcript = load_transcript(path, workshop.project)
+    except TranscriptError as exc:
+        if own:
+            workshop.close()
+        return Result(path, path.stem, ok=False, report=str(exc))
     try:
         return await _play(transcript, workshop)
     except TranscriptError as exc:
@@ -163,9 +168,11 @@ async def _play(transcript: Transcript, workshop: Workshop) -> Result:
             flows=flows,
             templates=library,
         )
+        BUSINESS.follow(transcript.flows / BUSINESS_FILE)  # the appointment actions: the transcript's business
         async with TestClient(TestServer(app)) as client:
             if runner is not None:
-                runner.otp = app[OTP]  # the app's code service exists once the app has started
+                runner.otp = app[OTP]  # the app's services exist once the app has started
+                runner.notices = app[NOTIFICATIONS].appointment_notices
             chat = _Chat(transcript, app, client, clock, transport)
             ok = await chat.play()
     return Result(transcript.path, transcript.title, ok, "" if ok else chat.diff.text(), transcript.xfail)
@@ -438,10 +445,13 @@ def _duration(step: Step) -> timedelta:
     return duration
 
 
-async def run_transcripts(paths: Sequence[Path]) -> list[Result]:
-    """Play each transcript in turn; one that crashes is reported as failed and the others still run."""
+async def run_transcripts(paths: Sequence[Path], project: Path = Path()) -> list[Result]:
+    """Play each transcript in turn; one that crashes is reported as failed and the others still run.
+
+    `project` is the bot project whose folders the transcripts' `flows` and `templates` name.
+    """
     results = []
-    workshop = Workshop()
+    workshop = Workshop(project)
     try:
         for path in paths:
             try:

@@ -21,10 +21,11 @@ import yaml
 from bot.engine.flow_file import parse_duration
 from bot.errors import BotError
 from bot.inbound.actions import ACTIONS, ActionContext
+from bot.settings import project_path
 from bot.yaml_file import Position, Problem, load_yaml, node_position
 
 SUFFIX = ".yaml"
-DEFAULT_FOLDER = Path("tests/transcripts")
+DEFAULT_FOLDER = Path("tests/transcripts")  # in the bot project: `bot test` runs these
 DEFAULT_NOW = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
 DEFAULT_WA_ID = "31612345678"
 TOP_KEYS = ("transcript", "flows", "templates", "now", "timezone", "contact", "given", "stub", "xfail", "steps")
@@ -123,8 +124,11 @@ def transcript_files(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
-def load_transcript(path: Path) -> Transcript:
-    """Read one transcript file; anything wrong is a `TranscriptError` at its line and column."""
+def load_transcript(path: Path, project: Path = Path()) -> Transcript:
+    """Read one transcript file; anything wrong is a `TranscriptError` at its line and column.
+
+    Its `flows` and `templates` (default `flows` and `templates`) are folders of the bot project `project`.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -135,14 +139,14 @@ def load_transcript(path: Path) -> Transcript:
     node, data = loaded
     if not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):
         raise TranscriptError(f"{path}:1:1: a transcript is a mapping with 'transcript' and 'steps'")
-    return _Reader(path, node, data).transcript()
+    return _Reader(path, node, data, project).transcript()
 
 
 class _Reader:
     """Builds a `Transcript` from the parsed file, pointing every complaint at the node at fault."""
 
-    def __init__(self, path: Path, node: yaml.MappingNode, data: dict[Any, Any]) -> None:
-        self.path, self.data = path, data
+    def __init__(self, path: Path, node: yaml.MappingNode, data: dict[Any, Any], project: Path) -> None:
+        self.path, self.data, self.project = path, data, project
         self.nodes = {str(k.value): (k, v) for k, v in node.value}
 
     def fail(self, node: yaml.Node | None, message: str) -> TranscriptError:
@@ -165,8 +169,8 @@ class _Reader:
             path=self.path,
             title=title.strip(),
             steps=self._steps(),
-            flows=Path(self._text("flows", "flows")),
-            templates=Path(self._text("templates", "templates")),
+            flows=project_path(self.project, self._text("flows", "flows")),
+            templates=project_path(self.project, self._text("templates", "templates")),
             now=self._now(),
             timezone=self._zone(),
             wa_id=wa_id,

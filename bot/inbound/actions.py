@@ -143,6 +143,7 @@ class BusinessFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._business: hours.Business | None = None
+        self._chosen = False  # a file chosen with `use` (tests, a reload) that apps' `follow` leaves alone
 
     def business(self) -> hours.Business:
         """The business; a missing or broken file is a `ConfigError` (logged), tried again on the next call."""
@@ -155,8 +156,14 @@ class BusinessFile:
         return self._business
 
     def use(self, path: Path) -> None:
-        """Read `path` instead from now on (tests, another working directory)."""
+        """Read `path` instead from now on (tests, a reload); choosing the default file again lets apps choose."""
         self.path, self._business = path, None
+        self._chosen = path != BUSINESS_FILE
+
+    def follow(self, path: Path) -> None:
+        """An app over these flows: read their business file, unless one was chosen with `use`."""
+        if not self._chosen and path != self.path:
+            self.path, self._business = path, None
 
 
 BUSINESS = BusinessFile(BUSINESS_FILE)
