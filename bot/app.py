@@ -48,7 +48,7 @@ from bot.outbound.send_policy import SendPolicy
 from bot.outbound.sender import SENDER, Sender
 from bot.privacy.retention import RETENTION, Retention
 from bot.settings import Settings
-from bot.whatsapp.client import CLIENT, AiohttpTransport, CloudAPIClient, Transport
+from bot.whatsapp.client import CLIENT, AiohttpTransport, CloudAPIClient, Transport, connector
 from storage.database import current_revision, head_revision
 from storage.repository import DatabaseUnavailable, Repository
 
@@ -152,7 +152,7 @@ def _cloud_api(transport: Transport | None) -> Callable[[web.Application], Async
         settings = app[keys.SETTINGS]
         if settings.api_url is None:
             raise ConfigError("no Graph API URL: set WHATSAPP_API_URL (bot serve sets it to its sandbox)")
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(connector=connector(settings.throughput)) as session:
             app[CLIENT] = CloudAPIClient(
                 transport=transport or AiohttpTransport(session),
                 base_url=settings.api_url,
