@@ -50,7 +50,12 @@ _ERASURE = {
             "description": "HMAC-SHA256 of the number under BOT_SECRET_KEY: the same number always gives the same",
         },
         "cancelled": {"type": "integer", "description": "Queued and paused messages cancelled"},
-        "deleted": {**_COUNTS, "description": "Rows deleted: sessions, otp_challenges, orders, appointments, accounts"},
+        "deleted": {
+            **_COUNTS,
+            "description": (
+                "Rows deleted: sessions, otp_challenges, orders, appointments, accounts, media (media_files: files)"
+            ),
+        },
         "blanked": {
             **_COUNTS,
             "description": "Rows whose words or number went: messages, outbox, webhook_bodies, status_events, "
