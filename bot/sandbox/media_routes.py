@@ -10,10 +10,13 @@ file as a phone would: the sandbox keeps it and posts a media message naming its
 
 from __future__ import annotations
 
+import asyncio
 import urllib.parse
 
 import structlog
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.streams import StreamReader
 
 from bot.errors import BotError, CloudAPIError, NotFound, ValidationError
 from bot.sandbox.http import (
@@ -49,16 +52,25 @@ async def _form(request: web.Request) -> tuple[dict[str, str], tuple[bytes, str,
         raise ValidationError("send the file as multipart/form-data with a 'file' part")
     fields: dict[str, str] = {}
     upload: tuple[bytes, str, str | None] | None = None
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader) or part.name is None:
-            continue
-        if part.name == "file":
-            data = await part.read(decode=False)
-            mime = part.headers.get("Content-Type", "application/octet-stream")
-            upload = (bytes(data), mime, (part.filename or None) and part.filename[:FILENAME_MAX])
-        else:
-            fields[part.name] = (await part.text())[:4096]
+    # The intake middleware has read the body already (bot.edge.intake): parse it from those bytes.
+    body = await request.read()
+    loop = asyncio.get_running_loop()
+    stream = StreamReader(BaseProtocol(loop), max(2**16, len(body)), loop=loop)  # never paused: it is all here
+    stream.feed_data(body)
+    stream.feed_eof()
+    reader = MultipartReader(request.headers, stream)
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                continue
+            if part.name == "file":
+                data = await part.read(decode=False)
+                mime = part.headers.get("Content-Type", "application/octet-stream")
+                upload = (bytes(data), mime, (part.filename or None) and part.filename[:FILENAME_MAX])
+            else:
+                fields[part.name] = (await part.text())[:4096]
+    except ValueError as exc:
+        raise ValidationError(f"the multipart body cannot be read: {exc}") from None
     return fields, upload
 
 
