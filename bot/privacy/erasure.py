@@ -45,7 +45,7 @@ async def erase_contact(
         raise Conflict("a message to this contact is being sent right now; erase again in a minute") from None
     if report is None:
         raise NotFound(f"no contact with wa_id {wa_id}")
-    if media is not None:
+    if media is not None and not report.already_erased:
         report.deleted["media_files"] = await delete_unused(repository, media, report.files)
     log.info(
         "contact.erased", pseudonym=report.pseudonym[:12], already_erased=report.already_erased,
