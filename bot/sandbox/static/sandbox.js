@@ -367,7 +367,7 @@
     if (header) bubble.append(el("div", "bubble-header", header));
     if (item.media) bubble.append(mediaView(item.media));
     if (item.location) bubble.append(locationView(item.location));
-    if (item.text || (!item.media && !item.location)) bubble.append(el("div", "bubble-text", item.text ?? `[${item.type}]`));
+    if (!item.location && (item.text || !item.media)) bubble.append(el("div", "bubble-text", item.text ?? `[${item.type}]`));
     const footer = interactive && interactive.footer && interactive.footer.text;
     if (footer) bubble.append(el("div", "bubble-footer", footer));
 
@@ -392,7 +392,7 @@
       img.alt = media.caption || `${media.kind} ${media.filename || ""}`.trim();
       box.append(img);
     } else if (url) {
-      const link = el("a", "file-link", `📄 ${media.filename || media.kind}`);
+      const link = el("a", "file-link", media.filename || media.kind);
       link.href = url;
       link.target = "_blank";
       link.rel = "noopener";
@@ -405,7 +405,7 @@
 
   function locationView(place) {
     const box = el("div", "bubble-location");
-    box.append(el("span", null, "📍 "));
+    box.append(el("span", "tag", "Location"), el("br"));
     if (place.name) box.append(el("strong", null, place.name));
     if (place.address) box.append(el("span", null, ` ${place.address}`));
     const link = el("a", "coordinates", `${place.latitude}, ${place.longitude}`);
