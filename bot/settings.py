@@ -317,7 +317,7 @@ def _resolve(env: _Environment) -> Settings:
         rate_card=_rate_card(env.rate_card, sandbox),
         retain_webhooks_days=_days(env.retain_webhooks_days, "BOT_RETAIN_WEBHOOKS_DAYS", DEFAULT_RETAIN_WEBHOOKS_DAYS),
         retain_texts_days=texts_days,
-        retain_media_days=_days(env.retain_media_days, "BOT_RETAIN_MEDIA_DAYS", texts_days or 0),
+        retain_media_days=_days_or(env.retain_media_days, "BOT_RETAIN_MEDIA_DAYS", texts_days),
         media_dir=Path(env.media_dir.strip()) if env.media_dir and env.media_dir.strip() else Path("media"),
         log_level=env.log_level,
         log_format=env.log_format,
@@ -334,6 +334,11 @@ def _words(value: str | None, name: str) -> tuple[str, ...] | None:
     if not words:
         raise ConfigError(f"{name} is set but holds no keyword; unset it to keep the built-in keywords")
     return words
+
+
+def _days_or(value: str | None, name: str, default: int | None) -> int | None:
+    """A retention in whole days that defaults to another one (None: kept forever) when unset or empty."""
+    return default if value is None or not value.strip() else _days(value, name, 0)
 
 
 def _days(value: str | None, name: str, default: int) -> int | None:
