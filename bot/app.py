@@ -241,7 +241,7 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
             clock=clock,
         )
         app[RETENTION] = retention
-        fetcher = MediaFetcher(repository, app[MEDIA_CLIENT], app[MEDIA_STORE], clock=clock)
+        fetcher = MediaFetcher(repository, app[MEDIA_CLIENT], app[MEDIA_STORE], clock=clock, metrics=metrics)
         app[MEDIA_FETCHER] = fetcher
 
         def stored() -> None:

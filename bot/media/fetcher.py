@@ -21,6 +21,7 @@ from aiohttp import web
 from bot.errors import CloudAPIError, MediaRefused
 from bot.loop import Wakeful
 from bot.media.store import MediaStore
+from bot.metrics import Metrics
 from bot.whatsapp.media import MediaClient, check_sha256, check_size, check_type, size_limit
 from storage import media as queue
 from storage.models import MediaBase
@@ -50,10 +51,12 @@ class MediaFetcher(Wakeful):
         max_attempts: int = MAX_ATTEMPTS,
         backoff: float = BACKOFF,
         lease: timedelta = LEASE,
+        metrics: Metrics | None = None,
     ) -> None:
         self._repository, self._client, self._store, self._clock = repository, client, store, clock
         self._batch, self._poll, self._lease = batch, poll, lease
         self._max_attempts, self._backoff = max_attempts, backoff
+        self._metrics = metrics
         self.owner = f"media-{uuid.uuid4().hex[:12]}"
         super().__init__()
 
@@ -89,6 +92,7 @@ class MediaFetcher(Wakeful):
                     conn, row.id, owner=self.owner, mime_type=mime, size=size, sha256=digest, now=self._clock()
                 )
             log.info("media.stored", media=row.id, kind=row.kind, size=size, mime_type=mime)
+            self._count("stored")
 
     async def _get(self, row: MediaBase) -> tuple[int, str, str]:
         """Fetch and check one file, and put it in the store: its size, type and hex SHA-256."""
@@ -114,12 +118,18 @@ class MediaFetcher(Wakeful):
             due = now + timedelta(seconds=delay)
             await queue.record_retry(conn, row.id, owner=self.owner, error=error, due_at=due, now=now)
         log.warning("media.retry", media=row.id, kind=row.kind, attempts=row.attempts, in_seconds=delay, error=error)
+        self._count("retry")
 
     async def _give_up(self, row: MediaBase, status: str, error: str) -> None:
         assert row.id is not None
         async with self._repository.transaction() as conn:
             await queue.record_given_up(conn, row.id, owner=self.owner, status=status, error=error, now=self._clock())
         log.warning(f"media.{status}", media=row.id, kind=row.kind, attempts=row.attempts, error=error)
+        self._count(status)
+
+    def _count(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.media.labels(outcome=outcome).inc()
 
 
 MEDIA_FETCHER: Final = web.AppKey("media_fetcher", MediaFetcher)

@@ -154,6 +154,8 @@ async def test_a_photo_from_the_sandbox_is_stored_with_its_sha256_shown_behind_t
         assert row.sha256 == hashlib.sha256(photo).hexdigest()
         assert row.caption == "The box arrived crushed"
         assert await service.store.read(row.sha256) == photo
+        async with http.get("/metrics") as resp:
+            assert 'bot_media_fetches_total{outcome="stored"} 1.0' in await resp.text()
 
         async with http.get(f"/dashboard/media/{row.id}", allow_redirects=False) as resp:
             assert resp.status == 303  # no session: to the login page, and not a byte of the file
