@@ -34,7 +34,8 @@ from bot.sandbox.wire import graph_error, invalid_parameter, new_wamid
 
 log = structlog.get_logger("bot.sandbox.media_routes")
 VERSION = r"{version:v[0-9]+(?:\.[0-9]+)?}"
-UPLOAD_MAX = 16 * 1024 * 1024  # what the sandbox's upload door takes (bot.edge.intake)
+INLINE = frozenset({"image/jpeg", "image/png", "image/webp"})
+SAFE = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -146,7 +147,7 @@ async def download(request: web.Request) -> web.Response:
         return meta_error(exc)
     except NotFound as exc:
         return web.json_response({"error": {"message": exc.message, "code": 100}}, status=404)
-    return web.Response(body=found.data, content_type=found.mime_type)
+    return web.Response(body=found.data, content_type=found.mime_type, headers=SAFE)
 
 
 async def delete_media(request: web.Request) -> web.Response:
@@ -196,8 +197,9 @@ async def page_file(request: web.Request) -> web.Response:
         found = request.app[SANDBOX_STATE].shelf.get(request.match_info["media_id"])
     except NotFound as exc:
         return error_response(exc)
-    headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
-    if not found.mime_type.startswith("image/"):
+    # The dashboard shares this origin: no file may run script here (an SVG would), and only photos show inline.
+    headers = {**SAFE, "Cache-Control": "private, max-age=3600"}
+    if found.mime_type not in INLINE:
         name = urllib.parse.quote(found.filename or "file")
         headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
     return web.Response(body=found.data, content_type=found.mime_type, headers=headers)

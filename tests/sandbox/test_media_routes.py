@@ -78,6 +78,12 @@ async def test_a_customer_file_and_location_reach_the_webhook_as_meta_sends_them
     assert (shown["kind"], shown["url"], shown["caption"]) == ("image", f"/sandbox/files/{image['id']}", "Crushed box")
     page_file = await sandbox.client.get(shown["url"])
     assert await page_file.read() == photo
+    svg = _form(b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", "image/svg+xml", "x.svg")
+    await sandbox.client.post(f"/sandbox/users/{ALICE}/media", data=svg)
+    _, chat = await sandbox.chat(ALICE)
+    served = await sandbox.client.get(chat["items"][-1]["media"]["url"])
+    assert served.headers["Content-Disposition"].startswith("attachment")  # never shown as a page of this site
+    assert "sandbox" in served.headers["Content-Security-Policy"]
 
     status, _ = await sandbox.customer(ALICE, {"location": {"latitude": "52.3791", "longitude": 4.9003, "name": "CS"}})
     assert status == 200
