@@ -38,6 +38,8 @@ from bot.inbound.ingest import INGESTOR, Ingestor
 from bot.inbound.reload import Reloader, setup_reload
 from bot.inbound.webhook import MAX_BODY, setup_webhook
 from bot.loop import stop_all
+from bot.media.fetcher import MEDIA_FETCHER, MediaFetcher
+from bot.media.store import MEDIA_STORE, MediaStore
 from bot.message_templates.library import TEMPLATES, TemplateLibrary
 from bot.metrics import Metrics
 from bot.notifications.scheduler import SCHEDULER, Scheduler
@@ -49,6 +51,7 @@ from bot.outbound.sender import SENDER, Sender
 from bot.privacy.retention import RETENTION, Retention
 from bot.settings import Settings
 from bot.whatsapp.client import CLIENT, AiohttpTransport, CloudAPIClient, Transport, connector
+from bot.whatsapp.media import MEDIA_CLIENT, MediaClient
 from storage.database import current_revision, head_revision
 from storage.repository import DatabaseUnavailable, Repository
 
@@ -95,6 +98,7 @@ def create_app(
     app[INTAKE] = Intake()  # strangers' bodies: size, time and memory limits (bot.edge.intake)
     app[keys.CLOCK] = clock
     app[keys.METRICS] = Metrics()
+    app[MEDIA_STORE] = MediaStore(settings.media_dir)
     live = LiveContent(_content(flows, templates, ZoneInfo(settings.business_timezone)))
     app[CONTENT], app[TEMPLATES] = live, live.templates
     app.cleanup_ctx.append(_database(settings.is_sqlite if migrate is None else migrate))
@@ -155,6 +159,13 @@ def _cloud_api(transport: Transport | None) -> Callable[[web.Application], Async
         async with aiohttp.ClientSession(connector=connector(settings.throughput)) as session:
             app[CLIENT] = CloudAPIClient(
                 transport=transport or AiohttpTransport(session),
+                base_url=settings.api_url,
+                version=settings.api_version,
+                phone_number_id=settings.phone_number_id,
+                access_token=settings.access_token or SANDBOX_ACCESS_TOKEN,
+            )
+            app[MEDIA_CLIENT] = MediaClient(
+                session,
                 base_url=settings.api_url,
                 version=settings.api_version,
                 phone_number_id=settings.phone_number_id,
@@ -228,15 +239,28 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
         )
         app[CAMPAIGNER] = campaigner
         retention = Retention(
-            repository, webhooks_days=settings.retain_webhooks_days, texts_days=settings.retain_texts_days, clock=clock
+            repository,
+            webhooks_days=settings.retain_webhooks_days,
+            texts_days=settings.retain_texts_days,
+            media_days=settings.retain_media_days,
+            media=app[MEDIA_STORE],
+            clock=clock,
         )
         app[RETENTION] = retention
-        app[INGESTOR].on_stored = dispatcher.wake
+        fetcher = MediaFetcher(repository, app[MEDIA_CLIENT], app[MEDIA_STORE], clock=clock, metrics=metrics)
+        app[MEDIA_FETCHER] = fetcher
+
+        def stored() -> None:
+            dispatcher.wake()
+            fetcher.wake()
+
+        app[INGESTOR].on_stored = stored
         tasks = []
         if "dispatcher" in roles:
             tasks.append(asyncio.create_task(dispatcher.run(), name="dispatcher"))
         if "sender" in roles:
             tasks.append(asyncio.create_task(sender.run(), name="sender"))
+            tasks.append(asyncio.create_task(fetcher.run(), name="media-fetcher"))
         if "scheduler" in roles:
             tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
             tasks.append(asyncio.create_task(campaigner.run(), name="campaigner"))
@@ -244,7 +268,7 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
                 tasks.append(asyncio.create_task(retention.run(), name="retention"))
         yield
         # Stopped between rounds, not cancelled mid-statement: sends in flight are settled first.
-        await stop_all([dispatcher, sender, scheduler, campaigner, retention], tasks)
+        await stop_all([dispatcher, sender, scheduler, campaigner, retention, fetcher], tasks)
 
     return context
 

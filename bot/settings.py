@@ -152,6 +152,8 @@ class _Environment(BaseSettings):
     rate_card: str | None = Field(None, alias="BOT_RATE_CARD")
     retain_webhooks_days: str | None = Field(None, alias="BOT_RETAIN_WEBHOOKS_DAYS")
     retain_texts_days: str | None = Field(None, alias="BOT_RETAIN_TEXTS_DAYS")
+    retain_media_days: str | None = Field(None, alias="BOT_RETAIN_MEDIA_DAYS")
+    media_dir: str | None = Field(None, alias="BOT_MEDIA_DIR")
     log_level: str = Field("info", alias="BOT_LOG_LEVEL")
     log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
     reload: bool = Field(True, alias="BOT_RELOAD")
@@ -203,6 +205,10 @@ class Settings:
     # tests, embedding). `load_settings` gives 30 and 90 unless the environment says otherwise.
     retain_webhooks_days: int | None = None
     retain_texts_days: int | None = None
+    # Days inbound media files are kept (BOT_RETAIN_MEDIA_DAYS; unset: as long as message texts).
+    retain_media_days: int | None = None
+    # The media store's folder (BOT_MEDIA_DIR), relative to the working directory unless absolute.
+    media_dir: Path = Path("media")
     log_level: str = "info"
     log_format: str = "auto"
     # Sandbox mode only: re-read flows and templates when their files change. Off when built directly
@@ -313,6 +319,7 @@ def _resolve(env: _Environment) -> Settings:
             raise ConfigError(
                 "WHATSAPP_ACCESS_TOKEN is set, so the service talks to Meta and needs: " + ", ".join(missing)
             )
+    texts_days = _days(env.retain_texts_days, "BOT_RETAIN_TEXTS_DAYS", DEFAULT_RETAIN_TEXTS_DAYS)
     return Settings(
         database_url=normalise_database_url(env.database_url),
         admin_token=env.admin_token or secrets.token_urlsafe(24),
@@ -335,7 +342,9 @@ def _resolve(env: _Environment) -> Settings:
         opt_in_keywords=_words(env.opt_in_keywords, "BOT_OPT_IN_KEYWORDS"),
         rate_card=_rate_card(env.rate_card, sandbox, project_dir),
         retain_webhooks_days=_days(env.retain_webhooks_days, "BOT_RETAIN_WEBHOOKS_DAYS", DEFAULT_RETAIN_WEBHOOKS_DAYS),
-        retain_texts_days=_days(env.retain_texts_days, "BOT_RETAIN_TEXTS_DAYS", DEFAULT_RETAIN_TEXTS_DAYS),
+        retain_texts_days=texts_days,
+        retain_media_days=_days_or(env.retain_media_days, "BOT_RETAIN_MEDIA_DAYS", texts_days),
+        media_dir=Path(env.media_dir.strip()) if env.media_dir and env.media_dir.strip() else Path("media"),
         log_level=env.log_level,
         log_format=env.log_format,
         reload=env.reload,
@@ -352,6 +361,11 @@ def _words(value: str | None, name: str) -> tuple[str, ...] | None:
     if not words:
         raise ConfigError(f"{name} is set but holds no keyword; unset it to keep the built-in keywords")
     return words
+
+
+def _days_or(value: str | None, name: str, default: int | None) -> int | None:
+    """A retention in whole days that defaults to another one (None: kept forever) when unset or empty."""
+    return default if value is None or not value.strip() else _days(value, name, 0)
 
 
 def _days(value: str | None, name: str, default: int) -> int | None:

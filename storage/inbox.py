@@ -16,8 +16,9 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import consent
+from storage import consent, media
 from storage.dialect import insert_ignoring_conflicts
+from storage.media import MEDIA_KINDS
 from storage.models import (
     CONTACT,
     MESSAGE,
@@ -152,6 +153,11 @@ def store_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> list[S
     event_ids = _insert_events(conn, deliveries)
     contact_ids = _upsert_contacts(conn, deliveries)
     new_wamids = _insert_messages(conn, deliveries, event_ids, contact_ids)
+    # Only a batch that carried new media pays a statement for them: their files are fetched later, in the background.
+    with_files = [
+        m.wamid for d in deliveries for m in d.parsed.messages if m.type in MEDIA_KINDS and m.wamid in new_wamids
+    ]
+    media.queue_for_wamids(conn, with_files, utcnow())
     _insert_statuses(conn, deliveries, event_ids)
     _insert_notices(conn, deliveries, event_ids)
     _record_preferences(conn, deliveries, event_ids, contact_ids)

@@ -157,6 +157,44 @@ class Message(MessageBase, table=True):
     )
 
 
+class MediaBase(SQLModel):
+    """An inbound media message's file: queued to be fetched from Meta, then stored (or refused, or failed).
+
+    The row is both the fetch queue (status, due time, attempts, lease) and the message's link to the
+    stored file: `sha256` (hex) names the file in the media store, which keeps one copy per content.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", unique=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    kind: str = Field(max_length=16)  # image | audio | video | document | sticker
+    media_id: str | None = Field(default=None, max_length=128)  # Meta's id; None once stored or given up
+    declared_mime: str | None = Field(default=None, max_length=255)  # as the webhook said
+    declared_sha256: str | None = Field(default=None, max_length=128)  # as the webhook said (base64 or hex)
+    caption: str | None = Field(default=None, sa_type=Text)
+    filename: str | None = Field(default=None, max_length=255)
+    animated: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    status: str = Field(default="queued", max_length=16)  # queued | fetching | stored | refused | failed | purged
+    attempts: int = 0
+    due_at: datetime = _now()
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = _when()
+    error: str | None = Field(default=None, max_length=512)
+    mime_type: str | None = Field(default=None, max_length=255)  # of the file stored
+    size: int | None = None
+    sha256: str | None = Field(default=None, max_length=64, index=True)  # hex, of the bytes stored
+    created_at: datetime = _now()
+    stored_at: datetime | None = _when()
+    updated_at: datetime = _now()
+
+
+class Media(MediaBase, table=True):
+    """The `media` table; reads return `MediaBase`."""
+
+    __tablename__ = "media"
+    __table_args__ = (Index("ix_media_claim", "status", "due_at"),)
+
+
 class StatusEvent(SQLModel, table=True):
     """A status webhook for one of our messages; kept even before the message's wamid is recorded."""
 
@@ -540,6 +578,7 @@ CONTACT = table_of(Contact)
 CONVERSATION = table_of(Conversation)
 WEBHOOK_EVENT = table_of(WebhookEvent)
 MESSAGE = table_of(Message)
+MEDIA = table_of(Media)
 STATUS_EVENT = table_of(StatusEvent)
 WEBHOOK_NOTICE = table_of(WebhookNotice)
 SESSION = table_of(Session)
