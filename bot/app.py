@@ -33,6 +33,7 @@ from bot.errors import BotError, ConfigError, OTPRefused, http_status
 from bot.inbound.consent_keywords import ConsentDesk, Keywords
 from bot.inbound.content import CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
 from bot.inbound.dispatcher import DISPATCHER, Dispatcher, TurnHandler
+from bot.inbound.endpoint_call import ENDPOINTS, AiohttpEndpoints, EndpointTransport
 from bot.inbound.ingest import INGESTOR, Ingestor
 from bot.inbound.reload import Reloader, setup_reload
 from bot.inbound.webhook import MAX_BODY, setup_webhook
@@ -71,6 +72,7 @@ def create_app(
     migrate: bool | None = None,
     templates: Path | TemplateLibrary = Path("templates"),
     flows: Path | Mapping[str, Flow] = Path("flows"),
+    endpoints: EndpointTransport | None = None,
 ) -> web.Application:
     """Build the application; resources are acquired and released in its `cleanup_ctx`.
 
@@ -80,6 +82,7 @@ def create_app(
     templates are read (and checked) from, relative to the working directory, or a library already loaded;
     `flows` likewise. Customers' messages go to `handler`, by default the flow engine over `flows`. In
     sandbox mode with `settings.reload`, flows and templates read from folders are reloaded when they change.
+    The business's endpoints are reached over HTTP unless `endpoints` (canned answers, say) is given.
     """
     unknown = set(roles) - ROLES
     if unknown:
@@ -93,6 +96,7 @@ def create_app(
     app[CONTENT], app[TEMPLATES] = live, live.templates
     app.cleanup_ctx.append(_database(settings.is_sqlite if migrate is None else migrate))
     app.cleanup_ctx.append(_cloud_api(transport))
+    app.cleanup_ctx.append(_endpoints(endpoints))
     app.cleanup_ctx.append(_workers(handler, set(roles)))
     if "web" in roles:
         app[RATE_CARD] = load_card(settings.rate_card)
@@ -159,6 +163,21 @@ def _cloud_api(transport: Transport | None) -> Callable[[web.Application], Async
     return context
 
 
+def _endpoints(given: EndpointTransport | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The client session the business's endpoints are called through, kept apart from Meta's."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[ENDPOINTS] = given
+            yield
+            return
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+            app[ENDPOINTS] = AiohttpEndpoints(session)
+            yield
+
+    return context
+
+
 def _content(flows: Path | Mapping[str, Flow], templates: Path | TemplateLibrary, zone: ZoneInfo) -> Content:
     """The flows and templates to start with: two folders pass `bot check` or the service refuses to start.
 
@@ -184,7 +203,8 @@ def _handler(app: web.Application) -> TurnHandler:
     live = app[CONTENT]
     if MAIN_FLOW not in live.current.flows:
         log.warning("flows.none", hint=f"no {MAIN_FLOW} flow: customers get an acknowledgement only")
-    return LiveRunner(live, otp=app[OTP], notices=app[NOTIFICATIONS].appointment_notices)
+    notices = app[NOTIFICATIONS].appointment_notices
+    return LiveRunner(live, otp=app[OTP], notices=notices, endpoints=app[ENDPOINTS])
 
 
 def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -25,6 +25,7 @@ from bot.engine.render import render_text
 from bot.engine.state import (
     ActionDone,
     Buttons,
+    CallEndpoint,
     CheckCode,
     CodeChecked,
     CodeSent,
@@ -98,7 +99,7 @@ class _Run:
     def __init__(self, engine: Engine, who: Who, now: datetime, state: State) -> None:
         self.engine, self.who, self.now, self.state = engine, who, now, state
         self.outputs: list[Output] = []
-        self.effect: RunAction | SendCode | CheckCode | None = None
+        self.effect: RunAction | CallEndpoint | SendCode | CheckCode | None = None
 
     def turn(self) -> Turn:
         state = self.state
@@ -132,7 +133,7 @@ class _Run:
         step = self._current()
         if step is None:
             return
-        if isinstance(event, ActionDone) and isinstance(step, f.Act):
+        if isinstance(event, ActionDone) and isinstance(step, f.Act | f.Http):
             self._action_done(step, event)
         elif isinstance(event, CodeSent) and isinstance(step, f.Verify):
             self._code_sent(step, event)
@@ -253,6 +254,11 @@ class _Run:
         if isinstance(step, f.Act):
             args = {k: render_text(v, self._names()) for k, v in step.args.items()}
             self.effect = RunAction(step.action, args, step.timeout)
+            return _WAIT
+        if isinstance(step, f.Http):
+            query = {k: render_text(v, self._names()) for k, v in step.query.items()}
+            body = None if step.body is None else {k: render_text(v, self._names()) for k, v in step.body.items()}
+            self.effect = CallEndpoint(step.endpoint, query, body, step.timeout)
             return _WAIT
         if isinstance(step, f.Branch):
             return self._branch(step)
@@ -420,7 +426,7 @@ class _Run:
         self.state = replace(self.state, attempts=attempts)
         self.outputs.append(Say(WRONG_CODE))
 
-    def _action_done(self, step: f.Act, event: ActionDone) -> None:
+    def _action_done(self, step: f.Act | f.Http, event: ActionDone) -> None:
         if event.error is not None:
             self._set("error", event.error)
             self._exit(step.on_error, APOLOGY)

@@ -1,7 +1,7 @@
 """The flow engine at the I/O edge: a stored message in, the engine's turn, its effects done, Cloud API bodies out.
 
 This is the dispatcher's handler. It reads the session row into a `State`, lets `bot.engine.core` react to
-the message, performs what the engine asks for (an action, a one-time code) inside the turn's
+the message, performs what the engine asks for (an action, a call to an endpoint, a one-time code) inside the turn's
 transaction and hands the result back, and builds the replies with `bot.whatsapp.message_body` and the templates.
 """
 
@@ -20,6 +20,7 @@ from bot.engine.core import Engine
 from bot.engine.state import (
     ActionDone,
     Buttons,
+    CallEndpoint,
     CheckCode,
     CodeChecked,
     CodeSent,
@@ -40,6 +41,7 @@ from bot.engine.state import (
 from bot.errors import BotError, OTPRefused
 from bot.inbound.actions import ACTIONS, Action, ActionContext
 from bot.inbound.dispatcher import TurnResult
+from bot.inbound.endpoint_call import EndpointCaller
 from bot.message_templates.library import TemplateLibrary, to_cloud_api
 from bot.notifications.service import AppointmentNotices
 from bot.otp.service import OtpService
@@ -61,6 +63,7 @@ class FlowRunner:
     otp: OtpService | None = None
     notices: AppointmentNotices | None = None  # the app's appointment logic (templates, reminder lead)
     actions: Mapping[str, Action] = field(default_factory=lambda: ACTIONS)
+    endpoints: EndpointCaller | None = None  # the business's endpoints; None: `http` steps fail to on_error
 
     async def handle(
         self,
@@ -107,7 +110,13 @@ class FlowRunner:
 
     async def _perform(self, effect: Effect, contact: ContactBase, now: datetime, conn: AsyncConnection) -> Event:
         if isinstance(effect, RunAction):
+            if self.endpoints is not None and self.endpoints.serves(effect.name):
+                return await self.endpoints.run_action(effect.name, effect.args, contact.wa_id, effect.timeout)
             return await self._act(effect, contact, now, conn)
+        if isinstance(effect, CallEndpoint):
+            if self.endpoints is None:
+                return ActionDone(error="no endpoints")
+            return await self.endpoints.call(effect.endpoint, effect.query, effect.body, effect.timeout)
         wa_id = contact.wa_id or ""
         if self.otp is None or not wa_id:  # no code service, or a contact known only by user id
             return (
