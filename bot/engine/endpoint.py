@@ -27,6 +27,7 @@ TOP_KEYS = ("endpoints", "actions")
 ENDPOINT_KEYS = ("url", "method", "timeout", "idempotent", "auth", "returns", "nullable")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 SCALARS = ("string", "number", "integer", "boolean", "any")
+OR_NULL = " or null"
 DEFAULT_TIMEOUT = timedelta(seconds=5)
 MAX_TIMEOUT = timedelta(seconds=60)
 MAX_ANSWER = 64 * 1024  # bytes of JSON an endpoint may answer
@@ -42,14 +43,15 @@ ShapeKind = Literal["string", "number", "integer", "boolean", "any", "list", "ob
 class Shape:
     """What a JSON value must look like: a scalar kind, a list of one shape, or an object with fields.
 
-    Written in the file as YAML: `string`, `number`, `integer`, `boolean`, `any` (a `?` after it allows
-    null), `[SHAPE]` for a list, `{field: SHAPE}` for an object (`field?` may be missing; other fields pass).
+    Written in the file as YAML: `string`, `number`, `integer`, `boolean`, `any`, each optionally followed
+    by `or null`; `[SHAPE]` for a list; `{field: SHAPE}` for an object, whose fields are required unless
+    their shape allows null (then they may be missing too), and whose other fields pass as they are.
     """
 
     kind: ShapeKind = "any"
     nullable: bool = False
     items: Shape | None = None
-    fields: tuple[tuple[str, Shape, bool], ...] = ()  # name, shape, required
+    fields: tuple[tuple[str, Shape], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,9 +188,10 @@ def _auth(reading: Reading, value: Any, path: KeyPath) -> Auth | None:
 
 def _shape(reading: Reading, value: Any, path: KeyPath) -> Shape:
     if isinstance(value, str):
-        kind, nullable = value.removesuffix("?"), value.endswith("?")
+        kind, nullable = value.removesuffix(OR_NULL), value.endswith(OR_NULL)
         if kind not in SCALARS:
-            reading.error(reading.at(*path), f"unknown type {value!r}; use {', '.join(SCALARS)}, [TYPE] or {{…}}")
+            known = ", ".join(SCALARS)
+            reading.error(reading.at(*path), f"unknown type {value!r}; use {known} (with 'or null'), [TYPE] or {{…}}")
             return Shape()
         return Shape(kind, nullable)  # type: ignore[arg-type]  # checked against SCALARS just above
     if isinstance(value, list):
@@ -197,11 +200,8 @@ def _shape(reading: Reading, value: Any, path: KeyPath) -> Shape:
             return Shape()
         return Shape("list", items=_shape(reading, value[0], (*path, 0)))
     if isinstance(value, dict):
-        fields = []
-        for key, item in value.items():
-            name = str(key).removesuffix("?")
-            fields.append((name, _shape(reading, item, (*path, str(key))), not str(key).endswith("?")))
-        return Shape("object", fields=tuple(fields))
+        fields = tuple((str(key), _shape(reading, item, (*path, str(key)))) for key, item in value.items())
+        return Shape("object", fields=fields)
     reading.error(reading.at(*path), "a type is a name (string, number, …), [TYPE] or {field: TYPE}")
     return Shape()
 
@@ -245,9 +245,9 @@ def mismatch(shape: Shape, value: Any, where: str = "answer") -> str | None:
             found = mismatch(shape.items, item, f"{where}[{index}]")
             if found:
                 return found
-    for name, inner, required in shape.fields:
+    for name, inner in shape.fields:
         if name not in value:
-            if required:
+            if not inner.nullable:
                 return f"{where} has no {name!r}"
             continue
         found = mismatch(inner, value[name], f"{where}.{name}")

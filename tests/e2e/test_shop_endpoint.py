@@ -1,0 +1,109 @@
+"""The shipped orders flow switched to the business's own system: the example shop endpoint, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer, unused_port
+
+from bot.app import create_app
+from bot.settings import Settings
+from examples import shop_endpoint
+from tests.conftest import ENDPOINT_SECRET
+
+CUSTOMER = "31612345678"
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+async def _broken(request: web.Request) -> web.Response:
+    return web.json_response({"error": "database down"}, status=500)
+
+
+@pytest.fixture
+async def shop() -> AsyncIterator[str]:
+    """The example shop endpoint on a free port, plus a route that always fails, as a business's system can."""
+    app = shop_endpoint.create_app(ENDPOINT_SECRET)
+    app.router.add_get("/broken", _broken)
+    server = TestServer(app, host="127.0.0.1", port=unused_port())
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path, shop: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder: the shipped flows, and the example endpoints file pointed at the running shop."""
+    shutil.copytree(Path("flows"), tmp_path / "flows")
+    endpoints = (EXAMPLES / "endpoints.yaml").read_text().replace("http://127.0.0.1:8081", shop)
+    (tmp_path / "endpoints.yaml").write_text(endpoints)
+    monkeypatch.setenv("SHOP_ENDPOINT_SECRET", ENDPOINT_SECRET)
+    return tmp_path
+
+
+@asynccontextmanager
+async def served(make_settings: Callable[..., Settings], project: Path) -> AsyncIterator[str]:
+    """`bot serve` in sandbox mode over the project folder, on a free local port."""
+    port = unused_port()
+    settings = make_settings(access_token=None, api_url=f"http://127.0.0.1:{port}/sandbox", reload=False)
+    app = create_app(settings, migrate=True, flows=project / "flows", templates=Path("templates"))
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await server.close()
+
+
+async def _say(http: aiohttp.ClientSession, text: str, replies: int) -> list[dict[str, Any]]:
+    """The customer writes `text`; the bot's messages once `replies` of them have arrived in all."""
+    assert (await http.post(f"/sandbox/users/{CUSTOMER}/messages", json={"text": text, "name": "Ana"})).status == 200
+    async with asyncio.timeout(10):
+        while True:
+            async with http.get(f"/sandbox/users/{CUSTOMER}/messages") as r:
+                out = [i for i in (await r.json())["items"] if i["direction"] == "out"]
+            if len(out) >= replies:
+                return out
+            await asyncio.sleep(0.05)
+
+
+def _text(item: dict[str, Any]) -> str:
+    return str(item.get("text") or item["interactive"]["body"]["text"])
+
+
+async def test_a_customer_gets_their_orders_from_the_shop_endpoint(
+    make_settings: Callable[..., Settings], project: Path
+) -> None:
+    """Asked for their orders, a sandbox customer picks one the shop's endpoint lists and reads its status."""
+    async with served(make_settings, project) as service, aiohttp.ClientSession(service) as http:
+        await _say(http, "hi", 2)
+        out = await _say(http, "My orders", 3)
+        menu = out[2]["interactive"]
+        assert _text(out[2]) == "Which order is it about?"
+        buttons = [button["reply"]["title"] for button in menu["action"]["buttons"]]
+        assert buttons == ["Order 1042", "Order 1017", "Another order"]
+        out = await _say(http, "Order 1042", 4)
+        assert _text(out[3]).startswith("Order 1042 is on its way: it should arrive on Tue 14 Apr between 09:00")
+        assert "Tracking number: 3SABC1234567." in _text(out[3])
+
+
+async def test_a_failing_endpoint_takes_the_flow_to_its_error_exit(
+    make_settings: Callable[..., Settings], project: Path, shop: str
+) -> None:
+    """When the shop's lookup answers 500, the customer gets the orders flow's on_error reply, not a crash."""
+    endpoints = project / "endpoints.yaml"
+    endpoints.write_text(endpoints.read_text().replace(f"{shop}/orders/lookup", f"{shop}/broken"))
+    async with served(make_settings, project) as service, aiohttp.ClientSession(service) as http:
+        await _say(http, "hi", 2)
+        await _say(http, "My orders", 3)
+        out = await _say(http, "1042", 4)
+        assert _text(out[3]).startswith("Sorry, I can't look up orders right now.")
