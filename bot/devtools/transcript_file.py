@@ -20,14 +20,29 @@ import yaml
 
 from bot.engine.flow_file import parse_duration
 from bot.errors import BotError
-from bot.inbound.actions import ACTIONS, ActionContext
+from bot.inbound.actions import ActionContext
+from bot.inbound.endpoint_call import Canned
+from bot.inbound.plugin import load_plugins
 from bot.yaml_file import Position, Problem, load_yaml, node_position
 
 SUFFIX = ".yaml"
 DEFAULT_FOLDER = Path("tests/transcripts")
 DEFAULT_NOW = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
 DEFAULT_WA_ID = "31612345678"
-TOP_KEYS = ("transcript", "flows", "templates", "now", "timezone", "contact", "given", "stub", "xfail", "steps")
+TOP_KEYS = (
+    "transcript",
+    "flows",
+    "templates",
+    "now",
+    "timezone",
+    "contact",
+    "given",
+    "stub",
+    "endpoints",
+    "xfail",
+    "steps",
+)
+CANNED_KEYS = ("status", "json", "text", "timeout")
 ACTING = ("customer", "customer taps", "customer sends", "agent", "wait", "release")
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
 BOT_KEYS = ("text", "text_contains", "choose", "buttons", "list", "options", "button", "template", "values", "not_sent")
@@ -105,6 +120,7 @@ class Transcript:
     name: str | None = None
     given: Mapping[str, Sequence[tuple[int, Mapping[str, Any]]]] = field(default_factory=dict)
     stubs: Mapping[str, Stub] = field(default_factory=dict)
+    endpoints: Mapping[str, Canned] = field(default_factory=dict)  # canned answers by endpoint name
     xfail: str | None = None
 
 
@@ -165,6 +181,7 @@ class _Reader:
             name=name,
             given=self._given(),
             stubs=self._stubs(),
+            endpoints=self._canned(),
             xfail=self._text("xfail", "") or None,
         )
 
@@ -227,11 +244,37 @@ class _Reader:
                 if isinstance(node, yaml.MappingNode)
                 else node
             )
-            if name not in ACTIONS:
-                raise self.fail(where, f"no action {name!r} to stub; actions: {', '.join(sorted(ACTIONS))}")
+            actions = load_plugins().actions
+            if name not in actions:
+                raise self.fail(where, f"no action {name!r} to stub; actions: {', '.join(sorted(actions))}")
             if not isinstance(stub, dict) or len(stub) != 1 or not set(stub) <= {"returns", "raises"}:
                 raise self.fail(where, f"stub {name!r} is {{returns: VALUE}} or {{raises: MESSAGE}}")
             read[str(name)] = Stub(stub.get("returns"), str(stub["raises"]) if "raises" in stub else None)
+        return read
+
+    def _canned(self) -> dict[str, Canned]:
+        """Canned answers by endpoint: `{json: VALUE}`, `{status: 500}` (with `json` or `text`), `{timeout: true}`."""
+        canned, node = self.data.get("endpoints", {}), self.value("endpoints")
+        shape = "{json: VALUE}, {status: CODE, json: VALUE}, {text: TEXT} or {timeout: true}"
+        if not isinstance(canned, dict) or not isinstance(node, yaml.MappingNode | type(None)):
+            raise self.fail(node, f"'endpoints' maps endpoint names to canned answers: {shape}")
+        read = {}
+        for key_node, value_node in node.value if node is not None else []:
+            answer = canned[key_node.value]
+            status = answer.get("status", 200) if isinstance(answer, dict) else None
+            if (
+                not isinstance(answer, dict)
+                or not answer
+                or set(answer) - set(CANNED_KEYS)
+                or not isinstance(status, int)
+                or not 100 <= status <= 599
+                or not isinstance(answer.get("timeout", False), bool)
+                or not isinstance(answer.get("text", ""), str)
+            ):
+                raise self.fail(value_node, f"the canned answer of {key_node.value!r} is {shape}")
+            read[str(key_node.value)] = Canned(
+                status, answer.get("json"), answer.get("text"), answer.get("timeout", False)
+            )
         return read
 
     def _steps(self) -> tuple[Step, ...]:
