@@ -83,6 +83,7 @@ class Endpoints:
     actions: Mapping[str, str] = field(default_factory=dict)  # action name → endpoint name
     path: Path | None = None
     positions: Mapping[KeyPath, Position] = field(default_factory=dict, compare=False, repr=False)
+    key_positions: Mapping[KeyPath, Position] = field(default_factory=dict, compare=False, repr=False)
 
 
 def read_endpoints(path: Path) -> tuple[Endpoints, list[Problem]]:
@@ -102,7 +103,7 @@ def read_endpoints(path: Path) -> tuple[Endpoints, list[Problem]]:
     actions = _actions(reading, data.get("actions", {}), found)
     if not reading.ok:
         return Endpoints(path=path), reading.sorted_problems()
-    return Endpoints(found, actions, path, dict(reading.values)), reading.sorted_problems()
+    return Endpoints(found, actions, path, dict(reading.values), dict(reading.keys)), reading.sorted_problems()
 
 
 def check_endpoints(endpoints: Endpoints, environ: Mapping[str, str], actions: Collection[str]) -> list[Problem]:
@@ -117,7 +118,7 @@ def check_endpoints(endpoints: Endpoints, environ: Mapping[str, str], actions: C
             problems.append(Problem(endpoints.path, where.line, where.column, "warning", message))
     for action in endpoints.actions:
         if action not in actions:
-            where = endpoints.positions.get(("actions", action), Position(1, 1))
+            where = endpoints.key_positions.get(("actions", action), Position(1, 1))
             message = f"unknown action {action!r}; actions: {', '.join(sorted(actions))}"
             problems.append(Problem(endpoints.path, where.line, where.column, "error", message))
     return problems

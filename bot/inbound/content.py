@@ -65,6 +65,7 @@ def check_content(flows: Path, templates: Path, environ: Mapping[str, str] | Non
     library, template_problems = read_library(templates)
     plugins = load_plugins()
     endpoints, endpoint_problems = read_endpoints(endpoints_file(flows))
+    endpoints_read = not any(p.severity == "error" for p in endpoint_problems)
     endpoint_problems += check_endpoints(endpoints, os.environ if environ is None else environ, plugins.actions)
     found, read_problems = load_flows(flows)
     flow_problems = check_flows(
@@ -73,7 +74,7 @@ def check_content(flows: Path, templates: Path, environ: Mapping[str, str] | Non
         templates=library,
         actions=plugins.actions.keys(),
         validators=plugins.validators.keys(),
-        endpoints=endpoints.by_name.keys(),
+        endpoints=endpoints.by_name.keys() if endpoints_read else None,
     )
     business = flows / BUSINESS_FILE
     business_problems = read_business(business)[1] if business.exists() else []
