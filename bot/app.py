@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
@@ -33,7 +34,14 @@ from bot.errors import BotError, ConfigError, OTPRefused, http_status
 from bot.inbound.consent_keywords import ConsentDesk, Keywords
 from bot.inbound.content import CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
 from bot.inbound.dispatcher import DISPATCHER, Dispatcher, TurnHandler
-from bot.inbound.endpoint_call import ENDPOINTS, AiohttpEndpoints, EndpointTransport
+from bot.inbound.endpoint_call import (
+    ENDPOINTS,
+    AiohttpEndpoints,
+    CannedEndpoints,
+    EndpointTransport,
+    StandInSecrets,
+    read_canned,
+)
 from bot.inbound.ingest import INGESTOR, Ingestor
 from bot.inbound.reload import Reloader, setup_reload
 from bot.inbound.webhook import MAX_BODY, setup_webhook
@@ -167,8 +175,15 @@ def _endpoints(given: EndpointTransport | None) -> Callable[[web.Application], A
     """The client session the business's endpoints are called through, kept apart from Meta's."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        if given is not None:
-            app[ENDPOINTS] = given
+        canned, transport = app[keys.SETTINGS].endpoints_canned, given
+        if transport is None and canned is not None:
+            answers, problems = read_canned(canned)
+            errors = [p.located for p in problems if p.severity == "error"]
+            if errors:
+                raise ConfigError("BOT_ENDPOINTS_CANNED has errors:\n" + "\n".join(errors))
+            transport = CannedEndpoints(answers)
+        if transport is not None:
+            app[ENDPOINTS] = transport
             yield
             return
         async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
@@ -203,8 +218,10 @@ def _handler(app: web.Application) -> TurnHandler:
     live = app[CONTENT]
     if MAIN_FLOW not in live.current.flows:
         log.warning("flows.none", hint=f"no {MAIN_FLOW} flow: customers get an acknowledgement only")
-    notices = app[NOTIFICATIONS].appointment_notices
-    return LiveRunner(live, otp=app[OTP], notices=notices, endpoints=app[ENDPOINTS])
+    notices, endpoints = app[NOTIFICATIONS].appointment_notices, app[ENDPOINTS]
+    offline = isinstance(endpoints, CannedEndpoints)  # canned answers need no real secrets
+    environ: Mapping[str, str] = StandInSecrets() if offline else os.environ
+    return LiveRunner(live, otp=app[OTP], notices=notices, endpoints=endpoints, environ=environ)
 
 
 def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:

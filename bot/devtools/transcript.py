@@ -54,7 +54,7 @@ from bot.engine.state import State
 from bot.errors import BotError
 from bot.inbound.content import endpoints_file
 from bot.inbound.dispatcher import DISPATCHER
-from bot.inbound.endpoint_call import CannedEndpoints, EndpointCaller
+from bot.inbound.endpoint_call import CannedEndpoints, EndpointCaller, StandInSecrets
 from bot.inbound.flow_runner import FlowRunner
 from bot.inbound.plugin import load_plugins
 from bot.message_templates.library import TemplateLibrary
@@ -189,8 +189,7 @@ def _canned_endpoints(transcript: Transcript) -> EndpointCaller | None:
     if unknown:
         known = ", ".join(sorted(endpoints.by_name)) or "none"
         raise TranscriptError(f"{transcript.path}:1:1: no endpoint {unknown[0]!r} to answer; endpoints: {known}")
-    secrets = {e.auth.env: "canned" for e in endpoints.by_name.values() if e.auth is not None}
-    return EndpointCaller(endpoints, CannedEndpoints(transcript.endpoints), secrets)
+    return EndpointCaller(endpoints, CannedEndpoints(transcript.endpoints), StandInSecrets())
 
 
 def _content(transcript: Transcript) -> tuple[dict[str, Flow], TemplateLibrary]:

@@ -21,7 +21,7 @@ import yaml
 from bot.engine.flow_file import parse_duration
 from bot.errors import BotError
 from bot.inbound.actions import ActionContext
-from bot.inbound.endpoint_call import Canned
+from bot.inbound.endpoint_call import CANNED_FORMS, Canned, canned_answer
 from bot.inbound.plugin import load_plugins
 from bot.yaml_file import Position, Problem, load_yaml, node_position
 
@@ -42,7 +42,6 @@ TOP_KEYS = (
     "xfail",
     "steps",
 )
-CANNED_KEYS = ("status", "json", "text", "timeout")
 ACTING = ("customer", "customer taps", "customer sends", "agent", "wait", "release")
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
 BOT_KEYS = ("text", "text_contains", "choose", "buttons", "list", "options", "button", "template", "values", "not_sent")
@@ -255,26 +254,14 @@ class _Reader:
     def _canned(self) -> dict[str, Canned]:
         """Canned answers by endpoint: `{json: VALUE}`, `{status: 500}` (with `json` or `text`), `{timeout: true}`."""
         canned, node = self.data.get("endpoints", {}), self.value("endpoints")
-        shape = "{json: VALUE}, {status: CODE, json: VALUE}, {text: TEXT} or {timeout: true}"
         if not isinstance(canned, dict) or not isinstance(node, yaml.MappingNode | type(None)):
-            raise self.fail(node, f"'endpoints' maps endpoint names to canned answers: {shape}")
+            raise self.fail(node, f"'endpoints' maps endpoint names to canned answers: {CANNED_FORMS}")
         read = {}
         for key_node, value_node in node.value if node is not None else []:
-            answer = canned[key_node.value]
-            status = answer.get("status", 200) if isinstance(answer, dict) else None
-            if (
-                not isinstance(answer, dict)
-                or not answer
-                or set(answer) - set(CANNED_KEYS)
-                or not isinstance(status, int)
-                or not 100 <= status <= 599
-                or not isinstance(answer.get("timeout", False), bool)
-                or not isinstance(answer.get("text", ""), str)
-            ):
-                raise self.fail(value_node, f"the canned answer of {key_node.value!r} is {shape}")
-            read[str(key_node.value)] = Canned(
-                status, answer.get("json"), answer.get("text"), answer.get("timeout", False)
-            )
+            answer = canned_answer(canned[key_node.value])
+            if answer is None:
+                raise self.fail(value_node, f"the canned answer of {key_node.value!r} is {CANNED_FORMS}")
+            read[str(key_node.value)] = answer
         return read
 
     def _steps(self) -> tuple[Step, ...]:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -29,6 +30,7 @@ from aiohttp import web
 from bot.engine.endpoint import MAX_ANSWER, SIGNATURE_HEADER, Endpoint, Endpoints, mismatch, sign
 from bot.engine.state import ActionDone
 from bot.whatsapp import storable_json
+from bot.yaml_file import Problem, Reading, YamlLoader, read_mapping
 from storage.json_codec import dumps_bytes
 
 log = structlog.get_logger("bot.inbound.endpoint_call")
@@ -94,6 +96,48 @@ class Canned:
     json: Any = None
     text: str | None = None
     timeout: bool = False
+
+
+CANNED_FORMS = "{json: VALUE}, {status: CODE, json: VALUE}, {text: TEXT} or {timeout: true}"
+
+
+def canned_answer(value: Any) -> Canned | None:
+    """A canned answer as written in a transcript or a canned file; None when it is not one of `CANNED_FORMS`."""
+    if not isinstance(value, dict) or not value or set(value) - {"status", "json", "text", "timeout"}:
+        return None
+    status, text, timeout = value.get("status", 200), value.get("text"), value.get("timeout", False)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        return None
+    if not isinstance(timeout, bool) or not isinstance(text, str | None):
+        return None
+    return Canned(status, value.get("json"), text, timeout)
+
+
+def read_canned(path: Path) -> tuple[dict[str, Canned], list[Problem]]:
+    """A canned-answers file (`BOT_ENDPOINTS_CANNED`): endpoint names to answers, every problem at its place."""
+    reading = Reading(path)
+    read = read_mapping(reading, loader=YamlLoader, what=f"a canned-answers file maps endpoint names to {CANNED_FORMS}")
+    found: dict[str, Canned] = {}
+    for name, value in (read[1] if read else {}).items():
+        answer = canned_answer(value)
+        if answer is None:
+            reading.error(reading.at(str(name)), f"the canned answer of {name!r} is {CANNED_FORMS}")
+        else:
+            found[str(name)] = answer
+    return found, reading.sorted_problems()
+
+
+class StandInSecrets(Mapping[str, str]):
+    """Every secret present, as a stand-in: canned answers check no signature, and no real secret is needed."""
+
+    def __getitem__(self, key: str) -> str:
+        return "stand-in"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 @dataclass

@@ -51,10 +51,10 @@ def project(tmp_path: Path, shop: str, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @asynccontextmanager
-async def served(make_settings: Callable[..., Settings], project: Path) -> AsyncIterator[str]:
+async def served(make_settings: Callable[..., Settings], project: Path, **overrides: Any) -> AsyncIterator[str]:
     """`bot serve` in sandbox mode over the project folder, on a free local port."""
     port = unused_port()
-    settings = make_settings(access_token=None, api_url=f"http://127.0.0.1:{port}/sandbox", reload=False)
+    settings = make_settings(access_token=None, api_url=f"http://127.0.0.1:{port}/sandbox", reload=False, **overrides)
     app = create_app(settings, migrate=True, flows=project / "flows", templates=Path("templates"))
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
@@ -107,3 +107,23 @@ async def test_a_failing_endpoint_takes_the_flow_to_its_error_exit(
         await _say(http, "My orders", 3)
         out = await _say(http, "1042", 4)
         assert _text(out[3]).startswith("Sorry, I can't look up orders right now.")
+
+
+async def test_the_sandbox_can_answer_for_the_endpoints_from_a_canned_file(
+    make_settings: Callable[..., Settings], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With BOT_ENDPOINTS_CANNED the sandbox answers for the shop, with no shop running and no secret set."""
+    monkeypatch.delenv("SHOP_ENDPOINT_SECRET")
+    canned = project / "canned.yaml"
+    canned.write_text(
+        "shop_orders: {json: [{id: '77', title: Order 77}]}\nshop_order: {json: {number: '77', status: delivered}}\n"
+    )
+    (project / "endpoints.yaml").write_text((EXAMPLES / "endpoints.yaml").read_text())  # the shop's real address
+    async with (
+        served(make_settings, project, endpoints_canned=canned) as service,
+        aiohttp.ClientSession(service) as http,
+    ):
+        await _say(http, "hi", 2)
+        await _say(http, "My orders", 3)
+        out = await _say(http, "77", 4)
+        assert _text(out[3]).startswith("Order 77 was delivered.")
