@@ -236,14 +236,14 @@ class _Reader:
         stubs, node = self.data.get("stub", {}), self.value("stub")
         if not isinstance(stubs, dict):
             raise self.fail(node, "'stub' maps action names to {returns: VALUE} or {raises: MESSAGE}")
-        read = {}
+        read: dict[str, Stub] = {}
+        actions = load_plugins().actions if stubs else {}
         for name, stub in stubs.items():
             where = (
                 next((k for k, _ in node.value if k.value == name), node)
                 if isinstance(node, yaml.MappingNode)
                 else node
             )
-            actions = load_plugins().actions
             if name not in actions:
                 raise self.fail(where, f"no action {name!r} to stub; actions: {', '.join(sorted(actions))}")
             if not isinstance(stub, dict) or len(stub) != 1 or not set(stub) <= {"returns", "raises"}:
