@@ -36,6 +36,7 @@ VARIABLES = (
     "BOT_RATE_CARD",
     "BOT_RETAIN_WEBHOOKS_DAYS",
     "BOT_RETAIN_TEXTS_DAYS",
+    "BOT_ENDPOINTS_CANNED",
 )
 
 REAL_MODE = {
@@ -87,6 +88,15 @@ def test_hot_reload_is_on_unless_bot_reload_is_0(monkeypatch: pytest.MonkeyPatch
     assert load_settings(env_file=None).reload is False
     monkeypatch.setenv("BOT_RELOAD", "sometimes")
     with pytest.raises(ConfigError, match="BOT_RELOAD"):
+        load_settings(env_file=None)
+
+
+def test_canned_endpoint_answers_are_for_the_sandbox_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BOT_ENDPOINTS_CANNED is read in sandbox mode and refused with a real Meta access token."""
+    monkeypatch.setenv("BOT_ENDPOINTS_CANNED", "canned.yaml")
+    assert load_settings(env_file=None).endpoints_canned == Path("canned.yaml")
+    set_env(monkeypatch, REAL_MODE)
+    with pytest.raises(ConfigError, match="BOT_ENDPOINTS_CANNED is for sandbox mode only"):
         load_settings(env_file=None)
 
 
