@@ -1,4 +1,4 @@
-"""The business's endpoints (`endpoints.yaml`): what flows may call over HTTP, read with positions; no I/O.
+"""The business's endpoints (`endpoints.yaml`): what flows may call over HTTP, read with positions, never called here.
 
 An endpoint has a name flows use, a URL, a method, a timeout, whether a retry is safe, how it is
 authenticated (a Stripe-style signature over timestamp and body, or a bearer token, each secret named by
