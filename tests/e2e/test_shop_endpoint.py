@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -128,3 +129,18 @@ async def test_the_sandbox_can_answer_for_the_endpoints_from_a_canned_file(
         await _say(http, "My orders", 3)
         out = await _say(http, "77", 4)
         assert _text(out[3]).startswith("Order 77 was delivered.")
+
+
+async def test_the_example_shop_refuses_what_the_bot_did_not_sign(shop: str) -> None:
+    """No signature, a wrong one, or one over five minutes old: 401; the bot's own signature: the orders."""
+    from bot.engine.endpoint import sign
+
+    now = int(time.time())
+    async with aiohttp.ClientSession() as http:
+        for header in ("", sign("wrong-secret", now, b""), sign(ENDPOINT_SECRET, now - 301, b"")):
+            async with http.get(f"{shop}/orders?wa_id={CUSTOMER}", headers={"X-Bot-Signature": header}) as r:
+                assert r.status == 401
+        async with http.get(
+            f"{shop}/orders?wa_id={CUSTOMER}", headers={"X-Bot-Signature": sign(ENDPOINT_SECRET, now, b"")}
+        ) as r:
+            assert [order["id"] for order in await r.json()] == ["1042", "1017"]
