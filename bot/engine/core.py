@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,6 +52,8 @@ MAX_STEPS_PER_TURN = 50  # a flow that loops through non-waiting steps stops her
 COMMANDS = {"menu": "menu", "main menu": "menu", "cancel": "cancel", "stop flow": "cancel", "help": "help"}
 AGENT_WORDS = {"agent", "human", "person", "a person", "talk to a person"}
 MORE_ID = "__more"  # the last row of a page in a long list
+CALL_LIMIT = timedelta(seconds=60)  # the longest an http step may take (an endpoint's longest timeout)
+CALL_GRACE = timedelta(seconds=30)  # past its timeout and this, an act or http step's outcome is lost
 
 CANCELLED = "Okay, I've stopped that. Write anything to see the menu again."
 HELP = (
@@ -240,6 +242,9 @@ class _Run:
             self.state = replace(self.state, deadline=self._deadline(step))
 
     def _deadline(self, step: f.AnyStep) -> datetime | None:
+        """A waiting step's timeout; for an act or http step, when its outcome is surely lost (a crash)."""
+        if isinstance(step, f.Act | f.Http):
+            return self.now + (step.timeout or CALL_LIMIT) + CALL_GRACE
         timeout = step.timeout if isinstance(step, f.Ask | f.Choose) else None
         return self.now + timeout if timeout else None
 
@@ -310,6 +315,9 @@ class _Run:
         deadline = self.state.deadline
         if isinstance(step, f.Ask | f.Choose) and deadline is not None and self.now >= deadline:
             self._exit(step.on_timeout, TIMED_OUT)
+            return
+        if isinstance(step, f.Act | f.Http) and deadline is not None and self.now >= deadline:
+            self._action_done(step, ActionDone(error="timeout"))  # its outcome never came back
             return
         if self.state.flow and self.state.expires_at and self.now >= self.state.expires_at:
             self.finish(TIMED_OUT)

@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 
 from bot.app import create_app
+from bot.engine.endpoint import sign
 from bot.settings import Settings
 from examples import shop_endpoint
 from tests.conftest import ENDPOINT_SECRET
@@ -24,16 +25,38 @@ CUSTOMER = "31612345678"
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
+async def _release(request: web.Request) -> web.Response:
+    request.app[RELEASE].set()
+    return web.json_response({})
+
+
+async def _let_go(app: web.Application) -> None:
+    app[RELEASE].set()
+
+
 async def _broken(request: web.Request) -> web.Response:
     """A shop whose proxy answers with an error page: not JSON, so not retried (500s are, within the timeout)."""
     return web.Response(text="<html>Bad gateway</html>", content_type="text/html")
 
 
+RELEASE: web.AppKey[asyncio.Event] = web.AppKey("release", asyncio.Event)
+
+
+async def _held(request: web.Request) -> web.Response:
+    """A shop that answers only when the test lets it: a slow business system, without a timed wait."""
+    await request.app[RELEASE].wait()
+    return web.json_response([{"id": "5", "title": "Order 5"}])
+
+
 @pytest.fixture
 async def shop() -> AsyncIterator[str]:
-    """The example shop endpoint on a free port, plus a route that always fails, as a business's system can."""
+    """The example shop endpoint on a free port, plus a route that fails and one that answers when let."""
     app = shop_endpoint.create_app(ENDPOINT_SECRET)
     app.router.add_get("/broken", _broken)
+    app.router.add_get("/held", _held)
+    app.router.add_post("/release", _release)
+    app[RELEASE] = asyncio.Event()
+    app.on_shutdown.append(_let_go)
     server = TestServer(app, host="127.0.0.1", port=unused_port())
     await server.start_server()
     try:
@@ -76,6 +99,18 @@ async def _say(http: aiohttp.ClientSession, text: str, replies: int) -> list[dic
             if len(out) >= replies:
                 return out
             await asyncio.sleep(0.05)
+
+
+async def _out(http: aiohttp.ClientSession, who: str) -> list[dict[str, Any]]:
+    async with http.get(f"/sandbox/users/{who}/messages") as r:
+        return [i for i in (await r.json())["items"] if i["direction"] == "out"]
+
+
+async def _say_nothing_until(http: aiohttp.ClientSession, who: str, replies: int) -> list[dict[str, Any]]:
+    async with asyncio.timeout(10):
+        while len(out := await _out(http, who)) < replies:
+            await asyncio.sleep(0.05)
+    return out
 
 
 def _text(item: dict[str, Any]) -> str:
@@ -133,8 +168,6 @@ async def test_the_sandbox_can_answer_for_the_endpoints_from_a_canned_file(
 
 async def test_the_example_shop_refuses_what_the_bot_did_not_sign(shop: str) -> None:
     """No signature, a wrong one, or one over five minutes old: 401; the bot's own signature: the orders."""
-    from bot.engine.endpoint import sign
-
     now = int(time.time())
     async with aiohttp.ClientSession() as http:
         for header in ("", sign("wrong-secret", now, b""), sign(ENDPOINT_SECRET, now - 301, b"")):
@@ -144,3 +177,26 @@ async def test_the_example_shop_refuses_what_the_bot_did_not_sign(shop: str) -> 
             f"{shop}/orders?wa_id={CUSTOMER}", headers={"X-Bot-Signature": sign(ENDPOINT_SECRET, now, b"")}
         ) as r:
             assert [order["id"] for order in await r.json()] == ["1042", "1017"]
+
+
+async def test_a_slow_endpoint_keeps_only_its_own_customer_waiting(
+    make_settings: Callable[..., Settings], project: Path, shop: str
+) -> None:
+    """While one customer's turn waits for the shop, another customer is answered; then the first gets theirs."""
+    endpoints = project / "endpoints.yaml"
+    endpoints.write_text(endpoints.read_text().replace(f"{shop}/orders\n", f"{shop}/held\n"))
+    async with served(make_settings, project) as service, aiohttp.ClientSession(service) as http:
+        await _say(http, "hi", 2)
+        assert (await http.post(f"/sandbox/users/{CUSTOMER}/messages", json={"text": "My orders"})).status == 200
+        other = "31687654321"
+        assert (await http.post(f"/sandbox/users/{other}/messages", json={"text": "hi", "name": "Bo"})).status == 200
+        async with asyncio.timeout(10):
+            while not await _out(http, other):
+                await asyncio.sleep(0.05)
+        assert _text((await _out(http, other))[0]) == "Hi Bo! I'm the assistant of Example Store."
+        assert len(await _out(http, CUSTOMER)) == 2  # still waiting for the shop
+        signed = {"X-Bot-Signature": sign(ENDPOINT_SECRET, int(time.time()), b"")}
+        async with http.post(f"{shop}/release", headers=signed) as released:
+            assert released.status == 200
+        out = await _say_nothing_until(http, CUSTOMER, 3)
+        assert _text(out[2]) == "Which order is it about?"
