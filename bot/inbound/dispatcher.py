@@ -93,6 +93,10 @@ class Dispatcher(Wakeful):
     mark the messages handled. On PostgreSQL a contact whose turn another process holds is skipped this
     round; on SQLite the transaction is exclusive anyway. One transaction per round, not per contact,
     because on SQLite every write transaction queues for the one write lock the webhook needs too.
+
+    A turn that must wait for the business's endpoint ends the round `deferred`: the call is made after
+    the commit, with nothing locked, and the turn's rest runs in a transaction of its own. In `run` that
+    goes on beside the next rounds, which leave that contact alone until it is over.
     """
 
     def __init__(
