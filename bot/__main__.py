@@ -18,17 +18,32 @@ from aiohttp import web
 
 from bot.errors import BotError, ConfigError
 from bot.log import configure_logging
-from bot.settings import Settings, check_admin_token, load_settings
+from bot.settings import Settings, check_admin_token, load_settings, package_version
 
 
 def _loopback(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
-def _prepare(env_file: str | None) -> Settings:
-    settings = load_settings(env_file)
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings, with `--project DIR` as BOT_PROJECT_DIR; `--env-file` defaults to the project's `.env`."""
+    project = getattr(args, "project", None)
+    env_file = args.env_file or str(Path(project or ".") / ".env")
+    return load_settings(env_file, **({"BOT_PROJECT_DIR": project} if project else {}))
+
+
+def _prepare(args: argparse.Namespace) -> Settings:
+    settings = _settings(args)
     configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=settings.redactable())
     return settings
+
+
+def init(args: argparse.Namespace) -> int:
+    """Write a bot project of your own from the shipped examples: flows, templates, transcripts, .env.example."""
+    from bot.devtools.project import init_project
+
+    print(init_project(Path(args.dir), force=args.force).summary())
+    return 0
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -36,7 +51,7 @@ def serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
     from bot.edge.intake import SERVER_OPTIONS
 
-    settings = _prepare(args.env_file)
+    settings = _prepare(args)
     check_admin_token(settings)
     if settings.sandbox and settings.api_url is None:
         settings = settings.with_api_url(f"http://{_loopback(args.host)}:{args.port}/sandbox")
@@ -65,7 +80,7 @@ def worker(args: argparse.Namespace) -> int:
     """Run the sender and the scheduler only (scale-out): no HTTP server, same database."""
     from bot.app import create_app
 
-    settings = _prepare(args.env_file)
+    settings = _prepare(args)
     if settings.sandbox:
         raise ConfigError("`bot worker` needs a real Graph API: set WHATSAPP_ACCESS_TOKEN (or run `bot serve`)")
     app = create_app(settings, roles={"sender", "scheduler"}, migrate=False)
@@ -90,7 +105,7 @@ def demo(args: argparse.Namespace) -> int:
     from bot.devtools.demo import load_demo
     from storage.repository import Repository
 
-    settings = _prepare(args.env_file)
+    settings = _prepare(args)
 
     async def run() -> str:
         repository = Repository.connect(settings.database_url)
@@ -113,7 +128,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
     from storage.database import current_revision
     from storage.repository import Repository
 
-    settings = _prepare(args.env_file)
+    settings = _prepare(args)
 
     async def run() -> str | None:
         repository = Repository.connect(settings.database_url)
@@ -132,11 +147,12 @@ def check(args: argparse.Namespace) -> int:
     from bot.inbound.content import check_content
     from bot.whatsapp.rate_card import read_rate_card
 
-    settings = _prepare(args.env_file)
+    settings = _prepare(args)
     mode = "sandbox" if settings.sandbox else "Meta Cloud API"
     print(f"settings ok: {mode}, database {settings.database_url.split('://')[0]}")
     errors = 0
-    sections = list(check_content(Path(args.flows), Path(args.templates)).sections)
+    flows, templates = _folder(args.flows, settings, "flows"), _folder(args.templates, settings, "templates")
+    sections = list(check_content(flows, templates).sections)
     sections.append(("rate card", read_rate_card(settings.rate_card)[1] if settings.rate_card else []))
     if settings.endpoints_canned is not None:
         from bot.inbound.endpoint_call import read_canned
@@ -158,8 +174,9 @@ def test(args: argparse.Namespace) -> int:
     from bot.devtools.transcript_report import report
 
     configure_logging(level="error")  # the report is the output; only a crash's own log lines join it
-    paths = transcript_files([Path(p) for p in args.paths] or [DEFAULT_FOLDER])
-    text, passed = report(asyncio.run(run_transcripts(paths)))
+    settings = _settings(args)
+    paths = transcript_files([Path(p) for p in args.paths] or [settings.project_path(DEFAULT_FOLDER)])
+    text, passed = report(asyncio.run(run_transcripts(paths, settings.project_dir)))
     print(text)
     return 0 if passed else 1
 
@@ -168,7 +185,7 @@ def templates_export(args: argparse.Namespace) -> int:
     """Write Meta's template-creation JSON for every template sent to Meta, ready to submit."""
     from bot.message_templates.library import TemplateLibrary, export_all
 
-    library = TemplateLibrary.load(Path(args.templates))
+    library = TemplateLibrary.load(_folder(args.templates, _settings(args), "templates"))
     documents = export_all(library)
     text = json.dumps(documents, indent=2, ensure_ascii=False)
     if args.output == "-":
@@ -211,6 +228,7 @@ def bench_campaign(args: argparse.Namespace) -> int:
     from bot.bench.campaign_served import run_served_campaign_bench
 
     configure_logging(level="warning", fmt="json")
+    args.templates = str(_folder(args.templates, _settings(args), "templates"))
     print(asyncio.run(run_served_campaign_bench(args) if args.served else run_campaign_bench(args)))
     return 0
 
@@ -264,7 +282,7 @@ def graph(args: argparse.Namespace) -> int:
     """Print a flow as a Mermaid diagram (flowchart TD) to paste into Markdown or mermaid.live."""
     from bot.engine.graph import graph_flow
 
-    sys.stdout.write(graph_flow(Path(args.flows), args.flow))
+    sys.stdout.write(graph_flow(_folder(args.flows, _settings(args), "flows"), args.flow))
     return 0
 
 
@@ -272,17 +290,28 @@ def chat(args: argparse.Namespace) -> int:
     """Chat with the flows in this terminal: real flows, templates and codes on a throwaway database."""
     from bot.devtools.chat import PROMPT, run_chat, terminal_lines
 
-    settings = load_settings(args.env_file)
+    settings = _settings(args)
     # The chat's own output is the point; the service's log lines would drown it.
     configure_logging(level="warning", fmt=settings.log_format, secrets=settings.redactable())
     interactive = sys.stdin.isatty()
     lines = terminal_lines(PROMPT if interactive else "")
     customer = {key: value for key, value in (("wa_id", args.wa_id), ("name", args.name)) if value is not None}
     run = run_chat(
-        lines, sys.stdout, flows=Path(args.flows), timezone=settings.business_timezone, echo=not interactive, **customer
+        lines,
+        sys.stdout,
+        flows=_folder(args.flows, settings, "flows"),
+        templates=settings.project_path("templates"),
+        timezone=settings.business_timezone,
+        echo=not interactive,
+        **customer,
     )
     asyncio.run(run)
     return 0
+
+
+def _folder(given: str | None, settings: Settings, name: str) -> Path:
+    """A folder named by an option (as typed, from the working directory), else the project's own `name`."""
+    return Path(given) if given else settings.project_path(name)
 
 
 def _fleet_options(parser: argparse.ArgumentParser) -> None:
@@ -296,9 +325,21 @@ def _fleet_options(parser: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot", description="WhatsApp Business conversation service")
-    parser.add_argument("--env-file", default=".env", help="settings file read besides the environment")
+    parser.add_argument(
+        "--env-file", default=None, help="settings file read besides the environment (default: the project's .env)"
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    # The bot project's folder (flows/, templates/, tests/transcripts/, .env) for the commands that read it.
+    project = argparse.ArgumentParser(add_help=False)
+    project.add_argument(
+        "--project", metavar="DIR", default=None, help="the bot project's folder (default: BOT_PROJECT_DIR, or here)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = commands.add_parser("serve", help=serve.__doc__)
+    n = commands.add_parser("init", help=init.__doc__)
+    n.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the folder to write (default: here)")
+    n.add_argument("--force", action="store_true", help="overwrite the files of a project already there")
+    n.set_defaults(run=init)
+    p = commands.add_parser("serve", help=serve.__doc__, parents=[project])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument(
@@ -307,31 +348,36 @@ def _parser() -> argparse.ArgumentParser:
         help="what this process runs (default: all); e.g. `web` to measure the webhook alone",
     )
     p.set_defaults(run=serve)
-    commands.add_parser("worker", help=worker.__doc__).set_defaults(run=worker)
+    commands.add_parser("worker", help=worker.__doc__, parents=[project]).set_defaults(run=worker)
     db = commands.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade", help=db_upgrade.__doc__).set_defaults(run=db_upgrade)
-    commands.add_parser("demo", help=demo.__doc__).set_defaults(run=demo)
-    c = commands.add_parser("check", help=check.__doc__)
-    c.add_argument("--templates", default="templates", help="the templates folder")
-    c.add_argument("--flows", default="flows", help="the flows folder")
+    db.add_parser("upgrade", help=db_upgrade.__doc__, parents=[project]).set_defaults(run=db_upgrade)
+    commands.add_parser("demo", help=demo.__doc__, parents=[project]).set_defaults(run=demo)
+    c = commands.add_parser("check", help=check.__doc__, parents=[project])
+    c.add_argument("--templates", default=None, help="the templates folder (default: the project's)")
+    c.add_argument("--flows", default=None, help="the flows folder (default: the project's)")
     c.set_defaults(run=check)
-    tt = commands.add_parser("test", help=test.__doc__)
-    tt.add_argument("paths", nargs="*", metavar="PATH", help="transcript files or folders (default tests/transcripts/)")
+    tt = commands.add_parser("test", help=test.__doc__, parents=[project])
+    tt.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="transcript files or folders (default: the project's tests/transcripts/)",
+    )
     tt.set_defaults(run=test)
-    g = commands.add_parser("graph", help=graph.__doc__)
+    g = commands.add_parser("graph", help=graph.__doc__, parents=[project])
     g.add_argument("flow", metavar="FLOW", help="the flow's name, e.g. orders")
-    g.add_argument("--flows", default="flows", help="the flows folder")
+    g.add_argument("--flows", default=None, help="the flows folder (default: the project's)")
     g.set_defaults(run=graph)
-    h = commands.add_parser("chat", help=chat.__doc__)
-    h.add_argument("--flows", default="flows", help="the flows folder")
+    h = commands.add_parser("chat", help=chat.__doc__, parents=[project])
+    h.add_argument("--flows", default=None, help="the flows folder (default: the project's)")
     h.add_argument("--as", dest="wa_id", metavar="WA_ID", help="the customer's WhatsApp number, digits only")
     h.add_argument("--name", help="the customer's WhatsApp profile name")
     h.set_defaults(run=chat)
     t = commands.add_parser("templates", help="message template commands").add_subparsers(
         dest="templates_command", required=True
     )
-    e = t.add_parser("export", help=templates_export.__doc__)
-    e.add_argument("--templates", default="templates", help="the templates folder")
+    e = t.add_parser("export", help=templates_export.__doc__, parents=[project])
+    e.add_argument("--templates", default=None, help="the templates folder (default: the project's)")
     e.add_argument("--output", "-o", default="-", help="a file to write, or - for standard output")
     e.set_defaults(run=templates_export)
     b = commands.add_parser("bench", help=bench.__doc__).add_subparsers(dest="bench_command", required=True)
@@ -385,11 +431,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--pid", type=int, default=None, help="with --url: its process id, for CPU and peak memory")
     r.set_defaults(run=bench_turns)
 
-    m = b.add_parser("campaign", help="a campaign to N contacts: dry-run time, expansion, send rate, peak memory")
+    m = b.add_parser(
+        "campaign", help="a campaign to N contacts: dry-run time, expansion, send rate, peak memory", parents=[project]
+    )
     m.add_argument("--contacts", type=int, default=100_000)
     m.add_argument("--rate", type=int, default=1000, help="the sender's throughput limit (messages per second)")
     m.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
-    m.add_argument("--templates", default="templates", help="the templates folder")
+    m.add_argument("--templates", default=None, help="the templates folder (default: the project's)")
     m.add_argument(
         "--served", action="store_true", help="through a real `bot serve`: CSV import, POST /api/campaigns, stand-in"
     )

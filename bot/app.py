@@ -31,8 +31,9 @@ from bot.engine.core import MAIN_FLOW
 from bot.engine.flow import Flow
 from bot.engine.flow_file import load_flows
 from bot.errors import BotError, ConfigError, OTPRefused, http_status
+from bot.inbound.actions import BUSINESS
 from bot.inbound.consent_keywords import ConsentDesk, Keywords
-from bot.inbound.content import CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
+from bot.inbound.content import BUSINESS_FILE, CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
 from bot.inbound.dispatcher import DISPATCHER, Dispatcher, TurnHandler
 from bot.inbound.endpoint_call import (
     ENDPOINTS,
@@ -56,7 +57,7 @@ from bot.outbound.send_policy import SendPolicy
 from bot.outbound.sender import SENDER, Sender
 from bot.privacy.retention import RETENTION, Retention
 from bot.settings import Settings
-from bot.whatsapp.client import CLIENT, AiohttpTransport, CloudAPIClient, Transport
+from bot.whatsapp.client import CLIENT, AiohttpTransport, CloudAPIClient, Transport, connector
 from storage.database import current_revision, head_revision
 from storage.repository import DatabaseUnavailable, Repository
 
@@ -78,8 +79,8 @@ def create_app(
     handler: TurnHandler | None = None,
     roles: Collection[str] = ROLES,
     migrate: bool | None = None,
-    templates: Path | TemplateLibrary = Path("templates"),
-    flows: Path | Mapping[str, Flow] = Path("flows"),
+    templates: Path | TemplateLibrary | None = None,
+    flows: Path | Mapping[str, Flow] | None = None,
     endpoints: EndpointTransport | None = None,
 ) -> web.Application:
     """Build the application; resources are acquired and released in its `cleanup_ctx`.
@@ -87,14 +88,19 @@ def create_app(
     `migrate` applies migrations at start-up (default: on SQLite only; PostgreSQL deployments run
     `bot db upgrade` once, before the instances start). `roles` picks what runs in this process:
     `bot serve` runs all three, `bot worker` only the sender. `templates` is the folder the message
-    templates are read (and checked) from, relative to the working directory, or a library already loaded;
-    `flows` likewise. Customers' messages go to `handler`, by default the flow engine over `flows`. In
-    sandbox mode with `settings.reload`, flows and templates read from folders are reloaded when they change.
+    templates are read (and checked) from, or a library already loaded (default: the project's `templates/`,
+    `settings.project_dir`); `flows` likewise. Customers' messages go to `handler`, by default the flow
+    engine over `flows`. In sandbox mode with `settings.reload`, flows and templates read from folders are
+    reloaded when they change.
     The business's endpoints are reached over HTTP unless `endpoints` (canned answers, say) is given.
     """
     unknown = set(roles) - ROLES
     if unknown:
         raise ConfigError(f"unknown roles {sorted(unknown)}; choose from {sorted(ROLES)}")
+    templates = settings.project_path("templates") if templates is None else templates
+    flows = settings.project_path("flows") if flows is None else flows
+    # The appointment actions read the business file beside these flows (flows handed in loaded: the project's).
+    BUSINESS.follow((flows if isinstance(flows, Path) else settings.project_path("flows")) / BUSINESS_FILE)
     app = web.Application(client_max_size=MAX_BODY, middlewares=[observe(log.bind()), handle_errors, intake])
     app[keys.SETTINGS] = settings
     app[INTAKE] = Intake()  # strangers' bodies: size, time and memory limits (bot.edge.intake)
@@ -123,7 +129,7 @@ def _sandbox(app: web.Application, flows: Path | Mapping[str, Flow], templates: 
     from bot.sandbox.app import setup_sandbox
 
     settings, clock, live = app[keys.SETTINGS], app[keys.CLOCK], app[CONTENT]
-    setup_sandbox(app, settings, clock=clock, template_category=live.templates.category_of)
+    setup_sandbox(app, settings, clock=clock, template_category=live.templates.category_of, templates=live.templates)
     reloader = None
     if settings.reload and isinstance(flows, Path) and isinstance(templates, Path):
         reloader = Reloader(live, flows, templates, live.current.engine.zone, clock=clock)
@@ -158,7 +164,7 @@ def _cloud_api(transport: Transport | None) -> Callable[[web.Application], Async
         settings = app[keys.SETTINGS]
         if settings.api_url is None:
             raise ConfigError("no Graph API URL: set WHATSAPP_API_URL (bot serve sets it to its sandbox)")
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(connector=connector(settings.throughput)) as session:
             app[CLIENT] = CloudAPIClient(
                 transport=transport or AiohttpTransport(session),
                 base_url=settings.api_url,

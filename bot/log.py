@@ -9,6 +9,7 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 REDACTED = "[redacted]"
 _SECRET_KEYS = re.compile(r"(token|secret|password|otp|code_value|authorization|signature|api_key)", re.I)
@@ -110,3 +111,22 @@ def configure_logging(
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO) if numeric < logging.INFO else numeric)
     logging.getLogger("aiohttp.access").disabled = True
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequests) for f in server.filters):
+        server.addFilter(MalformedRequests())
+
+
+class MalformedRequests(logging.Filter):
+    """A request aiohttp's parser refused (a line over 8 KB, a broken header) is the client's, not an error.
+
+    aiohttp answers it 400 and logs it as "Error handling request" with a traceback; this makes it one
+    `http.malformed_request` line at info, with the parser's reason and no traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError) and 400 <= (error.code or 400) < 500:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "http.malformed_request: %s", (str(error.message)[:200],)
+            record.exc_info, record.exc_text = None, None
+        return True

@@ -7,6 +7,7 @@ import re
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import ConfigError
 from bot.whatsapp.rate_card import example_rate_card
 
+DISTRIBUTION = "whatsapp-conversation-service"  # pyproject.toml's project name
 SANDBOX_PHONE_NUMBER_ID = "106540352242922"
 SANDBOX_APP_SECRET = "sandbox-app-secret"
 SANDBOX_VERIFY_TOKEN = "sandbox-verify-token"
@@ -155,6 +157,7 @@ class _Environment(BaseSettings):
     reload: bool = Field(True, alias="BOT_RELOAD")
     endpoints_canned: str | None = Field(None, alias="BOT_ENDPOINTS_CANNED")
     trusted_proxies: str | None = Field(None, alias="BOT_TRUSTED_PROXIES")
+    project_dir: str = Field(".", alias="BOT_PROJECT_DIR")
 
     @field_validator("api_version")
     @classmethod
@@ -211,6 +214,8 @@ class Settings:
     endpoints_canned: Path | None = None
     # The reverse proxies whose X-Forwarded-For is believed (BOT_TRUSTED_PROXIES); none by default.
     trusted_proxies: tuple[Network, ...] = ()
+    # The bot project (BOT_PROJECT_DIR, `--project`): flows/, templates/, tests/transcripts/; `bot init` writes one.
+    project_dir: Path = Path()
 
     @property
     def sandbox(self) -> bool:
@@ -221,6 +226,10 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    def project_path(self, *parts: str | Path) -> Path:
+        """A file or folder of the project (`flows`, `templates`, ...): the one place such paths are resolved."""
+        return project_path(self.project_dir, *parts)
+
     def with_api_url(self, api_url: str) -> Settings:
         return replace(self, api_url=api_url)
 
@@ -228,6 +237,19 @@ class Settings:
         """The secret values no log line may show."""
         values = [self.admin_token, self.secret_key, self.access_token, self.app_secret, self.verify_token]
         return [v for v in values if v and v not in (SANDBOX_APP_SECRET, SANDBOX_VERIFY_TOKEN)]
+
+
+def project_path(project_dir: Path, *parts: str | Path) -> Path:
+    """`parts` below the project folder (an absolute part stays as it is); in the working directory, `flows`."""
+    return project_dir.joinpath(*parts)
+
+
+def package_version() -> str:
+    """The installed package's version, from its metadata (pyproject.toml's `version`): `bot --version`, the API."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
 
 
 def normalise_database_url(url: str) -> str:
@@ -265,15 +287,19 @@ def _alias(loc: tuple[int | str, ...]) -> str:
     return field.alias if field and field.alias else name
 
 
-def _rate_card(value: str | None, sandbox: bool) -> Path | None:
-    """BOT_RATE_CARD as a path; unset, the shipped example card in sandbox mode and none otherwise; `none`: none."""
+def _rate_card(value: str | None, sandbox: bool, project_dir: Path) -> Path | None:
+    """BOT_RATE_CARD as a path (relative: in the project); unset, the shipped example card in sandbox mode and
+    none otherwise; `none`: none."""
     if value is None or not value.strip():
         return example_rate_card() if sandbox else None
-    return None if value.strip().lower() == "none" else Path(value.strip())
+    return None if value.strip().lower() == "none" else project_path(project_dir, value.strip())
 
 
 def _resolve(env: _Environment) -> Settings:
     sandbox = not env.access_token
+    project_dir = Path(env.project_dir.strip() or ".")
+    if not project_dir.is_dir():
+        raise ConfigError(f"BOT_PROJECT_DIR {env.project_dir!r} is not a folder; `bot init DIR` writes a project")
     if not sandbox:
         missing = [
             alias
@@ -310,7 +336,7 @@ def _resolve(env: _Environment) -> Settings:
         body_read_timeout=env.body_read_timeout_seconds,
         opt_out_keywords=_words(env.opt_out_keywords, "BOT_OPT_OUT_KEYWORDS"),
         opt_in_keywords=_words(env.opt_in_keywords, "BOT_OPT_IN_KEYWORDS"),
-        rate_card=_rate_card(env.rate_card, sandbox),
+        rate_card=_rate_card(env.rate_card, sandbox, project_dir),
         retain_webhooks_days=_days(env.retain_webhooks_days, "BOT_RETAIN_WEBHOOKS_DAYS", DEFAULT_RETAIN_WEBHOOKS_DAYS),
         retain_texts_days=_days(env.retain_texts_days, "BOT_RETAIN_TEXTS_DAYS", DEFAULT_RETAIN_TEXTS_DAYS),
         log_level=env.log_level,
@@ -318,6 +344,7 @@ def _resolve(env: _Environment) -> Settings:
         reload=env.reload,
         endpoints_canned=_canned(env.endpoints_canned, sandbox),
         trusted_proxies=parse_trusted_proxies(env.trusted_proxies),
+        project_dir=project_dir,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -439,3 +440,19 @@ def test_the_session_check_reports_a_code_by_kind_and_test_but_never_shows_it() 
     assert "one-time code" in report
     assert "482913" not in report
     assert ADMIN_TOKEN not in report
+
+
+async def test_a_request_the_http_parser_refuses_is_one_info_line_without_a_traceback(
+    captured: Captured, aiohttp_client: ClientFactory, settings: Settings, clock: FakeClock
+) -> None:
+    """A request line over aiohttp's 8 KB is answered 400 and logged as the client's mistake, not as an error."""
+    client, _ = await start_app(aiohttp_client, settings, clock, roles={"web"})
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(b"GET /api/" + b"x" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.split(b" ")[1] == b"400"
+    malformed = [line for line in captured.lines() if line.get("logger") == "aiohttp.server"]
+    assert [(line["level"], line["event"].split(":")[0]) for line in malformed] == [("info", "http.malformed_request")]
+    assert "exception" not in malformed[0]

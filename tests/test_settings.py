@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ from bot.settings import (
     SANDBOX_APP_SECRET,
     SANDBOX_PHONE_NUMBER_ID,
     SANDBOX_VERIFY_TOKEN,
+    Settings,
+    _Environment,
     load_settings,
     normalise_database_url,
 )
@@ -512,3 +516,16 @@ def test_cli_check_reads_the_example_card(capsys: pytest.CaptureFixture[str]) ->
     templates = Path(__file__).resolve().parents[1] / "templates"
     assert main(["check", "--templates", str(templates)]) == 0
     assert "rate card: 0 error(s), 0 warning(s)" in capsys.readouterr().out
+
+
+def test_env_example_shows_every_setting_with_its_default() -> None:
+    """`.env.example` names every variable the service reads, and each value it shows is the default."""
+    text = (Path(__file__).resolve().parents[1] / ".env.example").read_text(encoding="utf-8")
+    shown = dict(re.findall(r"^# ([A-Z][A-Z_]+)=(.*)$", text, re.MULTILINE))
+    assert set(shown) == {field.alias for field in _Environment.model_fields.values()}
+
+    def comparable(settings: Settings) -> Settings:  # the random per-start secrets aside
+        return replace(settings, admin_token="", secret_key="")
+
+    given = {name: value for name, value in shown.items() if value}
+    assert comparable(load_settings(None, **given)) == comparable(load_settings(None))

@@ -17,6 +17,7 @@ from bot.api.stats_model import RateCardUsed
 from bot.campaigns.campaign import CONTACT_FIELDS, MAX_FREQUENCY_CAP, MAX_LANGUAGE
 
 State = Literal["scheduled", "running", "paused", "completed", "cancelled"]
+RecipientStatus = Literal["queued", "sending", "sent", "failed", "cancelled", "paused", "unknown"]
 ContactField = Literal["name", "wa_id", "language", "time_zone"]
 _PARAMETER = f'must be text or {{"field": one of {", ".join(CONTACT_FIELDS)}, "default": "text"}}'
 _CAP = f"frequency_cap must be a whole number of messages per 7 days, 1 to {MAX_FREQUENCY_CAP}"
@@ -152,6 +153,25 @@ class DryRunReport(pydantic.BaseModel):
     currency: str | None
     rate_card: RateCardUsed | None = None
     cost_note: str | None = None
+
+
+class Recipient(pydantic.BaseModel):
+    """One recipient's message of the campaign: its outcome, Meta's status, a reply, an opt-out."""
+
+    id: int = Field(description="The message's id; the cursor of the next page")
+    wa_id: str
+    status: RecipientStatus
+    meta_status: str | None = Field(description="sent, delivered, read or failed, as Meta's webhooks said")
+    reason: str | None = Field(description="Why it failed or was held, as a code")
+    detail: str | None
+    replied: bool = Field(description="The contact wrote after this message")
+    opted_out: bool = Field(description="The contact opted out of marketing since it was queued")
+    updated_at: datetime
+
+
+class RecipientPage(pydantic.BaseModel):
+    items: list[Recipient]
+    next_before: int | None
 
 
 class Queued(pydantic.BaseModel):

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 
 from bot import keys
-from bot.api.campaign_model import CampaignCreate, TestSend
+from bot.api.campaign_model import CampaignCreate, RecipientStatus, TestSend
 from bot.api.model import validated
 from bot.api.request import json_body, json_response, paging, path_id, valid_wa_id
 from bot.api.stats import RATE_CARD
@@ -30,7 +30,7 @@ from storage.models import CampaignBase, CampaignRunBase
 from storage.repository import Repository
 
 CAMPAIGNER = web.AppKey("campaigner", Campaigner)
-RECIPIENT_STATUSES = ("queued", "sending", "sent", "failed", "cancelled", "paused", "unknown")
+RECIPIENT_STATUSES: tuple[str, ...] = get_args(RecipientStatus)
 
 
 def campaign_json(

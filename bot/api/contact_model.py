@@ -62,3 +62,44 @@ class ContactWritten(Contact):
     """The contact a JSON `POST /api/contacts` stored, and where its time zone came from."""
 
     time_zone_source: Literal["given", "number", "business_default"]
+
+
+class ContactPage(pydantic.BaseModel):
+    items: list[Contact]
+    next_before: int | None
+
+
+class RejectedRow(pydantic.BaseModel):
+    line: int = Field(description="The row's line in the file, the header being line 1")
+    wa_id: str | None
+    reason: str
+
+
+class ImportReport(pydantic.BaseModel):
+    """Every data row read is counted in rows, and is either stored (created or updated) or rejected."""
+
+    rows: int = Field(description="Data rows read (blank lines are not counted)")
+    created: int
+    updated: int
+    consent_recorded: int
+    time_zone_from_business_default: int
+    rejected: list[RejectedRow]
+
+
+class Erasure(pydantic.BaseModel):
+    """What erasing a contact removed, cancelled and kept; the number itself is not repeated."""
+
+    erased: Literal[True]
+    already_erased: bool = Field(description="The number was erased before; nothing changed now")
+    pseudonym: str = Field(
+        description="HMAC-SHA256 of the number under BOT_SECRET_KEY: the same number always gives the same"
+    )
+    cancelled: int = Field(description="Queued and paused messages cancelled")
+    deleted: dict[str, int] = Field(
+        description="Rows deleted: sessions, otp_challenges, orders, appointments, accounts"
+    )
+    blanked: dict[str, int] = Field(
+        description="Rows whose words or number went: messages, outbox, webhook_bodies, status_events, notices, "
+        "schedules, campaigns"
+    )
+    kept: dict[str, int] = Field(description="Rows kept, pseudonymous: consent_events, conversations")

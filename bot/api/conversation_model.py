@@ -43,3 +43,13 @@ class Message(pydantic.BaseModel):
     delivered_at: datetime | None = None
     read_at: datetime | None = None
     failed_at: datetime | None = None
+
+
+class ConversationPage(pydantic.BaseModel):
+    items: list[Conversation]
+    next_before: int | None
+
+
+class MessagePage(pydantic.BaseModel):
+    items: list[Message]
+    next_before: int | None

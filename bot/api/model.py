@@ -2,7 +2,9 @@
 
 `validated` checks a body (already read by `bot.field.read_json`, so NUL, lone surrogates and depth are
 refused before) against a model and reports every wrong field at once; `components` turns models into
-the document's component schemas, so what is published and what is checked are the same code.
+the document's component schemas, so what is published and what is checked are the same code. `Error` is
+the shape of every error answer; a missing field is "<field> is required", an unknown one "is not a field of
+this request" (and `timezone` is told that the API's name is `time_zone`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
 import pydantic
+from pydantic import Field
 
 from bot.errors import FieldError, ValidationError
 
@@ -47,6 +50,24 @@ def validated(model: type[Model], body: Mapping[str, Any]) -> Model:
         raise ValidationError(said, fields=fields) from None
 
 
+class FieldProblem(pydantic.BaseModel):
+    field: str = Field(description="Where, e.g. items[3].wa_id")
+    message: str
+
+
+class ErrorDetail(pydantic.BaseModel):
+    code: str = Field(description="invalid_request, not_found, conflict, unauthorized, internal_error, ...")
+    message: str = Field(description="The first problem (of fields, when there are fields)")
+    fields: list[FieldProblem] | None = Field(None, description="Every wrong field of a body checked whole")
+
+
+class Error(pydantic.BaseModel):
+    """Every error answer of the API; a 500 adds the request id to quote."""
+
+    error: ErrorDetail
+    request_id: str | None = Field(None, description="With internal_error: the id the service logged it under")
+
+
 def field_path(loc: Iterable[int | str]) -> str:
     """Pydantic's location as the API names a field: `items[3].wa_id`."""
     path = ""
@@ -56,7 +77,11 @@ def field_path(loc: Iterable[int | str]) -> str:
 
 
 def _message(error: Any) -> str:
+    if error["type"] == "missing":
+        return f"{field_path(error['loc'])} is required"
     if error["type"] == "extra_forbidden":
+        if error["loc"][-1] == "timezone":
+            return "is not a field of this request: a time zone is time_zone, everywhere in the API"
         return "is not a field of this request"
     return str(error["msg"]).removeprefix("Value error, ")
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, get_args
 import pydantic
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
 
-from bot.api.model import Body
+from bot.api.model import Body, FieldProblem
 from bot.api.request import MAX_TEXT, template_parameters
 from bot.errors import ValidationError
 from bot.notifications.rules import ORDER_STATUSES
@@ -24,6 +24,12 @@ from bot.notifications.rules import ORDER_STATUSES
 MAX_BATCH = 1000
 _WA_ID = re.compile(r"^[0-9]{6,15}$")  # ASCII digits: \d would take Arabic-Indic ones too
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+
+
+def _text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be given as a string of 6 to 15 digits")
+    return value
 
 
 def _wa_id(value: str) -> str:
@@ -85,6 +91,7 @@ def _parameters(value: Any) -> dict[str, str]:
 
 WaId = Annotated[
     str,
+    BeforeValidator(_text),
     AfterValidator(_wa_id),
     Field(description="E.164 digits without +", json_schema_extra={"pattern": _WA_ID.pattern}),
 ]
@@ -200,23 +207,70 @@ class QueuedMessage(pydantic.BaseModel):
     queued: bool
 
 
+class Order(pydantic.BaseModel):
+    """An order as stored; its number is the business's own."""
+
+    number: str
+    status: OrderStatus
+    items: list[Any] | None = Field(description="The order's lines, as the business keeps them")
+    total: str | None = Field(description='Decimal amount with two places, e.g. "84.90"')
+    currency: str | None = Field(description="ISO 4217 code")
+    delivery_start: datetime | None
+    delivery_end: datetime | None
+    tracking_number: str | None
+    delay_reason: str | None = Field(description="Why a delayed order is late")
+    created_at: datetime
+    updated_at: datetime
+
+
+class Appointment(pydantic.BaseModel):
+    """An appointment as stored; each reschedule bumps its revision."""
+
+    id: int
+    service: str
+    starts_at: datetime
+    duration_minutes: int
+    status: Literal["booked", "cancelled"]
+    location: str
+    revision: int = Field(description="How many times it was rescheduled")
+    created_at: datetime
+    updated_at: datetime
+
+
+class AppointmentPage(pydantic.BaseModel):
+    items: list[Appointment]
+    next_before: int | None
+
+
+class Account(pydantic.BaseModel):
+    """A customer's account balance, and whether the current dip below its threshold was alerted."""
+
+    wa_id: str
+    name: str = Field(description="The account's name, as account_name set it")
+    balance: str = Field(description='Decimal amount with two places, e.g. "84.90"')
+    currency: str
+    low_threshold: str | None
+    low_alerted: bool = Field(description="account_balance_low went out for the current dip")
+    updated_at: datetime
+
+
 class OrderAnswer(pydantic.BaseModel):
-    order: dict[str, Any]
+    order: Order
     notification: QueuedMessage | None
 
 
 class AppointmentBooked(pydantic.BaseModel):
-    appointment: dict[str, Any]
+    appointment: Appointment
     reminder: QueuedMessage | None = Field(description="null once it has begun")
 
 
 class AppointmentChanged(pydantic.BaseModel):
-    appointment: dict[str, Any]
+    appointment: Appointment
     notifications: list[QueuedMessage] = Field(description="The messages the change queued or moved")
 
 
 class AccountAnswer(pydantic.BaseModel):
-    account: dict[str, Any]
+    account: Account
     notification: QueuedMessage | None
 
 
@@ -252,7 +306,7 @@ class ItemError(pydantic.BaseModel):
 
     code: str
     message: str
-    fields: list[dict[str, str]] | None = None
+    fields: list[FieldProblem] | None = None
 
 
 class ItemResult(pydantic.BaseModel):

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.api.model import validated
-from bot.api.notification_model import MAX_BATCH as MAX_BATCH  # its home before the models; schedules uses it
+from bot.api.notification_model import MAX_BATCH as MAX_BATCH  # its home before the models
 from bot.api.notification_model import (
     AccountPut,
     AppointmentBook,

@@ -1,11 +1,14 @@
 """The OpenAPI 3.1 document served at /api/openapi.json: what exists, and nothing that does not yet.
 
-Each resource's paths live in `bot.api.openapi_<resource>`, beside the module that serves them; the
-building blocks they share are in `bot.api.openapi_parts`.
+Each resource's part is `bot.api.openapi_<resource>`, beside the module that serves it: its `PATHS`, and the
+Pydantic models of its request bodies (`MODELS`) and answers (`ANSWERS`). Every body schema of the document is
+generated from those models, the ones the handlers check (and answer) with; `operationId` and the tag of each
+operation are made from its method and path.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from bot.api import (
@@ -15,34 +18,28 @@ from bot.api import (
     openapi_handoff,
     openapi_notifications,
     openapi_otp,
+    openapi_schedules,
     openapi_stats,
+    openapi_templates,
 )
-from bot.api.model import components
-from bot.api.openapi_campaigns import CAMPAIGN_PATHS
-from bot.api.openapi_contacts import CONTACT_PATHS
-from bot.api.openapi_conversations import CONVERSATION_PATHS
-from bot.api.openapi_handoff import HANDOFF_PATHS
-from bot.api.openapi_notifications import NOTIFICATION_PATHS
-from bot.api.openapi_otp import OTP_PATHS
-from bot.api.openapi_parts import ERROR
-from bot.api.openapi_schedules import SCHEDULE_PATHS
-from bot.api.openapi_stats import STATS_PATHS
-from bot.api.openapi_templates import TEMPLATE_PATHS
+from bot.api.model import Error, components
+from bot.settings import package_version
 
-SCHEMAS: dict[str, Any] = {
-    "Error": ERROR,
-    **components(openapi_contacts.MODELS, "validation"),
-    **components(openapi_contacts.ANSWERS, "serialization"),
-    **components(openapi_campaigns.MODELS, "validation"),
-    **components(openapi_campaigns.ANSWERS, "serialization"),
-    **components(openapi_conversations.ANSWERS, "serialization"),
-    **components(openapi_handoff.MODELS, "validation"),
-    **components(openapi_stats.ANSWERS, "serialization"),
-    **components(openapi_notifications.MODELS, "validation"),
-    **components(openapi_notifications.ANSWERS, "serialization"),
-    **components(openapi_otp.MODELS, "validation"),
-    **components(openapi_otp.ANSWERS, "serialization"),
-}
+PARTS: tuple[ModuleType, ...] = (
+    openapi_conversations,
+    openapi_contacts,
+    openapi_otp,
+    openapi_notifications,
+    openapi_schedules,
+    openapi_templates,
+    openapi_handoff,
+    openapi_stats,
+    openapi_campaigns,
+)
+SCHEMAS: dict[str, Any] = components((Error,), "serialization")
+for _part in PARTS:
+    SCHEMAS.update(components(getattr(_part, "MODELS", ()), "validation"))
+    SCHEMAS.update(components(getattr(_part, "ANSWERS", ()), "serialization"))
 
 _SELF: dict[str, Any] = {
     "/api/openapi.json": {
@@ -62,30 +59,20 @@ _SELF: dict[str, Any] = {
 
 def openapi_document(server_url: str) -> dict[str, Any]:
     """The document, with the server it was asked from."""
-    document: dict[str, Any] = {
+    paths: dict[str, Any] = dict(_SELF)
+    for part in PARTS:
+        paths.update(part.PATHS)
+    return {
         "openapi": "3.1.0",
-        "info": {"title": "WhatsApp conversation service admin API", "version": "0.1.0"},
+        "info": {"title": "WhatsApp conversation service admin API", "version": package_version()},
         "servers": [{"url": server_url}],
         "security": [{"bearer": []}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
-        "paths": {
-            **_SELF,
-            **CONVERSATION_PATHS,
-            **CONTACT_PATHS,
-            **OTP_PATHS,
-            **NOTIFICATION_PATHS,
-            **SCHEDULE_PATHS,
-            **TEMPLATE_PATHS,
-            **HANDOFF_PATHS,
-            **STATS_PATHS,
-            **CAMPAIGN_PATHS,
+        "paths": {  # new dicts: the parts are shared constants
+            path: {method: {**_names(method, path), **operation} for method, operation in item.items()}
+            for path, item in paths.items()
         },
     }
-    document["paths"] = {  # new dicts: the parts are shared constants
-        path: {method: {**_names(method, path), **operation} for method, operation in item.items()}
-        for path, item in document["paths"].items()
-    }
-    return document
 
 
 def _names(method: str, path: str) -> dict[str, Any]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.conversation_model import Conversation, Message
-from bot.api.openapi_parts import PAGING, WA_ID, list_of, ok, query
+from bot.api.conversation_model import ConversationPage, MessagePage
+from bot.api.openapi_parts import PAGING, WA_ID, ok, query, ref
 from bot.whatsapp.category import CATEGORIES
 
-ANSWERS = (Conversation, Message)  # answer bodies
-CONVERSATION_PATHS: dict[str, Any] = {
+ANSWERS = (ConversationPage, MessagePage)  # answer bodies
+PATHS: dict[str, Any] = {
     "/api/conversations": {
         "get": {
             "summary": "Conversations (24-hour windows of one category), newest first",
@@ -18,7 +18,7 @@ CONVERSATION_PATHS: dict[str, Any] = {
                 query("category", "Only this category", {"enum": list(CATEGORIES)}),
                 *PAGING,
             ],
-            "responses": ok(list_of("Conversation"), "A page of conversations"),
+            "responses": ok(ref("ConversationPage"), "A page of conversations"),
         }
     },
     "/api/messages": {
@@ -29,7 +29,7 @@ CONVERSATION_PATHS: dict[str, Any] = {
                 query("direction", "in or out", {"enum": ["in", "out"]}),
                 *PAGING,
             ],
-            "responses": ok(list_of("Message"), "A page of messages"),
+            "responses": ok(ref("MessagePage"), "A page of messages"),
         }
     },
 }

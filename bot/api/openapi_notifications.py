@@ -10,6 +10,7 @@ from bot.api.notification_model import (
     AppointmentBook,
     AppointmentBooked,
     AppointmentChanged,
+    AppointmentPage,
     AppointmentPatch,
     BatchResults,
     NotificationBatch,
@@ -19,12 +20,20 @@ from bot.api.notification_model import (
     OrderCreate,
     OrderFields,
 )
-from bot.api.openapi_parts import NOT_FOUND, PAGING, WA_ID, created, json_body, ok, page, ref
+from bot.api.openapi_parts import ID, NOT_FOUND, PAGING, WA_ID, answer, created, json_body, ok, path, ref
 
 MODELS = (NotificationItem, NotificationBatch, OrderCreate, OrderFields, AppointmentBook, AppointmentPatch, AccountPut)
-ANSWERS = (NotificationQueued, BatchResults, OrderAnswer, AppointmentBooked, AppointmentChanged, AccountAnswer)
+ANSWERS = (
+    NotificationQueued,
+    BatchResults,
+    OrderAnswer,
+    AppointmentBooked,
+    AppointmentChanged,
+    AppointmentPage,
+    AccountAnswer,
+)
 
-NOTIFICATION_PATHS: dict[str, Any] = {
+PATHS: dict[str, Any] = {
     "/api/orders": {
         "post": {
             "summary": "Store an order; confirmed, shipped and delayed send their utility template",
@@ -41,7 +50,7 @@ NOTIFICATION_PATHS: dict[str, Any] = {
     "/api/orders/{number}": {
         "patch": {
             "summary": "Change an order's status or fields; a status change sends its template once",
-            "parameters": [{"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": path("number", {"type": "string", "maxLength": 64}),
             "requestBody": json_body(ref("OrderFields")),
             "responses": {**ok(ref("OrderAnswer"), "The changed order"), "404": NOT_FOUND},
         }
@@ -57,15 +66,13 @@ NOTIFICATION_PATHS: dict[str, Any] = {
         "get": {
             "summary": "A contact's appointments, newest booked first, a page at a time",
             "parameters": [{"name": "wa_id", "in": "query", "required": True, "schema": WA_ID}, *PAGING],
-            "responses": ok(
-                page({"type": "object", "properties": {"id": {"type": "integer"}}}), "A page of appointments"
-            ),
+            "responses": ok(ref("AppointmentPage"), "A page of appointments"),
         },
     },
     "/api/appointments/{id}": {
         "patch": {
             "summary": "Reschedule (moves the reminder, sends appointment_update) or cancel (cancels the reminder)",
-            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "parameters": ID,
             "requestBody": json_body(ref("AppointmentPatch")),
             "responses": {
                 **ok(ref("AppointmentChanged"), "The appointment and the messages the change queued or moved"),
@@ -76,7 +83,7 @@ NOTIFICATION_PATHS: dict[str, Any] = {
     "/api/accounts/{wa_id}": {
         "put": {
             "summary": "Set a balance; dropping below low_threshold sends account_balance_low once per crossing",
-            "parameters": [{"name": "wa_id", "in": "path", "required": True, "schema": WA_ID}],
+            "parameters": path("wa_id", WA_ID),
             "requestBody": json_body(ref("AccountPut")),
             "responses": ok(ref("AccountAnswer"), "The account"),
         }
@@ -94,10 +101,9 @@ NOTIFICATION_PATHS: dict[str, Any] = {
             "requestBody": json_body({"oneOf": [ref("NotificationItem"), ref("NotificationBatch")]}),
             "responses": {
                 **created(ref("NotificationQueued"), "Queued (single form)", "202"),
-                "200": {
-                    "description": "Batch form: one result per item, status queued, duplicate or error",
-                    "content": {"application/json": {"schema": ref("BatchResults")}},
-                },
+                "200": answer(
+                    "Batch form: one result per item, status queued, duplicate or error", ref("BatchResults")
+                ),
             },
         }
     },

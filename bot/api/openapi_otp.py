@@ -9,7 +9,7 @@ from bot.api.otp_model import OtpRequest, OtpSent, OtpVerified, OtpVerify
 
 MODELS = (OtpRequest, OtpVerify)  # request bodies
 ANSWERS = (OtpSent, OtpVerified)  # answer bodies
-OTP_PATHS: dict[str, Any] = {
+PATHS: dict[str, Any] = {
     "/api/otp": {
         "post": {
             "summary": "Send a one-time code through the purpose's authentication template",

@@ -10,7 +10,7 @@ from bot.api.stats_model import Stats
 ANSWERS = (Stats,)  # answer bodies
 
 _DAY = {"type": "string", "format": "date"}
-STATS_PATHS: dict[str, Any] = {
+PATHS: dict[str, Any] = {
     "/api/stats": {
         "get": {
             "summary": "Conversations, messages and estimated cost by UTC day and category, in [from, to)",

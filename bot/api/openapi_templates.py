@@ -4,27 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.openapi_parts import NOT_FOUND, PAGING, TIME, ok, page, query
+from bot.api.openapi_parts import NOT_FOUND, PAGING, json_body, ok, query, ref
+from bot.api.template_model import TemplatePage, Unblock, Unblocked
 
-_TEMPLATE = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string"},
-        "language": {"type": "string"},
-        "category": {"enum": ["service", "utility", "authentication", "marketing"]},
-        "variables": {"type": "array", "items": {"type": "string"}},
-        "blocked": {
-            "type": ["object", "null"],
-            "description": "Set when Meta refused the template (132000, 132001, 132015, 132016): it is not used",
-            "properties": {
-                "error_code": {"type": ["integer", "null"]},
-                "reason": {"type": "string"},
-                "blocked_at": TIME,
-            },
-        },
-    },
-}
-TEMPLATE_PATHS: dict[str, Any] = {
+MODELS = (Unblock,)  # request bodies
+ANSWERS = (TemplatePage, Unblocked)  # answer bodies
+
+PATHS: dict[str, Any] = {
     "/api/templates": {
         "get": {
             "summary": "The message templates, each with its category and whether Meta's refusal blocked it",
@@ -38,38 +24,15 @@ TEMPLATE_PATHS: dict[str, Any] = {
                     {"type": "string", "examples": ["order_shipped.en"]},
                 ),
             ],
-            "responses": ok(page(_TEMPLATE, "next_after"), "A page of templates"),
+            "responses": ok(ref("TemplatePage"), "A page of templates"),
         }
     },
     "/api/templates/{name}/unblock": {
         "post": {
             "summary": "Use a template Meta refused again, once it is fixed in WhatsApp Manager",
             "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "requestBody": {
-                "required": False,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {"language": {"type": "string", "description": "Omit for every language"}},
-                        }
-                    }
-                },
-            },
-            "responses": {
-                **ok(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "name": {"type": "string"},
-                            "language": {"type": ["string", "null"]},
-                            "unblocked": {"type": "integer", "description": "How many blocks were lifted"},
-                        },
-                    },
-                    "What was lifted",
-                ),
-                "404": NOT_FOUND,
-            },
+            "requestBody": {**json_body(ref("Unblock")), "required": False},
+            "responses": {**ok(ref("Unblocked"), "What was lifted"), "404": NOT_FOUND},
         }
     },
 }

@@ -81,27 +81,6 @@ async def read_body(request: web.Request, *, limit: int, stall: float) -> bytear
             raise BodyTooLarge(f"the body is over this route's limit of {megabytes}; nothing was stored")
 
 
-def text_field(body: dict[str, Any], name: str, *, required: bool = False, max_length: int = MAX_TEXT) -> str | None:
-    """A one-line text field of a JSON body, stripped; None when absent and not required."""
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise ValidationError(f"{name} is required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{name} must be non-empty text")
-    if len(value) > max_length or "\n" in value or "\t" in value:
-        raise ValidationError(f"{name} must be one line of at most {max_length} characters")
-    return value.strip()
-
-
-def required_text(body: dict[str, Any], name: str, max_length: int = MAX_TEXT) -> str:
-    """A one-line text field the body must have."""
-    value = text_field(body, name, required=True, max_length=max_length)
-    assert value is not None
-    return value
-
-
 def template_parameters(body: dict[str, Any]) -> dict[str, str]:
     """A template's `parameters` object: variable names to text or numbers, read as text."""
     value = body.get("parameters", {})

@@ -13,11 +13,13 @@ import structlog
 from aiohttp import web
 
 from bot import keys
+from bot.api.model import validated
 from bot.api.request import json_body, json_response
+from bot.api.template_model import TemplatePage, Unblock, Unblocked
 from bot.errors import NotFound, ValidationError
 from bot.field import whole_number
 from bot.message_templates.library import TEMPLATES, Templates
-from bot.message_templates.template_file import LANGUAGE_PATTERN, NAME_PATTERN
+from bot.message_templates.template_file import LANGUAGE_PATTERN, NAME_MAX, NAME_PATTERN
 from storage.repository import Repository
 
 log = structlog.get_logger("bot.api.templates")
@@ -54,7 +56,7 @@ def _after(request: web.Request) -> tuple[str, str] | None:
     if value is None:
         return None
     name, dot, language = value.partition(".")
-    if not dot or not NAME_PATTERN.fullmatch(name) or not LANGUAGE_PATTERN.fullmatch(language):
+    if not dot or len(name) > NAME_MAX or not NAME_PATTERN.fullmatch(name) or not LANGUAGE_PATTERN.fullmatch(language):
         raise ValidationError("after must be a template's name.language, such as order_shipped.en")
     return name, language
 
@@ -75,19 +77,15 @@ async def list_templates(request: web.Request) -> web.Response:
         items = [i for i in items if (i["name"], i["language"]) > after]
     page = items[:limit]
     following = _key(page[-1]) if len(items) > limit else None
-    return json_response({"items": page, "next_after": following})
+    return json_response(TemplatePage.model_validate({"items": page, "next_after": following}).model_dump())
 
 
 async def unblock_template(request: web.Request) -> web.Response:
     """Use a refused template again: `{"language": "en"}` for one language, an empty body for all."""
     name = request.match_info["name"]
-    language: Any = None
-    if request.can_read_body:
-        language = (await json_body(request)).get("language")
-        if language is not None and not isinstance(language, str):
-            raise ValidationError("language must be a language code such as en or pt_BR")
+    language = validated(Unblock, await json_body(request)).language if request.can_read_body else None
     unblocked = await unblock(request.config_dict[keys.REPOSITORY], request.config_dict[TEMPLATES], name, language)
-    return json_response({"name": name, "language": language, "unblocked": unblocked})
+    return json_response(Unblocked(name=name, language=language, unblocked=unblocked).model_dump())
 
 
 async def unblock(repository: Repository, library: Templates, name: str, language: str | None) -> int:

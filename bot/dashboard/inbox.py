@@ -68,7 +68,7 @@ async def _chat(
         status=status,
         title=contact.name or contact.wa_id,
         contact=contact,
-        entries=entries(found)[-TRANSCRIPT_TAIL:],
+        entries=entries(found, request.config_dict[TEMPLATES])[-TRANSCRIPT_TAIL:],
         window=window(contact.last_inbound_at, request.config_dict[keys.CLOCK]()),
         handed_off=contact.id in waiting,
         templates=templates,

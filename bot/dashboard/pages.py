@@ -90,7 +90,7 @@ async def transcript(request: web.Request) -> web.Response:
         "transcript.html",
         title=contact.name or wa_id,
         contact=contact,
-        entries=entries(found),
+        entries=entries(found, request.config_dict[TEMPLATES]),
         window=window(contact.last_inbound_at, now),
     )
 

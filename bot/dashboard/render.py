@@ -17,6 +17,7 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from bot.dashboard.session import Session, Signer
+from bot.errors import ValidationError
 from bot.field import check_text, row_id
 
 PAGES: Final = Path(__file__).parent / "html"
@@ -136,6 +137,15 @@ def before(request: web.Request) -> int | None:
 
 
 async def form(request: web.Request) -> dict[str, str]:
-    """The POSTed form's text fields; one holding NUL or a lone surrogate is a `ValidationError` naming it."""
-    data = await request.post()
+    """The POSTed form's text fields; one holding NUL or a lone surrogate is a `ValidationError` naming it.
+
+    A body aiohttp cannot read as a form (not UTF-8, or multipart parts without a field name) is a
+    `ValidationError` too: the browser's forms never send one, so it is a client's mistake, not a bug.
+    """
+    try:
+        data = await request.post()
+    except UnicodeDecodeError:
+        raise ValidationError("the form is not UTF-8 text") from None
+    except ValueError as exc:  # aiohttp's words for a multipart body it cannot split into fields
+        raise ValidationError(f"the form cannot be read: {exc}") from None
     return {name: check_text(value, name) for name, value in data.items() if isinstance(value, str)}

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+from bot.message_templates.display import display
+from bot.message_templates.library import Templates
 from bot.whatsapp.category import service_window_expires_at, service_window_open
 from storage.models import ConversationBase, MessageBase, OutboxBase
 from storage.outbox import SECRET_KINDS
@@ -39,6 +41,15 @@ ORIGINS = {
 }
 
 
+class Shown(NamedTuple):
+    """What a message body says, a detail line, and a template's header and footer when it has them."""
+
+    text: str
+    detail: str | None = None
+    header: str | None = None
+    footer: str | None = None
+
+
 @dataclass(frozen=True)
 class Entry:
     """One line of a transcript: a message in or out, one not sent, or a conversation opening."""
@@ -50,6 +61,8 @@ class Entry:
     category: str | None = None
     status: str | None = None
     reason: str | None = None
+    header: str | None = None
+    footer: str | None = None
 
     @property
     def status_words(self) -> str | None:
@@ -83,37 +96,50 @@ def reason(error: Mapping[str, Any] | None) -> str | None:
     return f"error {error['error_code']}: {message}" if error.get("error_code") else str(message)
 
 
-def content(payload: Mapping[str, Any] | None, *, secret: bool = False) -> tuple[str, str | None]:
-    """What a Cloud API message body says, and a detail line (its buttons, its template's name and values)."""
+def content(payload: Mapping[str, Any] | None, templates: Templates | None = None, *, secret: bool = False) -> Shown:
+    """What a Cloud API message body says, and a detail line (its buttons, or which template it is).
+
+    A template is shown as the customer's phone displays it, filled in from `templates`; a one-time code
+    never shows on the business's screens.
+    """
     if not payload:
-        return "", None
+        return Shown("")
     kind = str(payload.get("type", "text"))
     body = payload.get(kind)
     if not isinstance(body, dict):
-        return f"[{kind}]", None
+        return Shown(f"[{kind}]")
     if kind == "text":
-        return str(body.get("body", "")), None
+        return Shown(str(body.get("body", "")))
     if kind == "interactive":
         return _interactive(body)
     if kind == "template":
-        name = body.get("name", "?")
-        language = (body.get("language") or {}).get("code", "")
+        return _template(body, templates, secret=secret)
+    return Shown(f"[{kind}]" + (f" {body['caption']}" if body.get("caption") else ""))
+
+
+def _template(body: Mapping[str, Any], templates: Templates | None, *, secret: bool) -> Shown:
+    name = body.get("name", "?")
+    language = (body.get("language") or {}).get("code", "")
+    rendered = display(templates, body, hide_code=True) if templates is not None else None
+    if rendered is None:  # a template no longer in `templates/`: its name and values stand in
         values = [] if secret else _template_values(body.get("components"))
         shown = f" with {', '.join(values)}" if values else (" (the code is hidden)" if secret else "")
-        return f"Template {name} ({language}){shown}", None
-    return f"[{kind}]" + (f" {body['caption']}" if body.get("caption") else ""), None
+        return Shown(f"Template {name} ({language}){shown}")
+    titles = " · ".join(button.text for button in rendered.buttons)
+    detail = f"Template {name} ({language})" + (f" · Buttons: {titles}" if titles else "")
+    return Shown(rendered.text, detail, rendered.header, rendered.footer)
 
 
-def _interactive(body: Mapping[str, Any]) -> tuple[str, str | None]:
+def _interactive(body: Mapping[str, Any]) -> Shown:
     text = str((body.get("body") or {}).get("text", ""))
     action = body.get("action") or {}
     titles = [str((b.get("reply") or {}).get("title", "")) for b in action.get("buttons") or []]
     rows = [str(r.get("title", "")) for s in action.get("sections") or [] for r in s.get("rows") or []]
     if titles:
-        return text, "Buttons: " + " · ".join(titles)
+        return Shown(text, "Buttons: " + " · ".join(titles))
     if rows:
-        return text, f"List ({action.get('button', 'options')}): " + " · ".join(rows)
-    return text, None
+        return Shown(text, f"List ({action.get('button', 'options')}): " + " · ".join(rows))
+    return Shown(text)
 
 
 def _template_values(components: Any) -> list[str]:
@@ -126,27 +152,30 @@ def _template_values(components: Any) -> list[str]:
     return values
 
 
-def message_entry(message: MessageBase) -> Entry:
+def message_entry(message: MessageBase, templates: Templates | None = None) -> Entry:
     if message.direction == "in":
         text = message.text or f"[{message.type}]"
         return Entry(message.created_at, "in", text, status=message.status)
-    text, detail = content(message.body)
+    shown = content(message.body, templates)
     return Entry(
         message.created_at,
         "out",
-        text or message.text or f"[{message.type}]",
-        detail,
+        shown.text or message.text or f"[{message.type}]",
+        shown.detail,
         message.category,
         message.status,
         reason(message.error),
+        shown.header,
+        shown.footer,
     )
 
 
-def unsent_entry(row: OutboxBase) -> Entry:
-    text, detail = content(row.payload, secret=row.kind in SECRET_KINDS)
+def unsent_entry(row: OutboxBase, templates: Templates | None = None) -> Entry:
+    shown = content(row.payload, templates, secret=row.kind in SECRET_KINDS)
     held = row.last_error if row.status in ("queued", "sending") else None  # why it waits (quiet hours, limits)
     why = reason(held) if held else (None if row.status in ("queued", "sending") else reason(row.last_error))
-    return Entry(row.created_at, "unsent", text, detail, row.template_category or row.category, row.status, why)
+    category = row.template_category or row.category
+    return Entry(row.created_at, "unsent", shown.text, shown.detail, category, row.status, why, *shown[2:])
 
 
 def conversation_entry(conversation: ConversationBase) -> Entry:
@@ -155,12 +184,12 @@ def conversation_entry(conversation: ConversationBase) -> Entry:
     return Entry(conversation.opened_at, "conversation", text, category=conversation.category)
 
 
-def entries(timeline: Timeline) -> list[Entry]:
+def entries(timeline: Timeline, templates: Templates | None = None) -> list[Entry]:
     """The whole transcript in time order: conversation openings, messages, and what is not sent."""
     found: Iterable[Entry] = [
         *(conversation_entry(c) for c in timeline.conversations),
-        *(message_entry(m) for m in timeline.messages),
-        *(unsent_entry(r) for r in timeline.unsent),
+        *(message_entry(m, templates) for m in timeline.messages),
+        *(unsent_entry(r, templates) for r in timeline.unsent),
     ]
     order = {"conversation": 0, "in": 1, "out": 2, "unsent": 3}
     return sorted(found, key=lambda e: (e.at, order[e.kind]))

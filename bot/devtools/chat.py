@@ -24,11 +24,12 @@ from aiohttp import web
 
 from bot import keys
 from bot.app import create_app
-from bot.devtools.rehearsal import VirtualClock, customer_message, customer_webhook, run_until_idle, template_parameters
+from bot.devtools.rehearsal import VirtualClock, customer_message, customer_webhook, run_until_idle
 from bot.engine.flow_file import parse_duration
-from bot.errors import ConfigError, NotFound, ValidationError
+from bot.errors import ConfigError
 from bot.inbound.dispatcher import DISPATCHER
-from bot.message_templates.library import TEMPLATES, Templates, render
+from bot.message_templates.display import display
+from bot.message_templates.library import TEMPLATES, Templates
 from bot.sandbox.wire import WA_ID, new_wamid
 from bot.settings import SANDBOX_APP_SECRET, SANDBOX_PHONE_NUMBER_ID, SANDBOX_VERIFY_TOKEN, Settings
 from bot.whatsapp.client import RecordingTransport
@@ -274,14 +275,12 @@ def _numbered(choices: list[Choice]) -> list[str]:
 
 
 def _template(content: Mapping[str, Any], library: Templates) -> Shown:
-    """A template rendered from `templates/` with the values the body carries; its quick replies as choices."""
+    """A template as the phone displays it (`bot.message_templates.display`); its quick replies as choices."""
     name, language = str(content["name"]), str(content["language"]["code"])
-    try:
-        template = library.get(name, language)
-        rendered = render(template, template_values(template.variables, content))
-    except (NotFound, ValidationError):
+    rendered = display(library, content)
+    if rendered is None:
         return Shown([f"[template {name} ({language}): {json.dumps(content.get('components', []))}]"], [])
-    lines = [f"[{template.category} template {name}]"]
+    lines = [f"[{rendered.category} template {name}]"]
     if rendered.header:
         lines.append(f"*{rendered.header}*")
     lines += rendered.text.splitlines()
@@ -289,17 +288,6 @@ def _template(content: Mapping[str, Any], library: Templates) -> Shown:
         lines.append(f"_{rendered.footer}_")
     choices = [Choice("quick_reply", b.payload or b.text, b.text) for b in rendered.buttons if b.type == "quick_reply"]
     lines += [f"[{b.text}]" for b in rendered.buttons if b.type != "quick_reply"]
-    if template.category == "authentication":
+    if rendered.category == "authentication":
         lines.append(f"({SANDBOX_CODE})")
     return Shown(lines + _numbered(choices), choices)
-
-
-def template_values(variables: Iterable[str], content: Mapping[str, Any]) -> dict[str, str]:
-    """A template's values read back from its send body: named parameters by name, positional ones in order.
-
-    Positional parameters (an authentication code, a URL button's suffix) fill the variables the named ones
-    left, in the template's order; a code repeated in the copy-code button finds no variable left.
-    """
-    named, positional = template_parameters(content)
-    left = [name for name in variables if name not in named]
-    return named | dict(zip(left, positional, strict=False))

@@ -8,7 +8,7 @@ the app sends is read back from its Cloud API bodies, as the customer would see 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,26 +54,3 @@ async def run_until_idle(run_once: Callable[[], Awaitable[int]], rounds: int) ->
     for _ in range(rounds):
         if not await run_once():
             return
-
-
-def template_parameters(
-    template: Mapping[str, Any], parts: Collection[str] | None = None
-) -> tuple[dict[str, str], list[str]]:
-    """A template send body's text parameters read back: named ones by name, positional ones in order.
-
-    `parts` keeps only some components (``header``, ``body``); a quick reply's payload carries no text.
-    """
-    named: dict[str, str] = {}
-    positional: list[str] = []
-    for component in template.get("components") or []:
-        if parts is not None and component.get("type") not in parts:
-            continue
-        for parameter in component.get("parameters") or []:
-            text = parameter.get("text")
-            if not isinstance(text, str):
-                continue
-            if parameter.get("parameter_name"):
-                named[str(parameter["parameter_name"])] = text
-            else:
-                positional.append(text)
-    return named, positional

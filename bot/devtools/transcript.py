@@ -52,13 +52,15 @@ from bot.engine.flow import Flow
 from bot.engine.flow_file import load_flows, parse_duration
 from bot.engine.state import State
 from bot.errors import BotError
-from bot.inbound.content import endpoints_file
+from bot.inbound.actions import BUSINESS
+from bot.inbound.content import BUSINESS_FILE, endpoints_file
 from bot.inbound.dispatcher import DISPATCHER
 from bot.inbound.endpoint_call import CannedEndpoints, EndpointCaller, StandInSecrets
 from bot.inbound.flow_runner import FlowRunner
 from bot.inbound.plugin import load_plugins
 from bot.message_templates.library import TemplateLibrary
 from bot.metrics import Metrics
+from bot.notifications.service import NOTIFICATIONS
 from bot.otp.service import OTP
 from bot.outbound.sender import SENDER
 from bot.settings import SANDBOX_PHONE_NUMBER_ID, Settings
@@ -85,7 +87,8 @@ class Workshop:
     from one transcript to the next; only the slow parts (migrations, reading content) happen once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, project: Path = Path()) -> None:
+        self.project = project  # the bot project whose flows and templates the transcripts name
         self._folder = tempfile.TemporaryDirectory(prefix="bot-transcripts-")
         self._migrated: Path | None = None
         self._content: dict[tuple[Path, Path], tuple[dict[str, Flow], TemplateLibrary]] = {}
@@ -119,12 +122,14 @@ class Workshop:
 
 async def run_transcript(path: Path, workshop: Workshop | None = None) -> Result:
     """Play one transcript file against the real app on a fresh temporary database."""
-    try:
-        transcript = load_transcript(path)
-    except TranscriptError as exc:
-        return Result(path, path.stem, ok=False, report=str(exc))
     own = workshop is None
     workshop = workshop or Workshop()
+    try:
+        transcript = load_transcript(path, workshop.project)
+    except TranscriptError as exc:
+        if own:
+            workshop.close()
+        return Result(path, path.stem, ok=False, report=str(exc))
     try:
         return await _play(transcript, workshop)
     except TranscriptError as exc:
@@ -167,9 +172,11 @@ async def _play(transcript: Transcript, workshop: Workshop) -> Result:
             flows=flows,
             templates=library,
         )
+        BUSINESS.follow(transcript.flows / BUSINESS_FILE)  # the appointment actions: the transcript's business
         async with TestClient(TestServer(app)) as client:
             if runner is not None:
-                runner.otp = app[OTP]  # the app's code service exists once the app has started
+                runner.otp = app[OTP]  # the app's services exist once the app has started
+                runner.notices = app[NOTIFICATIONS].appointment_notices
             chat = _Chat(transcript, app, client, clock, transport)
             ok = await chat.play()
     return Result(transcript.path, transcript.title, ok, "" if ok else chat.diff.text(), transcript.xfail)
@@ -242,7 +249,17 @@ class _Chat:
         return True
 
     async def give(self) -> None:
-        """Create the `given:` records through the admin API; what they send goes out before the chat starts."""
+        """Create the `given:` records through the admin API; what they send goes out before the chat starts.
+
+        A contact with a language or a time zone is stored first, as a business's import would store it.
+        """
+        if self.t.language or self.t.time_zone:
+            fields = {"language": self.t.language, "time_zone": self.t.time_zone, "name": self.t.name}
+            body = {"wa_id": self.t.wa_id, **{k: v for k, v in fields.items() if v}}
+            response = await self.client.post("/api/contacts", json=body, headers=self.auth)
+            if response.status >= 300:
+                error = (await response.json()).get("error", {})
+                raise TranscriptError(f"{display(self.t.path)}:1:1: contact: {error.get('message', response.reason)}")
         for kind, items in self.t.given.items():
             method, route = GIVEN[kind]
             for line, item in items:
@@ -449,10 +466,13 @@ def _duration(step: Step) -> timedelta:
     return duration
 
 
-async def run_transcripts(paths: Sequence[Path]) -> list[Result]:
-    """Play each transcript in turn; one that crashes is reported as failed and the others still run."""
+async def run_transcripts(paths: Sequence[Path], project: Path = Path()) -> list[Result]:
+    """Play each transcript in turn; one that crashes is reported as failed and the others still run.
+
+    `project` is the bot project whose folders the transcripts' `flows` and `templates` name.
+    """
     results = []
-    workshop = Workshop()
+    workshop = Workshop(project)
     try:
         for path in paths:
             try:

@@ -23,10 +23,11 @@ from bot.errors import BotError
 from bot.inbound.actions import ActionContext
 from bot.inbound.endpoint_call import CANNED_FORMS, Canned, canned_answer
 from bot.inbound.plugin import load_plugins
+from bot.settings import project_path
 from bot.yaml_file import Position, Problem, load_yaml, node_position
 
 SUFFIX = ".yaml"
-DEFAULT_FOLDER = Path("tests/transcripts")
+DEFAULT_FOLDER = Path("tests/transcripts")  # in the bot project: `bot test` runs these
 DEFAULT_NOW = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
 DEFAULT_WA_ID = "31612345678"
 TOP_KEYS = (
@@ -44,6 +45,7 @@ TOP_KEYS = (
 )
 ACTING = ("customer", "customer taps", "customer sends", "agent", "wait", "release")
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
+CONTACT_KEYS = ("wa_id", "name", "language", "time_zone")
 BOT_KEYS = ("text", "text_contains", "choose", "buttons", "list", "options", "button", "template", "values", "not_sent")
 SESSION_KEYS = ("flow", "step", "handed_off", "attempts")
 SENDS: dict[str, dict[str, Any]] = {
@@ -117,10 +119,16 @@ class Transcript:
     timezone: str = "UTC"
     wa_id: str = DEFAULT_WA_ID
     name: str | None = None
+    language: str | None = None  # the contact's, stored through the admin API before the chat
+    time_zone: str | None = None
     given: Mapping[str, Sequence[tuple[int, Mapping[str, Any]]]] = field(default_factory=dict)
     stubs: Mapping[str, Stub] = field(default_factory=dict)
     endpoints: Mapping[str, Canned] = field(default_factory=dict)  # canned answers by endpoint name
     xfail: str | None = None
+
+
+def _optional(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def transcript_files(paths: Sequence[Path]) -> list[Path]:
@@ -131,8 +139,11 @@ def transcript_files(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
-def load_transcript(path: Path) -> Transcript:
-    """Read one transcript file; anything wrong is a `TranscriptError` at its line and column."""
+def load_transcript(path: Path, project: Path = Path()) -> Transcript:
+    """Read one transcript file; anything wrong is a `TranscriptError` at its line and column.
+
+    Its `flows` and `templates` (default `flows` and `templates`) are folders of the bot project `project`.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -143,14 +154,14 @@ def load_transcript(path: Path) -> Transcript:
     node, data = loaded
     if not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):
         raise TranscriptError(f"{path}:1:1: a transcript is a mapping with 'transcript' and 'steps'")
-    return _Reader(path, node, data).transcript()
+    return _Reader(path, node, data, project).transcript()
 
 
 class _Reader:
     """Builds a `Transcript` from the parsed file, pointing every complaint at the node at fault."""
 
-    def __init__(self, path: Path, node: yaml.MappingNode, data: dict[Any, Any]) -> None:
-        self.path, self.data = path, data
+    def __init__(self, path: Path, node: yaml.MappingNode, data: dict[Any, Any], project: Path) -> None:
+        self.path, self.data, self.project = path, data, project
         self.nodes = {str(k.value): (k, v) for k, v in node.value}
 
     def fail(self, node: yaml.Node | None, message: str) -> TranscriptError:
@@ -168,16 +179,19 @@ class _Reader:
         if not isinstance(title, str) or not title.strip():
             raise self.fail(self.value("transcript"), "'transcript' names what this chat shows, e.g. 'order status'")
         wa_id, name = self._contact()
+        contact = self.data.get("contact", {})
         return Transcript(
             path=self.path,
             title=title.strip(),
             steps=self._steps(),
-            flows=Path(self._text("flows", "flows")),
-            templates=Path(self._text("templates", "templates")),
+            flows=project_path(self.project, self._text("flows", "flows")),
+            templates=project_path(self.project, self._text("templates", "templates")),
             now=self._now(),
             timezone=self._zone(),
             wa_id=wa_id,
             name=name,
+            language=_optional(contact.get("language")),
+            time_zone=_optional(contact.get("time_zone")),
             given=self._given(),
             stubs=self._stubs(),
             endpoints=self._canned(),
@@ -210,8 +224,11 @@ class _Reader:
 
     def _contact(self) -> tuple[str, str | None]:
         contact = self.data.get("contact", {})
-        if not isinstance(contact, dict) or set(contact) - {"wa_id", "name"}:
-            raise self.fail(self.value("contact"), "'contact' is {wa_id: DIGITS, name: NAME}, both optional")
+        if not isinstance(contact, dict) or set(contact) - set(CONTACT_KEYS):
+            raise self.fail(
+                self.value("contact"),
+                "'contact' is {wa_id: DIGITS, name: NAME, language: CODE, time_zone: ZONE}, all optional",
+            )
         wa_id = str(contact.get("wa_id", DEFAULT_WA_ID))
         if not wa_id.isdigit():
             raise self.fail(self.value("contact"), "the contact's wa_id is the phone number's digits")

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
-from bot.devtools.rehearsal import template_parameters
 from bot.devtools.transcript_file import one_line
+from bot.message_templates.display import sent_parameters as template_parameters
 
 UNSET = "<unset>"  # an `expect` value for a key that must not be there
 

@@ -46,28 +46,26 @@ from bot.engine.state import (
     Who,
 )
 from bot.errors import ValidationError
+from bot.language.words import command as typed_command
+from bot.language.words import message
 
 MAIN_FLOW = "main"
 MAX_STEPS_PER_TURN = 50  # a flow that loops through non-waiting steps stops here instead of spinning
-COMMANDS = {"menu": "menu", "main menu": "menu", "cancel": "cancel", "stop flow": "cancel", "help": "help"}
-AGENT_WORDS = {"agent", "human", "person", "a person", "talk to a person"}
 MORE_ID = "__more"  # the last row of a page in a long list
 CALL_LIMIT = timedelta(seconds=60)  # the longest an http step may take (an endpoint's longest timeout)
 CALL_GRACE = timedelta(seconds=30)  # past its timeout and this, an act or http step's outcome is lost
 
-CANCELLED = "Okay, I've stopped that. Write anything to see the menu again."
-HELP = (
-    "I can help with your orders, appointments and account balance. "
-    "Type menu to start over, cancel to stop, or agent to talk to a person."
-)
-HANDED_OFF = "A person from our team will reply here shortly."
-APOLOGY = "Sorry, something went wrong on our side. Type menu to start again, or agent to talk to a person."
-EXHAUSTED = "Let's leave it there for now. Type menu to start again, or agent to talk to a person."
-TIMED_OUT = "We closed this chat after a while without a reply. Write anytime to start again."
-NOT_TEXT = "I can only read text messages here."
-CHANGED = "This conversation was updated on our side, so let's start again."
-WRONG_CODE = "That code isn't right. Please check the latest message from us and try again."
-CODE_REFUSED = "We couldn't send you a code just now. Please try again in a few minutes."
+# The engine's own messages, in English; `bot.language.words` has them in each language the turn uses.
+CANCELLED = message("cancelled", None)
+HELP = message("help", None)
+HANDED_OFF = message("handed_off", None)
+APOLOGY = message("apology", None)
+EXHAUSTED = message("exhausted", None)
+TIMED_OUT = message("timed_out", None)
+NOT_TEXT = message("not_text", None)
+CHANGED = message("changed", None)
+WRONG_CODE = message("wrong_code", None)
+CODE_REFUSED = message("code_refused", None)
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,7 @@ class Engine:
         try:
             run.react(event)
         except _FlowBroken as broken:  # a flow file that cannot be followed: apologise, never crash
-            run.finish(APOLOGY if broken.apologise else None)
+            run.finish(run.own("apology") if broken.apologise else None)
         return run.turn()
 
 
@@ -102,6 +100,10 @@ class _Run:
         self.engine, self.who, self.now, self.state = engine, who, now, state
         self.outputs: list[Output] = []
         self.effect: RunAction | CallEndpoint | SendCode | CheckCode | None = None
+
+    def own(self, key: str) -> str:
+        """One of the engine's own messages, in the contact's language."""
+        return message(key, self.who.language)
 
     def turn(self) -> Turn:
         state = self.state
@@ -146,22 +148,21 @@ class _Run:
         if message.kind == "reaction":
             return  # a reaction to one of our messages asks nothing
         text = (message.text or "").strip()
-        word = text.casefold()
         step = self._current() if self.state.flow else None
         if self.state.flow and self.state.expires_at and self.now >= self.state.expires_at:
             step = None  # an expired session starts over
             self.state = State()
         commands_on = step is None or not isinstance(step, f.Ask | f.Choose) or step.commands
         if commands_on and message.reply_id is None:
-            if word in AGENT_WORDS:
+            command = typed_command(text)
+            if command == "agent":
                 self._handoff(None)
                 return
-            command = COMMANDS.get(word)
             if command == "cancel" and self.state.flow:
-                self.finish(CANCELLED)
+                self.finish(self.own("cancelled"))
                 return
             if command == "help":
-                self.outputs.append(Say(HELP))
+                self.outputs.append(Say(self.own("help")))
                 if step is not None:
                     self._prompt(step)
                 return
@@ -170,7 +171,7 @@ class _Run:
                 return
         if step is None:
             if message.kind not in ("text", "button", "interactive"):
-                self.outputs.append(Say(NOT_TEXT))
+                self.outputs.append(Say(self.own("not_text")))
             self._start(self.engine.main)
             return
         if isinstance(step, f.Ask) and message.reply_id is not None and self._tap_elsewhere(message):
@@ -200,7 +201,7 @@ class _Run:
         flow = self.engine.flows.get(self.state.flow)
         step = flow.step(self.state.step) if flow else None
         if step is None:
-            self.outputs.append(Say(CHANGED))
+            self.outputs.append(Say(self.own("changed")))
             self.state = replace(State(), slots=self.state.slots)
         return step
 
@@ -307,20 +308,20 @@ class _Run:
         if text is not None:
             self._say(text)
         else:
-            self.outputs.append(Say(HANDED_OFF))
+            self.outputs.append(Say(self.own("handed_off")))
         self.state = replace(self.state, flow=None, step=None, stack=(), attempts=0, deadline=None, handed_off=True)
 
     def _timed_out(self) -> None:
         step = self._current()
         deadline = self.state.deadline
         if isinstance(step, f.Ask | f.Choose) and deadline is not None and self.now >= deadline:
-            self._exit(step.on_timeout, TIMED_OUT)
+            self._exit(step.on_timeout, self.own("timed_out"))
             return
         if isinstance(step, f.Act | f.Http) and deadline is not None and self.now >= deadline:
             self._action_done(step, ActionDone(error="timeout"))  # its outcome never came back
             return
         if self.state.flow and self.state.expires_at and self.now >= self.state.expires_at:
-            self.finish(TIMED_OUT)
+            self.finish(self.own("timed_out"))
 
     # -- steps that wait ----------------------------------------------------------------------------
 
@@ -343,11 +344,11 @@ class _Run:
         """A wrong try: the distinct re-prompt (or the validator's hint and the question), or the exit."""
         attempts = self.state.attempts + 1
         if attempts >= step.max_attempts:
-            self._exit(step.on_exhausted, EXHAUSTED)
+            self._exit(step.on_exhausted, self.own("exhausted"))
             return
         self.state = replace(self.state, attempts=attempts)
         if not_text:
-            self.outputs.append(Say(NOT_TEXT))
+            self.outputs.append(Say(self.own("not_text")))
             hint = None
         if step.reprompt is not None:
             self._say(step.reprompt)
@@ -415,7 +416,7 @@ class _Run:
 
     def _code_sent(self, step: f.Verify, event: CodeSent) -> None:
         if not event.ok:
-            self.outputs.append(Say(CODE_REFUSED))
+            self.outputs.append(Say(self.own("code_refused")))
             self._exit(step.on_failure, None)
             return
         self._prompt(step)
@@ -429,15 +430,15 @@ class _Run:
         attempts = self.state.attempts + 1
         if attempts >= step.max_attempts:
             self._set("verified", False)
-            self._exit(step.on_failure, EXHAUSTED)
+            self._exit(step.on_failure, self.own("exhausted"))
             return
         self.state = replace(self.state, attempts=attempts)
-        self.outputs.append(Say(WRONG_CODE))
+        self.outputs.append(Say(self.own("wrong_code")))
 
     def _action_done(self, step: f.Act | f.Http, event: ActionDone) -> None:
         if event.error is not None:
             self._set("error", event.error)
-            self._exit(step.on_error, APOLOGY)
+            self._exit(step.on_error, self.own("apology"))
             return
         if step.result:
             self._set(step.result, event.value)
@@ -464,10 +465,10 @@ class _Run:
         pages = -(-len(options) // per_page)
         start = (self.state.page % pages) * per_page
         page = options[start : start + per_page]
-        return (*page, f.Option(MORE_ID, "More options"))
+        return (*page, f.Option(MORE_ID, self.own("more")))
 
     def _menu(self, step: f.Choose) -> Output:
-        text = self._render(step.prompt) or "Please choose:"
+        text = self._render(step.prompt) or self.own("choose")
         options = self._options(step)
         if not options:
             raise _FlowBroken(f"step {step.id!r} has no options to offer")
@@ -502,13 +503,14 @@ class _Run:
         self.state = replace(self.state, slots={**self.state.slots, slot: value})
 
     def _render(self, text: f.Text) -> str:
-        return render_text(text.inline or "", self._names()) if text.inline is not None else ""
+        source = text.inline_for(self.who.language)
+        return render_text(source, self._names()) if source else ""
 
     def _say(self, text: f.Text) -> None:
         if text.template is not None:
             values = {k: render_text(v, self._names()) for k, v in text.values.items()}
             self.outputs.append(SendTemplate(text.template, values))
-        elif text.inline:
+        elif text.inline_for(self.who.language):
             self.outputs.append(Say(self._render(text)))
 
 

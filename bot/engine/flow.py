@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from bot.language.words import pick_language
 from bot.yaml_file import Position
 
 # WhatsApp's limits for interactive messages (checked by `bot check` and again when a message is built).
@@ -28,11 +29,28 @@ DEFAULT_IDLE = timedelta(minutes=30)
 
 @dataclass(frozen=True)
 class Text:
-    """What the bot says: inline Jinja text, or a template from `templates/` with its values as Jinja."""
+    """What the bot says: inline Jinja text (one, or one per language), or a template with its values as Jinja.
+
+    `languages` maps language codes (``en``, ``pt_BR``) to texts; the contact's language picks one, else one of
+    its base language, else English, else the first written.
+    """
 
     inline: str | None = None
     template: str | None = None
     values: Mapping[str, str] = field(default_factory=dict)
+    languages: Mapping[str, str] = field(default_factory=dict)
+
+    def inline_for(self, language: str | None) -> str | None:
+        """The inline text to say to a contact speaking `language`."""
+        chosen = pick_language(self.languages, language)
+        return self.languages[chosen] if chosen is not None else self.inline
+
+    @property
+    def sources(self) -> tuple[tuple[str | None, str], ...]:
+        """Every inline text with its language (None for a text in one language only), for checks."""
+        if self.languages:
+            return tuple(self.languages.items())
+        return ((None, self.inline),) if self.inline is not None else ()
 
 
 ValidatorKind = Literal["text", "pattern", "number", "date", "time", "datetime", "choice", "phone", "email", "custom"]

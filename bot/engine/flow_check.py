@@ -230,9 +230,10 @@ class _Checker:
 
     def check_texts(self, step: AnyStep) -> None:
         for key, text in _texts(step):
-            if text.inline is not None and len(text.inline) > BODY_TEXT:
-                where = self.at(step, key)
-                self.report("error", where, f"text is {len(text.inline)} characters; at most {BODY_TEXT}")
+            for language, source in text.sources:
+                if len(source) > BODY_TEXT:
+                    where = self.at(step, key, language) if language else self.at(step, key)
+                    self.report("error", where, f"text is {len(source)} characters; at most {BODY_TEXT}")
             if text.template is not None:
                 self.check_template(step, key, text.template, text.values)
 
@@ -319,8 +320,7 @@ def _jinja_sources(step: AnyStep) -> list[tuple[KeyPath, str]]:
     """Every Jinja source of a step: inline texts, template values and action arguments."""
     sources: list[tuple[KeyPath, str]] = []
     for key, text in _texts(step):
-        if text.inline is not None:
-            sources.append(((key,), text.inline))
+        sources += [((key, language) if language else (key,), source) for language, source in text.sources]
         sources += [((key, "values", name), value) for name, value in text.values.items()]
     if isinstance(step, Act):
         sources += [(("args", name), value) for name, value in step.args.items()]

@@ -87,6 +87,7 @@ VALIDATOR_FORMS = (
     "{date: {min_days: N, max_days: N}}, {choice: [A, B]}, {custom: NAME}"
 )
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")  # as template files name theirs: en, pt_BR
 DOTTED = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
 DURATION = re.compile(r"([1-9][0-9]*)([smhd])")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -293,8 +294,14 @@ def _text(reading: Reading, value: Any, path: KeyPath) -> Any:
             reading.error(reading.at(*path), f"{path[-1]!r} is empty")
             return BAD
         return Text(inline=value)
+    if isinstance(value, dict) and value and "template" not in value:
+        return _texts_by_language(reading, value, path)
     if not isinstance(value, dict) or "template" not in value:
-        reading.error(reading.at(*path), f"{path[-1]!r} must be a text or {{template: NAME, values: {{NAME: TEXT}}}}")
+        reading.error(
+            reading.at(*path),
+            f"{path[-1]!r} must be a text, texts by language {{en: TEXT, pt_BR: TEXT}} "
+            "or {template: NAME, values: {NAME: TEXT}}",
+        )
         return BAD
     ok = True
     for key in value:
@@ -309,6 +316,25 @@ def _text(reading: Reading, value: Any, path: KeyPath) -> Any:
     if not ok or values is BAD:
         return BAD
     return Text(template=value["template"], values=values)
+
+
+def _texts_by_language(reading: Reading, value: dict[Any, Any], path: KeyPath) -> Any:
+    """``{en: TEXT, pt_BR: TEXT}``: one text per language code, each a non-empty string."""
+    found: dict[str, str] = {}
+    for key, item in value.items():
+        code = str(key)
+        if not LANGUAGE.fullmatch(code):
+            hint = " (or is it a template text? it needs 'template')" if code in TEXT_KEYS else ""
+            reading.error(
+                reading.key_at(*path, code),
+                f"{code!r} is not a language code such as en, es or pt_BR{hint}",
+            )
+            return BAD
+        if not isinstance(item, str) or not item.strip():
+            reading.error(reading.at(*path, code), f"the {code} text of {path[-1]!r} must be a non-empty text")
+            return BAD
+        found[code] = item
+    return Text(languages=found)
 
 
 def _optional_text(reading: Reading, value: Any, path: KeyPath) -> Any:

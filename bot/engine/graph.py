@@ -219,7 +219,7 @@ def _summary(step: f.AnyStep) -> str:
 
 
 def _text(text: f.Text) -> str:
-    return f"template {text.template}" if text.template is not None else (text.inline or "")
+    return f"template {text.template}" if text.template is not None else (text.inline_for(None) or "")
 
 
 def _edges(diagram: _Diagram, step: f.AnyStep) -> None:

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.engine import business_hours as hours
 from bot.engine.flow import BUTTON_TITLE
 from bot.errors import ConfigError, Conflict, NotFound, ValidationError
+from bot.language.reader import Reader
 from bot.message_templates.library import TemplateLibrary
-from bot.notifications.rules import show_amount, show_date, show_time
 from bot.notifications.service import AppointmentChange, AppointmentNotices
 from storage import business
 from storage.models import AppointmentBase, ContactBase, OrderBase
@@ -51,22 +51,28 @@ class ActionContext:
     zone: ZoneInfo
     notices: AppointmentNotices | None = None
 
+    @property
+    def reader(self) -> Reader:
+        """Dates, times and amounts for this contact: their language, on their clock."""
+        contact = self.contact
+        return Reader.of(contact.language, contact.time_zone, contact.wa_id, self.zone)
+
 
 Action = Callable[[ActionContext, Mapping[str, str]], Awaitable[Any]]
 RECENT_ORDERS = 10
 
 
-def _order(order: OrderBase, zone: ZoneInfo) -> dict[str, Any]:
+def _order(order: OrderBase, reader: Reader) -> dict[str, Any]:
     """An order as flows show it: its fields, plus the dates and amounts already written for people."""
     shown: dict[str, Any] = {
         "number": order.number,
         "status": order.status,
-        "total": show_amount(order.total, order.currency) if order.total and order.currency else None,
+        "total": reader.amount(order.total, order.currency) if order.total and order.currency else None,
         "tracking_number": order.tracking_number,
         "delay_reason": order.delay_reason,
-        "delivery_date": show_date(order.delivery_start, zone) if order.delivery_start else None,
-        "window_start": show_time(order.delivery_start, zone) if order.delivery_start else None,
-        "window_end": show_time(order.delivery_end, zone) if order.delivery_end else None,
+        "delivery_date": reader.date(order.delivery_start) if order.delivery_start else None,
+        "window_start": reader.time(order.delivery_start, place=False) if order.delivery_start else None,
+        "window_end": reader.time(order.delivery_end) if order.delivery_end else None,
     }
     return shown
 
@@ -77,7 +83,7 @@ async def lookup_order(ctx: ActionContext, args: Mapping[str, str]) -> dict[str,
     order = await business.order_by_number(ctx.conn, number) if number else None
     if order is None or order.contact_id != ctx.contact.id:
         return None
-    return _order(order, ctx.zone)
+    return _order(order, ctx.reader)
 
 
 async def recent_orders(ctx: ActionContext, args: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -98,7 +104,7 @@ async def account_balance(ctx: ActionContext, args: Mapping[str, str]) -> dict[s
         low = account.low_threshold is not None and Decimal(account.balance) < Decimal(account.low_threshold)
     except InvalidOperation:
         low = False
-    return {"name": account.name, "balance": show_amount(account.balance, account.currency), "low": low}
+    return {"name": account.name, "balance": ctx.reader.amount(account.balance, account.currency), "low": low}
 
 
 async def upcoming_appointments(ctx: ActionContext, args: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -115,15 +121,14 @@ async def upcoming_appointments(ctx: ActionContext, args: Mapping[str, str]) -> 
         if a.status == "booked" and a.starts_at > ctx.now
     ]
     services = [_fit(a.service, BUTTON_TITLE) for a in booked]
-    titles = services if len(set(services)) == len(services) else [_when(a, ctx.zone) for a in booked]
+    reader = ctx.reader
+    titles = services if len(set(services)) == len(services) else [_when(a, reader) for a in booked]
     return [
         {
             "id": str(a.id),
             "title": title,
-            "description": f"{show_date(a.starts_at, ctx.zone)} at {show_time(a.starts_at, ctx.zone)}, {a.location}"[
-                :72
-            ],
-            **_shown(a, ctx.zone),
+            "description": f"{reader.date_time(a.starts_at)}, {a.location}"[:72],
+            **_shown(a, reader),
         }
         for a, title in zip(booked, titles, strict=True)
     ]
@@ -138,6 +143,7 @@ class BusinessFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._business: hours.Business | None = None
+        self._chosen = False  # a file chosen with `use` (tests, a reload) that apps' `follow` leaves alone
 
     def business(self) -> hours.Business:
         """The business; a missing or broken file is a `ConfigError` (logged), tried again on the next call."""
@@ -150,8 +156,14 @@ class BusinessFile:
         return self._business
 
     def use(self, path: Path) -> None:
-        """Read `path` instead from now on (tests, another working directory)."""
+        """Read `path` instead from now on (tests, a reload); choosing the default file again lets apps choose."""
         self.path, self._business = path, None
+        self._chosen = path != BUSINESS_FILE
+
+    def follow(self, path: Path) -> None:
+        """An app over these flows: read their business file, unless one was chosen with `use`."""
+        if not self._chosen and path != self.path:
+            self.path, self._business = path, None
 
 
 BUSINESS = BusinessFile(BUSINESS_FILE)
@@ -231,7 +243,7 @@ async def book_appointment(ctx: ActionContext, args: Mapping[str, str]) -> dict[
     )
     async with ctx.conn.begin_nested():
         stored, reminder = await _notices(ctx).book_in(ctx.conn, contact, appointment, ctx.now)
-    return {**_shown(stored, ctx.zone), "remind_later": reminder is not None and reminder.due_at > ctx.now}
+    return {**_shown(stored, ctx.reader), "remind_later": reminder is not None and reminder.due_at > ctx.now}
 
 
 async def cancel_appointment(ctx: ActionContext, args: Mapping[str, str]) -> dict[str, Any]:
@@ -241,7 +253,7 @@ async def cancel_appointment(ctx: ActionContext, args: Mapping[str, str]) -> dic
         cancelled, _ = await _notices(ctx).change_in(
             ctx.conn, _id(appointment), AppointmentChange(cancel=True), ctx.now
         )
-    return _shown(cancelled, ctx.zone)
+    return _shown(cancelled, ctx.reader)
 
 
 async def reschedule_appointment(ctx: ActionContext, args: Mapping[str, str]) -> dict[str, Any]:
@@ -255,7 +267,7 @@ async def reschedule_appointment(ctx: ActionContext, args: Mapping[str, str]) ->
     async with ctx.conn.begin_nested():
         moved, queued = await _notices(ctx).change_in(ctx.conn, _id(appointment), change, ctx.now)
     later = any(q.template == "appointment_reminder" and q.due_at > ctx.now for q in queued)
-    return {**_shown(moved, ctx.zone), "remind_later": later}
+    return {**_shown(moved, ctx.reader), "remind_later": later}
 
 
 async def _length(ctx: ActionContext, found: hours.Business, args: Mapping[str, str]) -> tuple[timedelta, int | None]:
@@ -318,19 +330,20 @@ def _start(value: str) -> datetime:
     return start.astimezone(UTC)
 
 
-def _shown(appointment: AppointmentBase, zone: ZoneInfo) -> dict[str, Any]:
+def _shown(appointment: AppointmentBase, reader: Reader) -> dict[str, Any]:
     """An appointment's fields for texts: ``Cut on Mon 13 Apr at 09:30 at Main St 1``."""
     return {
         "service": appointment.service,
-        "day": hours.show_day(hours.local_day(appointment.starts_at, zone)),
-        "date": show_date(appointment.starts_at, zone),
-        "time": hours.show_slot(appointment.starts_at, zone),
+        "day": hours.show_day(hours.local_day(appointment.starts_at, reader.zone)),
+        "date": reader.date(appointment.starts_at),
+        "time": reader.time(appointment.starts_at),
         "location": appointment.location,
     }
 
 
-def _when(appointment: AppointmentBase, zone: ZoneInfo) -> str:
-    return f"{hours.show_day(hours.local_day(appointment.starts_at, zone))} {show_time(appointment.starts_at, zone)}"
+def _when(appointment: AppointmentBase, reader: Reader) -> str:
+    day = hours.show_day(hours.local_day(appointment.starts_at, reader.zone))
+    return f"{day} {reader.time(appointment.starts_at, place=False)}"
 
 
 def _fit(text: str, limit: int) -> str:

@@ -49,6 +49,8 @@ __all__ = [
 
 DEFAULT_LANGUAGE = "en"
 # Meta's fixed authentication texts (English; Meta translates them for other languages).
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/authentication-templates/
+AUTHENTICATION_BODY = "{code} is your verification code."
 SECURITY_RECOMMENDATION = "For your security, do not share this code."
 EXPIRY_FOOTER = "This code expires in {minutes} minutes."
 
@@ -216,12 +218,12 @@ def render(template: MessageTemplate, values: Mapping[str, Any]) -> RenderedTemp
 
 
 def _render(template: MessageTemplate, values: Mapping[str, Any]) -> RenderedTemplate:
+    if template.category == "authentication":
+        return _authentication_rendered(template, str(values[AUTH_VARIABLE]))
     text = _render_text(template, template.body, values)
     header = _render_text(template, template.header, values) if template.header else None
     footer = _render_text(template, template.footer, values) if template.footer else None
     buttons = tuple(_button(template, b, values) for b in template.buttons)
-    if template.category == "authentication":
-        return _authentication_rendered(template, text, str(values[AUTH_VARIABLE]))
     if not template.meta_bound:  # an in-window reply goes as text or reply buttons: no parameters
         return RenderedTemplate(template.name, template.language, template.category, text, header, footer, buttons)
     return RenderedTemplate(
@@ -245,11 +247,12 @@ def _button(template: MessageTemplate, button: Button, values: Mapping[str, Any]
     return RenderedButton(button.type, button.text, button.payload, url, parameters)
 
 
-def _authentication_rendered(template: MessageTemplate, text: str, code: str) -> RenderedTemplate:
-    """Meta adds the security line and the expiry footer itself; show them as the customer will.
+def _authentication_rendered(template: MessageTemplate, code: str) -> RenderedTemplate:
+    """Meta's fixed wording, whatever the file's body says, with the security line and expiry footer it adds.
 
-    Meta fixes the text too, so the code is its one positional parameter, in the body and the copy-code button.
+    Meta fixes the text, so the code is its one positional parameter, in the body and the copy-code button.
     """
+    text = AUTHENTICATION_BODY.format(code=code)
     if template.security_recommendation:
         text = f"{text} {SECURITY_RECOMMENDATION}"
     minutes = template.code_expiration_minutes

@@ -1,7 +1,8 @@
 """The pure core of utility notifications: which template a change sends, with which values, and when.
 
 No I/O and no clock of its own: `bot.notifications.service` loads the rows, asks these functions, and writes.
-Times are UTC inside and shown to the customer in the business's time zone.
+Times are UTC inside; dates, times and amounts are written by a `Reader`: in the template's language, on
+the customer's clock (`bot.language.reader`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from bot.errors import ValidationError
+from bot.language.reader import Reader
 from storage.models import AccountBase, AppointmentBase, OrderBase
 
 ORDER_STATUSES = ("placed", "confirmed", "shipped", "delayed", "delivered", "cancelled")
@@ -31,7 +32,6 @@ ORDER_NEEDS = {
     "delivered": (),
 }
 DEFAULT_NAME = "there"  # "Hi there," when the business never learnt the customer's name
-_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "BRL": "R$", "INR": "₹", "JPY": "¥"}
 
 
 @dataclass(frozen=True)
@@ -46,30 +46,17 @@ class Notice:
     urgent: bool = False  # sent even in quiet hours
 
 
-def show_date(when: datetime, zone: ZoneInfo) -> str:
-    """A date as the customer reads it, in the business's time zone: ``Tuesday 14 April``."""
-    local = when.astimezone(zone)
-    return f"{local:%A} {local.day} {local:%B}"
+def order_template(order: OrderBase) -> str | None:
+    """The template the order's current status sends, or None when that status sends nothing."""
+    return ORDER_TEMPLATES.get(order.status)
 
 
-def show_time(when: datetime, zone: ZoneInfo) -> str:
-    """A time of day in the business's time zone, 24-hour: ``09:30``."""
-    return f"{when.astimezone(zone):%H:%M}"
-
-
-def show_amount(amount: str, currency: str) -> str:
-    """An amount with its currency's symbol where one is well known (``€84.90``), else its code."""
-    value = f"{Decimal(amount):,.2f}"
-    symbol = _SYMBOLS.get(currency.upper())
-    return f"{symbol}{value}" if symbol else f"{value} {currency.upper()}"
-
-
-def order_notice(order: OrderBase, customer_name: str, zone: ZoneInfo, now: datetime) -> Notice | None:
+def order_notice(order: OrderBase, customer_name: str, reader: Reader, now: datetime) -> Notice | None:
     """The template the order's current status sends, or None when that status sends nothing.
 
     The key is ``order:{number}:{status}``, so repeating a status change queues nothing new.
     """
-    name = ORDER_TEMPLATES.get(order.status)
+    name = order_template(order)
     if name is None:
         return None
     missing = [field for field in ORDER_NEEDS[order.status] if getattr(order, field) is None]
@@ -81,33 +68,33 @@ def order_notice(order: OrderBase, customer_name: str, zone: ZoneInfo, now: date
         assert start is not None
         assert order.total is not None
         assert order.currency is not None
-        values |= {"total": show_amount(order.total, order.currency), "delivery_date": show_date(start, zone)}
+        values |= {"total": reader.amount(order.total, order.currency), "delivery_date": reader.date(start)}
     elif order.status == "shipped":
         assert start is not None
         assert order.delivery_end is not None
         assert order.tracking_number is not None
         values |= {
-            "delivery_date": show_date(start, zone),
-            "window_start": show_time(start, zone),
-            "window_end": show_time(order.delivery_end, zone),
+            "delivery_date": reader.date(start),
+            "window_start": reader.time(start, place=False),
+            "window_end": reader.time(order.delivery_end),
             "tracking_number": order.tracking_number,
         }
     elif order.status == "delayed":
         assert start is not None
         assert order.delay_reason is not None
-        values |= {"new_delivery_date": show_date(start, zone), "reason": order.delay_reason}
+        values |= {"new_delivery_date": reader.date(start), "reason": order.delay_reason}
     else:  # delivered: the day the business reported it
-        values |= {"delivered_date": show_date(now, zone)}
+        values |= {"delivered_date": reader.date(now)}
     return Notice(name, values, f"order:{order.number}:{order.status}", now, f"order:{order.id}:{order.status}")
 
 
-def appointment_values(appointment: AppointmentBase, customer_name: str, zone: ZoneInfo) -> dict[str, str]:
+def appointment_values(appointment: AppointmentBase, customer_name: str, reader: Reader) -> dict[str, str]:
     """The values of both appointment templates (reminder and update): who, what, when and where."""
     return {
         "customer_name": customer_name,
         "service": appointment.service,
-        "date": show_date(appointment.starts_at, zone),
-        "time": show_time(appointment.starts_at, zone),
+        "date": reader.date(appointment.starts_at),
+        "time": reader.time(appointment.starts_at),
         "location": appointment.location,
     }
 
@@ -139,11 +126,11 @@ def check_balance(balance: str, threshold: str | None, *, alerted: bool) -> Bala
     return BalanceCheck(alert=low and not alerted, alerted=low)
 
 
-def balance_values(account: AccountBase, customer_name: str) -> dict[str, str]:
+def balance_values(account: AccountBase, customer_name: str, reader: Reader) -> dict[str, str]:
     assert account.low_threshold is not None
     return {
         "customer_name": customer_name,
         "account_name": account.name,
-        "balance": show_amount(account.balance, account.currency),
-        "threshold": show_amount(account.low_threshold, account.currency),
+        "balance": reader.amount(account.balance, account.currency),
+        "threshold": reader.amount(account.low_threshold, account.currency),
     }

@@ -22,6 +22,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import NotFound, ValidationError
+from bot.language.reader import Reader
 from bot.message_templates.library import MessageTemplate, Templates, to_cloud_api
 from bot.notifications import rules, utility
 from bot.notifications.utility import NotificationRequest
@@ -147,8 +148,12 @@ class NotificationService:
     async def _order_notice(
         self, conn: AsyncConnection, contact: ContactBase, order: OrderBase, now: datetime
     ) -> Queued | None:
-        notice = rules.order_notice(order, _greeting(contact), self.zone, now)
-        return await self._queue(conn, contact, notice) if notice else None
+        name = rules.order_template(order)
+        if name is None:
+            return None
+        template, reader = _for(self.library, name, contact, self.zone)
+        notice = rules.order_notice(order, _greeting(contact), reader, now)
+        return await self._queue(conn, contact, notice, template) if notice else None
 
     # -- appointments ------------------------------------------------------------------------------
 
@@ -216,10 +221,11 @@ class NotificationService:
             queued = None
             if check.alert:
                 account = account.model_copy(update={"low_alerts": account.low_alerts + 1})
-                values = rules.balance_values(account, _greeting(contact))
+                template, reader = _for(self.library, "account_balance_low", contact, self.zone)
+                values = rules.balance_values(account, _greeting(contact), reader)
                 key = f"account:{customer.wa_id}:low:{account.low_alerts}"
-                notice = rules.Notice("account_balance_low", values, key, now, f"account:{contact.id}:low")
-                queued = await self._queue(conn, contact, notice)
+                notice = rules.Notice(template.name, values, key, now, f"account:{contact.id}:low")
+                queued = await self._queue(conn, contact, notice, template)
             account = await business.save_account(conn, account.model_copy(update={"low_alerted": check.alerted}))
         log.info("account.balance_set", wa_id=customer.wa_id, low=check.alerted, alerted=check.alert)
         self._woken(queued)
@@ -276,9 +282,6 @@ class NotificationService:
 
     # -- shared ------------------------------------------------------------------------------------
 
-    def _template(self, name: str) -> MessageTemplate:
-        return self.library.get(name)
-
     async def _contact(self, conn: AsyncConnection, customer: Customer, now: datetime) -> ContactBase:
         return await business.customer(conn, customer.wa_id, customer.name, now)
 
@@ -287,9 +290,9 @@ class NotificationService:
         conn: AsyncConnection,
         contact: ContactBase,
         notice: rules.Notice,
-        template: MessageTemplate | None = None,
+        template: MessageTemplate,
     ) -> Queued:
-        return await _enqueue_notice(conn, contact, notice, template or self._template(notice.template), self.clock())
+        return await _enqueue_notice(conn, contact, notice, template, self.clock())
 
     def _woken(self, *queued: Queued | None) -> None:
         if any(q is not None and q.queued and q.due_at <= self.clock() for q in queued):
@@ -318,10 +321,11 @@ class AppointmentNotices:
         due = rules.reminder_due(stored.starts_at, self.reminder_lead, now)
         queued = None
         if due is not None:
-            values = rules.appointment_values(stored, _greeting(contact), self.zone)
+            template, reader = _for(self.library, "appointment_reminder", contact, self.zone)
+            values = rules.appointment_values(stored, _greeting(contact), reader)
             key = rules.reminder_key(_id(stored), 0)
-            notice = rules.Notice("appointment_reminder", values, key, due, _subject(stored))
-            queued = await _enqueue_notice(conn, contact, notice, self.library.get(notice.template), now)
+            notice = rules.Notice(template.name, values, key, due, _subject(stored))
+            queued = await _enqueue_notice(conn, contact, notice, template, now)
         log.info("appointment.booked", appointment_id=stored.id, reminder_due=due)
         return stored, queued
 
@@ -362,18 +366,20 @@ class AppointmentNotices:
         one keyed with the revision.
         """
         contact = await business.contact_by_id(conn, appointment.contact_id)
-        values = rules.appointment_values(appointment, _greeting(contact), self.zone)
+        update, reader = _for(self.library, "appointment_update", contact, self.zone)
+        values = rules.appointment_values(appointment, _greeting(contact), reader)
         appointment_id = _id(appointment)
         update_key = f"appointment:{appointment_id}:update:{appointment.revision}"
-        notice = rules.Notice("appointment_update", values, update_key, now, _subject(appointment))
-        queued = [await _enqueue_notice(conn, contact, notice, self.library.get(notice.template), now)]
+        notice = rules.Notice(update.name, values, update_key, now, _subject(appointment))
+        queued = [await _enqueue_notice(conn, contact, notice, update, now)]
         keys = [rules.reminder_key(appointment_id, r) for r in range(appointment.revision + 1)]
         due = rules.reminder_due(appointment.starts_at, self.reminder_lead, now)
         if due is None or due <= now:
             await business.cancel_queued(conn, keys, now)
             return queued
-        reminder = rules.Notice("appointment_reminder", values, keys[-1], due, _subject(appointment))
-        template = self.library.get(reminder.template)
+        template, reader = _for(self.library, "appointment_reminder", contact, self.zone)
+        values = rules.appointment_values(appointment, _greeting(contact), reader)
+        reminder = rules.Notice(template.name, values, keys[-1], due, _subject(appointment))
         payload = to_cloud_api(template, _wa_id(contact), reminder.values)
         moved = await business.move_queued(conn, keys, due_at=due, payload=payload, now=now)
         if moved is not None:
@@ -411,6 +417,13 @@ async def _enqueue_notice(
 
 def _subject(appointment: AppointmentBase) -> str:
     return f"appointment:{appointment.id}"
+
+
+def _for(library: Templates, name: str, contact: ContactBase, zone: ZoneInfo) -> tuple[MessageTemplate, Reader]:
+    """The template `name` in the contact's language (or its fallback), and the reader that language and
+    the contact's clock make: the values are written in the language the template is in."""
+    template = library.get(name, contact.language)
+    return template, Reader.of(template.language, contact.time_zone, contact.wa_id, zone)
 
 
 def _greeting(contact: ContactBase) -> str:

@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from bot.errors import BotError, CloudAPIError, NotFound, ValidationError, http_status
+from bot.message_templates.library import Templates
 from bot.sandbox.state import (
     DEFAULT_NAME,
     ChatItem,
@@ -116,15 +117,19 @@ def setup_sandbox(
     *,
     clock: Callable[[], datetime] | None = None,
     template_category: Callable[[str], str | None] | None = None,
+    templates: Templates | None = None,
 ) -> None:
     """Add the sandbox's routes, its state and its ``cleanup_ctx`` to `app` (sandbox mode only).
 
-    `template_category` tells the sandbox each template's category, as Meta knows it from the approval.
+    `template_category` tells the sandbox each template's category, as Meta knows it from the approval;
+    `templates` are the approved templates themselves, so the chat shows each send filled in.
     """
     background = SandboxIO()
-    state = SandboxState(settings, clock or _utc_now)
+    state = SandboxState(settings, clock or _utc_now, templates=templates)
     if template_category is not None:
         state.template_category = template_category
+    elif templates is not None:
+        state.template_category = lambda name: next((t.category for t in templates if t.name == name), None)
     app[SANDBOX_STATE] = state
     app[SANDBOX_IO] = background
     app.cleanup_ctx.append(background.context)

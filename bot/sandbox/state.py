@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot.errors import NotFound, ValidationError
+from bot.message_templates.display import display, display_json, display_text
+from bot.message_templates.library import Templates
 from bot.sandbox.rules import (
     PairBucket,
     Pricing,
@@ -119,6 +121,7 @@ class SandboxState:
     settings: Settings
     clock: Callable[[], datetime]
     template_category: TemplateCategory = _no_category
+    templates: Templates | None = None  # the approved templates, as Meta holds them, to show sends filled in
     status_delays: StatusDelays = field(default_factory=StatusDelays)
     webhook_retry_delays: tuple[float, ...] = (1.0, 4.0, 16.0)
     webhook_timeout: float = 10.0
@@ -155,7 +158,7 @@ class SandboxState:
         user.pair = bucket
         self.throughput.record(now)
         category, pricing = self._price(request, in_window, now)
-        item = outbound_item(request, wamid, now, category, pricing)
+        item = outbound_item(request, wamid, now, category, pricing, self.templates)
         self._append(user, item)
         user.typing_until = None
         return user, item
@@ -199,8 +202,19 @@ class SandboxState:
 # --- what the bot sent ------------------------------------------------------------------------------
 
 
-def outbound_item(request: SendRequest, wamid: str, now: datetime, category: str | None, pricing: Pricing) -> ChatItem:
-    """The chat entry for a message the bot sent, with a readable text for each type."""
+def outbound_item(
+    request: SendRequest,
+    wamid: str,
+    now: datetime,
+    category: str | None,
+    pricing: Pricing,
+    templates: Templates | None = None,
+) -> ChatItem:
+    """The chat entry for a message the bot sent, with a readable text for each type.
+
+    A template is shown as the phone displays it, filled in from `templates` (the customer sees a one-time
+    code, so the sandbox shows it); without the template, its name and values stand in.
+    """
     content = request.content
     item = ChatItem("out", wamid, now, request.type, None, "accepted", pricing=pricing.as_json())
     if request.type == "text":
@@ -211,7 +225,13 @@ def outbound_item(request: SendRequest, wamid: str, now: datetime, category: str
         item.text = body.get("text") if isinstance(body, dict) else None
     elif request.type == "template":
         item.template = template_view(content, category or "utility")
-        item.text = render_template(item.template)
+        rendered = display(templates, content) if templates is not None else None
+        if rendered is None:
+            item.text = render_template(item.template)
+        else:
+            item.template |= display_json(rendered)
+            item.template["quick_replies"] = [b["payload"] for b in item.template["buttons"] if "payload" in b]
+            item.text = display_text(rendered)
     elif request.type == "location":
         item.text = ", ".join(str(content[k]) for k in ("name", "address") if content.get(k)) or "[location]"
     elif request.type == "reaction":
@@ -314,8 +334,10 @@ def find_button(chat: list[ChatItem], button_id: str) -> tuple[ChatItem, dict[st
                     reply = {"id": button_id, "title": button["reply"]["title"]}
                     return item, {"type": "interactive", "interactive": {"type": "button_reply", "button_reply": reply}}
         if item.template is not None and button_id in item.template["quick_replies"]:
-            # The button's label lives in the approved template, which the sandbox does not hold.
-            return item, {"type": "button", "button": {"payload": button_id, "text": button_id}}
+            # As Meta's webhook: the payload the send set, and the title the customer tapped.
+            titles = {b["payload"]: b["text"] for b in item.template.get("buttons", []) if b.get("payload")}
+            tap = {"payload": button_id, "text": titles.get(button_id, button_id)}
+            return item, {"type": "button", "button": tap}
     raise ValidationError(f"no message from the bot has a reply button with id {button_id!r}")
 
 

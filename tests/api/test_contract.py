@@ -17,10 +17,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot import keys
+from bot.api.campaigns import CAMPAIGNER
 from bot.app import create_app
 from bot.inbound.dispatcher import Acknowledger
+from bot.outbound.sender import SENDER
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
+from storage.contacts import ensure_contacts
+from storage.session import save_sessions
 from tests.api.test_app import HTTP_METHODS, wait_until
 from tests.conftest import FakeClock, signed, text_webhook
 
@@ -104,10 +109,11 @@ def problems(document: dict[str, Any], answer: Answer) -> list[str]:
     ]
 
 
-async def scenario(api: Api, webhook: Any) -> None:
+async def scenario(api: Api, webhook: Any, hand_off: Any, run_campaigns: Any) -> None:
     """Every operation of the API, with valid requests, in an order that gives each a record to act on."""
     c = api.call
     await webhook(text_webhook(ANA, "hi", wamid="wamid.in.1", name="Ana"))  # opens Ana's service window
+    await hand_off(ANA)
     consent = {"marketing": "opt_in", "evidence": "signed up at the till"}
     contact = {"wa_id": BEN, "name": "Ben", "tags": ["vip"], "time_zone": "Europe/Amsterdam", "consent": consent}
     await c("POST", "/api/contacts", json=contact)
@@ -148,18 +154,43 @@ async def scenario(api: Api, webhook: Any) -> None:
                 "parameters": INVOICE, "wa_ids": [ANA, BEN]}  # fmt: skip
     created = await c("POST", "/api/schedules", json=schedule)
     await c("POST", "/api/schedules", json=schedule)  # the name is taken: 409
-    await c("GET", "/api/schedules")
+    await c("POST", "/api/schedules", json={**schedule, "name": "weekly", "language": "en"})
+    bad = {**schedule, "name": "", "cron": "61 * * * *", "time_zone": "Mars/Base", "wa_ids": [ANA, 1], "timezone": "x"}
+    refused = await c("POST", "/api/schedules", json=bad)
+    assert [f["field"] for f in refused.body["error"]["fields"]] == [
+        "name",
+        "cron",
+        "time_zone",
+        "wa_ids[1]",
+        "timezone",
+    ]
+    await c("GET", "/api/schedules", params={"limit": "1"})
+    await c("GET", "/api/schedules", params={"before": "2147483648"})  # 400
     await c("GET", "/api/schedules/{id}", f"/api/schedules/{created.body['id']}")
     await c("DELETE", "/api/schedules/{id}", f"/api/schedules/{created.body['id']}")
+    await c("DELETE", "/api/schedules/{id}", "/api/schedules/999")
     await c("GET", "/api/schedules/{id}", "/api/schedules/999")
-    await c("GET", "/api/templates")
+    await c("GET", "/api/schedules/{id}", "/api/schedules/abc")  # 400
+    await c("GET", "/api/templates", params={"limit": "2"})
+    await c("GET", "/api/templates", params={"after": "order_shipped.en"})
+    await c("GET", "/api/templates", params={"after": "not a cursor"})  # 400
     await c("POST", "/api/templates/{name}/unblock", "/api/templates/payment_link/unblock", json={})
+    await c("POST", "/api/templates/{name}/unblock", "/api/templates/payment_link/unblock", json={"language": "en"})
+    await c("POST", "/api/templates/{name}/unblock", "/api/templates/payment_link/unblock")
+    refused = await c("POST", "/api/templates/{name}/unblock", "/api/templates/payment_link/unblock",
+                      json={"language": "English", "force": True})  # fmt: skip
+    assert [f["field"] for f in refused.body["error"]["fields"]] == ["language", "force"]
     await c("POST", "/api/templates/{name}/unblock", "/api/templates/no_such/unblock", json={})
     await c("GET", "/api/stats", params={"from": "2026-04-01", "to": "2026-04-11"})
-    await c("GET", "/api/handoffs")
+    inbox = await c("GET", "/api/handoffs")
+    assert [w["wa_id"] for w in inbox.body["items"]] == [ANA]
     await c("POST", "/api/conversations/{wa_id}/reply", f"/api/conversations/{ANA}/reply", json={"text": "Hi Ana"})
     await c("POST", "/api/conversations/{wa_id}/reply", f"/api/conversations/{BEN}/reply", json={"text": "Hi Ben"})
+    await c("POST", "/api/conversations/{wa_id}/reply", f"/api/conversations/{ANA}/reply", json={"text": " "})
+    released = await c("POST", "/api/conversations/{wa_id}/release", f"/api/conversations/{ANA}/release")
+    assert released.body == {"wa_id": ANA, "released": True}
     await c("POST", "/api/conversations/{wa_id}/release", f"/api/conversations/{ANA}/release")
+    await c("POST", "/api/conversations/{wa_id}/release", "/api/conversations/15550001111/release")  # 404
     spring = {"name": "spring", "template": "promotion_code", "parameters": PROMO, "audience": {"tags": ["vip"]}}
     campaign = await c(
         "POST", "/api/campaigns", json={**spring, "send_at": "2026-05-01T09:00:00+02:00", "test_numbers": [BEN]}
@@ -167,9 +198,13 @@ async def scenario(api: Api, webhook: Any) -> None:
     one = f"/api/campaigns/{campaign.body['id']}"
     await c("GET", "/api/campaigns")
     await c("GET", "/api/campaigns/{id}", one)
-    await c("GET", "/api/campaigns/{id}/recipients", f"{one}/recipients")
     await c("POST", "/api/campaigns/{id}/dry-run", f"{one}/dry-run")
     await c("POST", "/api/campaigns/{id}/test", f"{one}/test", json={"wa_ids": [BEN]})
+    flash = await c("POST", "/api/campaigns", json={**spring, "name": "flash", "send_at": "2026-04-10T14:01:00+02:00"})
+    await run_campaigns()  # a minute later: the flash campaign's run queues Ben's message
+    recipients = await c("GET", "/api/campaigns/{id}/recipients", f"/api/campaigns/{flash.body['id']}/recipients")
+    assert [r["wa_id"] for r in recipients.body["items"]] == [BEN]  # sending or sent: the sender loop runs too
+    await c("GET", "/api/campaigns/{id}/recipients", f"{one}/recipients", params={"status": "lost"})  # 400
     await c("POST", "/api/campaigns/{id}/retry-failed", f"{one}/retry-failed")
     await c("POST", "/api/campaigns/{id}/pause", f"{one}/pause")
     await c("POST", "/api/campaigns/{id}/resume", f"{one}/resume")
@@ -183,10 +218,10 @@ async def scenario(api: Api, webhook: Any) -> None:
 
 
 async def test_every_answer_of_every_operation_validates_against_the_document(
-    server: tuple[TestServer, web.Application], auth: dict[str, str]
+    server: tuple[TestServer, web.Application], auth: dict[str, str], noon: FakeClock
 ) -> None:
     """Each operation answers a valid request with a 2xx, and every answer's body is what the document says."""
-    test_server, _ = server
+    test_server, app = server
     base = str(test_server.make_url("")).rstrip("/")
     async with aiohttp.ClientSession(headers=auth) as session:
         api = Api(base, session, [])
@@ -202,7 +237,17 @@ async def test_every_answer_of_every_operation_validates_against_the_document(
 
             await wait_until(stored, what="the webhook's contact")
 
-        await scenario(api, webhook)
+        async def hand_off(wa_id: str) -> None:
+            async with app[keys.REPOSITORY].transaction() as conn:
+                contacts = await ensure_contacts(conn, [wa_id], NOW)
+                await save_sessions(conn, {contacts[wa_id]: {"handed_off": True}}, NOW)
+
+        async def run_campaigns() -> None:
+            noon.advance(minutes=2)
+            await app[CAMPAIGNER].run_once()
+            await app[SENDER].run_once()
+
+        await scenario(api, webhook, hand_off, run_campaigns)
         document = (await api.call("GET", "/api/openapi.json")).body
     found = [problem for answer in api.answers for problem in problems(document, answer)]
     assert found == [], "\n".join(found)
@@ -232,8 +277,26 @@ async def test_the_document_lists_exactly_the_routes_the_api_registers(
     assert documented - routed == set(), "documented operations no route serves"
 
 
-async def test_every_operation_has_a_unique_operation_id_and_a_tag(server: tuple[TestServer, web.Application]) -> None:
-    """Client generators name methods by operationId and group them by tag: each operation has both, ids unique."""
+def body_schemas(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every JSON request and answer body schema of the document, by where it is."""
+    found = {}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            bodies = {"request": operation.get("requestBody", {}), **operation["responses"]}
+            for status, body in bodies.items():
+                if "application/json" in body.get("content", {}):
+                    found[f"{method} {path} {status}"] = body["content"]["application/json"]["schema"]
+    return found
+
+
+async def test_every_operation_has_a_unique_operation_id_a_tag_and_bodies_from_models(
+    server: tuple[TestServer, web.Application],
+) -> None:
+    """Client generators name methods by operationId and group them by tag: each operation has both, ids unique.
+
+    Every body is a model's schema, referenced by name (one of two for POST /api/contacts and POST
+    /api/notifications): nothing is described by hand beside the models the handlers check with.
+    """
     test_server, _ = server
     async with aiohttp.ClientSession() as session:
         document = await fetch_document(session, str(test_server.make_url("")).rstrip("/"))
@@ -242,3 +305,13 @@ async def test_every_operation_has_a_unique_operation_id_and_a_tag(server: tuple
     assert len(ids) == len(set(ids))
     assert all(op["tags"] for op in operations)
     assert document["paths"]["/api/campaigns/{id}/dry-run"]["post"]["operationId"] == "post_campaigns_id_dry_run"
+    by_hand = {
+        where: schema
+        for where, schema in body_schemas(document).items()
+        if set(schema) != {"$ref"}
+        and not (set(schema) == {"oneOf"} and all(set(s) == {"$ref"} for s in schema["oneOf"]))
+    }
+    assert list(by_hand) == ["get /api/openapi.json 200"]
+    schemas = document["components"]["schemas"]
+    assert {"Order", "Appointment", "Account", "Recipient", "ScheduleCreate", "Unblock", "Waiting"} <= set(schemas)
+    assert schemas["ScheduleCreate"]["required"] == ["name", "cron", "time_zone", "template", "wa_ids"]

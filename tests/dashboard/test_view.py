@@ -3,38 +3,60 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.dashboard.view import content, entries, reason, window
+from bot.message_templates.library import TemplateLibrary, to_cloud_api
 from bot.whatsapp.message_body import buttons_message, list_message, template_message, text_message
 from storage.models import ConversationBase, MessageBase, OutboxBase
 from storage.outbox import redacted_payload
 from storage.timeline import Timeline
 
 NOW = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
 TO = "31612345678"
 
 
 def test_contents_of_each_kind_of_message_read_plainly() -> None:
     """Texts as written, buttons and list rows listed, templates by name with their values, media by kind."""
-    assert content(text_message(TO, "Hi <b>there</b>")) == ("Hi <b>there</b>", None)
-    assert content(buttons_message(TO, "Pick one", [("a", "Track"), ("b", "Book")])) == (
+    assert content(text_message(TO, "Hi <b>there</b>"))[:2] == ("Hi <b>there</b>", None)
+    assert content(buttons_message(TO, "Pick one", [("a", "Track"), ("b", "Book")]))[:2] == (
         "Pick one",
         "Buttons: Track · Book",
     )
     rows = [("Tuesday", [("t1", "09:30", "morning"), ("t2", "14:00", "afternoon")])]
-    assert content(list_message(TO, "When?", "See times", rows)) == ("When?", "List (See times): 09:30 · 14:00")
+    assert content(list_message(TO, "When?", "See times", rows))[:2] == ("When?", "List (See times): 09:30 · 14:00")
     sent = template_message(TO, "order_delivered", "en", body_params={"order_number": "10482"})
-    assert content(sent) == ("Template order_delivered (en) with order_number=10482", None)
-    assert content({"type": "image", "image": {"id": "1", "caption": "receipt"}}) == ("[image] receipt", None)
+    assert content(sent)[:2] == ("Template order_delivered (en) with order_number=10482", None)
+    assert content({"type": "image", "image": {"id": "1", "caption": "receipt"}})[:2] == ("[image] receipt", None)
 
 
 def test_a_queued_code_is_never_shown() -> None:
     """An authentication template waiting in the outbox shows its name but not the code it carries."""
     code = template_message(TO, "login_code", "en", body_params={"code": "493817"})
-    text, _ = content(code, secret=True)
+    text, _ = content(code, secret=True)[:2]
     assert "493817" not in text
     assert text == "Template login_code (en) (the code is hidden)"
     assert "493817" not in content(redacted_payload(code))[0]
+
+
+def test_a_template_reads_as_the_customer_read_it() -> None:
+    """With the templates at hand, a send shows header, filled-in body, footer and button titles; a code shows dots."""
+    library = TemplateLibrary.load(ROOT / "templates")
+    values = {"customer_name": "Carla", "discount": "20%", "promo_code": "SPRING20", "expiry_date": "31 December"}
+    shown = content(to_cloud_api(library.get("promotion_code", "en"), TO, values), library)
+    assert shown.header == "A thank-you from us"
+    assert shown.text.startswith(
+        "Hi Carla, thanks for shopping with us. Enjoy 20% off your next order with code SPRING20"
+    )
+    assert shown.footer == "Not interested? Tap Stop promotions"
+    assert shown.detail == "Template promotion_code (en) · Buttons: Shop now · Stop promotions"
+    code = to_cloud_api(library.get("login_code", "en"), TO, {"code": "493817"})
+    for stored in (code, redacted_payload(code)):
+        shown = content(stored, library, secret=True)
+        assert shown.text == "•••••• is your verification code. For your security, do not share this code."
+        assert shown.footer == "This code expires in 10 minutes."
+        assert "493817" not in repr(shown)
 
 
 def test_reasons_come_from_metas_error_or_the_senders_record() -> None:

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from bot.__main__ import main
-from bot.devtools.chat import DEFAULT_WA_ID, Choice, run_chat, show, template_values
+from bot.devtools.chat import DEFAULT_WA_ID, Choice, run_chat, show
 from bot.errors import ConfigError
+from bot.message_templates.display import sent_values as template_values
 from bot.message_templates.library import TemplateLibrary, render, to_cloud_api
 from storage.repository import Repository
 

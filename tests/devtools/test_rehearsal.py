@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.devtools.rehearsal import customer_message, customer_webhook, run_until_idle, template_parameters
-from bot.whatsapp.message_body import template_message
+from bot.devtools.rehearsal import customer_message, customer_webhook, run_until_idle
 from bot.whatsapp.webhook_parser import parse_payload
 
 NOW = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
@@ -47,18 +46,3 @@ async def test_run_until_idle_stops_at_the_first_idle_round_or_the_limit() -> No
     calls.clear()
     await run_until_idle(busy, 4)
     assert len(calls) == 4
-
-
-def test_template_parameters_read_back_named_and_positional_texts() -> None:
-    """Named parameters come back by name, positional ones in order; `parts` keeps only the components named."""
-    body = template_message(
-        "31612345678",
-        "code",
-        "en",
-        body_params=["482913"],
-        button_params=[("url", 0, ["482913"]), ("quick_reply", 1, ["stop"])],
-    )
-    assert template_parameters(body["template"]) == ({}, ["482913", "482913"])
-    assert template_parameters(body["template"], ("header", "body")) == ({}, ["482913"])
-    named = template_message("31612345678", "hello", "en", header_params={"shop": "Store"}, body_params={"name": "Ana"})
-    assert template_parameters(named["template"]) == ({"shop": "Store", "name": "Ana"}, [])

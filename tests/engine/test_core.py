@@ -515,6 +515,22 @@ def test_help_while_an_action_runs_explains_without_asking_again() -> None:
     assert says(send(state, "help")) == [HELP]
 
 
+def test_a_contact_reads_the_flows_and_the_engine_in_their_own_language() -> None:
+    """Texts by language pick the contact's (or English); the engine's own words and commands follow the contact."""
+    greet = f.Say("greet", text=f.Text(languages={"en": "Hi!", "pt_BR": "Olá, {{ contact.name }}!"}), next="ask")
+    ask = f.Ask("ask", prompt=text("Your order number?"), slot="order_number")
+    engine = Engine({"main": flow("main", greet, ask)})
+    brazilian, german = Who("5511987654321", "Ana", "pt_BR"), Who("4915112345678", "Jonas", "de")
+    turn = engine.handle(State(), Inbound("text", "oi"), brazilian, NOW)
+    assert says(turn) == ["Olá, Ana!", "Your order number?"]
+    assert says(engine.handle(State(), Inbound("text", "hallo"), german, NOW))[0] == "Hi!"  # no German: English
+    helped = engine.handle(turn.state, Inbound("text", "HILFE"), german, NOW)
+    assert says(helped)[0].startswith("Ich helfe bei Bestellungen")
+    cancelled = engine.handle(turn.state, Inbound("text", "Cancelar!"), brazilian, NOW)
+    assert says(cancelled) == ["Certo, parei por aqui. Escreva qualquer coisa para ver o menu de novo."]
+    assert cancelled.state.flow is None
+
+
 def test_a_message_while_an_action_runs_goes_back_to_the_menu() -> None:
     """A customer who writes while an action runs (or at a step that waits for nothing) is shown the menu."""
     state = send(tap(send(State(), "hi").state, "order").state, "10482").state

@@ -69,6 +69,7 @@ BROKEN_CASES = {
     "syntax.yaml": [
         """7:14: error: expression 'contact.name = "Ada"': column 14: use == to compare""",
         "10:10: error: Jinja syntax error: unexpected '}'",
+        "15:14: error: Jinja syntax error: unexpected '}'",
     ],
 }
 

@@ -59,7 +59,8 @@ BROKEN_CASES = {
         "8:19: error: 'max_attempts' must be a whole number, 1 or more",
         "9:15: error: 'commands' must be true or false",
         "10:11: error: 'next' must be a step id",
-        "12:10: error: 'end' must be a text or {template: NAME, values: {NAME: TEXT}}",
+        "12:10: error: 'end' must be a text, texts by language {en: TEXT, pt_BR: TEXT} "
+        "or {template: NAME, values: {NAME: TEXT}}",
     ],
     "bad_text.yaml": [
         "8:7: error: unknown key 'value' in a template text; allowed keys: template, values",
@@ -74,6 +75,10 @@ BROKEN_CASES = {
         "8:9: error: case 2 has no 'goto'",
         "8:26: error: unknown key 'then' in a branch case; allowed keys: if, goto",
         "10:5: error: unknown key 'next' in a branch step; allowed keys: id, branch, otherwise",
+    ],
+    "bad_languages.yaml": [
+        "8:7: error: 'english' is not a language code such as en, es or pt_BR",
+        "13:14: error: the pt_BR text of 'end' must be a non-empty text",
     ],
     "bad_ids.yaml": [
         f"5:9: error: step id 'Ask Name' {IDENTIFIER_RULE}",

@@ -11,9 +11,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from bot import keys
 from bot.errors import NotFound, ValidationError
+from bot.language.reader import Reader
 from bot.message_templates.library import TemplateLibrary
-from bot.notifications.rules import check_balance, reminder_due, show_amount, show_date, show_time
+from bot.notifications.rules import check_balance, reminder_due
 from bot.notifications.service import (
     AppointmentChange,
     BalanceUpdate,
@@ -67,18 +69,6 @@ def order(**fields: Any) -> OrderBase:
 # --- the pure rules ---------------------------------------------------------------------------------
 
 
-def test_times_are_shown_in_the_business_time_zone() -> None:
-    """A UTC instant reads as the business's local weekday, date and 24-hour time."""
-    when = datetime(2026, 4, 14, 1, 30, tzinfo=UTC)
-    assert (show_date(when, ZONE), show_time(when, ZONE)) == ("Monday 13 April", "22:30")
-
-
-def test_amounts_carry_their_currency() -> None:
-    """Known currencies show their symbol, others their code, always with two decimals."""
-    assert show_amount("84.9", "EUR") == "€84.90"
-    assert show_amount("1234", "CHF") == "1,234.00 CHF"
-
-
 def test_reminder_due_time() -> None:
     """The lead time before the start; at once inside it; never once the appointment has begun."""
     lead = timedelta(hours=24)
@@ -128,7 +118,11 @@ async def test_order_status_changes_send_their_templates_once(
     assert all((r.kind, r.template_category, r.due_at) == ("utility", "utility", NOW) for r in rows)
     assert all(r.recipient == CUSTOMER.wa_id for r in rows)
     confirmation, shipping, delayed, delivered = (params(r) for r in rows)
-    assert delivered == {"customer_name": "Aisha", "order_number": "10482", "delivered_date": show_date(NOW, ZONE)}
+    assert delivered == {
+        "customer_name": "Aisha",
+        "order_number": "10482",
+        "delivered_date": Reader.business(ZONE).date(NOW),
+    }
     assert confirmation == {
         "order_number": "10482",
         "customer_name": "Aisha",
@@ -424,6 +418,31 @@ async def test_api_appointments_round_trip(client: Client, auth: dict[str, str])
     status, answer = await call(client, "PATCH", path, auth, {"status": "cancelled"})
     assert (status, answer["appointment"]["status"]) == (200, "cancelled")
     assert (await call(client, "PATCH", "/api/appointments/999", auth, {"status": "cancelled"}))[0] == 404
+
+
+async def test_a_brazilian_customer_is_reminded_in_portuguese_on_their_own_clock(
+    aiohttp_client: ClientFactory, make_settings: Any, fixed_clock: FakeClock, auth: dict[str, str]
+) -> None:
+    """A business in Lisbon books a pt_BR contact from São Paulo: the pt_BR reminder, their date, their 09:30, named."""
+    client, _ = await start_app(aiohttp_client, make_settings(business_timezone="Europe/Lisbon"), fixed_clock)
+    contact = {"wa_id": "+55 11 98765 4321", "name": "Aisha", "language": "pt_BR"}
+    assert (await call(client, "POST", "/api/contacts", auth, contact))[0] == 201
+    body = {"wa_id": CUSTOMER.wa_id, "service": "consulta", "starts_at": "2026-04-14T12:30:00Z", "location": "Av. X 1"}
+    assert (await call(client, "POST", "/api/appointments", auth, body))[0] == 201
+    account = {"balance": "1234.5", "currency": "BRL", "low_threshold": "2000"}
+    assert (await call(client, "PUT", f"/api/accounts/{CUSTOMER.wa_id}", auth, account))[0] == 200
+    reminder, alert = await outbox_rows(client.server.app[keys.REPOSITORY])
+    assert reminder.payload["template"]["language"] == {"code": "pt_BR"}
+    assert params(reminder) == {
+        "customer_name": "Aisha",
+        "service": "consulta",
+        "date": "terça-feira, 14 de abril",  # the template's own example's form
+        "time": "09:30 (São Paulo)",  # 13:30 in Lisbon: the customer's clock, named as it is not the business's
+        "location": "Av. X 1",
+    }
+    # No pt_BR balance alert exists: the English template, and amounts written as English writes them.
+    assert alert.payload["template"]["language"] == {"code": "en"}
+    assert (params(alert)["balance"], params(alert)["threshold"]) == ("R$1,234.50", "R$2,000.00")
 
 
 async def test_api_account_and_batch_notifications(client: Client, auth: dict[str, str]) -> None:

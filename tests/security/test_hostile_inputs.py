@@ -129,8 +129,9 @@ DOORS = {
             "template": "payment_link",
             "parameters": INVOICE,
             "wa_ids": [WA_ID],
+            "language": "en",
         },
-        ["name", "cron", "time_zone", "template", "parameters.customer_name", "wa_ids[0]"],
+        ["name", "cron", "time_zone", "template", "parameters.customer_name", "wa_ids[0]", "language"],
     ),
     "campaign": _door(
         "POST",
@@ -148,7 +149,10 @@ DOORS = {
     "reply": _door("POST", f"/api/conversations/{WA_ID}/reply", {"text": "hello"}, ["text"]),
     "unblock": _door("POST", "/api/templates/payment_received/unblock", {"language": "en"}, ["language"]),
 }
-PAGED = ["/api/contacts", "/api/conversations", "/api/messages", "/api/campaigns", "/api/campaigns/1/recipients"]
+PAGED = [
+    "/api/contacts", "/api/conversations", "/api/messages", "/api/campaigns", "/api/campaigns/1/recipients",
+    "/api/schedules", "/api/handoffs", f"/api/appointments?wa_id={WA_ID}",
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -256,9 +260,26 @@ async def test_a_cursor_beyond_32_bits_or_in_other_digits_is_a_400(
     client: Client, path: str, query: str, named: str
 ) -> None:
     """`before` and `limit` are ASCII whole numbers in range; anything else is a 400 naming which."""
-    status, data = await answer(client, "GET", f"{path}?{query}")
+    status, data = await answer(client, "GET", f"{path}{'&' if '?' in path else '?'}{query}")
     assert status == 400, data
     assert named in data["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [("/api/schedules", "before=" + "9" * 5000), ("/api/schedules", "limit=" + "1" * 5000),
+     ("/api/schedules", "before=1e3"), ("/api/schedules", "before=%EF%BC%91"),
+     ("/api/templates", "limit=" + "1" * 5000),
+     ("/api/templates", "after=" + "a" * 5000 + ".en"), ("/api/templates", "after=a%00.en"),
+     ("/api/templates", "after=%ED%A0%80.en"), ("/api/templates", "after=%F0%9F%98%80.en")],
+)  # fmt: skip
+async def test_a_huge_or_strange_cursor_on_schedules_and_templates_is_a_400_naming_it(
+    client: Client, path: str, query: str
+) -> None:
+    """Cursors thousands of digits long, in other digits, or with NUL or broken UTF-8 are a 400 naming the parameter."""
+    status, data = await answer(client, "GET", f"{path}?{query}")
+    assert status == 400, (path, query, data)
+    assert data["error"]["message"].startswith(query.split("=")[0]), data
 
 
 async def test_search_text_is_literal_and_refuses_nul(client: Client) -> None:
@@ -418,3 +439,23 @@ async def test_dashboard_cursors_and_ids_take_ascii_digits_in_32_bits_only(clien
         assert (await client.get(f"/dashboard/campaigns/{campaign}")).status == 404
     resp = await client.get("/dashboard/contacts", params={"q": "a\x00"})
     assert (resp.status, resp.content_type) == (400, "text/html")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"csrf=x&text=%FF%FE\xff"),
+        ("multipart/form-data; boundary=x", b"--x\r\n"),
+        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data\r\n\r\nhi\r\n--x--\r\n"),
+    ],
+)
+async def test_a_form_body_that_cannot_be_read_is_a_400_page(client: Client, content_type: str, body: bytes) -> None:
+    """A form that is not UTF-8 or a multipart body without field names is a 400 page, not a 500; nothing is stored."""
+    assert (await log_in(client)).status == 303
+    before = await row_counts(client)
+    for path in ("/dashboard/campaigns/new", f"/dashboard/inbox/{WA_ID}/reply"):
+        resp = await client.post(path, data=body, headers={"Content-Type": content_type}, allow_redirects=False)
+        page = await resp.text()
+        assert (resp.status, resp.content_type) == (400, "text/html"), (path, page[:300])
+        assert "form" in page.lower()
+    assert await row_counts(client) == before

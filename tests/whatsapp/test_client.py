@@ -39,6 +39,7 @@ from bot.whatsapp.client import (
     RecordedRequest,
     RecordingTransport,
     SendResult,
+    connector,
     error_from_response,
     error_from_status_errors,
 )
@@ -783,6 +784,28 @@ async def test_aiohttp_transport_timeout(aiohttp_server: Any, session: aiohttp.C
             await _client(AiohttpTransport(session, timeout=0.05), base).send(text_message(TO, "Hi"))
     finally:
         release.set()
+
+
+async def test_every_send_the_throughput_allows_is_out_at_once(aiohttp_server: Any) -> None:
+    """The service's pool has a connection for each send the throttle lets out: none waits for one.
+
+    Meta answers none of them until all are in; aiohttp's default pool of 100 held the rest back for good.
+    """
+    throughput, arrived, all_in = 150, [0], asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        arrived[0] += 1
+        if arrived[0] == throughput:
+            all_in.set()
+        await all_in.wait()
+        return web.json_response({"messages": [{"id": WAMID}], "contacts": [{"input": TO, "wa_id": TO}]})
+
+    base = await _serve(aiohttp_server, handler)
+    async with aiohttp.ClientSession(connector=connector(throughput)) as session:
+        client = _client(AiohttpTransport(session), base)
+        async with asyncio.timeout(30):
+            results = await asyncio.gather(*(client.send(text_message(TO, "Hi")) for _ in range(throughput)))
+    assert results == [SendResult(WAMID, TO, None)] * throughput
 
 
 @pytest.fixture

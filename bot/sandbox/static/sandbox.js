@@ -331,10 +331,12 @@
     if (item.template) {
       bubble.append(el("div", "tag", `Template · ${item.template.category} · ${item.template.language}`));
     }
-    const header = interactive && interactive.header && interactive.header.text;
+    // A template the sandbox knows comes filled in, in parts, as the phone shows it.
+    const shown = item.template && typeof item.template.body === "string" ? item.template : null;
+    const header = shown ? shown.header : interactive && interactive.header && interactive.header.text;
     if (header) bubble.append(el("div", "bubble-header", header));
-    bubble.append(el("div", "bubble-text", item.text ?? `[${item.type}]`));
-    const footer = interactive && interactive.footer && interactive.footer.text;
+    bubble.append(el("div", "bubble-text", shown ? shown.body : item.text ?? `[${item.type}]`));
+    const footer = shown ? shown.footer : interactive && interactive.footer && interactive.footer.text;
     if (footer) bubble.append(el("div", "bubble-footer", footer));
 
     const meta = el("div", "meta");
@@ -373,10 +375,40 @@
       box.append(open);
       return box;
     }
+    if (item.direction === "out" && item.template && item.template.buttons) {
+      return templateButtons(item.template.buttons);
+    }
     if (item.direction === "out" && item.template && item.template.quick_replies.length) {
       return replyButtons(item.template.quick_replies.map((p) => [p, p]), "button");
     }
     return null;
+  }
+
+  // A template's buttons: a quick reply sends its payload, a URL opens, a copy-code button copies the code.
+  function templateButtons(buttons) {
+    if (!buttons.length) return null;
+    const box = el("div", "actions");
+    for (const spec of buttons) {
+      const button = el("button", `reply reply-${spec.type.replace("_", "-")}`, spec.text);
+      button.type = "button";
+      if (spec.type === "quick_reply") {
+        button.addEventListener("click", () => customerSends({ button: spec.payload }));
+      } else if (spec.type === "url") {
+        button.title = spec.url || "";
+        button.addEventListener("click", () => window.open(spec.url, "_blank", "noopener"));
+      } else {
+        button.addEventListener("click", async () => {
+          try {
+            await navigator.clipboard.writeText(spec.code || "");
+            button.textContent = "Copied";
+          } catch {
+            button.textContent = spec.code || spec.text;
+          }
+        });
+      }
+      box.append(button);
+    }
+    return box;
   }
 
   function replyButtons(pairs, kind) {
