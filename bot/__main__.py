@@ -154,6 +154,10 @@ def check(args: argparse.Namespace) -> int:
     flows, templates = _folder(args.flows, settings, "flows"), _folder(args.templates, settings, "templates")
     sections = list(check_content(flows, templates).sections)
     sections.append(("rate card", read_rate_card(settings.rate_card)[1] if settings.rate_card else []))
+    if settings.endpoints_canned is not None:
+        from bot.inbound.endpoint_call import read_canned
+
+        sections.append(("canned answers", read_canned(settings.endpoints_canned)[1]))
     for what, problems in sections:
         for problem in problems:
             print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
@@ -34,6 +35,14 @@ from bot.inbound.actions import BUSINESS
 from bot.inbound.consent_keywords import ConsentDesk, Keywords
 from bot.inbound.content import BUSINESS_FILE, CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
 from bot.inbound.dispatcher import DISPATCHER, Dispatcher, TurnHandler
+from bot.inbound.endpoint_call import (
+    ENDPOINTS,
+    AiohttpEndpoints,
+    CannedEndpoints,
+    EndpointTransport,
+    StandInSecrets,
+    read_canned,
+)
 from bot.inbound.ingest import INGESTOR, Ingestor
 from bot.inbound.reload import Reloader, setup_reload
 from bot.inbound.webhook import MAX_BODY, setup_webhook
@@ -75,6 +84,7 @@ def create_app(
     migrate: bool | None = None,
     templates: Path | TemplateLibrary | None = None,
     flows: Path | Mapping[str, Flow] | None = None,
+    endpoints: EndpointTransport | None = None,
 ) -> web.Application:
     """Build the application; resources are acquired and released in its `cleanup_ctx`.
 
@@ -85,6 +95,7 @@ def create_app(
     `settings.project_dir`); `flows` likewise. Customers' messages go to `handler`, by default the flow
     engine over `flows`. In sandbox mode with `settings.reload`, flows and templates read from folders are
     reloaded when they change.
+    The business's endpoints are reached over HTTP unless `endpoints` (canned answers, say) is given.
     """
     unknown = set(roles) - ROLES
     if unknown:
@@ -103,6 +114,7 @@ def create_app(
     app[CONTENT], app[TEMPLATES] = live, live.templates
     app.cleanup_ctx.append(_database(settings.is_sqlite if migrate is None else migrate))
     app.cleanup_ctx.append(_cloud_api(transport))
+    app.cleanup_ctx.append(_endpoints(endpoints))
     app.cleanup_ctx.append(_workers(handler, set(roles)))
     if "web" in roles:
         app[RATE_CARD] = load_card(settings.rate_card)
@@ -176,6 +188,28 @@ def _cloud_api(transport: Transport | None) -> Callable[[web.Application], Async
     return context
 
 
+def _endpoints(given: EndpointTransport | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The client session the business's endpoints are called through, kept apart from Meta's."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        canned, transport = app[keys.SETTINGS].endpoints_canned, given
+        if transport is None and canned is not None:
+            answers, problems = read_canned(canned)
+            errors = [p.located for p in problems if p.severity == "error"]
+            if errors:
+                raise ConfigError("BOT_ENDPOINTS_CANNED has errors:\n" + "\n".join(errors))
+            transport = CannedEndpoints(answers)
+        if transport is not None:
+            app[ENDPOINTS] = transport
+            yield
+            return
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+            app[ENDPOINTS] = AiohttpEndpoints(session)
+            yield
+
+    return context
+
+
 def _content(flows: Path | Mapping[str, Flow], templates: Path | TemplateLibrary, zone: ZoneInfo) -> Content:
     """The flows and templates to start with: two folders pass `bot check` or the service refuses to start.
 
@@ -201,7 +235,10 @@ def _handler(app: web.Application) -> TurnHandler:
     live = app[CONTENT]
     if MAIN_FLOW not in live.current.flows:
         log.warning("flows.none", hint=f"no {MAIN_FLOW} flow: customers get an acknowledgement only")
-    return LiveRunner(live, otp=app[OTP], notices=app[NOTIFICATIONS].appointment_notices)
+    notices, endpoints = app[NOTIFICATIONS].appointment_notices, app[ENDPOINTS]
+    offline = isinstance(endpoints, CannedEndpoints)  # canned answers need no real secrets
+    environ: Mapping[str, str] = StandInSecrets() if offline else os.environ
+    return LiveRunner(live, otp=app[OTP], notices=notices, endpoints=endpoints, environ=environ)
 
 
 def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:

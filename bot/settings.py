@@ -157,6 +157,7 @@ class _Environment(BaseSettings):
     log_level: str = Field("info", alias="BOT_LOG_LEVEL")
     log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
     reload: bool = Field(True, alias="BOT_RELOAD")
+    endpoints_canned: str | None = Field(None, alias="BOT_ENDPOINTS_CANNED")
     trusted_proxies: str | None = Field(None, alias="BOT_TRUSTED_PROXIES")
     project_dir: str = Field(".", alias="BOT_PROJECT_DIR")
 
@@ -215,6 +216,8 @@ class Settings:
     # (tests, embedding); `load_settings` turns it on unless BOT_RELOAD=0.
     reload: bool = False
     generated_admin_token: bool = False
+    # Sandbox mode only: a file of canned answers the business's endpoints give instead of being called.
+    endpoints_canned: Path | None = None
     # The reverse proxies whose X-Forwarded-For is believed (BOT_TRUSTED_PROXIES); none by default.
     trusted_proxies: tuple[Network, ...] = ()
     # The bot project (BOT_PROJECT_DIR, `--project`): flows/, templates/, tests/transcripts/; `bot init` writes one.
@@ -348,9 +351,19 @@ def _resolve(env: _Environment) -> Settings:
         log_level=env.log_level,
         log_format=env.log_format,
         reload=env.reload,
+        endpoints_canned=_canned(env.endpoints_canned, sandbox),
         trusted_proxies=parse_trusted_proxies(env.trusted_proxies),
         project_dir=project_dir,
     )
+
+
+def _canned(value: str | None, sandbox: bool) -> Path | None:
+    """BOT_ENDPOINTS_CANNED: only the sandbox may answer for the business's endpoints."""
+    if not value:
+        return None
+    if not sandbox:
+        raise ConfigError("BOT_ENDPOINTS_CANNED is for sandbox mode only: with Meta, the real endpoints answer")
+    return Path(value)
 
 
 def _words(value: str | None, name: str) -> tuple[str, ...] | None:

@@ -42,6 +42,7 @@ VARIABLES = (
     "BOT_RETAIN_TEXTS_DAYS",
     "BOT_RETAIN_MEDIA_DAYS",
     "BOT_MEDIA_DIR",
+    "BOT_ENDPOINTS_CANNED",
 )
 
 REAL_MODE = {
@@ -93,6 +94,15 @@ def test_hot_reload_is_on_unless_bot_reload_is_0(monkeypatch: pytest.MonkeyPatch
     assert load_settings(env_file=None).reload is False
     monkeypatch.setenv("BOT_RELOAD", "sometimes")
     with pytest.raises(ConfigError, match="BOT_RELOAD"):
+        load_settings(env_file=None)
+
+
+def test_canned_endpoint_answers_are_for_the_sandbox_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BOT_ENDPOINTS_CANNED is read in sandbox mode and refused with a real Meta access token."""
+    monkeypatch.setenv("BOT_ENDPOINTS_CANNED", "canned.yaml")
+    assert load_settings(env_file=None).endpoints_canned == Path("canned.yaml")
+    set_env(monkeypatch, REAL_MODE)
+    with pytest.raises(ConfigError, match="BOT_ENDPOINTS_CANNED is for sandbox mode only"):
         load_settings(env_file=None)
 
 
