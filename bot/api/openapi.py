@@ -16,6 +16,7 @@ from bot.api import (
     openapi_notifications,
     openapi_otp,
     openapi_stats,
+    openapi_subscriptions,
 )
 from bot.api.model import components
 from bot.api.openapi_campaigns import CAMPAIGN_PATHS
@@ -27,6 +28,7 @@ from bot.api.openapi_otp import OTP_PATHS
 from bot.api.openapi_parts import ERROR
 from bot.api.openapi_schedules import SCHEDULE_PATHS
 from bot.api.openapi_stats import STATS_PATHS
+from bot.api.openapi_subscriptions import SUBSCRIPTION_PATHS
 from bot.api.openapi_templates import TEMPLATE_PATHS
 
 SCHEMAS: dict[str, Any] = {
@@ -42,6 +44,8 @@ SCHEMAS: dict[str, Any] = {
     **components(openapi_notifications.ANSWERS, "serialization"),
     **components(openapi_otp.MODELS, "validation"),
     **components(openapi_otp.ANSWERS, "serialization"),
+    **components(openapi_subscriptions.MODELS, "validation"),
+    **components(openapi_subscriptions.ANSWERS, "serialization"),
 }
 
 _SELF: dict[str, Any] = {
@@ -79,6 +83,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             **HANDOFF_PATHS,
             **STATS_PATHS,
             **CAMPAIGN_PATHS,
+            **SUBSCRIPTION_PATHS,
         },
     }
     document["paths"] = {  # new dicts: the parts are shared constants
