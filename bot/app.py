@@ -228,7 +228,7 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
         )
         app[RETENTION] = retention
         app[INGESTOR].on_stored = dispatcher.wake
-        courier = Courier(repository, clock=clock, policy=_event_policy(settings))
+        courier = Courier(repository, policy=_event_policy(settings))  # the wall clock: see storage.events
         app[COURIER] = courier
         app[SUBSCRIPTIONS] = Subscriptions(repository, clock, on_replayed=courier.wake)
         tasks = []

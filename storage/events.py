@@ -74,7 +74,12 @@ def _contacts_stmt(pairs: Sequence[tuple[int, Event]]) -> Any:
 
 
 def _rows(pairs: Sequence[tuple[int, Event]], contacts: Iterable[Any]) -> list[dict[str, Any]]:
-    """One delivery row per (subscription, event); an event keeps one id whichever URLs it goes to."""
+    """One delivery row per (subscription, event); an event keeps one id whichever URLs it goes to.
+
+    The payload says when the event happened by the caller's clock; the queue's own times (due, leases,
+    retries) are the wall clock's, since they are about the receivers' time, not the business's.
+    """
+    now = utcnow()
     who = {int(cid): {"wa_id": wa_id, "user_id": user_id} for cid, wa_id, user_id in contacts}
     ids: dict[int, str] = {}
     rows = []
@@ -91,7 +96,7 @@ def _rows(pairs: Sequence[tuple[int, Event]], contacts: Iterable[Any]) -> list[d
             {
                 "subscription_id": subscription_id, "event_id": event_id, "type": event.type,
                 "contact_id": event.contact_id, "payload": payload, "status": "pending", "attempts": 0,
-                "next_attempt_at": event.at, "created_at": event.at,
+                "next_attempt_at": now, "created_at": now,
             }
         )  # fmt: skip
     return rows
@@ -224,12 +229,13 @@ async def attempts_of(conn: AsyncConnection, delivery_ids: Sequence[int]) -> dic
     return found
 
 
-async def replay(conn: AsyncConnection, original: EventDeliveryBase, now: datetime) -> EventDeliveryBase:
+async def replay(conn: AsyncConnection, original: EventDeliveryBase) -> EventDeliveryBase:
     """A new delivery of the same event (same id, same body) to the same subscription, due now.
 
     A copy rather than a reset, so that the original's log stays as it was; it queues behind the
     contact's events still unsettled, as any new event would.
     """
+    now = utcnow()
     values = original.model_dump(include={"subscription_id", "event_id", "type", "contact_id", "payload"}) | {
         "status": "pending",
         "attempts": 0,

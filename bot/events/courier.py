@@ -27,7 +27,7 @@ from aiohttp import web
 from bot.events import signature
 from bot.loop import Wakeful
 from storage import events
-from storage.models import EventDeliveryBase, EventSubscriptionBase
+from storage.models import EventDeliveryBase, EventSubscriptionBase, utcnow
 from storage.repository import Repository
 
 log = structlog.get_logger("bot.events")
@@ -69,7 +69,7 @@ def body_of(delivery: EventDeliveryBase) -> bytes:
 class Courier(Wakeful):
     """Delivers owed events until stopped; several couriers (processes) share the queue through leases."""
 
-    def __init__(self, repository: Repository, *, clock: Callable[[], datetime], policy: Policy) -> None:
+    def __init__(self, repository: Repository, *, policy: Policy, clock: Callable[[], datetime] = utcnow) -> None:
         super().__init__()
         self._repository = repository
         self._clock = clock

@@ -94,7 +94,7 @@ class Subscriptions:
             found = await events.delivery(conn, subscription_id, delivery_id)
             if found is None:
                 raise NotFound(f"no delivery {delivery_id} of subscription {subscription_id}")
-            copy = await events.replay(conn, found, self._clock())
+            copy = await events.replay(conn, found)
         log.info("events.replayed", subscription_id=subscription_id, delivery_id=delivery_id, replay_id=copy.id)
         self._on_replayed()
         return copy
