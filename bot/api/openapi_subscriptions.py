@@ -38,7 +38,7 @@ SUBSCRIPTION_PATHS: dict[str, Any] = {
         "delete": {
             "summary": "Delete a subscription with its undelivered events and its delivery log",
             "parameters": [_ID],
-            "responses": {"204": {"description": "Deleted"}, **ERRORS, "404": NOT_FOUND},
+            "responses": {**ok(ref("Subscription"), "The subscription as it was"), "404": NOT_FOUND},
         },
     },
     "/api/subscriptions/{id}/deliveries": {

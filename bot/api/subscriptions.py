@@ -63,9 +63,11 @@ async def get_subscription(request: web.Request) -> web.Response:
 
 
 async def delete_subscription(request: web.Request) -> web.Response:
-    """Delete a subscription with its undelivered events and its log (204)."""
-    await request.config_dict[SUBSCRIPTIONS].delete(path_id(request, "subscription"))
-    return web.Response(status=204)
+    """Delete a subscription with its undelivered events and its log; answers it as it was."""
+    subscriptions, subscription_id = request.config_dict[SUBSCRIPTIONS], path_id(request, "subscription")
+    found = await subscriptions.get(subscription_id)
+    await subscriptions.delete(subscription_id)
+    return json_response(subscription_json(found))
 
 
 async def list_deliveries(request: web.Request) -> web.Response:
