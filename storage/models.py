@@ -580,7 +580,7 @@ class EventDelivery(EventDeliveryBase, table=True):
 
     __tablename__ = "event_delivery"
     __table_args__ = (
-        Index("ix_event_delivery_status_next", "status", "next_attempt_at"),
+        Index("ix_event_delivery_claim", "status", "id"),
         Index("ix_event_delivery_order", "subscription_id", "contact_id", "status", "id"),
         Index("ix_event_delivery_subscription", "subscription_id", "id"),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.openapi_parts import ERRORS, NOT_FOUND, PAGING, created, json_body, ok, page, query, ref
+from bot.api.openapi_parts import NOT_FOUND, PAGING, created, json_body, ok, page, query, ref
 from bot.api.subscription_model import Delivery, Subscription, SubscriptionCreate, SubscriptionCreated
 
 MODELS = (SubscriptionCreate,)  # request bodies

@@ -58,7 +58,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_event_delivery")),
     )
-    op.create_index("ix_event_delivery_status_next", "event_delivery", ["status", "next_attempt_at"])
+    op.create_index("ix_event_delivery_claim", "event_delivery", ["status", "id"])
     op.create_index("ix_event_delivery_order", "event_delivery", ["subscription_id", "contact_id", "status", "id"])
     op.create_index("ix_event_delivery_subscription", "event_delivery", ["subscription_id", "id"])
     op.create_table(
@@ -82,6 +82,6 @@ def downgrade() -> None:
     op.drop_table("event_attempt")
     op.drop_index("ix_event_delivery_subscription", table_name="event_delivery")
     op.drop_index("ix_event_delivery_order", table_name="event_delivery")
-    op.drop_index("ix_event_delivery_status_next", table_name="event_delivery")
+    op.drop_index("ix_event_delivery_claim", table_name="event_delivery")
     op.drop_table("event_delivery")
     op.drop_table("event_subscription")
