@@ -240,6 +240,7 @@ async def _killed(
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         killed_at = len(arrivals.seen)
+        (scratch / "after").mkdir()
         second = await stack.enter_async_context(fleet(1, ["serve", "--roles", "web,sender"], env, scratch / "after"))
         customers.url = second.webhooks[0]
         await texting
