@@ -164,6 +164,12 @@ async def subscription_by_id(conn: AsyncConnection, subscription_id: int) -> Eve
     return model_of(EventSubscriptionBase, row._mapping) if row else None
 
 
+async def all_subscriptions(conn: AsyncConnection) -> list[EventSubscriptionBase]:
+    """Every subscription, oldest first: the delivery loop claims for each in turn."""
+    rows = await conn.execute(select(EVENT_SUBSCRIPTION).order_by(EVENT_SUBSCRIPTION.c.id))
+    return [model_of(EventSubscriptionBase, r._mapping) for r in rows]
+
+
 async def subscriptions_by_ids(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, EventSubscriptionBase]:
     rows = await conn.execute(select(EVENT_SUBSCRIPTION).where(EVENT_SUBSCRIPTION.c.id.in_(sorted(set(ids)))))
     found = [model_of(EventSubscriptionBase, r._mapping) for r in rows]
@@ -278,7 +284,7 @@ async def reap(conn: AsyncConnection, now: datetime) -> int:
     return int((await conn.execute(stmt)).rowcount or 0)
 
 
-def _claimable(now: datetime, limit: int, busy: Sequence[int]) -> Any:
+def _claimable(now: datetime, limit: int, subscription_id: int) -> Any:
     """Due rows that are the oldest unsettled one of their (subscription, contact): per-contact order."""
     other = EVENT_DELIVERY.alias("other")
     d = EVENT_DELIVERY.c
@@ -288,19 +294,17 @@ def _claimable(now: datetime, limit: int, busy: Sequence[int]) -> Any:
         other.c.status.in_(UNSETTLED),
         other.c.id < d.id,
     )
-    stmt = select(d.id).where(d.status == "pending", d.next_attempt_at <= now, ~earlier)
-    if busy:
-        stmt = stmt.where(d.subscription_id.not_in(list(busy)))
-    return stmt.order_by(d.id).limit(limit).with_for_update(skip_locked=True)
+    stmt = select(d.id).where(d.subscription_id == subscription_id, d.status == "pending", d.next_attempt_at <= now)
+    return stmt.where(~earlier).order_by(d.id).limit(limit).with_for_update(skip_locked=True)
 
 
 async def claim(
-    conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int, busy: Sequence[int] = ()
+    conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int, subscription_id: int
 ) -> list[EventDeliveryBase]:
-    """Claim up to `limit` due deliveries, none of the subscriptions in `busy`; oldest first."""
+    """Claim up to `limit` due deliveries of one subscription, oldest first; each subscription has its own share."""
     stmt = (
         update(EVENT_DELIVERY)
-        .where(EVENT_DELIVERY.c.id.in_(_claimable(now, limit, busy)))
+        .where(EVENT_DELIVERY.c.id.in_(_claimable(now, limit, subscription_id)))
         .values(status="sending", lease_owner=owner, lease_until=now + lease, attempts=EVENT_DELIVERY.c.attempts + 1)
         .returning(*EVENT_DELIVERY.c)
     )

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import aiohttp
 import structlog
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.events import signature
 from bot.loop import Wakeful
@@ -78,6 +79,7 @@ class Courier(Wakeful):
         self._tasks: set[asyncio.Task[None]] = set()
         self._per_subscription: Counter[int] = Counter()
         self._done: list[events.Outcome] = []
+        self._turn = 0
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.policy.timeout)
@@ -107,25 +109,38 @@ class Courier(Wakeful):
         done, self._done = self._done, []
         if not done and not claiming:
             return IDLE
-        busy = [sid for sid, n in self._per_subscription.items() if n >= self.policy.per_subscription]
-        claimed: list[EventDeliveryBase] = []
+        claimed: list[tuple[EventDeliveryBase, EventSubscriptionBase]] = []
         async with self._repository.transaction() as conn:
             await events.settle(conn, owner=self._owner, outcomes=done)
             if claiming:
                 await events.reap(conn, now)
-                claimed = await events.claim(
-                    conn, owner=self._owner, now=now, lease=self.policy.lease, limit=free, busy=busy
-                )
-                subscriptions = await events.subscriptions_by_ids(conn, {d.subscription_id for d in claimed})
-        for delivery in claimed:
-            subscription = subscriptions.get(delivery.subscription_id)
-            if subscription is None:
-                continue  # deleted meanwhile, with its deliveries
+                claimed = await self._claim(conn, now, free)
+        for delivery, subscription in claimed:
             self._per_subscription[delivery.subscription_id] += 1
             task = asyncio.create_task(self._deliver(delivery, subscription))
             self._tasks.add(task)
             task.add_done_callback(self._finished)
         return 0 if claiming and len(claimed) == free else IDLE
+
+    async def _claim(
+        self, conn: AsyncConnection, now: datetime, free: int
+    ) -> list[tuple[EventDeliveryBase, EventSubscriptionBase]]:
+        """Claim for each subscription in turn, none beyond its share of the slots: a dead URL holds only its share."""
+        subscriptions = await events.all_subscriptions(conn)
+        share = self.policy.concurrency if len(subscriptions) == 1 else self.policy.per_subscription
+        self._turn += 1  # each round starts at the next subscription, so none is always served last
+        first = self._turn % max(len(subscriptions), 1)
+        claimed: list[tuple[EventDeliveryBase, EventSubscriptionBase]] = []
+        for subscription in subscriptions[first:] + subscriptions[:first]:
+            assert subscription.id is not None
+            room = min(free - len(claimed), share - self._per_subscription[subscription.id])
+            if room <= 0:
+                continue
+            rows = await events.claim(
+                conn, owner=self._owner, now=now, lease=self.policy.lease, limit=room, subscription_id=subscription.id
+            )
+            claimed += [(row, subscription) for row in rows]
+        return claimed
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
