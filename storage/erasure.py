@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import events
 from storage.models import (
     ACCOUNT,
     APPOINTMENT,
@@ -164,6 +165,7 @@ async def erase(conn: AsyncConnection, erasure: Erasure, mentioned: Sequence[int
     await _blank_messages(conn, cid, erasure, swaps, mentioned, report)
     report.blanked["outbox"] = await _blank_outbox(conn, cid, erasure)
     report.deleted = await _delete_owned(conn, cid, erasure.wa_id)
+    report.deleted["event_deliveries"] = await events.forget_contact(conn, cid)
     report.blanked["schedules"], report.blanked["campaigns"] = await _forget_number(conn, erasure.wa_id)
     report.kept["consent_events"] = await _pseudonymise_consent(conn, cid, swaps)
     conversations = select(func.count()).where(CONVERSATION.c.contact_id == cid)

@@ -198,6 +198,28 @@ async def delivery_counts(conn: AsyncConnection, subscription_ids: Sequence[int]
     return counts
 
 
+async def forget_contact(conn: AsyncConnection, contact_id: int) -> int:
+    """Delete a contact's deliveries and their log (erasure: their payloads hold the number and words)."""
+    ids = select(EVENT_DELIVERY.c.id).where(EVENT_DELIVERY.c.contact_id == contact_id)
+    await conn.execute(delete(EVENT_ATTEMPT).where(EVENT_ATTEMPT.c.delivery_id.in_(ids)))
+    return int((await conn.execute(delete(EVENT_DELIVERY).where(EVENT_DELIVERY.c.contact_id == contact_id))).rowcount)
+
+
+async def purge_settled(conn: AsyncConnection, *, created_before: datetime, limit: int) -> int:
+    """Delete up to `limit` delivered or failed deliveries written before `created_before`, with their log."""
+    old = (
+        select(EVENT_DELIVERY.c.id)
+        .where(EVENT_DELIVERY.c.status.in_(("delivered", "failed")), EVENT_DELIVERY.c.created_at < created_before)
+        .order_by(EVENT_DELIVERY.c.id)
+        .limit(limit)
+    )
+    ids = [int(i) for i in (await conn.execute(old)).scalars()]
+    if ids:
+        await conn.execute(delete(EVENT_ATTEMPT).where(EVENT_ATTEMPT.c.delivery_id.in_(ids)))
+        await conn.execute(delete(EVENT_DELIVERY).where(EVENT_DELIVERY.c.id.in_(ids)))
+    return len(ids)
+
+
 # -- the delivery log --------------------------------------------------------------------------------
 
 
@@ -358,6 +380,12 @@ async def settle(conn: AsyncConnection, *, owner: str, outcomes: Sequence[Outcom
             for o in outcomes
         ],
     )  # fmt: skip
+    # A delivery deleted meanwhile (its subscription deleted, its contact erased) has no log to add to.
+    ids = [o.delivery_id for o in outcomes]
+    kept = set((await conn.execute(select(EVENT_DELIVERY.c.id).where(EVENT_DELIVERY.c.id.in_(ids)))).scalars())
+    outcomes = [o for o in outcomes if o.delivery_id in kept]
+    if not outcomes:
+        return
     await conn.execute(
         insert(EVENT_ATTEMPT),
         [

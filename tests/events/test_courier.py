@@ -266,6 +266,13 @@ async def test_retries_after_a_500_keep_each_contacts_order_and_a_dead_url_block
     _, counts = await call(client, auth, "GET", f"/api/subscriptions/{hanging['id']}")
     assert counts["deliveries"].get("delivered", 0) == 0  # the hanging URL got nothing through, and held no one up
 
+    while (erased := await call(client, auth, "POST", f"/api/contacts/{CAL}/erase"))[0] == 409:  # a reply in flight
+        await asyncio.sleep(0.05)
+    assert erased[0] == 200, erased
+    assert erased[1]["deleted"]["event_deliveries"] == 8  # 4 texts, to two URLs: their payloads held the words
+    log = await settled(client, auth, live["id"])
+    assert CAL not in {(d["payload"]["contact"] or {}).get("wa_id") for d in log["items"]}
+
 
 BAD = [
     ({"url": "ftp://example.com/hook", "events": ["message.received"]}, "url", "http"),
