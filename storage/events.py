@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import (
@@ -307,17 +307,27 @@ async def reap(conn: AsyncConnection, now: datetime) -> int:
 
 
 def _claimable(now: datetime, limit: int, subscription_id: int) -> Any:
-    """Due rows that are the oldest unsettled one of their (subscription, contact): per-contact order."""
-    other = EVENT_DELIVERY.alias("other")
+    """Due rows that are the oldest unsettled one of their contact's (per-contact order), oldest first.
+
+    The heads come from one `GROUP BY contact_id` over the subscription's unsettled rows, not a probe per
+    row: PostgreSQL, before its statistics know the table, planned `NOT EXISTS` as a nested loop over every
+    pair of pending rows (`bot bench events` waited minutes for one claim of 20,000). Events without a
+    contact share one queue.
+    """
     d = EVENT_DELIVERY.c
-    earlier = exists().where(
-        other.c.subscription_id == d.subscription_id,
-        other.c.contact_id == d.contact_id,
-        other.c.status.in_(UNSETTLED),
-        other.c.id < d.id,
+    heads = (
+        select(func.min(d.id))
+        .where(d.subscription_id == subscription_id, d.status.in_(UNSETTLED))
+        .group_by(d.contact_id)
+        .scalar_subquery()
     )
-    stmt = select(d.id).where(d.subscription_id == subscription_id, d.status == "pending", d.next_attempt_at <= now)
-    return stmt.where(~earlier).order_by(d.id).limit(limit).with_for_update(skip_locked=True)
+    return (
+        select(d.id)
+        .where(d.id.in_(heads), d.status == "pending", d.next_attempt_at <= now)
+        .order_by(d.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
 
 
 async def claim(
