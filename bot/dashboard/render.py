@@ -73,8 +73,8 @@ NAV: Final = (
     Link("Conversations", "/conversations"),
     Link("Inbox", "/inbox"),
     Link("Templates", "/templates"),
-    Link("Flows", "/flows"),
     Link("Events", "/events"),
+    Link("Flows", "/flows"),
 )
 
 
