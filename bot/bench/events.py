@@ -245,7 +245,7 @@ async def _killed(
         customers.url = second.webhooks[0]
         await texting
         await until(
-            lambda: len(arrivals.seen) >= customers.events, args.stall + args.timeout + 10, "every event", arrivals
+            lambda: len(arrivals.seen) >= customers.events, args.stall + args.timeout * 6, "every event", arrivals
         )
         took = time.monotonic() - began
     return {
