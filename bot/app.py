@@ -31,6 +31,8 @@ from bot.engine.core import MAIN_FLOW
 from bot.engine.flow import Flow
 from bot.engine.flow_file import load_flows
 from bot.errors import BotError, ConfigError, OTPRefused, http_status
+from bot.events.courier import COURIER, Courier, Policy
+from bot.events.service import SUBSCRIPTIONS, Subscriptions
 from bot.inbound.actions import BUSINESS
 from bot.inbound.consent_keywords import ConsentDesk, Keywords
 from bot.inbound.content import BUSINESS_FILE, CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
@@ -292,12 +294,16 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
             fetcher.wake()
 
         app[INGESTOR].on_stored = stored
+        courier = Courier(repository, policy=_event_policy(settings))  # the wall clock: see storage.events
+        app[COURIER] = courier
+        app[SUBSCRIPTIONS] = Subscriptions(repository, clock, on_replayed=courier.wake)
         tasks = []
         if "dispatcher" in roles:
             tasks.append(asyncio.create_task(dispatcher.run(), name="dispatcher"))
         if "sender" in roles:
             tasks.append(asyncio.create_task(sender.run(), name="sender"))
             tasks.append(asyncio.create_task(fetcher.run(), name="media-fetcher"))
+            tasks.append(asyncio.create_task(courier.run(), name="courier"))
         if "scheduler" in roles:
             tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
             tasks.append(asyncio.create_task(campaigner.run(), name="campaigner"))
@@ -305,9 +311,19 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
                 tasks.append(asyncio.create_task(retention.run(), name="retention"))
         yield
         # Stopped between rounds, not cancelled mid-statement: sends in flight are settled first.
-        await stop_all([dispatcher, sender, scheduler, campaigner, retention, fetcher], tasks)
+        await stop_all([dispatcher, sender, scheduler, campaigner, retention, fetcher, courier], tasks)
 
     return context
+
+
+def _event_policy(settings: Settings) -> Policy:
+    return Policy(
+        timeout=settings.events_timeout,
+        concurrency=settings.events_concurrency,
+        per_subscription=max(1, settings.events_concurrency // 4),
+        first_retry=settings.events_retry,
+        give_up=timedelta(hours=settings.events_give_up_hours),
+    )
 
 
 class _RequestIds:

@@ -147,6 +147,10 @@ class _Environment(BaseSettings):
     messaging_limit: str = Field(DEFAULT_MESSAGING_LIMIT, alias="BOT_MESSAGING_LIMIT")
     send_lease_seconds: float = Field(60.0, alias="BOT_SEND_LEASE_SECONDS", ge=1, le=3600)
     body_read_timeout_seconds: float = Field(30.0, alias="BOT_BODY_READ_TIMEOUT_SECONDS", gt=0, le=3600)
+    events_timeout_seconds: float = Field(10.0, alias="BOT_EVENTS_TIMEOUT_SECONDS", gt=0, le=120)
+    events_concurrency: int = Field(32, alias="BOT_EVENTS_CONCURRENCY", ge=1, le=1000)
+    events_retry_seconds: float = Field(10.0, alias="BOT_EVENTS_RETRY_SECONDS", gt=0, le=3600)
+    events_give_up_hours: float = Field(24.0, alias="BOT_EVENTS_GIVE_UP_HOURS", gt=0, le=24 * 7)
     opt_out_keywords: str | None = Field(None, alias="BOT_OPT_OUT_KEYWORDS")
     opt_in_keywords: str | None = Field(None, alias="BOT_OPT_IN_KEYWORDS")
     rate_card: str | None = Field(None, alias="BOT_RATE_CARD")
@@ -198,6 +202,12 @@ class Settings:
     messaging_limit: int | None = None  # Meta's tier in users per rolling 24 h; None is unlimited
     send_lease: float = 60.0  # seconds a sender holds a claimed message before another may settle it
     body_read_timeout: float = 30.0  # seconds a streamed request body (a CSV import) may go without a byte arriving
+    # Events out (docs/events.md): one request's deadline, requests in flight, the first retry's wait
+    # (each later one doubles, up to an hour), and how long a delivery is tried before it is marked failed.
+    events_timeout: float = 10.0
+    events_concurrency: int = 32
+    events_retry: float = 10.0
+    events_give_up_hours: float = 24.0
     # Words that opt a customer out of (or back in to) marketing; None keeps the built-in lists.
     opt_out_keywords: tuple[str, ...] | None = None
     opt_in_keywords: tuple[str, ...] | None = None
@@ -341,6 +351,10 @@ def _resolve(env: _Environment) -> Settings:
         messaging_limit=parse_messaging_limit(env.messaging_limit),
         send_lease=env.send_lease_seconds,
         body_read_timeout=env.body_read_timeout_seconds,
+        events_timeout=env.events_timeout_seconds,
+        events_concurrency=env.events_concurrency,
+        events_retry=env.events_retry_seconds,
+        events_give_up_hours=env.events_give_up_hours,
         opt_out_keywords=_words(env.opt_out_keywords, "BOT_OPT_OUT_KEYWORDS"),
         opt_in_keywords=_words(env.opt_in_keywords, "BOT_OPT_IN_KEYWORDS"),
         rate_card=_rate_card(env.rate_card, sandbox, project_dir),

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import media
+from storage import events, media
 from storage.models import (
     ACCOUNT,
     APPOINTMENT,
@@ -169,6 +169,7 @@ async def erase(conn: AsyncConnection, erasure: Erasure, mentioned: Sequence[int
     report.deleted = await _delete_owned(conn, cid, erasure.wa_id)
     rows, report.files = await media.erase_contact(conn, cid)
     report.deleted["media"] = rows
+    report.deleted["event_deliveries"] = await events.forget_contact(conn, cid)
     report.blanked["schedules"], report.blanked["campaigns"] = await _forget_number(conn, erasure.wa_id)
     report.kept["consent_events"] = await _pseudonymise_consent(conn, cid, swaps)
     conversations = select(func.count()).where(CONVERSATION.c.contact_id == cid)

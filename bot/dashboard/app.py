@@ -24,6 +24,7 @@ from bot.api.request import client_gone
 from bot.api.token import GUESSES, address_of
 from bot.dashboard.campaigns import routes as campaign_routes
 from bot.dashboard.contacts import routes as contact_routes
+from bot.dashboard.events import routes as event_routes
 from bot.dashboard.inbox import routes as inbox_routes
 from bot.dashboard.media import routes as media_routes
 from bot.dashboard.overview import routes as overview_routes
@@ -59,7 +60,15 @@ def setup_dashboard(app: web.Application) -> None:
     dashboard.router.add_post("/login", login)
     dashboard.router.add_post("/logout", logout)
     dashboard.router.add_get("/dashboard.css", stylesheet)
-    for routes in (overview_routes, campaign_routes, contact_routes, page_routes, inbox_routes, media_routes):
+    for routes in (
+        overview_routes,
+        campaign_routes,
+        contact_routes,
+        page_routes,
+        inbox_routes,
+        media_routes,
+        event_routes,
+    ):
         dashboard.router.add_routes(routes)
     app.router.add_get(PREFIX, _to_overview)  # before the sub-application, which would answer it with a 404
     app.add_subapp(PREFIX, dashboard)

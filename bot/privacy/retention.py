@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.loop import Wakeful
 from bot.media.store import MediaStore
+from storage import events
 from storage import media as media_rows
 from storage import retention as store
 from storage.repository import Repository
@@ -31,12 +32,14 @@ Step = Callable[[AsyncConnection, int], Awaitable[store.Walk]]
 
 @dataclass(frozen=True)
 class Purged:
-    """What one round purged: raw bodies deleted, message texts and outbox payloads blanked, media files deleted."""
+    """What one round purged: raw bodies deleted, message texts and outbox payloads blanked, settled events and
+    media files deleted."""
 
     webhooks: int = 0
     messages: int = 0
     outbox: int = 0
     media: int = 0
+    events: int = 0
 
 
 class Retention(Wakeful):
@@ -72,9 +75,13 @@ class Retention(Wakeful):
             purged = await self.purge()
             if purged != Purged():
                 log.info(
-                    "retention.purged", webhooks=purged.webhooks, messages=purged.messages, outbox=purged.outbox,
+                    "retention.purged",
+                    webhooks=purged.webhooks,
+                    messages=purged.messages,
+                    outbox=purged.outbox,
                     media=purged.media,
-                )  # fmt: skip
+                    events=purged.events,
+                )
             return self._every
 
         await self.rounds(one_round, "retention.failed", on_error=self._every / 10)
@@ -82,17 +89,18 @@ class Retention(Wakeful):
     async def purge(self) -> Purged:
         """One round: everything past its days, batch by batch, until none is left or the loop is stopped."""
         now = self._clock()
-        webhooks = messages = outbox = 0
+        webhooks = messages = outbox = delivered = 0
         if self._webhooks_days is not None:
             webhooks = await self._purge_webhooks(now - timedelta(days=self._webhooks_days))
         if self._texts_days is not None:
             before = now - timedelta(days=self._texts_days)
             messages = await self._walk("message", self._message_step(before))
             outbox = await self._walk("outbox", self._outbox_step(before))
+            delivered = await self._purge_events(before)  # their payloads carry customers' words too
         media = 0
         if self._media_days is not None:
             media = await self._purge_media(now - timedelta(days=self._media_days))
-        return Purged(webhooks, messages, outbox, media)
+        return Purged(webhooks, messages, outbox, media, delivered)
 
     async def _purge_media(self, before: datetime) -> int:
         """Media rows past their days lose their file; a file still used by a younger row (same content) stays."""
@@ -111,6 +119,16 @@ class Retention(Wakeful):
         while self.running:
             async with self._repository.transaction() as conn:
                 done = await store.purge_webhooks(conn, received_before=before, limit=self._batch)
+            total += done
+            if done < self._batch:
+                break
+        return total
+
+    async def _purge_events(self, before: datetime) -> int:
+        total = 0
+        while self.running:
+            async with self._repository.transaction() as conn:
+                done = await events.purge_settled(conn, created_before=before, limit=self._batch)
             total += done
             if done < self._batch:
                 break
