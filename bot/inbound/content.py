@@ -23,7 +23,7 @@ from bot.engine.flow import Flow
 from bot.engine.flow_check import check_flows
 from bot.engine.flow_file import load_flows
 from bot.errors import ConfigError
-from bot.inbound.actions import ACTIONS
+from bot.inbound.actions import ACTIONS, MAY_BE_EMPTY
 from bot.inbound.dispatcher import Acknowledger, TurnHandler, TurnResult
 from bot.inbound.flow_runner import FlowRunner
 from bot.message_templates.library import TemplateLibrary, read_library
@@ -54,8 +54,9 @@ def check_content(flows: Path, templates: Path) -> Checked:
     library, template_problems = read_library(templates)
     found, read_problems = load_flows(flows)
     flow_problems = check_flows(
-        found, read_problems, templates=library, actions=ACTIONS.keys(), validators=VALIDATORS.keys()
-    )
+        found, read_problems, templates=library, actions=ACTIONS.keys(), validators=VALIDATORS.keys(),
+        may_be_empty=MAY_BE_EMPTY,
+    )  # fmt: skip
     business = flows / BUSINESS_FILE
     business_problems = read_business(business)[1] if business.exists() else []
     sections = (("templates", template_problems), ("flows", flow_problems), ("business file", business_problems))
