@@ -353,3 +353,9 @@ async def test_quiet_hours_show_in_the_dry_run_and_do_not_hold_a_test(
     )  # fmt: skip
     await client.server.app[SENDER].run_once()
     assert [r.json["to"] for r in transport.requests] == ["5511912345678"]  # 04:30 there, and sent
+    now = await promotion(client, auth, name="Now", send_at="2026-11-23T07:30:00+00:00")
+    await work(client)
+    _, log = await call(client, auth, "GET", f"/api/campaigns/{now['id']}/recipients?status=queued")
+    assert [(r["wa_id"], r["reason"], r["due_at"]) for r in log["items"]] == [
+        ("5511912345678", "quiet_hours", "2026-11-23T11:00:00+00:00")  # the recipients list says when it goes
+    ]
