@@ -59,8 +59,10 @@ def serve(args: argparse.Namespace) -> int:
     print(f"WhatsApp conversation service on {base}", flush=True)
     if settings.sandbox:
         print(f"  sandbox mode (no WHATSAPP_ACCESS_TOKEN): chat with the bot at {base}/sandbox", flush=True)
+        print("  demo contacts, orders and appointments to chat as: run `bot demo` (once, any time)", flush=True)
         if settings.reload:
             print("  flows and templates take effect when saved (BOT_RELOAD=0 turns this off)", flush=True)
+    print(f"  dashboard (sign in with the admin API token): {base}/dashboard", flush=True)
     if settings.quiet_hours:
         quiet = f"{settings.quiet_hours.start:%H:%M}-{settings.quiet_hours.end:%H:%M}"
         print(f"  utility and marketing messages wait out quiet hours {quiet} (BOT_QUIET_HOURS)", flush=True)
@@ -102,22 +104,31 @@ def worker(args: argparse.Namespace) -> int:
 
 def demo(args: argparse.Namespace) -> int:
     """Load demo contacts (with consent and tags), orders, appointments and accounts; nothing is sent."""
-    from bot.devtools.demo import load_demo
+    from zoneinfo import ZoneInfo
+
+    from bot.devtools.demo import chat_as, load_demo
+    from bot.engine.business_hours import load_business
+    from bot.inbound.content import BUSINESS_FILE
     from storage.repository import Repository
 
     settings = _prepare(args)
+    business_file = settings.project_path("flows") / BUSINESS_FILE
+    shop = load_business(business_file) if business_file.exists() else None
 
     async def run() -> str:
         repository = Repository.connect(settings.database_url)
         try:
             await repository.migrate()
-            loaded = await load_demo(repository)
+            loaded = await load_demo(repository, business=shop, zone=ZoneInfo(settings.business_timezone))
         finally:
             await repository.close()
-        return (
+        lines = [
             f"demo data in {settings.database_url.split('://')[0]}: {loaded.contacts} new contacts, "
-            f"{loaded.orders} orders, {loaded.appointments} appointments, {loaded.accounts} accounts"
-        )
+            f"{loaded.orders} orders, {loaded.appointments} appointments, {loaded.accounts} accounts",
+            "chat as one of these numbers in the sandbox (`bot serve`, then /sandbox):",
+            *chat_as(),
+        ]
+        return "\n".join(lines)
 
     print(asyncio.run(run()))
     return 0

@@ -274,8 +274,9 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
         scheduler = Scheduler(repository, app[NOTIFICATIONS].utility_template, clock=clock, on_enqueued=sender.wake)
         app[SCHEDULER] = scheduler
         campaigner = Campaigner(
-            repository, template_lookup(app), clock=clock, on_enqueued=sender.wake, price_of=price_lookup(app)
-        )
+            repository, template_lookup(app), clock=clock, on_enqueued=sender.wake, price_of=price_lookup(app),
+            send_policy=send_policy,
+        )  # fmt: skip
         app[CAMPAIGNER] = campaigner
         retention = Retention(
             repository,

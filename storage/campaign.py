@@ -330,7 +330,8 @@ async def recipients(
     stmt = (
         select(
             OUTBOX.c.id, OUTBOX.c.recipient, OUTBOX.c.status, OUTBOX.c.last_error, OUTBOX.c.updated_at,
-            MESSAGE.c.status.label("meta_status"), replied.label("replied"), opted_out.label("opted_out"),
+            OUTBOX.c.due_at, MESSAGE.c.status.label("meta_status"), replied.label("replied"),
+            opted_out.label("opted_out"),
         )
         .select_from(OUTBOX.outerjoin(MESSAGE, and_(MESSAGE.c.wamid == OUTBOX.c.wamid, OUTBOX.c.wamid.is_not(None))))
         .where(OUTBOX.c.campaign_id == campaign_id)
@@ -346,6 +347,7 @@ async def recipients(
             "id": r.id, "wa_id": r.recipient, "status": r.status, "meta_status": r.meta_status,
             "reason": (r.last_error or {}).get("code"), "detail": (r.last_error or {}).get("message"),
             "replied": bool(r.replied), "opted_out": bool(r.opted_out), "updated_at": r.updated_at,
+            "due_at": r.due_at,
         }
         for r in await conn.execute(stmt)
     ]  # fmt: skip

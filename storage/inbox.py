@@ -258,7 +258,7 @@ def _upsert_contacts(conn: Connection, deliveries: Sequence[Delivery]) -> dict[t
         updates.append(
             {
                 "cid": row.id,
-                "name": ident.name or row.name,
+                "name": row.name or ident.name,  # a profile name fills an empty name, never replaces one
                 "user_id": claim_user or row.user_id,
                 "last_inbound_at": _latest(row.last_inbound_at, ident.last_inbound_at),
                 "free_entry_point_at": _latest(row.free_entry_point_at, ident.referral_at),

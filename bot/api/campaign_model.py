@@ -142,11 +142,26 @@ class CountryCost(pydantic.BaseModel):
     unpriced: int
 
 
+class QuietHold(pydantic.BaseModel):
+    """Recipients quiet hours would hold, by the time zone whose clock they wait for."""
+
+    until_local: str = Field(description="When their quiet hours end, on their own clock (HH:MM)")
+    time_zone: str
+    recipients: int
+    until: datetime = Field(description="The same moment with its offset (UTC)")
+
+
 class DryRunReport(pydantic.BaseModel):
     """Who would get the campaign now, who would not and why, and what it would cost by country."""
 
     audience: int
-    would_send: int
+    would_send: int = Field(description="Every recipient it would go to: now plus held_by_quiet_hours")
+    now: int = Field(description="Those it would go to at once")
+    held_by_quiet_hours: int = Field(description="Those quiet hours would hold (BOT_QUIET_HOURS) until `held` says")
+    held: list[QuietHold]
+    summary: str = Field(
+        description='E.g. "5 would get it: 1 now, 4 held by quiet hours until 08:00 in their time zone"'
+    )
     suppressed: dict[str, int] = Field(description="Contacts left out, by reason")
     by_country: list[CountryCost]
     estimated_cost: str
@@ -167,6 +182,7 @@ class Recipient(pydantic.BaseModel):
     replied: bool = Field(description="The contact wrote after this message")
     opted_out: bool = Field(description="The contact opted out of marketing since it was queued")
     updated_at: datetime
+    due_at: datetime = Field(description="When it goes (or went): a message held by quiet hours goes then")
 
 
 class RecipientPage(pydantic.BaseModel):
@@ -176,6 +192,10 @@ class RecipientPage(pydantic.BaseModel):
 
 class Queued(pydantic.BaseModel):
     queued: int
+
+
+class TestQueued(Queued):
+    note: str = Field(description="Tests go at once: quiet hours don't hold them")
 
 
 class Requeued(pydantic.BaseModel):

@@ -141,13 +141,16 @@ def dry_run_json(app: keys.Config, report: DryRun) -> dict[str, Any]:
     return {**report.as_json(), "currency": card.card.currency if card and card.card else None, **extra}
 
 
+TEST_NOTE = "a test goes at once: quiet hours don't hold a test to the business's own numbers"
+
+
 async def send_test(request: web.Request) -> web.Response:
     """`POST /api/campaigns/{id}/test {"wa_ids": [...]}`: send now, to numbers on the campaign's allow-list only."""
     body = validated(TestSend, await json_body(request)) if request.can_read_body else TestSend()
     queued = await request.config_dict[CAMPAIGNER].send_test(
         path_id(request, "campaign"), [valid_wa_id(n, "wa_ids[]") for n in body.wa_ids or []]
     )
-    return json_response({"queued": queued}, 202)
+    return json_response({"queued": queued, "note": TEST_NOTE}, 202)
 
 
 async def retry_failed(request: web.Request) -> web.Response:

@@ -90,12 +90,16 @@ def _account(account: AccountBase, wa_id: str) -> dict[str, Any]:
 # -- orders --------------------------------------------------------------------------------------------
 
 
+def order_from(body: Any) -> tuple[Customer, OrderBase]:
+    """A `POST /api/orders` body read and checked as the API does (`bot demo` stores its orders through it)."""
+    given = validated(OrderCreate, body)
+    order = OrderBase(number=given.number, contact_id=0, status=given.status or "placed")
+    return _customer(given.wa_id, given.name), order.model_copy(update=_order_fields(given))
+
+
 async def create_order(request: web.Request) -> web.Response:
     """Store an order; a repeat of an order number already stored answers it unchanged (200)."""
-    given = validated(OrderCreate, await json_body(request))
-    customer = _customer(given.wa_id, given.name)
-    order = OrderBase(number=given.number, contact_id=0, status=given.status or "placed")
-    order = order.model_copy(update=_order_fields(given))
+    customer, order = order_from(await json_body(request))
     stored, queued, created = await request.config_dict[NOTIFICATIONS].create_order(customer, order)
     return json_response({"order": _order(stored), "notification": _queued(queued)}, 201 if created else 200)
 
@@ -114,9 +118,9 @@ async def change_order(request: web.Request) -> web.Response:
 # -- appointments --------------------------------------------------------------------------------------
 
 
-async def book_appointment(request: web.Request) -> web.Response:
-    given = validated(AppointmentBook, await json_body(request))
-    customer = _customer(given.wa_id, given.name)
+def appointment_from(body: Any) -> tuple[Customer, AppointmentBase]:
+    """A `POST /api/appointments` body read and checked as the API does (`bot demo` books through it)."""
+    given = validated(AppointmentBook, body)
     appointment = AppointmentBase(
         contact_id=0,
         service=given.service,
@@ -124,6 +128,11 @@ async def book_appointment(request: web.Request) -> web.Response:
         duration_minutes=given.duration_minutes,
         location=given.location,
     )
+    return _customer(given.wa_id, given.name), appointment
+
+
+async def book_appointment(request: web.Request) -> web.Response:
+    customer, appointment = appointment_from(await json_body(request))
     stored, reminder = await request.config_dict[NOTIFICATIONS].book(customer, appointment)
     return json_response({"appointment": _appointment(stored), "reminder": _queued(reminder)}, 201)
 

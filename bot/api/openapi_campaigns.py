@@ -13,12 +13,13 @@ from bot.api.campaign_model import (
     RecipientPage,
     RecipientStatus,
     Requeued,
+    TestQueued,
     TestSend,
 )
 from bot.api.openapi_parts import ID, PAGING, created, error_answer, json_body, ok, query, ref
 
 MODELS = (CampaignCreate, TestSend)  # request bodies
-ANSWERS = (Campaign, CampaignPage, DryRunReport, Queued, Requeued, RecipientPage)  # answer bodies
+ANSWERS = (Campaign, CampaignPage, DryRunReport, Queued, Requeued, RecipientPage, TestQueued)  # answer bodies
 
 _CAMPAIGN = ref("Campaign")
 _NOT_FOUND = {"404": error_answer("Unknown campaign")}
@@ -80,10 +81,10 @@ PATHS: dict[str, Any] = {
     },
     "/api/campaigns/{id}/test": {
         "post": {
-            "summary": "Send now to numbers on the campaign's test_numbers only",
+            "summary": "Send now to numbers on the campaign's test_numbers only (quiet hours don't hold a test)",
             "parameters": ID,
             "requestBody": {**json_body(ref("TestSend")), "required": False},
-            "responses": {**created(ref("Queued"), "Queued", "202"), **_NOT_FOUND},
+            "responses": {**created(ref("TestQueued"), "Queued, going at once", "202"), **_NOT_FOUND},
         }
     },
     "/api/campaigns/{id}/retry-failed": {

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -24,6 +25,7 @@ from bot.campaigns.campaign import CampaignRequest, MissingValue, audience_test,
 from bot.errors import Conflict, NotFound, ValidationError
 from bot.loop import Wakeful
 from bot.message_templates.library import MessageTemplate, to_cloud_api
+from bot.outbound.send_policy import SendPolicy
 from bot.recurring import cron
 from storage import campaign as store
 from storage import consent
@@ -53,6 +55,26 @@ class DryRun:
     by_country: Counter[str] = field(default_factory=Counter)
     cost: dict[str, Decimal] = field(default_factory=dict)
     unpriced: Counter[str] = field(default_factory=Counter)
+    held: Counter[tuple[str, str]] = field(default_factory=Counter)  # by (local end of quiet hours, time zone)
+    held_until: dict[tuple[str, str], datetime] = field(default_factory=dict)  # the latest such end, UTC
+
+    def hold(self, until: datetime, zone: ZoneInfo) -> None:
+        """One recipient quiet hours would hold until `until` (their own clock in `zone`)."""
+        key = (f"{until.astimezone(zone):%H:%M}", zone.key)
+        self.held[key] += 1
+        self.held_until[key] = max(until, self.held_until.get(key, until))
+
+    def summary(self) -> str:
+        """E.g. "5 would get it: 1 now, 4 held by quiet hours until 08:00 in their time zone"."""
+        held = sum(self.held.values())
+        if not held:
+            return f"{self.sendable} would get it now"
+        ends = sorted({local for local, _ in self.held})
+        until = ends[0] if len(ends) == 1 else f"{ends[0]}-{ends[-1]}"
+        return (
+            f"{self.sendable} would get it: {self.sendable - held} now, {held} held by quiet hours until {until} "
+            "in their time zone"
+        )
 
     def add(self, country: str, price: Decimal | None) -> None:
         self.sendable += 1
@@ -72,6 +94,13 @@ class DryRun:
                 for c in countries
             ],
             "estimated_cost": str(sum(self.cost.values(), Decimal(0))),
+            "now": self.sendable - sum(self.held.values()), "held_by_quiet_hours": sum(self.held.values()),
+            "held": [
+                {"until_local": local, "time_zone": zone, "recipients": n,
+                 "until": self.held_until[(local, zone)]}
+                for (local, zone), n in sorted(self.held.items())
+            ],
+            "summary": self.summary(),
         }  # fmt: skip
 
 
@@ -87,7 +116,9 @@ class Campaigner(Wakeful):
         on_enqueued: Callable[[], None] = lambda: None,
         price_of: PriceOf = lambda wa_id: ("unknown", None),
         idle_wait: float = 5.0,
+        send_policy: SendPolicy | None = None,
     ) -> None:
+        self._send_policy = send_policy  # what a dry run asks about quiet hours
         self._repository = repository
         self._templates = templates
         self._clock = clock
@@ -272,7 +303,10 @@ class Campaigner(Wakeful):
         return count
 
     async def send_test(self, campaign_id: int, wa_ids: list[str]) -> int:
-        """Send the campaign now to numbers on its allow-list only (consent is still checked at send time)."""
+        """Send the campaign now to numbers on its allow-list only (consent is still checked at send time).
+
+        A test goes at once: quiet hours don't hold a test to the business's own numbers (it is sent as urgent).
+        """
         now = self._clock()
         async with self._repository.transaction() as conn:
             campaign = await _found(conn, campaign_id)
@@ -290,7 +324,7 @@ class Campaigner(Wakeful):
                 except MissingValue as exc:
                     raise ValidationError(f"test number {contact.wa_id}: {exc}") from None
                 key = f"campaign-test:{campaign_id}:{contact.wa_id}:{now.isoformat()}"
-                messages.append(_marketing(template, contact, values, now, key))
+                messages.append(replace(_marketing(template, contact, values, now, key), urgent=True))
             queued = await enqueue(conn, messages, now)
         self._on_enqueued()
         return queued
@@ -321,8 +355,11 @@ class Campaigner(Wakeful):
                     )  # fmt: skip
                     if reason:
                         report.suppressed[reason] += 1
-                    else:
-                        report.add(*self._price_of(contact.wa_id or ""))
+                        continue
+                    report.add(*self._price_of(contact.wa_id or ""))
+                    quiet = self._send_policy.quiet_until(contact.time_zone, now) if self._send_policy else None
+                    if quiet is not None:
+                        report.hold(*quiet)
         return report
 
 

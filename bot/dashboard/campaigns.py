@@ -25,7 +25,7 @@ from bot.campaigns.campaign import CONTACT_FIELDS
 from bot.campaigns.runner import CONTROLLABLE
 from bot.dashboard.campaign_form import FIELD, SCHEDULES, VALUE, campaign_body, split
 from bot.dashboard.pages import preview, templates_by_name
-from bot.dashboard.render import before, done, form, render
+from bot.dashboard.render import PREFIX, before, done, form, render
 from bot.errors import BotError, NotFound, ValidationError
 from bot.field import row_id
 from bot.inbound.content import CONTENT
@@ -167,15 +167,23 @@ def _reloads(campaign: CampaignBase, now: datetime) -> bool:
 
 @routes.get("/campaigns/{id}")
 async def campaign_page(request: web.Request) -> web.Response:
-    """One campaign: its counts (reloaded every few seconds while it runs), runs, controls and recipients."""
-    return await _detail(request)
+    """One campaign: its counts (reloaded every few seconds while it runs), runs, controls and recipients.
+
+    With ``?dry_run=1`` (where the dry-run button leads) the page shows a dry run made as it loads, so
+    the page's own reloads keep it on the page, as of each reload.
+    """
+    report = None
+    if request.query.get("dry_run") == "1":
+        report = dry_run_json(request.config_dict, await request.config_dict[CAMPAIGNER].dry_run(_campaign_id(request)))
+    return await _detail(request, report)
 
 
 @routes.post("/campaigns/{id}/dry-run")
 async def dry_run(request: web.Request) -> web.Response:
-    """Who the campaign would reach now, who not and why, and the estimated cost, on the campaign's page."""
-    report = await request.config_dict[CAMPAIGNER].dry_run(_campaign_id(request))
-    return await _detail(request, dry_run_json(request.config_dict, report))
+    """Who the campaign would reach now (and when quiet hours let it), who not and why, and the cost: on its page."""
+    campaign_id = _campaign_id(request)
+    await request.config_dict[CAMPAIGNER].get(campaign_id)  # an unknown campaign is a 404 here, not after
+    raise web.HTTPSeeOther(f"{PREFIX}/campaigns/{campaign_id}?dry_run=1")
 
 
 @routes.post("/campaigns/{id}/{action:pause|resume|cancel}")

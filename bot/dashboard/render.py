@@ -38,7 +38,7 @@ NOTICES = {
     "campaign_resumed": "The campaign is running again.",
     "campaign_cancelled": "The campaign is cancelled: nothing more of it is sent.",
     "campaign_retried": "The campaign's failed messages are queued again.",
-    "campaign_tested": "The test messages are queued and go out in a moment.",
+    "campaign_tested": "The test messages go out now: quiet hours don't hold a test to your own numbers.",
     "consent_recorded": "The consent is recorded. An opt-out also cancels the marketing still queued for them.",
     "subscription_deleted": "The URL is deleted, with its undelivered events and its log.",
     "event_replayed": "The event is queued to be delivered again.",

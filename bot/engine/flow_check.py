@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, nodes
 
 from bot.engine.endpoint import FILE_NAME as ENDPOINTS_FILE
 from bot.engine.expression import ExpressionError, compile_expression
@@ -57,6 +57,7 @@ class _Context:
     validators: Collection[str]
     endpoints: Collection[str] | None  # None: the endpoints file did not read, so calls are not reported
     slots: Mapping[str, frozenset[str]]  # flow name → the slots it may read
+    may_be_empty: Mapping[str, frozenset[str]]  # action → the fields of its result that may be empty (None)
 
 
 def check_flows(
@@ -67,8 +68,13 @@ def check_flows(
     actions: Collection[str],
     validators: Collection[str],
     endpoints: Collection[str] | None = (),
+    may_be_empty: Mapping[str, frozenset[str]] | None = None,
 ) -> list[Problem]:
-    """The problems so far (from reading) and every new one, in file and line order."""
+    """The problems so far (from reading) and every new one, in file and line order.
+
+    `may_be_empty` names, by action, the fields of its result that may be empty: a text printing one
+    unguarded prints nothing there, and gets a warning.
+    """
     found = list(problems_so_far)
     variables: dict[str, frozenset[str]] = {}
     for template in templates:
@@ -81,6 +87,7 @@ def check_flows(
         validators=validators,
         endpoints=endpoints,
         slots=_readable_slots(flows),
+        may_be_empty=may_be_empty or {},
     )
     for flow in flows.values():
         found += _Checker(flow, context).run()
@@ -155,6 +162,7 @@ class _Checker:
             self.check_exits(step)
             self.check_names(step)
             self.check_texts(step)
+            self.check_empty(step)
             self.check_slots(step)
             if isinstance(step, Choose):
                 self.check_choose(step)
@@ -237,6 +245,32 @@ class _Checker:
             if text.template is not None:
                 self.check_template(step, key, text.template, text.values)
 
+    def check_empty(self, step: AnyStep) -> None:
+        """A text printing a result's field that may be empty, outside an `{% if %}` on it and without `default`."""
+        empty = {
+            (other.result, field)
+            for other in self.flow.steps.values()
+            if isinstance(other, Act) and other.result
+            for field in self.context.may_be_empty.get(other.action, ())
+        }
+        if not empty:
+            return
+        for key, text in _texts(step):
+            for language, source in text.sources:
+                try:
+                    tree = self.jinja.parse(source)
+                except TemplateSyntaxError:
+                    continue  # reported by check_slots
+                printed = dict.fromkeys(f"{r}.{f}" for r, f in _unguarded(tree) if (r, f) in empty)
+                if printed:
+                    where = self.at(step, key, language) if language else self.at(step, key)
+                    names = ", ".join(printed)
+                    message = (
+                        f"{names} may be empty (the action leaves it so) and would print nothing here; "
+                        "guard with {% if … %}…{% endif %} or add | default(…)"
+                    )
+                    self.report("warning", where, message)
+
     def check_template(self, step: AnyStep, key: str, name: str, values: Mapping[str, str]) -> None:
         variables = self.context.templates.get(name)
         where = self.at(step, key, "template")
@@ -300,6 +334,29 @@ class _Checker:
         if (not buttons or step.options_from) and len(step.button) > BUTTON_TITLE:
             message = f"list button {step.button!r} is {len(step.button)} characters; at most {BUTTON_TITLE}"
             self.report("error", self.at(step, "button"), message)
+
+
+def _unguarded(node: nodes.Node, guarded: frozenset[tuple[str, str]] = frozenset()) -> Iterator[tuple[str, str]]:
+    """Each `{{ name.field }}` printed as it is (no filter), outside an `{% if %}` whose test reads it."""
+    if isinstance(node, nodes.If):
+        reads = [node.test, *node.test.find_all(nodes.Getattr)]
+        tested = guarded | {
+            (g.node.name, g.attr) for g in reads if isinstance(g, nodes.Getattr) and isinstance(g.node, nodes.Name)
+        }
+        for child in node.body:
+            yield from _unguarded(child, tested)
+        for child in [*node.elif_, *node.else_]:
+            yield from _unguarded(child, guarded)
+        return
+    if isinstance(node, nodes.Output):
+        for child in node.nodes:
+            if isinstance(child, nodes.Getattr) and isinstance(child.node, nodes.Name):
+                field = (child.node.name, child.attr)
+                if field not in guarded:
+                    yield field
+        return
+    for child in node.iter_child_nodes():
+        yield from _unguarded(child, guarded)
 
 
 def _texts(step: AnyStep) -> list[tuple[str, Text]]:

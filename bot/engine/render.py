@@ -1,4 +1,4 @@
-"""Inline flow texts: Jinja in a sandbox, with missing names rendered empty rather than raising."""
+"""Inline flow texts: Jinja in a sandbox, with missing names and None values rendered empty rather than raising."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from bot.errors import ValidationError
 
-_ENVIRONMENT = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=False)
+
+def _shown(value: Any) -> Any:
+    """What `{{ x }}` prints: a missing value (None) as nothing, never the word "None"."""
+    return "" if value is None else value
+
+
+_ENVIRONMENT = SandboxedEnvironment(
+    undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=False, finalize=_shown
+)
 
 
 @lru_cache(maxsize=1024)

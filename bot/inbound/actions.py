@@ -359,6 +359,12 @@ def _id(appointment: AppointmentBase) -> int:
     return appointment.id
 
 
+# The fields of an action's result that may be empty (None), which `bot check` warns about printing unguarded.
+MAY_BE_EMPTY: dict[str, frozenset[str]] = {
+    "orders.lookup": frozenset(
+        {"total", "tracking_number", "delay_reason", "delivery_date", "window_start", "window_end"}
+    ),
+}
 ACTIONS: dict[str, Action] = {
     "orders.lookup": lookup_order,
     "orders.recent": recent_orders,

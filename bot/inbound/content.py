@@ -25,6 +25,7 @@ from bot.engine.flow import Flow
 from bot.engine.flow_check import check_flows
 from bot.engine.flow_file import load_flows
 from bot.errors import ConfigError
+from bot.inbound.actions import MAY_BE_EMPTY
 from bot.inbound.dispatcher import Acknowledger, TurnHandler, TurnResult
 from bot.inbound.endpoint_call import EndpointCaller, EndpointTransport
 from bot.inbound.flow_runner import FlowRunner
@@ -75,6 +76,7 @@ def check_content(flows: Path, templates: Path, environ: Mapping[str, str] | Non
         actions=plugins.actions.keys(),
         validators=plugins.validators.keys(),
         endpoints=endpoints.by_name.keys() if endpoints_read else None,
+        may_be_empty=MAY_BE_EMPTY,
     )
     business = flows / BUSINESS_FILE
     business_problems = read_business(business)[1] if business.exists() else []

@@ -51,6 +51,14 @@ def order_template(order: OrderBase) -> str | None:
     return ORDER_TEMPLATES.get(order.status)
 
 
+def check_order(order: OrderBase) -> None:
+    """A `ValidationError` naming what the order's status message needs and the order lacks."""
+    name = order_template(order)
+    missing = [field for field in ORDER_NEEDS.get(order.status, ()) if getattr(order, field) is None]
+    if name is not None and missing:
+        raise ValidationError(f"a {order.status} order needs {', '.join(missing)} for its {name} message")
+
+
 def order_notice(order: OrderBase, customer_name: str, reader: Reader, now: datetime) -> Notice | None:
     """The template the order's current status sends, or None when that status sends nothing.
 
@@ -59,9 +67,7 @@ def order_notice(order: OrderBase, customer_name: str, reader: Reader, now: date
     name = order_template(order)
     if name is None:
         return None
-    missing = [field for field in ORDER_NEEDS[order.status] if getattr(order, field) is None]
-    if missing:
-        raise ValidationError(f"a {order.status} order needs {', '.join(missing)} for its {name} message")
+    check_order(order)
     values = {"order_number": order.number, "customer_name": customer_name}
     start = order.delivery_start
     if order.status == "confirmed":

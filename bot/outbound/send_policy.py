@@ -49,6 +49,14 @@ class SendPolicy:
     quiet_hours: QuietHours | None = None
     messaging_limit: int | None = None
 
+    def quiet_until(self, time_zone: str | None, now: datetime) -> tuple[datetime, ZoneInfo] | None:
+        """When quiet hours around `now` end in a contact's `time_zone` (and that zone), or None outside them."""
+        if self.quiet_hours is None:
+            return None
+        zone = _zone_named(time_zone, self.zone)
+        until = self.quiet_hours.until(now, zone)
+        return (until, zone) if until is not None else None
+
     def for_batch(self, context: BatchContext, now: datetime) -> BatchCheck:
         """The checks for one claimed batch, with the messaging-limit budget read alongside it.
 
@@ -87,11 +95,14 @@ class BatchCheck:
             block = context.blocked[template]
             message = f"template {block.name} ({block.language}) is blocked since Meta refused it: {block.reason}"
             return Drop("failed", "template_blocked", message)
-        if policy.quiet_hours and row.kind in NON_URGENT_KINDS and not row.urgent:
-            zone = _zone(contact, policy.zone)
-            until = policy.quiet_hours.until(now, zone)
-            if until is not None:
-                return Hold(until, "quiet_hours", f"quiet hours in {zone.key} until {until.astimezone(zone):%H:%M}")
+        quiet = (
+            policy.quiet_until(contact.time_zone if contact else None, now)
+            if row.kind in NON_URGENT_KINDS and not row.urgent
+            else None
+        )
+        if quiet is not None:
+            until, zone = quiet
+            return Hold(until, "quiet_hours", f"quiet hours in {zone.key} until {until.astimezone(zone):%H:%M}")
         if policy.messaging_limit is not None and reaches_outside_window(row, contact, now):
             held = self._admit(row.contact_id, policy.messaging_limit)
             if held is not None:
@@ -161,11 +172,11 @@ def template_key(row: OutboxBase) -> tuple[str, str] | None:
     return (name, code) if isinstance(name, str) and isinstance(code, str) else None
 
 
-def _zone(contact: ContactBase | None, default: ZoneInfo) -> ZoneInfo:
+def _zone_named(time_zone: str | None, default: ZoneInfo) -> ZoneInfo:
     """The contact's own time zone when known and valid, else the business's."""
-    if contact is None or not contact.time_zone:
+    if not time_zone:
         return default
     try:
-        return ZoneInfo(contact.time_zone)
+        return ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
         return default

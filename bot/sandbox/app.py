@@ -19,6 +19,7 @@ from typing import Final
 import structlog
 from aiohttp import web
 
+from bot import keys
 from bot.errors import BotError, CloudAPIError, NotFound
 from bot.message_templates.library import Templates
 from bot.sandbox import media_routes
@@ -54,11 +55,13 @@ from bot.sandbox.wire import (
     status_webhook,
 )
 from bot.settings import Settings
+from storage.contacts import find_contacts
 
 __all__ = ["SANDBOX_IO", "SANDBOX_STATE", "SandboxIO", "SandboxState", "StatusDelays", "setup_sandbox"]
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 NAME_MAX = 256
+KNOWN_CONTACTS = 50  # the newest contacts the chat list offers to chat as
 log = structlog.get_logger("bot.sandbox.app")
 
 
@@ -190,14 +193,38 @@ async def chat_history(request: web.Request) -> web.Response:
 
 
 async def list_users(request: web.Request) -> web.Response:
-    """``GET /sandbox/users``: every customer the sandbox has seen, latest chat first."""
+    """``GET /sandbox/users``: every customer the sandbox has seen, latest chat first, then the service's contacts.
+
+    The contacts (`bot demo`'s, imported ones: the newest 50 with a number) are customers to chat as; each
+    shows its stored name and ``"known": true``.
+    """
     users = sorted(
         request.app[SANDBOX_STATE].users.values(),
         key=lambda u: u.last_message_at or datetime.min.replace(tzinfo=UTC),
         reverse=True,
     )
-    items = [{"wa_id": u.wa_id, "name": u.name, "last_message_at": _iso(u.last_message_at)} for u in users]
+    contacts = await _known_contacts(request.app)
+    items = [
+        {"wa_id": u.wa_id, "name": contacts.get(u.wa_id) or u.name, "last_message_at": _iso(u.last_message_at),
+         "known": u.wa_id in contacts}
+        for u in users
+    ]  # fmt: skip
+    seen = {u.wa_id for u in users}
+    items += [
+        {"wa_id": wa_id, "name": name, "last_message_at": None, "known": True}
+        for wa_id, name in contacts.items() if wa_id not in seen
+    ]  # fmt: skip
     return web.json_response({"items": items})
+
+
+async def _known_contacts(app: web.Application) -> dict[str, str | None]:
+    """The newest contacts with a number, by wa_id, with their stored names (none without a database)."""
+    repository = app.get(keys.REPOSITORY)
+    if repository is None:
+        return {}
+    async with repository.engine.connect() as conn:
+        found = await find_contacts(conn, text=None, tag=None, limit=KNOWN_CONTACTS, before=None)
+    return {c.wa_id: c.name for c in found if c.wa_id}
 
 
 # --- the chat page ----------------------------------------------------------------------------------

@@ -248,7 +248,7 @@ async def test_test_sends_go_to_the_allow_list_only(client: Client, auth: dict[s
     assert status == 400
     assert "not on it: 31612345002" in assert_error(answer, "invalid_request")
     status, answer = await call(client, auth, "POST", f"/api/campaigns/{campaign['id']}/test", {})
-    assert (status, answer) == (202, {"queued": 1})
+    assert (status, answer["queued"]) == (202, 1)
 
 
 async def test_retry_failed_queues_the_failed_again(
@@ -320,3 +320,42 @@ async def test_a_tap_on_a_campaigns_quick_reply_enters_its_flow(client: Client, 
     assert current.slots is not None
     assert (current.slots["campaign"], current.slots["campaign_name"]) == (campaign["id"], "Spring sale")
     assert current.step == "ask_number"  # no recent orders: the orders flow asks for a number
+
+
+async def test_quiet_hours_show_in_the_dry_run_and_do_not_hold_a_test(
+    aiohttp_client: ClientFactory, make_settings: Any, auth: dict[str, str], transport: RecordingTransport
+) -> None:
+    """At 08:30 in Amsterdam, 04:30 in São Paulo: the dry run says who quiet hours hold, until when; a test goes."""
+    from datetime import time
+
+    from bot.settings import QuietHours
+
+    settings = make_settings(business_timezone="Europe/Amsterdam", quiet_hours=QuietHours(time(21), time(8)))
+    clock = FakeClock(datetime(2026, 11, 23, 7, 30, tzinfo=UTC))
+    client = await aiohttp_client(create_app(settings, clock=clock, transport=transport, migrate=True, roles={"web"}))
+    await contacts(client, auth)
+    campaign = await promotion(client, auth, send_at="2026-12-01T10:00:00+01:00", test_numbers=["5511912345678"])
+    status, report = await call(client, auth, "POST", f"/api/campaigns/{campaign['id']}/dry-run")
+    assert status == 200, report
+    assert report["summary"] == "3 would get it: 2 now, 1 held by quiet hours until 08:00 in their time zone"
+    assert (report["would_send"], report["now"], report["held_by_quiet_hours"]) == (3, 2, 1)
+    assert report["held"] == [
+        {
+            "until_local": "08:00",
+            "time_zone": "America/Sao_Paulo",
+            "recipients": 1,
+            "until": "2026-11-23T11:00:00+00:00",
+        }
+    ]
+    status, answer = await call(client, auth, "POST", f"/api/campaigns/{campaign['id']}/test")
+    assert (status, answer) == (
+        202, {"queued": 1, "note": "a test goes at once: quiet hours don't hold a test to the business's own numbers"}
+    )  # fmt: skip
+    await client.server.app[SENDER].run_once()
+    assert [r.json["to"] for r in transport.requests] == ["5511912345678"]  # 04:30 there, and sent
+    now = await promotion(client, auth, name="Now", send_at="2026-11-23T07:30:00+00:00")
+    await work(client)
+    _, log = await call(client, auth, "GET", f"/api/campaigns/{now['id']}/recipients?status=queued")
+    assert [(r["wa_id"], r["reason"], r["due_at"]) for r in log["items"]] == [
+        ("5511912345678", "quiet_hours", "2026-11-23T11:00:00+00:00")  # the recipients list says when it goes
+    ]

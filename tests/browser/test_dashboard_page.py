@@ -216,6 +216,13 @@ async def test_a_person_runs_a_campaign_in_the_sandbox(service: TestServer, page
     counts = page.locator(".counts")
     await expect(counts).to_contain_text(re.compile(r"\b[1-9] delivered"), timeout=20_000)  # reloads every 5 s
     await _shot(page, "campaign-detail")
+    await page.get_by_role("button", name="Dry run").click()
+    summary = page.locator("#dry-run-summary")
+    await expect(summary).to_contain_text("would get it now")
+    async with page.expect_navigation(timeout=10_000):  # the page reloads itself while the campaign runs
+        pass
+    await expect(summary).to_contain_text("would get it now")  # and the dry run stays on it
+    await _shot(page, "campaign-dry-run")
     await page.get_by_role("button", name="Pause").click()
     await expect(page.get_by_role("status")).to_contain_text("The campaign is paused")
     await expect(page.locator("#campaign-state")).to_have_text("paused")

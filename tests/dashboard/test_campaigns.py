@@ -199,6 +199,8 @@ async def test_dry_run_retry_and_test_sends_from_the_detail_page(logged_in: Clie
     fields = {**FORM, "schedule": "at", "send_at": "2026-12-01T10:00", "test_numbers": "31612345001"}
     await post_form(logged_in, "/dashboard/campaigns/new", {**fields, "action": "create"})
     resp = await post_form(logged_in, "/dashboard/campaigns/1/dry-run", {})
+    assert resp.headers["Location"] == "/dashboard/campaigns/1?dry_run=1"  # kept in the URL, so reloads keep it
+    resp = await logged_in.get(resp.headers["Location"])
     page = await resp.text()
     assert resp.status == 200
     assert "Of 6 contacts in the audience, 3 would get it now." in page

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -271,3 +272,42 @@ async def test_an_order_shipped_reaches_the_customer_as_a_utility_template(servi
             ("service", "user_initiated"),
             ("utility", "business_initiated"),
         ]
+
+
+async def test_the_demo_gives_numbers_to_chat_as_and_keeps_their_names(service: str, database_url: str) -> None:
+    """`bot demo` prints who to chat as; the sandbox lists them; Ana's shipped order reads whole; her name stays."""
+    from tests.harness import ROOT, environment
+
+    demo = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--env-file", "/dev/null", "demo", env=environment(database_url), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    printed = (await demo.communicate())[0].decode()
+    assert demo.returncode == 0, printed
+    assert "31699990001    Ana de Vries (nl): order 10482 shipped, order 10483 delivered, an appointment" in printed
+    ana = "31699990001"
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with aiohttp.ClientSession(service) as http:
+        async with http.get("/sandbox/users") as r:
+            users = {u["wa_id"]: u for u in (await r.json())["items"]}
+        assert users[ana] == {"wa_id": ana, "name": "Ana de Vries", "last_message_at": None, "known": True}
+
+        async def outbound() -> list[dict[str, Any]]:
+            async with http.get(f"/sandbox/users/{ana}/messages") as r:
+                return [i for i in (await r.json())["items"] if i["direction"] == "out"]
+
+        # The sandbox's default profile name ("Sandbox User") comes with each message, and changes nothing.
+        for body, count in (({"text": "hi"}, 2), ({"list": "orders"}, 3), ({"button": "10482"}, 4)):
+            async with http.post(f"/sandbox/users/{ana}/messages", json=body) as r:
+                assert r.status == 200, (
+                    await r.text(),
+                    [(i.get("text"), i.get("interactive")) for i in await outbound()],
+                )
+            said = await poll(outbound, lambda items, count=count: len(items) >= count)  # type: ignore[misc]
+        assert said[0]["text"] == "Hi Ana de Vries! I'm the assistant of Example Store."
+        [shipped] = [i["text"] for i in said if "on its way" in (i.get("text") or "")]
+        assert "between 10:00 and 14:00 (Amsterdam)" in shipped, shipped  # 09:00-13:00 at the business (UTC)
+        assert "Tracking number: 3SDEMO10482." in shipped
+        assert "None" not in shipped
+        async with http.get(f"/api/contacts/{ana}", headers=auth) as r:
+            assert (await r.json())["name"] == "Ana de Vries"

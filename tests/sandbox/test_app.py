@@ -596,8 +596,8 @@ async def test_users_lists_every_customer_latest_first(sandbox: Sandbox) -> None
     await sandbox.send(template_message(BOB, "t", "en"))
     response = await sandbox.client.get("/sandbox/users")
     assert (await response.json())["items"] == [
-        {"wa_id": BOB, "name": "Sandbox User", "last_message_at": "2026-11-02T10:00:01+00:00"},
-        {"wa_id": ALICE, "name": "Sandbox User", "last_message_at": "2026-11-02T10:00:00+00:00"},
+        {"wa_id": BOB, "name": "Sandbox User", "last_message_at": "2026-11-02T10:00:01+00:00", "known": False},
+        {"wa_id": ALICE, "name": "Sandbox User", "last_message_at": "2026-11-02T10:00:00+00:00", "known": False},
     ]
 
 

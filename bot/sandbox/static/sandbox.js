@@ -140,11 +140,13 @@
       button.type = "button";
       button.dataset.waId = waId;
       if (waId === state.waId) button.setAttribute("aria-current", "true");
-      button.append(el("span", "chat-number", `+${waId}`));
-      const detail = user && user.last_message_at ? `last message ${time(user.last_message_at)}` : "no messages yet";
+      button.append(el("span", "chat-number", user && user.name ? `${user.name} +${waId}` : `+${waId}`));
+      let detail = user && user.last_message_at ? `last message ${time(user.last_message_at)}` : "no messages yet";
+      if (user && user.known) detail += " · a contact of the business";
       button.append(el("span", "chat-detail", detail));
       button.addEventListener("click", () => {
         $("number").value = waId;
+        if (user && user.known && user.name) $("name").value = user.name; // chat as the contact, by their name
         openChat(waId);
       });
       const item = el("li");
