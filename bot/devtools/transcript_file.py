@@ -22,7 +22,7 @@ from bot.engine.flow_file import parse_duration
 from bot.errors import BotError
 from bot.inbound.actions import ACTIONS, ActionContext
 from bot.settings import project_path
-from bot.yaml_file import Position, Problem, load_yaml, node_position
+from bot.yaml_file import Position, Problem, load_yaml, node_position, unknown_key
 
 SUFFIX = ".yaml"
 DEFAULT_FOLDER = Path("tests/transcripts")  # in the bot project: `bot test` runs these
@@ -159,7 +159,7 @@ class _Reader:
     def transcript(self) -> Transcript:
         for key, (key_node, _) in self.nodes.items():
             if key not in TOP_KEYS:
-                raise self.fail(key_node, f"unknown key {key!r}; allowed keys: {', '.join(TOP_KEYS)}")
+                raise self.fail(key_node, unknown_key(key, TOP_KEYS))
         title = self.data.get("transcript")
         if not isinstance(title, str) or not title.strip():
             raise self.fail(self.value("transcript"), "'transcript' names what this chat shows, e.g. 'order status'")

@@ -21,7 +21,7 @@ from bot.engine.business_hours import read_business
 from bot.engine.core import MAIN_FLOW, Engine
 from bot.engine.flow import Flow
 from bot.engine.flow_check import check_flows
-from bot.engine.flow_file import load_flows
+from bot.engine.flow_file import SUFFIX, load_flows
 from bot.errors import ConfigError
 from bot.inbound.actions import ACTIONS
 from bot.inbound.dispatcher import Acknowledger, TurnHandler, TurnResult
@@ -56,6 +56,11 @@ def check_content(flows: Path, templates: Path) -> Checked:
     flow_problems = check_flows(
         found, read_problems, templates=library, actions=ACTIONS.keys(), validators=VALIDATORS.keys()
     )
+    main_file = flows / f"{MAIN_FLOW}{SUFFIX}"
+    if not main_file.is_file():  # a broken main.yaml reports its own errors; a missing one is this one
+        where = "does not exist" if not flows.is_dir() else f"has no {main_file.name}"
+        message = f"no {MAIN_FLOW!r} flow: every conversation starts there, and the flows folder {flows} {where}"
+        flow_problems.insert(0, Problem(flows, 1, 1, "error", message))
     business = flows / BUSINESS_FILE
     business_problems = read_business(business)[1] if business.exists() else []
     sections = (("templates", template_problems), ("flows", flow_problems), ("business file", business_problems))
