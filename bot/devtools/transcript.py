@@ -141,7 +141,7 @@ async def _play(transcript: Transcript, workshop: Workshop) -> Result:
     flows, library = workshop.content(transcript)
     runner = None
     if transcript.stubs:
-        engine = Engine(flows, zone=ZoneInfo(transcript.timezone), validators=VALIDATORS)
+        engine = Engine(flows, zone=ZoneInfo(transcript.business_zone), validators=VALIDATORS)
         runner = FlowRunner(engine, library, actions={**ACTIONS, **transcript.stubs})
     clock, transport = VirtualClock(transcript.now), RecordingTransport()
     with tempfile.TemporaryDirectory(prefix="bot-transcript-") as folder:
@@ -150,7 +150,7 @@ async def _play(transcript: Transcript, workshop: Workshop) -> Result:
             phone_number_id=SANDBOX_PHONE_NUMBER_ID,
             api_url="http://127.0.0.1:9/offline",
             api_version="v25.0",
-            business_timezone=transcript.timezone,
+            business_timezone=transcript.business_zone,
             throughput=1000,
             admin_token=ADMIN_TOKEN,
             secret_key="transcript-secret-key",
