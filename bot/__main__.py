@@ -303,14 +303,14 @@ def graph(args: argparse.Namespace) -> int:
 
 def chat(args: argparse.Namespace) -> int:
     """Chat with the flows in this terminal: real flows, templates and codes on a throwaway database."""
-    from bot.devtools.chat import PROMPT, run_chat, terminal_lines
+    from bot.devtools.chat import HISTORY_FILE, PROMPT, line_editing, run_chat, terminal_lines
 
     settings = _settings(args)
     # The chat's own output is the point; the service's log lines would drown it.
     configure_logging(level="warning", fmt=settings.log_format, secrets=settings.redactable())
     interactive = sys.stdin.isatty()
+    save_history = line_editing(HISTORY_FILE.expanduser()) if interactive else None
     lines = terminal_lines(PROMPT if interactive else "")
-    customer = {key: value for key, value in (("wa_id", args.wa_id), ("name", args.name)) if value is not None}
     run = run_chat(
         lines,
         sys.stdout,
@@ -318,9 +318,15 @@ def chat(args: argparse.Namespace) -> int:
         templates=settings.project_path("templates"),
         timezone=settings.business_timezone,
         echo=not interactive,
-        **customer,
+        wa_id=args.wa_id,
+        name=args.name,
+        demo=args.demo,
     )
-    asyncio.run(run)
+    try:
+        asyncio.run(run)
+    finally:
+        if save_history:
+            save_history()
     return 0
 
 
@@ -387,6 +393,9 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--flows", default=None, help="the flows folder (default: the project's)")
     h.add_argument("--as", dest="wa_id", metavar="WA_ID", help="the customer's WhatsApp number, digits only")
     h.add_argument("--name", help="the customer's WhatsApp profile name")
+    h.add_argument(
+        "--demo", action="store_true", help="load `bot demo`'s data first and chat as its first contact (see --as)"
+    )
     h.set_defaults(run=chat)
     t = commands.add_parser("templates", help="message template commands").add_subparsers(
         dest="templates_command", required=True
