@@ -173,6 +173,10 @@ def check(args: argparse.Namespace) -> int:
     flows, templates = _folder(args.flows, settings, "flows"), _folder(args.templates, settings, "templates")
     sections = list(check_content(flows, templates).sections)
     sections.append(("rate card", read_rate_card(settings.rate_card)[1] if settings.rate_card else []))
+    if settings.endpoints_canned is not None:
+        from bot.inbound.endpoint_call import read_canned
+
+        sections.append(("canned answers", read_canned(settings.endpoints_canned)[1]))
     for what, problems in sections:
         for problem in problems:
             print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
@@ -263,6 +267,15 @@ def bench_notify(args: argparse.Namespace) -> int:
 
     configure_logging(level="warning", fmt="json")
     print(asyncio.run(run_notify_bench(args)))
+    return 0
+
+
+def bench_events(args: argparse.Namespace) -> int:
+    """Events out: events/s to a local receiver; with --kill, SIGKILL mid-stream loses and reorders nothing."""
+    from bot.bench.events import run_events_bench
+
+    configure_logging(level="warning", fmt="console")
+    print(asyncio.run(run_events_bench(args)))
     return 0
 
 
@@ -486,6 +499,22 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("--stall", type=float, default=10.0, help="give up when no send arrived for this many seconds")
     n.add_argument("--settle", type=float, default=1.0, help="then wait this long for sends made twice")
     n.set_defaults(run=bench_notify)
+
+    v = b.add_parser("events", help="events out to a local receiver: events/s; --kill: SIGKILL mid-stream, order kept")
+    v.add_argument("--customers", type=int, default=500, help="customers texting, each an ordered stream of events")
+    v.add_argument("--rounds", type=int, default=40, help="texts per customer (events: customers x rounds)")
+    v.add_argument("--per-webhook", type=int, default=10, help="customers' texts per webhook")
+    v.add_argument("--workers", type=int, default=1, help="`bot worker` processes draining the queue")
+    v.add_argument(
+        "--concurrency", type=int, default=64, help="deliveries in flight per process (BOT_EVENTS_CONCURRENCY)"
+    )
+    v.add_argument("--timeout", type=float, default=2.0, help="seconds per delivery (BOT_EVENTS_TIMEOUT_SECONDS)")
+    v.add_argument(
+        "--kill", action="store_true", help="one `bot serve` takes webhooks and delivers; SIGKILL it a third in"
+    )
+    v.add_argument("--stall", type=float, default=20.0, help="give up when no event arrived for this many seconds")
+    _fleet_options(v)
+    v.set_defaults(run=bench_events)
 
     w = b.add_parser("sweep", help="the dispatcher's timeout sweep with N customers' sessions stored")
     w.add_argument("--sessions", type=int, default=200_000)

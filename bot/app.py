@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
@@ -30,14 +31,26 @@ from bot.engine.core import MAIN_FLOW
 from bot.engine.flow import Flow
 from bot.engine.flow_file import load_flows
 from bot.errors import BotError, ConfigError, OTPRefused, http_status
+from bot.events.courier import COURIER, Courier, Policy
+from bot.events.service import SUBSCRIPTIONS, Subscriptions
 from bot.inbound.actions import BUSINESS
 from bot.inbound.consent_keywords import ConsentDesk, Keywords
 from bot.inbound.content import BUSINESS_FILE, CONTENT, Content, LiveContent, LiveRunner, content_or_refuse
 from bot.inbound.dispatcher import DISPATCHER, Dispatcher, TurnHandler
+from bot.inbound.endpoint_call import (
+    ENDPOINTS,
+    AiohttpEndpoints,
+    CannedEndpoints,
+    EndpointTransport,
+    StandInSecrets,
+    read_canned,
+)
 from bot.inbound.ingest import INGESTOR, Ingestor
 from bot.inbound.reload import Reloader, setup_reload
 from bot.inbound.webhook import MAX_BODY, setup_webhook
 from bot.loop import stop_all
+from bot.media.fetcher import MEDIA_FETCHER, MediaFetcher
+from bot.media.store import MEDIA_STORE, MediaStore
 from bot.message_templates.library import TEMPLATES, TemplateLibrary
 from bot.metrics import Metrics
 from bot.notifications.scheduler import SCHEDULER, Scheduler
@@ -49,6 +62,7 @@ from bot.outbound.sender import SENDER, Sender
 from bot.privacy.retention import RETENTION, Retention
 from bot.settings import Settings
 from bot.whatsapp.client import CLIENT, AiohttpTransport, CloudAPIClient, Transport, connector
+from bot.whatsapp.media import MEDIA_CLIENT, MediaClient
 from storage.database import current_revision, head_revision
 from storage.repository import DatabaseUnavailable, Repository
 
@@ -72,6 +86,7 @@ def create_app(
     migrate: bool | None = None,
     templates: Path | TemplateLibrary | None = None,
     flows: Path | Mapping[str, Flow] | None = None,
+    endpoints: EndpointTransport | None = None,
 ) -> web.Application:
     """Build the application; resources are acquired and released in its `cleanup_ctx`.
 
@@ -82,6 +97,7 @@ def create_app(
     `settings.project_dir`); `flows` likewise. Customers' messages go to `handler`, by default the flow
     engine over `flows`. In sandbox mode with `settings.reload`, flows and templates read from folders are
     reloaded when they change.
+    The business's endpoints are reached over HTTP unless `endpoints` (canned answers, say) is given.
     """
     unknown = set(roles) - ROLES
     if unknown:
@@ -95,10 +111,12 @@ def create_app(
     app[INTAKE] = Intake()  # strangers' bodies: size, time and memory limits (bot.edge.intake)
     app[keys.CLOCK] = clock
     app[keys.METRICS] = Metrics()
+    app[MEDIA_STORE] = MediaStore(settings.media_dir)
     live = LiveContent(_content(flows, templates, ZoneInfo(settings.business_timezone)))
     app[CONTENT], app[TEMPLATES] = live, live.templates
     app.cleanup_ctx.append(_database(settings.is_sqlite if migrate is None else migrate))
     app.cleanup_ctx.append(_cloud_api(transport))
+    app.cleanup_ctx.append(_endpoints(endpoints))
     app.cleanup_ctx.append(_workers(handler, set(roles)))
     if "web" in roles:
         app[RATE_CARD] = load_card(settings.rate_card)
@@ -160,6 +178,35 @@ def _cloud_api(transport: Transport | None) -> Callable[[web.Application], Async
                 phone_number_id=settings.phone_number_id,
                 access_token=settings.access_token or SANDBOX_ACCESS_TOKEN,
             )
+            app[MEDIA_CLIENT] = MediaClient(
+                session,
+                base_url=settings.api_url,
+                version=settings.api_version,
+                phone_number_id=settings.phone_number_id,
+                access_token=settings.access_token or SANDBOX_ACCESS_TOKEN,
+            )
+            yield
+
+    return context
+
+
+def _endpoints(given: EndpointTransport | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The client session the business's endpoints are called through, kept apart from Meta's."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        canned, transport = app[keys.SETTINGS].endpoints_canned, given
+        if transport is None and canned is not None:
+            answers, problems = read_canned(canned)
+            errors = [p.located for p in problems if p.severity == "error"]
+            if errors:
+                raise ConfigError("BOT_ENDPOINTS_CANNED has errors:\n" + "\n".join(errors))
+            transport = CannedEndpoints(answers)
+        if transport is not None:
+            app[ENDPOINTS] = transport
+            yield
+            return
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+            app[ENDPOINTS] = AiohttpEndpoints(session)
             yield
 
     return context
@@ -190,7 +237,10 @@ def _handler(app: web.Application) -> TurnHandler:
     live = app[CONTENT]
     if MAIN_FLOW not in live.current.flows:
         log.warning("flows.none", hint=f"no {MAIN_FLOW} flow: customers get an acknowledgement only")
-    return LiveRunner(live, otp=app[OTP], notices=app[NOTIFICATIONS].appointment_notices)
+    notices, endpoints = app[NOTIFICATIONS].appointment_notices, app[ENDPOINTS]
+    offline = isinstance(endpoints, CannedEndpoints)  # canned answers need no real secrets
+    environ: Mapping[str, str] = StandInSecrets() if offline else os.environ
+    return LiveRunner(live, otp=app[OTP], notices=notices, endpoints=endpoints, environ=environ)
 
 
 def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -228,15 +278,32 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
         )
         app[CAMPAIGNER] = campaigner
         retention = Retention(
-            repository, webhooks_days=settings.retain_webhooks_days, texts_days=settings.retain_texts_days, clock=clock
+            repository,
+            webhooks_days=settings.retain_webhooks_days,
+            texts_days=settings.retain_texts_days,
+            media_days=settings.retain_media_days,
+            media=app[MEDIA_STORE],
+            clock=clock,
         )
         app[RETENTION] = retention
-        app[INGESTOR].on_stored = dispatcher.wake
+        fetcher = MediaFetcher(repository, app[MEDIA_CLIENT], app[MEDIA_STORE], clock=clock, metrics=metrics)
+        app[MEDIA_FETCHER] = fetcher
+
+        def stored() -> None:
+            dispatcher.wake()
+            fetcher.wake()
+
+        app[INGESTOR].on_stored = stored
+        courier = Courier(repository, policy=_event_policy(settings))  # the wall clock: see storage.events
+        app[COURIER] = courier
+        app[SUBSCRIPTIONS] = Subscriptions(repository, clock, on_replayed=courier.wake)
         tasks = []
         if "dispatcher" in roles:
             tasks.append(asyncio.create_task(dispatcher.run(), name="dispatcher"))
         if "sender" in roles:
             tasks.append(asyncio.create_task(sender.run(), name="sender"))
+            tasks.append(asyncio.create_task(fetcher.run(), name="media-fetcher"))
+            tasks.append(asyncio.create_task(courier.run(), name="courier"))
         if "scheduler" in roles:
             tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
             tasks.append(asyncio.create_task(campaigner.run(), name="campaigner"))
@@ -244,9 +311,19 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
                 tasks.append(asyncio.create_task(retention.run(), name="retention"))
         yield
         # Stopped between rounds, not cancelled mid-statement: sends in flight are settled first.
-        await stop_all([dispatcher, sender, scheduler, campaigner, retention], tasks)
+        await stop_all([dispatcher, sender, scheduler, campaigner, retention, fetcher, courier], tasks)
 
     return context
+
+
+def _event_policy(settings: Settings) -> Policy:
+    return Policy(
+        timeout=settings.events_timeout,
+        concurrency=settings.events_concurrency,
+        per_subscription=max(1, settings.events_concurrency // 4),
+        first_retry=settings.events_retry,
+        give_up=timedelta(hours=settings.events_give_up_hours),
+    )
 
 
 class _RequestIds:

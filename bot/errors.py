@@ -18,6 +18,7 @@
     │   └── OTPRefused              a one-time code asked for too soon, too often, or after 5 wrong tries (HTTP 429)
     ├── StorageUnavailable          the database cannot be reached (HTTP 503)
     ├── TranscriptError             a transcript that cannot be read or played (bot.devtools.transcript_file)
+    ├── MediaRefused                a media file over Meta's size limit, of a type not allowed, or not its SHA-256
     └── CloudAPIError               Meta answered with an error (``code`` decides, never the title)
         ├── ReEngagementRequired    131047: more than 24 h since the user's last message
         ├── Undeliverable           131026: not on WhatsApp, old client, terms not accepted
@@ -154,6 +155,12 @@ class StorageUnavailable(BotError):
     """The database cannot be reached or refused the transaction; callers should retry later."""
 
     code = "storage_unavailable"
+
+
+class MediaRefused(BotError):
+    """A media file that breaks a rule (size, type, checksum): fetching it again would give the same file."""
+
+    code = "media_refused"
 
 
 class CloudAPIError(BotError):

@@ -16,6 +16,7 @@ _SECRET_KEYS = re.compile(r"(token|secret|password|otp|code_value|authorization|
 _PHONE_KEYS = re.compile(r"(wa_id|phone|recipient|^to$|^from$|msisdn)", re.I)
 _DIGITS = re.compile(r"\+?\d{7,15}")
 _BEARER = re.compile(r"(Bearer\s+)\S+", re.I)
+_SIGNING_SECRET = re.compile(r"whsec_[A-Za-z0-9_-]+")  # an event subscription's secret (bot.events.signature)
 
 
 def mask_phone(value: str) -> str:
@@ -72,7 +73,7 @@ class Redactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return _BEARER.sub(r"\1" + REDACTED, text)
+        return _SIGNING_SECRET.sub(REDACTED, _BEARER.sub(r"\1" + REDACTED, text))
 
     def _scrub(self, text: str) -> str:
         return _DIGITS.sub(lambda m: mask_phone(m.group(0)), self._scrub_secrets(text))

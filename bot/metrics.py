@@ -44,6 +44,12 @@ class Metrics:
             registry=self.registry,
         )
         self.turns = Counter("bot_turns", "Inbound messages handled by the dispatcher", registry=self.registry)
+        self.media = Counter(
+            "bot_media_fetches",
+            "Fetches of customers' files by outcome: stored, retry, refused, failed",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.abandoned = Counter(
             "bot_turns_abandoned",
             "Inbound messages given up on after every turn on them raised (each also logged as turn.abandoned)",

@@ -147,14 +147,21 @@ class _Environment(BaseSettings):
     messaging_limit: str = Field(DEFAULT_MESSAGING_LIMIT, alias="BOT_MESSAGING_LIMIT")
     send_lease_seconds: float = Field(60.0, alias="BOT_SEND_LEASE_SECONDS", ge=1, le=3600)
     body_read_timeout_seconds: float = Field(30.0, alias="BOT_BODY_READ_TIMEOUT_SECONDS", gt=0, le=3600)
+    events_timeout_seconds: float = Field(10.0, alias="BOT_EVENTS_TIMEOUT_SECONDS", gt=0, le=120)
+    events_concurrency: int = Field(32, alias="BOT_EVENTS_CONCURRENCY", ge=1, le=1000)
+    events_retry_seconds: float = Field(10.0, alias="BOT_EVENTS_RETRY_SECONDS", gt=0, le=3600)
+    events_give_up_hours: float = Field(24.0, alias="BOT_EVENTS_GIVE_UP_HOURS", gt=0, le=24 * 7)
     opt_out_keywords: str | None = Field(None, alias="BOT_OPT_OUT_KEYWORDS")
     opt_in_keywords: str | None = Field(None, alias="BOT_OPT_IN_KEYWORDS")
     rate_card: str | None = Field(None, alias="BOT_RATE_CARD")
     retain_webhooks_days: str | None = Field(None, alias="BOT_RETAIN_WEBHOOKS_DAYS")
     retain_texts_days: str | None = Field(None, alias="BOT_RETAIN_TEXTS_DAYS")
+    retain_media_days: str | None = Field(None, alias="BOT_RETAIN_MEDIA_DAYS")
+    media_dir: str | None = Field(None, alias="BOT_MEDIA_DIR")
     log_level: str = Field("info", alias="BOT_LOG_LEVEL")
     log_format: str = Field("auto", alias="BOT_LOG_FORMAT", pattern="^(auto|json|console)$")
     reload: bool = Field(True, alias="BOT_RELOAD")
+    endpoints_canned: str | None = Field(None, alias="BOT_ENDPOINTS_CANNED")
     trusted_proxies: str | None = Field(None, alias="BOT_TRUSTED_PROXIES")
     project_dir: str = Field(".", alias="BOT_PROJECT_DIR")
 
@@ -195,6 +202,12 @@ class Settings:
     messaging_limit: int | None = None  # Meta's tier in users per rolling 24 h; None is unlimited
     send_lease: float = 60.0  # seconds a sender holds a claimed message before another may settle it
     body_read_timeout: float = 30.0  # seconds a streamed request body (a CSV import) may go without a byte arriving
+    # Events out (docs/events.md): one request's deadline, requests in flight, the first retry's wait
+    # (each later one doubles, up to an hour), and how long a delivery is tried before it is marked failed.
+    events_timeout: float = 10.0
+    events_concurrency: int = 32
+    events_retry: float = 10.0
+    events_give_up_hours: float = 24.0
     # Words that opt a customer out of (or back in to) marketing; None keeps the built-in lists.
     opt_out_keywords: tuple[str, ...] | None = None
     opt_in_keywords: tuple[str, ...] | None = None
@@ -203,12 +216,18 @@ class Settings:
     # tests, embedding). `load_settings` gives 30 and 90 unless the environment says otherwise.
     retain_webhooks_days: int | None = None
     retain_texts_days: int | None = None
+    # Days inbound media files are kept (BOT_RETAIN_MEDIA_DAYS; unset: as long as message texts).
+    retain_media_days: int | None = None
+    # The media store's folder (BOT_MEDIA_DIR), relative to the working directory unless absolute.
+    media_dir: Path = Path("media")
     log_level: str = "info"
     log_format: str = "auto"
     # Sandbox mode only: re-read flows and templates when their files change. Off when built directly
     # (tests, embedding); `load_settings` turns it on unless BOT_RELOAD=0.
     reload: bool = False
     generated_admin_token: bool = False
+    # Sandbox mode only: a file of canned answers the business's endpoints give instead of being called.
+    endpoints_canned: Path | None = None
     # The reverse proxies whose X-Forwarded-For is believed (BOT_TRUSTED_PROXIES); none by default.
     trusted_proxies: tuple[Network, ...] = ()
     # The bot project (BOT_PROJECT_DIR, `--project`): flows/, templates/, tests/transcripts/; `bot init` writes one.
@@ -313,6 +332,7 @@ def _resolve(env: _Environment) -> Settings:
             raise ConfigError(
                 "WHATSAPP_ACCESS_TOKEN is set, so the service talks to Meta and needs: " + ", ".join(missing)
             )
+    texts_days = _days(env.retain_texts_days, "BOT_RETAIN_TEXTS_DAYS", DEFAULT_RETAIN_TEXTS_DAYS)
     return Settings(
         database_url=normalise_database_url(env.database_url),
         admin_token=env.admin_token or secrets.token_urlsafe(24),
@@ -331,17 +351,33 @@ def _resolve(env: _Environment) -> Settings:
         messaging_limit=parse_messaging_limit(env.messaging_limit),
         send_lease=env.send_lease_seconds,
         body_read_timeout=env.body_read_timeout_seconds,
+        events_timeout=env.events_timeout_seconds,
+        events_concurrency=env.events_concurrency,
+        events_retry=env.events_retry_seconds,
+        events_give_up_hours=env.events_give_up_hours,
         opt_out_keywords=_words(env.opt_out_keywords, "BOT_OPT_OUT_KEYWORDS"),
         opt_in_keywords=_words(env.opt_in_keywords, "BOT_OPT_IN_KEYWORDS"),
         rate_card=_rate_card(env.rate_card, sandbox, project_dir),
         retain_webhooks_days=_days(env.retain_webhooks_days, "BOT_RETAIN_WEBHOOKS_DAYS", DEFAULT_RETAIN_WEBHOOKS_DAYS),
-        retain_texts_days=_days(env.retain_texts_days, "BOT_RETAIN_TEXTS_DAYS", DEFAULT_RETAIN_TEXTS_DAYS),
+        retain_texts_days=texts_days,
+        retain_media_days=_days_or(env.retain_media_days, "BOT_RETAIN_MEDIA_DAYS", texts_days),
+        media_dir=Path(env.media_dir.strip()) if env.media_dir and env.media_dir.strip() else Path("media"),
         log_level=env.log_level,
         log_format=env.log_format,
         reload=env.reload,
+        endpoints_canned=_canned(env.endpoints_canned, sandbox),
         trusted_proxies=parse_trusted_proxies(env.trusted_proxies),
         project_dir=project_dir,
     )
+
+
+def _canned(value: str | None, sandbox: bool) -> Path | None:
+    """BOT_ENDPOINTS_CANNED: only the sandbox may answer for the business's endpoints."""
+    if not value:
+        return None
+    if not sandbox:
+        raise ConfigError("BOT_ENDPOINTS_CANNED is for sandbox mode only: with Meta, the real endpoints answer")
+    return Path(value)
 
 
 def _words(value: str | None, name: str) -> tuple[str, ...] | None:
@@ -352,6 +388,11 @@ def _words(value: str | None, name: str) -> tuple[str, ...] | None:
     if not words:
         raise ConfigError(f"{name} is set but holds no keyword; unset it to keep the built-in keywords")
     return words
+
+
+def _days_or(value: str | None, name: str, default: int | None) -> int | None:
+    """A retention in whole days that defaults to another one (None: kept forever) when unset or empty."""
+    return default if value is None or not value.strip() else _days(value, name, 0)
 
 
 def _days(value: str | None, name: str, default: int) -> int | None:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import events
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
     ACCOUNT,
@@ -81,7 +82,9 @@ async def add_order(conn: AsyncConnection, order: OrderBase) -> OrderBase:
     """Store a new order; the caller checked that its number is free."""
     values: dict[str, Any] = order.model_dump(exclude={"id"})
     row = (await conn.execute(insert(ORDER).values(**values).returning(*ORDER.c))).one()
-    return OrderBase.model_validate(row._mapping)
+    stored = OrderBase.model_validate(row._mapping)
+    await _tell(conn, "order.changed", stored, "created")
+    return stored
 
 
 async def order_by_number(conn: AsyncConnection, number: str, *, for_update: bool = False) -> OrderBase | None:
@@ -103,7 +106,15 @@ async def orders_for(conn: AsyncConnection, contact_id: int, *, limit: int) -> l
 
 async def update_order(conn: AsyncConnection, order_id: int, changes: dict[str, Any]) -> OrderBase:
     stmt = update(ORDER).where(ORDER.c.id == order_id).values(**changes).returning(*ORDER.c)
-    return OrderBase.model_validate((await conn.execute(stmt)).one()._mapping)
+    stored = OrderBase.model_validate((await conn.execute(stmt)).one()._mapping)
+    await _tell(conn, "order.changed", stored, "updated")
+    return stored
+
+
+async def _tell(conn: AsyncConnection, event_type: str, row: OrderBase | AppointmentBase, change: str) -> None:
+    """An `order.changed` or `appointment.changed` event with the row as it now is."""
+    data = {"change": change, **row.model_dump(mode="json", exclude={"contact_id"})}
+    await events.emit(conn, [events.Event(event_type, data, row.contact_id, row.updated_at)])
 
 
 # -- appointments --------------------------------------------------------------------------------------
@@ -112,7 +123,9 @@ async def update_order(conn: AsyncConnection, order_id: int, changes: dict[str, 
 async def add_appointment(conn: AsyncConnection, appointment: AppointmentBase) -> AppointmentBase:
     values: dict[str, Any] = appointment.model_dump(exclude={"id"})
     row = (await conn.execute(insert(APPOINTMENT).values(**values).returning(*APPOINTMENT.c))).one()
-    return AppointmentBase.model_validate(row._mapping)
+    stored = AppointmentBase.model_validate(row._mapping)
+    await _tell(conn, "appointment.changed", stored, "created")
+    return stored
 
 
 async def appointment_by_id(
@@ -131,7 +144,9 @@ async def has_appointment_at(conn: AsyncConnection, contact_id: int, starts_at: 
 
 async def update_appointment(conn: AsyncConnection, appointment_id: int, changes: dict[str, Any]) -> AppointmentBase:
     stmt = update(APPOINTMENT).where(APPOINTMENT.c.id == appointment_id).values(**changes).returning(*APPOINTMENT.c)
-    return AppointmentBase.model_validate((await conn.execute(stmt)).one()._mapping)
+    stored = AppointmentBase.model_validate((await conn.execute(stmt)).one()._mapping)
+    await _tell(conn, "appointment.changed", stored, "updated")
+    return stored
 
 
 async def appointments_for(conn: AsyncConnection, wa_id: str) -> list[AppointmentBase]:

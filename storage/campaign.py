@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import events
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
     CAMPAIGN,
@@ -69,10 +70,22 @@ async def list_campaigns(conn: AsyncConnection, limit: int, before: int | None) 
     return [CampaignBase.model_validate(r._mapping) for r in await conn.execute(stmt)]
 
 
+FINISHED = ("completed", "cancelled")
+
+
 async def set_state(conn: AsyncConnection, campaign_id: int, state: str, now: datetime, **values: Any) -> None:
-    await conn.execute(
-        update(CAMPAIGN).where(CAMPAIGN.c.id == campaign_id).values(state=state, updated_at=now, **values)
-    )
+    """Move a campaign to `state`; reaching completed or cancelled tells `campaign.finished` with its progress."""
+    stmt = update(CAMPAIGN).where(CAMPAIGN.c.id == campaign_id).values(state=state, updated_at=now, **values)
+    before = None
+    if state in FINISHED:
+        before = (
+            await conn.execute(select(CAMPAIGN.c.state, CAMPAIGN.c.name).where(CAMPAIGN.c.id == campaign_id))
+        ).first()
+    await conn.execute(stmt)
+    if before is not None and before[0] not in FINISHED and await events.wanted(conn, "campaign.finished"):
+        data = {"campaign_id": campaign_id, "name": before[1], "state": state, "finished_at": now.isoformat(),
+                "messages": await progress(conn, campaign_id)}  # fmt: skip
+        await events.emit(conn, [events.Event("campaign.finished", data, None, now)])
 
 
 async def due_campaigns(conn: AsyncConnection, now: datetime, limit: int) -> list[CampaignBase]:

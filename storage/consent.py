@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import events
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import CONSENT_EVENT, OUTBOX, ConsentEventBase
 
@@ -65,6 +66,7 @@ async def record(conn: AsyncConnection, changes: Sequence[ConsentChange], now: d
     appended = (await conn.execute(_append(conn), [c.row() for c in changes])).all()
     stopped = _stopped(changes)
     cancelled = (await conn.execute(_cancel_marketing(stopped, now))).rowcount if stopped else 0
+    await events.emit(conn, _changed(appended))
     return Recorded(len(appended), cancelled)
 
 
@@ -75,12 +77,25 @@ def record_sync(conn: Connection, changes: Sequence[ConsentChange], now: datetim
     appended = conn.execute(_append(conn), [c.row() for c in changes]).all()
     stopped = _stopped(changes)
     cancelled = conn.execute(_cancel_marketing(stopped, now)).rowcount if stopped else 0
+    events.emit_sync(conn, _changed(appended))
     return Recorded(len(appended), cancelled)
 
 
 def _append(conn: AsyncConnection | Connection) -> Any:
     # A NULL dedupe key never conflicts; RETURNING answers only for the rows actually appended.
-    return insert_ignoring_conflicts(conn, CONSENT_EVENT, "dedupe_key").returning(CONSENT_EVENT.c.id)
+    c = CONSENT_EVENT.c
+    return insert_ignoring_conflicts(conn, CONSENT_EVENT, "dedupe_key").returning(
+        c.id, c.contact_id, c.purpose, c.action, c.source, c.created_at
+    )
+
+
+def _changed(appended: Sequence[Any]) -> list[events.Event]:
+    """`consent.changed` events for the ledger entries just appended (a repeated fact appends nothing)."""
+    return [
+        events.Event("consent.changed", {"purpose": purpose, "action": action, "source": source,
+                                         "at": at.isoformat()}, int(contact_id), at)
+        for _, contact_id, purpose, action, source, at in appended
+    ]  # fmt: skip
 
 
 def _stopped(changes: Sequence[ConsentChange]) -> list[int]:

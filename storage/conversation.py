@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import events
 from storage.models import CONTACT, CONVERSATION, MESSAGE, ContactBase, ConversationBase
 from storage.rows import model_of
 from storage.status import replay_statuses
@@ -24,7 +25,20 @@ async def open_conversations(conn: AsyncConnection, conversations: Sequence[dict
     if not conversations:
         return []
     stmt = insert(CONVERSATION).returning(CONVERSATION.c.id, sort_by_parameter_order=True)
-    return [int(cid) for cid in (await conn.execute(stmt, list(conversations))).scalars()]
+    ids = [int(cid) for cid in (await conn.execute(stmt, list(conversations))).scalars()]
+    opened = [
+        events.Event("conversation.opened", _opened(cid, c), int(c["contact_id"]), c["opened_at"])
+        for cid, c in zip(ids, conversations, strict=True)
+    ]
+    await events.emit(conn, opened)
+    return ids
+
+
+def _opened(conversation_id: int, c: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation_id, "category": c["category"], "origin": c["origin"],
+        "opened_at": c["opened_at"].isoformat(), "expires_at": c["expires_at"].isoformat(),
+    }  # fmt: skip
 
 
 async def record_outbound(conn: AsyncConnection, messages: Sequence[dict[str, Any]]) -> None:

@@ -14,6 +14,7 @@ What happens to each table (docs/operations.md, "Erasing a contact", says the sa
   status, preference); what else the body held for other customers stays.
 - `status_event`, `webhook_notice`: identifiers in the payload replaced by the pseudonym.
 - `session`, `otp_challenge`, `business_order`, `appointment`, `account`: deleted.
+- `media`: deleted; the report lists the files' digests, whose files the caller deletes once committed.
 - `schedule.wa_ids`, `campaign.audience.wa_ids`, `campaign.test_numbers`: the number is taken out.
 """
 
@@ -28,6 +29,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import events, media
 from storage.models import (
     ACCOUNT,
     APPOINTMENT,
@@ -74,6 +76,7 @@ class ErasureReport:
     deleted: dict[str, int] = field(default_factory=dict)
     blanked: dict[str, int] = field(default_factory=dict)
     kept: dict[str, int] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)  # digests of the media files the erased rows held
 
 
 # -- the pure part: identifiers out of JSON values ------------------------------------------------------
@@ -164,6 +167,9 @@ async def erase(conn: AsyncConnection, erasure: Erasure, mentioned: Sequence[int
     await _blank_messages(conn, cid, erasure, swaps, mentioned, report)
     report.blanked["outbox"] = await _blank_outbox(conn, cid, erasure)
     report.deleted = await _delete_owned(conn, cid, erasure.wa_id)
+    rows, report.files = await media.erase_contact(conn, cid)
+    report.deleted["media"] = rows
+    report.deleted["event_deliveries"] = await events.forget_contact(conn, cid)
     report.blanked["schedules"], report.blanked["campaigns"] = await _forget_number(conn, erasure.wa_id)
     report.kept["consent_events"] = await _pseudonymise_consent(conn, cid, swaps)
     conversations = select(func.count()).where(CONVERSATION.c.contact_id == cid)

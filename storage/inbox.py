@@ -16,8 +16,9 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import consent
+from storage import consent, events, media
 from storage.dialect import insert_ignoring_conflicts
+from storage.media import MEDIA_KINDS
 from storage.models import (
     CONTACT,
     MESSAGE,
@@ -28,7 +29,7 @@ from storage.models import (
     MessageBase,
     utcnow,
 )
-from storage.status import apply_statuses
+from storage.status import apply_statuses, status_events_sync
 
 
 class ContactLike(Protocol):
@@ -152,6 +153,11 @@ def store_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> list[S
     event_ids = _insert_events(conn, deliveries)
     contact_ids = _upsert_contacts(conn, deliveries)
     new_wamids = _insert_messages(conn, deliveries, event_ids, contact_ids)
+    # Only a batch that carried new media pays a statement for them: their files are fetched later, in the background.
+    with_files = [
+        m.wamid for d in deliveries for m in d.parsed.messages if m.type in MEDIA_KINDS and m.wamid in new_wamids
+    ]
+    media.queue_for_wamids(conn, with_files, utcnow())
     _insert_statuses(conn, deliveries, event_ids)
     _insert_notices(conn, deliveries, event_ids)
     _record_preferences(conn, deliveries, event_ids, contact_ids)
@@ -303,8 +309,8 @@ def _insert_messages(
     event_ids: Sequence[int],
     contact_ids: Mapping[tuple[str | None, str | None], int],
 ) -> set[str]:
-    """Insert every inbound message of the batch; returns the wamids that were new."""
-    rows = []
+    """Insert every inbound message of the batch and tell `message.received`; returns the wamids that were new."""
+    rows: list[dict[str, Any]] = []
     for delivery, event_id in zip(deliveries, event_ids, strict=True):
         for m in delivery.parsed.messages:
             cid = contact_ids.get(_key(m.wa_id, m.user_id)) or contact_ids.get((None, m.user_id))
@@ -320,7 +326,24 @@ def _insert_messages(
     if not rows:
         return set()
     stmt = insert_ignoring_conflicts(conn, MESSAGE, "wamid").returning(MESSAGE.c.wamid)
-    return {row[0] for row in conn.execute(stmt, rows)}
+    new = {row[0] for row in conn.execute(stmt, rows)}
+    told: set[str] = set()
+    received = []
+    for row in rows:
+        wamid = str(row["wamid"])
+        if wamid in new and wamid not in told:
+            told.add(wamid)
+            received.append(events.Event("message.received", _received(row), int(row["contact_id"]), row["created_at"]))
+    events.emit_sync(conn, received)
+    return new
+
+
+def _received(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A `message.received` event's data: what the customer sent, as stored."""
+    return {
+        "wamid": row["wamid"], "type": row["type"], "text": row["text"], "reply_id": row["reply_id"],
+        "timestamp": row["created_at"].isoformat(),
+    }  # fmt: skip
 
 
 def _insert_statuses(conn: Connection, deliveries: Sequence[Delivery], event_ids: Sequence[int]) -> None:
@@ -332,8 +355,11 @@ def _insert_statuses(conn: Connection, deliveries: Sequence[Delivery], event_ids
          "callback": _callback(s.raw), "webhook_event_id": event_id}
         for s, event_id in pairs
     ]  # fmt: skip
-    conn.execute(insert_ignoring_conflicts(conn, STATUS_EVENT, "wamid", "status"), rows)
+    stmt = insert_ignoring_conflicts(conn, STATUS_EVENT, "wamid", "status").returning(STATUS_EVENT.c.id)
+    new = conn.execute(stmt, rows).all()
     apply_statuses(conn, [(s.wamid, s.status, s.timestamp, dict(s.raw)) for s, _ in pairs])
+    if new:
+        status_events_sync(conn, [int(r[0]) for r in new])
 
 
 def _callback(raw: Any) -> str | None:

@@ -1,6 +1,6 @@
 """The SQLModel tables; one row class per idea in DESIGN.md's data model.
 
-Why one module of about 580 lines: every table, so that Alembic's autogenerate and the migrations test
+Why one module of about 650 lines: every table, so that Alembic's autogenerate and the migrations test
 see the whole schema from one import, with each table's Base class beside it.
 """
 
@@ -155,6 +155,44 @@ class Message(MessageBase, table=True):
             postgresql_where=OUTSIDE_WINDOW,
         ),
     )
+
+
+class MediaBase(SQLModel):
+    """An inbound media message's file: queued to be fetched from Meta, then stored (or refused, or failed).
+
+    The row is both the fetch queue (status, due time, attempts, lease) and the message's link to the
+    stored file: `sha256` (hex) names the file in the media store, which keeps one copy per content.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", unique=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    kind: str = Field(max_length=16)  # image | audio | video | document | sticker
+    media_id: str | None = Field(default=None, max_length=128)  # Meta's id; None once stored or given up
+    declared_mime: str | None = Field(default=None, max_length=255)  # as the webhook said
+    declared_sha256: str | None = Field(default=None, max_length=128)  # as the webhook said (base64 or hex)
+    caption: str | None = Field(default=None, sa_type=Text)
+    filename: str | None = Field(default=None, max_length=255)
+    animated: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    status: str = Field(default="queued", max_length=16)  # queued | fetching | stored | refused | failed | purged
+    attempts: int = 0
+    due_at: datetime = _now()
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = _when()
+    error: str | None = Field(default=None, max_length=512)
+    mime_type: str | None = Field(default=None, max_length=255)  # of the file stored
+    size: int | None = None
+    sha256: str | None = Field(default=None, max_length=64, index=True)  # hex, of the bytes stored
+    created_at: datetime = _now()
+    stored_at: datetime | None = _when()
+    updated_at: datetime = _now()
+
+
+class Media(MediaBase, table=True):
+    """The `media` table; reads return `MediaBase`."""
+
+    __tablename__ = "media"
+    __table_args__ = (Index("ix_media_claim", "status", "due_at"),)
 
 
 class StatusEvent(SQLModel, table=True):
@@ -531,6 +569,78 @@ class DashboardSession(DashboardSessionBase, table=True):
     __table_args__ = (Index("ix_dashboard_session_expires_at", "expires_at"),)
 
 
+class EventSubscriptionBase(SQLModel):
+    """A URL of the business's that is sent the events it chose, each delivery signed with its secret."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(sa_type=Text)
+    events: list[str] = Field(sa_type=JSON)
+    description: str | None = Field(default=None, max_length=255)
+    # Kept so that deliveries can be signed (HMAC needs the key itself); shown once, when created, and
+    # never again by the API, the dashboard or a log line.
+    secret: str = Field(max_length=128)
+    created_at: datetime = _now()
+
+
+class EventSubscription(EventSubscriptionBase, table=True):
+    """The `event_subscription` table."""
+
+    __tablename__ = "event_subscription"
+
+
+class EventDeliveryBase(SQLModel):
+    """One event owed to one subscription: written with the change that caused it, then delivered at least once.
+
+    `contact_id` orders a contact's events per subscription: a later one waits until the earlier is
+    delivered or has failed. `replay_of` marks a copy made by a replay.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = Field(foreign_key="event_subscription.id")
+    event_id: str = Field(max_length=40)
+    type: str = Field(max_length=32)
+    contact_id: int | None = Field(default=None)
+    payload: dict[str, Any] = Field(sa_type=JSON)
+    status: str = Field(default="pending", max_length=16)  # pending | sending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = _when()
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=255)
+    replay_of: int | None = None
+    created_at: datetime = _now()
+    delivered_at: datetime | None = _when()
+
+
+class EventDelivery(EventDeliveryBase, table=True):
+    """The `event_delivery` table: the events' own queue (an outbox of events) and the delivery log's rows."""
+
+    __tablename__ = "event_delivery"
+    __table_args__ = (
+        Index("ix_event_delivery_claim", "status", "id"),
+        Index("ix_event_delivery_order", "subscription_id", "contact_id", "status", "id"),
+        Index("ix_event_delivery_subscription", "subscription_id", "id"),
+    )
+
+
+class EventAttemptBase(SQLModel):
+    """One try at delivering an event: when, the receiver's status code or the error, and how long it took."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="event_delivery.id", index=True)
+    attempted_at: datetime = Field(sa_type=UTCDateTime)
+    status_code: int | None = None
+    latency_ms: float
+    error: str | None = Field(default=None, max_length=255)
+
+
+class EventAttempt(EventAttemptBase, table=True):
+    """The `event_attempt` table: the delivery log."""
+
+    __tablename__ = "event_attempt"
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a model, for the set-based statements the hot paths use."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
@@ -540,6 +650,7 @@ CONTACT = table_of(Contact)
 CONVERSATION = table_of(Conversation)
 WEBHOOK_EVENT = table_of(WebhookEvent)
 MESSAGE = table_of(Message)
+MEDIA = table_of(Media)
 STATUS_EVENT = table_of(StatusEvent)
 WEBHOOK_NOTICE = table_of(WebhookNotice)
 SESSION = table_of(Session)
@@ -557,3 +668,6 @@ SCHEDULE = table_of(Schedule)
 SCHEDULE_RUN = table_of(ScheduleRun)
 WRONG_TOKEN = table_of(WrongToken)
 DASHBOARD_SESSION = table_of(DashboardSession)
+EVENT_SUBSCRIPTION = table_of(EventSubscription)
+EVENT_DELIVERY = table_of(EventDelivery)
+EVENT_ATTEMPT = table_of(EventAttempt)

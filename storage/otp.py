@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import events
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import CONTACT, OTP_CHALLENGE, OtpChallengeBase
 
@@ -33,9 +34,13 @@ async def add_challenge(conn: AsyncConnection, challenge: OtpChallengeBase) -> i
 
 async def record_attempt(conn: AsyncConnection, challenge_id: int, *, attempts: int, used_at: datetime | None) -> None:
     """Persist what a verify attempt changed: the wrong-try count and, on success, when it was used."""
-    await conn.execute(
-        update(OTP_CHALLENGE).where(OTP_CHALLENGE.c.id == challenge_id).values(attempts=attempts, used_at=used_at)
-    )
+    stmt = update(OTP_CHALLENGE).where(OTP_CHALLENGE.c.id == challenge_id).values(attempts=attempts, used_at=used_at)
+    row = (await conn.execute(stmt.returning(OTP_CHALLENGE.c.wa_id, OTP_CHALLENGE.c.purpose))).one()
+    if used_at is not None and await events.wanted(conn, "otp.verified"):
+        # The number and the purpose, never the code (only its digest is stored anyway).
+        contact = (await conn.execute(select(CONTACT.c.id).where(CONTACT.c.wa_id == row[0]))).scalar()
+        data = {"wa_id": row[0], "purpose": row[1], "verified_at": used_at.isoformat()}
+        await events.emit(conn, [events.Event("otp.verified", data, contact, used_at)])
 
 
 async def ensure_contact(conn: AsyncConnection, wa_id: str, now: datetime) -> int:

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.models import MESSAGE, OUTBOX, WEBHOOK_EVENT
+from storage.models import MEDIA, MESSAGE, OUTBOX, WEBHOOK_EVENT
 
 # Outbox rows still to be sent (or held by a paused campaign) keep their payload whatever their age.
 WAITING = ("queued", "sending", "paused")
@@ -67,6 +67,8 @@ async def purge_message_texts(conn: AsyncConnection, *, after: int, created_befo
     walk, ids = _walk([(i, at, bool(busy), bool(full)) for i, at, busy, full in rows], after, created_before, limit)
     if ids:  # SQL NULL, not JSON null: the walk reads `body IS NOT NULL` as "still holds words"
         await conn.execute(update(MESSAGE).where(MESSAGE.c.id.in_(ids)).values(text=None, body=null()))
+        # A file's caption and name are the customer's words too; the file itself follows BOT_RETAIN_MEDIA_DAYS.
+        await conn.execute(update(MEDIA).where(MEDIA.c.message_id.in_(ids)).values(caption=None, filename=None))
     return walk
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import events
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import SESSION, SessionBase
 
@@ -32,12 +33,22 @@ async def save_sessions(conn: AsyncConnection, changes: Mapping[int, Mapping[str
         insert_ignoring_conflicts(conn, SESSION, "contact_id"),
         [{"contact_id": contact_id, "updated_at": now} for contact_id in changes],
     )
+    await _tell_handoffs(conn, [cid for cid, values in changes.items() if values.get("handed_off")], now)
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for contact_id, values in changes.items():
         by_columns[tuple(sorted(values))].append({"cid": contact_id, **values, "updated_at": now})
     stmt = update(SESSION).where(SESSION.c.contact_id == bindparam("cid"))
     for rows in by_columns.values():
         await conn.execute(stmt, rows)
+
+
+async def _tell_handoffs(conn: AsyncConnection, contact_ids: Sequence[int], now: datetime) -> None:
+    """`handoff.requested` for the contacts whose chat is being handed to a person now (not again)."""
+    if not contact_ids or not await events.wanted(conn, "handoff.requested"):
+        return
+    stmt = select(SESSION.c.contact_id).where(SESSION.c.contact_id.in_(list(contact_ids)), ~SESSION.c.handed_off)
+    newly = sorted(int(cid) for cid in (await conn.execute(stmt)).scalars())
+    await events.emit(conn, [events.Event("handoff.requested", {"at": now.isoformat()}, cid, now) for cid in newly])
 
 
 async def due_sessions(conn: AsyncConnection, now: datetime, limit: int) -> list[int]:
@@ -61,7 +72,10 @@ async def release(conn: AsyncConnection, contact_id: int, now: datetime) -> bool
         .values(handed_off=False, flow=None, step=None, deadline_at=None, state=None, updated_at=now)
         .returning(SESSION.c.id)
     )
-    return (await conn.execute(stmt)).first() is not None
+    released = (await conn.execute(stmt)).first() is not None
+    if released:
+        await events.emit(conn, [events.Event("handoff.released", {"at": now.isoformat()}, contact_id, now)])
+    return released
 
 
 async def handed_off(conn: AsyncConnection, limit: int = 100) -> list[tuple[int, datetime]]:

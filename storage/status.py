@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import events
 from storage.models import MESSAGE, STATUS_EVENT, Message
 from storage.types import UTCDateTime
 
@@ -62,13 +63,50 @@ async def replay_statuses(conn: AsyncConnection, wamids: Sequence[str]) -> None:
     """Apply statuses that arrived before we recorded the message's wamid (Meta can be that fast)."""
     rows = (
         await conn.execute(
-            select(STATUS_EVENT.c.wamid, STATUS_EVENT.c.status, STATUS_EVENT.c.timestamp, STATUS_EVENT.c.payload)
+            select(
+                STATUS_EVENT.c.wamid, STATUS_EVENT.c.status, STATUS_EVENT.c.timestamp, STATUS_EVENT.c.payload,
+                STATUS_EVENT.c.id,
+            )
             .where(STATUS_EVENT.c.wamid.in_(list(wamids)))
             .order_by(STATUS_EVENT.c.timestamp)
         )
-    ).all()
+    ).all()  # fmt: skip
     if rows:
         await conn.run_sync(apply_statuses, [(r[0], r[1], r[2], r[3]) for r in rows])
+        await conn.run_sync(status_events_sync, [int(r[4]) for r in rows])
+
+
+def status_events_sync(conn: Connection, status_ids: Sequence[int]) -> None:
+    """`message.status` events for status webhooks just stored, of messages we sent and have recorded.
+
+    A status that beats the record of its message (Meta can be that fast) is told when the message is
+    recorded (`replay_statuses`), so each stored status is told once.
+    """
+    if not events.wanted_sync(conn, "message.status"):
+        return
+    stmt = (
+        select(
+            STATUS_EVENT.c.wamid, STATUS_EVENT.c.status, STATUS_EVENT.c.timestamp, STATUS_EVENT.c.payload,
+            MESSAGE.c.contact_id,
+        )
+        .join(MESSAGE, (MESSAGE.c.wamid == STATUS_EVENT.c.wamid) & (MESSAGE.c.direction == "out"))
+        .where(STATUS_EVENT.c.id.in_(list(status_ids)))
+        .order_by(STATUS_EVENT.c.timestamp, STATUS_EVENT.c.id)
+    )  # fmt: skip
+    told = [
+        events.Event("message.status", _status_data(wamid, status, when, raw or {}), int(contact_id), when)
+        for wamid, status, when, raw, contact_id in conn.execute(stmt)
+    ]
+    events.emit_sync(conn, told)
+
+
+def _status_data(wamid: str, status: str, when: datetime, raw: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {"wamid": wamid, "status": status, "timestamp": when.isoformat()}
+    if isinstance(raw.get("pricing"), dict):
+        data["pricing"] = raw["pricing"]
+    if raw.get("errors"):
+        data["errors"] = raw["errors"]
+    return data
 
 
 async def reported_sends(conn: AsyncConnection, callbacks: Sequence[str]) -> dict[str, str]:

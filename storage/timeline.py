@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.models import CONTACT, CONVERSATION, MESSAGE, OUTBOX, ConversationBase, MessageBase, OutboxBase
+from storage import media
+from storage.models import CONTACT, CONVERSATION, MESSAGE, OUTBOX, ConversationBase, MediaBase, MessageBase, OutboxBase
 
 # Outbox rows that never became a message Meta accepted: still waiting, or settled unsent with a reason.
 UNSENT = ("queued", "sending", "failed", "cancelled", "expired", "unknown")
@@ -21,6 +22,7 @@ class Timeline:
     messages: list[MessageBase]
     conversations: list[ConversationBase]
     unsent: list[OutboxBase]
+    media: dict[int, MediaBase] = field(default_factory=dict)  # the files of its media messages, by message id
 
 
 async def timeline(conn: AsyncConnection, contact_id: int, limit: int = 200) -> Timeline:
@@ -41,10 +43,12 @@ async def timeline(conn: AsyncConnection, contact_id: int, limit: int = 200) -> 
         .order_by(OUTBOX.c.created_at.desc(), OUTBOX.c.id.desc())
         .limit(limit)
     )
+    files = [m.id for m in messages if m.id is not None and m.type in media.MEDIA_KINDS]
     return Timeline(
         messages,
         [ConversationBase.model_validate(r._mapping) for r in await conn.execute(conversations.order_by("opened_at"))],
         [OutboxBase.model_validate(r._mapping) for r in await conn.execute(unsent)][::-1],
+        await media.for_messages(conn, files),
     )
 
 

@@ -193,6 +193,8 @@ def auth() -> dict[str, str]:
 
 # The secret values the suite gives the service, by kind. Log tests that plant secrets of their own to
 # prove redaction (tests/test_log.py) write to streams of their own, so their lines never reach the record.
+ENDPOINT_SECRET = "endpoint-signing-secret-6d1f"  # the business's endpoints' secrets (docs/endpoints.md)
+ENDPOINT_TOKEN = "endpoint-bearer-token-93ac"
 TEST_SECRETS = {
     "admin token": ADMIN_TOKEN,
     "app secret": APP_SECRET,
@@ -200,6 +202,8 @@ TEST_SECRETS = {
     "secret key": SECRET_KEY,
     "access token": ACCESS_TOKEN,
     "sandbox access token": SANDBOX_ACCESS_TOKEN,
+    "endpoint secret": ENDPOINT_SECRET,
+    "endpoint token": ENDPOINT_TOKEN,
 }
 CODE_KIND = "one-time code"
 

@@ -40,6 +40,9 @@ VARIABLES = (
     "BOT_RATE_CARD",
     "BOT_RETAIN_WEBHOOKS_DAYS",
     "BOT_RETAIN_TEXTS_DAYS",
+    "BOT_RETAIN_MEDIA_DAYS",
+    "BOT_MEDIA_DIR",
+    "BOT_ENDPOINTS_CANNED",
 )
 
 REAL_MODE = {
@@ -94,6 +97,15 @@ def test_hot_reload_is_on_unless_bot_reload_is_0(monkeypatch: pytest.MonkeyPatch
         load_settings(env_file=None)
 
 
+def test_canned_endpoint_answers_are_for_the_sandbox_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BOT_ENDPOINTS_CANNED is read in sandbox mode and refused with a real Meta access token."""
+    monkeypatch.setenv("BOT_ENDPOINTS_CANNED", "canned.yaml")
+    assert load_settings(env_file=None).endpoints_canned == Path("canned.yaml")
+    set_env(monkeypatch, REAL_MODE)
+    with pytest.raises(ConfigError, match="BOT_ENDPOINTS_CANNED is for sandbox mode only"):
+        load_settings(env_file=None)
+
+
 def test_retention_is_30_and_90_days_unless_set_and_0_keeps_forever(monkeypatch: pytest.MonkeyPatch) -> None:
     """Raw bodies are kept 30 days and texts 90 by default; empty keeps the default, 0 forever, nonsense is refused."""
     settings = load_settings(env_file=None)
@@ -107,6 +119,24 @@ def test_retention_is_30_and_90_days_unless_set_and_0_keeps_forever(monkeypatch:
         monkeypatch.setenv("BOT_RETAIN_TEXTS_DAYS", wrong)
         with pytest.raises(ConfigError, match=r"BOT_RETAIN_TEXTS_DAYS .* whole number of days"):
             load_settings(env_file=None)
+
+
+def test_media_files_are_kept_as_long_as_texts_unless_set_in_the_folder_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BOT_RETAIN_MEDIA_DAYS follows the texts' days when unset, 0 keeps files forever; BOT_MEDIA_DIR: the folder."""
+    settings = load_settings(env_file=None)
+    assert (settings.retain_media_days, settings.media_dir) == (90, Path("media"))
+    set_env(monkeypatch, {"BOT_RETAIN_TEXTS_DAYS": "7", "BOT_MEDIA_DIR": "/var/lib/bot/media"})
+    assert (load_settings(env_file=None).retain_media_days, load_settings(env_file=None).media_dir) == (
+        7, Path("/var/lib/bot/media"),
+    )  # fmt: skip
+    monkeypatch.setenv("BOT_RETAIN_TEXTS_DAYS", "0")
+    assert load_settings(env_file=None).retain_media_days is None  # texts kept forever: files too
+    monkeypatch.setenv("BOT_RETAIN_TEXTS_DAYS", "7")
+    monkeypatch.setenv("BOT_RETAIN_MEDIA_DAYS", "0")
+    assert load_settings(env_file=None).retain_media_days is None
+    monkeypatch.setenv("BOT_RETAIN_MEDIA_DAYS", "a month")
+    with pytest.raises(ConfigError, match=r"BOT_RETAIN_MEDIA_DAYS .* whole number of days"):
+        load_settings(env_file=None)
 
 
 def test_sandbox_admin_token_is_random_and_flagged_generated() -> None:

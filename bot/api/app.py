@@ -27,6 +27,7 @@ from bot.api import (
     otp,
     schedules,
     stats,
+    subscriptions,
     templates,
 )
 from bot.api.openapi import openapi_document
@@ -46,7 +47,10 @@ def create_api() -> web.Application:
     """The API's sub-application, to be mounted at `PREFIX`; its routes are relative to it."""
     api = web.Application(middlewares=[json_errors, require_token])
     api.router.add_get("/openapi.json", openapi)
-    modules = (conversations, otp, contacts, erasure, notifications, handoff, schedules, templates, stats, campaigns)
+    modules = (
+        conversations, otp, contacts, erasure, notifications, handoff, schedules, templates, stats, campaigns,
+        subscriptions,
+    )  # fmt: skip
     for module in modules:
         api.router.add_routes(module.routes)
     return api

@@ -96,7 +96,7 @@ class Erasure(pydantic.BaseModel):
     )
     cancelled: int = Field(description="Queued and paused messages cancelled")
     deleted: dict[str, int] = Field(
-        description="Rows deleted: sessions, otp_challenges, orders, appointments, accounts"
+        description="Rows deleted: sessions, otp_challenges, orders, appointments, accounts, media (media_files: files)"
     )
     blanked: dict[str, int] = Field(
         description="Rows whose words or number went: messages, outbox, webhook_bodies, status_events, notices, "

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.api.request import json_response, valid_wa_id
+from bot.media.store import MEDIA_STORE
 from bot.privacy.erasure import erase_contact
 from storage.erasure import ErasureReport
 
@@ -36,7 +37,9 @@ async def erase(request: web.Request) -> web.Response:
     """`POST /api/contacts/{wa_id}/erase`: erase the contact's number, name and words; keep the consent evidence."""
     app = request.config_dict
     wa_id = valid_wa_id(request.match_info["wa_id"])
-    report = await erase_contact(app[keys.REPOSITORY], app[keys.SETTINGS].secret_key, wa_id, app[keys.CLOCK]())
+    report = await erase_contact(
+        app[keys.REPOSITORY], app[keys.SETTINGS].secret_key, wa_id, app[keys.CLOCK](), media=app[MEDIA_STORE]
+    )
     return json_response(report_json(report))
 
 

@@ -20,6 +20,7 @@ from bot.api import (
     openapi_otp,
     openapi_schedules,
     openapi_stats,
+    openapi_subscriptions,
     openapi_templates,
 )
 from bot.api.model import Error, components
@@ -35,6 +36,7 @@ PARTS: tuple[ModuleType, ...] = (
     openapi_handoff,
     openapi_stats,
     openapi_campaigns,
+    openapi_subscriptions,
 )
 SCHEMAS: dict[str, Any] = components((Error,), "serialization")
 for _part in PARTS:

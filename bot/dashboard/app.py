@@ -4,7 +4,8 @@
 valid session cookie is sent to the login page; every POST must come from this site (Origin) and carry
 the session's CSRF token, else it is refused with a page that says why. Errors of the service show as a
 page in plain words, never as a stack trace. The pages themselves live in `bot.dashboard.pages` and
-`bot.dashboard.overview`, `bot.dashboard.campaigns`, `bot.dashboard.contacts` and `bot.dashboard.inbox`.
+`bot.dashboard.overview`, `bot.dashboard.campaigns`, `bot.dashboard.contacts` and `bot.dashboard.inbox`;
+customers' files are served by `bot.dashboard.media`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from bot.api.request import client_gone
 from bot.api.token import GUESSES, address_of
 from bot.dashboard.campaigns import routes as campaign_routes
 from bot.dashboard.contacts import routes as contact_routes
+from bot.dashboard.events import routes as event_routes
 from bot.dashboard.inbox import routes as inbox_routes
+from bot.dashboard.media import routes as media_routes
 from bot.dashboard.overview import routes as overview_routes
 from bot.dashboard.pages import routes as page_routes
 from bot.dashboard.render import (
@@ -57,7 +60,15 @@ def setup_dashboard(app: web.Application) -> None:
     dashboard.router.add_post("/login", login)
     dashboard.router.add_post("/logout", logout)
     dashboard.router.add_get("/dashboard.css", stylesheet)
-    for routes in (overview_routes, campaign_routes, contact_routes, page_routes, inbox_routes):
+    for routes in (
+        overview_routes,
+        campaign_routes,
+        contact_routes,
+        page_routes,
+        inbox_routes,
+        media_routes,
+        event_routes,
+    ):
         dashboard.router.add_routes(routes)
     app.router.add_get(PREFIX, _to_overview)  # before the sub-application, which would answer it with a 404
     app.add_subapp(PREFIX, dashboard)

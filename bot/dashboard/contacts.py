@@ -16,6 +16,7 @@ from bot.api.request import query_text, valid_wa_id
 from bot.dashboard.render import before, done, form, render
 from bot.errors import NotFound
 from bot.inbound.consent_keywords import record_consent
+from bot.media.store import MEDIA_STORE
 from bot.privacy.erasure import erase_contact
 from storage.consent import OPT_IN, OPT_OUT, ConsentChange
 
@@ -111,5 +112,7 @@ async def erase(request: web.Request) -> web.Response:
     if typed != wa_id:
         return await _erase_page(request, status=400, error="That is not this contact's number. Nothing was erased.")
     app = request.config_dict
-    await erase_contact(app[keys.REPOSITORY], app[keys.SETTINGS].secret_key, wa_id, app[keys.CLOCK]())
+    await erase_contact(
+        app[keys.REPOSITORY], app[keys.SETTINGS].secret_key, wa_id, app[keys.CLOCK](), media=app[MEDIA_STORE]
+    )
     raise done("/contacts", "contact_erased")

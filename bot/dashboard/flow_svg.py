@@ -32,6 +32,7 @@ _FILL = {
     "choose": "#e3f2fd",
     "branch": "#fff8e1",
     "act": "#f3e5f5",
+    "http": "#f3e5f5",
     "call": "#f3e5f5",
     "verify": "#fff3e0",
     "goto": "#eceff1",

@@ -40,6 +40,8 @@ NOTICES = {
     "campaign_retried": "The campaign's failed messages are queued again.",
     "campaign_tested": "The test messages are queued and go out in a moment.",
     "consent_recorded": "The consent is recorded. An opt-out also cancels the marketing still queued for them.",
+    "subscription_deleted": "The URL is deleted, with its undelivered events and its log.",
+    "event_replayed": "The event is queued to be delivered again.",
     "contact_erased": "The contact is erased: number, name and messages are gone; the consent history is kept.",
 }
 # Browsers must not cache pages with customers' words, frame them, or run anything on them.
@@ -72,6 +74,7 @@ NAV: Final = (
     Link("Conversations", "/conversations"),
     Link("Inbox", "/inbox"),
     Link("Templates", "/templates"),
+    Link("Events", "/events"),
     Link("Flows", "/flows"),
 )
 

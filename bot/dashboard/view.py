@@ -14,7 +14,7 @@ from typing import Any, Literal, NamedTuple
 from bot.message_templates.display import display
 from bot.message_templates.library import Templates
 from bot.whatsapp.category import service_window_expires_at, service_window_open
-from storage.models import ConversationBase, MessageBase, OutboxBase
+from storage.models import ConversationBase, MediaBase, MessageBase, OutboxBase
 from storage.outbox import SECRET_KINDS
 from storage.timeline import Timeline
 
@@ -63,10 +63,93 @@ class Entry:
     reason: str | None = None
     header: str | None = None
     footer: str | None = None
+    media: MediaView | None = None
+    location: Place | None = None
 
     @property
     def status_words(self) -> str | None:
         return STATUS_WORDS.get(self.status, self.status) if self.status else None
+
+
+@dataclass(frozen=True)
+class MediaView:
+    """A message's file as the dashboard shows it: inline (an image), a link (any other file), or why not."""
+
+    id: int
+    kind: str
+    state: str  # stored | waiting | refused | failed | purged
+    mime_type: str | None
+    size: int | None
+    filename: str | None
+    caption: str | None
+    error: str | None
+
+    @property
+    def inline(self) -> bool:
+        return self.state == "stored" and (self.mime_type or "").startswith("image/")
+
+    @property
+    def url(self) -> str:
+        return f"/dashboard/media/{self.id}"
+
+    @property
+    def size_words(self) -> str:
+        if self.size is None:
+            return ""
+        return f"{self.size / 1024 / 1024:.1f} MB" if self.size >= 1024 * 1024 else f"{max(1, self.size // 1024)} KB"
+
+    @property
+    def state_words(self) -> str:
+        return MEDIA_STATES.get(self.state, self.state)
+
+
+MEDIA_STATES = {
+    "waiting": "the file is being fetched from WhatsApp",
+    "refused": "the file was refused",
+    "failed": "the file could not be fetched",
+    "purged": "the file was deleted when its retention ran out",
+}
+
+
+@dataclass(frozen=True)
+class Place:
+    """A shared location: its coordinates, name and address, and a map link."""
+
+    latitude: float
+    longitude: float
+    name: str | None
+    address: str | None
+
+    @property
+    def map_url(self) -> str:
+        lat, lon = self.latitude, self.longitude
+        return f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
+
+
+def media_view(row: MediaBase) -> MediaView:
+    assert row.id is not None
+    state = row.status if row.status in ("stored", "refused", "failed", "purged") else "waiting"
+    return MediaView(
+        row.id, row.kind, state, row.mime_type or row.declared_mime, row.size, row.filename, row.caption, row.error
+    )
+
+
+def place(body: Mapping[str, Any] | None) -> Place | None:
+    """The location a message's raw body carries, if it is one with numeric coordinates."""
+    found = body.get("location") if body else None
+    if not isinstance(found, Mapping):
+        return None
+    lat, lon = found.get("latitude"), found.get("longitude")
+    if (
+        not (isinstance(lat, int | float) and isinstance(lon, int | float))
+        or isinstance(lat, bool)
+        or isinstance(lon, bool)
+    ):
+        return None
+    name, address = found.get("name"), found.get("address")
+    return Place(
+        float(lat), float(lon), name if isinstance(name, str) else None, address if isinstance(address, str) else None
+    )
 
 
 @dataclass(frozen=True)
@@ -152,10 +235,13 @@ def _template_values(components: Any) -> list[str]:
     return values
 
 
-def message_entry(message: MessageBase, templates: Templates | None = None) -> Entry:
+def message_entry(message: MessageBase, templates: Templates | None = None, media: MediaBase | None = None) -> Entry:
     if message.direction == "in":
-        text = message.text or f"[{message.type}]"
-        return Entry(message.created_at, "in", text, status=message.status)
+        file = media_view(media) if media is not None else None
+        location = place(message.body) if message.type == "location" else None
+        # A file shows its caption, a place its name and address, beside them; anything else its text.
+        text = "" if file is not None or location is not None else message.text or f"[{message.type}]"
+        return Entry(message.created_at, "in", text, status=message.status, media=file, location=location)
     shown = content(message.body, templates)
     return Entry(
         message.created_at,
@@ -188,7 +274,10 @@ def entries(timeline: Timeline, templates: Templates | None = None) -> list[Entr
     """The whole transcript in time order: conversation openings, messages, and what is not sent."""
     found: Iterable[Entry] = [
         *(conversation_entry(c) for c in timeline.conversations),
-        *(message_entry(m, templates) for m in timeline.messages),
+        *(
+            message_entry(m, templates, timeline.media.get(m.id) if m.id is not None else None)
+            for m in timeline.messages
+        ),
         *(unsent_entry(r, templates) for r in timeline.unsent),
     ]
     order = {"conversation": 0, "in": 1, "out": 2, "unsent": 3}

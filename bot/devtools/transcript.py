@@ -46,16 +46,18 @@ from bot.devtools.transcript_file import (
 )
 from bot.devtools.transcript_match import Message, agrees, matches, projected
 from bot.devtools.transcript_report import Diff, Mismatch, Result, display
-from bot.engine.answer import VALIDATORS
 from bot.engine.core import Engine
+from bot.engine.endpoint import read_endpoints
 from bot.engine.flow import Flow
 from bot.engine.flow_file import load_flows, parse_duration
 from bot.engine.state import State
 from bot.errors import BotError
-from bot.inbound.actions import ACTIONS, BUSINESS
-from bot.inbound.content import BUSINESS_FILE
+from bot.inbound.actions import BUSINESS
+from bot.inbound.content import BUSINESS_FILE, endpoints_file
 from bot.inbound.dispatcher import DISPATCHER
+from bot.inbound.endpoint_call import CannedEndpoints, EndpointCaller, StandInSecrets
 from bot.inbound.flow_runner import FlowRunner
+from bot.inbound.plugin import load_plugins
 from bot.message_templates.library import TemplateLibrary
 from bot.metrics import Metrics
 from bot.notifications.service import NOTIFICATIONS
@@ -140,9 +142,11 @@ async def run_transcript(path: Path, workshop: Workshop | None = None) -> Result
 async def _play(transcript: Transcript, workshop: Workshop) -> Result:
     flows, library = workshop.content(transcript)
     runner = None
-    if transcript.stubs:
-        engine = Engine(flows, zone=ZoneInfo(transcript.business_zone), validators=VALIDATORS)
-        runner = FlowRunner(engine, library, actions={**ACTIONS, **transcript.stubs})
+    if transcript.stubs or transcript.endpoints:
+        plugins = load_plugins()
+        engine = Engine(flows, zone=ZoneInfo(transcript.business_zone), validators=plugins.validators)
+        actions = {**plugins.actions, **transcript.stubs}
+        runner = FlowRunner(engine, library, actions=actions, endpoints=_canned_endpoints(transcript))
     clock, transport = VirtualClock(transcript.now), RecordingTransport()
     with tempfile.TemporaryDirectory(prefix="bot-transcript-") as folder:
         settings = Settings(
@@ -176,6 +180,23 @@ async def _play(transcript: Transcript, workshop: Workshop) -> Result:
             chat = _Chat(transcript, app, client, clock, transport)
             ok = await chat.play()
     return Result(transcript.path, transcript.title, ok, "" if ok else chat.diff.text(), transcript.xfail)
+
+
+def _canned_endpoints(transcript: Transcript) -> EndpointCaller | None:
+    """The project's endpoints answered from the transcript's `endpoints:`, offline, every secret a stand-in."""
+    if not transcript.endpoints:
+        return None
+    endpoints, problems = read_endpoints(endpoints_file(transcript.flows))
+    errors = [p.located for p in problems if p.severity == "error"]
+    if errors:
+        raise TranscriptError(
+            f"{transcript.path}:1:1: the endpoints file has errors (run `bot check`):\n" + "\n".join(errors)
+        )
+    unknown = sorted(set(transcript.endpoints) - set(endpoints.by_name))
+    if unknown:
+        known = ", ".join(sorted(endpoints.by_name)) or "none"
+        raise TranscriptError(f"{transcript.path}:1:1: no endpoint {unknown[0]!r} to answer; endpoints: {known}")
+    return EndpointCaller(endpoints, CannedEndpoints(transcript.endpoints), StandInSecrets())
 
 
 def _content(transcript: Transcript) -> tuple[dict[str, Flow], TemplateLibrary]:

@@ -21,7 +21,9 @@ import yaml
 
 from bot.engine.flow_file import parse_duration
 from bot.errors import BotError
-from bot.inbound.actions import ACTIONS, ActionContext
+from bot.inbound.actions import ActionContext
+from bot.inbound.endpoint_call import CANNED_FORMS, Canned, canned_answer
+from bot.inbound.plugin import load_plugins
 from bot.settings import project_path
 from bot.yaml_file import Position, Problem, load_yaml, node_position, unknown_key
 
@@ -29,7 +31,19 @@ SUFFIX = ".yaml"
 DEFAULT_FOLDER = Path("tests/transcripts")  # in the bot project: `bot test` runs these
 DEFAULT_NOW = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
 DEFAULT_WA_ID = "31612345678"
-TOP_KEYS = ("transcript", "flows", "templates", "now", "time_zone", "contact", "given", "stub", "xfail", "steps")
+TOP_KEYS = (
+    "transcript",
+    "flows",
+    "templates",
+    "now",
+    "time_zone",
+    "contact",
+    "given",
+    "stub",
+    "endpoints",
+    "xfail",
+    "steps",
+)
 OLD_KEYS = {"timezone": "time_zone"}  # still read, with a deprecation warning on standard error
 ACTING = ("customer", "customer taps", "customer sends", "agent", "wait", "release")
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
@@ -111,6 +125,7 @@ class Transcript:
     time_zone: str | None = None
     given: Mapping[str, Sequence[tuple[int, Mapping[str, Any]]]] = field(default_factory=dict)
     stubs: Mapping[str, Stub] = field(default_factory=dict)
+    endpoints: Mapping[str, Canned] = field(default_factory=dict)  # canned answers by endpoint name
     xfail: str | None = None
 
 
@@ -183,6 +198,7 @@ class _Reader:
             time_zone=_optional(contact.get("time_zone")),
             given=self._given(),
             stubs=self._stubs(),
+            endpoints=self._canned(),
             xfail=self._text("xfail", "") or None,
         )
 
@@ -250,18 +266,32 @@ class _Reader:
         stubs, node = self.data.get("stub", {}), self.value("stub")
         if not isinstance(stubs, dict):
             raise self.fail(node, "'stub' maps action names to {returns: VALUE} or {raises: MESSAGE}")
-        read = {}
+        read: dict[str, Stub] = {}
+        actions = load_plugins().actions if stubs else {}
         for name, stub in stubs.items():
             where = (
                 next((k for k, _ in node.value if k.value == name), node)
                 if isinstance(node, yaml.MappingNode)
                 else node
             )
-            if name not in ACTIONS:
-                raise self.fail(where, f"no action {name!r} to stub; actions: {', '.join(sorted(ACTIONS))}")
+            if name not in actions:
+                raise self.fail(where, f"no action {name!r} to stub; actions: {', '.join(sorted(actions))}")
             if not isinstance(stub, dict) or len(stub) != 1 or not set(stub) <= {"returns", "raises"}:
                 raise self.fail(where, f"stub {name!r} is {{returns: VALUE}} or {{raises: MESSAGE}}")
             read[str(name)] = Stub(stub.get("returns"), str(stub["raises"]) if "raises" in stub else None)
+        return read
+
+    def _canned(self) -> dict[str, Canned]:
+        """Canned answers by endpoint: `{json: VALUE}`, `{status: 500}` (with `json` or `text`), `{timeout: true}`."""
+        canned, node = self.data.get("endpoints", {}), self.value("endpoints")
+        if not isinstance(canned, dict) or not isinstance(node, yaml.MappingNode | type(None)):
+            raise self.fail(node, f"'endpoints' maps endpoint names to canned answers: {CANNED_FORMS}")
+        read = {}
+        for key_node, value_node in node.value if node is not None else []:
+            answer = canned_answer(canned[key_node.value])
+            if answer is None:
+                raise self.fail(value_node, f"the canned answer of {key_node.value!r} is {CANNED_FORMS}")
+            read[str(key_node.value)] = answer
         return read
 
     def _steps(self) -> tuple[Step, ...]:

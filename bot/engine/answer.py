@@ -32,9 +32,10 @@ from bot.errors import ConfigError
 from bot.whatsapp.phone import read_phone
 
 VALIDATOR_KINDS: tuple[str, ...] = get_args(ValidatorKind)
-# Python validators flows name with `{custom: NAME}`: a deployment adds its own at start-up. Each takes the
-# trimmed answer and returns the value to keep (JSON-serialisable) or raises ValueError with the reason.
-VALIDATORS: dict[str, Callable[[str], Any]] = {}
+# The built-in Python validators flows name with `{custom: NAME}` (none yet). A business adds its own as a
+# plug-in, through the `whatsapp_bot.validators` entry point group (`bot.inbound.plugin`, docs/plugins.md).
+# Each takes the trimmed answer and returns the value to keep (JSON-serialisable) or raises ValueError.
+VALIDATORS: Mapping[str, Callable[[str], Any]] = {}
 MAX_TEXT = 1024
 MAX_CHOICES_LISTED = 10
 
@@ -151,7 +152,7 @@ def _fold(text: str) -> str:
 def _custom(validator: Validator, text: str, custom: Mapping[str, Callable[[str], Any]]) -> Valid | Invalid:
     function = custom.get(validator.name or "")
     if function is None:
-        raise ConfigError(f"no custom validator named {validator.name!r}; register it in bot.engine.answer.VALIDATORS")
+        raise ConfigError(f"no custom validator named {validator.name!r}; install a plug-in that registers it")
     try:
         return Valid(function(text))
     except ValueError as exc:

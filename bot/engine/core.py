@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,7 @@ from bot.engine.render import render_text
 from bot.engine.state import (
     ActionDone,
     Buttons,
+    CallEndpoint,
     CheckCode,
     CodeChecked,
     CodeSent,
@@ -51,6 +52,8 @@ from bot.language.words import message
 MAIN_FLOW = "main"
 MAX_STEPS_PER_TURN = 50  # a flow that loops through non-waiting steps stops here instead of spinning
 MORE_ID = "__more"  # the last row of a page in a long list
+CALL_LIMIT = timedelta(seconds=60)  # the longest an http step may take (an endpoint's longest timeout)
+CALL_GRACE = timedelta(seconds=30)  # past its timeout and this, an act or http step's outcome is lost
 
 # The engine's own messages, in English; `bot.language.words` has them in each language the turn uses.
 CANCELLED = message("cancelled", None)
@@ -96,7 +99,7 @@ class _Run:
     def __init__(self, engine: Engine, who: Who, now: datetime, state: State) -> None:
         self.engine, self.who, self.now, self.state = engine, who, now, state
         self.outputs: list[Output] = []
-        self.effect: RunAction | SendCode | CheckCode | None = None
+        self.effect: RunAction | CallEndpoint | SendCode | CheckCode | None = None
 
     def own(self, key: str) -> str:
         """One of the engine's own messages, in the contact's language."""
@@ -134,7 +137,7 @@ class _Run:
         step = self._current()
         if step is None:
             return
-        if isinstance(event, ActionDone) and isinstance(step, f.Act):
+        if isinstance(event, ActionDone) and isinstance(step, f.Act | f.Http):
             self._action_done(step, event)
         elif isinstance(event, CodeSent) and isinstance(step, f.Verify):
             self._code_sent(step, event)
@@ -240,6 +243,9 @@ class _Run:
             self.state = replace(self.state, deadline=self._deadline(step))
 
     def _deadline(self, step: f.AnyStep) -> datetime | None:
+        """A waiting step's timeout; for an act or http step, when its outcome is surely lost (a crash)."""
+        if isinstance(step, f.Act | f.Http):
+            return self.now + (step.timeout or CALL_LIMIT) + CALL_GRACE
         timeout = step.timeout if isinstance(step, f.Ask | f.Choose) else None
         return self.now + timeout if timeout else None
 
@@ -254,6 +260,11 @@ class _Run:
         if isinstance(step, f.Act):
             args = {k: render_text(v, self._names()) for k, v in step.args.items()}
             self.effect = RunAction(step.action, args, step.timeout)
+            return _WAIT
+        if isinstance(step, f.Http):
+            query = {k: render_text(v, self._names()) for k, v in step.query.items()}
+            body = None if step.body is None else {k: render_text(v, self._names()) for k, v in step.body.items()}
+            self.effect = CallEndpoint(step.endpoint, query, body, step.timeout)
             return _WAIT
         if isinstance(step, f.Branch):
             return self._branch(step)
@@ -305,6 +316,9 @@ class _Run:
         deadline = self.state.deadline
         if isinstance(step, f.Ask | f.Choose) and deadline is not None and self.now >= deadline:
             self._exit(step.on_timeout, self.own("timed_out"))
+            return
+        if isinstance(step, f.Act | f.Http) and deadline is not None and self.now >= deadline:
+            self._action_done(step, ActionDone(error="timeout"))  # its outcome never came back
             return
         if self.state.flow and self.state.expires_at and self.now >= self.state.expires_at:
             self.finish(self.own("timed_out"))
@@ -421,7 +435,7 @@ class _Run:
         self.state = replace(self.state, attempts=attempts)
         self.outputs.append(Say(self.own("wrong_code")))
 
-    def _action_done(self, step: f.Act, event: ActionDone) -> None:
+    def _action_done(self, step: f.Act | f.Http, event: ActionDone) -> None:
         if event.error is not None:
             self._set("error", event.error)
             self._exit(step.on_error, self.own("apology"))

@@ -146,6 +146,23 @@ class Act(Step):
 
 
 @dataclass(frozen=True)
+class Http(Step):
+    """A call to one of the business's endpoints (`endpoints.yaml`); its JSON answer lands in `result`.
+
+    `query` and `body` are Jinja over the slots, like an action's arguments. A failure (timeout, an error
+    status, an answer that is not JSON, too big or of the wrong shape) goes to `on_error`, with the reason
+    in the `error` slot. `timeout` None uses the endpoint's.
+    """
+
+    endpoint: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
+    body: Mapping[str, str] | None = None
+    result: str | None = None
+    timeout: timedelta | None = None
+    on_error: str | None = None  # None: apologise and end the flow
+
+
+@dataclass(frozen=True)
 class Case:
     when: str  # an expression (see `bot.engine.expression`)
     goto: str
@@ -193,7 +210,7 @@ class End(Step):
     text: Text | None = None
 
 
-AnyStep = Say | Ask | Choose | Act | Branch | Goto | Call | Handoff | Verify | End
+AnyStep = Say | Ask | Choose | Act | Http | Branch | Goto | Call | Handoff | Verify | End
 
 
 @dataclass(frozen=True)
@@ -218,7 +235,7 @@ class Flow:
             found += [("on_exhausted", step.on_exhausted), ("on_timeout", step.on_timeout)]
         if isinstance(step, Choose):
             found += [(f"options.{o.id}.next", o.next) for o in step.options]
-        if isinstance(step, Act):
+        if isinstance(step, Act | Http):
             found.append(("on_error", step.on_error))
         if isinstance(step, Branch):
             found += [(f"branch[{i}].goto", c.goto) for i, c in enumerate(step.cases)]

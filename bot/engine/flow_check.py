@@ -13,6 +13,7 @@ from pathlib import Path
 
 from jinja2 import TemplateSyntaxError
 
+from bot.engine.endpoint import FILE_NAME as ENDPOINTS_FILE
 from bot.engine.expression import ExpressionError, compile_expression
 from bot.engine.flow import (
     BODY_TEXT,
@@ -29,6 +30,7 @@ from bot.engine.flow import (
     End,
     Flow,
     Handoff,
+    Http,
     Say,
     Text,
     Verify,
@@ -52,6 +54,7 @@ class _Context:
     templates: Mapping[str, frozenset[str]]  # template name → its variables in every language
     actions: Collection[str]
     validators: Collection[str]
+    endpoints: Collection[str] | None  # None: the endpoints file did not read, so calls are not reported
     slots: Mapping[str, frozenset[str]]  # flow name → the slots it may read
 
 
@@ -62,6 +65,7 @@ def check_flows(
     templates: TemplateLibrary,
     actions: Collection[str],
     validators: Collection[str],
+    endpoints: Collection[str] | None = (),
 ) -> list[Problem]:
     """The problems so far (from reading) and every new one, in file and line order."""
     found = list(problems_so_far)
@@ -74,6 +78,7 @@ def check_flows(
         templates=variables,
         actions=actions,
         validators=validators,
+        endpoints=endpoints,
         slots=_readable_slots(flows),
     )
     for flow in flows.values():
@@ -96,7 +101,7 @@ def slots_set(flow: Flow) -> frozenset[str]:
     for step in flow.steps.values():
         if isinstance(step, Ask | Choose) and step.slot:
             found.add(step.slot)
-        elif isinstance(step, Act) and step.result:
+        elif isinstance(step, Act | Http) and step.result:
             found.add(step.result)
         elif isinstance(step, Verify):
             found |= VERIFY_SLOTS
@@ -186,8 +191,9 @@ class _Checker:
         """Every way out of a step is the flow's own choice, not the engine's default."""
         if isinstance(step, Branch) and step.otherwise is None:
             self.report("error", step.position, "branch has no 'otherwise' for when no case matches")
-        elif isinstance(step, Act) and step.on_error is None:
-            self.report("warning", step.position, "act has no 'on_error'; a failure apologises and ends the flow")
+        elif isinstance(step, Act | Http) and step.on_error is None:
+            kind = type(step).__name__.lower()
+            self.report("warning", step.position, f"{kind} has no 'on_error'; a failure apologises and ends the flow")
         elif isinstance(step, Ask | Choose | Verify):
             exit_key, exit_to = (
                 ("on_failure", step.on_failure) if isinstance(step, Verify) else ("on_exhausted", step.on_exhausted)
@@ -209,6 +215,10 @@ class _Checker:
         if isinstance(step, Act) and step.action not in context.actions:
             hint = _suggest(step.action, context.actions)
             self.report("error", self.at(step, "act"), f"unknown action {step.action!r}{hint}")
+        if isinstance(step, Http) and context.endpoints is not None and step.endpoint not in context.endpoints:
+            hint = _suggest(step.endpoint, context.endpoints)
+            known = "" if context.endpoints else f" (no endpoints declared in {ENDPOINTS_FILE})"
+            self.report("error", self.at(step, "http"), f"unknown endpoint {step.endpoint!r}{hint}{known}")
         if isinstance(step, Ask) and step.validator.kind == "custom":
             name = step.validator.name or ""
             if name not in context.validators:
@@ -313,6 +323,9 @@ def _jinja_sources(step: AnyStep) -> list[tuple[KeyPath, str]]:
         sources += [((key, "values", name), value) for name, value in text.values.items()]
     if isinstance(step, Act):
         sources += [(("args", name), value) for name, value in step.args.items()]
+    if isinstance(step, Http):
+        sources += [(("query", name), value) for name, value in step.query.items()]
+        sources += [(("body", name), value) for name, value in (step.body or {}).items()]
     return sources
 
 

@@ -31,6 +31,7 @@ from bot.engine.flow import (
     Flow,
     Goto,
     Handoff,
+    Http,
     Option,
     Say,
     Text,
@@ -41,7 +42,7 @@ from bot.engine.flow import (
 from bot.yaml_file import KeyPath, Position, Problem, Reading, YamlLoader, did_you_mean, read_mapping, unknown_key
 
 SUFFIX = ".yaml"
-KINDS = ("say", "ask", "choose", "act", "branch", "goto", "call", "handoff", "verify", "end")
+KINDS = ("say", "ask", "choose", "act", "http", "branch", "goto", "call", "handoff", "verify", "end")
 TOP_KEYS = ("flow", "description", "start", "idle_timeout", "steps")
 WAITING_KEYS = ("reprompt", "max_attempts", "on_exhausted", "timeout", "on_timeout", "commands")
 STEP_KEYS: dict[str, tuple[str, ...]] = {
@@ -49,6 +50,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "ask": ("slot", "validate", *WAITING_KEYS, "next"),
     "choose": ("options", "options_from", "slot", "button", *WAITING_KEYS, "next"),
     "act": ("args", "result", "timeout", "on_error", "next"),
+    "http": ("query", "body", "result", "timeout", "on_error", "next"),
     "branch": ("otherwise",),
     "goto": (),
     "call": ("next",),
@@ -62,6 +64,7 @@ STEP_CLASSES: dict[str, Callable[..., AnyStep]] = {
     "ask": Ask,
     "choose": Choose,
     "act": Act,
+    "http": Http,
     "branch": Branch,
     "goto": Goto,
     "call": Call,
@@ -73,7 +76,7 @@ STEP_CLASSES: dict[str, Callable[..., AnyStep]] = {
 KIND_FIELDS = {
     **dict.fromkeys(("say", "handoff", "end"), "text"),
     **dict.fromkeys(("ask", "choose"), "prompt"),
-    **{"act": "action", "branch": "cases", "goto": "goto", "call": "flow", "verify": "purpose"},
+    **{"act": "action", "http": "endpoint", "branch": "cases", "goto": "goto", "call": "flow", "verify": "purpose"},
 }
 RENAMED = {"validate": "validator"}
 OPTION_KEYS = ("id", "title", "description", "next")
@@ -573,7 +576,8 @@ READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "commands": _flag,
     "button": _label,
     "options": _options,
-    "args": _texts_by_name,
+    "http": _named("endpoint name", IDENTIFIER, IDENTIFIER_RULE),
+    **dict.fromkeys(("args", "query", "body"), _texts_by_name),
 }
 VALIDATOR_READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "pattern": _pattern,

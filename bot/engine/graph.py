@@ -47,6 +47,7 @@ _KINDS: dict[type, str] = {
     f.Choose: "choose",
     f.Branch: "branch",
     f.Act: "act",
+    f.Http: "http",
     f.Call: "call",
     f.Verify: "verify",
     f.Goto: "goto",
@@ -60,6 +61,7 @@ _SHAPES: dict[str, tuple[str, str]] = {
     "choose": ("[\\", "\\]"),
     "branch": ("{", "}"),
     "act": ("[[", "]]"),
+    "http": ("[[", "]]"),
     "call": ("[[", "]]"),
     "verify": ("{{", "}}"),
     "goto": ("((", "))"),
@@ -201,6 +203,8 @@ def _summary(step: f.AnyStep) -> str:
         return _text(step.prompt)
     if isinstance(step, f.Act):
         return f"act {step.action}" + (f" → {step.result}" if step.result else "")
+    if isinstance(step, f.Http):
+        return f"http {step.endpoint}" + (f" → {step.result}" if step.result else "")
     if isinstance(step, f.Branch):
         return "branch"
     if isinstance(step, f.Goto):
@@ -230,7 +234,7 @@ def _edges(diagram: _Diagram, step: f.AnyStep) -> None:
         if step.options_from:
             diagram.to_step(step, step.next, f"from {step.options_from}")
         _waiting_exits(diagram, step)
-    elif isinstance(step, f.Act):
+    elif isinstance(step, f.Act | f.Http):
         diagram.to_step(step, step.next)
         if step.on_error:
             diagram.to_step(step, step.on_error, "on_error", dashed=True)

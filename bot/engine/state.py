@@ -3,7 +3,7 @@
 All frozen and free of I/O. `State` is what the session row stores; events are what the engine reacts to
 (a customer's message, a timeout, the result of an action it asked for); outputs are messages in the
 engine's own terms, which `bot.inbound.flow_runner` turns into Cloud API bodies; effects are I/O the engine needs
-done before it can go on (run an action, send or check a one-time code).
+done before it can go on (run an action, call an endpoint, send or check a one-time code).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class TimedOut:
 
 @dataclass(frozen=True)
 class ActionDone:
-    """What an `act` step's action returned, or why it failed."""
+    """What an `act` step's action or an `http` step's endpoint returned, or why it failed."""
 
     value: Any = None
     error: str | None = None
@@ -196,6 +196,16 @@ class RunAction:
 
 
 @dataclass(frozen=True)
+class CallEndpoint:
+    """Call the business's endpoint `endpoint`; the answer comes back as `ActionDone`."""
+
+    endpoint: str
+    query: Mapping[str, str]
+    body: Mapping[str, str] | None
+    timeout: timedelta | None
+
+
+@dataclass(frozen=True)
 class SendCode:
     purpose: str
 
@@ -206,7 +216,7 @@ class CheckCode:
     code: str
 
 
-Effect = RunAction | SendCode | CheckCode
+Effect = RunAction | CallEndpoint | SendCode | CheckCode
 
 
 @dataclass(frozen=True)

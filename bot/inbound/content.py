@@ -7,6 +7,7 @@ templates reads per turn, so hot reload (`bot.inbound.reload`) swaps one object 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,16 +17,18 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.engine.answer import VALIDATORS
 from bot.engine.business_hours import read_business
 from bot.engine.core import MAIN_FLOW, Engine
+from bot.engine.endpoint import FILE_NAME as ENDPOINTS_FILE
+from bot.engine.endpoint import Endpoints, check_endpoints, read_endpoints
 from bot.engine.flow import Flow
 from bot.engine.flow_check import check_flows
 from bot.engine.flow_file import SUFFIX, load_flows
 from bot.errors import ConfigError
-from bot.inbound.actions import ACTIONS
 from bot.inbound.dispatcher import Acknowledger, TurnHandler, TurnResult
+from bot.inbound.endpoint_call import EndpointCaller, EndpointTransport
 from bot.inbound.flow_runner import FlowRunner
+from bot.inbound.plugin import Plugins, load_plugins
 from bot.message_templates.library import TemplateLibrary, read_library
 from bot.message_templates.template_file import MessageTemplate
 from bot.notifications.service import AppointmentNotices
@@ -36,6 +39,11 @@ from storage.models import ContactBase, MessageBase, SessionBase
 BUSINESS_FILE = Path("data") / "business.yaml"  # below the flows folder: the appointments flow's hours
 
 
+def endpoints_file(flows: Path) -> Path:
+    """The project's endpoints file: `endpoints.yaml` beside the flows folder, in the project's folder."""
+    return flows.parent / ENDPOINTS_FILE
+
+
 @dataclass(frozen=True)
 class Checked:
     """The folders as `bot check` sees them: what could be read, and the problems by section."""
@@ -43,18 +51,30 @@ class Checked:
     flows: Mapping[str, Flow]
     library: TemplateLibrary
     sections: tuple[tuple[str, list[Problem]], ...]  # ("templates", …), ("flows", …), ("business file", …)
+    endpoints: Endpoints = field(default_factory=Endpoints)
+    plugins: Plugins = field(default_factory=load_plugins)
 
     @property
     def errors(self) -> list[Problem]:
         return [p for _, problems in self.sections for p in problems if p.severity == "error"]
 
 
-def check_content(flows: Path, templates: Path) -> Checked:
-    """Read both folders and apply every rule of `bot check`: templates, flows against them, the business file."""
+def check_content(flows: Path, templates: Path, environ: Mapping[str, str] | None = None) -> Checked:
+    """Read both folders and apply every rule of `bot check`: templates, flows against them and the plug-ins
+    and endpoints, the business file; `environ` (default: the process's) holds the endpoints' secrets."""
     library, template_problems = read_library(templates)
+    plugins = load_plugins()
+    endpoints, endpoint_problems = read_endpoints(endpoints_file(flows))
+    endpoints_read = not any(p.severity == "error" for p in endpoint_problems)
+    endpoint_problems += check_endpoints(endpoints, os.environ if environ is None else environ, plugins.actions)
     found, read_problems = load_flows(flows)
     flow_problems = check_flows(
-        found, read_problems, templates=library, actions=ACTIONS.keys(), validators=VALIDATORS.keys()
+        found,
+        read_problems,
+        templates=library,
+        actions=plugins.actions.keys(),
+        validators=plugins.validators.keys(),
+        endpoints=endpoints.by_name.keys() if endpoints_read else None,
     )
     main_file = flows / f"{MAIN_FLOW}{SUFFIX}"
     if not main_file.is_file():  # a broken main.yaml reports its own errors; a missing one is this one
@@ -63,8 +83,14 @@ def check_content(flows: Path, templates: Path) -> Checked:
         flow_problems.insert(0, Problem(flows, 1, 1, "error", message))
     business = flows / BUSINESS_FILE
     business_problems = read_business(business)[1] if business.exists() else []
-    sections = (("templates", template_problems), ("flows", flow_problems), ("business file", business_problems))
-    return Checked(found, library, sections)
+    sections = (
+        ("templates", template_problems),
+        ("flows", flow_problems),
+        ("business file", business_problems),
+        ("endpoints", endpoint_problems),
+        ("plug-ins", list(plugins.problems)),
+    )
+    return Checked(found, library, sections, endpoints, plugins)
 
 
 @dataclass(frozen=True)
@@ -74,17 +100,30 @@ class Content:
     flows: Mapping[str, Flow]
     library: TemplateLibrary
     engine: Engine
+    endpoints: Endpoints = field(default_factory=Endpoints)
+    plugins: Plugins = field(default_factory=load_plugins)
 
     @classmethod
-    def of(cls, flows: Mapping[str, Flow], library: TemplateLibrary, zone: ZoneInfo) -> Content:
-        return cls(flows, library, Engine(flows, zone=zone, validators=VALIDATORS))
+    def of(
+        cls,
+        flows: Mapping[str, Flow],
+        library: TemplateLibrary,
+        zone: ZoneInfo,
+        endpoints: Endpoints | None = None,
+        plugins: Plugins | None = None,
+    ) -> Content:
+        plugins = plugins or load_plugins()
+        engine = Engine(flows, zone=zone, validators=plugins.validators)
+        return cls(flows, library, engine, endpoints or Endpoints(), plugins)
 
 
 def load_content(flows: Path, templates: Path, zone: ZoneInfo) -> tuple[Content | None, list[Problem]]:
     """The content of both folders when `bot check` finds no error in them (None otherwise), and the errors."""
     checked = check_content(flows, templates)
     errors = checked.errors
-    return (None if errors else Content.of(checked.flows, checked.library, zone)), errors
+    if errors:
+        return None, errors
+    return Content.of(checked.flows, checked.library, zone, checked.endpoints, checked.plugins), errors
 
 
 def content_or_refuse(flows: Path, templates: Path, zone: ZoneInfo) -> Content:
@@ -130,13 +169,25 @@ class LiveRunner:
     live: LiveContent
     otp: OtpService | None = None
     notices: AppointmentNotices | None = None
+    endpoints: EndpointTransport | None = None  # how the business's endpoints are reached (the app's session)
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)  # where their secrets are
     _runner: tuple[Content, FlowRunner] | None = field(default=None, init=False, repr=False)
 
     def _current(self) -> FlowRunner:
         """The runner for the current content; built once per content, as the runner keeps no state of its own."""
         content = self.live.current
         if self._runner is None or self._runner[0] is not content:
-            runner = FlowRunner(content.engine, content.library, otp=self.otp, notices=self.notices)
+            caller = None
+            if self.endpoints is not None:
+                caller = EndpointCaller(content.endpoints, self.endpoints, self.environ)
+            runner = FlowRunner(
+                content.engine,
+                content.library,
+                otp=self.otp,
+                notices=self.notices,
+                actions=content.plugins.actions,
+                endpoints=caller,
+            )
             self._runner = (content, runner)
         return self._runner[1]
 

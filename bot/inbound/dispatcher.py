@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,14 +23,29 @@ from storage.repository import Repository
 log = structlog.get_logger("bot.inbound.dispatcher")
 
 MAX_TURN_FAILURES = 3  # turns that may raise on one message before it is given up on (`turn.abandoned`)
+MAX_DEFERRED = 10  # calls one turn may defer in a row (an endpoint's answer leading to another call)
+
+
+class Deferred(Protocol):
+    """I/O a turn needs done outside any transaction (a call to the business's endpoint), then the turn's rest."""
+
+    async def perform(self) -> None:
+        """Do the I/O; never raises (a failure is the outcome the rest of the turn reacts to)."""
+        ...
+
+    async def resume(self, *, session: SessionBase | None, now: datetime, conn: AsyncConnection) -> TurnResult:
+        """The rest of the turn, in a new transaction holding the contact's turn lock."""
+        ...
 
 
 @dataclass(frozen=True)
 class TurnResult:
-    """What one turn decided: messages to send (Meta request bodies) and the session's new values."""
+    """What one turn decided: messages to send (Meta request bodies), the session's new values, and I/O to do
+    once the round's transaction is over, before the turn goes on (`deferred`)."""
 
     outgoing: list[dict[str, Any]] = field(default_factory=list)
     session: dict[str, Any] | None = None  # None: leave the session as it is
+    deferred: Deferred | None = None
 
 
 @dataclass
@@ -38,6 +54,7 @@ class _Turn:
 
     replies: list[NewMessage] = field(default_factory=list)
     changes: dict[str, Any] | None = None
+    deferred: tuple[str, Deferred] | None = None  # the reply key it was deferred under, and what to do
     handled: list[int] = field(default_factory=list)
     failed: tuple[MessageBase, str] | None = None  # the message the handler raised on, and the error
 
@@ -76,6 +93,10 @@ class Dispatcher(Wakeful):
     mark the messages handled. On PostgreSQL a contact whose turn another process holds is skipped this
     round; on SQLite the transaction is exclusive anyway. One transaction per round, not per contact,
     because on SQLite every write transaction queues for the one write lock the webhook needs too.
+
+    A turn that must wait for the business's endpoint ends the round `deferred`: the call is made after
+    the commit, with nothing locked, and the turn's rest runs in a transaction of its own. In `run` that
+    goes on beside the next rounds, which leave that contact alone until it is over.
     """
 
     def __init__(
@@ -96,26 +117,57 @@ class Dispatcher(Wakeful):
         self._on_enqueued = on_enqueued
         self._poll_interval = poll_interval
         self._batch = batch
+        self._background = False  # in `run`: deferred calls go on beside the next rounds
+        self._settling: set[asyncio.Task[None]] = set()
+        self._busy: set[int] = set()  # contacts whose turn waits for a deferred call: no new turn meanwhile
         super().__init__()
 
     async def run(self) -> None:
         async def one_round() -> float:
             return 0.0 if await self.run_once() else self._poll_interval
 
-        await self.rounds(one_round, "dispatcher.failed", on_error=self._poll_interval)
+        self._background = True
+        try:
+            await self.rounds(one_round, "dispatcher.failed", on_error=self._poll_interval)
+        finally:
+            self._background = False
+            await asyncio.gather(*self._settling, return_exceptions=True)  # calls end within their timeouts
 
     async def run_once(self) -> int:
-        """Run one round of turns, then the sessions whose time ran out; returns how many were handled."""
+        """Run one round of turns, then the sessions whose time ran out; returns how many were handled.
+
+        Called by hand (tests, `bot chat`, transcripts), it also waits for the round's deferred calls and the
+        turns' rest; in `run` those go on in the background while the next rounds serve other contacts.
+        """
         return await self._messages() + await self._timeouts()
+
+    async def _defer(self, later: dict[int, tuple[str, Deferred]]) -> None:
+        if not later:
+            return
+        if not self._background:
+            await self._settle(later)
+            return
+        self._busy |= later.keys()
+        task = asyncio.create_task(self._settle(later), name="dispatcher.deferred")
+        self._settling.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._settling.discard(finished)
+            self._busy.difference_update(later)
+            self.wake()  # their next messages may be waiting
+
+        task.add_done_callback(done)
 
     async def _timeouts(self) -> int:
         """Hand each session whose waiting step timed out (or that went idle) to the handler's `time_out`."""
         now = self._clock()
-        contact_ids = await self._repository.due_sessions(now, self._batch)
+        due = await self._repository.due_sessions(now, self._batch)
+        contact_ids = [contact_id for contact_id in due if contact_id not in self._busy]
         if not contact_ids:
             return 0
         queued: list[NewMessage] = []
         saved: dict[int, dict[str, Any]] = {}
+        later: dict[int, tuple[str, Deferred]] = {}
         done = 0
         async with self._repository.contact_turns(contact_ids) as (conn, locked):
             contacts = await conversation.contacts_by_ids(conn, locked)
@@ -131,18 +183,23 @@ class Dispatcher(Wakeful):
                 queued += [_reply(contact, body, key, now, i) for i, body in enumerate(result.outgoing)]
                 if result.session is not None:
                     saved[contact_id] = result.session
+                if result.deferred is not None:
+                    later[contact_id] = (key, result.deferred)
                 done += 1
             await session.save_sessions(conn, saved, now)
             await enqueue(conn, queued, now)
         if queued:
             self._on_enqueued()
+        await self._defer(later)
         return done
 
     async def _messages(self) -> int:
-        contact_ids = await self._repository.contacts_with_unhandled(self._batch)
+        found = await self._repository.contacts_with_unhandled(self._batch)
+        contact_ids = [contact_id for contact_id in found if contact_id not in self._busy]
         if not contact_ids:
             return 0
         now = self._clock()
+        later: dict[int, tuple[str, Deferred]] = {}
         async with self._repository.contact_turns(contact_ids) as (conn, locked):
             if not locked:
                 return 0
@@ -161,6 +218,8 @@ class Dispatcher(Wakeful):
                     saved[contact_id] = turn.changes
                 if turn.failed is not None:
                     await self._failed(conn, contact_id, *turn.failed, now)
+                if turn.deferred is not None:
+                    later[contact_id] = turn.deferred
                 log.info("turn.completed", contact_id=contact_id, messages=len(turn.handled), replies=len(turn.replies))
             await session.save_sessions(conn, saved, now)
             await enqueue(conn, queued, now)
@@ -168,7 +227,53 @@ class Dispatcher(Wakeful):
         self._metrics.turns.inc(len(handled))
         if queued:
             self._on_enqueued()
+        await self._defer(later)
         return len(handled)
+
+    async def _settle(self, later: dict[int, tuple[str, Deferred]]) -> None:
+        """Do the turns' deferred I/O outside any transaction, all at once, then each turn's rest in a new one.
+
+        Nothing is locked while a business's endpoint is called: other customers' webhooks, turns and sends go
+        on. A contact whose turn lock another process holds by then, or a process that dies meanwhile, leaves
+        the session at its step; its deadline passes, and the step's error exit takes over.
+        """
+        try:
+            await self._settle_rounds(later)
+        except Exception as exc:  # a database failure here: the sessions' deadlines take over
+            log.error("turn.deferred_failed", contacts=len(later), error=f"{type(exc).__name__}: {exc}")
+
+    async def _settle_rounds(self, later: dict[int, tuple[str, Deferred]]) -> None:
+        for round_number in range(1, MAX_DEFERRED + 1):
+            if not later:
+                return
+            await asyncio.gather(*(deferred.perform() for _, deferred in later.values()))
+            now = self._clock()
+            queued: list[NewMessage] = []
+            saved: dict[int, dict[str, Any]] = {}
+            after: dict[int, tuple[str, Deferred]] = {}
+            async with self._repository.contact_turns(list(later)) as (conn, locked):
+                contacts = await conversation.contacts_by_ids(conn, locked)
+                sessions = await session.load_sessions(conn, locked)
+                for contact_id in locked:
+                    key, deferred = later[contact_id]
+                    try:
+                        result = await deferred.resume(session=sessions.get(contact_id), now=now, conn=conn)
+                    except Exception as exc:  # one contact's failure must not stop the others'
+                        log.error("turn.resume_failed", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
+                        continue
+                    key = f"{key}:then{round_number}"
+                    contact = contacts[contact_id]
+                    queued += [_reply(contact, body, key, now, i) for i, body in enumerate(result.outgoing)]
+                    if result.session is not None:
+                        saved[contact_id] = result.session
+                    if result.deferred is not None:
+                        after[contact_id] = (key, result.deferred)
+                await session.save_sessions(conn, saved, now)
+                await enqueue(conn, queued, now)
+            if queued:
+                self._on_enqueued()
+            later = after
+        log.error("turn.too_many_deferred", contacts=len(later))
 
     async def _failed(
         self, conn: AsyncConnection, contact_id: int, message: MessageBase, error: str, now: datetime
@@ -213,6 +318,9 @@ class Dispatcher(Wakeful):
                 turn.changes = {**(turn.changes or {}), **result.session}
                 base = current.model_dump() if current else {"contact_id": contact.id, "updated_at": now}
                 current = SessionBase.model_validate({**base, **turn.changes})
+            if result.deferred is not None:  # the contact's later messages wait until the turn is over
+                turn.deferred = (key, result.deferred)
+                break
         return turn
 
 

@@ -1,14 +1,16 @@
 """The flow engine at the I/O edge: a stored message in, the engine's turn, its effects done, Cloud API bodies out.
 
 This is the dispatcher's handler. It reads the session row into a `State`, lets `bot.engine.core` react to
-the message, performs what the engine asks for (an action, a one-time code) inside the turn's
-transaction and hands the result back, and builds the replies with `bot.whatsapp.message_body` and the templates.
+the message, performs what the engine asks for (an action, a one-time code) inside the turn's transaction
+and hands the result back, and builds the replies with `bot.whatsapp.message_body` and the templates. A
+call to the business's endpoint is not made in the transaction: the turn ends with it `deferred`, and the
+dispatcher makes it once the round is committed, then resumes the turn (`DeferredCall`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +22,7 @@ from bot.engine.core import Engine
 from bot.engine.state import (
     ActionDone,
     Buttons,
+    CallEndpoint,
     CheckCode,
     CodeChecked,
     CodeSent,
@@ -40,6 +43,7 @@ from bot.engine.state import (
 from bot.errors import BotError, OTPRefused
 from bot.inbound.actions import ACTIONS, Action, ActionContext
 from bot.inbound.dispatcher import TurnResult
+from bot.inbound.endpoint_call import EndpointCaller
 from bot.message_templates.library import TemplateLibrary, to_cloud_api
 from bot.notifications.service import AppointmentNotices
 from bot.otp.service import OtpService
@@ -61,6 +65,7 @@ class FlowRunner:
     otp: OtpService | None = None
     notices: AppointmentNotices | None = None  # the app's appointment logic (templates, reminder lead)
     actions: Mapping[str, Action] = field(default_factory=lambda: ACTIONS)
+    endpoints: EndpointCaller | None = None  # the business's endpoints; None: `http` steps fail to on_error
 
     async def handle(
         self,
@@ -93,8 +98,13 @@ class FlowRunner:
         who = Who(contact.wa_id, contact.name, contact.language)
         turn = self.engine.handle(state, event, who, now)
         outputs = list(turn.outputs)
+        deferred = None
         for _ in range(MAX_EFFECTS_PER_TURN):
             if turn.effect is None:
+                break
+            call = self._call(turn.effect, contact)
+            if call is not None:  # the business's endpoint: called once the round's transaction is over
+                deferred = DeferredCall(self, call, contact, (turn.state.flow, turn.state.step, turn.state.version))
                 break
             result = await self._perform(turn.effect, contact, now, conn)
             turn = self.engine.handle(turn.state, result, who, now)
@@ -103,11 +113,25 @@ class FlowRunner:
             log.error("turn.too_many_effects", flow=turn.state.flow, step=turn.state.step)
         log.info("turn.flow", flow=turn.state.flow, step=turn.state.step, replies=len(outputs))
         to = contact.wa_id or contact.user_id or ""
-        return TurnResult(outgoing=[self._body(o, to, contact.language) for o in outputs], session=turn.state.to_row())
+        bodies = [self._body(o, to, contact.language) for o in outputs]
+        return TurnResult(outgoing=bodies, session=turn.state.to_row(), deferred=deferred)
+
+    def _call(self, effect: Effect, contact: ContactBase) -> Callable[[], Awaitable[ActionDone]] | None:
+        """The call to the business's endpoint `effect` asks for, if it asks for one."""
+        endpoints = self.endpoints
+        if endpoints is None:
+            return None
+        if isinstance(effect, CallEndpoint):
+            return lambda: endpoints.call(effect.endpoint, effect.query, effect.body, effect.timeout)
+        if isinstance(effect, RunAction) and endpoints.serves(effect.name):
+            return lambda: endpoints.run_action(effect.name, effect.args, contact.wa_id, effect.timeout)
+        return None
 
     async def _perform(self, effect: Effect, contact: ContactBase, now: datetime, conn: AsyncConnection) -> Event:
         if isinstance(effect, RunAction):
             return await self._act(effect, contact, now, conn)
+        if isinstance(effect, CallEndpoint):  # with endpoints, `_call` takes these out of the transaction
+            return ActionDone(error="no endpoints")
         wa_id = contact.wa_id or ""
         if self.otp is None or not wa_id:  # no code service, or a contact known only by user id
             return (
@@ -151,6 +175,31 @@ class FlowRunner:
         assert isinstance(output, SendTemplate)
         template = self.library.get(output.name, language)
         return to_cloud_api(template, to, output.values)
+
+
+@dataclass
+class DeferredCall:
+    """A call to the business's endpoint, made outside the round's transaction; then the rest of the turn.
+
+    The rest runs only if the session is still where the call was asked for: a customer who moved on
+    meanwhile (another process handled their next message) is not sent back. `at` is (flow, step, version).
+    """
+
+    runner: FlowRunner
+    call: Callable[[], Awaitable[ActionDone]]
+    contact: ContactBase
+    at: tuple[str | None, str | None, str | None]
+    outcome: ActionDone | None = None
+
+    async def perform(self) -> None:
+        self.outcome = await self.call()
+
+    async def resume(self, *, session: SessionBase | None, now: datetime, conn: AsyncConnection) -> TurnResult:
+        state = State.from_row(session.model_dump() if session else None)
+        if self.outcome is None or (state.flow, state.step, state.version) != self.at:
+            log.warning("endpoint.outcome_dropped", flow=self.at[0], step=self.at[1])
+            return TurnResult()
+        return await self.runner.run(state, self.outcome, self.contact, now, conn)
 
 
 def _context_id(message: MessageBase) -> str | None:

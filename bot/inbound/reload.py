@@ -23,7 +23,7 @@ import structlog
 from aiohttp import web
 
 from bot.inbound.actions import BUSINESS
-from bot.inbound.content import BUSINESS_FILE, Content, LiveContent, load_content
+from bot.inbound.content import BUSINESS_FILE, Content, LiveContent, endpoints_file, load_content
 from bot.loop import Wakeful, stop_all
 from bot.yaml_file import Problem
 
@@ -46,11 +46,12 @@ class ReloadStatus:
 
 
 def snapshot(flows: Path, templates: Path) -> Snapshot:
-    """Size and modification time of every watched file: `flows/**/*.yaml`, `flows/data/*`, `templates/**`.
+    """Size and modification time of every watched file: `flows/**/*.yaml`, `flows/data/*`, `templates/**`,
+    and the project's `endpoints.yaml`.
 
     Editors' hidden and backup files (``.name.swp``, ``name~``) are left out, so a save is one change.
     """
-    paths = [*flows.glob("**/*.yaml"), *(flows / "data").glob("*"), *templates.glob("**/*")]
+    paths = [*flows.glob("**/*.yaml"), *(flows / "data").glob("*"), *templates.glob("**/*"), endpoints_file(flows)]
     found: Snapshot = {}
     for path in paths:
         if path.name.startswith(".") or path.name.endswith("~"):

@@ -1,1 +1,1 @@
-"""Privacy: erasing a contact on request, and purging raw webhook bodies and message texts past their days."""
+"""Privacy: erasing a contact on request, and purging webhook bodies, message texts and media files past their days."""

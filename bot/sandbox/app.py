@@ -11,17 +11,30 @@ request's connection was accepted on (the service's own socket), never to one th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-import aiohttp
 import structlog
 from aiohttp import web
 
-from bot.errors import BotError, CloudAPIError, NotFound, ValidationError, http_status
+from bot.errors import BotError, CloudAPIError, NotFound
 from bot.message_templates.library import Templates
+from bot.sandbox import media_routes
+from bot.sandbox.http import (
+    SANDBOX_IO,
+    SANDBOX_STATE,
+    SandboxIO,
+    check_phone_number_id,
+    check_token,
+    error_response,
+    json_object,
+    json_or_none,
+    meta_error,
+    send_as_customer,
+    webhook_url,
+)
 from bot.sandbox.state import (
     DEFAULT_NAME,
     ChatItem,
@@ -30,85 +43,23 @@ from bot.sandbox.state import (
     StatusDelays,
     check_wa_id,
     customer_message,
+    profile_name,
 )
 from bot.sandbox.wire import (
     ReadReceipt,
     SendRequest,
     encode,
-    graph_error,
-    inbound_webhook,
     new_wamid,
     parse_send,
     status_webhook,
 )
 from bot.settings import Settings
-from bot.whatsapp.signature import HEADER, sign
 
 __all__ = ["SANDBOX_IO", "SANDBOX_STATE", "SandboxIO", "SandboxState", "StatusDelays", "setup_sandbox"]
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 NAME_MAX = 256
 log = structlog.get_logger("bot.sandbox.app")
-
-
-class SandboxIO:
-    """The sandbox's I/O resources: one client session, and the status tasks it spawned (kept until done)."""
-
-    def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    async def context(self, app: web.Application) -> AsyncIterator[None]:
-        """The ``cleanup_ctx`` generator: open the session; on shutdown cancel and await every task, then close."""
-        async with aiohttp.ClientSession() as session:
-            self._session = session
-            try:
-                yield
-            finally:
-                for task in self.tasks:
-                    task.cancel()
-                await asyncio.gather(*self.tasks, return_exceptions=True)
-                self._session = None
-
-    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        self.tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("sandbox.task_failed", error=repr(error), exc_info=error)
-
-    async def post(self, url: str, body: bytes, state: SandboxState) -> tuple[int, str]:
-        """POST a webhook body signed as Meta signs it; returns the status and the answer's text."""
-        if self._session is None:
-            raise RuntimeError("the sandbox's client session is not open; is the app running?")
-        headers = {"Content-Type": "application/json", HEADER: sign(state.settings.app_secret, body)}
-        client_timeout = aiohttp.ClientTimeout(total=state.webhook_timeout)
-        async with self._session.post(url, data=body, headers=headers, timeout=client_timeout) as response:
-            return response.status, await response.text()
-
-    async def deliver(self, url: str, body: bytes, state: SandboxState) -> None:
-        """POST a status webhook, retrying with backoff as Meta does; log the failure, never raise it."""
-        delays = (0.0, *state.webhook_retry_delays)
-        outcome = ""
-        for attempt, delay in enumerate(delays, start=1):
-            await asyncio.sleep(delay)
-            try:
-                status, _ = await self.post(url, body, state)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                outcome = type(exc).__name__
-            else:
-                if status == 200:
-                    return
-                outcome = f"HTTP {status}"
-            log.debug("sandbox.webhook_retry", url=url, attempt=attempt, outcome=outcome)
-        log.warning("sandbox.webhook_failed", url=url, attempts=len(delays), outcome=outcome)
-
-
-SANDBOX_STATE: Final = web.AppKey("sandbox_state", SandboxState)
-SANDBOX_IO: Final = web.AppKey("sandbox_io", SandboxIO)
 
 
 def setup_sandbox(
@@ -142,6 +93,7 @@ def setup_sandbox(
     router.add_post("/sandbox/users/{wa_id}/messages", customer_sends)
     router.add_get("/sandbox/users/{wa_id}/messages", chat_history)
     router.add_post(r"/sandbox/{version:v[0-9]+(?:\.[0-9]+)?}/{phone_number_id}/messages", graph_send)
+    media_routes.add_routes(router)
 
 
 def _utc_now() -> datetime:
@@ -155,9 +107,9 @@ async def graph_send(request: web.Request) -> web.Response:
     """``POST /sandbox/{version}/{phone_number_id}/messages``: accept or refuse a send as Meta would."""
     state, background = request.app[SANDBOX_STATE], request.app[SANDBOX_IO]
     try:
-        _check_token(request)
-        _check_phone_number_id(request, state.settings)
-        parsed = parse_send(await _json_or_none(request))
+        check_token(request)
+        check_phone_number_id(request, state.settings)
+        parsed = parse_send(await json_or_none(request))
         now = state.clock()
         if isinstance(parsed, ReadReceipt):
             state.mark_read(parsed.message_id, typing=parsed.typing, now=now)
@@ -165,8 +117,8 @@ async def graph_send(request: web.Request) -> web.Response:
         user, item = state.accept(parsed, new_wamid(inbound=False), now)
     except CloudAPIError as exc:
         log.info("sandbox.send_refused", code=exc.error_code, http_status=exc.http_status)
-        return _meta_error(exc)
-    background.spawn(_report_statuses(state, background, _webhook_url(request), user, item, parsed))
+        return meta_error(exc)
+    background.spawn(_report_statuses(state, background, webhook_url(request), user, item, parsed))
     log.debug("sandbox.send_accepted", wamid=item.wamid, type=item.type)
     return web.json_response(
         {
@@ -175,32 +127,6 @@ async def graph_send(request: web.Request) -> web.Response:
             "messages": [{"id": item.wamid}],
         }
     )
-
-
-def _check_token(request: web.Request) -> None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise graph_error(190, "Invalid OAuth access token - Cannot parse access token", http_status=401)
-
-
-def _check_phone_number_id(request: web.Request, settings: Settings) -> None:
-    phone_number_id = request.match_info["phone_number_id"]
-    if phone_number_id != settings.phone_number_id:
-        raise graph_error(
-            100,
-            f"Unsupported post request. Object with ID '{phone_number_id}' does not exist, cannot be loaded due to "
-            "missing permissions, or does not support this operation. Please read the Graph API documentation at "
-            "https://developers.facebook.com/docs/graph-api",
-            error_type="GraphMethodException",
-            subcode=33,
-        )
-
-
-def _meta_error(exc: CloudAPIError) -> web.Response:
-    headers = {}
-    if exc.http_status == 401:
-        headers["WWW-Authenticate"] = f'OAuth "Facebook Platform" "invalid_token" "{exc.message}"'
-    return web.json_response(exc.raw, status=exc.http_status or 400, headers=headers)
 
 
 async def _report_statuses(
@@ -234,34 +160,17 @@ async def _report_statuses(
 
 async def customer_sends(request: web.Request) -> web.Response:
     """``POST /sandbox/users/{wa_id}/messages``: the customer sends; the bot's webhook must take it."""
-    state, background = request.app[SANDBOX_STATE], request.app[SANDBOX_IO]
+    state = request.app[SANDBOX_STATE]
     try:
         wa_id = check_wa_id(request.match_info["wa_id"])
-        body = await _json_object(request)
-        name = _profile_name(body)
+        body = await json_object(request)
+        name = profile_name(body.get("name", DEFAULT_NAME))
         now = state.clock()
         known = state.users.get(wa_id)
-        wamid = new_wamid(inbound=True)
-        message, item = customer_message(wa_id, known.chat if known else [], body, wamid, now)
+        message, item = customer_message(wa_id, known.chat if known else [], body, new_wamid(inbound=True), now)
     except BotError as exc:
-        return _error(exc)
-    user = state.user(wa_id, now)
-    user.name = name
-    # Recorded before the webhook is posted: the bot may answer (and the answer be recorded) before it returns.
-    state.receive(user, item, now)
-    payload = inbound_webhook(state.settings.phone_number_id, name=name, wa_id=wa_id, message=message)
-    url = _webhook_url(request)
-    try:
-        status, text = await background.post(url, encode(payload), state)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        item.advance("failed")
-        return _json_error(502, "webhook_failed", f"the webhook at {url} could not be reached ({type(exc).__name__})")
-    if status != 200:
-        item.advance("failed")
-        return _json_error(502, "webhook_failed", f"the webhook answered HTTP {status}: {text[:500]}")
-    item.advance("delivered")
-    log.info("sandbox.customer_sent", wamid=wamid, type=item.type)
-    return web.json_response({"wamid": wamid})
+        return error_response(exc)
+    return await send_as_customer(request, wa_id, name, message, item)
 
 
 async def chat_history(request: web.Request) -> web.Response:
@@ -275,7 +184,7 @@ async def chat_history(request: web.Request) -> web.Response:
             raise NotFound(f"no message {after!r} in the chat with {wa_id}")
         items = user.items_after(after) if user else []
     except BotError as exc:
-        return _error(exc)
+        return error_response(exc)
     typing = user is not None and user.typing_until is not None and state.clock() < user.typing_until
     return web.json_response({"items": [item.as_json() for item in items], "typing": typing})
 
@@ -291,13 +200,6 @@ async def list_users(request: web.Request) -> web.Response:
     return web.json_response({"items": items})
 
 
-def _profile_name(body: dict[str, Any]) -> str:
-    name = body.get("name", DEFAULT_NAME)
-    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
-        raise ValidationError(f"name must be a non-empty string of at most {NAME_MAX} characters")
-    return name.strip()
-
-
 # --- the chat page ----------------------------------------------------------------------------------
 
 
@@ -311,38 +213,6 @@ async def _to_chat_page(request: web.Request) -> web.Response:
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-
-def _webhook_url(request: web.Request) -> str:
-    """``/webhook`` on the local address of the connection the request came in on: this service itself."""
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    if not isinstance(sockname, tuple) or len(sockname) < 2:
-        raise web.HTTPServiceUnavailable(text="the connection closed before the sandbox could answer")
-    host, port = sockname[0], sockname[1]
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{port}/webhook"
-
-
-async def _json_or_none(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        return None
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    body = await _json_or_none(request)
-    if not isinstance(body, dict):
-        raise ValidationError("the body must be a JSON object")
-    return body
-
-
-def _error(exc: BotError) -> web.Response:
-    return _json_error(http_status(exc), exc.code, exc.message)
-
-
-def _json_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from bot.errors import NotFound, ValidationError
 from bot.message_templates.display import display, display_json, display_text
 from bot.message_templates.library import Templates
+from bot.sandbox.media import MediaShelf, location_message, location_text
 from bot.sandbox.rules import (
     PairBucket,
     Pricing,
@@ -20,6 +21,7 @@ from bot.sandbox.rules import (
 )
 from bot.sandbox.wire import (
     DISPLAY_PHONE_NUMBER,
+    MEDIA_TYPES,
     PAIR_RATE,
     REENGAGEMENT,
     THROUGHPUT,
@@ -35,6 +37,7 @@ Direction = Literal["in", "out"]
 TemplateCategory = Callable[[str], str | None]
 
 DEFAULT_NAME = "Sandbox User"
+NAME_MAX = 256
 TEXT_MAX = 4096
 TYPING_FOR = timedelta(seconds=25)  # Meta hides the typing indicator after 25 s at most
 # How far each status may go; "failed" ends a message wherever it was.
@@ -67,6 +70,8 @@ class ChatItem:
     template: dict[str, Any] | None = None
     interactive: dict[str, Any] | None = None
     pricing: dict[str, object] | None = None
+    media: dict[str, Any] | None = None  # {kind, id?, link?, url, mime_type?, filename?, caption?}
+    location: dict[str, Any] | None = None  # {latitude, longitude, name?, address?}
 
     def advance(self, status: str) -> bool:
         """Move to `status` unless the message is already there or further; a webhook never undoes a read."""
@@ -76,7 +81,9 @@ class ChatItem:
         return True
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        """The item as the chat history lists it; `media` and `location` only on the messages that carry them."""
+        extra = {k: v for k, v in (("media", self.media), ("location", self.location)) if v is not None}
+        return extra | {
             "direction": self.direction,
             "wamid": self.wamid,
             "timestamp": self.at.isoformat(),
@@ -126,6 +133,7 @@ class SandboxState:
     webhook_retry_delays: tuple[float, ...] = (1.0, 4.0, 16.0)
     webhook_timeout: float = 10.0
     users: dict[str, SandboxUser] = field(default_factory=dict)
+    shelf: MediaShelf = field(default_factory=MediaShelf)
     service_count: ServiceCount = field(default_factory=ServiceCount)
     throughput: ThroughputWindow = field(init=False)
     _index: dict[str, tuple[SandboxUser, ChatItem]] = field(default_factory=dict, init=False, repr=False)
@@ -158,7 +166,7 @@ class SandboxState:
         user.pair = bucket
         self.throughput.record(now)
         category, pricing = self._price(request, in_window, now)
-        item = outbound_item(request, wamid, now, category, pricing, self.templates)
+        item = outbound_item(request, wamid, now, category, pricing, self.templates, self.shelf)
         self._append(user, item)
         user.typing_until = None
         return user, item
@@ -209,6 +217,7 @@ def outbound_item(
     category: str | None,
     pricing: Pricing,
     templates: Templates | None = None,
+    shelf: MediaShelf | None = None,
 ) -> ChatItem:
     """The chat entry for a message the bot sent, with a readable text for each type.
 
@@ -233,14 +242,34 @@ def outbound_item(
             item.template["quick_replies"] = [b["payload"] for b in item.template["buttons"] if "payload" in b]
             item.text = display_text(rendered)
     elif request.type == "location":
+        item.location = {k: content[k] for k in ("latitude", "longitude", "name", "address") if k in content}
         item.text = ", ".join(str(content[k]) for k in ("name", "address") if content.get(k)) or "[location]"
     elif request.type == "reaction":
         item.text = content.get("emoji") or ""
-    elif isinstance(content, dict) and isinstance(content.get("caption"), str):
-        item.text = content["caption"]
     else:
-        item.text = f"[{request.type}]"
+        caption = content.get("caption") if isinstance(content, dict) else None
+        item.text = caption if isinstance(caption, str) else None
+        if request.type in MEDIA_TYPES and isinstance(content, dict):
+            item.media = _sent_media(request.type, content, shelf)
+        item.text = item.text or (None if item.media else f"[{request.type}]")
     return item
+
+
+def _sent_media(kind: str, content: dict[str, Any], shelf: MediaShelf | None) -> dict[str, Any]:
+    """What the chat page shows of a file the bot sent: by its uploaded id (served by the sandbox) or its link."""
+    shown: dict[str, Any] = {"kind": kind, "caption": content.get("caption"), "filename": content.get("filename")}
+    media_id, link = content.get("id"), content.get("link")
+    if isinstance(media_id, str) and shelf is not None:
+        try:
+            found = shelf.get(media_id)
+        except NotFound:
+            found = None
+        shown |= {"id": media_id, "url": f"/sandbox/files/{media_id}" if found else None}
+        if found is not None:
+            shown["mime_type"], shown["filename"] = found.mime_type, shown["filename"] or found.filename
+    elif isinstance(link, str):
+        shown |= {"link": link, "url": link if link.startswith(("http://", "https://")) else None}
+    return shown
 
 
 def template_view(content: dict[str, Any], category: str) -> dict[str, Any]:
@@ -288,6 +317,12 @@ def _parameter_text(parameter: dict[str, Any]) -> str:
 # --- what the customer sends ------------------------------------------------------------------------
 
 
+def profile_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
+        raise ValidationError(f"name must be a non-empty string of at most {NAME_MAX} characters")
+    return name.strip()
+
+
 def check_wa_id(wa_id: str) -> str:
     if not WA_ID.fullmatch(wa_id):
         raise ValidationError(f"wa_id {wa_id!r} must be 6 to 15 digits (E.164 without the +)")
@@ -298,13 +333,20 @@ def customer_message(
     wa_id: str, chat: list[ChatItem], body: dict[str, Any], wamid: str, now: datetime
 ) -> tuple[dict[str, Any], ChatItem]:
     """The ``messages[]`` entry for what the simulator was asked to send, and its chat entry."""
-    given = [key for key in ("text", "button", "list") if key in body]
+    given = [key for key in ("text", "button", "list", "location") if key in body]
     if len(given) != 1:
-        raise ValidationError('send exactly one of {"text": "…"}, {"button": "<id>"} or {"list": "<row id>"}')
+        raise ValidationError(
+            'send exactly one of {"text": "…"}, {"button": "<id>"}, {"list": "<row id>"} '
+            'or {"location": {"latitude": …, "longitude": …}}'
+        )
     kind, value = given[0], body[given[0]]
+    message: dict[str, Any] = {"from": wa_id, "id": wamid, "timestamp": str(int(now.timestamp()))}
+    if kind == "location":
+        place = location_message(value)
+        item = ChatItem("in", wamid, now, "location", location_text(place), "sent", location=place)
+        return message | {"type": "location", "location": place}, item
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{kind!r} must be a non-empty string")
-    message: dict[str, Any] = {"from": wa_id, "id": wamid, "timestamp": str(int(now.timestamp()))}
     item = ChatItem("in", wamid, now, "text", value, "sent")
     if kind == "text":
         if len(value) > TEXT_MAX:

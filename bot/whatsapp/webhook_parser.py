@@ -410,10 +410,18 @@ def _text_and_reply(kind: str, body: dict[str, Any]) -> tuple[str | None, str | 
         if isinstance(reply, dict):  # button_reply and list_reply have a title; nfm_reply (a flow) a body
             title = _str(reply.get("title"))
             return title if title is not None else _str(reply.get("body")), _str(reply.get("id"))
-    elif kind == "location":
+    elif kind == "location":  # the whole object (coordinates too) stays in the message's raw body
         parts = [part for part in (_str(body.get("name")), _str(body.get("address"))) if part]
-        return ", ".join(parts) or None, None
+        return ", ".join(parts) or _coordinates(body), None
     return None, None
+
+
+def _coordinates(body: dict[str, Any]) -> str | None:
+    """A location without a name or address reads as its coordinates (`message_shape` checked they are numbers)."""
+    latitude, longitude = body.get("latitude"), body.get("longitude")
+    if isinstance(latitude, int | float) and isinstance(longitude, int | float):
+        return f"{latitude}, {longitude}"
+    return None
 
 
 def _timestamp(value: Any) -> datetime | None:

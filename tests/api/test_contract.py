@@ -112,6 +112,9 @@ def problems(document: dict[str, Any], answer: Answer) -> list[str]:
 async def scenario(api: Api, webhook: Any, hand_off: Any, run_campaigns: Any) -> None:
     """Every operation of the API, with valid requests, in an order that gives each a record to act on."""
     c = api.call
+    hook = {"url": "http://127.0.0.1:9/events", "events": ["message.received"], "description": "the shop"}
+    subscription = await c("POST", "/api/subscriptions", json=hook)
+    await c("POST", "/api/subscriptions", json={**hook, "events": ["message.sent"]})  # 400
     await webhook(text_webhook(ANA, "hi", wamid="wamid.in.1", name="Ana"))  # opens Ana's service window
     await hand_off(ANA)
     consent = {"marketing": "opt_in", "evidence": "signed up at the till"}
@@ -213,8 +216,25 @@ async def scenario(api: Api, webhook: Any, hand_off: Any, run_campaigns: Any) ->
     await c("GET", "/api/campaigns/{id}", "/api/campaigns/999")
     await c("POST", "/api/contacts/{wa_id}/erase", f"/api/contacts/{BEN}/erase")
     await c("POST", "/api/contacts/{wa_id}/erase", f"/api/contacts/{BEN}/erase")
+    await events_scenario(api, f"/api/subscriptions/{subscription.body['id']}")
     await c("GET", "/api/messages", headers={"Authorization": "Bearer wrong"})
     await c("GET", "/api/messages", params={"limit": "0"})
+
+
+async def events_scenario(api: Api, one: str) -> None:
+    """The subscription routes, on the subscription the scenario began with and the event it was owed."""
+    c = api.call
+    await c("GET", "/api/subscriptions")
+    await c("GET", "/api/subscriptions/{id}", one)
+    log = await c("GET", "/api/subscriptions/{id}/deliveries", f"{one}/deliveries")
+    await c("GET", "/api/subscriptions/{id}/deliveries", f"{one}/deliveries", params={"status": "failed"})
+    await c("GET", "/api/subscriptions/{id}/deliveries", f"{one}/deliveries", params={"status": "lost"})  # 400
+    delivery = f"{one}/deliveries/{log.body['items'][0]['id']}"
+    await c("GET", "/api/subscriptions/{id}/deliveries/{delivery}", delivery)
+    await c("POST", "/api/subscriptions/{id}/deliveries/{delivery}/replay", f"{delivery}/replay")
+    await c("GET", "/api/subscriptions/{id}/deliveries/{delivery}", f"{one}/deliveries/999")  # 404
+    await c("DELETE", "/api/subscriptions/{id}", one)
+    await c("DELETE", "/api/subscriptions/{id}", one)  # 404
 
 
 async def test_every_answer_of_every_operation_validates_against_the_document(

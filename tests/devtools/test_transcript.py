@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,60 @@ def test_a_known_bug_that_no_longer_fails_is_reported(tmp_path: Path, capsys: py
     path = _write(tmp_path, GREETING.replace("steps:", "xfail: fixed already\nsteps:") + "  - bot: ...\n")
     assert main(["test", str(path)]) == 1
     assert capsys.readouterr().out.splitlines()[0] == f"XPASS  {path}  greeting"
+
+
+HTTP_FLOW = """\
+flow: main
+start: number
+steps:
+  - {id: number, ask: "Which order?", slot: number, next: fetch}
+  - id: fetch
+    http: order_status
+    query: {number: "{{ number }}"}
+    result: order
+    timeout: 2s
+    on_error: failed
+    next: show
+  - {id: show, end: "Order {{ order.number }} is {{ order.status }}."}
+  - {id: failed, end: "Sorry, that did not work ({{ error }})."}
+"""
+HTTP_ENDPOINTS = """\
+endpoints:
+  order_status:
+    url: https://shop.example/orders
+    auth: {bearer: SHOP_TOKEN}
+    returns: {number: string, status: string}
+"""
+
+
+@pytest.mark.parametrize(
+    ("canned", "reply"),
+    [
+        ('{json: {number: "7", status: shipped}}', "Order 7 is shipped."),
+        ("{status: 500, json: {error: down}}", "Sorry, that did not work (status 500)."),
+        (
+            "{json: {number: 7, status: shipped}}",
+            "Sorry, that did not work (wrong answer: answer.number is an integer, not a string).",
+        ),
+    ],
+)
+async def test_endpoints_give_canned_answers_so_transcripts_run_offline(
+    tmp_path: Path, canned: str, reply: str
+) -> None:
+    """`endpoints:` answers an `http` step's call offline; answers and failures go through the same checks."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "main.yaml").write_text(HTTP_FLOW)
+    (tmp_path / "endpoints.yaml").write_text(HTTP_ENDPOINTS)
+    text = f"""\
+transcript: over http
+flows: {tmp_path / "flows"}
+endpoints:
+  order_status: {canned}
+steps:
+  - customer: hi
+  - bot: "Which order?"
+  - customer: "7"
+  - bot: {json.dumps(reply)}
+"""
+    result = await run_transcript(_write(tmp_path, text))
+    assert result.ok, result.report

@@ -257,7 +257,8 @@ async def test_an_order_shipped_reaches_the_customer_as_a_utility_template(servi
 
         [message] = shipping(await poll(chat, lambda items: bool(shipping(items))))
         assert message["template"]["category"] == "utility"
-        assert message["template"]["parameters"] == ["Ana", "10482", "Friday 17 April", "10:00", "14:00"]
+        # The window on the customer's clock: a +31 number is in Amsterdam (UTC+2 in April), the business in UTC.
+        assert message["template"]["parameters"] == ["Ana", "10482", "Friday 17 April", "12:00", "16:00 (Amsterdam)"]
         [button] = [c for c in message["template"]["components"] if c["type"] == "button"]
         assert button["parameters"] == [{"type": "text", "text": "PX39281DE"}]
 

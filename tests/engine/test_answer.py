@@ -110,7 +110,7 @@ def test_a_pattern_must_match_the_whole_trimmed_answer(validator: Validator, ans
         (Validator("choice"), "a choice validator needs choices"),
         (
             Validator("custom", name="vat"),
-            "no custom validator named 'vat'; register it in bot.engine.answer.VALIDATORS",
+            "no custom validator named 'vat'; install a plug-in that registers it",
         ),
         (Validator("bogus"), "unknown validator kind 'bogus'"),  # type: ignore[arg-type]
     ],

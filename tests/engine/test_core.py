@@ -28,6 +28,7 @@ from bot.engine.core import (
 from bot.engine.state import (
     ActionDone,
     Buttons,
+    CallEndpoint,
     CheckCode,
     CodeChecked,
     CodeSent,
@@ -177,6 +178,34 @@ def test_an_action_error_takes_its_error_exit() -> None:
     state = send(tap(send(State(), "hi").state, "order").state, "10482").state
     turn = ENGINE.handle(state, ActionDone(error="timeout"), WHO, NOW)
     assert says(turn)[0] == "Lookup failed: timeout."
+
+
+def test_an_http_step_describes_the_call_and_keeps_the_answer_or_the_error() -> None:
+    """The engine renders query and body into a `CallEndpoint` effect; the answer fills `result`, a failure exits."""
+    engine = Engine(
+        {
+            "main": flow(
+                "main",
+                f.Ask("number", prompt=text("Number?"), slot="number", next="fetch"),
+                f.Http(
+                    "fetch",
+                    endpoint="shop_order",
+                    query={"number": "{{ number }}"},
+                    body={"who": "{{ contact.name }}"},
+                    result="order",
+                    on_error="failed",
+                    next="show",
+                ),
+                f.End("show", text=text("Order {{ order.number }}: {{ order.status }}.")),
+                f.End("failed", text=text("Sorry ({{ error }}).")),
+            )
+        }
+    )
+    asked = engine.handle(engine.handle(State(), Inbound("text", "hi"), WHO, NOW).state, Inbound("text", "7"), WHO, NOW)
+    assert asked.effect == CallEndpoint("shop_order", {"number": "7"}, {"who": "Aisha"}, None)
+    answered = engine.handle(asked.state, ActionDone({"number": "7", "status": "shipped"}), WHO, NOW)
+    assert says(answered) == ["Order 7: shipped."]
+    assert says(engine.handle(asked.state, ActionDone(error="status 500"), WHO, NOW)) == ["Sorry (status 500)."]
 
 
 def test_global_commands_work_at_a_waiting_step() -> None:

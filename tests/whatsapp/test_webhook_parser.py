@@ -271,6 +271,17 @@ def test_removed_reaction_is_an_empty_emoji() -> None:
     assert message.raw["reaction"]["message_id"] == "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBJCVVNJTkVTUzAwMQA="
 
 
+def test_a_location_without_name_or_address_reads_as_its_coordinates_and_stays_whole() -> None:
+    """A pin dropped anywhere reads as "latitude, longitude"; the whole location object stays in raw."""
+    payload = load("location.json")
+    place = payload["entry"][0]["changes"][0]["value"]["messages"][0]["location"]
+    for key in ("name", "address"):
+        place.pop(key, None)
+    message = only_message(payload)
+    assert message.text == f"{place['latitude']}, {place['longitude']}"
+    assert message.raw["location"] == place
+
+
 def test_voice_note_is_audio_with_voice_flag_kept() -> None:
     """A voice note is an audio message without text whose voice flag stays in raw."""
     message = only_message(load("audio_voice.json"))

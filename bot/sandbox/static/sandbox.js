@@ -183,8 +183,7 @@
     save("sandbox.number", waId);
     remember(waId);
     $("chat-subtitle").textContent = `Chatting as +${waId}`;
-    $("message").disabled = false;
-    $("send").disabled = false;
+    for (const id of ["message", "send", "attach", "location-open"]) $(id).disabled = false;
     merge(data);
     renderChats();
     schedulePoll();
@@ -281,6 +280,39 @@
     schedulePoll();
   }
 
+  async function customerSendsFile(file) {
+    if (!state.waId || !file) return false;
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const caption = $("message").value.trim();
+    if (caption) form.append("caption", caption);
+    const name = $("name").value.trim();
+    if (name) form.append("name", name);
+    let response;
+    try {
+      response = await fetch(`/sandbox/users/${encodeURIComponent(state.waId)}/media`, { method: "POST", body: form });
+    } catch {
+      showError("Cannot reach the service; is it still running?");
+      return false;
+    }
+    if (!response.ok) {
+      let message = `HTTP ${response.status}`;
+      try {
+        const data = await response.json();
+        message = (data && data.error && data.error.message) || message;
+      } catch {
+        /* not JSON: keep the status */
+      }
+      showError(message);
+      return false;
+    }
+    if (caption) $("message").value = "";
+    showError("");
+    schedulePoll(0);
+    refreshUsers();
+    return true;
+  }
+
   async function customerSends(body) {
     if (!state.waId) return false;
     const name = $("name").value.trim();
@@ -335,7 +367,10 @@
     const shown = item.template && typeof item.template.body === "string" ? item.template : null;
     const header = shown ? shown.header : interactive && interactive.header && interactive.header.text;
     if (header) bubble.append(el("div", "bubble-header", header));
-    bubble.append(el("div", "bubble-text", shown ? shown.body : item.text ?? `[${item.type}]`));
+    if (item.media) bubble.append(mediaView(item.media));
+    if (item.location) bubble.append(locationView(item.location));
+    if (shown) bubble.append(el("div", "bubble-text", shown.body));
+    else if (!item.location && (item.text || !item.media)) bubble.append(el("div", "bubble-text", item.text ?? `[${item.type}]`));
     const footer = shown ? shown.footer : interactive && interactive.footer && interactive.footer.text;
     if (footer) bubble.append(el("div", "bubble-footer", footer));
 
@@ -349,6 +384,39 @@
     const actions = actionsFor(item, interactive);
     if (actions) node.append(actions);
     return node;
+  }
+
+  function mediaView(media) {
+    const box = el("div", `bubble-media media-${media.kind}`);
+    const url = media.url;
+    if (url && (media.kind === "image" || media.kind === "sticker")) {
+      const img = el("img");
+      img.src = url;
+      img.alt = media.caption || `${media.kind} ${media.filename || ""}`.trim();
+      box.append(img);
+    } else if (url) {
+      const link = el("a", "file-link", media.filename || media.kind);
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      box.append(link);
+    } else {
+      box.append(el("span", "file-link", `[${media.kind}${media.id ? ` ${media.id}` : ""}]`));
+    }
+    return box;
+  }
+
+  function locationView(place) {
+    const box = el("div", "bubble-location");
+    box.append(el("span", "tag", "Location"), el("br"));
+    if (place.name) box.append(el("strong", null, place.name));
+    if (place.address) box.append(el("span", null, ` ${place.address}`));
+    const link = el("a", "coordinates", `${place.latitude}, ${place.longitude}`);
+    link.href = `https://www.openstreetmap.org/?mlat=${encodeURIComponent(place.latitude)}&mlon=${encodeURIComponent(place.longitude)}`;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    box.append(el("br"), link);
+    return box;
   }
 
   function updateTicks(node, item) {
@@ -466,6 +534,30 @@
       input.focus();
     });
     $("name").addEventListener("change", () => save("sandbox.name", $("name").value.trim()));
+    $("attach").addEventListener("change", async () => {
+      const input = $("attach");
+      const file = input.files && input.files[0];
+      input.value = "";
+      if (file) await customerSendsFile(file);
+    });
+    $("location-open").addEventListener("click", () => $("location-dialog").showModal());
+    $("location-close").addEventListener("click", () => $("location-dialog").close());
+    $("location-preset").addEventListener("change", () => {
+      const [lat, lon, name, ...address] = $("location-preset").value.split(",");
+      $("latitude").value = lat || "";
+      $("longitude").value = lon || "";
+      $("place-name").value = name || "";
+      $("place-address").value = address.join(",").trim();
+    });
+    $("location-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const location = { latitude: $("latitude").value.trim(), longitude: $("longitude").value.trim() };
+      const name = $("place-name").value.trim();
+      const address = $("place-address").value.trim();
+      if (name) location.name = name;
+      if (address) location.address = address;
+      if (await customerSends({ location })) $("location-dialog").close();
+    });
     $("list-close").addEventListener("click", () => $("list-dialog").close());
     $("name").value = load("sandbox.name") || "";
     const saved = load("sandbox.number");

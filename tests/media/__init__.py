@@ -1,0 +1,1 @@
+"""Specifications of bot/media: the media store and the fetcher."""
