@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,8 +55,16 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = _prepare(args)
     check_admin_token(settings)
+    # The port first: one taken stops the run before a banner, a token, content or a worker exists.
+    listening = _listen(args.host, args.port)
     if settings.sandbox and settings.api_url is None:
         settings = settings.with_api_url(f"http://{_loopback(args.host)}:{args.port}/sandbox")
+    roles = {r.strip() for r in args.roles.split(",") if r.strip()}
+    try:
+        app = create_app(settings, roles=roles)
+    except BaseException:
+        listening.close()
+        raise
     base = f"http://{_loopback(args.host)}:{args.port}"
     print(f"WhatsApp conversation service on {base}", flush=True)
     if settings.sandbox:
@@ -72,10 +82,19 @@ def serve(args: argparse.Namespace) -> int:
     # than the default 5 ms keeps those hand-offs from stalling behind the event loop (measured by
     # `bot bench webhook`: roughly +25% acknowledgements per second on SQLite).
     sys.setswitchinterval(0.0005)
-    roles = {r.strip() for r in args.roles.split(",") if r.strip()}
-    app = create_app(settings, roles=roles)
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, **SERVER_OPTIONS)
+    web.run_app(app, sock=listening, access_log=None, print=None, **SERVER_OPTIONS)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound and listening, or a clear error when the address is taken or not ours."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=128)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {host} is already in use; choose another with --port") from None
+        raise ConfigError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -308,14 +327,14 @@ def graph(args: argparse.Namespace) -> int:
 
 def chat(args: argparse.Namespace) -> int:
     """Chat with the flows in this terminal: real flows, templates and codes on a throwaway database."""
-    from bot.devtools.chat import PROMPT, run_chat, terminal_lines
+    from bot.devtools.chat import HISTORY_FILE, PROMPT, line_editing, run_chat, terminal_lines
 
     settings = _settings(args)
     # The chat's own output is the point; the service's log lines would drown it.
     configure_logging(level="warning", fmt=settings.log_format, secrets=settings.redactable())
     interactive = sys.stdin.isatty()
+    save_history = line_editing(HISTORY_FILE.expanduser()) if interactive else None
     lines = terminal_lines(PROMPT if interactive else "")
-    customer = {key: value for key, value in (("wa_id", args.wa_id), ("name", args.name)) if value is not None}
     run = run_chat(
         lines,
         sys.stdout,
@@ -323,9 +342,15 @@ def chat(args: argparse.Namespace) -> int:
         templates=settings.project_path("templates"),
         timezone=settings.business_timezone,
         echo=not interactive,
-        **customer,
+        wa_id=args.wa_id,
+        name=args.name,
+        demo=args.demo,
     )
-    asyncio.run(run)
+    try:
+        asyncio.run(run)
+    finally:
+        if save_history:
+            save_history()
     return 0
 
 
@@ -392,6 +417,9 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--flows", default=None, help="the flows folder (default: the project's)")
     h.add_argument("--as", dest="wa_id", metavar="WA_ID", help="the customer's WhatsApp number, digits only")
     h.add_argument("--name", help="the customer's WhatsApp profile name")
+    h.add_argument(
+        "--demo", action="store_true", help="load `bot demo`'s data first and chat as its first contact (see --as)"
+    )
     h.set_defaults(run=chat)
     t = commands.add_parser("templates", help="message template commands").add_subparsers(
         dest="templates_command", required=True

@@ -8,8 +8,9 @@ and titles such as `yes`, `no`, `on` and `off` stay text.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -109,7 +110,7 @@ class Reading:
         """Report each top-level key the format does not know, at the key, and each required one missing."""
         for key in data:
             if key not in allowed:
-                self.error(self.key_at(str(key)), f"unknown key {key!r}; allowed keys: {', '.join(allowed)}")
+                self.error(self.key_at(str(key)), unknown_key(key, allowed))
         for key in required:
             if key not in data:
                 self.error(self.at(), f"missing required key {key!r}")
@@ -120,6 +121,18 @@ class Reading:
 
     def sorted_problems(self) -> list[Problem]:
         return sorted(self.problems, key=lambda p: (p.line, p.column))
+
+
+def did_you_mean(word: object, candidates: Iterable[str]) -> str:
+    """`did you mean 'say'?` for the one candidate close to a misspelt word, else nothing."""
+    close = difflib.get_close_matches(str(word), list(candidates), n=1)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def unknown_key(key: object, allowed: Sequence[str], where: str = "") -> str:
+    """How every file format names a key it does not know: the closest allowed key first, then all of them."""
+    hint = did_you_mean(key, allowed)
+    return f"unknown key {key!r}{where}; {hint + ' ' if hint else ''}allowed keys: {', '.join(allowed)}"
 
 
 def read_text(reading: Reading) -> str | None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import secrets
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,8 @@ from aiohttp import web
 
 from bot import keys
 from bot.app import create_app
+from bot.devtools.demo import CONTACTS as DEMO_CONTACTS
+from bot.devtools.demo import load_demo
 from bot.devtools.rehearsal import VirtualClock, customer_message, customer_webhook, run_until_idle
 from bot.engine.flow_file import parse_duration
 from bot.errors import ConfigError
@@ -47,6 +50,8 @@ HELP = (
     "Type a message, or the number of a choice to tap it. "
     "/wait 30m lets time pass (30s, 10m, 2h, 1d), /reset starts over as a new contact, /quit leaves."
 )
+HISTORY_FILE = Path("~/.bot_chat_history")  # what was typed, between chats (at a terminal only)
+HISTORY_LINES = 1000
 SANDBOX_CODE = "sandbox code: this chat runs on a throwaway database, so its one-time codes are shown; type it back"
 
 
@@ -93,6 +98,27 @@ def chat_settings(database_url: str, timezone: str = "UTC") -> Settings:
     )
 
 
+def line_editing(history: Path) -> Callable[[], None]:
+    """Line editing and history (arrow keys, Ctrl-R) for the prompt at a terminal; returns what saves the history.
+
+    The standard `readline` module gives `input()` both once imported; the history is kept in `history`
+    between chats. Where `readline` is missing (Windows), typing works as before.
+    """
+    try:
+        import readline
+    except ImportError:  # pragma: no cover - every POSIX Python has it
+        return lambda: None
+    readline.set_history_length(HISTORY_LINES)
+    with suppress(OSError):
+        readline.read_history_file(history)
+
+    def save() -> None:
+        with suppress(OSError):
+            readline.write_history_file(history)
+
+    return save
+
+
 def terminal_lines(prompt: str = "") -> Iterator[str]:
     """Lines typed at the terminal (or piped in) until end of input; Ctrl-C ends the chat the same way."""
     while True:
@@ -108,18 +134,24 @@ async def run_chat(
     *,
     flows: Path = Path("flows"),
     templates: Path = Path("templates"),
-    wa_id: str = DEFAULT_WA_ID,
-    name: str = DEFAULT_NAME,
+    wa_id: str | None = None,
+    name: str | None = None,
     timezone: str = "UTC",
     database_url: str | None = None,
     start: datetime | None = None,
     echo: bool = True,
+    demo: bool = False,
 ) -> None:
     """Chat with the flows: each line is what the customer sends, or a /command; the bot's replies go to `out`.
 
     `echo` writes each line after the prompt, so a piped or scripted chat reads as a transcript. The
     database is a temporary SQLite file unless `database_url` names one (tests look into it afterwards).
+    With `demo`, `bot demo`'s contacts, orders, appointments and accounts are loaded first, and the chat is
+    as the first demo contact unless `wa_id` names another.
     """
+    known = {c.wa_id: c for c in DEMO_CONTACTS} if demo else {}
+    wa_id = wa_id or (DEMO_CONTACTS[0].wa_id if demo else DEFAULT_WA_ID)
+    name = name or (known[wa_id].name if wa_id in known else DEFAULT_NAME)
     if not WA_ID.fullmatch(wa_id):
         raise ConfigError(f"--as {wa_id!r} must be a WhatsApp number: 6 to 15 digits, without the +")
     with tempfile.TemporaryDirectory(prefix="bot-chat-") as folder:
@@ -140,6 +172,10 @@ async def run_chat(
         try:
             chat = Chat(app, clock, out, wa_id, name)
             chat.say(f"Chatting with the flows in {flows}/ as {name} (+{wa_id}); nothing is sent to WhatsApp.")
+            if demo:
+                loaded = await load_demo(app[keys.REPOSITORY], now=clock())
+                people = ", ".join(f"{c.name} (+{c.wa_id})" for c in DEMO_CONTACTS)
+                chat.say(f"demo data loaded: {loaded.orders} orders, {loaded.appointments} appointments; {people}")
             chat.say(HELP)
             for line in lines:
                 if echo:

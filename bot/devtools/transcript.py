@@ -144,7 +144,7 @@ async def _play(transcript: Transcript, workshop: Workshop) -> Result:
     runner = None
     if transcript.stubs or transcript.endpoints:
         plugins = load_plugins()
-        engine = Engine(flows, zone=ZoneInfo(transcript.timezone), validators=plugins.validators)
+        engine = Engine(flows, zone=ZoneInfo(transcript.business_zone), validators=plugins.validators)
         actions = {**plugins.actions, **transcript.stubs}
         runner = FlowRunner(engine, library, actions=actions, endpoints=_canned_endpoints(transcript))
     clock, transport = VirtualClock(transcript.now), RecordingTransport()
@@ -154,7 +154,7 @@ async def _play(transcript: Transcript, workshop: Workshop) -> Result:
             phone_number_id=SANDBOX_PHONE_NUMBER_ID,
             api_url="http://127.0.0.1:9/offline",
             api_version="v25.0",
-            business_timezone=transcript.timezone,
+            business_timezone=transcript.business_zone,
             throughput=1000,
             admin_token=ADMIN_TOKEN,
             secret_key="transcript-secret-key",

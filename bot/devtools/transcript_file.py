@@ -9,6 +9,7 @@ halfway through the chat.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,7 +25,7 @@ from bot.inbound.actions import ActionContext
 from bot.inbound.endpoint_call import CANNED_FORMS, Canned, canned_answer
 from bot.inbound.plugin import load_plugins
 from bot.settings import project_path
-from bot.yaml_file import Position, Problem, load_yaml, node_position
+from bot.yaml_file import Position, Problem, load_yaml, node_position, unknown_key
 
 SUFFIX = ".yaml"
 DEFAULT_FOLDER = Path("tests/transcripts")  # in the bot project: `bot test` runs these
@@ -35,7 +36,7 @@ TOP_KEYS = (
     "flows",
     "templates",
     "now",
-    "timezone",
+    "time_zone",
     "contact",
     "given",
     "stub",
@@ -43,6 +44,7 @@ TOP_KEYS = (
     "xfail",
     "steps",
 )
+OLD_KEYS = {"timezone": "time_zone"}  # still read, with a deprecation warning on standard error
 ACTING = ("customer", "customer taps", "customer sends", "agent", "wait", "release")
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
 CONTACT_KEYS = ("wa_id", "name", "language", "time_zone")
@@ -116,7 +118,7 @@ class Transcript:
     flows: Path = Path("flows")
     templates: Path = Path("templates")
     now: datetime = DEFAULT_NOW
-    timezone: str = "UTC"
+    business_zone: str = "UTC"  # the file's `time_zone`: BOT_TIMEZONE for this chat
     wa_id: str = DEFAULT_WA_ID
     name: str | None = None
     language: str | None = None  # the contact's, stored through the admin API before the chat
@@ -172,9 +174,11 @@ class _Reader:
         return self.nodes[key][1] if key in self.nodes else None
 
     def transcript(self) -> Transcript:
-        for key, (key_node, _) in self.nodes.items():
-            if key not in TOP_KEYS:
-                raise self.fail(key_node, f"unknown key {key!r}; allowed keys: {', '.join(TOP_KEYS)}")
+        for key, (key_node, _) in list(self.nodes.items()):
+            if key in OLD_KEYS:
+                self.deprecated(key_node, key)
+            elif key not in TOP_KEYS:
+                raise self.fail(key_node, unknown_key(key, TOP_KEYS))
         title = self.data.get("transcript")
         if not isinstance(title, str) or not title.strip():
             raise self.fail(self.value("transcript"), "'transcript' names what this chat shows, e.g. 'order status'")
@@ -187,7 +191,7 @@ class _Reader:
             flows=project_path(self.project, self._text("flows", "flows")),
             templates=project_path(self.project, self._text("templates", "templates")),
             now=self._now(),
-            timezone=self._zone(),
+            business_zone=self._zone(),
             wa_id=wa_id,
             name=name,
             language=_optional(contact.get("language")),
@@ -214,12 +218,21 @@ class _Reader:
             raise self.fail(self.value("now"), "'now' is a time with its UTC offset, e.g. 2026-04-10T12:00:00+02:00")
         return now.astimezone(UTC)
 
+    def deprecated(self, node: yaml.Node, key: str) -> None:
+        """An old spelling still read: a warning on standard error, and an error when the new one is there too."""
+        new = OLD_KEYS[key]
+        if new in self.data:
+            raise self.fail(node, f"{key!r} is the old name of {new!r}; keep only {new!r}")
+        where = node_position(node)
+        print(f"{self.path}:{where.line}:{where.column}: warning: {key!r} is now {new!r}", file=sys.stderr)
+        self.data[new], self.nodes[new] = self.data[key], self.nodes[key]
+
     def _zone(self) -> str:
-        zone = self._text("timezone", "UTC")
+        zone = self._text("time_zone", "UTC")
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise self.fail(self.value("timezone"), f"'timezone' {zone!r} is not an IANA time zone") from None
+            raise self.fail(self.value("time_zone"), f"'time_zone' {zone!r} is not an IANA time zone") from None
         return zone
 
     def _contact(self) -> tuple[str, str | None]:

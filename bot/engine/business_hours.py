@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from bot.engine.flow import BUTTON_TITLE, ROW_TITLE
 from bot.engine.flow_file import BAD, IDENTIFIER, IDENTIFIER_RULE, read_duration
 from bot.errors import ConfigError
-from bot.yaml_file import KeyPath, Problem, Reading, YamlLoader, read_mapping
+from bot.yaml_file import KeyPath, Problem, Reading, YamlLoader, read_mapping, unknown_key
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TOP_KEYS = ("hours", "holidays", "slot_minutes", "days_ahead", "minimum_notice", "services")
@@ -308,7 +308,7 @@ def _service(reading: Reading, item: Any, path: KeyPath, title_max: int) -> Serv
     errors = len(reading.problems)
     for key in item:
         if key not in SERVICE_KEYS:
-            message = f"unknown key {key!r} in a service; allowed keys: {', '.join(SERVICE_KEYS)}"
+            message = unknown_key(key, SERVICE_KEYS, " in a service")
             reading.error(reading.key_at(*path, str(key)), message)
     for key in SERVICE_KEYS:
         if key not in item:

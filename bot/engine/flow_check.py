@@ -7,7 +7,6 @@ customer would likely trip over (a step nobody reaches, an exit left to the engi
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from bot.engine.flow import (
 from bot.engine.flow_file import LocatedFlow
 from bot.message_templates.library import TemplateLibrary, read_library
 from bot.message_templates.template_file import environment, variables_in
-from bot.yaml_file import KeyPath, Position, Problem, Severity
+from bot.yaml_file import KeyPath, Position, Problem, Severity, did_you_mean
 
 OPTION_ID = 200  # a list row id's limit (a reply button's is 256); belongs with the limits in bot.engine.flow
 BUILT_IN_SLOTS = frozenset({"contact", "error"})  # `error`: set by the engine when an act step fails
@@ -139,8 +138,8 @@ def _readable_slots(flows: Mapping[str, Flow]) -> dict[str, frozenset[str]]:
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(word, candidates)
+    return f"; {hint}" if hint else ""
 
 
 class _Checker:

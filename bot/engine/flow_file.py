@@ -39,7 +39,7 @@ from bot.engine.flow import (
     ValidatorKind,
     Verify,
 )
-from bot.yaml_file import KeyPath, Position, Problem, Reading, YamlLoader, read_mapping
+from bot.yaml_file import KeyPath, Position, Problem, Reading, YamlLoader, did_you_mean, read_mapping, unknown_key
 
 SUFFIX = ".yaml"
 KINDS = ("say", "ask", "choose", "act", "http", "branch", "goto", "call", "handoff", "verify", "end")
@@ -58,6 +58,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "verify": ("prompt", "max_attempts", "valid_for", "on_failure", "next"),
     "end": (),
 }
+ALL_STEP_KEYS = frozenset(("id", *KINDS, *(key for keys in STEP_KEYS.values() for key in keys)))
 STEP_CLASSES: dict[str, Callable[..., AnyStep]] = {
     "say": Say,
     "ask": Ask,
@@ -237,7 +238,13 @@ def _read_step(item: Any, index: int, reading: Reading) -> AnyStep | None:
         reading.error(position, f"step id {step_id!r} {IDENTIFIER_RULE}")
     kinds = [key for key in item if key in KINDS]
     if not kinds:
-        reading.error(position, f"step {label} needs one of: {_kinds()}")
+        misspelt = [(key, hint) for key in item if key not in ALL_STEP_KEYS and (hint := did_you_mean(key, KINDS))]
+        if misspelt:  # `sya: Hi`: point at the key, not at the step
+            key, hint = misspelt[0]
+            where = reading.key_at(*base, str(key))
+            reading.error(where, f"unknown key {key!r} in step {label}; {hint} a step is one of: {_kinds()}")
+        else:
+            reading.error(position, f"step {label} needs one of: {_kinds()}")
         return None
     if len(kinds) > 1:
         where = reading.key_at(*base, kinds[1])
@@ -260,7 +267,7 @@ def _read_fields(item: dict[Any, Any], kind: str, base: KeyPath, reading: Readin
         if key == "id":
             continue
         if key not in allowed:
-            message = f"unknown key {key!r} in {_article(kind)} {kind} step; allowed keys: {', '.join(allowed)}"
+            message = unknown_key(key, allowed, f" in {_article(kind)} {kind} step")
             reading.error(reading.key_at(*base, str(key)), message)
             continue
         value = READERS[key](reading, value, (*base, key))
@@ -307,7 +314,7 @@ def _text(reading: Reading, value: Any, path: KeyPath) -> Any:
     for key in value:
         if key not in TEXT_KEYS:
             where = reading.key_at(*path, str(key))
-            reading.error(where, f"unknown key {key!r} in a template text; allowed keys: {', '.join(TEXT_KEYS)}")
+            reading.error(where, unknown_key(key, TEXT_KEYS, " in a template text"))
             ok = False
     if not isinstance(value["template"], str):
         reading.error(reading.at(*path, "template"), "'template' must be a template's name")
@@ -482,9 +489,7 @@ def _cases(reading: Reading, value: Any, path: KeyPath) -> Any:
 def _known_keys(reading: Reading, item: dict[Any, Any], path: KeyPath, allowed: tuple[str, ...], what: str) -> bool:
     unknown = [key for key in item if key not in allowed]
     for key in unknown:
-        reading.error(
-            reading.key_at(*path, str(key)), f"unknown key {key!r} in {what}; allowed keys: {', '.join(allowed)}"
-        )
+        reading.error(reading.key_at(*path, str(key)), unknown_key(key, allowed, f" in {what}"))
     return not unknown
 
 

@@ -23,7 +23,7 @@ from bot.engine.endpoint import FILE_NAME as ENDPOINTS_FILE
 from bot.engine.endpoint import Endpoints, check_endpoints, read_endpoints
 from bot.engine.flow import Flow
 from bot.engine.flow_check import check_flows
-from bot.engine.flow_file import load_flows
+from bot.engine.flow_file import SUFFIX, load_flows
 from bot.errors import ConfigError
 from bot.inbound.actions import MAY_BE_EMPTY
 from bot.inbound.dispatcher import Acknowledger, TurnHandler, TurnResult
@@ -78,6 +78,11 @@ def check_content(flows: Path, templates: Path, environ: Mapping[str, str] | Non
         endpoints=endpoints.by_name.keys() if endpoints_read else None,
         may_be_empty=MAY_BE_EMPTY,
     )
+    main_file = flows / f"{MAIN_FLOW}{SUFFIX}"
+    if not main_file.is_file():  # a broken main.yaml reports its own errors; a missing one is this one
+        where = "does not exist" if not flows.is_dir() else f"has no {main_file.name}"
+        message = f"no {MAIN_FLOW!r} flow: every conversation starts there, and the flows folder {flows} {where}"
+        flow_problems.insert(0, Problem(flows, 1, 1, "error", message))
     business = flows / BUSINESS_FILE
     business_problems = read_business(business)[1] if business.exists() else []
     sections = (

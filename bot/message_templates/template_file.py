@@ -19,7 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from bot.whatsapp.category import CATEGORIES, Category
 from bot.whatsapp.rendered_template import ButtonType
-from bot.yaml_file import KeyPath, Problem, load_yaml
+from bot.yaml_file import KeyPath, Problem, load_yaml, unknown_key
 
 BUTTON_TYPES: tuple[ButtonType, ...] = ("quick_reply", "url", "copy_code")
 
@@ -201,8 +201,7 @@ def check_schema(front: FrontMatter, reading: Reading) -> bool:
     data = front.data
     for key in data:
         if key not in REQUIRED_KEYS + OPTIONAL_KEYS:
-            allowed = ", ".join(REQUIRED_KEYS + OPTIONAL_KEYS)
-            reading.error(front.keys.get((str(key),), (1, 1)), f"unknown key {key!r}; allowed keys: {allowed}")
+            reading.error(front.keys.get((str(key),), (1, 1)), unknown_key(key, REQUIRED_KEYS + OPTIONAL_KEYS))
     for key in REQUIRED_KEYS:
         if key not in data:
             reading.error((1, 1), f"missing required key {key!r}")

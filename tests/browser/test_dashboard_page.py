@@ -115,6 +115,8 @@ async def test_a_person_uses_the_dashboard_in_the_browser(server: TestServer, pa
         await expect(page.get_by_role("heading", level=1)).to_have_text(link.title)
         await _shot(page, link.title.lower())
     await expect(page.locator("svg.flow-diagram")).to_have_count(len(server.app[CONTENT].current.flows))
+    widths = "[...document.querySelectorAll('.diagram')].map(d => [d.scrollWidth, d.clientWidth])"
+    assert all(drawn <= card for drawn, card in await page.evaluate(widths))  # each diagram fits its card
 
     await pages.get_by_role("link", name="Conversations").click()
     await page.get_by_role("link", name="Ben").first.click()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import select
+import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -206,3 +209,38 @@ def test_bot_chat_reads_piped_lines(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     assert after(output, "hi") == [GREETING, *MENU]
     assert after(output, "1") == ["-- tapped 'My orders'", ASK_NUMBER]
     assert output[-1] == "-- bye"
+
+
+def test_at_a_terminal_lines_can_be_edited_and_recalled_and_demo_data_is_there(tmp_path: Path) -> None:
+    """`bot chat --demo` in a real terminal: the up arrow recalls the last line, the history outlives the chat,
+    and the demo's orders are the contact's (readline is only used when stdin is a terminal)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "WHATSAPP_"))}
+    env.update(HOME=str(tmp_path), TERM="xterm")
+    leader, follower = os.openpty()
+    command = [sys.executable, "-m", "bot", "--env-file", "/dev/null", "chat", "--demo"]
+    child = subprocess.Popen(command, cwd=ROOT, env=env, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    seen = b""
+
+    def until(text: bytes) -> None:
+        nonlocal seen
+        while text not in seen:
+            ready, _, _ = select.select([leader], [], [], 60)
+            assert ready, seen.decode(errors="replace")
+            seen += os.read(leader, 4096)
+
+    try:
+        until(b"> ")
+        typing = ((b"hi", b"1) My orders"), (b"1", b"Order 10482"), (b"\x1b[A\x1b[A", b"Which order"))
+        for typed, shown in typing:  # the up arrow, twice: "hi" again
+            seen = b""
+            os.write(leader, typed + b"\r")
+            until(shown)
+            until(b"> ")
+        os.write(leader, b"/quit\r")
+        assert child.wait(timeout=60) == 0
+    finally:
+        child.kill()
+        child.wait()
+        os.close(leader)
+    assert (tmp_path / ".bot_chat_history").read_text().split() == ["hi", "1", "hi", "/quit"]

@@ -151,6 +151,10 @@ def test_bot_test_prints_a_line_per_transcript_and_exits_1_on_a_failure(
     assert out[0] == f"FAILED {bad}  greeting"
     assert f"    -{bad}:6: bot: nothing" in out
     assert out[-2:] == [f"ok     {good}  greeting", "2 transcripts: 1 FAILED, 1 ok"]
+    (tmp_path / "old").mkdir()  # `timezone:`, the old name of `time_zone:`, still runs, with a warning
+    old = _write(tmp_path / "old", "timezone: Europe/Lisbon\n" + GREETING + "  - bot: ...\n")
+    assert main(["test", str(old)]) == 0
+    assert capsys.readouterr().err == f"{old}:1:1: warning: 'timezone' is now 'time_zone'\n"
 
 
 def test_a_known_bug_that_no_longer_fails_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,7 +32,8 @@ IDENTIFIER_RULE = "must be lowercase letters, digits and underscores, not starti
 BROKEN_CASES = {
     "bad_yaml.yaml": ["6:5: error: YAML: expected ',' or '}', but got '{'"],
     "unknown_key.yaml": [
-        "3:1: error: unknown key 'descripton'; allowed keys: flow, description, start, idle_timeout, steps",
+        "3:1: error: unknown key 'descripton'; did you mean 'description'? "
+        "allowed keys: flow, description, start, idle_timeout, steps",
         f"9:5: error: unknown key 'retries' in an ask step; allowed keys: {ASK_KEYS}",
     ],
     "no_kind.yaml": [
@@ -63,7 +64,7 @@ BROKEN_CASES = {
         "or {template: NAME, values: {NAME: TEXT}}",
     ],
     "bad_text.yaml": [
-        "8:7: error: unknown key 'value' in a template text; allowed keys: template, values",
+        "8:7: error: unknown key 'value' in a template text; did you mean 'values'? allowed keys: template, values",
         "10:9: error: a choose step needs 'options' or 'options_from'",
     ],
     "missing_keys.yaml": [
