@@ -442,8 +442,8 @@ def test_overrides_take_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cli_check_accepts_good_settings(capsys: pytest.CaptureFixture[str]) -> None:
     """`bot check` with valid settings (and the shipped templates) exits 0 and reports the mode."""
-    templates = Path(__file__).resolve().parents[1] / "templates"
-    assert main(["check", "--templates", str(templates)]) == 0
+    root = Path(__file__).resolve().parents[1]
+    assert main(["check", "--templates", str(root / "templates"), "--flows", str(root / "flows")]) == 0
     captured = capsys.readouterr()
     assert "settings ok: sandbox" in captured.out
     assert captured.err == ""
@@ -533,8 +533,8 @@ def test_cli_check_reports_a_bad_rate_card(
 
 def test_cli_check_reads_the_example_card(capsys: pytest.CaptureFixture[str]) -> None:
     """In sandbox mode `bot check` reads the shipped example card and finds nothing wrong."""
-    templates = Path(__file__).resolve().parents[1] / "templates"
-    assert main(["check", "--templates", str(templates)]) == 0
+    root = Path(__file__).resolve().parents[1]
+    assert main(["check", "--templates", str(root / "templates"), "--flows", str(root / "flows")]) == 0
     assert "rate card: 0 error(s), 0 warning(s)" in capsys.readouterr().out
 
 
