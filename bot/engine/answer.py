@@ -9,6 +9,7 @@ Dates are read by a small parser for exactly the forms flows/README.md promises 
 names, 17/04, 17/04/2026, 2026-04-17, 17 April, April 17) rather than `dateparser`: that library takes
 ~65 ms to import and ~110 ms for its first parse, pulls in `regex`, `pytz` and `tzlocal`, reads any bare
 number such as "12" as a date, and takes "friday" on a Friday as next week, where a booking wants today.
+A choice is also taken with accents and punctuation left out, or misspelt closely (`bot.engine.match`).
 Phone numbers use Google's `phonenumbers`; e-mail addresses use `email-validator` (syntax, internationalised
 domains and length limits per RFC 5321/5322/6531, without DNS), which no regular expression gets right.
 """
@@ -27,7 +28,8 @@ from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 
-from bot.engine.flow import Validator, ValidatorKind
+from bot.engine.flow import Option, Validator, ValidatorKind
+from bot.engine.match import exact, guess
 from bot.errors import ConfigError
 from bot.whatsapp.phone import read_phone
 
@@ -139,6 +141,10 @@ def _choice(validator: Validator, text: str) -> Valid | Invalid:
     for choice in validator.choices:
         if _fold(choice) == wanted:
             return Valid(choice)
+    options = tuple(Option(choice, choice) for choice in validator.choices)
+    found = exact(options, text) or guess(options, text)  # "cafe!", or a close misspelling ("Lagre")
+    if found is not None and (isinstance(found, Option) or found.sure):
+        return Valid(found.id if isinstance(found, Option) else found.option.id)
     if len(validator.choices) > MAX_CHOICES_LISTED:
         return Invalid("Please pick one of the options.")
     return Invalid(f"Please answer with one of: {', '.join(validator.choices)}.")

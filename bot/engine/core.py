@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from bot.engine import flow as f
 from bot.engine.answer import Invalid, check
 from bot.engine.expression import compile_expression
+from bot.engine.match import exact, guess, intent
 from bot.engine.render import render_text
 from bot.engine.state import (
     ActionDone,
@@ -392,6 +393,10 @@ class _Run:
             self.state = replace(self.state, page=self.state.page + 1)
             self.outputs.append(self._menu(step))
             return
+        if chosen is None and message.reply_id is None and text:
+            chosen = self._typed(step, options, text)
+            if chosen is _WAIT:
+                return
         option = next((o for o in options if o.id == chosen), None)
         if option is None:
             self._wrong(step, None)
@@ -399,6 +404,35 @@ class _Run:
         if step.slot:
             self._set(step.slot, option.id)
         self._go(option.next or step.next)
+
+    def _typed(self, step: f.Choose, options: tuple[f.Option, ...], text: str) -> Any:
+        """A typed text no title matched: a sure guess's id, a jump to a global intent's flow, or "Did you mean"."""
+        found = guess(options, text)
+        if found is not None and found.sure:
+            return found.option.id
+        if step.commands and self._jump(intent(text)):
+            return _WAIT
+        if found is None:
+            return None
+        question = self.own("did_you_mean").format(title=found.option.title)
+        self.outputs.append(Buttons(question, (f.Option(found.option.id, self.own("yes")),)))
+        self.outputs.append(self._menu(step))
+        return _WAIT
+
+    def _jump(self, wanted: str | None) -> bool:
+        """Go to the flow serving a global intent: through the main flow's call of it when it has one."""
+        name = next((n for n, flow in self.engine.flows.items() if wanted and flow.intent == wanted), None)
+        if name is None:
+            return False
+        main = self.engine.flows.get(self.engine.main)
+        steps = main.steps.values() if main else ()
+        call = next((s for s in steps if isinstance(s, f.Call) and s.flow == name), None)
+        if main is None or call is None:
+            self._start(name)
+            return True
+        self.state = replace(self.state, flow=main.name, step=None, stack=(), attempts=0, page=0, deadline=None)
+        self._go(call.id)
+        return True
 
     def _recently_verified(self, step: f.Verify) -> bool:
         """Whether the contact proved their number with a code less than `valid_for` ago."""
@@ -518,13 +552,16 @@ _WAIT = object()
 
 
 def _match(options: tuple[f.Option, ...], reply_id: str | None, text: str, shown: tuple[f.Option, ...]) -> str | None:
-    """The chosen id: a tapped button or row, a typed title, or the number of an option as shown."""
+    """The chosen id: a tapped button or row, a typed title or synonym, or the number of an option as shown."""
     if reply_id is not None:
         return reply_id if any(o.id == reply_id for o in (*options, *shown)) else None
     wanted = text.casefold().rstrip(".")
     for option in (*shown, *options):
         if option.title.casefold() == wanted or option.id.casefold() == wanted.lstrip("#"):
             return option.id
+    typed = exact((*shown, *options), text)  # a title, id or synonym, folded
+    if typed is not None:
+        return typed.id
     if wanted.isdigit() and 1 <= int(wanted) <= len(shown):
         return shown[int(wanted) - 1].id
     return None

@@ -78,12 +78,16 @@ class Validator:
 
 @dataclass(frozen=True)
 class Option:
-    """One choice: `id` routes the answer, `title` is what the customer reads (and may type)."""
+    """One choice: `id` routes the answer, `title` is what the customer reads (and may type).
+
+    `synonyms` are other words a customer may type for it, in any language (``bot.engine.match``).
+    """
 
     id: str
     title: str
     description: str | None = None
     next: str | None = None  # where this option goes; None falls back to the step's `next`
+    synonyms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,7 @@ class Flow:
     description: str = ""
     path: str = ""
     idle_timeout: timedelta = DEFAULT_IDLE
+    intent: str | None = None  # the global intent (order, appointment, balance) this flow serves
 
     def step(self, step_id: str) -> AnyStep | None:
         return self.steps.get(step_id)

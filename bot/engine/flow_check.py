@@ -36,6 +36,7 @@ from bot.engine.flow import (
     Verify,
 )
 from bot.engine.flow_file import LocatedFlow
+from bot.engine.match import collisions
 from bot.message_templates.library import TemplateLibrary, read_library
 from bot.message_templates.template_file import environment, variables_in
 from bot.yaml_file import KeyPath, Position, Problem, Severity, did_you_mean
@@ -88,8 +89,15 @@ def check_flows(
         slots=_readable_slots(flows),
         may_be_empty=may_be_empty or {},
     )
+    served: dict[str, Flow] = {}
     for flow in flows.values():
         found += _Checker(flow, context).run()
+        other = served.setdefault(flow.intent, flow) if flow.intent else flow
+        if other is not flow:
+            where = flow.positions.get(("intent",)) if isinstance(flow, LocatedFlow) else None
+            line, column = (where.line, where.column) if where else (1, 1)
+            message = f"intent {flow.intent!r} is already served by flow {other.name!r}; one flow per intent"
+            found.append(Problem(Path(flow.path), line, column, "error", message))
     return sorted(found, key=lambda p: (str(p.path), p.line, p.column))
 
 
@@ -330,9 +338,19 @@ class _Checker:
             if len(option.id) > OPTION_ID:
                 message = f"option id is {len(option.id)} characters; at most {OPTION_ID}"
                 self.report("error", self.at(step, "options", index, "id"), message)
+        self.check_synonyms(step)
         if (not buttons or step.options_from) and len(step.button) > BUTTON_TITLE:
             message = f"list button {step.button!r} is {len(step.button)} characters; at most {BUTTON_TITLE}"
             self.report("error", self.at(step, "button"), message)
+
+    def check_synonyms(self, step: Choose) -> None:
+        """Two options of one menu answering to the same word (title, id or synonym, folded) is ambiguous."""
+        index = {option.id: i for i, option in enumerate(step.options)}
+        for first, second, word in collisions(step.options):
+            i = index[second.id]
+            where = self.positions.get(("steps", step.id, "options", i, "synonyms")) or self.at(step, "options", i)
+            message = f"option {second.id!r} and option {first.id!r} both answer to {word!r}; keep it on one"
+            self.report("error", where, message)
 
 
 def _unguarded(node: nodes.Node, guarded: frozenset[tuple[str, str]] = frozenset()) -> Iterator[tuple[str, str]]:

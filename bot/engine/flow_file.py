@@ -39,11 +39,12 @@ from bot.engine.flow import (
     ValidatorKind,
     Verify,
 )
+from bot.language.words import INTENT_NAMES
 from bot.yaml_file import KeyPath, Position, Problem, Reading, YamlLoader, did_you_mean, read_mapping, unknown_key
 
 SUFFIX = ".yaml"
 KINDS = ("say", "ask", "choose", "act", "http", "branch", "goto", "call", "handoff", "verify", "end")
-TOP_KEYS = ("flow", "description", "start", "idle_timeout", "steps")
+TOP_KEYS = ("flow", "description", "intent", "start", "idle_timeout", "steps")
 WAITING_KEYS = ("reprompt", "max_attempts", "on_exhausted", "timeout", "on_timeout", "commands")
 STEP_KEYS: dict[str, tuple[str, ...]] = {
     "say": ("next",),
@@ -79,7 +80,7 @@ KIND_FIELDS = {
     **{"act": "action", "http": "endpoint", "branch": "cases", "goto": "goto", "call": "flow", "verify": "purpose"},
 }
 RENAMED = {"validate": "validator"}
-OPTION_KEYS = ("id", "title", "description", "next")
+OPTION_KEYS = ("id", "title", "description", "next", "synonyms")
 CASE_KEYS = ("if", "goto")
 TEXT_KEYS = ("template", "values")
 PLAIN_VALIDATORS = ("text", "time", "datetime", "phone", "email", "number", "date")
@@ -160,9 +161,16 @@ def _read_flow(data: dict[Any, Any], reading: Reading, version: str) -> Flow | N
     start = _target(reading, data["start"], ("start",)) if "start" in data else BAD
     idle = read_duration(reading, data["idle_timeout"], ("idle_timeout",)) if "idle_timeout" in data else None
     steps, items_ids = _read_steps(data["steps"], reading) if "steps" in data else ({}, {})
+    intent = data.get("intent")
+    if intent is not None and intent not in INTENT_NAMES:
+        hint = did_you_mean(str(intent), INTENT_NAMES)
+        message = f"'intent' must be one of {', '.join(INTENT_NAMES)}" + (f"; {hint}" if hint else "")
+        reading.error(reading.at("intent"), message)
     if not reading.ok:
         return None
-    extra = {"idle_timeout": idle} if idle is not None else {}
+    extra: dict[str, Any] = {"idle_timeout": idle} if idle is not None else {}
+    if intent is not None:
+        extra["intent"] = intent
     return LocatedFlow(
         name=name,
         start=start,
@@ -451,15 +459,32 @@ def _options(reading: Reading, value: Any, path: KeyPath) -> Any:
             reading.error(reading.at(*where, "description"), f"option {index + 1} 'description' must be a text")
             fine = False
         goes = _target(reading, item["next"], (*where, "next")) if "next" in item else None
-        if not fine or goes is BAD:
+        synonyms = _synonyms(reading, item["synonyms"], (*where, "synonyms")) if "synonyms" in item else ()
+        if not fine or goes is BAD or synonyms is None:
             continue
         if item["id"] in first:
             message = f"duplicate option id {item['id']!r}; the first is option {first[item['id']] + 1}"
             reading.error(reading.at(*where, "id"), message)
             continue
         first[item["id"]] = index
-        options.append(Option(item["id"], item["title"], item.get("description"), goes))
+        options.append(Option(item["id"], item["title"], item.get("description"), goes, synonyms))
     return tuple(options)
+
+
+def _synonyms(reading: Reading, value: Any, path: KeyPath) -> tuple[str, ...] | None:
+    """Other words for an option: a list of texts, or one list per language (``en``, ``pt_BR``)."""
+    lists = value if isinstance(value, dict) else {None: value}
+    found: list[str] = []
+    for language, words in lists.items():
+        where = path if language is None else (*path, language)
+        if language is not None and not LANGUAGE.fullmatch(str(language)):
+            reading.error(reading.key_at(*where), f"{language!r} is not a language code such as en, es or pt_BR")
+            return None
+        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+            reading.error(reading.at(*where), "'synonyms' must be a list of texts, or one list per language")
+            return None
+        found += words
+    return tuple(found)
 
 
 def _cases(reading: Reading, value: Any, path: KeyPath) -> Any:

@@ -122,6 +122,15 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "es": "Más opciones",
         "pt_BR": "Mais opções",
     },
+    "did_you_mean": {
+        "en": "Did you mean “{title}”?",
+        "nl": "Bedoel je “{title}”?",
+        "de": "Meintest du „{title}“?",
+        "fr": "Vouliez-vous dire « {title} » ?",
+        "es": "¿Quisiste decir «{title}»?",
+        "pt_BR": "Você quis dizer “{title}”?",
+    },
+    "yes": {"en": "Yes", "nl": "Ja", "de": "Ja", "fr": "Oui", "es": "Sí", "pt_BR": "Sim"},
     "pick_one": {
         "en": "Please pick one of the options.",
         "nl": "Kies een van de opties.",
@@ -143,6 +152,23 @@ COMMANDS: Mapping[str, str] = {
     "medewerker": "agent", "mens": "agent", "mitarbeiter": "agent", "mensch": "agent", "conseiller": "agent",
     "humain": "agent", "agente": "agent", "persona": "agent", "humano": "agent", "atendente": "agent",
     "pessoa": "agent",
+}  # fmt: skip
+# Typed words (folded) naming a global intent, in every language; a flow declares the intent it serves.
+INTENT_NAMES = ("order", "appointment", "balance")
+INTENTS: Mapping[str, str] = {
+    "order": "order", "orders": "order", "my order": "order", "my orders": "order", "where is my order": "order",
+    "bestelling": "order", "bestellingen": "order", "mijn bestelling": "order", "bestellung": "order",
+    "bestellungen": "order", "meine bestellung": "order", "commande": "order", "commandes": "order",
+    "ma commande": "order", "mes commandes": "order", "pedido": "order", "pedidos": "order",
+    "mi pedido": "order", "mis pedidos": "order", "meu pedido": "order", "meus pedidos": "order",
+    "appointment": "appointment", "appointments": "appointment", "my appointments": "appointment",
+    "booking": "appointment", "book": "appointment", "afspraak": "appointment", "afspraken": "appointment",
+    "termin": "appointment", "termine": "appointment", "rendez vous": "appointment", "rdv": "appointment",
+    "cita": "appointment", "citas": "appointment", "mis citas": "appointment", "reserva": "appointment",
+    "agendamento": "appointment", "agendamentos": "appointment", "agendar": "appointment",
+    "balance": "balance", "my balance": "balance", "account balance": "balance", "saldo": "balance",
+    "mijn saldo": "balance", "kontostand": "balance", "guthaben": "balance", "solde": "balance",
+    "mon solde": "balance", "mi saldo": "balance", "meu saldo": "balance",
 }  # fmt: skip
 _SEPARATORS = re.compile(r"[\s_\-'\u2019.,!?¡¿:;\"()]+")
 

@@ -124,9 +124,14 @@ def test_a_broken_validator_is_a_config_error(validator: Validator, message: str
 SIZES = Validator("choice", choices=("Small", "Large", "Extra large", "Café"))
 
 
-@accepted([(" small ", "Small"), ("LARGE", "Large"), ("extra   LARGE", "Extra large"), ("CAFE\u0301", "Café")])
+@accepted(
+    [
+        (" small ", "Small"), ("LARGE", "Large"), ("extra   LARGE", "Extra large"), ("CAFE\u0301", "Café"),
+        ("cafe!", "Café"), ("Extra-large", "Extra large"), ("extra lagre", "Extra large"),
+    ]
+)  # fmt: skip
 def test_a_choice_is_matched_loosely_and_kept_in_its_canonical_spelling(answer: str, value: str) -> None:
-    """Case, surrounding and repeated spaces and Unicode composition do not matter; the slot gets the choice."""
+    """Case, accents, punctuation, spacing and close misspellings do not matter; the slot gets the choice."""
     assert run(SIZES, answer) == Valid(value)
 
 

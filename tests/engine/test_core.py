@@ -837,3 +837,17 @@ def test_a_recent_verification_is_one_less_than_valid_for_ago(verified_at: str, 
     """A number verified less than `valid_for` ago skips the code; at exactly that age, or unreadable, it does not."""
     state = State(slots={"verified": True, "verified_at": verified_at})
     assert (send(state, "hi", VERIFYING).effect == SendCode("login")) is sends_a_code
+
+
+def test_a_global_intent_jumps_to_its_flow_unless_the_menu_turns_commands_off() -> None:
+    """ "saldo" at a menu runs the flow declaring `intent: balance` (not called from main: started itself);
+    a menu with `commands: false` treats it as a wrong answer."""
+    menu = f.Choose(
+        "menu", prompt=text("Pick"), options=(f.Option("person", "A person", next="agent"),), reprompt=text("Pick one.")
+    )
+    balance = flow("money", f.Say("show", text=text("Your balance is 5.")), intent="balance")
+    for commands, expected in ((True, ["Your balance is 5."]), (False, ["Pick one.", "Pick"])):
+        main = flow("main", replace(menu, commands=commands), f.Handoff("agent", text=text("A person.")))
+        engine = Engine({"main": main, "money": balance})
+        turn = send(send(State(), "hi", engine).state, "Saldo!", engine)
+        assert says(turn) == expected

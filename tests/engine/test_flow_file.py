@@ -33,7 +33,7 @@ BROKEN_CASES = {
     "bad_yaml.yaml": ["6:5: error: YAML: expected ',' or '}', but got '{'"],
     "unknown_key.yaml": [
         "3:1: error: unknown key 'descripton'; did you mean 'description'? "
-        "allowed keys: flow, description, start, idle_timeout, steps",
+        "allowed keys: flow, description, intent, start, idle_timeout, steps",
         f"9:5: error: unknown key 'retries' in an ask step; allowed keys: {ASK_KEYS}",
     ],
     "no_kind.yaml": [
