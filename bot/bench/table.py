@@ -1,4 +1,4 @@
-"""The README's benchmark table: each benchmark on SQLite, and on PostgreSQL with one and two processes.
+"""The benchmark table (docs/benchmarks.md): each benchmark on SQLite, and on PostgreSQL with one and two processes.
 
 Run by `scripts/bench` (not by CI: the figures are only as good as the machine is quiet). Each run is
 `python -m bot bench …` in a process of its own, on a database of its own: a new SQLite file, or a new
