@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,7 +38,7 @@ from storage.models import (
 from storage.rows import model_of
 
 # Every event a business can subscribe to; docs/events.md describes each one's `data`.
-EVENT_TYPES = (
+EventType = Literal[
     "message.received",
     "message.status",
     "conversation.opened",
@@ -49,7 +49,8 @@ EVENT_TYPES = (
     "appointment.changed",
     "campaign.finished",
     "otp.verified",
-)
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 UNSETTLED = ("pending", "sending")
 
 

@@ -10,19 +10,8 @@ from pydantic import AfterValidator, Field
 from yarl import URL
 
 from bot.api.model import Body
+from storage.events import EventType
 
-EventType = Literal[
-    "message.received",
-    "message.status",
-    "conversation.opened",
-    "handoff.requested",
-    "handoff.released",
-    "consent.changed",
-    "order.changed",
-    "appointment.changed",
-    "campaign.finished",
-    "otp.verified",
-]
 MAX_URL = 2048
 
 

@@ -115,20 +115,19 @@ class Retention(Wakeful):
         return total
 
     async def _purge_webhooks(self, before: datetime) -> int:
-        total = 0
-        while self.running:
-            async with self._repository.transaction() as conn:
-                done = await store.purge_webhooks(conn, received_before=before, limit=self._batch)
-            total += done
-            if done < self._batch:
-                break
-        return total
+        return await self._in_batches(
+            lambda conn: store.purge_webhooks(conn, received_before=before, limit=self._batch)
+        )
 
     async def _purge_events(self, before: datetime) -> int:
+        return await self._in_batches(lambda conn: events.purge_settled(conn, created_before=before, limit=self._batch))
+
+    async def _in_batches(self, purge: Callable[[AsyncConnection], Awaitable[int]]) -> int:
+        """Run `purge` (at most a batch of rows deleted) a transaction at a time until it deletes less than a batch."""
         total = 0
         while self.running:
             async with self._repository.transaction() as conn:
-                done = await events.purge_settled(conn, created_before=before, limit=self._batch)
+                done = await purge(conn)
             total += done
             if done < self._batch:
                 break
