@@ -27,7 +27,7 @@ FORM = {
     "name": "Spring sale", "template": "promotion_code", "language": "en",
     "value_customer_name": "there", "field_customer_name": "name", "value_discount": "20%",
     "value_promo_code": "SPRING20", "value_expiry_date": "30 November", "tags": "spring", "schedule": "now",
-    "time_zone": "Europe/Amsterdam",
+    "time_zone": "Europe/Amsterdam", "confirm": "yes",
 }  # fmt: skip
 
 
@@ -187,10 +187,31 @@ async def test_the_detail_page_pauses_resumes_cancels_and_logs_recipients(
     page = await (await logged_in.get("/dashboard/campaigns/1", params={"status": "queued"})).text()
     assert page.count('<td class="status-queued">queued</td>') == 5
     assert '<a href="/dashboard/contacts/31612345003">31612345003</a>' in page
-    assert (await post_form(logged_in, "/dashboard/campaigns/1/cancel", {})).status == 303
+    page = await (await logged_in.get("/dashboard/campaigns/1")).text()
+    assert '<td><a href="/dashboard/contacts/31612345001">Ana</a></td>' in page  # recipients by name and number
+    page = await (await post_form(logged_in, "/dashboard/campaigns/1/cancel", {})).text()
+    assert "Cancel &#39;Spring sale&#39; for good?" in page  # the confirmation step: nothing cancelled yet
+    assert 'id="campaign-state">running<' in await (await logged_in.get("/dashboard/campaigns/1")).text()
+    assert (await post_form(logged_in, "/dashboard/campaigns/1/cancel", {"confirm": "yes"})).status == 303
     page = await (await logged_in.get("/dashboard/campaigns/1")).text()
     assert 'id="campaign-state">cancelled<' in page
     assert "0 queued" in page
+
+
+async def test_send_now_asks_first_and_a_later_start_does_not(logged_in: Client, auth: dict[str, str]) -> None:
+    """Creating a campaign that starts at once shows a confirmation carrying the form; only its button creates it."""
+    unconfirmed = {k: v for k, v in FORM.items() if k != "confirm"}
+    resp = await post_form(logged_in, "/dashboard/campaigns/new", {**unconfirmed, "action": "create"})
+    page = await resp.text()
+    assert resp.status == 200
+    assert "Send &#39;Spring sale&#39; now?" in page
+    assert '<input type="hidden" name="value_promo_code" value="SPRING20">' in page
+    assert '<input type="hidden" name="confirm" value="yes">' in page
+    assert (await call(logged_in, auth, "GET", "/api/campaigns"))[1]["items"] == []
+    resp = await post_form(logged_in, "/dashboard/campaigns/new", {**unconfirmed, "action": "create", "confirm": "yes"})
+    assert resp.headers["Location"] == "/dashboard/campaigns/1?done=campaign_created"
+    later = {**unconfirmed, "name": "Later", "schedule": "at", "send_at": "2026-12-01T10:00", "action": "create"}
+    assert (await post_form(logged_in, "/dashboard/campaigns/new", later)).status == 303
 
 
 async def test_dry_run_retry_and_test_sends_from_the_detail_page(logged_in: Client, auth: dict[str, str]) -> None:
