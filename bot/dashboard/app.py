@@ -4,7 +4,8 @@
 valid session cookie is sent to the login page; every POST must come from this site (Origin) and carry
 the session's CSRF token, else it is refused with a page that says why. Errors of the service show as a
 page in plain words, never as a stack trace. The pages themselves live in `bot.dashboard.pages` and
-`bot.dashboard.overview`, `bot.dashboard.campaigns`, `bot.dashboard.contacts` and `bot.dashboard.inbox`;
+`bot.dashboard.overview`, `bot.dashboard.campaigns`, `bot.dashboard.contacts`, `bot.dashboard.contact_import`
+and `bot.dashboard.inbox`;
 customers' files are served by `bot.dashboard.media`.
 """
 
@@ -23,6 +24,8 @@ from bot import keys
 from bot.api.request import client_gone
 from bot.api.token import GUESSES, address_of
 from bot.dashboard.campaigns import routes as campaign_routes
+from bot.dashboard.contact_import import imports_context
+from bot.dashboard.contact_import import routes as import_routes
 from bot.dashboard.contacts import routes as contact_routes
 from bot.dashboard.events import routes as event_routes
 from bot.dashboard.inbox import routes as inbox_routes
@@ -56,6 +59,7 @@ def setup_dashboard(app: web.Application) -> None:
     dashboard = web.Application(middlewares=[guard])
     dashboard[JINJA] = environment()
     dashboard[SIGNER] = Signer(settings.secret_key, settings.admin_token)
+    dashboard.cleanup_ctx.append(imports_context)
     dashboard.router.add_get("/login", login_page)
     dashboard.router.add_post("/login", login)
     dashboard.router.add_post("/logout", logout)
@@ -63,6 +67,7 @@ def setup_dashboard(app: web.Application) -> None:
     for routes in (
         overview_routes,
         campaign_routes,
+        import_routes,  # before the contact routes: /contacts/import is not a contact's number
         contact_routes,
         page_routes,
         inbox_routes,

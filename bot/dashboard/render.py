@@ -17,7 +17,7 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from bot.dashboard.session import Session, Signer
-from bot.errors import ValidationError
+from bot.errors import BodyTooLarge, ValidationError
 from bot.field import check_text, row_id
 
 PAGES: Final = Path(__file__).parent / "html"
@@ -151,4 +151,8 @@ async def form(request: web.Request) -> dict[str, str]:
         raise ValidationError("the form is not UTF-8 text") from None
     except ValueError as exc:  # aiohttp's words for a multipart body it cannot split into fields
         raise ValidationError(f"the form cannot be read: {exc}") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyTooLarge(
+            "the form is over the service's size limit; a larger file goes through the admin API"
+        ) from None
     return {name: check_text(value, name) for name, value in data.items() if isinstance(value, str)}

@@ -93,3 +93,51 @@ async def test_send_now_and_cancel_ask_for_confirmation(server: TestServer, page
     await page.get_by_role("button", name="Cancel campaign…").click()
     await page.get_by_role("button", name="Cancel campaign").click()
     await expect(page.locator("#campaign-state")).to_have_text("cancelled")
+
+
+async def test_a_person_imports_a_csv_after_a_preview(server: TestServer, page: Page, tmp_path: Path) -> None:
+    """The guide names the columns; the preview shows the bad row's error and stores nothing; the report lists it."""
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text(
+        "wa_id,name,language,tags,marketing,consent_evidence\n"
+        f"+{BEN},Ben,nl,vip;newsletter,opt_in,signed at the counter\n"
+        "12ab,Nobody,,,,\n"
+        "+5511912345678,Bruno,pt_BR,,,\n"
+    )
+    await log_in(server, page, "/dashboard/contacts")
+    await page.get_by_role("link", name="Import contacts from a CSV file").click()
+    await expect(page.get_by_role("region", name="Column guide")).to_contain_text("consent_evidence")
+    await shot(page, "contact-import-guide")
+    await page.get_by_label("CSV file").set_input_files(str(csv_file))
+    await page.get_by_role("button", name="Preview").click()
+    await expect(page.get_by_role("heading", level=2).first).to_have_text("3 rows: 2 to import, 1 refused")
+    await expect(page.locator("#preview tr.refused")).to_contain_text("'12ab' is not a valid phone number")
+    await expect(page.locator("#preview")).to_contain_text("America/Sao_Paulo (from the number)")
+    await shot(page, "contact-import-preview")
+    assert (await api(server, "GET", f"/api/contacts/{BEN}"))[0] == 404
+
+    await page.get_by_role("button", name="Import 2 contacts").click()
+    await expect(page.locator("#import-report")).to_have_text(
+        "3 rows read: 2 new, 0 updated, 1 refused; 1 consent entries recorded."
+    )
+    await expect(page.locator("#refused")).to_contain_text("3")  # the bad row's line, the header being line 1
+    await shot(page, "contact-import-report")
+    status, ben = await api(server, "GET", f"/api/contacts/{BEN}")
+    assert (status, ben["name"], ben["tags"], ben["consent"]["marketing"]["state"]) == (
+        200,
+        "Ben",
+        ["vip", "newsletter"],
+        "opt_in",
+    )
+
+
+async def test_a_file_that_is_not_a_csv_of_contacts_is_refused_with_the_reason(
+    server: TestServer, page: Page, tmp_path: Path
+) -> None:
+    """A bad header refuses the whole file on the upload page, naming line 1; nothing is kept."""
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text("number,name\n31612345679,Cleo\n")
+    await log_in(server, page, "/dashboard/contacts/import")
+    await page.get_by_label("CSV file").set_input_files(str(csv_file))
+    await page.get_by_role("button", name="Preview").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Line 1: unknown column(s) number")
