@@ -4,8 +4,8 @@
 valid session cookie is sent to the login page; every POST must come from this site (Origin) and carry
 the session's CSRF token, else it is refused with a page that says why. Errors of the service show as a
 page in plain words, never as a stack trace. The pages themselves live in `bot.dashboard.pages` and
-`bot.dashboard.overview`, `bot.dashboard.campaigns`, `bot.dashboard.contacts`, `bot.dashboard.contact_import`
-and `bot.dashboard.inbox`;
+`bot.dashboard.overview`, `bot.dashboard.campaigns`, `bot.dashboard.contacts`, `bot.dashboard.contact_import`,
+`bot.dashboard.contact_export` and `bot.dashboard.inbox`;
 customers' files are served by `bot.dashboard.media`.
 """
 
@@ -24,6 +24,7 @@ from bot import keys
 from bot.api.request import client_gone
 from bot.api.token import GUESSES, address_of
 from bot.dashboard.campaigns import routes as campaign_routes
+from bot.dashboard.contact_export import routes as export_routes
 from bot.dashboard.contact_import import imports_context
 from bot.dashboard.contact_import import routes as import_routes
 from bot.dashboard.contacts import routes as contact_routes
@@ -68,6 +69,7 @@ def setup_dashboard(app: web.Application) -> None:
         overview_routes,
         campaign_routes,
         import_routes,  # before the contact routes: /contacts/import is not a contact's number
+        export_routes,
         contact_routes,
         page_routes,
         inbox_routes,

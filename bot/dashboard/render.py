@@ -42,6 +42,7 @@ NOTICES = {
     "consent_recorded": "The consent is recorded. An opt-out also cancels the marketing still queued for them.",
     "subscription_deleted": "The URL is deleted, with its undelivered events and its log.",
     "event_replayed": "The event is queued to be delivered again.",
+    "contact_edited": "The contact is saved.",
     "contact_erased": "The contact is erased: number, name and messages are gone; the consent history is kept.",
 }
 # Browsers must not cache pages with customers' words, frame them, or run anything on them.

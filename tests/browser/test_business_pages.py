@@ -141,3 +141,54 @@ async def test_a_file_that_is_not_a_csv_of_contacts_is_refused_with_the_reason(
     await page.get_by_label("CSV file").set_input_files(str(csv_file))
     await page.get_by_role("button", name="Preview").click()
     await expect(page.get_by_role("alert")).to_contain_text("Line 1: unknown column(s) number")
+
+
+async def test_a_person_edits_a_contact_and_sees_each_error_by_its_field(server: TestServer, page: Page) -> None:
+    """A wrong language and time zone are named under their fields and nothing is saved; fixed, all four are stored."""
+    await log_in(server, page, f"/dashboard/contacts/{ANA}")
+    await page.get_by_role("link", name="Edit").click()
+    await expect(page.get_by_label("Time zone")).to_have_value("Europe/Amsterdam")
+    await page.get_by_label("Name").fill("Ana Lima")
+    await page.get_by_label("Language").fill("Portuguese")
+    await page.get_by_label("Time zone").fill("Mars/Olympus")
+    await page.get_by_label("Tags").fill("vip, newsletter")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("alert")).to_have_text("Nothing was saved: 2 fields to correct.")
+    await expect(page.locator("#language-error")).to_have_text(
+        "Language 'Portuguese' is not a code such as 'en' or 'pt_BR'"
+    )
+    await expect(page.locator("#time_zone-error")).to_contain_text("Time zone 'Mars/Olympus' is unknown")
+    await expect(page.get_by_label("Name")).to_have_value("Ana Lima")  # what was typed stays
+    await shot(page, "contact-edit-errors")
+    assert (await api(server, "GET", f"/api/contacts/{ANA}"))[1]["name"] == "Ana"
+
+    await page.get_by_label("Language").fill("pt_BR")
+    await page.get_by_label("Time zone").fill("America/Sao_Paulo")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_have_text("The contact is saved.")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Ana Lima")
+    stored = (await api(server, "GET", f"/api/contacts/{ANA}"))[1]
+    assert (stored["language"], stored["time_zone"], stored["tags"]) == (
+        "pt_BR",
+        "America/Sao_Paulo",
+        ["vip", "newsletter"],
+    )
+
+
+async def test_the_export_is_a_csv_the_import_reads_and_no_spreadsheet_runs(server: TestServer, page: Page) -> None:
+    """The downloaded file has the import's columns; names a spreadsheet would run as formulas start with '."""
+    for wa_id, name in ((BEN, '=HYPERLINK("http://x")'), ("31611111111", "@SUM(A1)"), ("31622222222", "-3+4")):
+        assert (await api(server, "POST", "/api/contacts", {"wa_id": wa_id, "name": name, "tags": ["b2b"]}))[0] == 201
+    await log_in(server, page, "/dashboard/contacts")
+    async with page.expect_download() as download_info:
+        await page.get_by_role("link", name="Export contacts as CSV").click()
+    download = await download_info.value
+    assert download.suggested_filename.startswith("contacts-")
+    text = Path(await download.path()).read_text()  # noqa: ASYNC240 - a small file, once
+    rows = text.splitlines()
+    assert rows[0] == "wa_id,name,language,time_zone,tags,marketing,consent_evidence,consent_at"
+    assert f'{BEN},"\'=HYPERLINK(""http://x"")",,Europe/Amsterdam,b2b,,,' in rows
+    assert "31611111111,'@SUM(A1),,Europe/Amsterdam,b2b,,," in rows
+    assert "31622222222,'-3+4,,Europe/Amsterdam,b2b,,," in rows
+    assert any(row.startswith(f"{ANA},Ana,,Europe/Amsterdam,,opt_in,web form,") for row in rows)
+    assert len(rows) == 5
