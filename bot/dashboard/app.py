@@ -5,7 +5,7 @@ valid session cookie is sent to the login page; every POST must come from this s
 the session's CSRF token, else it is refused with a page that says why. Errors of the service show as a
 page in plain words, never as a stack trace. The pages themselves live in `bot.dashboard.pages` and
 `bot.dashboard.overview`, `bot.dashboard.campaigns`, `bot.dashboard.contacts`, `bot.dashboard.contact_import`,
-`bot.dashboard.contact_export` and `bot.dashboard.inbox`;
+`bot.dashboard.contact_export`, `bot.dashboard.schedules` and `bot.dashboard.inbox`;
 customers' files are served by `bot.dashboard.media`.
 """
 
@@ -44,6 +44,7 @@ from bot.dashboard.render import (
     render,
     session_of,
 )
+from bot.dashboard.schedules import routes as schedule_routes
 from bot.dashboard.session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_FORM_LIFETIME, Session, Signer, token_matches
 from bot.errors import BotError, http_status
 from storage.repository import DatabaseUnavailable
@@ -70,6 +71,7 @@ def setup_dashboard(app: web.Application) -> None:
         campaign_routes,
         import_routes,  # before the contact routes: /contacts/import is not a contact's number
         export_routes,
+        schedule_routes,
         contact_routes,
         page_routes,
         inbox_routes,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -43,6 +44,10 @@ NOTICES = {
     "subscription_deleted": "The URL is deleted, with its undelivered events and its log.",
     "event_replayed": "The event is queued to be delivered again.",
     "contact_edited": "The contact is saved.",
+    "schedule_saved": "The schedule is saved; it runs at the next time it names.",
+    "schedule_paused": "The schedule is paused: it sends nothing until you resume it.",
+    "schedule_resumed": "The schedule runs again, from its next time (the runs it missed are not sent).",
+    "schedule_deleted": "The schedule is deleted; its messages still queued are cancelled.",
     "contact_erased": "The contact is erased: number, name and messages are gone; the consent history is kept.",
 }
 # Browsers must not cache pages with customers' words, frame them, or run anything on them.
@@ -71,6 +76,7 @@ class Link:
 NAV: Final = (
     Link("Overview", "/"),
     Link("Campaigns", "/campaigns"),
+    Link("Schedules", "/schedules"),
     Link("Contacts", "/contacts"),
     Link("Conversations", "/conversations"),
     Link("Inbox", "/inbox"),
@@ -87,6 +93,16 @@ def when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
 
 
+def local(moment: datetime | None, zone: str) -> str:
+    """A time as people in `zone` read it, naming the zone."""
+    if moment is None:
+        return "—"
+    try:
+        return moment.astimezone(ZoneInfo(zone)).strftime(f"%a %d %b %Y, %H:%M {zone}")
+    except (ValueError, KeyError, OSError):  # a zone that left the tz database: UTC says it still
+        return when(moment)
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(PAGES),
@@ -96,6 +112,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = when
+    env.filters["local"] = local
     return env
 
 

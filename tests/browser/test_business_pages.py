@@ -192,3 +192,46 @@ async def test_the_export_is_a_csv_the_import_reads_and_no_spreadsheet_runs(serv
     assert "31622222222,'-3+4,,Europe/Amsterdam,b2b,,," in rows
     assert any(row.startswith(f"{ANA},Ana,,Europe/Amsterdam,,opt_in,web form,") for row in rows)
     assert len(rows) == 5
+
+
+async def test_a_person_creates_edits_pauses_and_deletes_a_schedule(server: TestServer, page: Page) -> None:
+    """A bad cron and time zone are named under their fields; fixed, the list shows its next run; pause, delete."""
+    await log_in(server, page, "/dashboard/schedules")
+    await page.get_by_role("link", name="New schedule").click()
+    await page.get_by_label("Name", exact=True).fill("Invoice reminder")
+    await page.get_by_label("When (cron)").fill("every monday")
+    await page.get_by_label("Time zone").fill("Mars/Olympus")
+    await page.get_by_label("Utility template").select_option("payment_link")
+    values = "customer_name: Tomás\ninvoice_number: INV-2031\namount: €120.00\ndue_date: 1 May\npayment_id: 7f3c9a"
+    await page.get_by_label("Values, one a line").fill(values)
+    await page.get_by_label("Numbers to send to").fill(f"+{ANA}, {BEN}")
+    await page.get_by_role("button", name="Create schedule").click()
+    await expect(page.get_by_role("alert")).to_have_text("Nothing was saved: 2 fields to correct.")
+    await expect(page.locator("#cron-error")).to_contain_text("every monday")
+    await expect(page.locator("#time_zone-error")).to_contain_text("Mars/Olympus")
+    await shot(page, "schedule-errors")
+    assert (await api(server, "GET", "/api/schedules"))[1]["items"] == []
+
+    await page.get_by_label("When (cron)").fill("0 9 * * MON")
+    await page.get_by_label("Time zone").fill("Europe/Amsterdam")
+    await page.get_by_role("button", name="Create schedule").click()
+    await expect(page.get_by_role("status")).to_have_text("The schedule is saved; it runs at the next time it names.")
+    await expect(page.locator("#next-runs li").first).to_contain_text("Mon")
+    await page.get_by_label("When (cron)").fill("0 10 * * MON")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#next-runs li").first).to_contain_text("10:00 Europe/Amsterdam")
+    await page.get_by_role("button", name="Pause").click()
+    await expect(page.locator("#schedule-state")).to_have_text("paused")
+    await page.get_by_role("navigation").get_by_role("link", name="Schedules").click()
+    await expect(page.get_by_role("link", name="Invoice reminder")).to_be_visible()
+    await shot(page, "schedule-list")
+    [stored] = (await api(server, "GET", "/api/schedules"))[1]["items"]
+    assert (stored["cron"], stored["active"], stored["wa_ids"]) == ("0 10 * * MON", False, [ANA, BEN])
+
+    await page.get_by_role("link", name="Invoice reminder").click()
+    await page.get_by_role("button", name="Resume").click()
+    await expect(page.locator("#schedule-state")).to_have_text("active")
+    await page.get_by_role("button", name="Delete…").click()
+    await page.get_by_role("button", name="Delete schedule").click()
+    await expect(page.get_by_role("status")).to_contain_text("The schedule is deleted")
+    assert (await api(server, "GET", "/api/schedules"))[1]["items"] == []
