@@ -21,6 +21,7 @@ from bot.api.campaigns import (
     dry_run_json,
     recipient_log,
 )
+from bot.api.stats import campaign_report, loaded_card
 from bot.campaigns.campaign import CONTACT_FIELDS
 from bot.campaigns.runner import CONTROLLABLE
 from bot.dashboard.campaign_form import FIELD, SCHEDULES, VALUE, campaign_body, split
@@ -161,6 +162,8 @@ async def _detail(request: web.Request, dry_run: dict[str, Any] | None = None) -
     if status not in (None, *RECIPIENT_STATUSES):
         status = None
     log = await recipient_log(request.config_dict, campaign_id, status, PAGE_SIZE, before(request))
+    loaded = loaded_card(request.config_dict)
+    spent = await campaign_report(request.config_dict[keys.REPOSITORY], campaign_id, loaded.card)
     return render(
         request,
         "campaign.html",
@@ -173,6 +176,8 @@ async def _detail(request: web.Request, dry_run: dict[str, Any] | None = None) -
         statuses=RECIPIENT_STATUSES,
         next_before=log[-1]["id"] if len(log) == PAGE_SIZE else None,
         dry_run=dry_run,
+        cost=spent.as_json() if spent else None,
+        cost_note=loaded.describe()["cost_note"],
         refresh=_reloads(campaign, request.config_dict[keys.CLOCK]()),
         allowed=[
             *(action for action, states in CONTROLLABLE.items() if campaign.state in states),
