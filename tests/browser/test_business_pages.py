@@ -5,7 +5,6 @@ Screenshots are kept in test-artifacts/dashboard/ for people to look at.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +16,15 @@ from playwright.async_api import Page, expect
 from bot.app import create_app
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
-from tests.browser import test_sandbox_page
-from tests.browser.test_dashboard_page import ARTIFACTS, ServerFactory
-from tests.browser.test_sandbox_page import CHROMIUM
+from tests.browser import test_dashboard_page, test_sandbox_page
+from tests.browser.test_dashboard_page import ARTIFACTS, ServerFactory, database_url
 from tests.conftest import ADMIN_TOKEN
 
-REQUIRED = os.environ.get("BOT_TEST_REQUIRE_BROWSER") == "1"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists() and not REQUIRED, reason="Chromium is not installed at /usr/bin/chromium"),
-]
+pytestmark = test_dashboard_page.pytestmark  # the browser mark; skipped without Chromium unless required
+__all__ = ["database_url"]  # SQLite only, as there: the pages' queries run on PostgreSQL in tests/dashboard/
 ANA, BEN = "31612345678", "31687654321"
 
 page = test_sandbox_page.page  # the same headless Chromium page fixture
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """SQLite only: the pages' queries run on PostgreSQL in tests/dashboard/; here the browser is tested."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.fixture
