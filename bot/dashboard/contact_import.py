@@ -11,6 +11,7 @@ dashboard user must stay on one process (sticky sessions), or import with the AP
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.api.contact_input import COLUMNS, ContactInput, Rejected, decode_csv, lines_of, read_csv
+from bot.api.contact_input import COLUMNS, ContactInput, Rejected, count_rows, decode_csv, lines_of, read_csv
 from bot.api.contacts import ImportReport, import_csv, region_code
 from bot.dashboard.render import PREFIX, form, render
 from bot.errors import NotFound, ValidationError
@@ -57,20 +58,21 @@ class ImportJob:
     created_at: datetime
     total: int = 0
     first: list[ContactInput | Rejected] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
     state: str = "ready"  # ready | running | done | failed
     report: ImportReport = field(default_factory=ImportReport)
     error: str | None = None
 
 
 def preview(job: ImportJob, default_zone: str) -> None:
-    """Read the whole file as the import will: its row count, its first rows, and every row it will refuse."""
-    for item in read_csv(lines_of(job.text), default_zone=default_zone, region=job.region):
-        job.total += 1
-        if len(job.first) < PREVIEW_ROWS:
-            job.first.append(item)
-        if isinstance(item, Rejected):
-            job.rejected.append(item)
+    """The file's first rows read as the import reads them (each refused one with its reason), and its row count.
+
+    Only the first rows are checked here: checking a row costs about 0.1 ms (its number above all), so a
+    whole file of 100,000 rows would hold the event loop for 10 s. The import checks every row again
+    as it stores them, and its report lists every row it refused.
+    """
+    rows = read_csv(lines_of(job.text), default_zone=default_zone, region=job.region)
+    job.first = list(itertools.islice(rows, PREVIEW_ROWS))  # a bad header is a ValidationError here
+    job.total = count_rows(job.text)
 
 
 class Imports:

@@ -99,13 +99,16 @@ async def test_a_person_imports_a_csv_after_a_preview(server: TestServer, page: 
     await shot(page, "contact-import-guide")
     await page.get_by_label("CSV file").set_input_files(str(csv_file))
     await page.get_by_role("button", name="Preview").click()
-    await expect(page.get_by_role("heading", level=2).first).to_have_text("3 rows: 2 to import, 1 refused")
+    await expect(page.get_by_role("heading", level=2).first).to_have_text("3 rows in the file")
+    await expect(page.get_by_role("region", name="Preview")).to_contain_text(
+        "The first 3 rows as they will be stored, 1 of them refused."
+    )
     await expect(page.locator("#preview tr.refused")).to_contain_text("'12ab' is not a valid phone number")
     await expect(page.locator("#preview")).to_contain_text("America/Sao_Paulo (from the number)")
     await shot(page, "contact-import-preview")
     assert (await api(server, "GET", f"/api/contacts/{BEN}"))[0] == 404
 
-    await page.get_by_role("button", name="Import 2 contacts").click()
+    await page.get_by_role("button", name="Import 3 rows").click()
     await expect(page.locator("#import-report")).to_have_text(
         "3 rows read: 2 new, 0 updated, 1 refused; 1 consent entries recorded."
     )

@@ -42,8 +42,8 @@ async def test_an_import_of_20000_rows_stores_every_one(logged_in: Client) -> No
     assert resp.status == 303, await resp.text()
     page_url = resp.headers["Location"]
     page = await (await logged_in.get(page_url)).text()
-    assert f"{ROWS} rows: {ROWS - 1} to import, 1 refused" in page
-    assert "<td>1236</td><td>12ab</td>" in page  # the bad row's line, the header being line 1
+    assert f"{ROWS} rows in the file" in page
+    assert page.count("<tr><td>") == 20  # the first rows, as they will be stored
     assert await contact_count(logged_in) == 0
 
     csrf = await csrf_of(logged_in, page_url)
@@ -57,6 +57,7 @@ async def test_an_import_of_20000_rows_stores_every_one(logged_in: Client) -> No
         assert re.search(r'id="import-progress">\d+ of 20000 rows<', page)
         await asyncio.sleep(0.1)
     assert f'id="import-report">{ROWS} rows read: {ROWS - 1} new, 0 updated, 1 refused;' in page, page
+    assert "<td>1236</td><td>12ab</td>" in page  # the bad row's line, the header being line 1
     assert await contact_count(logged_in) == ROWS - 1
 
 
