@@ -76,3 +76,14 @@ async def test_a_file_that_cannot_be_read_is_refused_whole(logged_in: Client) ->
     page = await (await logged_in.get(resp.headers["Location"])).text()
     assert "<td>31612345678</td>" in page  # a national number read with the region given
     assert await contact_count(logged_in) == 0
+
+
+async def test_an_upload_without_a_file_is_asked_for_one(logged_in: Client) -> None:
+    """A form whose file is missing, or sent as a plain text field, is a 400 page asking for a file."""
+    fields = {"csrf": await csrf_of(logged_in, "/dashboard/contacts/import"), "file": "wa_id\n31612345678\n"}
+    resp = await logged_in.post("/dashboard/contacts/import", data=fields, allow_redirects=False)
+    assert resp.status == 400
+    assert "Choose a CSV file to import." in await resp.text()
+    resp = await logged_in.get("/dashboard/contacts/import/no-such-import")
+    assert resp.status == 404
+    assert "this import is not known here" in (await resp.text()).lower()
