@@ -1,0 +1,96 @@
+"""Rich messages on the sandbox chat page in headless Chromium: a template's document header, the stores flow's
+photo header and location request, "Send location" answering it, and the link button that follows.
+
+Screenshots are kept in test-artifacts/rich/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer, unused_port
+from playwright.async_api import Page, expect
+
+from bot.app import create_app
+from bot.settings import Settings
+from tests.browser import test_sandbox_page
+from tests.browser.test_sandbox_page import CHROMIUM
+from tests.conftest import ADMIN_TOKEN
+
+REQUIRED = os.environ.get("BOT_TEST_REQUIRE_BROWSER") == "1"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists() and not REQUIRED, reason="Chromium is not installed at /usr/bin/chromium"),
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "rich"
+CUSTOMER = "31612345678"
+INVOICE_URL = "https://shop.example.com/invoices/10482.pdf"
+
+page = test_sandbox_page.page  # the same headless Chromium page fixture
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: the same paths run on PostgreSQL in tests/e2e/test_rich_messages.py; here the page is tested."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+async def service(make_settings: Callable[..., Settings]) -> AsyncIterator[str]:
+    """The whole service in sandbox mode on a real port."""
+    port = unused_port()
+    app = create_app(make_settings(access_token=None, api_url=f"http://127.0.0.1:{port}/sandbox"), migrate=True)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await server.close()
+
+
+async def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_the_chat_page_shows_headers_the_location_request_and_the_link_button(service: str, page: Page) -> None:
+    """The invoice shows as a document link; tapping "Send location" at the request shares a place and answers it."""
+    parameters = {"customer_name": "Ana", "order_number": "10482", "total": "€84.90", "invoice_url": INVOICE_URL}
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as http:
+        body = {"wa_id": CUSTOMER, "template": "order_invoice", "parameters": parameters}
+        async with http.post(f"{service}/api/notifications", json=body) as response:
+            assert response.status in (200, 201, 202), await response.text()
+
+    await page.goto(f"{service}/sandbox")
+    await page.get_by_label("Customer number").fill(CUSTOMER)
+    await page.get_by_role("button", name="Open chat").click()
+    document = page.locator(".from-bot .bubble-media.media-document .file-link")
+    await expect(document).to_have_text("Invoice 10482.pdf", timeout=10_000)
+    await expect(document).to_have_attribute("href", INVOICE_URL)
+
+    await page.get_by_label("Message").fill("hi")
+    await page.get_by_role("button", name="Send").click()
+    await page.get_by_role("button", name="Menu").click()
+    await page.get_by_role("button", name="Our stores").click()
+    stores = page.locator(".from-bot").filter(has_text="We have two stores in Amsterdam")
+    await expect(stores.locator(".bubble-media.media-image")).to_be_visible()
+    await expect(stores.locator(".bubble-footer")).to_have_text("Open Monday to Saturday, 09:00 to 18:00")
+    await _shot(page, "stores-menu")
+
+    await stores.get_by_role("button", name="The nearest one").click()
+    request = page.locator(".from-bot").filter(has_text="Share your location")
+    await request.get_by_role("button", name="Send location").click()
+    await page.get_by_label("Preset").select_option(label="Amsterdam Centraal")
+    await page.locator("#location-send").click()
+    await expect(page.locator(".from-customer .bubble-location").last).to_contain_text("Amsterdam Centraal")
+    answer = page.locator(".from-bot").filter(has_text="Example Store Centrum is at Dam 1")
+    link = answer.get_by_role("link", name="Open the map")
+    await expect(link).to_have_attribute(
+        "href", "https://www.openstreetmap.org/?mlat=52.3731&mlon=4.8922#map=17/52.3731/4.8922"
+    )
+    await page.locator("#scroller").evaluate("node => { node.scrollTop = node.scrollHeight; }")
+    await _shot(page, "stores-link")
