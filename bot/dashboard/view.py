@@ -217,22 +217,28 @@ def _template(body: Mapping[str, Any], templates: Templates | None, *, secret: b
 
 
 def _interactive(body: Mapping[str, Any]) -> Shown:
+    """The text and what comes with it: buttons, list rows, a link button or a location request; header, footer."""
     text = str((body.get("body") or {}).get("text", ""))
     action = body.get("action") or {}
-    header = body.get("header") if isinstance(body.get("header"), dict) else {}
-    media = HeaderMedia.from_component(header)
-    if body.get("type") == "cta_url":
-        link = action.get("parameters") or {}
-        return Shown(text, f"Link button: {link.get('display_text', '')} → {link.get('url', '')}", header_media=media)
-    if body.get("type") == "location_request_message":
-        return Shown(text, "Asks for the customer's location", header_media=media)
+    found = body.get("header")
+    header: Mapping[str, Any] = found if isinstance(found, dict) else {}
+    title = header.get("text") if header.get("type") == "text" and isinstance(header.get("text"), str) else None
+    footer = (body.get("footer") or {}).get("text") if isinstance(body.get("footer"), dict) else None
+    parts = (title, footer if isinstance(footer, str) else None, HeaderMedia.from_component(header))
     titles = [str((b.get("reply") or {}).get("title", "")) for b in action.get("buttons") or []]
     rows = [str(r.get("title", "")) for s in action.get("sections") or [] for r in s.get("rows") or []]
-    if titles:
-        return Shown(text, "Buttons: " + " · ".join(titles), header_media=media)
-    if rows:
-        return Shown(text, f"List ({action.get('button', 'options')}): " + " · ".join(rows))
-    return Shown(text)
+    if body.get("type") == "cta_url":
+        link = action.get("parameters") or {}
+        detail: str | None = f"Link button: {link.get('display_text', '')} → {link.get('url', '')}"
+    elif body.get("type") == "location_request_message":
+        detail = "Asks for the customer's location"
+    elif titles:
+        detail = "Buttons: " + " · ".join(titles)
+    elif rows:
+        detail = f"List ({action.get('button', 'options')}): " + " · ".join(rows)
+    else:
+        detail = None
+    return Shown(text, detail, *parts)
 
 
 def _template_values(components: Any) -> list[str]:

@@ -94,3 +94,14 @@ async def test_the_chat_page_shows_headers_the_location_request_and_the_link_but
     )
     await page.locator("#scroller").evaluate("node => { node.scrollTop = node.scrollHeight; }")
     await _shot(page, "stores-link")
+
+    await page.goto(f"{service}/dashboard/login")
+    await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    await page.get_by_role("button", name="Log in").click()
+    await page.goto(f"{service}/dashboard/conversations/{CUSTOMER}")
+    invoice = page.locator(".sent-file a").first
+    await expect(invoice).to_have_text("Invoice 10482.pdf")
+    await expect(invoice).to_have_attribute("href", INVOICE_URL)
+    await expect(page.locator(".detail").filter(has_text="Link button: Open the map")).to_be_visible()
+    await expect(page.locator(".detail").filter(has_text="Asks for the customer's location")).to_be_visible()
+    await _shot(page, "dashboard-conversation")
