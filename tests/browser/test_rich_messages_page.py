@@ -7,17 +7,14 @@ Screenshots are kept in test-artifacts/rich/ for people to look at.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp import web
 from playwright.async_api import Page, expect
 
-from bot.app import create_app
-from bot.settings import Settings
-from tests.browser import test_sandbox_page
+from tests.browser import test_media_pages, test_sandbox_page
 from tests.browser.test_sandbox_page import CHROMIUM
 from tests.conftest import ADMIN_TOKEN
 
@@ -31,25 +28,8 @@ CUSTOMER = "31612345678"
 INVOICE_URL = "https://shop.example.com/invoices/10482.pdf"
 
 page = test_sandbox_page.page  # the same headless Chromium page fixture
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """SQLite only: the same paths run on PostgreSQL in tests/e2e/test_rich_messages.py; here the page is tested."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-
-
-@pytest.fixture
-async def service(make_settings: Callable[..., Settings]) -> AsyncIterator[str]:
-    """The whole service in sandbox mode on a real port."""
-    port = unused_port()
-    app = create_app(make_settings(access_token=None, api_url=f"http://127.0.0.1:{port}/sandbox"), migrate=True)
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await server.close()
+database_url = test_media_pages.database_url  # SQLite: the same paths run on PostgreSQL in tests/e2e
+service = test_media_pages.service  # the whole service in sandbox mode on a real port
 
 
 async def _shot(page: Page, name: str) -> None:
@@ -57,15 +37,18 @@ async def _shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-async def test_the_chat_page_shows_headers_the_location_request_and_the_link_button(service: str, page: Page) -> None:
+async def test_the_chat_page_shows_headers_the_location_request_and_the_link_button(
+    service: tuple[str, web.Application], page: Page
+) -> None:
     """The invoice shows as a document link; tapping "Send location" at the request shares a place and answers it."""
+    url = service[0]
     parameters = {"customer_name": "Ana", "order_number": "10482", "total": "€84.90", "invoice_url": INVOICE_URL}
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as http:
         body = {"wa_id": CUSTOMER, "template": "order_invoice", "parameters": parameters}
-        async with http.post(f"{service}/api/notifications", json=body) as response:
+        async with http.post(f"{url}/api/notifications", json=body) as response:
             assert response.status in (200, 201, 202), await response.text()
 
-    await page.goto(f"{service}/sandbox")
+    await page.goto(f"{url}/sandbox")
     await page.get_by_label("Customer number").fill(CUSTOMER)
     await page.get_by_role("button", name="Open chat").click()
     document = page.locator(".from-bot .bubble-media.media-document .file-link")
@@ -95,10 +78,10 @@ async def test_the_chat_page_shows_headers_the_location_request_and_the_link_but
     await page.locator("#scroller").evaluate("node => { node.scrollTop = node.scrollHeight; }")
     await _shot(page, "stores-link")
 
-    await page.goto(f"{service}/dashboard/login")
+    await page.goto(f"{url}/dashboard/login")
     await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
     await page.get_by_role("button", name="Log in").click()
-    await page.goto(f"{service}/dashboard/conversations/{CUSTOMER}")
+    await page.goto(f"{url}/dashboard/conversations/{CUSTOMER}")
     invoice = page.locator(".sent-file a").first
     await expect(invoice).to_have_text("Invoice 10482.pdf")
     await expect(invoice).to_have_attribute("href", INVOICE_URL)
