@@ -1,9 +1,9 @@
 """A flow as the engine reads it: frozen steps with their file positions, built by `bot.engine.flow_file` from YAML.
 
 A flow is a script of steps, each with an `id`, run from `start`. Steps that talk to the customer
-(`say`, `ask`, `choose`) carry a `Text`: inline Jinja or a template from `templates/`. Steps that wait
-for the customer (`ask`, `choose`) have bounded attempts and an explicit exit when they run out, and an
-optional timeout with its own exit. Nothing here does I/O.
+(`say`, `ask`, `choose`, `request_location`, `link`) carry a `Text`: inline Jinja or a template from
+`templates/`. Steps that wait for the customer (`ask`, `choose`, `request_location`) have bounded attempts
+and an explicit exit when they run out, and an optional timeout with its own exit. Nothing here does I/O.
 """
 
 from __future__ import annotations

@@ -44,9 +44,12 @@ async def test_the_chat_page_shows_headers_the_location_request_and_the_link_but
     url = service[0]
     parameters = {"customer_name": "Ana", "order_number": "10482", "total": "€84.90", "invoice_url": INVOICE_URL}
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as http:
-        body = {"wa_id": CUSTOMER, "template": "order_invoice", "parameters": parameters}
-        async with http.post(f"{url}/api/notifications", json=body) as response:
-            assert response.status in (200, 201, 202), await response.text()
+        pickup = {"customer_name": "Ana", "order_number": "10482", "latitude": "52.3731", "longitude": "4.8922"}
+        pickup |= {"store_name": "Example Store Centrum", "store_address": "Dam 1, Amsterdam"}
+        for template, values in (("order_invoice", parameters), ("pickup_ready", pickup)):
+            body = {"wa_id": CUSTOMER, "template": template, "parameters": values}
+            async with http.post(f"{url}/api/notifications", json=body) as response:
+                assert response.status in (200, 201, 202), await response.text()
 
     await page.goto(f"{url}/sandbox")
     await page.get_by_label("Customer number").fill(CUSTOMER)
@@ -54,6 +57,12 @@ async def test_the_chat_page_shows_headers_the_location_request_and_the_link_but
     document = page.locator(".from-bot .bubble-media.media-document .file-link")
     await expect(document).to_have_text("Invoice 10482.pdf", timeout=10_000)
     await expect(document).to_have_attribute("href", INVOICE_URL)
+    place = page.locator(".from-bot .bubble-location")
+    await expect(place).to_contain_text("Example Store Centrum Dam 1, Amsterdam", timeout=10_000)
+    await expect(place.get_by_role("link")).to_have_attribute(
+        "href", "https://www.openstreetmap.org/?mlat=52.3731&mlon=4.8922"
+    )
+    await _shot(page, "template-headers")
 
     await page.get_by_label("Message").fill("hi")
     await page.get_by_role("button", name="Send").click()
@@ -85,6 +94,7 @@ async def test_the_chat_page_shows_headers_the_location_request_and_the_link_but
     invoice = page.locator(".sent-file a").first
     await expect(invoice).to_have_text("Invoice 10482.pdf")
     await expect(invoice).to_have_attribute("href", INVOICE_URL)
+    await expect(page.locator(".location").first).to_contain_text("Example Store Centrum Dam 1, Amsterdam")
     await expect(page.locator(".detail").filter(has_text="Link button: Open the map")).to_be_visible()
     await expect(page.locator(".detail").filter(has_text="Asks for the customer's location")).to_be_visible()
     await _shot(page, "dashboard-conversation")
