@@ -48,7 +48,22 @@ OLD_KEYS = {"timezone": "time_zone"}  # still read, with a deprecation warning o
 ACTING = ("customer", "customer taps", "customer sends", "agent", "wait", "release")
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
 CONTACT_KEYS = ("wa_id", "name", "language", "time_zone")
-BOT_KEYS = ("text", "text_contains", "choose", "buttons", "list", "options", "button", "template", "values", "not_sent")
+BOT_KEYS = (
+    "text",
+    "text_contains",
+    "choose",
+    "buttons",
+    "list",
+    "options",
+    "button",
+    "link",
+    "url",
+    "location_request",
+    "template",
+    "values",
+    "not_sent",
+)
+BOT_HEADS = ("text", "text_contains", "choose", "buttons", "list", "link", "location_request", "template", "not_sent")
 SESSION_KEYS = ("flow", "step", "handed_off", "attempts")
 SENDS: dict[str, dict[str, Any]] = {
     "image": {"id": "media.1", "mime_type": "image/jpeg"},
@@ -350,9 +365,12 @@ def _bot_problem(value: Any) -> str | None:
         return None
     if not isinstance(value, dict) or not value or set(value) - set(BOT_KEYS):
         return f"'bot' is a text, nothing, ..., or a mapping of {', '.join(BOT_KEYS)}"
-    heads = [k for k in ("text", "text_contains", "choose", "buttons", "list", "template", "not_sent") if k in value]
+    heads = [k for k in BOT_HEADS if k in value]
     if len(heads) != 1:
-        return "a bot message is one of text, text_contains, choose (buttons, list), template or not_sent"
+        return (
+            "a bot message is one of text, text_contains, choose (buttons, list), link, location_request, "
+            "template or not_sent"
+        )
     options = value.get("options")
     if options is not None and not (
         isinstance(options, list) and all(isinstance(o, str) or (isinstance(o, dict) and len(o) == 1) for o in options)

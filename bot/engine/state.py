@@ -14,6 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.engine.flow import Option
+from bot.whatsapp.rendered_template import HeaderMedia
+
+Header = str | HeaderMedia  # a header as sent: a text, or a file
 
 
 @dataclass(frozen=True)
@@ -100,11 +103,15 @@ class Who:
 
 @dataclass(frozen=True)
 class Inbound:
-    """A customer's message: `kind` is Meta's message type; `reply_id` the tapped button or list row."""
+    """A customer's message: `kind` is Meta's message type; `reply_id` the tapped button or list row.
+
+    `location` is a shared place as the phone sent it: ``{latitude, longitude, name?, address?}``.
+    """
 
     kind: str
     text: str | None = None
     reply_id: str | None = None
+    location: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,10 +166,12 @@ class Say:
 
 @dataclass(frozen=True)
 class Buttons:
-    """Up to three reply buttons under a text."""
+    """Up to three reply buttons under a text, with a header (a text or a file) and a footer if given."""
 
     text: str
     options: tuple[Option, ...]
+    header: Header | None = None
+    footer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +181,26 @@ class ListMenu:
     text: str
     button: str
     options: tuple[Option, ...]
+    header: str | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkButton:
+    """A call-to-action URL button: `button` is its title, `url` what it opens."""
+
+    text: str
+    button: str
+    url: str
+    header: Header | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True)
+class LocationRequest:
+    """A text with WhatsApp's "Send location" button."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -182,7 +211,7 @@ class SendTemplate:
     values: Mapping[str, str]
 
 
-Output = Say | Buttons | ListMenu | SendTemplate
+Output = Say | Buttons | ListMenu | LinkButton | LocationRequest | SendTemplate
 
 
 # -- effects ----------------------------------------------------------------------------------------
