@@ -64,6 +64,7 @@ class Hub(Wakeful):
         self._queues: set[asyncio.Queue[Change]] = set()
         self._listening = asyncio.Event()
         self._mark = -1  # the high-water mark; -1 until the first round reads it
+        self._floor = 0  # the mark when listening began: nothing at or below it is told
         self._seen: OrderedDict[int, None] = OrderedDict()  # ids told of, within LOOKBACK of the mark
         self._waiting: set[str] | None = None
         self._lock = asyncio.Lock()
@@ -81,7 +82,8 @@ class Hub(Wakeful):
         if not self._queues:
             self._listening.clear()
 
-    def _tell(self, changes: Iterable[Change]) -> None:
+    def tell(self, changes: Iterable[Change]) -> None:
+        """Queue `changes` for every listening page; a page whose queue is full gets one `reset` instead."""
         for change in changes:
             for queue in self._queues:
                 try:
@@ -103,7 +105,7 @@ class Hub(Wakeful):
                     waiter.cancel()
                 continue
             try:
-                self._tell(await self.changes())
+                self.tell(await self.changes())
             except Exception:  # the top-level loop: log and go on
                 log.exception("live.poll_failed")
             await self.idle(self._poll)
@@ -113,14 +115,15 @@ class Hub(Wakeful):
         async with self._lock:
             if self._mark < 0:
                 async with self._repository.engine.connect() as conn:
-                    self._mark = await reads.newest_id(conn)
+                    self._mark = self._floor = await reads.newest_id(conn)
+                self._seen.clear()
             return self._mark
 
     async def changes(self) -> list[Change]:
         """What happened since the last round: chats with new messages (with unread counts), handoffs begun or ended."""
         await self.opening_mark()
         async with self._repository.engine.connect() as conn:
-            found = await reads.messages_after(conn, max(self._mark - LOOKBACK, 0), REPLAY + LOOKBACK)
+            found = await reads.messages_after(conn, max(self._mark - LOOKBACK, self._floor), REPLAY + LOOKBACK)
             waiting = await reads.waiting_numbers(conn)
             new = [w for w in found if w.id not in self._seen]
             before, self._waiting = self._waiting, waiting
@@ -187,9 +190,11 @@ async def live(request: web.Request) -> web.StreamResponse:
         async with sse_response(request, ping_interval=PING, send_timeout=STALLED) as stream:
             since = _last_event_id(request)
             mark = await hub.opening_mark()
+            told = since or 0
             for change in await hub.missed(since) if since is not None else []:
                 await stream.send(json.dumps(change.data), id=str(change.id), event=change.kind)
-            await stream.send(json.dumps({"mark": mark}), id=str(max(mark, since or 0)), event="ready")
+                told = max(told, change.id)
+            await stream.send(json.dumps({"mark": mark}), id=str(max(mark, told)), event="ready")
             while stream.is_connected():  # the pings find out when the page has gone
                 try:
                     async with asyncio.timeout(PING):
