@@ -325,6 +325,23 @@ def graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def schema(args: argparse.Namespace) -> int:
+    """Write flows/flow.schema.json (for editors) from the flow format's one declaration; --check: exit 1 if stale."""
+    from bot.engine.flow_format import SCHEMA_FILE, schema_text
+
+    target = (
+        Path(args.output) if args.output else _settings(args).project_path(str(SCHEMA_FILE.parent)) / SCHEMA_FILE.name
+    )
+    text = schema_text()
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.is_file() else ""
+        print(f"{target}: up to date" if current == text else f"{target}: stale; run `bot schema` to write it")
+        return 0 if current == text else 1
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
 def chat(args: argparse.Namespace) -> int:
     """Chat with the flows in this terminal: real flows, templates and codes on a throwaway database."""
     from bot.devtools.chat import HISTORY_FILE, PROMPT, line_editing, run_chat, terminal_lines
@@ -413,6 +430,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("flow", metavar="FLOW", help="the flow's name, e.g. orders")
     g.add_argument("--flows", default=None, help="the flows folder (default: the project's)")
     g.set_defaults(run=graph)
+    sc = commands.add_parser("schema", help=schema.__doc__, parents=[project])
+    sc.add_argument("--output", default=None, help="where to write it (default: the project's flows/flow.schema.json)")
+    sc.add_argument("--check", action="store_true", help="write nothing; exit 1 when the file differs")
+    sc.set_defaults(run=schema)
     h = commands.add_parser("chat", help=chat.__doc__, parents=[project])
     h.add_argument("--flows", default=None, help="the flows folder (default: the project's)")
     h.add_argument("--as", dest="wa_id", metavar="WA_ID", help="the customer's WhatsApp number, digits only")
