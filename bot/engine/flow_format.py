@@ -60,6 +60,21 @@ class Kind:
         return self.field if key == self.name else self.keys[key].field or key
 
 
+NEXT = Key("target", "The step after this one; without it the flow ends here.")
+# The keys of a step that waits for the customer's answer (ask, choose).
+WAITING: Mapping[str, Key] = {
+    "reprompt": Key("text", "Said after an answer that does not fit, before asking again."),
+    "max_attempts": Key("attempts", "How many answers that do not fit are allowed before `on_exhausted` (default 3)."),
+    "on_exhausted": Key("target", "Where to go when the attempts run out; without it the flow ends politely."),
+    "timeout": Key("duration", "How long to wait for an answer before `on_timeout`."),
+    "on_timeout": Key(
+        "target", "Where to go when no answer comes within `timeout`; without it the flow ends politely."
+    ),
+    "commands": Key(
+        "flag", "Whether the global commands (menu, cancel, help, agent) work at this step (default true)."
+    ),
+}
+
 KINDS: tuple[Kind, ...] = (
     Kind(
         "say",
@@ -68,7 +83,7 @@ KINDS: tuple[Kind, ...] = (
         "text",
         {
             "say": Key("text", "What the bot says."),
-            "next": Key("target", "The step after this one; without it the flow ends here."),
+            "next": NEXT,
         },
     ),
     Kind(
@@ -80,19 +95,8 @@ KINDS: tuple[Kind, ...] = (
             "ask": Key("text", "The question."),
             "slot": Key("slot", "Where the valid answer is kept."),
             "validate": Key("validator", "How the answer is checked (default: text).", field="validator"),
-            "reprompt": Key("text", "Said after an answer that does not fit, before asking again."),
-            "max_attempts": Key(
-                "attempts", "How many answers that do not fit are allowed before `on_exhausted` (default 3)."
-            ),
-            "on_exhausted": Key("target", "Where to go when the attempts run out; without it the flow ends politely."),
-            "timeout": Key("duration", "How long to wait for an answer before `on_timeout`."),
-            "on_timeout": Key(
-                "target", "Where to go when no answer comes within `timeout`; without it the flow ends politely."
-            ),
-            "commands": Key(
-                "flag", "Whether the global commands (menu, cancel, help, agent) work at this step (default true)."
-            ),
-            "next": Key("target", "The step after this one; without it the flow ends here."),
+            **WAITING,
+            "next": NEXT,
         },
         required=("slot",),
     ),
@@ -110,18 +114,7 @@ KINDS: tuple[Kind, ...] = (
             ),
             "slot": Key("slot", "Where the chosen option's id is kept."),
             "button": Key("label", 'The list\'s button label (default "Choose"); at most 20 characters.'),
-            "reprompt": Key("text", "Said after an answer that does not fit, before asking again."),
-            "max_attempts": Key(
-                "attempts", "How many answers that do not fit are allowed before `on_exhausted` (default 3)."
-            ),
-            "on_exhausted": Key("target", "Where to go when the attempts run out; without it the flow ends politely."),
-            "timeout": Key("duration", "How long to wait for an answer before `on_timeout`."),
-            "on_timeout": Key(
-                "target", "Where to go when no answer comes within `timeout`; without it the flow ends politely."
-            ),
-            "commands": Key(
-                "flag", "Whether the global commands (menu, cancel, help, agent) work at this step (default true)."
-            ),
+            **WAITING,
             "next": Key(
                 "target", "The step after a choice whose option has no `next` of its own; without it the flow ends."
             ),
@@ -142,7 +135,7 @@ KINDS: tuple[Kind, ...] = (
                 "target",
                 "Where to go when the action fails or times out; without it the bot apologises and ends the flow.",
             ),
-            "next": Key("target", "The step after this one; without it the flow ends here."),
+            "next": NEXT,
         },
     ),
     Kind(
@@ -163,7 +156,7 @@ KINDS: tuple[Kind, ...] = (
                 "target",
                 "Where to go when the call fails (timeout, error status, an answer not JSON, too big or of the wrong shape), with the reason in the `error` slot; without it the bot apologises and ends the flow.",
             ),
-            "next": Key("target", "The step after this one; without it the flow ends here."),
+            "next": NEXT,
         },
     ),
     Kind(
@@ -192,7 +185,7 @@ KINDS: tuple[Kind, ...] = (
         "flow",
         {
             "call": Key("flow_name", "The flow's name (its file's name in flows/ without .yaml)."),
-            "next": Key("target", "The step after this one; without it the flow ends here."),
+            "next": NEXT,
         },
     ),
     Kind(
@@ -215,7 +208,7 @@ KINDS: tuple[Kind, ...] = (
             "max_attempts": Key("attempts", "Wrong codes allowed before `on_failure` (default 3)."),
             "valid_for": Key("duration", "Skipped when the contact verified this recently (default 15m)."),
             "on_failure": Key("target", "Where to go after too many wrong codes; without it the flow ends."),
-            "next": Key("target", "The step after this one; without it the flow ends here."),
+            "next": NEXT,
         },
     ),
     Kind(

@@ -9,8 +9,13 @@ from typing import Any
 
 from aiohttp import ClientResponse
 
+from bot.app import create_app
 from bot.dashboard.live import HUB, QUEUE, Change
-from tests.dashboard.test_app import ANA, Client, client, customer_writes, hand_off, logged_in, noon
+from bot.settings import Settings
+from bot.whatsapp.client import RecordingTransport
+from tests.api.test_app import ClientFactory
+from tests.conftest import FakeClock
+from tests.dashboard.test_app import ANA, Client, client, customer_writes, hand_off, log_in, logged_in, noon
 
 __all__ = ["client", "logged_in", "noon"]  # fixtures, used by name
 BEN = "31612345002"
@@ -49,6 +54,21 @@ async def test_a_customers_message_reaches_an_open_page(logged_in: Client) -> No
         assert (told.kind, told.data["wa_id"], told.data["direction"]) == ("message", ANA, "in")
         assert (told.data["unread"], told.data["unread_total"]) == (2, 2)
         assert int(told.id or 0) > int(ready.id or 0)
+
+
+async def test_a_message_stored_by_another_instance_reaches_the_page(
+    aiohttp_client: ClientFactory, settings: Settings, noon: FakeClock, logged_in: Client
+) -> None:
+    """Two instances on one database: a webhook taken by one is told to a page listening at the other."""
+    other = await aiohttp_client(
+        create_app(settings, clock=noon, transport=RecordingTransport(), migrate=True, roles={"web"})
+    )
+    assert (await log_in(other)).status == 303
+    async with other.get("/dashboard/live") as stream:
+        assert (await next_event(stream)).kind == "ready"
+        await customer_writes(logged_in, "to the first instance", wa_id=BEN)
+        told = await next_event(stream)
+        assert (told.kind, told.data["wa_id"]) == ("message", BEN)
 
 
 async def test_a_handoff_begun_is_told(logged_in: Client) -> None:
