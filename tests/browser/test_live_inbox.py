@@ -37,7 +37,8 @@ async def _handed_off(server: TestServer) -> None:
 
 
 async def test_an_open_inbox_shows_a_new_message_and_counts_it_unread(service: TestServer, page: Page) -> None:
-    """A sandbox message reaches the open inbox and chat without a reload; opening the chat clears the count."""
+    """A sandbox message reaches the open inbox and chat without a reload; opening the chat clears the count;
+    a release elsewhere shows in the open chat with the message the customer was sent."""
     await _writes(service, "agent")
     await _handed_off(service)
     for n in range(1, 11):
@@ -74,3 +75,14 @@ async def test_an_open_inbox_shows_a_new_message_and_counts_it_unread(service: T
     await expect(page.locator("#latest")).to_be_in_viewport()  # no jump to the top of a long chat
     assert await page.evaluate("window.scrollY") > 0
     await _shot(page, "inbox-chat-live")
+
+    await page.evaluate("window.notReloaded = true")
+    url = service.make_url(f"/api/conversations/{CUSTOMER}/release")
+    async with aiohttp.ClientSession() as http, http.post(url, headers=AUTH) as resp:
+        assert resp.status == 200
+    await expect(page.locator("#chat-lead")).to_contain_text("the bot is answering")
+    await expect(page.get_by_role("button", name="Give the chat back to the bot")).to_have_count(0)
+    back = "You're chatting with our assistant again. Type menu to see the options."
+    await expect(page.locator("#latest .text")).to_have_text(back)  # what the customer was told, as it went
+    assert await page.evaluate("window.notReloaded === true")
+    await _shot(page, "inbox-chat-released")

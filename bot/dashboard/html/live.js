@@ -31,7 +31,7 @@
     if (ids.includes("transcript")) toNewest();
   }
 
-  const parts = ["inbox-list", "transcript", "unread-total"].filter((id) => document.getElementById(id));
+  const parts = ["inbox-list", "transcript", "chat-lead", "chat-release", "unread-total"].filter((id) => document.getElementById(id));
   let broken = false;
   const source = new EventSource("/dashboard/live");
   const on = (kind, act) => source.addEventListener(kind, (event) => act(JSON.parse(event.data)));
@@ -44,6 +44,7 @@
   on("handoff", (data) => {
     showTotal(data.unread_total);
     if (document.getElementById("inbox-list")) refresh(["inbox-list", "unread-total"]);
+    if (waId && data.wa_id === waId) refresh(["chat-lead", "chat-release", "transcript", "unread-total"]);
   });
   on("reset", () => refresh(parts));
   on("ready", () => {
