@@ -8,11 +8,12 @@ Polling was chosen over PostgreSQL's LISTEN/NOTIFY because it works the same on 
 connection held per process, and no writer (the webhook's batch writer, the sender, the dispatcher) has to
 remember to notify; half a second of delay is nothing to a person reading an inbox.
 
-Each event's id is the high-water mark, so a browser that reconnects sends it back as `Last-Event-ID` and
-is told of the messages it missed (up to `REPLAY`; beyond that, a `reset` asks the page to reload its
-parts). Every page gets a bounded queue: a client too slow to take `QUEUE` events has them replaced by one
-`reset`, so a slow reader never grows memory. A message committed late with an id below the mark (PostgreSQL
-assigns ids before commit) is caught by re-reading the last `LOOKBACK` ids each round.
+Each event's id is the high-water mark, so a browser that reconnects sends it back as `Last-Event-ID` and is
+told of the messages it missed (up to `REPLAY`; beyond that, a `reset` asks the page to reload its parts).
+Every page gets a bounded queue: a client too slow to take `QUEUE` events has them replaced by one `reset`,
+so a slow reader never grows memory. A stream checks every `PING` seconds that its login is still open, and
+ends once it was logged out (on any instance) or expired. A message committed late with an id below the mark
+(PostgreSQL assigns ids before commit) is caught by re-reading the last `LOOKBACK` ids each round.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from bot import keys
+from bot.dashboard.render import session_of
 from bot.loop import Wakeful
 from storage import reads
 from storage.repository import Repository
@@ -68,6 +71,7 @@ class Hub(Wakeful):
         self._seen: OrderedDict[int, None] = OrderedDict()  # ids told of, within LOOKBACK of the mark
         self._waiting: set[str] | None = None
         self._lock = asyncio.Lock()
+        self.recheck = PING  # seconds between checks that an idle stream's session is still open
 
     def join(self) -> asyncio.Queue[Change]:
         if len(self._queues) >= STREAMS:
@@ -176,6 +180,15 @@ async def live_hub(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _still_logged_in(request: web.Request) -> bool:
+    """Whether the session that opened the stream is still open: a stream outlives no logout."""
+    session = session_of(request)
+    now = request.config_dict[keys.CLOCK]()
+    return session is not None and await request.config_dict[keys.REPOSITORY].dashboard_session_is_open(
+        session.digest, now=now
+    )
+
+
 def _last_event_id(request: web.Request) -> int | None:
     value = request.headers.get("Last-Event-ID", "").strip()
     return int(value) if value.isdigit() and len(value) < 19 else None
@@ -195,13 +208,18 @@ async def live(request: web.Request) -> web.StreamResponse:
                 await stream.send(json.dumps(change.data), id=str(change.id), event=change.kind)
                 told = max(told, change.id)
             await stream.send(json.dumps({"mark": mark}), id=str(max(mark, told)), event="ready")
+            checked = time.monotonic()
             while stream.is_connected():  # the pings find out when the page has gone
-                try:
-                    async with asyncio.timeout(PING):
-                        change = await queue.get()
-                except TimeoutError:
-                    continue
-                await stream.send(json.dumps(change.data), id=str(change.id), event=change.kind)
+                came: Change | None = None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(hub.recheck):
+                        came = await queue.get()
+                if time.monotonic() - checked >= hub.recheck:
+                    if not await _still_logged_in(request):
+                        break  # logged out (on any instance) or expired: this page hears nothing more
+                    checked = time.monotonic()
+                if came is not None:
+                    await stream.send(json.dumps(came.data), id=str(came.id), event=came.kind)
     except ConnectionResetError:
         pass  # the page went away mid-send
     finally:

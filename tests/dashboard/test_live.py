@@ -15,7 +15,17 @@ from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from tests.api.test_app import ClientFactory
 from tests.conftest import FakeClock
-from tests.dashboard.test_app import ANA, Client, client, customer_writes, hand_off, log_in, logged_in, noon
+from tests.dashboard.test_app import (
+    ANA,
+    Client,
+    client,
+    customer_writes,
+    hand_off,
+    log_in,
+    logged_in,
+    noon,
+    post_form,
+)
 
 __all__ = ["client", "logged_in", "noon"]  # fixtures, used by name
 BEN = "31612345002"
@@ -101,6 +111,16 @@ async def test_without_a_session_the_stream_sends_the_browser_to_log_in(client: 
     """No cookie, no events: the stream answers like every dashboard page, with the login page."""
     resp = await client.get("/dashboard/live", allow_redirects=False)
     assert (resp.status, resp.headers["Location"]) == (303, "/dashboard/login")
+
+
+async def test_a_stream_ends_when_its_login_is_logged_out(logged_in: Client) -> None:
+    """Logging out ends the streams that login opened: a copy of the page hears nothing more."""
+    logged_in.server.app[HUB].recheck = 0.1
+    async with logged_in.get("/dashboard/live") as stream:
+        assert (await next_event(stream)).kind == "ready"
+        assert (await post_form(logged_in, "/dashboard/logout", {})).status == 303
+        async with asyncio.timeout(5):
+            assert await stream.content.read() == b""  # the server closed it
 
 
 async def test_a_page_that_reads_nothing_holds_a_bounded_queue(logged_in: Client) -> None:
