@@ -43,7 +43,7 @@ POLL = 0.5  # seconds between looks at the database while some page listens
 QUEUE = 64  # events waiting for one page before they are replaced by a `reset`
 REPLAY = 200  # messages told to a reconnecting page before it is told to reset instead
 LOOKBACK = 100  # ids below the mark re-read each round, for rows that committed after later ones
-STREAMS = 200  # pages listening at once on one process; more get a 503 and their browser retries
+STREAMS = 200  # pages listening at once on one process; more get a 503 (and no live updates)
 PING = 15.0  # seconds between comments that keep proxies from closing an idle stream
 STALLED = 30.0  # seconds one write may wait on a page that reads nothing before its connection is dropped
 
@@ -75,7 +75,7 @@ class Hub(Wakeful):
 
     def join(self) -> asyncio.Queue[Change]:
         if len(self._queues) >= STREAMS:
-            raise web.HTTPServiceUnavailable(text="Too many live pages are open; this one will retry.")
+            raise web.HTTPServiceUnavailable(text="Too many live pages are open on this instance; reload later.")
         queue: asyncio.Queue[Change] = asyncio.Queue(QUEUE)
         self._queues.add(queue)
         self._listening.set()
