@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_ignoring_conflicts
@@ -52,16 +52,23 @@ async def waiting_numbers(conn: AsyncConnection) -> set[str]:
 
 
 async def unread(conn: AsyncConnection) -> dict[int, int]:
-    """Each waiting customer's messages after their chat's read mark (only customers with some)."""
-    read_id = func.coalesce(INBOX_READ.c.read_id, 0)
-    stmt = (
-        select(MESSAGE.c.contact_id, func.count())
-        .join(SESSION, and_(SESSION.c.contact_id == MESSAGE.c.contact_id, SESSION.c.handed_off))
-        .outerjoin(INBOX_READ, INBOX_READ.c.contact_id == MESSAGE.c.contact_id)
-        .where(MESSAGE.c.direction == "in", MESSAGE.c.id > read_id)
-        .group_by(MESSAGE.c.contact_id)
+    """Each waiting customer's messages after their chat's read mark (only customers with some).
+
+    A count per waiting customer through the message table's (contact, time) index, not one join over all
+    messages: planners chose to scan the whole table for the join (380 ms over 200,000 messages on SQLite).
+    """
+    after = func.coalesce(INBOX_READ.c.read_id, 0)
+    count = (
+        select(func.count())
+        .where(MESSAGE.c.contact_id == SESSION.c.contact_id, MESSAGE.c.direction == "in", MESSAGE.c.id > after)
+        .scalar_subquery()
     )
-    return {int(cid): int(n) for cid, n in await conn.execute(stmt)}
+    stmt = (
+        select(SESSION.c.contact_id, count)
+        .outerjoin(INBOX_READ, INBOX_READ.c.contact_id == SESSION.c.contact_id)
+        .where(SESSION.c.handed_off)
+    )
+    return {int(cid): int(n) for cid, n in await conn.execute(stmt) if n}
 
 
 async def mark_read(conn: AsyncConnection, contact_id: int, now: datetime) -> None:
