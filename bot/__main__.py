@@ -290,6 +290,14 @@ def bench_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_live(args: argparse.Namespace) -> int:
+    """Time the live inbox's poller over N stored messages; print figures as JSON."""
+    from bot.bench.live import run_live_bench
+
+    print(asyncio.run(run_live_bench(args)))
+    return 0
+
+
 def bench_sweep(args: argparse.Namespace) -> int:
     """Time the dispatcher's timeout sweep over N stored sessions; print figures as JSON."""
     from bot.bench.sweep import run_sweep_bench
@@ -554,6 +562,14 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--calls", type=int, default=50, help="sweeps to time")
     w.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
     w.set_defaults(run=bench_sweep)
+
+    lv = b.add_parser("live", help="a round of the dashboard's live inbox poller with N messages stored")
+    lv.add_argument("--messages", type=int, default=200_000)
+    lv.add_argument("--contacts", type=int, default=1000)
+    lv.add_argument("--waiting", type=int, default=50, help="customers waiting for a person (unread counted)")
+    lv.add_argument("--rounds", type=int, default=20, help="rounds to time, each with one new message")
+    lv.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
+    lv.set_defaults(run=bench_live)
 
     x = b.add_parser("strangers", help="slow and stalled clients: the service's memory, hang-ups, customers' latency")
     x.add_argument("--slow", type=int, default=1000, help="slow connections: half trickle headers, half a body")
