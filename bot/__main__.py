@@ -137,7 +137,7 @@ def demo(args: argparse.Namespace) -> int:
     async def run() -> str:
         repository = Repository.connect(settings.database_url)
         try:
-            await repository.migrate()
+            await repository.migrate(settings.phone_number_id)
             loaded = await load_demo(repository, business=shop, zone=ZoneInfo(settings.business_timezone))
         finally:
             await repository.close()
@@ -154,7 +154,8 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
-    """Apply the database migrations."""
+    """Apply the database migrations (rows from before several numbers go to the default number)."""
+    from bot.numbers.number import configured_numbers
     from storage.database import current_revision
     from storage.repository import Repository
 
@@ -163,7 +164,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
     async def run() -> str | None:
         repository = Repository.connect(settings.database_url)
         try:
-            await repository.migrate()
+            await repository.migrate(configured_numbers(settings)[0][0].id)
             return await current_revision(repository.engine)
         finally:
             await repository.close()
@@ -175,6 +176,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     """Validate the settings, the message templates and the flows; problems as path:line:col; exit 1 on any error."""
     from bot.inbound.content import check_content
+    from bot.numbers.number import numbers_file, read_numbers
     from bot.whatsapp.rate_card import read_rate_card
 
     settings = _prepare(args)
@@ -184,6 +186,8 @@ def check(args: argparse.Namespace) -> int:
     flows, templates = _folder(args.flows, settings, "flows"), _folder(args.templates, settings, "templates")
     sections = list(check_content(flows, templates).sections)
     sections.append(("rate card", read_rate_card(settings.rate_card)[1] if settings.rate_card else []))
+    if numbers_file(settings).exists():
+        sections.append(("numbers", read_numbers(numbers_file(settings))[1]))
     if settings.endpoints_canned is not None:
         from bot.inbound.endpoint_call import read_canned
 

@@ -53,8 +53,9 @@ class Repository:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    async def migrate(self) -> None:
-        await upgrade(self.engine)
+    async def migrate(self, phone_number_id: str | None = None) -> None:
+        """Apply the migrations; rows from before several numbers get `phone_number_id`."""
+        await upgrade(self.engine, phone_number_id=phone_number_id)
 
     async def close(self) -> None:
         await self.engine.dispose()
