@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,6 +64,7 @@ class NewMessage:
     campaign_id: int | None = None
     subject: str | None = None
     urgent: bool = False
+    phone_number_id: str | None = None  # the business number it goes out from; None: the default one
 
     def row(self, now: datetime) -> dict[str, Any]:
         if self.kind not in PRIORITY:
@@ -81,6 +82,7 @@ class NewMessage:
             "campaign_id": self.campaign_id,
             "subject": self.subject,
             "urgent": self.urgent,
+            "phone_number_id": self.phone_number_id,
             "status": "queued",
             "attempts": 0,
             "created_at": now,
@@ -112,7 +114,7 @@ async def enqueue_keyed(conn: AsyncConnection, messages: Sequence[NewMessage], n
     return {str(key) for key in result.scalars()}
 
 
-def _claimable(now: datetime, limit: int) -> Any:
+def _claimable(now: datetime, limit: int, skip: Collection[str] = (), skip_unnamed: bool = False) -> Any:
     """Due queued rows whose contact has nothing in flight and nothing due earlier: per-contact order."""
     other = OUTBOX.alias("other")
     # `contact_id = … AND status IN (…)` stands alone so that the probe is one scan of
@@ -128,22 +130,35 @@ def _claimable(now: datetime, limit: int) -> Any:
             and_(other.c.due_at == OUTBOX.c.due_at, other.c.id < OUTBOX.c.id),
         ),
     )
-    return (
-        select(OUTBOX.c.id)
-        .where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now, ~blocked)
-        .order_by(OUTBOX.c.priority, OUTBOX.c.due_at, OUTBOX.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    stmt = select(OUTBOX.c.id).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now, ~blocked)
+    # The numbers whose sender lanes are full are left for later; a row naming no number is the default's.
+    number = OUTBOX.c.phone_number_id
+    if skip:
+        stmt = stmt.where(
+            number.not_in(list(skip)) if skip_unnamed else or_(number.is_(None), number.not_in(list(skip)))
+        )
+    elif skip_unnamed:
+        stmt = stmt.where(number.is_not(None))
+    return stmt.order_by(OUTBOX.c.priority, OUTBOX.c.due_at, OUTBOX.c.id).limit(limit).with_for_update(skip_locked=True)
 
 
 async def claim_due(
-    conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    skip: Collection[str] = (),
+    skip_unnamed: bool = False,
 ) -> list[OutboxBase]:
-    """Claim up to `limit` due rows with one `UPDATE … WHERE id IN (… FOR UPDATE SKIP LOCKED) RETURNING`."""
+    """Claim up to `limit` due rows with one `UPDATE … WHERE id IN (… FOR UPDATE SKIP LOCKED) RETURNING`.
+
+    Rows of the business numbers in `skip` are not claimed (nor rows naming no number, with `skip_unnamed`).
+    """
     stmt = (
         update(OUTBOX)
-        .where(OUTBOX.c.id.in_(_claimable(now, limit)))
+        .where(OUTBOX.c.id.in_(_claimable(now, limit, skip, skip_unnamed)))
         .values(
             status="sending",
             lease_owner=owner,

@@ -15,7 +15,7 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import campaign, consent
-from storage.conversation import contacts_by_ids, open_conversations_for
+from storage.conversation import contacts_by_ids, last_inbound_by_number, open_conversations_for
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
     ACCOUNT,
@@ -56,6 +56,8 @@ class BatchContext:
     marketing_consent: dict[int, str] = field(default_factory=dict)  # contact → opt_in | opt_out (latest)
     campaigns: dict[int, tuple[str, int]] = field(default_factory=dict)  # campaign → (state, frequency cap)
     marketing_this_week: dict[int, int] = field(default_factory=dict)  # contact → marketing sent in 7 days
+    # (contact, business number) → the contact's last message to it in the last 24 h; read with several numbers.
+    inbound_by_number: dict[tuple[int, str | None], datetime] = field(default_factory=dict)
 
 
 async def batch_context(
@@ -65,8 +67,12 @@ async def batch_context(
     now: datetime,
     campaign_ids: Sequence[int] = (),
     marketing_ids: Sequence[int] = (),
+    per_number: bool = False,
 ) -> BatchContext:
-    """The batch's facts; consent is read only for `marketing_ids`, the contacts of its marketing rows."""
+    """The batch's facts; consent is read only for `marketing_ids`, the contacts of its marketing rows.
+
+    `per_number`: the deployment serves several numbers, so each customer's window is read per number.
+    """
     return BatchContext(
         contacts=await contacts_by_ids(conn, contact_ids),
         open_conversations=await open_conversations_for(conn, contact_ids, now),
@@ -78,6 +84,7 @@ async def batch_context(
         marketing_this_week=await campaign.marketing_sent_since(conn, contact_ids, now - campaign.WEEK)
         if campaign_ids
         else {},
+        inbound_by_number=await last_inbound_by_number(conn, contact_ids, now - REACH_WINDOW) if per_number else {},
     )
 
 

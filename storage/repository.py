@@ -10,7 +10,7 @@ must share one transaction with the caller's own steps (a turn, a campaign page,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
@@ -198,9 +198,20 @@ class Repository:
         async with self.transaction() as conn:
             return await outbox.enqueue(conn, messages, now)
 
-    async def claim_due(self, *, owner: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxBase]:
+    async def claim_due(
+        self,
+        *,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        skip: Collection[str] = (),
+        skip_unnamed: bool = False,
+    ) -> list[OutboxBase]:
         async with self.transaction() as conn:
-            return await outbox.claim_due(conn, owner=owner, now=now, lease=lease, limit=limit)
+            return await outbox.claim_due(
+                conn, owner=owner, now=now, lease=lease, limit=limit, skip=skip, skip_unnamed=skip_unnamed
+            )
 
     async def refresh_outbox_statistics(self) -> None:
         async with self.transaction() as conn:
@@ -240,10 +251,13 @@ class Repository:
         now: datetime,
         campaign_ids: Sequence[int] = (),
         marketing_ids: Sequence[int] = (),
+        per_number: bool = False,
     ) -> policy.BatchContext:
         """What the send-time checks need for one batch: recipients, conversations, reach, blocks, subjects."""
         async with self._reads.connect() as conn:
-            return await policy.batch_context(conn, contact_ids, subjects, now, campaign_ids, marketing_ids)
+            return await policy.batch_context(
+                conn, contact_ids, subjects, now, campaign_ids, marketing_ids, per_number=per_number
+            )
 
     async def template_blocks(self) -> list[TemplateBlockBase]:
         """The templates Meta refused, which the sender no longer uses."""

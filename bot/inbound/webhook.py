@@ -15,6 +15,7 @@ from aiohttp import web
 from bot import keys
 from bot.errors import MalformedPayload, StorageUnavailable
 from bot.inbound.ingest import INGESTOR
+from bot.numbers.number import NUMBERS
 from bot.secret import same_secret
 from bot.whatsapp.signature import HEADER, verify
 from bot.whatsapp.webhook_parser import parse_payload, unreadable_paths
@@ -61,8 +62,12 @@ async def receive(request: web.Request) -> web.Response:
     except UnicodeDecodeError as exc:
         metrics.webhook_outcome["malformed"].inc()
         return error_response(400, "malformed_payload", f"body is not UTF-8: {exc.reason} at byte {exc.start}")
+    served = frozenset(n.id for n in app[NUMBERS])
+    foreign = sorted({n for m in parsed.messages if (n := m.phone_number_id) is not None and n not in served})
+    if foreign:  # stored (nothing is lost) and acknowledged, but never answered: see storage.inbox.NOT_SERVED
+        log.warning("webhook.number_not_served", phone_number_ids=foreign[:10])
     try:
-        stored = await app[INGESTOR].store(Delivery(body=text, parsed=parsed))
+        stored = await app[INGESTOR].store(Delivery(body=text, parsed=parsed, served=served))
     except StorageUnavailable as exc:
         metrics.webhook_outcome["unavailable"].inc()
         return error_response(503, exc.code, "the webhook could not be stored; retry later")
