@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, bindparam, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
@@ -21,6 +22,7 @@ from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from storage.database import alembic_config, create_engine, current_revision, head_revision, upgrade
+from storage.types import UTCDateTime
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[..., Awaitable[Client]]
@@ -144,7 +146,7 @@ async def test_0016_gives_every_existing_row_the_configured_number(engine: Async
     """Rows from before several numbers (a conversation, messages, outbox rows, a campaign, a schedule) get the
     number the upgrade is given, the one the deployment served until then."""
     await upgrade(engine, "0015")
-    now = "2026-04-10 12:00:00+00:00"
+    now = bindparam("now", datetime(2026, 4, 10, 12, tzinfo=UTC), type_=UTCDateTime())
     async with engine.begin() as conn:
         for statement in (
             "INSERT INTO contact (id, wa_id, created_at, updated_at) VALUES (1, '31612345678', :now, :now)",
@@ -159,7 +161,7 @@ async def test_0016_gives_every_existing_row_the_configured_number(engine: Async
             "INSERT INTO schedule (name, cron, time_zone, template, active, created_at, updated_at) "
             "VALUES ('bills', '0 9 * * *', 'UTC', 'payment_link', true, :now, :now)",
         ):
-            await conn.execute(text(statement), {"now": now})
+            await conn.execute(text(statement).bindparams(now))
     await upgrade(engine, phone_number_id="106540352242922")
     async with engine.connect() as conn:
         for table in ("conversation", "message", "outbox", "campaign", "schedule"):
