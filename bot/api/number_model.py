@@ -71,6 +71,13 @@ MainFlow = Annotated[
 ]  # fmt: skip
 
 
+SendingNumber = Annotated[
+    str | None,
+    Field(pattern=ID_PATTERN, description="The business number it goes out from (its phone_number_id, one "
+          "GET /api/numbers lists); default: the default number"),
+]  # fmt: skip
+
+
 class NumberCreate(Body):
     """A business number to serve; its id and display number are required."""
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ValidationError
 from bot.settings import SANDBOX_DISPLAY_NUMBER, TIERS, Settings
 from bot.yaml_file import Problem, Reading, YamlLoader, read_mapping, unknown_key
 from storage import numbers as storage_numbers
@@ -259,3 +259,13 @@ async def publish_numbers(repository: Repository, numbers: list[Number], source:
 
 
 NUMBERS = web.AppKey("numbers", NumberBook)
+
+
+def sending_number(book: NumberBook, value: str | None, name: str = "phone_number_id") -> str:
+    """The number a campaign, schedule or notification goes out from: one served, or the default when not given."""
+    if value is None:
+        return book.default.id
+    if not book.serves(value):
+        served = ", ".join(sorted(n.id for n in book))
+        raise ValidationError(f"{name} {value!r} is not a number this deployment serves ({served})")
+    return value

@@ -90,7 +90,10 @@ async def test_a_customer_who_writes_to_b_is_answered_from_b(service: tuple[str,
         reply = next(i for i in items if i["direction"] == "out")
         assert reply["text"] == ACK_TEXT.format(name=", Sandbox User")
         assert reply["phone_number_id"] == SALES
-    sent = await rows(app, select(MESSAGE.c.direction, MESSAGE.c.phone_number_id).order_by(MESSAGE.c.id))
+    sent = await poll(  # the sender records the send once Meta answered it: poll for it
+        lambda: rows(app, select(MESSAGE.c.direction, MESSAGE.c.phone_number_id).order_by(MESSAGE.c.id)),
+        lambda found: len(found) == 2,
+    )
     assert [tuple(r) for r in sent] == [("in", SALES), ("out", SALES)]
     opened = await rows(app, select(CONVERSATION.c.category, CONVERSATION.c.phone_number_id))
     assert [tuple(r) for r in opened] == [("service", SALES)]
