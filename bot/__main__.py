@@ -187,7 +187,8 @@ def check(args: argparse.Namespace) -> int:
     sections = list(check_content(flows, templates).sections)
     sections.append(("rate card", read_rate_card(settings.rate_card)[1] if settings.rate_card else []))
     if numbers_file(settings).exists():
-        sections.append(("numbers", read_numbers(numbers_file(settings))[1]))
+        names = {path.stem for path in flows.glob("*.yaml")}
+        sections.append(("numbers", read_numbers(numbers_file(settings), names)[1]))
     if settings.endpoints_canned is not None:
         from bot.inbound.endpoint_call import read_canned
 

@@ -262,7 +262,11 @@ def _handler(app: web.Application) -> TurnHandler:
     notices, endpoints = app[NOTIFICATIONS].appointment_notices, app[ENDPOINTS]
     offline = isinstance(endpoints, CannedEndpoints)  # canned answers need no real secrets
     environ: Mapping[str, str] = StandInSecrets() if offline else os.environ
-    return LiveRunner(live, otp=app[OTP], notices=notices, endpoints=endpoints, environ=environ)
+    book = app[NUMBERS]
+    return LiveRunner(
+        live, otp=app[OTP], notices=notices, endpoints=endpoints, environ=environ,
+        main_of=lambda number: book.get(number).main_flow,
+    )  # fmt: skip
 
 
 def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:

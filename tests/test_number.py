@@ -94,3 +94,13 @@ def test_the_book_falls_back_to_the_default_number() -> None:
     assert book.get(None).id == book.get("9").id == "1"
     assert book.serves("2")
     assert not book.serves("9")
+
+
+def test_a_main_flow_must_name_a_flow(tmp_path: Path) -> None:
+    """`bot check` passes the flows' names: a number's main_flow that names none is an error at its place."""
+    path = tmp_path / "numbers.yaml"
+    path.write_text(GOOD)
+    numbers, problems = read_numbers(path, flows={"main", "orders"})
+    assert numbers is None
+    assert [(p.line, p.column) for p in problems] == [(9, 16)]
+    assert "main_flow 'main_nl'" in problems[0].message

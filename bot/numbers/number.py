@@ -16,7 +16,7 @@ with the same words.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -136,8 +136,11 @@ def numbers_file(settings: Settings) -> Path:
     return settings.project_path(NUMBERS_FILE)
 
 
-def read_numbers(path: Path) -> tuple[list[Number] | None, list[Problem]]:
-    """The numbers of one file (None when it has errors) and every problem, as `path:line:col`."""
+def read_numbers(path: Path, flows: Collection[str] | None = None) -> tuple[list[Number] | None, list[Problem]]:
+    """The numbers of one file (None when it has errors) and every problem, as `path:line:col`.
+
+    With `flows` (the flows' names), a `main_flow` that names none of them is an error too.
+    """
     reading = Reading(path)
     what = "a numbers file is a mapping with 'numbers': a list of numbers, each with 'id' and 'display_number'"
     read = read_mapping(reading, loader=YamlLoader, what=what, at_top=True)
@@ -155,6 +158,11 @@ def read_numbers(path: Path) -> tuple[list[Number] | None, list[Problem]]:
             number = _number(reading, item, index)
             if number is None:
                 continue
+            if flows is not None and number.main_flow is not None and number.main_flow not in flows:
+                known = ", ".join(sorted(flows))
+                reading.error(
+                    reading.at("numbers", index, "main_flow"), f"main_flow {number.main_flow!r} is no flow: {known}"
+                )
             if number.id in seen:
                 reading.error(reading.at("numbers", index, "id"), f"id {number.id} is also number {seen[number.id]}")
             seen.setdefault(number.id, index)

@@ -38,16 +38,23 @@ numbers:
     display_number: "+31 20 555 0102"
     token_env: WHATSAPP_TOKEN_SALES
     throughput: 40
+    main_flow: orders
 """
 
 
-@pytest.fixture
-async def service(make_settings: Callable[..., Settings], tmp_path: Path) -> AsyncIterator[tuple[str, web.Application]]:
-    """`bot serve` in sandbox mode with two numbers, its sandbox as the Graph API, on a free local port."""
+@pytest.fixture(params=["acknowledger"])
+async def service(
+    request: pytest.FixtureRequest, make_settings: Callable[..., Settings], tmp_path: Path
+) -> AsyncIterator[tuple[str, web.Application]]:
+    """`bot serve` in sandbox mode with two numbers, its sandbox as the Graph API, on a free local port.
+
+    The customers' texts get the one-line acknowledgement, or (param "flows") the shipped flows.
+    """
     (tmp_path / "numbers.yaml").write_text(NUMBERS)
     port = unused_port()
     settings = make_settings(access_token=None, api_url=f"http://127.0.0.1:{port}/sandbox", project_dir=tmp_path)
-    app = create_app(settings, migrate=True, handler=Acknowledger(), flows=ROOT / "flows", templates=ROOT / "templates")
+    handler = Acknowledger() if request.param == "acknowledger" else None
+    app = create_app(settings, migrate=True, handler=handler, flows=ROOT / "flows", templates=ROOT / "templates")
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     from bot.sandbox.app import SANDBOX_STATE, StatusDelays
@@ -132,3 +139,24 @@ async def test_a_message_to_a_number_not_served_is_stored_not_answered(service: 
     assert "does not serve" in error
     await asyncio.sleep(0.3)  # a dispatcher round: still nothing queued
     assert await rows(app, select(OUTBOX.c.id)) == []
+
+
+@pytest.mark.parametrize("service", ["flows"], indirect=True)
+async def test_each_number_starts_its_customers_in_its_own_main_flow(service: tuple[str, web.Application]) -> None:
+    """B names `orders` as its main flow: a customer writing to B starts there; one writing to A gets `main`."""
+    base, _ = service
+    async with aiohttp.ClientSession(base) as http:
+        for wa_id, to in (("31600000001", SALES), ("31600000002", None)):
+            body = {"text": "hello", "name": "Ana"} | ({"to": to} if to else {})
+            async with http.post(f"/sandbox/users/{wa_id}/messages", json=body) as response:
+                assert response.status == 200
+
+        async def first_reply(wa_id: str) -> dict[str, Any] | None:
+            async with http.get(f"/sandbox/users/{wa_id}/messages") as r:
+                return next((i for i in (await r.json())["items"] if i["direction"] == "out"), None)
+
+        to_b = await poll(lambda: first_reply("31600000001"), lambda item: item is not None)
+        to_a = await poll(lambda: first_reply("31600000002"), lambda item: item is not None)
+    assert to_b["phone_number_id"] == SALES
+    assert "order" in to_b["text"].lower()
+    assert to_a["text"] == "Hi Ana! I'm the assistant of Example Store."
