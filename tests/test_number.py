@@ -102,5 +102,5 @@ def test_a_main_flow_must_name_a_flow(tmp_path: Path) -> None:
     path.write_text(GOOD)
     numbers, problems = read_numbers(path, flows={"main", "orders"})
     assert numbers is None
-    assert [(p.line, p.column) for p in problems] == [(9, 16)]
+    assert [(p.line, p.column) for p in problems] == [(8, 16)]
     assert "main_flow 'main_nl'" in problems[0].message
