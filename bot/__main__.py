@@ -277,6 +277,15 @@ def bench_otp(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_numbers(args: argparse.Namespace) -> int:
+    """Several numbers sending at once into a Graph API stand-in, each held to its own limit; print figures as JSON."""
+    from bot.bench.numbers import run_numbers_bench
+
+    configure_logging(level="warning", fmt="json")
+    print(asyncio.run(run_numbers_bench(args)))
+    return 0
+
+
 def bench_notify(args: argparse.Namespace) -> int:
     """Utility notifications in batches through a real `bot serve` into a Graph API stand-in; print figures as JSON."""
     from bot.bench.notify import run_notify_bench
@@ -515,6 +524,13 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("--stall", type=float, default=10.0, help="give up when no send arrived for this many seconds")
     n.add_argument("--settle", type=float, default=1.0, help="then wait this long for sends made twice")
     n.set_defaults(run=bench_notify)
+    m = b.add_parser("numbers", help="several business numbers sending at once, each held to its own limit")
+    m.add_argument("--numbers", type=int, default=10, help="how many business numbers (default 10)")
+    m.add_argument("--messages", type=int, default=500, help="utility templates per number (default 500)")
+    m.add_argument("--rate", type=int, default=40, help="every other number's limit; the others twice it (default 40)")
+    m.add_argument("--database", default=None, help="the database URL, migrated first (default: a new SQLite file)")
+    m.add_argument("--served", action="store_true", help="through `bot serve` and POST /api/notifications only")
+    m.set_defaults(run=bench_numbers)
 
     v = b.add_parser("events", help="events out to a local receiver: events/s; --kill: SIGKILL mid-stream, order kept")
     v.add_argument("--customers", type=int, default=500, help="customers texting, each an ordered stream of events")
