@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -114,7 +114,7 @@ async def enqueue_keyed(conn: AsyncConnection, messages: Sequence[NewMessage], n
     return {str(key) for key in result.scalars()}
 
 
-def _claimable(now: datetime, limit: int, skip: Collection[str] = (), skip_unnamed: bool = False) -> Any:
+def _claimable(now: datetime, limit: int, number: tuple[str, bool] | None = None) -> Any:
     """Due queued rows whose contact has nothing in flight and nothing due earlier: per-contact order."""
     other = OUTBOX.alias("other")
     # `contact_id = … AND status IN (…)` stands alone so that the probe is one scan of
@@ -131,14 +131,9 @@ def _claimable(now: datetime, limit: int, skip: Collection[str] = (), skip_unnam
         ),
     )
     stmt = select(OUTBOX.c.id).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now, ~blocked)
-    # The numbers whose sender lanes are full are left for later; a row naming no number is the default's.
-    number = OUTBOX.c.phone_number_id
-    if skip:
-        stmt = stmt.where(
-            number.not_in(list(skip)) if skip_unnamed else or_(number.is_(None), number.not_in(list(skip)))
-        )
-    elif skip_unnamed:
-        stmt = stmt.where(number.is_not(None))
+    if number is not None:  # one number's rows (ix_outbox_number_claim); a row naming none is the default's
+        mine = OUTBOX.c.phone_number_id == number[0]
+        stmt = stmt.where(or_(mine, OUTBOX.c.phone_number_id.is_(None)) if number[1] else mine)
     return stmt.order_by(OUTBOX.c.priority, OUTBOX.c.due_at, OUTBOX.c.id).limit(limit).with_for_update(skip_locked=True)
 
 
@@ -149,16 +144,16 @@ async def claim_due(
     now: datetime,
     lease: timedelta,
     limit: int,
-    skip: Collection[str] = (),
-    skip_unnamed: bool = False,
+    number: tuple[str, bool] | None = None,
 ) -> list[OutboxBase]:
     """Claim up to `limit` due rows with one `UPDATE … WHERE id IN (… FOR UPDATE SKIP LOCKED) RETURNING`.
 
-    Rows of the business numbers in `skip` are not claimed (nor rows naming no number, with `skip_unnamed`).
+    With `number` (its id, and whether it is the default one, which also owns rows naming none), only
+    that business number's rows: a sender claims for each number's lane in turn.
     """
     stmt = (
         update(OUTBOX)
-        .where(OUTBOX.c.id.in_(_claimable(now, limit, skip, skip_unnamed)))
+        .where(OUTBOX.c.id.in_(_claimable(now, limit, number)))
         .values(
             status="sending",
             lease_owner=owner,

@@ -10,7 +10,7 @@ must share one transaction with the caller's own steps (a turn, a campaign page,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
@@ -205,13 +205,10 @@ class Repository:
         now: datetime,
         lease: timedelta,
         limit: int,
-        skip: Collection[str] = (),
-        skip_unnamed: bool = False,
+        number: tuple[str, bool] | None = None,
     ) -> list[OutboxBase]:
         async with self.transaction() as conn:
-            return await outbox.claim_due(
-                conn, owner=owner, now=now, lease=lease, limit=limit, skip=skip, skip_unnamed=skip_unnamed
-            )
+            return await outbox.claim_due(conn, owner=owner, now=now, lease=lease, limit=limit, number=number)
 
     async def refresh_outbox_statistics(self) -> None:
         async with self.transaction() as conn:
@@ -252,11 +249,12 @@ class Repository:
         campaign_ids: Sequence[int] = (),
         marketing_ids: Sequence[int] = (),
         per_number: bool = False,
+        reach_of: tuple[str, bool] | None = None,
     ) -> policy.BatchContext:
         """What the send-time checks need for one batch: recipients, conversations, reach, blocks, subjects."""
         async with self._reads.connect() as conn:
             return await policy.batch_context(
-                conn, contact_ids, subjects, now, campaign_ids, marketing_ids, per_number=per_number
+                conn, contact_ids, subjects, now, campaign_ids, marketing_ids, per_number=per_number, reach_of=reach_of
             )
 
     async def template_blocks(self) -> list[TemplateBlockBase]:

@@ -3,8 +3,10 @@
 Meta's throughput limit is per number, so each number's sends pass a throttle of their own, sized to
 that number's limit over the senders alive (bot/outbound/share.py). Each lane also holds at most
 `IN_FLIGHT` batches at once, and the sender claims only for lanes with room: a number whose campaign fills
-its lane waits at its own throttle, while the other numbers' rows are still claimed and sent. That is
-what keeps one number's campaign from delaying another number's replies.
+its lane waits at its own throttle, while the other numbers' rows are still claimed and sent; and each
+number's rows are claimed on their own, a batch per number in turn, so a number's long queue gets one
+batch per round like every other. That is what keeps one number's campaign from delaying another
+number's replies.
 
 A row's number is its `phone_number_id`; a row without one (written before several numbers, or by a
 caller that named none) goes out from the default number.
@@ -73,10 +75,10 @@ class Lanes:
         """The lane `row` goes out in: its number's, or the default number's."""
         return self._lanes.get(row.phone_number_id or "") or self._lanes[self._book.get(row.phone_number_id).id]
 
-    def full(self) -> tuple[set[str], bool]:
-        """The numbers whose lanes are full (not to be claimed for), and whether the default number's is."""
-        full = {n for n, lane in self._lanes.items() if lane.full}
-        return full, self._book.default.id in full
+    def with_room(self) -> list[Lane]:
+        """The lanes of numbers served that may take one more batch, in the book's order."""
+        served = [self._lanes[n.id] for n in self._book if n.id in self._lanes]
+        return [lane for lane in served if not lane.full]
 
     @property
     def all_full(self) -> bool:

@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -236,26 +236,37 @@ class Sender(Wakeful):
     async def run_once(self) -> int:
         """Claim one batch, send it concurrently (one message per contact), settle it in one transaction."""
         rows = await self._claim()
-        if rows:
-            await self._deliver(rows)
+        for _, group in self._by_lane(rows):
+            await self._deliver(group)
         return len(rows)
 
-    async def _launch(self, flights: asyncio.TaskGroup) -> int:
-        """Wait for a lane with room, claim a batch for the lanes with room, and send it in the background,
-        a flight per number; returns how many rows were claimed."""
-        while self._lanes.all_full:
-            self._landed.clear()
-            await self._landed.wait()
-        full, default_full = self._lanes.full()
-        rows = await self._claim(full, default_full)
+    def _by_lane(self, rows: list[OutboxBase]) -> list[tuple[Lane, list[OutboxBase]]]:
+        """The rows by the number they go out from, in claim order within each."""
         lanes: dict[int, tuple[Lane, list[OutboxBase]]] = {}
         for row in rows:
             lane = self._lanes.of(row)
             lanes.setdefault(id(lane), (lane, []))[1].append(row)
-        for lane, group in lanes.values():
-            lane.flying += 1
-            flights.create_task(self._fly(lane, group))
-        return len(rows)
+        return list(lanes.values())
+
+    async def _launch(self, flights: asyncio.TaskGroup) -> int:
+        """Wait for a lane with room; claim a batch for each lane with room, in turn, and send each in the
+        background; returns how many rows were claimed.
+
+        One number: one claim, as ever. Several: a claim per number, so a number with a long queue (a
+        campaign) gets its batch and no more, and every other number gets its own in the same round.
+        """
+        while self._lanes.all_full:
+            self._landed.clear()
+            await self._landed.wait()
+        claimed = 0
+        for lane in self._lanes.with_room():
+            only = (lane.number, lane.number == self._book.default.id) if self._lanes.several else None
+            rows = await self._claim(only, lane.limit)
+            for owner, group in self._by_lane(rows):
+                owner.flying += 1
+                flights.create_task(self._fly(owner, group))
+            claimed += len(rows)
+        return claimed
 
     async def _fly(self, lane: Lane, rows: list[OutboxBase]) -> None:
         try:
@@ -268,15 +279,15 @@ class Sender(Wakeful):
             # Settling may have made a contact's next message claimable; look again without idling.
             self.wake()
 
-    async def _claim(self, full: Collection[str] = (), default_full: bool = False) -> list[OutboxBase]:
-        """Claim a batch, leaving out the numbers whose lanes are `full` (and rows naming no number with
-        `default_full`)."""
+    async def _claim(self, number: tuple[str, bool] | None = None, limit: int | None = None) -> list[OutboxBase]:
+        """Claim a batch: of one number's rows with `number` (limited to `limit` a second), else of any."""
         now = self._clock()
-        # A quarter of a second's worth of sends of the fastest number per claim: few enough round trips to
-        # the database at Meta's ceiling, small enough that a sender that dies loses little and leases stay short.
-        batch = self._batch or max(MIN_BATCH, max(n.throughput for n in self._book) // 4)
+        # A quarter of a second's worth of sends per claim: few enough round trips to the database at Meta's
+        # ceiling, small enough that a sender that dies loses little and leases stay short.
+        fastest = limit or max(n.throughput for n in self._book)
+        batch = self._batch or max(MIN_BATCH, fastest // 4)
         rows = await self._repository.claim_due(
-            owner=self.owner, now=now, lease=self._lease, limit=batch, skip=full, skip_unnamed=default_full
+            owner=self.owner, now=now, lease=self._lease, limit=batch, number=number
         )
         # In this sender's hands from the claim on, not from when the batch's task starts: the loop may reap
         # before that task runs, and a claim that waited out a locked database comes back with its leases
@@ -293,20 +304,26 @@ class Sender(Wakeful):
             self._flying -= ids
 
     async def _send_and_record(self, rows: list[OutboxBase]) -> None:
+        """One lane's batch: every row goes out from one number, whose messaging-limit tier it spends."""
         now = self._clock()
+        lane = self._lanes.of(rows[0])
         subjects = sorted({r.subject for r in rows if r.subject})
         campaigns = sorted({r.campaign_id for r in rows if r.campaign_id is not None})
         marketing = sorted({r.contact_id for r in rows if r.kind == "marketing"})
         contacts = sorted({r.contact_id for r in rows})
+        several = self._lanes.several
+        number = (lane.number, lane.number == self._book.default.id) if several else None
         context = await self._repository.batch_context(
-            contacts, subjects, now, campaigns, marketing, per_number=self._lanes.several
+            contacts, subjects, now, campaigns, marketing, per_number=several, reach_of=number
         )
         # Marketing recipients are held until their sends are answered, and their consent is re-read
         # under the hold, so an opt-out is stored either before (and seen) or after the sends
         # (storage.consent_guard).
         async with self._repository.consent_guard.sending(marketing) as consent:
             context.marketing_consent.update(consent)
-            checks = self._policy.for_batch(context, now)
+            # The number's own tier with several numbers; else the policy's (BOT_MESSAGING_LIMIT), as before.
+            tier = self._book.get(lane.number).tier if several else self._policy.messaging_limit
+            checks = self._policy.for_batch(context, now, tier)
             leases = _Leases(self, rows)
             outcomes: list[Outcome] = []
             # A TaskGroup, not gather: on cancellation every send is cancelled and awaited before we leave.
