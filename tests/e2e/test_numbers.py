@@ -26,6 +26,7 @@ from bot.whatsapp.message_body import text_message
 from storage.models import CONVERSATION, MESSAGE, OUTBOX
 from storage.outbox import NewMessage, enqueue
 from tests.conftest import PHONE_NUMBER_ID, signed, text_webhook
+from tests.e2e.test_sandbox_service import poll
 
 ROOT = Path(__file__).resolve().parents[2]  # the shipped flows and templates
 SALES = "200000000000002"
@@ -64,15 +65,6 @@ async def service(
         yield f"http://127.0.0.1:{port}", app
     finally:
         await server.close()
-
-
-async def poll(fetch: Callable[[], Any], until: Callable[[Any], bool], seconds: float = 10.0) -> Any:
-    async with asyncio.timeout(seconds):
-        while True:
-            value = await fetch()
-            if until(value):
-                return value
-            await asyncio.sleep(0.05)
 
 
 async def rows(app: web.Application, statement: Any) -> list[Any]:
