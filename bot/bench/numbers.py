@@ -11,8 +11,10 @@ with each item's `phone_number_id`.
 
 Per number it reports the pace between its first and last send, its busiest one-second window (which
 must stay within its limit) and its refusals; across numbers, how fair the sender was: Jain's index of
-each number's pace over its limit (1.0: every number got the same share of its own limit) and the ratio
-of the best-served number's share to the worst-served one's.
+each number's pace over its limit (1.0: every number got the same share of its own limit), the ratio
+of the best-served number's share to the worst-served one's, and Jain's index of the paces themselves
+(1.0: every number got the same pace, which is what round-robin lanes give when the deployment, not the
+numbers' limits, is the bottleneck).
 """
 
 from __future__ import annotations
@@ -58,12 +60,21 @@ def bench_numbers(count: int, rate: int) -> list[Number]:
     ]
 
 
-def fairness(shares: list[float]) -> dict[str, float]:
-    """Jain's index of the shares (1.0: all equal; 1/n: one got everything) and the best over the worst."""
-    total, squares = sum(shares), sum(s * s for s in shares)
-    jain = total * total / (len(shares) * squares) if squares else 0.0
+def jain(values: list[float]) -> float:
+    """Jain's index: 1.0 when all are equal, 1/n when one got everything."""
+    total, squares = sum(values), sum(v * v for v in values)
+    return round(total * total / (len(values) * squares), 4) if squares else 0.0
+
+
+def fairness(shares: list[float], paces: list[float] | None = None) -> dict[str, float]:
+    """Jain's index of each number's share of its own limit, the best share over the worst, and (given the
+    paces) Jain's index of the paces themselves: what a fair sender gives when it, not the limits, is the
+    bottleneck."""
     worst = min(shares, default=0.0)
-    return {"jain_index": round(jain, 4), "best_over_worst": round(max(shares) / worst, 3) if worst else 0.0}
+    figures = {"jain_index": jain(shares), "best_over_worst": round(max(shares) / worst, 3) if worst else 0.0}
+    if paces is not None:
+        figures["jain_index_of_pace"] = jain(paces)
+    return figures
 
 
 def per_number(record: dict[str, Any], numbers: list[Number]) -> dict[str, Any]:
@@ -74,11 +85,12 @@ def per_number(record: dict[str, Any], numbers: list[Number]) -> dict[str, Any]:
     refused: dict[str, int] = defaultdict(int)
     for number in record["refused_numbers"]:
         refused[number] += 1
-    rows, shares = {}, []
+    rows, shares, paces = {}, [], []
     for number in numbers:
         times = accepted.get(number.id, [])
         pace = sustained_rate(times)
         shares.append(pace / number.throughput)
+        paces.append(pace)
         rows[number.id] = {
             "limit": number.throughput,
             "sent": len(times),
@@ -87,7 +99,7 @@ def per_number(record: dict[str, Any], numbers: list[Number]) -> dict[str, Any]:
             "refused_by_stand_in": refused.get(number.id, 0),
         }
     over = [n for n, row in rows.items() if row["max_in_one_second"] > row["limit"]]
-    return {"numbers": rows, "numbers_over_their_limit": over, "fairness": fairness(shares)}
+    return {"numbers": rows, "numbers_over_their_limit": over, "fairness": fairness(shares, paces)}
 
 
 async def fill(repository: Repository, numbers: list[Number], messages: int) -> None:
