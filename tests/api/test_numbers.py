@@ -6,12 +6,15 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
+from bot import keys
 from bot.app import create_app
 from bot.inbound.dispatcher import Acknowledger
 from bot.numbers.number import NUMBERS
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
+from storage.models import OUTBOX
 from tests.conftest import PHONE_NUMBER_ID, FakeClock
 
 SALES = {"id": "200000000000001", "display_number": "+31 20 555 0101", "account_id": "300", "token_env": "TOKEN_SALES"}
@@ -93,3 +96,19 @@ async def test_wrong_paths_and_bodies_are_4xx_never_500(api: Any) -> None:
     assert (await call(session, "PATCH", f"/api/numbers/{PHONE_NUMBER_ID}", json={"display_number": None}))[0] == 400
     assert (await call(session, "PATCH", f"/api/numbers/{PHONE_NUMBER_ID}", data=b"[1, 2"))[0] == 400
     assert (await call(session, "POST", "/api/numbers", json={**SALES, "id": PHONE_NUMBER_ID}))[0] == 409
+
+
+async def test_a_notification_names_a_served_number_or_is_refused(api: Any) -> None:
+    """`phone_number_id` on a notification: a number not served is a 400; a served one is queued from it."""
+    session, app = api
+    await call(session, "POST", "/api/numbers", json=SALES)
+    notice = {"wa_id": "31612345678", "template": "payment_received", "parameters": {
+        "customer_name": "Ana", "amount": "€1.00", "invoice_number": "INV-1", "payment_date": "1 May"}}  # fmt: skip
+    status, answer = await call(session, "POST", "/api/notifications", json={**notice, "phone_number_id": "999"})
+    assert status == 400
+    assert "phone_number_id '999' is not a number this deployment serves" in answer["error"]["message"]
+    status, _ = await call(session, "POST", "/api/notifications", json={**notice, "phone_number_id": SALES["id"]})
+    assert status == 202
+    async with app[keys.REPOSITORY].reading() as conn:
+        numbers = (await conn.execute(select(OUTBOX.c.phone_number_id))).scalars().all()
+    assert numbers == [SALES["id"]]
