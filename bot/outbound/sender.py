@@ -321,8 +321,8 @@ class Sender(Wakeful):
         # (storage.consent_guard).
         async with self._repository.consent_guard.sending(marketing) as consent:
             context.marketing_consent.update(consent)
-            # The number's own tier with several numbers; else the policy's (BOT_MESSAGING_LIMIT), as before.
-            tier = self._book.get(lane.number).tier if several else self._policy.messaging_limit
+            # The number's own tier (the settings' number: BOT_MESSAGING_LIMIT); without numbers, the policy's.
+            tier = self._book.get(lane.number).tier if self._book.default.id else self._policy.messaging_limit
             checks = self._policy.for_batch(context, now, tier)
             leases = _Leases(self, rows)
             outcomes: list[Outcome] = []
