@@ -137,7 +137,7 @@ def demo(args: argparse.Namespace) -> int:
     async def run() -> str:
         repository = Repository.connect(settings.database_url)
         try:
-            await repository.migrate()
+            await repository.migrate(settings.phone_number_id)
             loaded = await load_demo(repository, business=shop, zone=ZoneInfo(settings.business_timezone))
         finally:
             await repository.close()
@@ -154,7 +154,8 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
-    """Apply the database migrations."""
+    """Apply the database migrations (rows from before several numbers go to the default number)."""
+    from bot.numbers.number import configured_numbers
     from storage.database import current_revision
     from storage.repository import Repository
 
@@ -163,7 +164,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
     async def run() -> str | None:
         repository = Repository.connect(settings.database_url)
         try:
-            await repository.migrate()
+            await repository.migrate(configured_numbers(settings)[0][0].id)
             return await current_revision(repository.engine)
         finally:
             await repository.close()
@@ -175,6 +176,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     """Validate the settings, the message templates and the flows; problems as path:line:col; exit 1 on any error."""
     from bot.inbound.content import check_content
+    from bot.numbers.number import numbers_file, read_numbers
     from bot.whatsapp.rate_card import read_rate_card
 
     settings = _prepare(args)
@@ -184,6 +186,9 @@ def check(args: argparse.Namespace) -> int:
     flows, templates = _folder(args.flows, settings, "flows"), _folder(args.templates, settings, "templates")
     sections = list(check_content(flows, templates).sections)
     sections.append(("rate card", read_rate_card(settings.rate_card)[1] if settings.rate_card else []))
+    if numbers_file(settings).exists():
+        names = {path.stem for path in flows.glob("*.yaml")}
+        sections.append(("numbers", read_numbers(numbers_file(settings), names)[1]))
     if settings.endpoints_canned is not None:
         from bot.inbound.endpoint_call import read_canned
 
@@ -270,6 +275,15 @@ def bench_otp(args: argparse.Namespace) -> int:
 
     configure_logging(level="warning", fmt="json")
     print(asyncio.run(run_otp_bench(args)))
+    return 0
+
+
+def bench_numbers(args: argparse.Namespace) -> int:
+    """Several numbers sending at once into a Graph API stand-in, each held to its own limit; print figures as JSON."""
+    from bot.bench.numbers import run_numbers_bench
+
+    configure_logging(level="warning", fmt="json")
+    print(asyncio.run(run_numbers_bench(args)))
     return 0
 
 
@@ -540,6 +554,13 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("--stall", type=float, default=10.0, help="give up when no send arrived for this many seconds")
     n.add_argument("--settle", type=float, default=1.0, help="then wait this long for sends made twice")
     n.set_defaults(run=bench_notify)
+    m = b.add_parser("numbers", help="several business numbers sending at once, each held to its own limit")
+    m.add_argument("--numbers", type=int, default=10, help="how many business numbers (default 10)")
+    m.add_argument("--messages", type=int, default=500, help="utility templates per number (default 500)")
+    m.add_argument("--rate", type=int, default=40, help="every other number's limit; the others twice it (default 40)")
+    m.add_argument("--database", default=None, help="the database URL, migrated first (default: a new SQLite file)")
+    m.add_argument("--served", action="store_true", help="through `bot serve` and POST /api/notifications only")
+    m.set_defaults(run=bench_numbers)
 
     v = b.add_parser("events", help="events out to a local receiver: events/s; --kill: SIGKILL mid-stream, order kept")
     v.add_argument("--customers", type=int, default=500, help="customers texting, each an ordered stream of events")

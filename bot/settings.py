@@ -20,6 +20,7 @@ from bot.whatsapp.rate_card import example_rate_card
 
 DISTRIBUTION = "whatsapp-conversation-service"  # pyproject.toml's project name
 SANDBOX_PHONE_NUMBER_ID = "106540352242922"
+SANDBOX_DISPLAY_NUMBER = "15550783881"
 SANDBOX_APP_SECRET = "sandbox-app-secret"
 SANDBOX_VERIFY_TOKEN = "sandbox-verify-token"
 DEFAULT_API_URL = "https://graph.facebook.com"

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import events
@@ -59,6 +59,24 @@ async def contacts_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int
     rows = await conn.execute(select(CONTACT).where(CONTACT.c.id.in_(list(ids))))
     contacts = [model_of(ContactBase, row._mapping) for row in rows]
     return {c.id: c for c in contacts if c.id is not None}
+
+
+async def last_inbound_by_number(
+    conn: AsyncConnection, contact_ids: Sequence[int], since: datetime
+) -> dict[tuple[int, str | None], datetime]:
+    """When each contact last wrote to each business number, for messages since `since` (a window's length)."""
+    if not contact_ids:
+        return {}
+    stmt = (
+        select(MESSAGE.c.contact_id, MESSAGE.c.phone_number_id, func.max(MESSAGE.c.created_at))
+        .where(MESSAGE.c.contact_id.in_(list(contact_ids)), MESSAGE.c.direction == "in")
+        .where(MESSAGE.c.created_at > since)
+        .group_by(MESSAGE.c.contact_id, MESSAGE.c.phone_number_id)
+    )
+    latest: dict[tuple[int, str | None], datetime] = {}
+    for contact_id, number, at in await conn.execute(stmt):
+        latest[contact_id, number] = at  # max() keeps the column's type: UTC-aware
+    return latest
 
 
 async def open_conversations_for(

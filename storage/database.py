@@ -74,19 +74,25 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """Alembic's configuration, built in code so that the installed package needs no alembic.ini."""
+def alembic_config(connection: Connection | None = None, phone_number_id: str | None = None) -> Config:
+    """Alembic's configuration, built in code so that the installed package needs no alembic.ini.
+
+    `phone_number_id` is the number existing rows are backfilled with when a migration gives every row
+    its number (0016).
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
         config.attributes["connection"] = connection
+    if phone_number_id is not None:
+        config.attributes["phone_number_id"] = phone_number_id
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` on the engine's database."""
+async def upgrade(engine: AsyncEngine, revision: str = "head", *, phone_number_id: str | None = None) -> None:
+    """Apply migrations up to `revision` on the engine's database (rows backfilled with `phone_number_id`)."""
     async with engine.begin() as connection:
-        await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+        await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync, phone_number_id), revision))
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

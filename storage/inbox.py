@@ -62,6 +62,8 @@ class InboundLike(Protocol):
     def referral(self) -> Mapping[str, Any] | None: ...
     @property
     def raw(self) -> Mapping[str, Any]: ...
+    @property
+    def phone_number_id(self) -> str | None: ...
 
 
 class StatusLike(Protocol):
@@ -123,6 +125,9 @@ class Delivery:
     body: str
     parsed: ParsedLike
     received_at: datetime = field(default_factory=utcnow)
+    # The business numbers this deployment serves (None: any). A message to another number is stored
+    # handled, with `turn_error` saying so: kept, and never answered from a number it was not sent to.
+    served: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +308,9 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     return max(a, b)
 
 
+NOT_SERVED = "sent to a business number this deployment does not serve"
+
+
 def _insert_messages(
     conn: Connection,
     deliveries: Sequence[Delivery],
@@ -316,11 +324,15 @@ def _insert_messages(
             cid = contact_ids.get(_key(m.wa_id, m.user_id)) or contact_ids.get((None, m.user_id))
             if cid is None:
                 continue  # no identity at all: kept in the raw body, nothing to answer
+            number = m.phone_number_id
+            foreign = delivery.served is not None and number is not None and number not in delivery.served
             rows.append(
                 {
                     "wamid": m.wamid, "direction": "in", "contact_id": cid, "type": m.type[:32], "text": m.text,
                     "reply_id": (m.reply_id or "")[:256] or None, "body": dict(m.raw), "status": "received",
-                    "webhook_event_id": event_id, "created_at": m.timestamp,
+                    "webhook_event_id": event_id, "created_at": m.timestamp, "phone_number_id": number,
+                    "handled_at": delivery.received_at if foreign else None,
+                    "turn_error": NOT_SERVED if foreign else None,
                 }
             )  # fmt: skip
     if not rows:
@@ -424,6 +436,20 @@ def _record_preferences(
                 consent.ConsentChange(cid, action, "preference", evidence, at, dedupe_key=f"preference:{digest}")
             )
     consent.record_sync(conn, changes, utcnow())
+
+
+async def last_numbers(conn: AsyncConnection, contact_ids: Sequence[int]) -> dict[int, str | None]:
+    """The business number each contact last wrote to (absent: never wrote): where a reply not to a message goes."""
+    if not contact_ids:
+        return {}
+    latest = (
+        select(MESSAGE.c.contact_id, func.max(MESSAGE.c.id).label("last"))
+        .where(MESSAGE.c.contact_id.in_(list(contact_ids)), MESSAGE.c.direction == "in")
+        .group_by(MESSAGE.c.contact_id)
+        .subquery()
+    )
+    stmt = select(MESSAGE.c.contact_id, MESSAGE.c.phone_number_id).join(latest, MESSAGE.c.id == latest.c.last)
+    return {int(contact_id): number for contact_id, number in await conn.execute(stmt)}
 
 
 async def contacts_with_unhandled(conn: AsyncConnection, limit: int = 100) -> list[int]:

@@ -84,6 +84,8 @@ class ConversationBase(SQLModel):
     opened_at: datetime = Field(sa_type=UTCDateTime, index=True)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     opening_wamid: str | None = Field(default=None, max_length=128)
+    # The business number (Meta's phone_number_id) it belongs to; windows and limits are per number.
+    phone_number_id: str | None = Field(default=None, max_length=32)
 
 
 class Conversation(ConversationBase, table=True):
@@ -136,6 +138,8 @@ class MessageBase(SQLModel):
     # `turn_error` saying why, so that one message a bug chokes on never silences the customer for good.
     turn_failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     turn_error: str | None = Field(default=None, max_length=512)
+    # The business number (Meta's phone_number_id) it belongs to; windows and limits are per number.
+    phone_number_id: str | None = Field(default=None, max_length=32)
 
 
 class Message(MessageBase, table=True):
@@ -281,6 +285,8 @@ class OutboxBase(SQLModel):
     wamid: str | None = Field(default=None, max_length=128)
     category: str | None = Field(default=None, max_length=16)
     last_error: dict[str, Any] | None = _json()
+    # The business number (Meta's phone_number_id) it belongs to; windows and limits are per number.
+    phone_number_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = _now()
     updated_at: datetime = _now()
 
@@ -291,6 +297,7 @@ class Outbox(OutboxBase, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_claim", "status", "due_at", "priority"),
+        Index("ix_outbox_number_claim", "phone_number_id", "status", "due_at"),
         Index("ix_outbox_contact_status", "contact_id", "status"),
         Index("ix_outbox_campaign", "campaign_id", "status"),
     )
@@ -443,6 +450,8 @@ class ScheduleBase(SQLModel):
     parameters: dict[str, Any] | None = _json()
     wa_ids: list[str] | None = _json()
     active: bool = True
+    # The business number (Meta's phone_number_id) it belongs to; windows and limits are per number.
+    phone_number_id: str | None = Field(default=None, max_length=32)
     next_run_at: datetime | None = _when(index=True)
     last_run_at: datetime | None = _when()
     created_at: datetime = _now()
@@ -489,6 +498,8 @@ class CampaignBase(SQLModel):
     rate: float | None = None  # messages per second for this campaign; None: as fast as the number allows
     flow: str | None = Field(default=None, max_length=128)  # the flow a tap on its quick reply enters
     test_numbers: list[str] | None = _json()  # the allow-list `test` sends to
+    # The business number (Meta's phone_number_id) it belongs to; windows and limits are per number.
+    phone_number_id: str | None = Field(default=None, max_length=32)
     state: str = Field(default="scheduled", max_length=16)  # scheduled | running | paused | completed | cancelled
     created_at: datetime = _now()
     updated_at: datetime = _now()
@@ -525,6 +536,32 @@ class CampaignRun(CampaignRunBase, table=True):
         UniqueConstraint("campaign_id", "scheduled_for", name="uq_campaign_run_campaign_id"),
         Index("ix_campaign_run_state", "state"),
     )
+
+
+class PhoneNumberBase(SQLModel):
+    """A business number this deployment serves: Meta's id, its account, where its token is, and its limits.
+
+    `tier` is Meta's messaging limit (unique users reached outside a window per rolling 24 h; None:
+    unlimited); `quality` is Meta's rating (GREEN, YELLOW, RED), written by its webhooks.
+    """
+
+    id: str = Field(primary_key=True, max_length=32)  # Meta's phone_number_id
+    display_number: str = Field(max_length=32)
+    account_id: str | None = Field(default=None, max_length=32)  # the WhatsApp Business Account (WABA) id
+    token_env: str | None = Field(default=None, max_length=128)  # the environment variable holding its token
+    throughput: int = 80
+    tier: int | None = None
+    quality: str | None = Field(default=None, max_length=16)
+    main_flow: str | None = Field(default=None, max_length=128)  # the flow its customers start in
+    source: str = Field(default="api", max_length=16)  # api | file | settings: who last wrote it
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
+class PhoneNumber(PhoneNumberBase, table=True):
+    """The `phone_number` table: one row per business number."""
+
+    __tablename__ = "phone_number"
 
 
 class SenderPresenceBase(SQLModel):
@@ -682,6 +719,7 @@ CONSENT_EVENT = table_of(ConsentEvent)
 CAMPAIGN = table_of(Campaign)
 CAMPAIGN_RUN = table_of(CampaignRun)
 SENDER_PRESENCE = table_of(SenderPresence)
+PHONE_NUMBER = table_of(PhoneNumber)
 SCHEDULE = table_of(Schedule)
 SCHEDULE_RUN = table_of(ScheduleRun)
 WRONG_TOKEN = table_of(WrongToken)

@@ -64,6 +64,7 @@ class NewMessage:
     campaign_id: int | None = None
     subject: str | None = None
     urgent: bool = False
+    phone_number_id: str | None = None  # the business number it goes out from; None: the default one
 
     def row(self, now: datetime) -> dict[str, Any]:
         if self.kind not in PRIORITY:
@@ -81,6 +82,7 @@ class NewMessage:
             "campaign_id": self.campaign_id,
             "subject": self.subject,
             "urgent": self.urgent,
+            "phone_number_id": self.phone_number_id,
             "status": "queued",
             "attempts": 0,
             "created_at": now,
@@ -112,7 +114,7 @@ async def enqueue_keyed(conn: AsyncConnection, messages: Sequence[NewMessage], n
     return {str(key) for key in result.scalars()}
 
 
-def _claimable(now: datetime, limit: int) -> Any:
+def _claimable(now: datetime, limit: int, number: tuple[str, bool] | None = None) -> Any:
     """Due queued rows whose contact has nothing in flight and nothing due earlier: per-contact order."""
     other = OUTBOX.alias("other")
     # `contact_id = … AND status IN (…)` stands alone so that the probe is one scan of
@@ -128,22 +130,30 @@ def _claimable(now: datetime, limit: int) -> Any:
             and_(other.c.due_at == OUTBOX.c.due_at, other.c.id < OUTBOX.c.id),
         ),
     )
-    return (
-        select(OUTBOX.c.id)
-        .where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now, ~blocked)
-        .order_by(OUTBOX.c.priority, OUTBOX.c.due_at, OUTBOX.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    stmt = select(OUTBOX.c.id).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now, ~blocked)
+    if number is not None:  # one number's rows (ix_outbox_number_claim); a row naming none is the default's
+        mine = OUTBOX.c.phone_number_id == number[0]
+        stmt = stmt.where(or_(mine, OUTBOX.c.phone_number_id.is_(None)) if number[1] else mine)
+    return stmt.order_by(OUTBOX.c.priority, OUTBOX.c.due_at, OUTBOX.c.id).limit(limit).with_for_update(skip_locked=True)
 
 
 async def claim_due(
-    conn: AsyncConnection, *, owner: str, now: datetime, lease: timedelta, limit: int
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    number: tuple[str, bool] | None = None,
 ) -> list[OutboxBase]:
-    """Claim up to `limit` due rows with one `UPDATE … WHERE id IN (… FOR UPDATE SKIP LOCKED) RETURNING`."""
+    """Claim up to `limit` due rows with one `UPDATE … WHERE id IN (… FOR UPDATE SKIP LOCKED) RETURNING`.
+
+    With `number` (its id, and whether it is the default one, which also owns rows naming none), only
+    that business number's rows: a sender claims for each number's lane in turn.
+    """
     stmt = (
         update(OUTBOX)
-        .where(OUTBOX.c.id.in_(_claimable(now, limit)))
+        .where(OUTBOX.c.id.in_(_claimable(now, limit, number)))
         .values(
             status="sending",
             lease_owner=owner,

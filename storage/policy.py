@@ -11,11 +11,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import campaign, consent
-from storage.conversation import contacts_by_ids, open_conversations_for
+from storage.conversation import contacts_by_ids, last_inbound_by_number, open_conversations_for
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
     ACCOUNT,
@@ -56,6 +56,8 @@ class BatchContext:
     marketing_consent: dict[int, str] = field(default_factory=dict)  # contact → opt_in | opt_out (latest)
     campaigns: dict[int, tuple[str, int]] = field(default_factory=dict)  # campaign → (state, frequency cap)
     marketing_this_week: dict[int, int] = field(default_factory=dict)  # contact → marketing sent in 7 days
+    # (contact, business number) → the contact's last message to it in the last 24 h; read with several numbers.
+    inbound_by_number: dict[tuple[int, str | None], datetime] = field(default_factory=dict)
 
 
 async def batch_context(
@@ -65,12 +67,18 @@ async def batch_context(
     now: datetime,
     campaign_ids: Sequence[int] = (),
     marketing_ids: Sequence[int] = (),
+    per_number: bool = False,
+    reach_of: tuple[str, bool] | None = None,
 ) -> BatchContext:
-    """The batch's facts; consent is read only for `marketing_ids`, the contacts of its marketing rows."""
+    """The batch's facts; consent is read only for `marketing_ids`, the contacts of its marketing rows.
+
+    `per_number`: the deployment serves several numbers, so each customer's window is read per number.
+    `reach_of`: (number, whether it is the default one): the tier counts only that number's users reached.
+    """
     return BatchContext(
         contacts=await contacts_by_ids(conn, contact_ids),
         open_conversations=await open_conversations_for(conn, contact_ids, now),
-        reach=await reach(conn, contact_ids, now),
+        reach=await reach(conn, contact_ids, now, reach_of),
         blocked=await blocked_templates(conn),
         unwanted=await unwanted_subjects(conn, set(subjects), now),
         marketing_consent=await consent.states(conn, marketing_ids),
@@ -78,20 +86,30 @@ async def batch_context(
         marketing_this_week=await campaign.marketing_sent_since(conn, contact_ids, now - campaign.WEEK)
         if campaign_ids
         else {},
+        inbound_by_number=await last_inbound_by_number(conn, contact_ids, now - REACH_WINDOW) if per_number else {},
     )
 
 
 # -- messaging-limit tier --------------------------------------------------------------------------
 
 
-async def reach(conn: AsyncConnection, contact_ids: Sequence[int], now: datetime) -> Reach:
-    """How many unique users were reached outside a window since `now - 24 h`, and which of `contact_ids`."""
+async def reach(
+    conn: AsyncConnection, contact_ids: Sequence[int], now: datetime, number: tuple[str, bool] | None = None
+) -> Reach:
+    """How many unique users were reached outside a window since `now - 24 h`, and which of `contact_ids`.
+
+    With `number` (its id, and whether it is the default one, which also owns messages naming none), only
+    the users that number reached: Meta's tier is per business number.
+    """
     since = now - REACH_WINDOW
     # Literally the partial index's condition (SQLite writes the column as `outside_window = 1`, which its
     # planner does not match to the index's `WHERE outside_window`), and the contact as an expression, so
     # that SQLite does not walk every message ever stored in contact order to save a sort: the sender asks
     # this for every batch, and the index holds only the few messages that reached someone outside a window.
     recent = and_(OUTSIDE_WINDOW, MESSAGE.c.created_at > since)
+    if number is not None:
+        mine = MESSAGE.c.phone_number_id == number[0]
+        recent = and_(recent, or_(mine, MESSAGE.c.phone_number_id.is_(None)) if number[1] else mine)
     contact = MESSAGE.c.contact_id + 0
     per_user = select(func.max(MESSAGE.c.created_at).label("last")).where(recent).group_by(contact).subquery()
     count, oldest = (await conn.execute(select(func.count(), func.min(per_user.c.last)).select_from(per_user))).one()

@@ -53,8 +53,9 @@ class Repository:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    async def migrate(self) -> None:
-        await upgrade(self.engine)
+    async def migrate(self, phone_number_id: str | None = None) -> None:
+        """Apply the migrations; rows from before several numbers get `phone_number_id`."""
+        await upgrade(self.engine, phone_number_id=phone_number_id)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -197,9 +198,17 @@ class Repository:
         async with self.transaction() as conn:
             return await outbox.enqueue(conn, messages, now)
 
-    async def claim_due(self, *, owner: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxBase]:
+    async def claim_due(
+        self,
+        *,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        number: tuple[str, bool] | None = None,
+    ) -> list[OutboxBase]:
         async with self.transaction() as conn:
-            return await outbox.claim_due(conn, owner=owner, now=now, lease=lease, limit=limit)
+            return await outbox.claim_due(conn, owner=owner, now=now, lease=lease, limit=limit, number=number)
 
     async def refresh_outbox_statistics(self) -> None:
         async with self.transaction() as conn:
@@ -239,10 +248,14 @@ class Repository:
         now: datetime,
         campaign_ids: Sequence[int] = (),
         marketing_ids: Sequence[int] = (),
+        per_number: bool = False,
+        reach_of: tuple[str, bool] | None = None,
     ) -> policy.BatchContext:
         """What the send-time checks need for one batch: recipients, conversations, reach, blocks, subjects."""
         async with self._reads.connect() as conn:
-            return await policy.batch_context(conn, contact_ids, subjects, now, campaign_ids, marketing_ids)
+            return await policy.batch_context(
+                conn, contact_ids, subjects, now, campaign_ids, marketing_ids, per_number=per_number, reach_of=reach_of
+            )
 
     async def template_blocks(self) -> list[TemplateBlockBase]:
         """The templates Meta refused, which the sender no longer uses."""

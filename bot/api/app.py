@@ -24,6 +24,7 @@ from bot.api import (
     erasure,
     handoff,
     notifications,
+    numbers,
     otp,
     schedules,
     stats,
@@ -49,7 +50,7 @@ def create_api() -> web.Application:
     api.router.add_get("/openapi.json", openapi)
     modules = (
         conversations, otp, contacts, erasure, notifications, handoff, schedules, templates, stats, campaigns,
-        subscriptions,
+        subscriptions, numbers,
     )  # fmt: skip
     for module in modules:
         api.router.add_routes(module.routes)

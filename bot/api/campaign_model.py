@@ -13,6 +13,7 @@ import pydantic
 from pydantic import AfterValidator, Field
 
 from bot.api.model import Body, said
+from bot.api.number_model import SendingNumber
 from bot.api.stats_model import RateCardUsed
 from bot.campaigns.campaign import CONTACT_FIELDS, MAX_FREQUENCY_CAP, MAX_LANGUAGE
 
@@ -87,6 +88,7 @@ class CampaignCreate(Body):
     )
     flow: str | None = Field(None, min_length=1, description="The flow a tap on its quick reply enters")
     test_numbers: list[str] | None = Field(None, description="The numbers POST /api/campaigns/{id}/test may send to")
+    phone_number_id: SendingNumber = None
 
 
 class TestSend(Body):
@@ -122,6 +124,7 @@ class Campaign(pydantic.BaseModel):
     rate: float | None
     flow: str | None
     test_numbers: list[str] | None
+    phone_number_id: str | None = Field(description="The business number it goes out from")
     state: State
     created_at: datetime
     updated_at: datetime

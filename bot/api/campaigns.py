@@ -8,6 +8,7 @@ fit the campaign's state are a 409 saying what it is. Bearer auth is the admin A
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, get_args
@@ -24,6 +25,7 @@ from bot.campaigns.runner import Campaigner, DryRun
 from bot.errors import NotFound, ValidationError
 from bot.inbound.content import CONTENT
 from bot.message_templates.library import TEMPLATES, MessageTemplate
+from bot.numbers.number import NUMBERS, sending_number
 from bot.whatsapp.rate_card import RateCard, calling_code
 from storage import campaign as store
 from storage.models import CampaignBase, CampaignRunBase
@@ -79,10 +81,11 @@ def campaign_request(app: keys.Config, body: Mapping[str, Any]) -> CampaignReque
     """A campaign body checked as `POST /api/campaigns` checks it (the dashboard's form sends the same)."""
     flows = frozenset(app[CONTENT].current.flows) if CONTENT in app else frozenset()
     given = validated(CampaignCreate, body).model_dump(exclude_none=True)
-    return read_request(
+    checked = read_request(
         given, template_of=template_lookup(app), flows=flows,
         default_zone=app[keys.SETTINGS].business_timezone, valid_wa_id=valid_wa_id,
     )  # fmt: skip
+    return replace(checked, phone_number_id=sending_number(app[NUMBERS], given.get("phone_number_id")))
 
 
 async def create_campaign(request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ import pydantic
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
 
 from bot.api.model import Body, FieldProblem
+from bot.api.number_model import SendingNumber
 from bot.api.request import MAX_TEXT, template_parameters
 from bot.errors import ValidationError
 from bot.notifications.rules import ORDER_STATUSES
@@ -292,6 +293,7 @@ class NotificationItem(Body):
     urgent: bool = Field(
         False, description="Send even in quiet hours (BOT_QUIET_HOURS), e.g. a payment the customer waits for"
     )
+    phone_number_id: SendingNumber = None
 
 
 class NotificationBatch(Body):

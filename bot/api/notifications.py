@@ -40,6 +40,7 @@ from bot.notifications.service import (
     Queued,
 )
 from bot.notifications.utility import NotificationRequest
+from bot.numbers.number import NUMBERS, NumberBook, sending_number
 from storage.models import AccountBase, AppointmentBase, OrderBase
 
 # -- reading bodies ------------------------------------------------------------------------------------
@@ -180,7 +181,7 @@ async def put_account(request: web.Request) -> web.Response:
 # -- notifications -------------------------------------------------------------------------------------
 
 
-def _notification(body: Any) -> NotificationRequest:
+def _notification(body: Any, numbers: NumberBook) -> NotificationRequest:
     if not isinstance(body, dict):
         raise ValidationError("each notification must be a JSON object")
     item = validated(NotificationItem, body)
@@ -192,6 +193,8 @@ def _notification(body: Any) -> NotificationRequest:
         idempotency_key=item.idempotency_key,
         language=item.language,
         urgent=item.urgent,
+        # Checked when given; left unset, it goes out from the default number (and keeps its key as before).
+        phone_number_id=None if item.phone_number_id is None else sending_number(numbers, item.phone_number_id),
     )
 
 
@@ -205,7 +208,7 @@ async def post_notifications(request: web.Request) -> web.Response:
     body = await json_body(request)
     service = request.config_dict[NOTIFICATIONS]
     if "items" not in body:
-        queued = await service.notify(_notification(body))
+        queued = await service.notify(_notification(body, request.config_dict[NUMBERS]))
         return json_response({"notification": queued.as_dict()}, 202)
     items = body["items"]
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
@@ -213,7 +216,7 @@ async def post_notifications(request: web.Request) -> web.Response:
     read: list[NotificationRequest | ValidationError] = []
     for item in items:
         try:
-            read.append(_notification(item))
+            read.append(_notification(item, request.config_dict[NUMBERS]))
         except ValidationError as exc:
             read.append(exc)
     answers = iter(await service.notify_many([r for r in read if isinstance(r, NotificationRequest)]))

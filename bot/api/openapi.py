@@ -17,6 +17,7 @@ from bot.api import (
     openapi_conversations,
     openapi_handoff,
     openapi_notifications,
+    openapi_numbers,
     openapi_otp,
     openapi_schedules,
     openapi_stats,
@@ -37,6 +38,7 @@ PARTS: tuple[ModuleType, ...] = (
     openapi_stats,
     openapi_campaigns,
     openapi_subscriptions,
+    openapi_numbers,
 )
 SCHEMAS: dict[str, Any] = components((Error,), "serialization")
 for _part in PARTS:

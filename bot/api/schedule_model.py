@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field
 
 from bot.api.model import Body
 from bot.api.notification_model import MAX_BATCH, Parameters, Text16, Text64, Text128, Text512, WaId
+from bot.api.number_model import SendingNumber
 from bot.errors import ValidationError
 from bot.notifications.scheduler import PREVIEW, RECENT_RUNS
 from bot.recurring import cron
@@ -84,6 +85,7 @@ class ScheduleCreate(Body):
     language: Text16 | None = Field(None, description="The template's language (default: the library's)")
     parameters: Parameters = Field(default_factory=dict, description="A value for every variable of the template")
     wa_ids: WaIds
+    phone_number_id: SendingNumber = None
 
 
 class ScheduleRun(pydantic.BaseModel):
@@ -106,6 +108,7 @@ class Schedule(pydantic.BaseModel):
     language: str | None
     parameters: dict[str, str]
     wa_ids: list[str]
+    phone_number_id: str | None = Field(description="The business number it goes out from")
     active: bool
     next_run_at: datetime | None
     last_run_at: datetime | None = Field(description="The occurrence that ran last")

@@ -13,6 +13,7 @@ from bot.api.model import validated
 from bot.api.request import json_body, json_response, paging, path_id
 from bot.api.schedule_model import Schedule, ScheduleCreate, SchedulePage, ScheduleWithRuns
 from bot.notifications.scheduler import SCHEDULER, ScheduleRequest, upcoming
+from bot.numbers.number import NUMBERS, sending_number
 from storage.models import ScheduleBase, ScheduleRunBase
 
 
@@ -33,8 +34,9 @@ def _answer(model: Schedule | SchedulePage, status: int = 200) -> web.Response:
 
 async def create_schedule(request: web.Request) -> web.Response:
     """Store a schedule (201); it runs first at the next matching time after now."""
-    given = validated(ScheduleCreate, await json_body(request))
-    stored = await request.config_dict[SCHEDULER].create(ScheduleRequest(**given.model_dump()))
+    given = validated(ScheduleCreate, await json_body(request)).model_dump()
+    given["phone_number_id"] = sending_number(request.config_dict[NUMBERS], given["phone_number_id"])
+    stored = await request.config_dict[SCHEDULER].create(ScheduleRequest(**given))
     return _answer(_schedule(stored), 201)
 
 

@@ -36,14 +36,25 @@ PHONE_NUMBER_ID = "100000000000001"
 class StandIn:
     """The Graph API's send endpoint, reduced to what the tests and benchmarks need.
 
-    It records when each request arrived, refuses a send beyond `rate` in any one-second window with
-    130429, injects the failures of a `FaultPlan`, and, given a webhook URL, reports each accepted send
-    back as a signed ``sent`` status carrying its callback data, retrying until the webhook answers 200
-    (as Meta does).
+    It records when each request arrived and from which business number, refuses a send beyond its
+    number's rate (`number_rates`, else `rate`) in any one-second window with 130429, as Meta counts
+    each number's throughput on its own, injects the failures of a `FaultPlan`, and, given a webhook URL,
+    reports each accepted send back as a signed ``sent`` status carrying its callback data, retrying until
+    the webhook answers 200 (as Meta does).
     """
 
-    def __init__(self, rate: int, plan: FaultPlan | None = None, webhook: tuple[str, str] | None = None) -> None:
-        self.window = ThroughputWindow(rate)
+    def __init__(
+        self,
+        rate: int,
+        plan: FaultPlan | None = None,
+        webhook: tuple[str, str] | None = None,
+        number_rates: dict[str, int] | None = None,
+    ) -> None:
+        self.rate = rate
+        self.number_rates = number_rates or {}
+        self.windows: dict[str, ThroughputWindow] = {}
+        self.numbers: list[str] = []  # the business number of each accepted send, in the same order
+        self.refused_numbers: list[str] = []
         self.plan = plan or FaultPlan()
         self.webhook = webhook  # (URL, app secret)
         self.accepted: list[float] = []
@@ -65,10 +76,16 @@ class StandIn:
         self.attempts[str(callback)] += 1
         if fault in ("server_error", "hang", "throughput", "pair_rate"):
             return await self._fail(fault, received)
+        number = request.match_info["phone_number_id"]
+        window = self.windows.get(number)
+        if window is None:
+            window = self.windows[number] = ThroughputWindow(self.number_rates.get(number, self.rate))
         now = datetime.now(UTC)
-        if not self.window.allows(now):
+        if not window.allows(now):
+            self.refused_numbers.append(number)
             return await self._fail("throughput", received)
-        self.window.record(now)
+        window.record(now)
+        self.numbers.append(number)
         self.accepted.append(received)
         self.recipients.append(to)
         self.callbacks.append(callback)
@@ -122,6 +139,7 @@ class StandIn:
         per_recipient = Counter(self.recipients)
         return web.json_response(
             {"accepted": self.accepted, "to": self.recipients, "callbacks": self.callbacks, "refused": self.refused,
+             "numbers": self.numbers, "refused_numbers": self.refused_numbers,
              "codes": self.codes, "attempts": self.attempts, "recipients": len(per_recipient),
              "most_to_one_recipient": max(per_recipient.values(), default=0)}
         )  # fmt: skip
@@ -226,9 +244,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--faults", default="", help="a fault plan as JSON (bot.bench.faults.FaultPlan's fields)")
     parser.add_argument("--webhook", default=None, help="post a signed `sent` status here for each accepted send")
     parser.add_argument("--app-secret", default="", help="the app secret the status webhooks are signed with")
+    parser.add_argument(
+        "--number-rate", action="append", default=[], metavar="ID=RATE", help="one business number's own limit"
+    )
     args = parser.parse_args(argv)
     webhook = (args.webhook, args.app_secret) if args.webhook else None
-    stand_in = StandIn(args.rate, FaultPlan.from_json(args.faults), webhook)
+    rates = {number: int(rate) for number, _, rate in (item.partition("=") for item in args.number_rate)}
+    stand_in = StandIn(args.rate, FaultPlan.from_json(args.faults), webhook, rates)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_stand_in(args.port, stand_in))
 

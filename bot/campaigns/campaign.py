@@ -45,6 +45,7 @@ class CampaignRequest:
     rate: float | None = None
     flow: str | None = None
     test_numbers: tuple[str, ...] = field(default_factory=tuple)
+    phone_number_id: str | None = None  # the business number it goes out from; None: the default one
 
 
 def read_request(

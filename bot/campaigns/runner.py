@@ -212,7 +212,8 @@ class Campaigner(Wakeful):
             except MissingValue as exc:
                 log.info("campaign.recipient_skipped", campaign_id=campaign.id, reason=str(exc))
                 continue
-            message = _marketing(template, contact, values, start + step * index, f"campaign:{run.id}:{contact.id}")
+            key = f"campaign:{run.id}:{contact.id}"
+            message = _marketing(template, contact, values, start + step * index, key, campaign.phone_number_id)
             messages.append(replace(message, campaign_id=campaign.id))
         return messages
 
@@ -243,7 +244,7 @@ class Campaigner(Wakeful):
             parameters=dict(request.parameters), audience=dict(request.audience), send_at=request.send_at,
             cron=request.cron, time_zone=request.time_zone, next_run_at=first, frequency_cap=request.frequency_cap,
             rate=request.rate, flow=request.flow, test_numbers=list(request.test_numbers), state="scheduled",
-            created_at=now, updated_at=now,
+            created_at=now, updated_at=now, phone_number_id=request.phone_number_id,
         )  # fmt: skip
         async with self._repository.transaction() as conn:
             stored = await store.add_campaign(conn, row)
@@ -324,7 +325,8 @@ class Campaigner(Wakeful):
                 except MissingValue as exc:
                     raise ValidationError(f"test number {contact.wa_id}: {exc}") from None
                 key = f"campaign-test:{campaign_id}:{contact.wa_id}:{now.isoformat()}"
-                messages.append(replace(_marketing(template, contact, values, now, key), urgent=True))
+                message = _marketing(template, contact, values, now, key, campaign.phone_number_id)
+                messages.append(replace(message, urgent=True))
             queued = await enqueue(conn, messages, now)
         self._on_enqueued()
         return queued
@@ -364,14 +366,19 @@ class Campaigner(Wakeful):
 
 
 def _marketing(
-    template: MessageTemplate, contact: ContactBase | Recipient, values: dict[str, str], due: datetime, key: str
+    template: MessageTemplate,
+    contact: ContactBase | Recipient,
+    values: dict[str, str],
+    due: datetime,
+    key: str,
+    number: str | None,
 ) -> NewMessage:
     assert contact.id is not None
     assert contact.wa_id is not None
     return NewMessage(
         kind="marketing", contact_id=contact.id, recipient=contact.wa_id,
         payload=to_cloud_api(template, contact.wa_id, values), due_at=due, template_name=template.name,
-        template_category="marketing", idempotency_key=key,
+        template_category="marketing", idempotency_key=key, phone_number_id=number,
     )  # fmt: skip
 
 

@@ -63,6 +63,7 @@ def campaign_body(fields: Mapping[str, str], variables: Sequence[str], default_z
         "language": fields.get("language", "").strip(),
         "time_zone": fields.get("time_zone", "").strip(),
         "flow": fields.get("flow", "").strip(),
+        "phone_number_id": fields.get("phone_number_id", "").strip(),
         "frequency_cap": _number(fields.get("frequency_cap", "").strip(), int),
         "rate": _number(fields.get("rate", "").strip(), float),
         "test_numbers": [n.removeprefix("+") for n in split(fields.get("test_numbers", ""), ",; \n")],

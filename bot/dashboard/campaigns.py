@@ -31,6 +31,7 @@ from bot.errors import BotError, NotFound, ValidationError
 from bot.field import row_id
 from bot.inbound.content import CONTENT
 from bot.message_templates.library import TEMPLATES, MessageTemplate, Templates
+from bot.numbers.number import NUMBERS
 from storage.models import CampaignBase
 
 routes = web.RouteTableDef()
@@ -79,6 +80,7 @@ async def _form_page(
     if chosen is not None:
         typed = {v: fields.get(VALUE + v, "").strip() for v in chosen.variables if not fields.get(FIELD + v)}
         shown, problem = preview(chosen, {**chosen.examples, **{k: v for k, v in typed.items() if v}})
+    book = request.config_dict[NUMBERS]
     return render(
         request,
         "campaign_new.html",
@@ -90,6 +92,8 @@ async def _form_page(
         contact_fields=CONTACT_FIELDS,
         schedules=SCHEDULES,
         flows=sorted(request.config_dict[CONTENT].current.flows),
+        numbers=[n for n in book],
+        default_number=book.default.id,
         zone=request.config_dict[keys.SETTINGS].business_timezone,
         value=VALUE,
         field=FIELD,

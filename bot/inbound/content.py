@@ -8,8 +8,8 @@ templates reads per turn, so hot reload (`bot.inbound.reload`) swaps one object 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -173,25 +173,31 @@ class LiveRunner:
     notices: AppointmentNotices | None = None
     endpoints: EndpointTransport | None = None  # how the business's endpoints are reached (the app's session)
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)  # where their secrets are
-    _runner: tuple[Content, FlowRunner] | None = field(default=None, init=False, repr=False)
+    # The flow a business number's customers start in (numbers.yaml's `main_flow`); None: `main`.
+    main_of: Callable[[str | None], str | None] = lambda number: None
+    _runners: dict[str, tuple[Content, FlowRunner]] = field(default_factory=dict, init=False, repr=False)
 
-    def _current(self) -> FlowRunner:
-        """The runner for the current content; built once per content, as the runner keeps no state of its own."""
+    def _current(self, number: str | None = None) -> FlowRunner:
+        """The runner for the current content and the number's main flow; built once per content and main
+        flow, as the runner keeps no state of its own. A main flow the content lacks falls back to `main`."""
         content = self.live.current
-        if self._runner is None or self._runner[0] is not content:
+        main = self.main_of(number) or MAIN_FLOW
+        main = main if main in content.flows else MAIN_FLOW
+        found = self._runners.get(main)
+        if found is None or found[0] is not content:
             caller = None
             if self.endpoints is not None:
                 caller = EndpointCaller(content.endpoints, self.endpoints, self.environ)
             runner = FlowRunner(
-                content.engine,
+                content.engine if main == MAIN_FLOW else replace(content.engine, main=main),
                 content.library,
                 otp=self.otp,
                 notices=self.notices,
                 actions=content.plugins.actions,
                 endpoints=caller,
             )
-            self._runner = (content, runner)
-        return self._runner[1]
+            found = self._runners[main] = (content, runner)
+        return found[1]
 
     async def handle(
         self,
@@ -202,7 +208,8 @@ class LiveRunner:
         now: datetime,
         conn: AsyncConnection,
     ) -> TurnResult:
-        handler: TurnHandler = self._current() if MAIN_FLOW in self.live.current.flows else Acknowledger()
+        current = self.live.current
+        handler: TurnHandler = self._current(message.phone_number_id) if MAIN_FLOW in current.flows else Acknowledger()
         return await handler.handle(contact=contact, message=message, session=session, now=now, conn=conn)
 
     async def time_out(

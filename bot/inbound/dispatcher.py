@@ -172,6 +172,7 @@ class Dispatcher(Wakeful):
         async with self._repository.contact_turns(contact_ids) as (conn, locked):
             contacts = await conversation.contacts_by_ids(conn, locked)
             sessions = await session.load_sessions(conn, locked)
+            numbers = await inbox.last_numbers(conn, locked)
             for contact_id in locked:
                 contact, current = contacts[contact_id], sessions.get(contact_id)
                 try:
@@ -179,8 +180,8 @@ class Dispatcher(Wakeful):
                 except Exception as exc:  # one contact's failure must not stop the others'
                     log.error("timeout.failed", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
                     continue
-                key = f"timeout:{contact_id}:{now.isoformat()}"
-                queued += [_reply(contact, body, key, now, i) for i, body in enumerate(result.outgoing)]
+                key, number = f"timeout:{contact_id}:{now.isoformat()}", numbers.get(contact_id)
+                queued += [_reply(contact, body, key, now, i, number) for i, body in enumerate(result.outgoing)]
                 if result.session is not None:
                     saved[contact_id] = result.session
                 if result.deferred is not None:
@@ -254,6 +255,7 @@ class Dispatcher(Wakeful):
             async with self._repository.contact_turns(list(later)) as (conn, locked):
                 contacts = await conversation.contacts_by_ids(conn, locked)
                 sessions = await session.load_sessions(conn, locked)
+                numbers = await inbox.last_numbers(conn, locked)
                 for contact_id in locked:
                     key, deferred = later[contact_id]
                     try:
@@ -262,8 +264,8 @@ class Dispatcher(Wakeful):
                         log.error("turn.resume_failed", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
                         continue
                     key = f"{key}:then{round_number}"
-                    contact = contacts[contact_id]
-                    queued += [_reply(contact, body, key, now, i) for i, body in enumerate(result.outgoing)]
+                    contact, number = contacts[contact_id], numbers.get(contact_id)
+                    queued += [_reply(contact, body, key, now, i, number) for i, body in enumerate(result.outgoing)]
                     if result.session is not None:
                         saved[contact_id] = result.session
                     if result.deferred is not None:
@@ -311,7 +313,8 @@ class Dispatcher(Wakeful):
                 turn.failed = (message, f"{type(exc).__name__}: {exc}")
                 break
             key = f"reply:{message.wamid}"  # a redelivered message never answers twice
-            turn.replies += [_reply(contact, body, key, now, i) for i, body in enumerate(result.outgoing)]
+            number = message.phone_number_id  # answered from the number the customer wrote to
+            turn.replies += [_reply(contact, body, key, now, i, number) for i, body in enumerate(result.outgoing)]
             if message.id is not None:
                 turn.handled.append(message.id)
             if result.session is not None:
@@ -324,7 +327,9 @@ class Dispatcher(Wakeful):
         return turn
 
 
-def _reply(contact: ContactBase, body: dict[str, Any], key: str, now: datetime, index: int) -> NewMessage:
+def _reply(
+    contact: ContactBase, body: dict[str, Any], key: str, now: datetime, index: int, number: str | None
+) -> NewMessage:
     assert contact.id is not None
     template = body.get("template") if body.get("type") == "template" else None
     return NewMessage(
@@ -335,6 +340,7 @@ def _reply(contact: ContactBase, body: dict[str, Any], key: str, now: datetime, 
         due_at=now,
         template_name=template.get("name") if isinstance(template, dict) else None,
         idempotency_key=f"{key}:{index}",
+        phone_number_id=number,
     )
 
 

@@ -22,7 +22,7 @@ from bot.errors import NotFound, OutsideServiceWindow, ValidationError
 from bot.message_templates.library import Templates, to_cloud_api
 from bot.whatsapp.category import service_window_expires_at, service_window_open
 from bot.whatsapp.message_body import text_message
-from storage import session
+from storage import inbox, session
 from storage.conversation import contacts_by_ids
 from storage.models import ContactBase
 from storage.outbox import NewMessage, enqueue
@@ -88,9 +88,10 @@ async def agent_reply(repository: Repository, customer: ContactBase, text: str, 
         )
     assert customer.id is not None
     assert customer.wa_id is not None
-    message = NewMessage("reply", customer.id, customer.wa_id, text_message(customer.wa_id, reply_text(text)), now)
-    async with repository.transaction() as conn:
-        await enqueue(conn, [message], now)
+    body = text_message(customer.wa_id, reply_text(text))
+    async with repository.transaction() as conn:  # from the number the customer last wrote to
+        number = (await inbox.last_numbers(conn, [customer.id])).get(customer.id)
+        await enqueue(conn, [NewMessage("reply", customer.id, customer.wa_id, body, now, phone_number_id=number)], now)
     log.info("handoff.agent_replied", wa_id=customer.wa_id)
     return closes
 

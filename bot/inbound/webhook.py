@@ -7,7 +7,9 @@ ones, since a 400 would lose the good ones and Meta would retry the same bad bod
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Sequence
 
 import structlog
 from aiohttp import web
@@ -15,10 +17,12 @@ from aiohttp import web
 from bot import keys
 from bot.errors import MalformedPayload, StorageUnavailable
 from bot.inbound.ingest import INGESTOR
+from bot.numbers.number import NUMBERS
 from bot.secret import same_secret
 from bot.whatsapp.signature import HEADER, verify
-from bot.whatsapp.webhook_parser import parse_payload, unreadable_paths
+from bot.whatsapp.webhook_parser import InboundMessage, parse_payload, unreadable_paths
 from storage.inbox import Delivery
+from storage.repository import DatabaseUnavailable
 
 log = structlog.get_logger("bot.inbound.webhook")
 
@@ -61,8 +65,15 @@ async def receive(request: web.Request) -> web.Response:
     except UnicodeDecodeError as exc:
         metrics.webhook_outcome["malformed"].inc()
         return error_response(400, "malformed_payload", f"body is not UTF-8: {exc.reason} at byte {exc.start}")
+    served, foreign = _served(app, parsed.messages)
+    if foreign:  # a number added in another process since this one last read the table (a web-only process)?
+        with contextlib.suppress(DatabaseUnavailable):
+            await app[NUMBERS].refresh(app[keys.REPOSITORY])
+        served, foreign = _served(app, parsed.messages)
+    if foreign:  # stored (nothing is lost) and acknowledged, but never answered: see storage.inbox.NOT_SERVED
+        log.warning("webhook.number_not_served", phone_number_ids=foreign[:10])
     try:
-        stored = await app[INGESTOR].store(Delivery(body=text, parsed=parsed))
+        stored = await app[INGESTOR].store(Delivery(body=text, parsed=parsed, served=served))
     except StorageUnavailable as exc:
         metrics.webhook_outcome["unavailable"].inc()
         return error_response(503, exc.code, "the webhook could not be stored; retry later")
@@ -78,6 +89,12 @@ async def receive(request: web.Request) -> web.Response:
         )
     ack = f'{{"ok": true, "event_id": {stored.webhook_event_id}, "unreadable": {len(unreadable)}}}'  # no serialiser
     return web.Response(text=ack, content_type="application/json")
+
+
+def _served(app: web.Application, messages: Sequence[InboundMessage]) -> tuple[frozenset[str], list[str]]:
+    """The numbers this deployment serves, and those of `messages` that are not among them."""
+    served = frozenset(n.id for n in app[NUMBERS])
+    return served, sorted({n for m in messages if (n := m.phone_number_id) is not None and n not in served})
 
 
 def setup_webhook(app: web.Application) -> None:

@@ -49,6 +49,7 @@ class ScheduleRequest:
     parameters: Mapping[str, str] = field(default_factory=dict)
     wa_ids: Sequence[str] = ()
     language: str | None = None
+    phone_number_id: str | None = None  # the business number it goes out from; None: the default one
 
 
 def payloads(template: MessageTemplate, wa_ids: Sequence[str], parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -167,6 +168,7 @@ class Scheduler(Wakeful):
                     template_name=template.name,
                     template_category=template.category,
                     idempotency_key=run_key(schedule_id, occurrence, wa_id),
+                    phone_number_id=schedule.phone_number_id,
                     subject=f"schedule:{schedule_id}",  # not sent once the schedule is deactivated
                 )
                 for wa_id, body in zip(schedule.wa_ids or [], bodies, strict=True)
@@ -196,6 +198,7 @@ class Scheduler(Wakeful):
             next_run_at=cron.next_run(recurrence, now),
             created_at=now,
             updated_at=now,
+            phone_number_id=request.phone_number_id,
         )
 
     async def create(self, request: ScheduleRequest) -> ScheduleBase:

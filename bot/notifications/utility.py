@@ -29,6 +29,7 @@ class NotificationRequest:
     idempotency_key: str | None = None
     language: str | None = None
     urgent: bool = False  # sent even in quiet hours (a payment confirmation the customer waits for)
+    phone_number_id: str | None = None  # the business number it goes out from; None: the default one
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Ready:
     key: str
     due_at: datetime
     urgent: bool
+    phone_number_id: str | None = None
 
     def message(self, contact_id: int) -> NewMessage:
         return NewMessage(
@@ -53,6 +55,7 @@ class Ready:
             template_category=self.template.category,
             idempotency_key=self.key,
             urgent=self.urgent,
+            phone_number_id=self.phone_number_id,
         )
 
 
@@ -83,7 +86,7 @@ def ready(library: Templates, request: NotificationRequest, now: datetime) -> Re
         return exc
     due = max(request.send_at, now) if request.send_at else now
     key = f"notification:{request.idempotency_key or digest(request)}"
-    return Ready(request.wa_id, template, payload, key, due, request.urgent)
+    return Ready(request.wa_id, template, payload, key, due, request.urgent, request.phone_number_id)
 
 
 def digest(request: NotificationRequest) -> str:
@@ -95,4 +98,6 @@ def digest(request: NotificationRequest) -> str:
         "parameters": dict(request.parameters),
         "send_at": request.send_at.isoformat() if request.send_at else None,
     }
+    if request.phone_number_id is not None:  # the same notice from two numbers is two notices
+        content["phone_number_id"] = request.phone_number_id
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]

@@ -1,1 +1,1 @@
-"""Sending: the sender, the checks a message passes at send time, and the number's throughput."""
+"""Sending: the sender, the checks a message passes at send time, and each number's throughput."""

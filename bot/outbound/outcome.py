@@ -38,6 +38,7 @@ class Sent:
     decision: rules.SendDecision
     decided_at: datetime  # when the category rules ran: the conversation opens then, expiring 24 h later
     outside_window: bool = False  # counts towards the messaging-limit tier
+    number: str | None = None  # the business number it went out from (the row's, or the default one)
     status = "sent"
 
     def conversation(self) -> dict[str, Any]:
@@ -46,6 +47,7 @@ class Sent:
         return {
             "contact_id": self.row.contact_id, "category": decision.category, "origin": decision.origin,
             "opened_at": self.decided_at, "expires_at": decision.expires_at, "opening_wamid": self.result.wamid,
+            "phone_number_id": self.number or self.row.phone_number_id,
         }  # fmt: skip
 
     async def prepare(
@@ -58,7 +60,7 @@ class Sent:
         payload = settled_payload(row)
         messages.append(
             message_values(row, payload or row.payload, self.result, decision, conversation_id, now)
-            | {"outside_window": self.outside_window}
+            | {"outside_window": self.outside_window, "phone_number_id": self.number or row.phone_number_id}
         )
         values: dict[str, Any] = {"wamid": self.result.wamid, "category": decision.category}
         return values if payload is None else {**values, "payload": payload}
@@ -203,9 +205,25 @@ class Expired:
 Outcome = Sent | Retry | Failed | Held | Dropped | Expired
 
 
+@dataclass(frozen=True)
+class Window:
+    """A customer's service window on one business number: when they last wrote to it (None: never)."""
+
+    last_inbound_at: datetime | None
+
+
 def decide(
-    row: OutboxBase, contact: ContactBase | None, open_now: list[ConversationBase], now: datetime
+    row: OutboxBase,
+    contact: ContactBase | None,
+    open_now: list[ConversationBase],
+    now: datetime,
+    window: Window | None = None,
 ) -> rules.SendDecision:
+    """The category rules for `row`, with the contact's conversations and window on the row's number.
+
+    With several numbers, `window` says when the customer last wrote to that number (Meta keeps windows
+    and conversations per business number); without it, the contact's last message to any number counts.
+    """
     is_template = row.payload.get("type") == "template"
     template_category = rules.parse_category(row.template_category or "marketing") if is_template else None
     return rules.decide_send(
@@ -220,7 +238,7 @@ def decide(
             )
             for c in open_now
         ],
-        last_inbound_at=contact.last_inbound_at if contact else None,
+        last_inbound_at=window.last_inbound_at if window else (contact.last_inbound_at if contact else None),
         now=now,
         free_entry_point_at=contact.free_entry_point_at if contact else None,
     )

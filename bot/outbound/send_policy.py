@@ -23,6 +23,13 @@ US_PREFIX = "1"  # Meta has refused marketing templates to +1 (US) numbers since
 CAMPAIGN_PAUSE_CHECK = timedelta(seconds=30)  # a message claimed as its campaign paused looks again this late
 
 
+class Unset:
+    """No tier given: the policy's own."""
+
+
+UNSET = Unset()
+
+
 @dataclass(frozen=True)
 class Hold:
     """Not now: back to the queue until `until`, without counting as an attempt."""
@@ -57,14 +64,14 @@ class SendPolicy:
         until = self.quiet_hours.until(now, zone)
         return (until, zone) if until is not None else None
 
-    def for_batch(self, context: BatchContext, now: datetime) -> BatchCheck:
+    def for_batch(self, context: BatchContext, now: datetime, tier: int | Unset | None = UNSET) -> BatchCheck:
         """The checks for one claimed batch, with the messaging-limit budget read alongside it.
 
         The budget is per batch: batches in flight at once (in this process or others) each start from
         what the database held when they were claimed, so the tier can be overshot by at most those.
         """
-        reach = context.reach
-        return BatchCheck(self, context, now, reach.count, set(reach.contacts), reach.frees_at)
+        reach, limit = context.reach, self.messaging_limit if isinstance(tier, Unset) else tier
+        return BatchCheck(self, context, now, reach.count, set(reach.contacts), reach.frees_at, limit)
 
 
 @dataclass
@@ -77,6 +84,7 @@ class BatchCheck:
     reached_count: int
     reached: set[int]
     frees_at: datetime | None
+    limit: int | None = None  # the sending number's messaging-limit tier (None: unlimited)
 
     def check(self, row: OutboxBase) -> Hold | Drop | None:
         """The first rule that stops `row` now, in order: wanted, consented, reachable, usable, quiet, tier."""
@@ -103,8 +111,8 @@ class BatchCheck:
         if quiet is not None:
             until, zone = quiet
             return Hold(until, "quiet_hours", f"quiet hours in {zone.key} until {until.astimezone(zone):%H:%M}")
-        if policy.messaging_limit is not None and reaches_outside_window(row, contact, now):
-            held = self._admit(row.contact_id, policy.messaging_limit)
+        if self.limit is not None and reaches_outside_window(row, contact, now):
+            held = self._admit(row.contact_id, self.limit)
             if held is not None:
                 return held
         return self._within_cap(row)

@@ -33,6 +33,8 @@ from bot.errors import (
 )
 from bot.loop import Wakeful
 from bot.metrics import Metrics
+from bot.numbers.number import Number, NumberBook
+from bot.outbound.lanes import Lane, Lanes
 from bot.outbound.outcome import LEASE_UNSURE, Dropped, Expired, Failed, Held, Outcome, Retry, Sent, decide
 from bot.outbound.send_policy import BatchCheck, Hold, SendPolicy, reaches_outside_window, template_key
 from bot.outbound.share import JOIN_POLL, Share
@@ -51,7 +53,6 @@ MAX_BACKOFF = timedelta(minutes=10)
 MIN_BATCH = 64
 SHARE_EVERY = 2.0  # seconds between a sender's beats, each re-reading how many senders share the limit
 SENDER_ALIVE_FOR = timedelta(seconds=10)  # a sender not seen for this long no longer counts
-IN_FLIGHT = 3
 REAP_BATCH = 500
 # Seconds between tries to record a batch's answers while the database is unavailable, the last repeated.
 SETTLE_RETRY = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -86,6 +87,7 @@ class Sender(Wakeful):
         batch: int | None = None,
         idle_wait: float = 1.0,
         reap_every: float = 10.0,
+        numbers: NumberBook | None = None,
     ) -> None:
         self.owner = f"sender-{uuid.uuid4().hex[:12]}"
         self._repository = repository
@@ -93,28 +95,37 @@ class Sender(Wakeful):
         self._clock = clock
         self._code_life = code_life  # a one-time code not sent this long after it was made is never sent
         self._metrics = metrics
-        # Exact counting: a send holds its place in the window until Meta's answer, so no one-second window
-        # can hold more than `throughput` arrivals however the network delays them (bot/outbound/throughput.py).
-        self._throttle = Throttle(throughput, guard=None)
-        # The number's limit, shared by every sender alive (`_beat`, bot/outbound/share.py).
+        # The business numbers (bot/numbers/); built without them, one number (the client's) at `throughput`.
+        self._book = numbers or NumberBook(Number("", "", throughput=throughput))
+        # A lane per number (bot/outbound/lanes.py). Exact counting: a send holds its place in its number's
+        # window until Meta's answer, so no one-second window can hold more than the number's limit in
+        # arrivals however the network delays them (bot/outbound/throughput.py).
+        self._lanes = Lanes(self._book, lambda rate: Throttle(rate, guard=None))
+        # Each number's limit, shared by every sender alive (`_beat`, bot/outbound/share.py).
         self._share = Share(self.owner, throughput, alive_for=SENDER_ALIVE_FOR.total_seconds())
         self._policy = send_policy or SendPolicy(zone=ZoneInfo("UTC"))
         self._lease = lease
         # A quarter of a second's worth of sends per claim: few enough round trips to the database at
         # Meta's ceiling, small enough that a sender that dies loses little and leases stay short.
-        self._batch = batch or max(MIN_BATCH, throughput // 4)
+        self._batch = batch
         self._idle_wait = idle_wait
         self._reap_every = reap_every
         super().__init__()
-        # Batches in flight at once: one sending while the next is claimed and queued behind it on the
-        # throttle, so the database round trips overlap the sends instead of pausing them. A more urgent
-        # row claimed later (a one-time code) passes the queued sends at the throttle (`Throttle.sending`
-        # by priority): the throughput is preempted, not reserved, so a code waits for one batch to be
-        # answered and the next claim, and the limit is never left idle for codes that may not come.
-        self._room = asyncio.Semaphore(IN_FLIGHT)
+        # Batches in flight at once, per number (`Lane.full`): one sending while the next is claimed and
+        # queued behind it on the throttle, so the database round trips overlap the sends instead of pausing
+        # them. A more urgent row claimed later (a one-time code) passes the queued sends at the throttle
+        # (`Throttle.sending` by priority): the throughput is preempted, not reserved, so a code waits for
+        # one batch to be answered and the next claim, and the limit is never left idle for codes that may
+        # not come. A batch landing sets `_landed`, for a sender whose lanes were all full.
+        self._landed = asyncio.Event()
         # Rows of this sender's batches from claim to settled: its own reaper never takes them, however
         # long a send or a record waits (a locked database, a starved CPU); the batch settles them itself.
         self._flying: set[int] = set()
+
+    @property
+    def _throttle(self) -> Throttle:
+        """The default number's throttle."""
+        return self._lanes.of(OutboxBase.model_construct(phone_number_id=None)).throttle
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -177,11 +188,12 @@ class Sender(Wakeful):
         The share is taken before the beat commits: a smaller one is in force before another sender can
         see that this one counted it.
         """
+        if self._book.default.id:  # the app's book: numbers the API added or changed in any process
+            await self._book.refresh(self._repository)
         async with self._repository.sender_beat(self.owner, self._clock(), SENDER_ALIVE_FOR) as presence:
-            rate = self._share.rate(presence.seen, loop.time())
-            if rate != self._throttle.rate:
-                log.info("sender.share", owner=self.owner, senders=presence.alive, rate=rate)
-                self._throttle.resize(rate)
+            self._share.rate(presence.seen, loop.time())
+            for lane in self._lanes.update(self._share.senders):
+                log.info("sender.share", owner=self.owner, senders=presence.alive, rate=lane.throttle.rate)
         self._share.committed(presence.seen, loop.time())
 
     async def reap(self) -> None:
@@ -212,48 +224,71 @@ class Sender(Wakeful):
     def _recover(self, row: OutboxBase, wamid: str | None, context: BatchContext, now: datetime) -> Outcome:
         if wamid is None:
             return Expired(row, outbox.ON_EXPIRED_LEASE.get(row.kind, "unknown"))
-        contact = context.contacts.get(row.contact_id)
+        contact, lanes = context.contacts.get(row.contact_id), self._lanes
         try:
-            decision = decide(row, contact, context.open_conversations.get(row.contact_id, []), now)
+            decision = decide(row, contact, lanes.open_conversations(row, context), now, lanes.window(row, context))
         except OutsideServiceWindow:  # Meta took it, so the window was open when it was sent
             decision = rules.SendDecision("service", False, None, "user_initiated", now)
         outside = reaches_outside_window(row, contact, now)
-        return Sent(row, SendResult(wamid, row.recipient, None), decision, decided_at=now, outside_window=outside)
+        result, number = SendResult(wamid, row.recipient, None), lanes.of(row).number or None
+        return Sent(row, result, decision, decided_at=now, outside_window=outside, number=number)
 
     async def run_once(self) -> int:
         """Claim one batch, send it concurrently (one message per contact), settle it in one transaction."""
         rows = await self._claim()
-        if rows:
-            await self._deliver(rows)
+        for _, group in self._by_lane(rows):
+            await self._deliver(group)
         return len(rows)
+
+    def _by_lane(self, rows: list[OutboxBase]) -> list[tuple[Lane, list[OutboxBase]]]:
+        """The rows by the number they go out from, in claim order within each."""
+        lanes: dict[int, tuple[Lane, list[OutboxBase]]] = {}
+        for row in rows:
+            lane = self._lanes.of(row)
+            lanes.setdefault(id(lane), (lane, []))[1].append(row)
+        return list(lanes.values())
 
     async def _launch(self, flights: asyncio.TaskGroup) -> int:
-        """Wait for room, claim a batch and send it in the background; returns how many rows were claimed."""
-        await self._room.acquire()
-        try:
-            rows = await self._claim()
-        except BaseException:
-            self._room.release()
-            raise
-        if not rows:
-            self._room.release()
-            return 0
-        flights.create_task(self._fly(rows))
-        return len(rows)
+        """Wait for a lane with room; claim a batch for each lane with room, in turn, and send each in the
+        background; returns how many rows were claimed.
 
-    async def _fly(self, rows: list[OutboxBase]) -> None:
+        One number: one claim, as ever. Several: a claim per number, so a number with a long queue (a
+        campaign) gets its batch and no more, and every other number gets its own in the same round.
+        """
+        while self._lanes.all_full:
+            self._landed.clear()
+            await self._landed.wait()
+        claimed = 0
+        for lane in self._lanes.with_room():
+            only = (lane.number, lane.number == self._book.default.id) if self._lanes.several else None
+            rows = await self._claim(only, lane.limit)
+            for owner, group in self._by_lane(rows):
+                owner.flying += 1
+                flights.create_task(self._fly(owner, group))
+            claimed += len(rows)
+        return claimed
+
+    async def _fly(self, lane: Lane, rows: list[OutboxBase]) -> None:
         try:
             await self._deliver(rows)
         except Exception as exc:  # a batch's own top level: its rows go back to the queue when their leases end
             log.error("sender.batch_failed", rows=len(rows), error=f"{type(exc).__name__}: {exc}")
         finally:
-            self._room.release()
+            lane.flying -= 1
+            self._landed.set()
             # Settling may have made a contact's next message claimable; look again without idling.
             self.wake()
 
-    async def _claim(self) -> list[OutboxBase]:
+    async def _claim(self, number: tuple[str, bool] | None = None, limit: int | None = None) -> list[OutboxBase]:
+        """Claim a batch: of one number's rows with `number` (limited to `limit` a second), else of any."""
         now = self._clock()
-        rows = await self._repository.claim_due(owner=self.owner, now=now, lease=self._lease, limit=self._batch)
+        # A quarter of a second's worth of sends per claim: few enough round trips to the database at Meta's
+        # ceiling, small enough that a sender that dies loses little and leases stay short.
+        fastest = limit or max(n.throughput for n in self._book)
+        batch = self._batch or max(MIN_BATCH, fastest // 4)
+        rows = await self._repository.claim_due(
+            owner=self.owner, now=now, lease=self._lease, limit=batch, number=number
+        )
         # In this sender's hands from the claim on, not from when the batch's task starts: the loop may reap
         # before that task runs, and a claim that waited out a locked database comes back with its leases
         # stamped from before the wait, already run out. Reaped then, those rows were sent twice.
@@ -269,18 +304,26 @@ class Sender(Wakeful):
             self._flying -= ids
 
     async def _send_and_record(self, rows: list[OutboxBase]) -> None:
+        """One lane's batch: every row goes out from one number, whose messaging-limit tier it spends."""
         now = self._clock()
+        lane = self._lanes.of(rows[0])
         subjects = sorted({r.subject for r in rows if r.subject})
         campaigns = sorted({r.campaign_id for r in rows if r.campaign_id is not None})
         marketing = sorted({r.contact_id for r in rows if r.kind == "marketing"})
         contacts = sorted({r.contact_id for r in rows})
-        context = await self._repository.batch_context(contacts, subjects, now, campaigns, marketing)
+        several = self._lanes.several
+        number = (lane.number, lane.number == self._book.default.id) if several else None
+        context = await self._repository.batch_context(
+            contacts, subjects, now, campaigns, marketing, per_number=several, reach_of=number
+        )
         # Marketing recipients are held until their sends are answered, and their consent is re-read
         # under the hold, so an opt-out is stored either before (and seen) or after the sends
         # (storage.consent_guard).
         async with self._repository.consent_guard.sending(marketing) as consent:
             context.marketing_consent.update(consent)
-            checks = self._policy.for_batch(context, now)
+            # The number's own tier (the settings' number: BOT_MESSAGING_LIMIT); without numbers, the policy's.
+            tier = self._book.get(lane.number).tier if self._book.default.id else self._policy.messaging_limit
+            checks = self._policy.for_batch(context, now, tier)
             leases = _Leases(self, rows)
             outcomes: list[Outcome] = []
             # A TaskGroup, not gather: on cancellation every send is cancelled and awaited before we leave.
@@ -314,22 +357,23 @@ class Sender(Wakeful):
         if stop is not None:
             outcomes.append(Held(row, stop) if isinstance(stop, Hold) else Dropped(row, stop))
             return
-        contact = checks.context.contacts.get(row.contact_id)
+        contact, lanes, context = checks.context.contacts.get(row.contact_id), self._lanes, checks.context
+        lane = lanes.of(row)
         try:
-            decision = decide(row, contact, checks.context.open_conversations.get(row.contact_id, []), now)
+            decision = decide(row, contact, lanes.open_conversations(row, context), now, lanes.window(row, context))
         except OutsideServiceWindow as exc:
             outcomes.append(Failed(row, "service", {"code": exc.code, "message": exc.message}))
             return
         try:
             # The callback data comes back in every status webhook of this message: if we die before
             # recording the answer, the reaper still learns that Meta took it (see `reap`).
-            async with self._throttle.sending(row.priority):  # a code passes bulk sends waiting here
+            async with lane.throttle.sending(row.priority):  # a code passes bulk sends waiting here
                 if not await leases.keep(row):
                     if leases.holds(row):  # held, but no renewal came back in time: queued again, unsent
                         outcomes.append(Retry(row, decision.category, LEASE_UNSURE, timedelta(0)))
                     return  # or another sender's reaper took it over: not ours to send
                 result = await self._client.send(
-                    {**row.payload, "biz_opaque_callback_data": outbox.callback_of(row.id)}
+                    {**row.payload, "biz_opaque_callback_data": outbox.callback_of(row.id)}, number=self._from(lane)
                 )
         except CloudAPIError as exc:
             outcomes.append(self._on_error(row, exc, decision.category))
@@ -340,7 +384,11 @@ class Sender(Wakeful):
             outcomes.append(Retry(row, decision.category, error, backoff(row.attempts)))
             return
         outside = reaches_outside_window(row, contact, now)
-        outcomes.append(Sent(row, result, decision, decided_at=now, outside_window=outside))
+        outcomes.append(Sent(row, result, decision, decided_at=now, outside_window=outside, number=lane.number or None))
+
+    def _from(self, lane: Lane) -> str | None:
+        """The number the client sends from: None for the default one (the client's own)."""
+        return lane.number if lane.number and lane.number != self._book.default.id else None
 
     def _on_error(self, row: OutboxBase, exc: CloudAPIError, category: str) -> Outcome:
         """Meta's error codes decide: retry (and how long), or fail, and what else must change."""
@@ -360,8 +408,8 @@ class Sender(Wakeful):
         wait = backoff(row.attempts, exc.retry_after)
         if isinstance(exc, MarketingLimited):  # the per-user marketing limit: that user's marketing waits
             return Retry(row, category, error, wait, hold_kinds=("marketing",))
-        if isinstance(exc, ThroughputExceeded):
-            self._throttle.pause(wait.total_seconds())
+        if isinstance(exc, ThroughputExceeded):  # that number's limit: the other numbers' sends go on
+            self._lanes.of(row).throttle.pause(wait.total_seconds())
         return Retry(row, category, error, wait)
 
     async def _settle(self, outcomes: list[Outcome]) -> None:

@@ -41,13 +41,15 @@ class Share:
         self._unseen: dict[str, datetime] | None = None  # joining: others yet to beat since the first beat
         self._first = 0.0
         self._ready_at: float | None = None
+        self.senders = 1  # the most senders counted in the last window: every number's limit is divided by it
 
     def rate(self, seen: Mapping[str, datetime], now: float) -> int:
         """The rate after a beat that counted `seen` (read before `now`): smaller at once, larger a window late."""
         self._counts.append((now, max(1, len(seen))))
         while len(self._counts) > 1 and self._counts[1][0] <= now - self.window:
             self._counts.popleft()
-        return max(1, self.limit // max(count for _, count in self._counts))
+        self.senders = max(count for _, count in self._counts)
+        return max(1, self.limit // self.senders)
 
     def committed(self, seen: Mapping[str, datetime], now: float) -> None:
         """A beat that counted `seen` has committed: the others are asked to see this sender, or have seen it."""

@@ -11,7 +11,7 @@ request's connection was accepted on (the service's own socket), never to one th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -20,8 +20,9 @@ import structlog
 from aiohttp import web
 
 from bot import keys
-from bot.errors import BotError, CloudAPIError, NotFound
+from bot.errors import BotError, CloudAPIError, NotFound, ValidationError
 from bot.message_templates.library import Templates
+from bot.numbers.number import Number
 from bot.sandbox import media_routes
 from bot.sandbox.http import (
     SANDBOX_IO,
@@ -72,6 +73,7 @@ def setup_sandbox(
     clock: Callable[[], datetime] | None = None,
     template_category: Callable[[str], str | None] | None = None,
     templates: Templates | None = None,
+    numbers: Callable[[], Iterable[Number]] | None = None,
 ) -> None:
     """Add the sandbox's routes, its state and its ``cleanup_ctx`` to `app` (sandbox mode only).
 
@@ -79,7 +81,7 @@ def setup_sandbox(
     `templates` are the approved templates themselves, so the chat shows each send filled in.
     """
     background = SandboxIO()
-    state = SandboxState(settings, clock or _utc_now, templates=templates)
+    state = SandboxState(settings, clock or _utc_now, templates=templates, numbers=numbers)
     if template_category is not None:
         state.template_category = template_category
     elif templates is not None:
@@ -93,6 +95,7 @@ def setup_sandbox(
     router.add_static("/sandbox/static", STATIC_DIR)
     # The customer routes come first: "users" would also match the Graph API's {version}.
     router.add_get("/sandbox/users", list_users)
+    router.add_get("/sandbox/numbers", list_numbers)
     router.add_post("/sandbox/users/{wa_id}/messages", customer_sends)
     router.add_get("/sandbox/users/{wa_id}/messages", chat_history)
     router.add_post(r"/sandbox/{version:v[0-9]+(?:\.[0-9]+)?}/{phone_number_id}/messages", graph_send)
@@ -111,13 +114,13 @@ async def graph_send(request: web.Request) -> web.Response:
     state, background = request.app[SANDBOX_STATE], request.app[SANDBOX_IO]
     try:
         check_token(request)
-        check_phone_number_id(request, state.settings)
+        number = check_phone_number_id(request, state)
         parsed = parse_send(await json_or_none(request))
         now = state.clock()
         if isinstance(parsed, ReadReceipt):
             state.mark_read(parsed.message_id, typing=parsed.typing, now=now)
             return web.json_response({"success": True})
-        user, item = state.accept(parsed, new_wamid(inbound=False), now)
+        user, item = state.accept(parsed, new_wamid(inbound=False), now, number)
     except CloudAPIError as exc:
         log.info("sandbox.send_refused", code=exc.error_code, http_status=exc.http_status)
         return meta_error(exc)
@@ -147,7 +150,7 @@ async def _report_statuses(
         await asyncio.sleep(max(0.0, start + after - loop.time()))
         item.advance(status)
         payload = status_webhook(
-            state.settings.phone_number_id,
+            item.phone_number_id or state.default_number,
             wamid=item.wamid,
             status=status,
             timestamp=int(state.clock().timestamp()),
@@ -168,12 +171,23 @@ async def customer_sends(request: web.Request) -> web.Response:
         wa_id = check_wa_id(request.match_info["wa_id"])
         body = await json_object(request)
         name = profile_name(body.get("name", DEFAULT_NAME))
+        to = business_number(state, body.get("to"))
         now = state.clock()
         known = state.users.get(wa_id)
         message, item = customer_message(wa_id, known.chat if known else [], body, new_wamid(inbound=True), now)
     except BotError as exc:
         return error_response(exc)
-    return await send_as_customer(request, wa_id, name, message, item)
+    return await send_as_customer(request, wa_id, name, message, item, to)
+
+
+def business_number(state: SandboxState, to: object) -> str | None:
+    """The business number a customer writes to (`"to"`: a hosted number's id); None: the default one."""
+    if to is None:
+        return None
+    if not isinstance(to, str) or not state.hosts(to):
+        hosted = ", ".join(n.id for n in state.hosted())
+        raise ValidationError(f"to must be the id of a business number the sandbox hosts: {hosted}")
+    return to
 
 
 async def chat_history(request: web.Request) -> web.Response:
@@ -228,6 +242,12 @@ async def _known_contacts(app: web.Application) -> dict[str, str | None]:
 
 
 # --- the chat page ----------------------------------------------------------------------------------
+
+
+async def list_numbers(request: web.Request) -> web.Response:
+    """``GET /sandbox/numbers``: the business numbers customers may write to (`"to"`), the default first."""
+    hosted = request.app[SANDBOX_STATE].hosted()
+    return web.json_response({"items": [{"id": n.id, "display_number": n.display_number} for n in hosted]})
 
 
 async def chat_page(request: web.Request) -> web.FileResponse:

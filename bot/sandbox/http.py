@@ -18,7 +18,6 @@ from aiohttp import web
 from bot.errors import BotError, CloudAPIError, ValidationError, http_status
 from bot.sandbox.state import ChatItem, SandboxState
 from bot.sandbox.wire import encode, graph_error, inbound_webhook
-from bot.settings import Settings
 from bot.whatsapp.signature import HEADER, sign
 
 log = structlog.get_logger("bot.sandbox.http")
@@ -90,9 +89,10 @@ def check_token(request: web.Request) -> None:
         raise graph_error(190, "Invalid OAuth access token - Cannot parse access token", http_status=401)
 
 
-def check_phone_number_id(request: web.Request, settings: Settings) -> None:
+def check_phone_number_id(request: web.Request, state: SandboxState) -> str:
+    """The path's business number, when the sandbox hosts it; else Meta's error for an unknown object."""
     phone_number_id = request.match_info["phone_number_id"]
-    if phone_number_id != settings.phone_number_id:
+    if not state.hosts(phone_number_id):
         raise graph_error(
             100,
             f"Unsupported post request. Object with ID '{phone_number_id}' does not exist, cannot be loaded due to "
@@ -101,6 +101,7 @@ def check_phone_number_id(request: web.Request, settings: Settings) -> None:
             error_type="GraphMethodException",
             subcode=33,
         )
+    return phone_number_id
 
 
 def meta_error(exc: CloudAPIError) -> web.Response:
@@ -143,16 +144,18 @@ def json_error(status: int, code: str, message: str) -> web.Response:
 
 
 async def send_as_customer(
-    request: web.Request, wa_id: str, name: str, message: dict[str, Any], item: ChatItem
+    request: web.Request, wa_id: str, name: str, message: dict[str, Any], item: ChatItem, to: str | None = None
 ) -> web.Response:
-    """Record the customer's message, post it to ``/webhook`` signed as Meta would, and answer its wamid."""
+    """Record the customer's message to business number `to` (None: the default), post it to ``/webhook``
+    signed as Meta would, and answer its wamid."""
     state, background = request.app[SANDBOX_STATE], request.app[SANDBOX_IO]
     now = state.clock()
     user = state.user(wa_id, now)
     user.name = name
+    number = to or state.default_number
     # Recorded before the webhook is posted: the bot may answer (and the answer be recorded) before it returns.
-    state.receive(user, item, now)
-    payload = inbound_webhook(state.settings.phone_number_id, name=name, wa_id=wa_id, message=message)
+    state.receive(user, item, now, number)
+    payload = inbound_webhook(number, name=name, wa_id=wa_id, message=message)
     url = webhook_url(request)
     try:
         status, text = await background.post(url, encode(payload), state)

@@ -83,7 +83,7 @@ async def upload(request: web.Request) -> web.Response:
     state = request.app[SANDBOX_STATE]
     try:
         check_token(request)
-        check_phone_number_id(request, state.settings)
+        check_phone_number_id(request, state)
         try:
             fields, found = await _form(request)
         except ValidationError as exc:

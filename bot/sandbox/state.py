@@ -1,8 +1,13 @@
-"""The sandbox's memory: each simulated customer's chat, the limits' state, and the rules a send must pass."""
+"""The sandbox's memory: each simulated customer's chat, the limits' state, and the rules a send must pass.
+
+Why one module of about 430 lines: a send is checked against the customer's window on the sending number,
+that number's throughput and the customer's pair rate, then recorded in the chat the page shows, all on
+the one state the sandbox holds; split, each half would reach into the other's dictionaries.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -10,6 +15,7 @@ from typing import Any, Literal
 from bot.errors import NotFound, ValidationError
 from bot.message_templates.display import display, display_json, display_text
 from bot.message_templates.library import Templates
+from bot.numbers.number import Number
 from bot.sandbox.media import MediaShelf, location_message, location_text
 from bot.sandbox.rules import (
     PairBucket,
@@ -73,6 +79,7 @@ class ChatItem:
     pricing: dict[str, object] | None = None
     media: dict[str, Any] | None = None  # {kind, id?, link?, url, mime_type?, filename?, caption?}
     location: dict[str, Any] | None = None  # {latitude, longitude, name?, address?}
+    phone_number_id: str | None = None  # the business number it was sent to or from
 
     def advance(self, status: str) -> bool:
         """Move to `status` unless the message is already there or further; a webhook never undoes a read."""
@@ -85,6 +92,7 @@ class ChatItem:
         """The item as the chat history lists it; `media` and `location` only on the messages that carry them."""
         extra = {k: v for k, v in (("media", self.media), ("location", self.location)) if v is not None}
         return extra | {
+            "phone_number_id": self.phone_number_id,
             "direction": self.direction,
             "wamid": self.wamid,
             "timestamp": self.at.isoformat(),
@@ -105,6 +113,8 @@ class SandboxUser:
     pair: PairBucket
     name: str = DEFAULT_NAME
     last_inbound_at: datetime | None = None
+    # When the customer last wrote to each business number: Meta keeps a service window per number.
+    windows: dict[str, datetime] = field(default_factory=dict)
     typing_until: datetime | None = None
     chat: list[ChatItem] = field(default_factory=list)
 
@@ -136,11 +146,38 @@ class SandboxState:
     users: dict[str, SandboxUser] = field(default_factory=dict)
     shelf: MediaShelf = field(default_factory=MediaShelf)
     service_count: ServiceCount = field(default_factory=ServiceCount)
-    throughput: ThroughputWindow = field(init=False)
+    # The business numbers the sandbox hosts (the deployment's, bot/numbers/); unset: the settings' one.
+    numbers: Callable[[], Iterable[Number]] | None = None
+    throughput: ThroughputWindow = field(init=False)  # the default number's
+    _throughputs: dict[str, ThroughputWindow] = field(default_factory=dict, init=False, repr=False)
     _index: dict[str, tuple[SandboxUser, ChatItem]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.throughput = ThroughputWindow(self.settings.throughput)
+
+    def hosted(self) -> list[Number]:
+        """The business numbers customers may write to, the default first."""
+        if self.numbers is None:
+            return [Number(self.settings.phone_number_id, DISPLAY_PHONE_NUMBER, throughput=self.settings.throughput)]
+        return list(self.numbers())
+
+    @property
+    def default_number(self) -> str:
+        """The number a customer writes to when they name none, and the one the bot sends from by default."""
+        return self.hosted()[0].id
+
+    def hosts(self, number: str) -> bool:
+        return any(n.id == number for n in self.hosted())
+
+    def _throughput(self, number: str) -> ThroughputWindow:
+        """Each number's own throughput limit, as Meta counts it."""
+        if number == self.default_number or self.numbers is None:
+            return self.throughput
+        limit = next((n.throughput for n in self.hosted() if n.id == number), self.settings.throughput)
+        window = self._throughputs.get(number)
+        if window is None or window.limit != limit:
+            window = self._throughputs[number] = ThroughputWindow(limit)
+        return window
 
     def user(self, wa_id: str, now: datetime) -> SandboxUser:
         """The customer with this number, met now if never before."""
@@ -152,22 +189,27 @@ class SandboxState:
     def find(self, wamid: str) -> tuple[SandboxUser, ChatItem] | None:
         return self._index.get(wamid)
 
-    def accept(self, request: SendRequest, wamid: str, now: datetime) -> tuple[SandboxUser, ChatItem]:
-        """Apply Meta's rules to a send at `now`; record it, or raise the error Meta would answer with."""
+    def accept(
+        self, request: SendRequest, wamid: str, now: datetime, number: str | None = None
+    ) -> tuple[SandboxUser, ChatItem]:
+        """Apply Meta's rules to a send from `number` at `now`; record it, or raise the error Meta would answer with."""
+        number = number or self.default_number
         known = self.users.get(request.wa_id)
-        in_window = known is not None and service_window_open(known.last_inbound_at, now)
+        in_window = known is not None and service_window_open(known.windows.get(number), now)
         if request.type != "template" and not in_window:
             raise graph_error(*REENGAGEMENT)
-        if not self.throughput.allows(now):
+        throughput = self._throughput(number)
+        if not throughput.allows(now):
             raise graph_error(*THROUGHPUT)
         user = self.user(request.wa_id, now)
         bucket = user.pair.take(now)
         if bucket is None:
             raise graph_error(*PAIR_RATE)
         user.pair = bucket
-        self.throughput.record(now)
+        throughput.record(now)
         category, pricing = self._price(request, in_window, now)
         item = outbound_item(request, wamid, now, category, pricing, self.templates, self.shelf)
+        item.phone_number_id = number
         self._append(user, item)
         user.typing_until = None
         return user, item
@@ -183,10 +225,11 @@ class SandboxState:
         self.service_count = self.service_count.plus_one(now)
         return category, pricing
 
-    def receive(self, user: SandboxUser, item: ChatItem, now: datetime) -> None:
-        """A customer's message: it opens or refreshes the window and counts towards throughput."""
-        user.last_inbound_at = now
-        self.throughput.record(now)
+    def receive(self, user: SandboxUser, item: ChatItem, now: datetime, number: str | None = None) -> None:
+        """A customer's message to `number`: it opens or refreshes that number's window and counts to its throughput."""
+        number = item.phone_number_id = number or self.default_number
+        user.last_inbound_at = user.windows[number] = now
+        self._throughput(number).record(now)
         self._append(user, item)
 
     def mark_read(self, message_id: str, *, typing: bool, now: datetime) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import CloudAPIError
+from bot.settings import SANDBOX_DISPLAY_NUMBER
 from bot.whatsapp.client import ERROR_CLASSES
 from bot.whatsapp.message_body import (
     BUTTON_ID_MAX,
@@ -27,7 +28,7 @@ from bot.whatsapp.message_body import (
 
 # Meta's sample business account and display number, as in the payloads of Meta's documentation.
 BUSINESS_ACCOUNT_ID = "102290129340398"
-DISPLAY_PHONE_NUMBER = "15550783881"
+DISPLAY_PHONE_NUMBER = SANDBOX_DISPLAY_NUMBER
 
 SEND_TYPES = (
     "text",

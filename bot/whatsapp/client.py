@@ -218,33 +218,60 @@ class SendResult:
     message_status: str | None
 
 
+Tokens = Callable[[str], str | None]
+
+
 class CloudAPIClient:
-    """Sends built message bodies to ``POST {base}/{version}/{phone_number_id}/messages``."""
+    """Sends built message bodies to ``POST {base}/{version}/{phone_number_id}/messages``.
+
+    `phone_number_id` and `access_token` are the default number's; a send from another number (several
+    numbers, bot/numbers/) goes to that number's path with the token `tokens` gives for it.
+    """
 
     def __init__(
-        self, *, transport: Transport, base_url: str, version: str, phone_number_id: str, access_token: str
+        self,
+        *,
+        transport: Transport,
+        base_url: str,
+        version: str,
+        phone_number_id: str,
+        access_token: str,
+        tokens: Tokens | None = None,
     ) -> None:
         self._transport = transport
-        self._url = f"{base_url.rstrip('/')}/{version}/{phone_number_id}/messages"
+        self._base = f"{base_url.rstrip('/')}/{version}"
+        self._number = phone_number_id
+        self._url = f"{self._base}/{phone_number_id}/messages"
         self._access_token = access_token
+        self._tokens = tokens
 
     def __repr__(self) -> str:
         return f"CloudAPIClient(url={self._url!r})"
 
-    async def send(self, body: dict[str, Any]) -> SendResult:
-        """Sends one message; raises the mapped ``CloudAPIError`` when Meta refuses it."""
-        status, answer = await self._post(body)
+    async def send(self, body: dict[str, Any], *, number: str | None = None) -> SendResult:
+        """Sends one message from `number` (None: the default); raises the mapped ``CloudAPIError`` when refused."""
+        status, answer = await self._post(body, number)
         return _send_result(status, answer)
 
-    async def mark_read(self, message_id: str, *, typing: bool = False) -> None:
+    async def mark_read(self, message_id: str, *, typing: bool = False, number: str | None = None) -> None:
         """Marks an inbound message read, optionally showing the typing indicator."""
-        await self._post(read_receipt(message_id, typing=typing))
+        await self._post(read_receipt(message_id, typing=typing), number)
 
-    async def _post(self, body: dict[str, Any]) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self._access_token}"}
-        status, answer = await self._transport.post(self._url, json=body, headers=headers)
+    def _line(self, number: str | None) -> tuple[str, str]:
+        """The URL and token to send from `number`."""
+        if number is None or number == self._number or self._tokens is None:
+            return self._url, self._access_token
+        token = self._tokens(number)
+        if token is None:  # a configuration mistake, not Meta's answer: retried until the variable is set
+            raise TransientError(f"no access token for number {number}: set the variable its token_env names")
+        return f"{self._base}/{number}/messages", token
+
+    async def _post(self, body: dict[str, Any], number: str | None = None) -> tuple[int, Any]:
+        url, token = self._line(number)
+        headers = {"Authorization": f"Bearer {token}"}
+        status, answer = await self._transport.post(url, json=body, headers=headers)
         if not 200 <= status < 300:
-            raise error_from_response(status, _redact(answer, self._access_token))
+            raise error_from_response(status, _redact(answer, token))
         return status, answer
 
 

@@ -185,6 +185,15 @@ async def scenario(api: Api, webhook: Any, hand_off: Any, run_campaigns: Any) ->
     assert [f["field"] for f in refused.body["error"]["fields"]] == ["language", "force"]
     await c("POST", "/api/templates/{name}/unblock", "/api/templates/no_such/unblock", json={})
     await c("GET", "/api/stats", params={"from": "2026-04-01", "to": "2026-04-11"})
+    sales = {"id": "200000000000001", "display_number": "+31 20 555 0101", "account_id": "300", "tier": "unlimited"}
+    await c("POST", "/api/numbers", json=sales)
+    await c("POST", "/api/numbers", json=sales)  # served already: 409
+    await c("POST", "/api/numbers", json={**sales, "id": 2, "throughput": 5000})  # 400
+    await c("GET", "/api/numbers", params={"limit": "1"})
+    await c("GET", "/api/numbers/{id}", f"/api/numbers/{sales['id']}")
+    await c("GET", "/api/numbers/{id}", "/api/numbers/999")  # 404
+    await c("PATCH", "/api/numbers/{id}", f"/api/numbers/{sales['id']}", json={"throughput": 200, "tier": 2000})
+    await c("PATCH", "/api/numbers/{id}", "/api/numbers/abc", json={})  # 400
     inbox = await c("GET", "/api/handoffs")
     assert [w["wa_id"] for w in inbox.body["items"]] == [ANA]
     await c("POST", "/api/conversations/{wa_id}/reply", f"/api/conversations/{ANA}/reply", json={"text": "Hi Ana"})

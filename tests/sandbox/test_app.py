@@ -572,6 +572,7 @@ async def test_chat_history_lists_both_sides_oldest_first(sandbox: Sandbox) -> N
     assert status == 200
     first, buttons, template = chat["items"]
     assert first == {
+        "phone_number_id": PHONE_ID,
         "direction": "in",
         "wamid": inbound,
         "timestamp": "2026-11-02T10:00:00+00:00",

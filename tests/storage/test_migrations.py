@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, bindparam, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
@@ -21,6 +22,7 @@ from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from storage.database import alembic_config, create_engine, current_revision, head_revision, upgrade
+from storage.types import UTCDateTime
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[..., Awaitable[Client]]
@@ -138,3 +140,30 @@ async def test_default_migrates_sqlite_only(
         with pytest.raises(ConfigError, match=r"bot db upgrade"):
             await start(app)
         assert await current_revision(engine) is None
+
+
+async def test_0016_gives_every_existing_row_the_configured_number(engine: AsyncEngine) -> None:
+    """Rows from before several numbers (a conversation, messages, outbox rows, a campaign, a schedule) get the
+    number the upgrade is given, the one the deployment served until then."""
+    await upgrade(engine, "0015")
+    now = bindparam("now", datetime(2026, 4, 10, 12, tzinfo=UTC), type_=UTCDateTime())
+    async with engine.begin() as conn:
+        for statement in (
+            "INSERT INTO contact (id, wa_id, created_at, updated_at) VALUES (1, '31612345678', :now, :now)",
+            "INSERT INTO conversation (id, contact_id, category, origin, opened_at, expires_at) "
+            "VALUES (1, 1, 'service', 'user_initiated', :now, :now)",
+            "INSERT INTO message (wamid, direction, contact_id, type, status, outside_window, created_at, "
+            "turn_failures) VALUES ('wamid.1', 'in', 1, 'text', 'received', false, :now, 0)",
+            "INSERT INTO outbox (kind, priority, contact_id, recipient, payload, due_at, status, attempts, urgent, "
+            "created_at, updated_at) VALUES ('reply', 0, 1, '31612345678', '{}', :now, 'queued', 0, false, :now, :now)",
+            "INSERT INTO campaign (name, template, time_zone, frequency_cap, state, created_at, updated_at) "
+            "VALUES ('spring', 'promotion_code', 'UTC', 2, 'scheduled', :now, :now)",
+            "INSERT INTO schedule (name, cron, time_zone, template, active, created_at, updated_at) "
+            "VALUES ('bills', '0 9 * * *', 'UTC', 'payment_link', true, :now, :now)",
+        ):
+            await conn.execute(text(statement).bindparams(now))
+    await upgrade(engine, phone_number_id="106540352242922")
+    async with engine.connect() as conn:
+        for table in ("conversation", "message", "outbox", "campaign", "schedule"):
+            numbers = (await conn.execute(text(f"SELECT phone_number_id FROM {table}"))).scalars().all()
+            assert numbers == ["106540352242922"], table

@@ -29,6 +29,8 @@
     polls: 0,
     users: [],
     pollError: false,
+    numbers: [], // the business numbers the sandbox hosts: [{id, display_number}], the default first
+    business: null, // the one the customer writes to; each is a chat of its own, as on a phone
   };
 
   // --- small helpers ------------------------------------------------------------------------------
@@ -211,6 +213,7 @@
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
     let added = false;
     for (const item of data.items || []) {
+      if (state.numbers.length > 1 && item.phone_number_id && item.phone_number_id !== state.business) continue;
       const known = state.items.get(item.wamid);
       if (known) {
         if (known.item.status !== item.status) {
@@ -319,6 +322,7 @@
     if (!state.waId) return false;
     const name = $("name").value.trim();
     if (name) body.name = name;
+    if (state.numbers.length > 1 && state.business) body.to = state.business;
     try {
       await api("POST", messagesPath(state.waId), body);
     } catch (error) {
@@ -552,7 +556,33 @@
 
   // --- wiring -------------------------------------------------------------------------------------
 
+  async function loadNumbers() {
+    try {
+      state.numbers = (await api("GET", "/sandbox/numbers")).items || [];
+    } catch (error) {
+      state.numbers = [];
+    }
+    const saved = load("sandbox.business");
+    const ids = state.numbers.map((n) => n.id);
+    state.business = ids.includes(saved) ? saved : ids[0] || null;
+    const select = $("business");
+    select.replaceChildren(
+      ...state.numbers.map((n) => {
+        const option = el("option", null, `${n.display_number}`);
+        option.value = n.id;
+        option.selected = n.id === state.business;
+        return option;
+      }),
+    );
+    $("business-picker").hidden = state.numbers.length < 2;
+  }
+
   function start() {
+    $("business").addEventListener("change", () => {
+      state.business = $("business").value;
+      save("sandbox.business", state.business);
+      if (state.waId) openChat(state.waId);
+    });
     $("number-form").addEventListener("submit", (event) => {
       event.preventDefault();
       openChat($("number").value);
@@ -597,10 +627,12 @@
     renderChats();
     refreshUsers();
     watchReload();
-    if (saved) {
-      $("number").value = saved;
-      openChat(saved);
-    }
+    loadNumbers().then(() => {
+      if (saved) {
+        $("number").value = saved;
+        openChat(saved);
+      }
+    });
   }
 
   start();
