@@ -45,6 +45,15 @@ _STATUS_OF_EVENT = {"REINSTATED": "APPROVED", "UNARCHIVED": "APPROVED"}
 _KEEPS_STATUS = frozenset({"LOCKED", "UNLOCKED"})
 
 
+def refusal(state: TemplateStatusBase | None) -> str | None:
+    """Why a template is not sent, in Meta's words; None when Meta never said or did not refuse it."""
+    if state is None or state.status not in BLOCKING:
+        return None
+    return f"template {state.name} ({state.language}) is {state.status} at Meta" + (
+        f": {state.reason}" if state.reason else ""
+    )
+
+
 class ChangeLike(Protocol):
     """One lifecycle report (`bot.whatsapp.lifecycle.LifecycleChange`), as storage reads it."""
 
@@ -180,10 +189,12 @@ def _apply_status(
 ) -> dict[str, Any] | None:
     name, language, event = change.template_name or "", change.template_language or "", change.event or ""
     old = current.status if current else None
-    if current and current.status_at and change.at and change.at < current.status_at:
+    # Meta's times are whole seconds: within one second, the report that came last stands.
+    at = (change.at or now).replace(microsecond=0)
+    if current and current.status_at and at < current.status_at:
         return None  # Meta's older report, delivered late: the newer status stands
     status = old if event in _KEEPS_STATUS else _STATUS_OF_EVENT.get(event, event)
-    values: dict[str, Any] = {"status": status, "reason": change.reason, "status_at": change.at or now}
+    values: dict[str, Any] = {"status": status, "reason": change.reason, "status_at": at}
     category = (change.raw or {}).get("message_template_category")
     if isinstance(category, str) and category.strip() and not (current and current.category):
         values["category"] = category.strip().lower()[:32]

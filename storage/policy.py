@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import campaign, consent
+from storage import campaign, consent, lifecycle
 from storage.conversation import contacts_by_ids, open_conversations_for
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
@@ -29,7 +29,9 @@ from storage.models import (
     TEMPLATE_BLOCK,
     ContactBase,
     ConversationBase,
+    NumberStateBase,
     TemplateBlockBase,
+    TemplateStatusBase,
 )
 
 REACH_WINDOW = timedelta(hours=24)
@@ -56,6 +58,8 @@ class BatchContext:
     marketing_consent: dict[int, str] = field(default_factory=dict)  # contact → opt_in | opt_out (latest)
     campaigns: dict[int, tuple[str, int]] = field(default_factory=dict)  # campaign → (state, frequency cap)
     marketing_this_week: dict[int, int] = field(default_factory=dict)  # contact → marketing sent in 7 days
+    templates: dict[tuple[str, str], TemplateStatusBase] = field(default_factory=dict)  # Meta's word on each
+    number: NumberStateBase | None = None  # the number's quality and messaging limit, as Meta last said
 
 
 async def batch_context(
@@ -65,8 +69,9 @@ async def batch_context(
     now: datetime,
     campaign_ids: Sequence[int] = (),
     marketing_ids: Sequence[int] = (),
+    phone_number_id: str | None = None,
 ) -> BatchContext:
-    """The batch's facts; consent is read only for `marketing_ids`, the contacts of its marketing rows."""
+    """The batch's facts; consent is read only for `marketing_ids`, the contacts of rows that may be marketing."""
     return BatchContext(
         contacts=await contacts_by_ids(conn, contact_ids),
         open_conversations=await open_conversations_for(conn, contact_ids, now),
@@ -78,6 +83,8 @@ async def batch_context(
         marketing_this_week=await campaign.marketing_sent_since(conn, contact_ids, now - campaign.WEEK)
         if campaign_ids
         else {},
+        templates=await lifecycle.meta_word(conn),
+        number=await lifecycle.number_state(conn, phone_number_id) if phone_number_id else None,
     )
 
 

@@ -1,6 +1,6 @@
 """The sender: claims due outbox rows, applies WhatsApp's rules at send time, sends, and settles each row.
 
-Why one module of about 430 lines: claiming, the send-time checks, the send and the settling share one
+Why one module of about 450 lines: claiming, the send-time checks, the send and the settling share one
 batch's leases and one throttle, and each step decides what the next may assume; the pure parts already
 live beside it (`outcome`, `send_policy`, `throughput`, `share`).
 """
@@ -34,7 +34,15 @@ from bot.errors import (
 from bot.loop import Wakeful
 from bot.metrics import Metrics
 from bot.outbound.outcome import LEASE_UNSURE, Dropped, Expired, Failed, Held, Outcome, Retry, Sent, decide
-from bot.outbound.send_policy import BatchCheck, Hold, SendPolicy, reaches_outside_window, template_key
+from bot.outbound.send_policy import (
+    BatchCheck,
+    Hold,
+    SendPolicy,
+    as_meta_says,
+    is_marketing,
+    reaches_outside_window,
+    template_key,
+)
 from bot.outbound.share import JOIN_POLL, Share
 from bot.outbound.throughput import Throttle
 from bot.whatsapp import category as rules
@@ -96,6 +104,9 @@ class Sender(Wakeful):
         # Exact counting: a send holds its place in the window until Meta's answer, so no one-second window
         # can hold more than `throughput` arrivals however the network delays them (bot/outbound/throughput.py).
         self._throttle = Throttle(throughput, guard=None)
+        # Marketing's own gate while Meta rates the number YELLOW: half of this sender's rate, so that a drop
+        # in quality slows marketing first and leaves replies, codes and utility their whole rate.
+        self._marketing = Throttle(max(1, throughput // 2), guard=None)
         # The number's limit, shared by every sender alive (`_beat`, bot/outbound/share.py).
         self._share = Share(self.owner, throughput, alive_for=SENDER_ALIVE_FOR.total_seconds())
         self._policy = send_policy or SendPolicy(zone=ZoneInfo("UTC"))
@@ -182,6 +193,7 @@ class Sender(Wakeful):
             if rate != self._throttle.rate:
                 log.info("sender.share", owner=self.owner, senders=presence.alive, rate=rate)
                 self._throttle.resize(rate)
+                self._marketing.resize(max(1, rate // 2))
         self._share.committed(presence.seen, loop.time())
 
     async def reap(self) -> None:
@@ -272,9 +284,14 @@ class Sender(Wakeful):
         now = self._clock()
         subjects = sorted({r.subject for r in rows if r.subject})
         campaigns = sorted({r.campaign_id for r in rows if r.campaign_id is not None})
-        marketing = sorted({r.contact_id for r in rows if r.kind == "marketing"})
+        # Consent is read for every template's contact: Meta may have re-categorised one as marketing.
+        templated = sorted({r.contact_id for r in rows if r.kind == "marketing" or template_key(r) is not None})
         contacts = sorted({r.contact_id for r in rows})
-        context = await self._repository.batch_context(contacts, subjects, now, campaigns, marketing)
+        context = await self._repository.batch_context(
+            contacts, subjects, now, campaigns, templated, self._policy.phone_number_id
+        )
+        rows = [as_meta_says(r, context) for r in rows]  # priced, counted and checked in Meta's category
+        marketing = sorted({r.contact_id for r in rows if is_marketing(r)})
         # Marketing recipients are held until their sends are answered, and their consent is re-read
         # under the hold, so an opt-out is stored either before (and seen) or after the sends
         # (storage.consent_guard).
@@ -323,7 +340,10 @@ class Sender(Wakeful):
         try:
             # The callback data comes back in every status webhook of this message: if we die before
             # recording the answer, the reaper still learns that Meta took it (see `reap`).
-            async with self._throttle.sending(row.priority):  # a code passes bulk sends waiting here
+            number = checks.context.number
+            slowed = is_marketing(row) and number is not None and number.quality == "YELLOW"
+            gate = self._marketing.sending(row.priority) if slowed else contextlib.nullcontext()
+            async with gate, self._throttle.sending(row.priority):  # a code passes bulk sends waiting here
                 if not await leases.keep(row):
                     if leases.holds(row):  # held, but no renewal came back in time: queued again, unsent
                         outcomes.append(Retry(row, decision.category, LEASE_UNSURE, timedelta(0)))

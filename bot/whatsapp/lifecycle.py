@@ -30,6 +30,11 @@ _TEXT = 512  # the longest value kept in a column; the whole value stays in `raw
 # https://developers.facebook.com/documentation/business-messaging/whatsapp/messaging-limits
 _QUALITY_OF_EVENT = {"FLAGGED": "RED", "UNFLAGGED": "GREEN"}
 QUALITY_RATINGS = ("GREEN", "YELLOW", "RED")
+# Meta's messaging-limit tiers as users per rolling 24 h (None: unlimited); TIER_NOT_SET and others say nothing.
+TIER_LIMITS: dict[str, int | None] = {
+    "TIER_50": 50, "TIER_250": 250, "TIER_1K": 1_000, "TIER_2K": 2_000, "TIER_10K": 10_000,
+    "TIER_100K": 100_000, "TIER_UNLIMITED": None,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
