@@ -27,6 +27,7 @@ from bot.dashboard.contacts import routes as contact_routes
 from bot.dashboard.events import routes as event_routes
 from bot.dashboard.inbox import routes as inbox_routes
 from bot.dashboard.media import routes as media_routes
+from bot.dashboard.meta import routes as meta_routes
 from bot.dashboard.overview import routes as overview_routes
 from bot.dashboard.pages import routes as page_routes
 from bot.dashboard.render import (
@@ -68,6 +69,7 @@ def setup_dashboard(app: web.Application) -> None:
         inbox_routes,
         media_routes,
         event_routes,
+        meta_routes,
     ):
         dashboard.router.add_routes(routes)
     app.router.add_get(PREFIX, _to_overview)  # before the sub-application, which would answer it with a 404
