@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.settings import QuietHours
+from bot.settings import QuietHours, Settings
 from bot.whatsapp.category import service_window_open
 from bot.whatsapp.lifecycle import TIER_LIMITS
 from storage.consent import OPT_IN, OPT_OUT
@@ -55,6 +55,12 @@ class SendPolicy:
     quiet_hours: QuietHours | None = None
     messaging_limit: int | None = None  # the setting; Meta's tier for the number replaces it once Meta said it
     phone_number_id: str | None = None  # the number whose quality and tier Meta reports (`storage.lifecycle`)
+
+    @classmethod
+    def of(cls, settings: Settings) -> SendPolicy:
+        """The business's rules as its settings say them."""
+        zone = ZoneInfo(settings.business_timezone)
+        return cls(zone, settings.quiet_hours, settings.messaging_limit, settings.phone_number_id)
 
     def quiet_until(self, time_zone: str | None, now: datetime) -> tuple[datetime, ZoneInfo] | None:
         """When quiet hours around `now` end in a contact's `time_zone` (and that zone), or None outside them."""
