@@ -195,7 +195,8 @@ def _apply_status(
         return None  # Meta's older report, delivered late: the newer status stands
     status = old if event in _KEEPS_STATUS else _STATUS_OF_EVENT.get(event, event)
     values: dict[str, Any] = {"status": status, "reason": change.reason, "status_at": at}
-    category = (change.raw or {}).get("message_template_category")
+    raw = change.raw or {}
+    category = raw.get("message_template_category") or raw.get("category")  # a webhook's, or a listed template's
     if isinstance(category, str) and category.strip() and not (current and current.category):
         values["category"] = category.strip().lower()[:32]
     if change.template_id:
