@@ -117,3 +117,11 @@ async def test_quality_red_pauses_marketing_but_not_utility(
     clock.advance(minutes=11)
     await app[SENDER].run_once()
     assert [r.json["template"]["name"] for r in transport.requests] == ["payment_received", "promotion_code"]
+
+
+async def test_a_one_time_code_is_refused_while_its_template_is_disabled(client: Client, auth: dict[str, str]) -> None:
+    """Disabled login template: `POST /api/otp` is a 409 with Meta's reason rather than a code that never arrives."""
+    await post_webhook(client, template_status("login_code", "DISABLED", disable_info={"disable_date": 1765100000}))
+    status, answer = await call(client, auth, "POST", "/api/otp", {"wa_id": CUSTOMER, "purpose": "login"})
+    assert status == 409
+    assert assert_error(answer, "template_not_approved") == "template login_code (en) is DISABLED at Meta"
