@@ -119,6 +119,15 @@ async def test_push_review_and_sync_enforce_and_price_metas_verdicts(service: Cl
         in (answer["error"]["message"])
     )
 
+    listed = (await call(service, "GET", "/api/templates?limit=100"))[1]["items"]
+    said = {(i["name"], i["language"]): i["meta"] for i in listed}
+    assert said["order_confirmation", "en"] is None  # never pushed: Meta never said, and it is sent
+    assert {k: said["payment_received", "en"][k] for k in ("status", "category", "refused")} == {
+        "status": "REJECTED",
+        "category": "utility",
+        "refused": True,
+    }
+    assert said["order_delayed", "en"]["category"] == "marketing"
     after = await sent_and_delivered(service, "order_delayed", DELAYED, 2)
     assert (after["category"], after["pricing"]["category"]) == ("marketing", "marketing")
     today = datetime.now(UTC).date()
