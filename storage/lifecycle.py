@@ -5,7 +5,7 @@ A report comes from a webhook (in the webhook's own transaction, through `record
 redelivers) changes nothing. An older status report never overwrites a newer one (Meta's delivery order
 is not guaranteed): each template keeps Meta's time of the status it holds.
 
-What a status means for sending (docs/features.md, "Meta's word on templates"): a template Meta never
+What a status means for sending (docs/operations.md, "Meta's word"): a template Meta never
 reported on is sent (the sandbox's, and any not yet synced); one whose last status is in `BLOCKING` is
 refused with Meta's reason; any other (APPROVED, FLAGGED, LOCKED ...) is sent.
 """
