@@ -165,6 +165,7 @@ def _apply(conn: Connection, change: ChangeLike, now: datetime) -> dict[str, Any
     name, language = change.template_name, change.template_language
     if name is None or language is None:
         return None
+    name, language = name[:512], language[:16]  # as the columns hold them, so that the next report finds the row
     template: dict[str, Any] = {"name": name, "language": language}
     if change.kind == "template_quality":
         return {"type": "template.quality", "data": template | {"quality": change.new_value, "previous_quality":
@@ -187,13 +188,17 @@ def _apply(conn: Connection, change: ChangeLike, now: datetime) -> dict[str, Any
 def _apply_status(
     conn: Connection, change: ChangeLike, current: TemplateStatusBase | None, now: datetime
 ) -> dict[str, Any] | None:
-    name, language, event = change.template_name or "", change.template_language or "", change.event or ""
+    name, language, event = (
+        (change.template_name or "")[:512],
+        (change.template_language or "")[:16],
+        change.event or "",
+    )
     old = current.status if current else None
     # Meta's times are whole seconds: within one second, the report that came last stands.
     at = (change.at or now).replace(microsecond=0)
     if current and current.status_at and at < current.status_at:
         return None  # Meta's older report, delivered late: the newer status stands
-    status = old if event in _KEEPS_STATUS else _STATUS_OF_EVENT.get(event, event)
+    status = old if event in _KEEPS_STATUS else _STATUS_OF_EVENT.get(event, event[:32])
     values: dict[str, Any] = {"status": status, "reason": change.reason, "status_at": at}
     raw = change.raw or {}
     category = raw.get("message_template_category") or raw.get("category")  # a webhook's, or a listed template's
@@ -209,17 +214,18 @@ def _apply_status(
 
 def _apply_number(conn: Connection, change: ChangeLike, now: datetime) -> dict[str, Any]:
     """A number's quality and messaging limit, found by its id when the report has one, else its display number."""
-    phone_number_id = getattr(change, "phone_number_id", None)
-    current = number_state_sync(conn, phone_number_id=phone_number_id, display_number=change.display_number)
+    phone_number_id = (getattr(change, "phone_number_id", None) or "")[:64] or None
+    display = (change.display_number or "")[:32] or None  # as the column holds it
+    current = number_state_sync(conn, phone_number_id=phone_number_id, display_number=display)
     values: dict[str, Any] = {"updated_at": now}
     if change.new_value and change.new_value != "TIER_NOT_SET":
         values["messaging_limit"] = change.new_value[:32]
     if change.quality:
         values["quality"] = change.quality[:16]
-    if change.display_number:
-        values["display_number"] = change.display_number[:32]
+    if display:
+        values["display_number"] = display
     if phone_number_id:
-        values["phone_number_id"] = phone_number_id[:64]
+        values["phone_number_id"] = phone_number_id
     if change.account_id:
         values["account_id"] = change.account_id[:128]
     if current is None:

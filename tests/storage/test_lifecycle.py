@@ -87,3 +87,19 @@ async def test_a_number_is_known_by_its_display_number_until_joined(repository: 
         "15550783881", "TIER_10K", "RED", WABA
     )  # fmt: skip
     assert len(everything) == 1
+
+
+async def test_oversized_values_are_stored_cut_never_refused(repository: Repository) -> None:
+    """Meta's values longer than their columns are cut to fit, on both databases, and the webhook is stored."""
+    value = {"event": "E" * 200, "message_template_name": "n" * 600, "message_template_language": "l" * 600,
+             "message_template_id": "9" * 200, "reason": "r" * 10_000}  # fmt: skip
+    number = {"display_phone_number": "1" * 100, "event": "X" * 100, "current_limit": "T" * 100,
+              "quality_rating": "RED"}  # fmt: skip
+    for time in (1_750_000_000, 1_750_000_100):  # the second report finds the rows the first made
+        await store(repository, webhook("message_template_status_update", value, time),
+                    webhook("phone_number_quality_update", number, time))  # fmt: skip
+    async with repository.engine.connect() as conn:
+        [template] = await lifecycle.templates(conn)
+        [state] = await lifecycle.numbers(conn)
+    assert (len(template.name), len(template.language), template.status) == (512, 16, "E" * 32)
+    assert (state.quality, len(state.display_number or "")) == ("RED", 32)
