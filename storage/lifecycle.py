@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -54,42 +54,14 @@ def refusal(state: TemplateStatusBase | None) -> str | None:
     )
 
 
-class ChangeLike(Protocol):
-    """One lifecycle report (`bot.whatsapp.lifecycle.LifecycleChange`), as storage reads it."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def event(self) -> str | None: ...
-    @property
-    def subject(self) -> str: ...
-    @property
-    def old_value(self) -> str | None: ...
-    @property
-    def new_value(self) -> str | None: ...
-    @property
-    def reason(self) -> str | None: ...
-    @property
-    def account_id(self) -> str | None: ...
-    @property
-    def template_name(self) -> str | None: ...
-    @property
-    def template_language(self) -> str | None: ...
-    @property
-    def template_id(self) -> str | None: ...
-    @property
-    def display_number(self) -> str | None: ...
-    @property
-    def quality(self) -> str | None: ...
-    @property
-    def at(self) -> datetime | None: ...
-    @property
-    def raw(self) -> Mapping[str, Any] | None: ...
-
-
 @dataclass(frozen=True)
 class Report:
-    """A lifecycle report made here (by `sync` or `push`) rather than read from a webhook."""
+    """One lifecycle report: read from Meta's webhook (`bot.whatsapp.lifecycle`) or made by `bot templates sync`.
+
+    `subject` names what changed: `name:language` for a template, the display number for a number, the
+    account id for an account. `old_value` and `new_value` are the status, category, quality score,
+    messaging limit or account event; `quality` is a number's quality rating when the report says it.
+    """
 
     kind: str
     event: str | None
@@ -108,7 +80,7 @@ class Report:
     phone_number_id: str | None = None
 
 
-def _digest(change: ChangeLike) -> str:
+def _digest(change: Report) -> str:
     """What makes a report the same report again when Meta redelivers it."""
     parts = [change.kind, change.subject, change.event, change.old_value, change.new_value, change.raw]
     parts.append(change.at.isoformat() if change.at else None)
@@ -117,7 +89,7 @@ def _digest(change: ChangeLike) -> str:
 
 def record_sync(
     conn: Connection,
-    changes: Sequence[ChangeLike],
+    changes: Sequence[Report],
     *,
     source: str,
     webhook_event_id: int | None = None,
@@ -141,12 +113,12 @@ def record_sync(
     return new
 
 
-async def record(conn: AsyncConnection, changes: Sequence[ChangeLike], *, source: str) -> int:
+async def record(conn: AsyncConnection, changes: Sequence[Report], *, source: str) -> int:
     """`record_sync` in an async transaction (`bot templates sync` and `push`)."""
     return await conn.run_sync(lambda sync: record_sync(sync, changes, source=source))
 
 
-def _row(change: ChangeLike, source: str, webhook_event_id: int | None, now: datetime) -> dict[str, Any]:
+def _row(change: Report, source: str, webhook_event_id: int | None, now: datetime) -> dict[str, Any]:
     return {
         "webhook_event_id": webhook_event_id, "digest": _digest(change), "source": source, "kind": change.kind[:32],
         "event": change.event, "subject": change.subject[:600], "old_value": change.old_value,
@@ -155,7 +127,7 @@ def _row(change: ChangeLike, source: str, webhook_event_id: int | None, now: dat
     }  # fmt: skip
 
 
-def _apply(conn: Connection, change: ChangeLike, now: datetime) -> dict[str, Any] | None:
+def _apply(conn: Connection, change: Report, now: datetime) -> dict[str, Any] | None:
     """Put one new report in force; answers the event to tell (its type and data, and the status it replaced)."""
     if change.kind == "number_quality":
         return _apply_number(conn, change, now)
@@ -186,7 +158,7 @@ def _apply(conn: Connection, change: ChangeLike, now: datetime) -> dict[str, Any
 
 
 def _apply_status(
-    conn: Connection, change: ChangeLike, current: TemplateStatusBase | None, now: datetime
+    conn: Connection, change: Report, current: TemplateStatusBase | None, now: datetime
 ) -> dict[str, Any] | None:
     name, language, event = (
         (change.template_name or "")[:512],
@@ -212,9 +184,9 @@ def _apply_status(
     return {"type": "template.status", "data": data, "old": old}
 
 
-def _apply_number(conn: Connection, change: ChangeLike, now: datetime) -> dict[str, Any]:
+def _apply_number(conn: Connection, change: Report, now: datetime) -> dict[str, Any]:
     """A number's quality and messaging limit, found by its id when the report has one, else its display number."""
-    phone_number_id = (getattr(change, "phone_number_id", None) or "")[:64] or None
+    phone_number_id = (change.phone_number_id or "")[:64] or None
     display = (change.display_number or "")[:32] or None  # as the column holds it
     current = number_state_sync(conn, phone_number_id=phone_number_id, display_number=display)
     values: dict[str, Any] = {"updated_at": now}

@@ -122,7 +122,8 @@ async def _number_report(repository: Repository, number: dict[str, Any], now: da
         return []
     return [
         Report("number_quality", "SYNC", subject=digits or phone_number_id or "number",
-               old_value=current.messaging_limit if current else None, new_value=tier, reason=None,
+               old_value=current.messaging_limit if current else None, new_value=tier,
+               reason=f"quality {quality}" if quality else None,
                display_number=digits, quality=quality, at=now, raw=number, phone_number_id=phone_number_id)
     ]  # fmt: skip
 

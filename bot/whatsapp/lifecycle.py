@@ -4,17 +4,19 @@ These fields come from the business account, not from a customer: `message_templ
 (approved, rejected, paused, disabled ...), `template_category_update` (Meta moved a template to another
 category, or will), `message_template_quality_update`, `phone_number_quality_update` (the messaging limit
 and the number's quality) and `account_update` (violations, bans, restrictions). Each change is read into
-one `LifecycleChange`; a value that lacks what its kind needs answers why, and the webhook parser keeps
-it as an "unparsed" notice. Keys Meta adds later stay in `raw`, which is stored whole.
+one `storage.lifecycle.Report`, the value storage keeps; a value that lacks what its kind needs answers
+why, and the webhook parser keeps it as an "unparsed" notice. Keys Meta adds later stay in `raw`, which
+is stored whole.
 
 https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from storage.lifecycle import Report
 
 # Change fields read here, and the kind each becomes.
 KINDS: dict[str, str] = {
@@ -37,34 +39,7 @@ TIER_LIMITS: dict[str, int | None] = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class LifecycleChange:
-    """One lifecycle change as Meta reported it.
-
-    `subject` names what changed: `name:language` for a template, the display number for a number, the
-    account id for an account. `old_value` and `new_value` are the status, category, quality score,
-    messaging limit or account event; `quality` is a number's quality rating when the change says it.
-    """
-
-    kind: str
-    event: str | None
-    subject: str
-    old_value: str | None
-    new_value: str | None
-    reason: str | None
-    account_id: str | None
-    template_name: str | None = None
-    template_language: str | None = None
-    template_id: str | None = None
-    display_number: str | None = None
-    quality: str | None = None
-    at: datetime | None = None
-    raw: dict[str, Any] | None = None
-
-
-def read_change(
-    field: str, value: dict[str, Any], account_id: str | None, at: datetime | None
-) -> LifecycleChange | str:
+def read_change(field: str, value: dict[str, Any], account_id: str | None, at: datetime | None) -> Report | str:
     """Read one lifecycle change's value, or say why it cannot be read."""
     kind = KINDS[field]
     if kind == "number_quality":
@@ -84,17 +59,17 @@ def read_change(
         event = _upper(value.get("event"))
         if event is None:
             return _bad(value, "event", "a non-empty string")
-        return LifecycleChange(kind, event, old_value=None, new_value=event, reason=_status_reason(value), **common)
+        return Report(kind, event, old_value=None, new_value=event, reason=_status_reason(value), **common)
     if kind == "template_quality":
         new = _upper(value.get("new_quality_score"))
         if new is None:
             return _bad(value, "new_quality_score", "a non-empty string")
         old = _upper(value.get("previous_quality_score"))
-        return LifecycleChange(kind, None, old_value=old, new_value=new, reason=None, **common)
+        return Report(kind, None, old_value=old, new_value=new, reason=None, **common)
     return _category(value, common)
 
 
-def _category(value: dict[str, Any], common: dict[str, Any]) -> LifecycleChange | str:
+def _category(value: dict[str, Any], common: dict[str, Any]) -> Report | str:
     """A category change done (`previous_category` → `new_category`), or one Meta announces (`correct_category`)."""
     new, previous, correct = (_upper(value.get(k)) for k in ("new_category", "previous_category", "correct_category"))
     if new is None:
@@ -102,13 +77,11 @@ def _category(value: dict[str, Any], common: dict[str, Any]) -> LifecycleChange 
     if correct is not None and previous is None:
         when = _moment(value.get("category_update_timestamp"))
         reason = f"Meta will change the category to {correct}" + (f" on {when:%Y-%m-%d}" if when else "")
-        return LifecycleChange(
-            "template_category_notice", None, old_value=new, new_value=correct, reason=reason, **common
-        )
-    return LifecycleChange("template_category", None, old_value=previous, new_value=new, reason=None, **common)
+        return Report("template_category_notice", None, old_value=new, new_value=correct, reason=reason, **common)
+    return Report("template_category", None, old_value=previous, new_value=new, reason=None, **common)
 
 
-def _number(value: dict[str, Any], account_id: str | None, at: datetime | None) -> LifecycleChange | str:
+def _number(value: dict[str, Any], account_id: str | None, at: datetime | None) -> Report | str:
     """A number's messaging limit or quality changed; Meta names the number by its display number."""
     number = _id(value.get("display_phone_number"))
     if number is None:
@@ -120,13 +93,14 @@ def _number(value: dict[str, Any], account_id: str | None, at: datetime | None) 
     new = _upper(value.get("max_daily_conversations_per_business")) or _upper(value.get("current_limit"))
     rating = _upper(value.get("quality_rating"))
     quality = rating if rating in QUALITY_RATINGS else _QUALITY_OF_EVENT.get(event)
-    return LifecycleChange(
+    return Report(
         "number_quality", event, subject=number, old_value=_upper(value.get("old_limit")), new_value=new,
-        reason=None, account_id=account_id, display_number=number, quality=quality, at=at, raw=value,
+        reason=f"quality {quality}" if quality else None, account_id=account_id, display_number=number,
+        quality=quality, at=at, raw=value,
     )  # fmt: skip
 
 
-def _account(value: dict[str, Any], account_id: str | None, at: datetime | None) -> LifecycleChange | str:
+def _account(value: dict[str, Any], account_id: str | None, at: datetime | None) -> Report | str:
     """Something happened to the business account: a violation, a ban, a restriction, a verification."""
     event = _upper(value.get("event"))
     if event is None:
@@ -144,7 +118,7 @@ def _account(value: dict[str, Any], account_id: str | None, at: datetime | None)
         if found := [k for k in kinds if k]:
             parts.append("restrictions: " + ", ".join(found))
     number = _id(value.get("phone_number"))
-    return LifecycleChange(
+    return Report(
         "account", event, subject=account_id or number or "account", old_value=None, new_value=event,
         reason="; ".join(parts) or None, account_id=account_id, display_number=number, at=at, raw=value,
     )  # fmt: skip

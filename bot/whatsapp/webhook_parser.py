@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from bot.errors import MalformedPayload
 from bot.whatsapp import lifecycle, message_shape, storable_json
-from bot.whatsapp.lifecycle import LifecycleChange
+from storage.lifecycle import Report
 
 # Change fields whose values we read item by item, and the value keys each may carry. Any other key in
 # such a value, and any other field, is kept whole as a "field" notice: Meta adds fields without notice.
@@ -121,7 +121,7 @@ class ParsedPayload:
     preferences: list[UserPreference]
     notices: list[Notice]
     object: str | None = None
-    lifecycle: list[LifecycleChange] = field(default_factory=list)  # the business account's own changes
+    lifecycle: list[Report] = field(default_factory=list)  # the business account's own changes
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.whatsapp.lifecycle import LifecycleChange
 from bot.whatsapp.webhook_parser import parse_payload
+from storage.lifecycle import Report
 
 PAYLOADS = Path(__file__).parents[1] / "payloads"
 WABA = "102290129340398"
@@ -27,7 +27,7 @@ def change(field: str, value: Any, time: Any = 1739321024) -> dict[str, Any]:
             "entry": [{"id": WABA, "time": time, "changes": [{"field": field, "value": value}]}]}  # fmt: skip
 
 
-def only(payload: dict[str, Any]) -> LifecycleChange:
+def only(payload: dict[str, Any]) -> Report:
     parsed = parse_payload(payload)
     assert parsed.notices == []
     [found] = parsed.lifecycle
