@@ -1,6 +1,6 @@
 """The `bot` command: reads settings, configures logging, and runs what was asked.
 
-Why one module of about 440 lines: it is the command line's one table of subcommands and options, each
+Why one module of about 600 lines: it is the command line's one table of subcommands and options, each
 a few lines that hand over to the package that does the work; split, the options would be harder to find.
 """
 
@@ -230,6 +230,26 @@ def templates_export(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
         print(f"wrote {len(documents)} templates to {args.output}")
     return 0
+
+
+def templates_push(args: argparse.Namespace) -> int:
+    """Submit new and changed templates to Meta's template API (WHATSAPP_API_URL, or a running sandbox)."""
+    return _templates_meta(args, "push")
+
+
+def templates_sync(args: argparse.Namespace) -> int:
+    """Read back each template's status and category, and the number's quality and tier, and record them."""
+    return _templates_meta(args, "sync")
+
+
+def _templates_meta(args: argparse.Namespace, job: str) -> int:
+    from bot.message_templates.meta_sync import run_command
+
+    settings = _prepare(args)
+    templates = _folder(getattr(args, "templates", None), settings, "templates")
+    status, report = asyncio.run(run_command(settings, job=job, templates=templates, api_url=args.api_url))
+    print(report, file=sys.stdout if status == 0 else sys.stderr)
+    return status
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -472,6 +492,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--templates", default=None, help="the templates folder (default: the project's)")
     e.add_argument("--output", "-o", default="-", help="a file to write, or - for standard output")
     e.set_defaults(run=templates_export)
+    api_help = "the Graph API's address (default: WHATSAPP_API_URL, else a sandbox at http://127.0.0.1:8080/sandbox)"
+    p = t.add_parser("push", help=templates_push.__doc__, parents=[project])
+    p.add_argument("--templates", default=None, help="the templates folder (default: the project's)")
+    p.add_argument("--api-url", default=None, help=api_help)
+    p.set_defaults(run=templates_push)
+    s = t.add_parser("sync", help=templates_sync.__doc__, parents=[project])
+    s.add_argument("--api-url", default=None, help=api_help)
+    s.set_defaults(run=templates_sync)
     b = commands.add_parser("bench", help=bench.__doc__).add_subparsers(dest="bench_command", required=True)
     w = b.add_parser("webhook", help="durable webhook acknowledgements per second, p50/p99")
     w.add_argument(

@@ -273,7 +273,7 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
     async def context(app: web.Application) -> AsyncIterator[None]:
         repository, clock, metrics = app[keys.REPOSITORY], app[keys.CLOCK], app[keys.METRICS]
         settings = app[keys.SETTINGS]
-        send_policy = SendPolicy(ZoneInfo(settings.business_timezone), settings.quiet_hours, settings.messaging_limit)
+        send_policy = SendPolicy.of(settings)
         sender = Sender(
             repository,
             app[CLIENT],

@@ -10,6 +10,7 @@
     │   ├── IncompleteBody          a request body cut off before its end: the client went away mid-send
     │   ├── BodyTooLarge            a request body over the route's size limit (HTTP 413)
     │   ├── BodyTimeout             a request body that stopped arriving for too long (HTTP 408)
+    │   ├── TemplateNotApproved     a template Meta has not approved, or has paused or disabled (HTTP 409)
     │   └── ExpressionError         a flow expression that does not compile or run (bot.engine.expression_parser)
     ├── NotFound                    an unknown record (HTTP 404)
     ├── Conflict                    the request clashes with a record that exists, e.g. a taken name (HTTP 409)
@@ -110,6 +111,16 @@ class BodyTimeout(ValidationError):
     """No part of the request body arrived for longer than the read timeout."""
 
     code = "body_timeout"
+
+
+class TemplateNotApproved(ValidationError):
+    """A template Meta has not approved (pending, rejected, paused, disabled ...): sends of it are refused.
+
+    A `ValidationError` so that the batch paths answer it beside the others, but a 409: the request is
+    fine, the template is not usable now.
+    """
+
+    code = "template_not_approved"
 
 
 class NotFound(BotError):
@@ -286,6 +297,7 @@ class SendOutcomeUnknown(TransientError):
 _STATUS: tuple[tuple[type[BotError], int], ...] = (
     (BodyTooLarge, 413),
     (BodyTimeout, 408),
+    (TemplateNotApproved, 409),
     (ValidationError, 400),
     (NotFound, 404),
     (Conflict, 409),

@@ -21,6 +21,7 @@ from bot.whatsapp.rate_card import example_rate_card
 DISTRIBUTION = "whatsapp-conversation-service"  # pyproject.toml's project name
 SANDBOX_PHONE_NUMBER_ID = "106540352242922"
 SANDBOX_DISPLAY_NUMBER = "15550783881"
+SANDBOX_BUSINESS_ACCOUNT_ID = "102290129340398"  # Meta's own sample account id
 SANDBOX_APP_SECRET = "sandbox-app-secret"
 SANDBOX_VERIFY_TOKEN = "sandbox-verify-token"
 DEFAULT_API_URL = "https://graph.facebook.com"
@@ -137,6 +138,7 @@ class _Environment(BaseSettings):
     secret_key: str | None = Field(None, alias="BOT_SECRET_KEY")
     access_token: str | None = Field(None, alias="WHATSAPP_ACCESS_TOKEN")
     phone_number_id: str | None = Field(None, alias="WHATSAPP_PHONE_NUMBER_ID")
+    business_account_id: str | None = Field(None, alias="WHATSAPP_BUSINESS_ACCOUNT_ID")
     app_secret: str | None = Field(None, alias="WHATSAPP_APP_SECRET")
     verify_token: str | None = Field(None, alias="WHATSAPP_VERIFY_TOKEN")
     api_url: str | None = Field(None, alias="WHATSAPP_API_URL")
@@ -233,6 +235,8 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     # The bot project (BOT_PROJECT_DIR, `--project`): flows/, templates/, tests/transcripts/; `bot init` writes one.
     project_dir: Path = Path()
+    # The WhatsApp Business Account whose templates `bot templates push` and `sync` manage; None: not configured.
+    business_account_id: str | None = SANDBOX_BUSINESS_ACCOUNT_ID
 
     @property
     def sandbox(self) -> bool:
@@ -341,6 +345,7 @@ def _resolve(env: _Environment) -> Settings:
         secret_key=env.secret_key or secrets.token_urlsafe(32),
         access_token=env.access_token or None,
         phone_number_id=env.phone_number_id or SANDBOX_PHONE_NUMBER_ID,
+        business_account_id=env.business_account_id or (SANDBOX_BUSINESS_ACCOUNT_ID if sandbox else None),
         app_secret=env.app_secret or SANDBOX_APP_SECRET,
         verify_token=env.verify_token or SANDBOX_VERIFY_TOKEN,
         api_url=env.api_url or (None if sandbox else DEFAULT_API_URL),

@@ -49,6 +49,11 @@ EventType = Literal[
     "appointment.changed",
     "campaign.finished",
     "otp.verified",
+    "template.status",
+    "template.category",
+    "template.quality",
+    "number.quality",
+    "account.update",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 UNSETTLED = ("pending", "sending")

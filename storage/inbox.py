@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import consent, events, media
+from storage import consent, events, lifecycle, media
 from storage.dialect import insert_ignoring_conflicts
 from storage.media import MEDIA_KINDS
 from storage.models import (
@@ -107,6 +107,8 @@ class PreferenceLike(Protocol):
 
 class ParsedLike(Protocol):
     @property
+    def lifecycle(self) -> Sequence[lifecycle.Report]: ...
+    @property
     def contacts(self) -> Sequence[ContactLike]: ...
     @property
     def messages(self) -> Sequence[InboundLike]: ...
@@ -166,6 +168,12 @@ def store_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> list[S
     _insert_statuses(conn, deliveries, event_ids)
     _insert_notices(conn, deliveries, event_ids)
     _record_preferences(conn, deliveries, event_ids, contact_ids)
+    for delivery, event_id in zip(deliveries, event_ids, strict=True):
+        if delivery.parsed.lifecycle:  # the business account's own changes: rare, so one at a time
+            lifecycle.record_sync(
+                conn, delivery.parsed.lifecycle, source="webhook", webhook_event_id=event_id,
+                received_at=delivery.received_at,
+            )  # fmt: skip
     results = []
     for delivery, event_id in zip(deliveries, event_ids, strict=True):
         new = 0

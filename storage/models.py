@@ -1,6 +1,6 @@
 """The SQLModel tables; one row class per idea in DESIGN.md's data model.
 
-Why one module of about 690 lines: every table, so that Alembic's autogenerate and the migrations test
+Why one module of about 800 lines: every table, so that Alembic's autogenerate and the migrations test
 see the whole schema from one import, with each table's Base class beside it.
 """
 
@@ -438,6 +438,79 @@ class TemplateBlock(TemplateBlockBase, table=True):
     __table_args__ = (UniqueConstraint("name", "language", name="uq_template_block_name_language"),)
 
 
+class LifecycleEventBase(SQLModel):
+    """A change Meta reported about the business account: a template's status, category or quality, a number's
+    quality or messaging limit, the account itself; from a webhook, or from `bot templates sync`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_event_id: int | None = None
+    digest: str = Field(max_length=64, unique=True)  # of what Meta said: a redelivery adds nothing
+    source: str = Field(max_length=16)  # webhook | sync | push
+    kind: str = Field(max_length=32)  # template_status, template_category, template_quality, number_quality, account
+    event: str | None = Field(default=None, max_length=64)  # Meta's own word for it (APPROVED, FLAGGED ...)
+    subject: str = Field(max_length=600)  # name:language, a display number, an account id
+    old_value: str | None = Field(default=None, max_length=64)
+    new_value: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, sa_type=Text)
+    account_id: str | None = Field(default=None, max_length=128)
+    raw: dict[str, Any] = Field(sa_type=JSON)
+    occurred_at: datetime | None = _when()  # Meta's time for it, when it says
+    received_at: datetime = _now()
+
+
+class LifecycleEvent(LifecycleEventBase, table=True):
+    """The `lifecycle_event` table; rows are only ever inserted."""
+
+    __tablename__ = "lifecycle_event"
+    __table_args__ = (Index("ix_lifecycle_event_subject", "subject", "id"),)
+
+
+class TemplateStatusBase(SQLModel):
+    """What Meta says of one template and language: its review status, its category, and what we last pushed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=512)
+    language: str = Field(max_length=16)
+    status: str | None = Field(default=None, max_length=32)  # APPROVED, PENDING, REJECTED, PAUSED, DISABLED ...
+    reason: str | None = Field(default=None, sa_type=Text)  # Meta's reason for the status, in words
+    category: str | None = Field(default=None, max_length=32)  # Meta's category, lower case, as ours are
+    previous_category: str | None = Field(default=None, max_length=32)
+    category_changed_at: datetime | None = _when()
+    meta_id: str | None = Field(default=None, max_length=128)
+    content_hash: str | None = Field(default=None, max_length=64)  # of the creation JSON last pushed
+    pushed_at: datetime | None = _when()
+    status_at: datetime | None = _when()  # Meta's time for the status: an older report never overwrites a newer
+    updated_at: datetime = _now()
+
+
+class TemplateStatus(TemplateStatusBase, table=True):
+    """The `template_status` table, one row per template and language Meta has told us about."""
+
+    __tablename__ = "template_status"
+    __table_args__ = (UniqueConstraint("name", "language", name="uq_template_status_name_language"),)
+
+
+class NumberStateBase(SQLModel):
+    """A business number's quality rating and messaging limit as Meta last reported them.
+
+    Meta's webhook names the number by its display number; `bot templates sync` reads both ids, joining them.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone_number_id: str | None = Field(default=None, max_length=64, unique=True)
+    display_number: str | None = Field(default=None, max_length=32, unique=True)
+    account_id: str | None = Field(default=None, max_length=128)
+    quality: str | None = Field(default=None, max_length=16)  # GREEN, YELLOW, RED, UNKNOWN
+    messaging_limit: str | None = Field(default=None, max_length=32)  # TIER_250, TIER_2K ... TIER_UNLIMITED
+    updated_at: datetime = _now()
+
+
+class NumberState(NumberStateBase, table=True):
+    """The `number_state` table, one row per business number Meta reported on."""
+
+    __tablename__ = "number_state"
+
+
 class ScheduleBase(SQLModel):
     """A recurring utility notification: a cron expression in a named time zone, a template, its recipients."""
 
@@ -728,3 +801,6 @@ EVENT_SUBSCRIPTION = table_of(EventSubscription)
 EVENT_DELIVERY = table_of(EventDelivery)
 EVENT_ATTEMPT = table_of(EventAttempt)
 INBOX_READ = table_of(InboxRead)
+LIFECYCLE_EVENT = table_of(LifecycleEvent)
+TEMPLATE_STATUS = table_of(TemplateStatus)
+NUMBER_STATE = table_of(NumberState)

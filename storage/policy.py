@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import campaign, consent
+from storage import campaign, consent, lifecycle
 from storage.conversation import contacts_by_ids, last_inbound_by_number, open_conversations_for
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
@@ -29,7 +29,9 @@ from storage.models import (
     TEMPLATE_BLOCK,
     ContactBase,
     ConversationBase,
+    NumberStateBase,
     TemplateBlockBase,
+    TemplateStatusBase,
 )
 
 REACH_WINDOW = timedelta(hours=24)
@@ -58,6 +60,8 @@ class BatchContext:
     marketing_this_week: dict[int, int] = field(default_factory=dict)  # contact → marketing sent in 7 days
     # (contact, business number) → the contact's last message to it in the last 24 h; read with several numbers.
     inbound_by_number: dict[tuple[int, str | None], datetime] = field(default_factory=dict)
+    templates: dict[tuple[str, str], TemplateStatusBase] = field(default_factory=dict)  # Meta's word on each
+    number: NumberStateBase | None = None  # the number's quality and messaging limit, as Meta last said
 
 
 async def batch_context(
@@ -69,11 +73,13 @@ async def batch_context(
     marketing_ids: Sequence[int] = (),
     per_number: bool = False,
     reach_of: tuple[str, bool] | None = None,
+    phone_number_id: str | None = None,
 ) -> BatchContext:
-    """The batch's facts; consent is read only for `marketing_ids`, the contacts of its marketing rows.
+    """The batch's facts; consent is read only for `marketing_ids`, the contacts of rows that may be marketing.
 
     `per_number`: the deployment serves several numbers, so each customer's window is read per number.
     `reach_of`: (number, whether it is the default one): the tier counts only that number's users reached.
+    `phone_number_id`: the sending number, whose quality and tier Meta reported (`storage.lifecycle`).
     """
     return BatchContext(
         contacts=await contacts_by_ids(conn, contact_ids),
@@ -87,6 +93,8 @@ async def batch_context(
         if campaign_ids
         else {},
         inbound_by_number=await last_inbound_by_number(conn, contact_ids, now - REACH_WINDOW) if per_number else {},
+        templates=await lifecycle.meta_word(conn),
+        number=await lifecycle.number_state(conn, phone_number_id) if phone_number_id else None,
     )
 
 

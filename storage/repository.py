@@ -19,11 +19,11 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage import access, erasure, inbox, outbox, policy, presence, queries, session, status
+from storage import access, erasure, inbox, lifecycle, outbox, policy, presence, queries, session, status
 from storage.consent_guard import ConsentGuard
 from storage.database import READ_ONLY, create_engine, create_sqlite_thread_engine, upgrade
 from storage.gate import WriteGate
-from storage.models import MESSAGE, ContactBase, MessageBase, OutboxBase, TemplateBlockBase
+from storage.models import MESSAGE, ContactBase, MessageBase, OutboxBase, TemplateBlockBase, TemplateStatusBase
 
 _TURN_LOCK_NAMESPACE = 7301  # pg_advisory_xact_lock(namespace, contact_id): one turn per contact at a time
 _OTP_LOCK_NAMESPACE = 7302  # pg_advisory_xact_lock(namespace, hashtext(purpose:wa_id)): one OTP step at a time
@@ -250,12 +250,26 @@ class Repository:
         marketing_ids: Sequence[int] = (),
         per_number: bool = False,
         reach_of: tuple[str, bool] | None = None,
+        phone_number_id: str | None = None,
     ) -> policy.BatchContext:
         """What the send-time checks need for one batch: recipients, conversations, reach, blocks, subjects."""
         async with self._reads.connect() as conn:
             return await policy.batch_context(
-                conn, contact_ids, subjects, now, campaign_ids, marketing_ids, per_number=per_number, reach_of=reach_of
+                conn,
+                contact_ids,
+                subjects,
+                now,
+                campaign_ids,
+                marketing_ids,
+                per_number=per_number,
+                reach_of=reach_of,
+                phone_number_id=phone_number_id,
             )
+
+    async def meta_word(self) -> dict[tuple[str, str], TemplateStatusBase]:
+        """Meta's word on each template it reported on: status, reason, category (`storage.lifecycle`)."""
+        async with self._reads.connect() as conn:
+            return await lifecycle.meta_word(conn)
 
     async def template_blocks(self) -> list[TemplateBlockBase]:
         """The templates Meta refused, which the sender no longer uses."""

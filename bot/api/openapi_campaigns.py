@@ -24,6 +24,9 @@ ANSWERS = (Campaign, CampaignPage, DryRunReport, Queued, Requeued, RecipientPage
 _CAMPAIGN = ref("Campaign")
 _NOT_FOUND = {"404": error_answer("Unknown campaign")}
 _CONFLICT = {"409": error_answer("Not possible in the campaign's state (or the name is taken)")}
+_CREATE_CONFLICT = {
+    "409": error_answer("The name is taken, or template_not_approved: Meta has not approved the template (its reason)")
+}
 
 
 def _control(summary: str) -> dict[str, Any]:
@@ -43,7 +46,7 @@ PATHS: dict[str, Any] = {
             "description": "Consent, quiet hours, the frequency cap, the campaign's state and Meta's block on +1 "
             "numbers are checked when each message is sent, not when it is scheduled.",
             "requestBody": json_body(ref("CampaignCreate")),
-            "responses": {**created(_CAMPAIGN, "The campaign"), **_CONFLICT},
+            "responses": {**created(_CAMPAIGN, "The campaign"), **_CREATE_CONFLICT},
         },
         "get": {
             "summary": "Campaigns newest first, each with its progress",

@@ -20,7 +20,19 @@ from bot.api.notification_model import (
     OrderCreate,
     OrderFields,
 )
-from bot.api.openapi_parts import ID, NOT_FOUND, PAGING, WA_ID, answer, created, json_body, ok, path, ref
+from bot.api.openapi_parts import (
+    ID,
+    NOT_FOUND,
+    PAGING,
+    WA_ID,
+    answer,
+    created,
+    error_answer,
+    json_body,
+    ok,
+    path,
+    ref,
+)
 
 MODELS = (NotificationItem, NotificationBatch, OrderCreate, OrderFields, AppointmentBook, AppointmentPatch, AccountPut)
 ANSWERS = (
@@ -103,6 +115,10 @@ PATHS: dict[str, Any] = {
                 **created(ref("NotificationQueued"), "Queued (single form)", "202"),
                 "200": answer(
                     "Batch form: one result per item, status queued, duplicate or error", ref("BatchResults")
+                ),
+                "409": error_answer(
+                    "template_not_approved: Meta has not approved the template (pending, rejected, paused,"
+                    " disabled ...); the message gives Meta's status and reason"
                 ),
             },
         }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.openapi_parts import ERRORS, json_body, ok, ref
+from bot.api.openapi_parts import ERRORS, error_answer, json_body, ok, ref
 from bot.api.otp_model import OtpRequest, OtpSent, OtpVerified, OtpVerify
 
 MODELS = (OtpRequest, OtpVerify)  # request bodies
@@ -22,6 +22,7 @@ PATHS: dict[str, Any] = {
                     "content": {"application/json": {"schema": ref("OtpSent")}},
                 },
                 **ERRORS,
+                "409": error_answer("template_not_approved: Meta has not approved the purpose's template (its reason)"),
                 "429": {
                     "description": "Too soon, too many, or locked after wrong tries; see Retry-After",
                     "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},

@@ -30,14 +30,25 @@ class TemplateBlock(pydantic.BaseModel):
     blocked_at: datetime
 
 
+class MetaWord(pydantic.BaseModel):
+    """What Meta last said of the template (its webhooks, or `bot templates sync`)."""
+
+    status: str | None = Field(description="APPROVED, PENDING, REJECTED, PAUSED, DISABLED ...; null if never said")
+    reason: str | None = Field(description="Meta's reason for the status, in words")
+    category: str | None = Field(description="Meta's category (lower case), which prices and checks its sends")
+    refused: bool = Field(description="Sends of it are refused (409 template_not_approved) until Meta approves it")
+    pushed_at: datetime | None = Field(description="When `bot templates push` last submitted it")
+
+
 class Template(pydantic.BaseModel):
-    """A template file of the library, and the block Meta's refusal put on it."""
+    """A template file of the library, the block Meta's refusal put on it, and Meta's word on it."""
 
     name: str
     language: str
     category: Category
     variables: list[str]
     blocked: TemplateBlock | None = Field(description="Set when Meta refused the template: it is not used")
+    meta: MetaWord | None = Field(None, description="Null when Meta never reported on it: then it is sent")
 
 
 class TemplatePage(pydantic.BaseModel):

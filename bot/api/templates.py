@@ -20,6 +20,7 @@ from bot.errors import NotFound, ValidationError
 from bot.field import whole_number
 from bot.message_templates.library import TEMPLATES, Templates
 from bot.message_templates.template_file import LANGUAGE_PATTERN, NAME_MAX, NAME_PATTERN
+from storage.lifecycle import refusal
 from storage.repository import Repository
 
 log = structlog.get_logger("bot.api.templates")
@@ -28,9 +29,15 @@ log = structlog.get_logger("bot.api.templates")
 async def template_items(repository: Repository, library: Templates) -> list[dict[str, Any]]:
     """Every template file with its category, language and variables, and the block Meta's refusal put on it."""
     blocks = {(b.name, b.language): b for b in await repository.template_blocks()}
+    known = await repository.meta_word()
     items: list[dict[str, Any]] = []
     for template in library:
         block = blocks.get((template.name, template.language))
+        said = known.get((template.name, template.language))
+        meta = None if said is None else {
+            "status": said.status, "reason": said.reason, "category": said.category,
+            "refused": refusal(said) is not None, "pushed_at": said.pushed_at,
+        }  # fmt: skip
         items.append(
             {
                 "name": template.name,
@@ -40,6 +47,7 @@ async def template_items(repository: Repository, library: Templates) -> list[dic
                 "blocked": None
                 if block is None
                 else {"error_code": block.error_code, "reason": block.reason, "blocked_at": block.blocked_at},
+                "meta": meta,
             }
         )
     return items

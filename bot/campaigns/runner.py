@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from bot.campaigns.campaign import CampaignRequest, MissingValue, audience_test, suppression, values_for
-from bot.errors import Conflict, NotFound, ValidationError
+from bot.errors import Conflict, NotFound, TemplateNotApproved, ValidationError
 from bot.loop import Wakeful
 from bot.message_templates.library import MessageTemplate, to_cloud_api
 from bot.outbound.send_policy import SendPolicy
@@ -30,6 +30,7 @@ from bot.recurring import cron
 from storage import campaign as store
 from storage import consent
 from storage.campaign import Recipient
+from storage.lifecycle import refusal
 from storage.models import CampaignBase, CampaignRunBase, ContactBase
 from storage.outbox import NewMessage, enqueue
 from storage.repository import Repository
@@ -236,6 +237,10 @@ class Campaigner(Wakeful):
     async def create(self, request: CampaignRequest) -> CampaignBase:
         """Store a checked campaign, due at its time, now, or its first occurrence; a taken name is a `Conflict`."""
         now = self._clock()
+        for (name, language), state in (await self._repository.meta_word()).items():
+            refused = refusal(state) if name == request.template and request.language in (None, language) else None
+            if refused is not None:
+                raise TemplateNotApproved(refused)
         first = request.send_at or now
         if request.cron:
             first = cron.next_run(cron.parse(request.cron, request.time_zone), now)

@@ -34,6 +34,7 @@ from bot.dashboard.inbox import unread_total
 from bot.dashboard.live import live_hub
 from bot.dashboard.live import routes as live_routes
 from bot.dashboard.media import routes as media_routes
+from bot.dashboard.meta import routes as meta_routes
 from bot.dashboard.overview import routes as overview_routes
 from bot.dashboard.pages import routes as page_routes
 from bot.dashboard.render import (
@@ -84,6 +85,7 @@ def setup_dashboard(app: web.Application) -> None:
         media_routes,
         event_routes,
         live_routes,
+        meta_routes,
     ):
         dashboard.router.add_routes(routes)
     app.cleanup_ctx.append(live_hub)  # on the main app, after the database it polls

@@ -83,6 +83,7 @@ NAV: Final = (
     Link("Conversations", "/conversations"),
     Link("Inbox", "/inbox"),
     Link("Templates", "/templates"),
+    Link("Meta", "/meta"),
     Link("Events", "/events"),
     Link("Flows", "/flows"),
 )

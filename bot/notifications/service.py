@@ -253,7 +253,8 @@ class NotificationService:
         answered `queued=False`, exactly as repeating `notify` would be.
         """
         now = self.clock()
-        checked = [utility.ready(self.library, request, now) for request in requests]
+        meta = await self.repository.meta_word()
+        checked = [utility.ready(self.library, request, now, meta) for request in requests]
         firsts: dict[str, utility.Ready] = {}
         for item in checked:
             if isinstance(item, utility.Ready):

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.errors import NotFound, ValidationError
+from bot.errors import NotFound, TemplateNotApproved, ValidationError
 from bot.message_templates.library import MessageTemplate, Templates, to_cloud_api
+from storage.lifecycle import refusal
+from storage.models import TemplateStatusBase
 from storage.outbox import NewMessage
 
 
@@ -71,13 +73,20 @@ def utility_template(library: Templates, name: str, language: str | None = None)
     return template
 
 
-def ready(library: Templates, request: NotificationRequest, now: datetime) -> Ready | ValidationError:
-    """The request checked against its template and rendered into a send body, or why it cannot be.
+def ready(
+    library: Templates,
+    request: NotificationRequest,
+    now: datetime,
+    meta: Mapping[tuple[str, str], TemplateStatusBase] | None = None,
+) -> Ready | ValidationError:
+    """The request checked against its template (and Meta's word on it) and rendered into a send body, or why not.
 
     The key is `notification:` and the caller's key, or a digest of the content when it gave none.
     """
     try:
         template = utility_template(library, request.template, request.language)
+        if (refused := refusal((meta or {}).get((template.name, template.language)))) is not None:
+            raise TemplateNotApproved(refused)
         missing = [name for name in template.variables if name not in request.parameters]
         if missing:
             raise ValidationError(f"parameters lack {', '.join(missing)} for template {template.name!r}")

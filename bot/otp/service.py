@@ -16,10 +16,11 @@ import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.errors import OTPRefused, ValidationError
+from bot.errors import OTPRefused, TemplateNotApproved, ValidationError
 from bot.message_templates.library import Templates, to_cloud_api
 from bot.otp import core as otp
 from storage import otp as challenges
+from storage.lifecycle import refusal
 from storage.models import OtpChallengeBase
 from storage.outbox import NewMessage, enqueue
 from storage.repository import Repository
@@ -50,7 +51,14 @@ class OtpService:
         return name
 
     async def request_code(self, wa_id: str, purpose: str) -> None:
-        """Issue a code and queue its template ahead of every other kind; `OTPRefused` when pacing says no."""
+        """Issue a code and queue its template ahead of every other kind; `OTPRefused` when pacing says no.
+
+        `TemplateNotApproved` when Meta has not approved the template: the code would never arrive.
+        """
+        template = self.library.get(self.template_for(purpose))
+        refused = refusal((await self.repository.meta_word()).get((template.name, template.language)))
+        if refused is not None:
+            raise TemplateNotApproved(refused)
         async with self.repository.otp_transaction(wa_id, purpose) as conn:
             await self.request_code_in(conn, wa_id, purpose)
         self.on_enqueued()

@@ -34,6 +34,7 @@ class Lane:
     number: str
     limit: int  # the number's own limit, before it is shared between senders
     throttle: Throttle
+    marketing: Throttle  # marketing's own gate at half the rate, used while Meta rates the number YELLOW
     flying: int = field(default=0)
 
     @property
@@ -64,10 +65,13 @@ class Lanes:
             rate = max(1, number.throughput // self._senders)
             lane = self._lanes.get(number.id)
             if lane is None:
-                self._lanes[number.id] = Lane(number.id, number.throughput, self._throttle(rate))
+                self._lanes[number.id] = Lane(
+                    number.id, number.throughput, self._throttle(rate), self._throttle(max(1, rate // 2))
+                )
             elif lane.throttle.rate != rate:
                 lane.limit = number.throughput
                 lane.throttle.resize(rate)
+                lane.marketing.resize(max(1, rate // 2))
                 changed.append(lane)
         return changed
 

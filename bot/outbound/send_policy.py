@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.settings import QuietHours
+from bot.settings import QuietHours, Settings
 from bot.whatsapp.category import service_window_open
+from bot.whatsapp.lifecycle import TIER_LIMITS
 from storage.consent import OPT_IN, OPT_OUT
+from storage.lifecycle import refusal
 from storage.models import ContactBase, OutboxBase
 from storage.policy import REACH_WINDOW, BatchContext, undeliverable
 
@@ -21,6 +23,10 @@ from storage.policy import REACH_WINDOW, BatchContext, undeliverable
 NON_URGENT_KINDS = frozenset({"utility", "marketing"})
 US_PREFIX = "1"  # Meta has refused marketing templates to +1 (US) numbers since April 2025
 CAMPAIGN_PAUSE_CHECK = timedelta(seconds=30)  # a message claimed as its campaign paused looks again this late
+# Statuses Meta lifts by itself (review ends, a pause lasts hours, an appeal is decided): their sends wait.
+TEMPLATE_WAITS = frozenset({"PENDING", "PAUSED", "IN_APPEAL"})
+TEMPLATE_RECHECK = timedelta(minutes=10)
+QUALITY_RECHECK = timedelta(minutes=10)  # marketing held while the number's quality is red looks again this late
 
 
 class Unset:
@@ -54,7 +60,14 @@ class SendPolicy:
 
     zone: ZoneInfo
     quiet_hours: QuietHours | None = None
-    messaging_limit: int | None = None
+    messaging_limit: int | None = None  # the setting; Meta's tier for the number replaces it once Meta said it
+    phone_number_id: str | None = None  # the number whose quality and tier Meta reports (`storage.lifecycle`)
+
+    @classmethod
+    def of(cls, settings: Settings) -> SendPolicy:
+        """The business's rules as its settings say them."""
+        zone = ZoneInfo(settings.business_timezone)
+        return cls(zone, settings.quiet_hours, settings.messaging_limit, settings.phone_number_id)
 
     def quiet_until(self, time_zone: str | None, now: datetime) -> tuple[datetime, ZoneInfo] | None:
         """When quiet hours around `now` end in a contact's `time_zone` (and that zone), or None outside them."""
@@ -70,7 +83,10 @@ class SendPolicy:
         The budget is per batch: batches in flight at once (in this process or others) each start from
         what the database held when they were claimed, so the tier can be overshot by at most those.
         """
-        reach, limit = context.reach, self.messaging_limit if isinstance(tier, Unset) else tier
+        reach = context.reach
+        limit = self.messaging_limit if isinstance(tier, Unset) else tier
+        said = context.number.messaging_limit if context.number else None
+        limit = TIER_LIMITS.get(said or "", limit)  # Meta's word on the number's tier, once it spoke
         return BatchCheck(self, context, now, reach.count, set(reach.contacts), reach.frees_at, limit)
 
 
@@ -92,7 +108,7 @@ class BatchCheck:
         contact = context.contacts.get(row.contact_id)
         if row.subject and row.subject in context.unwanted:
             return Drop("cancelled", "not_wanted", context.unwanted[row.subject])
-        if row.kind == "marketing":
+        if is_marketing(row):
             stop = self._marketing(row)
             if stop is not None:
                 return stop
@@ -103,6 +119,8 @@ class BatchCheck:
             block = context.blocked[template]
             message = f"template {block.name} ({block.language}) is blocked since Meta refused it: {block.reason}"
             return Drop("failed", "template_blocked", message)
+        if (refused := self._not_approved(template)) is not None:
+            return refused
         quiet = (
             policy.quiet_until(contact.time_zone if contact else None, now)
             if row.kind in NON_URGENT_KINDS and not row.urgent
@@ -124,12 +142,25 @@ class BatchCheck:
             return _without_consent(context.marketing_consent.get(row.contact_id))
         if row.recipient.startswith(US_PREFIX):
             return Drop("failed", "us_number", "Meta does not deliver marketing templates to +1 numbers")
+        if context.number is not None and context.number.quality == "RED":
+            message = "marketing is paused while Meta rates the number's quality RED"
+            return Hold(self.now + QUALITY_RECHECK, "quality_red", message)
         state = context.campaigns.get(row.campaign_id or 0, ("running", 0))[0]
         if state == "paused":
             return Hold(self.now + CAMPAIGN_PAUSE_CHECK, "campaign_paused", "the campaign is paused")
         if state == "cancelled":
             return Drop("cancelled", "campaign_cancelled", "the campaign was cancelled before this was sent")
         return None
+
+    def _not_approved(self, template: tuple[str, str] | None) -> Hold | Drop | None:
+        """A template Meta has not approved: its sends wait while Meta may still lift that, else fail."""
+        state = self.context.templates.get(template) if template is not None else None
+        message = refusal(state)
+        if state is None or message is None:
+            return None
+        if state.status in TEMPLATE_WAITS:
+            return Hold(self.now + TEMPLATE_RECHECK, "template_not_approved", message)
+        return Drop("failed", "template_not_approved", message)
 
     def _within_cap(self, row: OutboxBase) -> Drop | None:
         """A campaign's frequency cap: marketing per contact in the rolling 7 days, this batch's sends counted."""
@@ -160,6 +191,20 @@ def _without_consent(state: str | None) -> Drop:
     if state == OPT_OUT:
         return Drop("cancelled", "opted_out", "the contact opted out of marketing")
     return Drop("cancelled", "no_consent", "the contact never opted in to marketing")
+
+
+def is_marketing(row: OutboxBase) -> bool:
+    """Marketing by its kind, or a template Meta re-categorised as marketing: consent and quality rules apply."""
+    return row.kind == "marketing" or row.template_category == "marketing"
+
+
+def as_meta_says(row: OutboxBase, context: BatchContext) -> OutboxBase:
+    """The row with its template's category as Meta last said, which prices it and picks its rules."""
+    key = template_key(row)
+    state = context.templates.get(key) if key is not None else None
+    if state is None or not state.category or state.category == row.template_category:
+        return row
+    return row.model_copy(update={"template_category": state.category})
 
 
 def reaches_outside_window(row: OutboxBase, contact: ContactBase | None, now: datetime) -> bool:

@@ -1,6 +1,6 @@
 """The sender: claims due outbox rows, applies WhatsApp's rules at send time, sends, and settles each row.
 
-Why one module of about 430 lines: claiming, the send-time checks, the send and the settling share one
+Why one module of about 450 lines: claiming, the send-time checks, the send and the settling share one
 batch's leases and one throttle, and each step decides what the next may assume; the pure parts already
 live beside it (`outcome`, `send_policy`, `throughput`, `share`).
 """
@@ -36,7 +36,15 @@ from bot.metrics import Metrics
 from bot.numbers.number import Number, NumberBook
 from bot.outbound.lanes import Lane, Lanes
 from bot.outbound.outcome import LEASE_UNSURE, Dropped, Expired, Failed, Held, Outcome, Retry, Sent, decide
-from bot.outbound.send_policy import BatchCheck, Hold, SendPolicy, reaches_outside_window, template_key
+from bot.outbound.send_policy import (
+    BatchCheck,
+    Hold,
+    SendPolicy,
+    as_meta_says,
+    is_marketing,
+    reaches_outside_window,
+    template_key,
+)
 from bot.outbound.share import JOIN_POLL, Share
 from bot.outbound.throughput import Throttle
 from bot.whatsapp import category as rules
@@ -99,7 +107,9 @@ class Sender(Wakeful):
         self._book = numbers or NumberBook(Number("", "", throughput=throughput))
         # A lane per number (bot/outbound/lanes.py). Exact counting: a send holds its place in its number's
         # window until Meta's answer, so no one-second window can hold more than the number's limit in
-        # arrivals however the network delays them (bot/outbound/throughput.py).
+        # arrivals however the network delays them (bot/outbound/throughput.py). Each lane also has marketing's
+        # own gate at half its rate, used while Meta rates the number YELLOW: a drop in quality slows marketing
+        # first and leaves replies, codes and utility their whole rate.
         self._lanes = Lanes(self._book, lambda rate: Throttle(rate, guard=None))
         # Each number's limit, shared by every sender alive (`_beat`, bot/outbound/share.py).
         self._share = Share(self.owner, throughput, alive_for=SENDER_ALIVE_FOR.total_seconds())
@@ -309,13 +319,23 @@ class Sender(Wakeful):
         lane = self._lanes.of(rows[0])
         subjects = sorted({r.subject for r in rows if r.subject})
         campaigns = sorted({r.campaign_id for r in rows if r.campaign_id is not None})
-        marketing = sorted({r.contact_id for r in rows if r.kind == "marketing"})
+        # Consent is read for every template's contact: Meta may have re-categorised one as marketing.
+        templated = sorted({r.contact_id for r in rows if r.kind == "marketing" or template_key(r) is not None})
         contacts = sorted({r.contact_id for r in rows})
         several = self._lanes.several
         number = (lane.number, lane.number == self._book.default.id) if several else None
         context = await self._repository.batch_context(
-            contacts, subjects, now, campaigns, marketing, per_number=several, reach_of=number
+            contacts,
+            subjects,
+            now,
+            campaigns,
+            templated,
+            per_number=several,
+            reach_of=number,
+            phone_number_id=lane.number or self._policy.phone_number_id,
         )
+        rows = [as_meta_says(r, context) for r in rows]  # priced, counted and checked in Meta's category
+        marketing = sorted({r.contact_id for r in rows if is_marketing(r)})
         # Marketing recipients are held until their sends are answered, and their consent is re-read
         # under the hold, so an opt-out is stored either before (and seen) or after the sends
         # (storage.consent_guard).
@@ -367,7 +387,10 @@ class Sender(Wakeful):
         try:
             # The callback data comes back in every status webhook of this message: if we die before
             # recording the answer, the reaper still learns that Meta took it (see `reap`).
-            async with lane.throttle.sending(row.priority):  # a code passes bulk sends waiting here
+            number = checks.context.number
+            slowed = is_marketing(row) and number is not None and number.quality == "YELLOW"
+            gate = lane.marketing.sending(row.priority) if slowed else contextlib.nullcontext()
+            async with gate, lane.throttle.sending(row.priority):  # a code passes bulk sends waiting here
                 if not await leases.keep(row):
                     if leases.holds(row):  # held, but no renewal came back in time: queued again, unsent
                         outcomes.append(Retry(row, decision.category, LEASE_UNSURE, timedelta(0)))

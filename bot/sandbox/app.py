@@ -23,7 +23,7 @@ from bot import keys
 from bot.errors import BotError, CloudAPIError, NotFound, ValidationError
 from bot.message_templates.library import Templates
 from bot.numbers.number import Number
-from bot.sandbox import media_routes
+from bot.sandbox import media_routes, template_routes
 from bot.sandbox.http import (
     SANDBOX_IO,
     SANDBOX_STATE,
@@ -37,6 +37,7 @@ from bot.sandbox.http import (
     send_as_customer,
     webhook_url,
 )
+from bot.sandbox.review import SANDBOX_REVIEWS, Reviews
 from bot.sandbox.state import (
     DEFAULT_NAME,
     ChatItem,
@@ -86,6 +87,10 @@ def setup_sandbox(
         state.template_category = template_category
     elif templates is not None:
         state.template_category = lambda name: next((t.category for t in templates if t.name == name), None)
+    reviews = Reviews()
+    filed = state.template_category
+    state.template_category = lambda name: reviews.category(name) or filed(name)  # Meta's review decides, once done
+    app[SANDBOX_REVIEWS] = reviews
     app[SANDBOX_STATE] = state
     app[SANDBOX_IO] = background
     app.cleanup_ctx.append(background.context)
@@ -99,6 +104,7 @@ def setup_sandbox(
     router.add_post("/sandbox/users/{wa_id}/messages", customer_sends)
     router.add_get("/sandbox/users/{wa_id}/messages", chat_history)
     router.add_post(r"/sandbox/{version:v[0-9]+(?:\.[0-9]+)?}/{phone_number_id}/messages", graph_send)
+    template_routes.add_routes(router)
     media_routes.add_routes(router)
 
 

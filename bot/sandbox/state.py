@@ -143,6 +143,9 @@ class SandboxState:
     status_delays: StatusDelays = field(default_factory=StatusDelays)
     webhook_retry_delays: tuple[float, ...] = (1.0, 4.0, 16.0)
     webhook_timeout: float = 10.0
+    # The number's record as Meta keeps it (`GET /{phone_number_id}`, read by `bot templates sync`).
+    quality_rating: str = "GREEN"
+    messaging_limit_tier: str = "TIER_250"
     users: dict[str, SandboxUser] = field(default_factory=dict)
     shelf: MediaShelf = field(default_factory=MediaShelf)
     service_count: ServiceCount = field(default_factory=ServiceCount)

@@ -271,7 +271,7 @@ class CloudAPIClient:
         headers = {"Authorization": f"Bearer {token}"}
         status, answer = await self._transport.post(url, json=body, headers=headers)
         if not 200 <= status < 300:
-            raise error_from_response(status, _redact(answer, token))
+            raise error_from_response(status, redact(answer, token))
         return status, answer
 
 
@@ -290,14 +290,14 @@ def _first_dict(value: Any) -> dict[str, Any]:
     return first if isinstance(first, dict) else {}
 
 
-def _redact(value: Any, secret: str) -> Any:
+def redact(value: Any, secret: str) -> Any:
     """Replaces the secret wherever a (misbehaving) server echoed it back, so no error can carry it."""
     if isinstance(value, str):
         return value.replace(secret, "[redacted]") if len(secret) >= 8 else value
     if isinstance(value, dict):
-        return {k: _redact(v, secret) for k, v in value.items()}
+        return {k: redact(v, secret) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact(v, secret) for v in value]
+        return [redact(v, secret) for v in value]
     return value
 
 

@@ -3,7 +3,8 @@
 Why one module of about 500 lines: every shape Meta posts (a dozen message types, statuses, user
 preferences, system changes) is read by the same envelope walk into the same notices for what cannot
 be read; one reader keeps "nothing is dropped unseen" checkable in one place. (What each message type's
-object must hold is `bot.whatsapp.message_shape`'s.)
+object must hold is `bot.whatsapp.message_shape`'s; the business account's lifecycle changes are read by
+`bot.whatsapp.lifecycle`.)
 
 Only the envelope can refuse a body: a JSON object whose `entry` is a list. Below it, an entry, a change or
 an item that cannot be read becomes an "unparsed" notice naming its path and why, and everything else is
@@ -14,12 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bot.errors import MalformedPayload
-from bot.whatsapp import message_shape, storable_json
+from bot.whatsapp import lifecycle, message_shape, storable_json
+from storage.lifecycle import Report
 
 # Change fields whose values we read item by item, and the value keys each may carry. Any other key in
 # such a value, and any other field, is kept whole as a "field" notice: Meta adds fields without notice.
@@ -119,6 +121,7 @@ class ParsedPayload:
     preferences: list[UserPreference]
     notices: list[Notice]
     object: str | None = None
+    lifecycle: list[Report] = field(default_factory=list)  # the business account's own changes
 
 
 @dataclass(frozen=True)
@@ -196,10 +199,10 @@ def _parse_entry(entry: Any, path: str, out: ParsedPayload) -> None:
         out.notices.append(Notice("", "unparsed", _misfit(entry, "changes", "a list", path), entry))
         return
     for ci, change in enumerate(changes):
-        _parse_change(change, f"{path}.changes[{ci}]", out)
+        _parse_change(change, f"{path}.changes[{ci}]", out, entry)
 
 
-def _parse_change(change: Any, path: str, out: ParsedPayload) -> None:
+def _parse_change(change: Any, path: str, out: ParsedPayload, entry: dict[str, Any]) -> None:
     """Read one ``changes[]`` item into ``out``; a change without an object for its value is a notice."""
     if not isinstance(change, dict):
         out.notices.append(Notice("", "unparsed", _wrong(path, "an object", change), _raw(change)))
@@ -213,6 +216,12 @@ def _parse_change(change: Any, path: str, out: ParsedPayload) -> None:
         out.notices.append(Notice("", "unparsed", f"{path}: {_bad(change, 'field', 'a string')}", change))
     elif name in _VALUE_KEYS:
         _parse_value(name, value, f"{path}.value", out)
+    elif name in lifecycle.KINDS:
+        got = lifecycle.read_change(name, value, _id(entry.get("id")), lifecycle.entry_time(entry))
+        if isinstance(got, str):
+            out.notices.append(Notice(name, "unparsed", f"{path}.value: {got}", value))
+        else:
+            out.lifecycle.append(got)
     else:
         out.notices.append(Notice(name, "field", None, value))
 

@@ -19,7 +19,17 @@ from bot.app import create_app
 from bot.inbound.dispatcher import Acknowledger
 from bot.settings import Settings
 from bot.whatsapp.client import CLIENT, RecordingTransport
-from storage.models import CONTACT, MESSAGE, OUTBOX, STATUS_EVENT, WEBHOOK_EVENT, WEBHOOK_NOTICE
+from storage.models import (
+    CONTACT,
+    LIFECYCLE_EVENT,
+    MESSAGE,
+    NUMBER_STATE,
+    OUTBOX,
+    STATUS_EVENT,
+    TEMPLATE_STATUS,
+    WEBHOOK_EVENT,
+    WEBHOOK_NOTICE,
+)
 from tests.conftest import VERIFY_TOKEN, signed, status_webhook, text_webhook
 
 Client = TestClient[web.Request, web.Application]
@@ -269,7 +279,8 @@ def _every_sample() -> list[Any]:
 
 async def _state(client: Client) -> dict[str, Any]:
     """Everything a delivery can change, but the raw log of deliveries itself."""
-    tables = {"message": MESSAGE, "status_event": STATUS_EVENT, "notice": WEBHOOK_NOTICE, "contact": CONTACT}
+    tables = {"message": MESSAGE, "status_event": STATUS_EVENT, "notice": WEBHOOK_NOTICE, "contact": CONTACT,
+              "lifecycle": LIFECYCLE_EVENT, "template": TEMPLATE_STATUS, "number": NUMBER_STATE}  # fmt: skip
     state: dict[str, Any] = {}
     async with client.app[keys.REPOSITORY].engine.connect() as conn:
         for name, table in tables.items():

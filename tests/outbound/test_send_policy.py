@@ -13,12 +13,14 @@ from bot.outbound.send_policy import (
     Drop,
     Hold,
     SendPolicy,
+    as_meta_says,
     reaches_outside_window,
     template_key,
 )
 from bot.settings import QuietHours, parse_messaging_limit, parse_quiet_hours
 from bot.whatsapp.message_body import template_message, text_message
-from storage.models import ContactBase, OutboxBase, TemplateBlockBase
+from storage.consent import OPT_IN
+from storage.models import ContactBase, NumberStateBase, OutboxBase, TemplateBlockBase, TemplateStatusBase
 from storage.policy import BatchContext, Reach
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -46,6 +48,8 @@ def context(*contacts: ContactBase, **kw: Any) -> BatchContext:
         marketing_consent=kw.pop("consent", {}),
         campaigns=kw.pop("campaigns", {}),
         marketing_this_week=kw.pop("this_week", {}),
+        templates=kw.pop("templates", {}),
+        number=kw.pop("number", None),
     )
 
 
@@ -343,3 +347,65 @@ def test_template_key_reads_name_and_language() -> None:
 def test_a_misshapen_template_has_no_key(payload: dict[str, Any]) -> None:
     """A payload that is not a well-formed template send has no (name, language) to block or look up."""
     assert template_key(row(payload=payload)) is None
+
+
+# -- Meta's word: template status and category, the number's quality and tier ----------------------
+
+
+def meta(status: str | None = "APPROVED", category: str | None = None, reason: str | None = None) -> Any:
+    state = TemplateStatusBase(name="order_update", language="en", status=status, category=category, reason=reason)
+    return {("order_update", "en"): state}
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [(None, None), ("APPROVED", None), ("FLAGGED", None), ("PENDING", Hold), ("PAUSED", Hold),
+     ("REJECTED", Drop), ("DISABLED", Drop)],
+)  # fmt: skip
+def test_a_template_meta_has_not_approved_waits_or_fails_with_metas_reason(status: str | None, verdict: Any) -> None:
+    """Pending and paused wait (Meta lifts them); rejected and disabled fail; unheard-of and approved go."""
+    checks = SendPolicy(AMSTERDAM).for_batch(context(contact(), templates=meta(status, reason="SCAM")), NOON)
+    got = checks.check(row())
+    if verdict is None:
+        assert got is None
+    else:
+        assert isinstance(got, verdict)
+        assert (got.code, got.message) == (
+            "template_not_approved",
+            f"template order_update (en) is {status} at Meta: SCAM",
+        )
+
+
+def test_a_template_meta_moved_to_marketing_is_priced_and_checked_as_marketing() -> None:
+    """Re-categorised, a utility send carries Meta's category and needs the contact's marketing consent."""
+    facts = context(contact(), templates=meta(category="marketing"))
+    moved = as_meta_says(row(), facts)
+    assert (moved.kind, moved.template_category) == ("utility", "marketing")
+    stop = SendPolicy(AMSTERDAM).for_batch(facts, NOON).check(moved)
+    assert isinstance(stop, Drop)
+    assert stop.code == "no_consent"
+    facts.marketing_consent[1] = OPT_IN
+    assert SendPolicy(AMSTERDAM).for_batch(facts, NOON).check(moved) is None
+
+
+@pytest.mark.parametrize("quality", ["RED", "YELLOW", "GREEN", None])
+def test_quality_red_holds_marketing_and_nothing_else(quality: str | None) -> None:
+    """RED holds marketing for ten minutes; utility goes whatever the rating (YELLOW slows marketing in the sender)."""
+    number = NumberStateBase(display_number="15550783881", quality=quality)
+    facts = context(contact(), number=number, consent={1: OPT_IN})
+    checks = SendPolicy(AMSTERDAM).for_batch(facts, NOON)
+    assert checks.check(row()) is None
+    got = checks.check(marketing())
+    if quality == "RED":
+        assert got == Hold(NOON + timedelta(minutes=10), "quality_red",
+                           "marketing is paused while Meta rates the number's quality RED")  # fmt: skip
+    else:
+        assert got is None
+
+
+@pytest.mark.parametrize(("tier", "limit"), [("TIER_50", 50), ("TIER_2K", 2000), ("TIER_UNLIMITED", None),
+                                             ("TIER_NOT_SET", 250), (None, 250)])  # fmt: skip
+def test_the_tier_follows_meta_once_meta_said_it(tier: str | None, limit: int | None) -> None:
+    """Meta's messaging limit replaces the setting (250 here); a tier Meta did not set leaves the setting."""
+    facts = context(contact(), number=NumberStateBase(messaging_limit=tier))
+    assert SendPolicy(AMSTERDAM, messaging_limit=250).for_batch(facts, NOON).messaging_limit == limit

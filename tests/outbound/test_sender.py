@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import structlog
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.errors import SendOutcomeUnknown
 from bot.metrics import Metrics
 from bot.otp.core import CODE_LIFE
+from bot.outbound.send_policy import SendPolicy
 from bot.outbound.sender import Sender
 from bot.whatsapp.client import CloudAPIClient, RecordedRequest, RecordingTransport
 from bot.whatsapp.message_body import template_message, text_message
@@ -857,3 +859,36 @@ async def test_a_claimed_bulk_batch_holds_a_code_back_by_at_most_one_batch_of_se
         for _ in range(200):
             transport.answers.release()
         await task
+
+
+async def test_quality_yellow_halves_marketings_rate_and_not_utilitys(repository: Repository, clock: FakeClock) -> None:
+    """At 4 messages/s with the number YELLOW, marketing goes at 2/s (four take over a second) and utility at 4/s."""
+    number = {"display_phone_number": "15550783881", "event": "DOWNGRADE", "quality_rating": "YELLOW"}
+    flag = {"object": "whatsapp_business_account",
+            "entry": [{"id": "1", "changes": [{"field": "phone_number_quality_update", "value": number}]}]}  # fmt: skip
+    await repository.store_deliveries([Delivery(body="{}", parsed=parse_payload(flag))])
+    transport = RecordingTransport()
+    client = CloudAPIClient(
+        transport=transport, base_url="http://graph.test", version="v25.0", phone_number_id="1", access_token="t"
+    )
+    policy = SendPolicy(ZoneInfo("UTC"), phone_number_id="1")
+    sender = Sender(repository, client, clock=clock, metrics=Metrics(), code_life=CODE_LIFE, throughput=4,
+                    send_policy=policy, batch=8)  # fmt: skip
+    took = {}
+    for kind in ("marketing", "utility"):
+        await asyncio.sleep(1.05 if took else 0)  # each kind starts on an empty throughput window
+        messages = []
+        for i in range(4):
+            wa = f"3160000{kind == 'marketing':d}{i:03d}"
+            cid = await customer_writes(repository, clock, wa)
+            async with repository.transaction() as conn:
+                await record(conn, [ConsentChange(cid, OPT_IN, "api", {"by": "test"}, clock.now)], clock.now)
+            payload = template_message(wa, "promo" if kind == "marketing" else "receipt", "en")
+            messages.append(reply(cid, wa, "x", clock, kind=kind, payload=payload, template_category=kind))
+        await repository.enqueue(messages, clock.now)
+        started = asyncio.get_running_loop().time()
+        await drain(sender)
+        took[kind] = asyncio.get_running_loop().time() - started
+    assert len(transport.requests) == 8
+    assert took["marketing"] >= 1.0  # four at 2/s: the third waits for the next window
+    assert took["utility"] < took["marketing"]  # four at 4/s: all in one window
