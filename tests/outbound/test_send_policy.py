@@ -408,4 +408,4 @@ def test_quality_red_holds_marketing_and_nothing_else(quality: str | None) -> No
 def test_the_tier_follows_meta_once_meta_said_it(tier: str | None, limit: int | None) -> None:
     """Meta's messaging limit replaces the setting (250 here); a tier Meta did not set leaves the setting."""
     facts = context(contact(), number=NumberStateBase(messaging_limit=tier))
-    assert SendPolicy(AMSTERDAM, messaging_limit=250).for_batch(facts, NOON).messaging_limit == limit
+    assert SendPolicy(AMSTERDAM, messaging_limit=250).for_batch(facts, NOON).limit == limit
