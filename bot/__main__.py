@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.errors import BotError, ConfigError
 from bot.log import configure_logging
+from bot.loop import new_event_loop
 from bot.settings import Settings, check_admin_token, load_settings, package_version
 
 
@@ -82,7 +83,7 @@ def serve(args: argparse.Namespace) -> int:
     # than the default 5 ms keeps those hand-offs from stalling behind the event loop (measured by
     # `bot bench webhook`: roughly +25% acknowledgements per second on SQLite).
     sys.setswitchinterval(0.0005)
-    web.run_app(app, sock=listening, access_log=None, print=None, **SERVER_OPTIONS)
+    web.run_app(app, sock=listening, access_log=None, print=None, loop=new_event_loop(), **SERVER_OPTIONS)
     return 0
 
 
@@ -117,7 +118,8 @@ def worker(args: argparse.Namespace) -> int:
         await stop.wait()
         await runner.cleanup()
 
-    asyncio.run(run())
+    with asyncio.Runner(loop_factory=new_event_loop) as loop_runner:
+        loop_runner.run(run())
     return 0
 
 
