@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.errors import BotError, ConfigError
 from bot.log import configure_logging
+from bot.loop import new_event_loop
 from bot.settings import Settings, check_admin_token, load_settings, package_version
 
 
@@ -82,7 +83,7 @@ def serve(args: argparse.Namespace) -> int:
     # than the default 5 ms keeps those hand-offs from stalling behind the event loop (measured by
     # `bot bench webhook`: roughly +25% acknowledgements per second on SQLite).
     sys.setswitchinterval(0.0005)
-    web.run_app(app, sock=listening, access_log=None, print=None, **SERVER_OPTIONS)
+    web.run_app(app, sock=listening, access_log=None, print=None, loop=new_event_loop(), **SERVER_OPTIONS)
     return 0
 
 
@@ -101,10 +102,13 @@ def worker(args: argparse.Namespace) -> int:
     """Run the sender and the scheduler only (scale-out): no HTTP server, same database."""
     from bot.app import create_app
 
+    roles = {r.strip() for r in args.roles.split(",") if r.strip()}
+    if "web" in roles or not roles:
+        raise ConfigError("`bot worker --roles` takes sender, scheduler or dispatcher; the web role is `bot serve`'s")
     settings = _prepare(args)
     if settings.sandbox:
         raise ConfigError("`bot worker` needs a real Graph API: set WHATSAPP_ACCESS_TOKEN (or run `bot serve`)")
-    app = create_app(settings, roles={"sender", "scheduler"}, migrate=False)
+    app = create_app(settings, roles=roles, migrate=False)
 
     async def run() -> None:
         runner = web.AppRunner(app)
@@ -117,7 +121,8 @@ def worker(args: argparse.Namespace) -> int:
         await stop.wait()
         await runner.cleanup()
 
-    asyncio.run(run())
+    with asyncio.Runner(loop_factory=new_event_loop) as loop_runner:
+        loop_runner.run(run())
     return 0
 
 
@@ -428,6 +433,17 @@ def _fleet_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="warning", help="the processes' BOT_LOG_LEVEL")
 
 
+def _workers_option(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """Split roles: the sender in `bot worker` processes of its own, beside the `bot serve` ones."""
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help=f"{prefix}send from this many `bot worker --roles sender` processes, and run `bot serve` with "
+        "--roles web,dispatcher,scheduler (default 0: `bot serve` does everything)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot", description="WhatsApp Business conversation service")
     parser.add_argument(
@@ -453,7 +469,14 @@ def _parser() -> argparse.ArgumentParser:
         help="what this process runs (default: all); e.g. `web` to measure the webhook alone",
     )
     p.set_defaults(run=serve)
-    commands.add_parser("worker", help=worker.__doc__, parents=[project]).set_defaults(run=worker)
+    k = commands.add_parser("worker", help=worker.__doc__, parents=[project])
+    k.add_argument(
+        "--roles",
+        default="sender,scheduler",
+        help="what this process runs (default: sender,scheduler); e.g. `sender` beside a `bot serve --roles "
+        "web,dispatcher,scheduler`, so that sending has a process of its own",
+    )
+    k.set_defaults(run=worker)
     db = commands.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help=db_upgrade.__doc__, parents=[project]).set_defaults(run=db_upgrade)
     commands.add_parser("demo", help=demo.__doc__, parents=[project]).set_defaults(run=demo)
@@ -541,6 +564,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--rate", type=float, default=0, help="post at most this many webhooks a second (0: no limit)")
     r.add_argument("--text", default="hi,menu", help="what each customer writes, in turn (comma-separated)")
     r.add_argument("--processes", type=int, default=1, help="`bot serve` processes to start (one database)")
+    _workers_option(r)
     _fleet_options(r)
     r.add_argument("--stall", type=float, default=5.0, help="give up when no reply arrived for this many seconds")
     r.add_argument("--url", default=None, help="a running service's webhook URL instead of starting one")
@@ -563,6 +587,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--stall", type=float, default=10.0, help="with --served: give up when no send came this long")
     m.add_argument("--log-level", default="warning", help="with --served: the service's BOT_LOG_LEVEL")
+    _workers_option(m, "with --served: ")
     m.set_defaults(run=bench_campaign)
 
     o = b.add_parser("otp", help="seconds from POST /api/otp to the stand-in, behind a queued backlog of replies")

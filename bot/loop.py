@@ -15,6 +15,20 @@ STOP_GRACE = 15.0
 log = structlog.get_logger("bot.loop")
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The event loop `bot serve` and `bot worker` run on: uvloop's where it is installed, else asyncio's.
+
+    uvloop (libuv) runs the same coroutines with less CPU per callback, socket read and write than
+    asyncio's pure-Python selector loop; a send or an acknowledgement is mostly such work
+    (docs/benchmarks.md). Windows has no uvloop, so the standard loop stays the fallback.
+    """
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - every supported Linux and macOS install has it
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class Wakeful:
     """A loop that idles between rounds until woken or until its pause ends, and stops when asked."""
 

@@ -73,3 +73,11 @@ def test_serve_on_a_taken_port_says_so_in_one_line_before_anything_starts(tmp_pa
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == f"bot: error: port {port} on 127.0.0.1 is already in use; choose another with --port\n"
     assert not database.exists()  # nothing was migrated or joined
+
+
+def test_worker_refuses_the_web_role_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """`bot worker --roles web` exits 2 with one line naming the roles it takes, before reading any settings."""
+    assert main(["--env-file", os.devnull, "worker", "--roles", "sender,web"]) == 2
+    assert capsys.readouterr().err == (
+        "bot: error: `bot worker --roles` takes sender, scheduler or dispatcher; the web role is `bot serve`'s\n"
+    )

@@ -102,12 +102,35 @@ def service_environment(graph_url: str, database_url: str, throughput: int, log_
     }
 
 
+# With split roles (`--workers N`): what each `bot serve` runs, and what each `bot worker` runs.
+SPLIT_SERVE = ("serve", "--roles", "web,dispatcher,scheduler")
+SPLIT_WORKER = ("worker", "--roles", "sender")
+
+
 @contextlib.asynccontextmanager
-async def fleet(count: int, command: Sequence[str], environment: dict[str, str], scratch: Path) -> AsyncIterator[Fleet]:
+async def serving(serves: int, workers: int, environment: dict[str, str], scratch: Path) -> AsyncIterator[Fleet]:
+    """`serves` whole `bot serve` processes; or, with `workers`, `bot serve`s without the sender beside
+    `workers` processes of `bot worker --roles sender`, so that sending has a process (a core) of its own."""
+    if not workers:
+        async with fleet(serves, ["serve"], environment, scratch) as running:
+            yield running
+        return
+    async with (
+        fleet(serves, SPLIT_SERVE, environment, scratch) as web,
+        fleet(workers, SPLIT_WORKER, environment, scratch, first=serves + 1) as senders,
+    ):
+        yield Fleet([*web.services, *senders.services])
+
+
+@contextlib.asynccontextmanager
+async def fleet(
+    count: int, command: Sequence[str], environment: dict[str, str], scratch: Path, *, first: int = 1
+) -> AsyncIterator[Fleet]:
     """`count` processes of `python -m bot COMMAND`, each up before the next starts; stopped afterwards.
 
     `command` is `serve …` (each process gets its own `--port` and is up once `/healthz` answers) or
-    `worker` (up once it says it is running). Their output goes to `scratch/process-N.log`.
+    `worker …` (up once it says it is running). Their output goes to `scratch/process-N.log`, N counted
+    from `first`.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "WHATSAPP_"))}
     env.update(environment)
@@ -115,7 +138,7 @@ async def fleet(count: int, command: Sequence[str], environment: dict[str, str],
     services: list[Service] = []
     try:
         for index in range(count):
-            log = scratch / f"process-{index + 1}.log"
+            log = scratch / f"process-{first + index}.log"
             port = unused_port() if command[0] == "serve" else None
             argv = [*command, "--port", str(port)] if port is not None else list(command)
             with log.open("wb") as output:

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.bench.fleet import BENCH_APP_SECRET, Fleet, fleet, migrated, service_environment
+from bot.bench.fleet import BENCH_APP_SECRET, Fleet, migrated, service_environment, serving
 from bot.bench.stand_in import stand_in_process
 
 IMPORT_CHUNK = 5000  # contacts per CSV import request
@@ -78,11 +78,15 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def served(args: argparse.Namespace, stand_in_rate: int, scratch: Path) -> AsyncIterator[Served]:
-    """The stand-in (refusing beyond `stand_in_rate` a second) and one `bot serve` sending to it."""
+    """The stand-in (refusing beyond `stand_in_rate` a second) and one `bot serve` sending to it.
+
+    With `args.workers` the `bot serve` runs without the sender, and that many `bot worker --roles
+    sender` send instead (`serving`).
+    """
     async with stand_in_process(stand_in_rate) as graph_url:
         database = await migrated(getattr(args, "database", None), scratch)
         environment = service_environment(graph_url, database, args.throughput, args.log_level)
-        async with fleet(1, ["serve"], environment, scratch) as running:
+        async with serving(1, getattr(args, "workers", 0), environment, scratch) as running:
             webhook = running.webhooks[0]
             base = webhook.removesuffix("/webhook")
             yield Served(running, base, environment["BOT_ADMIN_TOKEN"], graph_url, database)

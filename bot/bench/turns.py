@@ -31,9 +31,9 @@ from bot.bench.fleet import (
     Fleet,
     Service,
     database_label,
-    fleet,
     migrated,
     service_environment,
+    serving,
 )
 from bot.bench.stand_in import stand_in_process, stand_in_record
 from bot.bench.webhook import Request, Tally, percentile, run_phase, signed, text_payload
@@ -183,6 +183,7 @@ def summary(
         if result.cpu_seconds is not None and latencies
         else None,
         "processes": len(service.services),
+        "workers": getattr(args, "workers", 0),
         **{f"service_{name}": value for name, value in service.memory().items()},
         "load_average": {"before": load, "after": [round(x, 2) for x in os.getloadavg()]},
         "parameters": {
@@ -227,5 +228,6 @@ async def run_turns_bench(args: argparse.Namespace) -> str:
             scratch = Path(folder)
             database = await migrated(getattr(args, "database", None), scratch)
             environment = service_environment(graph_url, database, args.throughput, args.log_level)
-            async with fleet(getattr(args, "processes", 1), ["serve"], environment, scratch) as service:
+            processes, workers = getattr(args, "processes", 1), getattr(args, "workers", 0)
+            async with serving(processes, workers, environment, scratch) as service:
                 return await _run(args, service, BENCH_APP_SECRET, database)

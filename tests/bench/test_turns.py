@@ -14,12 +14,17 @@ from bot.bench.turns import run_turns_bench, turn_latencies
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_every_turn_is_answered_at_the_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every timed text gets its two replies (greeting and main menu) at the stand-in, and the figures add up."""
+@pytest.mark.parametrize("workers", [0, 1])
+async def test_every_turn_is_answered_at_the_stand_in(monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    """Every timed text gets its two replies (greeting and main menu) at the stand-in, and the figures add up.
+
+    With `--workers 1` the roles are split: `bot serve` takes the webhooks and makes the turns, and a
+    `bot worker --roles sender` sends every reply.
+    """
     monkeypatch.chdir(ROOT)  # `bot serve` reads flows/ and templates/ from its working directory
     args = argparse.Namespace(
         turns=60, concurrency=4, customers=20, warmup=6, rate=0, text="hi,menu", throughput=1000,
-        log_level="warning", stall=5.0, url=None, graph_url=None, secret=None, pid=None,
+        log_level="warning", stall=5.0, url=None, graph_url=None, secret=None, pid=None, workers=workers,
     )  # fmt: skip
 
     report: dict[str, Any] = json.loads(await run_turns_bench(args))
@@ -30,9 +35,9 @@ async def test_every_turn_is_answered_at_the_stand_in(monkeypatch: pytest.Monkey
     assert report["turns_per_second"] > 0
     latency = report["latency_ms"]
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
-    assert report["processes"] == 1
-    assert len(report["service_peak_rss_mb"]) == 1
-    assert report["service_peak_rss_mb"][0] > 0
+    assert (report["processes"], report["workers"]) == (1 + workers, workers)
+    assert len(report["service_peak_rss_mb"]) == 1 + workers
+    assert all(peak > 0 for peak in report["service_peak_rss_mb"])
     assert report["service_cpu_ms_per_turn"] > 0
     assert report["parameters"]["customers"] == 20
 

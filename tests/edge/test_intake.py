@@ -143,6 +143,18 @@ async def test_bodies_within_the_limits_reach_the_handler_whole(sockets: Sockets
     assert (await answer(reader))[2] == {"bytes": 5 * 1024 * 1024}
 
 
+async def test_a_body_that_came_with_its_headers_is_handed_on_whole_and_frees_its_budget(sockets: Sockets) -> None:
+    """A webhook sent in one write with its headers (the common case, read without a timer) arrives whole, in turn."""
+    doors = Intake()
+    port = await sockets.start(doors_app(doors))
+    body = '{"entry": []}' * 50
+    reader, writer = await sockets.connect(port, post_head("/webhook", len(body)) + body)
+    assert (await answer(reader))[:3:2] == (200, {"bytes": len(body)})
+    writer.write((post_head("/webhook", len(body)) + body).encode())  # the same connection, kept alive
+    assert (await answer(reader))[:3:2] == (200, {"bytes": len(body)})
+    assert doors.budget.used == 0
+
+
 async def test_a_spent_budget_answers_503_with_retry_after_and_frees_when_the_upload_ends(sockets: Sockets) -> None:
     """While stalled uploads hold the budget another large one gets 503 and Retry-After; once they end it fits."""
     mb = 1024 * 1024

@@ -48,8 +48,10 @@ def test_what_neither_can_write_is_a_type_error() -> None:
 
 
 def test_reading_takes_what_the_standard_library_takes() -> None:
-    """`NaN`, which orjson refuses to read, is read as `json` reads it; broken text is a ValueError."""
+    """`NaN`, `1e400` and lone surrogates, which msgspec refuses, read as in `json`; broken text is a ValueError."""
     assert math.isnan(json_codec.loads('{"x": NaN}')["x"])
+    assert json_codec.loads(b"[1e400, -0.0, 1.5e-7]") == [math.inf, -0.0, 1.5e-7]
+    assert json_codec.loads('["\\ud800", {"a": 1, "a": 2}]') == json.loads('["\\ud800", {"a": 1, "a": 2}]')
     assert json_codec.loads(b'{"a": [1]}') == {"a": [1]}
     with pytest.raises(json.JSONDecodeError, match="property name"):
         json_codec.loads("{broken")
@@ -62,3 +64,10 @@ def test_an_integer_beyond_64_bits_reads_back_exactly(number: int) -> None:
     read = json_codec.loads(text)["value"]
     assert (type(read), read) == (int, number)
     assert json_codec.loads(text.encode())["value"] == number
+
+
+def test_long_runs_of_digits_in_strings_and_numbers_read_as_json_reads_them() -> None:
+    """Phone numbers, ids and a 400-digit integer beside them read back as `json` reads the same text."""
+    text = json.dumps({"to": "3161" * 10, "id": 10**400 + 7, "n": [12345678901234567890, 0.1, 1e300]})
+    assert json_codec.loads(text) == json.loads(text)
+    assert json_codec.loads(text.encode()) == json.loads(text)
