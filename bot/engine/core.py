@@ -6,7 +6,7 @@ from the same step. Every path ends in a reply the flow defines or one of the en
 messages (help, a re-prompt, an apology), and a broken or changed flow file ends the flow politely
 rather than raising.
 
-Why one module of about 500 lines: the engine is one state machine; each step kind's handler reads and
+Why one module of about 600 lines: the engine is one state machine; each step kind's handler reads and
 returns the same private turn state, and splitting them apart would make that state public for no reader.
 """
 
@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from bot.engine import flow as f
 from bot.engine.answer import Invalid, check
 from bot.engine.expression import compile_expression
+from bot.engine.form import check_answers, form_token
 from bot.engine.match import exact, guess, intent
 from bot.engine.render import render_text
 from bot.engine.state import (
@@ -32,6 +33,7 @@ from bot.engine.state import (
     CodeSent,
     Enter,
     Event,
+    FormAnswer,
     Frame,
     Inbound,
     ListMenu,
@@ -40,6 +42,7 @@ from bot.engine.state import (
     RunAction,
     Say,
     SendCode,
+    SendForm,
     SendTemplate,
     State,
     TimedOut,
@@ -153,7 +156,10 @@ class _Run:
         if self.state.flow and self.state.expires_at and self.now >= self.state.expires_at:
             step = None  # an expired session starts over
             self.state = State()
-        commands_on = step is None or not isinstance(step, f.Ask | f.Choose) or step.commands
+        if message.form is not None:  # a WhatsApp Flow's answer: for the form that is open, or none
+            self._form_answer(step, message.form)
+            return
+        commands_on = step is None or not isinstance(step, f.Ask | f.Choose | f.Form) or step.commands
         if commands_on and message.reply_id is None:
             command = typed_command(text)
             if command == "agent":
@@ -175,10 +181,12 @@ class _Run:
                 self.outputs.append(Say(self.own("not_text")))
             self._start(self.engine.main)
             return
-        if isinstance(step, f.Ask) and message.reply_id is not None and self._tap_elsewhere(message):
+        if isinstance(step, f.Ask | f.Form) and message.reply_id is not None and self._tap_elsewhere(message):
             return
         if isinstance(step, f.Ask):
             self._answer(step, message, text)
+        elif isinstance(step, f.Form):
+            self._wrong(step, self.own("use_form"))
         elif isinstance(step, f.Choose):
             self._pick(step, message, text)
         elif isinstance(step, f.Verify):
@@ -224,7 +232,13 @@ class _Run:
             if step is None:
                 raise _FlowBroken(f"flow {flow.name!r} has no step {step_id!r}")
             self.state = replace(
-                self.state, step=step_id, attempts=0, page=0, version=flow.version, deadline=self._deadline(step)
+                self.state,
+                step=step_id,
+                attempts=0,
+                page=0,
+                version=flow.version,
+                deadline=self._deadline(step),
+                token=self._token(step),
             )
             next_id = self._enter(step)
             if next_id is _WAIT:
@@ -247,7 +261,7 @@ class _Run:
         """A waiting step's timeout; for an act or http step, when its outcome is surely lost (a crash)."""
         if isinstance(step, f.Act | f.Http):
             return self.now + (step.timeout or CALL_LIMIT) + CALL_GRACE
-        timeout = step.timeout if isinstance(step, f.Ask | f.Choose) else None
+        timeout = step.timeout if isinstance(step, f.Ask | f.Choose | f.Form) else None
         return self.now + timeout if timeout else None
 
     def _enter(self, step: f.AnyStep) -> Any:
@@ -255,7 +269,7 @@ class _Run:
         if isinstance(step, f.Say):
             self._say(step.text)
             return step.next
-        if isinstance(step, f.Ask | f.Choose):
+        if isinstance(step, f.Ask | f.Choose | f.Form):
             self._prompt(step)
             return _WAIT
         if isinstance(step, f.Act):
@@ -315,7 +329,7 @@ class _Run:
     def _timed_out(self) -> None:
         step = self._current()
         deadline = self.state.deadline
-        if isinstance(step, f.Ask | f.Choose) and deadline is not None and self.now >= deadline:
+        if isinstance(step, f.Ask | f.Choose | f.Form) and deadline is not None and self.now >= deadline:
             self._exit(step.on_timeout, self.own("timed_out"))
             return
         if isinstance(step, f.Act | f.Http) and deadline is not None and self.now >= deadline:
@@ -331,6 +345,8 @@ class _Run:
             self._say(step.prompt)
         elif isinstance(step, f.Choose):
             self.outputs.append(self._menu(step))
+        elif isinstance(step, f.Form):
+            self.outputs.append(self._form(step))
         elif isinstance(step, f.Verify) and step.prompt is not None:
             self._say(step.prompt)
 
@@ -341,7 +357,7 @@ class _Run:
         else:
             self.finish(message)
 
-    def _wrong(self, step: f.Ask | f.Choose, hint: str | None, *, not_text: bool = False) -> None:
+    def _wrong(self, step: f.Ask | f.Choose | f.Form, hint: str | None, *, not_text: bool = False) -> None:
         """A wrong try: the distinct re-prompt (or the validator's hint and the question), or the exit."""
         attempts = self.state.attempts + 1
         if attempts >= step.max_attempts:
@@ -355,6 +371,8 @@ class _Run:
             self._say(step.reprompt)
             if isinstance(step, f.Choose):  # the choices again, without repeating the question's text
                 self.outputs.append(self._menu(step))
+            elif isinstance(step, f.Form):  # the form again: its button is how the customer answers
+                self._prompt(step)
         else:
             if hint:
                 self.outputs.append(Say(hint))
@@ -374,6 +392,40 @@ class _Run:
                     self._pick(step, message, "")
                     return True
         return False
+
+    def _form_answer(self, step: f.AnyStep | None, answer: FormAnswer) -> None:
+        """A Flow's answer: checked and kept when it answers the form now open; a stale one is politely ignored."""
+        if not isinstance(step, f.Form) or (answer.token is not None and answer.token != self.state.token):
+            self.outputs.append(Say(self.own("form_closed")))
+            if step is not None:
+                self._prompt(step)
+            return
+        values = check_answers(step.fields, answer.fields) if answer.error is None else None
+        if values is None:
+            self._wrong(step, self.own("form_invalid"))
+            return
+        for name, value in values.items():
+            self._set(name, value)
+        self._go(step.next)
+
+    def _token(self, step: f.AnyStep) -> str | None:
+        return form_token(step, self.who.wa_id, self.state.flow, self.now) if isinstance(step, f.Form) else None
+
+    def _form(self, step: f.Form) -> SendForm:
+        data = {k: render_text(v, self._names()) for k, v in step.data.items()}
+        token = self.state.token or form_token(step, self.who.wa_id, self.state.flow, self.now)
+        return SendForm(
+            self._render(step.prompt),
+            step.flow_json,
+            step.flow_id,
+            step.cta,
+            token,
+            step.screen,
+            data,
+            step.action,
+            step.header,
+            step.footer,
+        )
 
     def _answer(self, step: f.Ask, message: Inbound, text: str) -> None:
         if message.kind != "text" or not text:

@@ -29,6 +29,7 @@ from bot.engine.flow import (
     Choose,
     End,
     Flow,
+    Form,
     Handoff,
     Http,
     Say,
@@ -120,6 +121,8 @@ def slots_set(flow: Flow) -> frozenset[str]:
             found.add(step.result)
         elif isinstance(step, Verify):
             found |= VERIFY_SLOTS
+        elif isinstance(step, Form):
+            found |= set(step.fields)
     return frozenset(found)
 
 
@@ -210,7 +213,7 @@ class _Checker:
         elif isinstance(step, Act | Http) and step.on_error is None:
             kind = type(step).__name__.lower()
             self.report("warning", step.position, f"{kind} has no 'on_error'; a failure apologises and ends the flow")
-        elif isinstance(step, Ask | Choose | Verify):
+        elif isinstance(step, Ask | Choose | Form | Verify):
             exit_key, exit_to = (
                 ("on_failure", step.on_failure) if isinstance(step, Verify) else ("on_exhausted", step.on_exhausted)
             )
@@ -218,7 +221,7 @@ class _Checker:
                 tries = f"{step.max_attempts} failed {'try' if step.max_attempts == 1 else 'tries'}"
                 message = f"{type(step).__name__.lower()} has no {exit_key!r}; the flow ends after {tries}"
                 self.report("warning", step.position, message)
-        if isinstance(step, Ask | Choose) and step.on_timeout is not None and step.timeout is None:
+        if isinstance(step, Ask | Choose | Form) and step.on_timeout is not None and step.timeout is None:
             self.report("warning", self.at(step, "on_timeout"), "'on_timeout' without a 'timeout' never happens")
 
     def check_names(self, step: AnyStep) -> None:
@@ -381,7 +384,7 @@ def _texts(step: AnyStep) -> list[tuple[str, Text]]:
     found: list[tuple[str, Text | None]] = []
     if isinstance(step, Say):
         found.append(("say", step.text))
-    elif isinstance(step, Ask | Choose):
+    elif isinstance(step, Ask | Choose | Form):
         found += [(type(step).__name__.lower(), step.prompt), ("reprompt", step.reprompt)]
     elif isinstance(step, Handoff | End):
         found.append((type(step).__name__.lower(), step.text))
@@ -398,6 +401,8 @@ def _jinja_sources(step: AnyStep) -> list[tuple[KeyPath, str]]:
         sources += [((key, "values", name), value) for name, value in text.values.items()]
     if isinstance(step, Act):
         sources += [(("args", name), value) for name, value in step.args.items()]
+    if isinstance(step, Form):
+        sources += [(("data", name), value) for name, value in step.data.items()]
     if isinstance(step, Http):
         sources += [(("query", name), value) for name, value in step.query.items()]
         sources += [(("body", name), value) for name, value in (step.body or {}).items()]

@@ -5,7 +5,7 @@ found, each at the line and column of the key or value at fault, so `bot check` 
 one run. References between steps, flows, templates and actions are `bot.engine.flow_check`'s job. The YAML
 itself (positions, YAML 1.2 booleans as `flows/flow.schema.json` reads them) is `bot.yaml_file`'s.
 
-Why one module of about 550 lines: it is one reader with one function per step kind, all threading the
+Why one module of about 650 lines: it is one reader with one function per step kind, all threading the
 same positions and problem list; the kinds are what the file format is, and they change together with it.
 """
 
@@ -28,7 +28,10 @@ from bot.engine.flow import (
     Case,
     Choose,
     End,
+    FieldKind,
     Flow,
+    Form,
+    FormField,
     Goto,
     Handoff,
     Http,
@@ -43,13 +46,15 @@ from bot.language.words import INTENT_NAMES
 from bot.yaml_file import KeyPath, Position, Problem, Reading, YamlLoader, did_you_mean, read_mapping, unknown_key
 
 SUFFIX = ".yaml"
-KINDS = ("say", "ask", "choose", "act", "http", "branch", "goto", "call", "handoff", "verify", "end")
+KINDS = ("say", "ask", "choose", "form", "act", "http", "branch", "goto", "call", "handoff", "verify", "end")
 TOP_KEYS = ("flow", "description", "intent", "start", "idle_timeout", "steps")
 WAITING_KEYS = ("reprompt", "max_attempts", "on_exhausted", "timeout", "on_timeout", "commands")
+FORM_WAITING = (*WAITING_KEYS, "next")
 STEP_KEYS: dict[str, tuple[str, ...]] = {
     "say": ("next",),
     "ask": ("slot", "validate", *WAITING_KEYS, "next"),
     "choose": ("options", "options_from", "slot", "button", *WAITING_KEYS, "next"),
+    "form": ("flow_json", "flow_id", "cta", "screen", "data", "action", "header", "footer", "fields", *FORM_WAITING),
     "act": ("args", "result", "timeout", "on_error", "next"),
     "http": ("query", "body", "result", "timeout", "on_error", "next"),
     "branch": ("otherwise",),
@@ -64,6 +69,7 @@ STEP_CLASSES: dict[str, Callable[..., AnyStep]] = {
     "say": Say,
     "ask": Ask,
     "choose": Choose,
+    "form": Form,
     "act": Act,
     "http": Http,
     "branch": Branch,
@@ -76,7 +82,7 @@ STEP_CLASSES: dict[str, Callable[..., AnyStep]] = {
 # The model's name for a key where it differs from the file's.
 KIND_FIELDS = {
     **dict.fromkeys(("say", "handoff", "end"), "text"),
-    **dict.fromkeys(("ask", "choose"), "prompt"),
+    **dict.fromkeys(("ask", "choose", "form"), "prompt"),
     **{"act": "action", "http": "endpoint", "branch": "cases", "goto": "goto", "call": "flow", "verify": "purpose"},
 }
 RENAMED = {"validate": "validator"}
@@ -91,6 +97,12 @@ VALIDATOR_FORMS = (
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")  # as template files name theirs: en, pt_BR
 DOTTED = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
+SCREEN = re.compile(r"[A-Za-z_]+")  # Meta: a screen id is letters and underscores
+FLOW_ID = re.compile(r"[0-9]{1,30}")
+FIELD_KINDS = ("text", "number", "date", "choice", "list", "boolean")
+FORM_ACTIONS = ("navigate", "data_exchange")
+FLOW_CTA = 30  # Meta's advice for the Flow's button; header and footer: 60, as on every interactive message
+FORM_LINE = 60
 DURATION = re.compile(r"([1-9][0-9]*)([smhd])")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 # Names a slot may not take: the contact, and the words of branch expressions.
@@ -287,6 +299,8 @@ def _read_fields(item: dict[Any, Any], kind: str, base: KeyPath, reading: Readin
 def _required(kind: str, item: dict[Any, Any]) -> list[str]:
     if kind == "ask" and "slot" not in item:
         return ["'slot'"]
+    if kind == "form":
+        return [f"{key!r}" for key in ("flow_json", "cta") if key not in item]
     if kind == "choose" and "options" not in item and "options_from" not in item:
         return ["'options' or 'options_from'"]
     return []
@@ -586,8 +600,57 @@ def _custom(reading: Reading, spec: Any, path: KeyPath) -> Any:
     return name if name is BAD else Validator(kind="custom", name=name)
 
 
+def _line(limit: int) -> Callable[[Reading, Any, KeyPath], Any]:
+    """A one-line text of at most `limit` characters: a Flow's button, header or footer."""
+
+    def read(reading: Reading, value: Any, path: KeyPath) -> Any:
+        if _label(reading, value, path) is BAD:
+            return BAD
+        if len(value) > limit:
+            reading.error(reading.at(*path), f"{path[-1]!r} is {len(value)} characters; at most {limit}")
+            return BAD
+        return value
+
+    return read
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Reading, Any, KeyPath], Any]:
+    def read(reading: Reading, value: Any, path: KeyPath) -> Any:
+        if value not in choices:
+            reading.error(reading.at(*path), f"{path[-1]!r} must be one of: {', '.join(choices)}")
+            return BAD
+        return value
+
+    return read
+
+
+def _fields(reading: Reading, value: Any, path: KeyPath) -> Any:
+    """A form's answers: ``{NAME: KIND}`` or ``{NAME: {type: KIND, required: BOOL}}``; each fills slot NAME."""
+    if not isinstance(value, dict) or not value:
+        reading.error(reading.at(*path), "'fields' maps each answer's name to its kind or {type, required}")
+        return BAD
+    found: dict[str, FormField] = {}
+    for name, spec in value.items():
+        where = (*path, str(name))
+        if _slot(reading, name, where) is BAD:
+            return BAD
+        kind, required = (spec.get("type", "text"), spec.get("required")) if isinstance(spec, dict) else (spec, False)
+        if isinstance(spec, dict) and not _known_keys(reading, spec, where, ("type", "required"), "a form field"):
+            return BAD
+        if kind not in FIELD_KINDS:
+            hint = did_you_mean(str(kind), FIELD_KINDS)
+            message = f"field kind {kind!r} is not one of: {', '.join(FIELD_KINDS)}" + (f"; {hint}" if hint else "")
+            reading.error(reading.at(*where), message)
+            return BAD
+        if required is not None and not isinstance(required, bool):
+            reading.error(reading.at(*where, "required"), "'required' must be true or false")
+            return BAD
+        found[str(name)] = FormField(cast(FieldKind, kind), bool(required))
+    return found
+
+
 READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
-    **dict.fromkeys(("say", "ask", "choose", "reprompt", "prompt"), _text),
+    **dict.fromkeys(("say", "ask", "choose", "form", "reprompt", "prompt"), _text),
     **dict.fromkeys(("handoff", "end"), _optional_text),
     **dict.fromkeys(("goto", "next", "on_exhausted", "on_timeout", "on_error", "on_failure", "otherwise"), _target),
     **dict.fromkeys(("slot", "result", "options_from"), _slot),
@@ -602,7 +665,14 @@ READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "button": _label,
     "options": _options,
     "http": _named("endpoint name", IDENTIFIER, IDENTIFIER_RULE),
-    **dict.fromkeys(("args", "query", "body"), _texts_by_name),
+    **dict.fromkeys(("args", "query", "body", "data"), _texts_by_name),
+    "flow_json": _named("Flow JSON name", IDENTIFIER, IDENTIFIER_RULE),
+    "flow_id": _named("flow_id", FLOW_ID, "must be Meta's numeric Flow id; quote it"),
+    "screen": _named("screen id", SCREEN, "must be letters and underscores, as Meta's screen ids"),
+    "cta": _line(FLOW_CTA),
+    **dict.fromkeys(("header", "footer"), _line(FORM_LINE)),
+    "action": _one_of(FORM_ACTIONS),
+    "fields": _fields,
 }
 VALIDATOR_READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "pattern": _pattern,

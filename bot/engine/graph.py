@@ -45,6 +45,7 @@ _KINDS: dict[type, str] = {
     f.Say: "say",
     f.Ask: "ask",
     f.Choose: "choose",
+    f.Form: "form",
     f.Branch: "branch",
     f.Act: "act",
     f.Http: "http",
@@ -59,6 +60,7 @@ _SHAPES: dict[str, tuple[str, str]] = {
     "say": ("(", ")"),
     "ask": ("[/", "/]"),
     "choose": ("[\\", "\\]"),
+    "form": ("[/", "/]"),
     "branch": ("{", "}"),
     "act": ("[[", "]]"),
     "http": ("[[", "]]"),
@@ -201,6 +203,8 @@ def _summary(step: f.AnyStep) -> str:
         return f"{_text(step.prompt)} → {step.slot}"
     if isinstance(step, f.Choose):
         return _text(step.prompt)
+    if isinstance(step, f.Form):
+        return f"form {step.flow_json}" + (f" → {', '.join(step.fields)}" if step.fields else "")
     if isinstance(step, f.Act):
         return f"act {step.action}" + (f" → {step.result}" if step.result else "")
     if isinstance(step, f.Http):
@@ -225,7 +229,7 @@ def _text(text: f.Text) -> str:
 def _edges(diagram: _Diagram, step: f.AnyStep) -> None:
     if isinstance(step, f.Say):
         diagram.to_step(step, step.next)
-    elif isinstance(step, f.Ask):
+    elif isinstance(step, f.Ask | f.Form):
         diagram.to_step(step, step.next)
         _waiting_exits(diagram, step)
     elif isinstance(step, f.Choose):
@@ -257,7 +261,7 @@ def _edges(diagram: _Diagram, step: f.AnyStep) -> None:
     # handoff and end are where the bot stops: no edges out
 
 
-def _waiting_exits(diagram: _Diagram, step: f.Ask | f.Choose) -> None:
+def _waiting_exits(diagram: _Diagram, step: f.Ask | f.Choose | f.Form) -> None:
     if step.on_exhausted:
         diagram.to_step(step, step.on_exhausted, "on_exhausted")
     if step.on_timeout:

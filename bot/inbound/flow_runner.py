@@ -29,12 +29,14 @@ from bot.engine.state import (
     Effect,
     Enter,
     Event,
+    FormAnswer,
     Inbound,
     ListMenu,
     Output,
     RunAction,
     Say,
     SendCode,
+    SendForm,
     SendTemplate,
     State,
     TimedOut,
@@ -47,7 +49,8 @@ from bot.inbound.endpoint_call import EndpointCaller
 from bot.message_templates.library import TemplateLibrary, to_cloud_api
 from bot.notifications.service import AppointmentNotices
 from bot.otp.service import OtpService
-from bot.whatsapp.message_body import buttons_message, list_message, text_message
+from bot.whatsapp.flow_reply import nfm_reply
+from bot.whatsapp.message_body import buttons_message, flow_message, list_message, text_message
 from storage.campaign import campaign_entry
 from storage.models import ContactBase, MessageBase, SessionBase
 
@@ -172,6 +175,20 @@ class FlowRunner:
         if isinstance(output, ListMenu):
             rows = [(o.id, o.title, o.description) for o in output.options]
             return list_message(to, output.text, output.button, [(None, rows)])
+        if isinstance(output, SendForm):
+            return flow_message(
+                to,
+                output.text,
+                cta=output.cta,
+                token=output.token,
+                flow_name=None if output.flow_id else output.flow_json,
+                flow_id=output.flow_id,
+                screen=output.screen,
+                data=output.data,
+                action=output.action,
+                header=output.header,
+                footer=output.footer,
+            )
         assert isinstance(output, SendTemplate)
         template = self.library.get(output.name, language)
         return to_cloud_api(template, to, output.values)
@@ -214,6 +231,9 @@ def inbound(message: MessageBase) -> Inbound:
     kind = message.type
     body = message.body or {}
     # The body is what the customer's phone sent, stored as it came: any field may be of another type.
+    form = nfm_reply(body)
+    if form is not None:  # a WhatsApp Flow's answer
+        return Inbound("interactive", message.text, None, FormAnswer(form.token, form.fields, form.error))
     if kind == "interactive":
         reply = _mapping(body.get("interactive"))
         chosen = _mapping(reply.get("button_reply")) or _mapping(reply.get("list_reply"))

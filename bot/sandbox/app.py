@@ -22,7 +22,7 @@ from aiohttp import web
 from bot import keys
 from bot.errors import BotError, CloudAPIError, NotFound
 from bot.message_templates.library import Templates
-from bot.sandbox import media_routes
+from bot.sandbox import flow_form, media_routes
 from bot.sandbox.http import (
     SANDBOX_IO,
     SANDBOX_STATE,
@@ -72,11 +72,13 @@ def setup_sandbox(
     clock: Callable[[], datetime] | None = None,
     template_category: Callable[[str], str | None] | None = None,
     templates: Templates | None = None,
+    flow_jsons: Path | None = None,
 ) -> None:
     """Add the sandbox's routes, its state and its ``cleanup_ctx`` to `app` (sandbox mode only).
 
     `template_category` tells the sandbox each template's category, as Meta knows it from the approval;
-    `templates` are the approved templates themselves, so the chat shows each send filled in.
+    `templates` are the approved templates themselves, so the chat shows each send filled in; `flow_jsons`
+    is the project's Flow JSON folder, from which the chat page draws the WhatsApp Flows the bot sends.
     """
     background = SandboxIO()
     state = SandboxState(settings, clock or _utc_now, templates=templates)
@@ -97,6 +99,7 @@ def setup_sandbox(
     router.add_get("/sandbox/users/{wa_id}/messages", chat_history)
     router.add_post(r"/sandbox/{version:v[0-9]+(?:\.[0-9]+)?}/{phone_number_id}/messages", graph_send)
     media_routes.add_routes(router)
+    flow_form.add_routes(app, flow_jsons or settings.project_path("whatsapp_flows"))
 
 
 def _utc_now() -> datetime:
@@ -169,8 +172,11 @@ async def customer_sends(request: web.Request) -> web.Response:
         body = await json_object(request)
         name = profile_name(body.get("name", DEFAULT_NAME))
         now = state.clock()
-        known = state.users.get(wa_id)
-        message, item = customer_message(wa_id, known.chat if known else [], body, new_wamid(inbound=True), now)
+        chat = known.chat if (known := state.users.get(wa_id)) else []
+        if "flow" in body:  # a WhatsApp Flow submitted: Meta's nfm_reply
+            message, item = flow_form.flow_answer(wa_id, chat, body["flow"], new_wamid(inbound=True), now)
+        else:
+            message, item = customer_message(wa_id, chat, body, new_wamid(inbound=True), now)
     except BotError as exc:
         return error_response(exc)
     return await send_as_customer(request, wa_id, name, message, item)

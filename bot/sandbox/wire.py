@@ -15,6 +15,8 @@ from bot.whatsapp.message_body import (
     BUTTON_ID_MAX,
     BUTTON_TITLE_MAX,
     BUTTONS_MAX,
+    FLOW_CTA_MAX,
+    FLOW_MESSAGE_VERSION,
     LIST_BUTTON_MAX,
     ROW_DESCRIPTION_MAX,
     ROW_ID_MAX,
@@ -243,7 +245,7 @@ def _check_interactive(content: dict[str, Any]) -> None:
     action = content.get("action")
     if not isinstance(action, dict):
         raise graph_error(131008, "(#131008) Required parameter is missing", "interactive['action'] is required")
-    if kind in ("button", "list"):
+    if kind in ("button", "list", "flow"):
         body = content.get("body")
         if not isinstance(body, dict) or not isinstance(body.get("text"), str) or not body["text"]:
             raise graph_error(
@@ -253,6 +255,25 @@ def _check_interactive(content: dict[str, Any]) -> None:
         _check_buttons(action.get("buttons"))
     elif kind == "list":
         _check_list(action)
+    elif kind == "flow":
+        _check_flow(action)
+
+
+def _check_flow(action: dict[str, Any]) -> None:
+    """A Flow send: ``{name: flow, parameters}`` with the message version, a button and one way to name the Flow."""
+    parameters = action.get("parameters")
+    if action.get("name") != "flow" or not isinstance(parameters, dict):
+        raise not_valid("A Flow message's action is {name: flow, parameters: {...}}")
+    if parameters.get("flow_message_version") != FLOW_MESSAGE_VERSION:
+        raise not_valid(f"flow_message_version must be {FLOW_MESSAGE_VERSION!r}")
+    _check_field("flow_cta", parameters.get("flow_cta"), FLOW_CTA_MAX)
+    if ("flow_id" in parameters) == ("flow_name" in parameters):
+        raise not_valid("Exactly one of flow_id and flow_name is required")
+    if parameters.get("flow_action", "navigate") not in ("navigate", "data_exchange"):
+        raise not_valid("flow_action must be navigate or data_exchange")
+    payload = parameters.get("flow_action_payload")
+    if payload is not None and (not isinstance(payload, dict) or payload.get("data") == {}):
+        raise not_valid("flow_action_payload is {screen, data} with data a non-empty object")
 
 
 def _check_buttons(buttons: Any) -> None:
