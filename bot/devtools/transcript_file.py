@@ -45,10 +45,10 @@ TOP_KEYS = (
     "steps",
 )
 OLD_KEYS = {"timezone": "time_zone"}  # still read, with a deprecation warning on standard error
-ACTING = ("customer", "customer taps", "customer sends", "agent", "wait", "release")
+ACTING = ("customer", "customer taps", "customer sends", "customer submits", "agent", "wait", "release")
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
 CONTACT_KEYS = ("wa_id", "name", "language", "time_zone")
-BOT_KEYS = ("text", "text_contains", "choose", "buttons", "list", "options", "button", "template", "values", "not_sent")
+BOT_KEYS = ("form", "text", "text_contains", "choose", "buttons", "list", "options", "button", "template", "values", "not_sent")
 SESSION_KEYS = ("flow", "step", "handed_off", "attempts")
 SENDS: dict[str, dict[str, Any]] = {
     "image": {"id": "media.1", "mime_type": "image/jpeg"},
@@ -330,6 +330,8 @@ def _step_problem(kind: str, value: Any) -> str | None:
         return "'agent' is followed by the text, or {text: TEXT, refused: CODE} when the API must refuse it"
     if kind == "customer sends" and value not in SENDS:
         return f"'customer sends' is one of {', '.join(SENDS)}"
+    if kind == "customer submits" and not isinstance(value, dict):
+        return "'customer submits' maps a form's fields to the answers (flow_token: to answer an older form)"
     if kind == "wait" and not (isinstance(value, str) and parse_duration(value)):
         return "'wait' is a duration: 30s, 10m, 2h or 1d"
     if kind == "release" and value is not True:
@@ -351,8 +353,10 @@ def _bot_problem(value: Any) -> str | None:
     if not isinstance(value, dict) or not value or set(value) - set(BOT_KEYS):
         return f"'bot' is a text, nothing, ..., or a mapping of {', '.join(BOT_KEYS)}"
     heads = [k for k in ("text", "text_contains", "choose", "buttons", "list", "template", "not_sent") if k in value]
+    if "form" in value:  # a WhatsApp Flow: its name, and its text if given
+        return None if set(value) <= {"form", "text"} else "a form is {form: NAME} or {form: NAME, text: TEXT}"
     if len(heads) != 1:
-        return "a bot message is one of text, text_contains, choose (buttons, list), template or not_sent"
+        return "a bot message is one of text, text_contains, choose (buttons, list), form, template or not_sent"
     options = value.get("options")
     if options is not None and not (
         isinstance(options, list) and all(isinstance(o, str) or (isinstance(o, dict) and len(o) == 1) for o in options)
