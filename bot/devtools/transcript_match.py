@@ -35,7 +35,8 @@ class Message:
             if interactive.get("type") == "flow":
                 parameters = action.get("parameters", {})
                 name = parameters.get("flow_name") or parameters.get("flow_id")
-                return cls("form", text, button=parameters.get("flow_cta"), form=name, code=parameters.get("flow_token"))
+                token = parameters.get("flow_token")
+                return cls("form", text, button=parameters.get("flow_cta"), form=name, code=token)
             if interactive.get("type") == "list":
                 rows = [r for s in action.get("sections", []) for r in s.get("rows", [])]
                 return cls("list", text, tuple((r["id"], r["title"]) for r in rows), button=action.get("button"))
@@ -83,8 +84,10 @@ def matches(expected: Any, message: Message) -> bool:
     if "not_sent" in expected:
         return message.kind == "not_sent" and message.text == expected["not_sent"]
     if "form" in expected:
-        return message.kind == "form" and message.form == str(expected["form"]) and (
-            "text" not in expected or message.text == str(expected["text"])
+        return (
+            message.kind == "form"
+            and message.form == str(expected["form"])
+            and ("text" not in expected or message.text == str(expected["text"]))
         )
     if "text" in expected:
         return message.kind == "text" and message.text == str(expected["text"])
