@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 from bot.message_templates.display import display
 from bot.message_templates.library import Templates
 from bot.whatsapp.category import service_window_expires_at, service_window_open
+from bot.whatsapp.flow_reply import answers_text, nfm_reply
 from storage.models import ConversationBase, MediaBase, MessageBase, OutboxBase
 from storage.outbox import SECRET_KINDS
 from storage.timeline import Timeline
@@ -218,6 +219,10 @@ def _interactive(body: Mapping[str, Any]) -> Shown:
     action = body.get("action") or {}
     titles = [str((b.get("reply") or {}).get("title", "")) for b in action.get("buttons") or []]
     rows = [str(r.get("title", "")) for s in action.get("sections") or [] for r in s.get("rows") or []]
+    if body.get("type") == "flow":  # a WhatsApp Flow: which form, behind which button
+        parameters = action.get("parameters") or {}
+        name = parameters.get("flow_name") or f"id {parameters.get('flow_id', '?')}"
+        return Shown(text, f"WhatsApp Flow {name} · Button: {parameters.get('flow_cta', '')}")
     if titles:
         return Shown(text, "Buttons: " + " · ".join(titles))
     if rows:
@@ -241,6 +246,8 @@ def message_entry(message: MessageBase, templates: Templates | None = None, medi
         location = place(message.body) if message.type == "location" else None
         # A file shows its caption, a place its name and address, beside them; anything else its text.
         text = "" if file is not None or location is not None else message.text or f"[{message.type}]"
+        form = nfm_reply(message.body) if message.type == "interactive" else None
+        text = answers_text(form) if form is not None else text  # a WhatsApp Flow's answers, readably
         return Entry(message.created_at, "in", text, status=message.status, media=file, location=location)
     shown = content(message.body, templates)
     return Entry(

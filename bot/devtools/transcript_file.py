@@ -48,8 +48,10 @@ OLD_KEYS = {"timezone": "time_zone"}  # still read, with a deprecation warning o
 ACTING = ("customer", "customer taps", "customer sends", "customer submits", "agent", "wait", "release")
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
 CONTACT_KEYS = ("wa_id", "name", "language", "time_zone")
-BOT_KEYS: tuple[str, ...] = ("form", "text", "text_contains", "choose", "buttons", "list", "options", "button", "template")
-BOT_KEYS += ("values", "not_sent")
+BOT_KEYS = (
+    *("form", "text", "text_contains", "choose", "buttons", "list", "options", "button", "template", "values"),
+    "not_sent",
+)
 SESSION_KEYS = ("flow", "step", "handed_off", "attempts")
 SENDS: dict[str, dict[str, Any]] = {
     "image": {"id": "media.1", "mime_type": "image/jpeg"},
