@@ -222,7 +222,8 @@ def _interactive(body: Mapping[str, Any]) -> Shown:
     if body.get("type") == "flow":  # a WhatsApp Flow: which form, behind which button
         parameters = action.get("parameters") or {}
         name = parameters.get("flow_name") or f"id {parameters.get('flow_id', '?')}"
-        return Shown(text, f"WhatsApp Flow {name} · Button: {parameters.get('flow_cta', '')}")
+        header, footer = (body.get("header") or {}).get("text"), (body.get("footer") or {}).get("text")
+        return Shown(text, f"WhatsApp Flow {name} · Button: {parameters.get('flow_cta', '')}", header, footer)
     if titles:
         return Shown(text, "Buttons: " + " · ".join(titles))
     if rows:

@@ -68,7 +68,10 @@ def answers_text(reply: FlowReply) -> str:
         return f"Form answer not readable: {reply.error}"
     shown = []
     for name, value in reply.fields.items():
-        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        if isinstance(value, bool):
+            text = "yes" if value else "no"
+        else:
+            text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
         shown.append(f"{name}: {text[:200]}")
     return "Form answers: " + (" · ".join(shown) if shown else "none")
 
