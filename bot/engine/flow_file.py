@@ -632,7 +632,9 @@ def _fields(reading: Reading, value: Any, path: KeyPath) -> Any:
     found: dict[str, FormField] = {}
     for name, spec in value.items():
         where = (*path, str(name))
-        if _slot(reading, name, where) is BAD:
+        if not isinstance(name, str) or not IDENTIFIER.fullmatch(name) or name in RESERVED:
+            message = f"field name {name!r} is a slot's name: {IDENTIFIER_RULE}, not reserved"
+            reading.error(reading.key_at(*where), message)
             return BAD
         kind, required = (spec.get("type", "text"), spec.get("required")) if isinstance(spec, dict) else (spec, False)
         if isinstance(spec, dict) and not _known_keys(reading, spec, where, ("type", "required"), "a form field"):

@@ -123,7 +123,8 @@ def _check(data: dict[str, Any], reading: Reading) -> tuple[str, ...]:
 
 def _check_layout(layout: Any, path: KeyPath, reading: Reading) -> None:
     if not isinstance(layout, dict) or not isinstance(layout.get("children"), list):
-        reading.error(reading.at(*path), "a screen's 'layout' is an object with a list of 'children'")
+        at = reading.values.get(path) or reading.at(*path[:-1])  # a missing layout: at its screen
+        reading.error(at, "a screen's 'layout' is an object with a list of 'children'")
         return
     names: set[str] = set()
     for where, component in _components(layout["children"], (*path, "children")):
