@@ -30,7 +30,6 @@ from bot.edge.intake import INTAKE, Intake, intake
 from bot.engine.core import MAIN_FLOW
 from bot.engine.flow import Flow
 from bot.engine.flow_file import load_flows
-from bot.engine.flow_json import flows_folder_of
 from bot.errors import BotError, ConfigError, OTPRefused, http_status
 from bot.events.courier import COURIER, Courier, Policy
 from bot.events.service import SUBSCRIPTIONS, Subscriptions
@@ -136,14 +135,7 @@ def _sandbox(app: web.Application, flows: Path | Mapping[str, Flow], templates: 
     from bot.sandbox.app import setup_sandbox
 
     settings, clock, live = app[keys.SETTINGS], app[keys.CLOCK], app[CONTENT]
-    setup_sandbox(
-        app,
-        settings,
-        clock=clock,
-        template_category=live.templates.category_of,
-        templates=live.templates,
-        flow_jsons=flows_folder_of(flows if isinstance(flows, Path) else settings.project_path("flows")),
-    )
+    setup_sandbox(app, settings, clock=clock, templates=live.templates, flows=flows)
     reloader = None
     if settings.reload and isinstance(flows, Path) and isinstance(templates, Path):
         reloader = Reloader(live, flows, templates, live.current.engine.zone, clock=clock)

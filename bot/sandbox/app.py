@@ -11,7 +11,7 @@ request's connection was accepted on (the service's own socket), never to one th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 
 from bot import keys
+from bot.engine.flow_json import flows_folder_of
 from bot.errors import BotError, CloudAPIError, NotFound
 from bot.message_templates.library import Templates
 from bot.sandbox import flow_form, media_routes
@@ -72,13 +73,14 @@ def setup_sandbox(
     clock: Callable[[], datetime] | None = None,
     template_category: Callable[[str], str | None] | None = None,
     templates: Templates | None = None,
-    flow_jsons: Path | None = None,
+    flows: Path | Mapping[str, object] | None = None,
 ) -> None:
     """Add the sandbox's routes, its state and its ``cleanup_ctx`` to `app` (sandbox mode only).
 
     `template_category` tells the sandbox each template's category, as Meta knows it from the approval;
-    `templates` are the approved templates themselves, so the chat shows each send filled in; `flow_jsons`
-    is the project's Flow JSON folder, from which the chat page draws the WhatsApp Flows the bot sends.
+    `templates` are the approved templates themselves, so the chat shows each send filled in. The chat page
+    draws the WhatsApp Flows the bot sends from the Flow JSON folder beside the `flows` folder (flows handed in
+    loaded, or none: the project's).
     """
     background = SandboxIO()
     state = SandboxState(settings, clock or _utc_now, templates=templates)
@@ -99,7 +101,8 @@ def setup_sandbox(
     router.add_get("/sandbox/users/{wa_id}/messages", chat_history)
     router.add_post(r"/sandbox/{version:v[0-9]+(?:\.[0-9]+)?}/{phone_number_id}/messages", graph_send)
     media_routes.add_routes(router)
-    flow_form.add_routes(app, flow_jsons or settings.project_path("whatsapp_flows"))
+    folder = flows if isinstance(flows, Path) else settings.project_path("flows")
+    flow_form.add_routes(app, flows_folder_of(folder))
 
 
 def _utc_now() -> datetime:
