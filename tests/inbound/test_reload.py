@@ -56,6 +56,7 @@ class Folders:
 def folders(tmp_path: Path) -> Folders:
     shutil.copytree(ROOT / "flows", tmp_path / "flows")
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    shutil.copytree(ROOT / "whatsapp_flows", tmp_path / "whatsapp_flows")  # the feedback flow's form
     return Folders(tmp_path / "flows", tmp_path / "templates")
 
 
