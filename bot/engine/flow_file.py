@@ -5,7 +5,7 @@ found, each at the line and column of the key or value at fault, so `bot check` 
 one run. References between steps, flows, templates and actions are `bot.engine.flow_check`'s job. The YAML
 itself (positions, YAML 1.2 booleans as `flows/flow.schema.json` reads them) is `bot.yaml_file`'s.
 
-Why one module of about 650 lines: it is one reader with one function per step kind, all threading the
+Why one module of about 700 lines: it is one reader with one function per step kind, all threading the
 same positions and problem list; the kinds are what the file format is, and they change together with it.
 """
 
@@ -43,7 +43,17 @@ from bot.engine.flow import (
     Verify,
 )
 from bot.language.words import INTENT_NAMES
-from bot.yaml_file import KeyPath, Position, Problem, Reading, YamlLoader, did_you_mean, read_mapping, unknown_key
+from bot.yaml_file import (
+    KeyPath,
+    Position,
+    Problem,
+    Reading,
+    YamlLoader,
+    did_you_mean,
+    read_each,
+    read_mapping,
+    unknown_key,
+)
 
 SUFFIX = ".yaml"
 KINDS = ("say", "ask", "choose", "form", "act", "http", "branch", "goto", "call", "handoff", "verify", "end")
@@ -138,16 +148,10 @@ def load_flows(folder: Path) -> tuple[dict[str, Flow], list[Problem]]:
     """
     if not folder.is_dir():
         return {}, [Problem(folder, 1, 1, "warning", "the flows folder does not exist")]
-    flows: dict[str, Flow] = {}
-    problems: list[Problem] = []
-    for path in sorted(folder.glob("*.yml")):
-        problems.append(Problem(path, 1, 1, "warning", f"flow files end in {SUFFIX}; this file is not read"))
-    for path in flow_files(folder):
-        flow, found = read_flow(path)
-        problems += found
-        if flow is not None:
-            flows[flow.name] = flow
-    return flows, problems
+    ignored = f"flow files end in {SUFFIX}; this file is not read"
+    problems = [Problem(path, 1, 1, "warning", ignored) for path in sorted(folder.glob("*.yml"))]
+    flows, found = read_each(flow_files(folder), read_flow, lambda flow: flow.name)
+    return flows, problems + found
 
 
 def read_flow(path: Path) -> tuple[Flow | None, list[Problem]]:

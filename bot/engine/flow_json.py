@@ -23,7 +23,18 @@ from typing import Any
 
 from bot.engine.flow import Flow, Form
 from bot.engine.flow_file import LocatedFlow
-from bot.yaml_file import KeyPath, Position, Problem, Reading, YamlLoader, did_you_mean, load_yaml, read_text, walk
+from bot.yaml_file import (
+    KeyPath,
+    Position,
+    Problem,
+    Reading,
+    YamlLoader,
+    did_you_mean,
+    load_yaml,
+    read_each,
+    read_text,
+    walk,
+)
 
 FOLDER = "whatsapp_flows"  # beside the flows folder, in the project's folder
 SUFFIX = ".json"
@@ -53,14 +64,8 @@ def flows_folder_of(flows: Path) -> Path:
 
 def load_flow_jsons(folder: Path) -> tuple[dict[str, FlowJson], list[Problem]]:
     """Every sound Flow JSON in `folder` by name, and the problems of all its files (no folder: none)."""
-    found: dict[str, FlowJson] = {}
-    problems: list[Problem] = []
-    for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
-        read, problems_here = read_flow_json(path)
-        problems += problems_here
-        if read is not None:
-            found[read.name] = read
-    return found, problems
+    paths = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
+    return read_each(paths, read_flow_json, lambda read: read.name)
 
 
 def read_flow_json(path: Path) -> tuple[FlowJson | None, list[Problem]]:
