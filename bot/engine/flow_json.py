@@ -201,8 +201,10 @@ def _check_form(flow: Flow, step: Form, found: Mapping[str, FlowJson], folder: P
 
     form = found.get(step.flow_json)
     if form is None:
-        hint = did_you_mean(step.flow_json, found)
         file = folder / f"{step.flow_json}{SUFFIX}"
+        if file.exists():  # there, but with errors of its own, which are reported at their places
+            return
+        hint = did_you_mean(step.flow_json, found)
         yield problem(("flow_json",), f"no Flow JSON {file}" + (f"; {hint}" if hint else ""))
         return
     if step.screen is not None and step.screen not in form.screens:
