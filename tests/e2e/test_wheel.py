@@ -63,7 +63,7 @@ async def _run(*argv: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
 
 
 # One transcript per shipped flow: enough to show `bot test` finds the project's flows, templates and business file.
-TRANSCRIPTS = ("main_help", "orders_by_number", "appointments_book", "balance_main")
+TRANSCRIPTS = ("main_help", "orders_by_number", "appointments_book", "balance_main", "feedback_submitted")
 
 
 async def test_the_wheel_in_a_fresh_venv_inits_checks_tests_and_serves_a_project(tmp_path: Path) -> None:
