@@ -49,9 +49,22 @@ ACTING = ("customer", "customer taps", "customer sends", "customer submits", "ag
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
 CONTACT_KEYS = ("wa_id", "name", "language", "time_zone")
 BOT_KEYS = (
-    *("form", "text", "text_contains", "choose", "buttons", "list", "options", "button", "template", "values"),
+    "form",
+    "text",
+    "text_contains",
+    "choose",
+    "buttons",
+    "list",
+    "options",
+    "button",
+    "link",
+    "url",
+    "location_request",
+    "template",
+    "values",
     "not_sent",
 )
+BOT_HEADS = ("text", "text_contains", "choose", "buttons", "list", "link", "location_request", "template", "not_sent")
 SESSION_KEYS = ("flow", "step", "handed_off", "attempts")
 SENDS: dict[str, dict[str, Any]] = {
     "image": {"id": "media.1", "mime_type": "image/jpeg"},
@@ -355,11 +368,14 @@ def _bot_problem(value: Any) -> str | None:
         return None
     if not isinstance(value, dict) or not value or set(value) - set(BOT_KEYS):
         return f"'bot' is a text, nothing, ..., or a mapping of {', '.join(BOT_KEYS)}"
-    heads = [k for k in ("text", "text_contains", "choose", "buttons", "list", "template", "not_sent") if k in value]
+    heads = [k for k in BOT_HEADS if k in value]
     if "form" in value:  # a WhatsApp Flow: its name, and its text if given
         return None if set(value) <= {"form", "text"} else "a form is {form: NAME} or {form: NAME, text: TEXT}"
     if len(heads) != 1:
-        return "a bot message is one of text, text_contains, choose (buttons, list), form, template or not_sent"
+        return (
+            "a bot message is one of text, text_contains, choose (buttons, list), link, location_request, form, "
+            "template or not_sent"
+        )
     options = value.get("options")
     if options is not None and not (
         isinstance(options, list) and all(isinstance(o, str) or (isinstance(o, dict) and len(o) == 1) for o in options)

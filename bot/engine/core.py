@@ -35,8 +35,11 @@ from bot.engine.state import (
     Event,
     FormAnswer,
     Frame,
+    Header,
     Inbound,
+    LinkButton,
     ListMenu,
+    LocationRequest,
     Output,
     Released,
     RunAction,
@@ -52,6 +55,7 @@ from bot.engine.state import (
 from bot.errors import ValidationError
 from bot.language.words import command as typed_command
 from bot.language.words import message
+from bot.whatsapp.rendered_template import HeaderMedia
 
 MAIN_FLOW = "main"
 MAX_STEPS_PER_TURN = 50  # a flow that loops through non-waiting steps stops here instead of spinning
@@ -159,7 +163,7 @@ class _Run:
         if message.form is not None:  # a WhatsApp Flow's answer: for the form that is open, or none
             self._form_answer(step, message.form)
             return
-        commands_on = step is None or not isinstance(step, f.Ask | f.Choose | f.Form) or step.commands
+        commands_on = step is None or not isinstance(step, f.WaitingStep) or step.commands
         if commands_on and message.reply_id is None:
             command = typed_command(text)
             if command == "agent":
@@ -181,10 +185,16 @@ class _Run:
                 self.outputs.append(Say(self.own("not_text")))
             self._start(self.engine.main)
             return
-        if isinstance(step, f.Ask | f.Form) and message.reply_id is not None and self._tap_elsewhere(message):
+        if (
+            isinstance(step, f.Ask | f.RequestLocation | f.Form)
+            and message.reply_id is not None
+            and self._tap_elsewhere(message)
+        ):
             return
         if isinstance(step, f.Ask):
             self._answer(step, message, text)
+        elif isinstance(step, f.RequestLocation):
+            self._located(step, message)
         elif isinstance(step, f.Form):
             self._wrong(step, self.own("use_form"))
         elif isinstance(step, f.Choose):
@@ -261,7 +271,7 @@ class _Run:
         """A waiting step's timeout; for an act or http step, when its outcome is surely lost (a crash)."""
         if isinstance(step, f.Act | f.Http):
             return self.now + (step.timeout or CALL_LIMIT) + CALL_GRACE
-        timeout = step.timeout if isinstance(step, f.Ask | f.Choose | f.Form) else None
+        timeout = step.timeout if isinstance(step, f.WaitingStep) else None
         return self.now + timeout if timeout else None
 
     def _enter(self, step: f.AnyStep) -> Any:
@@ -269,7 +279,10 @@ class _Run:
         if isinstance(step, f.Say):
             self._say(step.text)
             return step.next
-        if isinstance(step, f.Ask | f.Choose | f.Form):
+        if isinstance(step, f.Link):
+            self.outputs.append(self._link(step))
+            return step.next
+        if isinstance(step, f.WaitingStep):
             self._prompt(step)
             return _WAIT
         if isinstance(step, f.Act):
@@ -329,7 +342,7 @@ class _Run:
     def _timed_out(self) -> None:
         step = self._current()
         deadline = self.state.deadline
-        if isinstance(step, f.Ask | f.Choose | f.Form) and deadline is not None and self.now >= deadline:
+        if isinstance(step, f.WaitingStep) and deadline is not None and self.now >= deadline:
             self._exit(step.on_timeout, self.own("timed_out"))
             return
         if isinstance(step, f.Act | f.Http) and deadline is not None and self.now >= deadline:
@@ -347,6 +360,8 @@ class _Run:
             self.outputs.append(self._menu(step))
         elif isinstance(step, f.Form):
             self.outputs.append(self._form(step))
+        elif isinstance(step, f.RequestLocation):
+            self.outputs.append(LocationRequest(self._render(step.prompt) or self.own("choose")))
         elif isinstance(step, f.Verify) and step.prompt is not None:
             self._say(step.prompt)
 
@@ -357,7 +372,7 @@ class _Run:
         else:
             self.finish(message)
 
-    def _wrong(self, step: f.Ask | f.Choose | f.Form, hint: str | None, *, not_text: bool = False) -> None:
+    def _wrong(self, step: f.WaitingStep, hint: str | None, *, not_text: bool = False) -> None:
         """A wrong try: the distinct re-prompt (or the validator's hint and the question), or the exit."""
         attempts = self.state.attempts + 1
         if attempts >= step.max_attempts:
@@ -367,7 +382,9 @@ class _Run:
         if not_text:
             self.outputs.append(Say(self.own("not_text")))
             hint = None
-        if step.reprompt is not None:
+        if isinstance(step, f.RequestLocation):  # the "Send location" button again, with the re-prompt's words
+            self.outputs.append(LocationRequest(self._render(step.reprompt or step.prompt) or self.own("choose")))
+        elif step.reprompt is not None:
             self._say(step.reprompt)
             if isinstance(step, f.Choose):  # the choices again, without repeating the question's text
                 self.outputs.append(self._menu(step))
@@ -423,7 +440,7 @@ class _Run:
             step.screen,
             data,
             step.action,
-            step.header,
+            self._header(step.header),
             step.footer,
         )
 
@@ -436,6 +453,14 @@ class _Run:
             self._wrong(step, result.reason)
             return
         self._set(step.slot, result.value)
+        self._go(step.next)
+
+    def _located(self, step: f.RequestLocation, message: Inbound) -> None:
+        """A shared place answers a location request; anything else asks again (a wrong try)."""
+        if message.kind != "location" or message.location is None:
+            self._wrong(step, None)
+            return
+        self._set(step.slot, dict(message.location))
         self._go(step.next)
 
     def _pick(self, step: f.Choose, message: Inbound, text: str) -> None:
@@ -559,14 +584,38 @@ class _Run:
         if not options:
             raise _FlowBroken(f"step {step.id!r} has no options to offer")
         titles = [o.title for o in options]
+        header, footer = self._header(step.header), step.footer
         if (
             len(options) <= f.MAX_BUTTONS
             and len(set(titles)) == len(titles)
             and max(map(len, titles)) <= f.BUTTON_TITLE
         ):
-            return Buttons(text, options)
-        # Options from data that do not fit reply buttons (long or repeated titles) go in a list instead.
-        return ListMenu(text, step.button, self._page_of(step, options))
+            return Buttons(text, options, header, footer)
+        # Options from data that do not fit reply buttons (long or repeated titles) go in a list instead,
+        # which can carry a text header only.
+        shown = header if isinstance(header, str) else None
+        return ListMenu(text, step.button, self._page_of(step, options), shown, footer)
+
+    def _link(self, step: f.Link) -> LinkButton:
+        url = render_text(step.url, self._names()).strip()
+        if not url.startswith("https://") or any(ch.isspace() for ch in url):
+            raise _FlowBroken(f"step {step.id!r}: the link button's URL is not an https:// address")
+        return LinkButton(self._render(step.text), step.button, url, self._header(step.header), step.footer)
+
+    def _header(self, header: f.Header | None) -> Header | None:
+        """A header filled in: a text (cut to WhatsApp's 60 characters), or a file checked as Meta would."""
+        if header is None:
+            return None
+        names = self._names()
+        if header.media is None:
+            return render_text(header.text or "", names).strip()[: f.HEADER_TEXT] or None
+        filled = {"link": render_text(header.source or "", names)}
+        if header.filename:
+            filled["filename"] = render_text(header.filename, names)
+        try:
+            return HeaderMedia.read(header.media, filled)
+        except ValidationError as exc:
+            raise _FlowBroken(str(exc)) from None
 
     # -- values ---------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ found, each at the line and column of the key or value at fault, so `bot check` 
 one run. References between steps, flows, templates and actions are `bot.engine.flow_check`'s job. The YAML
 itself (positions, YAML 1.2 booleans as `flows/flow.schema.json` reads them) is `bot.yaml_file`'s.
 
-Why one module of about 700 lines: it is one reader with one function per step kind, all threading the
+Why one module of about 750 lines: it is one reader with one function per step kind, all threading the
 same positions and problem list; the kinds are what the file format is, and they change together with it.
 """
 
@@ -34,8 +34,12 @@ from bot.engine.flow import (
     FormField,
     Goto,
     Handoff,
+    Header,
     Http,
+    Link,
+    MediaFormat,
     Option,
+    RequestLocation,
     Say,
     Text,
     Validator,
@@ -56,14 +60,31 @@ from bot.yaml_file import (
 )
 
 SUFFIX = ".yaml"
-KINDS = ("say", "ask", "choose", "form", "act", "http", "branch", "goto", "call", "handoff", "verify", "end")
+KINDS = (
+    "say",
+    "ask",
+    "choose",
+    "request_location",
+    "link",
+    "form",
+    "act",
+    "http",
+    "branch",
+    "goto",
+    "call",
+    "handoff",
+    "verify",
+    "end",
+)
 TOP_KEYS = ("flow", "description", "intent", "start", "idle_timeout", "steps")
 WAITING_KEYS = ("reprompt", "max_attempts", "on_exhausted", "timeout", "on_timeout", "commands")
 FORM_WAITING = (*WAITING_KEYS, "next")
 STEP_KEYS: dict[str, tuple[str, ...]] = {
     "say": ("next",),
     "ask": ("slot", "validate", *WAITING_KEYS, "next"),
-    "choose": ("options", "options_from", "slot", "button", *WAITING_KEYS, "next"),
+    "choose": ("options", "options_from", "slot", "button", "header", "footer", *WAITING_KEYS, "next"),
+    "request_location": ("slot", *WAITING_KEYS, "next"),
+    "link": ("button", "url", "header", "footer", "next"),
     "form": ("flow_json", "flow_id", "cta", "screen", "data", "action", "header", "footer", "fields", *FORM_WAITING),
     "act": ("args", "result", "timeout", "on_error", "next"),
     "http": ("query", "body", "result", "timeout", "on_error", "next"),
@@ -79,6 +100,8 @@ STEP_CLASSES: dict[str, Callable[..., AnyStep]] = {
     "say": Say,
     "ask": Ask,
     "choose": Choose,
+    "request_location": RequestLocation,
+    "link": Link,
     "form": Form,
     "act": Act,
     "http": Http,
@@ -91,8 +114,8 @@ STEP_CLASSES: dict[str, Callable[..., AnyStep]] = {
 }
 # The model's name for a key where it differs from the file's.
 KIND_FIELDS = {
-    **dict.fromkeys(("say", "handoff", "end"), "text"),
-    **dict.fromkeys(("ask", "choose", "form"), "prompt"),
+    **dict.fromkeys(("say", "handoff", "end", "link"), "text"),
+    **dict.fromkeys(("ask", "choose", "request_location", "form"), "prompt"),
     **{"act": "action", "http": "endpoint", "branch": "cases", "goto": "goto", "call": "flow", "verify": "purpose"},
 }
 RENAMED = {"validate": "validator"}
@@ -111,8 +134,7 @@ SCREEN = re.compile(r"[A-Za-z_]+")  # Meta: a screen id is letters and underscor
 FLOW_ID = re.compile(r"[0-9]{1,30}")
 FIELD_KINDS = ("text", "number", "date", "choice", "list", "boolean")
 FORM_ACTIONS = ("navigate", "data_exchange")
-FLOW_CTA = 30  # Meta's advice for the Flow's button; header and footer: 60, as on every interactive message
-FORM_LINE = 60
+FLOW_CTA = 30  # Meta's advice for the Flow's button
 DURATION = re.compile(r"([1-9][0-9]*)([smhd])")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 # Names a slot may not take: the contact, and the words of branch expressions.
@@ -301,8 +323,10 @@ def _read_fields(item: dict[Any, Any], kind: str, base: KeyPath, reading: Readin
 
 
 def _required(kind: str, item: dict[Any, Any]) -> list[str]:
-    if kind == "ask" and "slot" not in item:
+    if kind in ("ask", "request_location") and "slot" not in item:
         return ["'slot'"]
+    if kind == "link":
+        return [f"{key!r}" for key in ("button", "url") if key not in item]
     if kind == "form":
         return [f"{key!r}" for key in ("flow_json", "cta") if key not in item]
     if kind == "choose" and "options" not in item and "options_from" not in item:
@@ -505,6 +529,36 @@ def _synonyms(reading: Reading, value: Any, path: KeyPath) -> tuple[str, ...] | 
     return tuple(found)
 
 
+HEADER_FORMS = "a text, {image: URL}, {video: URL} or {document: URL, filename: NAME} (a URL or a media id)"
+MEDIA: tuple[MediaFormat, ...] = ("image", "video", "document")
+
+
+def _header(reading: Reading, value: Any, path: KeyPath) -> Any:
+    """A text, or one file by URL or media id (Jinja over the slots); a document may name its file."""
+    if isinstance(value, str) and value.strip():
+        return Header(text=value)
+    formats = [key for key in value if key in MEDIA] if isinstance(value, dict) else []
+    if len(formats) != 1:
+        reading.error(reading.at(*path), f"'header' must be {HEADER_FORMS}")
+        return BAD
+    media: MediaFormat = formats[0]
+    allowed = (media, "filename") if media == "document" else (media,)
+    if not _known_keys(reading, value, path, allowed, "a header"):
+        return BAD
+    for key in allowed:
+        if key in value and (not isinstance(value[key], str) or not value[key].strip()):
+            reading.error(reading.at(*path, key), f"the header's {key!r} must be a text; quote it")
+            return BAD
+    return Header(media=media, source=value[media], filename=value.get("filename"))
+
+
+def _url(reading: Reading, value: Any, path: KeyPath) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        reading.error(reading.at(*path), "'url' must be an https:// address (Jinja over the slots allowed)")
+        return BAD
+    return value.strip()
+
+
 def _cases(reading: Reading, value: Any, path: KeyPath) -> Any:
     if not isinstance(value, list) or not value:
         reading.error(reading.at(*path), "'branch' must be a list of one or more {if, goto} cases")
@@ -656,7 +710,7 @@ def _fields(reading: Reading, value: Any, path: KeyPath) -> Any:
 
 
 READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
-    **dict.fromkeys(("say", "ask", "choose", "form", "reprompt", "prompt"), _text),
+    **dict.fromkeys(("say", "ask", "choose", "request_location", "link", "form", "reprompt", "prompt"), _text),
     **dict.fromkeys(("handoff", "end"), _optional_text),
     **dict.fromkeys(("goto", "next", "on_exhausted", "on_timeout", "on_error", "on_failure", "otherwise"), _target),
     **dict.fromkeys(("slot", "result", "options_from"), _slot),
@@ -668,7 +722,9 @@ READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "max_attempts": _attempts,
     **dict.fromkeys(("timeout", "valid_for"), read_duration),
     "commands": _flag,
-    "button": _label,
+    **dict.fromkeys(("button", "footer"), _label),
+    "header": _header,
+    "url": _url,
     "options": _options,
     "http": _named("endpoint name", IDENTIFIER, IDENTIFIER_RULE),
     **dict.fromkeys(("args", "query", "body", "data"), _texts_by_name),
@@ -676,7 +732,6 @@ READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "flow_id": _named("flow_id", FLOW_ID, "must be Meta's numeric Flow id; quote it"),
     "screen": _named("screen id", SCREEN, "must be letters and underscores, as Meta's screen ids"),
     "cta": _line(FLOW_CTA),
-    **dict.fromkeys(("header", "footer"), _line(FORM_LINE)),
     "action": _one_of(FORM_ACTIONS),
     "fields": _fields,
 }

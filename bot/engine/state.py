@@ -14,6 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.engine.flow import Option
+from bot.whatsapp.rendered_template import HeaderMedia
+
+Header = str | HeaderMedia  # a header as sent: a text, or a file
 
 
 @dataclass(frozen=True)
@@ -114,13 +117,15 @@ class FormAnswer:
 class Inbound:
     """A customer's message: `kind` is Meta's message type; `reply_id` the tapped button or list row.
 
-    `form` is set for the answer to a WhatsApp Flow (an ``nfm_reply``).
+    `form` is set for the answer to a WhatsApp Flow (an ``nfm_reply``); `location` is a shared place as the
+    phone sent it: ``{latitude, longitude, name?, address?}``.
     """
 
     kind: str
     text: str | None = None
     reply_id: str | None = None
     form: FormAnswer | None = None
+    location: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -175,10 +180,12 @@ class Say:
 
 @dataclass(frozen=True)
 class Buttons:
-    """Up to three reply buttons under a text."""
+    """Up to three reply buttons under a text, with a header (a text or a file) and a footer if given."""
 
     text: str
     options: tuple[Option, ...]
+    header: Header | None = None
+    footer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,26 @@ class ListMenu:
     text: str
     button: str
     options: tuple[Option, ...]
+    header: str | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkButton:
+    """A call-to-action URL button: `button` is its title, `url` what it opens."""
+
+    text: str
+    button: str
+    url: str
+    header: Header | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True)
+class LocationRequest:
+    """A text with WhatsApp's "Send location" button."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -210,11 +237,11 @@ class SendForm:
     screen: str | None = None
     data: Mapping[str, str] = field(default_factory=dict)
     action: str = "navigate"
-    header: str | None = None
+    header: Header | None = None
     footer: str | None = None
 
 
-Output = Say | Buttons | ListMenu | SendTemplate | SendForm
+Output = Say | Buttons | ListMenu | LinkButton | LocationRequest | SendTemplate | SendForm
 
 
 # -- effects ----------------------------------------------------------------------------------------

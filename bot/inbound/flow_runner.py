@@ -31,7 +31,9 @@ from bot.engine.state import (
     Event,
     FormAnswer,
     Inbound,
+    LinkButton,
     ListMenu,
+    LocationRequest,
     Output,
     RunAction,
     Say,
@@ -50,7 +52,14 @@ from bot.message_templates.library import TemplateLibrary, to_cloud_api
 from bot.notifications.service import AppointmentNotices
 from bot.otp.service import OtpService
 from bot.whatsapp.flow_reply import nfm_reply
-from bot.whatsapp.message_body import buttons_message, flow_message, list_message, text_message
+from bot.whatsapp.message_body import (
+    buttons_message,
+    cta_url_message,
+    flow_message,
+    list_message,
+    location_request_message,
+    text_message,
+)
 from storage.campaign import campaign_entry
 from storage.models import ContactBase, MessageBase, SessionBase
 
@@ -171,10 +180,17 @@ class FlowRunner:
         if isinstance(output, Say):
             return text_message(to, output.text[:4096])
         if isinstance(output, Buttons):
-            return buttons_message(to, output.text, [(o.id, o.title) for o in output.options])
+            buttons = [(o.id, o.title) for o in output.options]
+            return buttons_message(to, output.text, buttons, header=output.header, footer=output.footer)
         if isinstance(output, ListMenu):
             rows = [(o.id, o.title, o.description) for o in output.options]
-            return list_message(to, output.text, output.button, [(None, rows)])
+            sections = [(None, rows)]
+            return list_message(to, output.text, output.button, sections, header=output.header, footer=output.footer)
+        if isinstance(output, LinkButton):
+            header, footer = output.header, output.footer
+            return cta_url_message(to, output.text, output.button, output.url, header=header, footer=footer)
+        if isinstance(output, LocationRequest):
+            return location_request_message(to, output.text)
         if isinstance(output, SendForm):
             return flow_message(
                 to,
@@ -241,6 +257,12 @@ def inbound(message: MessageBase) -> Inbound:
     if kind == "button":  # a template's quick-reply button
         button = _mapping(body.get("button"))
         return Inbound("button", _text(button.get("text")), _text(button.get("payload")) or message.reply_id)
+    if kind == "location":  # a shared place, checked by the webhook parser: numbers for the coordinates
+        place = _mapping(body.get("location"))
+        shared = {k: place[k] for k in ("latitude", "longitude", "name", "address") if place.get(k) is not None}
+        return Inbound(
+            kind, message.text, None, location=shared if "latitude" in shared and "longitude" in shared else None
+        )
     return Inbound(kind, message.text, None)
 
 

@@ -32,6 +32,7 @@ from bot.sandbox.wire import (
 )
 from bot.settings import Settings
 from bot.whatsapp.category import pricing_category, service_window_open
+from bot.whatsapp.rendered_template import HeaderMedia
 
 Direction = Literal["in", "out"]
 TemplateCategory = Callable[[str], str | None]
@@ -232,6 +233,9 @@ def outbound_item(
         item.interactive = content
         body = content.get("body")
         item.text = body.get("text") if isinstance(body, dict) else None
+        header = HeaderMedia.from_component(content.get("header"))
+        if header is not None:
+            _show_header(item, header, shelf)
     elif request.type == "template":
         item.template = template_view(content, category or "utility")
         rendered = display(templates, content) if templates is not None else None
@@ -241,6 +245,8 @@ def outbound_item(
             item.template |= display_json(rendered)
             item.template["quick_replies"] = [b["payload"] for b in item.template["buttons"] if "payload" in b]
             item.text = display_text(rendered)
+            if rendered.header_media is not None:
+                _show_header(item, rendered.header_media, shelf)
     elif request.type == "location":
         item.location = {k: content[k] for k in ("latitude", "longitude", "name", "address") if k in content}
         item.text = ", ".join(str(content[k]) for k in ("name", "address") if content.get(k)) or "[location]"
@@ -253,6 +259,17 @@ def outbound_item(
             item.media = _sent_media(request.type, content, shelf)
         item.text = item.text or (None if item.media else f"[{request.type}]")
     return item
+
+
+def _show_header(item: ChatItem, header: HeaderMedia, shelf: MediaShelf | None) -> None:
+    """A file or place header shown as the chat shows any file or place the bot sends, above the text."""
+    if header.format == "location":
+        item.location = {k: v for k, v in header.object().items() if k in ("name", "address")} | {
+            "latitude": header.latitude,
+            "longitude": header.longitude,
+        }
+    else:
+        item.media = _sent_media(header.format, header.object(), shelf)
 
 
 def _sent_media(kind: str, content: dict[str, Any], shelf: MediaShelf | None) -> dict[str, Any]:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from bot.dashboard.view import content, entries, reason, window
 from bot.message_templates.library import TemplateLibrary, to_cloud_api
-from bot.whatsapp.message_body import buttons_message, list_message, template_message, text_message
+from bot.whatsapp.message_body import (
+    buttons_message,
+    cta_url_message,
+    list_message,
+    location_request_message,
+    template_message,
+    text_message,
+)
 from storage.models import ConversationBase, MessageBase, OutboxBase
 from storage.outbox import redacted_payload
 from storage.timeline import Timeline
@@ -105,3 +112,27 @@ def test_a_transcript_is_in_time_order_with_openings_before_their_messages() -> 
     ]
     assert (found[2].status_words, found[3].status_words) == ("delivered", "not sent")
     assert found[3].reason == "the contact never opted in to marketing"
+
+
+def test_sent_file_and_place_headers_and_interactive_messages_read_plainly() -> None:
+    """A template's document header is a link, its place a map; a link button and a location request say so."""
+    library = TemplateLibrary.load(ROOT / "templates")
+    invoice = {"customer_name": "Ana", "order_number": "7", "total": "€9", "invoice_url": "https://s.example.com/7.pdf"}
+    place = {"customer_name": "Ana", "order_number": "7", "store_name": "Centrum", "store_address": "Dam 1"}
+    sends = [
+        to_cloud_api(library.get("order_invoice", "en"), TO, invoice),
+        to_cloud_api(library.get("pickup_ready", "en"), TO, place | {"latitude": "52.37", "longitude": "4.89"}),
+        cta_url_message(TO, "Track it", "Track parcel", "https://track.example.com/PX1"),
+        location_request_message(TO, "Where are you?"),
+    ]
+    messages = [
+        MessageBase(wamid=f"w{i}", direction="out", contact_id=1, type=b["type"], body=b, created_at=NOW)
+        for i, b in enumerate(sends)
+    ]
+    document, pickup, link, request = entries(Timeline(messages, [], []), library)
+    assert document.sent_file is not None
+    assert (document.sent_file.link, document.sent_file.filename) == ("https://s.example.com/7.pdf", "Invoice 7.pdf")
+    assert pickup.location is not None
+    assert (pickup.location.name, pickup.location.latitude) == ("Centrum", 52.37)
+    assert (link.text, link.detail) == ("Track it", "Link button: Track parcel → https://track.example.com/PX1")
+    assert (request.text, request.detail) == ("Where are you?", "Asks for the customer's location")

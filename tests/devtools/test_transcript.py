@@ -13,7 +13,7 @@ from bot.__main__ import main
 from bot.devtools.transcript import Workshop, load_transcript, run_transcript, transcript_files
 
 TRANSCRIPTS = Path(__file__).parents[1] / "transcripts"
-MENU = "[orders, appointments, balance, agent, feedback]"  # the main menu's options, in order
+MENU = "[orders, appointments, balance, agent, stores, feedback]"  # the main menu's options, in order
 
 
 def _case(path: Path) -> Any:
