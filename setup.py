@@ -1,6 +1,6 @@
 """Build step: the wheel carries the example bot project `bot init` writes, as `bot/project_template/`.
 
-The examples stay where the checkout uses them (`flows/`, `templates/`, `tests/transcripts/`,
+The examples stay where the checkout uses them (`flows/`, `whatsapp_flows/`, `templates/`, `tests/transcripts/`,
 `.env.example`); building copies them into the wheel, so there is one copy of each file in the repository.
 Everything else about the package is in pyproject.toml.
 """
@@ -13,7 +13,7 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 # What a project holds: bot/devtools/project.py's PROJECT_FILES (keep the two lists alike).
-PROJECT_FILES = ("flows", "templates", "tests/transcripts", ".env.example")
+PROJECT_FILES = ("flows", "whatsapp_flows", "templates", "tests/transcripts", ".env.example")
 
 
 class BuildWithProject(build_py):

@@ -142,7 +142,7 @@ def _sandbox(app: web.Application, flows: Path | Mapping[str, Flow], templates: 
 
     settings, clock, live = app[keys.SETTINGS], app[keys.CLOCK], app[CONTENT]
     setup_sandbox(
-        app, settings, clock=clock, template_category=live.templates.category_of, templates=live.templates,
+        app, settings, clock=clock, templates=live.templates, flows=flows,
         numbers=lambda: _default_first(app[NUMBERS]),
     )  # fmt: skip
     reloader = None

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -121,6 +121,23 @@ class Reading:
 
     def sorted_problems(self) -> list[Problem]:
         return sorted(self.problems, key=lambda p: (p.line, p.column))
+
+
+_T = TypeVar("_T")
+
+
+def read_each(
+    paths: Iterable[Path], read: Callable[[Path], tuple[_T | None, list[Problem]]], name: Callable[[_T], str]
+) -> tuple[dict[str, _T], list[Problem]]:
+    """Read every file of a folder with `read`: the sound ones by `name`, and the problems of all of them."""
+    found: dict[str, _T] = {}
+    problems: list[Problem] = []
+    for path in paths:
+        value, problems_here = read(path)
+        problems += problems_here
+        if value is not None:
+            found[name(value)] = value
+    return found, problems
 
 
 def did_you_mean(word: object, candidates: Iterable[str]) -> str:

@@ -30,6 +30,7 @@ _FILL = {
     "say": "#e8f5e9",
     "ask": "#e3f2fd",
     "choose": "#e3f2fd",
+    "form": "#e3f2fd",
     "branch": "#fff8e1",
     "act": "#f3e5f5",
     "http": "#f3e5f5",
@@ -44,7 +45,7 @@ _FILL = {
     "flow": "#ede7f6",
 }
 ROUND = frozenset({"start", "finish", "goto", "end", "handoff"})
-SLANTED = frozenset({"ask", "choose"})
+SLANTED = frozenset({"ask", "choose", "form"})
 POINTED = frozenset({"branch", "verify"})
 BOLD = ' font-weight="bold"'
 

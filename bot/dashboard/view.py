@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 from bot.message_templates.display import display
 from bot.message_templates.library import Templates
 from bot.whatsapp.category import service_window_expires_at, service_window_open
+from bot.whatsapp.flow_reply import answers_text, nfm_reply
 from bot.whatsapp.rendered_template import HeaderMedia
 from storage.models import ConversationBase, MediaBase, MessageBase, OutboxBase
 from storage.outbox import SECRET_KINDS
@@ -232,6 +233,10 @@ def _interactive(body: Mapping[str, Any]) -> Shown:
         detail: str | None = f"Link button: {link.get('display_text', '')} → {link.get('url', '')}"
     elif body.get("type") == "location_request_message":
         detail = "Asks for the customer's location"
+    elif body.get("type") == "flow":  # a WhatsApp Flow: which form, behind which button
+        flow = action.get("parameters") or {}
+        name = flow.get("flow_name") or f"id {flow.get('flow_id', '?')}"
+        detail = f"WhatsApp Flow {name} · Button: {flow.get('flow_cta', '')}"
     elif titles:
         detail = "Buttons: " + " · ".join(titles)
     elif rows:
@@ -257,6 +262,8 @@ def message_entry(message: MessageBase, templates: Templates | None = None, medi
         location = place(message.body) if message.type == "location" else None
         # A file shows its caption, a place its name and address, beside them; anything else its text.
         text = "" if file is not None or location is not None else message.text or f"[{message.type}]"
+        form = nfm_reply(message.body) if message.type == "interactive" else None
+        text = answers_text(form) if form is not None else text  # a WhatsApp Flow's answers, readably
         return Entry(message.created_at, "in", text, status=message.status, media=file, location=location)
     shown = content(message.body, templates)
     return Entry(

@@ -324,6 +324,8 @@ def _interactive(content: Mapping[str, Any]) -> Shown:
             for row in section["rows"]:
                 choices.append(Choice("list_reply", row["id"], row["title"], row.get("description")))
         lines.append(f"[{content['action']['button']}]")
+    elif content["type"] == "flow":  # a form the terminal cannot draw: the sandbox's chat page can
+        lines.append(f"[{content['action']['parameters']['flow_cta']}] (a WhatsApp Flow: open it at /sandbox)")
     if footer := content.get("footer", {}).get("text"):
         lines.append(f"_{footer}_")
     return Shown(lines + _numbered(choices), choices)

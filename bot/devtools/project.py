@@ -1,8 +1,8 @@
 """`bot init`: a bot project of its own (flows, templates, transcripts, settings), written from the shipped examples.
 
 The wheel carries the examples in `bot/project_template/`, put there at build time by `setup.py` from the
-checkout's own `flows/`, `templates/`, `tests/transcripts/` and `.env.example` (one copy of each file); run
-from a checkout, `bot init` reads those folders directly.
+checkout's own `flows/`, `whatsapp_flows/`, `templates/`, `tests/transcripts/` and `.env.example` (one copy of
+each file); run from a checkout, `bot init` reads those folders directly.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from bot.errors import ConfigError
 
 # What a project holds, as `setup.py` packs it (keep the two lists alike) and `bot init` writes it.
-PROJECT_FILES = ("flows", "templates", "tests/transcripts", ".env.example")
+PROJECT_FILES = ("flows", "whatsapp_flows", "templates", "tests/transcripts", ".env.example")
 README = "README.md"
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc")
 
@@ -28,7 +28,10 @@ class Written:
     files: dict[str, int]
 
     def summary(self) -> str:
-        parts = ", ".join(f"{name}/ ({count} files)" if count > 1 else name for name, count in self.files.items())
+        parts = ", ".join(
+            f"{name}/ ({count} file{'s' if count != 1 else ''})" if not Path(name).suffix else name
+            for name, count in self.files.items()
+        )
         where = "" if self.folder == Path() else f"cd {self.folder} && "
         return (
             f"wrote a bot project in {self.folder}: {parts}\n"

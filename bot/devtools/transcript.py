@@ -287,6 +287,8 @@ class _Chat:
             await self.inbound("text", {"body": self.words(step)})
         elif step.kind == "customer taps":
             await self.tap(step)
+        elif step.kind == "customer submits":
+            await self.submit(step)
         elif step.kind == "customer sends":
             self.diff.same(step.line, step.shown())
             await self.inbound(str(step.value), SENDS[str(step.value)])
@@ -332,6 +334,17 @@ class _Chat:
         raise self.diff.differ(
             step.line, step.shown(), [f"{step.shown()}  # not offered; the last menu had: {offered}"]
         )
+
+    async def submit(self, step: Step) -> None:
+        """The customer submits the latest WhatsApp Flow with these answers; Meta sends them as an nfm_reply."""
+        forms = [m for m in self.shown if m.kind == "form"]
+        answers = dict(step.value)
+        if not forms and "flow_token" not in answers:
+            raise self.diff.differ(step.line, step.shown(), [f"{step.shown()}  # no form was sent"])
+        answers.setdefault("flow_token", forms[-1].code if forms else None)
+        self.diff.same(step.line, step.shown())
+        reply = {"name": "flow", "body": "Sent", "response_json": json.dumps(jsonable(answers))}
+        await self.inbound("interactive", {"type": "nfm_reply", "nfm_reply": reply})
 
     async def agent(self, step: Step) -> None:
         """A person replies through the handoff API (or is refused); their message is theirs, not the bot's."""

@@ -45,10 +45,11 @@ TOP_KEYS = (
     "steps",
 )
 OLD_KEYS = {"timezone": "time_zone"}  # still read, with a deprecation warning on standard error
-ACTING = ("customer", "customer taps", "customer sends", "agent", "wait", "release")
+ACTING = ("customer", "customer taps", "customer sends", "customer submits", "agent", "wait", "release")
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
 CONTACT_KEYS = ("wa_id", "name", "language", "time_zone")
 BOT_KEYS = (
+    "form",
     "text",
     "text_contains",
     "choose",
@@ -345,6 +346,8 @@ def _step_problem(kind: str, value: Any) -> str | None:
         return "'agent' is followed by the text, or {text: TEXT, refused: CODE} when the API must refuse it"
     if kind == "customer sends" and value not in SENDS:
         return f"'customer sends' is one of {', '.join(SENDS)}"
+    if kind == "customer submits" and not isinstance(value, dict):
+        return "'customer submits' maps a form's fields to the answers (flow_token: to answer an older form)"
     if kind == "wait" and not (isinstance(value, str) and parse_duration(value)):
         return "'wait' is a duration: 30s, 10m, 2h or 1d"
     if kind == "release" and value is not True:
@@ -366,9 +369,11 @@ def _bot_problem(value: Any) -> str | None:
     if not isinstance(value, dict) or not value or set(value) - set(BOT_KEYS):
         return f"'bot' is a text, nothing, ..., or a mapping of {', '.join(BOT_KEYS)}"
     heads = [k for k in BOT_HEADS if k in value]
+    if "form" in value:  # a WhatsApp Flow: its name, and its text if given
+        return None if set(value) <= {"form", "text"} else "a form is {form: NAME} or {form: NAME, text: TEXT}"
     if len(heads) != 1:
         return (
-            "a bot message is one of text, text_contains, choose (buttons, list), link, location_request, "
+            "a bot message is one of text, text_contains, choose (buttons, list), link, location_request, form, "
             "template or not_sent"
         )
     options = value.get("options")

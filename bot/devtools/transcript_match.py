@@ -17,7 +17,7 @@ UNSET = "<unset>"  # an `expect` value for a key that must not be there
 class Message:
     """One message the customer received (or one the sender refused), read from the Cloud API body."""
 
-    kind: Literal["text", "buttons", "list", "link", "location_request", "template", "not_sent"]
+    kind: Literal["text", "buttons", "list", "link", "location_request", "template", "form", "not_sent"]
     text: str = ""
     options: tuple[tuple[str, str], ...] = ()  # (id, title)
     button: str | None = None  # a list's button label, or a link button's title
@@ -25,6 +25,7 @@ class Message:
     template: str | None = None
     values: Mapping[str, str] = field(default_factory=dict)
     code: str | None = None  # an authentication template's code: never shown, only typed back
+    form: str | None = None  # a WhatsApp Flow's name (or id); its token is in `code`, for the answer
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Message:
@@ -32,6 +33,11 @@ class Message:
         if kind == "interactive":
             interactive = body["interactive"]
             text, action = interactive.get("body", {}).get("text", ""), interactive.get("action", {})
+            if interactive.get("type") == "flow":
+                parameters = action.get("parameters", {})
+                name = parameters.get("flow_name") or parameters.get("flow_id")
+                token = parameters.get("flow_token")
+                return cls("form", text, button=parameters.get("flow_cta"), form=name, code=token)
             if interactive.get("type") == "list":
                 rows = [r for s in action.get("sections", []) for r in s.get("rows", [])]
                 return cls("list", text, tuple((r["id"], r["title"]) for r in rows), button=action.get("button"))
@@ -60,6 +66,8 @@ class Message:
             return f"bot: {one_line({'link': self.text, 'button': self.button, 'url': self.url})}"
         if self.kind == "location_request":
             return f"bot: {one_line({'location_request': self.text})}"
+        if self.kind == "form":
+            return f"bot: {one_line({'form': self.form, 'text': self.text})}"
         if self.kind == "template":
             shown: dict[str, Any] = {"template": self.template}
             if self.values and self.code is None:
@@ -85,10 +93,16 @@ def matches(expected: Any, message: Message) -> bool:
         return message.kind == "text" and message.text == expected
     if "not_sent" in expected:
         return message.kind == "not_sent" and message.text == expected["not_sent"]
+    if "form" in expected:
+        return (
+            message.kind == "form"
+            and message.form == str(expected["form"])
+            and ("text" not in expected or message.text == str(expected["text"]))
+        )
     if "text" in expected:
         return message.kind == "text" and message.text == str(expected["text"])
     if "text_contains" in expected:
-        shown = ("text", "buttons", "list", "link", "location_request")
+        shown = ("text", "buttons", "list", "link", "location_request", "form")
         return message.kind in shown and str(expected["text_contains"]) in message.text
     if "link" in expected:
         wanted = {k: expected.get(k) for k in ("button", "url") if k in expected}

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from bot.engine import flow as f
 from bot.engine.answer import Invalid, check
 from bot.engine.expression import compile_expression
+from bot.engine.form import check_answers, form_token
 from bot.engine.match import exact, guess, intent
 from bot.engine.render import render_text
 from bot.engine.state import (
@@ -32,6 +33,7 @@ from bot.engine.state import (
     CodeSent,
     Enter,
     Event,
+    FormAnswer,
     Frame,
     Header,
     Inbound,
@@ -43,6 +45,7 @@ from bot.engine.state import (
     RunAction,
     Say,
     SendCode,
+    SendForm,
     SendTemplate,
     State,
     TimedOut,
@@ -157,6 +160,9 @@ class _Run:
         if self.state.flow and self.state.expires_at and self.now >= self.state.expires_at:
             step = None  # an expired session starts over
             self.state = State()
+        if message.form is not None:  # a WhatsApp Flow's answer: for the form that is open, or none
+            self._form_answer(step, message.form)
+            return
         commands_on = step is None or not isinstance(step, f.WaitingStep) or step.commands
         if commands_on and message.reply_id is None:
             command = typed_command(text)
@@ -180,7 +186,7 @@ class _Run:
             self._start(self.engine.main)
             return
         if (
-            isinstance(step, f.Ask | f.RequestLocation)
+            isinstance(step, f.Ask | f.RequestLocation | f.Form)
             and message.reply_id is not None
             and self._tap_elsewhere(message)
         ):
@@ -189,6 +195,8 @@ class _Run:
             self._answer(step, message, text)
         elif isinstance(step, f.RequestLocation):
             self._located(step, message)
+        elif isinstance(step, f.Form):
+            self._wrong(step, self.own("use_form"))
         elif isinstance(step, f.Choose):
             self._pick(step, message, text)
         elif isinstance(step, f.Verify):
@@ -234,7 +242,13 @@ class _Run:
             if step is None:
                 raise _FlowBroken(f"flow {flow.name!r} has no step {step_id!r}")
             self.state = replace(
-                self.state, step=step_id, attempts=0, page=0, version=flow.version, deadline=self._deadline(step)
+                self.state,
+                step=step_id,
+                attempts=0,
+                page=0,
+                version=flow.version,
+                deadline=self._deadline(step),
+                token=self._token(step),
             )
             next_id = self._enter(step)
             if next_id is _WAIT:
@@ -344,6 +358,8 @@ class _Run:
             self._say(step.prompt)
         elif isinstance(step, f.Choose):
             self.outputs.append(self._menu(step))
+        elif isinstance(step, f.Form):
+            self.outputs.append(self._form(step))
         elif isinstance(step, f.RequestLocation):
             self.outputs.append(LocationRequest(self._render(step.prompt) or self.own("choose")))
         elif isinstance(step, f.Verify) and step.prompt is not None:
@@ -372,6 +388,8 @@ class _Run:
             self._say(step.reprompt)
             if isinstance(step, f.Choose):  # the choices again, without repeating the question's text
                 self.outputs.append(self._menu(step))
+            elif isinstance(step, f.Form):  # the form again: its button is how the customer answers
+                self._prompt(step)
         else:
             if hint:
                 self.outputs.append(Say(hint))
@@ -391,6 +409,40 @@ class _Run:
                     self._pick(step, message, "")
                     return True
         return False
+
+    def _form_answer(self, step: f.AnyStep | None, answer: FormAnswer) -> None:
+        """A Flow's answer: checked and kept when it answers the form now open; a stale one is politely ignored."""
+        if not isinstance(step, f.Form) or (answer.token is not None and answer.token != self.state.token):
+            self.outputs.append(Say(self.own("form_closed")))
+            if step is not None:
+                self._prompt(step)
+            return
+        values = check_answers(step.fields, answer.fields) if answer.error is None else None
+        if values is None:
+            self._wrong(step, self.own("form_invalid"))
+            return
+        for name, value in values.items():
+            self._set(name, value)
+        self._go(step.next)
+
+    def _token(self, step: f.AnyStep) -> str | None:
+        return form_token(step, self.who.wa_id, self.state.flow, self.now) if isinstance(step, f.Form) else None
+
+    def _form(self, step: f.Form) -> SendForm:
+        data = {k: render_text(v, self._names()) for k, v in step.data.items()}
+        token = self.state.token or form_token(step, self.who.wa_id, self.state.flow, self.now)
+        return SendForm(
+            self._render(step.prompt),
+            step.flow_json,
+            step.flow_id,
+            step.cta,
+            token,
+            step.screen,
+            data,
+            step.action,
+            self._header(step.header),
+            step.footer,
+        )
 
     def _answer(self, step: f.Ask, message: Inbound, text: str) -> None:
         if message.kind != "text" or not text:

@@ -178,6 +178,43 @@ class Link(Step):
     footer: str | None = None
 
 
+FieldKind = Literal["text", "number", "date", "choice", "list", "boolean"]
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One answer a WhatsApp Flow returns: its kind, and whether the customer must give it.
+
+    `text`: a string; `number`: a number (or a string of one); `date`: ``YYYY-MM-DD`` (a DatePicker);
+    `choice`: one option id (Dropdown, RadioButtonsGroup); `list`: option ids (CheckboxGroup); `boolean`: OptIn.
+    """
+
+    kind: FieldKind = "text"
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Form(Waiting):
+    """Send a WhatsApp Flow (a form on the customer's phone) and wait for its answer.
+
+    `flow_json` names the project's Flow JSON file (``whatsapp_flows/<flow_json>.json``), which `bot check`
+    reads, and is sent as the Flow's name unless `flow_id` (Meta's id of the published Flow) is given. `prompt` is
+    the message's body, `cta` its button. `data` (Jinja over the slots) is the first screen's input. The
+    answer's `fields` fill the slots of the same names.
+    """
+
+    prompt: Text = Text()
+    flow_json: str = ""
+    flow_id: str | None = None
+    cta: str = ""
+    screen: str | None = None
+    data: Mapping[str, str] = field(default_factory=dict)
+    action: Literal["navigate", "data_exchange"] = "navigate"
+    header: Header | None = None  # a text, or a file
+    footer: str | None = None
+    fields: Mapping[str, FormField] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Act(Step):
     """A named async Python action; its result lands in `result`, an error or timeout goes to `on_error`."""
@@ -254,8 +291,10 @@ class End(Step):
     text: Text | None = None
 
 
-AnyStep = Say | Ask | Choose | RequestLocation | Link | Act | Http | Branch | Goto | Call | Handoff | Verify | End
-WaitingStep = Ask | Choose | RequestLocation  # steps with attempts, a re-prompt and a timeout
+AnyStep = (
+    Say | Ask | Choose | RequestLocation | Link | Form | Act | Http | Branch | Goto | Call | Handoff | Verify | End
+)
+WaitingStep = Ask | Choose | RequestLocation | Form  # steps with attempts, a re-prompt and a timeout
 
 
 @dataclass(frozen=True)
@@ -277,7 +316,7 @@ class Flow:
     def targets(self, step: AnyStep) -> list[tuple[str, str]]:
         """Every step id `step` can go to, with the field that names it (for checks and diagrams)."""
         found: list[tuple[str, str | None]] = [("next", step.next)]
-        if isinstance(step, Ask | Choose | RequestLocation):
+        if isinstance(step, WaitingStep):
             found += [("on_exhausted", step.on_exhausted), ("on_timeout", step.on_timeout)]
         if isinstance(step, Choose):
             found += [(f"options.{o.id}.next", o.next) for o in step.options]

@@ -34,6 +34,7 @@ from bot.engine.flow import (
     Choose,
     End,
     Flow,
+    Form,
     Handoff,
     Header,
     Http,
@@ -123,7 +124,9 @@ def slots_set(flow: Flow) -> frozenset[str]:
     """The slots a flow's own steps fill: answers, choices, action results and a verification's outcome."""
     found: set[str] = set()
     for step in flow.steps.values():
-        if isinstance(step, WaitingStep) and step.slot:
+        if isinstance(step, Form):
+            found |= set(step.fields)
+        elif isinstance(step, WaitingStep) and step.slot:
             found.add(step.slot)
         elif isinstance(step, Act | Http) and step.result:
             found.add(step.result)
@@ -430,7 +433,7 @@ def _texts(step: AnyStep) -> list[tuple[str, Text]]:
     found: list[tuple[str, Text | None]] = []
     if isinstance(step, Say):
         found.append(("say", step.text))
-    elif isinstance(step, Ask | Choose):
+    elif isinstance(step, Ask | Choose | Form):
         found += [(type(step).__name__.lower(), step.prompt), ("reprompt", step.reprompt)]
     elif isinstance(step, RequestLocation):
         found += [("request_location", step.prompt), ("reprompt", step.reprompt)]
@@ -451,6 +454,8 @@ def _jinja_sources(step: AnyStep) -> list[tuple[KeyPath, str]]:
         sources += [((key, "values", name), value) for name, value in text.values.items()]
     if isinstance(step, Act):
         sources += [(("args", name), value) for name, value in step.args.items()]
+    if isinstance(step, Form):
+        sources += [(("data", name), value) for name, value in step.data.items()]
     if isinstance(step, Http):
         sources += [(("query", name), value) for name, value in step.query.items()]
         sources += [(("body", name), value) for name, value in (step.body or {}).items()]

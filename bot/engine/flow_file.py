@@ -9,7 +9,7 @@ The format itself (step kinds, their keys, what each requires, the kind of value
 once in `bot.engine.flow_format`, which also gives `flows/flow.schema.json`; this module reads each kind of
 value (`VALUE_READERS`) and says exactly what is wrong and where.
 
-Why one module of about 550 lines: it is one reader with one function per kind of value, all threading the
+Why one module of about 700 lines: it is one reader with one function per kind of value, all threading the
 same positions and problem list; they change together with the format.
 """
 
@@ -23,10 +23,32 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from bot.engine.flow import AnyStep, Case, Flow, Header, MediaFormat, Option, Text, Validator, ValidatorKind
+from bot.engine.flow import (
+    AnyStep,
+    Case,
+    FieldKind,
+    Flow,
+    FormField,
+    Header,
+    MediaFormat,
+    Option,
+    Text,
+    Validator,
+    ValidatorKind,
+)
 from bot.engine.flow_format import ALL_STEP_KEYS, BY_NAME, KIND_NAMES, TOP_KEYS, TOP_REQUIRED, VALUES
 from bot.language.words import INTENT_NAMES
-from bot.yaml_file import KeyPath, Position, Problem, Reading, YamlLoader, did_you_mean, read_mapping, unknown_key
+from bot.yaml_file import (
+    KeyPath,
+    Position,
+    Problem,
+    Reading,
+    YamlLoader,
+    did_you_mean,
+    read_each,
+    read_mapping,
+    unknown_key,
+)
 
 SUFFIX = ".yaml"
 KINDS = KIND_NAMES
@@ -41,6 +63,11 @@ VALIDATOR_FORMS = (
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")  # as template files name theirs: en, pt_BR
 DOTTED = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
+SCREEN = re.compile(r"[A-Za-z_]+")  # Meta: a screen id is letters and underscores
+FLOW_ID = re.compile(r"[0-9]{1,30}")
+FIELD_KINDS = ("text", "number", "date", "choice", "list", "boolean")
+FORM_ACTIONS = ("navigate", "data_exchange")
+FLOW_CTA = 30  # Meta's advice for the Flow's button
 DURATION = re.compile(r"([1-9][0-9]*)([smhd])")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 # Names a slot may not take: the contact, and the words of branch expressions.
@@ -76,16 +103,10 @@ def load_flows(folder: Path) -> tuple[dict[str, Flow], list[Problem]]:
     """
     if not folder.is_dir():
         return {}, [Problem(folder, 1, 1, "warning", "the flows folder does not exist")]
-    flows: dict[str, Flow] = {}
-    problems: list[Problem] = []
-    for path in sorted(folder.glob("*.yml")):
-        problems.append(Problem(path, 1, 1, "warning", f"flow files end in {SUFFIX}; this file is not read"))
-    for path in flow_files(folder):
-        flow, found = read_flow(path)
-        problems += found
-        if flow is not None:
-            flows[flow.name] = flow
-    return flows, problems
+    ignored = f"flow files end in {SUFFIX}; this file is not read"
+    problems = [Problem(path, 1, 1, "warning", ignored) for path in sorted(folder.glob("*.yml"))]
+    flows, found = read_each(flow_files(folder), read_flow, lambda flow: flow.name)
+    return flows, problems + found
 
 
 def read_flow(path: Path) -> tuple[Flow | None, list[Problem]]:
@@ -569,6 +590,57 @@ def _custom(reading: Reading, spec: Any, path: KeyPath) -> Any:
     return name if name is BAD else Validator(kind="custom", name=name)
 
 
+def _line(limit: int) -> Callable[[Reading, Any, KeyPath], Any]:
+    """A one-line text of at most `limit` characters: a Flow's button, header or footer."""
+
+    def read(reading: Reading, value: Any, path: KeyPath) -> Any:
+        if _label(reading, value, path) is BAD:
+            return BAD
+        if len(value) > limit:
+            reading.error(reading.at(*path), f"{path[-1]!r} is {len(value)} characters; at most {limit}")
+            return BAD
+        return value
+
+    return read
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Reading, Any, KeyPath], Any]:
+    def read(reading: Reading, value: Any, path: KeyPath) -> Any:
+        if value not in choices:
+            reading.error(reading.at(*path), f"{path[-1]!r} must be one of: {', '.join(choices)}")
+            return BAD
+        return value
+
+    return read
+
+
+def _fields(reading: Reading, value: Any, path: KeyPath) -> Any:
+    """A form's answers: ``{NAME: KIND}`` or ``{NAME: {type: KIND, required: BOOL}}``; each fills slot NAME."""
+    if not isinstance(value, dict) or not value:
+        reading.error(reading.at(*path), "'fields' maps each answer's name to its kind or {type, required}")
+        return BAD
+    found: dict[str, FormField] = {}
+    for name, spec in value.items():
+        where = (*path, str(name))
+        if not isinstance(name, str) or not IDENTIFIER.fullmatch(name) or name in RESERVED:
+            message = f"field name {name!r} is a slot's name: {IDENTIFIER_RULE}, not reserved"
+            reading.error(reading.key_at(*where), message)
+            return BAD
+        kind, required = (spec.get("type", "text"), spec.get("required")) if isinstance(spec, dict) else (spec, False)
+        if isinstance(spec, dict) and not _known_keys(reading, spec, where, ("type", "required"), "a form field"):
+            return BAD
+        if kind not in FIELD_KINDS:
+            hint = did_you_mean(str(kind), FIELD_KINDS)
+            message = f"field kind {kind!r} is not one of: {', '.join(FIELD_KINDS)}" + (f"; {hint}" if hint else "")
+            reading.error(reading.at(*where), message)
+            return BAD
+        if required is not None and not isinstance(required, bool):
+            reading.error(reading.at(*where, "required"), "'required' must be true or false")
+            return BAD
+        found[str(name)] = FormField(cast(FieldKind, kind), bool(required))
+    return found
+
+
 # How each kind of value (`bot.engine.flow_format.VALUES`) is read: checked, with the error at its place.
 VALUE_READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "text": _text,
@@ -590,6 +662,12 @@ VALUE_READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "endpoint": _named("endpoint name", IDENTIFIER, IDENTIFIER_RULE),
     "purpose": _named("purpose", IDENTIFIER, IDENTIFIER_RULE),
     "flow_name": _flow_name,
+    "flow_json": _named("Flow JSON name", IDENTIFIER, IDENTIFIER_RULE),
+    "flow_id": _named("flow_id", FLOW_ID, "must be Meta's numeric Flow id; quote it"),
+    "screen": _named("screen id", SCREEN, "must be letters and underscores, as Meta's screen ids"),
+    "cta": _line(FLOW_CTA),
+    "form_action": _one_of(FORM_ACTIONS),
+    "fields": _fields,
 }
 assert VALUE_READERS.keys() == VALUES.keys(), "every kind of value has a reader and a schema"
 VALIDATOR_READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {

@@ -30,6 +30,7 @@ from bot.engine.flow import (
     Call,
     Choose,
     End,
+    Form,
     Goto,
     Handoff,
     Http,
@@ -174,6 +175,35 @@ KINDS: tuple[Kind, ...] = (
         required=("button", "url"),
     ),
     Kind(
+        "form",
+        "Sends a WhatsApp Flow (a form on the customer's phone) and waits for its answer; each field fills the slot of its name.",
+        Form,
+        "prompt",
+        {
+            "form": Key("text", "The message's body, above the button that opens the form."),
+            "flow_json": Key(
+                "flow_json",
+                "The project's Flow JSON, whatsapp_flows/<flow_json>.json; sent as the Flow's name unless flow_id is given.",
+            ),
+            "flow_id": Key("flow_id", "Meta's id of the published Flow (digits, quoted); sent instead of the name."),
+            "cta": Key("cta", "The button that opens the form; at most 30 characters."),
+            "screen": Key("screen", "The first screen's id (default: the Flow's first)."),
+            "data": Key("texts", "The first screen's input data, each value Jinja over the slots."),
+            "action": Key(
+                "form_action",
+                "navigate (default: open `screen` with `data`) or data_exchange (the Flow's endpoint decides).",
+            ),
+            "header": Key("header", "Above the body: a text, or an image, video or document."),
+            "footer": FOOTER,
+            "fields": Key(
+                "fields", "The answers kept: NAME: KIND, or NAME: {type: KIND, required: BOOL}; each fills slot NAME."
+            ),
+            **WAITING,
+            "next": NEXT,
+        },
+        required=("flow_json", "cta"),
+    ),
+    Kind(
         "act",
         "Runs a named async Python action; its result lands in `result`.",
         Act,
@@ -284,6 +314,10 @@ def _ref(name: str) -> dict[str, Any]:
 
 # Each kind of value a key takes, as JSON Schema: a shape of `bot.engine.flow_shapes` by reference, or inline.
 NAME = {"type": "string", "pattern": "^[a-z_][a-z0-9_]*$"}
+FIELD_KIND = {
+    "description": "The answer's kind: text, number, date (YYYY-MM-DD), choice (one option id), list (option ids) or boolean (OptIn).",
+    "enum": ["text", "number", "date", "choice", "list", "boolean"],
+}
 VALUES: Mapping[str, dict[str, Any]] = {
     **{name: _ref(name) for name in ("target", "slot", "duration", "text", "validator", "header")},
     "attempts": {"type": "integer", "minimum": 1},
@@ -299,6 +333,32 @@ VALUES: Mapping[str, dict[str, Any]] = {
     "flow_name": NAME,
     "optional_text": {"oneOf": [_ref("text"), {"type": "null"}]},
     "purpose": NAME,
+    "flow_json": NAME,
+    "flow_id": {"type": "string", "pattern": "^[0-9]{1,30}$"},
+    "cta": {"type": "string", "minLength": 1, "maxLength": 30},
+    "screen": {"type": "string", "pattern": "^[A-Za-z_]+$"},
+    "form_action": {"enum": ["navigate", "data_exchange"]},
+    "fields": {
+        "type": "object",
+        "minProperties": 1,
+        "propertyNames": {"pattern": "^[a-z_][a-z0-9_]*$"},
+        "additionalProperties": {
+            "oneOf": [
+                FIELD_KIND,
+                {
+                    "type": "object",
+                    "properties": {
+                        "type": FIELD_KIND,
+                        "required": {
+                            "description": "Whether the answer must carry it (default false).",
+                            "type": "boolean",
+                        },
+                    },
+                    "additionalProperties": False,
+                },
+            ]
+        },
+    },
 }
 TOP_KEYS = ("flow", "description", "intent", "start", "idle_timeout", "steps")
 TOP_REQUIRED = ("flow", "start", "steps")

@@ -47,6 +47,7 @@ _KINDS: dict[type, str] = {
     f.Choose: "choose",
     f.RequestLocation: "request_location",
     f.Link: "link",
+    f.Form: "form",
     f.Branch: "branch",
     f.Act: "act",
     f.Http: "http",
@@ -63,6 +64,7 @@ _SHAPES: dict[str, tuple[str, str]] = {
     "choose": ("[\\", "\\]"),
     "request_location": ("[/", "/]"),
     "link": ("(", ")"),
+    "form": ("[/", "/]"),
     "branch": ("{", "}"),
     "act": ("[[", "]]"),
     "http": ("[[", "]]"),
@@ -209,6 +211,8 @@ def _summary(step: f.AnyStep) -> str:
         return f"{_text(step.prompt)} → {step.slot} (location)"
     if isinstance(step, f.Link):
         return f"{_text(step.text)} [{step.button}]"
+    if isinstance(step, f.Form):
+        return f"form {step.flow_json}" + (f" → {', '.join(step.fields)}" if step.fields else "")
     if isinstance(step, f.Act):
         return f"act {step.action}" + (f" → {step.result}" if step.result else "")
     if isinstance(step, f.Http):
@@ -233,7 +237,7 @@ def _text(text: f.Text) -> str:
 def _edges(diagram: _Diagram, step: f.AnyStep) -> None:
     if isinstance(step, f.Say | f.Link):
         diagram.to_step(step, step.next)
-    elif isinstance(step, f.Ask | f.RequestLocation):
+    elif isinstance(step, f.Ask | f.RequestLocation | f.Form):
         diagram.to_step(step, step.next)
         _waiting_exits(diagram, step)
     elif isinstance(step, f.Choose):

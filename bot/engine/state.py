@@ -41,6 +41,7 @@ class State:
     deadline: datetime | None = None  # the current step's timeout
     expires_at: datetime | None = None  # idle expiry of the whole session
     handed_off: bool = False
+    token: str | None = None  # the flow_token of the WhatsApp Flow (form) the current step sent
 
     def to_row(self) -> dict[str, Any]:
         """The session row's columns."""
@@ -56,6 +57,7 @@ class State:
                 "stack": [[f.flow, f.step] for f in self.stack],
                 "attempts": self.attempts,
                 "page": self.page,
+                "token": self.token,
             },
         }
 
@@ -83,6 +85,7 @@ class State:
             deadline=row.get("deadline_at"),
             expires_at=row.get("expires_at"),
             handed_off=bool(row.get("handed_off")),
+            token=extra.get("token") if isinstance(extra.get("token"), str) else None,
         )
 
 
@@ -102,15 +105,26 @@ class Who:
 
 
 @dataclass(frozen=True)
+class FormAnswer:
+    """A WhatsApp Flow's answer: the token its send carried and the fields, or why it could not be read."""
+
+    token: str | None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Inbound:
     """A customer's message: `kind` is Meta's message type; `reply_id` the tapped button or list row.
 
-    `location` is a shared place as the phone sent it: ``{latitude, longitude, name?, address?}``.
+    `form` is set for the answer to a WhatsApp Flow (an ``nfm_reply``); `location` is a shared place as the
+    phone sent it: ``{latitude, longitude, name?, address?}``.
     """
 
     kind: str
     text: str | None = None
     reply_id: str | None = None
+    form: FormAnswer | None = None
     location: Mapping[str, Any] | None = None
 
 
@@ -211,7 +225,23 @@ class SendTemplate:
     values: Mapping[str, str]
 
 
-Output = Say | Buttons | ListMenu | LinkButton | LocationRequest | SendTemplate
+@dataclass(frozen=True)
+class SendForm:
+    """A WhatsApp Flow: `text` above a button (`cta`) that opens the form; `token` comes back with the answer."""
+
+    text: str
+    flow_json: str
+    flow_id: str | None
+    cta: str
+    token: str
+    screen: str | None = None
+    data: Mapping[str, str] = field(default_factory=dict)
+    action: str = "navigate"
+    header: Header | None = None
+    footer: str | None = None
+
+
+Output = Say | Buttons | ListMenu | LinkButton | LocationRequest | SendTemplate | SendForm
 
 
 # -- effects ----------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from bot.engine.endpoint import Endpoints, check_endpoints, read_endpoints
 from bot.engine.flow import Flow
 from bot.engine.flow_check import check_flows
 from bot.engine.flow_file import SUFFIX, load_flows
+from bot.engine.flow_json import check_forms, flows_folder_of, load_flow_jsons
 from bot.errors import ConfigError
 from bot.inbound.actions import MAY_BE_EMPTY
 from bot.inbound.dispatcher import Acknowledger, TurnHandler, TurnResult
@@ -78,6 +79,11 @@ def check_content(flows: Path, templates: Path, environ: Mapping[str, str] | Non
         endpoints=endpoints.by_name.keys() if endpoints_read else None,
         may_be_empty=MAY_BE_EMPTY,
     )
+    flow_jsons, flow_json_problems = load_flow_jsons(flows_folder_of(flows))
+    flow_problems = sorted(
+        flow_problems + check_forms(found, flow_jsons, flows_folder_of(flows)),
+        key=lambda p: (str(p.path), p.line, p.column),
+    )
     main_file = flows / f"{MAIN_FLOW}{SUFFIX}"
     if not main_file.is_file():  # a broken main.yaml reports its own errors; a missing one is this one
         where = "does not exist" if not flows.is_dir() else f"has no {main_file.name}"
@@ -88,6 +94,7 @@ def check_content(flows: Path, templates: Path, environ: Mapping[str, str] | Non
     sections = (
         ("templates", template_problems),
         ("flows", flow_problems),
+        ("WhatsApp Flow JSON", flow_json_problems),
         ("business file", business_problems),
         ("endpoints", endpoint_problems),
         ("plug-ins", list(plugins.problems)),

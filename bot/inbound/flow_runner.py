@@ -29,6 +29,7 @@ from bot.engine.state import (
     Effect,
     Enter,
     Event,
+    FormAnswer,
     Inbound,
     LinkButton,
     ListMenu,
@@ -37,6 +38,7 @@ from bot.engine.state import (
     RunAction,
     Say,
     SendCode,
+    SendForm,
     SendTemplate,
     State,
     TimedOut,
@@ -49,9 +51,11 @@ from bot.inbound.endpoint_call import EndpointCaller
 from bot.message_templates.library import TemplateLibrary, to_cloud_api
 from bot.notifications.service import AppointmentNotices
 from bot.otp.service import OtpService
+from bot.whatsapp.flow_reply import nfm_reply
 from bot.whatsapp.message_body import (
     buttons_message,
     cta_url_message,
+    flow_message,
     list_message,
     location_request_message,
     text_message,
@@ -187,6 +191,20 @@ class FlowRunner:
             return cta_url_message(to, output.text, output.button, output.url, header=header, footer=footer)
         if isinstance(output, LocationRequest):
             return location_request_message(to, output.text)
+        if isinstance(output, SendForm):
+            return flow_message(
+                to,
+                output.text,
+                cta=output.cta,
+                token=output.token,
+                flow_name=None if output.flow_id else output.flow_json,
+                flow_id=output.flow_id,
+                screen=output.screen,
+                data=output.data,
+                action=output.action,
+                header=output.header,
+                footer=output.footer,
+            )
         assert isinstance(output, SendTemplate)
         template = self.library.get(output.name, language)
         return to_cloud_api(template, to, output.values)
@@ -229,6 +247,9 @@ def inbound(message: MessageBase) -> Inbound:
     kind = message.type
     body = message.body or {}
     # The body is what the customer's phone sent, stored as it came: any field may be of another type.
+    form = nfm_reply(body)
+    if form is not None:  # a WhatsApp Flow's answer
+        return Inbound("interactive", message.text, None, FormAnswer(form.token, form.fields, form.error))
     if kind == "interactive":
         reply = _mapping(body.get("interactive"))
         chosen = _mapping(reply.get("button_reply")) or _mapping(reply.get("list_reply"))
@@ -239,7 +260,9 @@ def inbound(message: MessageBase) -> Inbound:
     if kind == "location":  # a shared place, checked by the webhook parser: numbers for the coordinates
         place = _mapping(body.get("location"))
         shared = {k: place[k] for k in ("latitude", "longitude", "name", "address") if place.get(k) is not None}
-        return Inbound(kind, message.text, None, shared if "latitude" in shared and "longitude" in shared else None)
+        return Inbound(
+            kind, message.text, None, location=shared if "latitude" in shared and "longitude" in shared else None
+        )
     return Inbound(kind, message.text, None)
 
 

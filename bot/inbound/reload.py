@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from aiohttp import web
 
+from bot.engine.flow_json import flows_folder_of
 from bot.inbound.actions import BUSINESS
 from bot.inbound.content import BUSINESS_FILE, Content, LiveContent, endpoints_file, load_content
 from bot.loop import Wakeful, stop_all
@@ -47,11 +48,12 @@ class ReloadStatus:
 
 def snapshot(flows: Path, templates: Path) -> Snapshot:
     """Size and modification time of every watched file: `flows/**/*.yaml`, `flows/data/*`, `templates/**`,
-    and the project's `endpoints.yaml`.
+    the project's `endpoints.yaml` and its WhatsApp Flow JSON (`whatsapp_flows/*.json`).
 
     Editors' hidden and backup files (``.name.swp``, ``name~``) are left out, so a save is one change.
     """
     paths = [*flows.glob("**/*.yaml"), *(flows / "data").glob("*"), *templates.glob("**/*"), endpoints_file(flows)]
+    paths += flows_folder_of(flows).glob("*.json")
     found: Snapshot = {}
     for path in paths:
         if path.name.startswith(".") or path.name.endswith("~"):

@@ -11,7 +11,7 @@ request's connection was accepted on (the service's own socket), never to one th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -20,10 +20,11 @@ import structlog
 from aiohttp import web
 
 from bot import keys
+from bot.engine.flow_json import flows_folder_of
 from bot.errors import BotError, CloudAPIError, NotFound, ValidationError
 from bot.message_templates.library import Templates
 from bot.numbers.number import Number
-from bot.sandbox import media_routes, template_routes
+from bot.sandbox import flow_form, media_routes, template_routes
 from bot.sandbox.http import (
     SANDBOX_IO,
     SANDBOX_STATE,
@@ -75,11 +76,14 @@ def setup_sandbox(
     template_category: Callable[[str], str | None] | None = None,
     templates: Templates | None = None,
     numbers: Callable[[], Iterable[Number]] | None = None,
+    flows: Path | Mapping[str, object] | None = None,
 ) -> None:
     """Add the sandbox's routes, its state and its ``cleanup_ctx`` to `app` (sandbox mode only).
 
     `template_category` tells the sandbox each template's category, as Meta knows it from the approval;
-    `templates` are the approved templates themselves, so the chat shows each send filled in.
+    `templates` are the approved templates themselves, so the chat shows each send filled in. The chat page
+    draws the WhatsApp Flows the bot sends from the Flow JSON folder beside the `flows` folder (flows handed in
+    loaded, or none: the project's).
     """
     background = SandboxIO()
     state = SandboxState(settings, clock or _utc_now, templates=templates, numbers=numbers)
@@ -106,6 +110,8 @@ def setup_sandbox(
     router.add_post(r"/sandbox/{version:v[0-9]+(?:\.[0-9]+)?}/{phone_number_id}/messages", graph_send)
     template_routes.add_routes(router)
     media_routes.add_routes(router)
+    folder = flows if isinstance(flows, Path) else settings.project_path("flows")
+    flow_form.add_routes(app, flows_folder_of(folder))
 
 
 def _utc_now() -> datetime:
@@ -179,8 +185,11 @@ async def customer_sends(request: web.Request) -> web.Response:
         name = profile_name(body.get("name", DEFAULT_NAME))
         to = business_number(state, body.get("to"))
         now = state.clock()
-        known = state.users.get(wa_id)
-        message, item = customer_message(wa_id, known.chat if known else [], body, new_wamid(inbound=True), now)
+        chat = known.chat if (known := state.users.get(wa_id)) else []
+        if "flow" in body:  # a WhatsApp Flow submitted: Meta's nfm_reply
+            message, item = flow_form.flow_answer(wa_id, chat, body["flow"], new_wamid(inbound=True), now)
+        else:
+            message, item = customer_message(wa_id, chat, body, new_wamid(inbound=True), now)
     except BotError as exc:
         return error_response(exc)
     return await send_as_customer(request, wa_id, name, message, item, to)

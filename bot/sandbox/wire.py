@@ -17,6 +17,8 @@ from bot.whatsapp.message_body import (
     BUTTON_TITLE_MAX,
     BUTTONS_MAX,
     CTA_TEXT_MAX,
+    FLOW_CTA_MAX,
+    FLOW_MESSAGE_VERSION,
     LIST_BUTTON_MAX,
     ROW_DESCRIPTION_MAX,
     ROW_ID_MAX,
@@ -245,7 +247,7 @@ def _check_interactive(content: dict[str, Any]) -> None:
     action = content.get("action")
     if not isinstance(action, dict):
         raise graph_error(131008, "(#131008) Required parameter is missing", "interactive['action'] is required")
-    if kind in ("button", "list", "cta_url", "location_request_message"):
+    if kind in ("button", "list", "cta_url", "location_request_message", "flow"):
         body = content.get("body")
         if not isinstance(body, dict) or not isinstance(body.get("text"), str) or not body["text"]:
             raise graph_error(
@@ -259,6 +261,8 @@ def _check_interactive(content: dict[str, Any]) -> None:
         _check_cta_url(action)
     elif kind == "location_request_message" and action.get("name") != "send_location":
         raise not_valid("interactive['action']['name'] must be send_location")
+    elif kind == "flow":
+        _check_flow(action)
 
 
 def _check_cta_url(action: dict[str, Any]) -> None:
@@ -270,6 +274,23 @@ def _check_cta_url(action: dict[str, Any]) -> None:
     url = parameters.get("url")
     if not isinstance(url, str) or not url.startswith("https://"):
         raise not_valid("interactive['action']['parameters']['url'] must be an https:// URL")
+
+
+def _check_flow(action: dict[str, Any]) -> None:
+    """A Flow send: ``{name: flow, parameters}`` with the message version, a button and one way to name the Flow."""
+    parameters = action.get("parameters")
+    if action.get("name") != "flow" or not isinstance(parameters, dict):
+        raise not_valid("A Flow message's action is {name: flow, parameters: {...}}")
+    if parameters.get("flow_message_version") != FLOW_MESSAGE_VERSION:
+        raise not_valid(f"flow_message_version must be {FLOW_MESSAGE_VERSION!r}")
+    _check_field("flow_cta", parameters.get("flow_cta"), FLOW_CTA_MAX)
+    if ("flow_id" in parameters) == ("flow_name" in parameters):
+        raise not_valid("Exactly one of flow_id and flow_name is required")
+    if parameters.get("flow_action", "navigate") not in ("navigate", "data_exchange"):
+        raise not_valid("flow_action must be navigate or data_exchange")
+    payload = parameters.get("flow_action_payload")
+    if payload is not None and (not isinstance(payload, dict) or payload.get("data") == {}):
+        raise not_valid("flow_action_payload is {screen, data} with data a non-empty object")
 
 
 def _check_buttons(buttons: Any) -> None:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from bot.errors import MalformedPayload
 from bot.whatsapp import lifecycle, message_shape, storable_json
+from bot.whatsapp.flow_reply import nfm_reply
 from storage.lifecycle import Report
 
 # Change fields whose values we read item by item, and the value keys each may carry. Any other key in
@@ -236,7 +237,9 @@ def _parse_value(name: str, value: dict[str, Any], path: str, out: ParsedPayload
     out.contacts.extend(contacts)
     if name == "messages":
         senders = _senders(contacts)
+        read_before = len(out.messages)
         lists.read("messages", lambda item: _read_message(item, phone_number_id, senders), out.messages)
+        out.notices.extend(_flow_reply_faults(name, out.messages[read_before:]))
         lists.read("statuses", lambda item: _read_status(item, phone_number_id), out.statuses)
     else:
         lists.read("user_preferences", _read_preference, out.preferences)
@@ -271,6 +274,20 @@ class _Lists:
     def _unparsed(self, reason: str, raw: dict[str, Any], wa_id: str | None = None) -> None:
         """Keep what could not be read, with the reason and where it was."""
         self._out.notices.append(Notice(self._name, "unparsed", reason, raw, wa_id))
+
+
+def _flow_reply_faults(name: str, messages: list[InboundMessage]) -> list[Notice]:
+    """A "flow_reply" notice for each WhatsApp Flow answer whose `response_json` cannot be read.
+
+    The message itself is still stored and handed to its flow, which asks again; the notice keeps the why.
+    """
+    found = []
+    for message in messages:
+        reply = nfm_reply(message.raw) if message.type == "interactive" else None
+        if reply is not None and reply.error is not None:
+            raw = {"id": message.wamid, "type": message.type}  # the message keeps the text; no second copy of it
+            found.append(Notice(name, "flow_reply", f"{message.wamid}: {reply.error}", raw, message.wa_id))
+    return found
 
 
 def _named(item: Any) -> str | None:

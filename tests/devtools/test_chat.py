@@ -32,6 +32,7 @@ MENU = [
     "       3) Account balance (Check what is on your account)",
     "       4) Talk to a person (Someone from our team replies here)",
     "       5) Our stores (Where to find us, and the nearest one)",
+    "       6) Give feedback (Rate us in a short form)",
 ]
 ASK_NUMBER = "bot: What is your order number? You find it in your order confirmation."
 BYE = "bot: Thanks for chatting with us. Write anytime!"

@@ -30,7 +30,8 @@ def test_init_writes_a_project_refuses_to_overwrite_one_and_force_does(
     assert main(["init", "shop"]) == 0
     flows = sum(1 for p in (ROOT / "flows").rglob("*") if p.is_file())
     out = capsys.readouterr().out
-    assert out.startswith(f"wrote a bot project in shop: flows/ ({flows} files), templates/ (")
+    written = f"wrote a bot project in shop: flows/ ({flows} files), whatsapp_flows/ (1 file), templates/ ("
+    assert out.startswith(written)
     assert "next: cd shop && cp .env.example .env && bot check && bot test && bot serve" in out
     shop = tmp_path / "shop"
     for name in ("flows/main.yaml", "flows/data/business.yaml", "tests/transcripts/main_help.yaml", ".env.example"):
@@ -42,8 +43,8 @@ def test_init_writes_a_project_refuses_to_overwrite_one_and_force_does(
     mine.write_text("# another\n", encoding="utf-8")
     assert main(["init", "shop"]) == 2
     assert capsys.readouterr().err == (
-        "bot: error: shop already holds a project (flows, templates, tests/transcripts, .env.example, README.md); "
-        "nothing was written. Use --force to overwrite those files with the examples\n"
+        "bot: error: shop already holds a project (flows, whatsapp_flows, templates, tests/transcripts, .env.example, "
+        "README.md); nothing was written. Use --force to overwrite those files with the examples\n"
     )
     assert main_flow.read_text(encoding="utf-8") == "# my own\n"
     assert main(["init", "--force", "shop"]) == 0

@@ -62,11 +62,26 @@ class Wait:
     minutes: int
 
 
+@dataclass(frozen=True)
+class Submit:
+    response_json: str  # a WhatsApp Flow's answer; "TOKEN" becomes the latest form's flow_token
+
+
+ANSWERS = [
+    '{"flow_token": "TOKEN", "rating": "5", "topic": "store", "comment": "{{ 7 * 7 }}yes"}',
+    '{"flow_token": "TOKEN", "rating": 5, "topic": ["store"]}',
+    '{"flow_token": "feedback.0000", "rating": "1", "topic": "store"}',
+    '{"flow_token": "TOKEN", "rating": NaN}',
+    "[" * 40 + "]" * 40,
+]
+
+
 ACTIONS = st.one_of(
     st.builds(Say, st.sampled_from(WORDS) | st.text(max_size=40)),
     st.builds(Tap, st.integers(0, 12)),
     st.builds(Other, st.sampled_from(["image", "location", "reaction", "sticker", "unsupported"])),
     st.builds(Wait, st.sampled_from([1, 10, 45, 60 * 25, 60 * 24 * 3])),
+    st.builds(Submit, st.sampled_from(ANSWERS) | st.text(max_size=30)),
 )
 
 
@@ -132,6 +147,8 @@ def offered(bodies: list[dict[str, Any]]) -> list[str]:
         if body.get("type") != "interactive":
             continue
         action = body["interactive"]["action"]
+        if "parameters" in action:  # a WhatsApp Flow: its token, to answer it with
+            return [f"flow_token:{action['parameters']['flow_token']}"]
         if "buttons" in action:
             return [b["reply"]["id"] for b in action["buttons"]]
         return [row["id"] for section in action["sections"] for row in section["rows"]]
@@ -151,7 +168,10 @@ def check_reply(body: dict[str, Any]) -> None:
         interactive = body["interactive"]
         assert 0 < len(interactive["body"]["text"]) <= 1024
         action = interactive["action"]
-        if interactive["type"] == "button":
+        if interactive["type"] == "flow":
+            assert 0 < len(action["parameters"]["flow_cta"]) <= 30
+            assert action["parameters"]["flow_token"]
+        elif interactive["type"] == "button":
             assert 1 <= len(action["buttons"]) <= 3
             assert all(0 < len(b["reply"]["title"]) <= 20 for b in action["buttons"])
         else:
@@ -161,7 +181,11 @@ def check_reply(body: dict[str, Any]) -> None:
             assert 0 < len(action["button"]) <= 20
 
 
-def message_for(action: Say | Tap | Other, last: list[str]) -> dict[str, Any]:
+def message_for(action: Say | Tap | Other | Submit, last: list[str]) -> dict[str, Any]:
+    if isinstance(action, Submit):
+        token = next((o.removeprefix("flow_token:") for o in last if o.startswith("flow_token:")), "none")
+        reply = {"name": "flow", "body": "Sent", "response_json": action.response_json.replace("TOKEN", token)}
+        return {"type": "interactive", "interactive": {"type": "nfm_reply", "nfm_reply": reply}}
     if isinstance(action, Say):
         return {"type": "text", "text": {"body": action.text}}
     if isinstance(action, Tap):

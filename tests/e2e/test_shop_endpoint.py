@@ -69,6 +69,7 @@ async def shop() -> AsyncIterator[str]:
 def project(tmp_path: Path, shop: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder: the shipped flows, and the example endpoints file pointed at the running shop."""
     shutil.copytree(Path("flows"), tmp_path / "flows")
+    shutil.copytree(Path("whatsapp_flows"), tmp_path / "whatsapp_flows")
     endpoints = (EXAMPLES / "endpoints.yaml").read_text().replace("http://127.0.0.1:8081", shop)
     (tmp_path / "endpoints.yaml").write_text(endpoints)
     monkeypatch.setenv("SHOP_ENDPOINT_SECRET", ENDPOINT_SECRET)

@@ -63,7 +63,7 @@ async def _run(*argv: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
 
 
 # One transcript per shipped flow: enough to show `bot test` finds the project's flows, templates and business file.
-TRANSCRIPTS = ("main_help", "orders_by_number", "appointments_book", "balance_main")
+TRANSCRIPTS = ("main_help", "orders_by_number", "appointments_book", "balance_main", "feedback_submitted")
 
 
 async def test_the_wheel_in_a_fresh_venv_inits_checks_tests_and_serves_a_project(tmp_path: Path) -> None:
@@ -89,7 +89,7 @@ async def test_the_wheel_in_a_fresh_venv_inits_checks_tests_and_serves_a_project
     migrations = {n for n in names if n.startswith("storage/migrations/versions/") and n.endswith(".py")}
     assert len(migrations) == len(list((ROOT / "storage/migrations/versions").glob("*.py")))
     template = "bot/project_template/"
-    for part in ("flows", "templates", "tests/transcripts"):  # every example file, once
+    for part in ("flows", "whatsapp_flows", "templates", "tests/transcripts"):  # every example file, once
         shipped = {n.removeprefix(template) for n in names if n.startswith(f"{template}{part}/")}
         assert shipped == {str(p.relative_to(ROOT)) for p in (ROOT / part).rglob("*") if p.is_file()}
 
@@ -111,8 +111,8 @@ async def test_the_wheel_in_a_fresh_venv_inits_checks_tests_and_serves_a_project
     (folder / ".env.example").rename(folder / ".env")  # the operator's first step; every line is a comment
     assert await _run("bot", "init", env=env, cwd=folder) == (
         2,
-        "bot: error: . already holds a project (flows, templates, tests/transcripts, README.md); nothing was "
-        "written. Use --force to overwrite those files with the examples\n",
+        "bot: error: . already holds a project (flows, whatsapp_flows, templates, tests/transcripts, README.md); "
+        "nothing was written. Use --force to overwrite those files with the examples\n",
     )
 
     port = unused_port()

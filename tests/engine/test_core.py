@@ -33,6 +33,7 @@ from bot.engine.state import (
     CodeChecked,
     CodeSent,
     Enter,
+    FormAnswer,
     Frame,
     Inbound,
     LinkButton,
@@ -42,6 +43,7 @@ from bot.engine.state import (
     RunAction,
     Say,
     SendCode,
+    SendForm,
     SendTemplate,
     State,
     TimedOut,
@@ -856,6 +858,93 @@ def test_a_global_intent_jumps_to_its_flow_unless_the_menu_turns_commands_off() 
         assert says(turn) == expected
 
 
+# -- forms (WhatsApp Flows) ---------------------------------------------------------------------------
+
+FORMS = flow(
+    "main",
+    f.Form(
+        "rate",
+        prompt=text("How did we do, {{ contact.name }}?"),
+        flow_json="feedback",
+        cta="Rate us",
+        screen="RATE",
+        data={"name": "{{ contact.name }}"},
+        fields={"rating": f.FormField("number", required=True), "comment": f.FormField("text")},
+        max_attempts=2,
+        on_exhausted="gave_up",
+        next="ask_more",
+    ),
+    f.Ask("ask_more", prompt=text("Anything else?"), slot="more", next="done"),
+    f.End("done", text=text("Thanks, {{ rating }}!")),
+    f.End("gave_up", text=text("Never mind.")),
+)
+
+
+def _form_turn() -> tuple[Engine, Turn]:
+    engine = Engine({"main": FORMS})
+    return engine, engine.handle(State(), Inbound("text", "hi"), WHO, NOW)
+
+
+def test_a_form_step_sends_its_flow_with_a_token_kept_in_the_state() -> None:
+    """Entering a form step sends the Flow (body, button, screen, data from the slots) and keeps its token."""
+    _, turn = _form_turn()
+    [sent] = turn.outputs
+    assert isinstance(sent, SendForm)
+    assert (sent.text, sent.flow_json, sent.cta, sent.screen) == (
+        "How did we do, Aisha?",
+        "feedback",
+        "Rate us",
+        "RATE",
+    )
+    assert sent.data == {"name": "Aisha"}
+    assert sent.token == turn.state.token
+    assert sent.token.startswith("feedback.")
+    assert State.from_row(turn.state.to_row()).token == sent.token  # stored with the session
+
+
+def test_the_form_s_answer_fills_the_declared_slots_and_goes_on() -> None:
+    """An answer with the open form's token fills the declared fields as slots; the token is spent."""
+    engine, turn = _form_turn()
+    answer = FormAnswer(turn.state.token, {"rating": "4", "comment": "ok", "verified": True})
+    after = engine.handle(turn.state, Inbound("interactive", "Sent", None, answer), WHO, NOW)
+    assert after.outputs == (Say("Anything else?"),)
+    assert after.state.slots == {"rating": 4, "comment": "ok"}
+    assert after.state.token is None
+
+
+def test_a_stale_answer_is_ignored_politely_wherever_the_customer_is() -> None:
+    """An answer to another send changes nothing: the customer is told, and the waiting step asks again."""
+    engine, turn = _form_turn()
+    stale = FormAnswer("feedback.0000", {"rating": "1"})
+    again = engine.handle(turn.state, Inbound("interactive", "Sent", None, stale), WHO, NOW)
+    assert again.outputs[0] == Say("That form is no longer open, so we kept nothing from it.")
+    assert isinstance(again.outputs[1], SendForm)
+    assert again.state.slots == {}
+    assert again.state.attempts == 0
+    answered = engine.handle(
+        turn.state, Inbound("interactive", "Sent", None, FormAnswer(turn.state.token, {"rating": 5})), WHO, NOW
+    )
+    late = engine.handle(
+        answered.state, Inbound("interactive", "Sent", None, FormAnswer(turn.state.token, {"rating": 1})), WHO, NOW
+    )
+    assert late.outputs == (Say("That form is no longer open, so we kept nothing from it."), Say("Anything else?"))
+    assert late.state.slots == {"rating": 5}
+
+
+def test_a_wrong_or_unreadable_answer_asks_again_then_exits() -> None:
+    """A missing required field or an unreadable answer is a wrong try: the hint and the form, then on_exhausted."""
+    engine, turn = _form_turn()
+    missing = FormAnswer(turn.state.token, {"comment": "no rating"})
+    once = engine.handle(turn.state, Inbound("interactive", "Sent", None, missing), WHO, NOW)
+    assert once.outputs[0] == Say("Some answers in the form were missing or not valid. Please fill it in again.")
+    assert isinstance(once.outputs[1], SendForm)
+    assert once.outputs[1].token == turn.state.token  # the same send, asked again
+    unreadable = FormAnswer(None, error="response_json is not JSON")
+    twice = engine.handle(once.state, Inbound("interactive", "Sent", None, unreadable), WHO, NOW)
+    assert twice.outputs == (Say("Never mind."),)
+    assert twice.state.flow is None
+
+
 # --- interactive steps --------------------------------------------------------------------------------
 
 STORES = flow(
@@ -901,7 +990,7 @@ def test_a_location_request_is_answered_by_a_shared_place_and_a_link_follows() -
     assert asked.outputs == (LocationRequest("Share your location"),)
     again = send(asked.state, "I'm at home", engine)
     assert again.outputs == (LocationRequest("Tap Send location, please"),)
-    shared = engine.handle(again.state, Inbound("location", None, None, PLACE), WHO, NOW)
+    shared = engine.handle(again.state, Inbound("location", None, None, location=PLACE), WHO, NOW)
     assert shared.state.slots["place"] == PLACE
     link, bye = shared.outputs
     assert link == LinkButton("Near Dam", "Open the map", "https://maps.example.com/?q=52.37,4.89", "Store Dam")

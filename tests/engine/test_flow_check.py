@@ -160,8 +160,8 @@ def test_call_to_a_broken_flow_is_not_reported_again(tmp_path: Path, templates: 
     _write(tmp_path, "help", "flow: help\nstart: a\nsteps:\n  - {id: a, sya: Hi}\n")
     assert _check(tmp_path, templates) == [
         "help.yaml:4:13: error: unknown key 'sya' in step 'a'; did you mean 'say'? "
-        "a step is one of: say, ask, choose, request_location, link, act, http, branch, goto, call, handoff, "
-        "verify, end"
+        "a step is one of: say, ask, choose, request_location, link, form, act, http, branch, goto, call, "
+        "handoff, verify, end"
     ]
 
 

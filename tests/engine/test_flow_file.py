@@ -21,7 +21,7 @@ SHIPPED = ROOT / "flows"
 BROKEN = Path(__file__).resolve().parents[1] / "flows_broken" / "reading"
 CHECKED = Path(__file__).resolve().parents[1] / "flows_broken" / "checking"
 SCHEMA = json.loads((SHIPPED / "flow.schema.json").read_text(encoding="utf-8"))
-KINDS = "say, ask, choose, request_location, link, act, http, branch, goto, call, handoff, verify, end"
+KINDS = "say, ask, choose, request_location, link, form, act, http, branch, goto, call, handoff, verify, end"
 VALIDATORS = (
     "text, time, datetime, phone, email, number, date, {pattern: REGEX}, {number: {min: N, max: N}}, "
     "{date: {min_days: N, max_days: N}}, {choice: [A, B]}, {custom: NAME}"

@@ -56,6 +56,7 @@ class Folders:
 def folders(tmp_path: Path) -> Folders:
     shutil.copytree(ROOT / "flows", tmp_path / "flows")
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    shutil.copytree(ROOT / "whatsapp_flows", tmp_path / "whatsapp_flows")  # the feedback flow's form
     return Folders(tmp_path / "flows", tmp_path / "templates")
 
 
@@ -156,6 +157,16 @@ async def test_a_broken_save_keeps_the_last_good_content_and_says_where(reloader
     assert reloader.status.ok
     assert reloader.status.errors == ()
     assert reloader.live.current is not good
+
+
+async def test_a_broken_flow_json_save_is_refused_at_its_place(reloader: Reloader, folders: Folders) -> None:
+    """A saved WhatsApp Flow JSON that is not JSON is seen, refused with path:line:col, and the old content kept."""
+    good = reloader.live.current
+    flow_json = folders.flows.parent / "whatsapp_flows" / "feedback.json"
+    flow_json.write_text('{"version": "7.0",\n "screens": [,]}\n', encoding="utf-8")
+    assert await reloader.poll() is True
+    assert reloader.live.current is good
+    assert reloader.status.errors == (f"{flow_json}:2:14: error: not JSON: Expecting value",)
 
 
 async def test_a_broken_template_keeps_the_old_library(reloader: Reloader, folders: Folders) -> None:

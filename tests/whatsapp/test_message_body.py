@@ -6,11 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from bot.errors import LimitExceeded
+from bot.errors import LimitExceeded, ValidationError
 from bot.whatsapp.message_body import (
     authentication_message,
     buttons_message,
     cta_url_message,
+    flow_message,
     location_request_message,
     rendered_message,
     template_message,
@@ -109,6 +110,48 @@ def test_service_reply_with_buttons_is_interactive() -> None:
         header="Your order",
         footer="Example Store",
     )
+
+
+def test_a_flow_message_is_meta_s_interactive_flow() -> None:
+    """A WhatsApp Flow goes by name (or id) with version 3, its button, token, first screen and data."""
+    body = flow_message(
+        "31612345678", "How did we do?", cta="Rate us", token="feedback.abc", flow_name="feedback",
+        screen="RATE", data={"name": "Ana"}, header="Your feedback", footer="Thanks",
+    )  # fmt: skip
+    assert body["interactive"] == {
+        "type": "flow",
+        "header": {"type": "text", "text": "Your feedback"},
+        "body": {"text": "How did we do?"},
+        "footer": {"text": "Thanks"},
+        "action": {
+            "name": "flow",
+            "parameters": {
+                "flow_message_version": "3",
+                "flow_token": "feedback.abc",
+                "flow_name": "feedback",
+                "flow_cta": "Rate us",
+                "flow_action": "navigate",
+                "flow_action_payload": {"screen": "RATE", "data": {"name": "Ana"}},
+            },
+        },
+    }
+    by_id = flow_message("31612345678", "Hi", cta="Open", token="t", flow_id="1234", action="data_exchange")
+    parameters = by_id["interactive"]["action"]["parameters"]
+    assert parameters["flow_id"] == "1234"
+    assert "flow_name" not in parameters
+    assert "flow_action_payload" not in parameters  # data_exchange: the Flow's endpoint decides
+
+
+def test_a_flow_message_keeps_meta_s_rules() -> None:
+    """A button over 30 characters, naming the Flow twice or not at all, or an unknown action is refused."""
+    with pytest.raises(LimitExceeded, match="flow call to action is 31 characters; WhatsApp allows at most 30"):
+        flow_message("1", "Hi", cta="x" * 31, token="t", flow_name="f")
+    with pytest.raises(ValidationError, match="exactly one of flow_id and flow_name"):
+        flow_message("1", "Hi", cta="Open", token="t", flow_name="f", flow_id="1")
+    with pytest.raises(ValidationError, match="exactly one of flow_id and flow_name"):
+        flow_message("1", "Hi", cta="Open", token="t")
+    with pytest.raises(ValidationError, match="flow_action 'open'"):
+        flow_message("1", "Hi", cta="Open", token="t", flow_name="f", action="open")
 
 
 def test_interactive_messages_carry_a_file_header_a_link_button_and_a_location_request() -> None:

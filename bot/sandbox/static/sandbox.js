@@ -467,6 +467,16 @@
       box.append(open);
       return box;
     }
+    if (interactive && interactive.type === "flow") {
+      // A WhatsApp Flow: its button opens the form (flow_form.js), drawn from the project's Flow JSON.
+      const box = el("div", "actions");
+      const open = el("button", "reply flow-open", interactive.action.parameters.flow_cta || "Open");
+      open.type = "button";
+      open.setAttribute("aria-haspopup", "dialog");
+      open.addEventListener("click", () => window.SandboxFlowForm.open(interactive, open, customerSends));
+      box.append(open);
+      return box;
+    }
     if (item.direction === "out" && item.template && item.template.buttons) {
       return templateButtons(item.template.buttons);
     }
@@ -622,6 +632,7 @@
       if (await customerSends({ location })) $("location-dialog").close();
     });
     $("list-close").addEventListener("click", () => $("list-dialog").close());
+    $("flow-close").addEventListener("click", () => $("flow-dialog").close());
     $("name").value = load("sandbox.name") || "";
     const saved = load("sandbox.number");
     renderChats();
