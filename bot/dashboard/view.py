@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 from bot.message_templates.display import display
 from bot.message_templates.library import Templates
 from bot.whatsapp.category import service_window_expires_at, service_window_open
+from bot.whatsapp.message_shape import shared_location
 from storage.models import ConversationBase, MediaBase, MessageBase, OutboxBase
 from storage.outbox import SECRET_KINDS
 from storage.timeline import Timeline
@@ -136,20 +137,10 @@ def media_view(row: MediaBase) -> MediaView:
 
 def place(body: Mapping[str, Any] | None) -> Place | None:
     """The location a message's raw body carries, if it is one with numeric coordinates."""
-    found = body.get("location") if body else None
-    if not isinstance(found, Mapping):
+    found = shared_location(body)
+    if found is None:
         return None
-    lat, lon = found.get("latitude"), found.get("longitude")
-    if (
-        not (isinstance(lat, int | float) and isinstance(lon, int | float))
-        or isinstance(lat, bool)
-        or isinstance(lon, bool)
-    ):
-        return None
-    name, address = found.get("name"), found.get("address")
-    return Place(
-        float(lat), float(lon), name if isinstance(name, str) else None, address if isinstance(address, str) else None
-    )
+    return Place(found["latitude"], found["longitude"], found.get("name"), found.get("address"))
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,9 @@ OLD_KEYS = {"timezone": "time_zone"}  # still read, with a deprecation warning o
 ACTING = ("customer", "customer taps", "customer sends", "agent", "wait", "release")
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
 CONTACT_KEYS = ("wa_id", "name", "language", "time_zone")
-BOT_KEYS = ("text", "text_contains", "choose", "buttons", "list", "options", "button", "template", "values", "not_sent")
+MEDIA_HEADS = ("image", "document", "video", "audio")
+BOT_HEADS = ("text", "text_contains", "choose", "buttons", "list", "template", "not_sent", *MEDIA_HEADS)
+BOT_KEYS = (*BOT_HEADS, "options", "button", "values", "caption", "filename")
 SESSION_KEYS = ("flow", "step", "handed_off", "attempts")
 SENDS: dict[str, dict[str, Any]] = {
     "image": {"id": "media.1", "mime_type": "image/jpeg"},
@@ -350,9 +352,9 @@ def _bot_problem(value: Any) -> str | None:
         return None
     if not isinstance(value, dict) or not value or set(value) - set(BOT_KEYS):
         return f"'bot' is a text, nothing, ..., or a mapping of {', '.join(BOT_KEYS)}"
-    heads = [k for k in ("text", "text_contains", "choose", "buttons", "list", "template", "not_sent") if k in value]
+    heads = [k for k in BOT_HEADS if k in value]
     if len(heads) != 1:
-        return "a bot message is one of text, text_contains, choose (buttons, list), template or not_sent"
+        return "a bot message is one of text, text_contains, choose (buttons, list), template, not_sent or a file"
     options = value.get("options")
     if options is not None and not (
         isinstance(options, list) and all(isinstance(o, str) or (isinstance(o, dict) and len(o) == 1) for o in options)

@@ -18,6 +18,7 @@ from bot.engine.expression import ExpressionError, compile_expression
 from bot.engine.flow import (
     BODY_TEXT,
     BUTTON_TITLE,
+    CAPTION_MAX,
     MAX_BUTTONS,
     ROW_DESCRIPTION,
     ROW_TITLE,
@@ -31,14 +32,17 @@ from bot.engine.flow import (
     Flow,
     Handoff,
     Http,
+    Media,
     Say,
     Text,
     Verify,
 )
 from bot.engine.flow_file import LocatedFlow
 from bot.engine.match import collisions
+from bot.errors import MediaRefused
 from bot.message_templates.library import TemplateLibrary, read_library
 from bot.message_templates.template_file import environment, variables_in
+from bot.whatsapp.media import check_size, check_type, type_of_file
 from bot.yaml_file import KeyPath, Position, Problem, Severity, did_you_mean
 
 OPTION_ID = 200  # a list row id's limit (a reply button's is 256); belongs with the limits in bot.engine.flow
@@ -173,6 +177,8 @@ class _Checker:
             self.check_slots(step)
             if isinstance(step, Choose):
                 self.check_choose(step)
+            if isinstance(step, Say) and step.media is not None:
+                self.check_media(step, step.media)
         self.check_reachable()
         return self.problems
 
@@ -343,6 +349,35 @@ class _Checker:
             message = f"list button {step.button!r} is {len(step.button)} characters; at most {BUTTON_TITLE}"
             self.report("error", self.at(step, "button"), message)
 
+    def check_media(self, step: Say, media: Media) -> None:
+        """A file to send is in the flows folder, of a type and size Meta takes; a caption fits in 1024."""
+        for language, source in media.caption.sources if media.caption else ():
+            if len(source) > CAPTION_MAX:
+                where = self.at(step, "say", "caption", *([language] if language else []))
+                self.report("error", where, f"caption is {len(source)} characters; at most {CAPTION_MAX}")
+        name = media.file or (media.link or "").split("?")[0].split("#")[0]
+        where = self.at(step, "say", media.kind)
+        mime = type_of_file(name)
+        try:
+            if mime is not None or media.file:  # a link's type is known only when its path names one
+                check_type(media.kind, mime or "")
+            if media.file:
+                check_size(media.kind, self.media_file(media.file).stat().st_size)
+        except MediaRefused as exc:
+            self.report("error", where, exc.message)
+        except ValueError as exc:
+            self.report("error", where, str(exc))
+
+    def media_file(self, name: str) -> Path:
+        """A file `say` sends, inside the folder of the flow that names it; `ValueError` when it is not there."""
+        folder = Path(self.flow.path).parent.resolve()
+        path = (folder / name).resolve()
+        if not path.is_relative_to(folder):
+            raise ValueError(f"{name!r} is outside the flows folder; keep files to send in it (e.g. media/)")
+        if not path.is_file():
+            raise ValueError(f"no file {name!r} in the flows folder {folder}")
+        return path
+
     def check_synonyms(self, step: Choose) -> None:
         """Two options of one menu answering to the same word (title, id or synonym, folded) is ambiguous."""
         index = {option.id: i for i, option in enumerate(step.options)}
@@ -396,6 +431,11 @@ def _jinja_sources(step: AnyStep) -> list[tuple[KeyPath, str]]:
     for key, text in _texts(step):
         sources += [((key, language) if language else (key,), source) for language, source in text.sources]
         sources += [((key, "values", name), value) for name, value in text.values.items()]
+    if isinstance(step, Say) and step.media is not None:
+        media = step.media
+        caption = media.caption.sources if media.caption else ()
+        sources += [(("say", "caption", *([lang] if lang else [])), source) for lang, source in caption]
+        sources += [(("say", media.kind), media.link)] if media.link else []
     if isinstance(step, Act):
         sources += [(("args", name), value) for name, value in step.args.items()]
     if isinstance(step, Http):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from bot.engine.flow import (
+    MEDIA_SENDS,
     Act,
     AnyStep,
     Ask,
@@ -32,6 +33,7 @@ from bot.engine.flow import (
     Goto,
     Handoff,
     Http,
+    Media,
     Option,
     Say,
     Text,
@@ -83,9 +85,12 @@ RENAMED = {"validate": "validator"}
 OPTION_KEYS = ("id", "title", "description", "next", "synonyms")
 CASE_KEYS = ("if", "goto")
 TEXT_KEYS = ("template", "values")
-PLAIN_VALIDATORS = ("text", "time", "datetime", "phone", "email", "number", "date")
+MEDIA_KEYS = ("caption", "filename")
+MEDIA_FORM = "{image: FILE or URL, caption: TEXT}, or document (with filename), video or audio (no caption)"
+PLAIN_VALIDATORS = ("text", "time", "datetime", "phone", "email", "number", "date", "image", "document", "location")
 VALIDATOR_FORMS = (
-    "text, time, datetime, phone, email, number, date, {pattern: REGEX}, {number: {min: N, max: N}}, "
+    "text, time, datetime, phone, email, number, date, image, document, location, {pattern: REGEX}, "
+    "{number: {min: N, max: N}}, "
     "{date: {min_days: N, max_days: N}}, {choice: [A, B]}, {custom: NAME}"
 )
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
@@ -279,7 +284,9 @@ def _read_fields(item: dict[Any, Any], kind: str, base: KeyPath, reading: Readin
             reading.error(reading.key_at(*base, str(key)), message)
             continue
         value = READERS[key](reading, value, (*base, key))
-        if value is not BAD:
+        if isinstance(value, Media):
+            fields["media"] = value
+        elif value is not BAD:
             fields[KIND_FIELDS[key] if key == kind else RENAMED.get(key, key)] = value
     return fields
 
@@ -331,6 +338,43 @@ def _text(reading: Reading, value: Any, path: KeyPath) -> Any:
     if not ok or values is BAD:
         return BAD
     return Text(template=value["template"], values=values)
+
+
+def _say(reading: Reading, value: Any, path: KeyPath) -> Any:
+    """A text, or a file to send: ``{document: media/terms.pdf, caption: TEXT, filename: terms.pdf}``."""
+    if isinstance(value, dict) and any(key in value for key in MEDIA_SENDS):
+        return _media(reading, value, path)
+    return _text(reading, value, path)
+
+
+def _media(reading: Reading, value: dict[Any, Any], path: KeyPath) -> Any:
+    kinds = [key for key in value if key in MEDIA_SENDS]
+    kind = kinds[0]
+    ok = len(kinds) == 1
+    if not ok:
+        reading.error(reading.key_at(*path, kinds[1]), f"a say sends one file, not both {kinds[0]!r} and {kinds[1]!r}")
+    allowed = (kind, "caption") if kind in ("image", "video") else (kind,) if kind == "audio" else (kind, *MEDIA_KEYS)
+    for key in value:
+        if key not in allowed and key not in MEDIA_SENDS:
+            reading.error(reading.key_at(*path, str(key)), unknown_key(key, allowed, f" in a {kind} to send"))
+            ok = False
+    source = value[kind]
+    if not isinstance(source, str) or not source.strip():
+        reading.error(reading.at(*path, kind), f"{kind!r} must be a file in the flows folder or an https URL")
+        return BAD
+    caption = _text(reading, value["caption"], (*path, "caption")) if "caption" in value else None
+    if caption is not None and caption is not BAD and caption.template is not None:
+        reading.error(reading.at(*path, "caption"), "a caption is a text or texts by language, not a template")
+        caption = BAD
+    filename = value.get("filename")
+    if filename is not None and (not isinstance(filename, str) or not filename.strip() or "/" in filename):
+        reading.error(reading.at(*path, "filename"), "'filename' must be a file name, without folders")
+        ok = False
+    if not ok or caption is BAD:
+        return BAD
+    link = source.strip() if source.strip().startswith(("https://", "http://")) else None
+    file = None if link else source.strip()
+    return Media(kind, file=file, link=link, caption=caption, filename=filename)
 
 
 def _texts_by_language(reading: Reading, value: dict[Any, Any], path: KeyPath) -> Any:
@@ -587,7 +631,8 @@ def _custom(reading: Reading, spec: Any, path: KeyPath) -> Any:
 
 
 READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
-    **dict.fromkeys(("say", "ask", "choose", "reprompt", "prompt"), _text),
+    "say": _say,
+    **dict.fromkeys(("ask", "choose", "reprompt", "prompt"), _text),
     **dict.fromkeys(("handoff", "end"), _optional_text),
     **dict.fromkeys(("goto", "next", "on_exhausted", "on_timeout", "on_error", "on_failure", "otherwise"), _target),
     **dict.fromkeys(("slot", "result", "options_from"), _slot),

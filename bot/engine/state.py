@@ -100,11 +100,16 @@ class Who:
 
 @dataclass(frozen=True)
 class Inbound:
-    """A customer's message: `kind` is Meta's message type; `reply_id` the tapped button or list row."""
+    """A customer's message: `kind` is Meta's message type; `reply_id` the tapped button or list row.
+
+    `sent` is what a photo, document or location answers an `ask` with: the stored file's media row and
+    what Meta said of it, or the coordinates with the place's name and address.
+    """
 
     kind: str
     text: str | None = None
     reply_id: str | None = None
+    sent: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,17 @@ class Say:
 
 
 @dataclass(frozen=True)
+class SendMedia:
+    """A file: `file` (relative to the flows folder, uploaded by the sender) or `link`, with its caption rendered."""
+
+    kind: str
+    file: str | None = None
+    link: str | None = None
+    caption: str | None = None
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
 class Buttons:
     """Up to three reply buttons under a text."""
 
@@ -182,7 +198,7 @@ class SendTemplate:
     values: Mapping[str, str]
 
 
-Output = Say | Buttons | ListMenu | SendTemplate
+Output = Say | SendMedia | Buttons | ListMenu | SendTemplate
 
 
 # -- effects ----------------------------------------------------------------------------------------

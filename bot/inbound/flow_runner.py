@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.core import Engine
+from bot.engine.flow import SENT_KINDS
 from bot.engine.state import (
     ActionDone,
     Buttons,
@@ -35,6 +36,7 @@ from bot.engine.state import (
     RunAction,
     Say,
     SendCode,
+    SendMedia,
     SendTemplate,
     State,
     TimedOut,
@@ -44,10 +46,13 @@ from bot.errors import BotError, OTPRefused
 from bot.inbound.actions import ACTIONS, Action, ActionContext
 from bot.inbound.dispatcher import TurnResult
 from bot.inbound.endpoint_call import EndpointCaller
+from bot.media.upload import project_file_message
 from bot.message_templates.library import TemplateLibrary, to_cloud_api
 from bot.notifications.service import AppointmentNotices
 from bot.otp.service import OtpService
-from bot.whatsapp.message_body import buttons_message, list_message, text_message
+from bot.whatsapp.message_body import CAPTION_MAX, buttons_message, list_message, media_message, text_message
+from bot.whatsapp.message_shape import shared_location
+from storage import media
 from storage.campaign import campaign_entry
 from storage.models import ContactBase, MessageBase, SessionBase
 
@@ -78,6 +83,8 @@ class FlowRunner:
     ) -> TurnResult:
         state = State.from_row(session.model_dump() if session else None)
         event: Event = inbound(message)
+        if message.type in SENT_KINDS:  # a photo, document or location may answer an `ask`
+            event = replace(inbound(message), sent=await sent_answer(conn, message))
         if message.type == "button":  # a template's quick reply: a campaign's tap enters the flow it names
             entry = await campaign_entry(conn, _context_id(message))
             if entry is not None:
@@ -167,6 +174,11 @@ class FlowRunner:
     def _body(self, output: Output, to: str, language: str | None) -> dict[str, Any]:
         if isinstance(output, Say):
             return text_message(to, output.text[:4096])
+        if isinstance(output, SendMedia):
+            caption = output.caption[:CAPTION_MAX] if output.caption else None
+            if output.file is not None:
+                return project_file_message(to, output.kind, output.file, caption=caption, filename=output.filename)
+            return media_message(to, output.kind, link=output.link, caption=caption, filename=output.filename)
         if isinstance(output, Buttons):
             return buttons_message(to, output.text, [(o.id, o.title) for o in output.options])
         if isinstance(output, ListMenu):
@@ -222,6 +234,21 @@ def inbound(message: MessageBase) -> Inbound:
         button = _mapping(body.get("button"))
         return Inbound("button", _text(button.get("text")), _text(button.get("payload")) or message.reply_id)
     return Inbound(kind, message.text, None)
+
+
+async def sent_answer(conn: AsyncConnection, message: MessageBase) -> dict[str, Any] | None:
+    """What a photo, document or location answers an `ask` with: the media row the file is stored by, or the place.
+
+    The file itself is fetched in the background (`bot.media.fetcher`); the slot names its media row, which
+    the dashboard shows once it is stored.
+    """
+    if message.type == "location":
+        return shared_location(message.body)
+    found = (await media.for_messages(conn, [message.id])).get(message.id) if message.id is not None else None
+    if found is None:
+        return None
+    sent = {"media": found.id, "kind": found.kind, "mime_type": found.declared_mime}
+    return sent | {k: v for k, v in (("caption", found.caption), ("filename", found.filename)) if v}
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from bot.errors import (
     CloudAPIError,
     MarketingLimited,
     MarketingStopped,
+    MediaRefused,
     OutsideServiceWindow,
     PairRateLimited,
     SendOutcomeUnknown,
@@ -32,6 +33,7 @@ from bot.errors import (
     Undeliverable,
 )
 from bot.loop import Wakeful
+from bot.media.upload import PROJECT_FILE, ProjectMedia, media_forgotten
 from bot.metrics import Metrics
 from bot.outbound.outcome import LEASE_UNSURE, Dropped, Expired, Failed, Held, Outcome, Retry, Sent, decide
 from bot.outbound.send_policy import BatchCheck, Hold, SendPolicy, reaches_outside_window, template_key
@@ -86,6 +88,7 @@ class Sender(Wakeful):
         batch: int | None = None,
         idle_wait: float = 1.0,
         reap_every: float = 10.0,
+        uploads: ProjectMedia | None = None,
     ) -> None:
         self.owner = f"sender-{uuid.uuid4().hex[:12]}"
         self._repository = repository
@@ -105,6 +108,7 @@ class Sender(Wakeful):
         self._batch = batch or max(MIN_BATCH, throughput // 4)
         self._idle_wait = idle_wait
         self._reap_every = reap_every
+        self._uploads = uploads  # files of the project that `say` steps send (bot.media.upload)
         super().__init__()
         # Batches in flight at once: one sending while the next is claimed and queued behind it on the
         # throttle, so the database round trips overlap the sends instead of pausing them. A more urgent
@@ -321,6 +325,7 @@ class Sender(Wakeful):
             outcomes.append(Failed(row, "service", {"code": exc.code, "message": exc.message}))
             return
         try:
+            payload = await self._ready(row.payload)
             # The callback data comes back in every status webhook of this message: if we die before
             # recording the answer, the reaper still learns that Meta took it (see `reap`).
             async with self._throttle.sending(row.priority):  # a code passes bulk sends waiting here
@@ -328,9 +333,10 @@ class Sender(Wakeful):
                     if leases.holds(row):  # held, but no renewal came back in time: queued again, unsent
                         outcomes.append(Retry(row, decision.category, LEASE_UNSURE, timedelta(0)))
                     return  # or another sender's reaper took it over: not ours to send
-                result = await self._client.send(
-                    {**row.payload, "biz_opaque_callback_data": outbox.callback_of(row.id)}
-                )
+                result = await self._send(row, payload)
+        except MediaRefused as exc:  # a project file gone or refused: sending again would not help
+            outcomes.append(Failed(row, decision.category, {"code": exc.code, "message": exc.message}))
+            return
         except CloudAPIError as exc:
             outcomes.append(self._on_error(row, exc, decision.category))
             return
@@ -341,6 +347,24 @@ class Sender(Wakeful):
             return
         outside = reaches_outside_window(row, contact, now)
         outcomes.append(Sent(row, result, decision, decided_at=now, outside_window=outside))
+
+    async def _ready(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload to send: a project file's media id filled in (`bot.media.upload`)."""
+        if self._uploads is None or PROJECT_FILE not in payload:
+            return payload
+        return await self._uploads.attach(payload)
+
+    async def _send(self, row: OutboxBase, payload: dict[str, Any]) -> SendResult:
+        callback = {"biz_opaque_callback_data": outbox.callback_of(row.id)}
+        try:
+            return await self._client.send({**payload, **callback})
+        except CloudAPIError as exc:
+            if self._uploads is None or PROJECT_FILE not in row.payload or not media_forgotten(exc):
+                raise
+        # Meta no longer knows the uploaded file (deleted, or its 30 days ran out early): upload it again, once.
+        log.warning("sender.media_forgotten", outbox_id=row.id)
+        fresh = await self._uploads.attach(row.payload, fresh=True)
+        return await self._client.send({**fresh, **callback})
 
     def _on_error(self, row: OutboxBase, exc: CloudAPIError, category: str) -> Outcome:
         """Meta's error codes decide: retry (and how long), or fail, and what else must change."""

@@ -22,6 +22,7 @@ from bot.sandbox.rules import (
 from bot.sandbox.wire import (
     DISPLAY_PHONE_NUMBER,
     MEDIA_TYPES,
+    MEDIA_UNKNOWN,
     PAIR_RATE,
     REENGAGEMENT,
     THROUGHPUT,
@@ -159,6 +160,7 @@ class SandboxState:
             raise graph_error(*REENGAGEMENT)
         if not self.throughput.allows(now):
             raise graph_error(*THROUGHPUT)
+        self._check_media_id(request)
         user = self.user(request.wa_id, now)
         bucket = user.pair.take(now)
         if bucket is None:
@@ -170,6 +172,15 @@ class SandboxState:
         self._append(user, item)
         user.typing_until = None
         return user, item
+
+    def _check_media_id(self, request: SendRequest) -> None:
+        """A file sent by id must be one uploaded here and still kept, as Meta keeps uploads 30 days."""
+        media_id = request.content.get("id") if request.type in MEDIA_TYPES else None
+        if isinstance(media_id, str):
+            try:
+                self.shelf.get(media_id)
+            except NotFound:
+                raise graph_error(*MEDIA_UNKNOWN, f"Media id {media_id} is unknown or has expired") from None
 
     def _price(self, request: SendRequest, in_window: bool, now: datetime) -> tuple[str | None, Pricing]:
         if request.type == "template":
