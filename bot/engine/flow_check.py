@@ -42,7 +42,7 @@ from bot.engine.match import collisions
 from bot.errors import MediaRefused
 from bot.message_templates.library import TemplateLibrary, read_library
 from bot.message_templates.template_file import environment, variables_in
-from bot.whatsapp.media import check_size, check_type, type_of_file
+from bot.whatsapp.media import check_media_file
 from bot.yaml_file import KeyPath, Position, Problem, Severity, did_you_mean
 
 OPTION_ID = 200  # a list row id's limit (a reply button's is 256); belongs with the limits in bot.engine.flow
@@ -355,27 +355,24 @@ class _Checker:
             if len(source) > CAPTION_MAX:
                 where = self.at(step, "say", "caption", *([language] if language else []))
                 self.report("error", where, f"caption is {len(source)} characters; at most {CAPTION_MAX}")
-        name = media.file or (media.link or "").split("?")[0].split("#")[0]
         where = self.at(step, "say", media.kind)
-        mime = type_of_file(name)
         try:
-            if mime is not None or media.file:  # a link's type is known only when its path names one
-                check_type(media.kind, mime or "")
-            if media.file:
-                check_size(media.kind, self.media_file(media.file).stat().st_size)
+            if media.file is not None:
+                path = self.media_file(media.file)
+                check_media_file(media.kind, path.name, path.stat().st_size)
+            elif "." in (name := (media.link or "").split("?")[0].split("#")[0].rsplit("/", 1)[-1]) and "{" not in name:
+                check_media_file(media.kind, name, None)  # a link is checked when its name shows its type
         except MediaRefused as exc:
             self.report("error", where, exc.message)
-        except ValueError as exc:
-            self.report("error", where, str(exc))
 
     def media_file(self, name: str) -> Path:
-        """A file `say` sends, inside the folder of the flow that names it; `ValueError` when it is not there."""
+        """A file `say` sends, inside the folder of the flow that names it; `MediaRefused` when it is not there."""
         folder = Path(self.flow.path).parent.resolve()
         path = (folder / name).resolve()
         if not path.is_relative_to(folder):
-            raise ValueError(f"{name!r} is outside the flows folder; keep files to send in it (e.g. media/)")
+            raise MediaRefused(f"{name!r} is outside the flows folder; keep the files to send in it (e.g. media/)")
         if not path.is_file():
-            raise ValueError(f"no file {name!r} in the flows folder {folder}")
+            raise MediaRefused(f"no file {name!r} in the flows folder")
         return path
 
     def check_synonyms(self, step: Choose) -> None:

@@ -356,7 +356,8 @@ def _media(reading: Reading, value: dict[Any, Any], path: KeyPath) -> Any:
     allowed = (kind, "caption") if kind in ("image", "video") else (kind,) if kind == "audio" else (kind, *MEDIA_KEYS)
     for key in value:
         if key not in allowed and key not in MEDIA_SENDS:
-            reading.error(reading.key_at(*path, str(key)), unknown_key(key, allowed, f" in a {kind} to send"))
+            message = unknown_key(key, allowed, f" in {_article(kind)} {kind} to send")
+            reading.error(reading.key_at(*path, str(key)), message)
             ok = False
     source = value[kind]
     if not isinstance(source, str) or not source.strip():

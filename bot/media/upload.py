@@ -21,7 +21,7 @@ import structlog
 
 from bot.errors import CloudAPIError, MediaRefused
 from bot.whatsapp.client import CloudAPIClient
-from bot.whatsapp.media import check_size, check_type, type_of_file
+from bot.whatsapp.media import check_media_file
 from bot.whatsapp.message_body import media_message
 from storage import uploads
 from storage.repository import Repository
@@ -75,8 +75,7 @@ class ProjectMedia:
             return dict(payload)
         kind = str(payload.get("type"))
         data, name = await asyncio.to_thread(self._read, file)
-        mime = check_type(kind, type_of_file(name) or "")
-        check_size(kind, len(data))
+        mime = check_media_file(kind, name, len(data))
         digest = hashlib.sha256(data).hexdigest()
         media_id = None if fresh else await self._kept(digest)
         if media_id is None:
