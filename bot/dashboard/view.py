@@ -144,6 +144,39 @@ def place(body: Mapping[str, Any] | None) -> Place | None:
 
 
 @dataclass(frozen=True)
+class Given:
+    """What the customer sent a flow's `ask` (a photo, a document, a location), kept in a slot: for the handoff."""
+
+    slot: str
+    media: MediaView | None = None
+    place: Place | None = None
+
+    @property
+    def label(self) -> str:
+        return self.slot.replace("_", " ").capitalize()
+
+
+def given_media_ids(slots: Mapping[str, Any]) -> list[int]:
+    """The media rows the session's slots name (`{"media": id, "kind": …}`, as `ask` keeps a file)."""
+    return [v["media"] for v in slots.values() if isinstance(v, Mapping) and type(v.get("media")) is int]
+
+
+def given(slots: Mapping[str, Any], media: Mapping[int, MediaBase]) -> list[Given]:
+    """The files and places in the session's slots, in the order the flow filled them."""
+    found = []
+    for slot, value in slots.items():
+        if not isinstance(value, Mapping):
+            continue
+        row = media.get(value["media"]) if type(value.get("media")) is int else None
+        spot = place({"location": value})
+        if row is not None:
+            found.append(Given(slot, media=media_view(row)))
+        elif spot is not None:
+            found.append(Given(slot, place=spot))
+    return found
+
+
+@dataclass(frozen=True)
 class Window:
     """The customer service window: open until `closes_at`, or closed (then only templates may go)."""
 
