@@ -1,1 +1,1 @@
-"""Inbound media: the store that keeps the files, and the background loop that fetches them from Meta."""
+"""Customers' files and the project's: the store, the loop that fetches inbound files, and uploads of files flows send."""

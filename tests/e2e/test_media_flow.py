@@ -27,7 +27,7 @@ from tests.media.test_fetcher import Service, _service, dashboard_login, send_fi
 
 CUSTOMER, OTHER = "31612345678", "447700900123"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-FORM = Path("flows/media/returns-form.pdf")
+FORM = Path("flows/media/returns-form.pdf").read_bytes()  # read once, at import
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ async def test_the_returns_form_is_uploaded_once_and_again_when_meta_forgets_it(
         assert document["text"].startswith("Our returns form for order 1")
         first = document["media"]["id"]
         async with http.get(document["media"]["url"]) as resp:
-            assert await resp.read() == FORM.read_bytes()
+            assert await resp.read() == FORM
         assert await uploads(service) == [first]
 
         await to_delivered_order(http, OTHER)

@@ -396,6 +396,12 @@
       img.src = url;
       img.alt = media.caption || `${media.kind} ${media.filename || ""}`.trim();
       box.append(img);
+    } else if (url && (media.kind === "audio" || media.kind === "video")) {
+      const player = el(media.kind);
+      player.src = url;
+      player.controls = true;
+      player.preload = "metadata";
+      box.append(player);
     } else if (url) {
       const link = el("a", "file-link", media.filename || media.kind);
       link.href = url;
