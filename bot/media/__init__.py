@@ -1,1 +1,1 @@
-"""Customers' files and the project's: the store, the loop that fetches inbound files, and uploads of files flows send."""
+"""Files: customers' ones fetched from Meta and stored, and the project's uploaded for flows to send."""
