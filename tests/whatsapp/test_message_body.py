@@ -6,10 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from bot.errors import LimitExceeded
+from bot.errors import LimitExceeded, ValidationError
 from bot.whatsapp.message_body import (
     authentication_message,
     buttons_message,
+    media_message,
     rendered_message,
     template_message,
     text_message,
@@ -107,3 +108,17 @@ def test_service_reply_with_buttons_is_interactive() -> None:
         header="Your order",
         footer="Example Store",
     )
+
+
+def test_media_goes_by_id_or_link_with_a_caption_and_a_documents_name_only_where_whatsapp_shows_them() -> None:
+    """Images, videos and documents carry a caption; only documents a file name; audio neither."""
+    assert media_message(TO, "document", link="https://x.example/a.pdf", caption="Invoice", filename="a.pdf") == {
+        "messaging_product": "whatsapp", "recipient_type": "individual", "to": TO, "type": "document",
+        "document": {"link": "https://x.example/a.pdf", "caption": "Invoice", "filename": "a.pdf"},
+    }  # fmt: skip
+    assert media_message(TO, "audio", media_id="9", caption="x", filename="a.mp3")["audio"] == {"id": "9"}
+    assert media_message(TO, "image", media_id="9", filename="a.png")["image"] == {"id": "9"}
+    with pytest.raises(LimitExceeded, match="caption is 1025 characters; WhatsApp allows at most 1024"):
+        media_message(TO, "video", media_id="9", caption="c" * 1025)
+    with pytest.raises(ValidationError, match="a media id or a link, exactly one"):
+        media_message(TO, "image", media_id="9", link="https://x.example/a.png")
