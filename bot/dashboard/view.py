@@ -221,7 +221,9 @@ def content(payload: Mapping[str, Any] | None, templates: Templates | None = Non
         return _interactive(body)
     if kind == "template":
         return _template(body, templates, secret=secret)
-    return Shown(f"[{kind}]" + (f" {body['caption']}" if body.get("caption") else ""))
+    named = body.get("filename") or body.get("link")  # a document's name, or the URL Meta fetches the file from
+    caption = f" {body['caption']}" if body.get("caption") else ""
+    return Shown(f"[{kind}]{caption}", f"File: {named}" if isinstance(named, str) else None)
 
 
 def _template(body: Mapping[str, Any], templates: Templates | None, *, secret: bool) -> Shown:
