@@ -42,6 +42,7 @@ from bot.engine.flow import (
     Verify,
 )
 from bot.language.words import INTENT_NAMES
+from bot.whatsapp.message_body import FILENAME_MAX
 from bot.yaml_file import KeyPath, Position, Problem, Reading, YamlLoader, did_you_mean, read_mapping, unknown_key
 
 SUFFIX = ".yaml"
@@ -370,6 +371,11 @@ def _media(reading: Reading, value: dict[Any, Any], path: KeyPath) -> Any:
     filename = value.get("filename")
     if filename is not None and (not isinstance(filename, str) or not filename.strip() or "/" in filename):
         reading.error(reading.at(*path, "filename"), "'filename' must be a file name, without folders")
+        ok = False
+    elif filename is not None and len(filename) > FILENAME_MAX:
+        reading.error(
+            reading.at(*path, "filename"), f"'filename' is {len(filename)} characters; at most {FILENAME_MAX}"
+        )
         ok = False
     if not ok or caption is BAD:
         return BAD

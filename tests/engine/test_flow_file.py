@@ -307,6 +307,10 @@ def test_validator_forms(tmp_path: Path, written: str, expected: Validator) -> N
             "4:50: error: 'filename' must be a file name, without folders",
         ),
         (
+            f"flow: x\nstart: a\nsteps: [{{id: a, say: {{document: a.pdf, filename: {'n' * 241}}}}}]\n",
+            "4:50: error: 'filename' is 241 characters; at most 240",
+        ),
+        (
             "flow: x\nstart: a\nsteps: [{id: a, say: {image: a.jpg, caption: {template: t}}}]\n",
             "4:46: error: a caption is a text or texts by language, not a template",
         ),
