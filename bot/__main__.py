@@ -213,7 +213,8 @@ def test(args: argparse.Namespace) -> int:
 
 def templates_export(args: argparse.Namespace) -> int:
     """Write Meta's template-creation JSON for every template sent to Meta, ready to submit."""
-    from bot.message_templates.library import TemplateLibrary, export_all
+    from bot.message_templates.export import export_all
+    from bot.message_templates.library import TemplateLibrary
 
     library = TemplateLibrary.load(_folder(args.templates, _settings(args), "templates"))
     documents = export_all(library)

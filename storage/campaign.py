@@ -329,11 +329,14 @@ async def recipients(
     )
     stmt = (
         select(
-            OUTBOX.c.id, OUTBOX.c.recipient, OUTBOX.c.status, OUTBOX.c.last_error, OUTBOX.c.updated_at,
-            OUTBOX.c.due_at, MESSAGE.c.status.label("meta_status"), replied.label("replied"),
+            OUTBOX.c.id, OUTBOX.c.recipient, CONTACT.c.name, OUTBOX.c.status, OUTBOX.c.last_error,
+            OUTBOX.c.updated_at, OUTBOX.c.due_at, MESSAGE.c.status.label("meta_status"), replied.label("replied"),
             opted_out.label("opted_out"),
         )
-        .select_from(OUTBOX.outerjoin(MESSAGE, and_(MESSAGE.c.wamid == OUTBOX.c.wamid, OUTBOX.c.wamid.is_not(None))))
+        .select_from(
+            OUTBOX.outerjoin(MESSAGE, and_(MESSAGE.c.wamid == OUTBOX.c.wamid, OUTBOX.c.wamid.is_not(None)))
+            .outerjoin(CONTACT, CONTACT.c.id == OUTBOX.c.contact_id)
+        )
         .where(OUTBOX.c.campaign_id == campaign_id)
         .order_by(OUTBOX.c.id.desc())
         .limit(limit)
@@ -344,7 +347,7 @@ async def recipients(
         stmt = stmt.where(OUTBOX.c.id < before)
     return [
         {
-            "id": r.id, "wa_id": r.recipient, "status": r.status, "meta_status": r.meta_status,
+            "id": r.id, "wa_id": r.recipient, "name": r.name, "status": r.status, "meta_status": r.meta_status,
             "reason": (r.last_error or {}).get("code"), "detail": (r.last_error or {}).get("message"),
             "replied": bool(r.replied), "opted_out": bool(r.opted_out), "updated_at": r.updated_at,
             "due_at": r.due_at,

@@ -113,17 +113,22 @@ def _cancel_marketing(contact_ids: list[int], now: datetime) -> Any:
 
 async def states(conn: AsyncConnection, contact_ids: Sequence[int], purpose: str = MARKETING) -> dict[int, str]:
     """Each contact's current state for `purpose` (`opt_in` or `opt_out`); contacts never asked are absent."""
+    return {contact_id: entry.action for contact_id, entry in (await latest(conn, contact_ids, purpose)).items()}
+
+
+async def latest(
+    conn: AsyncConnection, contact_ids: Sequence[int], purpose: str = MARKETING
+) -> dict[int, ConsentEventBase]:
+    """Each contact's latest ledger entry for `purpose`, which holds its state; contacts never asked are absent."""
     if not contact_ids:
         return {}
-    latest = (
+    newest = (
         select(func.max(CONSENT_EVENT.c.id))
         .where(CONSENT_EVENT.c.contact_id.in_(list(contact_ids)), CONSENT_EVENT.c.purpose == purpose)
         .group_by(CONSENT_EVENT.c.contact_id)
     )
-    rows = await conn.execute(
-        select(CONSENT_EVENT.c.contact_id, CONSENT_EVENT.c.action).where(CONSENT_EVENT.c.id.in_(latest))
-    )
-    return {int(contact_id): action for contact_id, action in rows}
+    rows = await conn.execute(select(CONSENT_EVENT).where(CONSENT_EVENT.c.id.in_(newest)))
+    return {int(row.contact_id): ConsentEventBase.model_validate(row._mapping) for row in rows}
 
 
 async def history(conn: AsyncConnection, contact_id: int) -> list[ConsentEventBase]:

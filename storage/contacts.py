@@ -98,6 +98,21 @@ def _update(values: ContactValues, row: Any, now: datetime) -> dict[str, Any]:
     }  # fmt: skip
 
 
+async def edit_contact(
+    conn: AsyncConnection,
+    contact_id: int,
+    *,
+    name: str | None,
+    language: str | None,
+    time_zone: str,
+    tags: Sequence[str],
+    now: datetime,
+) -> None:
+    """Set a contact's name, language, time zone and tags to these, as a person edited them (None clears)."""
+    values = {"name": name, "language": language, "time_zone": time_zone, "tags": list(tags) or None}
+    await conn.execute(update(CONTACT).where(CONTACT.c.id == contact_id).values(**values, updated_at=now))
+
+
 async def find_contacts(
     conn: AsyncConnection, *, text: str | None, tag: str | None, limit: int, before: int | None
 ) -> list[ContactBase]:

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.contacts import ensure_contacts
 from storage.dialect import insert_ignoring_conflicts
-from storage.models import SCHEDULE, SCHEDULE_RUN, ScheduleBase, ScheduleRunBase
+from storage.models import OUTBOX, SCHEDULE, SCHEDULE_RUN, ScheduleBase, ScheduleRunBase
 
 
 async def add_schedule(conn: AsyncConnection, schedule: ScheduleBase) -> ScheduleBase | None:
@@ -50,6 +50,33 @@ async def recent_runs(conn: AsyncConnection, schedule_id: int, limit: int = 20) 
         .limit(limit)
     )
     return [ScheduleRunBase.model_validate(row._mapping) for row in await conn.execute(stmt)]
+
+
+async def name_is_free(conn: AsyncConnection, name: str, schedule_id: int) -> bool:
+    """No other schedule has this name."""
+    stmt = select(SCHEDULE.c.id).where(SCHEDULE.c.name == name, SCHEDULE.c.id != schedule_id)
+    return (await conn.execute(stmt)).first() is None
+
+
+async def change(conn: AsyncConnection, schedule_id: int, values: dict[str, Any]) -> ScheduleBase:
+    """Set these columns of a schedule the caller found in this transaction; the schedule as it is now."""
+    await conn.execute(update(SCHEDULE).where(SCHEDULE.c.id == schedule_id).values(**values))
+    found = await schedule_by_id(conn, schedule_id)
+    assert found is not None
+    return found
+
+
+async def remove(conn: AsyncConnection, schedule_id: int, now: datetime) -> int:
+    """Delete a schedule and its runs, cancelling its messages still queued; returns how many were cancelled."""
+    cancel = (
+        update(OUTBOX)
+        .where(OUTBOX.c.subject == f"schedule:{schedule_id}", OUTBOX.c.status.in_(("queued", "paused")))
+        .values(status="cancelled", updated_at=now)
+    )
+    cancelled = (await conn.execute(cancel)).rowcount
+    await conn.execute(delete(SCHEDULE_RUN).where(SCHEDULE_RUN.c.schedule_id == schedule_id))
+    await conn.execute(delete(SCHEDULE).where(SCHEDULE.c.id == schedule_id))
+    return int(cancelled or 0)
 
 
 async def deactivate(conn: AsyncConnection, schedule_id: int, now: datetime) -> ScheduleBase | None:

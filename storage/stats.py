@@ -107,8 +107,10 @@ async def conversation_counts(conn: AsyncConnection, start: datetime, end: datet
     return [ConversationCount(str(d), c, int(n)) for d, c, n in await conn.execute(stmt)]
 
 
-async def message_counts(conn: AsyncConnection, start: datetime, end: datetime) -> list[MessageCount]:
-    """Messages created in [start, end), by UTC day, direction and what decides their pricing category."""
+async def message_counts(
+    conn: AsyncConnection, start: datetime, end: datetime, *, campaign_id: int | None = None
+) -> list[MessageCount]:
+    """Messages created in [start, end) (of one campaign, when given), by UTC day, direction and pricing kind."""
     day = utc_day(conn, MESSAGE.c.created_at).label("day")
     is_template = (MESSAGE.c.type == "template").label("is_template")
     keys = (day, MESSAGE.c.direction, is_template, OUTBOX.c.template_category, MESSAGE.c.category)
@@ -123,6 +125,8 @@ async def message_counts(conn: AsyncConnection, start: datetime, end: datetime) 
         .where(MESSAGE.c.created_at >= start, MESSAGE.c.created_at < end)
         .group_by(*keys)
     )
+    if campaign_id is not None:
+        stmt = stmt.where(OUTBOX.c.campaign_id == campaign_id)
     return [
         MessageCount(str(d), direction, bool(tpl), template, category, int(n), int(delivered or 0), int(failed or 0))
         for d, direction, tpl, template, category, n, delivered, failed in await conn.execute(stmt)
@@ -156,8 +160,10 @@ async def conversations_to_price(
         yield ConversationRow(row[0], row[1], row[2], row[3], row[4], delivered)
 
 
-async def messages_to_price(conn: AsyncConnection, start: datetime, end: datetime) -> AsyncIterator[MessageRow]:
-    """Delivered outbound messages created in [start, end), oldest first, streamed."""
+async def messages_to_price(
+    conn: AsyncConnection, start: datetime, end: datetime, *, campaign_id: int | None = None
+) -> AsyncIterator[MessageRow]:
+    """Delivered outbound messages created in [start, end) (of one campaign, when given), oldest first, streamed."""
     stmt = (
         select(
             MESSAGE.c.created_at,
@@ -181,5 +187,18 @@ async def messages_to_price(conn: AsyncConnection, start: datetime, end: datetim
         )
         .order_by(MESSAGE.c.created_at, MESSAGE.c.id)
     )
+    if campaign_id is not None:
+        stmt = stmt.where(OUTBOX.c.campaign_id == campaign_id)
     async for row in _rows(conn, stmt):
         yield MessageRow(row[0], bool(row[1]), row[2], row[3], bool(row[4]), row[5], row[6], row[7])
+
+
+async def campaign_span(conn: AsyncConnection, campaign_id: int) -> tuple[datetime, datetime] | None:
+    """When the campaign's first and last messages were created; None before it sent any."""
+    stmt = (
+        select(func.min(MESSAGE.c.created_at), func.max(MESSAGE.c.created_at))
+        .select_from(MESSAGE.join(OUTBOX, OUTBOX.c.id == MESSAGE.c.outbox_id))
+        .where(OUTBOX.c.campaign_id == campaign_id)
+    )
+    first, last = (await conn.execute(stmt)).one()
+    return None if first is None else (first, last)

@@ -54,7 +54,8 @@ def test_check_fails_without_a_main_flow_and_suggests_misspelt_keys(
     assert main(["--env-file", "/nonexistent", "check", "--flows", str(flows), "--templates", templates]) == 1
     assert capsys.readouterr().err.splitlines() == [
         f"{flows}/main.yaml:5:5: error: unknown key 'sya' in step 'a'; did you mean 'say'? "
-        "a step is one of: say, ask, choose, act, http, branch, goto, call, handoff, verify, end",
+        "a step is one of: say, ask, choose, request_location, link, act, http, branch, goto, call, handoff, "
+        "verify, end",
         f"{flows}/main.yaml:6:21: error: unknown key 'nxt' in a say step; did you mean 'next'? "
         "allowed keys: id, say, next",
     ]

@@ -175,6 +175,7 @@ class Recipient(pydantic.BaseModel):
 
     id: int = Field(description="The message's id; the cursor of the next page")
     wa_id: str
+    name: str | None = Field(description="The contact's name, when known")
     status: RecipientStatus
     meta_status: str | None = Field(description="sent, delivered, read or failed, as Meta's webhooks said")
     reason: str | None = Field(description="Why it failed or was held, as a code")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -108,7 +108,7 @@ def decode_csv(data: bytes | bytearray) -> str:
         line = text.count("\n", 0, nul) + 1
         raise ValidationError(f"the CSV file has a NUL character on line {line}; is it a text file?")
     # Line breaks bound the rows from above; only a file near the limit is counted exactly (quoted breaks).
-    if text.count("\n") + text.count("\r") >= MAX_ROWS and _rows(text) > MAX_ROWS:
+    if text.count("\n") + text.count("\r") >= MAX_ROWS and count_rows(text) > MAX_ROWS:
         raise ValidationError(f"the CSV file has more than {MAX_ROWS:,} rows; split it")
     return text
 
@@ -118,7 +118,8 @@ def lines_of(text: str) -> Iterator[str]:
     return (match.group() for match in LINE.finditer(text))
 
 
-def _rows(text: str) -> int:
+def count_rows(text: str) -> int:
+    """The data rows of a CSV file (blank ones not counted), read as CSV but not checked: fast."""
     reader = csv.reader(lines_of(text))
     next(reader, None)  # the header
     return sum(1 for _ in _records(reader))
@@ -199,17 +200,57 @@ def _contact(
         raise ValidationError(
             f"{number!r} is not a valid phone number; include the country code, like +31612345678{hint}"
         )
-    name = row.get("name")
-    if name is not None and len(name) > MAX_NAME:
-        raise ValidationError(f"name is longer than {MAX_NAME} characters")
-    language = row.get("language")
-    if language is not None and not LANGUAGE.fullmatch(language):
-        raise ValidationError(f"language {language!r} is not a code such as 'en' or 'pt_BR'")
+    name, language = _name(row.get("name")), _language(row.get("language"))
     zone, source = _zone(row.get("time_zone"), phone.zone, default_zone)
     return ContactInput(
         wa_id=phone.wa_id, name=name, language=language, time_zone=zone, zone_source=source,
         tags=_tags(row.get("tags")) if tags_given else (), consent=_consent(row), line=line,
     )  # fmt: skip
+
+
+def _name(name: str | None) -> str | None:
+    if name is not None and len(name) > MAX_NAME:
+        raise ValidationError(f"name is longer than {MAX_NAME} characters")
+    return name
+
+
+def _language(language: str | None) -> str | None:
+    if language is not None and not LANGUAGE.fullmatch(language):
+        raise ValidationError(f"language {language!r} is not a code such as 'en' or 'pt_BR'")
+    return language
+
+
+@dataclass(frozen=True)
+class ContactEdit:
+    """A contact's fields as a person set them: None clears a name or language; the tags replace the stored ones."""
+
+    name: str | None
+    language: str | None
+    time_zone: str
+    tags: tuple[str, ...]
+
+
+def read_edit(fields: Mapping[str, str], *, wa_id: str, default_zone: str) -> tuple[ContactEdit | None, dict[str, str]]:
+    """A contact's edited fields checked one by one as an import row's are: the edit, or a message per wrong field.
+
+    An empty time zone is the number's, else the business's, as on import; tags may be separated by commas too.
+    """
+    given = {key: fields.get(key, "").strip() or None for key in ("name", "language", "time_zone", "tags")}
+    phone = read_phone(wa_id, None)
+    checks: dict[str, Callable[[], Any]] = {
+        "name": lambda: _name(given["name"]),
+        "language": lambda: _language(given["language"]),
+        "time_zone": lambda: _zone(given["time_zone"], phone.zone if phone else None, default_zone)[0],
+        "tags": lambda: _tags((given["tags"] or "").replace(",", ";")),  # a person types commas
+    }
+    read: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for key, check in checks.items():
+        try:
+            read[key] = check()
+        except ValidationError as exc:
+            problems[key] = exc.message
+    return (None, problems) if problems else (ContactEdit(**read), {})
 
 
 def _zone(given: str | None, from_number: str | None, default: str) -> tuple[str, str]:

@@ -49,6 +49,11 @@ class ImportReport:
     zone_from_business: int = 0
     rejected: list[Rejected] = field(default_factory=list)
 
+    @property
+    def done(self) -> int:
+        """Rows settled so far: stored (a chunk at a time) or rejected."""
+        return self.created + self.updated + len(self.rejected)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "rows": self.rows, "created": self.created, "updated": self.updated,
@@ -87,7 +92,7 @@ def _change(contact: ContactInput, contact_id: int, source: str, now: datetime) 
 async def add_contacts(request: web.Request) -> web.Response:
     """`POST /api/contacts`: one contact as JSON, or many as `text/csv` (`?region=NL` for national numbers)."""
     settings = request.config_dict[keys.SETTINGS]
-    region = _region(request.query.get("region"))
+    region = region_code(request.query.get("region"))
     report = ImportReport()
     if request.content_type in ("text/csv", "application/csv"):
         await _import(request, region, report)
@@ -107,21 +112,30 @@ async def _import(request: web.Request, region: str | None, report: ImportReport
     """Read the whole file and check it as text, then store its rows a chunk per transaction."""
     settings = request.config_dict[keys.SETTINGS]
     text = decode_csv(await read_body(request, limit=MAX_IMPORT_BYTES, stall=settings.body_read_timeout))
+    await import_csv(request.config_dict, text, region, report)
+
+
+async def import_csv(app: keys.Config, text: str, region: str | None, report: ImportReport) -> None:
+    """Store a checked file's rows a chunk per transaction, counting each in `report` as it goes.
+
+    The one import path: the API calls it with the body it read, the dashboard with the file it previewed.
+    """
+    default_zone = app[keys.SETTINGS].business_timezone
     chunk: list[ContactInput] = []
-    for item in read_csv(lines_of(text), default_zone=settings.business_timezone, region=region):
+    for item in read_csv(lines_of(text), default_zone=default_zone, region=region):
         report.rows += 1
         if isinstance(item, Rejected):
             report.rejected.append(item)
             continue
         chunk.append(item)
         if len(chunk) >= IMPORT_CHUNK:
-            await store_contacts(request.config_dict, chunk, "import", report)
+            await store_contacts(app, chunk, "import", report)
             chunk = []
     if chunk:
-        await store_contacts(request.config_dict, chunk, "import", report)
+        await store_contacts(app, chunk, "import", report)
 
 
-def _region(value: str | None) -> str | None:
+def region_code(value: str | None) -> str | None:
     if value is None:
         return None
     if value.upper() not in phonenumbers.SUPPORTED_REGIONS:

@@ -124,7 +124,10 @@ Parameters = Annotated[
         {
             "type": "object",
             "additionalProperties": {"type": ["string", "number"]},
-            "description": "The template's variables by name, as text or numbers",
+            "description": (
+                "The template's variables by name, as text or numbers; a file header's variable is an "
+                "http(s) URL or a media id, a location header's are its latitude, longitude, name and address"
+            ),
         }
     ),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.api.request import json_response
-from bot.api.stats_report import StatsReport
+from bot.api.stats_report import StatsReport, utc_date
 from bot.errors import ConfigError, ValidationError
 from bot.whatsapp.pricing import PMP_FROM, SERVICE_BILLED_FROM
 from bot.whatsapp.rate_card import RateCard, example_rate_card, read_rate_card
@@ -83,6 +83,11 @@ def midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
+def loaded_card(app: keys.Config) -> LoadedCard:
+    """The app's rate card as loaded; an app built without one (a test's) has none."""
+    return app.get(RATE_CARD) or LoadedCard(None, None, False)
+
+
 async def build_report(repository: Repository, start: date, end: date, card: RateCard | None) -> StatsReport:
     """Count in SQL, then price the CBP days' conversations and the PMP days' messages as they stream by.
 
@@ -104,6 +109,24 @@ async def build_report(repository: Repository, start: date, end: date, card: Rat
                 pmp_start = pmp_start.replace(day=1)
             async for message in stats.messages_to_price(conn, pmp_start, high):
                 report.price_message(message)
+    return report
+
+
+async def campaign_report(repository: Repository, campaign_id: int, card: RateCard | None) -> StatsReport | None:
+    """The campaign's messages by category and their cost, over the UTC days it sent on; None before it sent any.
+
+    Only per-message pricing is modelled here: a campaign's days before July 2025 show its messages, no cost.
+    """
+    async with repository.reading() as conn:
+        span = await stats.campaign_span(conn, campaign_id)
+        if span is None:
+            return None
+        start, end = utc_date(span[0]), utc_date(span[1]) + timedelta(days=1)
+        report = StatsReport(start, end, card)
+        low, high = midnight(start), midnight(end)
+        report.count_messages(await stats.message_counts(conn, low, high, campaign_id=campaign_id))
+        async for message in stats.messages_to_price(conn, low, high, campaign_id=campaign_id):
+            report.price_message(message)
     return report
 
 

@@ -4,7 +4,8 @@
 valid session cookie is sent to the login page; every POST must come from this site (Origin) and carry
 the session's CSRF token, else it is refused with a page that says why. Errors of the service show as a
 page in plain words, never as a stack trace. The pages themselves live in `bot.dashboard.pages` and
-`bot.dashboard.overview`, `bot.dashboard.campaigns`, `bot.dashboard.contacts` and `bot.dashboard.inbox`;
+`bot.dashboard.overview`, `bot.dashboard.campaigns`, `bot.dashboard.contacts`, `bot.dashboard.contact_import`,
+`bot.dashboard.contact_export`, `bot.dashboard.schedules` and `bot.dashboard.inbox`;
 customers' files are served by `bot.dashboard.media`.
 """
 
@@ -23,6 +24,9 @@ from bot import keys
 from bot.api.request import client_gone
 from bot.api.token import GUESSES, address_of
 from bot.dashboard.campaigns import routes as campaign_routes
+from bot.dashboard.contact_export import routes as export_routes
+from bot.dashboard.contact_import import imports_context
+from bot.dashboard.contact_import import routes as import_routes
 from bot.dashboard.contacts import routes as contact_routes
 from bot.dashboard.events import routes as event_routes
 from bot.dashboard.inbox import routes as inbox_routes
@@ -40,6 +44,7 @@ from bot.dashboard.render import (
     render,
     session_of,
 )
+from bot.dashboard.schedules import routes as schedule_routes
 from bot.dashboard.session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_FORM_LIFETIME, Session, Signer, token_matches
 from bot.errors import BotError, http_status
 from storage.repository import DatabaseUnavailable
@@ -56,6 +61,7 @@ def setup_dashboard(app: web.Application) -> None:
     dashboard = web.Application(middlewares=[guard])
     dashboard[JINJA] = environment()
     dashboard[SIGNER] = Signer(settings.secret_key, settings.admin_token)
+    dashboard.cleanup_ctx.append(imports_context)
     dashboard.router.add_get("/login", login_page)
     dashboard.router.add_post("/login", login)
     dashboard.router.add_post("/logout", logout)
@@ -63,6 +69,9 @@ def setup_dashboard(app: web.Application) -> None:
     for routes in (
         overview_routes,
         campaign_routes,
+        import_routes,  # before the contact routes: /contacts/import is not a contact's number
+        export_routes,
+        schedule_routes,
         contact_routes,
         page_routes,
         inbox_routes,

@@ -21,6 +21,7 @@ from bot.api.campaigns import (
     dry_run_json,
     recipient_log,
 )
+from bot.api.stats import campaign_report, loaded_card
 from bot.campaigns.campaign import CONTACT_FIELDS
 from bot.campaigns.runner import CONTROLLABLE
 from bot.dashboard.campaign_form import FIELD, SCHEDULES, VALUE, campaign_body, split
@@ -115,10 +116,35 @@ async def create_campaign(request: web.Request) -> web.Response:
         checked = campaign_request(request.config_dict, body)
         if fields.get("action") == "preview":
             return await _form_page(request, fields)
+        if "send_at" not in body and "cron" not in body and fields.get("confirm") != "yes":
+            return _confirm_send_now(request, fields, body)
         campaign = await request.config_dict[CAMPAIGNER].create(checked)
     except BotError as exc:
         return await _form_page(request, fields, status=400, error=exc.message)
     raise done(f"/campaigns/{campaign.id}", "campaign_created")
+
+
+def _confirm_send_now(request: web.Request, fields: dict[str, str], body: dict[str, Any]) -> web.Response:
+    """The step before a campaign that starts at once: what it sends to whom, and one more button to press."""
+    tags = body.get("audience", {}).items()
+    audience = "; ".join(f"{key.replace('_', ' ')}: {', '.join(names)}" for key, names in tags)
+    return render(
+        request,
+        "confirm.html",
+        title="Send this campaign now?",
+        question=f"Send {body['name']!r} now?",
+        details=[
+            f"Template {body['template']} goes at once to every contact who opted in to marketing"
+            f"{' with ' + audience if audience else ''}.",
+            "Quiet hours still hold a contact's message until their morning.",
+            "Once sent, a message cannot be called back.",
+        ],
+        action=f"{PREFIX}/campaigns/new",
+        hidden={k: v for k, v in fields.items() if k not in ("csrf", "confirm")},
+        button="Send now",
+        back=f"{PREFIX}/campaigns/new?template={fields.get('template', '')}",
+        back_label="Back to the form",
+    )
 
 
 def _campaign_id(request: web.Request) -> int:
@@ -136,6 +162,8 @@ async def _detail(request: web.Request, dry_run: dict[str, Any] | None = None) -
     if status not in (None, *RECIPIENT_STATUSES):
         status = None
     log = await recipient_log(request.config_dict, campaign_id, status, PAGE_SIZE, before(request))
+    loaded = loaded_card(request.config_dict)
+    spent = await campaign_report(request.config_dict[keys.REPOSITORY], campaign_id, loaded.card)
     return render(
         request,
         "campaign.html",
@@ -148,6 +176,8 @@ async def _detail(request: web.Request, dry_run: dict[str, Any] | None = None) -
         statuses=RECIPIENT_STATUSES,
         next_before=log[-1]["id"] if len(log) == PAGE_SIZE else None,
         dry_run=dry_run,
+        cost=spent.as_json() if spent else None,
+        cost_note=loaded.describe()["cost_note"],
         refresh=_reloads(campaign, request.config_dict[keys.CLOCK]()),
         allowed=[
             *(action for action, states in CONTROLLABLE.items() if campaign.state in states),
@@ -187,12 +217,39 @@ async def dry_run(request: web.Request) -> web.Response:
 
 
 @routes.post("/campaigns/{id}/{action:pause|resume|cancel}")
-async def control(request: web.Request) -> web.Response:
-    """Pause, resume or cancel; an action the campaign's state does not allow says why."""
+async def control(request: web.Request) -> web.StreamResponse:
+    """Pause, resume or cancel (once confirmed); an action the campaign's state does not allow says why."""
     campaign_id, action = _campaign_id(request), request.match_info["action"]
     campaigner = request.config_dict[CAMPAIGNER]
+    if action == "cancel" and (await form(request)).get("confirm") != "yes":
+        return await confirm_cancel(request)
     await {"pause": campaigner.pause, "resume": campaigner.resume, "cancel": campaigner.cancel}[action](campaign_id)
     raise done(f"/campaigns/{campaign_id}", CONTROLLED[action])
+
+
+@routes.get("/campaigns/{id}/cancel")
+async def confirm_cancel(request: web.Request) -> web.Response:
+    """The step before cancelling: what cancelling does, and the button that does it."""
+    campaign_id = _campaign_id(request)
+    campaign, _, counts = await request.config_dict[CAMPAIGNER].get(campaign_id)
+    progress = progress_of(counts)
+    return render(
+        request,
+        "confirm.html",
+        title="Cancel this campaign?",
+        question=f"Cancel {campaign.name!r} for good?",
+        details=[
+            f"Its {progress['queued'] + progress['paused']} messages still waiting are not sent, "
+            "and no run starts again.",
+            f"The {progress['settled']} messages already settled stay as they are.",
+            "A cancelled campaign cannot be resumed; you would create it again.",
+        ],
+        action=f"{PREFIX}/campaigns/{campaign_id}/cancel",
+        hidden={},
+        button="Cancel campaign",
+        back=f"{PREFIX}/campaigns/{campaign_id}",
+        back_label="Keep it, back to the campaign",
+    )
 
 
 @routes.post("/campaigns/{id}/retry-failed")

@@ -3,14 +3,19 @@
 A person may record an opt-in or opt-out that a customer gave them (on the phone, in the shop): it is
 appended to the consent ledger with source `dashboard` and the note they typed as evidence, through
 `storage.consent.record`, so an opt-out cancels the marketing still queued for that contact. A person may
-also erase a contact on their request (`bot.privacy.erasure`), after confirming by typing the number.
+edit a contact's name, language, time zone and tags, each field checked as an import row's is
+(`bot.api.contact_input.read_edit`), and erase a contact on their request (`bot.privacy.erasure`), after
+confirming by typing the number.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from aiohttp import web
 
 from bot import keys
+from bot.api.contact_input import read_edit
 from bot.api.contacts import contact_detail, contacts_with_consent
 from bot.api.request import query_text, valid_wa_id
 from bot.dashboard.render import before, done, form, render
@@ -19,6 +24,7 @@ from bot.inbound.consent_keywords import record_consent
 from bot.media.store import MEDIA_STORE
 from bot.privacy.erasure import erase_contact
 from storage.consent import OPT_IN, OPT_OUT, ConsentChange
+from storage.contacts import edit_contact
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
@@ -70,6 +76,45 @@ async def _contact_page(request: web.Request, *, status: int = 200, error: str |
 async def contact(request: web.Request) -> web.Response:
     """One contact: tags, marketing consent with the whole ledger, their conversations, and the consent form."""
     return await _contact_page(request)
+
+
+async def _edit_page(
+    request: web.Request, fields: dict[str, str], *, status: int = 200, problems: dict[str, str] | None = None
+) -> web.Response:
+    detail = await contact_detail(request.config_dict, valid_wa_id(request.match_info["wa_id"]))
+    return render(
+        request,
+        "contact_edit.html",
+        status=status,
+        title=f"Edit {detail['name'] or detail['wa_id']}",
+        contact=detail,
+        fields=fields,
+        problems=problems or {},
+    )
+
+
+@routes.get("/contacts/{wa_id}/edit")
+async def edit_form(request: web.Request) -> web.Response:
+    """The contact's name, language, time zone and tags in a form."""
+    detail = await contact_detail(request.config_dict, valid_wa_id(request.match_info["wa_id"]))
+    fields = {key: detail.get(key) or "" for key in ("name", "language", "time_zone")}
+    return await _edit_page(request, {**fields, "tags": ", ".join(detail["tags"])})
+
+
+@routes.post("/contacts/{wa_id}/edit")
+async def edit(request: web.Request) -> web.Response:
+    """Store the edit when every field reads as an import row's would; else the form again, each error by its field."""
+    fields = await form(request)
+    app = request.config_dict
+    found = await app[keys.REPOSITORY].contact_by_wa_id(valid_wa_id(request.match_info["wa_id"]))
+    if found is None or found.id is None or found.wa_id is None:
+        raise NotFound(f"no contact with wa_id {request.match_info['wa_id']}")
+    edited, problems = read_edit(fields, wa_id=found.wa_id, default_zone=app[keys.SETTINGS].business_timezone)
+    if edited is None:
+        return await _edit_page(request, fields, status=400, problems=problems)
+    async with app[keys.REPOSITORY].transaction() as conn:
+        await edit_contact(conn, found.id, **asdict(edited), now=app[keys.CLOCK]())
+    raise done(f"/contacts/{found.wa_id}", "contact_edited")
 
 
 @routes.post("/contacts/{wa_id}/consent")

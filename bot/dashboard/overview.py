@@ -13,7 +13,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from bot import keys
-from bot.api.stats import RATE_CARD, LoadedCard, build_report, stats_range
+from bot.api.stats import build_report, loaded_card, stats_range
 from bot.dashboard.chart_svg import Chart, bar_chart
 from bot.dashboard.render import render
 from bot.errors import ValidationError
@@ -57,7 +57,7 @@ def _charts(days: list[dict[str, Any]], costs: bool) -> list[tuple[str, Markup]]
 async def overview(request: web.Request) -> web.Response:
     """Conversations by category per day and what they cost, for a range of days, with totals."""
     start, end, problem = _range(request, request.config_dict[keys.CLOCK]().date())
-    loaded = request.config_dict.get(RATE_CARD) or LoadedCard(None, None, False)
+    loaded = loaded_card(request.config_dict)
     report = (await build_report(request.config_dict[keys.REPOSITORY], start, end, loaded.card)).as_json()
     return render(
         request,

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from bot.dashboard.session import Session, Signer
-from bot.errors import ValidationError
+from bot.errors import BodyTooLarge, ValidationError
 from bot.field import check_text, row_id
 
 PAGES: Final = Path(__file__).parent / "html"
@@ -42,6 +43,11 @@ NOTICES = {
     "consent_recorded": "The consent is recorded. An opt-out also cancels the marketing still queued for them.",
     "subscription_deleted": "The URL is deleted, with its undelivered events and its log.",
     "event_replayed": "The event is queued to be delivered again.",
+    "contact_edited": "The contact is saved.",
+    "schedule_saved": "The schedule is saved; it runs at the next time it names.",
+    "schedule_paused": "The schedule is paused: it sends nothing until you resume it.",
+    "schedule_resumed": "The schedule runs again, from its next time (the runs it missed are not sent).",
+    "schedule_deleted": "The schedule is deleted; its messages still queued are cancelled.",
     "contact_erased": "The contact is erased: number, name and messages are gone; the consent history is kept.",
 }
 # Browsers must not cache pages with customers' words, frame them, or run anything on them.
@@ -70,6 +76,7 @@ class Link:
 NAV: Final = (
     Link("Overview", "/"),
     Link("Campaigns", "/campaigns"),
+    Link("Schedules", "/schedules"),
     Link("Contacts", "/contacts"),
     Link("Conversations", "/conversations"),
     Link("Inbox", "/inbox"),
@@ -86,6 +93,16 @@ def when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
 
 
+def local(moment: datetime | None, zone: str) -> str:
+    """A time as people in `zone` read it, naming the zone."""
+    if moment is None:
+        return "—"
+    try:
+        return moment.astimezone(ZoneInfo(zone)).strftime(f"%a %d %b %Y, %H:%M {zone}")
+    except (ValueError, KeyError, OSError):  # a zone that left the tz database: UTC says it still
+        return when(moment)
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(PAGES),
@@ -95,6 +112,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = when
+    env.filters["local"] = local
     return env
 
 
@@ -151,4 +169,8 @@ async def form(request: web.Request) -> dict[str, str]:
         raise ValidationError("the form is not UTF-8 text") from None
     except ValueError as exc:  # aiohttp's words for a multipart body it cannot split into fields
         raise ValidationError(f"the form cannot be read: {exc}") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyTooLarge(
+            "the form is over the service's size limit; a larger file goes through the admin API"
+        ) from None
     return {name: check_text(value, name) for name, value in data.items() if isinstance(value, str)}

@@ -15,6 +15,7 @@ from bot.message_templates.display import display
 from bot.message_templates.library import Templates
 from bot.whatsapp.category import service_window_expires_at, service_window_open
 from bot.whatsapp.message_shape import shared_location
+from bot.whatsapp.rendered_template import HeaderMedia
 from storage.models import ConversationBase, MediaBase, MessageBase, OutboxBase
 from storage.outbox import SECRET_KINDS
 from storage.timeline import Timeline
@@ -43,12 +44,13 @@ ORIGINS = {
 
 
 class Shown(NamedTuple):
-    """What a message body says, a detail line, and a template's header and footer when it has them."""
+    """What a message body says, a detail line, and a header (a text, or a file or place) and footer."""
 
     text: str
     detail: str | None = None
     header: str | None = None
     footer: str | None = None
+    header_media: HeaderMedia | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Entry:
     footer: str | None = None
     media: MediaView | None = None
     location: Place | None = None
+    sent_file: HeaderMedia | None = None  # a file the business sent as a header: its link or media id
 
     @property
     def status_words(self) -> str | None:
@@ -236,19 +239,32 @@ def _template(body: Mapping[str, Any], templates: Templates | None, *, secret: b
         return Shown(f"Template {name} ({language}){shown}")
     titles = " · ".join(button.text for button in rendered.buttons)
     detail = f"Template {name} ({language})" + (f" · Buttons: {titles}" if titles else "")
-    return Shown(rendered.text, detail, rendered.header, rendered.footer)
+    return Shown(rendered.text, detail, rendered.header, rendered.footer, rendered.header_media)
 
 
 def _interactive(body: Mapping[str, Any]) -> Shown:
+    """The text and what comes with it: buttons, list rows, a link button or a location request; header, footer."""
     text = str((body.get("body") or {}).get("text", ""))
     action = body.get("action") or {}
+    found = body.get("header")
+    header: Mapping[str, Any] = found if isinstance(found, dict) else {}
+    title = header.get("text") if header.get("type") == "text" and isinstance(header.get("text"), str) else None
+    footer = (body.get("footer") or {}).get("text") if isinstance(body.get("footer"), dict) else None
+    parts = (title, footer if isinstance(footer, str) else None, HeaderMedia.from_component(header))
     titles = [str((b.get("reply") or {}).get("title", "")) for b in action.get("buttons") or []]
     rows = [str(r.get("title", "")) for s in action.get("sections") or [] for r in s.get("rows") or []]
-    if titles:
-        return Shown(text, "Buttons: " + " · ".join(titles))
-    if rows:
-        return Shown(text, f"List ({action.get('button', 'options')}): " + " · ".join(rows))
-    return Shown(text)
+    if body.get("type") == "cta_url":
+        link = action.get("parameters") or {}
+        detail: str | None = f"Link button: {link.get('display_text', '')} → {link.get('url', '')}"
+    elif body.get("type") == "location_request_message":
+        detail = "Asks for the customer's location"
+    elif titles:
+        detail = "Buttons: " + " · ".join(titles)
+    elif rows:
+        detail = f"List ({action.get('button', 'options')}): " + " · ".join(rows)
+    else:
+        detail = None
+    return Shown(text, detail, *parts)
 
 
 def _template_values(components: Any) -> list[str]:
@@ -279,7 +295,17 @@ def message_entry(message: MessageBase, templates: Templates | None = None, medi
         reason(message.error),
         shown.header,
         shown.footer,
+        **_header_parts(shown.header_media),
     )
+
+
+def _header_parts(media: HeaderMedia | None) -> dict[str, Any]:
+    """A sent header as an entry shows it: a place as any shared location, a file as a link."""
+    if media is None:
+        return {}
+    if media.format == "location" and media.latitude is not None and media.longitude is not None:
+        return {"location": Place(media.latitude, media.longitude, media.name, media.address)}
+    return {"sent_file": media}
 
 
 def unsent_entry(row: OutboxBase, templates: Templates | None = None) -> Entry:
@@ -287,7 +313,18 @@ def unsent_entry(row: OutboxBase, templates: Templates | None = None) -> Entry:
     held = row.last_error if row.status in ("queued", "sending") else None  # why it waits (quiet hours, limits)
     why = reason(held) if held else (None if row.status in ("queued", "sending") else reason(row.last_error))
     category = row.template_category or row.category
-    return Entry(row.created_at, "unsent", shown.text, shown.detail, category, row.status, why, *shown[2:])
+    return Entry(
+        row.created_at,
+        "unsent",
+        shown.text,
+        shown.detail,
+        category,
+        row.status,
+        why,
+        shown.header,
+        shown.footer,
+        **_header_parts(shown.header_media),
+    )
 
 
 def conversation_entry(conversation: ConversationBase) -> Entry:

@@ -36,6 +36,7 @@ from bot.message_templates.library import TEMPLATES, Templates
 from bot.sandbox.wire import WA_ID, new_wamid
 from bot.settings import SANDBOX_APP_SECRET, SANDBOX_PHONE_NUMBER_ID, SANDBOX_VERIFY_TOKEN, Settings
 from bot.whatsapp.client import RecordingTransport
+from bot.whatsapp.rendered_template import HeaderMedia
 from bot.whatsapp.webhook_parser import parse_payload
 from storage.inbox import Delivery
 from storage.models import OutboxBase
@@ -48,7 +49,8 @@ INDENT = " " * len(BOT)
 MAX_ROUNDS = 5  # dispatcher rounds per line; one is enough, more only if a round leaves work due
 HELP = (
     "Type a message, or the number of a choice to tap it. "
-    "/wait 30m lets time pass (30s, 10m, 2h, 1d), /reset starts over as a new contact, /quit leaves."
+    "/wait 30m lets time pass (30s, 10m, 2h, 1d), /location LAT LON [NAME] shares a place, "
+    "/reset starts over as a new contact, /quit leaves."
 )
 HISTORY_FILE = Path("~/.bot_chat_history")  # what was typed, between chats (at a terminal only)
 HISTORY_LINES = 1000
@@ -225,6 +227,8 @@ class Chat:
             return False
         if word == "/wait":
             await self._wait(rest.strip())
+        elif word == "/location":
+            await self._location(rest.split(maxsplit=2))
         elif word == "/reset":
             self.wa_id = str(int(self.wa_id) + 1)[: len(self.wa_id)]
             self.choices = []
@@ -232,6 +236,18 @@ class Chat:
         else:
             self.say(HELP)
         return True
+
+    async def _location(self, words: list[str]) -> None:
+        """Share a place as the phone's "Send location" does: latitude, longitude and an optional name."""
+        try:
+            latitude, longitude = float(words[0]), float(words[1])
+        except (IndexError, ValueError):
+            self.say("/location takes a latitude and a longitude, then a name if you like: /location 52.37 4.89 Home")
+            return
+        place: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
+        if len(words) > 2:
+            place["name"] = words[2]
+        await self._send(customer_message("location", place))
 
     async def _wait(self, text: str) -> None:
         duration = parse_duration(text)
@@ -294,10 +310,17 @@ def show(body: Mapping[str, Any], library: Templates) -> Shown:
 
 def _interactive(content: Mapping[str, Any]) -> Shown:
     lines = []
-    if header := content.get("header", {}).get("text"):
+    if media := HeaderMedia.from_component(content.get("header")):
+        lines.append(_header_line(media))
+    elif header := content.get("header", {}).get("text"):
         lines.append(f"*{header}*")
     lines += str(content["body"]["text"]).splitlines()
     choices: list[Choice] = []
+    if content["type"] == "cta_url":
+        link = content["action"]["parameters"]
+        lines.append(f"[{link['display_text']}] → {link['url']}")
+    elif content["type"] == "location_request_message":
+        lines.append("[Send location] (type /location LAT LON [NAME] to share one)")
     if content["type"] == "button":
         for button in content["action"]["buttons"]:
             choices.append(Choice("button_reply", button["reply"]["id"], button["reply"]["title"]))
@@ -311,6 +334,13 @@ def _interactive(content: Mapping[str, Any]) -> Shown:
     return Shown(lines + _numbered(choices), choices)
 
 
+def _header_line(media: HeaderMedia) -> str:
+    """A file or place header as one line: what it is, and where it is (a link, a media id, a map)."""
+    if media.format == "location":
+        return f"{media.words} https://www.openstreetmap.org/?mlat={media.latitude}&mlon={media.longitude}"
+    return f"{media.words} {media.link or f'media id {media.media_id}'}"
+
+
 def _numbered(choices: list[Choice]) -> list[str]:
     return [f"  {n}) {c.title}" + (f" ({c.description})" if c.description else "") for n, c in enumerate(choices, 1)]
 
@@ -322,7 +352,9 @@ def _template(content: Mapping[str, Any], library: Templates) -> Shown:
     if rendered is None:
         return Shown([f"[template {name} ({language}): {json.dumps(content.get('components', []))}]"], [])
     lines = [f"[{rendered.category} template {name}]"]
-    if rendered.header:
+    if rendered.header_media:
+        lines.append(_header_line(rendered.header_media))
+    elif rendered.header:
         lines.append(f"*{rendered.header}*")
     lines += rendered.text.splitlines()
     if rendered.footer:

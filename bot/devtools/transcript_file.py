@@ -49,8 +49,19 @@ ACTING = ("customer", "customer taps", "customer sends", "agent", "wait", "relea
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
 CONTACT_KEYS = ("wa_id", "name", "language", "time_zone")
 MEDIA_HEADS = ("image", "document", "video", "audio")
-BOT_HEADS = ("text", "text_contains", "choose", "buttons", "list", "template", "not_sent", *MEDIA_HEADS)
-BOT_KEYS = (*BOT_HEADS, "options", "button", "values", "caption", "filename")
+BOT_HEADS = (
+    "text",
+    "text_contains",
+    "choose",
+    "buttons",
+    "list",
+    "link",
+    "location_request",
+    "template",
+    "not_sent",
+    *MEDIA_HEADS,
+)
+BOT_KEYS = (*BOT_HEADS, "options", "button", "url", "values", "caption", "filename")
 SESSION_KEYS = ("flow", "step", "handed_off", "attempts")
 SENDS: dict[str, dict[str, Any]] = {
     "image": {"id": "media.1", "mime_type": "image/jpeg"},
@@ -354,7 +365,10 @@ def _bot_problem(value: Any) -> str | None:
         return f"'bot' is a text, nothing, ..., or a mapping of {', '.join(BOT_KEYS)}"
     heads = [k for k in BOT_HEADS if k in value]
     if len(heads) != 1:
-        return "a bot message is one of text, text_contains, choose (buttons, list), template, not_sent or a file"
+        return (
+            "a bot message is one of text, text_contains, choose (buttons, list), link, location_request, "
+            "template, not_sent or a file"
+        )
     options = value.get("options")
     if options is not None and not (
         isinstance(options, list) and all(isinstance(o, str) or (isinstance(o, dict) and len(o) == 1) for o in options)

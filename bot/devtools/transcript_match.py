@@ -10,6 +10,7 @@ from typing import Any, Literal
 from bot.devtools.transcript_file import MEDIA_HEADS, one_line
 from bot.message_templates.display import sent_parameters as template_parameters
 
+FileKind = Literal["image", "document", "video", "audio"]  # MEDIA_HEADS
 UNSET = "<unset>"  # an `expect` value for a key that must not be there
 
 
@@ -17,10 +18,11 @@ UNSET = "<unset>"  # an `expect` value for a key that must not be there
 class Message:
     """One message the customer received (or one the sender refused), read from the Cloud API body."""
 
-    kind: Literal["text", "buttons", "list", "template", "not_sent", "image", "document", "video", "audio"]
+    kind: Literal["text", "buttons", "list", "link", "location_request", "template", "not_sent"] | FileKind
     text: str = ""
     options: tuple[tuple[str, str], ...] = ()  # (id, title)
-    button: str | None = None  # a list's button label
+    button: str | None = None  # a list's button label, or a link button's title
+    url: str | None = None  # what a link button opens
     template: str | None = None
     values: Mapping[str, str] = field(default_factory=dict)
     code: str | None = None  # an authentication template's code: never shown, only typed back
@@ -41,6 +43,11 @@ class Message:
             if interactive.get("type") == "list":
                 rows = [r for s in action.get("sections", []) for r in s.get("rows", [])]
                 return cls("list", text, tuple((r["id"], r["title"]) for r in rows), button=action.get("button"))
+            if interactive.get("type") == "cta_url":
+                link = action.get("parameters", {})
+                return cls("link", text, button=link.get("display_text"), url=link.get("url"))
+            if interactive.get("type") == "location_request_message":
+                return cls("location_request", text)
             buttons = [b["reply"] for b in action.get("buttons", [])]
             return cls("buttons", text, tuple((b["id"], b["title"]) for b in buttons))
         if kind == "template":
@@ -57,6 +64,10 @@ class Message:
             return f"bot: {one_line(self.text)}"
         if self.kind == "not_sent":
             return f"bot: {one_line({'not_sent': self.text})}"
+        if self.kind == "link":
+            return f"bot: {one_line({'link': self.text, 'button': self.button, 'url': self.url})}"
+        if self.kind == "location_request":
+            return f"bot: {one_line({'location_request': self.text})}"
         if self.kind in MEDIA_HEADS:
             file: dict[str, Any] = {self.kind: self.source}
             file |= {"caption": self.text} if self.text else {}
@@ -90,7 +101,8 @@ def matches(expected: Any, message: Message) -> bool:
     if "text" in expected:
         return message.kind == "text" and message.text == str(expected["text"])
     if "text_contains" in expected:
-        return message.kind in ("text", "buttons", "list") and str(expected["text_contains"]) in message.text
+        shown = ("text", "buttons", "list", "link", "location_request")
+        return message.kind in shown and str(expected["text_contains"]) in message.text
     file = next((k for k in MEDIA_HEADS if k in expected), None)
     if file is not None:  # a file: its project file name or link, its caption and file name as given
         return (
@@ -99,6 +111,13 @@ def matches(expected: Any, message: Message) -> bool:
             and message.text == str(expected.get("caption") or "")
             and ("filename" not in expected or message.filename == expected["filename"])
         )
+    if "link" in expected:
+        wanted = {k: expected.get(k) for k in ("button", "url") if k in expected}
+        same_text = expected["link"] in (None, "...") or message.text == str(expected["link"])
+        return message.kind == "link" and same_text and all(getattr(message, k) == v for k, v in wanted.items())
+    if "location_request" in expected:
+        wanted_text = expected["location_request"]
+        return message.kind == "location_request" and wanted_text in (None, "...", message.text)
     if "template" in expected:
         wanted = {k: str(v) for k, v in (expected.get("values") or {}).items()}
         return message.template == expected["template"] and all(message.values.get(k) == v for k, v in wanted.items())

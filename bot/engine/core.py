@@ -6,7 +6,7 @@ from the same step. Every path ends in a reply the flow defines or one of the en
 messages (help, a re-prompt, an apology), and a broken or changed flow file ends the flow politely
 rather than raising.
 
-Why one module of about 500 lines: the engine is one state machine; each step kind's handler reads and
+Why one module of about 600 lines: the engine is one state machine; each step kind's handler reads and
 returns the same private turn state, and splitting them apart would make that state public for no reader.
 """
 
@@ -33,8 +33,11 @@ from bot.engine.state import (
     Enter,
     Event,
     Frame,
+    Header,
     Inbound,
+    LinkButton,
     ListMenu,
+    LocationRequest,
     Output,
     Released,
     RunAction,
@@ -50,6 +53,7 @@ from bot.engine.state import (
 from bot.errors import ValidationError
 from bot.language.words import command as typed_command
 from bot.language.words import message
+from bot.whatsapp.rendered_template import HeaderMedia
 
 MAIN_FLOW = "main"
 MAX_STEPS_PER_TURN = 50  # a flow that loops through non-waiting steps stops here instead of spinning
@@ -154,7 +158,7 @@ class _Run:
         if self.state.flow and self.state.expires_at and self.now >= self.state.expires_at:
             step = None  # an expired session starts over
             self.state = State()
-        commands_on = step is None or not isinstance(step, f.Ask | f.Choose) or step.commands
+        commands_on = step is None or not isinstance(step, f.WaitingStep) or step.commands
         if commands_on and message.reply_id is None:
             command = typed_command(text)
             if command == "agent":
@@ -176,10 +180,16 @@ class _Run:
                 self.outputs.append(Say(self.own("not_text")))
             self._start(self.engine.main)
             return
-        if isinstance(step, f.Ask) and message.reply_id is not None and self._tap_elsewhere(message):
+        if (
+            isinstance(step, f.Ask | f.RequestLocation)
+            and message.reply_id is not None
+            and self._tap_elsewhere(message)
+        ):
             return
         if isinstance(step, f.Ask):
             self._answer(step, message, text)
+        elif isinstance(step, f.RequestLocation):
+            self._located(step, message)
         elif isinstance(step, f.Choose):
             self._pick(step, message, text)
         elif isinstance(step, f.Verify):
@@ -248,7 +258,7 @@ class _Run:
         """A waiting step's timeout; for an act or http step, when its outcome is surely lost (a crash)."""
         if isinstance(step, f.Act | f.Http):
             return self.now + (step.timeout or CALL_LIMIT) + CALL_GRACE
-        timeout = step.timeout if isinstance(step, f.Ask | f.Choose) else None
+        timeout = step.timeout if isinstance(step, f.WaitingStep) else None
         return self.now + timeout if timeout else None
 
     def _enter(self, step: f.AnyStep) -> Any:
@@ -259,7 +269,10 @@ class _Run:
             else:
                 self._say(step.text)
             return step.next
-        if isinstance(step, f.Ask | f.Choose):
+        if isinstance(step, f.Link):
+            self.outputs.append(self._link(step))
+            return step.next
+        if isinstance(step, f.WaitingStep):
             self._prompt(step)
             return _WAIT
         if isinstance(step, f.Act):
@@ -319,7 +332,7 @@ class _Run:
     def _timed_out(self) -> None:
         step = self._current()
         deadline = self.state.deadline
-        if isinstance(step, f.Ask | f.Choose) and deadline is not None and self.now >= deadline:
+        if isinstance(step, f.WaitingStep) and deadline is not None and self.now >= deadline:
             self._exit(step.on_timeout, self.own("timed_out"))
             return
         if isinstance(step, f.Act | f.Http) and deadline is not None and self.now >= deadline:
@@ -335,6 +348,8 @@ class _Run:
             self._say(step.prompt)
         elif isinstance(step, f.Choose):
             self.outputs.append(self._menu(step))
+        elif isinstance(step, f.RequestLocation):
+            self.outputs.append(LocationRequest(self._render(step.prompt) or self.own("choose")))
         elif isinstance(step, f.Verify) and step.prompt is not None:
             self._say(step.prompt)
 
@@ -345,7 +360,7 @@ class _Run:
         else:
             self.finish(message)
 
-    def _wrong(self, step: f.Ask | f.Choose, hint: str | None, *, not_text: bool = False) -> None:
+    def _wrong(self, step: f.WaitingStep, hint: str | None, *, not_text: bool = False) -> None:
         """A wrong try: the distinct re-prompt (or the validator's hint and the question), or the exit."""
         attempts = self.state.attempts + 1
         if attempts >= step.max_attempts:
@@ -355,7 +370,9 @@ class _Run:
         if not_text:
             self.outputs.append(Say(self.own("not_text")))
             hint = None
-        if step.reprompt is not None:
+        if isinstance(step, f.RequestLocation):  # the "Send location" button again, with the re-prompt's words
+            self.outputs.append(LocationRequest(self._render(step.reprompt or step.prompt) or self.own("choose")))
+        elif step.reprompt is not None:
             self._say(step.reprompt)
             if isinstance(step, f.Choose):  # the choices again, without repeating the question's text
                 self.outputs.append(self._menu(step))
@@ -382,10 +399,11 @@ class _Run:
     def _answer(self, step: f.Ask, message: Inbound, text: str) -> None:
         wanted = step.validator.kind
         if wanted in f.SENT_KINDS:  # a photo, a document or a location, not a typed answer
-            if message.kind != wanted or message.sent is None:
+            sent = message.location if wanted == "location" else message.media
+            if message.kind != wanted or sent is None:
                 self._wrong(step, self.own(f"send_{wanted}"))
                 return
-            self._set(step.slot, dict(message.sent))
+            self._set(step.slot, dict(sent))
             self._go(step.next)
             return
         if message.kind != "text" or not text:
@@ -396,6 +414,14 @@ class _Run:
             self._wrong(step, result.reason)
             return
         self._set(step.slot, result.value)
+        self._go(step.next)
+
+    def _located(self, step: f.RequestLocation, message: Inbound) -> None:
+        """A shared place answers a location request; anything else asks again (a wrong try)."""
+        if message.kind != "location" or message.location is None:
+            self._wrong(step, None)
+            return
+        self._set(step.slot, dict(message.location))
         self._go(step.next)
 
     def _pick(self, step: f.Choose, message: Inbound, text: str) -> None:
@@ -519,14 +545,38 @@ class _Run:
         if not options:
             raise _FlowBroken(f"step {step.id!r} has no options to offer")
         titles = [o.title for o in options]
+        header, footer = self._header(step.header), step.footer
         if (
             len(options) <= f.MAX_BUTTONS
             and len(set(titles)) == len(titles)
             and max(map(len, titles)) <= f.BUTTON_TITLE
         ):
-            return Buttons(text, options)
-        # Options from data that do not fit reply buttons (long or repeated titles) go in a list instead.
-        return ListMenu(text, step.button, self._page_of(step, options))
+            return Buttons(text, options, header, footer)
+        # Options from data that do not fit reply buttons (long or repeated titles) go in a list instead,
+        # which can carry a text header only.
+        shown = header if isinstance(header, str) else None
+        return ListMenu(text, step.button, self._page_of(step, options), shown, footer)
+
+    def _link(self, step: f.Link) -> LinkButton:
+        url = render_text(step.url, self._names()).strip()
+        if not url.startswith("https://") or any(ch.isspace() for ch in url):
+            raise _FlowBroken(f"step {step.id!r}: the link button's URL is not an https:// address")
+        return LinkButton(self._render(step.text), step.button, url, self._header(step.header), step.footer)
+
+    def _header(self, header: f.Header | None) -> Header | None:
+        """A header filled in: a text (cut to WhatsApp's 60 characters), or a file checked as Meta would."""
+        if header is None:
+            return None
+        names = self._names()
+        if header.media is None:
+            return render_text(header.text or "", names).strip()[: f.HEADER_TEXT] or None
+        filled = {"link": render_text(header.source or "", names)}
+        if header.filename:
+            filled["filename"] = render_text(header.filename, names)
+        try:
+            return HeaderMedia.read(header.media, filled)
+        except ValidationError as exc:
+            raise _FlowBroken(str(exc)) from None
 
     # -- values ---------------------------------------------------------------------------------------
 

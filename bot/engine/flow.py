@@ -1,9 +1,9 @@
 """A flow as the engine reads it: frozen steps with their file positions, built by `bot.engine.flow_file` from YAML.
 
 A flow is a script of steps, each with an `id`, run from `start`. Steps that talk to the customer
-(`say`, `ask`, `choose`) carry a `Text`: inline Jinja or a template from `templates/`. Steps that wait
-for the customer (`ask`, `choose`) have bounded attempts and an explicit exit when they run out, and an
-optional timeout with its own exit. Nothing here does I/O.
+(`say`, `ask`, `choose`, `request_location`, `link`) carry a `Text`: inline Jinja or a template from
+`templates/`. Steps that wait for the customer (`ask`, `choose`, `request_location`) have bounded attempts
+and an explicit exit when they run out, and an optional timeout with its own exit. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ MAX_LIST_ROWS = 10
 ROW_TITLE = 24
 ROW_DESCRIPTION = 72
 BODY_TEXT = 1024
+HEADER_TEXT = 60
+FOOTER_TEXT = 60
+MediaFormat = Literal["image", "video", "document"]
 DEFAULT_ATTEMPTS = 3
 DEFAULT_IDLE = timedelta(minutes=30)
 
@@ -97,6 +100,19 @@ class Option:
 
 
 @dataclass(frozen=True)
+class Header:
+    """An interactive message's header: a text, or a file (`media` its kind) by URL or media id.
+
+    `text`, `source` and `filename` are Jinja over the slots, rendered when the message is sent.
+    """
+
+    text: str | None = None
+    media: MediaFormat | None = None
+    source: str | None = None  # the file's URL or Meta's media id
+    filename: str | None = None  # a document's name on the phone
+
+
+@dataclass(frozen=True)
 class Step:
     """What every step has: its id, where to go next (if anything), and where it was written."""
 
@@ -165,6 +181,30 @@ class Choose(Waiting):
     options_from: str | None = None
     slot: str | None = None
     button: str = "Choose"  # the list message's button label
+    header: Header | None = None  # a text, or a file above reply buttons
+    footer: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestLocation(Waiting):
+    """Ask for the customer's location with WhatsApp's "Send location" button; the place shared fills `slot`.
+
+    The slot holds ``{latitude, longitude, name?, address?}`` as the customer's phone sent it.
+    """
+
+    prompt: Text = Text()
+    slot: str = ""
+
+
+@dataclass(frozen=True)
+class Link(Step):
+    """A call-to-action URL button under a text: `button` is its title, `url` (https, Jinja) what it opens."""
+
+    text: Text = Text()
+    button: str = ""
+    url: str = ""
+    header: Header | None = None
+    footer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -243,7 +283,8 @@ class End(Step):
     text: Text | None = None
 
 
-AnyStep = Say | Ask | Choose | Act | Http | Branch | Goto | Call | Handoff | Verify | End
+AnyStep = Say | Ask | Choose | RequestLocation | Link | Act | Http | Branch | Goto | Call | Handoff | Verify | End
+WaitingStep = Ask | Choose | RequestLocation  # steps with attempts, a re-prompt and a timeout
 
 
 @dataclass(frozen=True)
@@ -265,7 +306,7 @@ class Flow:
     def targets(self, step: AnyStep) -> list[tuple[str, str]]:
         """Every step id `step` can go to, with the field that names it (for checks and diagrams)."""
         found: list[tuple[str, str | None]] = [("next", step.next)]
-        if isinstance(step, Ask | Choose):
+        if isinstance(step, Ask | Choose | RequestLocation):
             found += [("on_exhausted", step.on_exhausted), ("on_timeout", step.on_timeout)]
         if isinstance(step, Choose):
             found += [(f"options.{o.id}.next", o.next) for o in step.options]

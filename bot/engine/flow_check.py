@@ -4,9 +4,8 @@ It runs on what `bot.engine.flow_file` read, so each finding points at the line 
 fault. Errors are what would break a conversation or be refused by WhatsApp; warnings are what a
 customer would likely trip over (a step nobody reaches, an exit left to the engine's default).
 
-Why one module of about 450 lines: every check reads the same located flow and reports through the same
-positions; split by kind of check, each part would need the checker's state and the flow's positions
-passed around for no reader's benefit.
+Why one module of about 510 lines: one checker walks every step once, and its rules share the flow, its
+positions, the context of other flows and templates, and the list of problems; apart, each would need them all.
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ from bot.engine.flow import (
     BODY_TEXT,
     BUTTON_TITLE,
     CAPTION_MAX,
+    FOOTER_TEXT,
+    HEADER_TEXT,
     MAX_BUTTONS,
     ROW_DESCRIPTION,
     ROW_TITLE,
@@ -35,11 +36,15 @@ from bot.engine.flow import (
     End,
     Flow,
     Handoff,
+    Header,
     Http,
+    Link,
     Media,
+    RequestLocation,
     Say,
     Text,
     Verify,
+    WaitingStep,
 )
 from bot.engine.flow_file import LocatedFlow
 from bot.engine.match import collisions
@@ -122,7 +127,7 @@ def slots_set(flow: Flow) -> frozenset[str]:
     """The slots a flow's own steps fill: answers, choices, action results and a verification's outcome."""
     found: set[str] = set()
     for step in flow.steps.values():
-        if isinstance(step, Ask | Choose) and step.slot:
+        if isinstance(step, WaitingStep) and step.slot:
             found.add(step.slot)
         elif isinstance(step, Act | Http) and step.result:
             found.add(step.result)
@@ -183,6 +188,8 @@ class _Checker:
                 self.check_choose(step)
             if isinstance(step, Say) and step.media is not None:
                 self.check_media(step, step.media)
+            if isinstance(step, Choose | Link | RequestLocation):
+                self.check_interactive(step)
         self.check_reachable()
         return self.problems
 
@@ -220,7 +227,7 @@ class _Checker:
         elif isinstance(step, Act | Http) and step.on_error is None:
             kind = type(step).__name__.lower()
             self.report("warning", step.position, f"{kind} has no 'on_error'; a failure apologises and ends the flow")
-        elif isinstance(step, Ask | Choose | Verify):
+        elif isinstance(step, WaitingStep | Verify):
             exit_key, exit_to = (
                 ("on_failure", step.on_failure) if isinstance(step, Verify) else ("on_exhausted", step.on_exhausted)
             )
@@ -228,7 +235,7 @@ class _Checker:
                 tries = f"{step.max_attempts} failed {'try' if step.max_attempts == 1 else 'tries'}"
                 message = f"{type(step).__name__.lower()} has no {exit_key!r}; the flow ends after {tries}"
                 self.report("warning", step.position, message)
-        if isinstance(step, Ask | Choose) and step.on_timeout is not None and step.timeout is None:
+        if isinstance(step, WaitingStep) and step.on_timeout is not None and step.timeout is None:
             self.report("warning", self.at(step, "on_timeout"), "'on_timeout' without a 'timeout' never happens")
 
     def check_names(self, step: AnyStep) -> None:
@@ -379,6 +386,44 @@ class _Checker:
             raise MediaRefused(f"no file {name!r} in the flows folder")
         return path
 
+    def check_interactive(self, step: Choose | Link | RequestLocation) -> None:
+        """Meta's limits on a header, a footer, a link button's title and URL; these texts are inline only.
+
+        https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-cta-url-messages
+        """
+        kind = "link" if isinstance(step, Link) else "request_location" if isinstance(step, RequestLocation) else None
+        text = step.text if isinstance(step, Link) else step.prompt
+        if kind is not None and text.template is not None:
+            self.report("error", self.at(step, kind), f"a {kind} step's text is written inline, not as a template")
+        if isinstance(step, RequestLocation):
+            return
+        if step.header is not None:
+            self.check_header(step, step.header)
+        footer = step.footer
+        if footer is not None and len(footer) > FOOTER_TEXT:
+            message = f"footer is {len(footer)} characters; at most {FOOTER_TEXT}"
+            self.report("error", self.at(step, "footer"), message)
+        if isinstance(step, Link):
+            if len(step.button) > BUTTON_TITLE:
+                message = f"button {step.button!r} is {len(step.button)} characters; at most {BUTTON_TITLE}"
+                self.report("error", self.at(step, "button"), message)
+            if not step.url.startswith(("https://", "{{")):
+                self.report("error", self.at(step, "url"), f"url {step.url!r} must start with https://")
+
+    def check_header(self, step: Choose | Link, header: Header) -> None:
+        if header.text is not None and "{{" not in header.text and len(header.text) > HEADER_TEXT:
+            message = f"header is {len(header.text)} characters; at most {HEADER_TEXT}"
+            self.report("error", self.at(step, "header"), message)
+        if header.media is None:
+            return
+        source = header.source or ""
+        if "{{" not in source and not (source.startswith(("https://", "http://")) or source.isdigit()):
+            message = f"the header's {header.media} must be an http(s) URL or a media id"
+            self.report("error", self.at(step, "header", header.media), message)
+        if isinstance(step, Choose) and (len(step.options) > MAX_BUTTONS or step.options_from):
+            message = f"an {header.media} header needs reply buttons: 3 options or fewer, and no options_from"
+            self.report("error", self.at(step, "header"), message)
+
     def check_synonyms(self, step: Choose) -> None:
         """Two options of one menu answering to the same word (title, id or synonym, folded) is ambiguous."""
         index = {option.id: i for i, option in enumerate(step.options)}
@@ -419,6 +464,10 @@ def _texts(step: AnyStep) -> list[tuple[str, Text]]:
         found.append(("say", step.text))
     elif isinstance(step, Ask | Choose):
         found += [(type(step).__name__.lower(), step.prompt), ("reprompt", step.reprompt)]
+    elif isinstance(step, RequestLocation):
+        found += [("request_location", step.prompt), ("reprompt", step.reprompt)]
+    elif isinstance(step, Link):
+        found.append(("link", step.text))
     elif isinstance(step, Handoff | End):
         found.append((type(step).__name__.lower(), step.text))
     elif isinstance(step, Verify):
@@ -442,6 +491,14 @@ def _jinja_sources(step: AnyStep) -> list[tuple[KeyPath, str]]:
     if isinstance(step, Http):
         sources += [(("query", name), value) for name, value in step.query.items()]
         sources += [(("body", name), value) for name, value in (step.body or {}).items()]
+    if isinstance(step, Link):
+        sources.append((("url",), step.url))
+    header = step.header if isinstance(step, Choose | Link) else None
+    if header is not None and header.text is not None:
+        sources.append((("header",), header.text))
+    if header is not None and header.media is not None:
+        sources.append((("header", header.media), header.source or ""))
+        sources += [(("header", "filename"), header.filename)] if header.filename else []
     return sources
 
 

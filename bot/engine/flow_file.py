@@ -5,7 +5,7 @@ found, each at the line and column of the key or value at fault, so `bot check` 
 one run. References between steps, flows, templates and actions are `bot.engine.flow_check`'s job. The YAML
 itself (positions, YAML 1.2 booleans as `flows/flow.schema.json` reads them) is `bot.yaml_file`'s.
 
-Why one module of about 550 lines: it is one reader with one function per step kind, all threading the
+Why one module of about 720 lines: it is one reader with one function per step kind, all threading the
 same positions and problem list; the kinds are what the file format is, and they change together with it.
 """
 
@@ -32,9 +32,13 @@ from bot.engine.flow import (
     Flow,
     Goto,
     Handoff,
+    Header,
     Http,
+    Link,
     Media,
+    MediaFormat,
     Option,
+    RequestLocation,
     Say,
     Text,
     Validator,
@@ -46,13 +50,29 @@ from bot.whatsapp.message_body import FILENAME_MAX
 from bot.yaml_file import KeyPath, Position, Problem, Reading, YamlLoader, did_you_mean, read_mapping, unknown_key
 
 SUFFIX = ".yaml"
-KINDS = ("say", "ask", "choose", "act", "http", "branch", "goto", "call", "handoff", "verify", "end")
+KINDS = (
+    "say",
+    "ask",
+    "choose",
+    "request_location",
+    "link",
+    "act",
+    "http",
+    "branch",
+    "goto",
+    "call",
+    "handoff",
+    "verify",
+    "end",
+)
 TOP_KEYS = ("flow", "description", "intent", "start", "idle_timeout", "steps")
 WAITING_KEYS = ("reprompt", "max_attempts", "on_exhausted", "timeout", "on_timeout", "commands")
 STEP_KEYS: dict[str, tuple[str, ...]] = {
     "say": ("next",),
     "ask": ("slot", "validate", *WAITING_KEYS, "next"),
-    "choose": ("options", "options_from", "slot", "button", *WAITING_KEYS, "next"),
+    "choose": ("options", "options_from", "slot", "button", "header", "footer", *WAITING_KEYS, "next"),
+    "request_location": ("slot", *WAITING_KEYS, "next"),
+    "link": ("button", "url", "header", "footer", "next"),
     "act": ("args", "result", "timeout", "on_error", "next"),
     "http": ("query", "body", "result", "timeout", "on_error", "next"),
     "branch": ("otherwise",),
@@ -67,6 +87,8 @@ STEP_CLASSES: dict[str, Callable[..., AnyStep]] = {
     "say": Say,
     "ask": Ask,
     "choose": Choose,
+    "request_location": RequestLocation,
+    "link": Link,
     "act": Act,
     "http": Http,
     "branch": Branch,
@@ -78,8 +100,8 @@ STEP_CLASSES: dict[str, Callable[..., AnyStep]] = {
 }
 # The model's name for a key where it differs from the file's.
 KIND_FIELDS = {
-    **dict.fromkeys(("say", "handoff", "end"), "text"),
-    **dict.fromkeys(("ask", "choose"), "prompt"),
+    **dict.fromkeys(("say", "handoff", "end", "link"), "text"),
+    **dict.fromkeys(("ask", "choose", "request_location"), "prompt"),
     **{"act": "action", "http": "endpoint", "branch": "cases", "goto": "goto", "call": "flow", "verify": "purpose"},
 }
 RENAMED = {"validate": "validator"}
@@ -293,8 +315,10 @@ def _read_fields(item: dict[Any, Any], kind: str, base: KeyPath, reading: Readin
 
 
 def _required(kind: str, item: dict[Any, Any]) -> list[str]:
-    if kind == "ask" and "slot" not in item:
+    if kind in ("ask", "request_location") and "slot" not in item:
         return ["'slot'"]
+    if kind == "link":
+        return [f"{key!r}" for key in ("button", "url") if key not in item]
     if kind == "choose" and "options" not in item and "options_from" not in item:
         return ["'options' or 'options_from'"]
     return []
@@ -538,6 +562,36 @@ def _synonyms(reading: Reading, value: Any, path: KeyPath) -> tuple[str, ...] | 
     return tuple(found)
 
 
+HEADER_FORMS = "a text, {image: URL}, {video: URL} or {document: URL, filename: NAME} (a URL or a media id)"
+MEDIA: tuple[MediaFormat, ...] = ("image", "video", "document")
+
+
+def _header(reading: Reading, value: Any, path: KeyPath) -> Any:
+    """A text, or one file by URL or media id (Jinja over the slots); a document may name its file."""
+    if isinstance(value, str) and value.strip():
+        return Header(text=value)
+    formats = [key for key in value if key in MEDIA] if isinstance(value, dict) else []
+    if len(formats) != 1:
+        reading.error(reading.at(*path), f"'header' must be {HEADER_FORMS}")
+        return BAD
+    media: MediaFormat = formats[0]
+    allowed = (media, "filename") if media == "document" else (media,)
+    if not _known_keys(reading, value, path, allowed, "a header"):
+        return BAD
+    for key in allowed:
+        if key in value and (not isinstance(value[key], str) or not value[key].strip()):
+            reading.error(reading.at(*path, key), f"the header's {key!r} must be a text; quote it")
+            return BAD
+    return Header(media=media, source=value[media], filename=value.get("filename"))
+
+
+def _url(reading: Reading, value: Any, path: KeyPath) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        reading.error(reading.at(*path), "'url' must be an https:// address (Jinja over the slots allowed)")
+        return BAD
+    return value.strip()
+
+
 def _cases(reading: Reading, value: Any, path: KeyPath) -> Any:
     if not isinstance(value, list) or not value:
         reading.error(reading.at(*path), "'branch' must be a list of one or more {if, goto} cases")
@@ -639,7 +693,7 @@ def _custom(reading: Reading, spec: Any, path: KeyPath) -> Any:
 
 READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "say": _say,
-    **dict.fromkeys(("ask", "choose", "reprompt", "prompt"), _text),
+    **dict.fromkeys(("ask", "choose", "request_location", "link", "reprompt", "prompt"), _text),
     **dict.fromkeys(("handoff", "end"), _optional_text),
     **dict.fromkeys(("goto", "next", "on_exhausted", "on_timeout", "on_error", "on_failure", "otherwise"), _target),
     **dict.fromkeys(("slot", "result", "options_from"), _slot),
@@ -651,7 +705,9 @@ READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "max_attempts": _attempts,
     **dict.fromkeys(("timeout", "valid_for"), read_duration),
     "commands": _flag,
-    "button": _label,
+    **dict.fromkeys(("button", "footer"), _label),
+    "header": _header,
+    "url": _url,
     "options": _options,
     "http": _named("endpoint name", IDENTIFIER, IDENTIFIER_RULE),
     **dict.fromkeys(("args", "query", "body"), _texts_by_name),

@@ -45,6 +45,8 @@ _KINDS: dict[type, str] = {
     f.Say: "say",
     f.Ask: "ask",
     f.Choose: "choose",
+    f.RequestLocation: "request_location",
+    f.Link: "link",
     f.Branch: "branch",
     f.Act: "act",
     f.Http: "http",
@@ -59,6 +61,8 @@ _SHAPES: dict[str, tuple[str, str]] = {
     "say": ("(", ")"),
     "ask": ("[/", "/]"),
     "choose": ("[\\", "\\]"),
+    "request_location": ("[/", "/]"),
+    "link": ("(", ")"),
     "branch": ("{", "}"),
     "act": ("[[", "]]"),
     "http": ("[[", "]]"),
@@ -203,6 +207,10 @@ def _summary(step: f.AnyStep) -> str:
         return f"{_text(step.prompt)} → {step.slot}"
     if isinstance(step, f.Choose):
         return _text(step.prompt)
+    if isinstance(step, f.RequestLocation):
+        return f"{_text(step.prompt)} → {step.slot} (location)"
+    if isinstance(step, f.Link):
+        return f"{_text(step.text)} [{step.button}]"
     if isinstance(step, f.Act):
         return f"act {step.action}" + (f" → {step.result}" if step.result else "")
     if isinstance(step, f.Http):
@@ -225,9 +233,9 @@ def _text(text: f.Text) -> str:
 
 
 def _edges(diagram: _Diagram, step: f.AnyStep) -> None:
-    if isinstance(step, f.Say):
+    if isinstance(step, f.Say | f.Link):
         diagram.to_step(step, step.next)
-    elif isinstance(step, f.Ask):
+    elif isinstance(step, f.Ask | f.RequestLocation):
         diagram.to_step(step, step.next)
         _waiting_exits(diagram, step)
     elif isinstance(step, f.Choose):
@@ -259,7 +267,7 @@ def _edges(diagram: _Diagram, step: f.AnyStep) -> None:
     # handoff and end are where the bot stops: no edges out
 
 
-def _waiting_exits(diagram: _Diagram, step: f.Ask | f.Choose) -> None:
+def _waiting_exits(diagram: _Diagram, step: f.WaitingStep) -> None:
     if step.on_exhausted:
         diagram.to_step(step, step.on_exhausted, "on_exhausted")
     if step.on_timeout:

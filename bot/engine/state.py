@@ -14,6 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.engine.flow import Option
+from bot.whatsapp.rendered_template import HeaderMedia
+
+Header = str | HeaderMedia  # a header as sent: a text, or a file
 
 
 @dataclass(frozen=True)
@@ -102,14 +105,16 @@ class Who:
 class Inbound:
     """A customer's message: `kind` is Meta's message type; `reply_id` the tapped button or list row.
 
-    `sent` is what a photo, document or location answers an `ask` with: the stored file's media row and
-    what Meta said of it, or the coordinates with the place's name and address.
+    `location` is a shared place as the phone sent it: ``{latitude, longitude, name?, address?}``; it answers
+    a `request_location` step and an `ask` with `validate: location`. `media` is what a photo or a document
+    answers an `ask` with: the stored file's media row and what Meta said of it.
     """
 
     kind: str
     text: str | None = None
     reply_id: str | None = None
-    sent: Mapping[str, Any] | None = None
+    location: Mapping[str, Any] | None = None
+    media: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -175,10 +180,12 @@ class SendMedia:
 
 @dataclass(frozen=True)
 class Buttons:
-    """Up to three reply buttons under a text."""
+    """Up to three reply buttons under a text, with a header (a text or a file) and a footer if given."""
 
     text: str
     options: tuple[Option, ...]
+    header: Header | None = None
+    footer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,26 @@ class ListMenu:
     text: str
     button: str
     options: tuple[Option, ...]
+    header: str | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkButton:
+    """A call-to-action URL button: `button` is its title, `url` what it opens."""
+
+    text: str
+    button: str
+    url: str
+    header: Header | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True)
+class LocationRequest:
+    """A text with WhatsApp's "Send location" button."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -198,7 +225,7 @@ class SendTemplate:
     values: Mapping[str, str]
 
 
-Output = Say | SendMedia | Buttons | ListMenu | SendTemplate
+Output = Say | SendMedia | Buttons | ListMenu | LinkButton | LocationRequest | SendTemplate
 
 
 # -- effects ----------------------------------------------------------------------------------------

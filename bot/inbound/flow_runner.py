@@ -19,7 +19,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.core import Engine
-from bot.engine.flow import SENT_KINDS
 from bot.engine.state import (
     ActionDone,
     Buttons,
@@ -31,7 +30,9 @@ from bot.engine.state import (
     Enter,
     Event,
     Inbound,
+    LinkButton,
     ListMenu,
+    LocationRequest,
     Output,
     RunAction,
     Say,
@@ -50,7 +51,15 @@ from bot.media.upload import project_file_message
 from bot.message_templates.library import TemplateLibrary, to_cloud_api
 from bot.notifications.service import AppointmentNotices
 from bot.otp.service import OtpService
-from bot.whatsapp.message_body import CAPTION_MAX, buttons_message, list_message, media_message, text_message
+from bot.whatsapp.message_body import (
+    CAPTION_MAX,
+    buttons_message,
+    cta_url_message,
+    list_message,
+    location_request_message,
+    media_message,
+    text_message,
+)
 from bot.whatsapp.message_shape import shared_location
 from storage import media
 from storage.campaign import campaign_entry
@@ -59,6 +68,7 @@ from storage.models import ContactBase, MessageBase, SessionBase
 log = structlog.get_logger("bot.inbound.flow_runner")
 
 MAX_EFFECTS_PER_TURN = 10
+FILE_ANSWERS = ("image", "document")  # files an `ask` may want; its slot names the stored media row
 
 
 @dataclass
@@ -83,8 +93,8 @@ class FlowRunner:
     ) -> TurnResult:
         state = State.from_row(session.model_dump() if session else None)
         event: Event = inbound(message)
-        if message.type in SENT_KINDS:  # a photo, document or location may answer an `ask`
-            event = replace(inbound(message), sent=await sent_answer(conn, message))
+        if message.type in FILE_ANSWERS:  # a photo or a document may answer an `ask`
+            event = replace(inbound(message), media=await sent_file(conn, message))
         if message.type == "button":  # a template's quick reply: a campaign's tap enters the flow it names
             entry = await campaign_entry(conn, _context_id(message))
             if entry is not None:
@@ -180,10 +190,17 @@ class FlowRunner:
                 return project_file_message(to, output.kind, output.file, caption=caption, filename=output.filename)
             return media_message(to, output.kind, link=output.link, caption=caption, filename=output.filename)
         if isinstance(output, Buttons):
-            return buttons_message(to, output.text, [(o.id, o.title) for o in output.options])
+            buttons = [(o.id, o.title) for o in output.options]
+            return buttons_message(to, output.text, buttons, header=output.header, footer=output.footer)
         if isinstance(output, ListMenu):
             rows = [(o.id, o.title, o.description) for o in output.options]
-            return list_message(to, output.text, output.button, [(None, rows)])
+            sections = [(None, rows)]
+            return list_message(to, output.text, output.button, sections, header=output.header, footer=output.footer)
+        if isinstance(output, LinkButton):
+            header, footer = output.header, output.footer
+            return cta_url_message(to, output.text, output.button, output.url, header=header, footer=footer)
+        if isinstance(output, LocationRequest):
+            return location_request_message(to, output.text)
         assert isinstance(output, SendTemplate)
         template = self.library.get(output.name, language)
         return to_cloud_api(template, to, output.values)
@@ -233,17 +250,17 @@ def inbound(message: MessageBase) -> Inbound:
     if kind == "button":  # a template's quick-reply button
         button = _mapping(body.get("button"))
         return Inbound("button", _text(button.get("text")), _text(button.get("payload")) or message.reply_id)
+    if kind == "location":  # a shared place: a `request_location` step's or an `ask` for a location's answer
+        return Inbound(kind, message.text, None, location=shared_location(body))
     return Inbound(kind, message.text, None)
 
 
-async def sent_answer(conn: AsyncConnection, message: MessageBase) -> dict[str, Any] | None:
-    """What a photo, document or location answers an `ask` with: the media row the file is stored by, or the place.
+async def sent_file(conn: AsyncConnection, message: MessageBase) -> dict[str, Any] | None:
+    """What a photo or a document answers an `ask` with: the media row the file is stored by.
 
     The file itself is fetched in the background (`bot.media.fetcher`); the slot names its media row, which
     the dashboard shows once it is stored.
     """
-    if message.type == "location":
-        return shared_location(message.body)
     found = (await media.for_messages(conn, [message.id])).get(message.id) if message.id is not None else None
     if found is None:
         return None

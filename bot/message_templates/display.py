@@ -8,12 +8,13 @@ buttons' titles (never a payload such as ``SHOP_NOW``, never ``name=value`` list
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from typing import Any
 
 from bot.errors import NotFound, ValidationError
 from bot.message_templates.library import Templates, render
 from bot.message_templates.rules import AUTH_VARIABLE
-from bot.whatsapp.rendered_template import RenderedButton, RenderedTemplate
+from bot.whatsapp.rendered_template import HeaderMedia, RenderedButton, RenderedTemplate
 from storage.outbox import REDACTED  # a code scrubbed from a stored send body: shown hidden, never as the marker
 
 # What a dashboard shows in place of a one-time code: the phone saw it, the business's screen does not.
@@ -69,6 +70,15 @@ def _payloads(content: Mapping[str, Any]) -> dict[int, str]:
     return found
 
 
+def sent_header(content: Mapping[str, Any]) -> HeaderMedia | None:
+    """The file or place a template send carries in its header, as the phone shows it; None for none."""
+    for component in content.get("components") or []:
+        if isinstance(component, Mapping) and component.get("type") == "header":
+            parameters = component.get("parameters") or [None]
+            return HeaderMedia.from_component(parameters[0] if isinstance(parameters, list) else None)
+    return None
+
+
 def display(templates: Templates, content: Mapping[str, Any], *, hide_code: bool = False) -> RenderedTemplate | None:
     """A Cloud API ``template`` object rendered from the stored template; None if no template fits it.
 
@@ -84,7 +94,10 @@ def display(templates: Templates, content: Mapping[str, Any], *, hide_code: bool
         if template.category == "authentication":
             code = values.get(AUTH_VARIABLE)
             values = {AUTH_VARIABLE: HIDDEN_CODE if hide_code or code in (None, REDACTED) else code}
-        rendered = render(template, values)
+        media = sent_header(content) if template.header_media is not None else None
+        if media is not None:  # the header's own variables travel inside the file or place, not as texts
+            values = dict.fromkeys(template.variables, "") | values
+        rendered = render(template, values, media=media)
     except (NotFound, ValidationError):
         return None
     payloads = _payloads(content)
@@ -94,22 +107,13 @@ def display(templates: Templates, content: Mapping[str, Any], *, hide_code: bool
         RenderedButton(b.type, b.text, payloads.get(i, b.payload), b.url, b.parameters)
         for i, b in enumerate(rendered.buttons)
     )
-    return RenderedTemplate(
-        rendered.name,
-        rendered.language,
-        rendered.category,
-        rendered.text,
-        rendered.header,
-        rendered.footer,
-        buttons,
-        rendered.header_parameters,
-        rendered.body_parameters,
-    )
+    return replace(rendered, buttons=buttons)
 
 
 def display_text(rendered: RenderedTemplate) -> str:
     """The rendering as one plain text: header, body, footer, then the buttons' titles in brackets."""
-    parts = [part for part in (rendered.header, rendered.text, rendered.footer) if part]
+    header = rendered.header_media.words if rendered.header_media else rendered.header
+    parts = [part for part in (header, rendered.text, rendered.footer) if part]
     if rendered.buttons:
         parts.append(" ".join(f"[{button.text}]" for button in rendered.buttons))
     return "\n\n".join(parts)
@@ -127,4 +131,13 @@ def display_json(rendered: RenderedTemplate) -> dict[str, Any]:
         elif button.parameters:
             shown["code"] = button.parameters[0]
         buttons.append(shown)
-    return {"header": rendered.header, "body": rendered.text, "footer": rendered.footer, "buttons": buttons}
+    shown = {"header": rendered.header, "body": rendered.text, "footer": rendered.footer, "buttons": buttons}
+    return shown | {"header_media": media_json(rendered.header_media)} if rendered.header_media else shown
+
+
+def media_json(media: HeaderMedia) -> dict[str, Any]:
+    """A file or place header for a page to draw: a file's kind, link or media id and name; a place's fields."""
+    if media.format == "location":
+        place = {"latitude": media.latitude, "longitude": media.longitude, "name": media.name, "address": media.address}
+        return {"kind": "location"} | place
+    return {"kind": media.format, "link": media.link, "id": media.media_id, "filename": media.filename}

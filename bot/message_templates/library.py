@@ -2,7 +2,7 @@
 
 Each file is one message in one language (``templates/<category>/<name>.<language>.md.j2``): a YAML front
 matter block, then a Jinja body. Reading and rules live in `template_file` and `rules` beside this module;
-this module is the public face the CLI, the sender and the sandbox use.
+this module is the public face the CLI, the sender and the sandbox use; `export` writes Meta's JSON.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from jinja2 import Template, TemplateError, UndefinedError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.errors import NotFound, ValidationError
-from bot.message_templates.rules import AUTH_VARIABLE, Checker, meta_text
+from bot.message_templates.rules import AUTH_VARIABLE, Checker
 from bot.message_templates.template_file import (
     COPY_CODE_TEXT,
     Button,
@@ -29,7 +29,7 @@ from bot.message_templates.template_file import (
     variables_in,
 )
 from bot.whatsapp.message_body import rendered_message
-from bot.whatsapp.rendered_template import Parameter, RenderedButton, RenderedTemplate
+from bot.whatsapp.rendered_template import HeaderMedia, Parameter, RenderedButton, RenderedTemplate
 from bot.yaml_file import Problem
 
 __all__ = [
@@ -41,8 +41,6 @@ __all__ = [
     "TemplateLibrary",
     "Templates",
     "check",
-    "export",
-    "export_all",
     "render",
     "to_cloud_api",
 ]
@@ -207,17 +205,21 @@ def _render_text(template: MessageTemplate, source: str, values: Mapping[str, An
         raise ValidationError(f"{template.path}: cannot render: {exc}") from exc
 
 
-def render(template: MessageTemplate, values: Mapping[str, Any]) -> RenderedTemplate:
+def render(
+    template: MessageTemplate, values: Mapping[str, Any], *, media: HeaderMedia | None = None
+) -> RenderedTemplate:
     """Fill a template in once: what the customer reads, and the parameters the Cloud API needs.
 
     A missing value is a `ValidationError` naming the file and the variable. Meta's rules for parameter
-    texts are checked by `to_cloud_api`, before sending, so a preview shows any example as it is.
+    texts are checked by `to_cloud_api`, before sending, so a preview shows any example as it is; a file
+    or place header is checked here, since it has no text to preview. `media` is that header when known.
     """
     _require(template, values)
-    return _render(template, values)
+    return _render(template, values, media)
 
 
-def _render(template: MessageTemplate, values: Mapping[str, Any]) -> RenderedTemplate:
+def _render(template: MessageTemplate, values: Mapping[str, Any], media: HeaderMedia | None = None) -> RenderedTemplate:
+    """`media` stands in for the header's file or place when it is known already (a send body read back)."""
     if template.category == "authentication":
         return _authentication_rendered(template, str(values[AUTH_VARIABLE]))
     text = _render_text(template, template.body, values)
@@ -236,7 +238,20 @@ def _render(template: MessageTemplate, values: Mapping[str, Any]) -> RenderedTem
         buttons,
         header_parameters=_named(template.header, values),
         body_parameters=_named(template.body, values),
+        header_media=media or header_media(template, values),
     )
+
+
+def header_media(template: MessageTemplate, values: Mapping[str, Any]) -> HeaderMedia | None:
+    """The template's file or place header filled in and checked; a `ValidationError` names what is wrong."""
+    source = template.header_media
+    if source is None:
+        return None
+    filled = {name: _render_text(template, text, values) for name, text in source.fields.items()}
+    try:
+        return HeaderMedia.read(source.format, filled)
+    except ValidationError as exc:
+        raise ValidationError(f"{template.path}: {exc.message}") from None
 
 
 def _button(template: MessageTemplate, button: Button, values: Mapping[str, Any]) -> RenderedButton:
@@ -277,11 +292,11 @@ def _named(source: str | None, values: Mapping[str, Any]) -> tuple[Parameter, ..
     """The variables of one component, in order of appearance, as Meta's named parameters."""
     if not source:
         return ()
-    return tuple(Parameter(str(values[name]), name) for name in _variables(source))
+    return tuple(Parameter(str(values[name]), name) for name in component_variables(source))
 
 
 @lru_cache(maxsize=1024)
-def _variables(source: str) -> tuple[str, ...]:
+def component_variables(source: str) -> tuple[str, ...]:
     """A component's variables in order of appearance, parsed once per text: a campaign asks once per recipient."""
     return tuple(variables_in(environment().parse(source)))
 
@@ -294,7 +309,7 @@ def _sent_variables(template: MessageTemplate) -> Iterator[str]:
         yield AUTH_VARIABLE
         return
     for source in (template.header, template.body, *(b.url for b in template.buttons if b.type == "url")):
-        yield from _variables(source) if source else ()
+        yield from component_variables(source) if source else ()
 
 
 def _check_parameters(template: MessageTemplate, values: Mapping[str, Any]) -> None:
@@ -315,89 +330,6 @@ def to_cloud_api(template: MessageTemplate, to: str, values: Mapping[str, Any]) 
     _require(template, values)
     _check_parameters(template, values)
     return rendered_message(to, _render(template, values))
-
-
-# --- export -----------------------------------------------------------------------------------------
-
-
-def _examples(template: MessageTemplate, source: str) -> list[dict[str, str]]:
-    return [{"param_name": n, "example": str(template.examples[n])} for n in _variables(source)]
-
-
-def _meta(source: str) -> str:
-    return meta_text(environment().parse(source))
-
-
-def export(template: MessageTemplate) -> dict[str, Any]:
-    """Meta's template-creation JSON for one template, ready to submit to the Business Management API.
-
-    https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/
-    """
-    if template.category == "service":
-        raise ValidationError(f"{template.path}: service templates are in-window replies and are not submitted")
-    if template.category == "authentication":
-        return _export_authentication(template)
-    components: list[dict[str, Any]] = []
-    if template.header:
-        header: dict[str, Any] = {"type": "HEADER", "format": "TEXT", "text": _meta(template.header)}
-        if examples := _examples(template, template.header):
-            header["example"] = {"header_text_named_params": examples}
-        components.append(header)
-    body: dict[str, Any] = {"type": "BODY", "text": _meta(template.body)}
-    if examples := _examples(template, template.body):
-        body["example"] = {"body_text_named_params": examples}
-    components.append(body)
-    if template.footer:
-        components.append({"type": "FOOTER", "text": template.footer})
-    if template.buttons:
-        components.append({"type": "BUTTONS", "buttons": [_export_button(template, b) for b in template.buttons]})
-    return {
-        "name": template.name,
-        "language": template.language,
-        "category": template.category.upper(),
-        "parameter_format": "NAMED",
-        "components": components,
-    }
-
-
-def _export_button(template: MessageTemplate, button: Button) -> dict[str, Any]:
-    """URL buttons keep Meta's positional ``{{1}}`` suffix: named parameters cover header and body only."""
-    if button.type == "quick_reply":
-        return {"type": "QUICK_REPLY", "text": button.text}
-    url = button.url or ""
-    head, brace, _ = url.partition("{{")
-    if not brace:
-        return {"type": "URL", "text": button.text, "url": url}
-    example = render(template, template.examples).buttons[template.buttons.index(button)].url
-    return {"type": "URL", "text": button.text, "url": head + "{{1}}", "example": [example]}
-
-
-def _export_authentication(template: MessageTemplate) -> dict[str, Any]:
-    """Meta fixes authentication bodies; only the security line, expiry and button are chosen.
-
-    https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/authentication-templates/
-    """
-    body: dict[str, Any] = {"type": "BODY", "add_security_recommendation": template.security_recommendation}
-    components: list[dict[str, Any]] = [body]
-    if template.code_expiration_minutes:
-        components.append({"type": "FOOTER", "code_expiration_minutes": template.code_expiration_minutes})
-    text = template.buttons[0].text if template.buttons else COPY_CODE_TEXT
-    components.append({"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": text}]})
-    exported: dict[str, Any] = {
-        "name": template.name,
-        "language": template.language,
-        "category": "AUTHENTICATION",
-        "components": components,
-    }
-    if template.code_expiration_minutes:
-        # An undelivered code is useless once expired; Meta drops the message after this time-to-live.
-        exported["message_send_ttl_seconds"] = template.code_expiration_minutes * 60
-    return exported
-
-
-def export_all(library: TemplateLibrary) -> list[dict[str, Any]]:
-    """Creation JSON for every Meta-bound template in the library; service templates are skipped."""
-    return [export(t) for t in library if t.meta_bound]
 
 
 TEMPLATES: web.AppKey[Templates] = web.AppKey("templates")  # the live library: what the content in use holds

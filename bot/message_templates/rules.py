@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterator
 from jinja2 import TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from bot.errors import ValidationError
 from bot.message_templates.template_file import FrontMatter, MessageTemplate, Position, Reading
 from bot.whatsapp.message_body import AUTH_CODE_MAX, BUTTON_TITLE_MAX, FOOTER_MAX, HEADER_MAX, TEXT_BODY_MAX
+from bot.whatsapp.rendered_template import HeaderMedia
 from bot.yaml_file import KeyPath
 
 Finder = Callable[[str], Iterator[tuple[int, str]]]
@@ -88,6 +90,7 @@ class Checker:
         if self.template.meta_bound:
             self.plain()
             self.meta_limits()
+            self.header_example(env)
         else:
             self.service_limits(env)
         self.common_limits()
@@ -185,6 +188,19 @@ class Checker:
         urls = sum(b.type == "url" for b in self.template.buttons)
         if urls > URL_BUTTONS_MAX:
             self.reading.error(self.front.at("buttons"), f"{urls} URL buttons; Meta allows {URL_BUTTONS_MAX}")
+
+    def header_example(self, env: SandboxedEnvironment) -> None:
+        """A file or place header filled with the examples is one Meta accepts: the export submits it."""
+        source = self.template.header_media
+        if source is None or any(v not in self.template.examples for v in self.template.variables):
+            return  # a missing example is reported on its own
+        try:
+            filled = {n: env.from_string(t).render(self.template.examples).strip() for n, t in source.fields.items()}
+            HeaderMedia.read(source.format, filled)
+        except TemplateError as exc:
+            self.reading.error(self.front.at("header"), f"rendering the header with the examples failed: {exc}")
+        except ValidationError as exc:
+            self.reading.error(self.front.at("header"), f"with the examples, {exc.message}")
 
     def service_limits(self, env: SandboxedEnvironment) -> None:
         try:

@@ -17,6 +17,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import SandboxedEnvironment
 
+from bot.message_templates.header import HeaderSource, check_header, header_source
 from bot.whatsapp.category import CATEGORIES, Category
 from bot.whatsapp.rendered_template import ButtonType
 from bot.yaml_file import KeyPath, Problem, load_yaml, unknown_key
@@ -72,6 +73,7 @@ class MessageTemplate:
     security_recommendation: bool = False
     code_expiration_minutes: int | None = None
     variables: tuple[str, ...] = ()
+    header_media: HeaderSource | None = None  # a file or a place instead of a text header
 
     @property
     def meta_bound(self) -> bool:
@@ -205,10 +207,11 @@ def check_schema(front: FrontMatter, reading: Reading) -> bool:
     for key in REQUIRED_KEYS:
         if key not in data:
             reading.error((1, 1), f"missing required key {key!r}")
-    for key in ("name", "category", "language", "header", "footer"):
+    for key in ("name", "category", "language", "footer"):
         if key in data and not isinstance(data[key], str):
             reading.error(front.at(key), f"{key!r} must be a string")
     _check_identity(front, reading)
+    check_header(front, reading)
     _check_buttons(front, reading)
     _check_examples(front, reading)
     _check_authentication_keys(front, reading)
@@ -315,6 +318,10 @@ def parse_sources(
     for key in ("header", "footer"):
         if isinstance(front.data.get(key), str):
             sources[(key,)] = front.data[key]
+    media = header_source(front.data.get("header"))
+    if media is not None:
+        for name, source in media.fields.items():
+            sources[media.path(name)] = source
     for index, button in enumerate(front.data.get("buttons") or []):
         for key in ("text", "url"):
             if isinstance(button, dict) and isinstance(button.get(key), str):
@@ -333,7 +340,8 @@ def build_template(front: FrontMatter, asts: dict[KeyPath, nodes.Template], path
     """Assemble the template from checked front matter; variables ordered header, body, buttons."""
     data = front.data
     order: dict[str, None] = {}
-    for key in [("header",), ("body",), *(k for k in asts if k[0] == "buttons")]:
+    headers = [k for k in asts if k[0] == "header"]
+    for key in [*headers, ("body",), *(k for k in asts if k[0] == "buttons")]:
         if key in asts:
             for name in variables_in(asts[key]):
                 order.setdefault(name, None)
@@ -353,13 +361,14 @@ def build_template(front: FrontMatter, asts: dict[KeyPath, nodes.Template], path
         language=data["language"],
         body=front.body,
         body_line=front.body_line,
-        header=data.get("header"),
+        header=data["header"] if isinstance(data.get("header"), str) else None,
         footer=data.get("footer"),
         buttons=buttons,
         examples=dict(data.get("examples") or {}),
         security_recommendation=bool(data.get("security_recommendation", False)),
         code_expiration_minutes=data.get("code_expiration_minutes"),
         variables=tuple(order),
+        header_media=header_source(data.get("header")),
     )
 
 

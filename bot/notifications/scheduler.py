@@ -180,13 +180,12 @@ class Scheduler(Wakeful):
 
     # -- managing schedules ------------------------------------------------------------------------
 
-    async def create(self, request: ScheduleRequest) -> ScheduleBase:
-        """Check and store a schedule, due at its first run after now; a taken name is a `Conflict`."""
+    def _checked(self, request: ScheduleRequest, now: datetime) -> ScheduleBase:
+        """The request as a row due at its first run after `now`, once its cron, zone, template and values check."""
         recurrence = cron.parse(request.cron, request.time_zone)
         template = self._templates(request.template, request.language)
         payloads(template, request.wa_ids, request.parameters)
-        now = self._clock()
-        row = ScheduleBase(
+        return ScheduleBase(
             name=request.name,
             cron=recurrence.cron,
             time_zone=recurrence.time_zone,
@@ -198,6 +197,10 @@ class Scheduler(Wakeful):
             created_at=now,
             updated_at=now,
         )
+
+    async def create(self, request: ScheduleRequest) -> ScheduleBase:
+        """Check and store a schedule, due at its first run after now; a taken name is a `Conflict`."""
+        row = self._checked(request, self._clock())
         async with self._repository.transaction() as conn:
             stored = await store.add_schedule(conn, row)
         if stored is None:
@@ -205,6 +208,46 @@ class Scheduler(Wakeful):
         log.info("schedule.created", schedule_id=stored.id, name=stored.name, next_run_at=stored.next_run_at)
         self.wake()
         return stored
+
+    async def update(self, schedule_id: int, request: ScheduleRequest) -> ScheduleBase:
+        """Check a schedule's new fields as `create` does and store them; an active one is due at its next run."""
+        now = self._clock()
+        row = self._checked(request, now)
+        async with self._repository.transaction() as conn:
+            found = await store.schedule_by_id(conn, schedule_id)
+            if found is None:
+                raise NotFound(f"no schedule {schedule_id}")
+            if not await store.name_is_free(conn, request.name, schedule_id):
+                raise Conflict(f"a schedule named {request.name!r} already exists")
+            values = row.model_dump(exclude={"id", "active", "last_run_at", "created_at"})
+            stored = await store.change(
+                conn, schedule_id, {**values, "next_run_at": row.next_run_at if found.active else None}
+            )
+        log.info("schedule.updated", schedule_id=schedule_id, next_run_at=stored.next_run_at)
+        self.wake()
+        return stored
+
+    async def activate(self, schedule_id: int) -> ScheduleBase:
+        """Run a stopped schedule again, from its next occurrence after now (the missed ones are not sent)."""
+        now = self._clock()
+        async with self._repository.transaction() as conn:
+            found = await store.schedule_by_id(conn, schedule_id)
+            if found is None:
+                raise NotFound(f"no schedule {schedule_id}")
+            if found.active:
+                return found
+            next_run = cron.next_run(cron.parse(found.cron, found.time_zone), now)
+            stored = await store.change(conn, schedule_id, {"active": True, "next_run_at": next_run, "updated_at": now})
+        log.info("schedule.activated", schedule_id=schedule_id, next_run_at=stored.next_run_at)
+        self.wake()
+        return stored
+
+    async def delete(self, schedule_id: int) -> None:
+        """Stop a schedule, cancel every message of it still queued, and remove it with its runs."""
+        await self.deactivate(schedule_id)
+        async with self._repository.transaction() as conn:
+            cancelled = await store.remove(conn, schedule_id, self._clock())
+        log.info("schedule.deleted", schedule_id=schedule_id, cancelled_queued=cancelled)
 
     async def schedules(self, limit: int = 100, before: int | None = None) -> list[ScheduleBase]:
         """A page of schedules, newest first (ids below `before`)."""

@@ -11,14 +11,7 @@ from bot.errors import NotFound, ValidationError
 from bot.message_templates.display import display, display_json, display_text
 from bot.message_templates.library import Templates
 from bot.sandbox.media import MediaShelf, location_message, location_text
-from bot.sandbox.rules import (
-    PairBucket,
-    Pricing,
-    ServiceCount,
-    ThroughputWindow,
-    service_pricing,
-    template_pricing,
-)
+from bot.sandbox.rules import PairBucket, Pricing, ServiceCount, ThroughputWindow, service_pricing, template_pricing
 from bot.sandbox.wire import (
     DISPLAY_PHONE_NUMBER,
     MEDIA_TYPES,
@@ -33,6 +26,7 @@ from bot.sandbox.wire import (
 )
 from bot.settings import Settings
 from bot.whatsapp.category import pricing_category, service_window_open
+from bot.whatsapp.rendered_template import HeaderMedia
 
 Direction = Literal["in", "out"]
 TemplateCategory = Callable[[str], str | None]
@@ -243,6 +237,9 @@ def outbound_item(
         item.interactive = content
         body = content.get("body")
         item.text = body.get("text") if isinstance(body, dict) else None
+        header = HeaderMedia.from_component(content.get("header"))
+        if header is not None:
+            _show_header(item, header, shelf)
     elif request.type == "template":
         item.template = template_view(content, category or "utility")
         rendered = display(templates, content) if templates is not None else None
@@ -252,6 +249,8 @@ def outbound_item(
             item.template |= display_json(rendered)
             item.template["quick_replies"] = [b["payload"] for b in item.template["buttons"] if "payload" in b]
             item.text = display_text(rendered)
+            if rendered.header_media is not None:
+                _show_header(item, rendered.header_media, shelf)
     elif request.type == "location":
         item.location = {k: content[k] for k in ("latitude", "longitude", "name", "address") if k in content}
         item.text = ", ".join(str(content[k]) for k in ("name", "address") if content.get(k)) or "[location]"
@@ -264,6 +263,15 @@ def outbound_item(
             item.media = _sent_media(request.type, content, shelf)
         item.text = item.text or (None if item.media else f"[{request.type}]")
     return item
+
+
+def _show_header(item: ChatItem, header: HeaderMedia, shelf: MediaShelf | None) -> None:
+    """A file or place header shown as the chat shows any file or place the bot sends, above the text."""
+    if header.format == "location":
+        named = {k: v for k, v in header.object().items() if k in ("name", "address")}
+        item.location = named | {"latitude": header.latitude, "longitude": header.longitude}
+    else:
+        item.media = _sent_media(header.format, header.object(), shelf)
 
 
 def _sent_media(kind: str, content: dict[str, Any], shelf: MediaShelf | None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from bot.whatsapp.message_body import (
     BUTTON_ID_MAX,
     BUTTON_TITLE_MAX,
     BUTTONS_MAX,
+    CTA_TEXT_MAX,
     LIST_BUTTON_MAX,
     ROW_DESCRIPTION_MAX,
     ROW_ID_MAX,
@@ -246,7 +247,7 @@ def _check_interactive(content: dict[str, Any]) -> None:
     action = content.get("action")
     if not isinstance(action, dict):
         raise graph_error(131008, "(#131008) Required parameter is missing", "interactive['action'] is required")
-    if kind in ("button", "list"):
+    if kind in ("button", "list", "cta_url", "location_request_message"):
         body = content.get("body")
         if not isinstance(body, dict) or not isinstance(body.get("text"), str) or not body["text"]:
             raise graph_error(
@@ -256,6 +257,21 @@ def _check_interactive(content: dict[str, Any]) -> None:
         _check_buttons(action.get("buttons"))
     elif kind == "list":
         _check_list(action)
+    elif kind == "cta_url":
+        _check_cta_url(action)
+    elif kind == "location_request_message" and action.get("name") != "send_location":
+        raise not_valid("interactive['action']['name'] must be send_location")
+
+
+def _check_cta_url(action: dict[str, Any]) -> None:
+    """https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-cta-url-messages"""
+    parameters = action.get("parameters")
+    if action.get("name") != "cta_url" or not isinstance(parameters, dict):
+        raise not_valid("interactive['action'] must be {name: cta_url, parameters: {display_text, url}}")
+    _check_field("Display text", parameters.get("display_text"), CTA_TEXT_MAX)
+    url = parameters.get("url")
+    if not isinstance(url, str) or not url.startswith("https://"):
+        raise not_valid("interactive['action']['parameters']['url'] must be an https:// URL")
 
 
 def _check_buttons(buttons: Any) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.errors import LimitExceeded, ValidationError
-from bot.whatsapp.rendered_template import Parameter, RenderedButton, RenderedTemplate
+from bot.whatsapp.rendered_template import MEDIA_FORMATS, HeaderMedia, Parameter, RenderedButton, RenderedTemplate
 
 # Limits: https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/
 # The OpenAPI file gives every interactive body 1024; Meta's list-message page allows 4096 there.
@@ -30,6 +30,9 @@ AUTH_CODE_MAX = 15
 CAPTION_MAX = 1024
 FILENAME_MAX = 240
 MEDIA_KINDS = ("image", "document", "video", "audio", "sticker")
+CTA_BODY_MAX = 1024
+CTA_TEXT_MAX = 20
+URL_MAX = 2000
 
 Params = Sequence[str] | Mapping[str, str]
 Row = tuple[str, str, str | None]
@@ -115,10 +118,16 @@ def media_message(
 
 
 def _interactive(
-    kind: str, body: str, action: dict[str, Any], header: str | None, footer: str | None
+    kind: str, body: str, action: dict[str, Any], header: str | HeaderMedia | None, footer: str | None
 ) -> dict[str, Any]:
     interactive: dict[str, Any] = {"type": kind}
-    if header is not None:
+    if isinstance(header, HeaderMedia):
+        if header.format not in MEDIA_FORMATS:
+            raise LimitExceeded(
+                f"an interactive header is text, an image, a video or a document, not a {header.format}"
+            )
+        interactive["header"] = header.component()
+    elif header is not None:
         _check_length("header text", header, HEADER_MAX)
         interactive["header"] = {"type": "text", "text": header}
     interactive["body"] = {"text": body}
@@ -134,11 +143,11 @@ def buttons_message(
     body: str,
     buttons: Sequence[tuple[str, str]],
     *,
-    header: str | None = None,
+    header: str | HeaderMedia | None = None,
     footer: str | None = None,
     reply_to: str | None = None,
 ) -> dict[str, Any]:
-    """An interactive message with one to three reply buttons given as ``(id, title)``."""
+    """An interactive message with one to three reply buttons given as ``(id, title)``; a header may be a file."""
     _check_length("body text", body, BUTTONS_BODY_MAX)
     _check_count("the message", len(buttons), "buttons", BUTTONS_MAX)
     for number, (button_id, title) in enumerate(buttons, start=1):
@@ -148,6 +157,38 @@ def buttons_message(
     _check_unique([(f"button {n}", b[1]) for n, b in enumerate(buttons, start=1)], "title")
     action = {"buttons": [{"type": "reply", "reply": {"id": i, "title": t}} for i, t in buttons]}
     return _envelope(to, "interactive", _interactive("button", body, action, header, footer), reply_to)
+
+
+def cta_url_message(
+    to: str,
+    body: str,
+    text: str,
+    url: str,
+    *,
+    header: str | HeaderMedia | None = None,
+    footer: str | None = None,
+) -> dict[str, Any]:
+    """An interactive call-to-action URL button: `text` on the button opens `url` (https).
+
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-cta-url-messages
+    """
+    _check_length("body text", body, CTA_BODY_MAX)
+    _check_length("button text", text, CTA_TEXT_MAX)
+    _check_length("button URL", url, URL_MAX)
+    if not url.startswith("https://") or any(ch.isspace() for ch in url):
+        raise LimitExceeded("the button URL must be an https:// address without spaces")
+    action = {"name": "cta_url", "parameters": {"display_text": text, "url": url}}
+    return _envelope(to, "interactive", _interactive("cta_url", body, action, header, footer), None)
+
+
+def location_request_message(to: str, body: str) -> dict[str, Any]:
+    """An interactive location request: the phone shows a "Send location" button under `body`.
+
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/location-request-messages
+    """
+    _check_length("body text", body, BUTTONS_BODY_MAX)
+    interactive = {"type": "location_request_message", "body": {"text": body}, "action": {"name": "send_location"}}
+    return _envelope(to, "interactive", interactive, None)
 
 
 def _list_section(number: int, title: str | None, rows: Sequence[Row], titled: bool) -> dict[str, Any]:
@@ -229,9 +270,12 @@ def _template(
     header: Sequence[Parameter],
     body: Sequence[Parameter],
     buttons: Sequence[ButtonParams],
+    media: HeaderMedia | None = None,
 ) -> dict[str, Any]:
     components: list[dict[str, Any]] = []
-    if header:
+    if media is not None:
+        components.append({"type": "header", "parameters": [media.component()]})
+    elif header:
         components.append({"type": "header", "parameters": [_text_parameter(p) for p in header]})
     if body:
         components.append({"type": "body", "parameters": [_text_parameter(p) for p in body]})
@@ -270,7 +314,13 @@ def rendered_message(to: str, template: RenderedTemplate) -> dict[str, Any]:
         return _in_window_reply(to, template)
     buttons = [params for index, button in enumerate(template.buttons) for params in _button_params(index, button)]
     return _template(
-        to, template.name, template.language, template.header_parameters, template.body_parameters, buttons
+        to,
+        template.name,
+        template.language,
+        template.header_parameters,
+        template.body_parameters,
+        buttons,
+        template.header_media,
     )
 
 

@@ -176,6 +176,7 @@ async def test_a_run_sends_only_to_opted_in_recipients(
         "31612345003": ("cancelled", "opted_out"), "31612345004": ("cancelled", "no_consent"),
         "14155552671": ("failed", "us_number"),
     }  # fmt: skip
+    assert {item["wa_id"]: item["name"] for item in log["items"]}["31612345001"] == "Ana"  # recipients by name
 
 
 async def test_pause_holds_the_queue_and_resume_sends_it(client: Client, auth: dict[str, str]) -> None:

@@ -261,3 +261,65 @@ async def test_an_order_with_three_bad_fields_gets_all_three_in_one_answer(
     assert error["message"] == f"status: {error['fields'][0]['message']}"
     async with session.patch(f"{base}/orders/A-1", json={"status": "shipped"}) as response:
         assert response.status == 404  # nothing was stored
+
+
+INVOICE = {"customer_name": "Aisha", "order_number": "10482", "total": "€84.90"}
+PICKUP = {"customer_name": "Aisha", "order_number": "10482", "store_name": "Centrum", "store_address": "Dam 1"}
+
+
+@pytest.mark.parametrize(
+    ("template", "parameters", "header"),
+    [
+        (
+            "order_invoice",
+            {**INVOICE, "invoice_url": "https://shop.example.com/invoices/10482.pdf"},
+            {"link": "https://shop.example.com/invoices/10482.pdf", "filename": "Invoice 10482.pdf"},
+        ),
+        (
+            "order_invoice",
+            {**INVOICE, "invoice_url": "1203447782"},
+            {"id": "1203447782", "filename": "Invoice 10482.pdf"},
+        ),
+        (
+            "pickup_ready",
+            {**PICKUP, "latitude": "52.3731", "longitude": 4.8922},
+            {"latitude": "52.3731", "longitude": "4.8922", "name": "Centrum", "address": "Dam 1"},
+        ),
+    ],
+)
+async def test_a_file_or_place_header_is_given_as_a_parameter_and_sent_whole(
+    api: tuple[str, aiohttp.ClientSession, Repository], template: str, parameters: dict[str, Any], header: Any
+) -> None:
+    """A template's document header takes a URL or a media id, a location header its coordinates, as parameters."""
+    base, session, repository = api
+    status, answer = await post(
+        session, base, {"wa_id": "447700900123", "template": template, "parameters": parameters}
+    )
+    assert status in (200, 201, 202), answer
+    async with repository.engine.connect() as conn:
+        [payload] = (await conn.execute(select(OUTBOX.c.payload))).scalars()
+    [component] = [c for c in payload["template"]["components"] if c["type"] == "header"]
+    [parameter] = component["parameters"]
+    assert parameter[parameter["type"]] == header
+
+
+@pytest.mark.parametrize(
+    ("template", "parameters", "words"),
+    [
+        ("order_invoice", {**INVOICE, "invoice_url": "ftp://shop.example.com/i.pdf"}, "http(s) URL or a media id"),
+        ("order_invoice", INVOICE, "parameters lack invoice_url"),
+        ("pickup_ready", {**PICKUP, "latitude": "north", "longitude": "4.9"}, "latitude must be a number"),
+        ("pickup_ready", {**PICKUP, "latitude": "52.1", "longitude": "181"}, "longitude must be a number"),
+    ],
+)
+async def test_a_bad_header_parameter_is_a_clear_400_and_queues_nothing(
+    api: tuple[str, aiohttp.ClientSession, Repository], template: str, parameters: dict[str, Any], words: str
+) -> None:
+    """A header file that is no URL or media id, or a place off the map, is refused naming the field."""
+    base, session, repository = api
+    status, answer = await post(
+        session, base, {"wa_id": "447700900123", "template": template, "parameters": parameters}
+    )
+    assert status == 400
+    assert words in assert_error(answer, "invalid_request")
+    assert await outbox_keys(repository) == Counter()

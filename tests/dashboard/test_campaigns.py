@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from markupsafe import escape
+from sqlalchemy import select
 
+from bot import keys
 from bot.api.campaigns import CAMPAIGNER
 from bot.app import create_app
 from bot.dashboard.campaign_form import campaign_body
 from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from bot.whatsapp.rate_card import example_rate_card
-from tests.api.test_app import ClientFactory
+from storage.models import CONTACT, MESSAGE
+from tests.api.test_app import ClientFactory, post_webhook
 from tests.api.test_campaigns import MONDAY, call, contacts, work
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, status_webhook
 from tests.dashboard.test_app import csrf_of, logged_in, post_form
 
 Client = TestClient[web.Request, web.Application]
@@ -27,7 +31,7 @@ FORM = {
     "name": "Spring sale", "template": "promotion_code", "language": "en",
     "value_customer_name": "there", "field_customer_name": "name", "value_discount": "20%",
     "value_promo_code": "SPRING20", "value_expiry_date": "30 November", "tags": "spring", "schedule": "now",
-    "time_zone": "Europe/Amsterdam",
+    "time_zone": "Europe/Amsterdam", "confirm": "yes",
 }  # fmt: skip
 
 
@@ -187,10 +191,31 @@ async def test_the_detail_page_pauses_resumes_cancels_and_logs_recipients(
     page = await (await logged_in.get("/dashboard/campaigns/1", params={"status": "queued"})).text()
     assert page.count('<td class="status-queued">queued</td>') == 5
     assert '<a href="/dashboard/contacts/31612345003">31612345003</a>' in page
-    assert (await post_form(logged_in, "/dashboard/campaigns/1/cancel", {})).status == 303
+    page = await (await logged_in.get("/dashboard/campaigns/1")).text()
+    assert '<td><a href="/dashboard/contacts/31612345001">Ana</a></td>' in page  # recipients by name and number
+    page = await (await post_form(logged_in, "/dashboard/campaigns/1/cancel", {})).text()
+    assert "Cancel &#39;Spring sale&#39; for good?" in page  # the confirmation step: nothing cancelled yet
+    assert 'id="campaign-state">running<' in await (await logged_in.get("/dashboard/campaigns/1")).text()
+    assert (await post_form(logged_in, "/dashboard/campaigns/1/cancel", {"confirm": "yes"})).status == 303
     page = await (await logged_in.get("/dashboard/campaigns/1")).text()
     assert 'id="campaign-state">cancelled<' in page
     assert "0 queued" in page
+
+
+async def test_send_now_asks_first_and_a_later_start_does_not(logged_in: Client, auth: dict[str, str]) -> None:
+    """Creating a campaign that starts at once shows a confirmation carrying the form; only its button creates it."""
+    unconfirmed = {k: v for k, v in FORM.items() if k != "confirm"}
+    resp = await post_form(logged_in, "/dashboard/campaigns/new", {**unconfirmed, "action": "create"})
+    page = await resp.text()
+    assert resp.status == 200
+    assert "Send &#39;Spring sale&#39; now?" in page
+    assert '<input type="hidden" name="value_promo_code" value="SPRING20">' in page
+    assert '<input type="hidden" name="confirm" value="yes">' in page
+    assert (await call(logged_in, auth, "GET", "/api/campaigns"))[1]["items"] == []
+    resp = await post_form(logged_in, "/dashboard/campaigns/new", {**unconfirmed, "action": "create", "confirm": "yes"})
+    assert resp.headers["Location"] == "/dashboard/campaigns/1?done=campaign_created"
+    later = {**unconfirmed, "name": "Later", "schedule": "at", "send_at": "2026-12-01T10:00", "action": "create"}
+    assert (await post_form(logged_in, "/dashboard/campaigns/new", later)).status == 303
 
 
 async def test_dry_run_retry_and_test_sends_from_the_detail_page(logged_in: Client, auth: dict[str, str]) -> None:
@@ -228,3 +253,32 @@ async def test_a_campaign_form_without_the_csrf_token_is_refused(logged_in: Clie
     assert resp.status == 403
     assert (await call(logged_in, auth, "GET", "/api/campaigns/1"))[1]["state"] == "scheduled"
     assert await csrf_of(logged_in, "/dashboard/campaigns/1")
+
+
+async def test_the_campaign_page_and_the_overview_show_messages_and_cost_by_category(
+    logged_in: Client, auth: dict[str, str]
+) -> None:
+    """Delivered messages are priced (Meta's pricing, else the rate card) on the campaign's page and the overview."""
+    await contacts(logged_in, auth)
+    await post_form(logged_in, "/dashboard/campaigns/new", {**FORM, "action": "create"})
+    assert "Nothing sent yet." in await (await logged_in.get("/dashboard/campaigns/1")).text()
+    await work(logged_in)
+    outbound = (
+        select(MESSAGE.c.wamid, CONTACT.c.wa_id)
+        .join(CONTACT, CONTACT.c.id == MESSAGE.c.contact_id)
+        .where(MESSAGE.c.direction == "out")
+    )
+    async with logged_in.server.app[keys.REPOSITORY].engine.connect() as conn:
+        sent = (await conn.execute(outbound)).all()
+    assert len(sent) == 3
+    pricing = {"billable": True, "pricing_model": "PMP", "category": "marketing", "type": "regular"}
+    for wamid, wa_id in sent:
+        await post_webhook(logged_in, status_webhook(wamid, "delivered", recipient=wa_id, pricing=pricing))
+    page = await (await logged_in.get("/dashboard/campaigns/1")).text()
+    marketing = '<tr><td><span class="badge badge-marketing">marketing</span></td>'
+    row = re.search(rf"{marketing}<td>3</td><td>3</td><td>0</td><td>3</td><td>([0-9.]+)</td></tr>", page)
+    assert row is not None, page
+    assert float(row[1]) > 0
+    assert "EXAMPLE figures" in page
+    page = await (await logged_in.get("/dashboard/")).text()
+    assert f"{marketing}<td>3</td><td>3</td><td>3</td><td>3</td><td>{row[1]}</td></tr>" in page

@@ -7,7 +7,15 @@ from pathlib import Path
 
 from bot.dashboard.view import Place, content, entries, given, given_media_ids, reason, window
 from bot.message_templates.library import TemplateLibrary, to_cloud_api
-from bot.whatsapp.message_body import buttons_message, list_message, media_message, template_message, text_message
+from bot.whatsapp.message_body import (
+    buttons_message,
+    cta_url_message,
+    list_message,
+    location_request_message,
+    media_message,
+    template_message,
+    text_message,
+)
 from storage.models import ConversationBase, MediaBase, MessageBase, OutboxBase
 from storage.outbox import redacted_payload
 from storage.timeline import Timeline
@@ -134,3 +142,27 @@ def test_given_lists_the_files_and_places_a_flow_kept_in_its_slots() -> None:
     ]
     assert found[0].media is not None
     assert found[0].media.inline
+
+
+def test_sent_file_and_place_headers_and_interactive_messages_read_plainly() -> None:
+    """A template's document header is a link, its place a map; a link button and a location request say so."""
+    library = TemplateLibrary.load(ROOT / "templates")
+    invoice = {"customer_name": "Ana", "order_number": "7", "total": "€9", "invoice_url": "https://s.example.com/7.pdf"}
+    place = {"customer_name": "Ana", "order_number": "7", "store_name": "Centrum", "store_address": "Dam 1"}
+    sends = [
+        to_cloud_api(library.get("order_invoice", "en"), TO, invoice),
+        to_cloud_api(library.get("pickup_ready", "en"), TO, place | {"latitude": "52.37", "longitude": "4.89"}),
+        cta_url_message(TO, "Track it", "Track parcel", "https://track.example.com/PX1"),
+        location_request_message(TO, "Where are you?"),
+    ]
+    messages = [
+        MessageBase(wamid=f"w{i}", direction="out", contact_id=1, type=b["type"], body=b, created_at=NOW)
+        for i, b in enumerate(sends)
+    ]
+    document, pickup, link, request = entries(Timeline(messages, [], []), library)
+    assert document.sent_file is not None
+    assert (document.sent_file.link, document.sent_file.filename) == ("https://s.example.com/7.pdf", "Invoice 7.pdf")
+    assert pickup.location is not None
+    assert (pickup.location.name, pickup.location.latitude) == ("Centrum", 52.37)
+    assert (link.text, link.detail) == ("Track it", "Link button: Track parcel → https://track.example.com/PX1")
+    assert (request.text, request.detail) == ("Where are you?", "Asks for the customer's location")

@@ -32,6 +32,7 @@ MENU = [
     "       2) Appointments (Book, move or cancel a visit)",
     "       3) Account balance (Check what is on your account)",
     "       4) Talk to a person (Someone from our team replies here)",
+    "       5) Our stores (Where to find us, and the nearest one)",
 ]
 ASK_NUMBER = "bot: What is your order number? You find it in your order confirmation."
 BYE = "bot: Thanks for chatting with us. Write anytime!"
@@ -253,3 +254,24 @@ def test_a_file_prints_as_its_kind_and_name_then_its_caption(library: TemplateLi
     assert show(document, library).lines == ["[document f.pdf]", "Your form", "Print it"]
     image = media_message(DEFAULT_WA_ID, "image", link="https://x.example/a.png")
     assert show(image, library).lines == ["[image https://x.example/a.png]"]
+
+
+async def test_a_photo_header_a_location_request_and_a_link_print_as_lines(database_url: str) -> None:
+    """The stores flow: its photo header as a line with its link; /location shares a place; the link shows its URL."""
+    output = await chat(["hi", "5", "3", "/location 52.3386 4.8735 Zuid", "/location north"], database_url)
+    assert after(output, "5")[:3] == [
+        "-- tapped 'Our stores'",
+        "bot: [Image] https://shop.example.com/images/stores.jpg",
+        "     We have two stores in Amsterdam. Which one would you like to visit?",
+    ]
+    assert after(output, "3") == [
+        "-- tapped 'The nearest one'",
+        "bot: Share your location and I'll point you to the store nearer to you.",
+        "     [Send location] (type /location LAT LON [NAME] to share one)",
+    ]
+    assert after(output, "/location 52.3386 4.8735 Zuid")[:3] == [
+        "bot: Example Store Zuid is at Gustav Mahlerplein 1, Amsterdam.",
+        "     [Open the map] → https://www.openstreetmap.org/?mlat=52.3386&mlon=4.8735#map=17/52.3386/4.8735",
+        "     _Open Monday to Saturday, 09:00 to 18:00_",
+    ]
+    assert after(output, "/location north")[0].startswith("-- /location takes a latitude and a longitude")

@@ -75,7 +75,7 @@ async def test_a_mismatch_reports_every_line_up_to_it_as_a_diff(tmp_path: Path) 
         f" {at}4: customer: hello",
         f" {at}5: bot: Hi Ana! I'm the assistant of Example Store.",
         f"-{at}6: bot: {{list: 'What can I help you with?', options: [orders, balance]}}",
-        f"+{at}6: bot: {{list: 'What can I help you with?', options: [orders, appointments, balance, agent]}}",
+        f"+{at}6: bot: {{list: 'What can I help you with?', options: [orders, appointments, balance, agent, stores]}}",
     ]
 
 
@@ -85,7 +85,8 @@ async def test_a_message_no_line_expects_fails_the_transcript(tmp_path: Path) ->
     result = await run_transcript(path)
     assert not result.ok
     assert result.report.splitlines()[-1] == (
-        f"+{path}:6: bot: {{list: 'What can I help you with?', options: [orders, appointments, balance, agent]}}"
+        f"+{path}:6: bot: {{list: 'What can I help you with?', "
+        "options: [orders, appointments, balance, agent, stores]}"
         "  # unexpected"
     )
     skipped = _write(tmp_path, GREETING + "  - bot: ...\n  - customer: help\n  - bot: ...\n", "skipped.yaml")
@@ -107,7 +108,8 @@ async def test_a_tap_on_an_option_never_offered_is_a_mismatch(tmp_path: Path) ->
     path = _write(tmp_path, GREETING + "  - bot: ...\n  - customer taps: refunds\n")
     result = await run_transcript(path)
     assert result.report.splitlines()[-1] == (
-        f"+{path}:7: customer taps: refunds  # not offered; the last menu had: orders, appointments, balance, agent"
+        f"+{path}:7: customer taps: refunds  # not offered; "
+        "the last menu had: orders, appointments, balance, agent, stores"
     )
 
 

@@ -35,7 +35,9 @@ from bot.engine.state import (
     Enter,
     Frame,
     Inbound,
+    LinkButton,
     ListMenu,
+    LocationRequest,
     Released,
     RunAction,
     Say,
@@ -47,6 +49,7 @@ from bot.engine.state import (
     Turn,
     Who,
 )
+from bot.whatsapp.rendered_template import HeaderMedia
 
 NOW = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
 WHO = Who("31612345678", "Aisha", "en")
@@ -878,7 +881,8 @@ SENT = Engine(
 
 
 def sent(state: State, kind: str, value: dict[str, Any] | None) -> Turn:
-    return SENT.handle(state, Inbound(kind, None, None, value), Who("31612345678", "Ana", "pt_BR"), NOW)
+    message = Inbound(kind, location=value) if kind == "location" else Inbound(kind, media=value)
+    return SENT.handle(state, message, Who("31612345678", "Ana", "pt_BR"), NOW)
 
 
 def test_an_ask_for_a_photo_re_prompts_a_text_or_another_file_in_the_customers_language() -> None:
@@ -928,3 +932,65 @@ def test_a_link_that_renders_no_url_apologises() -> None:
     turn = broken.handle(State(), Inbound("text", "hi"), WHO, NOW)
     assert says(turn) == [APOLOGY]
     assert turn.state.flow is None
+
+
+# --- interactive steps --------------------------------------------------------------------------------
+
+STORES = flow(
+    "main",
+    f.Choose(
+        "pick",
+        prompt=text("Which store?"),
+        options=(f.Option("near", "The nearest", next="where"),),
+        header=f.Header(media="document", source="https://x.example.com/{{ contact.wa_id }}.pdf", filename="a.pdf"),
+        footer="Open daily",
+    ),
+    f.RequestLocation(
+        "where",
+        prompt=text("Share your location"),
+        slot="place",
+        reprompt=text("Tap Send location, please"),
+        max_attempts=2,
+        on_exhausted="bye",
+        next="map",
+    ),
+    f.Link(
+        "map",
+        text=text("Near {{ place.name }}"),
+        button="Open the map",
+        url="https://maps.example.com/?q={{ place.latitude }},{{ place.longitude }}",
+        header=f.Header(text="Store {{ place.name }}"),
+        next="bye",
+    ),
+    f.End("bye", text=text("Bye")),
+)
+
+
+def test_a_location_request_is_answered_by_a_shared_place_and_a_link_follows() -> None:
+    """Buttons carry their file header; typing at a location request asks again; the place fills the slot."""
+    engine = Engine({"main": STORES})
+    first = send(State(), "hi", engine)
+    [menu] = first.outputs
+    assert isinstance(menu, Buttons)
+    assert menu.footer == "Open daily"
+    assert menu.header == HeaderMedia("document", link="https://x.example.com/31612345678.pdf", filename="a.pdf")
+    asked = engine.handle(first.state, Inbound("interactive", None, "near"), WHO, NOW)
+    assert asked.outputs == (LocationRequest("Share your location"),)
+    again = send(asked.state, "I'm at home", engine)
+    assert again.outputs == (LocationRequest("Tap Send location, please"),)
+    shared = engine.handle(again.state, Inbound("location", None, None, PLACE), WHO, NOW)
+    assert shared.state.slots["place"] == PLACE
+    link, bye = shared.outputs
+    assert link == LinkButton("Near Dam", "Open the map", "https://maps.example.com/?q=52.37,4.89", "Store Dam")
+    assert bye == Say("Bye")
+
+
+def test_a_location_request_ends_at_its_exit_after_its_tries_and_a_bad_link_apologises() -> None:
+    """Two messages that are not a place take `on_exhausted`; a link whose URL is not https ends politely."""
+    engine = Engine({"main": STORES})
+    state = engine.handle(send(State(), "hi", engine).state, Inbound("interactive", None, "near"), WHO, NOW).state
+    state = engine.handle(state, Inbound("image"), WHO, NOW).state
+    assert engine.handle(state, Inbound("image"), WHO, NOW).outputs == (Say("Bye"),)
+    bad = flow("main", f.Link("map", text=text("Map"), button="Open", url="http://{{ x }}"))
+    turn = send(State(), "hi", Engine({"main": bad}))
+    assert [o.text for o in turn.outputs if isinstance(o, Say)] == [APOLOGY]

@@ -167,7 +167,8 @@ def test_call_to_a_broken_flow_is_not_reported_again(tmp_path: Path, templates: 
     _write(tmp_path, "help", "flow: help\nstart: a\nsteps:\n  - {id: a, sya: Hi}\n")
     assert _check(tmp_path, templates) == [
         "help.yaml:4:13: error: unknown key 'sya' in step 'a'; did you mean 'say'? "
-        "a step is one of: say, ask, choose, act, http, branch, goto, call, handoff, verify, end"
+        "a step is one of: say, ask, choose, request_location, link, act, http, branch, goto, call, handoff, "
+        "verify, end"
     ]
 
 
@@ -256,3 +257,47 @@ def test_a_file_over_metas_size_limit_is_reported(tmp_path: Path, templates: Tem
     assert _check(tmp_path, templates) == [
         "main.yaml:5:18: error: image of 5242881 bytes is over Meta's limit of 5242880 bytes"
     ]
+
+
+# --- interactive steps --------------------------------------------------------------------------------
+
+INTERACTIVE = """\
+flow: rich
+start: pick
+steps:
+  - id: pick
+    choose: Which store?
+    header: {image: "ftp://shop.example.com/s.jpg"}
+    footer: A footer that is far too long for WhatsApp, which allows sixty characters
+    options_from: stores
+    on_exhausted: done
+    next: where
+  - id: where
+    request_location: {template: order_status, values: {}}
+    slot: place
+    on_exhausted: done
+    next: map
+  - id: map
+    link: The map of {{ place.name }}
+    button: Open the map of our store
+    url: http://maps.example.com/{{ place.latitude }}
+    header: A header that is longer than the sixty characters WhatsApp shows
+    next: done
+  - {id: done, say: Bye}
+"""
+
+
+def test_interactive_steps_keep_metas_limits_at_their_lines(tmp_path: Path, templates: TemplateLibrary) -> None:
+    """A link's title, URL and header, a footer, a file header's address and place, and inline texts only."""
+    _write(tmp_path, "rich", INTERACTIVE)
+    assert [line.removeprefix("rich.yaml:") for line in _check(tmp_path, templates)] == [
+        "6:13: error: an image header needs reply buttons: 3 options or fewer, and no options_from",
+        "6:21: error: the header's image must be an http(s) URL or a media id",
+        "7:13: error: footer is 73 characters; at most 60",
+        "8:19: warning: slot 'stores' is used but no step sets it",
+        "12:23: error: a request_location step's text is written inline, not as a template",
+        "12:34: error: template 'order_status' needs values for: delivery_date, order_number, status",
+        "18:13: error: button 'Open the map of our store' is 25 characters; at most 20",
+        "19:10: error: url 'http://maps.example.com/{{ place.latitude }}' must start with https://",
+        "20:13: error: header is 64 characters; at most 60",
+    ]  # `place` is read without a warning: the location request sets it

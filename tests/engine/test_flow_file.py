@@ -21,7 +21,7 @@ SHIPPED = ROOT / "flows"
 BROKEN = Path(__file__).resolve().parents[1] / "flows_broken" / "reading"
 CHECKED = Path(__file__).resolve().parents[1] / "flows_broken" / "checking"
 SCHEMA = json.loads((SHIPPED / "flow.schema.json").read_text(encoding="utf-8"))
-KINDS = "say, ask, choose, act, http, branch, goto, call, handoff, verify, end"
+KINDS = "say, ask, choose, request_location, link, act, http, branch, goto, call, handoff, verify, end"
 VALIDATORS = (
     "text, time, datetime, phone, email, number, date, image, document, location, {pattern: REGEX}, "
     "{number: {min: N, max: N}}, "
@@ -313,6 +313,25 @@ def test_validator_forms(tmp_path: Path, written: str, expected: Validator) -> N
         (
             "flow: x\nstart: a\nsteps: [{id: a, say: {image: a.jpg, caption: {template: t}}}]\n",
             "4:46: error: a caption is a text or texts by language, not a template",
+        ),
+        (
+            "flow: x\nstart: a\nsteps: [{id: a, link: Hi, url: 'https://x.example.com'}]\n",
+            "4:14: error: a link step needs 'button'",
+        ),
+        (
+            "flow: x\nstart: a\nsteps: [{id: a, request_location: Where}]\n",
+            "4:14: error: a request_location step needs 'slot'",
+        ),
+        (
+            "flow: x\nstart: a\n"
+            "steps: [{id: a, link: Hi, button: Go, url: 'https://x.example.com', header: {audio: a}}]\n",
+            "4:77: error: 'header' must be a text, {image: URL}, {video: URL} or {document: URL, filename: NAME} "
+            "(a URL or a media id)",
+        ),
+        (
+            "flow: x\nstart: a\n"
+            "steps: [{id: a, choose: Hi, options: [{id: b, title: B}], header: {image: a, filename: b}}]\n",
+            "4:78: error: unknown key 'filename' in a header; allowed keys: image",
         ),
     ],
 )

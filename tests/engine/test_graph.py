@@ -60,7 +60,7 @@ def tiny() -> f.Flow:
 def test_the_shipped_flows_render_with_a_node_per_step_and_an_edge_per_target() -> None:
     """Every shipped flow renders; each step is a node, and every place `Flow.targets` names is an edge's end."""
     flows, _ = load_flows(SHIPPED)
-    assert set(flows) == {"main", "orders", "balance", "appointments"}
+    assert set(flows) == {"main", "orders", "balance", "appointments", "stores"}
     for name, flow in flows.items():
         diagram = graph_flow(SHIPPED, name)
         assert diagram.startswith("flowchart TD\n")
@@ -181,7 +181,10 @@ def test_an_unknown_flow_is_an_error_that_lists_the_known_flows() -> None:
     """Asking for a flow that does not exist raises NotFound naming the flows there are."""
     with pytest.raises(NotFound) as raised:
         graph_flow(SHIPPED, "ordrs")
-    assert raised.value.message == f"no flow 'ordrs' in {SHIPPED}; known flows: appointments, balance, main, orders"
+    assert (
+        raised.value.message
+        == f"no flow 'ordrs' in {SHIPPED}; known flows: appointments, balance, main, orders, stores"
+    )
 
 
 def test_a_flow_whose_file_has_errors_says_so(tmp_path: Path) -> None:
@@ -207,5 +210,6 @@ def test_bot_graph_of_an_unknown_flow_exits_2(capsys: pytest.CaptureFixture[str]
     captured = capsys.readouterr()
     assert captured.out == ""
     assert (
-        captured.err == f"bot: error: no flow 'nope' in {SHIPPED}; known flows: appointments, balance, main, orders\n"
+        captured.err
+        == f"bot: error: no flow 'nope' in {SHIPPED}; known flows: appointments, balance, main, orders, stores\n"
     )

@@ -98,7 +98,7 @@ async def test_the_menu_leads_to_the_customers_own_recent_orders(client: Client,
     first = await says(client, ANA, "hello")
     assert texts(first) == ["Hi Ana! I'm the assistant of Example Store.", "What can I help you with?"]
     assert [r["id"] for r in first[1]["interactive"]["action"]["sections"][0]["rows"]] == [
-        "orders", "appointments", "balance", "agent",
+        "orders", "appointments", "balance", "agent", "stores",
     ]  # fmt: skip
     recent = await taps(client, ANA, "orders")
     rows = recent[0]["interactive"]["action"]["buttons"]

@@ -64,3 +64,20 @@ def test_an_authentication_send_shows_metas_words_and_the_code_only_where_allowe
     assert hidden is not None
     assert "482913" not in repr(hidden)
     assert hidden.text.startswith("•••••• is your verification code.")
+
+
+def test_a_file_or_place_header_reads_back_from_the_send_as_it_went(library: TemplateLibrary) -> None:
+    """The phone shows the file or place the send carried, whatever its variables were; the text names it."""
+    values = {"customer_name": "Ana", "order_number": "7", "total": "€9", "invoice_url": "https://s.example.com/7.pdf"}
+    sent = to_cloud_api(library.get("order_invoice", "en"), TO, values)["template"]
+    shown = display(library, sent)
+    assert shown is not None
+    assert shown.header_media is not None
+    assert (shown.header_media.link, shown.header_media.filename) == ("https://s.example.com/7.pdf", "Invoice 7.pdf")
+    assert display_text(shown).startswith("[Document: Invoice 7.pdf]\n\nThank you, Ana. Your order 7 for €9")
+    assert display_json(shown)["header_media"]["kind"] == "document"
+    place = {"customer_name": "Ana", "order_number": "7", "store_name": "Centrum", "store_address": "Dam 1"}
+    sent = to_cloud_api(library.get("pickup_ready", "en"), TO, place | {"latitude": "52.37", "longitude": "4.89"})
+    shown = display(library, sent["template"])
+    assert shown is not None
+    assert display_text(shown).startswith("[Location: Centrum, Dam 1]\n\nHi Ana, order 7")

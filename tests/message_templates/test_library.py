@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 
 from bot.errors import NotFound, ValidationError
+from bot.message_templates.export import export, export_all
 from bot.message_templates.library import (
     MessageTemplate,
     TemplateLibrary,
     check,
-    export,
-    export_all,
     render,
     to_cloud_api,
 )
@@ -126,10 +125,11 @@ def test_shipped_template_renders_with_its_examples(library: TemplateLibrary, pa
     for text in (rendered.text, rendered.header or "", rendered.footer or ""):
         assert "{{" not in text
         assert "{%" not in text
+    media = [str(v) for v in rendered.header_media.object().values()] if rendered.header_media else []
     for value in template.examples.values():
         if template.meta_bound:
             assert str(value) in " ".join(
-                [rendered.text, rendered.header or ""] + [b.url or "" for b in rendered.buttons]
+                [rendered.text, rendered.header or "", *media] + [b.url or "" for b in rendered.buttons]
             )
 
 
@@ -150,6 +150,9 @@ def test_shipped_template_builds_a_send_body(library: TemplateLibrary, path: Pat
         assert [c["parameters"][0]["text"] for c in sent["components"]] == [code, code]
         return
     components = {c["type"]: c for c in sent["components"] if c["type"] != "button"}
+    if template.header_media is not None:  # a file or place travels whole, as the header's one parameter
+        [parameter] = components.pop("header")["parameters"]
+        assert parameter["type"] == template.header_media.format
     for kind, source in (("header", template.header), ("body", template.body)):
         expected = variables_in(environment().parse(source or ""))
         names = [p["parameter_name"] for p in components.get(kind, {"parameters": []})["parameters"]]
@@ -638,3 +641,77 @@ def test_too_many_quick_replies(tmp_path: Path) -> None:
     front = FRONT.format(name="menu", category="marketing") + "buttons:\n" + buttons
     _write(tmp_path, "marketing/menu.en.md.j2", front, "Pick one.\n")
     assert _messages(tmp_path) == ["marketing/menu.en.md.j2:6:3: error: 11 quick-reply buttons; Meta allows 10"]
+
+
+# --- file and place headers -------------------------------------------------------------------------
+
+
+def test_a_document_header_exports_as_metas_document_format_with_its_example_file(library: TemplateLibrary) -> None:
+    """`order_invoice` exports a DOCUMENT header whose example is the example URL; a place exports its format only."""
+    invoice = export(library.get("order_invoice", "en"))
+    assert invoice["components"][0] == {
+        "type": "HEADER",
+        "format": "DOCUMENT",
+        "example": {"header_handle": ["https://shop.example.com/invoices/10482.pdf"]},
+    }
+    assert export(library.get("pickup_ready", "en"))["components"][0] == {"type": "HEADER", "format": "LOCATION"}
+
+
+def test_an_image_header_goes_by_media_id_or_link_and_displays_as_a_file(tmp_path: Path) -> None:
+    """An image header's value is a media id (digits) or a link; the send carries it whole as Meta documents."""
+    front = (
+        'name: new_arrival\ncategory: marketing\nlanguage: en\nheader:\n  image: "{{ photo }}"\n'
+        "buttons:\n  - {type: quick_reply, text: Stop promotions, payload: STOP}\n"
+        "examples:\n  photo: https://shop.example.com/p.jpg\n  item: Boots\n"
+    )
+    _write(tmp_path, "marketing/new_arrival.en.md.j2", front, "The {{ item }} are back.\n")
+    template = TemplateLibrary.load(tmp_path).get("new_arrival", "en")
+    by_id = to_cloud_api(template, TO, {"photo": "99887766", "item": "Boots"})["template"]["components"][0]
+    assert by_id == {"type": "header", "parameters": [{"type": "image", "image": {"id": "99887766"}}]}
+    by_link = to_cloud_api(template, TO, {"photo": "https://cdn.example.com/b.jpg", "item": "Boots"})
+    assert by_link["template"]["components"][0]["parameters"][0]["image"] == {"link": "https://cdn.example.com/b.jpg"}
+
+
+HEADER_CASES = {
+    "authentication": (
+        "name: code_doc\ncategory: authentication\nlanguage: en\nheader:\n  document: https://x.example.com/a.pdf\n"
+        "examples:\n  code: '123456'\n",
+        "{{ code }} is your verification code.\n",
+        ["6:3: error: a document header belongs in utility and marketing templates only"],
+    ),
+    "unknown key": (
+        "name: bad_header\ncategory: utility\nlanguage: en\nheader:\n  image: '{{ photo }}'\n  filename: a.png\n"
+        "examples:\n  photo: https://x.example.com/a.png\n",
+        "Your photo.\n",
+        ["7:3: error: unknown key 'filename' in the header; allowed keys: image"],
+    ),
+    "two formats": (
+        "name: bad_header\ncategory: utility\nlanguage: en\nheader: {image: a, video: b}\n",
+        "Hi.\n",
+        [
+            "5:9: error: 'header' must be a text, {image: URL}, {video: URL}, {document: URL, filename: NAME} or "
+            "{location: {latitude: …, longitude: …, name: …, address: …}}"
+        ],
+    ),
+    "place without longitude": (
+        "name: bad_header\ncategory: utility\nlanguage: en\nheader:\n  location: {latitude: '{{ lat }}'}\n"
+        "examples:\n  lat: '52.1'\n",
+        "Here.\n",
+        ["6:13: error: a location header needs 'longitude'"],
+    ),
+    "bad example": (
+        "name: bad_header\ncategory: utility\nlanguage: en\nheader:\n  document: '{{ invoice }}'\n"
+        "examples:\n  invoice: invoice.pdf\n",
+        "Your invoice.\n",
+        ["6:3: error: with the examples, the document header must be an http(s) URL or a media id"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", HEADER_CASES, ids=str)
+def test_a_wrong_file_or_place_header_is_reported_at_its_line(tmp_path: Path, case: str) -> None:
+    """Headers Meta would refuse are `bot check` errors at the line and column of the value at fault."""
+    front, body, expected = HEADER_CASES[case]
+    name, category = (front.split(f"{key}: ")[1].split("\n")[0] for key in ("name", "category"))
+    _write(tmp_path, f"{category}/{name}.en.md.j2", front, body)
+    assert [m.split(":", 1)[1] for m in _messages(tmp_path)] == expected

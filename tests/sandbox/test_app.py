@@ -215,6 +215,28 @@ async def test_wrong_phone_number_id_is_code_100(sandbox: Sandbox) -> None:
             },
             131009,
         ),
+        (
+            {
+                "messaging_product": "whatsapp",
+                "to": ALICE,
+                "type": "interactive",
+                "interactive": {
+                    "type": "cta_url",
+                    "body": {"text": "x"},
+                    "action": {"name": "cta_url", "parameters": {"display_text": "Go", "url": "http://x.example"}},
+                },
+            },
+            131009,
+        ),
+        (
+            {
+                "messaging_product": "whatsapp",
+                "to": ALICE,
+                "type": "interactive",
+                "interactive": {"type": "location_request_message", "body": {"text": "x"}, "action": {"name": "x"}},
+            },
+            131009,
+        ),
     ],
 )
 async def test_malformed_sends_get_metas_errors(sandbox: Sandbox, body: dict[str, Any], code: int) -> None:

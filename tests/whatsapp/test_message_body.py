@@ -10,12 +10,14 @@ from bot.errors import LimitExceeded, ValidationError
 from bot.whatsapp.message_body import (
     authentication_message,
     buttons_message,
+    cta_url_message,
+    location_request_message,
     media_message,
     rendered_message,
     template_message,
     text_message,
 )
-from bot.whatsapp.rendered_template import Parameter, RenderedButton, RenderedTemplate
+from bot.whatsapp.rendered_template import HeaderMedia, Parameter, RenderedButton, RenderedTemplate
 
 TO = "16505551234"
 UTILITY = RenderedTemplate("order_ready", "en", "utility", "Order A-17 is ready, Ana.")
@@ -122,3 +124,32 @@ def test_media_goes_by_id_or_link_with_a_caption_and_a_documents_name_only_where
         media_message(TO, "video", media_id="9", caption="c" * 1025)
     with pytest.raises(ValidationError, match="a media id or a link, exactly one"):
         media_message(TO, "image", media_id="9", link="https://x.example/a.png")
+
+
+def test_interactive_messages_carry_a_file_header_a_link_button_and_a_location_request() -> None:
+    """Meta's shapes: a file header on reply buttons, a cta_url action, a send_location action; limits refused."""
+    photo = HeaderMedia("image", media_id="4490709327384033")
+    buttons = buttons_message(TO, "Pick", [("a", "A")], header=photo, footer="Daily")
+    assert buttons["interactive"]["header"] == {"type": "image", "image": {"id": "4490709327384033"}}
+    link = cta_url_message(TO, "Track it", "Track parcel", "https://track.example.com/PX1", footer="PostNL")
+    assert link["interactive"] == {
+        "type": "cta_url",
+        "body": {"text": "Track it"},
+        "footer": {"text": "PostNL"},
+        "action": {
+            "name": "cta_url",
+            "parameters": {"display_text": "Track parcel", "url": "https://track.example.com/PX1"},
+        },
+    }
+    request = location_request_message(TO, "Where are you?")["interactive"]
+    assert request == {
+        "type": "location_request_message",
+        "body": {"text": "Where are you?"},
+        "action": {"name": "send_location"},
+    }
+    with pytest.raises(LimitExceeded, match="button text is 21 characters"):
+        cta_url_message(TO, "x", "A" * 21, "https://x.example.com")
+    with pytest.raises(LimitExceeded, match="https://"):
+        cta_url_message(TO, "x", "Go", "http://x.example.com")
+    with pytest.raises(LimitExceeded, match="not a location"):
+        buttons_message(TO, "x", [("a", "A")], header=HeaderMedia("location", latitude=1.0, longitude=2.0))

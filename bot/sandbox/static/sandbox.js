@@ -393,8 +393,10 @@
     const url = media.url;
     if (url && (media.kind === "image" || media.kind === "sticker")) {
       const img = el("img");
-      img.src = url;
       img.alt = media.caption || `${media.kind} ${media.filename || ""}`.trim();
+      // A link the page cannot load (an example address, no network) shows as a link to it instead.
+      img.addEventListener("error", () => img.replaceWith(fileLink(url, media.filename || `${media.kind} ${url}`)));
+      img.src = url;
       box.append(img);
     } else if (url && (media.kind === "audio" || media.kind === "video")) {
       const player = el(media.kind);
@@ -403,15 +405,19 @@
       player.preload = "metadata";
       box.append(player);
     } else if (url) {
-      const link = el("a", "file-link", media.filename || media.kind);
-      link.href = url;
-      link.target = "_blank";
-      link.rel = "noopener";
-      box.append(link);
+      box.append(fileLink(url, media.filename || media.kind));
     } else {
       box.append(el("span", "file-link", `[${media.kind}${media.id ? ` ${media.id}` : ""}]`));
     }
     return box;
+  }
+
+  function fileLink(url, text) {
+    const link = el("a", "file-link", text);
+    link.href = url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    return link;
   }
 
   function locationView(place) {
@@ -442,6 +448,18 @@
       const buttons = (interactive.action && interactive.action.buttons) || [];
       return replyButtons(buttons.map((b) => [b.reply.id, b.reply.title]), "button");
     }
+    if (interactive && interactive.type === "cta_url") {
+      return linkButton((interactive.action && interactive.action.parameters) || {});
+    }
+    if (interactive && interactive.type === "location_request_message") {
+      // As the phone does: the button opens the place picker, and the place picked answers the request.
+      const box = el("div", "actions");
+      const button = el("button", "reply reply-location", "Send location");
+      button.type = "button";
+      button.addEventListener("click", () => $("location-dialog").showModal());
+      box.append(button);
+      return box;
+    }
     if (interactive && interactive.type === "list") {
       const box = el("div", "actions");
       const open = el("button", "reply list-open", interactive.action.button || "Choose");
@@ -458,6 +476,19 @@
       return replyButtons(item.template.quick_replies.map((p) => [p, p]), "button");
     }
     return null;
+  }
+
+  // A call-to-action button: a link that opens its https address in a new tab; nothing is sent to the bot.
+  function linkButton(parameters) {
+    const box = el("div", "actions");
+    const link = el("a", "reply reply-url", parameters.display_text || "Open");
+    const url = typeof parameters.url === "string" ? parameters.url : "";
+    if (url.startsWith("https://")) link.href = url;
+    link.title = url;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    box.append(link);
+    return box;
   }
 
   // A template's buttons: a quick reply sends its payload, a URL opens, a copy-code button copies the code.
