@@ -291,6 +291,14 @@ def bench_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_live(args: argparse.Namespace) -> int:
+    """Time the live inbox's poller over N stored messages; print figures as JSON."""
+    from bot.bench.live import run_live_bench
+
+    print(asyncio.run(run_live_bench(args)))
+    return 0
+
+
 def bench_sweep(args: argparse.Namespace) -> int:
     """Time the dispatcher's timeout sweep over N stored sessions; print figures as JSON."""
     from bot.bench.sweep import run_sweep_bench
@@ -323,6 +331,23 @@ def graph(args: argparse.Namespace) -> int:
     from bot.engine.graph import graph_flow
 
     sys.stdout.write(graph_flow(_folder(args.flows, _settings(args), "flows"), args.flow))
+    return 0
+
+
+def schema(args: argparse.Namespace) -> int:
+    """Write flows/flow.schema.json (for editors) from the flow format's one declaration; --check: exit 1 if stale."""
+    from bot.engine.flow_format import SCHEMA_FILE, schema_text
+
+    target = (
+        Path(args.output) if args.output else _settings(args).project_path(str(SCHEMA_FILE.parent)) / SCHEMA_FILE.name
+    )
+    text = schema_text()
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.is_file() else ""
+        print(f"{target}: up to date" if current == text else f"{target}: stale; run `bot schema` to write it")
+        return 0 if current == text else 1
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}")
     return 0
 
 
@@ -414,6 +439,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("flow", metavar="FLOW", help="the flow's name, e.g. orders")
     g.add_argument("--flows", default=None, help="the flows folder (default: the project's)")
     g.set_defaults(run=graph)
+    sc = commands.add_parser("schema", help=schema.__doc__, parents=[project])
+    sc.add_argument("--output", default=None, help="where to write it (default: the project's flows/flow.schema.json)")
+    sc.add_argument("--check", action="store_true", help="write nothing; exit 1 when the file differs")
+    sc.set_defaults(run=schema)
     h = commands.add_parser("chat", help=chat.__doc__, parents=[project])
     h.add_argument("--flows", default=None, help="the flows folder (default: the project's)")
     h.add_argument("--as", dest="wa_id", metavar="WA_ID", help="the customer's WhatsApp number, digits only")
@@ -534,6 +563,14 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--calls", type=int, default=50, help="sweeps to time")
     w.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
     w.set_defaults(run=bench_sweep)
+
+    lv = b.add_parser("live", help="a round of the dashboard's live inbox poller with N messages stored")
+    lv.add_argument("--messages", type=int, default=200_000)
+    lv.add_argument("--contacts", type=int, default=1000)
+    lv.add_argument("--waiting", type=int, default=50, help="customers waiting for a person (unread counted)")
+    lv.add_argument("--rounds", type=int, default=20, help="rounds to time, each with one new message")
+    lv.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
+    lv.set_defaults(run=bench_live)
 
     x = b.add_parser("strangers", help="slow and stalled clients: the service's memory, hang-ups, customers' latency")
     x.add_argument("--slow", type=int, default=1000, help="slow connections: half trickle headers, half a body")

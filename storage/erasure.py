@@ -13,7 +13,7 @@ What happens to each table (docs/operations.md, "Erasing a contact", says the sa
 - `webhook_event`: every raw body that names the number loses the items that do (message, contact,
   status, preference); what else the body held for other customers stays.
 - `status_event`, `webhook_notice`: identifiers in the payload replaced by the pseudonym.
-- `session`, `otp_challenge`, `business_order`, `appointment`, `account`: deleted.
+- `session`, `otp_challenge`, `business_order`, `appointment`, `account`, `inbox_read`: deleted.
 - `media`: deleted; the report lists the files' digests, whose files the caller deletes once committed.
 - `schedule.wa_ids`, `campaign.audience.wa_ids`, `campaign.test_numbers`: the number is taken out.
 """
@@ -37,6 +37,7 @@ from storage.models import (
     CONSENT_EVENT,
     CONTACT,
     CONVERSATION,
+    INBOX_READ,
     MESSAGE,
     ORDER,
     OTP_CHALLENGE,
@@ -275,7 +276,11 @@ async def _blank_outbox(conn: AsyncConnection, cid: int, erasure: Erasure) -> in
 async def _delete_owned(conn: AsyncConnection, cid: int, wa_id: str) -> dict[str, int]:
     """Rows that are only about this customer, kept for their conversations with the bot: deleted."""
     deleted = {}
-    for name, table in (("sessions", SESSION), ("orders", ORDER), ("appointments", APPOINTMENT), ("accounts", ACCOUNT)):
+    owned = (
+        ("sessions", SESSION), ("orders", ORDER), ("appointments", APPOINTMENT), ("accounts", ACCOUNT),
+        ("read_marks", INBOX_READ),
+    )  # fmt: skip
+    for name, table in owned:
         deleted[name] = int((await conn.execute(delete(table).where(table.c.contact_id == cid))).rowcount)
     otp = delete(OTP_CHALLENGE).where(OTP_CHALLENGE.c.wa_id == wa_id)
     deleted["otp_challenges"] = int((await conn.execute(otp)).rowcount)

@@ -1,6 +1,6 @@
 """The SQLModel tables; one row class per idea in DESIGN.md's data model.
 
-Why one module of about 650 lines: every table, so that Alembic's autogenerate and the migrations test
+Why one module of about 690 lines: every table, so that Alembic's autogenerate and the migrations test
 see the whole schema from one import, with each table's Base class beside it.
 """
 
@@ -665,6 +665,24 @@ class EventAttempt(EventAttemptBase, table=True):
     __tablename__ = "event_attempt"
 
 
+class InboxReadBase(SQLModel):
+    """How far the business has read one customer's chat: the newest message id shown to a person, and when.
+
+    One mark per conversation, not per dashboard user: the dashboard has one login (the admin token), and a
+    chat one person has answered is read for the whole team.
+    """
+
+    contact_id: int = Field(primary_key=True, foreign_key="contact.id")
+    read_id: int
+    read_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class InboxRead(InboxReadBase, table=True):
+    """The `inbox_read` table: a row per contact whose chat was opened in the inbox."""
+
+    __tablename__ = "inbox_read"
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a model, for the set-based statements the hot paths use."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
@@ -696,3 +714,4 @@ DASHBOARD_SESSION = table_of(DashboardSession)
 EVENT_SUBSCRIPTION = table_of(EventSubscription)
 EVENT_DELIVERY = table_of(EventDelivery)
 EVENT_ATTEMPT = table_of(EventAttempt)
+INBOX_READ = table_of(InboxRead)

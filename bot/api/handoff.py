@@ -15,6 +15,7 @@ from bot.api.handoff_model import AgentReply
 from bot.api.model import validated
 from bot.api.request import json_body, json_response, paging, valid_wa_id
 from bot.inbound import handoff
+from bot.message_templates.library import TEMPLATES
 from bot.outbound.sender import SENDER
 from bot.whatsapp.category import service_window_expires_at
 
@@ -30,10 +31,12 @@ async def agent_reply(request: web.Request) -> web.Response:
 
 
 async def release(request: web.Request) -> web.Response:
-    """`POST /api/conversations/{wa_id}/release`: the bot answers this contact again (from the menu)."""
+    """`POST /api/conversations/{wa_id}/release`: the bot answers this contact again (from the menu), and says so."""
     repository = request.config_dict[keys.REPOSITORY]
     contact = await handoff.contact(repository, valid_wa_id(request.match_info["wa_id"]))
-    released = await handoff.release(repository, contact, request.config_dict[keys.CLOCK]())
+    now, library = request.config_dict[keys.CLOCK](), request.config_dict[TEMPLATES]
+    released = await handoff.release(repository, contact, now, library)
+    request.config_dict[SENDER].wake()
     return json_response({"wa_id": contact.wa_id, "released": released})
 
 

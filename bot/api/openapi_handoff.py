@@ -34,6 +34,8 @@ PATHS: dict[str, Any] = {
     "/api/conversations/{wa_id}/release": {
         "post": {
             "summary": "Give a handed-off conversation back to the bot",
+            "description": "Inside the 24-hour window the customer is sent the service template `bot_back` in "
+            "their language, saying that the assistant answers again.",
             "parameters": path("wa_id", WA_ID),
             "responses": {**ok(ref("Released"), "Whether it was handed off"), "404": NOT_FOUND},
         }

@@ -30,6 +30,9 @@ from bot.dashboard.contact_import import routes as import_routes
 from bot.dashboard.contacts import routes as contact_routes
 from bot.dashboard.events import routes as event_routes
 from bot.dashboard.inbox import routes as inbox_routes
+from bot.dashboard.inbox import unread_total
+from bot.dashboard.live import live_hub
+from bot.dashboard.live import routes as live_routes
 from bot.dashboard.media import routes as media_routes
 from bot.dashboard.overview import routes as overview_routes
 from bot.dashboard.pages import routes as page_routes
@@ -39,6 +42,7 @@ from bot.dashboard.render import (
     PAGES,
     PREFIX,
     SIGNER,
+    UNREAD_TOTAL,
     environment,
     form,
     render,
@@ -51,6 +55,7 @@ from storage.repository import DatabaseUnavailable
 
 log = structlog.get_logger("bot.dashboard.app")
 PUBLIC: Final = frozenset({f"{PREFIX}/login", f"{PREFIX}/dashboard.css"})
+QUIET: Final = tuple(f"{PREFIX}{path}" for path in ("/live", "/media", "/dashboard.css"))  # not pages: no navigation
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -66,6 +71,7 @@ def setup_dashboard(app: web.Application) -> None:
     dashboard.router.add_post("/login", login)
     dashboard.router.add_post("/logout", logout)
     dashboard.router.add_get("/dashboard.css", stylesheet)
+    dashboard.router.add_get("/live.js", script)
     for routes in (
         overview_routes,
         campaign_routes,
@@ -77,8 +83,10 @@ def setup_dashboard(app: web.Application) -> None:
         inbox_routes,
         media_routes,
         event_routes,
+        live_routes,
     ):
         dashboard.router.add_routes(routes)
+    app.cleanup_ctx.append(live_hub)  # on the main app, after the database it polls
     app.router.add_get(PREFIX, _to_overview)  # before the sub-application, which would answer it with a 404
     app.add_subapp(PREFIX, dashboard)
 
@@ -109,6 +117,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method == "POST" and session is not None and not public and not await _csrf_ok(request, session):
             log.warning("dashboard.csrf_refused", path=request.path)
             return refused(request, "This form has expired or did not come from the dashboard. Reload the page.")
+        if request.method == "GET" and session is not None and not request.path.startswith(QUIET):
+            request[UNREAD_TOTAL] = await unread_total(request)  # the number beside Inbox in the navigation
         return await handler(request)
     except (BotError, DatabaseUnavailable) as exc:
         return _error_page(request, exc)
@@ -227,3 +237,8 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
 
 async def stylesheet(request: web.Request) -> web.FileResponse:
     return web.FileResponse(PAGES / "dashboard.css", headers={"Cache-Control": "no-cache"})
+
+
+async def script(request: web.Request) -> web.FileResponse:
+    """The one script of the dashboard's pages: the live inbox (`bot.dashboard.live`)."""
+    return web.FileResponse(PAGES / "live.js", headers={"Cache-Control": "no-cache"})

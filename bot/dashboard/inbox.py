@@ -14,7 +14,7 @@ from aiohttp import web
 from bot import keys
 from bot.api.request import valid_wa_id
 from bot.dashboard.pages import templates_by_name
-from bot.dashboard.render import done, form, render
+from bot.dashboard.render import UNREAD_TOTAL, done, form, render
 from bot.dashboard.view import entries, given, given_media_ids, window
 from bot.errors import BotError, OutsideServiceWindow, ValidationError
 from bot.inbound import handoff
@@ -22,7 +22,7 @@ from bot.message_templates.library import TEMPLATES
 from bot.notifications.service import NOTIFICATIONS
 from bot.notifications.utility import NotificationRequest
 from bot.outbound.sender import SENDER
-from storage import media
+from storage import media, reads
 from storage.models import ContactBase
 from storage.session import load_sessions
 from storage.timeline import timeline
@@ -35,10 +35,19 @@ PARAMETER = "value_"  # form fields of a template's values: value_<variable>
 @routes.get("/inbox")
 async def inbox(request: web.Request) -> web.Response:
     """The customers waiting for a person, longest-waiting first, with the state of each one's window."""
-    waiting = await handoff.waiting(request.config_dict[keys.REPOSITORY])
+    repository = request.config_dict[keys.REPOSITORY]
+    waiting = await handoff.waiting(repository)
+    async with repository.engine.connect() as conn:
+        unread = await reads.unread(conn)
     now = request.config_dict[keys.CLOCK]()
-    rows = [(w, window(w.contact.last_inbound_at, now)) for w in waiting]
+    rows = [(w, window(w.contact.last_inbound_at, now), unread.get(w.contact.id or 0, 0)) for w in waiting]
     return render(request, "inbox.html", title="Inbox", rows=rows)
+
+
+async def unread_total(request: web.Request) -> int:
+    """The messages waiting customers sent that nobody has read yet: the number beside Inbox in the navigation."""
+    async with request.config_dict[keys.REPOSITORY].engine.connect() as conn:
+        return sum((await reads.unread(conn)).values())
 
 
 async def _contact(request: web.Request) -> ContactBase:
@@ -88,7 +97,13 @@ async def _chat(
 
 @routes.get("/inbox/{wa_id}")
 async def chat(request: web.Request) -> web.Response:
-    return await _chat(request, await _contact(request))
+    """The chat, opened at its newest message; what it shows is read from now on (the unread counts drop)."""
+    contact = await _contact(request)
+    assert contact.id is not None
+    async with request.config_dict[keys.REPOSITORY].transaction() as conn:
+        await reads.mark_read(conn, contact.id, request.config_dict[keys.CLOCK]())
+    request[UNREAD_TOTAL] = await unread_total(request)
+    return await _chat(request, contact)
 
 
 @routes.post("/inbox/{wa_id}/reply")
@@ -107,7 +122,7 @@ async def reply(request: web.Request) -> web.Response:
         why = f"Write a message of 1 to {handoff.TEXT_MAX} characters."
         return await _chat(request, contact, status=400, error=why, typed=typed)
     request.config_dict[SENDER].wake()
-    raise done(f"/inbox/{contact.wa_id}", "replied")
+    raise done(f"/inbox/{contact.wa_id}", "replied", anchor="latest")
 
 
 @routes.post("/inbox/{wa_id}/template")
@@ -130,12 +145,14 @@ async def send_template(request: web.Request) -> web.Response:
     except BotError as exc:
         why = f"The template was not sent: {exc.message}."
         return await _chat(request, contact, status=400, error=why, chosen=name or None)
-    raise done(f"/inbox/{contact.wa_id}", "template_sent")
+    raise done(f"/inbox/{contact.wa_id}", "template_sent", anchor="latest")
 
 
 @routes.post("/inbox/{wa_id}/release")
 async def release(request: web.Request) -> web.Response:
-    """Give the chat back to the bot, which greets the customer afresh on their next message."""
+    """Give the chat back to the bot, which tells the customer so and starts afresh on their next message."""
     contact = await _contact(request)
-    released = await handoff.release(request.config_dict[keys.REPOSITORY], contact, request.config_dict[keys.CLOCK]())
+    now, library = request.config_dict[keys.CLOCK](), request.config_dict[TEMPLATES]
+    released = await handoff.release(request.config_dict[keys.REPOSITORY], contact, now, library)
+    request.config_dict[SENDER].wake()
     raise done("/inbox", "released" if released else "not_handed_off")

@@ -30,7 +30,7 @@ OPEN_SESSION: Final = web.RequestKey("dashboard_session", Session)  # set by the
 NOTICES = {
     "replied": "Your reply is queued and goes out in a moment.",
     "template_sent": "The template is queued and goes out in a moment.",
-    "released": "The bot answers this customer again.",
+    "released": "The bot answers this customer again, and tells them so if they wrote in the last 24 hours.",
     "not_handed_off": "This chat was not waiting for a person; nothing changed.",
     "unblocked": "The template will be used again.",
     "logged_out": "You are logged out.",
@@ -50,12 +50,14 @@ NOTICES = {
     "schedule_deleted": "The schedule is deleted; its messages still queued are cancelled.",
     "contact_erased": "The contact is erased: number, name and messages are gone; the consent history is kept.",
 }
-# Browsers must not cache pages with customers' words, frame them, or run anything on them.
+UNREAD_TOTAL: Final = web.RequestKey("dashboard_unread_total", int)  # for the navigation, set by the guard
+# Browsers must not cache pages with customers' words or frame them; the only script they run is the
+# dashboard's own `live.js` (no inline script), which may talk to this site only.
 HEADERS: Final = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -134,6 +136,7 @@ def render(request: web.Request, page: str, *, status: int = 200, **context: Any
             logged_in=session is not None,
             csrf=signer.csrf(session) if session else "",
             notice=NOTICES.get(request.query.get("done", "")),
+            unread_total=request.get(UNREAD_TOTAL, 0),
             **context,
         )
     )
@@ -146,10 +149,10 @@ def _current(path: str) -> str:
     return f"/{below}" if below else "/"
 
 
-def done(path: str, notice: str) -> web.HTTPSeeOther:
-    """After a form's POST, the page to show next, saying what happened (post, redirect, get)."""
+def done(path: str, notice: str, anchor: str = "") -> web.HTTPSeeOther:
+    """After a form's POST, the page to show next, saying what happened (post, redirect, get), at `anchor`."""
     assert notice in NOTICES
-    return web.HTTPSeeOther(f"{PREFIX}{path}?done={notice}")
+    return web.HTTPSeeOther(f"{PREFIX}{path}?done={notice}" + (f"#{anchor}" if anchor else ""))
 
 
 def before(request: web.Request) -> int | None:

@@ -5,8 +5,12 @@ found, each at the line and column of the key or value at fault, so `bot check` 
 one run. References between steps, flows, templates and actions are `bot.engine.flow_check`'s job. The YAML
 itself (positions, YAML 1.2 booleans as `flows/flow.schema.json` reads them) is `bot.yaml_file`'s.
 
-Why one module of about 720 lines: it is one reader with one function per step kind, all threading the
-same positions and problem list; the kinds are what the file format is, and they change together with it.
+The format itself (step kinds, their keys, what each requires, the kind of value each key takes) is declared
+once in `bot.engine.flow_format`, which also gives `flows/flow.schema.json`; this module reads each kind of
+value (`VALUE_READERS`) and says exactly what is wrong and where.
+
+Why one module of about 660 lines: it is one reader with one function per kind of value, all threading the
+same positions and problem list; they change together with the format.
 """
 
 from __future__ import annotations
@@ -21,90 +25,24 @@ from typing import Any, cast
 
 from bot.engine.flow import (
     MEDIA_SENDS,
-    Act,
     AnyStep,
-    Ask,
-    Branch,
-    Call,
     Case,
-    Choose,
-    End,
     Flow,
-    Goto,
-    Handoff,
     Header,
-    Http,
-    Link,
     Media,
     MediaFormat,
     Option,
-    RequestLocation,
-    Say,
     Text,
     Validator,
     ValidatorKind,
-    Verify,
 )
+from bot.engine.flow_format import ALL_STEP_KEYS, BY_NAME, KIND_NAMES, TOP_KEYS, TOP_REQUIRED, VALUES
 from bot.language.words import INTENT_NAMES
 from bot.whatsapp.message_body import FILENAME_MAX
 from bot.yaml_file import KeyPath, Position, Problem, Reading, YamlLoader, did_you_mean, read_mapping, unknown_key
 
 SUFFIX = ".yaml"
-KINDS = (
-    "say",
-    "ask",
-    "choose",
-    "request_location",
-    "link",
-    "act",
-    "http",
-    "branch",
-    "goto",
-    "call",
-    "handoff",
-    "verify",
-    "end",
-)
-TOP_KEYS = ("flow", "description", "intent", "start", "idle_timeout", "steps")
-WAITING_KEYS = ("reprompt", "max_attempts", "on_exhausted", "timeout", "on_timeout", "commands")
-STEP_KEYS: dict[str, tuple[str, ...]] = {
-    "say": ("next",),
-    "ask": ("slot", "validate", *WAITING_KEYS, "next"),
-    "choose": ("options", "options_from", "slot", "button", "header", "footer", *WAITING_KEYS, "next"),
-    "request_location": ("slot", *WAITING_KEYS, "next"),
-    "link": ("button", "url", "header", "footer", "next"),
-    "act": ("args", "result", "timeout", "on_error", "next"),
-    "http": ("query", "body", "result", "timeout", "on_error", "next"),
-    "branch": ("otherwise",),
-    "goto": (),
-    "call": ("next",),
-    "handoff": (),
-    "verify": ("prompt", "max_attempts", "valid_for", "on_failure", "next"),
-    "end": (),
-}
-ALL_STEP_KEYS = frozenset(("id", *KINDS, *(key for keys in STEP_KEYS.values() for key in keys)))
-STEP_CLASSES: dict[str, Callable[..., AnyStep]] = {
-    "say": Say,
-    "ask": Ask,
-    "choose": Choose,
-    "request_location": RequestLocation,
-    "link": Link,
-    "act": Act,
-    "http": Http,
-    "branch": Branch,
-    "goto": Goto,
-    "call": Call,
-    "handoff": Handoff,
-    "verify": Verify,
-    "end": End,
-}
-# The model's name for a key where it differs from the file's.
-KIND_FIELDS = {
-    **dict.fromkeys(("say", "handoff", "end", "link"), "text"),
-    **dict.fromkeys(("ask", "choose", "request_location"), "prompt"),
-    **{"act": "action", "http": "endpoint", "branch": "cases", "goto": "goto", "call": "flow", "verify": "purpose"},
-}
-RENAMED = {"validate": "validator"}
+KINDS = KIND_NAMES
 OPTION_KEYS = ("id", "title", "description", "next", "synonyms")
 CASE_KEYS = ("if", "goto")
 TEXT_KEYS = ("template", "values")
@@ -181,7 +119,7 @@ def read_flow(path: Path) -> tuple[Flow | None, list[Problem]]:
 
 
 def _read_flow(data: dict[Any, Any], reading: Reading, version: str) -> Flow | None:
-    reading.check_top_keys(data, TOP_KEYS, ("flow", "start", "steps"))
+    reading.check_top_keys(data, TOP_KEYS, TOP_REQUIRED)
     name = _read_name(data, reading)
     description = data.get("description", "")
     if not isinstance(description, str):
@@ -293,11 +231,13 @@ def _read_step(item: Any, index: int, reading: Reading) -> AnyStep | None:
         reading.error(position, f"{_article(kind)} {kind} step needs {needed}")
     if len(reading.problems) > errors:
         return None
-    return STEP_CLASSES[kind](id=step_id, position=position, **fields)
+    return BY_NAME[kind].model(id=step_id, position=position, **fields)
 
 
 def _read_fields(item: dict[Any, Any], kind: str, base: KeyPath, reading: Reading) -> dict[str, Any]:
-    allowed = ("id", kind, *STEP_KEYS[kind])
+    """Each key of a step read by its value's reader, under the model's name for it; unknown keys reported."""
+    spec = BY_NAME[kind]
+    allowed = spec.allowed
     fields: dict[str, Any] = {}
     for key, value in item.items():
         if key == "id":
@@ -306,22 +246,21 @@ def _read_fields(item: dict[Any, Any], kind: str, base: KeyPath, reading: Readin
             message = unknown_key(key, allowed, f" in {_article(kind)} {kind} step")
             reading.error(reading.key_at(*base, str(key)), message)
             continue
-        value = READERS[key](reading, value, (*base, key))
-        if isinstance(value, Media):
+        value = VALUE_READERS[spec.keys[key].value](reading, value, (*base, key))
+        if isinstance(value, Media):  # `say` sending a file
             fields["media"] = value
         elif value is not BAD:
-            fields[KIND_FIELDS[key] if key == kind else RENAMED.get(key, key)] = value
+            fields[spec.field_of(key)] = value
     return fields
 
 
 def _required(kind: str, item: dict[Any, Any]) -> list[str]:
-    if kind in ("ask", "request_location") and "slot" not in item:
-        return ["'slot'"]
-    if kind == "link":
-        return [f"{key!r}" for key in ("button", "url") if key not in item]
-    if kind == "choose" and "options" not in item and "options_from" not in item:
-        return ["'options' or 'options_from'"]
-    return []
+    """What the step lacks of the keys its kind requires, as the error message names them."""
+    spec = BY_NAME[kind]
+    missing = [repr(key) for key in spec.required if key not in item]
+    if spec.one_of and not any(key in item for key in spec.one_of):
+        missing.append(" or ".join(repr(key) for key in spec.one_of))
+    return missing
 
 
 def _kinds() -> str:
@@ -691,27 +630,30 @@ def _custom(reading: Reading, spec: Any, path: KeyPath) -> Any:
     return name if name is BAD else Validator(kind="custom", name=name)
 
 
-READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
+# How each kind of value (`bot.engine.flow_format.VALUES`) is read: checked, with the error at its place.
+VALUE_READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
+    "text": _text,
     "say": _say,
-    **dict.fromkeys(("ask", "choose", "request_location", "link", "reprompt", "prompt"), _text),
-    **dict.fromkeys(("handoff", "end"), _optional_text),
-    **dict.fromkeys(("goto", "next", "on_exhausted", "on_timeout", "on_error", "on_failure", "otherwise"), _target),
-    **dict.fromkeys(("slot", "result", "options_from"), _slot),
-    "act": _named("action name", DOTTED, "must be lowercase names joined by dots, like orders.lookup"),
-    "verify": _named("purpose", IDENTIFIER, IDENTIFIER_RULE),
-    "call": _flow_name,
-    "branch": _cases,
-    "validate": _validator,
-    "max_attempts": _attempts,
-    **dict.fromkeys(("timeout", "valid_for"), read_duration),
-    "commands": _flag,
-    **dict.fromkeys(("button", "footer"), _label),
+    "optional_text": _optional_text,
+    "target": _target,
+    "slot": _slot,
+    "duration": read_duration,
+    "validator": _validator,
+    "attempts": _attempts,
+    "flag": _flag,
+    "label": _label,
+    "footer": _label,
     "header": _header,
     "url": _url,
     "options": _options,
-    "http": _named("endpoint name", IDENTIFIER, IDENTIFIER_RULE),
-    **dict.fromkeys(("args", "query", "body"), _texts_by_name),
+    "cases": _cases,
+    "texts": _texts_by_name,
+    "action": _named("action name", DOTTED, "must be lowercase names joined by dots, like orders.lookup"),
+    "endpoint": _named("endpoint name", IDENTIFIER, IDENTIFIER_RULE),
+    "purpose": _named("purpose", IDENTIFIER, IDENTIFIER_RULE),
+    "flow_name": _flow_name,
 }
+assert VALUE_READERS.keys() == VALUES.keys(), "every kind of value has a reader and a schema"
 VALIDATOR_READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "pattern": _pattern,
     "number": _number,

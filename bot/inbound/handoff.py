@@ -4,6 +4,11 @@ The admin API (`bot.api.handoff`) and the dashboard's inbox both act through the
 window rule and the queueing live in one place. An agent's reply is a free-form message, so it may go
 only inside the customer service window (24 hours after the customer's last message); outside it the
 customer can be reached only with a template.
+
+Releasing a chat tells the customer that the bot answers again, in their language, with the service
+template `bot_back` (`templates/service/bot_back.<language>.md.j2`, which the business may reword). It is
+queued in the release's own transaction, as any reply; outside the service window it is not sent, since
+WhatsApp allows only templates of Meta's categories there, and the bot greets them on their next message.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from datetime import datetime
 import structlog
 
 from bot.errors import NotFound, OutsideServiceWindow, ValidationError
+from bot.message_templates.library import Templates, to_cloud_api
 from bot.whatsapp.category import service_window_expires_at, service_window_open
 from bot.whatsapp.message_body import text_message
 from storage import session
@@ -24,6 +30,7 @@ from storage.repository import Repository
 
 log = structlog.get_logger("bot.inbound.handoff")
 TEXT_MAX = 4096
+BOT_BACK = "bot_back"  # the service template that tells a released customer the bot answers again
 
 
 @dataclass(frozen=True)
@@ -88,10 +95,27 @@ async def agent_reply(repository: Repository, customer: ContactBase, text: str, 
     return closes
 
 
-async def release(repository: Repository, customer: ContactBase, now: datetime) -> bool:
-    """The bot answers this contact again (from the menu); False when the chat was not handed off."""
+async def release(repository: Repository, customer: ContactBase, now: datetime, library: Templates) -> bool:
+    """The bot answers this contact again (from the menu), and the customer is told so while the window is open;
+    False when the chat was not handed off (nothing is sent then)."""
     assert customer.id is not None
+    back = _bot_back(customer, now, library)
     async with repository.transaction() as conn:
         released = await session.release(conn, customer.id, now)
-    log.info("handoff.released", wa_id=customer.wa_id, was_handed_off=released)
+        if released and back is not None:
+            await enqueue(conn, [back], now)
+    log.info("handoff.released", wa_id=customer.wa_id, was_handed_off=released, told=released and back is not None)
     return released
+
+
+def _bot_back(customer: ContactBase, now: datetime, library: Templates) -> NewMessage | None:
+    """The `bot_back` message in the customer's language, or None outside the window or without the template."""
+    if customer.id is None or customer.wa_id is None or not service_window_open(customer.last_inbound_at, now):
+        return None
+    try:
+        template = library.get(BOT_BACK, customer.language)
+    except NotFound:
+        log.warning("handoff.bot_back_missing", template=BOT_BACK)
+        return None
+    body = to_cloud_api(template, customer.wa_id, {})
+    return NewMessage("reply", customer.id, customer.wa_id, body, now)

@@ -20,6 +20,7 @@ from bot.bench.campaign_served import run_served_campaign_bench
 from bot.bench.contact_import import run_import_bench
 from bot.bench.events import run_events_bench
 from bot.bench.figures import max_in_window, steady_rate, sustained_rate
+from bot.bench.live import run_live_bench
 from bot.bench.otp import run_otp_bench
 from bot.bench.send import run_send_bench
 from bot.bench.strangers import run_strangers_bench
@@ -194,6 +195,16 @@ async def test_sweep_bench_finds_only_the_flows_past_their_expiry(database_url: 
 
     assert (report["sessions"], report["due"], report["calls"]) == (2500, 3, 3)
     assert 0 < report["p50_ms"] <= report["max_ms"]
+
+
+async def test_live_bench_tells_every_new_message(database_url: str) -> None:
+    """`bot bench live`: each timed round finds its one new message among those stored, and says how long it took."""
+    args = argparse.Namespace(messages=3000, contacts=100, waiting=10, rounds=3, database=database_url)
+
+    report: dict[str, Any] = json.loads(await run_live_bench(args))
+
+    assert (report["messages"], report["waiting"], report["rounds"]) == (3000, 10, 3)
+    assert 0 < report["new_message_p50_ms"] <= report["new_message_max_ms"]
 
 
 async def test_served_campaign_bench_sends_through_the_public_doors_once_to_each_opted_in_contact(

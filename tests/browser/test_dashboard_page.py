@@ -142,7 +142,9 @@ async def test_a_person_uses_the_dashboard_in_the_browser(server: TestServer, pa
     await page.go_back()
     await page.reload()
     await page.get_by_role("button", name="Give the chat back to the bot").click()
-    await expect(page.get_by_role("status")).to_have_text("The bot answers this customer again.")
+    await expect(page.get_by_role("status")).to_have_text(
+        "The bot answers this customer again, and tells them so if they wrote in the last 24 hours."
+    )
 
     await page.get_by_role("button", name="Log out").click()
     await expect(page.get_by_role("status")).to_have_text("You are logged out.")

@@ -257,7 +257,9 @@ async def test_every_page_of_the_navigation_renders(logged_in: Client, link: Any
     assert f"<h1>{link.title}</h1>" in body
     assert f'<a href="{link.href}" aria-current="page">' in body
     assert resp.headers["Cache-Control"] == "no-store"
-    assert "script-src" not in resp.headers["Content-Security-Policy"]  # default-src 'none': no script runs
+    policy = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy  # the dashboard's own live.js
+    assert "unsafe" not in policy  # nothing inline
 
 
 async def test_a_transcript_shows_badges_statuses_and_reasons_and_escapes_the_customer(logged_in: Client) -> None:
@@ -328,15 +330,22 @@ async def test_conversations_are_listed_and_filtered_by_number_and_category(logg
 
 
 async def test_the_inbox_lists_the_waiting_and_a_person_replies_then_releases(logged_in: Client) -> None:
-    """A handed-off customer is in the inbox; a reply is queued as a free-form reply; release empties the inbox."""
+    """A handed-off customer is in the inbox, unread until opened; a reply is queued; release tells them, empties it."""
     contact_id = await customer_writes(logged_in)
+    await customer_writes(logged_in, "anyone?")
     await hand_off(logged_in, contact_id)
     body = await (await logged_in.get("/dashboard/inbox")).text()
-    assert f'<a href="/dashboard/inbox/{ANA}">&lt;script&gt;alert(1)&lt;/script&gt;</a>' in body
+    assert f'<a href="/dashboard/inbox/{ANA}#latest">&lt;script&gt;alert(1)&lt;/script&gt;</a>' in body
     assert "open until 11 Apr 2026, 12:00 UTC" in body
+    assert 'aria-label="2 unread"' in body
+    assert 'class="unread" title="unread messages from customers waiting for a person">2</span>' in body
+    opened = await (await logged_in.get(f"/dashboard/inbox/{ANA}")).text()
+    assert '<li class="bubble bubble-in" id="latest">' in opened  # the page opens at the newest message
+    assert 'title="unread messages from customers waiting for a person" hidden></span>' in opened
+    assert "unread" not in (await (await logged_in.get("/dashboard/inbox")).text()).split("<main>")[1]
 
     resp = await post_form(logged_in, f"/dashboard/inbox/{ANA}/reply", {"text": "Hi, Tom here <3"})
-    assert (resp.status, resp.headers["Location"]) == (303, f"/dashboard/inbox/{ANA}?done=replied")
+    assert (resp.status, resp.headers["Location"]) == (303, f"/dashboard/inbox/{ANA}?done=replied#latest")
     rows: list[OutboxBase] = await outbox_rows(logged_in.server.app[keys.REPOSITORY])
     assert [(r.kind, r.payload["text"]["body"]) for r in rows] == [("reply", "Hi, Tom here <3")]
     page = await (await logged_in.get(resp.headers["Location"])).text()
@@ -352,7 +361,9 @@ async def test_the_inbox_lists_the_waiting_and_a_person_replies_then_releases(lo
     assert resp.headers["Location"] == "/dashboard/inbox?done=released"
     body = await (await logged_in.get(resp.headers["Location"])).text()
     assert "Nobody is waiting for a person." in body
-    assert "The bot answers this customer again." in body
+    assert "The bot answers this customer again, and tells them so if they wrote in the last 24 hours." in body
+    rows = await outbox_rows(logged_in.server.app[keys.REPOSITORY])
+    assert rows[-1].payload["text"]["body"] == "You're chatting with our assistant again. Type menu to see the options."
     page = await (await logged_in.get(f"/dashboard/inbox/{ANA}")).text()
     assert "the bot is answering" in page
     assert "Give the chat back to the bot" not in page
@@ -381,7 +392,7 @@ async def test_outside_the_window_the_inbox_offers_utility_templates(logged_in: 
     values["value_payment_date"] = "10 April"
     fields = {"template": "payment_received", "send_key": "k1", **values}
     resp = await post_form(logged_in, f"/dashboard/inbox/{ANA}/template", fields)
-    assert resp.headers["Location"] == f"/dashboard/inbox/{ANA}?done=template_sent"
+    assert resp.headers["Location"] == f"/dashboard/inbox/{ANA}?done=template_sent#latest"  # at the newest
     assert (await post_form(logged_in, f"/dashboard/inbox/{ANA}/template", fields)).status == 303  # a double click
     rows = await outbox_rows(logged_in.server.app[keys.REPOSITORY])
     assert [(r.kind, r.template_name) for r in rows] == [("utility", "payment_received")]

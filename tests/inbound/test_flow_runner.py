@@ -169,7 +169,22 @@ async def test_handoff_silences_the_bot_until_released(client: Client, auth: dic
     rows: list[OutboxBase] = await outbox_rows(client.server.app[keys.REPOSITORY])
     assert rows[-1].payload["text"]["body"] == "Hi Ana, Tom here."
     assert (await api(client, auth, "POST", f"/api/conversations/{ANA}/release"))[1]["released"] is True
+    rows = await outbox_rows(client.server.app[keys.REPOSITORY])
+    assert rows[-1].payload["text"]["body"] == "You're chatting with our assistant again. Type menu to see the options."
     assert texts(await says(client, ANA, "thanks"))[0] == "Hi Ana! I'm the assistant of Example Store."
+    assert (await api(client, auth, "POST", f"/api/conversations/{ANA}/release"))[1]["released"] is False
+    assert len(await outbox_rows(client.server.app[keys.REPOSITORY])) == len(rows) + 2  # greeting and menu only
+
+
+async def test_a_release_outside_the_window_tells_the_customer_nothing(
+    client: Client, auth: dict[str, str], noon: FakeClock
+) -> None:
+    """A day after the customer's last message a release sends no free-form text (only templates could go)."""
+    await says(client, ANA, "agent")
+    before = len(await outbox_rows(client.server.app[keys.REPOSITORY]))
+    noon.advance(hours=25)
+    assert (await api(client, auth, "POST", f"/api/conversations/{ANA}/release"))[1]["released"] is True
+    assert len(await outbox_rows(client.server.app[keys.REPOSITORY])) == before
 
 
 async def test_an_agent_cannot_reply_outside_the_window(client: Client, auth: dict[str, str], noon: FakeClock) -> None:
