@@ -55,6 +55,7 @@ from bot.inbound.webhook import MAX_BODY, setup_webhook
 from bot.loop import stop_all
 from bot.media.fetcher import MEDIA_FETCHER, MediaFetcher
 from bot.media.store import MEDIA_STORE, MediaStore
+from bot.media.upload import ProjectMedia
 from bot.message_templates.library import TEMPLATES, TemplateLibrary
 from bot.metrics import Metrics
 from bot.notifications.scheduler import SCHEDULER, Scheduler
@@ -92,6 +93,7 @@ def create_app(
     templates: Path | TemplateLibrary | None = None,
     flows: Path | Mapping[str, Flow] | None = None,
     endpoints: EndpointTransport | None = None,
+    files: Path | None = None,
 ) -> web.Application:
     """Build the application; resources are acquired and released in its `cleanup_ctx`.
 
@@ -103,6 +105,7 @@ def create_app(
     engine over `flows`. In sandbox mode with `settings.reload`, flows and templates read from folders are
     reloaded when they change.
     The business's endpoints are reached over HTTP unless `endpoints` (canned answers, say) is given.
+    `files` is the folder the files `say` steps send are read from (default: the flows folder).
     """
     unknown = set(roles) - ROLES
     if unknown:
@@ -110,7 +113,8 @@ def create_app(
     templates = settings.project_path("templates") if templates is None else templates
     flows = settings.project_path("flows") if flows is None else flows
     # The appointment actions read the business file beside these flows (flows handed in loaded: the project's).
-    BUSINESS.follow((flows if isinstance(flows, Path) else settings.project_path("flows")) / BUSINESS_FILE)
+    folder = flows if isinstance(flows, Path) else settings.project_path("flows")
+    BUSINESS.follow(folder / BUSINESS_FILE)
     app = web.Application(client_max_size=MAX_BODY, middlewares=[observe(log.bind()), handle_errors, intake])
     app[keys.SETTINGS] = settings
     app[INTAKE] = Intake()  # strangers' bodies: size, time and memory limits (bot.edge.intake)
@@ -123,7 +127,7 @@ def create_app(
     app.cleanup_ctx.append(_database(settings.is_sqlite if migrate is None else migrate, configured))
     app.cleanup_ctx.append(_cloud_api(transport))
     app.cleanup_ctx.append(_endpoints(endpoints))
-    app.cleanup_ctx.append(_workers(handler, set(roles)))
+    app.cleanup_ctx.append(_workers(handler, set(roles), files or folder))
     if "web" in roles:
         app[RATE_CARD] = load_card(settings.rate_card)
         setup_webhook(app)
@@ -269,7 +273,9 @@ def _handler(app: web.Application) -> TurnHandler:
     )  # fmt: skip
 
 
-def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Application], AsyncIterator[None]]:
+def _workers(
+    handler: TurnHandler | None, roles: set[str], files: Path
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         repository, clock, metrics = app[keys.REPOSITORY], app[keys.CLOCK], app[keys.METRICS]
         settings = app[keys.SETTINGS]
@@ -284,6 +290,7 @@ def _workers(handler: TurnHandler | None, roles: set[str]) -> Callable[[web.Appl
             send_policy=send_policy,
             lease=timedelta(seconds=settings.send_lease),
             numbers=app[NUMBERS],
+            uploads=ProjectMedia(repository, app[CLIENT], files, phone_number_id=settings.phone_number_id, clock=clock),
         )
         app[OTP] = OtpService(repository, app[TEMPLATES], app[keys.SETTINGS].secret_key, clock, on_enqueued=sender.wake)
         app[NOTIFICATIONS] = NotificationService(

@@ -136,6 +136,14 @@ async def for_messages(conn: AsyncConnection, message_ids: Sequence[int]) -> dic
     return {int(r.message_id): MediaBase.model_validate(r._mapping) for r in rows}
 
 
+async def by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, MediaBase]:
+    """The media rows with these ids, by id."""
+    if not ids:
+        return {}
+    rows = await conn.execute(select(MEDIA).where(MEDIA.c.id.in_(list(ids))))
+    return {int(r.id): MediaBase.model_validate(r._mapping) for r in rows}
+
+
 async def by_id(conn: AsyncConnection, media_id: int) -> MediaBase | None:
     row = (await conn.execute(select(MEDIA).where(MEDIA.c.id == media_id))).first()
     return MediaBase.model_validate(row._mapping) if row else None

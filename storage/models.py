@@ -199,6 +199,30 @@ class Media(MediaBase, table=True):
     __table_args__ = (Index("ix_media_claim", "status", "due_at"),)
 
 
+class MediaUploadBase(SQLModel):
+    """A file of the project uploaded to Meta for `say` steps: the media id Meta answered, and when.
+
+    Meta keeps an uploaded file 30 days; the sender uploads it again after 29, or when Meta says it no
+    longer knows the id. Keyed by the file's content (SHA-256) and the business number it was uploaded for,
+    so an edited file is uploaded anew and a number's id is never used for another.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone_number_id: str = Field(max_length=64)
+    sha256: str = Field(max_length=64)  # hex, of the file's bytes
+    media_id: str = Field(max_length=128)
+    mime_type: str = Field(max_length=255)
+    size: int
+    uploaded_at: datetime = _now()
+
+
+class MediaUpload(MediaUploadBase, table=True):
+    """The `media_upload` table; reads return `MediaUploadBase`."""
+
+    __tablename__ = "media_upload"
+    __table_args__ = (UniqueConstraint("phone_number_id", "sha256", name="uq_media_upload_phone_number_id"),)
+
+
 class StatusEvent(SQLModel, table=True):
     """A status webhook for one of our messages; kept even before the message's wamid is recorded."""
 
@@ -779,6 +803,7 @@ CONVERSATION = table_of(Conversation)
 WEBHOOK_EVENT = table_of(WebhookEvent)
 MESSAGE = table_of(Message)
 MEDIA = table_of(Media)
+MEDIA_UPLOAD = table_of(MediaUpload)
 STATUS_EVENT = table_of(StatusEvent)
 WEBHOOK_NOTICE = table_of(WebhookNotice)
 SESSION = table_of(Session)

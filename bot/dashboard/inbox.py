@@ -15,15 +15,16 @@ from bot import keys
 from bot.api.request import valid_wa_id
 from bot.dashboard.pages import templates_by_name
 from bot.dashboard.render import UNREAD_TOTAL, done, form, render
-from bot.dashboard.view import entries, window
+from bot.dashboard.view import entries, given, given_media_ids, window
 from bot.errors import BotError, OutsideServiceWindow, ValidationError
 from bot.inbound import handoff
 from bot.message_templates.library import TEMPLATES
 from bot.notifications.service import NOTIFICATIONS
 from bot.notifications.utility import NotificationRequest
 from bot.outbound.sender import SENDER
-from storage import reads
+from storage import media, reads
 from storage.models import ContactBase
+from storage.session import load_sessions
 from storage.timeline import timeline
 
 routes = web.RouteTableDef()
@@ -67,6 +68,9 @@ async def _chat(
     assert contact.id is not None
     async with repository.engine.connect() as conn:
         found = await timeline(conn, contact.id, limit=TRANSCRIPT_TAIL)
+        session = (await load_sessions(conn, [contact.id])).get(contact.id)
+        slots = (session.slots if session is not None else None) or {}
+        files = await media.by_ids(conn, given_media_ids(slots))
     waiting = {w.contact.id for w in await handoff.waiting(repository)}
     templates = templates_by_name(request.config_dict[TEMPLATES], "utility")
     chosen = chosen or request.query.get("template") or None
@@ -79,6 +83,7 @@ async def _chat(
         title=contact.name or contact.wa_id,
         contact=contact,
         entries=entries(found, request.config_dict[TEMPLATES])[-TRANSCRIPT_TAIL:],
+        given=given(slots, files),
         window=window(contact.last_inbound_at, request.config_dict[keys.CLOCK]()),
         handed_off=contact.id in waiting,
         templates=templates,

@@ -15,6 +15,7 @@ from bot.message_templates.display import display
 from bot.message_templates.library import Templates
 from bot.whatsapp.category import service_window_expires_at, service_window_open
 from bot.whatsapp.flow_reply import answers_text, nfm_reply
+from bot.whatsapp.message_shape import shared_location
 from bot.whatsapp.rendered_template import HeaderMedia
 from storage.models import ConversationBase, MediaBase, MessageBase, OutboxBase
 from storage.outbox import SECRET_KINDS
@@ -140,20 +141,43 @@ def media_view(row: MediaBase) -> MediaView:
 
 def place(body: Mapping[str, Any] | None) -> Place | None:
     """The location a message's raw body carries, if it is one with numeric coordinates."""
-    found = body.get("location") if body else None
-    if not isinstance(found, Mapping):
+    found = shared_location(body)
+    if found is None:
         return None
-    lat, lon = found.get("latitude"), found.get("longitude")
-    if (
-        not (isinstance(lat, int | float) and isinstance(lon, int | float))
-        or isinstance(lat, bool)
-        or isinstance(lon, bool)
-    ):
-        return None
-    name, address = found.get("name"), found.get("address")
-    return Place(
-        float(lat), float(lon), name if isinstance(name, str) else None, address if isinstance(address, str) else None
-    )
+    return Place(found["latitude"], found["longitude"], found.get("name"), found.get("address"))
+
+
+@dataclass(frozen=True)
+class Given:
+    """What the customer sent a flow's `ask` (a photo, a document, a location), kept in a slot: for the handoff."""
+
+    slot: str
+    media: MediaView | None = None
+    place: Place | None = None
+
+    @property
+    def label(self) -> str:
+        return self.slot.replace("_", " ").capitalize()
+
+
+def given_media_ids(slots: Mapping[str, Any]) -> list[int]:
+    """The media rows the session's slots name (`{"media": id, "kind": …}`, as `ask` keeps a file)."""
+    return [v["media"] for v in slots.values() if isinstance(v, Mapping) and type(v.get("media")) is int]
+
+
+def given(slots: Mapping[str, Any], media: Mapping[int, MediaBase]) -> list[Given]:
+    """The files and places in the session's slots, in the order the flow filled them."""
+    found = []
+    for slot, value in slots.items():
+        if not isinstance(value, Mapping):
+            continue
+        row = media.get(value["media"]) if type(value.get("media")) is int else None
+        spot = place({"location": value})
+        if row is not None:
+            found.append(Given(slot, media=media_view(row)))
+        elif spot is not None:
+            found.append(Given(slot, place=spot))
+    return found
 
 
 @dataclass(frozen=True)
@@ -201,7 +225,9 @@ def content(payload: Mapping[str, Any] | None, templates: Templates | None = Non
         return _interactive(body)
     if kind == "template":
         return _template(body, templates, secret=secret)
-    return Shown(f"[{kind}]" + (f" {body['caption']}" if body.get("caption") else ""))
+    named = body.get("filename") or body.get("link")  # a document's name, or the URL Meta fetches the file from
+    caption = f" {body['caption']}" if body.get("caption") else ""
+    return Shown(f"[{kind}]{caption}", f"File: {named}" if isinstance(named, str) else None)
 
 
 def _template(body: Mapping[str, Any], templates: Templates | None, *, secret: bool) -> Shown:

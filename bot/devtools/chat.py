@@ -300,6 +300,11 @@ def show(body: Mapping[str, Any], library: Templates) -> Shown:
         return _interactive(body["interactive"])
     if kind == "template":
         return _template(body["template"], library)
+    content = body.get(str(kind))
+    if kind in ("image", "document", "video", "audio") and isinstance(content, Mapping):
+        named = content.get("filename") or content.get("link") or ""
+        caption = str(content.get("caption") or "")
+        return Shown([f"[{kind}{' ' + str(named) if named else ''}]", *caption.splitlines()], [])
     return Shown([f"[a {kind} message]"], [])
 
 

@@ -171,6 +171,7 @@ async def _play(transcript: Transcript, workshop: Workshop) -> Result:
             migrate=False,
             flows=flows,
             templates=library,
+            files=transcript.flows,
         )
         BUSINESS.follow(transcript.flows / BUSINESS_FILE)  # the appointment actions: the transcript's business
         async with TestClient(TestServer(app)) as client:
@@ -229,6 +230,7 @@ class _Chat:
         self.pending: list[Message] = []  # the bot's messages no `bot:` line has matched yet
         self.shown: list[Message] = []  # every message the customer received, for taps and codes
         self.seen_requests = 0
+        self.uploaded: dict[str, str] = {}  # media id → the project file uploaded under it
         self.unsent: Counter[str] = Counter()
         self.wamids = count(1)
 
@@ -396,7 +398,13 @@ class _Chat:
         await run_until_idle(self.app[SENDER].run_once, MAX_ROUNDS)
         new = self.transport.requests[self.seen_requests :]
         self.seen_requests = len(self.transport.requests)
-        got = [Message.from_body(r.json) for r in new if r.json.get("to") == self.t.wa_id and "type" in r.json]
+        # An upload answers a media id; the message that uses it is shown by the file's name.
+        self.uploaded |= {str(r.json.get("id")): str(r.json.get("file")) for r in new if r.url.endswith("/media")}
+        got = [
+            Message.from_body(r.json, self.uploaded)
+            for r in new
+            if r.json.get("to") == self.t.wa_id and "type" in r.json
+        ]
         unsent = _unsent(self.app[keys.METRICS])
         got += [Message("not_sent", reason) for reason in (unsent - self.unsent).elements()]
         self.unsent = unsent

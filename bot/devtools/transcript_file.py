@@ -48,23 +48,20 @@ OLD_KEYS = {"timezone": "time_zone"}  # still read, with a deprecation warning o
 ACTING = ("customer", "customer taps", "customer sends", "customer submits", "agent", "wait", "release")
 EXPECTING = ("bot", "expect slots", "expect session", "expect records")
 CONTACT_KEYS = ("wa_id", "name", "language", "time_zone")
-BOT_KEYS = (
-    "form",
+MEDIA_HEADS = ("image", "document", "video", "audio")
+BOT_HEADS = (
     "text",
     "text_contains",
     "choose",
     "buttons",
     "list",
-    "options",
-    "button",
     "link",
-    "url",
     "location_request",
     "template",
-    "values",
     "not_sent",
+    *MEDIA_HEADS,
 )
-BOT_HEADS = ("text", "text_contains", "choose", "buttons", "list", "link", "location_request", "template", "not_sent")
+BOT_KEYS = ("form", *BOT_HEADS, "options", "button", "url", "values", "caption", "filename")
 SESSION_KEYS = ("flow", "step", "handed_off", "attempts")
 SENDS: dict[str, dict[str, Any]] = {
     "image": {"id": "media.1", "mime_type": "image/jpeg"},
@@ -374,7 +371,7 @@ def _bot_problem(value: Any) -> str | None:
     if len(heads) != 1:
         return (
             "a bot message is one of text, text_contains, choose (buttons, list), link, location_request, form, "
-            "template or not_sent"
+            "template, not_sent or a file"
         )
     options = value.get("options")
     if options is not None and not (

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
-from bot.devtools.transcript_file import one_line
+from bot.devtools.transcript_file import MEDIA_HEADS, one_line
 from bot.message_templates.display import sent_parameters as template_parameters
 
+FileKind = Literal["image", "document", "video", "audio"]  # MEDIA_HEADS
 UNSET = "<unset>"  # an `expect` value for a key that must not be there
 
 
@@ -17,7 +18,7 @@ UNSET = "<unset>"  # an `expect` value for a key that must not be there
 class Message:
     """One message the customer received (or one the sender refused), read from the Cloud API body."""
 
-    kind: Literal["text", "buttons", "list", "link", "location_request", "template", "form", "not_sent"]
+    kind: Literal["text", "buttons", "list", "link", "location_request", "template", "form", "not_sent"] | FileKind
     text: str = ""
     options: tuple[tuple[str, str], ...] = ()  # (id, title)
     button: str | None = None  # a list's button label, or a link button's title
@@ -26,10 +27,17 @@ class Message:
     values: Mapping[str, str] = field(default_factory=dict)
     code: str | None = None  # an authentication template's code: never shown, only typed back
     form: str | None = None  # a WhatsApp Flow's name (or id); its token is in `code`, for the answer
+    source: str | None = None  # a file's link, or the name of the project file uploaded for it
+    filename: str | None = None  # a document's name as the customer sees it
 
     @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> Message:
+    def from_body(cls, body: Mapping[str, Any], uploaded: Mapping[str, str] | None = None) -> Message:
+        """The message a Cloud API body sends; `uploaded` names the project file behind each media id."""
         kind = body.get("type")
+        if kind in MEDIA_HEADS:
+            media = body[kind]
+            source = media.get("link") or (uploaded or {}).get(str(media.get("id")), str(media.get("id")))
+            return cls(kind, media.get("caption") or "", source=source, filename=media.get("filename"))
         if kind == "interactive":
             interactive = body["interactive"]
             text, action = interactive.get("body", {}).get("text", ""), interactive.get("action", {})
@@ -68,6 +76,11 @@ class Message:
             return f"bot: {one_line({'location_request': self.text})}"
         if self.kind == "form":
             return f"bot: {one_line({'form': self.form, 'text': self.text})}"
+        if self.kind in MEDIA_HEADS:
+            file: dict[str, Any] = {self.kind: self.source}
+            file |= {"caption": self.text} if self.text else {}
+            file |= {"filename": self.filename} if self.filename and "filename" in like else {}
+            return f"bot: {one_line(file)}"
         if self.kind == "template":
             shown: dict[str, Any] = {"template": self.template}
             if self.values and self.code is None:
@@ -104,6 +117,14 @@ def matches(expected: Any, message: Message) -> bool:
     if "text_contains" in expected:
         shown = ("text", "buttons", "list", "link", "location_request", "form")
         return message.kind in shown and str(expected["text_contains"]) in message.text
+    file = next((k for k in MEDIA_HEADS if k in expected), None)
+    if file is not None:  # a file: its project file name or link, its caption and file name as given
+        return (
+            message.kind == file
+            and message.source == str(expected[file])
+            and message.text == str(expected.get("caption") or "")
+            and ("filename" not in expected or message.filename == expected["filename"])
+        )
     if "link" in expected:
         wanted = {k: expected.get(k) for k in ("button", "url") if k in expected}
         same_text = expected["link"] in (None, "...") or message.text == str(expected["link"])

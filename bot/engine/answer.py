@@ -105,6 +105,8 @@ def check(
             return _email(text)
         case "custom":
             return _custom(validator, text, custom)
+        case "image" | "document" | "location":  # sent, not typed: `bot.engine.core` takes them
+            raise ConfigError(f"a {validator.kind} answer is sent, not typed; there is no text to check")
     raise ConfigError(f"unknown validator kind {validator.kind!r}; expected one of {', '.join(VALIDATOR_KINDS)}")
 
 

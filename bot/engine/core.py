@@ -46,6 +46,7 @@ from bot.engine.state import (
     Say,
     SendCode,
     SendForm,
+    SendMedia,
     SendTemplate,
     State,
     TimedOut,
@@ -277,7 +278,10 @@ class _Run:
     def _enter(self, step: f.AnyStep) -> Any:
         """Do what entering a step does; answer the next step id, None to end, or `_WAIT`."""
         if isinstance(step, f.Say):
-            self._say(step.text)
+            if step.media is not None:
+                self._send(step.media)
+            else:
+                self._say(step.text)
             return step.next
         if isinstance(step, f.Link):
             self.outputs.append(self._link(step))
@@ -445,6 +449,15 @@ class _Run:
         )
 
     def _answer(self, step: f.Ask, message: Inbound, text: str) -> None:
+        wanted = step.validator.kind
+        if wanted in f.SENT_KINDS:  # a photo, a document or a location, not a typed answer
+            sent = message.location if wanted == "location" else message.media
+            if message.kind != wanted or sent is None:
+                self._wrong(step, self.own(f"send_{wanted}"))
+                return
+            self._set(step.slot, dict(sent))
+            self._go(step.next)
+            return
         if message.kind != "text" or not text:
             self._wrong(step, None, not_text=True)
             return
@@ -640,6 +653,13 @@ class _Run:
     def _render(self, text: f.Text) -> str:
         source = text.inline_for(self.who.language)
         return render_text(source, self._names()) if source else ""
+
+    def _send(self, media: f.Media) -> None:
+        link = render_text(media.link, self._names()).strip() if media.link else None
+        if media.link and not (link or "").startswith(("https://", "http://")):
+            raise _FlowBroken(f"the {media.kind} link {media.link!r} rendered no http(s) URL")
+        caption = self._render(media.caption) if media.caption is not None else None
+        self.outputs.append(SendMedia(media.kind, media.file, link, caption or None, media.filename))
 
     def _say(self, text: f.Text) -> None:
         if text.template is not None:

@@ -56,7 +56,12 @@ class Text:
         return ((None, self.inline),) if self.inline is not None else ()
 
 
-ValidatorKind = Literal["text", "pattern", "number", "date", "time", "datetime", "choice", "phone", "email", "custom"]
+ValidatorKind = Literal[
+    "text", "pattern", "number", "date", "time", "datetime", "choice", "phone", "email", "custom",
+    "image", "document", "location",
+]  # fmt: skip
+# Answers that are not typed: a photo, a document or a shared location, kept as a mapping in the slot.
+SENT_KINDS: tuple[str, ...] = ("image", "document", "location")
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,8 @@ class Validator:
     `pattern`: a regular expression the whole answer must match. `number`: `minimum`/`maximum`.
     `date`/`time`/`datetime`: read in the business's time zone (`min_days`/`max_days` ahead for dates).
     `choice`: one of `choices` (case-insensitive). `phone`: a valid international number (E.164 out).
-    `email`: an address. `custom`: a named Python validator.
+    `email`: an address. `custom`: a named Python validator. `image`, `document`, `location`: the customer
+    sends a photo, a file or a location instead of typing (`SENT_KINDS`); anything else is a wrong try.
     """
 
     kind: ValidatorKind = "text"
@@ -127,9 +133,32 @@ class Waiting(Step):
     commands: bool = True  # global commands (menu, cancel, help, agent) work here
 
 
+# What `say` can send besides text, and Meta's longest caption.
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/image-messages
+MEDIA_SENDS: tuple[str, ...] = ("image", "document", "video", "audio")
+CAPTION_MAX = 1024
+
+
+@dataclass(frozen=True)
+class Media:
+    """A file `say` sends: from the flows folder (`file`, uploaded to Meta once) or from a URL (`link`, Jinja).
+
+    Audio carries no caption on WhatsApp; a document may carry the `filename` the customer sees.
+    """
+
+    kind: str
+    file: str | None = None
+    link: str | None = None
+    caption: Text | None = None
+    filename: str | None = None
+
+
 @dataclass(frozen=True)
 class Say(Step):
+    """Says a text, or sends a file (`media`) with an optional caption."""
+
     text: Text = Text()
+    media: Media | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ It runs on what `bot.engine.flow_file` read, so each finding points at the line 
 fault. Errors are what would break a conversation or be refused by WhatsApp; warnings are what a
 customer would likely trip over (a step nobody reaches, an exit left to the engine's default).
 
-Why one module of about 450 lines: one checker walks every step once, and its rules share the flow, its
+Why one module of about 510 lines: one checker walks every step once, and its rules share the flow, its
 positions, the context of other flows and templates, and the list of problems; apart, each would need them all.
 """
 
@@ -21,6 +21,7 @@ from bot.engine.expression import ExpressionError, compile_expression
 from bot.engine.flow import (
     BODY_TEXT,
     BUTTON_TITLE,
+    CAPTION_MAX,
     FOOTER_TEXT,
     HEADER_TEXT,
     MAX_BUTTONS,
@@ -39,6 +40,7 @@ from bot.engine.flow import (
     Header,
     Http,
     Link,
+    Media,
     RequestLocation,
     Say,
     Text,
@@ -47,8 +49,10 @@ from bot.engine.flow import (
 )
 from bot.engine.flow_file import LocatedFlow
 from bot.engine.match import collisions
+from bot.errors import MediaRefused
 from bot.message_templates.library import TemplateLibrary, read_library
 from bot.message_templates.template_file import environment, variables_in
+from bot.whatsapp.media import check_media_file
 from bot.yaml_file import KeyPath, Position, Problem, Severity, did_you_mean
 
 OPTION_ID = 200  # a list row id's limit (a reply button's is 256); belongs with the limits in bot.engine.flow
@@ -185,6 +189,8 @@ class _Checker:
             self.check_slots(step)
             if isinstance(step, Choose):
                 self.check_choose(step)
+            if isinstance(step, Say) and step.media is not None:
+                self.check_media(step, step.media)
             if isinstance(step, Choose | Link | RequestLocation):
                 self.check_interactive(step)
         self.check_reachable()
@@ -357,6 +363,32 @@ class _Checker:
             message = f"list button {step.button!r} is {len(step.button)} characters; at most {BUTTON_TITLE}"
             self.report("error", self.at(step, "button"), message)
 
+    def check_media(self, step: Say, media: Media) -> None:
+        """A file to send is in the flows folder, of a type and size Meta takes; a caption fits in 1024."""
+        for language, source in media.caption.sources if media.caption else ():
+            if len(source) > CAPTION_MAX:
+                where = self.at(step, "say", "caption", *([language] if language else []))
+                self.report("error", where, f"caption is {len(source)} characters; at most {CAPTION_MAX}")
+        where = self.at(step, "say", media.kind)
+        try:
+            if media.file is not None:
+                path = self.media_file(media.file)
+                check_media_file(media.kind, path.name, path.stat().st_size)
+            elif "." in (name := (media.link or "").split("?")[0].split("#")[0].rsplit("/", 1)[-1]) and "{" not in name:
+                check_media_file(media.kind, name, None)  # a link is checked when its name shows its type
+        except MediaRefused as exc:
+            self.report("error", where, exc.message)
+
+    def media_file(self, name: str) -> Path:
+        """A file `say` sends, inside the folder of the flow that names it; `MediaRefused` when it is not there."""
+        folder = Path(self.flow.path).parent.resolve()
+        path = (folder / name).resolve()
+        if not path.is_relative_to(folder):
+            raise MediaRefused(f"{name!r} is outside the flows folder; keep the files to send in it (e.g. media/)")
+        if not path.is_file():
+            raise MediaRefused(f"no file {name!r} in the flows folder")
+        return path
+
     def check_interactive(self, step: Choose | Link | RequestLocation) -> None:
         """Meta's limits on a header, a footer, a link button's title and URL; these texts are inline only.
 
@@ -452,6 +484,11 @@ def _jinja_sources(step: AnyStep) -> list[tuple[KeyPath, str]]:
     for key, text in _texts(step):
         sources += [((key, language) if language else (key,), source) for language, source in text.sources]
         sources += [((key, "values", name), value) for name, value in text.values.items()]
+    if isinstance(step, Say) and step.media is not None:
+        media = step.media
+        caption = media.caption.sources if media.caption else ()
+        sources += [(("say", "caption", *([lang] if lang else [])), source) for lang, source in caption]
+        sources += [(("say", media.kind), media.link)] if media.link else []
     if isinstance(step, Act):
         sources += [(("args", name), value) for name, value in step.args.items()]
     if isinstance(step, Form):

@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Any, cast
 
 from bot.engine.flow import (
+    MEDIA_SENDS,
     AnyStep,
     Case,
     FieldKind,
     Flow,
     FormField,
     Header,
+    Media,
     MediaFormat,
     Option,
     Text,
@@ -38,6 +40,7 @@ from bot.engine.flow import (
 )
 from bot.engine.flow_format import ALL_STEP_KEYS, BY_NAME, KIND_NAMES, TOP_KEYS, TOP_REQUIRED, VALUES
 from bot.language.words import INTENT_NAMES
+from bot.whatsapp.message_body import FILENAME_MAX
 from bot.yaml_file import (
     KeyPath,
     Position,
@@ -55,9 +58,12 @@ KINDS = KIND_NAMES
 OPTION_KEYS = ("id", "title", "description", "next", "synonyms")
 CASE_KEYS = ("if", "goto")
 TEXT_KEYS = ("template", "values")
-PLAIN_VALIDATORS = ("text", "time", "datetime", "phone", "email", "number", "date")
+MEDIA_KEYS = ("caption", "filename")
+MEDIA_FORM = "{image: FILE or URL, caption: TEXT}, or document (with filename), video or audio (no caption)"
+PLAIN_VALIDATORS = ("text", "time", "datetime", "phone", "email", "number", "date", "image", "document", "location")
 VALIDATOR_FORMS = (
-    "text, time, datetime, phone, email, number, date, {pattern: REGEX}, {number: {min: N, max: N}}, "
+    "text, time, datetime, phone, email, number, date, image, document, location, {pattern: REGEX}, "
+    "{number: {min: N, max: N}}, "
     "{date: {min_days: N, max_days: N}}, {choice: [A, B]}, {custom: NAME}"
 )
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
@@ -252,7 +258,9 @@ def _read_fields(item: dict[Any, Any], kind: str, base: KeyPath, reading: Readin
             reading.error(reading.key_at(*base, str(key)), message)
             continue
         value = VALUE_READERS[spec.keys[key].value](reading, value, (*base, key))
-        if value is not BAD:
+        if isinstance(value, Media):  # `say` sending a file
+            fields["media"] = value
+        elif value is not BAD:
             fields[spec.field_of(key)] = value
     return fields
 
@@ -305,6 +313,49 @@ def _text(reading: Reading, value: Any, path: KeyPath) -> Any:
     if not ok or values is BAD:
         return BAD
     return Text(template=value["template"], values=values)
+
+
+def _say(reading: Reading, value: Any, path: KeyPath) -> Any:
+    """A text, or a file to send: ``{document: media/terms.pdf, caption: TEXT, filename: terms.pdf}``."""
+    if isinstance(value, dict) and any(key in value for key in MEDIA_SENDS):
+        return _media(reading, value, path)
+    return _text(reading, value, path)
+
+
+def _media(reading: Reading, value: dict[Any, Any], path: KeyPath) -> Any:
+    kinds = [key for key in value if key in MEDIA_SENDS]
+    kind = kinds[0]
+    ok = len(kinds) == 1
+    if not ok:
+        reading.error(reading.key_at(*path, kinds[1]), f"a say sends one file, not both {kinds[0]!r} and {kinds[1]!r}")
+    allowed = (kind, "caption") if kind in ("image", "video") else (kind,) if kind == "audio" else (kind, *MEDIA_KEYS)
+    for key in value:
+        if key not in allowed and key not in MEDIA_SENDS:
+            message = unknown_key(key, allowed, f" in {_article(kind)} {kind} to send")
+            reading.error(reading.key_at(*path, str(key)), message)
+            ok = False
+    source = value[kind]
+    if not isinstance(source, str) or not source.strip():
+        reading.error(reading.at(*path, kind), f"{kind!r} must be a file in the flows folder or an https URL")
+        return BAD
+    caption = _text(reading, value["caption"], (*path, "caption")) if "caption" in value else None
+    if caption is not None and caption is not BAD and caption.template is not None:
+        reading.error(reading.at(*path, "caption"), "a caption is a text or texts by language, not a template")
+        caption = BAD
+    filename = value.get("filename")
+    if filename is not None and (not isinstance(filename, str) or not filename.strip() or "/" in filename):
+        reading.error(reading.at(*path, "filename"), "'filename' must be a file name, without folders")
+        ok = False
+    elif filename is not None and len(filename) > FILENAME_MAX:
+        reading.error(
+            reading.at(*path, "filename"), f"'filename' is {len(filename)} characters; at most {FILENAME_MAX}"
+        )
+        ok = False
+    if not ok or caption is BAD:
+        return BAD
+    link = source.strip() if source.strip().startswith(("https://", "http://")) else None
+    file = None if link else source.strip()
+    return Media(kind, file=file, link=link, caption=caption, filename=filename)
 
 
 def _texts_by_language(reading: Reading, value: dict[Any, Any], path: KeyPath) -> Any:
@@ -644,6 +695,7 @@ def _fields(reading: Reading, value: Any, path: KeyPath) -> Any:
 # How each kind of value (`bot.engine.flow_format.VALUES`) is read: checked, with the error at its place.
 VALUE_READERS: dict[str, Callable[[Reading, Any, KeyPath], Any]] = {
     "text": _text,
+    "say": _say,
     "optional_text": _optional_text,
     "target": _target,
     "slot": _slot,

@@ -95,11 +95,11 @@ WAITING: Mapping[str, Key] = {
 KINDS: tuple[Kind, ...] = (
     Kind(
         "say",
-        "Says a text, then goes on to `next`.",
+        "Says a text, or sends a file, then goes on to `next`.",
         Say,
         "text",
         {
-            "say": Key("text", "What the bot says."),
+            "say": Key("say", "What the bot says, or the file it sends."),
             "next": NEXT,
         },
     ),
@@ -320,6 +320,7 @@ FIELD_KIND = {
 }
 VALUES: Mapping[str, dict[str, Any]] = {
     **{name: _ref(name) for name in ("target", "slot", "duration", "text", "validator", "header")},
+    "say": {"oneOf": [_ref("text"), _ref("media")]},
     "attempts": {"type": "integer", "minimum": 1},
     "flag": {"type": "boolean"},
     "options": {"type": "array", "items": _ref("option"), "minItems": 1},

@@ -11,6 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+# A caption under a file `say` sends: inline only, at most 1,024 characters.
+CAPTION = {"type": "string", "pattern": "\\S", "maxLength": 1024}
+# A file `say` sends: a file of the flows folder or a URL.
+SENT_FILES = {
+    "image": "A JPEG or PNG photo, up to 5 MB.",
+    "document": "A PDF, text or Office file, up to 100 MB.",
+    "video": "An MP4 or 3GP video, up to 16 MB.",
+    "audio": "An AAC, AMR, MP3, M4A or OGG sound, up to 16 MB; audio has no caption.",
+}
 # A header's file: by URL or media id.
 FILE = {
     "description": "The file: an http(s) URL, or the media id of a file uploaded to Meta; Jinja over the slots.",
@@ -80,8 +89,19 @@ SHAPES: dict[str, dict[str, Any]] = {
         "description": "How the answer is checked; the default is text (any non-empty text).",
         "oneOf": [
             {
-                "description": "text: any non-empty text. time: 14:30, 2pm. datetime: a date and a time. phone: an international number, kept as E.164. email: an address. number: any number. date: any date.",
-                "enum": ["text", "time", "datetime", "phone", "email", "number", "date"],
+                "description": "text: any non-empty text. time: 14:30, 2pm. datetime: a date and a time. phone: an international number, kept as E.164. email: an address. number: any number. date: any date. image: a photo the customer sends. document: a file sent as a document. location: a shared location. The slot keeps a mapping (see flows/README.md).",
+                "enum": [
+                    "text",
+                    "time",
+                    "datetime",
+                    "phone",
+                    "email",
+                    "number",
+                    "date",
+                    "image",
+                    "document",
+                    "location",
+                ],
             },
             {
                 "type": "object",
@@ -239,5 +259,36 @@ SHAPES: dict[str, dict[str, Any]] = {
                 "additionalProperties": False,
             },
         ],
+    },
+    "media": {
+        "description": "A file to send: exactly one of image, document, video or audio, naming a file in the flows folder (uploaded to WhatsApp once) or an http(s) URL (Jinja) WhatsApp fetches.",
+        "type": "object",
+        "properties": {
+            **{kind: {"description": words, "type": "string", "minLength": 1} for kind, words in SENT_FILES.items()},
+            "caption": {
+                "description": "A caption under an image, video or document: Jinja text, or one text per language; at most 1,024 characters.",
+                "oneOf": [
+                    {
+                        "description": "Inline Jinja text over the slots and `contact` (contact.name, contact.wa_id, contact.language); at most 1,024 characters.",
+                        **CAPTION,
+                    },
+                    {
+                        "description": "One inline Jinja text per language code (en, pt_BR, es…); the contact's language picks one, else one of its base language, else en, else the first.",
+                        "type": "object",
+                        "propertyNames": {"pattern": "^[a-z]{2,3}(_[A-Z]{2})?$"},
+                        "additionalProperties": CAPTION,
+                        "minProperties": 1,
+                        "not": {"required": ["template"]},
+                    },
+                ],
+            },
+            "filename": {
+                "description": "The name a document shows (default: the file's own name).",
+                "type": "string",
+                "pattern": "^[^/]+$",
+            },
+        },
+        "oneOf": [{"required": [kind]} for kind in SENT_FILES],
+        "additionalProperties": False,
     },
 }

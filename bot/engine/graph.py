@@ -201,6 +201,8 @@ def _mermaid_edge(edge: Edge) -> str:
 
 
 def _summary(step: f.AnyStep) -> str:
+    if isinstance(step, f.Say) and step.media is not None:  # a file: its kind and where it comes from
+        return f"{step.media.kind} {step.media.file or step.media.link}"
     if isinstance(step, f.Say):
         return _text(step.text)
     if isinstance(step, f.Ask):

@@ -118,7 +118,9 @@ class Inbound:
     """A customer's message: `kind` is Meta's message type; `reply_id` the tapped button or list row.
 
     `form` is set for the answer to a WhatsApp Flow (an ``nfm_reply``); `location` is a shared place as the
-    phone sent it: ``{latitude, longitude, name?, address?}``.
+    phone sent it: ``{latitude, longitude, name?, address?}``; it answers a `request_location` step and an
+    `ask` with `validate: location`. `media` is what a photo or a document answers an `ask` with: the stored
+    file's media row and what Meta said of it.
     """
 
     kind: str
@@ -126,6 +128,7 @@ class Inbound:
     reply_id: str | None = None
     form: FormAnswer | None = None
     location: Mapping[str, Any] | None = None
+    media: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,17 @@ Event = Inbound | TimedOut | ActionDone | CodeSent | CodeChecked | Released | En
 @dataclass(frozen=True)
 class Say:
     text: str
+
+
+@dataclass(frozen=True)
+class SendMedia:
+    """A file: `file` (relative to the flows folder, uploaded by the sender) or `link`, with its caption rendered."""
+
+    kind: str
+    file: str | None = None
+    link: str | None = None
+    caption: str | None = None
+    filename: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +255,7 @@ class SendForm:
     footer: str | None = None
 
 
-Output = Say | Buttons | ListMenu | LinkButton | LocationRequest | SendTemplate | SendForm
+Output = Say | SendMedia | Buttons | ListMenu | LinkButton | LocationRequest | SendTemplate | SendForm
 
 
 # -- effects ----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from bot.engine.state import (
     Say,
     SendCode,
     SendForm,
+    SendMedia,
     SendTemplate,
     State,
     TimedOut,
@@ -48,24 +49,30 @@ from bot.errors import BotError, OTPRefused
 from bot.inbound.actions import ACTIONS, Action, ActionContext
 from bot.inbound.dispatcher import TurnResult
 from bot.inbound.endpoint_call import EndpointCaller
+from bot.media.upload import project_file_message
 from bot.message_templates.library import TemplateLibrary, to_cloud_api
 from bot.notifications.service import AppointmentNotices
 from bot.otp.service import OtpService
 from bot.whatsapp.flow_reply import nfm_reply
 from bot.whatsapp.message_body import (
+    CAPTION_MAX,
     buttons_message,
     cta_url_message,
     flow_message,
     list_message,
     location_request_message,
+    media_message,
     text_message,
 )
+from bot.whatsapp.message_shape import shared_location
+from storage import media
 from storage.campaign import campaign_entry
 from storage.models import ContactBase, MessageBase, SessionBase
 
 log = structlog.get_logger("bot.inbound.flow_runner")
 
 MAX_EFFECTS_PER_TURN = 10
+FILE_ANSWERS = ("image", "document")  # files an `ask` may want; its slot names the stored media row
 
 
 @dataclass
@@ -90,6 +97,8 @@ class FlowRunner:
     ) -> TurnResult:
         state = State.from_row(session.model_dump() if session else None)
         event: Event = inbound(message)
+        if message.type in FILE_ANSWERS:  # a photo or a document may answer an `ask`
+            event = replace(inbound(message), media=await sent_file(conn, message))
         if message.type == "button":  # a template's quick reply: a campaign's tap enters the flow it names
             entry = await campaign_entry(conn, _context_id(message))
             if entry is not None:
@@ -179,6 +188,11 @@ class FlowRunner:
     def _body(self, output: Output, to: str, language: str | None) -> dict[str, Any]:
         if isinstance(output, Say):
             return text_message(to, output.text[:4096])
+        if isinstance(output, SendMedia):
+            caption = output.caption[:CAPTION_MAX] if output.caption else None
+            if output.file is not None:
+                return project_file_message(to, output.kind, output.file, caption=caption, filename=output.filename)
+            return media_message(to, output.kind, link=output.link, caption=caption, filename=output.filename)
         if isinstance(output, Buttons):
             buttons = [(o.id, o.title) for o in output.options]
             return buttons_message(to, output.text, buttons, header=output.header, footer=output.footer)
@@ -257,13 +271,22 @@ def inbound(message: MessageBase) -> Inbound:
     if kind == "button":  # a template's quick-reply button
         button = _mapping(body.get("button"))
         return Inbound("button", _text(button.get("text")), _text(button.get("payload")) or message.reply_id)
-    if kind == "location":  # a shared place, checked by the webhook parser: numbers for the coordinates
-        place = _mapping(body.get("location"))
-        shared = {k: place[k] for k in ("latitude", "longitude", "name", "address") if place.get(k) is not None}
-        return Inbound(
-            kind, message.text, None, location=shared if "latitude" in shared and "longitude" in shared else None
-        )
+    if kind == "location":  # a shared place: a `request_location` step's or an `ask` for a location's answer
+        return Inbound(kind, message.text, None, location=shared_location(body))
     return Inbound(kind, message.text, None)
+
+
+async def sent_file(conn: AsyncConnection, message: MessageBase) -> dict[str, Any] | None:
+    """What a photo or a document answers an `ask` with: the media row the file is stored by.
+
+    The file itself is fetched in the background (`bot.media.fetcher`); the slot names its media row, which
+    the dashboard shows once it is stored.
+    """
+    found = (await media.for_messages(conn, [message.id])).get(message.id) if message.id is not None else None
+    if found is None:
+        return None
+    sent = {"media": found.id, "kind": found.kind, "mime_type": found.declared_mime}
+    return sent | {k: v for k, v in (("caption", found.caption), ("filename", found.filename)) if v}
 
 
 def _mapping(value: Any) -> dict[str, Any]:

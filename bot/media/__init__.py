@@ -1,1 +1,1 @@
-"""Inbound media: the store that keeps the files, and the background loop that fetches them from Meta."""
+"""Files: customers' ones fetched from Meta and stored, and the project's uploaded for flows to send."""

@@ -24,6 +24,7 @@ from bot.errors import (
     CloudAPIError,
     MarketingLimited,
     MarketingStopped,
+    MediaRefused,
     OutsideServiceWindow,
     PairRateLimited,
     SendOutcomeUnknown,
@@ -32,6 +33,7 @@ from bot.errors import (
     Undeliverable,
 )
 from bot.loop import Wakeful
+from bot.media.upload import PROJECT_FILE, ProjectMedia, media_forgotten
 from bot.metrics import Metrics
 from bot.numbers.number import Number, NumberBook
 from bot.outbound.lanes import Lane, Lanes
@@ -96,6 +98,7 @@ class Sender(Wakeful):
         idle_wait: float = 1.0,
         reap_every: float = 10.0,
         numbers: NumberBook | None = None,
+        uploads: ProjectMedia | None = None,
     ) -> None:
         self.owner = f"sender-{uuid.uuid4().hex[:12]}"
         self._repository = repository
@@ -120,6 +123,7 @@ class Sender(Wakeful):
         self._batch = batch
         self._idle_wait = idle_wait
         self._reap_every = reap_every
+        self._uploads = uploads  # files of the project that `say` steps send (bot.media.upload)
         super().__init__()
         # Batches in flight at once, per number (`Lane.full`): one sending while the next is claimed and
         # queued behind it on the throttle, so the database round trips overlap the sends instead of pausing
@@ -385,6 +389,7 @@ class Sender(Wakeful):
             outcomes.append(Failed(row, "service", {"code": exc.code, "message": exc.message}))
             return
         try:
+            payload = await self._ready(row.payload, self._from(lane))
             # The callback data comes back in every status webhook of this message: if we die before
             # recording the answer, the reaper still learns that Meta took it (see `reap`).
             number = checks.context.number
@@ -395,9 +400,10 @@ class Sender(Wakeful):
                     if leases.holds(row):  # held, but no renewal came back in time: queued again, unsent
                         outcomes.append(Retry(row, decision.category, LEASE_UNSURE, timedelta(0)))
                     return  # or another sender's reaper took it over: not ours to send
-                result = await self._client.send(
-                    {**row.payload, "biz_opaque_callback_data": outbox.callback_of(row.id)}, number=self._from(lane)
-                )
+                result = await self._send(row, payload, self._from(lane))
+        except MediaRefused as exc:  # a project file gone or refused: sending again would not help
+            outcomes.append(Failed(row, decision.category, {"code": exc.code, "message": exc.message}))
+            return
         except CloudAPIError as exc:
             outcomes.append(self._on_error(row, exc, decision.category))
             return
@@ -412,6 +418,24 @@ class Sender(Wakeful):
     def _from(self, lane: Lane) -> str | None:
         """The number the client sends from: None for the default one (the client's own)."""
         return lane.number if lane.number and lane.number != self._book.default.id else None
+
+    async def _ready(self, payload: dict[str, Any], number: str | None) -> dict[str, Any]:
+        """The payload to send from `number`: a project file's media id (that number's upload) filled in."""
+        if self._uploads is None or PROJECT_FILE not in payload:
+            return payload
+        return await self._uploads.attach(payload, number=number)
+
+    async def _send(self, row: OutboxBase, payload: dict[str, Any], number: str | None) -> SendResult:
+        callback = {"biz_opaque_callback_data": outbox.callback_of(row.id)}
+        try:
+            return await self._client.send({**payload, **callback}, number=number)
+        except CloudAPIError as exc:
+            if self._uploads is None or PROJECT_FILE not in row.payload or not media_forgotten(exc):
+                raise
+        # Meta no longer knows the uploaded file (deleted, or its 30 days ran out early): upload it again, once.
+        log.warning("sender.media_forgotten", outbox_id=row.id)
+        fresh = await self._uploads.attach(row.payload, fresh=True, number=number)
+        return await self._client.send({**fresh, **callback}, number=number)
 
     def _on_error(self, row: OutboxBase, exc: CloudAPIError, category: str) -> Outcome:
         """Meta's error codes decide: retry (and how long), or fail, and what else must change."""

@@ -17,17 +17,11 @@ from bot.message_templates.display import display, display_json, display_text
 from bot.message_templates.library import Templates
 from bot.numbers.number import Number
 from bot.sandbox.media import MediaShelf, location_message, location_text
-from bot.sandbox.rules import (
-    PairBucket,
-    Pricing,
-    ServiceCount,
-    ThroughputWindow,
-    service_pricing,
-    template_pricing,
-)
+from bot.sandbox.rules import PairBucket, Pricing, ServiceCount, ThroughputWindow, service_pricing, template_pricing
 from bot.sandbox.wire import (
     DISPLAY_PHONE_NUMBER,
     MEDIA_TYPES,
+    MEDIA_UNKNOWN,
     PAIR_RATE,
     REENGAGEMENT,
     THROUGHPUT,
@@ -204,6 +198,7 @@ class SandboxState:
         throughput = self._throughput(number)
         if not throughput.allows(now):
             raise graph_error(*THROUGHPUT)
+        self._check_media_id(request)
         user = self.user(request.wa_id, now)
         bucket = user.pair.take(now)
         if bucket is None:
@@ -216,6 +211,15 @@ class SandboxState:
         self._append(user, item)
         user.typing_until = None
         return user, item
+
+    def _check_media_id(self, request: SendRequest) -> None:
+        """A file sent by id must be one uploaded here and still kept, as Meta keeps uploads 30 days."""
+        media_id = request.content.get("id") if request.type in MEDIA_TYPES else None
+        if isinstance(media_id, str):
+            try:
+                self.shelf.get(media_id)
+            except NotFound:
+                raise graph_error(*MEDIA_UNKNOWN, f"Media id {media_id} is unknown or has expired") from None
 
     def _price(self, request: SendRequest, in_window: bool, now: datetime) -> tuple[str | None, Pricing]:
         if request.type == "template":
@@ -310,10 +314,8 @@ def outbound_item(
 def _show_header(item: ChatItem, header: HeaderMedia, shelf: MediaShelf | None) -> None:
     """A file or place header shown as the chat shows any file or place the bot sends, above the text."""
     if header.format == "location":
-        item.location = {k: v for k, v in header.object().items() if k in ("name", "address")} | {
-            "latitude": header.latitude,
-            "longitude": header.longitude,
-        }
+        named = {k: v for k, v in header.object().items() if k in ("name", "address")}
+        item.location = named | {"latitude": header.latitude, "longitude": header.longitude}
     else:
         item.media = _sent_media(header.format, header.object(), shelf)
 

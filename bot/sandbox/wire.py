@@ -65,6 +65,9 @@ PAIR_RATE = (
     "Too many messages sent from the sender phone number to the same recipient phone number in a short period of time.",
 )
 
+# Sending a file by an id Meta does not know (never uploaded, deleted, or older than 30 days).
+MEDIA_UNKNOWN = (131053, "Media upload error")
+
 
 def graph_error(
     code: int,

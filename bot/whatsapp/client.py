@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 from aiohttp import web
@@ -110,6 +110,15 @@ class Transport(Protocol):
     async def post(self, url: str, *, json: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]: ...
 
 
+@runtime_checkable
+class UploadTransport(Protocol):
+    """A transport that can also post one file as multipart form data (Meta's media upload)."""
+
+    async def upload(
+        self, url: str, *, fields: dict[str, str], file: tuple[bytes, str, str], headers: dict[str, str]
+    ) -> tuple[int, Any]: ...
+
+
 # Connections to Meta beyond the sends themselves: read receipts and typing indicators, which the throttle
 # does not count.
 OTHER_REQUESTS = 100
@@ -147,6 +156,22 @@ class AiohttpTransport:
             raise SendOutcomeUnknown(f"Cloud API answer lost: {type(exc).__name__}") from exc
         except aiohttp.ClientError as exc:
             raise TransientError(f"Cloud API request failed: {type(exc).__name__}") from exc
+
+    async def upload(
+        self, url: str, *, fields: dict[str, str], file: tuple[bytes, str, str], headers: dict[str, str]
+    ) -> tuple[int, Any]:
+        """`file` is (bytes, media type, file name), posted as the form's `file` part beside `fields`."""
+        data, mime_type, filename = file
+        form = aiohttp.FormData()
+        for name, value in fields.items():
+            form.add_field(name, value)
+        form.add_field("file", data, content_type=mime_type, filename=filename)
+        try:
+            timeout = aiohttp.ClientTimeout(total=max(60.0, self._timeout.total or 0))  # files take longer
+            async with self._session.post(url, data=form, headers=headers, timeout=timeout) as response:
+                return response.status, _decode(await response.read())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"media upload failed: {type(exc).__name__}") from exc
 
 
 def _decode(raw: bytes) -> Any:
@@ -198,6 +223,16 @@ class RecordingTransport:
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+    async def upload(
+        self, url: str, *, fields: dict[str, str], file: tuple[bytes, str, str], headers: dict[str, str]
+    ) -> tuple[int, Any]:
+        """Records an upload (the file's name, type and size, not its bytes) and answers a fresh media id."""
+        data, mime_type, filename = file
+        media_id = f"media.upload.{len(self.requests) + 1}"
+        recorded = {**fields, "file": filename, "type": mime_type, "size": len(data), "id": media_id}
+        self.requests.append(RecordedRequest(url, recorded, dict(headers)))
+        return 200, {"id": media_id}
 
     def _accept(self, request: RecordedRequest) -> tuple[int, Any]:
         to = request.json.get("to")
@@ -252,6 +287,24 @@ class CloudAPIClient:
         """Sends one message from `number` (None: the default); raises the mapped ``CloudAPIError`` when refused."""
         status, answer = await self._post(body, number)
         return _send_result(status, answer)
+
+    async def upload(self, data: bytes, mime_type: str, filename: str, *, number: str | None = None) -> str:
+        """Uploads a file to ``POST {base}/{version}/{number}/media`` (None: the default number); Meta's media id."""
+        if not isinstance(self._transport, UploadTransport):
+            raise TransientError("this Cloud API transport cannot upload files")
+        url, token = self._line(number)
+        url = url.removesuffix("/messages") + "/media"
+        headers = {"Authorization": f"Bearer {token}"}
+        fields = {"messaging_product": "whatsapp", "type": mime_type}
+        status, answer = await self._transport.upload(
+            url, fields=fields, file=(data, mime_type, filename), headers=headers
+        )
+        if not 200 <= status < 300:
+            raise error_from_response(status, redact(answer, token))
+        media_id = _str_or_none(answer.get("id")) if isinstance(answer, dict) else None
+        if media_id is None:
+            raise TransientError(f"the media upload answered HTTP {status} without an id", http_status=status)
+        return media_id
 
     async def mark_read(self, message_id: str, *, typing: bool = False, number: str | None = None) -> None:
         """Marks an inbound message read, optionally showing the typing indicator."""

@@ -56,6 +56,27 @@ EXTENSIONS = {
 }  # fmt: skip
 
 
+# A project file's type, by its extension: the first type naming each extension above.
+TYPES_BY_EXTENSION = {extension: mime for mime, extension in reversed(EXTENSIONS.items())} | {"jpeg": "image/jpeg"}
+
+
+def type_of_file(name: str) -> str | None:
+    """The media type of a file to send, from its name's extension (``terms.pdf`` → application/pdf)."""
+    _, dot, extension = name.rpartition(".")
+    return TYPES_BY_EXTENSION.get(extension.lower()) if dot else None
+
+
+def check_media_file(kind: str, name: str, size: int | None) -> str:
+    """A file to send as `kind`, judged by its name's extension and its size: its type, or `MediaRefused`."""
+    mime = type_of_file(name)
+    if mime is None or mime not in ALLOWED_TYPES.get(kind, ()):
+        allowed = ", ".join(sorted({f".{EXTENSIONS[t]}" for t in ALLOWED_TYPES.get(kind, ())}))
+        raise MediaRefused(f"{name}: WhatsApp sends only {allowed} files as {kind}")
+    if size is not None:
+        check_size(kind, size)
+    return mime
+
+
 def base_type(mime_type: str) -> str:
     """``audio/ogg; codecs=opus`` → ``audio/ogg``: the type without its parameters, lower case."""
     return mime_type.split(";", 1)[0].strip().lower()

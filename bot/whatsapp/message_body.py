@@ -29,6 +29,9 @@ TEMPLATE_BUTTON_INDEX_MAX = 9
 FLOW_CTA_MAX = 30  # the Flow's button; Meta advises 30 characters or fewer, no emoji
 FLOW_MESSAGE_VERSION = "3"
 AUTH_CODE_MAX = 15
+CAPTION_MAX = 1024
+FILENAME_MAX = 240
+MEDIA_KINDS = ("image", "document", "video", "audio", "sticker")
 CTA_BODY_MAX = 1024
 CTA_TEXT_MAX = 20
 URL_MAX = 2000
@@ -86,6 +89,34 @@ def text_message(to: str, body: str, *, preview_url: bool = False, reply_to: str
     """A free-form text message; ``reply_to`` quotes an earlier message by its wamid."""
     _check_length("text body", body, TEXT_BODY_MAX)
     return _envelope(to, "text", {"body": body, "preview_url": preview_url}, reply_to)
+
+
+def media_message(
+    to: str,
+    kind: str,
+    *,
+    media_id: str | None = None,
+    link: str | None = None,
+    caption: str | None = None,
+    filename: str | None = None,
+) -> dict[str, Any]:
+    """An image, document, video, audio or sticker message: by an uploaded file's id, or by a link Meta fetches.
+
+    Only images, videos and documents carry a caption; only documents a file name.
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/document-messages
+    """
+    if kind not in MEDIA_KINDS:
+        raise ValidationError(f"media kind {kind!r} is not one of {', '.join(MEDIA_KINDS)}")
+    if (media_id is None) == (link is None):
+        raise ValidationError(f"a {kind} message takes a media id or a link, exactly one")
+    content: dict[str, Any] = {"id": media_id} if media_id is not None else {"link": link}
+    if caption and kind in ("image", "video", "document"):
+        _check_length("caption", caption, CAPTION_MAX)
+        content["caption"] = caption
+    if filename and kind == "document":
+        _check_length("file name", filename, FILENAME_MAX)
+        content["filename"] = filename
+    return _envelope(to, kind, content, None)
 
 
 def _interactive(

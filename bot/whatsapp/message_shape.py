@@ -89,3 +89,13 @@ def _wrong(path: str, expected: str, value: Any, present: bool) -> str:
         return f"missing '{path}'"
     kind = "null" if value is None else "object" if isinstance(value, dict) else type(value).__name__
     return f"'{path}' must be {expected}, got {kind}"
+
+
+def shared_location(body: Any) -> dict[str, Any] | None:
+    """A stored message's shared location as ``{latitude, longitude, name?, address?}``; None if it has none."""
+    found = body.get("location") if isinstance(body, dict) else None
+    if not isinstance(found, dict) or any(not _is_number(found.get(k)) for k in ("latitude", "longitude")):
+        return None
+    place: dict[str, Any] = {k: float(found[k]) for k in ("latitude", "longitude")}
+    place |= {k: found[k] for k in ("name", "address") if isinstance(found.get(k), str) and found[k]}
+    return place

@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.dashboard.view import content, entries, reason, window
+from bot.dashboard.view import Place, content, entries, given, given_media_ids, reason, window
 from bot.message_templates.library import TemplateLibrary, to_cloud_api
 from bot.whatsapp.message_body import (
     buttons_message,
     cta_url_message,
     list_message,
     location_request_message,
+    media_message,
     template_message,
     text_message,
 )
-from storage.models import ConversationBase, MessageBase, OutboxBase
+from storage.models import ConversationBase, MediaBase, MessageBase, OutboxBase
 from storage.outbox import redacted_payload
 from storage.timeline import Timeline
 
@@ -112,6 +113,35 @@ def test_a_transcript_is_in_time_order_with_openings_before_their_messages() -> 
     ]
     assert (found[2].status_words, found[3].status_words) == ("delivered", "not sent")
     assert found[3].reason == "the contact never opted in to marketing"
+
+
+def test_a_file_the_bot_sent_shows_its_kind_caption_and_name_or_link() -> None:
+    """A document shows its caption and its file name; a file by link shows the URL Meta fetches it from."""
+    document = media_message(TO, "document", media_id="9", caption="Your form", filename="returns-form.pdf")
+    assert content(document)[:2] == ("[document] Your form", "File: returns-form.pdf")
+    assert content(media_message(TO, "image", link="https://x.example/a.png"))[:2] == (
+        "[image]",
+        "File: https://x.example/a.png",
+    )
+
+
+def test_given_lists_the_files_and_places_a_flow_kept_in_its_slots() -> None:
+    """Slots holding a media row or a place are shown in the handoff, in the flow's order; other slots are not."""
+    row = MediaBase(id=4, message_id=1, contact_id=1, kind="image", status="stored", mime_type="image/png")
+    slots = {
+        "order_number": "10477",
+        "damage_photo": {"media": 4, "kind": "image"},
+        "pickup_location": {"latitude": 52.1, "longitude": 4.3, "name": "Home"},
+        "lost": {"media": 99, "kind": "image"},
+    }
+    assert given_media_ids(slots) == [4, 99]
+    found = given(slots, {4: row})
+    assert [(g.label, g.media is not None, g.place) for g in found] == [
+        ("Damage photo", True, None),
+        ("Pickup location", False, Place(52.1, 4.3, "Home", None)),
+    ]
+    assert found[0].media is not None
+    assert found[0].media.inline
 
 
 def test_sent_file_and_place_headers_and_interactive_messages_read_plainly() -> None:

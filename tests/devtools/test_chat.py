@@ -20,6 +20,7 @@ from bot.devtools.chat import DEFAULT_WA_ID, Choice, run_chat, show
 from bot.errors import ConfigError
 from bot.message_templates.display import sent_values as template_values
 from bot.message_templates.library import TemplateLibrary, render, to_cloud_api
+from bot.whatsapp.message_body import media_message
 from storage.repository import Repository
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -246,6 +247,14 @@ def test_at_a_terminal_lines_can_be_edited_and_recalled_and_demo_data_is_there(t
         child.wait()
         os.close(leader)
     assert (tmp_path / ".bot_chat_history").read_text().split() == ["hi", "1", "hi", "/quit"]
+
+
+def test_a_file_prints_as_its_kind_and_name_then_its_caption(library: TemplateLibrary) -> None:
+    """A document shows its file name (a link its URL), then the caption's lines; nothing to tap."""
+    document = media_message(DEFAULT_WA_ID, "document", media_id="1", caption="Your form\nPrint it", filename="f.pdf")
+    assert show(document, library).lines == ["[document f.pdf]", "Your form", "Print it"]
+    image = media_message(DEFAULT_WA_ID, "image", link="https://x.example/a.png")
+    assert show(image, library).lines == ["[image https://x.example/a.png]"]
 
 
 async def test_a_photo_header_a_location_request_and_a_link_print_as_lines(database_url: str) -> None:

@@ -44,6 +44,7 @@ from bot.engine.state import (
     Say,
     SendCode,
     SendForm,
+    SendMedia,
     SendTemplate,
     State,
     TimedOut,
@@ -945,6 +946,83 @@ def test_a_wrong_or_unreadable_answer_asks_again_then_exits() -> None:
     assert twice.state.flow is None
 
 
+# --- answers sent, not typed; files said ------------------------------------------------------------------
+
+PHOTO = {"media": 7, "kind": "image", "mime_type": "image/jpeg"}
+PLACE = {"latitude": 52.37, "longitude": 4.89, "name": "Dam"}
+SENT = Engine(
+    {
+        "main": flow(
+            "main",
+            f.Ask("photo", prompt=text("A photo, please."), slot="photo", validator=f.Validator("image"), next="where"),
+            f.Ask("where", prompt=text("Where?"), slot="place", validator=f.Validator("location"), next="file"),
+            f.Say(
+                "file",
+                media=f.Media(
+                    "document", link="https://shop.example/{{ photo.media }}.pdf", caption=text("For {{ place.name }}")
+                ),
+                next="song",
+            ),
+            f.Say("song", media=f.Media("audio", file="media/jingle.mp3")),
+        )
+    }
+)
+
+
+def sent(state: State, kind: str, value: dict[str, Any] | None) -> Turn:
+    message = Inbound(kind, location=value) if kind == "location" else Inbound(kind, media=value)
+    return SENT.handle(state, message, Who("31612345678", "Ana", "pt_BR"), NOW)
+
+
+def test_an_ask_for_a_photo_re_prompts_a_text_or_another_file_in_the_customers_language() -> None:
+    """A text, a document or a location at a photo step is a wrong try, answered in the contact's language."""
+    state = SENT.handle(State(), Inbound("text", "hi"), WHO, NOW).state
+    for kind, value in (("text", None), ("document", {"media": 8, "kind": "document"}), ("location", PLACE)):
+        turn = sent(state, kind, value)
+        assert says(turn) == ["Envie uma foto: toque no clipe ou na câmera e escolha uma.", "A photo, please."]
+        assert turn.state.step == "photo"
+        assert "photo" not in turn.state.slots
+        state = replace(turn.state, attempts=0)
+
+
+def test_a_photo_fills_the_slot_with_its_media_row_and_a_location_with_the_place() -> None:
+    """The slot keeps what the runner read from the message: the stored file's row, or the coordinates."""
+    state = SENT.handle(State(), Inbound("text", "hi"), WHO, NOW).state
+    state = sent(state, "image", PHOTO).state
+    assert state.slots["photo"] == PHOTO
+    assert state.step == "where"
+    wrong = sent(state, "image", PHOTO)
+    assert says(wrong)[0] == "Compartilhe uma localização: toque no clipe e depois em Localização."
+    turn = sent(state, "location", PLACE)
+    assert turn.state.slots["place"] == PLACE
+
+
+def test_a_photo_without_a_stored_file_is_a_wrong_try() -> None:
+    """An image message that named no media id (nothing to keep) is asked for again."""
+    state = SENT.handle(State(), Inbound("text", "hi"), WHO, NOW).state
+    assert sent(state, "image", None).state.attempts == 1
+
+
+def test_say_sends_a_file_by_link_with_its_caption_rendered_or_a_project_file_by_name() -> None:
+    """A link is Jinja over the slots, like the caption; a project file is named for the sender to upload."""
+    state = SENT.handle(State(), Inbound("text", "hi"), WHO, NOW).state
+    state = sent(state, "image", PHOTO).state
+    turn = sent(state, "location", PLACE)
+    assert turn.outputs == (
+        SendMedia("document", link="https://shop.example/7.pdf", caption="For Dam"),
+        SendMedia("audio", file="media/jingle.mp3"),
+    )
+    assert turn.state.flow is None
+
+
+def test_a_link_that_renders_no_url_apologises() -> None:
+    """A link made of an empty slot is not sent: the flow apologises and ends."""
+    broken = Engine({"main": flow("main", f.Say("file", media=f.Media("image", link="{{ nothing }}")))})
+    turn = broken.handle(State(), Inbound("text", "hi"), WHO, NOW)
+    assert says(turn) == [APOLOGY]
+    assert turn.state.flow is None
+
+
 # --- interactive steps --------------------------------------------------------------------------------
 
 STORES = flow(
@@ -975,7 +1053,6 @@ STORES = flow(
     ),
     f.End("bye", text=text("Bye")),
 )
-PLACE = {"latitude": 52.37, "longitude": 4.89, "name": "Dam"}
 
 
 def test_a_location_request_is_answered_by_a_shared_place_and_a_link_follows() -> None:

@@ -70,6 +70,13 @@ BROKEN_CASES = {
         "19:13: error: list button 'A list button too long' is 22 characters; at most 20",
         "23:10: error: text is 1025 characters; at most 1024",
     ],
+    "files_to_send.yaml": [
+        "7:21: error: no file 'files/nowhere.pdf' in the flows folder",
+        "10:18: error: '../limits.yaml' is outside the flows folder; keep the files to send in it (e.g. media/)",
+        "13:18: error: anim.gif: WhatsApp sends only .jpg, .png files as image",
+        "16:57: error: caption is 1025 characters; at most 1024",
+        "19:18: error: song.pdf: WhatsApp sends only .aac, .amr, .m4a, .mp3, .ogg files as audio",
+    ],
     "synonyms.yaml": [
         "2:9: error: intent 'order' is already served by flow 'feedback'; one flow per intent",
         "11:19: error: option 'returns' and option 'orders' both answer to 'parcel'; keep it on one",
@@ -239,6 +246,17 @@ def test_a_value_that_is_none_prints_nothing() -> None:
     assert render_text("Tracking number: {{ order.tracking_number }}.", {"order": {"tracking_number": None}}) == (
         "Tracking number: ."
     )
+
+
+def test_a_file_over_metas_size_limit_is_reported(tmp_path: Path, templates: TemplateLibrary) -> None:
+    """A photo over 5 MB in the flows folder is refused by `bot check`, at the value naming it."""
+    (tmp_path / "media").mkdir()
+    with (tmp_path / "media" / "big.jpg").open("wb") as big:
+        big.truncate(5 * 1024 * 1024 + 1)
+    _write(tmp_path, "main", "flow: main\nstart: hi\nsteps:\n  - id: hi\n    say: {image: media/big.jpg}\n")
+    assert _check(tmp_path, templates) == [
+        "main.yaml:5:18: error: image of 5242881 bytes is over Meta's limit of 5242880 bytes"
+    ]
 
 
 # --- interactive steps --------------------------------------------------------------------------------

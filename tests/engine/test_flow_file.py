@@ -12,7 +12,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from bot.engine.flow import Act, Ask, Branch, Call, Choose, End, Goto, Handoff, Say, Text, Validator, Verify
+from bot.engine.flow import Act, Ask, Branch, Call, Choose, End, Goto, Handoff, Media, Say, Text, Validator, Verify
 from bot.engine.flow_file import FlowLoader, LocatedFlow, flow_files, load_flows, read_flow
 from bot.yaml_file import Position
 
@@ -23,7 +23,8 @@ CHECKED = Path(__file__).resolve().parents[1] / "flows_broken" / "checking"
 SCHEMA = json.loads((SHIPPED / "flow.schema.json").read_text(encoding="utf-8"))
 KINDS = "say, ask, choose, request_location, link, form, act, http, branch, goto, call, handoff, verify, end"
 VALIDATORS = (
-    "text, time, datetime, phone, email, number, date, {pattern: REGEX}, {number: {min: N, max: N}}, "
+    "text, time, datetime, phone, email, number, date, image, document, location, {pattern: REGEX}, "
+    "{number: {min: N, max: N}}, "
     "{date: {min_days: N, max_days: N}}, {choice: [A, B]}, {custom: NAME}"
 )
 ASK_KEYS = "id, ask, slot, validate, reprompt, max_attempts, on_exhausted, timeout, on_timeout, commands, next"
@@ -294,6 +295,26 @@ def test_validator_forms(tmp_path: Path, written: str, expected: Validator) -> N
             "4:37: error: 'args' value for 'n' must be a text",
         ),
         (
+            "flow: x\nstart: a\nsteps: [{id: a, say: {audio: a.mp3, caption: Hi}}]\n",
+            "4:37: error: unknown key 'caption' in an audio to send; allowed keys: audio",
+        ),
+        (
+            "flow: x\nstart: a\nsteps: [{id: a, say: {image: a.jpg, video: b.mp4}}]\n",
+            "4:37: error: a say sends one file, not both 'image' and 'video'",
+        ),
+        (
+            "flow: x\nstart: a\nsteps: [{id: a, say: {document: a.pdf, filename: x/a.pdf}}]\n",
+            "4:50: error: 'filename' must be a file name, without folders",
+        ),
+        (
+            f"flow: x\nstart: a\nsteps: [{{id: a, say: {{document: a.pdf, filename: {'n' * 241}}}}}]\n",
+            "4:50: error: 'filename' is 241 characters; at most 240",
+        ),
+        (
+            "flow: x\nstart: a\nsteps: [{id: a, say: {image: a.jpg, caption: {template: t}}}]\n",
+            "4:46: error: a caption is a text or texts by language, not a template",
+        ),
+        (
             "flow: x\nstart: a\nsteps: [{id: a, link: Hi, url: 'https://x.example.com'}]\n",
             "4:14: error: a link step needs 'button'",
         ),
@@ -390,9 +411,9 @@ def test_shipped_flows_match_the_schema() -> None:
 
 
 def test_checked_examples_match_the_schema() -> None:
-    """The checker's examples are well formed; only the limits example breaks the schema's length limits."""
+    """The checker's examples are well formed; only the limits and files examples break the schema's length limits."""
     failing = {p.name for p in flow_files(CHECKED) if _schema_errors(_load(p))}
-    assert failing == {"limits.yaml"}
+    assert failing == {"limits.yaml", "files_to_send.yaml"}
 
 
 @pytest.mark.parametrize("name", sorted(set(BROKEN_CASES) - SCHEMA_MISSES))
@@ -431,3 +452,20 @@ def test_schema_rejects_broken_files(name: str) -> None:
 def test_schema_rejects_wrong_documents(document: dict[str, Any]) -> None:
     """Deliberately wrong documents fail the schema."""
     assert _schema_errors(document)
+
+
+def test_say_reads_a_file_to_send_from_the_folder_or_a_link(tmp_path: Path) -> None:
+    """`say: {document: …}` names a file of the flows folder, an http(s) value a link; a caption may be per language."""
+    text = (
+        "flow: f\nstart: a\nsteps:\n"
+        "  - {id: a, next: b, say: {document: media/terms.pdf, filename: terms.pdf,\n"
+        "                          caption: {en: Terms, es: Condiciones}}}\n"
+        "  - {id: b, say: {image: 'https://cdn.example/{{ contact.wa_id }}.jpg'}}\n"
+    )
+    flow, problems = read_flow(_write(tmp_path, "f", text))
+    assert problems == []
+    assert flow is not None
+    caption = Text(languages={"en": "Terms", "es": "Condiciones"})
+    media = Media("document", file="media/terms.pdf", filename="terms.pdf", caption=caption)
+    assert flow.steps["a"] == Say("a", next="b", media=media)
+    assert flow.steps["b"] == Say("b", media=Media("image", link="https://cdn.example/{{ contact.wa_id }}.jpg"))

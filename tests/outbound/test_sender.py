@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import SendOutcomeUnknown
+from bot.media.upload import PROJECT_FILE, ProjectMedia, project_file_message
 from bot.metrics import Metrics
 from bot.otp.core import CODE_LIFE
 from bot.outbound.send_policy import SendPolicy
@@ -892,3 +893,32 @@ async def test_quality_yellow_halves_marketings_rate_and_not_utilitys(repository
     assert len(transport.requests) == 8
     assert took["marketing"] >= 1.0  # four at 2/s: the third waits for the next window
     assert took["utility"] < took["marketing"]  # four at 4/s: all in one window
+
+
+async def test_a_project_file_is_uploaded_before_its_send_and_a_missing_one_fails_the_message(
+    repository: Repository, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The sender fills in the uploaded file's id; a file gone from the flows folder fails its row, unsent."""
+    cid = await customer_writes(repository, clock, "31600000077")
+    (tmp_path / "terms.pdf").write_bytes(b"%PDF-1.4 terms")
+    sent = project_file_message("31600000077", "document", "terms.pdf", caption="Terms", filename=None)
+    gone = project_file_message("31600000077", "document", "gone.pdf", caption=None, filename=None)
+    await repository.enqueue([reply(cid, "31600000077", "", clock, payload=p) for p in (sent, gone)], clock.now)
+    transport = RecordingTransport()
+    client = CloudAPIClient(
+        transport=transport, base_url="http://graph.test", version="v25.0", phone_number_id="1", access_token="t"
+    )
+    sender = make_sender(
+        repository,
+        transport,
+        clock,
+        uploads=ProjectMedia(repository, client, tmp_path, phone_number_id="1", clock=clock),
+    )
+    await drain(sender)
+    upload, send = transport.requests
+    assert upload.url == "http://graph.test/v25.0/1/media"
+    assert send.json["document"] == {"id": upload.json["id"], "caption": "Terms", "filename": "terms.pdf"}
+    assert PROJECT_FILE not in send.json
+    first, second = await outbox_rows(repository)
+    assert (first.status, second.status) == ("sent", "failed")
+    assert second.last_error == {"code": "media_refused", "message": "no file 'gone.pdf' in the flows folder"}

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.whatsapp.message_body import media_message
 from tests.media.pictures import png
 from tests.sandbox.test_app import ALICE, AUTH, PHONE_ID, Sandbox, make_sandbox, sandbox
 
@@ -100,3 +101,26 @@ async def test_a_customer_file_and_location_reach_the_webhook_as_meta_sends_them
     )  # fmt: skip
     no_file = await sandbox.client.post(f"/sandbox/users/{ALICE}/media", json={"caption": "x"})
     assert no_file.status == 400
+
+
+async def test_a_file_sent_by_an_id_the_sandbox_does_not_hold_is_refused_with_131053(sandbox: Sandbox) -> None:
+    """As Meta answers for an id it never issued or has dropped: 131053, and nothing shows in the chat."""
+    await sandbox.customer(ALICE, {"text": "hi"})
+    upload = await sandbox.client.post(
+        MEDIA_PATH, data=_form(png(seed=2), "image/png", "a.png", messaging_product="whatsapp"), headers=AUTH
+    )
+    media_id = (await upload.json())["id"]
+    status, body = await sandbox.send(media_message(ALICE, "image", media_id=media_id, caption="Kept"))
+    assert status == 200, body
+    await sandbox.client.delete(f"/sandbox/v25.0/{media_id}", headers=AUTH)
+    status, body = await sandbox.send(media_message(ALICE, "image", media_id=media_id))
+    assert status == 400
+    assert body["error"]["code"] == 131053
+    linked = media_message(ALICE, "document", link="https://shop.example/a.pdf", filename="a.pdf")
+    assert (await sandbox.send(linked))[0] == 200  # a link is Meta's to fetch: accepted
+    _, chat = await sandbox.chat(ALICE)
+    shown = [item["media"] for item in chat["items"] if item["direction"] == "out"]
+    assert [(m["kind"], m.get("id"), m.get("link"), m.get("filename")) for m in shown] == [
+        ("image", media_id, None, "a.png"),
+        ("document", None, "https://shop.example/a.pdf", "a.pdf"),
+    ]

@@ -13,6 +13,7 @@ from bot.whatsapp.message_body import (
     cta_url_message,
     flow_message,
     location_request_message,
+    media_message,
     rendered_message,
     template_message,
     text_message,
@@ -152,6 +153,20 @@ def test_a_flow_message_keeps_meta_s_rules() -> None:
         flow_message("1", "Hi", cta="Open", token="t")
     with pytest.raises(ValidationError, match="flow_action 'open'"):
         flow_message("1", "Hi", cta="Open", token="t", flow_name="f", action="open")
+
+
+def test_media_goes_by_id_or_link_with_a_caption_and_a_documents_name_only_where_whatsapp_shows_them() -> None:
+    """Images, videos and documents carry a caption; only documents a file name; audio neither."""
+    assert media_message(TO, "document", link="https://x.example/a.pdf", caption="Invoice", filename="a.pdf") == {
+        "messaging_product": "whatsapp", "recipient_type": "individual", "to": TO, "type": "document",
+        "document": {"link": "https://x.example/a.pdf", "caption": "Invoice", "filename": "a.pdf"},
+    }  # fmt: skip
+    assert media_message(TO, "audio", media_id="9", caption="x", filename="a.mp3")["audio"] == {"id": "9"}
+    assert media_message(TO, "image", media_id="9", filename="a.png")["image"] == {"id": "9"}
+    with pytest.raises(LimitExceeded, match="caption is 1025 characters; WhatsApp allows at most 1024"):
+        media_message(TO, "video", media_id="9", caption="c" * 1025)
+    with pytest.raises(ValidationError, match="a media id or a link, exactly one"):
+        media_message(TO, "image", media_id="9", link="https://x.example/a.png")
 
 
 def test_interactive_messages_carry_a_file_header_a_link_button_and_a_location_request() -> None:

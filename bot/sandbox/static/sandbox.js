@@ -402,6 +402,12 @@
       img.addEventListener("error", () => img.replaceWith(fileLink(url, media.filename || `${media.kind} ${url}`)));
       img.src = url;
       box.append(img);
+    } else if (url && (media.kind === "audio" || media.kind === "video")) {
+      const player = el(media.kind);
+      player.src = url;
+      player.controls = true;
+      player.preload = "metadata";
+      box.append(player);
     } else if (url) {
       box.append(fileLink(url, media.filename || media.kind));
     } else {

@@ -1,7 +1,7 @@
 """inbox read marks
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-07
 
 The dashboard's inbox counts each customer's unread messages: `inbox_read` keeps, per contact, the newest
@@ -16,7 +16,7 @@ from alembic import op
 import storage.types
 
 revision: str = "0020"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
