@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -100,9 +101,35 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     yield url
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated once per test process: copied for each test instead of migrating again."""
+    path = tmp_path_factory.mktemp("migrated") / "bot.db"
+
+    async def migrate() -> None:
+        repo = Repository.connect(f"sqlite+aiosqlite:///{path}")
+        await repo.migrate()
+        await repo.close()
+
+    with ThreadPoolExecutor(1) as pool:  # a test's loop may be running
+        pool.submit(asyncio.run, migrate()).result()
+    return path
+
+
 @pytest.fixture
-async def repository(database_url: str) -> AsyncIterator[Repository]:
+def migrated_url(database_url: str, request: pytest.FixtureRequest) -> str:
+    """`database_url` with the schema in place: a copy of the migrated SQLite file (PostgreSQL: as it is)."""
+    if database_url.startswith("sqlite"):
+        target = Path(make_url(database_url).database or "")
+        if not target.exists():
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite"), target)
+    return database_url
+
+
+@pytest.fixture
+async def repository(migrated_url: str) -> AsyncIterator[Repository]:
     """The repository on a fresh, migrated database."""
+    database_url = migrated_url
     repo = Repository.connect(database_url)
     await repo.migrate()
     yield repo
