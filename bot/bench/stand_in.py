@@ -27,10 +27,12 @@ from aiohttp import web
 from bot.bench.faults import Fault, FaultPlan
 from bot.sandbox.rules import ThroughputWindow
 from bot.sandbox.wire import PAIR_RATE, THROUGHPUT, encode, graph_error, status_webhook
+from bot.settings import SANDBOX_PHONE_NUMBER_ID
 from bot.whatsapp.client import AiohttpTransport, CloudAPIClient
 from bot.whatsapp.signature import HEADER, sign
 
-PHONE_NUMBER_ID = "100000000000001"
+# The number the benchmarks' services serve: the one their webhooks name, so every message is answered.
+PHONE_NUMBER_ID = SANDBOX_PHONE_NUMBER_ID
 
 
 class StandIn:
