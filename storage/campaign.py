@@ -104,7 +104,7 @@ async def start_run(conn: AsyncConnection, campaign_id: int, scheduled_for: date
     stmt = (
         insert_ignoring_conflicts(conn, CAMPAIGN_RUN, "campaign_id", "scheduled_for")
         .values(campaign_id=campaign_id, scheduled_for=scheduled_for, state="expanding", cursor=0, queued=0,
-                created_at=now)
+                slots=0, created_at=now)
         .returning(CAMPAIGN_RUN.c.id)
     )  # fmt: skip
     row = (await conn.execute(stmt)).first()
@@ -158,10 +158,13 @@ async def contacts_after(conn: AsyncConnection, cursor: int, limit: int) -> list
 
 
 async def advance_run(
-    conn: AsyncConnection, run: CampaignRunBase, cursor: int, queued: int, done: bool, now: datetime
+    conn: AsyncConnection, run: CampaignRunBase, cursor: int, queued: int, slots: int, done: bool, now: datetime
 ) -> bool:
-    """Move the run's cursor on, only from where this caller read it; False when another instance moved it."""
-    values: dict[str, Any] = {"cursor": cursor, "queued": run.queued + queued}
+    """Move the run's cursor on, only from where this caller read it; False when another instance moved it.
+
+    `queued` messages were added, `slots` of them took a send slot at the campaign's rate.
+    """
+    values: dict[str, Any] = {"cursor": cursor, "queued": run.queued + queued, "slots": run.slots + slots}
     if done:
         values |= {"state": "queued", "finished_at": now}
     stmt = (

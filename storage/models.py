@@ -621,6 +621,8 @@ class CampaignRunBase(SQLModel):
     state: str = Field(default="expanding", max_length=16)  # expanding | queued | cancelled
     cursor: int = 0
     queued: int = 0
+    # Send slots handed out at the campaign's rate: a recipient expected to be dropped when sent takes none.
+    slots: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     created_at: datetime = _now()
     finished_at: datetime | None = _when()
 

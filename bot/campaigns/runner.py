@@ -182,16 +182,21 @@ class Campaigner(Wakeful):
         # state and the rest are checked again when each message is sent.
         async with self._repository.reading() as conn:
             campaign = await store.campaign_by_id(conn, run.campaign_id)
+            assert campaign is not None
             contacts = await store.contacts_after(conn, run.cursor, PAGE)
-        assert campaign is not None
-        members = list(filter(audience_test(campaign.audience or {}), contacts))
-        messages = self._messages(campaign, run, members)
+            members = list(filter(audience_test(campaign.audience or {}), contacts))
+            ids = [c.id for c in members]
+            # What the send-time checks will most likely say, read as the dry run reads it: a recipient
+            # expected to be dropped is queued (its reason shows in the recipients' log) but takes no slot.
+            consents = await consent.states(conn, ids)
+            sent = await store.marketing_sent_since(conn, ids, now - store.WEEK)
+        messages, slots = self._messages(campaign, run, members, consents, sent)
         cursor = contacts[-1].id if contacts else run.cursor
         assert cursor is not None
         try:
             async with self._repository.transaction() as conn:
                 queued = await enqueue(conn, messages, now)
-                if not await store.advance_run(conn, run, cursor, queued, len(contacts) < PAGE, now):
+                if not await store.advance_run(conn, run, cursor, queued, slots, len(contacts) < PAGE, now):
                     raise _PageTaken  # another instance expanded this page first: roll ours back
         except _PageTaken:
             return 0
@@ -202,21 +207,39 @@ class Campaigner(Wakeful):
             await self._repository.refresh_outbox_statistics()
         return len(contacts)
 
-    def _messages(self, campaign: CampaignBase, run: CampaignRunBase, contacts: list[Recipient]) -> list[NewMessage]:
+    def _messages(
+        self,
+        campaign: CampaignBase,
+        run: CampaignRunBase,
+        contacts: list[Recipient],
+        consents: dict[int, str],
+        sent: dict[int, int],
+    ) -> tuple[list[NewMessage], int]:
+        """The page's messages, spaced at the campaign's rate, and how many send slots they took.
+
+        Only a recipient expected to be sent takes a slot; one expected to be dropped (`suppression`) is
+        due with the next, so a campaign at `rate: 1000` sends 1,000 a second whatever share of its
+        audience has no consent. The send-time checks still decide each message.
+        """
         template = self._templates(campaign.template, campaign.language)
         step = timedelta(seconds=1 / campaign.rate) if campaign.rate else timedelta(0)
         start = max(run.scheduled_for, run.created_at)
-        messages = []
-        for index, contact in enumerate(contacts, start=run.queued):
+        parameters = campaign.parameters or {}
+        messages, slot = [], run.slots
+        for contact in contacts:
             try:
-                values = values_for(campaign.parameters or {}, contact)
+                values = values_for(parameters, contact)
             except MissingValue as exc:
                 log.info("campaign.recipient_skipped", campaign_id=campaign.id, reason=str(exc))
                 continue
             key = f"campaign:{run.id}:{contact.id}"
-            message = _marketing(template, contact, values, start + step * index, key, campaign.phone_number_id)
+            message = _marketing(template, contact, values, start + step * slot, key, campaign.phone_number_id)
             messages.append(replace(message, campaign_id=campaign.id))
-        return messages
+            reason = suppression(
+                contact, consents.get(contact.id), sent.get(contact.id, 0), campaign.frequency_cap, parameters
+            )
+            slot += reason is None
+        return messages, slot - run.slots
 
     async def _complete_finished(self) -> None:
         """A one-off campaign whose every message is settled is completed."""

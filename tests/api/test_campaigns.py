@@ -179,6 +179,34 @@ async def test_a_run_sends_only_to_opted_in_recipients(
     assert {item["wa_id"]: item["name"] for item in log["items"]}["31612345001"] == "Ana"  # recipients by name
 
 
+async def test_the_rate_spaces_only_recipients_expected_to_be_sent(client: Client, auth: dict[str, str]) -> None:
+    """Recipients the send-time checks will drop are queued (their reasons logged) but take no send slot.
+
+    Before, each took one: a campaign at `rate: 1000` whose audience had 15% without consent sent 850 a second.
+    """
+    dropped = [
+        {"wa_id": "31612345003", "tags": ["spring"], "consent": {"marketing": "opt_out", "evidence": "email"}},
+        {"wa_id": "31612345004", "tags": ["spring"]},
+        {"wa_id": "14155552671", "tags": ["spring"], "consent": {"marketing": "opt_in", "evidence": "form"}},
+    ]
+    opted_in = [
+        {"wa_id": wa_id, "tags": ["spring"], "consent": {"marketing": "opt_in", "evidence": "form"}}
+        for wa_id in OPTED_IN
+    ]
+    for body in dropped + opted_in:  # the dropped first, so they come first in the audience
+        assert (await call(client, auth, "POST", "/api/contacts", body))[0] == 201
+    campaign = await promotion(client, auth, rate=0.001)  # one send every 1,000 s
+    await client.server.app[CAMPAIGNER].run_once()
+    _, log = await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}/recipients?status=queued")
+    due = {item["wa_id"]: datetime.fromisoformat(item["due_at"]) for item in log["items"]}
+    first = min(due.values())
+    offsets = {wa_id: (at - first).total_seconds() for wa_id, at in due.items()}
+    assert offsets == {
+        "31612345003": 0, "31612345004": 0, "14155552671": 0,
+        OPTED_IN[0]: 0, OPTED_IN[1]: 1000, OPTED_IN[2]: 2000,
+    }  # fmt: skip
+
+
 async def test_pause_holds_the_queue_and_resume_sends_it(client: Client, auth: dict[str, str]) -> None:
     """Paused, nothing more goes out; resumed, the rest is sent; cancelled, what is left never goes."""
     await contacts(client, auth)
