@@ -7,6 +7,7 @@ import contextlib
 import heapq
 import itertools
 import math
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, Protocol, Self, TypeVar
@@ -251,7 +252,11 @@ class Throttle:
         window: float = 1.0,
     ) -> None:
         self._window = SlidingWindow(rate, window, guard)
-        self._clock = clock or asyncio.get_running_loop().time
+        # The process's monotonic clock, read when asked, not the event loop's: uvloop's `time()` is in whole
+        # milliseconds and read once per turn of the loop, so an answer could be counted as having come up to
+        # a millisecond before it did, and a send a window later could land 999 ms after it (the stand-in saw
+        # 1,001 in one second). Both loops' clocks are CLOCK_MONOTONIC, so sleeps computed from it agree.
+        self._clock = clock or time.monotonic
         self._turns = Turns()
         self._ended = asyncio.Event()
 
