@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bot.errors import BotError, ConfigError
 from bot.log import configure_logging
-from bot.loop import new_event_loop
+from bot.loop import freeze_startup_heap, new_event_loop
 from bot.settings import Settings, check_admin_token, load_settings, package_version
 
 
@@ -83,6 +83,11 @@ def serve(args: argparse.Namespace) -> int:
     # than the default 5 ms keeps those hand-offs from stalling behind the event loop (measured by
     # `bot bench webhook`: roughly +25% acknowledgements per second on SQLite).
     sys.setswitchinterval(0.0005)
+
+    async def started(_: web.Application) -> None:
+        freeze_startup_heap()
+
+    app.on_startup.append(started)  # after the start-up contexts: database, flows, templates, client
     web.run_app(app, sock=listening, access_log=None, print=None, loop=new_event_loop(), **SERVER_OPTIONS)
     return 0
 
@@ -113,6 +118,7 @@ def worker(args: argparse.Namespace) -> int:
     async def run() -> None:
         runner = web.AppRunner(app)
         await runner.setup()  # runs the cleanup_ctx start-up half: database, client, sender, scheduler
+        freeze_startup_heap()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -13,6 +14,10 @@ import structlog
 # cancels them. A loop cancelled mid-statement leaves the database driver's thread running on.
 STOP_GRACE = 15.0
 log = structlog.get_logger("bot.loop")
+# Allocations between collections of the youngest generation (Python's default: 700). A request, a send
+# or a turn makes a few hundred short-lived objects, most freed by their reference counts well before
+# 7,000 more come: the served campaign bench spent 0.94 s in the collector at 700 and 0.56 s at 7,000.
+YOUNG_COLLECTION_AFTER = 7000
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -27,6 +32,20 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     except ImportError:  # pragma: no cover - every supported Linux and macOS install has it
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
+
+
+def freeze_startup_heap() -> None:
+    """Move everything alive after start-up out of the garbage collector's reach (`gc.freeze`).
+
+    Modules, SQLAlchemy's tables, the flows and templates live as long as the process, yet each full
+    collection walked them all again: in `bot bench campaign --served` the service ran 16 of them of
+    90-176 ms each, and every one held the event loop, and with it every send and answer, that long.
+    Called once the app has started (`bot serve`, `bot worker`); what is made later is collected as ever,
+    the youngest generation after `YOUNG_COLLECTION_AFTER` allocations instead of 700.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_AFTER, *gc.get_threshold()[1:])
 
 
 class Wakeful:

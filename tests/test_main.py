@@ -81,3 +81,20 @@ def test_worker_refuses_the_web_role_in_one_line(capsys: pytest.CaptureFixture[s
     assert capsys.readouterr().err == (
         "bot: error: `bot worker --roles` takes sender, scheduler or dispatcher; the web role is `bot serve`'s\n"
     )
+
+
+def test_a_started_service_keeps_its_start_up_heap_out_of_the_collectors_walks() -> None:
+    """What lives from start-up on is frozen, so a full collection no longer walks it and holds the loop less."""
+    import gc
+
+    from bot.loop import YOUNG_COLLECTION_AFTER, freeze_startup_heap
+
+    threshold = gc.get_threshold()
+    try:
+        lives = [{"row": n} for n in range(1000)]
+        freeze_startup_heap()
+        assert gc.get_freeze_count() >= len(lives)
+        assert gc.get_threshold() == (YOUNG_COLLECTION_AFTER, *threshold[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
