@@ -207,6 +207,31 @@ async def test_the_rate_spaces_only_recipients_expected_to_be_sent(client: Clien
     }  # fmt: skip
 
 
+async def test_a_campaign_with_a_rate_is_queued_a_page_at_a_time_as_its_sends_come_near(
+    client: Client, auth: dict[str, str], monday: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of two contacts at one send a second: a page is queued once its first send is 2 s away, not before."""
+    monkeypatch.setattr("bot.campaigns.runner.PAGE", 2)
+    await contacts(client, auth)  # in id order: three opted in, then opted out, never asked, +1, another tag
+    campaign = await promotion(client, auth, rate=1)
+    campaigner = client.server.app[CAMPAIGNER]
+
+    async def queued() -> list[str]:
+        _, log = await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}/recipients")
+        return sorted(item["wa_id"] for item in log["items"])
+
+    for _ in range(4):
+        await campaigner.run_once()
+    # Page 1 (sends at +0 s and +1 s) and page 2 (its first send at +2 s); page 3 would start at +3 s.
+    assert await queued() == sorted([*OPTED_IN, "31612345003"])
+    monday.advance(seconds=1)
+    for _ in range(3):
+        await campaigner.run_once()
+    assert await queued() == sorted([*OPTED_IN, "31612345003", "31612345004", "14155552671"])
+    detail = (await call(client, auth, "GET", f"/api/campaigns/{campaign['id']}"))[1]
+    assert [r["state"] for r in detail["runs"]] == ["queued"]  # the whole audience is queued
+
+
 async def test_pause_holds_the_queue_and_resume_sends_it(client: Client, auth: dict[str, str]) -> None:
     """Paused, nothing more goes out; resumed, the rest is sent; cancelled, what is left never goes."""
     await contacts(client, auth)
