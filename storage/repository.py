@@ -10,10 +10,10 @@ must share one transaction with the caller's own steps (a turn, a campaign page,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -24,9 +24,13 @@ from storage.consent_guard import ConsentGuard
 from storage.database import READ_ONLY, create_engine, create_sqlite_thread_engine, upgrade
 from storage.gate import WriteGate
 from storage.models import MESSAGE, ContactBase, MessageBase, OutboxBase, TemplateBlockBase, TemplateStatusBase
+from storage.whole import drive
 
 _TURN_LOCK_NAMESPACE = 7301  # pg_advisory_xact_lock(namespace, contact_id): one turn per contact at a time
 _OTP_LOCK_NAMESPACE = 7302  # pg_advisory_xact_lock(namespace, hashtext(purpose:wa_id)): one OTP step at a time
+
+
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(Exception):
@@ -74,6 +78,27 @@ class Repository:
             if exc.connection_invalidated:
                 raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
             raise
+
+    async def write_whole(self, work: Callable[[AsyncConnection], Coroutine[Any, Any, T]]) -> T:
+        """Run `work` in one write transaction; on SQLite whole in a worker thread (`storage.whole`).
+
+        `work` may await only its connection's statements. For a sender's claims and settles and a
+        campaign's pages: on SQLite, the hand-offs per statement held the write lock while the event loop
+        was busy with sends.
+        """
+        if self._thread_engine is None:
+            async with self.transaction() as conn:
+                return await work(conn)
+        async with self._writing():
+            try:
+                return await asyncio.to_thread(self._whole_in_thread, self._thread_engine, work)
+            except OperationalError as exc:
+                raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
+
+    @staticmethod
+    def _whole_in_thread(engine: Engine, work: Callable[[AsyncConnection], Coroutine[Any, Any, T]]) -> T:
+        with engine.begin() as conn:
+            return drive(work, conn)
 
     async def renew_leases(self, *, owner: str, ids: Sequence[int], now: datetime, lease: timedelta) -> set[int]:
         """Extend a sender's leases on rows it is still sending; which it still holds."""
@@ -207,8 +232,9 @@ class Repository:
         limit: int,
         number: tuple[str, bool] | None = None,
     ) -> list[OutboxBase]:
-        async with self.transaction() as conn:
-            return await outbox.claim_due(conn, owner=owner, now=now, lease=lease, limit=limit, number=number)
+        return await self.write_whole(
+            lambda conn: outbox.claim_due(conn, owner=owner, now=now, lease=lease, limit=limit, number=number)
+        )
 
     async def refresh_outbox_statistics(self) -> None:
         async with self.transaction() as conn:

@@ -2,7 +2,8 @@
 
 Meta's throughput limit is per number, so each number's sends pass a throttle of their own, sized to
 that number's limit over the senders alive (bot/outbound/share.py). Each lane also holds at most
-`IN_FLIGHT` batches at once, and the sender claims only for lanes with room: a number whose campaign fills
+`IN_FLIGHT` batches being sent at once (and at most `SETTLING` more whose sends are answered and which are
+being recorded), and the sender claims only for lanes with room: a number whose campaign fills
 its lane waits at its own throttle, while the other numbers' rows are still claimed and sent; and each
 number's rows are claimed on their own, a batch per number in turn, so a number's long queue gets one
 batch per round like every other. That is what keeps one number's campaign from delaying another
@@ -25,21 +26,27 @@ from storage.models import ConversationBase, OutboxBase
 from storage.policy import BatchContext
 
 IN_FLIGHT = 3
+# A batch stops counting as in flight when its last send is answered, not when it is recorded: recording
+# 250 sends took 200-400 ms on SQLite, and while all three batches were being recorded nothing was claimed,
+# so the number's limit sat idle for a quarter of a second at a time. The batches being recorded have
+# their own bound, so a slow database still holds the claims back.
+SETTLING = 3
 
 
 @dataclass
 class Lane:
-    """One number's throttle and how many of its batches are in flight."""
+    """One number's throttle, how many of its batches are being sent, and how many are being recorded."""
 
     number: str
     limit: int  # the number's own limit, before it is shared between senders
     throttle: Throttle
     marketing: Throttle  # marketing's own gate at half the rate, used while Meta rates the number YELLOW
     flying: int = field(default=0)
+    settling: int = field(default=0)
 
     @property
     def full(self) -> bool:
-        return self.flying >= IN_FLIGHT
+        return self.flying >= IN_FLIGHT or self.settling >= SETTLING
 
 
 class Lanes:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import (
     CloudAPIError,
@@ -283,12 +284,26 @@ class Sender(Wakeful):
         return claimed
 
     async def _fly(self, lane: Lane, rows: list[OutboxBase]) -> None:
+        answered = False
+
+        def sent() -> None:
+            """Every send of the batch is answered: it is recorded now, and the lane has room for a claim."""
+            nonlocal answered
+            answered = True
+            lane.flying -= 1
+            lane.settling += 1
+            self._landed.set()
+            self.wake()
+
         try:
-            await self._deliver(rows)
+            await self._deliver(rows, sent)
         except Exception as exc:  # a batch's own top level: its rows go back to the queue when their leases end
             log.error("sender.batch_failed", rows=len(rows), error=f"{type(exc).__name__}: {exc}")
         finally:
-            lane.flying -= 1
+            if answered:
+                lane.settling -= 1
+            else:
+                lane.flying -= 1
             self._landed.set()
             # Settling may have made a contact's next message claimable; look again without idling.
             self.wake()
@@ -309,16 +324,19 @@ class Sender(Wakeful):
         self._flying |= {r.id for r in rows if r.id is not None}
         return rows
 
-    async def _deliver(self, rows: list[OutboxBase]) -> None:
+    async def _deliver(self, rows: list[OutboxBase], sent: Callable[[], None] | None = None) -> None:
         """Send and settle a claimed batch; its rows leave this sender's hands when it is settled."""
         ids = {r.id for r in rows if r.id is not None}
         try:
-            await self._send_and_record(rows)
+            await self._send_and_record(rows, sent)
         finally:
             self._flying -= ids
 
-    async def _send_and_record(self, rows: list[OutboxBase]) -> None:
-        """One lane's batch: every row goes out from one number, whose messaging-limit tier it spends."""
+    async def _send_and_record(self, rows: list[OutboxBase], sent: Callable[[], None] | None = None) -> None:
+        """One lane's batch: every row goes out from one number, whose messaging-limit tier it spends.
+
+        `sent` is called once every send is answered, before the batch is recorded.
+        """
         now = self._clock()
         lane = self._lanes.of(rows[0])
         subjects = sorted({r.subject for r in rows if r.subject})
@@ -354,6 +372,8 @@ class Sender(Wakeful):
             async with asyncio.TaskGroup() as group:
                 for row in rows:
                     group.create_task(self._attempt(row, checks, outcomes, leases))
+        if sent is not None:
+            sent()
         await self._record(outcomes)
 
     async def _record(self, outcomes: list[Outcome]) -> None:
@@ -462,10 +482,11 @@ class Sender(Wakeful):
     async def _settle(self, outcomes: list[Outcome]) -> None:
         """Record a batch's outcomes in one transaction, one statement per kind of outcome."""
         now = self._clock()
-        # One statement per status and set of columns: an executemany binds the same columns in every row.
-        groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
-        messages: list[dict[str, Any]] = []
-        async with self._repository.transaction() as conn:
+
+        async def write(conn: AsyncConnection) -> None:
+            # One statement per status and set of columns: an executemany binds the same columns in every row.
+            groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
+            messages: list[dict[str, Any]] = []
             opening = [o for o in outcomes if isinstance(o, Sent) and o.decision.opens]
             ids = await conversation.open_conversations(conn, [o.conversation() for o in opening])
             opened = {id(o): cid for o, cid in zip(opening, ids, strict=True)}
@@ -477,6 +498,8 @@ class Sender(Wakeful):
                 if 0 <= settled < len(rows):
                     log.warning("outbox.lease_lost", status=status, lost=len(rows) - settled)
             await conversation.record_outbound(conn, messages)
+
+        await self._repository.write_whole(write)  # on SQLite whole in the database's thread: one hand-off
         for outcome in outcomes:
             outcome.report(self._metrics)
 

@@ -757,6 +757,12 @@ class RefusingRepository(Repository):
         async with super().transaction() as conn:
             yield conn
 
+    async def write_whole(self, work: Any) -> Any:
+        if self.refusals:
+            self.refusals -= 1
+            raise DatabaseUnavailable("(sqlite3.OperationalError) database is locked")
+        return await super().write_whole(work)
+
 
 async def test_answers_are_recorded_once_the_database_is_back_not_sent_again(
     repository: Repository, database_url: str, clock: FakeClock
