@@ -7,6 +7,10 @@ campaign of 100,000 contacts is queued in flat memory, a restart carries on, and
 queue a page twice. Messages are spaced at the campaign's rate by their due time. Consent, quiet hours,
 the frequency cap, the campaign's state and Meta's block on +1 numbers are checked when each message is
 sent, not here (`bot.outbound.send_policy`).
+
+Why one module of about 450 lines: the loop that expands runs and the API's controls (create, pause, resume,
+cancel, retry, test, dry run) read and write the same run rows and share the paging, the send slots and
+the audience test; the rules themselves live in `campaign` beside it, the statements in `storage.campaign`.
 """
 
 from __future__ import annotations
