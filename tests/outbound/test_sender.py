@@ -928,3 +928,49 @@ async def test_a_project_file_is_uploaded_before_its_send_and_a_missing_one_fail
     first, second = await outbox_rows(repository)
     assert (first.status, second.status) == ("sent", "failed")
     assert second.last_error == {"code": "media_refused", "message": "no file 'gone.pdf' in the flows folder"}
+
+
+class SlowRecords(Repository):
+    """The test's database, where recording a settled batch waits until the test lets it go."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.records = asyncio.Semaphore(0)
+        self.waiting = 0
+
+    async def write_whole(self, work: Any) -> Any:
+        if getattr(work, "__qualname__", "").startswith("Sender._settle"):
+            self.waiting += 1
+            await self.records.acquire()
+        return await super().write_whole(work)
+
+
+async def test_a_batch_being_recorded_does_not_hold_back_the_next_claim(
+    repository: Repository, database_url: str, clock: FakeClock
+) -> None:
+    """Meta answers the first of three batches in flight while the database is slow to record it: a fourth is sent.
+
+    Before, a batch held its lane's room until it was recorded, and nothing was claimed while three were
+    being recorded: the number's limit sat idle for a fifth of a second at a time on SQLite.
+    """
+    wa = [f"3163000{n:04d}" for n in range(60)]
+    cids = [await customer_writes(repository, clock, w) for w in wa]
+    await repository.enqueue([reply(cid, w, "hi", clock) for cid, w in zip(cids, wa, strict=True)], clock.now)
+    slow = SlowRecords.connect(database_url)
+    transport = HeldTransport()
+    sender = make_sender(slow, transport, clock, batch=10, idle_wait=0.01)
+    task = asyncio.create_task(sender.run())
+    try:
+        await until(lambda: len(transport.requests) == 30)  # three batches in flight, all waiting for Meta
+        for _ in range(10):  # Meta answers the first batch; its record waits on the database
+            transport.answers.release()
+        await until(lambda: slow.waiting == 1)
+        await until(lambda: len(transport.requests) == 40)  # a fourth batch is claimed and sent meanwhile
+    finally:
+        sender.stop()
+        for _ in range(60):
+            transport.answers.release()
+            slow.records.release()
+        await task
+        await slow.close()
+    assert [r.status for r in await outbox_rows(repository)][:40] == ["sent"] * 40
