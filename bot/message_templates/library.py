@@ -7,6 +7,7 @@ this module is the public face the CLI, the sender and the sandbox use; `export`
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +18,7 @@ from jinja2 import Template, TemplateError, UndefinedError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.errors import NotFound, ValidationError
-from bot.message_templates.rules import AUTH_VARIABLE, Checker
+from bot.message_templates.rules import AUTH_VARIABLE, TEMPLATE_BODY_MAX, Checker
 from bot.message_templates.template_file import (
     COPY_CODE_TEXT,
     Button,
@@ -28,7 +29,7 @@ from bot.message_templates.template_file import (
     template_files,
     variables_in,
 )
-from bot.whatsapp.message_body import rendered_message
+from bot.whatsapp.message_body import HEADER_MAX, rendered_message
 from bot.whatsapp.rendered_template import HeaderMedia, Parameter, RenderedButton, RenderedTemplate
 from bot.yaml_file import Problem
 
@@ -320,6 +321,32 @@ def _check_parameters(template: MessageTemplate, values: Mapping[str, Any]) -> N
             raise ValidationError(
                 f"{template.path}: value for {name!r} must be non-empty text without newlines or tabs"
             )
+
+
+def check_fits(template: MessageTemplate, values: Mapping[str, Any]) -> None:
+    """What Meta would refuse once these values are in, said before anything is queued.
+
+    A value with a control character (NUL among them) or half a surrogate pair, a body over 1,024 characters
+    or a text header over 60. Called where a caller hands the values in (`POST /api/notifications`), so a
+    100,000-character value is a 400 naming it rather than a queued message Meta refuses later.
+    """
+    for name in _sent_variables(template):
+        value = str(values[name])
+        if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+            raise ValidationError(f"value for {name!r} has a control character or half a surrogate pair")
+    rendered = _render(template, values)
+    if not template.meta_bound:
+        return
+    if len(rendered.text) > TEMPLATE_BODY_MAX:
+        raise ValidationError(
+            f"with these values the body of {template.name!r} is {len(rendered.text)} characters; "
+            f"Meta allows {TEMPLATE_BODY_MAX}"
+        )
+    if rendered.header is not None and len(rendered.header) > HEADER_MAX:
+        raise ValidationError(
+            f"with these values the header of {template.name!r} is {len(rendered.header)} characters; "
+            f"Meta allows {HEADER_MAX}"
+        )
 
 
 def to_cloud_api(template: MessageTemplate, to: str, values: Mapping[str, Any]) -> dict[str, Any]:

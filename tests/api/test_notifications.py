@@ -323,3 +323,23 @@ async def test_a_bad_header_parameter_is_a_clear_400_and_queues_nothing(
     assert status == 400
     assert words in assert_error(answer, "invalid_request")
     assert await outbox_keys(repository) == Counter()
+
+
+async def test_values_meta_would_refuse_are_refused_item_by_item_before_anything_is_queued(
+    api: tuple[str, aiohttp.ClientSession, Repository],
+) -> None:
+    """A 100,000-character value, a control character: each item gets its reason; the good one is queued.
+
+    (A NUL or half a surrogate pair anywhere in the body refuses the whole request, as for every door.)
+    """
+    base, session, repository = api
+    huge = payment(1, parameters={**PAYMENT, "customer_name": "A" * 100_000})
+    bell = payment(2, parameters={**PAYMENT, "customer_name": "Ai\x07sha"})
+    status, answer = await post(session, base, {"items": [huge, bell, payment(3)]})
+    assert status == 200, answer
+    errors = [item["error"]["message"] if item["status"] == "error" else item["status"] for item in answer["items"]]
+    assert "body of 'payment_received' is 100" in errors[0], errors[0]
+    assert "Meta allows 1024" in errors[0]
+    assert "control character" in errors[1], errors[1]
+    assert errors[2] == "queued"
+    assert await outbox_keys(repository) == Counter({"notification:pay-3": 1})
