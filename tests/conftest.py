@@ -181,10 +181,8 @@ def migrated_url(database_url: str, request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def repository(migrated_url: str) -> AsyncIterator[Repository]:
-    """The repository on a fresh, migrated database."""
-    database_url = migrated_url
-    repo = Repository.connect(database_url)
-    await repo.migrate()
+    """The repository on a fresh, migrated database (`migrated_url` is at head: nothing left to migrate)."""
+    repo = Repository.connect(migrated_url)
     yield repo
     await repo.close()
 
