@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import os
@@ -21,12 +22,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import SQLModel
 
+import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from bot.app import SANDBOX_ACCESS_TOKEN
 from bot.log import configure_logging
 from bot.otp import core as otp
 from bot.settings import Settings
 from bot.whatsapp.signature import sign
+from storage.database import head_revision as _head_revision
 from storage.repository import Repository
 
 POSTGRES_URL = os.environ.get("BOT_TEST_POSTGRES_URL")
@@ -65,6 +69,41 @@ async def _reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
+@functools.cache
+def head_revision() -> str | None:
+    return _head_revision()
+
+
+async def _migrated_postgres(url: str) -> None:
+    """The database at head with every table empty, as migrating an empty schema leaves it.
+
+    Migrating takes most of a second on PostgreSQL, emptying the tables a few hundredths, so a schema the
+    last test left at head with exactly head's tables is emptied (identities restarted, alembic's row kept);
+    any other schema (a test renamed a table, or migrated down) is reset and migrated again.
+    """
+    head = {*SQLModel.metadata.tables, "alembic_version"}
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            tables = set(
+                (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars()
+            )
+            at_head = tables == head and (
+                list((await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars())
+                == [head_revision()]
+            )
+            if at_head:
+                names = ", ".join(f'"{name}"' for name in sorted(head - {"alembic_version"}))
+                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                return
+    finally:
+        await engine.dispose()
+    await _reset_postgres(url)
+    repo = Repository.connect(url)
+    await repo.migrate()
+    await repo.close()
+
+
 def _admin(url: str, statement: str) -> None:
     """Run one statement outside a transaction, on a thread of its own (a test's loop may be running)."""
 
@@ -92,12 +131,19 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty database: a temporary SQLite file, or the run's PostgreSQL database with its schema reset."""
+    """The test's own database: a temporary SQLite file, or the run's PostgreSQL database.
+
+    Empty, unless the test also asks for `migrated_url` (`settings` does): then the same database at head.
+    """
+    migrated = "migrated_url" in request.node.fixturenames
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "bot.db")
+        yield url
         return
     url = request.getfixturevalue("postgres_url")
-    await _reset_postgres(url)
+    await (_migrated_postgres(url) if migrated else _reset_postgres(url))
     yield url
 
 
@@ -118,20 +164,25 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def migrated_url(database_url: str, request: pytest.FixtureRequest) -> str:
-    """`database_url` with the schema in place: a copy of the migrated SQLite file (PostgreSQL: as it is)."""
+    """`database_url` at head: a copy of the migrated SQLite file, or PostgreSQL's schema at head and empty.
+
+    `database_url` prepares it so when it sees this fixture among the test's; a file that a module's own
+    `database_url` left absent is copied here, and so is a database the test asked for by name.
+    """
     if database_url.startswith("sqlite"):
         target = Path(make_url(database_url).database or "")
         if not target.exists():
             shutil.copyfile(request.getfixturevalue("migrated_sqlite"), target)
+    elif "migrated_url" not in request.node.fixturenames:  # asked for by name while the test runs
+        with ThreadPoolExecutor(1) as pool:  # a test's loop may be running
+            pool.submit(asyncio.run, _migrated_postgres(database_url)).result()
     return database_url
 
 
 @pytest.fixture
 async def repository(migrated_url: str) -> AsyncIterator[Repository]:
-    """The repository on a fresh, migrated database."""
-    database_url = migrated_url
-    repo = Repository.connect(database_url)
-    await repo.migrate()
+    """The repository on a fresh, migrated database (`migrated_url` is at head: nothing left to migrate)."""
+    repo = Repository.connect(migrated_url)
     yield repo
     await repo.close()
 
@@ -161,9 +212,14 @@ async def serve(app: web.Application) -> TestClient[Any, Any]:
 
 
 @pytest.fixture
-def make_settings(database_url: str) -> Callable[..., Settings]:
+def make_settings(migrated_url: str) -> Callable[..., Settings]:
+    """Test settings on the test's database, already at head: the app's own migration finds nothing to do.
+
+    Migrating is tested where it is the subject (tests/storage/test_migrations.py, on empty databases).
+    """
+
     def make(**overrides: Any) -> Settings:
-        return settings_for(database_url, **overrides)
+        return settings_for(migrated_url, **overrides)
 
     return make
 
@@ -261,19 +317,44 @@ def log_values(output: str) -> str:
     return "\n".join(lines)
 
 
-def _pattern(values: Collection[str]) -> re.Pattern[str] | None:
-    """One search for all of a kind's values; all-digit values (codes) only as a whole run of digits."""
-    alternatives = [rf"(?<![0-9]){re.escape(v)}(?![0-9])" if v.isdigit() else re.escape(v) for v in sorted(values) if v]
-    return re.compile("|".join(alternatives)) if alternatives else None
+DIGITS = re.compile("[0-9]+")
+
+
+@dataclass(frozen=True)
+class _Values:
+    """A kind's secret values as one search: all-digit values (codes) only as a whole run of digits.
+
+    The digit values are a set looked up once per run of digits in the text, so the check costs the same
+    for the thousands of codes a session draws as for one; a regular expression with one alternative per
+    code took half a minute per worker at the end of a full run.
+    """
+
+    digits: frozenset[str]
+    others: re.Pattern[str] | None
+
+    @classmethod
+    def of(cls, values: Collection[str]) -> _Values | None:
+        present = sorted(v for v in values if v)
+        digits = frozenset(v for v in present if v.isascii() and v.isdigit())
+        others = [
+            rf"(?<![0-9]){re.escape(v)}(?![0-9])" if v.isdigit() else re.escape(v) for v in present if v not in digits
+        ]
+        if not digits and not others:
+            return None
+        return cls(digits, re.compile("|".join(others)) if others else None)
+
+    def found_in(self, text: str, runs: Collection[str]) -> bool:
+        return not self.digits.isdisjoint(runs) or (self.others is not None and self.others.search(text) is not None)
 
 
 def find_leaks(outputs: Mapping[str, str], secret_values: Mapping[str, Collection[str]]) -> list[Leak]:
     """Each (kind, test) whose log output, timestamps aside, shows one of the kind's secret values."""
-    patterns = [(kind, pattern) for kind, values in secret_values.items() if (pattern := _pattern(values))]
+    searches = [(kind, search) for kind, values in secret_values.items() if (search := _Values.of(values))]
     leaks = []
     for test, output in outputs.items():
         text = log_values(output)
-        leaks += [Leak(kind, test) for kind, pattern in patterns if pattern.search(text)]
+        runs = set(DIGITS.findall(text))
+        leaks += [Leak(kind, test) for kind, search in searches if search.found_in(text, runs)]
     return leaks
 
 

@@ -23,6 +23,7 @@ from bot.settings import Settings
 from bot.whatsapp.client import RecordingTransport
 from storage.database import alembic_config, create_engine, current_revision, head_revision, upgrade
 from storage.types import UTCDateTime
+from tests.conftest import settings_for
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[..., Awaitable[Client]]
@@ -34,6 +35,16 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     created = create_engine(database_url)
     yield created
     await created.dispose()
+
+
+@pytest.fixture
+def make_settings(database_url: str) -> Callable[..., Settings]:
+    """Settings on the test's database left empty (the suite's own start at head): migrating is the subject."""
+
+    def make(**overrides: Any) -> Settings:
+        return settings_for(database_url, **overrides)
+
+    return make
 
 
 def differences(connection: Connection) -> list[Any]:
