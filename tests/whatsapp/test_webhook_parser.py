@@ -265,6 +265,21 @@ def test_flow_reply_keeps_response_json_in_raw() -> None:
     assert response == {"flow_token": "booking-42", "date": "2025-07-01"}
 
 
+def test_a_flow_reply_without_response_json_is_kept_with_a_flow_reply_notice() -> None:
+    """The answer still reads as a message (the customer wrote); the notice says why its form cannot be read.
+
+    Found by the mutation fuzzer below once the notice kind existed and its invariant did not know it.
+    """
+    payload = load("interactive_nfm_reply.json")
+    del payload["entry"][0]["changes"][0]["value"]["messages"][0]["interactive"]["nfm_reply"]["response_json"]
+    parsed = parse_or_refuse(payload)
+    assert parsed is not None
+    assert len(parsed.messages) == 1
+    assert [(n.kind, (n.reason or "").split(": ")[-1]) for n in parsed.notices] == [
+        ("flow_reply", "response_json is not a text")
+    ]
+
+
 def test_removed_reaction_is_an_empty_emoji() -> None:
     """A removed reaction reads as an empty string, not as no text, and keeps the reacted-to wamid in raw."""
     message = only_message(load("reaction_removed.json"))
@@ -815,7 +830,7 @@ def parse_or_refuse(data: Any) -> ParsedPayload | None:
         assert isinstance(item.raw, dict)
     assert all(p.timestamp is None or p.timestamp.tzinfo is UTC for p in parsed.preferences)
     for notice in parsed.notices:
-        assert notice.kind in {"error", "field", "unparsed"}
+        assert notice.kind in {"error", "field", "unparsed", "flow_reply"}  # flow_reply: an unreadable Flow answer
         assert isinstance(notice.raw, dict)
         assert notice.kind != "unparsed" or (notice.reason or "").startswith("entry[")
     return parsed
