@@ -99,6 +99,10 @@ async def _migrated_postgres(url: str) -> None:
     finally:
         await engine.dispose()
     await _reset_postgres(url)
+    await _migrate(url)
+
+
+async def _migrate(url: str) -> None:
     repo = Repository.connect(url)
     await repo.migrate()
     await repo.close()
@@ -152,13 +156,8 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An SQLite file migrated once per test process: copied for each test instead of migrating again."""
     path = tmp_path_factory.mktemp("migrated") / "bot.db"
 
-    async def migrate() -> None:
-        repo = Repository.connect(f"sqlite+aiosqlite:///{path}")
-        await repo.migrate()
-        await repo.close()
-
     with ThreadPoolExecutor(1) as pool:  # a test's loop may be running
-        pool.submit(asyncio.run, migrate()).result()
+        pool.submit(asyncio.run, _migrate(f"sqlite+aiosqlite:///{path}")).result()
     return path
 
 

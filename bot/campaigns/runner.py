@@ -239,8 +239,8 @@ class Campaigner(Wakeful):
     @staticmethod
     def _page_due_at(campaign: CampaignBase, run: CampaignRunBase) -> datetime:
         """When the run's next send slot comes: the first send of the page it would expand next."""
-        step = timedelta(seconds=1 / campaign.rate) if campaign.rate else timedelta(0)
-        return max(run.scheduled_for, run.created_at) + step * run.slots
+        start, step = _schedule(campaign, run)
+        return start + step * run.slots
 
     async def _messages(
         self,
@@ -258,8 +258,7 @@ class Campaigner(Wakeful):
         every `YIELD_EVERY` messages: a page rendered in one go held it 30 ms, and every send in flight too.
         """
         template = self._templates(campaign.template, campaign.language)
-        step = timedelta(seconds=1 / campaign.rate) if campaign.rate else timedelta(0)
-        start = max(run.scheduled_for, run.created_at)
+        start, step = _schedule(campaign, run)
         parameters = campaign.parameters or {}
         messages, slot = [], run.slots
         for index, contact in enumerate(contacts, start=1):
@@ -429,6 +428,12 @@ class Campaigner(Wakeful):
                     if quiet is not None:
                         report.hold(*quiet)
         return report
+
+
+def _schedule(campaign: CampaignBase, run: CampaignRunBase) -> tuple[datetime, timedelta]:
+    """A run's send slots: when the first comes, and the time between two at the campaign's rate."""
+    step = timedelta(seconds=1 / campaign.rate) if campaign.rate else timedelta(0)
+    return max(run.scheduled_for, run.created_at), step
 
 
 def _marketing(

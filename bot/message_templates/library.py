@@ -323,18 +323,12 @@ def _check_parameters(template: MessageTemplate, values: Mapping[str, Any]) -> N
             )
 
 
-def check_fits(template: MessageTemplate, values: Mapping[str, Any]) -> None:
-    """What Meta would refuse once these values are in, said before anything is queued.
-
-    A value with a control character (NUL among them) or half a surrogate pair, a body over 1,024 characters
-    or a text header over 60. Called where a caller hands the values in (`POST /api/notifications`), so a
-    100,000-character value is a 400 naming it rather than a queued message Meta refuses later.
-    """
+def _check_fits(template: MessageTemplate, values: Mapping[str, Any], rendered: RenderedTemplate) -> None:
+    """What Meta would refuse once these values are in: a control character (NUL among them) or half a
+    surrogate pair in a value, a body over 1,024 characters or a text header over 60."""
     for name in _sent_variables(template):
-        value = str(values[name])
-        if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        if any(unicodedata.category(c) in ("Cc", "Cs") for c in str(values[name])):
             raise ValidationError(f"value for {name!r} has a control character or half a surrogate pair")
-    rendered = _render(template, values)
     if not template.meta_bound:
         return
     if len(rendered.text) > TEMPLATE_BODY_MAX:
@@ -349,14 +343,22 @@ def check_fits(template: MessageTemplate, values: Mapping[str, Any]) -> None:
         )
 
 
-def to_cloud_api(template: MessageTemplate, to: str, values: Mapping[str, Any]) -> dict[str, Any]:
+def to_cloud_api(
+    template: MessageTemplate, to: str, values: Mapping[str, Any], *, fits: bool = False
+) -> dict[str, Any]:
     """The Cloud API send body for this template and these values: rendered once, then built by the wire side.
 
     Service templates are in-window replies, so `bot.whatsapp.message_body` sends them as text or reply buttons.
+    With `fits`, where a caller hands the values in (`POST /api/notifications`), what Meta would refuse once
+    they are in is a `ValidationError` now: a 100,000-character value is a 400 naming it, not a queued
+    message Meta refuses later.
     """
     _require(template, values)
     _check_parameters(template, values)
-    return rendered_message(to, _render(template, values))
+    rendered = _render(template, values)
+    if fits:
+        _check_fits(template, values, rendered)
+    return rendered_message(to, rendered)
 
 
 TEMPLATES: web.AppKey[Templates] = web.AppKey("templates")  # the live library: what the content in use holds

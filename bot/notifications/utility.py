@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.errors import NotFound, TemplateNotApproved, ValidationError
-from bot.message_templates.library import MessageTemplate, Templates, check_fits, to_cloud_api
+from bot.message_templates.library import MessageTemplate, Templates, to_cloud_api
 from storage.lifecycle import refusal
 from storage.models import TemplateStatusBase
 from storage.outbox import NewMessage
@@ -90,8 +90,7 @@ def ready(
         missing = [name for name in template.variables if name not in request.parameters]
         if missing:
             raise ValidationError(f"parameters lack {', '.join(missing)} for template {template.name!r}")
-        payload = to_cloud_api(template, request.wa_id, request.parameters)
-        check_fits(template, request.parameters)
+        payload = to_cloud_api(template, request.wa_id, request.parameters, fits=True)
     except ValidationError as exc:
         return exc
     due = max(request.send_at, now) if request.send_at else now
