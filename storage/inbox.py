@@ -14,9 +14,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import consent, events, lifecycle, media
+from storage.bulk import execute_many
 from storage.dialect import insert_ignoring_conflicts
 from storage.media import MEDIA_KINDS
 from storage.models import (
@@ -185,6 +187,9 @@ def store_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> list[S
     return results
 
 
+_INSERT_EVENT = insert(WEBHOOK_EVENT)
+
+
 def _insert_events(conn: Connection, deliveries: Sequence[Delivery]) -> list[int]:
     """Insert the raw bodies and return their ids in order.
 
@@ -195,7 +200,7 @@ def _insert_events(conn: Connection, deliveries: Sequence[Delivery]) -> list[int
     if conn.dialect.name == "sqlite":
         first = int((conn.execute(select(func.coalesce(func.max(WEBHOOK_EVENT.c.id), 0)))).scalar_one()) + 1
         ids = list(range(first, first + len(rows)))
-        conn.execute(insert(WEBHOOK_EVENT), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        execute_many(conn, _INSERT_EVENT, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
         return ids
     stmt = insert(WEBHOOK_EVENT).returning(WEBHOOK_EVENT.c.id, sort_by_parameter_order=True)
     return [row[0] for row in conn.execute(stmt, rows)]
@@ -278,8 +283,11 @@ def _upsert_contacts(conn: Connection, deliveries: Sequence[Delivery]) -> dict[t
                 "updated_at": now,
             }
         )
-    conn.execute(update(CONTACT).where(CONTACT.c.id == bindparam("cid")), updates)
+    execute_many(conn, _UPDATE_CONTACT, updates)
     return ids
+
+
+_UPDATE_CONTACT = update(CONTACT).where(CONTACT.c.id == bindparam("cid"))
 
 
 _Rows = tuple[dict[str, Any], dict[str, Any]]
@@ -345,8 +353,16 @@ def _insert_messages(
             )  # fmt: skip
     if not rows:
         return set()
-    stmt = insert_ignoring_conflicts(conn, MESSAGE, "wamid").returning(MESSAGE.c.wamid)
-    new = {row[0] for row in conn.execute(stmt, rows)}
+    if conn.dialect.name == "sqlite":
+        # The batch holds SQLite's write lock (`BEGIN IMMEDIATE`): what is not stored now is new, and
+        # `execute_many` (which cannot return rows) inserts it without SQLAlchemy's per-row work.
+        known = set(conn.execute(_KNOWN_WAMIDS, {"wamids": [r["wamid"] for r in rows]}).scalars())
+        fresh = {str(r["wamid"]): r for r in reversed(rows) if r["wamid"] not in known}  # the first of each wins
+        execute_many(conn, _INSERT_MESSAGE_SQLITE, list(reversed(fresh.values())))
+        new = set(fresh)
+    else:
+        stmt = insert_ignoring_conflicts(conn, MESSAGE, "wamid").returning(MESSAGE.c.wamid)
+        new = {row[0] for row in conn.execute(stmt, rows)}
     told: set[str] = set()
     received = []
     for row in rows:
@@ -356,6 +372,10 @@ def _insert_messages(
             received.append(events.Event("message.received", _received(row), int(row["contact_id"]), row["created_at"]))
     events.emit_sync(conn, received)
     return new
+
+
+_KNOWN_WAMIDS = select(MESSAGE.c.wamid).where(MESSAGE.c.wamid.in_(bindparam("wamids", expanding=True)))
+_INSERT_MESSAGE_SQLITE = sqlite_insert(MESSAGE).on_conflict_do_nothing(index_elements=["wamid"])
 
 
 def _received(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,130 @@
+"""Many rows of one INSERT or UPDATE, handed to SQLite's own driver in one `executemany`.
+
+`Connection.execute(statement, rows)` builds and checks a parameter dictionary per row, looks the
+statement up in the compiled cache and, for an INSERT, regroups the rows into multi-row VALUES
+statements. For the webhook's batch writer that was most of its time in Python (`bot bench webhook`,
+py-spy: `_init_compiled`, `construct_params`, the insertmanyvalues batches). `execute_many` compiles the
+statement once per set of row keys, keeps the order of its `?` parameters and each one's bind processor
+(the same type conversions SQLAlchemy applies: UTC datetimes, JSON), and passes plain tuples to
+`sqlite3.Cursor.executemany`.
+
+Only SQLite takes this path; on PostgreSQL, and for a statement it cannot plan (a server-side default
+it would have to run, an expanding IN), it is `Connection.execute` as before. It runs no SQLAlchemy
+execution events: nothing in this project listens to them.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Dialect
+from sqlalchemy.sql.dml import Insert, Update
+
+from storage.types import UTCDateTime
+
+Statement = Insert | Update
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    fetch: Callable[[Mapping[str, Any]], Any]  # a row's values for the `?`s the rows give, in order
+    # The other `?`s, by position: a value (a scalar default, or one fixed in the statement) or a callable
+    # default, called per row.
+    given: tuple[tuple[int, Any], ...]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # by position, where the type converts
+
+
+class _NoPlan(Exception):
+    """The statement needs SQLAlchemy's own execution (a default it cannot compute here)."""
+
+
+def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Execute `statement` once per row, as `conn.execute(statement, rows)` would; every row has the same keys.
+
+    `statement` should be built once (a module constant): its plan is cached by identity.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(statement, list(rows))
+        return
+    try:
+        plan = _plan(statement, tuple(rows[0]), conn.dialect)
+    except _NoPlan:
+        conn.execute(statement, list(rows))
+        return
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(plan.sql, [_values(plan, row) for row in rows])
+    finally:
+        cursor.close()
+
+
+def _values(plan: _Plan, row: Mapping[str, Any]) -> list[Any]:
+    values = list(plan.fetch(row))
+    for position, given in plan.given:
+        values.insert(position, given() if callable(given) else given)
+    for position, process in plan.processors:
+        values[position] = process(values[position])  # None too: JSON writes it as 'null', as SQLAlchemy does
+    return values
+
+
+@functools.lru_cache(maxsize=128)
+def _plan(statement: Statement, keys: tuple[str, ...], dialect: Dialect) -> _Plan:
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    if compiled.positiontup is None:
+        raise _NoPlan("not a positional dialect")
+    defaults = {c.key: c.default for c in compiled.insert_prefetch}
+    defaults |= {c.key: c.onupdate for c in compiled.update_prefetch}
+    fetched: list[str] = []
+    given: list[tuple[int, Any]] = []
+    processors: list[tuple[int, Callable[[Any], Any]]] = []
+    for position, name in enumerate(compiled.positiontup):
+        bind = compiled.binds[name]
+        if bind.expanding:
+            raise _NoPlan(f"{name} expands")
+        if name in keys:
+            fetched.append(name)
+        elif name in defaults:
+            given.append((position, _default(defaults[name])))
+        elif bind.callable is None and bind.value is not None:
+            given.append((position, bind.value))
+        else:
+            raise _NoPlan(f"{name} has no value")
+        if (process := _processor(bind.type, dialect)) is not None:
+            processors.append((position, process))
+    fetch = operator.itemgetter(*fetched) if len(fetched) > 1 else (lambda row: (row[fetched[0]],))
+    return _Plan(compiled.string, fetch, tuple(given), tuple(processors))
+
+
+def _processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    if isinstance(type_, UTCDateTime):
+        return _sqlite_utc
+    return type_.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+
+
+def _sqlite_utc(value: datetime | None) -> str | None:
+    """`UTCDateTime` on SQLite, as its bind processors write it (naive UTC, always six decimals), at C speed."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} given to a UTC column")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _default(default: Any) -> Any:
+    if default is None:
+        return None
+    if default.is_scalar:
+        return default.arg
+    if default.is_callable:
+        return functools.partial(default.arg, None)  # SQLAlchemy wraps a no-argument default to take a context
+    raise _NoPlan("a server-side or SQL default")
