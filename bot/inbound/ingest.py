@@ -61,7 +61,9 @@ class Ingestor:
             raise StorageUnavailable("the webhook writer is not running")
         pending = _Pending(delivery)
         self._queue.put_nowait(pending)
-        return await asyncio.shield(pending.done)
+        # Not shielded: a request whose client left cancels only its own future; the writer stores the
+        # delivery all the same and skips answering it (every `set_*` below checks `done()` first).
+        return await pending.done
 
     async def _run(self) -> None:
         while True:

@@ -93,7 +93,7 @@ async def receive(request: web.Request) -> web.Response:
 
 def _served(app: web.Application, messages: Sequence[InboundMessage]) -> tuple[frozenset[str], list[str]]:
     """The numbers this deployment serves, and those of `messages` that are not among them."""
-    served = frozenset(n.id for n in app[NUMBERS])
+    served = app[NUMBERS].ids
     return served, sorted({n for m in messages if (n := m.phone_number_id) is not None and n not in served})
 
 

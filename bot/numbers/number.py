@@ -233,6 +233,7 @@ class NumberBook:
     def __init__(self, default: Number) -> None:
         self.default = default
         self._numbers: dict[str, Number] = {default.id: default}
+        self.ids = frozenset(self._numbers)  # read on every webhook: kept, not built per request
 
     def __iter__(self) -> Iterator[Number]:
         return iter(self._numbers.values())
@@ -250,6 +251,7 @@ class NumberBook:
     def replace(self, numbers: Iterable[Number]) -> None:
         read = {n.id: n for n in numbers}
         self._numbers = read or {self.default.id: self.default}
+        self.ids = frozenset(self._numbers)
 
     async def refresh(self, repository: Repository) -> None:
         """Read the table again."""
