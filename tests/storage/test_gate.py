@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from storage.gate import WriteGate
 
@@ -91,3 +92,26 @@ async def test_a_waiter_cancelled_while_queued_or_just_handed_the_gate_does_not_
     handed.cancel()
     await asyncio.gather(first, queued, handed, return_exceptions=True)
     await asyncio.wait_for(write(), timeout=1)  # the gate is free again
+
+
+async def test_after_a_failed_transaction_urgent_writers_keep_the_priority() -> None:
+    """The database locked past the busy timeout: webhooks (answered 503 at once) do not wait behind turns."""
+    gate, order = WriteGate(), []
+
+    async def webhook_batches(count: int) -> None:
+        for n in range(count):
+            with contextlib.suppress(TimeoutError):
+                async with gate.hold(urgent=True):
+                    order.append(f"webhook{n}")
+                    await asyncio.sleep(0.001)
+                    if n < 2:
+                        raise TimeoutError("database is locked")  # the first two batches fail
+
+    async def write(name: str) -> None:
+        async with gate.hold():
+            order.append(name)
+
+    stream = asyncio.create_task(webhook_batches(4))
+    await asyncio.sleep(0)
+    await asyncio.gather(stream, write("turn"), write("send"))
+    assert order == ["webhook0", "webhook1", "webhook2", "turn", "webhook3", "send"]
