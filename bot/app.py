@@ -12,7 +12,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -70,6 +70,8 @@ from bot.settings import Settings
 from bot.whatsapp.client import CLIENT, AiohttpTransport, CloudAPIClient, Transport, connector
 from bot.whatsapp.media import MEDIA_CLIENT, MediaClient
 from storage.database import current_revision, head_revision
+from storage.inbox import Delivery
+from storage.media import MEDIA_KINDS
 from storage.repository import DatabaseUnavailable, Repository
 
 log = structlog.get_logger("bot.app")
@@ -331,9 +333,11 @@ def _workers(
         fetcher = MediaFetcher(repository, app[MEDIA_CLIENT], app[MEDIA_STORE], clock=clock, metrics=metrics)
         app[MEDIA_FETCHER] = fetcher
 
-        def stored() -> None:
+        def stored(batch: Sequence[Delivery]) -> None:
             dispatcher.wake()
-            fetcher.wake()
+            # Only a batch with a file to fetch: waking it for every batch was a claim transaction per batch.
+            if any(m.type in MEDIA_KINDS for d in batch for m in d.parsed.messages):
+                fetcher.wake()
 
         app[INGESTOR].on_stored = stored
         courier = Courier(repository, policy=_event_policy(settings))  # the wall clock: see storage.events

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -34,7 +34,11 @@ class Ingestor:
     """
 
     def __init__(
-        self, repository: Repository, *, max_batch: int = 256, on_stored: Callable[[], None] | None = None
+        self,
+        repository: Repository,
+        *,
+        max_batch: int = 256,
+        on_stored: Callable[[Sequence[Delivery]], None] | None = None,
     ) -> None:
         self._repository = repository
         self._max_batch = max_batch
@@ -72,7 +76,7 @@ class Ingestor:
                 batch.append(self._queue.get_nowait())
             await self._write(batch)
             if self.on_stored:
-                self.on_stored()
+                self.on_stored([p.delivery for p in batch])
 
     async def _write(self, batch: list[_Pending]) -> None:
         try:
