@@ -16,6 +16,14 @@ from storage.repository import DatabaseUnavailable, Repository
 
 log = structlog.get_logger("bot.inbound.ingest")
 
+# Turns of the event loop the writer lets pass between the first delivery of a batch and taking the
+# batch. The first request wakes the writer before the loop has handled the others already received;
+# taken at once, batches averaged 24 deliveries with 64 webhooks in flight, and a batch's fixed cost
+# (the transaction, its commit, four look-ups) was paid that often. Three turns: `bot bench webhook`
+# went from 3,700-3,750 acks/s (0.25 ms CPU each) to 4,100-5,400 (0.17-0.23 ms) on a noisy machine.
+# A turn with nothing to do costs microseconds and no timer, so a lone webhook is not delayed.
+GATHER_TURNS = 3
+
 
 @dataclass
 class _Pending:
@@ -72,6 +80,8 @@ class Ingestor:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            for _ in range(GATHER_TURNS):
+                await asyncio.sleep(0)
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             await self._write(batch)
