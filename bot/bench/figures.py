@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,12 @@ def max_in_window(times: Sequence[float], window: float = 1.0) -> int:
             first += 1
         best = max(best, last - first + 1)
     return best
+
+
+def by_second(start: float, times: Sequence[float]) -> list[int]:
+    """How many of `times` fell in each whole second after `start`: where a run lost its pace."""
+    counts = Counter(int(t - start) for t in times)
+    return [counts.get(second, 0) for second in range(max(counts, default=-1) + 1)]
 
 
 def sustained_rate(times: Sequence[float]) -> float:

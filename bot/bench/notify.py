@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.bench.figures import max_in_window, steady_rate, sustained_rate
+from bot.bench.figures import by_second, max_in_window, steady_rate, sustained_rate
 from bot.bench.fleet import STAND_IN_RATE, Fleet, database_label, fleet, migrated, service_environment
 from bot.bench.stand_in import stand_in_process, stand_in_record
 from bot.bench.turns import wait_for_replies
@@ -96,6 +96,7 @@ def delivery(record: dict[str, Any], throughput: int) -> dict[str, Any]:
         "steady_messages_per_second": round(steady_rate(accepted, throughput), 1),
         "seconds_first_to_last": round(max(accepted) - min(accepted), 3) if accepted else 0.0,
         "max_in_one_second": max_in_window(accepted + record["refused"]),
+        "sends_by_second": by_second(min(accepted, default=0.0), accepted),
         "sent_twice": sum(n - 1 for n in per_callback.values() if n > 1),
         "recipients_sent_more_than_once": sum(1 for n in per_recipient.values() if n > 1),
         "refused_by_stand_in": len(record["refused"]),

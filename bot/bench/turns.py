@@ -25,6 +25,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.bench.figures import by_second
 from bot.bench.fleet import (
     BENCH_APP_SECRET,
     STAND_IN_RATE,
@@ -181,7 +182,7 @@ def summary(
         "first_reply_ms": round((min((t for t, _ in result.arrivals), default=first) - first) * 1000, 1),
         "posting_seconds": round(max(result.tally.posted.values(), default=first) - first, 3),
         # Replies that arrived in each whole second after the first post: where a run loses its pace.
-        "replies_by_second": _by_second(first, [t for t, _ in result.arrivals]),
+        "replies_by_second": by_second(first, [t for t, _ in result.arrivals]),
         "errors": dict(sorted(errors.items())),
         "service_cpu_ms_per_turn": round(result.cpu_seconds * 1000 / len(latencies), 3)
         if result.cpu_seconds is not None and latencies
@@ -203,11 +204,6 @@ def summary(
         },
         "stand_in_rate_limit": f"{STAND_IN_RATE}/s: never reached, so only the service's sender limit paces sends",
     }
-
-
-def _by_second(start: float, moments: Sequence[float]) -> list[int]:
-    counts = Counter(int(t - start) for t in moments)
-    return [counts.get(second, 0) for second in range(max(counts, default=-1) + 1)]
 
 
 async def _run(args: argparse.Namespace, service: Fleet, secret: str, database: str | None = None) -> str:
