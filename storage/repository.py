@@ -263,8 +263,9 @@ class Repository:
             return await outbox.rows_after(conn, after_id, recipient)
 
     async def next_due_at(self, after: datetime) -> datetime | None:
-        """When the next queued message falls due after `after`, so a virtual clock can stop there."""
-        async with self.engine.connect() as conn:
+        """When the next queued message falls due after `after`: how long an idle sender may wait, and where
+        a virtual clock stops. A read: on SQLite it takes no write lock."""
+        async with self._reads.connect() as conn:
             return await outbox.next_due_at(conn, after)
 
     async def batch_context(

@@ -76,5 +76,6 @@ def arrival_figures(received: dict[str, Any], rate: int) -> dict[str, Any]:
         "messages_per_second": round(sustained_rate(accepted), 1),
         "steady_messages_per_second": round(steady_rate(accepted, rate), 1),
         "max_in_one_second": max_in_window(accepted + refused),
+        "sends_by_second": by_second(min(accepted, default=0.0), accepted),
         "errors": dict(sorted(received["codes"].items())),
     }

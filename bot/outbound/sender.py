@@ -165,11 +165,23 @@ class Sender(Wakeful):
                         await self.reap()
                         last_reap = loop.time()
                     claimed = await self._launch(flights)
+                    pause = self._idle_wait if claimed else await self._until_next_due()
                 except Exception as exc:  # top-level loop: log and go on
                     log.error("sender.failed", error=f"{type(exc).__name__}: {exc}")
-                    claimed = 0
+                    claimed, pause = 0, self._idle_wait
                 if not claimed:
-                    await self.idle(self._idle_wait)
+                    await self.idle(pause)
+
+    async def _until_next_due(self) -> float:
+        """Seconds until the next queued row falls due, at most the idle wait.
+
+        Nothing wakes the sender when a row queued for later falls due: a campaign's rows are spaced at its
+        rate, and a sender that had caught up with them slept its whole idle wait (0.88 s seen in `bot bench
+        campaign --served`: 160 sends in that second against 1,000 in the others).
+        """
+        now = self._clock()
+        due = await self._repository.next_due_at(now)
+        return self._idle_wait if due is None else min(self._idle_wait, max(0.0, (due - now).total_seconds()))
 
     async def _join(self, loop: asyncio.AbstractEventLoop) -> None:
         """Before the first claim: beat until every other sender has counted this one, then wait out a window.

@@ -974,3 +974,30 @@ async def test_a_batch_being_recorded_does_not_hold_back_the_next_claim(
         await task
         await slow.close()
     assert [r.status for r in await outbox_rows(repository)][:40] == ["sent"] * 40
+
+
+async def test_an_idle_sender_wakes_when_a_row_queued_for_later_falls_due(
+    repository: Repository, clock: FakeClock
+) -> None:
+    """Nothing wakes a sender when a row queued for later (a campaign's next slot) falls due: it looks then.
+
+    Before, a sender that had caught up with a campaign's schedule slept its whole idle wait.
+    """
+    cid = await customer_writes(repository, clock, "31640000001")
+    transport = RecordingTransport()
+    sender = make_sender(repository, transport, clock, idle_wait=3600)
+    task = asyncio.create_task(sender.run())
+    try:
+        await repository.enqueue([reply(cid, "31640000001", "now", clock)], clock.now)
+        sender.wake()
+        await until(lambda: len(transport.requests) == 1)
+        later = reply(cid, "31640000001", "later", clock, due_at=clock.now + timedelta(seconds=0.2))
+        await repository.enqueue([later], clock.now)
+        sender.wake()  # it looks, finds nothing due yet, and idles until the row's due time, not an hour
+        await asyncio.sleep(0.05)
+        clock.advance(seconds=1)
+        await until(lambda: len(transport.requests) == 2)
+    finally:
+        sender.stop()
+        await task
+    assert transport.requests[1].json["text"]["body"] == "later"
