@@ -157,6 +157,15 @@ async def measure(session: aiohttp.ClientSession, args: argparse.Namespace, serv
     return Measured(tally, senders, arrivals, per_turn, len(record["refused"]), cpu)
 
 
+def replies_off_script(replies: int, turns: int, per_turn: int) -> int:
+    """How far the replies are from `per_turn` (the warm-up's) for every turn posted.
+
+    More or fewer means the flow answered differently than in the warm-up: on a database an earlier run left
+    customers' sessions in, `hi` got three replies a turn, or one, and the figures counted the wrong replies.
+    """
+    return abs(replies - turns * per_turn)
+
+
 def summary(
     args: argparse.Namespace, result: Measured, service: Fleet, load: list[float], database: str | None
 ) -> dict[str, Any]:
@@ -166,7 +175,12 @@ def summary(
     seconds = last - first
     ordered = sorted(latencies)
     errors = Counter(result.tally.errors)
-    for name, count in (("unanswered", unanswered), ("refused_by_stand_in", result.refused)):
+    off_script = replies_off_script(len(result.arrivals), len(result.tally.posted), result.per_turn)
+    for name, count in (
+        ("unanswered", unanswered),
+        ("refused_by_stand_in", result.refused),
+        ("replies_not_per_turn", off_script),
+    ):
         if count:
             errors[name] = count
     points = {"p50": 0.50, "p90": 0.90, "p99": 0.99, "max": 1.0}

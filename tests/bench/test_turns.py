@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.bench.turns import run_turns_bench, turn_latencies
+from bot.bench.turns import replies_off_script, run_turns_bench, turn_latencies
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,3 +52,10 @@ def test_a_turn_is_answered_by_its_own_customers_replies_in_order() -> None:
 
     assert [round(x, 3) for x in latencies] == [0.6, 1.0]  # a's first turn at 1.6, a's second at 2.2
     assert unanswered == 1  # b got one reply of two
+
+
+def test_replies_that_do_not_match_the_warm_ups_count_are_an_error() -> None:
+    """A reused database's customers answered off script: 5,206 replies for 4,000 two-reply turns."""
+    assert replies_off_script(8000, 4000, 2) == 0
+    assert replies_off_script(5206, 4000, 2) == 2794
+    assert replies_off_script(12000, 4000, 2) == 4000
