@@ -121,8 +121,6 @@ def _sqlite_utc(value: datetime | None) -> str | None:
 
 
 def _default(default: Any) -> Any:
-    if default is None:
-        return None
     if default.is_scalar:
         return default.arg
     if default.is_callable:

@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -89,16 +89,22 @@ class Repository:
         if self._thread_engine is None:
             async with self.transaction() as conn:
                 return await work(conn)
-        async with self._writing():
+        return await self._in_thread(lambda conn: drive(work, conn))
+
+    async def _in_thread(self, fn: Callable[[Connection], T], *, urgent: bool = False) -> T:
+        """`fn` in one write transaction on SQLite's thread engine, in a worker thread: one hand-off."""
+        engine = self._thread_engine
+        assert engine is not None
+
+        def transaction() -> T:
+            with engine.begin() as conn:
+                return fn(conn)
+
+        async with self._writing(urgent=urgent):
             try:
-                return await asyncio.to_thread(self._whole_in_thread, self._thread_engine, work)
+                return await asyncio.to_thread(transaction)
             except OperationalError as exc:
                 raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
-
-    @staticmethod
-    def _whole_in_thread(engine: Engine, work: Callable[[AsyncConnection], Coroutine[Any, Any, T]]) -> T:
-        with engine.begin() as conn:
-            return drive(work, conn)
 
     async def renew_leases(self, *, owner: str, ids: Sequence[int], now: datetime, lease: timedelta) -> set[int]:
         """Extend a sender's leases on rows it is still sending; which it still holds."""
@@ -154,19 +160,10 @@ class Repository:
         if self._thread_engine is None:
             async with self.transaction() as conn:
                 return await conn.run_sync(inbox.store_deliveries, deliveries)
-        async with self._writing(urgent=True):
-            return await asyncio.to_thread(self._store_in_thread, self._thread_engine, deliveries)
+        return await self._in_thread(lambda conn: inbox.store_deliveries(conn, deliveries), urgent=True)
 
     def _writing(self, *, urgent: bool = False) -> AbstractAsyncContextManager[None]:
         return self._gate.hold(urgent=urgent) if self._gate else nullcontext()
-
-    @staticmethod
-    def _store_in_thread(engine: Engine, deliveries: Sequence[inbox.Delivery]) -> list[inbox.StoredDelivery]:
-        try:
-            with engine.begin() as conn:
-                return inbox.store_deliveries(conn, deliveries)
-        except OperationalError as exc:
-            raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
 
     async def contacts_with_unhandled(self, limit: int = 100) -> list[int]:
         async with self._reads.connect() as conn:
