@@ -8,22 +8,29 @@ statement once per set of row keys, keeps the order of its `?` parameters and ea
 (the same type conversions SQLAlchemy applies: UTC datetimes, JSON), and passes plain tuples to
 `sqlite3.Cursor.executemany`.
 
+`fetch_all` does the same for the batch's look-ups (a SELECT run once per batch): compiled once, run on the
+driver's cursor, each column through its result processor. A list given for an expanding `IN` goes to
+SQLite as one JSON array, `IN (SELECT value FROM json_each(?))`, so the statement's text never changes
+with the list's length and needs no per-call rendering (SQLite still searches the column's index).
+
 Only SQLite takes this path; on PostgreSQL, and for a statement it cannot plan (a server-side default
-it would have to run, an expanding IN), it is `Connection.execute` as before. It runs no SQLAlchemy
-execution events: nothing in this project listens to them.
+it would have to run, a list of values that are not plain strings or numbers), it is `Connection.execute`
+as before. It runs no SQLAlchemy execution events: nothing in this project listens to them.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Dialect
 from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.sql.selectable import Select
 
 from storage.types import UTCDateTime
 
@@ -117,7 +124,70 @@ def _sqlite_utc(value: datetime | None) -> str | None:
         raise ValueError(f"naive datetime {value!r} given to a UTC column")
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:26]  # less its "+00:00": years have four digits, 1 to 9999
+
+
+@dataclass(frozen=True)
+class _Query:
+    sql: str
+    # Each `?`'s parameter name, whether it takes a list, its bind processor and its value in the statement.
+    binds: tuple[tuple[str, bool, Callable[[Any], Any] | None, Any], ...]
+    results: tuple[Callable[[Any], Any] | None, ...]  # each column's result processor
+
+
+def fetch_all(conn: Connection, statement: Select[Any], params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of `statement` with `params`, as `conn.execute(statement, params).all()` returns them, as tuples.
+
+    `statement` should be built once (a module constant): its plan is cached by identity.
+    """
+    if conn.dialect.name != "sqlite" or not _plain_lists(params.values()):
+        return [tuple(row) for row in conn.execute(statement, dict(params))]
+    try:
+        query = _query(statement, conn.dialect)
+    except _NoPlan:
+        return [tuple(row) for row in conn.execute(statement, dict(params))]
+    values = []
+    for name, expanding, process, fixed in query.binds:
+        value = params.get(name, fixed)
+        values.append(json.dumps(list(value)) if expanding else process(value) if process else value)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        found = cursor.execute(query.sql, values).fetchall()
+    finally:
+        cursor.close()
+    if not any(query.results):
+        return found  # type: ignore[no-any-return]
+    return [tuple(p(v) if p else v for p, v in zip(query.results, row, strict=True)) for row in found]
+
+
+def _plain_lists(values: Iterable[Any]) -> bool:
+    """Whether every list among `values` holds only strings and integers, which JSON carries unchanged."""
+    return all(all(type(item) in (str, int) for item in v) for v in values if isinstance(v, list | tuple))
+
+
+@functools.lru_cache(maxsize=64)
+def _query(statement: Select[Any], dialect: Dialect) -> _Query:
+    compiled = statement.compile(dialect=dialect)
+    if compiled.positiontup is None:
+        raise _NoPlan("not a positional dialect")
+    sql = compiled.string
+    binds: list[tuple[str, bool, Callable[[Any], Any] | None, Any]] = []
+    for name in compiled.positiontup:
+        bind = compiled.binds[name]
+        if bind.expanding:
+            if bind.value is not None and not _plain_lists([bind.value]):
+                raise _NoPlan(f"{name} holds values JSON would change")
+            marker = f"(__[POSTCOMPILE_{name}])"
+            if sql.count(marker) != 1:
+                raise _NoPlan(f"{name} expands where it cannot be replaced")
+            sql = sql.replace(marker, "(SELECT value FROM json_each(?))")
+            binds.append((name, True, None, bind.value))
+        else:
+            binds.append((name, False, _processor(bind.type, dialect), bind.value))
+    if "__[POSTCOMPILE_" in sql:
+        raise _NoPlan("a parameter renders into the statement")
+    results = tuple(c.type._cached_result_processor(dialect, None) for c in compiled._result_columns)
+    return _Query(sql, tuple(binds), results)
 
 
 def _default(default: Any) -> Any:

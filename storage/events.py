@@ -25,6 +25,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.bulk import fetch_all
 from storage.models import (
     CONTACT,
     EVENT_ATTEMPT,
@@ -132,7 +133,7 @@ def emit_sync(conn: Connection, events: Sequence[Event]) -> int:
     """`emit` for the webhook's synchronous batch writer (`storage.inbox.store_deliveries`)."""
     if not events:
         return 0
-    pairs = _wanted(conn.execute(_SUBSCRIBERS).all(), events)
+    pairs = _wanted(fetch_all(conn, _SUBSCRIBERS, {}), events)
     if not pairs:
         return 0
     contacts_stmt = _contacts_stmt(pairs)

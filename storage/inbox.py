@@ -11,14 +11,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import consent, events, lifecycle, media
-from storage.bulk import execute_many
+from storage.bulk import execute_many, fetch_all
 from storage.dialect import insert_ignoring_conflicts
 from storage.media import MEDIA_KINDS
 from storage.models import (
@@ -188,6 +188,7 @@ def store_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> list[S
 
 
 _INSERT_EVENT = insert(WEBHOOK_EVENT)
+_LAST_EVENT_ID = select(func.coalesce(func.max(WEBHOOK_EVENT.c.id), 0))
 
 
 def _insert_events(conn: Connection, deliveries: Sequence[Delivery]) -> list[int]:
@@ -198,7 +199,7 @@ def _insert_events(conn: Connection, deliveries: Sequence[Delivery]) -> list[int
     """
     rows = [{"body": d.body, "received_at": d.received_at} for d in deliveries]
     if conn.dialect.name == "sqlite":
-        first = int((conn.execute(select(func.coalesce(func.max(WEBHOOK_EVENT.c.id), 0)))).scalar_one()) + 1
+        first = int(fetch_all(conn, _LAST_EVENT_ID, {})[0][0]) + 1
         ids = list(range(first, first + len(rows)))
         execute_many(conn, _INSERT_EVENT, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
         return ids
@@ -290,13 +291,20 @@ def _upsert_contacts(conn: Connection, deliveries: Sequence[Delivery]) -> dict[t
 _UPDATE_CONTACT = update(CONTACT).where(CONTACT.c.id == bindparam("cid"))
 
 
-_Rows = tuple[dict[str, Any], dict[str, Any]]
+class _Contact(NamedTuple):
+    id: int
+    wa_id: str | None
+    user_id: str | None
+    name: str | None
+    last_inbound_at: datetime | None
+    free_entry_point_at: datetime | None
+
+
+_Rows = tuple[dict[str, _Contact], dict[str, _Contact]]
 
 
 # Built once: `in_(a_list)` would coerce every value of the list into a literal on every batch.
-_CONTACTS_BY_IDENTITY = select(
-    *(CONTACT.c[n] for n in ("id", "wa_id", "user_id", "name", "last_inbound_at", "free_entry_point_at"))
-).where(
+_CONTACTS_BY_IDENTITY = select(*(CONTACT.c[n] for n in _Contact._fields)).where(
     or_(
         CONTACT.c.wa_id.in_(bindparam("wa_ids", expanding=True)),
         CONTACT.c.user_id.in_(bindparam("user_ids", expanding=True)),
@@ -309,7 +317,7 @@ def _select_contacts(conn: Connection, identities: Iterable[_Identity]) -> _Rows
     wanted = list(identities)
     wa_ids = [i.wa_id for i in wanted if i.wa_id]
     user_ids = [i.user_id for i in wanted if i.user_id]
-    found = conn.execute(_CONTACTS_BY_IDENTITY, {"wa_ids": wa_ids, "user_ids": user_ids}).all()
+    found = [_Contact(*r) for r in fetch_all(conn, _CONTACTS_BY_IDENTITY, {"wa_ids": wa_ids, "user_ids": user_ids})]
     return {r.wa_id: r for r in found if r.wa_id}, {r.user_id: r for r in found if r.user_id}
 
 
@@ -356,7 +364,7 @@ def _insert_messages(
     if conn.dialect.name == "sqlite":
         # The batch holds SQLite's write lock (`BEGIN IMMEDIATE`): what is not stored now is new, and
         # `execute_many` (which cannot return rows) inserts it without SQLAlchemy's per-row work.
-        known = set(conn.execute(_KNOWN_WAMIDS, {"wamids": [r["wamid"] for r in rows]}).scalars())
+        known = {r[0] for r in fetch_all(conn, _KNOWN_WAMIDS, {"wamids": [r["wamid"] for r in rows]})}
         fresh = {str(r["wamid"]): r for r in reversed(rows) if r["wamid"] not in known}  # the first of each wins
         execute_many(conn, _INSERT_MESSAGE_SQLITE, list(reversed(fresh.values())))
         new = set(fresh)

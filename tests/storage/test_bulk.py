@@ -1,4 +1,4 @@
-"""`storage.bulk.execute_many`: the driver's `executemany` writes exactly what `Connection.execute` writes."""
+"""`storage.bulk`: the driver's executemany writes, and its execute reads, what `Connection.execute` does."""
 
 from __future__ import annotations
 
@@ -8,9 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, bindparam, create_engine, insert, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
-from storage.bulk import execute_many
+from storage.bulk import _query, execute_many, fetch_all
 from storage.types import UTCDateTime
 
 METADATA = MetaData()
@@ -88,3 +102,50 @@ def test_no_rows_runs_nothing(engine: Any) -> None:
     with engine.begin() as conn:
         execute_many(conn, INSERT, [])
     assert stored(engine, range(0, 1000)) == []
+
+
+BY_LABEL_OR_STATE = select(THING.c.id, THING.c.at, THING.c.payload, THING.c.label).where(
+    or_(THING.c.label.in_(bindparam("labels", expanding=True)), THING.c.state.in_(bindparam("states", expanding=True)))
+)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"labels": ["x", "z"], "states": []},
+        {"labels": [], "states": ["new"]},
+        {"labels": [], "states": []},
+        {"labels": ["\u00e9t\u00e9", "", "no such", 'a "quoted" \\ one'], "states": ["old"]},
+    ],
+)
+def test_a_lookup_reads_what_sqlalchemy_reads(engine: Any, params: dict[str, Any]) -> None:
+    with engine.begin() as conn:
+        execute_many(conn, INSERT, rows(1))
+        theirs = [tuple(r) for r in conn.execute(BY_LABEL_OR_STATE, params)]
+        ours = fetch_all(conn, BY_LABEL_OR_STATE, params)
+    assert sorted(ours) == sorted(theirs)
+    if params["states"] == ["new"]:
+        assert len(ours) == 5
+        assert {type(r[1]) for r in ours} == {datetime, type(None)}
+
+
+def test_a_list_goes_to_sqlite_as_one_json_array(engine: Any) -> None:
+    """One statement text, whatever the lists' lengths: nothing is rendered per call."""
+    with engine.connect() as conn:
+        sql = _query(BY_LABEL_OR_STATE, conn.dialect).sql
+    assert sql.count("IN (SELECT value FROM json_each(?))") == 2
+    assert "POSTCOMPILE" not in sql
+
+
+def test_values_json_would_change_take_sqlalchemys_path(engine: Any) -> None:
+    by_id = select(THING.c.label).where(THING.c.id.in_(bindparam("ids", expanding=True)))
+    with engine.begin() as conn:
+        execute_many(conn, INSERT, rows(1))
+        assert fetch_all(conn, by_id, {"ids": [1, 3]}) == [("x",), ("\u00e9t\u00e9",)]
+        assert fetch_all(conn, by_id, {"ids": [True]}) == [("x",)]  # a bool: SQLAlchemy binds it as 1
+
+
+def test_a_statement_without_parameters_reads_its_one_row(engine: Any) -> None:
+    with engine.begin() as conn:
+        execute_many(conn, INSERT, rows(1))
+        assert fetch_all(conn, select(func.max(THING.c.id)), {}) == [(5,)]
