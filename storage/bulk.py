@@ -13,7 +13,8 @@ driver's cursor, each column through its result processor. A list given for an e
 SQLite as one JSON array, `IN (SELECT value FROM json_each(?))`, so the statement's text never changes
 with the list's length and needs no per-call rendering (SQLite still searches the column's index).
 
-Only SQLite takes this path; on PostgreSQL, and for a statement it cannot plan (a server-side default
+Only the standard `sqlite3` driver takes this path (SQLite's thread engine; aiosqlite's connection, reached
+through `run_sync`, answers in coroutines); on PostgreSQL, and for a statement it cannot plan (a server-side default
 it would have to run, a list of values that are not plain strings or numbers), it is `Connection.execute`
 as before. It runs no SQLAlchemy execution events: nothing in this project listens to them.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,7 +60,7 @@ def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[
     """
     if not rows:
         return
-    if conn.dialect.name != "sqlite":
+    if not _on_sqlite3(conn):
         conn.execute(statement, list(rows))
         return
     try:
@@ -71,6 +73,11 @@ def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[
         cursor.executemany(plan.sql, [_values(plan, row) for row in rows])
     finally:
         cursor.close()
+
+
+def _on_sqlite3(conn: Connection) -> bool:
+    """Whether `conn` runs on the standard `sqlite3` driver (the thread engine), not aiosqlite under `run_sync`."""
+    return conn.dialect.name == "sqlite" and isinstance(conn.connection.driver_connection, sqlite3.Connection)
 
 
 def _values(plan: _Plan, row: Mapping[str, Any]) -> list[Any]:
@@ -140,7 +147,7 @@ def fetch_all(conn: Connection, statement: Select[Any], params: Mapping[str, Any
 
     `statement` should be built once (a module constant): its plan is cached by identity.
     """
-    if conn.dialect.name != "sqlite" or not _plain_lists(params.values()):
+    if not _on_sqlite3(conn) or not _plain_lists(params.values()):
         return [tuple(row) for row in conn.execute(statement, dict(params))]
     try:
         query = _query(statement, conn.dialect)

@@ -149,3 +149,16 @@ def test_a_statement_without_parameters_reads_its_one_row(engine: Any) -> None:
     with engine.begin() as conn:
         execute_many(conn, INSERT, rows(1))
         assert fetch_all(conn, select(func.max(THING.c.id)), {}) == [(5,)]
+
+
+async def test_through_aiosqlite_both_take_sqlalchemys_path(tmp_path: Path) -> None:
+    """Under `run_sync` the driver connection is aiosqlite's, whose cursor answers in coroutines."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'async.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(METADATA.create_all)
+        await conn.run_sync(lambda c: execute_many(c, INSERT, rows(1)))
+        found = await conn.run_sync(lambda c: fetch_all(c, BY_LABEL_OR_STATE, {"labels": ["x"], "states": []}))
+    await engine.dispose()
+    assert [r[3] for r in found] == ["x"]
