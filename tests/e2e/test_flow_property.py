@@ -174,7 +174,12 @@ def check_reply(body: dict[str, Any]) -> None:
         elif interactive["type"] == "button":
             assert 1 <= len(action["buttons"]) <= 3
             assert all(0 < len(b["reply"]["title"]) <= 20 for b in action["buttons"])
+        elif interactive["type"] == "cta_url":  # a link button (a store's map, say)
+            assert action["name"] == "cta_url"
+            assert 0 < len(action["parameters"]["display_text"]) <= 20
+            assert action["parameters"]["url"].startswith("https://")
         else:
+            assert interactive["type"] == "list", interactive["type"]
             rows = [row for section in action["sections"] for row in section["rows"]]
             assert 1 <= len(rows) <= 10
             assert all(0 < len(row["title"]) <= 24 for row in rows)
