@@ -21,6 +21,7 @@ as before. It runs no SQLAlchemy execution events: nothing in this project liste
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import operator
@@ -28,7 +29,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Dialect
 from sqlalchemy.sql.dml import Insert, Update
@@ -37,6 +38,7 @@ from sqlalchemy.sql.selectable import Select
 from storage.types import UTCDateTime
 
 Statement = Insert | Update
+_P = TypeVar("_P")
 
 
 @dataclass(frozen=True)
@@ -60,24 +62,27 @@ def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[
     """
     if not rows:
         return
-    if not _on_sqlite3(conn):
+    plan = _on_driver(conn, lambda: _plan(statement, tuple(rows[0]), conn.dialect))
+    if plan is None:
         conn.execute(statement, list(rows))
         return
-    try:
-        plan = _plan(statement, tuple(rows[0]), conn.dialect)
-    except _NoPlan:
-        conn.execute(statement, list(rows))
-        return
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with _cursor(conn) as cursor:
         cursor.executemany(plan.sql, [_values(plan, row) for row in rows])
-    finally:
-        cursor.close()
 
 
-def _on_sqlite3(conn: Connection) -> bool:
-    """Whether `conn` runs on the standard `sqlite3` driver (the thread engine), not aiosqlite under `run_sync`."""
-    return conn.dialect.name == "sqlite" and isinstance(conn.connection.driver_connection, sqlite3.Connection)
+def _on_driver(conn: Connection, make: Callable[[], _P]) -> _P | None:
+    """The plan `make` builds, when `conn` runs on the standard `sqlite3` driver (the thread engine, not
+    aiosqlite under `run_sync`) and the statement can be planned; None for SQLAlchemy's own execution."""
+    if conn.dialect.name != "sqlite" or not isinstance(conn.connection.driver_connection, sqlite3.Connection):
+        return None
+    try:
+        return make()
+    except _NoPlan:
+        return None
+
+
+def _cursor(conn: Connection) -> contextlib.closing[sqlite3.Cursor]:
+    return contextlib.closing(conn.connection.driver_connection.cursor())  # type: ignore[union-attr]
 
 
 def _values(plan: _Plan, row: Mapping[str, Any]) -> list[Any]:
@@ -140,6 +145,7 @@ class _Query:
     # Each `?`'s parameter name, whether it takes a list, its bind processor and its value in the statement.
     binds: tuple[tuple[str, bool, Callable[[Any], Any] | None, Any], ...]
     results: tuple[Callable[[Any], Any] | None, ...]  # each column's result processor
+    required: frozenset[str]  # the parameters the call must give (no value in the statement)
 
 
 def fetch_all(conn: Connection, statement: Select[Any], params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -147,23 +153,17 @@ def fetch_all(conn: Connection, statement: Select[Any], params: Mapping[str, Any
 
     `statement` should be built once (a module constant): its plan is cached by identity.
     """
-    if not _on_sqlite3(conn) or not _plain_lists(params.values()):
-        return [tuple(row) for row in conn.execute(statement, dict(params))]
-    try:
-        query = _query(statement, conn.dialect)
-    except _NoPlan:
+    query = _on_driver(conn, lambda: _query(statement, conn.dialect)) if _plain_lists(params.values()) else None
+    if query is None or not query.required <= params.keys():  # a value missing: SQLAlchemy says which
         return [tuple(row) for row in conn.execute(statement, dict(params))]
     values = []
     for name, expanding, process, fixed in query.binds:
         value = params.get(name, fixed)
         values.append(json.dumps(list(value)) if expanding else process(value) if process else value)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with _cursor(conn) as cursor:
         found = cursor.execute(query.sql, values).fetchall()
-    finally:
-        cursor.close()
     if not any(query.results):
-        return found  # type: ignore[no-any-return]
+        return found
     return [tuple(p(v) if p else v for p, v in zip(query.results, row, strict=True)) for row in found]
 
 
@@ -181,6 +181,8 @@ def _query(statement: Select[Any], dialect: Dialect) -> _Query:
     binds: list[tuple[str, bool, Callable[[Any], Any] | None, Any]] = []
     for name in compiled.positiontup:
         bind = compiled.binds[name]
+        if bind.callable is not None:
+            raise _NoPlan(f"{name} takes its value from a callable")
         if bind.expanding:
             if bind.value is not None and not _plain_lists([bind.value]):
                 raise _NoPlan(f"{name} holds values JSON would change")
@@ -194,7 +196,8 @@ def _query(statement: Select[Any], dialect: Dialect) -> _Query:
     if "__[POSTCOMPILE_" in sql:
         raise _NoPlan("a parameter renders into the statement")
     results = tuple(c.type._cached_result_processor(dialect, None) for c in compiled._result_columns)
-    return _Query(sql, tuple(binds), results)
+    required = frozenset(name for name in compiled.positiontup if compiled.binds[name].required)
+    return _Query(sql, tuple(binds), results, required)
 
 
 def _default(default: Any) -> Any:

@@ -96,12 +96,11 @@ async def measure(args: argparse.Namespace, service: Served) -> dict[str, Any]:
     send = arrival_figures(received, args.rate)
     ordered = sorted(accepted)
     gaps = [(a, b - a) for a, b in itertools.pairwise(ordered) if b - a > STALL]
-    stalls = [gap for _, gap in gaps]
     # Time with nothing sent for more than STALL: the sender waiting for work (rows not yet queued or
     # claimed), not for the limit, which spaces sends a millisecond apart at 1,000 a second.
     send["stalls_over_50ms"] = {
-        "count": len(stalls),
-        "seconds": round(sum(stalls), 3),
+        "count": len(gaps),
+        "seconds": round(sum(gap for _, gap in gaps), 3),
         # When each began, in seconds after the first send, and how long it lasted (the first 20).
         "at": [[round(start - ordered[0], 3), round(gap, 3)] for start, gap in gaps[:20]],
     }

@@ -23,6 +23,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import StatementError
 
 from storage.bulk import _query, execute_many, fetch_all
 from storage.types import UTCDateTime
@@ -162,3 +163,8 @@ async def test_through_aiosqlite_both_take_sqlalchemys_path(tmp_path: Path) -> N
         found = await conn.run_sync(lambda c: fetch_all(c, BY_LABEL_OR_STATE, {"labels": ["x"], "states": []}))
     await engine.dispose()
     assert [r[3] for r in found] == ["x"]
+
+
+def test_a_value_left_out_is_refused_as_sqlalchemy_refuses_it(engine: Any) -> None:
+    with engine.connect() as conn, pytest.raises(StatementError, match="labels"):
+        fetch_all(conn, BY_LABEL_OR_STATE, {"states": ["new"]})
