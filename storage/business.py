@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import events
-from storage.dialect import insert_ignoring_conflicts
+from storage.dialect import among, insert_ignoring_conflicts
 from storage.models import (
     ACCOUNT,
     APPOINTMENT,
@@ -233,7 +233,7 @@ async def move_queued(
     """
     stmt = (
         update(OUTBOX)
-        .where(OUTBOX.c.idempotency_key.in_(keys), OUTBOX.c.status == "queued")
+        .where(among(OUTBOX.c.idempotency_key, keys), OUTBOX.c.status == "queued")
         .values(due_at=due_at, payload=payload, updated_at=now)
         .returning(OUTBOX.c.idempotency_key)
     )
@@ -248,7 +248,7 @@ async def cancel_queued(conn: AsyncConnection, keys: Sequence[str], now: datetim
     """
     stmt = (
         update(OUTBOX)
-        .where(OUTBOX.c.idempotency_key.in_(keys), OUTBOX.c.status == "queued")
+        .where(among(OUTBOX.c.idempotency_key, keys), OUTBOX.c.status == "queued")
         .values(status="cancelled", updated_at=now)
         .returning(OUTBOX.c.id)
     )

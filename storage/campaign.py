@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import events
-from storage.dialect import insert_ignoring_conflicts
+from storage.dialect import among, insert_ignoring_conflicts
 from storage.models import (
     CAMPAIGN,
     CAMPAIGN_RUN,
@@ -121,7 +121,7 @@ async def contacts_for_numbers(conn: AsyncConnection, wa_ids: Sequence[str], now
     """The contacts with these numbers, creating the ones not known yet."""
     rows = [{"wa_id": wa_id, "created_at": now, "updated_at": now} for wa_id in wa_ids]
     await conn.execute(insert_ignoring_conflicts(conn, CONTACT, "wa_id"), rows)
-    found = await conn.execute(select(CONTACT).where(CONTACT.c.wa_id.in_(list(wa_ids))).order_by(CONTACT.c.id))
+    found = await conn.execute(select(CONTACT).where(among(CONTACT.c.wa_id, wa_ids)).order_by(CONTACT.c.id))
     return [ContactBase.model_validate(r._mapping) for r in found]
 
 
@@ -182,7 +182,7 @@ async def marketing_sent_since(conn: AsyncConnection, contact_ids: Sequence[int]
     stmt = (
         select(MESSAGE.c.contact_id, func.count())
         .where(
-            MESSAGE.c.contact_id.in_(list(contact_ids)),
+            among(MESSAGE.c.contact_id, contact_ids),
             MESSAGE.c.direction == "out",
             MESSAGE.c.category == "marketing",
             MESSAGE.c.created_at > since,
@@ -196,9 +196,7 @@ async def states_and_caps(conn: AsyncConnection, campaign_ids: Sequence[int]) ->
     """Each campaign's state and frequency cap, for the send-time checks."""
     if not campaign_ids:
         return {}
-    stmt = select(CAMPAIGN.c.id, CAMPAIGN.c.state, CAMPAIGN.c.frequency_cap).where(
-        CAMPAIGN.c.id.in_(list(campaign_ids))
-    )
+    stmt = select(CAMPAIGN.c.id, CAMPAIGN.c.state, CAMPAIGN.c.frequency_cap).where(among(CAMPAIGN.c.id, campaign_ids))
     return {int(i): (str(s), int(c)) for i, s, c in await conn.execute(stmt)}
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import events
-from storage.dialect import insert_ignoring_conflicts
+from storage.dialect import among, insert_ignoring_conflicts
 from storage.models import CONSENT_EVENT, OUTBOX, ConsentEventBase
 
 MARKETING = "marketing"
@@ -106,7 +106,7 @@ def _cancel_marketing(contact_ids: list[int], now: datetime) -> Any:
     error = {"code": "opted_out", "message": "the contact opted out of marketing before this was sent"}
     return (
         update(OUTBOX)
-        .where(OUTBOX.c.contact_id.in_(contact_ids), OUTBOX.c.kind == "marketing", OUTBOX.c.status == "queued")
+        .where(among(OUTBOX.c.contact_id, contact_ids), OUTBOX.c.kind == "marketing", OUTBOX.c.status == "queued")
         .values(status="cancelled", last_error=error, updated_at=now)
     )
 
@@ -124,7 +124,7 @@ async def latest(
         return {}
     newest = (
         select(func.max(CONSENT_EVENT.c.id))
-        .where(CONSENT_EVENT.c.contact_id.in_(list(contact_ids)), CONSENT_EVENT.c.purpose == purpose)
+        .where(among(CONSENT_EVENT.c.contact_id, contact_ids), CONSENT_EVENT.c.purpose == purpose)
         .group_by(CONSENT_EVENT.c.contact_id)
     )
     rows = await conn.execute(select(CONSENT_EVENT).where(CONSENT_EVENT.c.id.in_(newest)))

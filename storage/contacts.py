@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.dialect import insert_ignoring_conflicts
+from storage.dialect import among, insert_ignoring_conflicts
 from storage.models import CONTACT, ContactBase
 
 CHUNK = 500  # numbers per IN (…) list: well under SQLite's and PostgreSQL's parameter limits
@@ -80,13 +80,13 @@ async def ensure_contacts(conn: AsyncConnection, wa_ids: Sequence[str], now: dat
 
 async def _ids(conn: AsyncConnection, wa_ids: list[str]) -> dict[str, int]:
     """The row ids of these numbers: two columns, not the whole row (its JSON tags cost the most to read)."""
-    rows = await conn.execute(select(CONTACT.c.wa_id, CONTACT.c.id).where(CONTACT.c.wa_id.in_(wa_ids)))
+    rows = await conn.execute(select(CONTACT.c.wa_id, CONTACT.c.id).where(among(CONTACT.c.wa_id, wa_ids)))
     return {wa_id: int(contact_id) for wa_id, contact_id in rows}
 
 
 async def _existing(conn: AsyncConnection, wa_ids: list[str]) -> dict[str, Any]:
     columns = [CONTACT.c[n] for n in ("id", "wa_id", "name", "language", "time_zone", "tags")]
-    rows = await conn.execute(select(*columns).where(CONTACT.c.wa_id.in_(wa_ids)))
+    rows = await conn.execute(select(*columns).where(among(CONTACT.c.wa_id, wa_ids)))
     return {row.wa_id: row for row in rows}
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import events
+from storage.dialect import among
 from storage.models import CONTACT, CONVERSATION, MESSAGE, ContactBase, ConversationBase
 from storage.rows import model_of
 from storage.status import replay_statuses
@@ -52,11 +53,11 @@ async def record_outbound(conn: AsyncConnection, messages: Sequence[dict[str, An
 async def close_conversations(conn: AsyncConnection, ids: list[int], now: datetime) -> None:
     """End conversations early (Meta closes the others when a free entry point conversation opens)."""
     if ids:
-        await conn.execute(update(CONVERSATION).where(CONVERSATION.c.id.in_(ids)).values(expires_at=now))
+        await conn.execute(update(CONVERSATION).where(among(CONVERSATION.c.id, ids)).values(expires_at=now))
 
 
 async def contacts_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, ContactBase]:
-    rows = await conn.execute(select(CONTACT).where(CONTACT.c.id.in_(list(ids))))
+    rows = await conn.execute(select(CONTACT).where(among(CONTACT.c.id, ids)))
     contacts = [model_of(ContactBase, row._mapping) for row in rows]
     return {c.id: c for c in contacts if c.id is not None}
 
@@ -69,7 +70,7 @@ async def last_inbound_by_number(
         return {}
     stmt = (
         select(MESSAGE.c.contact_id, MESSAGE.c.phone_number_id, func.max(MESSAGE.c.created_at))
-        .where(MESSAGE.c.contact_id.in_(list(contact_ids)), MESSAGE.c.direction == "in")
+        .where(among(MESSAGE.c.contact_id, contact_ids), MESSAGE.c.direction == "in")
         .where(MESSAGE.c.created_at > since)
         .group_by(MESSAGE.c.contact_id, MESSAGE.c.phone_number_id)
     )
@@ -85,7 +86,7 @@ async def open_conversations_for(
     """Each contact's conversations still open at `now`, newest first."""
     stmt = (
         select(CONVERSATION)
-        .where(CONVERSATION.c.contact_id.in_(list(contact_ids)), CONVERSATION.c.expires_at > now)
+        .where(among(CONVERSATION.c.contact_id, contact_ids), CONVERSATION.c.expires_at > now)
         .order_by(CONVERSATION.c.opened_at.desc())
     )
     found: dict[int, list[ConversationBase]] = {cid: [] for cid in contact_ids}

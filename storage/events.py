@@ -26,6 +26,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, s
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.bulk import fetch_all
+from storage.dialect import among
 from storage.models import (
     CONTACT,
     EVENT_ATTEMPT,
@@ -80,7 +81,7 @@ def _wanted(subscriptions: Sequence[Any], events: Sequence[Event]) -> list[tuple
 
 def _contacts_stmt(pairs: Sequence[tuple[int, Event]]) -> Any:
     ids = sorted({e.contact_id for _, e in pairs if e.contact_id is not None})
-    return select(CONTACT.c.id, CONTACT.c.wa_id, CONTACT.c.user_id).where(CONTACT.c.id.in_(ids)) if ids else None
+    return select(CONTACT.c.id, CONTACT.c.wa_id, CONTACT.c.user_id).where(among(CONTACT.c.id, ids)) if ids else None
 
 
 def _rows(pairs: Sequence[tuple[int, Event]], contacts: Iterable[Any]) -> list[dict[str, Any]]:
@@ -181,7 +182,7 @@ async def all_subscriptions(conn: AsyncConnection) -> list[EventSubscriptionBase
 
 
 async def subscriptions_by_ids(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, EventSubscriptionBase]:
-    rows = await conn.execute(select(EVENT_SUBSCRIPTION).where(EVENT_SUBSCRIPTION.c.id.in_(sorted(set(ids)))))
+    rows = await conn.execute(select(EVENT_SUBSCRIPTION).where(among(EVENT_SUBSCRIPTION.c.id, sorted(set(ids)))))
     found = [model_of(EventSubscriptionBase, r._mapping) for r in rows]
     return {s.id: s for s in found if s.id is not None}
 
@@ -199,7 +200,7 @@ async def delivery_counts(conn: AsyncConnection, subscription_ids: Sequence[int]
     """Each subscription's deliveries by status."""
     stmt = (
         select(EVENT_DELIVERY.c.subscription_id, EVENT_DELIVERY.c.status, func.count())
-        .where(EVENT_DELIVERY.c.subscription_id.in_(list(subscription_ids)))
+        .where(among(EVENT_DELIVERY.c.subscription_id, subscription_ids))
         .group_by(EVENT_DELIVERY.c.subscription_id, EVENT_DELIVERY.c.status)
     )
     counts: dict[int, dict[str, int]] = {sid: {} for sid in subscription_ids}
@@ -259,7 +260,7 @@ async def delivery(conn: AsyncConnection, subscription_id: int, delivery_id: int
 
 async def attempts_of(conn: AsyncConnection, delivery_ids: Sequence[int]) -> dict[int, list[EventAttemptBase]]:
     """Each delivery's attempts, oldest first."""
-    stmt = select(EVENT_ATTEMPT).where(EVENT_ATTEMPT.c.delivery_id.in_(list(delivery_ids))).order_by(EVENT_ATTEMPT.c.id)
+    stmt = select(EVENT_ATTEMPT).where(among(EVENT_ATTEMPT.c.delivery_id, delivery_ids)).order_by(EVENT_ATTEMPT.c.id)
     found: dict[int, list[EventAttemptBase]] = {d: [] for d in delivery_ids}
     for row in await conn.execute(stmt):
         attempt = model_of(EventAttemptBase, row._mapping)
@@ -402,7 +403,7 @@ async def settle(conn: AsyncConnection, *, owner: str, outcomes: Sequence[Outcom
     )  # fmt: skip
     # A delivery deleted meanwhile (its subscription deleted, its contact erased) has no log to add to.
     ids = [o.delivery_id for o in outcomes]
-    kept = set((await conn.execute(select(EVENT_DELIVERY.c.id).where(EVENT_DELIVERY.c.id.in_(ids)))).scalars())
+    kept = set((await conn.execute(select(EVENT_DELIVERY.c.id).where(among(EVENT_DELIVERY.c.id, ids)))).scalars())
     outcomes = [o for o in outcomes if o.delivery_id in kept]
     if not outcomes:
         return

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import consent, events, lifecycle, media
 from storage.bulk import execute_many, fetch_all
-from storage.dialect import insert_ignoring_conflicts
+from storage.dialect import among, insert_ignoring_conflicts
 from storage.media import MEDIA_KINDS
 from storage.models import (
     CONTACT,
@@ -480,7 +480,7 @@ async def last_numbers(conn: AsyncConnection, contact_ids: Sequence[int]) -> dic
         return {}
     latest = (
         select(MESSAGE.c.contact_id, func.max(MESSAGE.c.id).label("last"))
-        .where(MESSAGE.c.contact_id.in_(list(contact_ids)), MESSAGE.c.direction == "in")
+        .where(among(MESSAGE.c.contact_id, contact_ids), MESSAGE.c.direction == "in")
         .group_by(MESSAGE.c.contact_id)
         .subquery()
     )
@@ -504,7 +504,7 @@ async def unhandled_messages(conn: AsyncConnection, contact_ids: Sequence[int]) 
     """Each contact's unhandled inbound messages in the order the customer sent them."""
     stmt = (
         select(MESSAGE)
-        .where(MESSAGE.c.contact_id.in_(list(contact_ids)), UNHANDLED)
+        .where(among(MESSAGE.c.contact_id, contact_ids), UNHANDLED)
         .order_by(MESSAGE.c.contact_id, MESSAGE.c.created_at, MESSAGE.c.id)
     )
     found: dict[int, list[MessageBase]] = {}
@@ -515,7 +515,7 @@ async def unhandled_messages(conn: AsyncConnection, contact_ids: Sequence[int]) 
 
 async def mark_handled(conn: AsyncConnection, message_ids: Sequence[int], when: datetime) -> None:
     if message_ids:
-        await conn.execute(update(MESSAGE).where(MESSAGE.c.id.in_(message_ids)).values(handled_at=when))
+        await conn.execute(update(MESSAGE).where(among(MESSAGE.c.id, message_ids)).values(handled_at=when))
 
 
 async def count_turn_failure(

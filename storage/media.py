@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.dialect import among
 from storage.models import MEDIA, MESSAGE, MediaBase
 
 MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
@@ -55,7 +56,7 @@ def queue_for_wamids(conn: Connection, wamids: Sequence[str], now: datetime) -> 
         return 0
     found = conn.execute(
         select(MESSAGE.c.id, MESSAGE.c.contact_id, MESSAGE.c.type, MESSAGE.c.body).where(
-            MESSAGE.c.wamid.in_(list(wamids)), MESSAGE.c.type.in_(sorted(MEDIA_KINDS))
+            among(MESSAGE.c.wamid, wamids), MESSAGE.c.type.in_(sorted(MEDIA_KINDS))
         )
     )
     rows = queue_rows(((i, c, t, b) for i, c, t, b in found if isinstance(b, dict)), now)
@@ -132,7 +133,7 @@ async def for_messages(conn: AsyncConnection, message_ids: Sequence[int]) -> dic
     """The media rows of these messages, by message id."""
     if not message_ids:
         return {}
-    rows = await conn.execute(select(MEDIA).where(MEDIA.c.message_id.in_(list(message_ids))))
+    rows = await conn.execute(select(MEDIA).where(among(MEDIA.c.message_id, message_ids)))
     return {int(r.message_id): MediaBase.model_validate(r._mapping) for r in rows}
 
 
@@ -140,7 +141,7 @@ async def by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, MediaBa
     """The media rows with these ids, by id."""
     if not ids:
         return {}
-    rows = await conn.execute(select(MEDIA).where(MEDIA.c.id.in_(list(ids))))
+    rows = await conn.execute(select(MEDIA).where(among(MEDIA.c.id, ids)))
     return {int(r.id): MediaBase.model_validate(r._mapping) for r in rows}
 
 
@@ -154,7 +155,7 @@ async def unused(conn: AsyncConnection, digests: Iterable[str]) -> set[str]:
     wanted = set(digests)
     if not wanted:
         return set()
-    used = select(MEDIA.c.sha256).where(MEDIA.c.sha256.in_(sorted(wanted)), MEDIA.c.status == STORED)
+    used = select(MEDIA.c.sha256).where(among(MEDIA.c.sha256, sorted(wanted)), MEDIA.c.status == STORED)
     return wanted - {str(d) for d in (await conn.execute(used)).scalars()}
 
 
@@ -168,7 +169,7 @@ async def purge_older(conn: AsyncConnection, *, created_before: datetime, limit:
     )
     found = (await conn.execute(old)).all()
     if found:
-        stmt = update(MEDIA).where(MEDIA.c.id.in_([i for i, _ in found]))
+        stmt = update(MEDIA).where(among(MEDIA.c.id, [i for i, _ in found]))
         await conn.execute(stmt.values(status=PURGED, sha256=None, caption=None, filename=None, media_id=None))
     return [str(d) for _, d in found if d]
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.dialect import insert_ignoring_conflicts
+from storage.dialect import among, insert_ignoring_conflicts
 from storage.models import OUTBOX, OutboxBase
 from storage.rows import model_of
 
@@ -176,7 +176,7 @@ async def renew_leases(
         return set()
     stmt = (
         update(OUTBOX)
-        .where(OUTBOX.c.id.in_(list(ids)), OUTBOX.c.status == "sending", OUTBOX.c.lease_owner == owner)
+        .where(among(OUTBOX.c.id, ids), OUTBOX.c.status == "sending", OUTBOX.c.lease_owner == owner)
         .values(lease_until=now + lease)
         .returning(OUTBOX.c.id)
     )
@@ -211,7 +211,7 @@ async def defer_contact(
         .where(
             OUTBOX.c.contact_id == contact_id,
             OUTBOX.c.status == "queued",
-            OUTBOX.c.kind.in_(list(kinds)),
+            among(OUTBOX.c.kind, kinds),
             OUTBOX.c.due_at < until,
         )
         .values(due_at=until, updated_at=now)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import campaign, consent, lifecycle
 from storage.conversation import contacts_by_ids, last_inbound_by_number, open_conversations_for
-from storage.dialect import insert_ignoring_conflicts
+from storage.dialect import among, insert_ignoring_conflicts
 from storage.models import (
     ACCOUNT,
     APPOINTMENT,
@@ -121,10 +121,10 @@ async def reach(
     contact = MESSAGE.c.contact_id + 0
     per_user = select(func.max(MESSAGE.c.created_at).label("last")).where(recent).group_by(contact).subquery()
     count, oldest = (await conn.execute(select(func.count(), func.min(per_user.c.last)).select_from(per_user))).one()
-    among = await conn.execute(select(contact).where(recent, contact.in_(list(contact_ids))).distinct())
+    reached = await conn.execute(select(contact).where(recent, among(contact, contact_ids)).distinct())
     # MIN and MAX keep the column's type, so `oldest` is UTC-aware on both databases.
     frees_at = oldest + REACH_WINDOW if oldest is not None else None
-    return Reach(int(count), frees_at, frozenset(int(r[0]) for r in among))
+    return Reach(int(count), frees_at, frozenset(int(r[0]) for r in reached))
 
 
 # -- undeliverable numbers -------------------------------------------------------------------------
@@ -185,7 +185,7 @@ async def unwanted_subjects(conn: AsyncConnection, subjects: set[str], now: date
     unwanted: dict[str, str] = {}
     ids = _ids(parsed, "appointment", 2)
     if ids:
-        rows = await conn.execute(select(APPOINTMENT).where(APPOINTMENT.c.id.in_(ids)))
+        rows = await conn.execute(select(APPOINTMENT).where(among(APPOINTMENT.c.id, ids)))
         for row in rows:
             if row.status != "booked":
                 unwanted[f"appointment:{row.id}"] = f"appointment {row.id} is {row.status}"
@@ -193,7 +193,7 @@ async def unwanted_subjects(conn: AsyncConnection, subjects: set[str], now: date
                 unwanted[f"appointment:{row.id}"] = f"appointment {row.id} has already started"
     ids = _ids(parsed, "order", 3)
     if ids:
-        statuses = dict((await conn.execute(select(ORDER.c.id, ORDER.c.status).where(ORDER.c.id.in_(ids)))).all())
+        statuses = dict((await conn.execute(select(ORDER.c.id, ORDER.c.status).where(among(ORDER.c.id, ids)))).all())
         for subject, parts in parsed:
             if parts[0] == "order" and len(parts) == 3 and parts[1].isdigit():
                 current = statuses.get(int(parts[1]))
@@ -202,7 +202,7 @@ async def unwanted_subjects(conn: AsyncConnection, subjects: set[str], now: date
     ids = _ids(parsed, "account", 3)
     if ids:
         rows = await conn.execute(
-            select(ACCOUNT.c.contact_id, ACCOUNT.c.low_alerted).where(ACCOUNT.c.contact_id.in_(ids))
+            select(ACCOUNT.c.contact_id, ACCOUNT.c.low_alerted).where(among(ACCOUNT.c.contact_id, ids))
         )
         for contact_id, low in rows:
             if not low:
@@ -212,7 +212,7 @@ async def unwanted_subjects(conn: AsyncConnection, subjects: set[str], now: date
         unwanted.update(await _stale_codes(conn, ids, now))
     ids = _ids(parsed, "schedule", 2)
     if ids:
-        rows = await conn.execute(select(SCHEDULE.c.id).where(SCHEDULE.c.id.in_(ids), ~SCHEDULE.c.active))
+        rows = await conn.execute(select(SCHEDULE.c.id).where(among(SCHEDULE.c.id, ids), ~SCHEDULE.c.active))
         for (schedule_id,) in rows:
             unwanted[f"schedule:{schedule_id}"] = f"schedule {schedule_id} was deactivated"
     return unwanted
@@ -235,7 +235,7 @@ async def _stale_codes(conn: AsyncConnection, ids: list[int], now: datetime) -> 
     )
     rows = await conn.execute(
         select(OTP_CHALLENGE.c.id, OTP_CHALLENGE.c.used_at, OTP_CHALLENGE.c.expires_at, latest.label("newer")).where(
-            OTP_CHALLENGE.c.id.in_(ids)
+            among(OTP_CHALLENGE.c.id, ids)
         )
     )
     stale: dict[str, str] = {}

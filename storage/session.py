@@ -11,12 +11,12 @@ from sqlalchemy import and_, bindparam, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import events
-from storage.dialect import insert_ignoring_conflicts
+from storage.dialect import among, insert_ignoring_conflicts
 from storage.models import SESSION, SessionBase
 
 
 async def load_sessions(conn: AsyncConnection, contact_ids: Sequence[int]) -> dict[int, SessionBase]:
-    rows = await conn.execute(select(SESSION).where(SESSION.c.contact_id.in_(list(contact_ids))))
+    rows = await conn.execute(select(SESSION).where(among(SESSION.c.contact_id, contact_ids)))
     return {row.contact_id: SessionBase.model_validate(row._mapping) for row in rows}
 
 
@@ -46,7 +46,7 @@ async def _tell_handoffs(conn: AsyncConnection, contact_ids: Sequence[int], now:
     """`handoff.requested` for the contacts whose chat is being handed to a person now (not again)."""
     if not contact_ids or not await events.wanted(conn, "handoff.requested"):
         return
-    stmt = select(SESSION.c.contact_id).where(SESSION.c.contact_id.in_(list(contact_ids)), ~SESSION.c.handed_off)
+    stmt = select(SESSION.c.contact_id).where(among(SESSION.c.contact_id, contact_ids), ~SESSION.c.handed_off)
     newly = sorted(int(cid) for cid in (await conn.execute(stmt)).scalars())
     await events.emit(conn, [events.Event("handoff.requested", {"at": now.isoformat()}, cid, now) for cid in newly])
 

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import events
+from storage.dialect import among
 from storage.models import MESSAGE, STATUS_EVENT, Message
 from storage.types import UTCDateTime
 
@@ -67,7 +68,7 @@ async def replay_statuses(conn: AsyncConnection, wamids: Sequence[str]) -> None:
                 STATUS_EVENT.c.wamid, STATUS_EVENT.c.status, STATUS_EVENT.c.timestamp, STATUS_EVENT.c.payload,
                 STATUS_EVENT.c.id,
             )
-            .where(STATUS_EVENT.c.wamid.in_(list(wamids)))
+            .where(among(STATUS_EVENT.c.wamid, wamids))
             .order_by(STATUS_EVENT.c.timestamp)
         )
     ).all()  # fmt: skip
@@ -90,7 +91,7 @@ def status_events_sync(conn: Connection, status_ids: Sequence[int]) -> None:
             MESSAGE.c.contact_id,
         )
         .join(MESSAGE, (MESSAGE.c.wamid == STATUS_EVENT.c.wamid) & (MESSAGE.c.direction == "out"))
-        .where(STATUS_EVENT.c.id.in_(list(status_ids)))
+        .where(among(STATUS_EVENT.c.id, status_ids))
         .order_by(STATUS_EVENT.c.timestamp, STATUS_EVENT.c.id)
     )  # fmt: skip
     told = [
@@ -114,6 +115,6 @@ async def reported_sends(conn: AsyncConnection, callbacks: Sequence[str]) -> dic
     if not callbacks:
         return {}
     rows = await conn.execute(
-        select(STATUS_EVENT.c.callback, STATUS_EVENT.c.wamid).where(STATUS_EVENT.c.callback.in_(list(callbacks)))
+        select(STATUS_EVENT.c.callback, STATUS_EVENT.c.wamid).where(among(STATUS_EVENT.c.callback, callbacks))
     )
     return {callback: wamid for callback, wamid in rows}

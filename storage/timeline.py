@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import media
+from storage.dialect import among
 from storage.models import CONTACT, CONVERSATION, MESSAGE, OUTBOX, ConversationBase, MediaBase, MessageBase, OutboxBase
 
 # Outbox rows that never became a message Meta accepted: still waiting, or settled unsent with a reason.
@@ -56,5 +57,5 @@ async def names_by_wa_id(conn: AsyncConnection, wa_ids: Sequence[str]) -> dict[s
     """The profile name of each of these numbers the service knows."""
     if not wa_ids:
         return {}
-    rows = await conn.execute(select(CONTACT.c.wa_id, CONTACT.c.name).where(CONTACT.c.wa_id.in_(list(set(wa_ids)))))
+    rows = await conn.execute(select(CONTACT.c.wa_id, CONTACT.c.name).where(among(CONTACT.c.wa_id, set(wa_ids))))
     return {wa_id: name for wa_id, name in rows}
