@@ -52,7 +52,7 @@ def init(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     """Run the whole service: webhook, admin API, dispatcher, sender and scheduler (and the sandbox without Meta)."""
     from bot.app import create_app
-    from bot.edge.intake import SERVER_OPTIONS
+    from bot.edge.intake import BACKLOG, SERVER_OPTIONS
 
     settings = _prepare(args)
     check_admin_token(settings)
@@ -88,15 +88,19 @@ def serve(args: argparse.Namespace) -> int:
         freeze_startup_heap()
 
     app.on_startup.append(started)  # after the start-up contexts: database, flows, templates, client
-    web.run_app(app, sock=listening, access_log=None, print=None, loop=new_event_loop(), **SERVER_OPTIONS)
+    web.run_app(
+        app, sock=listening, backlog=BACKLOG, access_log=None, print=None, loop=new_event_loop(), **SERVER_OPTIONS
+    )
     return 0
 
 
 def _listen(host: str, port: int) -> socket.socket:
     """The server's socket, bound and listening, or a clear error when the address is taken or not ours."""
+    from bot.edge.intake import BACKLOG
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=128)
+        return socket.create_server((host, port), family=family, backlog=BACKLOG)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ConfigError(f"port {port} on {host} is already in use; choose another with --port") from None

@@ -25,6 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.bench.faults import Fault, FaultPlan
+from bot.edge.intake import BACKLOG
 from bot.sandbox.rules import ThroughputWindow
 from bot.sandbox.wire import PAIR_RATE, THROUGHPUT, encode, graph_error, status_webhook
 from bot.settings import SANDBOX_PHONE_NUMBER_ID
@@ -169,7 +170,7 @@ async def serve_until_killed(app: web.Application, port: int) -> None:
     await runner.setup()
     sock = socket.socket()
     sock.bind(("127.0.0.1", port))
-    await web.SockSite(runner, sock).start()
+    await web.SockSite(runner, sock, backlog=BACKLOG).start()
     print(sock.getsockname()[1], flush=True)
     try:
         await asyncio.Event().wait()

@@ -64,6 +64,12 @@ RETRY_AFTER: Final = 2  # seconds a refused stranger is asked to wait
 # headers sent a byte at a time are cut off after `keepalive_timeout`, as is an idle keep-alive connection.
 # `lingering_time` bounds how long the rest of a refused body is read and thrown away before closing.
 SERVER_OPTIONS: Final[dict[str, Any]] = {"keepalive_timeout": 15.0, "lingering_time": 5.0}
+# Connections the kernel holds for the server until it accepts them (Linux caps it at `net.core.somaxconn`,
+# 4,096 by default). aiohttp's 128 overflowed when a sender at 1,000 a second opened its connections to the
+# bench's Graph API stand-in: the kernel dropped the SYNs it had no room for, those connections came a
+# second later (TCP's retransmission), and the sends waiting on them stopped the number's window for that
+# second. `bot serve` (Meta's webhooks, the sandbox's stand-in) and the bench's servers listen with this.
+BACKLOG: Final = 1024
 
 
 class Budget:
