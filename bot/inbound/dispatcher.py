@@ -97,6 +97,11 @@ class Dispatcher(Wakeful):
     A turn that must wait for the business's endpoint ends the round `deferred`: the call is made after
     the commit, with nothing locked, and the turn's rest runs in a transaction of its own. In `run` that
     goes on beside the next rounds, which leave that contact alone until it is over.
+
+    A round's time (`now`: when its replies fall due, and its messages were handled) is read once its
+    contacts are locked. A contact's messages are sent in the order they fall due; read before the lock,
+    a round that got it late (another process had the contact's turn, or the CPU was busy) dated its
+    replies before those of the turn that went before it, and they overtook that turn's last reply.
     """
 
     def __init__(
@@ -170,6 +175,7 @@ class Dispatcher(Wakeful):
         later: dict[int, tuple[str, Deferred]] = {}
         done = 0
         async with self._repository.contact_turns(contact_ids) as (conn, locked):
+            now = self._clock()  # after the locks (the class's note on time)
             contacts = await conversation.contacts_by_ids(conn, locked)
             sessions = await session.load_sessions(conn, locked)
             numbers = await inbox.last_numbers(conn, locked)
@@ -199,11 +205,11 @@ class Dispatcher(Wakeful):
         contact_ids = [contact_id for contact_id in found if contact_id not in self._busy]
         if not contact_ids:
             return 0
-        now = self._clock()
         later: dict[int, tuple[str, Deferred]] = {}
         async with self._repository.contact_turns(contact_ids) as (conn, locked):
             if not locked:
                 return 0
+            now = self._clock()  # after the locks (the class's note on time)
             contacts = await conversation.contacts_by_ids(conn, locked)
             waiting = await inbox.unhandled_messages(conn, locked)
             sessions = await session.load_sessions(conn, locked)
@@ -248,11 +254,11 @@ class Dispatcher(Wakeful):
             if not later:
                 return
             await asyncio.gather(*(deferred.perform() for _, deferred in later.values()))
-            now = self._clock()
             queued: list[NewMessage] = []
             saved: dict[int, dict[str, Any]] = {}
             after: dict[int, tuple[str, Deferred]] = {}
             async with self._repository.contact_turns(list(later)) as (conn, locked):
+                now = self._clock()  # after the locks (the class's note on time)
                 contacts = await conversation.contacts_by_ids(conn, locked)
                 sessions = await session.load_sessions(conn, locked)
                 numbers = await inbox.last_numbers(conn, locked)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +16,7 @@ from bot.inbound.dispatcher import MAX_TURN_FAILURES, Acknowledger, Dispatcher, 
 from bot.metrics import Metrics
 from bot.whatsapp.webhook_parser import parse_payload
 from storage.inbox import Delivery
-from storage.models import MESSAGE, ContactBase, MessageBase, SessionBase
+from storage.models import MESSAGE, OUTBOX, ContactBase, MessageBase, SessionBase
 from storage.repository import Repository
 from tests.conftest import FakeClock, text_webhook
 
@@ -141,3 +143,44 @@ async def test_a_message_every_turn_raises_on_is_given_up_on_and_the_next_ones_a
     assert (boom.turn_failures, boom.turn_error) == (3, "RuntimeError: the handler choked")
     assert boom.handled_at is not None
     assert all(r.handled_at is not None and r.turn_error is None for w, r in stored.items() if w != boom.wamid)
+
+
+async def test_a_round_that_gets_its_lock_late_dates_its_replies_after_the_turn_before(
+    database_url: str, repository: Repository, clock: FakeClock
+) -> None:
+    """A contact's replies go out in the order of their texts, however late a round got the contact's turn.
+
+    One process finds the contact's first text, then waits (its CPU busy, or another process holding the
+    contact's turn). Meanwhile another process answers that text, and the customer's second text comes in.
+    The late round answers the second: its reply must not fall due before the first text's.
+    """
+    await store_conversations(repository, clock, contacts=1, messages=1)
+    late_repository = Repository.connect(database_url)
+    go, waiting = asyncio.Event(), asyncio.Event()
+    turns = late_repository.contact_turns
+
+    @contextlib.asynccontextmanager
+    async def late_turns(contact_ids: Sequence[int]) -> AsyncIterator[tuple[Any, list[int]]]:
+        waiting.set()
+        await go.wait()
+        async with turns(contact_ids) as got:
+            yield got
+
+    late_repository.contact_turns = late_turns  # type: ignore[method-assign]
+    try:
+        late = asyncio.create_task(make_dispatcher(late_repository, Acknowledger(), clock).run_once())
+        await waiting.wait()
+        clock.advance(seconds=5)
+        assert await make_dispatcher(repository, Acknowledger(), clock).run_once() == 1
+        payload = text_webhook(wa_id="31620000000", wamid="wamid.second", body="and", timestamp=clock.now)
+        await repository.store_deliveries([Delivery(body="{}", parsed=parse_payload(payload))])
+        go.set()
+        assert await late == 1
+    finally:
+        await late_repository.close()
+    # One message per contact is claimed at a time, the earliest due first: the first text's reply.
+    (first,) = await repository.claim_due(owner="t", now=clock.advance(seconds=1), lease=timedelta(seconds=5), limit=5)
+    assert first.idempotency_key == "reply:wamid.31620000000.0:0"
+    async with repository.reading() as conn:
+        due = dict((await conn.execute(select(OUTBOX.c.idempotency_key, OUTBOX.c.due_at))).all())
+    assert due["reply:wamid.second:0"] >= due["reply:wamid.31620000000.0:0"]
