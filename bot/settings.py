@@ -80,7 +80,7 @@ def parse_messaging_limit(text: str) -> int | None:
     value = text.strip().lower().replace(",", "").replace("_", "")
     if value == "unlimited":
         return None
-    if value.isdigit() and int(value) in TIERS:
+    if value.isdecimal() and int(value) in TIERS:
         return int(value)
     tiers = ", ".join(str(t) for t in TIERS)
     raise ConfigError(f"BOT_MESSAGING_LIMIT {text!r} is not one of Meta's tiers: {tiers} or unlimited")
@@ -406,6 +406,6 @@ def _days(value: str | None, name: str, default: int) -> int | None:
     if value is None or not value.strip():
         return default
     text = value.strip()
-    if not text.isdigit() or int(text) > MAX_RETAIN_DAYS:
+    if not text.isdecimal() or int(text) > MAX_RETAIN_DAYS:
         raise ConfigError(f"{name} {value!r} is not a whole number of days from 0 (keep forever) to {MAX_RETAIN_DAYS}")
     return int(text) or None

@@ -195,7 +195,7 @@ async def unwanted_subjects(conn: AsyncConnection, subjects: set[str], now: date
     if ids:
         statuses = dict((await conn.execute(select(ORDER.c.id, ORDER.c.status).where(among(ORDER.c.id, ids)))).all())
         for subject, parts in parsed:
-            if parts[0] == "order" and len(parts) == 3 and parts[1].isdigit():
+            if parts[0] == "order" and len(parts) == 3 and parts[1].isdecimal():
                 current = statuses.get(int(parts[1]))
                 if current != parts[2]:
                     unwanted[subject] = f"order {parts[1]} is now {current or 'gone'}, no longer {parts[2]}"
@@ -219,7 +219,7 @@ async def unwanted_subjects(conn: AsyncConnection, subjects: set[str], now: date
 
 
 def _ids(parsed: Sequence[tuple[str, list[str]]], kind: str, parts: int) -> list[int]:
-    return [int(p[1]) for _, p in parsed if p[0] == kind and len(p) == parts and p[1].isdigit()]
+    return [int(p[1]) for _, p in parsed if p[0] == kind and len(p) == parts and p[1].isdecimal()]
 
 
 async def _stale_codes(conn: AsyncConnection, ids: list[int], now: datetime) -> dict[str, str]:

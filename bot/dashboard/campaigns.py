@@ -269,7 +269,7 @@ async def send_test(request: web.Request) -> web.Response:
     """Send the campaign now to the numbers typed (all its test numbers when none), on its allow-list only."""
     campaign_id = _campaign_id(request)
     numbers = split((await form(request)).get("wa_ids", ""), ",; \n")
-    if any(not n.lstrip("+").isdigit() for n in numbers):
+    if any(not (n.lstrip("+").isascii() and n.lstrip("+").isdigit()) for n in numbers):
         raise ValidationError("give WhatsApp numbers as digits, separated by commas")
     await request.config_dict[CAMPAIGNER].send_test(campaign_id, [n.lstrip("+") for n in numbers])
     raise done(f"/campaigns/{campaign_id}", "campaign_tested")

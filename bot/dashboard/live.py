@@ -191,7 +191,7 @@ async def _still_logged_in(request: web.Request) -> bool:
 
 def _last_event_id(request: web.Request) -> int | None:
     value = request.headers.get("Last-Event-ID", "").strip()
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    return int(value) if value.isdecimal() and len(value) < 19 else None
 
 
 @routes.get("/live")

@@ -217,7 +217,7 @@ class Chat:
         return True
 
     def _choice(self, line: str) -> Choice | None:
-        if line.isdigit() and 1 <= int(line) <= len(self.choices):
+        if line.isdecimal() and 1 <= int(line) <= len(self.choices):
             return self.choices[int(line) - 1]
         return None
 

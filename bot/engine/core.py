@@ -535,7 +535,7 @@ class _Run:
         return at.tzinfo is not None and self.now - at < step.valid_for
 
     def _code(self, step: f.Verify, text: str) -> None:
-        code = "".join(ch for ch in text if ch.isdigit())
+        code = "".join(str(int(ch)) for ch in text if ch.isdecimal())  # any script's digits, as ASCII
         self.effect = CheckCode(step.purpose, code)
 
     def _code_sent(self, step: f.Verify, event: CodeSent) -> None:
@@ -683,7 +683,7 @@ def _match(options: tuple[f.Option, ...], reply_id: str | None, text: str, shown
     typed = exact((*shown, *options), text)  # a title, id or synonym, folded
     if typed is not None:
         return typed.id
-    if wanted.isdigit() and 1 <= int(wanted) <= len(shown):
+    if wanted.isdecimal() and len(wanted) <= 6 and 1 <= int(wanted) <= len(shown):
         return shown[int(wanted) - 1].id
     return None
 

@@ -281,7 +281,7 @@ async def _length(ctx: ActionContext, found: hours.Business, args: Mapping[str, 
 async def _own(ctx: ActionContext, appointment_id: str, *, for_update: bool = False) -> AppointmentBase:
     """The contact's own booked, upcoming appointment with this id; anything else is not found, alike."""
     appointment = None
-    if appointment_id.strip().isdigit():
+    if appointment_id.strip().isdecimal() and len(appointment_id.strip()) <= 18:  # a row id, within BIGINT
         appointment = await business.appointment_by_id(ctx.conn, int(appointment_id), for_update=for_update)
     if (
         appointment is None

@@ -111,7 +111,7 @@ async def sync(api: TemplateAPI, repository: Repository, clock: Callable[[], dat
 async def _number_report(repository: Repository, number: dict[str, Any], now: datetime) -> list[Report]:
     """The number's quality and tier, when they differ from what is known of it."""
     phone_number_id, display = _text(number.get("id")), _text(number.get("display_phone_number"))
-    digits = "".join(c for c in display or "" if c.isdigit()) or None
+    digits = "".join(c for c in display or "" if c.isascii() and c.isdigit()) or None
     quality = (_text(number.get("quality_rating")) or "").upper() or None
     tier = (_text(number.get("messaging_limit_tier")) or "").upper() or None
     async with repository.reading() as conn:

@@ -52,7 +52,7 @@ ERROR_CLASSES: Mapping[int, type[CloudAPIError]] = {
 def _int_or_none(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isdecimal() and len(value) <= 18:
         return int(value)
     return None
 

@@ -143,7 +143,7 @@ def entry_time(entry: dict[str, Any]) -> datetime | None:
 
 
 def _moment(value: Any) -> datetime | None:
-    if isinstance(value, str) and value.isdigit() and len(value) <= 12:
+    if isinstance(value, str) and value.isdecimal() and len(value) <= 12:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 10**12:
         return None

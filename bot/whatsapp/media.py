@@ -210,7 +210,7 @@ def _info(media_id: str, body: Any) -> MediaInfo:
     if not isinstance(body, dict) or not isinstance(body.get("url"), str) or not body["url"].startswith("http"):
         raise TransientError(f"media {media_id}: the Graph API's answer has no download url")
     size = body.get("file_size")
-    if isinstance(size, str) and size.isdigit():
+    if isinstance(size, str) and size.isdecimal():
         size = int(size)
     return MediaInfo(
         media_id,

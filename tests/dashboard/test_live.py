@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from aiohttp import ClientResponse
 
 from bot.app import create_app
@@ -105,6 +106,15 @@ async def test_a_page_that_reconnects_with_last_event_id_hears_what_it_missed(lo
         assert int(again.id or 0) >= int(missed.id or 0) > int(ready.id or 0)
     async with logged_in.get("/dashboard/live", headers={"Last-Event-ID": str(again.id)}) as stream:
         assert (await next_event(stream)).kind == "ready"  # nothing missed: nothing replayed
+
+
+@pytest.mark.parametrize("last", ["\u00b9", "12\u00b2", "9" * 40, "-1", "abc", ""])
+async def test_a_last_event_id_that_is_no_id_of_ours_starts_afresh(logged_in: Client, last: str) -> None:
+    """A `Last-Event-ID` that is not one of our ids (a superscript digit, which int() refuses, or too long) is
+    ignored, as a first connection: the stream opens with `ready`."""
+    async with logged_in.get("/dashboard/live", headers={"Last-Event-ID": last}) as stream:
+        assert stream.status == 200
+        assert (await next_event(stream)).kind == "ready"
 
 
 async def test_without_a_session_the_stream_sends_the_browser_to_log_in(client: Client) -> None:

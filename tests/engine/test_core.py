@@ -307,6 +307,8 @@ def test_verify_sends_a_code_checks_it_and_bounds_wrong_tries() -> None:
     assert says(sent) == ["Type the code."]
     typed = send(sent.state, "12 34 56", engine)
     assert typed.effect == CheckCode("login", "123456")
+    assert send(sent.state, "\u0661\u0662\u0663 \u0664\u0665\u0666", engine).effect == CheckCode("login", "123456")
+    assert send(sent.state, "\u00b9 123456", engine).effect == CheckCode("login", "123456")  # a superscript is no digit
     wrong = engine.handle(typed.state, CodeChecked(False), WHO, NOW)
     assert says(wrong) == [WRONG_CODE]
     again = engine.handle(send(wrong.state, "000000", engine).state, CodeChecked(False), WHO, NOW)
@@ -607,6 +609,22 @@ def test_an_option_is_picked_by_title_id_or_number_as_typed(typed: str) -> None:
     """A title with a full stop, the id after `#`, the last number shown, any case: each picks the option."""
     state = send(State(), "hi", CHOICES).state
     assert says(send(state, typed, CHOICES)) == ["blue"]
+
+
+@pytest.mark.parametrize("typed", ["\u0662", "\uff12", "\u09e8"])
+def test_a_number_in_another_scripts_digits_picks_the_option(typed: str) -> None:
+    """Arabic-Indic, full-width and Bengali 2 pick the second option, as "2" does."""
+    state = send(State(), "hi", CHOICES).state
+    assert says(send(state, typed, CHOICES)) == ["blue"]
+
+
+@pytest.mark.parametrize("typed", ["\u00b9", "\u00b2", "\u2460", "2" * 5000, "0", "3"])
+def test_a_digit_that_is_no_number_of_the_menu_is_a_wrong_try(typed: str) -> None:
+    """A superscript or circled digit (digits Python's int() refuses), 5,000 digits, 0 or past the last option:
+    a wrong try, asked again, never a failed turn (the fuzzer's customer typed "¹")."""
+    state = send(State(), "hi", CHOICES).state
+    turn = send(state, typed, CHOICES)
+    assert (turn.state.attempts, says(turn)) == (1, ["Please choose:"])
 
 
 def test_a_tap_on_no_option_or_on_more_of_a_short_menu_is_a_wrong_try() -> None:
