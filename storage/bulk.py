@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Dialect
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.selectable import Select
 
+from storage.dialect import json_each_list, json_keeps
 from storage.types import UTCDateTime
 
 Statement = Insert | Update
@@ -169,7 +170,7 @@ def fetch_all(conn: Connection, statement: Select[Any], params: Mapping[str, Any
 
 def _plain_lists(values: Iterable[Any]) -> bool:
     """Whether every list among `values` holds only strings and integers, which JSON carries unchanged."""
-    return all(all(type(item) in (str, int) for item in v) for v in values if isinstance(v, list | tuple))
+    return all(json_keeps(v) for v in values if isinstance(v, list | tuple))
 
 
 @functools.lru_cache(maxsize=64)
@@ -189,7 +190,7 @@ def _query(statement: Select[Any], dialect: Dialect) -> _Query:
             marker = f"(__[POSTCOMPILE_{name}])"
             if sql.count(marker) != 1:
                 raise _NoPlan(f"{name} expands where it cannot be replaced")
-            sql = sql.replace(marker, "(SELECT value FROM json_each(?))")
+            sql = sql.replace(marker, json_each_list("?"))
             binds.append((name, True, None, bind.value))
         else:
             binds.append((name, False, _processor(bind.type, dialect), bind.value))

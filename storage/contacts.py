@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.dialect import among, insert_ignoring_conflicts
 from storage.models import CONTACT, ContactBase
 
-CHUNK = 500  # numbers per IN (…) list: well under SQLite's and PostgreSQL's parameter limits
+CHUNK = 500  # numbers a round of statements: bounds each INSERT's rows and what one round holds
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,16 @@ def insert_ignoring_conflicts(bind: Connection | AsyncConnection | AsyncSession,
     return stmt.on_conflict_do_nothing(index_elements=list(elements)) if elements else stmt.on_conflict_do_nothing()
 
 
+def json_keeps(items: Iterable[Any]) -> bool:
+    """Whether every item is a string or an integer (not a bool), which JSON carries unchanged."""
+    return all(type(item) is int or type(item) is str for item in items)
+
+
+def json_each_list(placeholder: str) -> str:
+    """For SQLite's `IN`: the items of one JSON array bound at `placeholder` (the column's index is still searched)."""
+    return f"(SELECT value FROM json_each({placeholder}))"
+
+
 class _Items(TypeDecorator[list[Any]]):
     """A list bound as one value: an array on PostgreSQL, JSON text for SQLite's `json_each`."""
 
@@ -75,15 +85,14 @@ def among(column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bo
     Anything else (bools, datetimes) would change its meaning in JSON, and takes SQLAlchemy's path.
     """
     listed = list(values)
-    if not all(type(v) is int or type(v) is str for v in listed):
+    if not json_keeps(listed):
         return column.in_(listed)
     return Among(column, bindparam(None, listed, type_=_Items(column.type)))
 
 
 @compiles(Among)
 def _among_sqlite(element: Among, compiler: SQLCompiler, **kw: Any) -> str:
-    column, items = compiler.process(element.column, **kw), compiler.process(element.items, **kw)
-    return f"{column} IN (SELECT value FROM json_each({items}))"
+    return f"{compiler.process(element.column, **kw)} IN {json_each_list(compiler.process(element.items, **kw))}"
 
 
 @compiles(Among, "postgresql")

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.engine import business_hours as hours
 from bot.engine.flow import BUTTON_TITLE
 from bot.errors import ConfigError, Conflict, NotFound, ValidationError
+from bot.field import row_id
 from bot.language.reader import Reader
 from bot.message_templates.library import TemplateLibrary
 from bot.notifications.service import AppointmentChange, AppointmentNotices
@@ -281,8 +282,8 @@ async def _length(ctx: ActionContext, found: hours.Business, args: Mapping[str, 
 async def _own(ctx: ActionContext, appointment_id: str, *, for_update: bool = False) -> AppointmentBase:
     """The contact's own booked, upcoming appointment with this id; anything else is not found, alike."""
     appointment = None
-    if appointment_id.strip().isdecimal() and len(appointment_id.strip()) <= 18:  # a row id, within BIGINT
-        appointment = await business.appointment_by_id(ctx.conn, int(appointment_id), for_update=for_update)
+    if (row := row_id(appointment_id.strip())) is not None:
+        appointment = await business.appointment_by_id(ctx.conn, row, for_update=for_update)
     if (
         appointment is None
         or appointment.contact_id != ctx.contact.id
