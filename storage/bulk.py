@@ -17,6 +17,9 @@ Only the standard `sqlite3` driver takes this path (SQLite's thread engine; aios
 through `run_sync`, answers in coroutines); on PostgreSQL, and for a statement it cannot plan (a server-side default
 it would have to run, a list of values that are not plain strings or numbers), it is `Connection.execute`
 as before. It runs no SQLAlchemy execution events: nothing in this project listens to them.
+
+`update_rows` is the one for PostgreSQL: many rows' UPDATEs as one `UPDATE … FROM unnest(arrays)`, where
+an `executemany` has the server run the statement once per row.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import Connection, Dialect, Table, bindparam, column, func, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.selectable import Select
 
@@ -69,6 +73,45 @@ def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[
         return
     with _cursor(conn) as cursor:
         cursor.executemany(plan.sql, [_values(plan, row) for row in rows])
+
+
+def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Set each row's other columns where `table`'s `key` column equals the row's `key`; every row has the same keys.
+
+    On PostgreSQL one statement for all the rows, its values as one array per column: the webhook's batch
+    writer refreshed a contact per delivery, and the server ran that UPDATE once per contact. Elsewhere it
+    is `execute_many`.
+    """
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            _update_from_arrays(table, key, columns), {f"{c}_values": [row[c] for row in rows] for c in columns}
+        )
+        return
+    # The key is bound under a name of its own, as above.
+    execute_many(conn, _update_each(table, key), [{_KEY: row[key], **_without(row, key)} for row in rows])
+
+
+_KEY = "_update_rows_key"
+
+
+def _without(row: Mapping[str, Any], key: str) -> dict[str, Any]:
+    return {c: v for c, v in row.items() if c != key}
+
+
+@functools.lru_cache(maxsize=32)
+def _update_from_arrays(table: Table, key: str, columns: tuple[str, ...]) -> Any:
+    # Named apart from the columns: SQLAlchemy keeps a column's own name for the SET clause.
+    arrays = [bindparam(f"{c}_values", type_=postgresql.ARRAY(table.c[c].type)) for c in columns]
+    given = func.unnest(*arrays).table_valued(*(column(c, table.c[c].type) for c in columns)).render_derived("given")
+    return update(table).where(table.c[key] == given.c[key]).values({c: given.c[c] for c in columns if c != key})
+
+
+@functools.lru_cache(maxsize=32)
+def _update_each(table: Table, key: str) -> Any:
+    return update(table).where(table.c[key] == bindparam(_KEY))
 
 
 def _on_driver(conn: Connection, make: Callable[[], _P]) -> _P | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, event, make_url, text
 from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage import json_codec
@@ -36,9 +38,41 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
         )
         _configure_sqlite(engine.sync_engine)
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **JSON_CODEC
-    )
+    engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, **JSON_CODEC)
+    _ping_when_idle(engine.sync_engine)
+    return engine
+
+
+# A pooled connection that sat unused this long is pinged before it is handed out again.
+PING_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "storage_idle_since"  # in a pooled connection's `info`, which the pool clears when it is invalidated
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled PostgreSQL connection before handing it out only when it sat idle `PING_IDLE_SECONDS`.
+
+    `pool_pre_ping` pings at every checkout, and asyncpg's ping is three round trips (BEGIN, an empty
+    statement, ROLLBACK): the webhook's batch writer, the dispatcher and the sender each check a connection
+    out per transaction, so under load every transaction paid them. A connection used a moment ago is as
+    good as one just pinged; one that was not is pinged as before, and when the ping fails every pooled
+    connection older than it is replaced (SQLAlchemy's pre-ping does the same). A connection that dies in
+    the second after its last use fails its next statement instead: that statement's transaction reports
+    the database unavailable, and SQLAlchemy, seeing the disconnect, replaces the pool's connections.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since < PING_IDLE_SECONDS:
+            return  # a new connection, or one used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # whatever the ping met, this connection cannot be trusted: replace them all
+            raise InvalidatePoolError(f"ping failed: {type(exc).__name__}") from exc
 
 
 def create_sqlite_thread_engine(url: str) -> Engine:

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import consent, events, lifecycle, media
-from storage.bulk import execute_many, fetch_all
+from storage.bulk import execute_many, fetch_all, update_rows
 from storage.dialect import among, insert_ignoring_conflicts
 from storage.media import MEDIA_KINDS
 from storage.models import (
@@ -252,7 +252,10 @@ def _upsert_contacts(conn: Connection, deliveries: Sequence[Delivery]) -> dict[t
         return {}
     now = utcnow()
     rows = _select_contacts(conn, identities.values())
-    missing = [i for key, i in identities.items() if _match(rows, i) is None]
+    # Sorted, so that two instances' batches inserting the same new contacts at once wait in one order.
+    missing = sorted(
+        (i for i in identities.values() if _match(rows, i) is None), key=lambda i: (i.wa_id or "", i.user_id or "")
+    )
     if missing:
         conn.execute(
             insert_ignoring_conflicts(conn, CONTACT),
@@ -276,7 +279,7 @@ def _upsert_contacts(conn: Connection, deliveries: Sequence[Delivery]) -> dict[t
             claimed.add(claim_user)
         updates.append(
             {
-                "cid": row.id,
+                "id": row.id,
                 "name": row.name or ident.name,  # a profile name fills an empty name, never replaces one
                 "user_id": claim_user or row.user_id,
                 "last_inbound_at": _latest(row.last_inbound_at, ident.last_inbound_at),
@@ -284,11 +287,9 @@ def _upsert_contacts(conn: Connection, deliveries: Sequence[Delivery]) -> dict[t
                 "updated_at": now,
             }
         )
-    execute_many(conn, _UPDATE_CONTACT, updates)
+    # In the order of their ids, as another instance's batch writing at the same time locks them: no deadlock.
+    update_rows(conn, CONTACT, "id", sorted(updates, key=lambda u: int(u["id"])))
     return ids
-
-
-_UPDATE_CONTACT = update(CONTACT).where(CONTACT.c.id == bindparam("cid"))
 
 
 class _Contact(NamedTuple):

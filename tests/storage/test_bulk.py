@@ -25,7 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import StatementError
 
-from storage.bulk import _query, execute_many, fetch_all
+from storage.bulk import _query, execute_many, fetch_all, update_rows
+from storage.database import create_engine as create_async_engine
 from storage.types import UTCDateTime
 
 METADATA = MetaData()
@@ -154,8 +155,6 @@ def test_a_statement_without_parameters_reads_its_one_row(engine: Any) -> None:
 
 async def test_through_aiosqlite_both_take_sqlalchemys_path(tmp_path: Path) -> None:
     """Under `run_sync` the driver connection is aiosqlite's, whose cursor answers in coroutines."""
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'async.db'}")
     async with engine.begin() as conn:
         await conn.run_sync(METADATA.create_all)
@@ -168,3 +167,55 @@ async def test_through_aiosqlite_both_take_sqlalchemys_path(tmp_path: Path) -> N
 def test_a_value_left_out_is_refused_as_sqlalchemy_refuses_it(engine: Any) -> None:
     with engine.connect() as conn, pytest.raises(StatementError, match="labels"):
         fetch_all(conn, BY_LABEL_OR_STATE, {"states": ["new"]})
+
+
+@pytest.mark.parametrize("driver", ["thread", "async"])
+async def test_update_rows_sets_each_rows_columns_and_leaves_the_others(
+    database_url: str, driver: str, tmp_path: Path
+) -> None:
+    """One statement on PostgreSQL (arrays), the driver's executemany on SQLite's thread engine, else SQLAlchemy's."""
+    if driver == "thread" and not database_url.startswith("sqlite"):
+        pytest.skip("the thread engine is SQLite's")
+    table = Table(
+        "thing_updated",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("at", UTCDateTime, nullable=True),
+        Column("payload", JSON, nullable=True),
+        Column("label", String(16), nullable=True),
+    )
+    later = datetime(2026, 12, 8, 9, 30, tzinfo=timezone(timedelta(hours=-5)))
+    changes = [
+        {"id": 4, "label": "four", "at": later, "payload": {"k": "ü"}},
+        {"id": 2, "label": None, "at": None, "payload": None},
+    ]
+
+    def run(conn: Any) -> list[tuple[Any, ...]]:
+        table.metadata.create_all(conn)
+        conn.execute(insert(table), rows(1))
+        update_rows(conn, table, "id", changes)
+        update_rows(conn, table, "id", [])
+        found = conn.execute(select(table.c.id, table.c.label, table.c.at, table.c.payload).order_by(table.c.id))
+        return [tuple(r) for r in found]
+
+    if driver == "thread":
+        engine = create_engine(database_url.replace("+aiosqlite", ""))
+        with engine.begin() as conn:
+            found = run(conn)
+        engine.dispose()
+    else:
+        async_engine = create_async_engine(database_url)
+        try:
+            async with async_engine.begin() as conn:
+                found = await conn.run_sync(run)
+                await conn.run_sync(table.metadata.drop_all)
+        finally:
+            await async_engine.dispose()
+    originals = {r["id"]: r for r in rows(1)}
+    assert found == [
+        (1, "x", originals[1]["at"], {"a": [1, "ü"]}),
+        (2, None, None, None),
+        (3, "\u00e9t\u00e9", None, []),
+        (4, "four", later.astimezone(UTC), {"k": "ü"}),
+        (5, "z", originals[5]["at"], 0),
+    ]
