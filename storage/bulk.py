@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Dialect, Table, bindparam, column, func, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Select
 
 from storage.dialect import json_each_list, json_keeps
@@ -78,23 +79,46 @@ def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[
 def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
     """Set each row's other columns where `table`'s `key` column equals the row's `key`; every row has the same keys.
 
-    On PostgreSQL one statement for all the rows, its values as one array per column: the webhook's batch
-    writer refreshed a contact per delivery, and the server ran that UPDATE once per contact. Elsewhere it
-    is `execute_many`.
+    On PostgreSQL one statement for all the rows (`rows_update`); elsewhere `execute_many`.
     """
     if not rows:
         return
-    columns = tuple(rows[0])
     if conn.dialect.name == "postgresql":
-        conn.execute(
-            _update_from_arrays(table, key, columns), {f"{c}_values": [row[c] for row in rows] for c in columns}
-        )
+        conn.execute(*rows_update(conn.dialect, table, key, rows))
         return
-    # The key is bound under a name of its own, as above.
     execute_many(conn, _update_each(table, key), [{_KEY: row[key], **_without(row, key)} for row in rows])
 
 
-_KEY = "_update_rows_key"
+def rows_update(
+    dialect: Dialect,
+    table: Table,
+    key: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    where: Sequence[ColumnElement[bool]] = (),
+    values: Mapping[str, Any] | None = None,
+) -> tuple[Any, Any]:
+    """An UPDATE of many rows and the parameters to execute it with: `conn.execute(*rows_update(…))`.
+
+    Each row sets its other columns where `table`'s `key` column equals the row's `key` (every row has the
+    same keys), where `where` also holds; `values` are set on every row. On PostgreSQL it is one statement,
+    `UPDATE … FROM unnest(arrays)` with one array per column: an executemany has the server run the
+    statement once per row (the webhook's batch writer refreshed a contact per delivery, the sender settled
+    a send per row), and its rowcount counts every row. Elsewhere it is an executemany.
+    """
+    columns = tuple(rows[0])
+    if dialect.name == "postgresql":
+        parameters = {f"{c}_values": [row[c] for row in rows] for c in columns}
+        if not where and not values:
+            return _update_from_arrays(table, key, columns), parameters
+        return _from_arrays(table, key, columns).where(*where).values(dict(values or {})), parameters
+    statement = _update_each(table, key)
+    if where or values:
+        statement = statement.where(*where).values(dict(values or {}))
+    return statement, [{_KEY: row[key], **_without(row, key)} for row in rows]
+
+
+_KEY = "_update_rows_key"  # the key is bound under a name of its own: SQLAlchemy keeps a column's for SET
 
 
 def _without(row: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -102,15 +126,19 @@ def _without(row: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=32)
-def _update_from_arrays(table: Table, key: str, columns: tuple[str, ...]) -> Any:
-    # Named apart from the columns: SQLAlchemy keeps a column's own name for the SET clause.
+def _update_from_arrays(table: Table, key: str, columns: tuple[str, ...]) -> Update:
+    return _from_arrays(table, key, columns)
+
+
+def _from_arrays(table: Table, key: str, columns: tuple[str, ...]) -> Update:
+    # Named apart from the columns, as `_KEY` is.
     arrays = [bindparam(f"{c}_values", type_=postgresql.ARRAY(table.c[c].type)) for c in columns]
     given = func.unnest(*arrays).table_valued(*(column(c, table.c[c].type) for c in columns)).render_derived("given")
     return update(table).where(table.c[key] == given.c[key]).values({c: given.c[c] for c in columns if c != key})
 
 
 @functools.lru_cache(maxsize=32)
-def _update_each(table: Table, key: str) -> Any:
+def _update_each(table: Table, key: str) -> Update:
     return update(table).where(table.c[key] == bindparam(_KEY))
 
 

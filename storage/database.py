@@ -38,7 +38,11 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
         )
         _configure_sqlite(engine.sync_engine)
         return engine
-    engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, **JSON_CODEC)
+    # Last in, first out: the connections in use stay few and warm, and the others sit idle until they are
+    # pinged (`_ping_when_idle`) or needed; in turn (the default), every one of them went idle past the limit.
+    engine = create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True, **JSON_CODEC
+    )
     _ping_when_idle(engine.sync_engine)
     return engine
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.bulk import rows_update
 from storage.dialect import among, insert_ignoring_conflicts
 from storage.models import OUTBOX, OutboxBase
 from storage.rows import model_of
@@ -189,16 +190,18 @@ async def settle(
     """Finish claimed rows (sent, failed, queued again …) that this sender still holds; one statement.
 
     Each row is `{"oid": id, <column>: value, …}`, the same columns in every row. Returns how many rows
-    were settled (-1 when the driver cannot count an executemany); fewer means the reaper took some.
+    were settled (-1 when the driver cannot count an executemany); fewer means the reaper took some. On
+    PostgreSQL it is one statement for all the rows (`storage.bulk.rows_update`).
     """
     if not rows:
         return 0
-    stmt = (
-        update(OUTBOX)
-        .where(OUTBOX.c.id == bindparam("oid"), OUTBOX.c.status == "sending", OUTBOX.c.lease_owner == owner)
-        .values(status=status, lease_owner=None, lease_until=None, updated_at=now)
-    )
-    result = await conn.execute(stmt, list(rows))
+    by_id = [{"id": row["oid"], **{k: v for k, v in row.items() if k != "oid"}} for row in rows]
+    statement, parameters = rows_update(
+        conn.dialect, OUTBOX, "id", by_id,
+        where=(OUTBOX.c.status == "sending", OUTBOX.c.lease_owner == owner),
+        values={"status": status, "lease_owner": None, "lease_until": None, "updated_at": now},
+    )  # fmt: skip
+    result = await conn.execute(statement, parameters)
     return int(result.rowcount)
 
 

@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, text, union, update
+from sqlalchemy import and_, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import events
+from storage.bulk import rows_update
 from storage.dialect import among, insert_ignoring_conflicts
 from storage.models import SESSION, SessionBase
 
@@ -36,10 +37,9 @@ async def save_sessions(conn: AsyncConnection, changes: Mapping[int, Mapping[str
     await _tell_handoffs(conn, [cid for cid, values in changes.items() if values.get("handed_off")], now)
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for contact_id, values in changes.items():
-        by_columns[tuple(sorted(values))].append({"cid": contact_id, **values, "updated_at": now})
-    stmt = update(SESSION).where(SESSION.c.contact_id == bindparam("cid"))
+        by_columns[tuple(sorted(values))].append({"contact_id": contact_id, **values, "updated_at": now})
     for rows in by_columns.values():
-        await conn.execute(stmt, rows)
+        await conn.execute(*rows_update(conn.dialect, SESSION, "contact_id", rows))
 
 
 async def _tell_handoffs(conn: AsyncConnection, contact_ids: Sequence[int], now: datetime) -> None:

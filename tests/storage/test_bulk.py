@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import StatementError
 
-from storage.bulk import _query, execute_many, fetch_all, update_rows
+from storage.bulk import _query, execute_many, fetch_all, rows_update, update_rows
 from storage.database import create_engine as create_async_engine
 from storage.types import UTCDateTime
 
@@ -219,3 +219,34 @@ async def test_update_rows_sets_each_rows_columns_and_leaves_the_others(
         (4, "four", later.astimezone(UTC), {"k": "ü"}),
         (5, "z", originals[5]["at"], 0),
     ]
+
+
+async def test_rows_update_holds_its_condition_sets_its_values_and_counts_the_rows(database_url: str) -> None:
+    """What `outbox.settle` relies on: only rows meeting `where` change, `values` go to each, the count is exact."""
+    table = Table(
+        "thing_settled",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("label", String(16), nullable=True),
+        Column("state", String(16)),
+        Column("serial", Integer),
+    )
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(table.metadata.create_all)
+            await conn.execute(
+                insert(table), [{"id": i, "label": None, "state": "busy", "serial": i} for i in (1, 2, 3)]
+            )
+            await conn.execute(update(table).where(table.c.id == 2).values(state="taken"))
+            rows = [{"id": 3, "label": "c"}, {"id": 2, "label": "b"}, {"id": 1, "label": "a"}]
+            statement, parameters = rows_update(
+                conn.dialect, table, "id", rows, where=[table.c.state == "busy"], values={"state": "done"}
+            )
+            counted = (await conn.execute(statement, parameters)).rowcount
+            found = [tuple(r) for r in await conn.execute(select(table).order_by(table.c.id))]
+            await conn.run_sync(table.metadata.drop_all)
+    finally:
+        await engine.dispose()
+    assert counted == 2
+    assert found == [(1, "a", "done", 1), (2, None, "taken", 2), (3, "c", "done", 3)]
