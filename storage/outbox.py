@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Update
 
 from storage.bulk import rows_update
 from storage.dialect import among, insert_ignoring_conflicts
@@ -196,13 +197,17 @@ async def settle(
     if not rows:
         return 0
     by_id = [{"id": row["oid"], **{k: v for k, v in row.items() if k != "oid"}} for row in rows]
-    statement, parameters = rows_update(
-        conn.dialect, OUTBOX, "id", by_id,
-        where=(OUTBOX.c.status == "sending", OUTBOX.c.lease_owner == owner),
-        values={"status": status, "lease_owner": None, "lease_until": None, "updated_at": now},
-    )  # fmt: skip
+    shared = {"settle_owner": owner, "settle_status": status, "settle_now": now}
+    statement, parameters = rows_update(conn.dialect, OUTBOX, "id", by_id, refine=_settling, shared=shared)
     result = await conn.execute(statement, parameters)
     return int(result.rowcount)
+
+
+def _settling(statement: Update) -> Update:
+    """`settle`'s conditions and values, bound: the row is still this sender's, and it is let go."""
+    return statement.where(OUTBOX.c.status == "sending", OUTBOX.c.lease_owner == bindparam("settle_owner")).values(
+        status=bindparam("settle_status"), lease_owner=None, lease_until=None, updated_at=bindparam("settle_now")
+    )
 
 
 async def defer_contact(

@@ -221,6 +221,11 @@ async def test_update_rows_sets_each_rows_columns_and_leaves_the_others(
     ]
 
 
+def _finishing(statement: Any) -> Any:
+    table = statement.table
+    return statement.where(table.c.state == bindparam("was")).values(state=bindparam("now"))
+
+
 async def test_rows_update_holds_its_condition_sets_its_values_and_counts_the_rows(database_url: str) -> None:
     """What `outbox.settle` relies on: only rows meeting `where` change, `values` go to each, the count is exact."""
     table = Table(
@@ -241,7 +246,7 @@ async def test_rows_update_holds_its_condition_sets_its_values_and_counts_the_ro
             await conn.execute(update(table).where(table.c.id == 2).values(state="taken"))
             rows = [{"id": 3, "label": "c"}, {"id": 2, "label": "b"}, {"id": 1, "label": "a"}]
             statement, parameters = rows_update(
-                conn.dialect, table, "id", rows, where=[table.c.state == "busy"], values={"state": "done"}
+                conn.dialect, table, "id", rows, refine=_finishing, shared={"was": "busy", "now": "done"}
             )
             counted = (await conn.execute(statement, parameters)).rowcount
             found = [tuple(r) for r in await conn.execute(select(table).order_by(table.c.id))]
