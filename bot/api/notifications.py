@@ -214,9 +214,10 @@ async def post_notifications(request: web.Request) -> web.Response:
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
         raise ValidationError(f"items must be a list of 1 to {MAX_BATCH} notifications")
     read: list[NotificationRequest | ValidationError] = []
+    numbers = request.config_dict[NUMBERS]
     for item in items:
         try:
-            read.append(_notification(item, request.config_dict[NUMBERS]))
+            read.append(_notification(item, numbers))
         except ValidationError as exc:
             read.append(exc)
     answers = iter(await service.notify_many([r for r in read if isinstance(r, NotificationRequest)]))

@@ -7,7 +7,7 @@ this module is the public face the CLI, the sender and the sandbox use; `export`
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -323,11 +323,16 @@ def _check_parameters(template: MessageTemplate, values: Mapping[str, Any]) -> N
             )
 
 
+# Unicode's categories Cc (control characters, NUL among them) and Cs (surrogates), whole: one C-speed search
+# instead of a category look-up per character (`POST /api/notifications` spent a tenth of its CPU there).
+_CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _check_fits(template: MessageTemplate, values: Mapping[str, Any], rendered: RenderedTemplate) -> None:
     """What Meta would refuse once these values are in: a control character (NUL among them) or half a
     surrogate pair in a value, a body over 1,024 characters or a text header over 60."""
     for name in _sent_variables(template):
-        if any(unicodedata.category(c) in ("Cc", "Cs") for c in str(values[name])):
+        if _CONTROL_OR_SURROGATE.search(str(values[name])):
             raise ValidationError(f"value for {name!r} has a control character or half a surrogate pair")
     if not template.meta_bound:
         return
