@@ -715,3 +715,14 @@ def test_a_wrong_file_or_place_header_is_reported_at_its_line(tmp_path: Path, ca
     name, category = (front.split(f"{key}: ")[1].split("\n")[0] for key in ("name", "category"))
     _write(tmp_path, f"{category}/{name}.en.md.j2", front, body)
     assert [m.split(":", 1)[1] for m in _messages(tmp_path)] == expected
+
+
+def test_the_values_meta_would_refuse_are_exactly_unicodes_control_characters_and_surrogates() -> None:
+    """`_check_fits` searches values with one pattern: it must match what `unicodedata` calls Cc or Cs, all of it."""
+    import unicodedata
+
+    from bot.message_templates.library import _CONTROL_OR_SURROGATE
+
+    refused = {c for c in map(chr, range(0x110000)) if _CONTROL_OR_SURROGATE.search(c)}
+    assert refused == {c for c in map(chr, range(0x110000)) if unicodedata.category(c) in ("Cc", "Cs")}
+    assert len(refused) == 65 + 2048
