@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import Integer, and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Update
 
@@ -116,8 +117,12 @@ async def enqueue_keyed(conn: AsyncConnection, messages: Sequence[NewMessage], n
     return {str(key) for key in result.scalars()}
 
 
-def _claimable(now: datetime, limit: int, number: tuple[str, bool] | None = None) -> Any:
-    """Due queued rows whose contact has nothing in flight and nothing due earlier: per-contact order."""
+def _claimable(number: bool | None) -> Any:
+    """Due queued rows whose contact has nothing in flight and nothing due earlier: per-contact order.
+
+    `now` and `limit` are bound parameters (`claim_now`, `claim_limit`); with `number` given, so is the
+    number's id (`claim_number`): True for the default number, which also owns rows naming none.
+    """
     other = OUTBOX.alias("other")
     # `contact_id = … AND status IN (…)` stands alone so that the probe is one scan of
     # ix_outbox_contact_status whatever PostgreSQL's statistics say: with the counts of a table never
@@ -132,11 +137,30 @@ def _claimable(now: datetime, limit: int, number: tuple[str, bool] | None = None
             and_(other.c.due_at == OUTBOX.c.due_at, other.c.id < OUTBOX.c.id),
         ),
     )
+    now = bindparam("claim_now", type_=OUTBOX.c.due_at.type)
     stmt = select(OUTBOX.c.id).where(OUTBOX.c.status == "queued", OUTBOX.c.due_at <= now, ~blocked)
     if number is not None:  # one number's rows (ix_outbox_number_claim); a row naming none is the default's
-        mine = OUTBOX.c.phone_number_id == number[0]
-        stmt = stmt.where(or_(mine, OUTBOX.c.phone_number_id.is_(None)) if number[1] else mine)
+        mine = OUTBOX.c.phone_number_id == bindparam("claim_number", type_=OUTBOX.c.phone_number_id.type)
+        stmt = stmt.where(or_(mine, OUTBOX.c.phone_number_id.is_(None)) if number else mine)
+    limit = bindparam("claim_limit", type_=Integer)
     return stmt.order_by(OUTBOX.c.priority, OUTBOX.c.due_at, OUTBOX.c.id).limit(limit).with_for_update(skip_locked=True)
+
+
+@functools.lru_cache(maxsize=3)
+def _claim(number: bool | None) -> Any:
+    """`claim_due`'s statement, built once for each kind of `number` (building it took 0.6 ms a claim)."""
+    return (
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(_claimable(number)))
+        .values(
+            status="sending",
+            lease_owner=bindparam("claim_owner", type_=OUTBOX.c.lease_owner.type),
+            lease_until=bindparam("claim_until", type_=OUTBOX.c.lease_until.type),
+            attempts=OUTBOX.c.attempts + 1,
+            updated_at=bindparam("claim_updated", type_=OUTBOX.c.updated_at.type),
+        )
+        .returning(*OUTBOX.c)
+    )
 
 
 async def claim_due(
@@ -153,19 +177,11 @@ async def claim_due(
     With `number` (its id, and whether it is the default one, which also owns rows naming none), only
     that business number's rows: a sender claims for each number's lane in turn.
     """
-    stmt = (
-        update(OUTBOX)
-        .where(OUTBOX.c.id.in_(_claimable(now, limit, number)))
-        .values(
-            status="sending",
-            lease_owner=owner,
-            lease_until=now + lease,
-            attempts=OUTBOX.c.attempts + 1,
-            updated_at=now,
-        )
-        .returning(*OUTBOX.c)
-    )
-    rows = await conn.execute(stmt)
+    parameters: dict[str, Any] = {"claim_owner": owner, "claim_now": now, "claim_updated": now, "claim_limit": limit}
+    parameters["claim_until"] = now + lease
+    if number is not None:
+        parameters["claim_number"] = number[0]
+    rows = await conn.execute(_claim(None if number is None else number[1]), parameters)
     claimed = [model_of(OutboxBase, row._mapping) for row in rows]
     return sorted(claimed, key=lambda r: (r.priority, r.due_at, r.id or 0))
 
