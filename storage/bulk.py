@@ -18,8 +18,8 @@ through `run_sync`, answers in coroutines); on PostgreSQL, and for a statement i
 it would have to run, a list of values that are not plain strings or numbers), it is `Connection.execute`
 as before. It runs no SQLAlchemy execution events: nothing in this project listens to them.
 
-`update_rows` is the one for PostgreSQL: many rows' UPDATEs as one `UPDATE … FROM unnest(arrays)`, where
-an `executemany` has the server run the statement once per row.
+`rows_update` (and `update_rows`, its synchronous runner) is the one for PostgreSQL: many rows' UPDATEs as
+one `UPDATE … FROM unnest(arrays)`, where an `executemany` has the server run the statement once per row.
 """
 
 from __future__ import annotations
@@ -82,10 +82,11 @@ def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[Mapping
     """
     if not rows:
         return
+    statement, parameters = rows_update(conn.dialect, table, key, rows)
     if conn.dialect.name == "postgresql":
-        conn.execute(*rows_update(conn.dialect, table, key, rows))
-        return
-    execute_many(conn, _update_each(table, key), [{_KEY: row[key], **_without(row, key)} for row in rows])
+        conn.execute(statement, parameters)
+    else:
+        execute_many(conn, statement, parameters)
 
 
 def rows_update(

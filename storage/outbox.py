@@ -177,8 +177,9 @@ async def claim_due(
     With `number` (its id, and whether it is the default one, which also owns rows naming none), only
     that business number's rows: a sender claims for each number's lane in turn.
     """
-    parameters: dict[str, Any] = {"claim_owner": owner, "claim_now": now, "claim_updated": now, "claim_limit": limit}
-    parameters["claim_until"] = now + lease
+    parameters: dict[str, Any] = {
+        "claim_owner": owner, "claim_now": now, "claim_updated": now, "claim_until": now + lease, "claim_limit": limit,
+    }  # fmt: skip
     if number is not None:
         parameters["claim_number"] = number[0]
     rows = await conn.execute(_claim(None if number is None else number[1]), parameters)
@@ -206,15 +207,14 @@ async def settle(
 ) -> int:
     """Finish claimed rows (sent, failed, queued again …) that this sender still holds; one statement.
 
-    Each row is `{"oid": id, <column>: value, …}`, the same columns in every row. Returns how many rows
+    Each row is `{"id": id, <column>: value, …}`, the same columns in every row. Returns how many rows
     were settled (-1 when the driver cannot count an executemany); fewer means the reaper took some. On
     PostgreSQL it is one statement for all the rows (`storage.bulk.rows_update`).
     """
     if not rows:
         return 0
-    by_id = [{"id": row["oid"], **{k: v for k, v in row.items() if k != "oid"}} for row in rows]
     shared = {"settle_owner": owner, "settle_status": status, "settle_now": now}
-    statement, parameters = rows_update(conn.dialect, OUTBOX, "id", by_id, refine=_settling, shared=shared)
+    statement, parameters = rows_update(conn.dialect, OUTBOX, "id", rows, refine=_settling, shared=shared)
     result = await conn.execute(statement, parameters)
     return int(result.rowcount)
 

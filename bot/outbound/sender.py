@@ -504,7 +504,7 @@ class Sender(Wakeful):
             opened = {id(o): cid for o, cid in zip(opening, ids, strict=True)}
             for outcome in outcomes:
                 values = await outcome.prepare(conn, now, messages, opened.get(id(outcome)))
-                groups[outcome.status, tuple(sorted(values))].append({"oid": outcome.row.id, **values})
+                groups[outcome.status, tuple(sorted(values))].append({"id": outcome.row.id, **values})
             for (status, _), rows in groups.items():
                 settled = await outbox.settle(conn, owner=self.owner, status=status, now=now, rows=rows)
                 if 0 <= settled < len(rows):
