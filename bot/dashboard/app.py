@@ -237,10 +237,20 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
 # -- the rest ------------------------------------------------------------------------------------------
 
 
-async def stylesheet(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(PAGES / "dashboard.css", headers={"Cache-Control": "no-cache"})
+# The two assets are a few kilobytes each, read whole per request. aiohttp's `FileResponse` opens its file in
+# a worker thread: a browser that left mid-request (a page navigated away under load) cancelled the handler
+# while the thread opened the file, and the file was left open (a ResourceWarning the suite turns into a failure).
 
 
-async def script(request: web.Request) -> web.FileResponse:
+async def stylesheet(request: web.Request) -> web.Response:
+    return _asset("dashboard.css", "text/css")
+
+
+async def script(request: web.Request) -> web.Response:
     """The one script of the dashboard's pages: the live inbox (`bot.dashboard.live`)."""
-    return web.FileResponse(PAGES / "live.js", headers={"Cache-Control": "no-cache"})
+    return _asset("live.js", "text/javascript")
+
+
+def _asset(name: str, content_type: str) -> web.Response:
+    body = (PAGES / name).read_bytes()
+    return web.Response(body=body, content_type=content_type, charset="utf-8", headers={"Cache-Control": "no-cache"})

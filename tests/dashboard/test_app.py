@@ -434,3 +434,16 @@ async def test_the_dashboard_path_without_a_slash_goes_to_the_overview(logged_in
     resp = await logged_in.get("/dashboard")
     assert resp.status == 200
     assert "<h1>Overview</h1>" in await resp.text()
+
+
+async def test_the_stylesheet_and_the_script_are_served_whole_with_their_types(logged_in: Client) -> None:
+    """Read whole per request (not aiohttp's FileResponse, which left a file open when a browser left mid-request)."""
+    from bot.dashboard.app import PAGES
+
+    for path, name, kind in (("/dashboard/dashboard.css", "dashboard.css", "text/css"),
+                             ("/dashboard/live.js", "live.js", "text/javascript")):  # fmt: skip
+        response = await logged_in.get(path)
+        assert response.status == 200
+        assert response.content_type == kind
+        assert response.headers["Cache-Control"] == "no-cache"
+        assert await response.read() == (PAGES / name).read_bytes()
