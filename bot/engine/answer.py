@@ -318,10 +318,11 @@ def _read_date(text: str, window: _Window) -> date | str | None:
 def _nearest(day: int, month: int, window: _Window) -> date | None:
     """A day and month without a year: the first on or after today inside the window, else the latest before.
 
-    Five years are tried so that 29/02 finds a leap year; December's "05/01" becomes next January.
+    Last year to four years on are tried, so that 29/02 finds the next leap year even when this year's has
+    just gone by (on 1 March 2004 it is 29 February 2008); December's "05/01" becomes next January.
     """
     candidates = []
-    for year in range(window.today.year - 1, window.today.year + 4):
+    for year in range(window.today.year - 1, window.today.year + 5):
         try:
             candidates.append(date(year, month, day))
         except ValueError:
