@@ -79,29 +79,48 @@ def _ping_when_idle(engine: Engine) -> None:
             raise InvalidatePoolError(f"ping failed: {type(exc).__name__}") from exc
 
 
-def create_sqlite_thread_engine(url: str) -> Engine:
-    """A synchronous engine on the same SQLite file, for work done whole in one worker thread.
+def create_sqlite_thread_engine(
+    url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, checkpoints: bool = True
+) -> Engine:
+    """A synchronous engine on the same SQLite file, for work done whole in one go.
 
     The webhook's batch writer uses it: one hand-off to a thread per batch instead of several per
-    statement through the async driver, which is what limits acknowledgements per second on SQLite.
+    statement through the async driver, which is what limits acknowledgements per second on SQLite; or
+    none at all, on the event loop, when the write lock is free (`Repository.store_deliveries`).
+    `busy_timeout_ms=0` makes a taken write lock fail `BEGIN IMMEDIATE` at once instead of waiting for
+    it. With `checkpoints=False` a commit never copies the write-ahead log into the database file (which
+    waits for the disk): whoever uses the engine runs `checkpoint()` elsewhere.
     """
     sync_url = make_url(url).set(drivername="sqlite")
     engine = sa_create_engine(
-        sync_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}, **JSON_CODEC
+        sync_url, connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False}, **JSON_CODEC
     )
-    _configure_sqlite(engine)
+    _configure_sqlite(engine, busy_timeout_ms=busy_timeout_ms, checkpoints=checkpoints)
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def checkpoint(engine: Engine) -> None:
+    """Copy what SQLite's write-ahead log holds into the database file, without waiting for any lock."""
+    connection = engine.raw_connection()  # not `connect()`: its first statement would begin a transaction
+    try:
+        connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()  # type: ignore[union-attr]
+    finally:
+        connection.close()
+
+
+def _configure_sqlite(
+    engine: Engine, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, checkpoints: bool = True
+) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if not checkpoints:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
