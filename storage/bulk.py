@@ -20,6 +20,7 @@ as before. It runs no SQLAlchemy execution events: nothing in this project liste
 
 `rows_update` (and `update_rows`, its synchronous runner) is the one for PostgreSQL: many rows' UPDATEs as
 one `UPDATE … FROM unnest(arrays)`, where an `executemany` has the server run the statement once per row.
+`insert_rows` is its INSERT: `INSERT … SELECT … FROM unnest(arrays)`, one statement whatever the number of rows.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Dialect, Table, bindparam, column, func, update
+from sqlalchemy import Connection, Dialect, Row, Table, bindparam, column, func, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.selectable import Select
@@ -89,6 +90,34 @@ def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[Mapping
         execute_many(conn, statement, parameters)
 
 
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    returning: tuple[str, ...],
+    conflict: tuple[str, ...] | None = None,
+) -> list[Row[Any]]:
+    """Insert `rows` on PostgreSQL as one `INSERT … SELECT … FROM unnest(arrays)`; the `returning` columns' values.
+
+    Every row has the same keys. With `conflict`, a row whose values for those columns are already stored
+    is left out (`ON CONFLICT … DO NOTHING`) and returns nothing.
+
+    SQLAlchemy's own insert of many rows with `RETURNING` writes `VALUES (…), (…)` with one set of
+    parameters per row: its text, built per call, differs with every number of rows, so PostgreSQL
+    prepares and plans it again, and SQLAlchemy builds each row's parameters one at a time. Here the text is
+    built once per table and columns (`_insert_from_arrays`), and one array per column is bound. The rows
+    go in in the order given, so a serial id is drawn for each in that order: sorted, the ids returned
+    match `rows` (SQLAlchemy's `sort_by_parameter_order` relies on the same on PostgreSQL).
+    """
+    if not rows:
+        return []
+    columns = tuple(rows[0])
+    statement = _insert_from_arrays(table, columns, returning, conflict)
+    arrays = {f"{c}_values": [row[c] for row in rows] for c in columns}
+    return list(conn.execute(statement, arrays).all())
+
+
 def rows_update(
     dialect: Dialect,
     table: Table,
@@ -132,6 +161,26 @@ def _update_from_arrays(
     given = func.unnest(*arrays).table_valued(*(column(c, table.c[c].type) for c in columns)).render_derived("given")
     statement = update(table).where(table.c[key] == given.c[key]).values({c: given.c[c] for c in columns if c != key})
     return refine(statement) if refine else statement
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_from_arrays(
+    table: Table, columns: tuple[str, ...], returning: tuple[str, ...], conflict: tuple[str, ...] | None
+) -> Any:
+    arrays = [bindparam(f"{c}_values", type_=postgresql.ARRAY(table.c[c].type)) for c in columns]
+    given = (
+        func.unnest(*arrays)
+        .table_valued(*(column(c, table.c[c].type) for c in columns), with_ordinality=_ORDER)
+        .render_derived("given")
+    )
+    rows = select(*(given.c[c] for c in columns)).order_by(given.c[_ORDER])
+    statement = postgresql.insert(table).from_select(list(columns), rows)
+    if conflict is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
+    return statement.returning(*(table.c[c] for c in returning))
+
+
+_ORDER = "given_order"  # the ordinality column: each row's place in the arrays
 
 
 @functools.lru_cache(maxsize=32)

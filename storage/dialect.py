@@ -90,6 +90,11 @@ def among(column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bo
     return Among(column, bindparam(None, listed, type_=_Items(column.type)))
 
 
+def among_bound(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """`among` for a statement built once: the list is bound later, under `name` (of ints or strings)."""
+    return Among(column, bindparam(name, type_=_Items(column.type)))
+
+
 @compiles(Among)
 def _among_sqlite(element: Among, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{compiler.process(element.column, **kw)} IN {json_each_list(compiler.process(element.items, **kw))}"

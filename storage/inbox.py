@@ -18,8 +18,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import consent, events, lifecycle, media
-from storage.bulk import execute_many, fetch_all, update_rows
-from storage.dialect import among, insert_ignoring_conflicts
+from storage.bulk import execute_many, fetch_all, insert_rows, update_rows
+from storage.dialect import among, among_bound, insert_ignoring_conflicts
 from storage.media import MEDIA_KINDS
 from storage.models import (
     CONTACT,
@@ -203,8 +203,7 @@ def _insert_events(conn: Connection, deliveries: Sequence[Delivery]) -> list[int
         ids = list(range(first, first + len(rows)))
         execute_many(conn, _INSERT_EVENT, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
         return ids
-    stmt = insert(WEBHOOK_EVENT).returning(WEBHOOK_EVENT.c.id, sort_by_parameter_order=True)
-    return [row[0] for row in conn.execute(stmt, rows)]
+    return sorted(row[0] for row in insert_rows(conn, WEBHOOK_EVENT, rows, returning=("id",)))
 
 
 def _key(wa_id: str | None, user_id: str | None) -> tuple[str | None, str | None]:
@@ -306,10 +305,7 @@ _Rows = tuple[dict[str, _Contact], dict[str, _Contact]]
 
 # Built once: `in_(a_list)` would coerce every value of the list into a literal on every batch.
 _CONTACTS_BY_IDENTITY = select(*(CONTACT.c[n] for n in _Contact._fields)).where(
-    or_(
-        CONTACT.c.wa_id.in_(bindparam("wa_ids", expanding=True)),
-        CONTACT.c.user_id.in_(bindparam("user_ids", expanding=True)),
-    )
+    or_(among_bound(CONTACT.c.wa_id, "wa_ids"), among_bound(CONTACT.c.user_id, "user_ids"))
 )
 
 
@@ -370,8 +366,7 @@ def _insert_messages(
         execute_many(conn, _INSERT_MESSAGE_SQLITE, list(reversed(fresh.values())))
         new = set(fresh)
     else:
-        stmt = insert_ignoring_conflicts(conn, MESSAGE, "wamid").returning(MESSAGE.c.wamid)
-        new = {row[0] for row in conn.execute(stmt, rows)}
+        new = {row[0] for row in insert_rows(conn, MESSAGE, rows, returning=("wamid",), conflict=("wamid",))}
     told: set[str] = set()
     received = []
     for row in rows:

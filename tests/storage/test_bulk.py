@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import StatementError
 
-from storage.bulk import _query, execute_many, fetch_all, rows_update, update_rows
+from storage.bulk import _query, execute_many, fetch_all, insert_rows, rows_update, update_rows
 from storage.database import create_engine as create_async_engine
 from storage.types import UTCDateTime
 
@@ -256,3 +256,45 @@ async def test_rows_update_holds_its_condition_sets_its_values_and_counts_the_ro
         await engine.dispose()
     assert counted == 2
     assert found == [(1, "a", "done", 1), (2, None, "taken", 2), (3, "c", "done", 3)]
+
+
+async def test_insert_rows_stores_what_sqlalchemy_stores_and_returns_ids_in_the_rows_order(database_url: str) -> None:
+    """PostgreSQL's one-statement insert: same values as SQLAlchemy's own; sorted ids match the rows; conflicts skip."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("one INSERT from arrays is PostgreSQL's; SQLite takes `execute_many`")
+    table = Table(
+        "thing_inserted",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("at", UTCDateTime, nullable=True),
+        Column("payload", JSON, nullable=True),
+        Column("label", String(16), unique=True),
+    )
+
+    def labelled(prefix: str) -> list[dict[str, Any]]:
+        return [{**{k: v for k, v in row.items() if k != "id"}, "label": f"{prefix}{row['id']}"} for row in rows(1)]
+
+    many = [{"at": None, "payload": {"n": n}, "label": f"m{n:03d}"} for n in range(400, 0, -1)]
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(table.metadata.create_all)
+            await conn.execute(insert(table), labelled("t"))
+            ours = await conn.run_sync(lambda c: insert_rows(c, table, labelled("o"), returning=("id", "label")))
+            again = [{"at": None, "payload": None, "label": label} for label in ("o2", "n1", "o4", "n2")]
+            fresh = await conn.run_sync(
+                lambda c: insert_rows(c, table, again, returning=("id", "label"), conflict=("label",))
+            )
+            ordered = await conn.run_sync(lambda c: insert_rows(c, table, many, returning=("id", "label")))
+            none = await conn.run_sync(lambda c: insert_rows(c, table, [], returning=("id",)))
+            found = {r.label: tuple(r) for r in await conn.execute(select(table))}
+            await conn.run_sync(table.metadata.drop_all)
+    finally:
+        await engine.dispose()
+    assert [r.label for r in sorted(ours)] == [f"o{i}" for i in range(1, 6)]
+    for i in range(1, 6):
+        assert found[f"o{i}"][1:3] == found[f"t{i}"][1:3]
+    assert [r.label for r in sorted(fresh)] == ["n1", "n2"]
+    assert found["n1"][1:3] == (None, None)
+    assert [r.label for r in sorted(ordered)] == [m["label"] for m in many]
+    assert none == []
