@@ -9,23 +9,20 @@ must share one transaction with the caller's own steps (a turn, a campaign page,
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import structlog
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import access, erasure, inbox, lifecycle, outbox, policy, presence, queries, session, status
 from storage.consent_guard import ConsentGuard
-from storage.database import READ_ONLY, checkpoint, create_engine, create_sqlite_thread_engine, upgrade
-from storage.gate import WriteGate
+from storage.database import READ_ONLY, create_engine, upgrade
 from storage.models import MESSAGE, ContactBase, MessageBase, OutboxBase, TemplateBlockBase, TemplateStatusBase
+from storage.sqlite_writes import SQLiteWrites
 from storage.whole import drive
 
 _TURN_LOCK_NAMESPACE = 7301  # pg_advisory_xact_lock(namespace, contact_id): one turn per contact at a time
@@ -33,14 +30,6 @@ _OTP_LOCK_NAMESPACE = 7302  # pg_advisory_xact_lock(namespace, hashtext(purpose:
 
 
 T = TypeVar("T")
-
-# Webhook batches stored on the event loop (`Repository.store_deliveries`) leave SQLite's write-ahead log to
-# grow: after this many, it is copied into the database file in a worker thread. A copy waits for the disk
-# (800 pages took 10-13 ms here); SQLite's own, at 1,000 pages, would have stalled the event loop that long.
-CHECKPOINT_EVERY = 16
-_LOCKED = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)  # `BEGIN IMMEDIATE` found the write lock taken
-
-log = structlog.get_logger("storage.repository")
 
 
 class DatabaseUnavailable(Exception):
@@ -50,28 +39,17 @@ class DatabaseUnavailable(Exception):
 class Repository:
     """Owns the engine; every method is one transaction unless it hands out a connection to extend."""
 
-    def __init__(
-        self, engine: AsyncEngine, *, thread_engine: Engine | None = None, loop_engine: Engine | None = None
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, *, sqlite_writes: SQLiteWrites | None = None) -> None:
         self.engine = engine
         # Reads begin without SQLite's write lock (`BEGIN IMMEDIATE` is for transactions that write).
         self._reads = engine.execution_options(**{READ_ONLY: True})
-        self._thread_engine = thread_engine
-        self._loop_engine = loop_engine  # SQLite, no busy timeout, no checkpoints: see `store_deliveries`
-        self._since_checkpoint = 0
-        self._checkpointing: asyncio.Task[None] | None = None
+        self._sqlite = sqlite_writes
         self.consent_guard = ConsentGuard(engine)
-        self._gate = WriteGate() if engine.dialect.name == "sqlite" else None
+        self._gate = sqlite_writes.gate if sqlite_writes else None
 
     @classmethod
     def connect(cls, url: str) -> Repository:
-        if not url.startswith("sqlite"):
-            return cls(create_engine(url))
-        return cls(
-            create_engine(url),
-            thread_engine=create_sqlite_thread_engine(url),
-            loop_engine=create_sqlite_thread_engine(url, busy_timeout_ms=0, checkpoints=False),
-        )
+        return cls(create_engine(url), sqlite_writes=SQLiteWrites(url) if url.startswith("sqlite") else None)
 
     @property
     def dialect(self) -> str:
@@ -82,12 +60,9 @@ class Repository:
         await upgrade(self.engine, phone_number_id=phone_number_id)
 
     async def close(self) -> None:
-        if self._checkpointing is not None:
-            await self._checkpointing
         await self.engine.dispose()
-        for engine in (self._thread_engine, self._loop_engine):
-            if engine is not None:
-                engine.dispose()
+        if self._sqlite is not None:
+            await self._sqlite.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -109,66 +84,17 @@ class Repository:
         campaign's pages: on SQLite, the hand-offs per statement held the write lock while the event loop
         was busy with sends.
         """
-        if self._thread_engine is None:
+        if self._sqlite is None:
             async with self.transaction() as conn:
                 return await work(conn)
-        return await self._in_thread(lambda conn: drive(work, conn))
+        return await self._whole(self._sqlite.in_thread(lambda conn: drive(work, conn)))
 
-    async def _in_thread(self, fn: Callable[[Connection], T], *, urgent: bool = False) -> T:
-        """`fn` in one write transaction on SQLite's thread engine, in a worker thread: one hand-off."""
-        async with self._writing(urgent=urgent):
-            return await self._thread_transaction(fn)
-
-    async def _thread_transaction(self, fn: Callable[[Connection], T]) -> T:
-        engine = self._thread_engine
-        assert engine is not None
-
-        def transaction() -> T:
-            with engine.begin() as conn:
-                return fn(conn)
-
+    async def _whole(self, call: Coroutine[Any, Any, T]) -> T:
+        """Await one of `SQLiteWrites`' transactions; its connection-level failures as `DatabaseUnavailable`."""
         try:
-            return await asyncio.to_thread(transaction)
+            return await call
         except OperationalError as exc:
             raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
-
-    def _on_loop(self, fn: Callable[[Connection], T]) -> tuple[T] | None:
-        """`fn` in one write transaction right here, if SQLite's write lock is free; None if it is not.
-
-        Called with the gate held, so no transaction of this process has the lock: only another
-        process's can, and then `BEGIN IMMEDIATE` fails at once (the engine has no busy timeout).
-        """
-        engine = self._loop_engine
-        assert engine is not None
-        try:
-            with engine.connect() as conn:
-                try:
-                    transaction = conn.begin()
-                except OperationalError as exc:
-                    if getattr(exc.orig, "sqlite_errorcode", None) in _LOCKED:
-                        return None
-                    raise
-                with transaction:
-                    return (fn(conn),)
-        except OperationalError as exc:
-            raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
-
-    def _checkpoint_soon(self) -> None:
-        """Count a transaction of the loop engine's; every `CHECKPOINT_EVERY`, checkpoint in a worker thread."""
-        self._since_checkpoint += 1
-        if self._since_checkpoint < CHECKPOINT_EVERY or self._checkpointing is not None:
-            return
-        self._since_checkpoint = 0
-        self._checkpointing = asyncio.create_task(self._checkpoint(), name="sqlite-checkpoint")
-
-    async def _checkpoint(self) -> None:
-        assert self._loop_engine is not None
-        try:
-            await asyncio.to_thread(checkpoint, self._loop_engine)
-        except Exception as exc:  # top-level task: the next one tries again; SQLite's log only grows meanwhile
-            log.warning("sqlite.checkpoint_failed", error=f"{type(exc).__name__}: {str(exc)[:200]}")
-        finally:
-            self._checkpointing = None
 
     async def renew_leases(self, *, owner: str, ids: Sequence[int], now: datetime, lease: timedelta) -> set[int]:
         """Extend a sender's leases on rows it is still sending; which it still holds."""
@@ -220,30 +146,11 @@ class Repository:
     # -- inbound ---------------------------------------------------------------------------------
 
     async def store_deliveries(self, deliveries: Sequence[inbox.Delivery]) -> list[inbox.StoredDelivery]:
-        """Store a batch of webhook deliveries in one transaction.
-
-        On SQLite the batch is written on the event loop when the write lock is free, which it nearly always
-        is: the gate keeps this process's own writers out, and only another process (a `bot worker`, a
-        command) can hold it. Handed to a worker thread, the same batches cost a fifth more CPU per
-        acknowledgement (`bot bench webhook`: 5,110-5,480 acks/s against 6,090-6,150), in the hand-off and in
-        the two threads taking the GIL from each other. A batch is pure CPU for the few milliseconds it
-        takes: commits do not wait for the disk (WAL, `synchronous=NORMAL`), and the checkpoints that do
-        run in a worker thread (`_checkpoint_soon`). When another process holds the lock, the batch waits
-        for it in a worker thread, within the busy timeout, as every other write does.
-        """
-        if self._thread_engine is None or self._loop_engine is None:
+        """Store a batch of webhook deliveries in one transaction (on SQLite, see `SQLiteWrites.at_once`)."""
+        if self._sqlite is None:
             async with self.transaction() as conn:
                 return await conn.run_sync(inbox.store_deliveries, deliveries)
-
-        def store(conn: Connection) -> list[inbox.StoredDelivery]:
-            return inbox.store_deliveries(conn, deliveries)
-
-        async with self._writing(urgent=True):
-            done = self._on_loop(store)
-            if done is None:
-                return await self._thread_transaction(store)
-            self._checkpoint_soon()
-            return done[0]
+        return await self._whole(self._sqlite.at_once(lambda conn: inbox.store_deliveries(conn, deliveries)))
 
     def _writing(self, *, urgent: bool = False) -> AbstractAsyncContextManager[None]:
         return self._gate.hold(urgent=urgent) if self._gate else nullcontext()

@@ -14,7 +14,8 @@ from sqlalchemy import Connection
 
 from bot.whatsapp.webhook_parser import parse_payload
 from storage import inbox
-from storage.repository import CHECKPOINT_EVERY, Repository
+from storage.repository import Repository
+from storage.sqlite_writes import CHECKPOINT_EVERY
 from tests.conftest import text_webhook
 
 
