@@ -86,7 +86,7 @@ def create_sqlite_thread_engine(
 
     The webhook's batch writer uses it: one hand-off to a thread per batch instead of several per
     statement through the async driver, which is what limits acknowledgements per second on SQLite; or
-    none at all, on the event loop, when the write lock is free (`Repository.store_deliveries`).
+    none at all, on the event loop, when the write lock is free (`storage.sqlite_writes`).
     `busy_timeout_ms=0` makes a taken write lock fail `BEGIN IMMEDIATE` at once instead of waiting for
     it. With `checkpoints=False` a commit never copies the write-ahead log into the database file (which
     waits for the disk): whoever uses the engine runs `checkpoint()` elsewhere.

@@ -153,8 +153,8 @@ class _Identity:
 def store_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> list[StoredDelivery]:
     """Store raw bodies and their parsed events in the caller's transaction; duplicates change nothing.
 
-    Synchronous on purpose: on SQLite the whole batch runs in one worker thread with one hand-off from
-    the event loop (see `Repository.store_deliveries`); on PostgreSQL it runs through `run_sync`.
+    Synchronous on purpose: on SQLite the whole batch runs on the standard driver, on the event loop or in
+    one worker thread (see `storage.sqlite_writes`); on PostgreSQL it runs through `run_sync`.
 
     A whole batch costs a fixed handful of statements whatever its size (one per table), because on SQLite
     every statement is a round trip to the driver's thread and the batch writer is the webhook's bottleneck.
