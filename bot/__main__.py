@@ -331,6 +331,15 @@ def bench_notify(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_business(args: argparse.Namespace) -> int:
+    """A business's bulk load on the orders, appointments and accounts routes of a real `bot serve`; print JSON."""
+    from bot.bench.business import run_business_bench
+
+    configure_logging(level="warning", fmt="json")
+    print(asyncio.run(run_business_bench(args)))
+    return 0
+
+
 def bench_events(args: argparse.Namespace) -> int:
     """Events out: events/s to a local receiver; with --kill, SIGKILL mid-stream loses and reorders nothing."""
     from bot.bench.events import run_events_bench
@@ -617,6 +626,13 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("--stall", type=float, default=10.0, help="give up when no send arrived for this many seconds")
     n.add_argument("--settle", type=float, default=1.0, help="then wait this long for sends made twice")
     n.set_defaults(run=bench_notify)
+    u = b.add_parser("business", help="orders, deliveries, appointments and balances through the API, many at once")
+    u.add_argument("--orders", type=int, default=2000, help="customers, each with an order, appointment and account")
+    u.add_argument("--concurrency", type=int, default=32, help="requests in flight at once")
+    _fleet_options(u)
+    u.add_argument("--stall", type=float, default=10.0, help="give up when no send arrived for this many seconds")
+    u.add_argument("--settle", type=float, default=1.0, help="then wait this long for sends made twice")
+    u.set_defaults(run=bench_business)
     m = b.add_parser("numbers", help="several business numbers sending at once, each held to its own limit")
     m.add_argument("--numbers", type=int, default=10, help="how many business numbers (default 10)")
     m.add_argument("--messages", type=int, default=500, help="utility templates per number (default 500)")

@@ -109,7 +109,8 @@ class NotificationService:
         Answers the order, the message its status sent (if any) and whether it was created now.
         """
         now = self.clock()
-        async with self.repository.transaction() as conn:
+
+        async def work(conn: AsyncConnection) -> tuple[OrderBase, Queued | None, bool]:
             contact = await self._contact(conn, customer, now)
             existing = await business.order_by_number(conn, order.number)
             if existing is not None:
@@ -119,7 +120,11 @@ class NotificationService:
             stored = await business.add_order(
                 conn, order.model_copy(update={"contact_id": contact.id, "created_at": now, "updated_at": now})
             )
-            queued = await self._order_notice(conn, contact, stored, now)
+            return stored, await self._order_notice(conn, contact, stored, now), True
+
+        stored, queued, created = await self.repository.write_whole(work)
+        if not created:
+            return stored, None, False
         log.info("order.created", number=stored.number, status=stored.status)
         self._woken(queued)
         return stored, queued, True
@@ -129,7 +134,8 @@ class NotificationService:
         if change.status is not None and change.status not in rules.ORDER_STATUSES:
             raise ValidationError(f"status {change.status!r} is not one of {', '.join(rules.ORDER_STATUSES)}")
         now = self.clock()
-        async with self.repository.transaction() as conn:
+
+        async def work(conn: AsyncConnection) -> tuple[OrderBase, Queued | None]:
             order = await business.order_by_number(conn, number, for_update=True)
             if order is None:
                 raise NotFound(f"no order {number}")
@@ -137,10 +143,12 @@ class NotificationService:
             if change.status is not None:
                 updates["status"] = change.status
             order = await business.update_order(conn, _id(order), {**updates, "updated_at": now})
-            queued = None
-            if change.status is not None:
-                contact = await business.contact_by_id(conn, order.contact_id)
-                queued = await self._order_notice(conn, contact, order, now)
+            if change.status is None:
+                return order, None
+            contact = await business.contact_by_id(conn, order.contact_id)
+            return order, await self._order_notice(conn, contact, order, now)
+
+        order, queued = await self.repository.write_whole(work)
         log.info("order.changed", number=number, status=order.status, queued=bool(queued and queued.queued))
         self._woken(queued)
         return order, queued
@@ -164,8 +172,7 @@ class NotificationService:
 
     async def book(self, customer: Customer, appointment: AppointmentBase) -> tuple[AppointmentBase, Queued | None]:
         """Book an appointment and queue its reminder `reminder_lead` before it (none once it has begun)."""
-        async with self.repository.transaction() as conn:
-            stored, queued = await self.book_in(conn, customer, appointment)
+        stored, queued = await self.repository.write_whole(lambda conn: self.book_in(conn, customer, appointment))
         self._woken(queued)
         return stored, queued
 
@@ -181,8 +188,9 @@ class NotificationService:
         self, appointment_id: int, change: AppointmentChange
     ) -> tuple[AppointmentBase, list[Queued]]:
         """Reschedule (the reminder moves and `appointment_update` goes out) or cancel (the reminder is cancelled)."""
-        async with self.repository.transaction() as conn:
-            appointment, queued = await self.change_appointment_in(conn, appointment_id, change)
+        appointment, queued = await self.repository.write_whole(
+            lambda conn: self.change_appointment_in(conn, appointment_id, change)
+        )
         self._woken(*queued)
         return appointment, queued
 
@@ -202,7 +210,8 @@ class NotificationService:
     async def set_balance(self, customer: Customer, change: BalanceUpdate) -> tuple[AccountBase, Queued | None]:
         """Store a balance; going below the threshold alerts once per crossing (`account:{wa_id}:low:{n}`)."""
         now = self.clock()
-        async with self.repository.transaction() as conn:
+
+        async def work(conn: AsyncConnection) -> tuple[AccountBase, Queued | None, rules.BalanceCheck]:
             contact = await self._contact(conn, customer, now)
             account = await business.account_for(conn, _id(contact))
             if account is None:
@@ -227,6 +236,9 @@ class NotificationService:
                 notice = rules.Notice(template.name, values, key, now, f"account:{contact.id}:low")
                 queued = await self._queue(conn, contact, notice, template)
             account = await business.save_account(conn, account.model_copy(update={"low_alerted": check.alerted}))
+            return account, queued, check
+
+        account, queued, check = await self.repository.write_whole(work)
         log.info("account.balance_set", wa_id=customer.wa_id, low=check.alerted, alerted=check.alert)
         self._woken(queued)
         return account, queued
