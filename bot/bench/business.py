@@ -32,9 +32,10 @@ from typing import Any
 
 import aiohttp
 
-from bot.bench.fleet import STAND_IN_RATE, Fleet, database_label, fleet, migrated, service_environment
+from bot.bench.fleet import STAND_IN_RATE, database_label
 from bot.bench.notify import delivery
-from bot.bench.stand_in import stand_in_process, stand_in_record
+from bot.bench.served import Served, served
+from bot.bench.stand_in import stand_in_record
 from bot.bench.turns import wait_for_replies
 from bot.bench.webhook import percentile
 
@@ -109,35 +110,33 @@ async def step(
     }
 
 
-async def _run(args: argparse.Namespace, service: Fleet, token: str, database: str) -> str:
+async def _run(args: argparse.Namespace, service: Served) -> str:
     load = [round(x, 2) for x in os.getloadavg()]
-    (webhook,) = service.webhooks
-    base = webhook.removesuffix("/webhook")
     figures: dict[str, Any] = {"benchmark": "business", "steps": {}}
     connector = aiohttp.TCPConnector(limit=args.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         for name, calls in steps(args.orders, datetime.now(UTC)):
-            cpu_before = service.cpu_seconds()
-            figures["steps"][name] = result = await step(session, base, token, calls, args.concurrency)
-            cpu_after = service.cpu_seconds()
+            cpu_before = service.fleet.cpu_seconds()
+            figures["steps"][name] = result = await step(session, service.base, service.token, calls, args.concurrency)
+            cpu_after = service.fleet.cpu_seconds()
             if cpu_before is not None and cpu_after is not None:
                 result["service_cpu_ms_per_request"] = round((cpu_after - cpu_before) * 1000 / len(calls), 3)
-        await wait_for_replies(session, args.graph_url, 2 * args.orders, args.stall)
-        await wait_for_replies(session, args.graph_url, None, args.settle)  # anything sent twice arrives too
-        record = await stand_in_record(session, args.graph_url)
+        await wait_for_replies(session, service.graph_url, 2 * args.orders, args.stall)
+        await wait_for_replies(session, service.graph_url, None, args.settle)  # anything sent twice arrives too
+        record = await stand_in_record(session, service.graph_url)
     sends = delivery(record, args.throughput)
     del sends["recipients_sent_more_than_once"]  # each customer is sent two messages here: `sent_twice` counts repeats
     figures["sends"] = sends
     figures.update(
         {
-            **{f"service_{name}": value for name, value in service.memory().items()},
+            **{f"service_{name}": value for name, value in service.fleet.memory().items()},
             "load_average": {"before": load, "after": [round(x, 2) for x in os.getloadavg()]},
             "parameters": {
                 "orders": args.orders,
                 "concurrency": args.concurrency,
                 "throughput": args.throughput,
                 "log_level": args.log_level,
-                "database": database_label(database),
+                "database": database_label(service.database),
             },
         }
     )
@@ -146,11 +145,6 @@ async def _run(args: argparse.Namespace, service: Fleet, token: str, database: s
 
 async def run_business_bench(args: argparse.Namespace) -> str:
     """Start the stand-in and one `bot serve`, make the business's calls, and return the figures as JSON."""
-    async with stand_in_process(STAND_IN_RATE) as graph_url:
-        args = argparse.Namespace(**{**vars(args), "graph_url": graph_url})
-        with tempfile.TemporaryDirectory(prefix="bot-bench-business-") as folder:
-            scratch = Path(folder)
-            database = await migrated(args.database, scratch)
-            environment = service_environment(graph_url, database, args.throughput, args.log_level)
-            async with fleet(1, ["serve"], environment, scratch) as service:
-                return await _run(args, service, environment["BOT_ADMIN_TOKEN"], database)
+    with tempfile.TemporaryDirectory(prefix="bot-bench-business-") as folder:
+        async with served(args, STAND_IN_RATE, Path(folder)) as service:
+            return await _run(args, service)
