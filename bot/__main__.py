@@ -452,6 +452,12 @@ def _fleet_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="warning", help="the processes' BOT_LOG_LEVEL")
 
 
+def _sends_wait_options(parser: argparse.ArgumentParser) -> None:
+    """How long a benchmark waits at the stand-in for the sends it caused, and then for any made twice."""
+    parser.add_argument("--stall", type=float, default=10.0, help="give up when no send arrived for this many seconds")
+    parser.add_argument("--settle", type=float, default=1.0, help="then wait this long for sends made twice")
+
+
 def _workers_option(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     """Split roles: the sender in `bot worker` processes of its own, beside the `bot serve` ones."""
     parser.add_argument(
@@ -623,15 +629,13 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("--notifications", type=int, default=10_000, help="notifications to post, each to its own contact")
     n.add_argument("--batch", type=int, default=1000, help="notifications per POST /api/notifications")
     _fleet_options(n)
-    n.add_argument("--stall", type=float, default=10.0, help="give up when no send arrived for this many seconds")
-    n.add_argument("--settle", type=float, default=1.0, help="then wait this long for sends made twice")
+    _sends_wait_options(n)
     n.set_defaults(run=bench_notify)
     u = b.add_parser("business", help="orders, deliveries, appointments and balances through the API, many at once")
     u.add_argument("--orders", type=int, default=2000, help="customers, each with an order, appointment and account")
     u.add_argument("--concurrency", type=int, default=32, help="requests in flight at once")
     _fleet_options(u)
-    u.add_argument("--stall", type=float, default=10.0, help="give up when no send arrived for this many seconds")
-    u.add_argument("--settle", type=float, default=1.0, help="then wait this long for sends made twice")
+    _sends_wait_options(u)
     u.set_defaults(run=bench_business)
     m = b.add_parser("numbers", help="several business numbers sending at once, each held to its own limit")
     m.add_argument("--numbers", type=int, default=10, help="how many business numbers (default 10)")

@@ -114,8 +114,7 @@ def insert_rows(
         return []
     columns = tuple(rows[0])
     statement = _insert_from_arrays(table, columns, returning, conflict)
-    arrays = {f"{c}_values": [row[c] for row in rows] for c in columns}
-    return list(conn.execute(statement, arrays).all())
+    return list(conn.execute(statement, _as_arrays(rows, columns)).all())
 
 
 def rows_update(
@@ -140,8 +139,7 @@ def rows_update(
     columns = tuple(rows[0])
     extra = dict(shared or {})
     if dialect.name == "postgresql":
-        arrays = {f"{c}_values": [row[c] for row in rows] for c in columns}
-        return _update_from_arrays(table, key, columns, refine), arrays | extra
+        return _update_from_arrays(table, key, columns, refine), _as_arrays(rows, columns) | extra
     return _update_each(table, key, refine), [{_KEY: row[key], **_without(row, key), **extra} for row in rows]
 
 
@@ -152,13 +150,23 @@ def _without(row: Mapping[str, Any], key: str) -> dict[str, Any]:
     return {c: v for c, v in row.items() if c != key}
 
 
+def _as_arrays(rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...]) -> dict[str, list[Any]]:
+    """The rows' values column by column, under the names `_given` binds them with."""
+    return {f"{c}_values": [row[c] for row in rows] for c in columns}
+
+
+def _given(table: Table, columns: tuple[str, ...], *, ordinality: str | None = None) -> Any:
+    """`unnest` of one bound array per column (named apart from the columns, as `_KEY` is), as a table `given`."""
+    arrays = [bindparam(f"{c}_values", type_=postgresql.ARRAY(table.c[c].type)) for c in columns]
+    named = (column(c, table.c[c].type) for c in columns)
+    return func.unnest(*arrays).table_valued(*named, with_ordinality=ordinality).render_derived("given")
+
+
 @functools.lru_cache(maxsize=32)
 def _update_from_arrays(
     table: Table, key: str, columns: tuple[str, ...], refine: Callable[[Update], Update] | None = None
 ) -> Update:
-    # Named apart from the columns, as `_KEY` is.
-    arrays = [bindparam(f"{c}_values", type_=postgresql.ARRAY(table.c[c].type)) for c in columns]
-    given = func.unnest(*arrays).table_valued(*(column(c, table.c[c].type) for c in columns)).render_derived("given")
+    given = _given(table, columns)
     statement = update(table).where(table.c[key] == given.c[key]).values({c: given.c[c] for c in columns if c != key})
     return refine(statement) if refine else statement
 
@@ -167,12 +175,7 @@ def _update_from_arrays(
 def _insert_from_arrays(
     table: Table, columns: tuple[str, ...], returning: tuple[str, ...], conflict: tuple[str, ...] | None
 ) -> Any:
-    arrays = [bindparam(f"{c}_values", type_=postgresql.ARRAY(table.c[c].type)) for c in columns]
-    given = (
-        func.unnest(*arrays)
-        .table_valued(*(column(c, table.c[c].type) for c in columns), with_ordinality=_ORDER)
-        .render_derived("given")
-    )
+    given = _given(table, columns, ordinality=_ORDER)
     rows = select(*(given.c[c] for c in columns)).order_by(given.c[_ORDER])
     statement = postgresql.insert(table).from_select(list(columns), rows)
     if conflict is not None:

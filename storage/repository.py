@@ -45,7 +45,6 @@ class Repository:
         self._reads = engine.execution_options(**{READ_ONLY: True})
         self._sqlite = sqlite_writes
         self.consent_guard = ConsentGuard(engine)
-        self._gate = sqlite_writes.gate if sqlite_writes else None
 
     @classmethod
     def connect(cls, url: str) -> Repository:
@@ -153,7 +152,7 @@ class Repository:
         return await self._whole(self._sqlite.at_once(lambda conn: inbox.store_deliveries(conn, deliveries)))
 
     def _writing(self, *, urgent: bool = False) -> AbstractAsyncContextManager[None]:
-        return self._gate.hold(urgent=urgent) if self._gate else nullcontext()
+        return self._sqlite.gate.hold(urgent=urgent) if self._sqlite else nullcontext()
 
     async def contacts_with_unhandled(self, limit: int = 100) -> list[int]:
         async with self._reads.connect() as conn:

@@ -37,7 +37,7 @@ from bot.bench.notify import delivery
 from bot.bench.served import Served, served
 from bot.bench.stand_in import stand_in_record
 from bot.bench.turns import wait_for_replies
-from bot.bench.webhook import percentile
+from bot.bench.webhook import latency_ms
 
 PREFIX = "4475"  # wa_id prefix of the benchmark's customers: never one of another benchmark's
 
@@ -96,16 +96,11 @@ async def step(
     began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     seconds = time.perf_counter() - began
-    ordered = sorted(latencies)
     return {
         "requests": len(calls),
         "seconds": round(seconds, 3),
         "requests_per_second": round(len(calls) / seconds, 1) if seconds else 0.0,
-        "latency_ms": {
-            "p50": round(percentile(ordered, 0.5) * 1000, 1),
-            "p99": round(percentile(ordered, 0.99) * 1000, 1),
-            "max": round(ordered[-1] * 1000, 1) if ordered else 0.0,
-        },
+        "latency_ms": latency_ms(latencies),
         "statuses": dict(sorted(statuses.items())),
     }
 

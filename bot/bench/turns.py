@@ -37,7 +37,7 @@ from bot.bench.fleet import (
     serving,
 )
 from bot.bench.stand_in import stand_in_process, stand_in_record
-from bot.bench.webhook import Request, Tally, percentile, run_phase, signed, text_payload
+from bot.bench.webhook import Request, Tally, latency_ms, run_phase, signed, text_payload
 from bot.errors import ConfigError
 
 MEASURED, WARMUP = "4471", "4472"  # wa_id prefixes: warm-up customers never mix with measured ones
@@ -173,7 +173,6 @@ def summary(
     first = min(result.tally.posted.values(), default=0.0)
     last = max((t for t, _ in result.arrivals), default=first)
     seconds = last - first
-    ordered = sorted(latencies)
     errors = Counter(result.tally.errors)
     off_script = replies_off_script(len(result.arrivals), len(result.tally.posted), result.per_turn)
     for name, count in (
@@ -183,7 +182,6 @@ def summary(
     ):
         if count:
             errors[name] = count
-    points = {"p50": 0.50, "p90": 0.90, "p99": 0.99, "max": 1.0}
     return {
         "benchmark": "turns",
         "turns": len(latencies),
@@ -192,7 +190,7 @@ def summary(
         "seconds": round(seconds, 3),
         "turns_per_second": round(len(latencies) / seconds, 1) if seconds > 0 else 0.0,
         "replies_per_second": round(len(result.arrivals) / seconds, 1) if seconds > 0 else 0.0,
-        "latency_ms": {name: round(percentile(ordered, p) * 1000, 1) for name, p in points.items()},
+        "latency_ms": latency_ms(latencies),
         "first_reply_ms": round((min((t for t, _ in result.arrivals), default=first) - first) * 1000, 1),
         "posting_seconds": round(max(result.tally.posted.values(), default=first) - first, 3),
         # Replies that arrived in each whole second after the first post: where a run loses its pace.

@@ -10,7 +10,7 @@ import secrets
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -153,11 +153,16 @@ def percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
+def latency_ms(latencies: Iterable[float], digits: int = 1) -> dict[str, float]:
+    """p50, p90, p99 and the most of `latencies` (seconds), in milliseconds."""
+    ordered = sorted(latencies)
+    points = {"p50": 0.50, "p90": 0.90, "p99": 0.99, "max": 1.0}
+    return {name: round(percentile(ordered, p) * 1000, digits) for name, p in points.items()}
+
+
 def summary(
     config: BenchConfig, tally: Tally, seconds: float, cpu_seconds: float, processes: Fleet | None
 ) -> dict[str, Any]:
-    ordered = sorted(tally.latencies)
-    points = {"p50": 0.50, "p90": 0.90, "p99": 0.99, "max": 1.0}
     return {
         "benchmark": "webhook",
         "urls": config.urls,
@@ -169,7 +174,7 @@ def summary(
         "errors": dict(sorted(tally.errors.items())),
         "seconds": round(seconds, 3),
         "acks_per_second": round(tally.ok / seconds, 1) if seconds else 0.0,
-        "latency_ms": {name: round(percentile(ordered, p) * 1000, 2) for name, p in points.items()},
+        "latency_ms": latency_ms(tally.latencies, 2),
         "client_cpu_seconds": round(cpu_seconds, 3),
         **(processes.memory() if processes else {}),
         "load_average": [round(x, 2) for x in os.getloadavg()],
